@@ -1,0 +1,126 @@
+//! The walk job: the source stage feeding the Parquet sink, as `hearth walk` runs it.
+//! The source runs on the calling thread; the sink on its own, across a bounded channel.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use arrow_array::cast::AsArray;
+use serde::Serialize;
+
+use crate::sink::AtomicParquetWriter;
+use crate::source::{self, DatasetColumns, SourceBatch, SourceInfo, WalkConfig, WalkStats};
+use crate::{Error, Result};
+
+/// Batches in flight between the source and the sink.
+const CHANNEL_BATCHES: usize = 8;
+
+/// File name of the units output.
+pub const UNITS_FILE: &str = "units.parquet";
+/// File name of the skipped-files output.
+pub const SKIPPED_FILE: &str = "skipped.parquet";
+
+/// What a walk reads.
+#[derive(Debug, Clone)]
+pub enum WalkInput {
+    /// Repository roots (or single files).
+    Repos(Vec<PathBuf>),
+    /// A Parquet or JSONL dataset of code.
+    Dataset {
+        /// The dataset file.
+        file: PathBuf,
+        /// Where its fields are.
+        columns: DatasetColumns,
+    },
+}
+
+/// What a walk did.
+#[derive(Debug, Clone, Serialize)]
+pub struct WalkSummary {
+    /// Units written.
+    pub units: u64,
+    /// Files recorded as skipped.
+    pub skipped: u64,
+    /// Skipped files by reason.
+    pub skipped_by_reason: BTreeMap<String, u64>,
+    /// Files that became units.
+    pub files: u64,
+    /// Bytes of the files that became units.
+    pub bytes: u64,
+    /// Wall time.
+    #[serde(serialize_with = "as_secs")]
+    pub elapsed: Duration,
+    /// The inputs.
+    pub sources: Vec<SourceInfo>,
+}
+
+fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Walks `input` into `out_dir/units.parquet` and `out_dir/skipped.parquet`.
+/// `stats` is updated as the walk goes, for a progress display.
+pub fn walk(input: &WalkInput, config: &WalkConfig, out_dir: &Path, stats: &WalkStats) -> Result<WalkSummary> {
+    let started = Instant::now();
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let mut units = AtomicParquetWriter::create(&out_dir.join(UNITS_FILE), source::unit_schema())?;
+    let mut skipped = AtomicParquetWriter::create(&out_dir.join(SKIPPED_FILE), source::skipped_schema())?;
+    let (tx, rx) = crossbeam_channel::bounded(CHANNEL_BATCHES);
+
+    let (units_sink, skipped_sink) = (&mut units, &mut skipped);
+    let (sources, sink) = std::thread::scope(|scope| {
+        let sink = scope.spawn(move || -> Result<BTreeMap<String, u64>> {
+            let mut reasons = BTreeMap::new();
+            for batch in rx {
+                match batch {
+                    SourceBatch::Units(batch) => units_sink.write(&batch)?,
+                    SourceBatch::Skipped(batch) => {
+                        for reason in batch.column(2).as_string::<i32>().iter().flatten() {
+                            *reasons.entry(reason.to_string()).or_insert(0) += 1;
+                        }
+                        skipped_sink.write(&batch)?
+                    }
+                }
+            }
+            Ok(reasons)
+        });
+        let sources = match input {
+            WalkInput::Repos(roots) => source::walk_repos(roots, config, stats, tx),
+            WalkInput::Dataset { file, columns } => source::read_dataset(file, columns, config, stats, tx),
+        };
+        (sources, sink.join().expect("the sink thread does not panic"))
+    });
+    // A failed sink disconnects the source, so its error is the one to report.
+    let skipped_by_reason = sink?;
+    let sources = sources?;
+
+    let metadata = provenance(input, config, &sources);
+    let unit_rows = units.finish(&metadata)?;
+    let skipped_rows = skipped.finish(&metadata)?;
+    Ok(WalkSummary {
+        units: unit_rows,
+        skipped: skipped_rows,
+        skipped_by_reason,
+        files: stats.files.load(std::sync::atomic::Ordering::Relaxed) - skipped_rows,
+        bytes: stats.bytes.load(std::sync::atomic::Ordering::Relaxed),
+        elapsed: started.elapsed(),
+        sources,
+    })
+}
+
+/// Key-value metadata every output file carries.
+fn provenance(input: &WalkInput, config: &WalkConfig, sources: &[SourceInfo]) -> Vec<(String, String)> {
+    let mut metadata = vec![
+        ("hearth.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ("hearth.sources".to_string(), to_json(&sources)),
+        ("hearth.walk_config".to_string(), to_json(config)),
+    ];
+    if let WalkInput::Dataset { columns, .. } = input {
+        metadata.push(("hearth.dataset_columns".to_string(), to_json(columns)));
+    }
+    metadata
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain structs with string keys always serialise")
+}

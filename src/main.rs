@@ -1,0 +1,171 @@
+//! The `hearth` command line.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use hearth::job::{self, WalkInput, WalkSummary};
+use hearth::source::{DatasetColumns, WalkConfig, WalkStats};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(name = "hearth", version, about = "Local-LLM batch pipeline over whole codebases")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Walk repositories (or read a dataset) into code units: OUT/units.parquet and OUT/skipped.parquet.
+    Walk(WalkArgs),
+}
+
+#[derive(Args)]
+struct WalkArgs {
+    /// Repository roots to walk.
+    #[arg(required_unless_present = "dataset", conflicts_with = "dataset")]
+    paths: Vec<PathBuf>,
+    /// Read a Parquet or JSONL dataset of code instead of walking repositories.
+    #[arg(long, value_name = "FILE")]
+    dataset: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, short, value_name = "DIR")]
+    out: PathBuf,
+    /// Dataset column holding the file path.
+    #[arg(long, default_value = "path", requires = "dataset")]
+    path_column: String,
+    /// Dataset column holding the file content.
+    #[arg(long, default_value = "content", requires = "dataset")]
+    content_column: String,
+    /// Dataset column holding the repository name [default: `repo` if present, else the file stem].
+    #[arg(long, requires = "dataset")]
+    repo_column: Option<String>,
+    /// Dataset column holding the language [default: `language` if present, else detected].
+    #[arg(long, requires = "dataset")]
+    language_column: Option<String>,
+    /// Only use paths matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    include: Vec<String>,
+    /// Skip paths matching this glob (repeatable); they are recorded as excluded.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Skip files larger than this many bytes.
+    #[arg(long, default_value_t = WalkConfig::default().max_file_bytes)]
+    max_file_bytes: u64,
+    /// Split units larger than this many bytes at line boundaries.
+    #[arg(long, default_value_t = WalkConfig::default().max_unit_bytes)]
+    max_unit_bytes: usize,
+    /// Follow symbolic links, also out of the repository (loop-safe).
+    #[arg(long)]
+    follow_links: bool,
+    /// Walk hidden files and directories too.
+    #[arg(long)]
+    hidden: bool,
+    /// Ignore .gitignore, .ignore and git's exclude files.
+    #[arg(long)]
+    no_ignore: bool,
+    /// Worker threads [default: one per core].
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Print nothing but errors (for cron).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Walk(args) => walk(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("hearth: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn walk(args: WalkArgs) -> anyhow::Result<()> {
+    let config = WalkConfig {
+        max_file_bytes: args.max_file_bytes,
+        max_unit_bytes: args.max_unit_bytes,
+        include: args.include,
+        exclude: args.exclude,
+        follow_links: args.follow_links,
+        hidden: args.hidden,
+        respect_ignore_files: !args.no_ignore,
+        threads: args.threads,
+    };
+    let input = match args.dataset {
+        Some(file) => WalkInput::Dataset {
+            file,
+            columns: DatasetColumns {
+                path: args.path_column,
+                content: args.content_column,
+                repo: args.repo_column,
+                language: args.language_column,
+            },
+        },
+        None => WalkInput::Repos(args.paths),
+    };
+    let stats = WalkStats::default();
+    let progress = if args.quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed}] {msg}").expect("a valid template"));
+        bar
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let summary = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                progress.set_message(format!(
+                    "{} files, {:.1} MiB, {} units, {} skipped",
+                    stats.files.load(Ordering::Relaxed),
+                    stats.bytes.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0),
+                    stats.units.load(Ordering::Relaxed),
+                    stats.skipped.load(Ordering::Relaxed),
+                ));
+                progress.tick();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let summary = job::walk(&input, &config, &args.out, &stats);
+        done.store(true, Ordering::Relaxed);
+        summary
+    });
+    progress.finish_and_clear();
+    let summary = summary.with_context(|| format!("walk into {} failed", args.out.display()))?;
+    if !args.quiet {
+        print_summary(&summary, &args.out);
+    }
+    Ok(())
+}
+
+fn print_summary(summary: &WalkSummary, out: &std::path::Path) {
+    let seconds = summary.elapsed.as_secs_f64().max(1e-9);
+    eprintln!(
+        "{} units from {} files ({:.1} MiB) in {:.2}s: {:.1} MB/s, {:.0} units/s",
+        summary.units,
+        summary.files,
+        summary.bytes as f64 / (1024.0 * 1024.0),
+        seconds,
+        summary.bytes as f64 / 1e6 / seconds,
+        summary.units as f64 / seconds,
+    );
+    if summary.skipped > 0 {
+        let reasons: Vec<String> = summary.skipped_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        eprintln!("{} skipped: {}", summary.skipped, reasons.join(", "));
+    }
+    eprintln!("wrote {} and {}", out.join(job::UNITS_FILE).display(), out.join(job::SKIPPED_FILE).display());
+}

@@ -1,0 +1,5 @@
+//! Stage 5, the sink: `RecordBatch`es in, Parquet files out.
+
+mod parquet_file;
+
+pub use parquet_file::AtomicParquetWriter;

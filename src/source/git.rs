@@ -1,0 +1,78 @@
+//! The commit a checkout is at, for provenance, read from `.git` directly: no `git`
+//! binary or libgit2 needed, and nothing is written.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The commit `HEAD` points to in the git checkout containing `dir`, if any.
+/// Follows `.git` files (worktrees, submodules) and packed refs.
+pub fn head_commit(dir: &Path) -> Option<String> {
+    let dir = dir.canonicalize().ok()?;
+    let git_dir = dir.ancestors().find_map(|d| git_dir_of(d))?;
+    let head = fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    let head = head.trim();
+    let Some(reference) = head.strip_prefix("ref: ") else {
+        return is_object_id(head).then(|| head.to_string());
+    };
+    // A linked worktree keeps its refs in the main repository's git dir.
+    let common = fs::read_to_string(git_dir.join("commondir"))
+        .map(|c| git_dir.join(c.trim()))
+        .unwrap_or_else(|_| git_dir.clone());
+    for base in [&git_dir, &common] {
+        if let Ok(id) = fs::read_to_string(base.join(reference)) {
+            let id = id.trim();
+            if is_object_id(id) {
+                return Some(id.to_string());
+            }
+        }
+    }
+    let packed = fs::read_to_string(common.join("packed-refs")).ok()?;
+    packed.lines().find_map(|line| {
+        let (id, name) = line.split_once(' ')?;
+        (name == reference && is_object_id(id)).then(|| id.to_string())
+    })
+}
+
+fn git_dir_of(dir: &Path) -> Option<PathBuf> {
+    let dot_git = dir.join(".git");
+    if dot_git.is_dir() {
+        return Some(dot_git);
+    }
+    let pointer = fs::read_to_string(&dot_git).ok()?;
+    let target = Path::new(pointer.trim().strip_prefix("gitdir: ")?);
+    Some(if target.is_absolute() { target.to_path_buf() } else { dir.join(target) })
+}
+
+fn is_object_id(text: &str) -> bool {
+    matches!(text.len(), 40 | 64) && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn reads_loose_packed_and_detached_heads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let git = tmp.path().join(".git");
+        fs::create_dir_all(git.join("refs/heads")).unwrap();
+        fs::create_dir_all(tmp.path().join("sub/dir")).unwrap();
+        fs::write(git.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        assert_eq!(head_commit(tmp.path()), None, "a branch with no commit yet");
+        fs::write(git.join("packed-refs"), format!("# pack-refs\n{ID} refs/heads/main\n")).unwrap();
+        assert_eq!(head_commit(&tmp.path().join("sub/dir")).as_deref(), Some(ID));
+        let loose = ID.replace('0', "f");
+        fs::write(git.join("refs/heads/main"), format!("{loose}\n")).unwrap();
+        assert_eq!(head_commit(tmp.path()), Some(loose));
+        fs::write(git.join("HEAD"), format!("{ID}\n")).unwrap();
+        assert_eq!(head_commit(tmp.path()).as_deref(), Some(ID));
+    }
+
+    #[test]
+    fn no_checkout_no_commit() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(head_commit(tmp.path()), None);
+    }
+}

@@ -1,0 +1,261 @@
+//! What counts as a code unit in each tree-sitter grammar.
+//!
+//! Each supported language maps node kinds to an [`Item`]: a unit kind, a name, and
+//! for containers (classes, impls, traits, namespaces) the node holding their members.
+//! Everything language-specific lives here so that the splitter stays one algorithm.
+
+use tree_sitter::Node;
+
+use super::language::Language;
+use super::unit::UnitKind;
+
+/// The grammar for a language, when hearth splits it with tree-sitter.
+pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
+    let grammar = match language {
+        Language::Rust => tree_sitter_rust::LANGUAGE,
+        Language::Python => tree_sitter_python::LANGUAGE,
+        Language::JavaScript => tree_sitter_javascript::LANGUAGE,
+        Language::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT,
+        Language::Tsx => tree_sitter_typescript::LANGUAGE_TSX,
+        Language::Go => tree_sitter_go::LANGUAGE,
+        Language::Java => tree_sitter_java::LANGUAGE,
+        Language::C => tree_sitter_c::LANGUAGE,
+        Language::Cpp => tree_sitter_cpp::LANGUAGE,
+        _ => return None,
+    };
+    Some(grammar.into())
+}
+
+/// A definition found in the syntax tree.
+pub(crate) struct Item<'t> {
+    pub kind: UnitKind,
+    pub name: Option<String>,
+    /// For containers: the node whose children are the members.
+    pub members: Option<Node<'t>>,
+    /// For functions: the body, which an enclosing container's skeleton elides.
+    pub body: Option<Node<'t>>,
+    /// An owner the item names itself (a Go receiver, the `Foo` of C++ `Foo::bar`).
+    pub owner: Option<String>,
+}
+
+impl<'t> Item<'t> {
+    fn leaf(kind: UnitKind, name: Option<String>) -> Item<'t> {
+        Item { kind, name, members: None, body: None, owner: None }
+    }
+
+    fn function(kind: UnitKind, name: Option<String>, body: Option<Node<'t>>) -> Item<'t> {
+        Item { kind, name, members: None, body, owner: None }
+    }
+
+    fn container(kind: UnitKind, name: Option<String>, members: Option<Node<'t>>) -> Item<'t> {
+        Item { kind, name, members, body: None, owner: None }
+    }
+}
+
+/// Nodes whose children are read as if they stood in the node's place: preprocessor
+/// conditionals (a C header's include guard wraps the whole file), `extern "C" { }`,
+/// Java's enum body declarations.
+pub(crate) fn is_transparent(kind: &str) -> bool {
+    matches!(
+        kind,
+        "preproc_if"
+            | "preproc_ifdef"
+            | "preproc_else"
+            | "preproc_elif"
+            | "preproc_elifdef"
+            | "linkage_specification"
+            | "declaration_list"
+            | "enum_body_declarations"
+    )
+}
+
+/// Comments and attributes directly above an item belong to it (doc comments,
+/// `#[derive]`, C++ `[[nodiscard]]`).
+pub(crate) fn is_annotation(kind: &str) -> bool {
+    matches!(
+        kind,
+        "comment" | "line_comment" | "block_comment" | "attribute_item" | "attribute_declaration"
+    )
+}
+
+/// Whether a node is only a comment (a gap of nothing but comments is not a unit).
+pub(crate) fn is_comment(kind: &str) -> bool {
+    matches!(kind, "comment" | "line_comment" | "block_comment")
+}
+
+/// Separator for qualified parents, in the language's own notation.
+pub(crate) fn path_separator(language: Language) -> &'static str {
+    match language {
+        Language::Rust | Language::Cpp => "::",
+        _ => ".",
+    }
+}
+
+/// Classifies `node`; `in_container` turns functions into methods.
+pub(crate) fn classify<'t>(
+    language: Language,
+    node: Node<'t>,
+    src: &str,
+    in_container: bool,
+) -> Option<Item<'t>> {
+    let function_kind = if in_container { UnitKind::Method } else { UnitKind::Function };
+    let name = || field_text(node, "name", src);
+    let body = node.child_by_field_name("body");
+    match language {
+        Language::Rust => match node.kind() {
+            "function_item" => Some(Item::function(function_kind, name(), body)),
+            "struct_item" | "union_item" => Some(Item::leaf(UnitKind::Struct, name())),
+            "enum_item" => Some(Item::leaf(UnitKind::Enum, name())),
+            "type_item" => Some(Item::leaf(UnitKind::Type, name())),
+            "macro_definition" => Some(Item::leaf(UnitKind::Macro, name())),
+            "trait_item" => Some(Item::container(UnitKind::Trait, name(), body)),
+            "impl_item" => Some(Item::container(UnitKind::Impl, field_text(node, "type", src), body)),
+            "mod_item" if body.is_some() => Some(Item::container(UnitKind::Module, name(), body)),
+            _ => None,
+        },
+        Language::Python => match node.kind() {
+            "function_definition" => Some(Item::function(function_kind, name(), body)),
+            "class_definition" => Some(Item::container(UnitKind::Class, name(), body)),
+            "decorated_definition" => {
+                classify(language, node.child_by_field_name("definition")?, src, in_container)
+            }
+            _ => None,
+        },
+        Language::JavaScript | Language::TypeScript | Language::Tsx => match node.kind() {
+            "function_declaration" | "generator_function_declaration" => {
+                Some(Item::function(function_kind, name(), body))
+            }
+            "method_definition" => Some(Item::function(UnitKind::Method, name(), body)),
+            "class_declaration" | "abstract_class_declaration" | "class" => {
+                Some(Item::container(UnitKind::Class, name(), body))
+            }
+            "interface_declaration" => Some(Item::container(UnitKind::Interface, name(), body)),
+            "enum_declaration" => Some(Item::leaf(UnitKind::Enum, name())),
+            "type_alias_declaration" => Some(Item::leaf(UnitKind::Type, name())),
+            "internal_module" | "module" => Some(Item::container(UnitKind::Module, name(), body)),
+            "export_statement" => {
+                let inner = node.child_by_field_name("declaration").or_else(|| node.child_by_field_name("value"))?;
+                classify(language, inner, src, in_container)
+            }
+            // `namespace Foo {}` parses as an expression statement around the module.
+            "expression_statement" => {
+                let inner = node.named_child(0).filter(|n| n.kind() == "internal_module")?;
+                classify(language, inner, src, in_container)
+            }
+            // `const handler = async (req) => { … }` is how much JavaScript defines functions.
+            "lexical_declaration" | "variable_declaration" => {
+                let mut cursor = node.walk();
+                let declarators: Vec<_> =
+                    node.named_children(&mut cursor).filter(|n| n.kind() == "variable_declarator").collect();
+                let [declarator] = declarators.as_slice() else { return None };
+                let value = declarator.child_by_field_name("value")?;
+                let declared = field_text(*declarator, "name", src);
+                match value.kind() {
+                    "arrow_function" | "function_expression" | "function" | "generator_function" => {
+                        Some(Item::function(function_kind, declared, value.child_by_field_name("body")))
+                    }
+                    "class" => Some(Item::container(UnitKind::Class, declared, value.child_by_field_name("body"))),
+                    _ => None,
+                }
+            }
+            _ => None,
+        },
+        Language::Go => match node.kind() {
+            "function_declaration" => Some(Item::function(UnitKind::Function, name(), body)),
+            "method_declaration" => {
+                let mut item = Item::function(UnitKind::Method, name(), body);
+                item.owner = node.child_by_field_name("receiver").and_then(|r| go_receiver_type(r, src));
+                Some(item)
+            }
+            "type_declaration" => {
+                let spec = node.named_child(0)?;
+                let kind = match spec.child_by_field_name("type").map(|t| t.kind()) {
+                    Some("struct_type") => UnitKind::Struct,
+                    Some("interface_type") => UnitKind::Interface,
+                    _ => UnitKind::Type,
+                };
+                Some(Item::leaf(kind, field_text(spec, "name", src)))
+            }
+            _ => None,
+        },
+        Language::Java => match node.kind() {
+            "class_declaration" | "record_declaration" => Some(Item::container(UnitKind::Class, name(), body)),
+            "interface_declaration" | "annotation_type_declaration" => {
+                Some(Item::container(UnitKind::Interface, name(), body))
+            }
+            "enum_declaration" => Some(Item::container(UnitKind::Enum, name(), body)),
+            "method_declaration" | "constructor_declaration" | "compact_constructor_declaration" => {
+                Some(Item::function(UnitKind::Method, name(), body))
+            }
+            _ => None,
+        },
+        Language::C | Language::Cpp => match node.kind() {
+            "function_definition" => {
+                let declarator = node.child_by_field_name("declarator")?;
+                let (owner, name) = c_function_name(declarator, src);
+                let kind = if in_container || owner.is_some() { UnitKind::Method } else { UnitKind::Function };
+                let mut item = Item::function(kind, name, body);
+                item.owner = owner;
+                Some(item)
+            }
+            "class_specifier" if body.is_some() => Some(Item::container(UnitKind::Class, name(), body)),
+            "struct_specifier" | "union_specifier" if body.is_some() => {
+                if language == Language::Cpp {
+                    Some(Item::container(UnitKind::Struct, name(), body))
+                } else {
+                    Some(Item::leaf(UnitKind::Struct, name()))
+                }
+            }
+            "enum_specifier" if body.is_some() => Some(Item::leaf(UnitKind::Enum, name())),
+            "type_definition" => Some(Item::leaf(UnitKind::Type, field_text(node, "declarator", src))),
+            "namespace_definition" => Some(Item::container(UnitKind::Module, name(), body)),
+            "template_declaration" => {
+                let mut cursor = node.walk();
+                let inner = node.named_children(&mut cursor).filter(|n| n.kind() != "template_parameter_list").last()?;
+                classify(language, inner, src, in_container)
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn field_text(node: Node<'_>, field: &str, src: &str) -> Option<String> {
+    node.child_by_field_name(field).map(|n| clean_name(&src[n.byte_range()]))
+}
+
+/// Names go into a column and into prompts: one line, bounded length.
+fn clean_name(text: &str) -> String {
+    const MAX_NAME_CHARS: usize = 200;
+    text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(MAX_NAME_CHARS).collect()
+}
+
+/// `func (s *Server[T]) Handle()` → `Server`.
+fn go_receiver_type(receiver: Node<'_>, src: &str) -> Option<String> {
+    let parameter = receiver.named_child(0)?;
+    let ty = parameter.child_by_field_name("type")?;
+    let text = &src[ty.byte_range()];
+    let text = text.trim_start_matches('*');
+    Some(clean_name(text.split('[').next().unwrap_or(text)))
+}
+
+/// Finds the declared name inside a C/C++ declarator (`*foo(int)`, `Foo::bar() const`),
+/// splitting a qualified name into its owner and the name.
+fn c_function_name(mut declarator: Node<'_>, src: &str) -> (Option<String>, Option<String>) {
+    loop {
+        match declarator.kind() {
+            "qualified_identifier" => {
+                let owner = declarator.child_by_field_name("scope").map(|s| clean_name(&src[s.byte_range()]));
+                let name = declarator.child_by_field_name("name").map(|n| clean_name(&src[n.byte_range()]));
+                return (owner, name);
+            }
+            "identifier" | "field_identifier" | "destructor_name" | "operator_name" | "type_identifier" => {
+                return (None, Some(clean_name(&src[declarator.byte_range()])));
+            }
+            _ => match declarator.child_by_field_name("declarator") {
+                Some(inner) => declarator = inner,
+                None => return (None, None),
+            },
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Language detection from a file's name, extension and shebang line.
+//!
+//! Detection is deliberately cheap and local (no content statistics): the name decides
+//! when it can, the shebang decides for extensionless scripts, and a `.h` header is
+//! called C++ only when it plainly uses C++ syntax, because the C grammar parses most C
+//! headers well and mangles C++ ones.
+
+use std::path::Path;
+
+/// A programming (or configuration) language hearth recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum Language {
+    Rust,
+    Python,
+    JavaScript,
+    TypeScript,
+    Tsx,
+    Go,
+    Java,
+    C,
+    Cpp,
+    CSharp,
+    Ruby,
+    Php,
+    Shell,
+    Kotlin,
+    Swift,
+    Scala,
+    Lua,
+    Perl,
+    R,
+    Haskell,
+    Zig,
+    Dart,
+    Elixir,
+    Sql,
+    Html,
+    Css,
+    Markdown,
+    Yaml,
+    Toml,
+    Json,
+    Makefile,
+    Dockerfile,
+    CMake,
+}
+
+impl Language {
+    /// Every language, for listings and tests.
+    pub const ALL: &'static [Language] = &[
+        Language::Rust,
+        Language::Python,
+        Language::JavaScript,
+        Language::TypeScript,
+        Language::Tsx,
+        Language::Go,
+        Language::Java,
+        Language::C,
+        Language::Cpp,
+        Language::CSharp,
+        Language::Ruby,
+        Language::Php,
+        Language::Shell,
+        Language::Kotlin,
+        Language::Swift,
+        Language::Scala,
+        Language::Lua,
+        Language::Perl,
+        Language::R,
+        Language::Haskell,
+        Language::Zig,
+        Language::Dart,
+        Language::Elixir,
+        Language::Sql,
+        Language::Html,
+        Language::Css,
+        Language::Markdown,
+        Language::Yaml,
+        Language::Toml,
+        Language::Json,
+        Language::Makefile,
+        Language::Dockerfile,
+        Language::CMake,
+    ];
+
+    /// The lowercase name stored in the `language` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Rust => "rust",
+            Language::Python => "python",
+            Language::JavaScript => "javascript",
+            Language::TypeScript => "typescript",
+            Language::Tsx => "tsx",
+            Language::Go => "go",
+            Language::Java => "java",
+            Language::C => "c",
+            Language::Cpp => "cpp",
+            Language::CSharp => "csharp",
+            Language::Ruby => "ruby",
+            Language::Php => "php",
+            Language::Shell => "shell",
+            Language::Kotlin => "kotlin",
+            Language::Swift => "swift",
+            Language::Scala => "scala",
+            Language::Lua => "lua",
+            Language::Perl => "perl",
+            Language::R => "r",
+            Language::Haskell => "haskell",
+            Language::Zig => "zig",
+            Language::Dart => "dart",
+            Language::Elixir => "elixir",
+            Language::Sql => "sql",
+            Language::Html => "html",
+            Language::Css => "css",
+            Language::Markdown => "markdown",
+            Language::Yaml => "yaml",
+            Language::Toml => "toml",
+            Language::Json => "json",
+            Language::Makefile => "makefile",
+            Language::Dockerfile => "dockerfile",
+            Language::CMake => "cmake",
+        }
+    }
+
+    /// Parses a name as stored in the `language` column, or as public datasets spell it
+    /// (`"C++"`, `"C#"`, `"JavaScript"`); case-insensitive.
+    pub fn from_name(name: &str) -> Option<Language> {
+        let lower = name.trim().to_ascii_lowercase();
+        let aliased = match lower.as_str() {
+            "c++" | "cxx" => "cpp",
+            "c#" | "cs" => "csharp",
+            "js" => "javascript",
+            "ts" => "typescript",
+            "py" => "python",
+            "rs" => "rust",
+            "bash" | "sh" | "zsh" => "shell",
+            "golang" => "go",
+            "yml" => "yaml",
+            "md" => "markdown",
+            other => other,
+        };
+        Language::ALL.iter().copied().find(|l| l.name() == aliased)
+    }
+
+    /// Detects the language of `path`, looking at `head` (the file's first bytes) only
+    /// when the name alone cannot decide.
+    pub fn detect(path: &Path, head: &[u8]) -> Option<Language> {
+        let file_name = path.file_name()?.to_str()?;
+        if let Some(lang) = from_file_name(file_name) {
+            return Some(lang);
+        }
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("h") => Some(if looks_like_cpp(head) { Language::Cpp } else { Language::C }),
+            Some(ext) => from_extension(&ext.to_ascii_lowercase()),
+            None => from_shebang(head),
+        }
+    }
+}
+
+fn from_file_name(name: &str) -> Option<Language> {
+    Some(match name {
+        "Makefile" | "makefile" | "GNUmakefile" => Language::Makefile,
+        "Dockerfile" | "Containerfile" => Language::Dockerfile,
+        "CMakeLists.txt" => Language::CMake,
+        "Rakefile" | "Gemfile" => Language::Ruby,
+        _ if name.starts_with("Dockerfile.") => Language::Dockerfile,
+        _ => return None,
+    })
+}
+
+fn from_extension(ext: &str) -> Option<Language> {
+    Some(match ext {
+        "rs" => Language::Rust,
+        "py" | "pyi" | "pyw" => Language::Python,
+        "js" | "mjs" | "cjs" | "jsx" => Language::JavaScript,
+        "ts" | "mts" | "cts" => Language::TypeScript,
+        "tsx" => Language::Tsx,
+        "go" => Language::Go,
+        "java" => Language::Java,
+        "c" => Language::C,
+        "cc" | "cpp" | "cxx" | "c++" | "hpp" | "hh" | "hxx" | "h++" | "ipp" | "tpp" => Language::Cpp,
+        "cs" => Language::CSharp,
+        "rb" | "rake" | "gemspec" => Language::Ruby,
+        "php" => Language::Php,
+        "sh" | "bash" | "zsh" | "ksh" => Language::Shell,
+        "kt" | "kts" => Language::Kotlin,
+        "swift" => Language::Swift,
+        "scala" | "sc" => Language::Scala,
+        "lua" => Language::Lua,
+        "pl" | "pm" => Language::Perl,
+        "r" => Language::R,
+        "hs" | "lhs" => Language::Haskell,
+        "zig" => Language::Zig,
+        "dart" => Language::Dart,
+        "ex" | "exs" => Language::Elixir,
+        "sql" => Language::Sql,
+        "html" | "htm" => Language::Html,
+        "css" | "scss" | "less" => Language::Css,
+        "md" | "markdown" => Language::Markdown,
+        "yml" | "yaml" => Language::Yaml,
+        "toml" => Language::Toml,
+        "json" | "jsonc" => Language::Json,
+        "mk" => Language::Makefile,
+        "cmake" => Language::CMake,
+        _ => return None,
+    })
+}
+
+/// `#!/usr/bin/env python3`, `#!/bin/bash`, `#!/usr/bin/env -S node --flag` …
+fn from_shebang(head: &[u8]) -> Option<Language> {
+    let line = head.strip_prefix(b"#!")?;
+    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+    let line = std::str::from_utf8(line).ok()?;
+    let mut words = line.split_whitespace();
+    let mut program = words.next()?.rsplit('/').next()?;
+    if program == "env" {
+        program = words.find(|w| !w.starts_with('-'))?;
+    }
+    // python3.12 → python, perl5 → perl
+    let program = program.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    Some(match program {
+        "python" | "pypy" => Language::Python,
+        "sh" | "bash" | "zsh" | "ksh" | "dash" => Language::Shell,
+        "node" | "nodejs" | "deno" | "bun" => Language::JavaScript,
+        "ts-node" => Language::TypeScript,
+        "ruby" => Language::Ruby,
+        "perl" => Language::Perl,
+        "php" => Language::Php,
+        "lua" | "luajit" => Language::Lua,
+        "Rscript" => Language::R,
+        "elixir" => Language::Elixir,
+        _ => return None,
+    })
+}
+
+fn looks_like_cpp(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    ["namespace ", "template<", "template <", "class ", "public:", "private:", "std::"]
+        .iter()
+        .any(|marker| text.contains(marker))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detect(name: &str, head: &str) -> Option<&'static str> {
+        Language::detect(Path::new(name), head.as_bytes()).map(Language::name)
+    }
+
+    #[test]
+    fn extensions_and_names() {
+        assert_eq!(detect("src/main.rs", ""), Some("rust"));
+        assert_eq!(detect("a/b.TSX", ""), Some("tsx"));
+        assert_eq!(detect("Makefile", ""), Some("makefile"));
+        assert_eq!(detect("Dockerfile.dev", ""), Some("dockerfile"));
+        assert_eq!(detect("notes.txt", ""), None);
+        assert_eq!(detect("LICENSE", "Permission is hereby granted"), None);
+    }
+
+    #[test]
+    fn shebangs() {
+        assert_eq!(detect("run", "#!/usr/bin/env python3.12\nprint()"), Some("python"));
+        assert_eq!(detect("run", "#!/bin/bash -eu\n"), Some("shell"));
+        assert_eq!(detect("run", "#!/usr/bin/env -S node --no-warnings\n"), Some("javascript"));
+        assert_eq!(detect("run", "#!/usr/bin/perl5\n"), Some("perl"));
+        assert_eq!(detect("run", "#!/opt/unknown\n"), None);
+    }
+
+    #[test]
+    fn headers_pick_c_or_cpp() {
+        assert_eq!(detect("x.h", "int f(void);\n"), Some("c"));
+        assert_eq!(detect("x.h", "namespace a { class B; }"), Some("cpp"));
+    }
+
+    #[test]
+    fn names_round_trip_and_dataset_spellings() {
+        assert!(Language::ALL.len() >= 15);
+        for lang in Language::ALL {
+            assert_eq!(Language::from_name(lang.name()), Some(*lang));
+        }
+        assert_eq!(Language::from_name("C++"), Some(Language::Cpp));
+        assert_eq!(Language::from_name("JavaScript"), Some(Language::JavaScript));
+        assert_eq!(Language::from_name("klingon"), None);
+    }
+}

@@ -1,0 +1,382 @@
+//! Splitting decoded source text into [`Unit`]s.
+//!
+//! One algorithm for every grammar (the per-language knowledge is in `grammar.rs`):
+//! - each definition is a unit; a leading comment or attribute block (no blank line
+//!   before the definition) belongs to it;
+//! - a container (class, impl, trait, namespace) with member definitions becomes a
+//!   *skeleton* unit — its text with member bodies replaced by `{ ... }` — and each
+//!   member a unit of its own whose `parent` names the container. A container without
+//!   members is an ordinary unit;
+//! - top-level code between definitions (imports, constants, script statements) is
+//!   grouped into `code` units; a stretch of nothing but comments is not a unit;
+//! - a unit over the byte budget is split at line boundaries into parts;
+//! - a language without a grammar gives one `file` unit.
+
+use std::ops::Range;
+
+use tree_sitter::{Node, Parser};
+
+use super::grammar::{self, Item};
+use super::language::Language;
+use super::unit::{Unit, UnitKind};
+
+/// Splits files into units. Holds a tree-sitter parser, so keep one per thread.
+pub struct Splitter {
+    parser: Parser,
+    max_unit_bytes: usize,
+}
+
+impl Splitter {
+    /// A splitter whose units hold at most `max_unit_bytes` of content (at least one
+    /// character per part, whatever the budget).
+    pub fn new(max_unit_bytes: usize) -> Splitter {
+        Splitter { parser: Parser::new(), max_unit_bytes: max_unit_bytes.max(1) }
+    }
+
+    /// The units of `text`, in file order (a container before its members). Empty when
+    /// the file held nothing but comments.
+    pub fn split(&mut self, language: Language, text: &str) -> Vec<Unit> {
+        let lines = LineIndex::new(text);
+        let tree = grammar::grammar(language).and_then(|g| {
+            self.parser.set_language(&g).ok()?;
+            self.parser.parse(text, None)
+        });
+        let spans = match tree {
+            Some(tree) => {
+                let mut walker = TreeWalker { language, src: text, spans: Vec::new() };
+                walker.level(tree.root_node(), None, false, true);
+                walker.spans
+            }
+            None => vec![Span::whole(UnitKind::File, text)],
+        };
+        spans
+            .into_iter()
+            .flat_map(|span| span.into_units(text, &lines, self.max_unit_bytes))
+            .collect()
+    }
+}
+
+/// A unit before it is cut to the budget.
+struct Span {
+    kind: UnitKind,
+    name: Option<String>,
+    parent: Option<String>,
+    range: Range<usize>,
+    /// Set for skeletons: the text differs from `src[range]`.
+    skeleton: Option<String>,
+}
+
+impl Span {
+    fn whole(kind: UnitKind, text: &str) -> Span {
+        Span { kind, name: None, parent: None, range: 0..text.len(), skeleton: None }
+    }
+
+    fn into_units(self, src: &str, lines: &LineIndex, budget: usize) -> Vec<Unit> {
+        let elided = self.skeleton.is_some();
+        let content = self.skeleton.as_deref().unwrap_or(&src[self.range.clone()]);
+        let pieces = cut_at_lines(content, budget);
+        let parts = pieces.len() as u32;
+        pieces
+            .into_iter()
+            .enumerate()
+            .map(|(part, piece)| {
+                // A skeleton's text is not in the file: its parts all report the container's span.
+                let range = if elided { self.range.clone() } else { self.range.start + piece.start..self.range.start + piece.end };
+                Unit {
+                    kind: self.kind,
+                    name: self.name.clone(),
+                    parent: self.parent.clone(),
+                    start_line: lines.line_of(range.start),
+                    end_line: lines.line_of(range.end.saturating_sub(1).max(range.start)),
+                    start_byte: range.start as u64,
+                    end_byte: range.end as u64,
+                    part: part as u32,
+                    parts,
+                    elided,
+                    content: content[piece].to_string(),
+                }
+            })
+            .collect()
+    }
+}
+
+struct TreeWalker<'s> {
+    language: Language,
+    src: &'s str,
+    spans: Vec<Span>,
+}
+
+impl<'s> TreeWalker<'s> {
+    /// Reads the children of `node` as one level of definitions. Returns the ranges an
+    /// enclosing skeleton elides: the bodies of the definitions found.
+    fn level(&mut self, node: Node<'_>, parent: Option<&str>, in_container: bool, top_level: bool) -> Vec<Range<usize>> {
+        let elements = flatten(node);
+        let mut elisions = Vec::new();
+        let mut free = 0; // elements[free..] are not yet part of a unit
+        for (i, element) in elements.iter().enumerate() {
+            let Some(item) = grammar::classify(self.language, *element, self.src, in_container) else { continue };
+            let mut first = i;
+            while first > free
+                && grammar::is_annotation(elements[first - 1].kind())
+                && !has_blank_line(&self.src[elements[first - 1].end_byte()..elements[first].start_byte()])
+            {
+                first -= 1;
+            }
+            if top_level {
+                self.gap(&elements[free..first]);
+            }
+            let range = elements[first].start_byte()..element.end_byte();
+            elisions.extend(self.item(item, *element, range, parent));
+            free = i + 1;
+        }
+        if top_level {
+            self.gap(&elements[free..]);
+        }
+        elisions
+    }
+
+    /// Emits `item` (and its members); returns what an enclosing skeleton elides of it.
+    fn item(&mut self, item: Item<'_>, node: Node<'_>, range: Range<usize>, parent: Option<&str>) -> Option<Range<usize>> {
+        let sep = grammar::path_separator(self.language);
+        let parent = join(parent, item.owner.as_deref(), sep);
+        let index = self.spans.len();
+        self.spans.push(Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range: range.clone(), skeleton: None });
+        if let Some(members) = item.members {
+            let own_name = item.name.as_deref().unwrap_or("<anonymous>");
+            let member_parent = join(parent.as_deref(), Some(own_name), sep);
+            // Functions in a namespace or module stay functions; in a class they are methods.
+            let in_class = item.kind != UnitKind::Module;
+            let elisions = self.level(members, member_parent.as_deref(), in_class, false);
+            if !elisions.is_empty() {
+                self.spans[index].skeleton = Some(skeleton(self.src, &range, &elisions));
+            }
+            return Some(members.byte_range());
+        }
+        item.body.or_else(|| node.child_by_field_name("body")).map(|body| body.byte_range())
+    }
+
+    /// Top-level code between definitions; nothing when it is only comments.
+    fn gap(&mut self, elements: &[Node<'_>]) {
+        if !elements.iter().any(|e| !grammar::is_comment(e.kind())) {
+            return;
+        }
+        let range = elements[0].start_byte()..elements[elements.len() - 1].end_byte();
+        self.spans.push(Span { kind: UnitKind::Code, name: None, parent: None, range, skeleton: None });
+    }
+}
+
+/// The named children of `node`, with transparent wrappers (`#ifdef`, `extern "C"`)
+/// replaced by their own children.
+fn flatten<'t>(node: Node<'t>) -> Vec<Node<'t>> {
+    let mut out = Vec::new();
+    let mut cursor = node.walk();
+    for child in node.named_children(&mut cursor) {
+        if grammar::is_transparent(child.kind()) {
+            out.extend(flatten(child));
+        } else {
+            out.push(child);
+        }
+    }
+    out
+}
+
+fn join(parent: Option<&str>, child: Option<&str>, sep: &str) -> Option<String> {
+    match (parent, child) {
+        (Some(p), Some(c)) => Some(format!("{p}{sep}{c}")),
+        (Some(one), None) | (None, Some(one)) => Some(one.to_string()),
+        (None, None) => None,
+    }
+}
+
+fn has_blank_line(between: &str) -> bool {
+    between.matches('\n').count() > 1
+}
+
+/// `src[range]` with each elided range replaced by a placeholder in the body's own
+/// syntax: `{ ... }` for braces, `...` for Python's indented blocks.
+fn skeleton(src: &str, range: &Range<usize>, elisions: &[Range<usize>]) -> String {
+    let mut out = String::with_capacity(range.len());
+    let mut at = range.start;
+    for elided in elisions {
+        out.push_str(&src[at..elided.start]);
+        out.push_str(if src[elided.clone()].starts_with('{') { "{ ... }" } else { "..." });
+        at = elided.end;
+    }
+    out.push_str(&src[at..range.end]);
+    out
+}
+
+/// Byte ranges of `text` of at most `budget` bytes, cut after a newline where possible
+/// and on a character boundary where a single line is longer than the budget.
+fn cut_at_lines(text: &str, budget: usize) -> Vec<Range<usize>> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    while text.len() - start > budget {
+        let window_end = floor_char_boundary(text, start + budget);
+        let cut = match text[start..window_end].rfind('\n') {
+            Some(newline) => start + newline + 1,
+            None if window_end > start => window_end,
+            // A single character wider than the budget: take it whole.
+            None => start + text[start..].chars().next().map_or(1, char::len_utf8),
+        };
+        pieces.push(start..cut);
+        start = cut;
+    }
+    if start < text.len() || pieces.is_empty() {
+        pieces.push(start..text.len());
+    }
+    pieces
+}
+
+fn floor_char_boundary(text: &str, mut index: usize) -> usize {
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}
+
+/// Byte offset → 1-based line number.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        LineIndex { starts }
+    }
+
+    fn line_of(&self, byte: usize) -> u32 {
+        self.starts.partition_point(|&start| start <= byte) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(language: Language, text: &str) -> Vec<Unit> {
+        Splitter::new(64 * 1024).split(language, text)
+    }
+
+    fn summary(units: &[Unit]) -> Vec<String> {
+        units
+            .iter()
+            .map(|u| {
+                format!(
+                    "{} {} {} {}-{}",
+                    u.kind,
+                    u.parent.as_deref().unwrap_or("-"),
+                    u.name.as_deref().unwrap_or("-"),
+                    u.start_line,
+                    u.end_line
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rust_items_methods_and_skeletons() {
+        let src = "use std::fmt;\n\n/// A point.\n#[derive(Debug)]\npub struct Point { x: i32 }\n\nimpl Point {\n    /// Makes one.\n    pub fn new() -> Self {\n        Point { x: 0 }\n    }\n}\n\nfn main() {}\n";
+        let units = split(Language::Rust, src);
+        assert_eq!(
+            summary(&units),
+            ["code - - 1-1", "struct - Point 3-5", "impl - Point 7-12", "method Point new 8-11", "function - main 14-14"]
+        );
+        assert!(units[1].content.starts_with("/// A point.\n#[derive(Debug)]"));
+        let skeleton = &units[2];
+        assert!(skeleton.elided);
+        assert_eq!(skeleton.content, "impl Point {\n    /// Makes one.\n    pub fn new() -> Self { ... }\n}");
+        assert!(!units[3].elided);
+    }
+
+    #[test]
+    fn python_classes_decorators_and_script_code() {
+        let src = "import os\n\n@dataclass\nclass A(Base):\n    x: int = 0\n\n    def f(self):\n        return 1\n\n    class Inner:\n        def g(self):\n            pass\n\nprint(A().f())\n";
+        let units = split(Language::Python, src);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-1",
+                "class - A 3-12",
+                "method A f 7-8",
+                "class A Inner 10-12",
+                "method A.Inner g 11-12",
+                "code - - 14-14"
+            ]
+        );
+        assert_eq!(units[1].content, "@dataclass\nclass A(Base):\n    x: int = 0\n\n    def f(self):\n        ...\n\n    class Inner:\n        ...");
+    }
+
+    #[test]
+    fn javascript_and_typescript_definitions() {
+        let js = "export function a() {}\nconst b = async (x) => { return x };\nclass C { m() { return 1 } }\nlet n = 3;\n";
+        assert_eq!(
+            summary(&split(Language::JavaScript, js)),
+            ["function - a 1-1", "function - b 2-2", "class - C 3-3", "method C m 3-3", "code - - 4-4"]
+        );
+        let ts = "interface I { f(): void }\ntype T = number;\nnamespace N { export function h(): void {} }\nenum E { A }\n";
+        assert_eq!(
+            summary(&split(Language::TypeScript, ts)),
+            ["interface - I 1-1", "type - T 2-2", "module - N 3-3", "function N h 3-3", "enum - E 4-4"]
+        );
+    }
+
+    #[test]
+    fn go_methods_take_their_receiver_as_parent() {
+        let src = "package p\n\ntype S struct{ a int }\n\nfunc (s *S[T]) Get() int { return s.a }\n\nfunc F() {}\n";
+        assert_eq!(
+            summary(&split(Language::Go, src)),
+            ["code - - 1-1", "struct - S 3-3", "method S Get 5-5", "function - F 7-7"]
+        );
+    }
+
+    #[test]
+    fn java_c_and_cpp_definitions() {
+        let java = "class A {\n  A() {}\n  void f() {}\n  enum E { X; void g() {} }\n}\n";
+        assert_eq!(
+            summary(&split(Language::Java, java)),
+            ["class - A 1-5", "method A A 2-2", "method A f 3-3", "enum A E 4-4", "method A.E g 4-4"]
+        );
+        let c = "#ifndef H\n#define H\ntypedef struct { int a; } T;\nstatic int f(int x) { return x; }\n#endif\n";
+        assert_eq!(summary(&split(Language::C, c)), ["code - - 1-2", "type - T 3-3", "function - f 4-4"]);
+        let cpp = "namespace ns {\ntemplate <typename T>\nclass K { public: int m() { return 1; } };\n}\nint K::n() const { return 2; }\n";
+        assert_eq!(
+            summary(&split(Language::Cpp, cpp)),
+            ["module - ns 1-4", "class ns K 2-3", "method ns::K m 3-3", "method K n 5-5"]
+        );
+    }
+
+    #[test]
+    fn comment_only_files_have_no_units_and_unknown_grammars_one() {
+        assert!(split(Language::Rust, "// just a comment\n/* and another */\n").is_empty());
+        let units = split(Language::Markdown, "# Title\n\ntext\n");
+        assert_eq!(summary(&units), ["file - - 1-3"]);
+    }
+
+    #[test]
+    fn over_budget_units_split_at_lines() {
+        let body: String = (0..50).map(|i| format!("    let v{i} = {i};\n")).collect();
+        let src = format!("fn big() {{\n{body}}}\n");
+        let units = Splitter::new(200).split(Language::Rust, &src);
+        assert!(units.len() > 1);
+        assert!(units.iter().all(|u| u.content.len() <= 200 && u.parts == units.len() as u32));
+        assert!(units.iter().all(|u| u.content.ends_with('\n') || u.part + 1 == u.parts));
+        let joined: String = units.iter().map(|u| u.content.as_str()).collect();
+        assert_eq!(joined, src.trim_end());
+        for unit in &units {
+            assert_eq!(&src[unit.start_byte as usize..unit.end_byte as usize], unit.content);
+        }
+        assert_eq!(units[0].start_line, 1);
+        assert_eq!(units.last().unwrap().end_line, 52);
+    }
+
+    #[test]
+    fn cutting_respects_char_boundaries() {
+        let text = "ééééé";
+        let pieces = cut_at_lines(text, 3);
+        assert!(pieces.iter().all(|p| text.is_char_boundary(p.start) && text.is_char_boundary(p.end)));
+        assert_eq!(pieces.iter().map(|p| &text[p.clone()]).collect::<String>(), text);
+        assert_eq!(cut_at_lines("😀", 1), [0..4]);
+    }
+}

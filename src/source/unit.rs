@@ -1,0 +1,414 @@
+//! The code unit: its Arrow schema (defined here and nowhere else), its identity, and
+//! the builders that turn units into `RecordBatch`es.
+//!
+//! # Identity
+//! `content_hash` is blake3 of the unit's `content`. `unit_id` is blake3 (first 128 bits,
+//! hex) of the unit's *place* — repo, path, kind, parent, name, the occurrence of that
+//! name in the file, the part — together with `content_hash`. So the same code in the
+//! same place has the same id on every run and machine; an edit to one function changes
+//! that function's id only, not its neighbours' (line numbers are not part of the id).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use arrow_array::builder::{BooleanBuilder, StringBuilder, UInt32Builder, UInt64Builder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+
+use super::language::Language;
+use super::text::Skip;
+use crate::Result;
+
+/// What a unit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum UnitKind {
+    Function,
+    Method,
+    Class,
+    Struct,
+    Enum,
+    Trait,
+    Impl,
+    Interface,
+    Module,
+    Type,
+    Macro,
+    /// Top-level code between definitions: imports, constants, script statements.
+    Code,
+    /// A whole file in a language hearth does not split.
+    File,
+}
+
+impl UnitKind {
+    /// The value stored in the `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitKind::Function => "function",
+            UnitKind::Method => "method",
+            UnitKind::Class => "class",
+            UnitKind::Struct => "struct",
+            UnitKind::Enum => "enum",
+            UnitKind::Trait => "trait",
+            UnitKind::Impl => "impl",
+            UnitKind::Interface => "interface",
+            UnitKind::Module => "module",
+            UnitKind::Type => "type",
+            UnitKind::Macro => "macro",
+            UnitKind::Code => "code",
+            UnitKind::File => "file",
+        }
+    }
+}
+
+impl fmt::Display for UnitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One unit as the splitter produces it, before it is placed in a repo and path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    /// What it is.
+    pub kind: UnitKind,
+    /// Its declared name; `None` for `code` and `file` units.
+    pub name: Option<String>,
+    /// The enclosing definitions, qualified in the language's notation (`Outer::Inner`).
+    pub parent: Option<String>,
+    /// First line, 1-based.
+    pub start_line: u32,
+    /// Last line, 1-based, inclusive.
+    pub end_line: u32,
+    /// Byte offset of the start in the decoded text (BOM stripped, LF line endings).
+    pub start_byte: u64,
+    /// Byte offset one past the end in the decoded text.
+    pub end_byte: u64,
+    /// Which part of an over-budget unit this is, 0-based.
+    pub part: u32,
+    /// How many parts the unit was split into (1 when it fit).
+    pub parts: u32,
+    /// True when member bodies were replaced by `{ ... }`: a container whose members are
+    /// units of their own keeps only their signatures, so no body is sent twice.
+    pub elided: bool,
+    /// The text the model sees.
+    pub content: String,
+}
+
+/// Arrow schema of `units.parquet`; every stage that reads units uses this one.
+///
+/// | column | type | meaning |
+/// |---|---|---|
+/// | unit_id | utf8 | stable id: place + content (see module docs) |
+/// | repo | utf8 | repository name (root folder name, or the dataset's repo column) |
+/// | path | utf8 | path inside the repository, `/`-separated |
+/// | language | utf8 | [`Language::name`] |
+/// | kind | utf8 | [`UnitKind::as_str`] |
+/// | name | utf8? | declared name |
+/// | parent | utf8? | enclosing definitions |
+/// | start_line, end_line | u32 | 1-based, inclusive |
+/// | start_byte, end_byte | u64 | span in the decoded file |
+/// | part, parts | u32 | split of an over-budget unit |
+/// | elided | bool | member bodies replaced by `{ ... }` |
+/// | bytes | u32 | length of content |
+/// | content_hash | utf8 | blake3 of content, hex |
+/// | content | utf8 | the code |
+pub fn unit_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            Field::new("unit_id", DataType::Utf8, false),
+            Field::new("repo", DataType::Utf8, false),
+            Field::new("path", DataType::Utf8, false),
+            Field::new("language", DataType::Utf8, false),
+            Field::new("kind", DataType::Utf8, false),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("parent", DataType::Utf8, true),
+            Field::new("start_line", DataType::UInt32, false),
+            Field::new("end_line", DataType::UInt32, false),
+            Field::new("start_byte", DataType::UInt64, false),
+            Field::new("end_byte", DataType::UInt64, false),
+            Field::new("part", DataType::UInt32, false),
+            Field::new("parts", DataType::UInt32, false),
+            Field::new("elided", DataType::Boolean, false),
+            Field::new("bytes", DataType::UInt32, false),
+            Field::new("content_hash", DataType::Utf8, false),
+            Field::new("content", DataType::Utf8, false),
+        ]))
+    });
+    SCHEMA.clone()
+}
+
+/// Arrow schema of `skipped.parquet`: every file that produced no units, and why.
+///
+/// | column | type | meaning |
+/// |---|---|---|
+/// | repo | utf8 | repository name |
+/// | path | utf8 | path inside the repository (or `FILE:LINE` for a dataset record) |
+/// | reason | utf8 | [`SkipReason::as_str`](super::SkipReason::as_str) |
+/// | detail | utf8? | the I/O error, the link target, … |
+/// | bytes | u64? | size on disk, when known |
+pub fn skipped_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            Field::new("repo", DataType::Utf8, false),
+            Field::new("path", DataType::Utf8, false),
+            Field::new("reason", DataType::Utf8, false),
+            Field::new("detail", DataType::Utf8, true),
+            Field::new("bytes", DataType::UInt64, true),
+        ]))
+    });
+    SCHEMA.clone()
+}
+
+/// blake3 of `content`, hex.
+pub fn content_hash(content: &str) -> String {
+    blake3::hash(content.as_bytes()).to_hex().to_string()
+}
+
+fn unit_id(repo: &str, path: &str, unit: &Unit, occurrence: u32, content_hash: &str) -> String {
+    let mut hasher = blake3::Hasher::new();
+    let occurrence = occurrence.to_string();
+    let part = unit.part.to_string();
+    let fields = [
+        repo,
+        path,
+        unit.kind.as_str(),
+        unit.parent.as_deref().unwrap_or(""),
+        unit.name.as_deref().unwrap_or(""),
+        &occurrence,
+        &part,
+        content_hash,
+    ];
+    for field in fields {
+        // Length-prefixed so that ("ab", "c") and ("a", "bc") hash differently.
+        hasher.update(&(field.len() as u64).to_le_bytes());
+        hasher.update(field.as_bytes());
+    }
+    hasher.finalize().to_hex()[..32].to_string()
+}
+
+/// Accumulates the units of many files into one `RecordBatch` of [`unit_schema`].
+pub struct UnitBatchBuilder {
+    unit_id: StringBuilder,
+    repo: StringBuilder,
+    path: StringBuilder,
+    language: StringBuilder,
+    kind: StringBuilder,
+    name: StringBuilder,
+    parent: StringBuilder,
+    start_line: UInt32Builder,
+    end_line: UInt32Builder,
+    start_byte: UInt64Builder,
+    end_byte: UInt64Builder,
+    part: UInt32Builder,
+    parts: UInt32Builder,
+    elided: BooleanBuilder,
+    bytes: UInt32Builder,
+    content_hash: StringBuilder,
+    content: StringBuilder,
+    rows: usize,
+    content_bytes: usize,
+}
+
+impl Default for UnitBatchBuilder {
+    fn default() -> Self {
+        UnitBatchBuilder {
+            unit_id: StringBuilder::new(),
+            repo: StringBuilder::new(),
+            path: StringBuilder::new(),
+            language: StringBuilder::new(),
+            kind: StringBuilder::new(),
+            name: StringBuilder::new(),
+            parent: StringBuilder::new(),
+            start_line: UInt32Builder::new(),
+            end_line: UInt32Builder::new(),
+            start_byte: UInt64Builder::new(),
+            end_byte: UInt64Builder::new(),
+            part: UInt32Builder::new(),
+            parts: UInt32Builder::new(),
+            elided: BooleanBuilder::new(),
+            bytes: UInt32Builder::new(),
+            content_hash: StringBuilder::new(),
+            content: StringBuilder::new(),
+            rows: 0,
+            content_bytes: 0,
+        }
+    }
+}
+
+impl UnitBatchBuilder {
+    /// Appends all units of one file. Ids count repeated names per file, so they are
+    /// given here, where the whole file is seen.
+    pub fn push_file(&mut self, repo: &str, path: &str, language: Language, units: &[Unit]) {
+        let mut occurrences: HashMap<(UnitKind, Option<&str>, Option<&str>, u32), u32> = HashMap::new();
+        for unit in units {
+            let key = (unit.kind, unit.parent.as_deref(), unit.name.as_deref(), unit.part);
+            let occurrence = occurrences.entry(key).or_insert(0);
+            let hash = content_hash(&unit.content);
+            self.unit_id.append_value(unit_id(repo, path, unit, *occurrence, &hash));
+            *occurrence += 1;
+            self.repo.append_value(repo);
+            self.path.append_value(path);
+            self.language.append_value(language.name());
+            self.kind.append_value(unit.kind.as_str());
+            self.name.append_option(unit.name.as_deref());
+            self.parent.append_option(unit.parent.as_deref());
+            self.start_line.append_value(unit.start_line);
+            self.end_line.append_value(unit.end_line);
+            self.start_byte.append_value(unit.start_byte);
+            self.end_byte.append_value(unit.end_byte);
+            self.part.append_value(unit.part);
+            self.parts.append_value(unit.parts);
+            self.elided.append_value(unit.elided);
+            self.bytes.append_value(u32::try_from(unit.content.len()).unwrap_or(u32::MAX));
+            self.content_hash.append_value(&hash);
+            self.content.append_value(&unit.content);
+            self.rows += 1;
+            self.content_bytes += unit.content.len();
+        }
+    }
+
+    /// Rows appended since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether nothing was appended since the last [`finish`](Self::finish).
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Content bytes appended since the last [`finish`](Self::finish).
+    pub fn content_bytes(&self) -> usize {
+        self.content_bytes
+    }
+
+    /// Takes the rows so far as a batch and starts afresh.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.unit_id.finish()),
+            Arc::new(self.repo.finish()),
+            Arc::new(self.path.finish()),
+            Arc::new(self.language.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.parent.finish()),
+            Arc::new(self.start_line.finish()),
+            Arc::new(self.end_line.finish()),
+            Arc::new(self.start_byte.finish()),
+            Arc::new(self.end_byte.finish()),
+            Arc::new(self.part.finish()),
+            Arc::new(self.parts.finish()),
+            Arc::new(self.elided.finish()),
+            Arc::new(self.bytes.finish()),
+            Arc::new(self.content_hash.finish()),
+            Arc::new(self.content.finish()),
+        ];
+        self.rows = 0;
+        self.content_bytes = 0;
+        Ok(RecordBatch::try_new(unit_schema(), columns)?)
+    }
+}
+
+/// Accumulates skipped files into a `RecordBatch` of [`skipped_schema`].
+#[derive(Default)]
+pub struct SkippedBatchBuilder {
+    repo: StringBuilder,
+    path: StringBuilder,
+    reason: StringBuilder,
+    detail: StringBuilder,
+    bytes: UInt64Builder,
+    rows: usize,
+}
+
+impl SkippedBatchBuilder {
+    /// Appends one skipped file.
+    pub fn push(&mut self, repo: &str, path: &str, skip: &Skip, bytes: Option<u64>) {
+        self.repo.append_value(repo);
+        self.path.append_value(path);
+        self.reason.append_value(skip.reason.as_str());
+        self.detail.append_option(skip.detail.as_deref());
+        self.bytes.append_option(bytes);
+        self.rows += 1;
+    }
+
+    /// Rows appended since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether nothing was appended since the last [`finish`](Self::finish).
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Takes the rows so far as a batch and starts afresh.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.repo.finish()),
+            Arc::new(self.path.finish()),
+            Arc::new(self.reason.finish()),
+            Arc::new(self.detail.finish()),
+            Arc::new(self.bytes.finish()),
+        ];
+        self.rows = 0;
+        Ok(RecordBatch::try_new(skipped_schema(), columns)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(name: &str, content: &str) -> Unit {
+        Unit {
+            kind: UnitKind::Function,
+            name: Some(name.into()),
+            parent: None,
+            start_line: 1,
+            end_line: 1,
+            start_byte: 0,
+            end_byte: content.len() as u64,
+            part: 0,
+            parts: 1,
+            elided: false,
+            content: content.into(),
+        }
+    }
+
+    fn ids(units: &[Unit]) -> Vec<String> {
+        let mut builder = UnitBatchBuilder::default();
+        builder.push_file("repo", "a.rs", Language::Rust, units);
+        let batch = builder.finish().unwrap();
+        let ids = batch.column(0).as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+        ids.iter().map(|id| id.unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn ids_depend_on_place_and_content_only() {
+        let a = ids(&[unit("f", "fn f() {}"), unit("g", "fn g() {}")]);
+        let b = ids(&[unit("f", "fn f() {}"), unit("g", "fn g() { 1 }")]);
+        assert_eq!(a[0], b[0], "an edit to g must not change f's id");
+        assert_ne!(a[1], b[1]);
+        assert_eq!(a[0].len(), 32);
+    }
+
+    #[test]
+    fn repeated_names_in_one_file_get_distinct_ids() {
+        let same = ids(&[unit("f", "fn f() {}"), unit("f", "fn f() {}")]);
+        assert_ne!(same[0], same[1]);
+    }
+
+    #[test]
+    fn builders_produce_their_schema() {
+        let mut units = UnitBatchBuilder::default();
+        units.push_file("r", "p", Language::Go, &[unit("f", "func f() {}")]);
+        assert_eq!(units.len(), 1);
+        assert_eq!(units.finish().unwrap().schema(), unit_schema());
+        assert!(units.is_empty());
+        let mut skipped = SkippedBatchBuilder::default();
+        skipped.push("r", "p", &Skip::new(super::super::SkipReason::Binary), Some(3));
+        assert_eq!(skipped.finish().unwrap().schema(), skipped_schema());
+    }
+}
