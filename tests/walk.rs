@@ -1,0 +1,349 @@
+//! End-to-end tests of the source stage: the `hearth walk` binary and the walk job
+//! over real trees on disk, read back from the Parquet files they write.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use arrow_array::builder::{BinaryBuilder, StringBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use hearth::job::{self, WalkInput};
+use hearth::source::{self, DatasetColumns, WalkConfig, WalkStats};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+
+/// Every row of a Parquet file, as column name → value (strings, numbers as text, null as None).
+fn rows(file: &Path) -> Vec<BTreeMap<String, Option<String>>> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(file).unwrap()).unwrap().build().unwrap();
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        for i in 0..batch.num_rows() {
+            let mut row = BTreeMap::new();
+            for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+                let value = (!column.is_null(i)).then(|| display(column, i));
+                row.insert(field.name().clone(), value);
+            }
+            out.push(row);
+        }
+    }
+    out
+}
+
+fn display(column: &ArrayRef, i: usize) -> String {
+    match column.data_type() {
+        DataType::Utf8 => column.as_string::<i32>().value(i).to_string(),
+        DataType::UInt32 => column.as_primitive::<arrow_array::types::UInt32Type>().value(i).to_string(),
+        DataType::UInt64 => column.as_primitive::<arrow_array::types::UInt64Type>().value(i).to_string(),
+        DataType::Boolean => column.as_boolean().value(i).to_string(),
+        other => panic!("unexpected column type {other}"),
+    }
+}
+
+fn get<'a>(row: &'a BTreeMap<String, Option<String>>, column: &str) -> &'a str {
+    row[column].as_deref().unwrap_or("")
+}
+
+/// path → skip reason.
+fn skipped(out: &Path) -> BTreeMap<String, String> {
+    rows(&out.join(job::SKIPPED_FILE)).iter().map(|r| (get(r, "path").to_string(), get(r, "reason").to_string())).collect()
+}
+
+fn unit_paths(out: &Path) -> BTreeSet<String> {
+    rows(&out.join(job::UNITS_FILE)).iter().map(|r| get(r, "path").to_string()).collect()
+}
+
+fn unit_ids(out: &Path) -> BTreeMap<String, String> {
+    rows(&out.join(job::UNITS_FILE))
+        .iter()
+        .map(|r| (get(r, "unit_id").to_string(), format!("{} {} {}", get(r, "path"), get(r, "kind"), get(r, "name"))))
+        .collect()
+}
+
+fn write(path: &Path, content: impl AsRef<[u8]>) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, content).unwrap();
+}
+
+fn hearth(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hearth")).args(args).output().unwrap()
+}
+
+fn walk_lib(input: WalkInput, config: &WalkConfig, out: &Path) -> job::WalkSummary {
+    job::walk(&input, config, out, &WalkStats::default()).unwrap()
+}
+
+#[test]
+fn every_kind_of_file_lands_in_units_or_skipped_with_its_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    let outside = tmp.path().join("outside");
+    write(&outside.join("secret.rs"), "fn secret() {}\n");
+
+    write(&root.join(".gitignore"), "*.log\n");
+    write(&root.join("app.log"), "ignored by the root .gitignore\n");
+    write(&root.join("sub/.gitignore"), "generated.rs\n");
+    write(&root.join("sub/generated.rs"), "fn generated() {}\n");
+    write(&root.join("sub/kept.rs"), "fn kept() {}\n");
+    write(&root.join("image.png"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+    write(&root.join("big.rs"), vec![b'/'; 5 * 1024 * 1024]);
+    write(&root.join("latin1.py"), b"name = 'caf\xe9'\n");
+    write(&root.join("empty.rs"), "");
+    write(&root.join("only_comments.rs"), "// nothing here\n");
+    write(&root.join("crlf_bom.py"), b"\xef\xbb\xbfdef f():\r\n    return 1\r\n");
+    write(&root.join("notes.txt"), "plain text\n");
+    write(&root.join("vendor/lib.rs"), "fn vendored() {}\n");
+    let deep: PathBuf = (0..40).map(|i| format!("d{i}")).collect();
+    write(&root.join(&deep).join("deep.go"), "package deep\n\nfunc Deep() {}\n");
+    symlink("loop_b", root.join("loop_a")).unwrap();
+    symlink("loop_a", root.join("loop_b")).unwrap();
+    symlink("missing.rs", root.join("dangling.rs")).unwrap();
+    symlink(&outside, root.join("outside_link")).unwrap();
+    symlink("sub/kept.rs", root.join("kept_link.rs")).unwrap();
+    let fifo = root.join("pipe.rs");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+
+    let out = tmp.path().join("out");
+    let output = hearth(&["walk", root.to_str().unwrap(), "--out", out.to_str().unwrap(), "--exclude", "vendor/**", "--quiet"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.stderr.is_empty() && output.stdout.is_empty(), "--quiet prints nothing");
+
+    let deep_path = format!("{}/deep.go", deep.display());
+    let expected_skips: BTreeMap<String, String> = [
+        ("image.png", "binary"),
+        ("big.rs", "too_large"),
+        ("latin1.py", "not_utf8"),
+        ("empty.rs", "empty"),
+        ("only_comments.rs", "no_code"),
+        ("notes.txt", "unknown_language"),
+        ("vendor/lib.rs", "excluded"),
+        ("loop_a", "symlink_loop"),
+        ("loop_b", "symlink_loop"),
+        ("dangling.rs", "dangling_link"),
+        ("outside_link", "link_outside_root"),
+        ("kept_link.rs", "link_not_followed"),
+        ("pipe.rs", "not_regular_file"),
+    ]
+    .into_iter()
+    .map(|(p, r)| (p.to_string(), r.to_string()))
+    .collect();
+    assert_eq!(skipped(&out), expected_skips);
+    let expected_units: BTreeSet<String> =
+        ["sub/kept.rs", "crlf_bom.py", deep_path.as_str()].into_iter().map(String::from).collect();
+    assert_eq!(unit_paths(&out), expected_units, "ignored files appear nowhere, the rest once");
+
+    let skipped_rows = rows(&out.join(job::SKIPPED_FILE));
+    let big = skipped_rows.iter().find(|r| get(r, "path") == "big.rs").unwrap();
+    assert_eq!(get(big, "bytes"), (5 * 1024 * 1024).to_string());
+    let units = rows(&out.join(job::UNITS_FILE));
+    let crlf = units.iter().find(|r| get(r, "path") == "crlf_bom.py").unwrap();
+    assert_eq!(get(crlf, "content"), "def f():\n    return 1");
+    assert_eq!(get(crlf, "name"), "f");
+}
+
+#[test]
+fn following_links_is_opt_in_and_stays_loop_safe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    let outside = tmp.path().join("outside");
+    write(&outside.join("secret.rs"), "fn secret() {}\n");
+    write(&root.join("a/main.rs"), "fn main() {}\n");
+    symlink("..", root.join("a/up")).unwrap();
+    symlink(&outside, root.join("outside_link")).unwrap();
+    symlink("nowhere.rs", root.join("dangling.rs")).unwrap();
+
+    let plain = tmp.path().join("plain");
+    walk_lib(WalkInput::Repos(vec![root.clone()]), &WalkConfig::default(), &plain);
+    assert_eq!(unit_paths(&plain), BTreeSet::from(["a/main.rs".to_string()]));
+    assert_eq!(skipped(&plain)["outside_link"], "link_outside_root");
+    assert_eq!(skipped(&plain)["a/up"], "link_not_followed");
+
+    let followed = tmp.path().join("followed");
+    let config = WalkConfig { follow_links: true, ..WalkConfig::default() };
+    walk_lib(WalkInput::Repos(vec![root.clone()]), &config, &followed);
+    assert_eq!(
+        unit_paths(&followed),
+        BTreeSet::from(["a/main.rs".to_string(), "outside_link/secret.rs".to_string()])
+    );
+    let skips = skipped(&followed);
+    assert_eq!(skips["a/up"], "symlink_loop");
+    assert_eq!(skips["dangling.rs"], "dangling_link");
+}
+
+#[test]
+fn parquet_output_has_the_schema_rows_and_provenance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/sample-repo");
+    let config = WalkConfig { max_unit_bytes: 4096, ..WalkConfig::default() };
+    let summary = walk_lib(WalkInput::Repos(vec![sample.clone()]), &config, tmp.path());
+
+    let units_file = tmp.path().join(job::UNITS_FILE);
+    let builder = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&units_file).unwrap()).unwrap();
+    assert_eq!(builder.schema().fields(), source::unit_schema().fields());
+    let metadata = builder.metadata().clone();
+    assert_eq!(metadata.file_metadata().num_rows() as u64, summary.units);
+    assert_eq!(rows(&units_file).len() as u64, summary.units);
+    let column = metadata.row_group(0).column(0);
+    assert_eq!(column.compression(), parquet::basic::Compression::ZSTD(Default::default()));
+
+    let kv: BTreeMap<String, String> = metadata
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .iter()
+        .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
+        .collect();
+    assert_eq!(kv["hearth.version"], env!("CARGO_PKG_VERSION"));
+    let sources: serde_json::Value = serde_json::from_str(&kv["hearth.sources"]).unwrap();
+    assert_eq!(sources[0]["repo"], "sample-repo");
+    assert_eq!(sources[0]["root"], sample.display().to_string());
+    let walk_config: serde_json::Value = serde_json::from_str(&kv["hearth.walk_config"]).unwrap();
+    assert_eq!(walk_config["max_unit_bytes"], 4096);
+
+    // The sample repository covers at least six languages and a binary file.
+    let languages: BTreeSet<String> = rows(&units_file).iter().map(|r| get(r, "language").to_string()).collect();
+    assert!(languages.len() >= 6, "{languages:?}");
+    assert_eq!(skipped(tmp.path()).get("assets/logo.png").map(String::as_str), Some("binary"));
+    let skipped_meta = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(tmp.path().join(job::SKIPPED_FILE)).unwrap()).unwrap();
+    assert_eq!(skipped_meta.schema().fields(), source::skipped_schema().fields());
+    assert_eq!(summary.skipped_by_reason.get("binary"), Some(&1));
+}
+
+#[test]
+fn unit_ids_are_stable_across_walks_and_places_and_change_with_content() {
+    let tmp = tempfile::tempdir().unwrap();
+    let code = "use std::io;\n\nfn one() -> u32 { 1 }\n\nfn two() -> u32 { 2 }\n\nstruct S;\n\nimpl S {\n    fn m(&self) {}\n}\n";
+    // The same repository checked out in two places.
+    for place in ["first", "second"] {
+        write(&tmp.path().join(place).join("repo/src/lib.rs"), code);
+        write(&tmp.path().join(place).join("repo/tools/x.py"), "def x():\n    return 1\n");
+    }
+    let walk = |place: &str, out: &str| {
+        let out = tmp.path().join(out);
+        walk_lib(WalkInput::Repos(vec![tmp.path().join(place).join("repo")]), &WalkConfig::default(), &out);
+        unit_ids(&out)
+    };
+    let first = walk("first", "out1");
+    assert_eq!(first, walk("first", "out2"), "two walks of one tree");
+    assert_eq!(first, walk("second", "out3"), "the same code in the same place elsewhere on disk");
+    assert_eq!(first.len(), 7);
+
+    let edited = code.replace("fn two() -> u32 { 2 }", "fn two() -> u32 {\n    3\n}");
+    write(&tmp.path().join("second/repo/src/lib.rs"), edited);
+    let after = walk("second", "out4");
+    let changed: Vec<_> = first.iter().filter(|(id, _)| !after.contains_key(*id)).map(|(_, what)| what.as_str()).collect();
+    assert_eq!(changed, ["src/lib.rs function two"], "only the edited function gets a new id");
+    assert_eq!(after.len(), first.len());
+}
+
+#[test]
+fn serial_and_parallel_walks_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/sample-repo");
+    let serial = tmp.path().join("serial");
+    let parallel = tmp.path().join("parallel");
+    walk_lib(WalkInput::Repos(vec![sample.clone()]), &WalkConfig { threads: 1, ..WalkConfig::default() }, &serial);
+    walk_lib(WalkInput::Repos(vec![sample]), &WalkConfig { threads: 4, ..WalkConfig::default() }, &parallel);
+    assert_eq!(unit_ids(&serial), unit_ids(&parallel));
+    assert_eq!(skipped(&serial), skipped(&parallel));
+}
+
+#[test]
+fn datasets_give_the_same_units_as_the_files_they_hold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = [
+        ("src/lib.rs", "/// Adds.\npub fn add(a: i32, b: i32) -> i32 { a + b }\n"),
+        ("app/main.py", "import sys\n\nclass App:\n    def run(self):\n        return 0\n"),
+        ("web/x.ts", "export const f = (n: number) => n * 2;\n"),
+    ];
+    for (path, content) in files {
+        write(&tmp.path().join("proj").join(path), content);
+    }
+    let from_disk = tmp.path().join("disk");
+    walk_lib(WalkInput::Repos(vec![tmp.path().join("proj")]), &WalkConfig::default(), &from_disk);
+
+    // JSONL with the default column names, plus records that cannot be used.
+    let mut jsonl = String::new();
+    for (path, content) in files {
+        jsonl += &serde_json::json!({"repo": "proj", "path": path, "content": content}).to_string();
+        jsonl.push('\n');
+    }
+    jsonl += "{not json\n";
+    jsonl += &serde_json::json!({"repo": "proj", "path": "no_content.rs"}).to_string();
+    jsonl.push('\n');
+    let jsonl_file = tmp.path().join("code.jsonl");
+    write(&jsonl_file, jsonl);
+    let from_jsonl = tmp.path().join("jsonl");
+    let input = WalkInput::Dataset { file: jsonl_file.clone(), columns: DatasetColumns::default() };
+    walk_lib(input, &WalkConfig::default(), &from_jsonl);
+    assert_eq!(unit_ids(&from_jsonl), unit_ids(&from_disk));
+    let bad = skipped(&from_jsonl);
+    assert_eq!(bad.len(), 2);
+    assert_eq!(bad["no_content.rs"], "invalid_record");
+    assert_eq!(bad[&format!("{}:4", jsonl_file.display())], "invalid_record");
+
+    // Parquet with another dataset's column names, content as binary, and a binary blob.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("max_stars_repo_name", DataType::Utf8, false),
+        Field::new("max_stars_repo_path", DataType::Utf8, false),
+        Field::new("text", DataType::Binary, true),
+    ]));
+    let (mut repos, mut paths, mut texts) = (StringBuilder::new(), StringBuilder::new(), BinaryBuilder::new());
+    for (path, content) in files.iter().copied().chain([("blob.rs", "\0\0\0")]) {
+        repos.append_value("proj");
+        paths.append_value(path);
+        texts.append_value(content.as_bytes());
+    }
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(repos.finish()), Arc::new(paths.finish()), Arc::new(texts.finish())],
+    )
+    .unwrap();
+    let parquet_file = tmp.path().join("code.parquet");
+    let mut writer = ArrowWriter::try_new(fs::File::create(&parquet_file).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let columns = DatasetColumns {
+        path: "max_stars_repo_path".into(),
+        content: "text".into(),
+        repo: Some("max_stars_repo_name".into()),
+        language: None,
+    };
+    let from_parquet = tmp.path().join("parquet");
+    walk_lib(WalkInput::Dataset { file: parquet_file.clone(), columns }, &WalkConfig::default(), &from_parquet);
+    assert_eq!(unit_ids(&from_parquet), unit_ids(&from_disk));
+    assert_eq!(skipped(&from_parquet)["blob.rs"], "binary");
+
+    // A column that is not there is an error naming the file and the columns it has.
+    let missing = DatasetColumns { path: "max_stars_repo_path".into(), content: "body".into(), ..DatasetColumns::default() };
+    let err = job::walk(
+        &WalkInput::Dataset { file: parquet_file.clone(), columns: missing },
+        &WalkConfig::default(),
+        &tmp.path().join("missing"),
+        &WalkStats::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("code.parquet") && err.contains("\"body\"") && err.contains("max_stars_repo_path"), "{err}");
+}
+
+#[test]
+fn bad_arguments_fail_with_a_message_naming_the_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let missing = tmp.path().join("no-such-repo");
+    let output = hearth(&["walk", missing.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-such-repo"), "{stderr}");
+    assert!(!out.join(job::UNITS_FILE).exists(), "a failed walk writes no output");
+
+    let output = hearth(&["walk", tmp.path().to_str().unwrap(), "--out", out.to_str().unwrap(), "--include", "a{"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("a{"));
+}
