@@ -97,6 +97,7 @@ fn every_kind_of_file_lands_in_units_or_skipped_with_its_reason() {
     write(&root.join("only_comments.rs"), "// nothing here\n");
     write(&root.join("crlf_bom.py"), b"\xef\xbb\xbfdef f():\r\n    return 1\r\n");
     write(&root.join("notes.txt"), "plain text\n");
+    write(&root.join("bin/tool"), b"\xef\xbb\xbf#!/usr/bin/env python3\r\nprint(1)\r\n");
     write(&root.join("vendor/lib.rs"), "fn vendored() {}\n");
     let deep: PathBuf = (0..40).map(|i| format!("d{i}")).collect();
     write(&root.join(&deep).join("deep.go"), "package deep\n\nfunc Deep() {}\n");
@@ -134,7 +135,7 @@ fn every_kind_of_file_lands_in_units_or_skipped_with_its_reason() {
     .collect();
     assert_eq!(skipped(&out), expected_skips);
     let expected_units: BTreeSet<String> =
-        ["sub/kept.rs", "crlf_bom.py", deep_path.as_str()].into_iter().map(String::from).collect();
+        ["sub/kept.rs", "crlf_bom.py", "bin/tool", deep_path.as_str()].into_iter().map(String::from).collect();
     assert_eq!(unit_paths(&out), expected_units, "ignored files appear nowhere, the rest once");
 
     let skipped_rows = rows(&out.join(job::SKIPPED_FILE));

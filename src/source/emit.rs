@@ -101,17 +101,16 @@ impl<'a> Emitter<'a> {
     pub(crate) fn file(&mut self, repo: &str, path: &str, bytes: Vec<u8>, language: Option<Language>) -> Result<()> {
         let size = bytes.len() as u64;
         if size > self.config.max_file_bytes {
-            let limit = format!("over the {} byte limit", self.config.max_file_bytes);
-            return self.skip(repo, path, Skip::with_detail(SkipReason::TooLarge, limit), Some(size));
+            return self.skip(repo, path, Skip::too_large(self.config.max_file_bytes), Some(size));
         }
-        let language = language.or_else(|| {
-            let head = &bytes[..bytes.len().min(text::BINARY_SNIFF_BYTES)];
-            Language::detect(std::path::Path::new(path), head)
-        });
         let text = match text::decode(bytes) {
             Ok(text) => text,
             Err(skip) => return self.skip(repo, path, skip, Some(size)),
         };
+        let language = language.or_else(|| {
+            let head = &text.as_bytes()[..text.len().min(text::BINARY_SNIFF_BYTES)];
+            Language::detect(std::path::Path::new(path), head)
+        });
         let Some(language) = language else {
             return self.skip(repo, path, Skip::new(SkipReason::UnknownLanguage), Some(size));
         };

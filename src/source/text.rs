@@ -87,6 +87,10 @@ impl Skip {
     pub(crate) fn with_detail(reason: SkipReason, detail: impl Into<String>) -> Skip {
         Skip { reason, detail: Some(detail.into()) }
     }
+
+    pub(crate) fn too_large(limit: u64) -> Skip {
+        Skip::with_detail(SkipReason::TooLarge, format!("over the {limit} byte limit"))
+    }
 }
 
 /// Decodes `bytes` into source text: rejects binary and invalid UTF-8, strips a UTF-8

@@ -164,10 +164,11 @@ impl Visitor<'_> {
         if let Some(skip) = self.shared.filter.excluded(&path) {
             return self.emitter.skip(repo, &path, skip, size);
         }
+        // Checked before reading so that a huge file is never read; the emitter checks
+        // again for datasets, whose records arrive already read.
         let limit = self.shared.config.max_file_bytes;
         if let Some(size) = size.filter(|&s| s > limit) {
-            let skip = Skip::with_detail(SkipReason::TooLarge, format!("over the {limit} byte limit"));
-            return self.emitter.skip(repo, &path, skip, Some(size));
+            return self.emitter.skip(repo, &path, Skip::too_large(limit), Some(size));
         }
         match fs::read(entry.path()) {
             Ok(bytes) => self.emitter.file(repo, &path, bytes, None),
