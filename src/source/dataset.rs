@@ -80,12 +80,12 @@ pub fn read_dataset(
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let chunks_rx = chunks_rx.clone();
-            let mut emitter = Emitter::new(config, stats, tx.clone());
-            let (filter, failure) = (&filter, &failure);
+            let mut emitter = Emitter::new(config, &filter, stats, tx.clone());
+            let failure = &failure;
             scope.spawn(move || {
                 let result = chunks_rx
                     .iter()
-                    .try_for_each(|chunk| chunk.into_iter().try_for_each(|r| emit_record(&mut emitter, filter, r)))
+                    .try_for_each(|chunk| chunk.into_iter().try_for_each(|r| emit_record(&mut emitter, r)))
                     .and_then(|()| emitter.flush());
                 if let Err(err) = result {
                     failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(err);
@@ -109,14 +109,14 @@ pub fn read_dataset(
     Ok(vec![SourceInfo { repo: default_repo, root: file.display().to_string(), git_commit: None }])
 }
 
-fn emit_record(emitter: &mut Emitter<'_>, filter: &PathFilter, record: Record) -> Result<()> {
+fn emit_record(emitter: &mut Emitter<'_>, record: Record) -> Result<()> {
     let (repo, path) = (&record.repo, &record.path);
     let size = record.content.as_ref().map(|c| c.len() as u64);
     if let Some(why) = record.invalid {
         return emitter.skip(repo, path, Skip::with_detail(SkipReason::InvalidRecord, why), size);
     }
-    if let Some(skip) = filter.excluded(path) {
-        return emitter.skip(repo, path, skip, size);
+    if emitter.skip_if_excluded(repo, path, size)? {
+        return Ok(());
     }
     let language = record.language.as_deref().and_then(Language::from_name);
     emitter.file(repo, path, record.content.unwrap_or_default(), language)

@@ -52,7 +52,7 @@ impl PathFilter {
     }
 
     /// Why `path` (relative, `/`-separated) is excluded, if it is.
-    pub(crate) fn excluded(&self, path: &str) -> Option<Skip> {
+    fn excluded(&self, path: &str) -> Option<Skip> {
         if self.exclude.is_match(path) {
             return Some(Skip::with_detail(SkipReason::Excluded, "matches an exclude glob"));
         }
@@ -77,6 +77,7 @@ fn glob_set(globs: &[String]) -> Result<GlobSet> {
 /// calls [`flush`](Emitter::flush) when its thread is done, and reports its error.
 pub(crate) struct Emitter<'a> {
     config: &'a WalkConfig,
+    filter: &'a PathFilter,
     stats: &'a WalkStats,
     tx: Sender<SourceBatch>,
     splitter: Splitter,
@@ -85,9 +86,15 @@ pub(crate) struct Emitter<'a> {
 }
 
 impl<'a> Emitter<'a> {
-    pub(crate) fn new(config: &'a WalkConfig, stats: &'a WalkStats, tx: Sender<SourceBatch>) -> Emitter<'a> {
+    pub(crate) fn new(
+        config: &'a WalkConfig,
+        filter: &'a PathFilter,
+        stats: &'a WalkStats,
+        tx: Sender<SourceBatch>,
+    ) -> Emitter<'a> {
         Emitter {
             config,
+            filter,
             stats,
             tx,
             splitter: Splitter::new(config.max_unit_bytes),
@@ -127,6 +134,15 @@ impl<'a> Emitter<'a> {
             self.send(SourceBatch::Units(batch))?;
         }
         Ok(())
+    }
+
+    /// Records `path` as skipped when the include/exclude globs leave it out, and says
+    /// whether it did. Callers ask before reading, so an excluded file is never read.
+    pub(crate) fn skip_if_excluded(&mut self, repo: &str, path: &str, bytes: Option<u64>) -> Result<bool> {
+        match self.filter.excluded(path) {
+            Some(skip) => self.skip(repo, path, skip, bytes).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Records a file that produced no units.

@@ -110,7 +110,8 @@ struct VisitorBuilder<'s> {
 impl<'s> ParallelVisitorBuilder<'s> for VisitorBuilder<'s> {
     fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
         let shared = self.shared;
-        Box::new(Visitor { shared, emitter: Emitter::new(shared.config, shared.stats, shared.tx.clone()) })
+        let emitter = Emitter::new(shared.config, &shared.filter, shared.stats, shared.tx.clone());
+        Box::new(Visitor { shared, emitter })
     }
 }
 
@@ -161,8 +162,8 @@ impl Visitor<'_> {
         if !file_type.is_file() {
             return self.emitter.skip(repo, &path, Skip::new(SkipReason::NotRegularFile), size);
         }
-        if let Some(skip) = self.shared.filter.excluded(&path) {
-            return self.emitter.skip(repo, &path, skip, size);
+        if self.emitter.skip_if_excluded(repo, &path, size)? {
+            return Ok(());
         }
         // Checked before reading so that a huge file is never read; the emitter checks
         // again for datasets, whose records arrive already read.
