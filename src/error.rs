@@ -42,6 +42,21 @@ pub enum Error {
     /// A configuration value is invalid (a bad glob, a zero limit).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A model file or directory is missing, corrupt or of an unsupported kind.
+    #[error("{}: {message}", path.display())]
+    Model {
+        /// The file or directory at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A generation request cannot be served as asked (a prompt over the context, bad
+    /// sampling parameters). It fails alone; other requests go on.
+    #[error("request: {0}")]
+    Request(String),
+    /// A tensor operation failed: out of device memory, or a bug in hearth.
+    #[error("engine: {0}")]
+    Tensor(#[from] candle_core::Error),
     /// The receiving stage hung up; the run is already failing for another reason.
     #[error("the next stage stopped before the source finished")]
     Disconnected,
@@ -54,6 +69,10 @@ impl Error {
 
     pub(crate) fn parquet(path: impl AsRef<Path>, source: parquet::errors::ParquetError) -> Error {
         Error::Parquet { path: path.as_ref().to_path_buf(), source }
+    }
+
+    pub(crate) fn model(path: impl AsRef<Path>, message: impl std::fmt::Display) -> Error {
+        Error::Model { path: path.as_ref().to_path_buf(), message: message.to_string() }
     }
 
     pub(crate) fn dataset(path: impl AsRef<Path>, message: impl Into<String>) -> Error {

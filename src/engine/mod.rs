@@ -1,0 +1,348 @@
+//! The engine: our own decoder on candle, its weights, tokenizer, chat template and
+//! sampler.
+//!
+//! [`Decoder::forward`] is the one primitive: a packed, ragged batch of sequences, each
+//! at its own position with its own cache. [`Model::generate`] drives it for one
+//! sequence; the continuous-batching scheduler drives it for many.
+
+pub mod chat;
+pub mod config;
+pub mod gguf;
+pub mod kv;
+pub mod model;
+pub mod sampler;
+pub mod synthetic;
+pub mod tokenizer;
+pub mod weights;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device};
+
+pub use chat::{ChatTemplate, Message};
+pub use config::{Family, ModelConfig};
+pub use kv::{KvCache, SeqChunk, SeqId};
+pub use model::{Decoder, StepOutput};
+pub use sampler::{FinishReason, Sampler, SamplingParams};
+pub use tokenizer::Tokenizer;
+pub use weights::Requantize;
+
+use crate::{Error, Result};
+
+/// Where a model comes from, as written on the command line or in a pipeline.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSource {
+    /// A Hugging Face model directory: config.json, *.safetensors, tokenizer.json.
+    HfDir(PathBuf),
+    /// A single GGUF file with its tokenizer inside.
+    Gguf(PathBuf),
+    /// `synthetic:<preset>[:layers=N]`: random weights of a preset's shapes, optionally
+    /// with fewer layers so a large model's layer fits a small machine.
+    Synthetic {
+        /// One of [`synthetic::PRESETS`].
+        preset: String,
+        /// Overrides the preset's layer count.
+        layers: Option<usize>,
+    },
+}
+
+impl std::str::FromStr for ModelSource {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<ModelSource> {
+        if let Some(rest) = s.strip_prefix("synthetic:") {
+            let (preset, layers) = match rest.split_once(":layers=") {
+                Some((p, n)) => {
+                    let n = n.parse().map_err(|_| Error::Config(format!("{s}: layers must be a number")))?;
+                    (p, Some(n))
+                }
+                None => (rest, None),
+            };
+            synthetic::preset(preset)?;
+            return Ok(ModelSource::Synthetic { preset: preset.to_string(), layers });
+        }
+        let path = PathBuf::from(s);
+        if path.is_dir() {
+            Ok(ModelSource::HfDir(path))
+        } else if path.is_file() {
+            Ok(ModelSource::Gguf(path))
+        } else {
+            Err(Error::model(&path, "no such model file or directory"))
+        }
+    }
+}
+
+impl std::fmt::Display for ModelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelSource::HfDir(p) | ModelSource::Gguf(p) => write!(f, "{}", p.display()),
+            ModelSource::Synthetic { preset, layers: None } => write!(f, "synthetic:{preset}"),
+            ModelSource::Synthetic { preset, layers: Some(n) } => write!(f, "synthetic:{preset}:layers={n}"),
+        }
+    }
+}
+
+/// How to load a model.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Where the weights and the computation live.
+    pub device: Device,
+    /// Activation and dense-weight type; `None` picks f32 on CPU and bf16 on a GPU.
+    pub dtype: Option<DType>,
+    /// What to do with quantized GGUF matrices.
+    pub requantize: Requantize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { device: Device::Cpu, dtype: None, requantize: Requantize::Auto }
+    }
+}
+
+/// A decoder with everything needed to turn text into text.
+pub struct Model {
+    /// The network.
+    pub decoder: Decoder,
+    /// Text ↔ ids.
+    pub tokenizer: Tokenizer,
+    /// Conversation → prompt text.
+    pub chat: ChatTemplate,
+    /// Where it came from, for provenance.
+    pub source: ModelSource,
+}
+
+/// The result of one generation.
+#[derive(Clone, Debug)]
+pub struct Generation {
+    /// Generated token ids (the stop string's tokens included, EOS excluded).
+    pub tokens: Vec<u32>,
+    /// Generated text, cut before a stop string.
+    pub text: String,
+    /// Why it ended.
+    pub finish: FinishReason,
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    /// Time to process the prompt and produce the first logits.
+    pub prefill: Duration,
+    /// Time for the rest.
+    pub decode: Duration,
+}
+
+/// Prompt tokens processed per forward step when a prompt is long, bounding the memory
+/// one step needs.
+pub const PREFILL_CHUNK: usize = 512;
+
+impl Model {
+    /// Loads a model from `source`.
+    pub fn load(source: &ModelSource, options: &LoadOptions) -> Result<Model> {
+        let device = &options.device;
+        let dtype = options.dtype.unwrap_or(if device.is_cpu() { DType::F32 } else { DType::BF16 });
+        let (decoder, tokenizer, chat) = match source {
+            ModelSource::HfDir(dir) => load_hf_dir(dir, dtype, device)?,
+            ModelSource::Gguf(path) => load_gguf(path, options.requantize, dtype, device)?,
+            ModelSource::Synthetic { preset, layers } => {
+                let mut config = synthetic::preset(preset)?;
+                config.num_layers = layers.unwrap_or(config.num_layers);
+                config.validate().map_err(|m| Error::model(source.to_string(), m))?;
+                let weights = weights::Weights::Synthetic { seed: 0x6865_6172_7468 };
+                let decoder = Decoder::load(&weights, config, dtype, device)?;
+                (decoder, synthetic::tokenizer()?, ChatTemplate::new(chat::CHATML, "", "<|im_end|>")?)
+            }
+        };
+        Ok(Model { decoder, tokenizer, chat, source: source.clone() })
+    }
+
+    /// The prompt ids for a conversation, through the model's chat template.
+    pub fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
+        self.tokenizer.encode(&self.chat.render(messages, true)?)
+    }
+
+    /// Generates a continuation of `prompt` alone. Long prompts are prefilled in chunks.
+    pub fn generate(&self, prompt: &[u32], params: SamplingParams) -> Result<Generation> {
+        let context = self.decoder.config().max_context;
+        if prompt.is_empty() {
+            return Err(Error::Request("the prompt is empty".into()));
+        }
+        if prompt.len() >= context {
+            return Err(Error::Request(format!(
+                "the prompt has {} tokens; the model's context is {context}",
+                prompt.len()
+            )));
+        }
+        let mut sampler = Sampler::new(params)?;
+        let mut kv = KvCache::new(self.decoder.config());
+        let started = Instant::now();
+        let mut logits = Vec::new();
+        for (i, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
+            let past = i * PREFILL_CHUNK;
+            let last = past + chunk.len() == prompt.len();
+            let step = [SeqChunk { id: 0, start: 0, len: chunk.len(), past, wants_logits: last }];
+            let out = self.decoder.forward(chunk, &step, &mut kv, false)?;
+            if last {
+                logits = out.logits.squeeze(0)?.to_vec1::<f32>()?;
+            }
+        }
+        let prefill = started.elapsed();
+        let mut tokens = Vec::new();
+        let finish = loop {
+            let next = sampler.sample(&logits);
+            if self.tokenizer.eos_ids.contains(&next) {
+                break FinishReason::Eos;
+            }
+            tokens.push(next);
+            if !sampler.params().stop.is_empty()
+                && sampler::find_stop(&self.tokenizer.decode(&tokens), &sampler.params().stop).is_some()
+            {
+                break FinishReason::Stop;
+            }
+            if tokens.len() >= sampler.params().max_new_tokens {
+                break FinishReason::Length;
+            }
+            let past = prompt.len() + tokens.len() - 1;
+            if past + 1 >= context {
+                break FinishReason::Context;
+            }
+            let step = [SeqChunk { id: 0, start: 0, len: 1, past, wants_logits: true }];
+            let out = self.decoder.forward(&[next], &step, &mut kv, false)?;
+            logits = out.logits.squeeze(0)?.to_vec1::<f32>()?;
+        };
+        let mut text = self.tokenizer.decode(&tokens);
+        if let Some(cut) = sampler::find_stop(&text, &sampler.params().stop) {
+            text.truncate(cut);
+        }
+        Ok(Generation { tokens, text, finish, prompt_tokens: prompt.len(), prefill, decode: started.elapsed() - prefill })
+    }
+
+    /// A unit-length embedding of `tokens`: the mean of the final hidden states.
+    pub fn embed(&self, tokens: &[u32]) -> Result<Vec<f32>> {
+        if tokens.is_empty() || tokens.len() > self.decoder.config().max_context {
+            return Err(Error::Request(format!(
+                "cannot embed {} tokens (the context is {})",
+                tokens.len(),
+                self.decoder.config().max_context
+            )));
+        }
+        let mut kv = KvCache::new(self.decoder.config());
+        let mut sum = vec![0f32; self.decoder.config().hidden_size];
+        for (i, chunk) in tokens.chunks(PREFILL_CHUNK).enumerate() {
+            let step = [SeqChunk { id: 0, start: 0, len: chunk.len(), past: i * PREFILL_CHUNK, wants_logits: false }];
+            let out = self.decoder.forward(chunk, &step, &mut kv, true)?;
+            let hidden = out.hidden.expect("asked for hidden states").to_dtype(DType::F32)?;
+            let chunk_sum = hidden.sum(0)?.to_vec1::<f32>()?;
+            sum.iter_mut().zip(chunk_sum).for_each(|(s, c)| *s += c);
+        }
+        let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+        Ok(sum.into_iter().map(|x| x / norm).collect())
+    }
+}
+
+fn load_hf_dir(dir: &Path, dtype: DType, device: &Device) -> Result<(Decoder, Tokenizer, ChatTemplate)> {
+    let config_path = dir.join("config.json");
+    if !config_path.is_file() {
+        return Err(Error::model(dir, "config.json is missing: not a Hugging Face model directory"));
+    }
+    let config = ModelConfig::from_hf_json(&config_path)?;
+    let tokenizer_path = dir.join("tokenizer.json");
+    if !tokenizer_path.is_file() {
+        return Err(Error::model(dir, "tokenizer.json is missing"));
+    }
+    let mut tokenizer = Tokenizer::from_file(&tokenizer_path)?;
+
+    // tokenizer_config.json: chat template and special tokens (strings or {content}).
+    let tc_path = dir.join("tokenizer_config.json");
+    let tc: serde_json::Value = match std::fs::read_to_string(&tc_path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| Error::model(&tc_path, e))?,
+        Err(_) => serde_json::Value::Null,
+    };
+    let token_text = |key: &str| match &tc[key] {
+        serde_json::Value::String(s) => Some(s.clone()),
+        v => v["content"].as_str().map(str::to_string),
+    };
+    let template = match &tc["chat_template"] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(list) => list
+            .iter()
+            .find(|t| t["name"] == "default")
+            .and_then(|t| t["template"].as_str())
+            .unwrap_or(chat::CHATML)
+            .to_string(),
+        _ => chat::CHATML.to_string(),
+    };
+    let bos = token_text("bos_token");
+    let eos = token_text("eos_token");
+    tokenizer.add_bos = tc["add_bos_token"].as_bool().unwrap_or(false);
+    tokenizer.bos = bos.clone();
+    let mut eos_ids: Vec<u32> = eos.iter().filter_map(|t| tokenizer.token_id(t)).collect();
+    for file in ["config.json", "generation_config.json"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        match &json["eos_token_id"] {
+            serde_json::Value::Number(n) => eos_ids.extend(n.as_u64().map(|n| n as u32)),
+            serde_json::Value::Array(ids) => eos_ids.extend(ids.iter().filter_map(|n| n.as_u64()).map(|n| n as u32)),
+            _ => {}
+        }
+    }
+    eos_ids.sort_unstable();
+    eos_ids.dedup();
+    tokenizer.eos_ids = eos_ids;
+    let chat = ChatTemplate::new(&template, bos.as_deref().unwrap_or(""), eos.as_deref().unwrap_or(""))?;
+
+    let weights = weights::Weights::safetensors(dir)?;
+    let decoder = Decoder::load(&weights, config, dtype, device)?;
+    Ok((decoder, tokenizer, chat))
+}
+
+fn load_gguf(path: &Path, requantize: Requantize, dtype: DType, device: &Device) -> Result<(Decoder, Tokenizer, ChatTemplate)> {
+    let file = gguf::GgufFile::open(path)?;
+    let config = config_from_gguf(&file)?;
+    let mut tokenizer = Tokenizer::from_gguf(&file)?;
+    if let Ok(eot) = file.integer("tokenizer.ggml.eot_token_id") {
+        tokenizer.eos_ids.push(eot as u32);
+    }
+    let template = file.string("tokenizer.chat_template").unwrap_or(chat::CHATML);
+    let eos = tokenizer.eos_ids.first().and_then(|&i| tokenizer.token(i)).unwrap_or_default();
+    let chat = ChatTemplate::new(template, tokenizer.bos.as_deref().unwrap_or(""), &eos)?;
+    let heads = (config.num_heads, config.num_kv_heads);
+    let family = config.family;
+    let weights = weights::Weights::gguf(file, requantize, family, heads);
+    let decoder = Decoder::load(&weights, config, dtype, device)?;
+    Ok((decoder, tokenizer, chat))
+}
+
+/// Reads the `<arch>.*` hyper-parameters llama.cpp writes.
+fn config_from_gguf(file: &gguf::GgufFile) -> Result<ModelConfig> {
+    let arch = file.string("general.architecture")?;
+    let family = Family::from_name(arch).ok_or_else(|| {
+        Error::model(file.path(), format!("unsupported architecture `{arch}`; hearth runs llama, qwen2 and qwen3"))
+    })?;
+    let int = |key: &str| file.integer(&format!("{arch}.{key}")).map(|v| v as usize);
+    if let Ok(kind) = file.string(&format!("{arch}.rope.scaling.type")) {
+        if kind != "none" {
+            return Err(Error::model(file.path(), format!("rope scaling `{kind}` is not supported")));
+        }
+    }
+    let hidden_size = int("embedding_length")?;
+    let num_heads = int("attention.head_count")?;
+    let vocab_size = match int("vocab_size") {
+        Ok(v) => v,
+        Err(_) => file.array("tokenizer.ggml.tokens")?.len(),
+    };
+    let config = ModelConfig {
+        family,
+        vocab_size,
+        hidden_size,
+        intermediate_size: int("feed_forward_length")?,
+        num_layers: int("block_count")?,
+        num_heads,
+        num_kv_heads: int("attention.head_count_kv").unwrap_or(num_heads),
+        head_dim: int("attention.key_length").unwrap_or(hidden_size / num_heads.max(1)),
+        max_context: int("context_length")?,
+        rms_norm_eps: file.float(&format!("{arch}.attention.layer_norm_rms_epsilon"))?,
+        rope_theta: file.float(&format!("{arch}.rope.freq_base")).unwrap_or(10_000.0),
+        tie_word_embeddings: !file.tensors.contains_key("output.weight"),
+        qkv_bias: file.tensors.contains_key("blk.0.attn_q.bias"),
+        qk_norm: family == Family::Qwen3,
+    };
+    config.validate().map_err(|m| Error::model(file.path(), m))?;
+    Ok(config)
+}

@@ -1,0 +1,240 @@
+//! The decoder: pre-norm transformer blocks with rotary attention and a SwiGLU MLP,
+//! as in Llama, Qwen2 and Qwen3.
+//!
+//! One forward step takes a packed, ragged batch: the tokens of many sequences laid end
+//! to end, each sequence at its own position with its own cache. Every projection runs
+//! once over all packed tokens; only attention looks at sequences one by one.
+
+use candle_core::{DType, Device, Tensor};
+
+use super::config::ModelConfig;
+use super::kv::{KvCache, SeqChunk};
+use super::weights::{Linear, Weights};
+use crate::{Error, Result};
+
+struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    fn load(w: &Weights, name: &str, size: usize, cfg: &ModelConfig, dtype: DType, dev: &Device) -> Result<RmsNorm> {
+        let weight = w.dense(&format!("{name}.weight"), &[size], dtype, dev)?;
+        Ok(RmsNorm { weight, eps: cfg.rms_norm_eps as f32 })
+    }
+
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::rms_norm(xs, &self.weight, self.eps)
+    }
+}
+
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    /// Qwen3's per-head norms of q and k.
+    qk_norm: Option<(RmsNorm, RmsNorm)>,
+}
+
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+impl Mlp {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let gate = self.gate_proj.forward(xs)?.silu()?;
+        self.down_proj.forward(&(gate * self.up_proj.forward(xs)?)?)
+    }
+}
+
+struct Block {
+    input_layernorm: RmsNorm,
+    self_attn: Attention,
+    post_attention_layernorm: RmsNorm,
+    mlp: Mlp,
+}
+
+/// What one forward step returns.
+pub struct StepOutput {
+    /// `[chunks wanting logits, vocab]` in f32, in the order of the step's chunks.
+    pub logits: Tensor,
+    /// `[tokens, hidden]` final-normed hidden states of every packed token, when asked
+    /// for (embeddings pool these).
+    pub hidden: Option<Tensor>,
+}
+
+/// A loaded decoder.
+pub struct Decoder {
+    config: ModelConfig,
+    embed_tokens: Tensor,
+    layers: Vec<Block>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    dtype: DType,
+    device: Device,
+}
+
+impl Decoder {
+    /// Builds the decoder from `weights` named as in Hugging Face checkpoints.
+    pub(crate) fn load(weights: &Weights, config: ModelConfig, dtype: DType, device: &Device) -> Result<Decoder> {
+        let c = &config;
+        let (h, dev) = (c.hidden_size, device);
+        let embed_tokens = weights.dense("model.embed_tokens.weight", &[c.vocab_size, h], dtype, dev)?;
+        let mut layers = Vec::with_capacity(c.num_layers);
+        for i in 0..c.num_layers {
+            let p = format!("model.layers.{i}");
+            let linear = |name: &str, out: usize, inp: usize, bias: bool| {
+                weights.linear(&format!("{p}.{name}"), (out, inp), bias, dtype, dev)
+            };
+            let qk_norm = match c.qk_norm {
+                true => Some((
+                    RmsNorm::load(weights, &format!("{p}.self_attn.q_norm"), c.head_dim, c, dtype, dev)?,
+                    RmsNorm::load(weights, &format!("{p}.self_attn.k_norm"), c.head_dim, c, dtype, dev)?,
+                )),
+                false => None,
+            };
+            layers.push(Block {
+                input_layernorm: RmsNorm::load(weights, &format!("{p}.input_layernorm"), h, c, dtype, dev)?,
+                self_attn: Attention {
+                    q_proj: linear("self_attn.q_proj", c.q_dim(), h, c.qkv_bias)?,
+                    k_proj: linear("self_attn.k_proj", c.kv_dim(), h, c.qkv_bias)?,
+                    v_proj: linear("self_attn.v_proj", c.kv_dim(), h, c.qkv_bias)?,
+                    o_proj: linear("self_attn.o_proj", h, c.q_dim(), false)?,
+                    qk_norm,
+                },
+                post_attention_layernorm: RmsNorm::load(weights, &format!("{p}.post_attention_layernorm"), h, c, dtype, dev)?,
+                mlp: Mlp {
+                    gate_proj: linear("mlp.gate_proj", c.intermediate_size, h, false)?,
+                    up_proj: linear("mlp.up_proj", c.intermediate_size, h, false)?,
+                    down_proj: linear("mlp.down_proj", h, c.intermediate_size, false)?,
+                },
+            });
+        }
+        let norm = RmsNorm::load(weights, "model.norm", h, c, dtype, dev)?;
+        // Tied checkpoints have no lm_head; some GGUF writers drop it even when untied.
+        let head_name = match c.tie_word_embeddings || !weights.contains("lm_head.weight") {
+            true => "model.embed_tokens",
+            false => "lm_head",
+        };
+        let lm_head = weights.linear(head_name, (c.vocab_size, h), false, dtype, dev)?;
+        Ok(Decoder { config, embed_tokens, layers, norm, lm_head, dtype, device: device.clone() })
+    }
+
+    /// The model's shape.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Runs one packed step: appends every chunk's tokens to its sequence's cache and
+    /// returns last-token logits for the chunks that want them.
+    pub fn forward(&self, tokens: &[u32], chunks: &[SeqChunk], kv: &mut KvCache, want_hidden: bool) -> Result<StepOutput> {
+        self.check_step(tokens, chunks, kv)?;
+        let c = &self.config;
+        let n = tokens.len();
+        let ids = Tensor::from_slice(tokens, n, &self.device)?;
+        let mut xs = self.embed_tokens.index_select(&ids, 0)?;
+        let (cos, sin) = self.rotary(chunks, n)?;
+
+        for (layer, block) in self.layers.iter().enumerate() {
+            let residual = &xs;
+            let h = block.input_layernorm.forward(&xs)?;
+            let attn = &block.self_attn;
+            let mut q = attn.q_proj.forward(&h)?.reshape((1, n, c.num_heads, c.head_dim))?;
+            let mut k = attn.k_proj.forward(&h)?.reshape((1, n, c.num_kv_heads, c.head_dim))?;
+            let v = attn.v_proj.forward(&h)?;
+            if let Some((q_norm, k_norm)) = &attn.qk_norm {
+                q = q_norm.forward(&q)?;
+                k = k_norm.forward(&k)?;
+            }
+            let q = candle_nn::rotary_emb::rope_thd(&q.contiguous()?, &cos, &sin)?;
+            let k = candle_nn::rotary_emb::rope_thd(&k.contiguous()?, &cos, &sin)?;
+            let attended = kv.attend(layer, &host_f32(&q)?, &host_f32(&k)?, &host_f32(&v)?, chunks);
+            let attended = Tensor::from_vec(attended, (n, c.q_dim()), &self.device)?.to_dtype(self.dtype)?;
+            xs = (residual + attn.o_proj.forward(&attended)?)?;
+            let h = block.post_attention_layernorm.forward(&xs)?;
+            xs = (&xs + block.mlp.forward(&h)?)?;
+        }
+        let hidden = self.norm.forward(&xs)?;
+
+        let last: Vec<u32> = chunks.iter().filter(|c| c.wants_logits).map(|c| (c.start + c.len - 1) as u32).collect();
+        let logits = match last.is_empty() {
+            true => Tensor::zeros((0, c.vocab_size), DType::F32, &self.device)?,
+            false => {
+                let rows = hidden.index_select(&Tensor::from_vec(last.clone(), last.len(), &self.device)?, 0)?;
+                self.lm_head.forward(&rows)?.to_dtype(DType::F32)?
+            }
+        };
+        Ok(StepOutput { logits, hidden: want_hidden.then_some(hidden) })
+    }
+
+    /// Rejects a step whose chunks do not tile the tokens or do not continue their
+    /// sequences, before any cache is touched.
+    fn check_step(&self, tokens: &[u32], chunks: &[SeqChunk], kv: &KvCache) -> Result<()> {
+        let mut next = 0;
+        let mut seen = std::collections::HashSet::new();
+        for c in chunks {
+            if c.start != next || c.len == 0 || !seen.insert(c.id) {
+                return Err(Error::Request(format!("chunks must tile the packed tokens once each: {chunks:?}")));
+            }
+            next += c.len;
+            if kv.len(c.id) != c.past {
+                return Err(Error::Request(format!(
+                    "sequence {} has {} cached tokens, the step says {}",
+                    c.id,
+                    kv.len(c.id),
+                    c.past
+                )));
+            }
+            if c.past + c.len > self.config.max_context {
+                return Err(Error::Request(format!(
+                    "sequence {} would reach {} tokens, over the model's context of {}",
+                    c.id,
+                    c.past + c.len,
+                    self.config.max_context
+                )));
+            }
+        }
+        if next != tokens.len() {
+            return Err(Error::Request(format!("chunks cover {next} tokens, the step has {}", tokens.len())));
+        }
+        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= self.config.vocab_size) {
+            return Err(Error::Request(format!("token id {bad} is outside the vocabulary")));
+        }
+        Ok(())
+    }
+
+    /// cos/sin `[tokens, head_dim / 2]` for each packed token's own position. Angles
+    /// are computed in f64: at position 30 000 an f32 angle is off by ~0.002 rad.
+    fn rotary(&self, chunks: &[SeqChunk], n: usize) -> Result<(Tensor, Tensor)> {
+        let half = self.config.head_dim / 2;
+        let inv_freq: Vec<f64> = (0..half)
+            .map(|i| 1.0 / self.config.rope_theta.powf(2.0 * i as f64 / self.config.head_dim as f64))
+            .collect();
+        let (mut cos, mut sin) = (Vec::with_capacity(n * half), Vec::with_capacity(n * half));
+        for c in chunks {
+            for pos in c.past..c.past + c.len {
+                for f in &inv_freq {
+                    let angle = pos as f64 * f;
+                    cos.push(angle.cos() as f32);
+                    sin.push(angle.sin() as f32);
+                }
+            }
+        }
+        let cos = Tensor::from_vec(cos, (n, half), &self.device)?.to_dtype(self.dtype)?;
+        let sin = Tensor::from_vec(sin, (n, half), &self.device)?.to_dtype(self.dtype)?;
+        Ok((cos, sin))
+    }
+}
+
+/// A tensor's values as a host `f32` vector, row-major.
+fn host_f32(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
+}

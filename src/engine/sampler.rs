@@ -1,0 +1,207 @@
+//! Choosing the next token from logits, and knowing when to stop.
+
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// How a request is sampled and when it ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplingParams {
+    /// 0 is greedy (argmax); higher flattens the distribution.
+    pub temperature: f32,
+    /// Sample among the k most likely tokens only (0 = all).
+    pub top_k: usize,
+    /// Sample among the most likely tokens whose probabilities sum to p (1 = all).
+    pub top_p: f32,
+    /// Seed of this request's random stream: the same seed gives the same text.
+    pub seed: u64,
+    /// Generated tokens at most.
+    pub max_new_tokens: usize,
+    /// Generation ends when the text contains one of these; it is cut before it.
+    pub stop: Vec<String>,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0, seed: 0, max_new_tokens: 256, stop: Vec::new() }
+    }
+}
+
+impl SamplingParams {
+    /// Rejects values that cannot be sampled with.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            return Err(Error::Request(format!("temperature {} must be finite and ≥ 0", self.temperature)));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(Error::Request(format!("top_p {} must be in (0, 1]", self.top_p)));
+        }
+        if self.stop.iter().any(String::is_empty) {
+            return Err(Error::Request("an empty stop string would stop at once".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Why a sequence ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// The model emitted an end-of-sequence token.
+    Eos,
+    /// The text reached a stop string.
+    Stop,
+    /// `max_new_tokens` were generated.
+    Length,
+    /// The sequence reached the model's context.
+    Context,
+}
+
+impl FinishReason {
+    /// The name used in output files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Eos => "eos",
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::Context => "context",
+        }
+    }
+}
+
+/// One request's sampler: its parameters and its own seeded random stream.
+pub struct Sampler {
+    params: SamplingParams,
+    rng: rand::rngs::StdRng,
+    candidates: Vec<(u32, f32)>,
+}
+
+impl Sampler {
+    /// A sampler for `params` (validated first).
+    pub fn new(params: SamplingParams) -> Result<Sampler> {
+        params.validate()?;
+        let rng = rand::rngs::StdRng::seed_from_u64(params.seed);
+        Ok(Sampler { params, rng, candidates: Vec::new() })
+    }
+
+    /// The parameters this sampler follows.
+    pub fn params(&self) -> &SamplingParams {
+        &self.params
+    }
+
+    /// Picks the next token from one row of logits.
+    pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        if self.params.temperature == 0.0 {
+            return argmax(logits);
+        }
+        let c = &mut self.candidates;
+        c.clear();
+        c.extend(logits.iter().enumerate().map(|(i, &l)| (i as u32, l / self.params.temperature)));
+        if self.params.top_k > 0 && self.params.top_k < c.len() {
+            c.select_nth_unstable_by(self.params.top_k - 1, |a, b| b.1.total_cmp(&a.1));
+            c.truncate(self.params.top_k);
+        }
+        c.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let max = c[0].1;
+        let mut total = 0.0;
+        for (_, l) in c.iter_mut() {
+            *l = (*l - max).exp();
+            total += *l;
+        }
+        if self.params.top_p < 1.0 {
+            let mut kept = 0.0;
+            let cut = c.iter().position(|(_, p)| {
+                kept += p / total;
+                kept >= self.params.top_p
+            });
+            if let Some(last) = cut {
+                c.truncate(last + 1);
+                total = c.iter().map(|(_, p)| p).sum();
+            }
+        }
+        let mut draw = self.rng.random::<f32>() * total;
+        for &(id, p) in c.iter() {
+            if draw < p {
+                return id;
+            }
+            draw -= p;
+        }
+        c.last().map(|&(id, _)| id).unwrap_or(0)
+    }
+}
+
+/// The index of the largest logit (the first one on ties).
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Where a stop string first appears in `text`, if any: the text is cut there.
+pub fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
+    stops.iter().filter_map(|s| text.find(s.as_str())).min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(temperature: f32, top_k: usize, top_p: f32, seed: u64) -> SamplingParams {
+        SamplingParams { temperature, top_k, top_p, seed, ..Default::default() }
+    }
+
+    #[test]
+    fn greedy_takes_the_argmax() {
+        let mut s = Sampler::new(SamplingParams::default()).unwrap();
+        assert_eq!(s.sample(&[0.1, 3.0, -1.0, 2.9]), 1);
+    }
+
+    #[test]
+    fn same_seed_same_draws_other_seed_other_draws() {
+        let logits: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin()).collect();
+        let draw = |seed| {
+            let mut s = Sampler::new(params(1.0, 0, 1.0, seed)).unwrap();
+            (0..64).map(|_| s.sample(&logits)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
+    }
+
+    #[test]
+    fn top_k_and_top_p_restrict_the_candidates() {
+        let logits = [5.0, 4.0, 0.0, -1.0, 3.0];
+        let mut k2 = Sampler::new(params(1.0, 2, 1.0, 1)).unwrap();
+        for _ in 0..200 {
+            assert!(matches!(k2.sample(&logits), 0 | 1));
+        }
+        // p(0) ≈ 0.67 at temperature 1: top_p 0.5 leaves token 0 alone.
+        let mut p = Sampler::new(params(1.0, 0, 0.5, 1)).unwrap();
+        for _ in 0..200 {
+            assert_eq!(p.sample(&logits), 0);
+        }
+        // With everything allowed, a low-probability token does show up.
+        let mut all = Sampler::new(params(2.0, 0, 1.0, 1)).unwrap();
+        assert!((0..500).any(|_| all.sample(&logits) == 3));
+    }
+
+    #[test]
+    fn bad_params_are_rejected() {
+        assert!(Sampler::new(params(-1.0, 0, 1.0, 0)).is_err());
+        assert!(Sampler::new(params(1.0, 0, 0.0, 0)).is_err());
+        let empty_stop = SamplingParams { stop: vec![String::new()], ..Default::default() };
+        assert!(Sampler::new(empty_stop).is_err());
+    }
+
+    #[test]
+    fn stop_strings_cut_at_the_earliest() {
+        let stops = vec!["```".to_string(), "\n\n".to_string()];
+        assert_eq!(find_stop("fn a() {}\n\nmore```", &stops), Some(9));
+        assert_eq!(find_stop("nothing", &stops), None);
+    }
+}

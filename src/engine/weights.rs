@@ -1,0 +1,322 @@
+//! Where a model's tensors come from: a Hugging Face safetensors directory, a GGUF file
+//! or a synthetic preset. The decoder asks for tensors by their Hugging Face names and
+//! never learns which source answered.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::safetensors::MmapedSafetensors;
+use candle_core::{DType, Device, Tensor};
+
+use super::config::Family;
+use super::gguf::GgufFile;
+use crate::{Error, Result};
+
+/// What to do with quantized matrices at load time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Requantize {
+    /// Re-encode formats that have no SIMD kernel on this device (Q4_1, Q5_0, Q5_1 on
+    /// CPU) as Q8_0, which does; keep the rest. Q8_0 is at least as accurate.
+    #[default]
+    Auto,
+    /// Keep every matrix as stored.
+    Keep,
+    /// Re-encode every quantized matrix to this format (`F32`/`F16` dequantize it, which
+    /// lets small models use the dense GEMM path).
+    To(GgmlDType),
+}
+
+impl std::str::FromStr for Requantize {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "auto" => Requantize::Auto,
+            "keep" | "none" => Requantize::Keep,
+            "q8_0" => Requantize::To(GgmlDType::Q8_0),
+            "q4_0" => Requantize::To(GgmlDType::Q4_0),
+            "q4k" | "q4_k" => Requantize::To(GgmlDType::Q4K),
+            "q6k" | "q6_k" => Requantize::To(GgmlDType::Q6K),
+            "f16" => Requantize::To(GgmlDType::F16),
+            "f32" => Requantize::To(GgmlDType::F32),
+            other => return Err(format!("unknown weight format `{other}` (auto, keep, q8_0, q4_0, q4k, q6k, f16, f32)")),
+        })
+    }
+}
+
+/// A weight matrix applied as `x · Wᵀ (+ b)`, dense or quantized.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    weight: QMatMul,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// `xs`: `[tokens, in]` → `[tokens, out]`.
+    pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let ys = xs.apply(&self.weight)?;
+        match &self.bias {
+            Some(b) => ys.broadcast_add(b),
+            None => Ok(ys),
+        }
+    }
+}
+
+/// A source of named tensors.
+pub(crate) enum Weights {
+    SafeTensors { dir: PathBuf, files: MmapedSafetensors },
+    Gguf { file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize) },
+    /// Random weights drawn on demand, each tensor seeded by its name so a preset is the
+    /// same model every time it is built.
+    Synthetic { seed: u64 },
+}
+
+impl Weights {
+    /// Opens the safetensors files of a Hugging Face model directory (sharded or not).
+    pub fn safetensors(dir: &Path) -> Result<Weights> {
+        let index = dir.join("model.safetensors.index.json");
+        let files: Vec<PathBuf> = if index.exists() {
+            let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
+            let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::model(&index, e))?;
+            let map = json
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .ok_or_else(|| Error::model(&index, "no `weight_map` object"))?;
+            let mut names: Vec<&str> = map.values().filter_map(|v| v.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            names.into_iter().map(|n| dir.join(n)).collect()
+        } else {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| Error::io(dir, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .collect();
+            found.sort();
+            found
+        };
+        if files.is_empty() {
+            return Err(Error::model(dir, "no *.safetensors files"));
+        }
+        // Open each file alone first, so a corrupt shard is named in the error.
+        for file in &files {
+            // SAFETY: read-only map of a file hearth never writes.
+            unsafe { MmapedSafetensors::new(file) }.map_err(|e| Error::model(file, e))?;
+        }
+        // SAFETY: as above.
+        let files = unsafe { MmapedSafetensors::multi(&files) }.map_err(|e| Error::model(dir, e))?;
+        Ok(Weights::SafeTensors { dir: dir.to_path_buf(), files })
+    }
+
+    pub fn gguf(file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize)) -> Weights {
+        Weights::Gguf { file, requantize, family, heads }
+    }
+
+    fn origin(&self) -> PathBuf {
+        match self {
+            Weights::SafeTensors { dir, .. } => dir.clone(),
+            Weights::Gguf { file, .. } => file.path().to_path_buf(),
+            Weights::Synthetic { .. } => PathBuf::from("synthetic"),
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            Weights::SafeTensors { files, .. } => files.get(name).is_ok(),
+            Weights::Gguf { file, .. } => file.tensors.contains_key(&gguf_name(name)),
+            Weights::Synthetic { .. } => true,
+        }
+    }
+
+    fn check_shape(&self, name: &str, got: &[usize], want: &[usize]) -> Result<()> {
+        if got != want {
+            return Err(Error::model(
+                self.origin(),
+                format!("tensor `{name}` has shape {got:?}, the config implies {want:?}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A dense tensor (norms, biases, the embedding table) in `dtype` on `device`.
+    pub fn dense(&self, name: &str, shape: &[usize], dtype: DType, device: &Device) -> Result<Tensor> {
+        let t = match self {
+            Weights::SafeTensors { files, .. } => {
+                let t = files.load(name, device).map_err(|e| Error::model(self.origin(), e))?;
+                self.check_shape(name, t.dims(), shape)?;
+                t
+            }
+            Weights::Gguf { .. } => {
+                let q = self.gguf_tensor(name, shape, device)?;
+                q.dequantize(device)?
+            }
+            Weights::Synthetic { seed } => synthetic_tensor(*seed, name, shape, device)?,
+        };
+        Ok(t.to_dtype(dtype)?)
+    }
+
+    /// A weight matrix `[out, in]` with its optional bias.
+    pub fn linear(
+        &self,
+        name: &str,
+        shape: (usize, usize),
+        bias: bool,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Linear> {
+        let weight = match self {
+            Weights::Gguf { requantize, .. } => {
+                let q = self.gguf_tensor(&format!("{name}.weight"), &[shape.0, shape.1], device)?;
+                let q = requantized(q, *requantize, device, &self.origin(), name)?;
+                match QMatMul::from_qtensor(q)? {
+                    QMatMul::Tensor(t) => QMatMul::Tensor(t.to_dtype(dtype)?),
+                    other => other,
+                }
+            }
+            _ => QMatMul::Tensor(self.dense(&format!("{name}.weight"), &[shape.0, shape.1], dtype, device)?),
+        };
+        let bias = match bias {
+            true => Some(self.dense(&format!("{name}.bias"), &[shape.0], dtype, device)?),
+            false => None,
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    /// Reads a GGUF tensor, undoing the row permutation llama.cpp's converter applies to
+    /// Llama's q/k projections, so one rotary layout serves every source.
+    fn gguf_tensor(&self, hf_name: &str, shape: &[usize], device: &Device) -> Result<QTensor> {
+        let Weights::Gguf { file, family, heads, .. } = self else { unreachable!("gguf source") };
+        let name = gguf_name(hf_name);
+        let (info, bytes) = file.tensor_bytes(&name)?;
+        self.check_shape(hf_name, &info.shape, shape)?;
+        let permuted_heads = match (*family, hf_name) {
+            (Family::Llama, n) if n.ends_with("q_proj.weight") => Some(heads.0),
+            (Family::Llama, n) if n.ends_with("k_proj.weight") => Some(heads.1),
+            _ => None,
+        };
+        let loaded = match permuted_heads {
+            Some(n_heads) => {
+                let rows = unpermute_rows(bytes, info.shape[0], n_heads);
+                candle_core::quantized::ggml_file::qtensor_from_ggml(info.dtype, &rows, info.shape.clone(), device)
+            }
+            None => file.tensor(&name, device).map_err(|e| candle_core::Error::Msg(e.to_string())),
+        };
+        loaded.map_err(|e| Error::model(file.path(), format!("tensor `{name}`: {e}")))
+    }
+}
+
+/// Applies [`Requantize`] to one matrix.
+fn requantized(q: QTensor, how: Requantize, device: &Device, origin: &Path, name: &str) -> Result<QTensor> {
+    let slow_on_cpu = matches!(q.dtype(), GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1);
+    let target = match how {
+        Requantize::Keep => return Ok(q),
+        Requantize::Auto if device.is_cpu() && slow_on_cpu => GgmlDType::Q8_0,
+        Requantize::Auto => return Ok(q),
+        Requantize::To(t) if t == q.dtype() => return Ok(q),
+        Requantize::To(t) => t,
+    };
+    let cols = *q.shape().dims().last().unwrap_or(&0);
+    if cols % target.block_size() != 0 {
+        // K-quants need rows in whole 256-element blocks; keep such a matrix as stored.
+        tracing::debug!("{name}: {cols} columns do not fit {target:?} blocks; kept as {:?}", q.dtype());
+        return Ok(q);
+    }
+    let dense = q.dequantize(device)?;
+    QTensor::quantize(&dense, target).map_err(|e| Error::model(origin, format!("{name}: requantize: {e}")))
+}
+
+/// llama.cpp stores each head's rows of Llama's q/k as interleaved pairs (row 2i and
+/// 2i+1 rotate together); Hugging Face keeps halves (row i and i+d/2). Rows of a GGML
+/// tensor are independent, so moving whole rows converts even a quantized matrix.
+fn unpermute_rows(bytes: &[u8], rows: usize, n_heads: usize) -> Vec<u8> {
+    let row_bytes = bytes.len() / rows;
+    let head_dim = rows / n_heads;
+    let half = head_dim / 2;
+    let mut out = vec![0u8; bytes.len()];
+    for h in 0..n_heads {
+        for i in 0..half {
+            for j in 0..2 {
+                let from = h * head_dim + 2 * i + j;
+                let to = h * head_dim + j * half + i;
+                out[to * row_bytes..(to + 1) * row_bytes]
+                    .copy_from_slice(&bytes[from * row_bytes..(from + 1) * row_bytes]);
+            }
+        }
+    }
+    out
+}
+
+/// The GGUF name of a Hugging Face tensor name.
+pub(crate) fn gguf_name(hf: &str) -> String {
+    if let Some(rest) = hf.strip_prefix("model.layers.") {
+        let (layer, rest) = rest.split_once('.').unwrap_or((rest, ""));
+        let mapped = [
+            ("input_layernorm", "attn_norm"),
+            ("post_attention_layernorm", "ffn_norm"),
+            ("self_attn.q_proj", "attn_q"),
+            ("self_attn.k_proj", "attn_k"),
+            ("self_attn.v_proj", "attn_v"),
+            ("self_attn.o_proj", "attn_output"),
+            ("self_attn.q_norm", "attn_q_norm"),
+            ("self_attn.k_norm", "attn_k_norm"),
+            ("mlp.gate_proj", "ffn_gate"),
+            ("mlp.up_proj", "ffn_up"),
+            ("mlp.down_proj", "ffn_down"),
+        ];
+        for (hf_part, gguf_part) in mapped {
+            if let Some(suffix) = rest.strip_prefix(hf_part) {
+                return format!("blk.{layer}.{gguf_part}{suffix}");
+            }
+        }
+        return format!("blk.{layer}.{rest}");
+    }
+    match hf {
+        "model.embed_tokens.weight" => "token_embd.weight".into(),
+        "model.norm.weight" => "output_norm.weight".into(),
+        "lm_head.weight" => "output.weight".into(),
+        other => other.into(),
+    }
+}
+
+/// Deterministic random weights: N(0, 0.02²) like a fresh init, norms at one.
+fn synthetic_tensor(seed: u64, name: &str, shape: &[usize], device: &Device) -> Result<Tensor> {
+    if name.contains("norm") {
+        return Ok(Tensor::ones(shape, DType::F32, device)?);
+    }
+    use rand::{Rng, SeedableRng};
+    let tensor_seed = seed ^ u64::from_le_bytes(blake3::hash(name.as_bytes()).as_bytes()[..8].try_into().unwrap());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(tensor_seed);
+    let n: usize = shape.iter().product();
+    // A uniform draw with the same variance as N(0, 0.02²); cheaper than Box-Muller for
+    // the billions of values the large presets need.
+    let bound = 0.02f32 * 3f32.sqrt();
+    let values: Vec<f32> = (0..n).map(|_| rng.random_range(-bound..bound)).collect();
+    Ok(Tensor::from_vec(values, shape, device)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_interleaving() {
+        // Two heads of size 4, one byte per row: GGUF order pairs (0,2),(1,3) per head.
+        let hf_rows: Vec<u8> = (0..8).collect();
+        let mut gguf_rows = vec![0u8; 8];
+        for h in 0..2 {
+            for i in 0..2 {
+                for j in 0..2 {
+                    gguf_rows[h * 4 + 2 * i + j] = hf_rows[h * 4 + j * 2 + i];
+                }
+            }
+        }
+        assert_eq!(unpermute_rows(&gguf_rows, 8, 2), hf_rows);
+    }
+
+    #[test]
+    fn gguf_names_follow_llama_cpp() {
+        assert_eq!(gguf_name("model.layers.3.self_attn.q_proj.bias"), "blk.3.attn_q.bias");
+        assert_eq!(gguf_name("model.layers.0.mlp.down_proj.weight"), "blk.0.ffn_down.weight");
+        assert_eq!(gguf_name("model.embed_tokens.weight"), "token_embd.weight");
+        assert_eq!(gguf_name("lm_head.weight"), "output.weight");
+    }
+}
