@@ -128,6 +128,12 @@ impl Tokenizer {
         Tokenizer { inner, eos_ids, bos: None, add_bos: false }
     }
 
+    /// Writes the tokenizer as a `tokenizer.json`, e.g. to pair a GGUF's vocabulary
+    /// with tools that read Hugging Face tokenizers.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.inner.save(path, false).map_err(|e| Error::model(path, e))
+    }
+
     /// Token ids of `text`. Special tokens written in the text (`<|im_start|>`) become
     /// their ids; nothing is added around the text.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {

@@ -246,7 +246,7 @@ fn unpermute_rows(bytes: &[u8], rows: usize, n_heads: usize) -> Vec<u8> {
 }
 
 /// The GGUF name of a Hugging Face tensor name.
-pub(crate) fn gguf_name(hf: &str) -> String {
+pub fn gguf_name(hf: &str) -> String {
     if let Some(rest) = hf.strip_prefix("model.layers.") {
         let (layer, rest) = rest.split_once('.').unwrap_or((rest, ""));
         let mapped = [

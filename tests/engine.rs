@@ -1,0 +1,550 @@
+//! The engine against references: candle-transformers' models on the same weights,
+//! llama.cpp's tokenizer ids, and a real model (SmolLM2-135M-Instruct, fetched by
+//! `scripts/fetch-model.sh`); and against corrupt or crafted model files.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::gguf_file::Value;
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{DType, Device, Tensor};
+use hearth::engine::{
+    gguf, synthetic, KvCache, LoadOptions, Message, Model, ModelSource, Requantize, SamplingParams, SeqChunk,
+};
+
+const VOCAB: usize = 300;
+const HIDDEN: usize = 64;
+const HEADS: usize = 4;
+const KV_HEADS: usize = 2;
+const HEAD_DIM: usize = HIDDEN / HEADS;
+const INTER: usize = 128;
+const LAYERS: usize = 2;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Arch {
+    Llama,
+    Qwen2,
+}
+
+/// Random weights with the real Hugging Face names and layouts of `arch`.
+fn tiny_weights(arch: Arch, seed: u64) -> HashMap<String, Tensor> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut w = HashMap::new();
+    let mut put = |name: String, shape: &[usize], norm: bool| {
+        let (center, spread) = if norm { (1.0, 0.2) } else { (0.0, 0.1) };
+        let n = shape.iter().product();
+        let values: Vec<f32> = (0..n).map(|_| center + rng.random_range(-spread..spread)).collect();
+        w.insert(name, Tensor::from_vec(values, shape, &Device::Cpu).unwrap());
+    };
+    put("model.embed_tokens.weight".into(), &[VOCAB, HIDDEN], false);
+    put("model.norm.weight".into(), &[HIDDEN], true);
+    if arch == Arch::Llama {
+        put("lm_head.weight".into(), &[VOCAB, HIDDEN], false);
+    }
+    for i in 0..LAYERS {
+        let p = format!("model.layers.{i}");
+        put(format!("{p}.input_layernorm.weight"), &[HIDDEN], true);
+        put(format!("{p}.post_attention_layernorm.weight"), &[HIDDEN], true);
+        put(format!("{p}.self_attn.q_proj.weight"), &[HEADS * HEAD_DIM, HIDDEN], false);
+        put(format!("{p}.self_attn.k_proj.weight"), &[KV_HEADS * HEAD_DIM, HIDDEN], false);
+        put(format!("{p}.self_attn.v_proj.weight"), &[KV_HEADS * HEAD_DIM, HIDDEN], false);
+        put(format!("{p}.self_attn.o_proj.weight"), &[HIDDEN, HEADS * HEAD_DIM], false);
+        put(format!("{p}.mlp.gate_proj.weight"), &[INTER, HIDDEN], false);
+        put(format!("{p}.mlp.up_proj.weight"), &[INTER, HIDDEN], false);
+        put(format!("{p}.mlp.down_proj.weight"), &[HIDDEN, INTER], false);
+        if arch == Arch::Qwen2 {
+            put(format!("{p}.self_attn.q_proj.bias"), &[HEADS * HEAD_DIM], false);
+            put(format!("{p}.self_attn.k_proj.bias"), &[KV_HEADS * HEAD_DIM], false);
+            put(format!("{p}.self_attn.v_proj.bias"), &[KV_HEADS * HEAD_DIM], false);
+        }
+    }
+    w
+}
+
+/// A Hugging Face model directory: config.json (read by both us and candle-transformers),
+/// model.safetensors, tokenizer.json, tokenizer_config.json.
+fn write_tiny_hf(dir: &Path, arch: Arch) -> HashMap<String, Tensor> {
+    let weights = tiny_weights(arch, if arch == Arch::Llama { 1 } else { 2 });
+    let architecture = if arch == Arch::Llama { "LlamaForCausalLM" } else { "Qwen2ForCausalLM" };
+    let config = serde_json::json!({
+        "architectures": [architecture],
+        "vocab_size": VOCAB, "hidden_size": HIDDEN, "intermediate_size": INTER,
+        "num_hidden_layers": LAYERS, "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
+        "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+        "tie_word_embeddings": arch == Arch::Qwen2,
+        "sliding_window": 256, "max_window_layers": LAYERS, "use_sliding_window": false, "hidden_act": "silu",
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    candle_core::safetensors::save(&weights, dir.join("model.safetensors")).unwrap();
+    synthetic::tokenizer().unwrap().save(&dir.join("tokenizer.json")).unwrap();
+    let tc = serde_json::json!({ "eos_token": "<|im_end|>", "chat_template": hearth::engine::chat::CHATML });
+    std::fs::write(dir.join("tokenizer_config.json"), tc.to_string()).unwrap();
+    weights
+}
+
+fn load(source: ModelSource, requantize: Requantize) -> Model {
+    Model::load(&source, &LoadOptions { requantize, ..Default::default() }).unwrap()
+}
+
+/// Last-token logits of a prefill of `tokens`, then of one decode step with `next`.
+fn our_logits(model: &Model, tokens: &[u32], next: u32) -> (Vec<f32>, Vec<f32>) {
+    let mut kv = KvCache::new(model.decoder.config());
+    let n = tokens.len();
+    let step = |toks: &[u32], past, kv: &mut KvCache| {
+        let chunk = [SeqChunk { id: 7, start: 0, len: toks.len(), past, wants_logits: true }];
+        let out = model.decoder.forward(toks, &chunk, kv, false).unwrap();
+        out.logits.squeeze(0).unwrap().to_vec1::<f32>().unwrap()
+    };
+    let prefill = step(tokens, 0, &mut kv);
+    let decode = step(&[next], n, &mut kv);
+    (prefill, decode)
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+const PROMPT: [u32; 11] = [3, 141, 59, 26, 5, 35, 89, 79, 32, 38, 46];
+
+#[test]
+fn tiny_llama_matches_candle_transformers() {
+    use candle_transformers::models::llama;
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_hf(dir.path(), Arch::Llama);
+    let ours = load(ModelSource::HfDir(dir.path().into()), Requantize::Keep);
+    let (prefill, decode) = our_logits(&ours, &PROMPT, 17);
+
+    let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+    let config = serde_json::from_str::<llama::LlamaConfig>(&text).unwrap().into_config(false);
+    let files = [dir.path().join("model.safetensors")];
+    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu) }.unwrap();
+    let reference = llama::Llama::load(vb, &config).unwrap();
+    let mut cache = llama::Cache::new(true, DType::F32, &config, &Device::Cpu).unwrap();
+    let input = Tensor::new(&PROMPT, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let ref_prefill = reference.forward(&input, 0, &mut cache).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let input = Tensor::new(&[17u32], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let ref_decode =
+        reference.forward(&input, PROMPT.len(), &mut cache).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+
+    let (d1, d2) = (max_abs_diff(&prefill, &ref_prefill), max_abs_diff(&decode, &ref_decode));
+    assert!(d1 <= 1e-4 && d2 <= 1e-4, "max abs diff: prefill {d1}, decode {d2}");
+}
+
+#[test]
+fn tiny_qwen2_matches_candle_transformers() {
+    use candle_transformers::models::qwen2;
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_hf(dir.path(), Arch::Qwen2);
+    let ours = load(ModelSource::HfDir(dir.path().into()), Requantize::Keep);
+    assert!(ours.decoder.config().qkv_bias && ours.decoder.config().tie_word_embeddings);
+    let (prefill, decode) = our_logits(&ours, &PROMPT, 17);
+
+    let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+    let config: qwen2::Config = serde_json::from_str(&text).unwrap();
+    let files = [dir.path().join("model.safetensors")];
+    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu) }.unwrap();
+    let mut reference = qwen2::ModelForCausalLM::new(&config, vb).unwrap();
+    let input = Tensor::new(&PROMPT, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let ref_prefill = reference.forward(&input, 0).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let input = Tensor::new(&[17u32], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let ref_decode = reference.forward(&input, PROMPT.len()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+
+    let (d1, d2) = (max_abs_diff(&prefill, &ref_prefill), max_abs_diff(&decode, &ref_decode));
+    assert!(d1 <= 1e-4 && d2 <= 1e-4, "max abs diff: prefill {d1}, decode {d2}");
+}
+
+/// Four sequences at different positions in one packed step (two decoding, two in
+/// prefill chunks) each get the logits they get when run alone.
+fn ragged_batch_equals_single_runs(model: &Model) {
+    let config = model.decoder.config();
+    let prompts: Vec<Vec<u32>> = [13usize, 4, 9, 21]
+        .iter()
+        .enumerate()
+        .map(|(s, &n)| (0..n as u32).map(|i| (i * 37 + s as u32 * 101 + 5) % 250).collect())
+        .collect();
+    // Tokens already cached before the packed step, and tokens the step carries.
+    let split = [12usize, 0, 5, 20];
+    let mut batch_kv = KvCache::new(config);
+    for (s, p) in prompts.iter().enumerate() {
+        if split[s] > 0 {
+            let chunk = [SeqChunk { id: s as u64, start: 0, len: split[s], past: 0, wants_logits: false }];
+            model.decoder.forward(&p[..split[s]], &chunk, &mut batch_kv, false).unwrap();
+        }
+    }
+    let mut tokens = Vec::new();
+    let mut chunks = Vec::new();
+    for (s, p) in prompts.iter().enumerate() {
+        let rest = &p[split[s]..];
+        chunks.push(SeqChunk { id: s as u64, start: tokens.len(), len: rest.len(), past: split[s], wants_logits: true });
+        tokens.extend_from_slice(rest);
+    }
+    assert_eq!(chunks.iter().map(|c| c.len).collect::<Vec<_>>(), [1, 4, 4, 1]);
+    let batch = model.decoder.forward(&tokens, &chunks, &mut batch_kv, false).unwrap().logits;
+    for (s, p) in prompts.iter().enumerate() {
+        let mut kv = KvCache::new(config);
+        let chunk = [SeqChunk { id: 99, start: 0, len: p.len(), past: 0, wants_logits: true }];
+        let alone = model.decoder.forward(p, &chunk, &mut kv, false).unwrap().logits;
+        let alone: Vec<f32> = alone.squeeze(0).unwrap().to_vec1().unwrap();
+        let packed: Vec<f32> = batch.get(s).unwrap().to_vec1().unwrap();
+        let diff = max_abs_diff(&alone, &packed);
+        assert!(diff <= 1e-4, "sequence {s}: max abs diff {diff}");
+    }
+}
+
+#[test]
+fn ragged_batch_of_four_equals_each_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_hf(dir.path(), Arch::Llama);
+    ragged_batch_equals_single_runs(&load(ModelSource::HfDir(dir.path().into()), Requantize::Keep));
+    ragged_batch_equals_single_runs(&load("synthetic:tiny".parse().unwrap(), Requantize::Keep));
+}
+
+/// llama.cpp's converter interleaves each head's q/k rows; our loader must undo it.
+fn llama_cpp_permute(t: &Tensor, n_heads: usize) -> Tensor {
+    let (rows, cols) = t.dims2().unwrap();
+    t.reshape((n_heads, 2, rows / n_heads / 2, cols)).unwrap().transpose(1, 2).unwrap().reshape((rows, cols)).unwrap()
+}
+
+/// The tiny Llama as llama.cpp would write it to GGUF, with a byte-level tokenizer.
+fn write_tiny_gguf(path: &Path, matrices: GgmlDType) {
+    let weights = tiny_weights(Arch::Llama, 3);
+    let mut tensors: Vec<(String, QTensor)> = Vec::new();
+    for (name, t) in &weights {
+        let gguf_name = hearth::engine::weights::gguf_name(name);
+        let t = match name {
+            n if n.ends_with("q_proj.weight") => llama_cpp_permute(t, HEADS),
+            n if n.ends_with("k_proj.weight") => llama_cpp_permute(t, KV_HEADS),
+            _ => t.clone(),
+        };
+        let dtype = if t.rank() == 2 { matrices } else { GgmlDType::F32 };
+        tensors.push((gguf_name, QTensor::quantize(&t, dtype).unwrap()));
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let tokenizer = synthetic::tokenizer().unwrap();
+    let tokens: Vec<Value> = (0..259).map(|i| Value::String(tokenizer.token(i).unwrap())).collect();
+    let types: Vec<Value> = (0..259).map(|i| Value::I32(if i < 256 { 1 } else { 3 })).collect();
+    let meta: Vec<(&str, Value)> = vec![
+        ("general.architecture", Value::String("llama".into())),
+        ("llama.context_length", Value::U32(256)),
+        ("llama.embedding_length", Value::U32(HIDDEN as u32)),
+        ("llama.block_count", Value::U32(LAYERS as u32)),
+        ("llama.feed_forward_length", Value::U32(INTER as u32)),
+        ("llama.attention.head_count", Value::U32(HEADS as u32)),
+        ("llama.attention.head_count_kv", Value::U32(KV_HEADS as u32)),
+        ("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
+        ("llama.rope.freq_base", Value::F32(10000.0)),
+        ("llama.rope.dimension_count", Value::U32(HEAD_DIM as u32)),
+        ("llama.vocab_size", Value::U32(VOCAB as u32)),
+        ("tokenizer.ggml.model", Value::String("gpt2".into())),
+        ("tokenizer.ggml.pre", Value::String("smollm".into())),
+        ("tokenizer.ggml.tokens", Value::Array(tokens)),
+        ("tokenizer.ggml.token_type", Value::Array(types)),
+        ("tokenizer.ggml.merges", Value::Array(Vec::new())),
+        ("tokenizer.ggml.eos_token_id", Value::U32(258)),
+    ];
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    gguf::write(path, &meta, &refs).unwrap();
+}
+
+/// Last-token logits from candle-transformers' quantized_llama on a GGUF file.
+fn quantized_llama_logits(path: &Path, steps: &[&[u32]]) -> Vec<Vec<f32>> {
+    use candle_transformers::models::quantized_llama::ModelWeights;
+    let mut file = std::fs::File::open(path).unwrap();
+    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
+    let mut model = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap();
+    let mut pos = 0;
+    steps
+        .iter()
+        .map(|toks| {
+            let input = Tensor::new(*toks, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            let logits = model.forward(&input, pos).unwrap();
+            pos += toks.len();
+            logits.flatten_all().unwrap().to_vec1().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn tiny_gguf_matches_candle_quantized_llama() {
+    for (dtype, tolerance) in [(GgmlDType::F32, 1e-4), (GgmlDType::Q8_0, 2e-3)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        write_tiny_gguf(&path, dtype);
+        let ours = load(ModelSource::Gguf(path.clone()), Requantize::Keep);
+        assert_eq!(ours.decoder.config().vocab_size, VOCAB);
+        let (prefill, decode) = our_logits(&ours, &PROMPT, 17);
+        let reference = quantized_llama_logits(&path, &[&PROMPT, &[17]]);
+        let (d1, d2) = (max_abs_diff(&prefill, &reference[0]), max_abs_diff(&decode, &reference[1]));
+        assert!(d1 <= tolerance && d2 <= tolerance, "{dtype:?}: max abs diff prefill {d1}, decode {d2}");
+    }
+}
+
+// ---- the real model ------------------------------------------------------------
+
+/// SmolLM2-135M-Instruct, as `scripts/fetch-model.sh` caches it. Missing is a failure,
+/// not a skip: `scripts/test.sh` (the README's test command, which CI runs) fetches it.
+fn smollm2() -> PathBuf {
+    let path = match std::env::var_os("HEARTH_SMOLLM2") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let cache = std::env::var_os("HEARTH_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/hearth"));
+            cache.join("SmolLM2-135M-Instruct.Q4_1.gguf")
+        }
+    };
+    assert!(path.is_file(), "{} is missing: run scripts/fetch-model.sh (scripts/test.sh does)", path.display());
+    path
+}
+
+#[test]
+fn smollm2_tokenizer_gives_llama_cpp_ids() {
+    let file = gguf::GgufFile::open(&smollm2()).unwrap();
+    let tokenizer = hearth::engine::Tokenizer::from_gguf(&file).unwrap();
+    let data: serde_json::Value =
+        serde_json::from_str(include_str!("data/smollm2_llama_cpp_tokens.json")).unwrap();
+    let cases = data["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let want: Vec<u32> = case["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        assert_eq!(tokenizer.encode(text).unwrap(), want, "text {text:?}");
+        if !text.contains("<|") {
+            assert_eq!(tokenizer.decode(&want), text, "decode of {text:?}");
+        }
+    }
+}
+
+#[test]
+fn smollm2_greedy_output_equals_candle_quantized_llama() {
+    let path = smollm2();
+    let model = load(ModelSource::Gguf(path.clone()), Requantize::Keep);
+    let prompt = model
+        .chat_prompt(&[Message::new("user", "Write a Python function that checks whether a number is prime.")])
+        .unwrap();
+    const NEW: usize = 24;
+    let params = SamplingParams { max_new_tokens: NEW, ..Default::default() };
+    let ours = model.generate(&prompt, params).unwrap();
+
+    use candle_transformers::models::quantized_llama::ModelWeights;
+    let mut file = std::fs::File::open(&path).unwrap();
+    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
+    let mut reference = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap();
+    let mut tokens = Vec::new();
+    let mut input = prompt.clone();
+    let mut pos = 0;
+    while tokens.len() < NEW {
+        let x = Tensor::new(input.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let logits: Vec<f32> = reference.forward(&x, pos).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        pos += input.len();
+        let next = hearth::engine::sampler::argmax(&logits);
+        if model.tokenizer.eos_ids.contains(&next) {
+            break;
+        }
+        tokens.push(next);
+        input = vec![next];
+    }
+    assert_eq!(ours.tokens, tokens, "ours: {:?}\nreference: {:?}", ours.text, model.tokenizer.decode(&tokens));
+    assert!(ours.text.contains("def"), "a coding answer: {:?}", ours.text);
+}
+
+// ---- bad input ----------------------------------------------------------------
+
+fn load_err(source: ModelSource) -> String {
+    match Model::load(&source, &LoadOptions::default()) {
+        Ok(_) => panic!("{source} loaded"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn truncate(path: &Path, keep: f64) {
+    let len = std::fs::metadata(path).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.set_len((len as f64 * keep) as u64).unwrap();
+}
+
+#[test]
+fn truncated_or_incomplete_hf_dirs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_hf(dir.path(), Arch::Qwen2);
+    let weights = dir.path().join("model.safetensors");
+    truncate(&weights, 0.5);
+    let err = load_err(ModelSource::HfDir(dir.path().into()));
+    assert!(err.contains("model.safetensors"), "{err}");
+
+    std::fs::remove_file(dir.path().join("config.json")).unwrap();
+    let err = load_err(ModelSource::HfDir(dir.path().into()));
+    assert!(err.contains("config.json is missing"), "{err}");
+}
+
+#[test]
+fn unknown_architecture_and_shape_mismatch_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_hf(dir.path(), Arch::Llama);
+    let config_path = dir.path().join("config.json");
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+
+    let mut gpt2 = config.clone();
+    gpt2["architectures"] = serde_json::json!(["GPT2LMHeadModel"]);
+    std::fs::write(&config_path, gpt2.to_string()).unwrap();
+    let err = load_err(ModelSource::HfDir(dir.path().into()));
+    assert!(err.contains("config.json") && err.contains("unsupported architecture"), "{err}");
+
+    let mut wider = config;
+    wider["intermediate_size"] = serde_json::json!(INTER * 2);
+    std::fs::write(&config_path, wider.to_string()).unwrap();
+    let err = load_err(ModelSource::HfDir(dir.path().into()));
+    assert!(err.contains("gate_proj") && err.contains("shape"), "{err}");
+}
+
+#[test]
+fn truncated_gguf_and_wrong_magic_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    write_tiny_gguf(&path, GgmlDType::Q8_0);
+    truncate(&path, 0.6);
+    let err = load_err(ModelSource::Gguf(path.clone()));
+    assert!(err.contains("tiny.gguf") && err.contains("truncated"), "{err}");
+
+    let bogus = dir.path().join("bogus.gguf");
+    std::fs::write(&bogus, b"NOPE\x03\x00\x00\x00 not a model at all").unwrap();
+    let err = load_err(ModelSource::Gguf(bogus));
+    assert!(err.contains("bogus.gguf") && err.contains("wrong magic"), "{err}");
+}
+
+/// A GGUF header: magic, version 3, the counts, then whatever `rest` holds.
+fn crafted(dir: &Path, name: &str, tensors: u64, kvs: u64, rest: &[u8]) -> ModelSource {
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend(3u32.to_le_bytes());
+    bytes.extend(tensors.to_le_bytes());
+    bytes.extend(kvs.to_le_bytes());
+    bytes.extend(rest);
+    bytes.resize(bytes.len() + 256, 0);
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    ModelSource::Gguf(path)
+}
+
+fn string(s: &str) -> Vec<u8> {
+    let mut b = (s.len() as u64).to_le_bytes().to_vec();
+    b.extend(s.as_bytes());
+    b
+}
+
+#[test]
+fn crafted_gguf_headers_fail_cleanly_without_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Each of these would ask for exabytes if believed; reaching the assert at all shows
+    // nothing was allocated from them.
+    let huge_tensor_count = crafted(d, "count.gguf", u64::MAX / 2, 0, &[]);
+    assert!(load_err(huge_tensor_count).contains("tensor count"));
+
+    let mut huge_key = (1u64 << 62).to_le_bytes().to_vec();
+    huge_key.extend(b"key");
+    assert!(load_err(crafted(d, "key.gguf", 0, 1, &huge_key)).contains("length of a metadata key"));
+
+    let mut huge_array = string("tokenizer.ggml.tokens");
+    huge_array.extend(9u32.to_le_bytes()); // array
+    huge_array.extend(8u32.to_le_bytes()); // of strings
+    huge_array.extend((1u64 << 60).to_le_bytes());
+    assert!(load_err(crafted(d, "array.gguf", 0, 1, &huge_array)).contains("length of array"));
+
+    let mut zero_alignment = string("general.alignment");
+    zero_alignment.extend(4u32.to_le_bytes());
+    zero_alignment.extend(0u32.to_le_bytes());
+    assert!(load_err(crafted(d, "align.gguf", 0, 1, &zero_alignment)).contains("alignment"));
+
+    let mut overflowing = string("w");
+    overflowing.extend(2u32.to_le_bytes());
+    overflowing.extend((1u64 << 40).to_le_bytes());
+    overflowing.extend((1u64 << 40).to_le_bytes());
+    overflowing.extend(0u32.to_le_bytes());
+    overflowing.extend(0u64.to_le_bytes());
+    assert!(load_err(crafted(d, "shape.gguf", 1, 0, &overflowing)).contains("impossible shape"));
+
+    let mut past_the_end = string("w");
+    past_the_end.extend(1u32.to_le_bytes());
+    past_the_end.extend(64u64.to_le_bytes());
+    past_the_end.extend(0u32.to_le_bytes());
+    past_the_end.extend((1u64 << 50).to_le_bytes());
+    assert!(load_err(crafted(d, "offset.gguf", 1, 0, &past_the_end)).contains("truncated"));
+}
+
+#[test]
+fn a_prompt_over_the_context_is_a_request_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_hf(dir.path(), Arch::Llama);
+    let model = load(ModelSource::HfDir(dir.path().into()), Requantize::Keep);
+    let prompt = vec![5u32; 300];
+    let err = model.generate(&prompt, SamplingParams::default()).unwrap_err();
+    assert!(matches!(err, hearth::Error::Request(_)) && err.to_string().contains("context is 256"), "{err}");
+    // The model is still usable after a refused request.
+    let ok = model.generate(&prompt[..10], SamplingParams { max_new_tokens: 3, ..Default::default() }).unwrap();
+    assert!(!ok.tokens.is_empty() && ok.tokens.len() <= 3);
+}
+
+// ---- generation and the command line ---------------------------------------------
+
+#[test]
+fn sampling_is_seeded_and_stops_where_asked() {
+    let model = load("synthetic:tiny".parse().unwrap(), Requantize::Keep);
+    let prompt = model.chat_prompt(&[Message::new("user", "hello")]).unwrap();
+    let sampled = |seed| {
+        let params = SamplingParams { temperature: 1.0, top_k: 50, seed, max_new_tokens: 16, ..Default::default() };
+        model.generate(&prompt, params).unwrap().tokens
+    };
+    assert_eq!(sampled(1), sampled(1));
+    assert_ne!(sampled(1), sampled(2));
+
+    let greedy = model.generate(&prompt, SamplingParams { max_new_tokens: 12, ..Default::default() }).unwrap();
+    assert_eq!(greedy.tokens.len(), 12);
+    assert_eq!(greedy.finish, hearth::engine::FinishReason::Length);
+    // Stop on the text of a token the greedy run is known to produce.
+    let stop = model.tokenizer.decode(&greedy.tokens[5..7]);
+    if !stop.is_empty() {
+        let params = SamplingParams { max_new_tokens: 12, stop: vec![stop.clone()], ..Default::default() };
+        let stopped = model.generate(&prompt, params).unwrap();
+        assert_eq!(stopped.finish, hearth::engine::FinishReason::Stop);
+        assert!(!stopped.text.contains(&stop) && stopped.tokens.len() <= 7);
+    }
+}
+
+#[test]
+fn embeddings_are_unit_length_and_chunking_does_not_change_them() {
+    let model = load("synthetic:tiny".parse().unwrap(), Requantize::Keep);
+    let long: Vec<u32> = (0..1100u32).map(|i| (i * 7) % 250).collect();
+    let e = model.embed(&long).unwrap();
+    let norm: f32 = e.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4);
+    // `embed` prefills in chunks of 512; one 1100-token step must pool to the same vector.
+    let mut kv = KvCache::new(model.decoder.config());
+    let chunk = [SeqChunk { id: 0, start: 0, len: long.len(), past: 0, wants_logits: false }];
+    let hidden = model.decoder.forward(&long, &chunk, &mut kv, true).unwrap().hidden.unwrap();
+    let mean: Vec<f32> = hidden.mean(0).unwrap().to_vec1().unwrap();
+    let norm = mean.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let whole: Vec<f32> = mean.iter().map(|x| x / norm).collect();
+    assert!(max_abs_diff(&e, &whole) < 1e-4);
+    let other = model.embed(&long[..1000]).unwrap();
+    assert!(max_abs_diff(&e, &other) > 1e-4, "different text, different embedding");
+}
+
+#[test]
+fn generate_command_prints_text_and_throughput() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["generate", "--model", "synthetic:tiny", "--prompt", "hi", "--max-new-tokens", "8"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("decode") && stderr.contains("tok/s") && stderr.contains("generated 8 tokens"), "{stderr}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["generate", "--model", "/nonexistent/model.gguf", "--prompt", "hi"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("/nonexistent/model.gguf"), "{stderr}");
+}
