@@ -9,8 +9,9 @@ use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use hearth::engine::{
-    gguf, synthetic, KvCache, LoadOptions, Message, Model, ModelSource, Requantize, SamplingParams, SeqChunk,
+    gguf, synthetic, LoadOptions, Message, Model, ModelSource, Requantize, SamplingParams, SeqChunk,
 };
+use hearth::engine::PagedKvCache;
 
 const VOCAB: usize = 300;
 const HIDDEN: usize = 64;
@@ -87,12 +88,26 @@ fn load(source: ModelSource, requantize: Requantize) -> Model {
     Model::load(&source, &LoadOptions { requantize, ..Default::default() }).unwrap()
 }
 
+const BLOCK: usize = 16;
+const BLOCKS_PER_SEQ: usize = 80;
+
+/// A KV pool with room for `seqs` sequences of up to 1280 tokens.
+fn kv_pool(model: &Model, seqs: usize) -> PagedKvCache {
+    PagedKvCache::new(model.decoder.config(), seqs * BLOCKS_PER_SEQ, BLOCK)
+}
+
+/// Sequence `s`'s block table in a [`kv_pool`]: its own blocks, deliberately not in
+/// ascending order, so a kernel that ignores the table cannot pass.
+fn table(s: usize) -> Vec<u32> {
+    (0..BLOCKS_PER_SEQ).rev().map(|b| (s * BLOCKS_PER_SEQ + b) as u32).collect()
+}
+
 /// Last-token logits of a prefill of `tokens`, then of one decode step with `next`.
 fn our_logits(model: &Model, tokens: &[u32], next: u32) -> (Vec<f32>, Vec<f32>) {
-    let mut kv = KvCache::new(model.decoder.config());
+    let mut kv = kv_pool(model, 1);
     let n = tokens.len();
-    let step = |toks: &[u32], past, kv: &mut KvCache| {
-        let chunk = [SeqChunk { id: 7, start: 0, len: toks.len(), past, wants_logits: true }];
+    let step = |toks: &[u32], past, kv: &mut PagedKvCache| {
+        let chunk = [SeqChunk { id: 7, start: 0, len: toks.len(), past, wants_logits: true, blocks: table(0) }];
         let out = model.decoder.forward(toks, &chunk, kv, false).unwrap();
         out.logits.squeeze(0).unwrap().to_vec1::<f32>().unwrap()
     };
@@ -158,7 +173,6 @@ fn tiny_qwen2_matches_candle_transformers() {
 /// Four sequences at different positions in one packed step (two decoding, two in
 /// prefill chunks) each get the logits they get when run alone.
 fn ragged_batch_equals_single_runs(model: &Model) {
-    let config = model.decoder.config();
     let prompts: Vec<Vec<u32>> = [13usize, 4, 9, 21]
         .iter()
         .enumerate()
@@ -166,10 +180,10 @@ fn ragged_batch_equals_single_runs(model: &Model) {
         .collect();
     // Tokens already cached before the packed step, and tokens the step carries.
     let split = [12usize, 0, 5, 20];
-    let mut batch_kv = KvCache::new(config);
+    let mut batch_kv = kv_pool(model, prompts.len());
     for (s, p) in prompts.iter().enumerate() {
         if split[s] > 0 {
-            let chunk = [SeqChunk { id: s as u64, start: 0, len: split[s], past: 0, wants_logits: false }];
+            let chunk = [SeqChunk { id: s as u64, start: 0, len: split[s], past: 0, wants_logits: false, blocks: table(s) }];
             model.decoder.forward(&p[..split[s]], &chunk, &mut batch_kv, false).unwrap();
         }
     }
@@ -177,14 +191,15 @@ fn ragged_batch_equals_single_runs(model: &Model) {
     let mut chunks = Vec::new();
     for (s, p) in prompts.iter().enumerate() {
         let rest = &p[split[s]..];
-        chunks.push(SeqChunk { id: s as u64, start: tokens.len(), len: rest.len(), past: split[s], wants_logits: true });
+        let blocks = table(s);
+        chunks.push(SeqChunk { id: s as u64, start: tokens.len(), len: rest.len(), past: split[s], wants_logits: true, blocks });
         tokens.extend_from_slice(rest);
     }
     assert_eq!(chunks.iter().map(|c| c.len).collect::<Vec<_>>(), [1, 4, 4, 1]);
     let batch = model.decoder.forward(&tokens, &chunks, &mut batch_kv, false).unwrap().logits;
     for (s, p) in prompts.iter().enumerate() {
-        let mut kv = KvCache::new(config);
-        let chunk = [SeqChunk { id: 99, start: 0, len: p.len(), past: 0, wants_logits: true }];
+        let mut kv = kv_pool(model, 1);
+        let chunk = [SeqChunk { id: 99, start: 0, len: p.len(), past: 0, wants_logits: true, blocks: table(0) }];
         let alone = model.decoder.forward(p, &chunk, &mut kv, false).unwrap().logits;
         let alone: Vec<f32> = alone.squeeze(0).unwrap().to_vec1().unwrap();
         let packed: Vec<f32> = batch.get(s).unwrap().to_vec1().unwrap();
@@ -520,8 +535,8 @@ fn embeddings_are_unit_length_and_chunking_does_not_change_them() {
     let norm: f32 = e.iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4);
     // `embed` prefills in chunks of 512; one 1100-token step must pool to the same vector.
-    let mut kv = KvCache::new(model.decoder.config());
-    let chunk = [SeqChunk { id: 0, start: 0, len: long.len(), past: 0, wants_logits: false }];
+    let mut kv = kv_pool(&model, 1);
+    let chunk = [SeqChunk { id: 0, start: 0, len: long.len(), past: 0, wants_logits: false, blocks: table(0) }];
     let hidden = model.decoder.forward(&long, &chunk, &mut kv, true).unwrap().hidden.unwrap();
     let mean: Vec<f32> = hidden.mean(0).unwrap().to_vec1().unwrap();
     let norm = mean.iter().map(|x| x * x).sum::<f32>().sqrt();

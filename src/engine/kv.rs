@@ -1,25 +1,25 @@
-//! Per-sequence key/value cache and the causal attention that reads it.
+//! The paged key/value cache and the causal attention that reads it.
 //!
-//! A forward step packs many sequences' tokens into one matrix; each sequence brings its
-//! own cache and position. Keys and values are appended in place (amortised growth, no
-//! copy of the whole cache per token), and attention runs straight over the cached rows:
-//! no gather, no padding, no mask tensor. The kernel is plain Rust over `f32` rows,
-//! spread over (token, head) pairs with rayon; it is the CPU implementation of the one
-//! attention interface the scheduler and a future CUDA kernel share.
-
-use std::collections::HashMap;
+//! Keys and values live in fixed-size blocks of one pool per layer; a sequence's block
+//! table (kept by the scheduler, see [`super::blocks`]) says which blocks hold its
+//! tokens, in order. A step writes each new token's key and value straight into its
+//! slot, and attention runs straight over the blocks: no gather, no copy of a cache, no
+//! padding, no mask tensor. The kernel is plain Rust over `f32` rows, spread over
+//! (token, head) pairs with rayon; it is the CPU implementation of the one attention
+//! interface the scheduler and a future CUDA kernel share.
 
 use rayon::prelude::*;
 
+use super::blocks::BlockId;
 use super::config::ModelConfig;
 
 /// Identifies a sequence for the whole of its life in the engine.
 pub type SeqId = u64;
 
 /// One sequence's share of a packed forward step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeqChunk {
-    /// The sequence, whose cache receives this chunk's keys and values.
+    /// The sequence.
     pub id: SeqId,
     /// Index of the chunk's first token in the packed token list.
     pub start: usize,
@@ -30,71 +30,71 @@ pub struct SeqChunk {
     /// Whether the step should return logits for the chunk's last token. A prefill
     /// chunk that does not end the prompt needs none.
     pub wants_logits: bool,
+    /// The sequence's block table; it must cover `past + len` tokens.
+    pub blocks: Vec<BlockId>,
 }
 
-/// Keys and values of one layer of one sequence: `[tokens, kv_heads * head_dim]` rows.
-#[derive(Default)]
-struct LayerKv {
-    k: Vec<f32>,
-    v: Vec<f32>,
-}
-
-/// The cached keys and values of every live sequence.
-pub struct KvCache {
-    num_layers: usize,
+/// Key and value blocks of every layer.
+pub struct PagedKvCache {
     num_heads: usize,
     num_kv_heads: usize,
     head_dim: usize,
-    seqs: HashMap<SeqId, Vec<LayerKv>>,
+    block_size: usize,
+    num_blocks: usize,
+    /// Per layer: keys and values, `[num_blocks * block_size, kv_heads * head_dim]`.
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
 }
 
-impl KvCache {
-    /// An empty cache for a model of this shape.
-    pub fn new(config: &ModelConfig) -> KvCache {
-        KvCache {
-            num_layers: config.num_layers,
+impl PagedKvCache {
+    /// A pool of `num_blocks` blocks of `block_size` tokens for a model of this shape.
+    /// The memory is zeroed lazily by the OS, so an unused pool costs little.
+    pub fn new(config: &ModelConfig, num_blocks: usize, block_size: usize) -> PagedKvCache {
+        let floats = num_blocks * block_size * config.kv_dim();
+        PagedKvCache {
             num_heads: config.num_heads,
             num_kv_heads: config.num_kv_heads,
             head_dim: config.head_dim,
-            seqs: HashMap::new(),
+            block_size,
+            num_blocks,
+            layers: (0..config.num_layers).map(|_| (vec![0f32; floats], vec![0f32; floats])).collect(),
         }
+    }
+
+    /// Bytes one block takes over all layers, keys and values.
+    pub fn bytes_per_block(config: &ModelConfig, block_size: usize) -> usize {
+        2 * config.num_layers * block_size * config.kv_dim() * std::mem::size_of::<f32>()
+    }
+
+    /// Tokens per block.
+    pub fn block_size(&self) -> usize {
+        self.block_size
+    }
+
+    /// Blocks in the pool.
+    pub fn num_blocks(&self) -> usize {
+        self.num_blocks
     }
 
     fn kv_dim(&self) -> usize {
         self.num_kv_heads * self.head_dim
     }
 
-    /// Tokens cached for `id` (0 for a sequence never seen).
-    pub fn len(&self, id: SeqId) -> usize {
-        self.seqs.get(&id).map_or(0, |layers| layers[self.num_layers - 1].k.len() / self.kv_dim())
-    }
-
-    /// Frees a sequence's cache.
-    pub fn remove(&mut self, id: SeqId) {
-        self.seqs.remove(&id);
-    }
-
-    /// Bytes held by all cached keys and values.
-    pub fn bytes(&self) -> usize {
-        let floats: usize = self.seqs.values().flatten().map(|l| l.k.len() + l.v.len()).sum();
-        floats * std::mem::size_of::<f32>()
-    }
-
-    /// Appends the step's keys and values for `layer`, then computes causal attention
-    /// for every packed query row.
+    /// Writes the step's keys and values for `layer` into their slots, then computes
+    /// causal attention for every packed query row.
     ///
     /// `q`: `[tokens, heads * head_dim]`; `k`, `v`: `[tokens, kv_heads * head_dim]`,
     /// all rotated already. Returns `[tokens, heads * head_dim]`.
     pub fn attend(&mut self, layer: usize, q: &[f32], k: &[f32], v: &[f32], chunks: &[SeqChunk]) -> Vec<f32> {
-        let kv_dim = self.kv_dim();
-        let num_layers = self.num_layers;
+        let (kv_dim, bs) = (self.kv_dim(), self.block_size);
+        let (keys, values) = &mut self.layers[layer];
         for c in chunks {
-            let layers = self.seqs.entry(c.id).or_insert_with(|| (0..num_layers).map(|_| LayerKv::default()).collect());
-            let cache = &mut layers[layer];
-            debug_assert_eq!(cache.k.len(), c.past * kv_dim, "sequence {} is at another position", c.id);
-            let rows = c.start * kv_dim..(c.start + c.len) * kv_dim;
-            cache.k.extend_from_slice(&k[rows.clone()]);
-            cache.v.extend_from_slice(&v[rows]);
+            for i in 0..c.len {
+                let pos = c.past + i;
+                let slot = c.blocks[pos / bs] as usize * bs + pos % bs;
+                let row = (c.start + i) * kv_dim..(c.start + i + 1) * kv_dim;
+                keys[slot * kv_dim..(slot + 1) * kv_dim].copy_from_slice(&k[row.clone()]);
+                values[slot * kv_dim..(slot + 1) * kv_dim].copy_from_slice(&v[row]);
+            }
         }
 
         let (heads, head_dim) = (self.num_heads, self.head_dim);
@@ -107,20 +107,21 @@ impl KvCache {
                 owner[c.start + i] = (ci, i);
             }
         }
-        let seqs = &self.seqs;
+        let (keys, values) = (&*keys, &*values);
         let mut out = vec![0f32; q.len()];
         out.par_chunks_mut(head_dim).enumerate().for_each_init(Vec::new, |scores, (row, out)| {
             let (token, head) = (row / heads, row % heads);
             let (ci, i) = owner[token];
             let c = &chunks[ci];
-            let cache = &seqs[&c.id][layer];
             let context = c.past + i + 1;
             let kv_off = (head / group) * head_dim;
             let q = &q[row * head_dim..(row + 1) * head_dim];
+            // Slot of the j-th cached token, block by block.
+            let slots = (0..context).map(|j| c.blocks[j / bs] as usize * bs + j % bs);
             scores.clear();
             let mut max = f32::NEG_INFINITY;
-            for j in 0..context {
-                let key = &cache.k[j * kv_dim + kv_off..j * kv_dim + kv_off + head_dim];
+            for slot in slots.clone() {
+                let key = &keys[slot * kv_dim + kv_off..slot * kv_dim + kv_off + head_dim];
                 let s = dot(q, key) * scale;
                 max = max.max(s);
                 scores.push(s);
@@ -130,8 +131,8 @@ impl KvCache {
                 *s = (*s - max).exp();
                 sum += *s;
             }
-            for (j, p) in scores.iter().enumerate() {
-                let value = &cache.v[j * kv_dim + kv_off..j * kv_dim + kv_off + head_dim];
+            for (slot, p) in slots.zip(scores.iter()) {
+                let value = &values[slot * kv_dim + kv_off..slot * kv_dim + kv_off + head_dim];
                 axpy(*p / sum, value, out);
             }
         });

@@ -2,27 +2,32 @@
 //! sampler.
 //!
 //! [`Decoder::forward`] is the one primitive: a packed, ragged batch of sequences, each
-//! at its own position with its own cache. [`Model::generate`] drives it for one
-//! sequence; the continuous-batching scheduler drives it for many.
+//! at its own position with its own blocks of the paged KV cache. [`BatchEngine`]
+//! drives it with continuous batching; [`Model::generate`] is that engine with one
+//! request.
 
+pub mod batch;
+pub mod blocks;
 pub mod chat;
 pub mod config;
 pub mod gguf;
 pub mod kv;
 pub mod model;
 pub mod sampler;
+pub mod scheduler;
 pub mod synthetic;
 pub mod tokenizer;
 pub mod weights;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use candle_core::{DType, Device};
 
 pub use chat::{ChatTemplate, Message};
 pub use config::{Family, ModelConfig};
-pub use kv::{KvCache, SeqChunk, SeqId};
+pub use batch::{BatchConfig, BatchEngine, BatchStats, Completion, Output, Request};
+pub use kv::{PagedKvCache, SeqChunk, SeqId};
 pub use model::{Decoder, StepOutput};
 pub use sampler::{FinishReason, Sampler, SamplingParams};
 pub use tokenizer::Tokenizer;
@@ -157,60 +162,32 @@ impl Model {
         self.tokenizer.encode(&self.chat.render(messages, true)?)
     }
 
-    /// Generates a continuation of `prompt` alone. Long prompts are prefilled in chunks.
+    /// Generates a continuation of `prompt` alone, through the batching engine with a
+    /// KV pool sized for this one request.
     pub fn generate(&self, prompt: &[u32], params: SamplingParams) -> Result<Generation> {
-        let context = self.decoder.config().max_context;
-        if prompt.is_empty() {
-            return Err(Error::Request("the prompt is empty".into()));
-        }
-        if prompt.len() >= context {
-            return Err(Error::Request(format!(
-                "the prompt has {} tokens; the model's context is {context}",
-                prompt.len()
-            )));
-        }
-        let mut sampler = Sampler::new(params)?;
-        let mut kv = KvCache::new(self.decoder.config());
-        let started = Instant::now();
-        let mut logits = Vec::new();
-        for (i, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
-            let past = i * PREFILL_CHUNK;
-            let last = past + chunk.len() == prompt.len();
-            let step = [SeqChunk { id: 0, start: 0, len: chunk.len(), past, wants_logits: last }];
-            let out = self.decoder.forward(chunk, &step, &mut kv, false)?;
-            if last {
-                logits = out.logits.squeeze(0)?.to_vec1::<f32>()?;
-            }
-        }
-        let prefill = started.elapsed();
-        let mut tokens = Vec::new();
-        let finish = loop {
-            let next = sampler.sample(&logits);
-            if self.tokenizer.eos_ids.contains(&next) {
-                break FinishReason::Eos;
-            }
-            tokens.push(next);
-            if !sampler.params().stop.is_empty()
-                && sampler::find_stop(&self.tokenizer.decode(&tokens), &sampler.params().stop).is_some()
-            {
-                break FinishReason::Stop;
-            }
-            if tokens.len() >= sampler.params().max_new_tokens {
-                break FinishReason::Length;
-            }
-            let past = prompt.len() + tokens.len() - 1;
-            if past + 1 >= context {
-                break FinishReason::Context;
-            }
-            let step = [SeqChunk { id: 0, start: 0, len: 1, past, wants_logits: true }];
-            let out = self.decoder.forward(&[next], &step, &mut kv, false)?;
-            logits = out.logits.squeeze(0)?.to_vec1::<f32>()?;
+        let config = self.decoder.config();
+        let block_size = 16;
+        let tokens = (prompt.len() + params.max_new_tokens).min(config.max_context) + block_size;
+        let batch = BatchConfig {
+            max_batched_tokens: PREFILL_CHUNK,
+            max_seqs: 1,
+            block_size,
+            kv_memory: tokens.div_ceil(block_size) * PagedKvCache::bytes_per_block(config, block_size),
         };
-        let mut text = self.tokenizer.decode(&tokens);
-        if let Some(cut) = sampler::find_stop(&text, &sampler.params().stop) {
-            text.truncate(cut);
-        }
-        Ok(Generation { tokens, text, finish, prompt_tokens: prompt.len(), prefill, decode: started.elapsed() - prefill })
+        let mut engine = BatchEngine::new(self, batch)?;
+        let request = Request { id: 0, prompt: prompt.to_vec(), params };
+        let mut result = None;
+        engine.run([request], |c| result = Some(c.result))?;
+        let output = result.expect("the engine completes every request").map_err(Error::Request)?;
+        let stats = engine.stats();
+        Ok(Generation {
+            tokens: output.tokens,
+            text: output.text,
+            finish: output.finish,
+            prompt_tokens: output.prompt_tokens,
+            prefill: stats.prefill_time,
+            decode: stats.decode_time,
+        })
     }
 
     /// A unit-length embedding of `tokens`: the mean of the final hidden states.
@@ -222,10 +199,19 @@ impl Model {
                 self.decoder.config().max_context
             )));
         }
-        let mut kv = KvCache::new(self.decoder.config());
+        let block_size = 16;
+        let blocks: Vec<u32> = (0..tokens.len().div_ceil(block_size) as u32).collect();
+        let mut kv = PagedKvCache::new(self.decoder.config(), blocks.len(), block_size);
         let mut sum = vec![0f32; self.decoder.config().hidden_size];
         for (i, chunk) in tokens.chunks(PREFILL_CHUNK).enumerate() {
-            let step = [SeqChunk { id: 0, start: 0, len: chunk.len(), past: i * PREFILL_CHUNK, wants_logits: false }];
+            let step = [SeqChunk {
+                id: 0,
+                start: 0,
+                len: chunk.len(),
+                past: i * PREFILL_CHUNK,
+                wants_logits: false,
+                blocks: blocks.clone(),
+            }];
             let out = self.decoder.forward(chunk, &step, &mut kv, true)?;
             let hidden = out.hidden.expect("asked for hidden states").to_dtype(DType::F32)?;
             let chunk_sum = hidden.sum(0)?.to_vec1::<f32>()?;

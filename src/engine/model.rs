@@ -8,7 +8,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::config::ModelConfig;
-use super::kv::{KvCache, SeqChunk};
+use super::kv::{PagedKvCache, SeqChunk};
 use super::weights::{Linear, Weights};
 use crate::{Error, Result};
 
@@ -133,9 +133,9 @@ impl Decoder {
         &self.device
     }
 
-    /// Runs one packed step: appends every chunk's tokens to its sequence's cache and
-    /// returns last-token logits for the chunks that want them.
-    pub fn forward(&self, tokens: &[u32], chunks: &[SeqChunk], kv: &mut KvCache, want_hidden: bool) -> Result<StepOutput> {
+    /// Runs one packed step: writes every chunk's keys and values into its sequence's
+    /// blocks and returns last-token logits for the chunks that want them.
+    pub fn forward(&self, tokens: &[u32], chunks: &[SeqChunk], kv: &mut PagedKvCache, want_hidden: bool) -> Result<StepOutput> {
         self.check_step(tokens, chunks, kv)?;
         let c = &self.config;
         let n = tokens.len();
@@ -175,9 +175,9 @@ impl Decoder {
         Ok(StepOutput { logits, hidden: want_hidden.then_some(hidden) })
     }
 
-    /// Rejects a step whose chunks do not tile the tokens or do not continue their
-    /// sequences, before any cache is touched.
-    fn check_step(&self, tokens: &[u32], chunks: &[SeqChunk], kv: &KvCache) -> Result<()> {
+    /// Rejects a step whose chunks do not tile the tokens or whose block tables do not
+    /// cover them, before any cache is touched.
+    fn check_step(&self, tokens: &[u32], chunks: &[SeqChunk], kv: &PagedKvCache) -> Result<()> {
         let mut next = 0;
         let mut seen = std::collections::HashSet::new();
         for c in chunks {
@@ -185,12 +185,14 @@ impl Decoder {
                 return Err(Error::Request(format!("chunks must tile the packed tokens once each: {chunks:?}")));
             }
             next += c.len;
-            if kv.len(c.id) != c.past {
+            let covered = c.blocks.len() * kv.block_size();
+            if covered < c.past + c.len || c.blocks.iter().any(|&b| b as usize >= kv.num_blocks()) {
                 return Err(Error::Request(format!(
-                    "sequence {} has {} cached tokens, the step says {}",
+                    "sequence {}: its block table {:?} does not cover {} tokens in a pool of {} blocks",
                     c.id,
-                    kv.len(c.id),
-                    c.past
+                    c.blocks,
+                    c.past + c.len,
+                    kv.num_blocks()
                 )));
             }
             if c.past + c.len > self.config.max_context {

@@ -1,0 +1,300 @@
+//! Offline generation with continuous batching: submit many requests, get each result
+//! back the step it completes.
+//!
+//! Each step asks the [`Scheduler`] what to run, packs those chunks into one
+//! [`Decoder::forward`](super::Decoder::forward), samples a token for every sequence
+//! whose chunk produced logits, and retires the sequences that are done; their blocks
+//! go back to the pool and the next step admits waiting requests in their place.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::blocks::BlockAllocator;
+use super::kv::{PagedKvCache, SeqChunk, SeqId};
+use super::sampler::{find_stop, FinishReason, Sampler, SamplingParams};
+use super::scheduler::{Schedule, Scheduler, SchedulerConfig};
+use super::Model;
+use crate::{Error, Result};
+
+/// Sizes of the batch and of the KV pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Tokens one step carries at most (prefill chunks and decodes together).
+    pub max_batched_tokens: usize,
+    /// Sequences one step carries at most.
+    pub max_seqs: usize,
+    /// Tokens per KV block.
+    pub block_size: usize,
+    /// Bytes of KV memory; the pool gets as many blocks as fit.
+    pub kv_memory: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig { max_batched_tokens: 512, max_seqs: 64, block_size: 16, kv_memory: 1 << 30 }
+    }
+}
+
+/// One generation request.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The caller's id, echoed in the completion.
+    pub id: u64,
+    /// Prompt token ids (already through the chat template).
+    pub prompt: Vec<u32>,
+    /// Sampling and stopping.
+    pub params: SamplingParams,
+}
+
+/// A finished request.
+#[derive(Clone, Debug)]
+pub struct Output {
+    /// Generated token ids (EOS excluded).
+    pub tokens: Vec<u32>,
+    /// Generated text, cut before a stop string.
+    pub text: String,
+    /// Why it ended.
+    pub finish: FinishReason,
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    /// From submission to the first sampled token.
+    pub time_to_first_token: Duration,
+    /// From submission to completion.
+    pub total_time: Duration,
+}
+
+/// What a request ended with: its output, or the reason it alone failed.
+#[derive(Clone, Debug)]
+pub struct Completion {
+    /// The request's id.
+    pub id: u64,
+    /// The generation, or why this request could not be served.
+    pub result: std::result::Result<Output, String>,
+}
+
+/// Running totals, for throughput reports.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BatchStats {
+    /// Forward steps run.
+    pub steps: u64,
+    /// Prompt (and recomputed) tokens run through the model.
+    pub prefill_tokens: u64,
+    /// Generated tokens run through the model.
+    pub decode_tokens: u64,
+    /// Time in steps that carried any prefill chunk.
+    pub prefill_time: Duration,
+    /// Time in steps that only decoded.
+    pub decode_time: Duration,
+    /// Prompt tokens taken from the prefix cache.
+    pub cached_tokens: u64,
+    /// Full-block prefix lookups, and hits.
+    pub prefix_lookups: u64,
+    /// Prefix lookups that hit.
+    pub prefix_hits: u64,
+    /// Sequences preempted and recomputed.
+    pub preemptions: u64,
+}
+
+impl BatchStats {
+    /// Share of full prompt blocks served from the prefix cache.
+    pub fn prefix_hit_rate(&self) -> f64 {
+        self.prefix_hits as f64 / self.prefix_lookups.max(1) as f64
+    }
+}
+
+struct Live {
+    sampler: Sampler,
+    prompt_tokens: usize,
+    generated: Vec<u32>,
+    submitted: Instant,
+    first_token: Option<Duration>,
+}
+
+/// The continuous-batching engine over one model.
+pub struct BatchEngine<'m> {
+    model: &'m Model,
+    scheduler: Scheduler,
+    kv: PagedKvCache,
+    live: HashMap<SeqId, Live>,
+    stats: BatchStats,
+}
+
+impl<'m> BatchEngine<'m> {
+    /// An engine whose KV pool fills `config.kv_memory`.
+    pub fn new(model: &'m Model, config: BatchConfig) -> Result<BatchEngine<'m>> {
+        let mc = model.decoder.config();
+        let per_block = PagedKvCache::bytes_per_block(mc, config.block_size);
+        let num_blocks = config.kv_memory / per_block;
+        if num_blocks == 0 || config.max_batched_tokens == 0 || config.max_seqs == 0 {
+            return Err(Error::Config(format!(
+                "batch limits must be positive and the KV memory must hold a block ({per_block} bytes): {config:?}"
+            )));
+        }
+        let limits = SchedulerConfig { max_batched_tokens: config.max_batched_tokens, max_seqs: config.max_seqs };
+        Ok(BatchEngine {
+            model,
+            scheduler: Scheduler::new(limits, BlockAllocator::new(num_blocks, config.block_size)),
+            kv: PagedKvCache::new(mc, num_blocks, config.block_size),
+            live: HashMap::new(),
+            stats: BatchStats::default(),
+        })
+    }
+
+    /// Queues a request. A request that can never be served (empty, over the context,
+    /// bad parameters, larger than the KV pool) comes straight back as a failed
+    /// completion; the others are unaffected.
+    pub fn submit(&mut self, request: Request) -> Option<Completion> {
+        let fail = |message: String| Some(Completion { id: request.id, result: Err(message) });
+        if self.live.contains_key(&request.id) {
+            return fail(format!("request id {} is already in flight", request.id));
+        }
+        let context = self.model.decoder.config().max_context;
+        if request.prompt.len() >= context {
+            return fail(format!("the prompt has {} tokens; the model's context is {context}", request.prompt.len()));
+        }
+        if let Some(bad) = request.prompt.iter().find(|&&t| t as usize >= self.model.decoder.config().vocab_size) {
+            return fail(format!("token id {bad} is outside the vocabulary"));
+        }
+        let sampler = match Sampler::new(request.params.clone()) {
+            Ok(s) => s,
+            Err(e) => return fail(e.to_string()),
+        };
+        let max_len = (request.prompt.len() + request.params.max_new_tokens).min(context);
+        let prompt_tokens = request.prompt.len();
+        if let Err(message) = self.scheduler.add(request.id, request.prompt, max_len) {
+            return fail(message);
+        }
+        let live = Live { sampler, prompt_tokens, generated: Vec::new(), submitted: Instant::now(), first_token: None };
+        self.live.insert(request.id, live);
+        None
+    }
+
+    /// Whether any submitted request is unfinished.
+    pub fn has_work(&self) -> bool {
+        self.scheduler.has_work()
+    }
+
+    /// Totals so far.
+    pub fn stats(&self) -> BatchStats {
+        let (sched, (lookups, hits)) = self.scheduler.stats();
+        BatchStats {
+            cached_tokens: sched.cached_tokens,
+            preemptions: sched.preemptions,
+            prefix_lookups: lookups,
+            prefix_hits: hits,
+            ..self.stats
+        }
+    }
+
+    /// Runs one forward step; returns the requests it completed.
+    pub fn step(&mut self) -> Result<Vec<Completion>> {
+        let schedule = self.scheduler.schedule();
+        if schedule.chunks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let started = Instant::now();
+        let (tokens, chunks) = pack(&schedule);
+        let out = self.model.decoder.forward(&tokens, &chunks, &mut self.kv, false)?;
+        self.scheduler.complete(&schedule);
+        let logits = out.logits.to_vec2::<f32>()?;
+        let prefill: usize = schedule.chunks.iter().filter(|c| !self.is_decode(c)).map(|c| c.tokens.len()).sum();
+
+        let mut done = Vec::new();
+        let context = self.model.decoder.config().max_context;
+        for (chunk, row) in schedule.chunks.iter().filter(|c| c.wants_logits).zip(&logits) {
+            let live = self.live.get_mut(&chunk.id).expect("scheduled sequences are live");
+            let next = live.sampler.sample(row);
+            live.first_token.get_or_insert_with(|| live.submitted.elapsed());
+            let finish = if self.model.tokenizer.eos_ids.contains(&next) {
+                Some(FinishReason::Eos)
+            } else {
+                live.generated.push(next);
+                let params = live.sampler.params();
+                if !params.stop.is_empty() && find_stop(&self.model.tokenizer.decode(&live.generated), &params.stop).is_some() {
+                    Some(FinishReason::Stop)
+                } else if live.generated.len() >= params.max_new_tokens {
+                    Some(FinishReason::Length)
+                } else if live.prompt_tokens + live.generated.len() >= context {
+                    Some(FinishReason::Context)
+                } else {
+                    None
+                }
+            };
+            match finish {
+                None => self.scheduler.append(chunk.id, next),
+                Some(reason) => {
+                    self.scheduler.finish(chunk.id);
+                    let live = self.live.remove(&chunk.id).expect("live");
+                    done.push(self.completion(chunk.id, live, reason));
+                }
+            }
+        }
+
+        let elapsed = started.elapsed();
+        self.stats.steps += 1;
+        self.stats.prefill_tokens += prefill as u64;
+        self.stats.decode_tokens += (tokens.len() - prefill) as u64;
+        match prefill > 0 {
+            true => self.stats.prefill_time += elapsed,
+            false => self.stats.decode_time += elapsed,
+        }
+        Ok(done)
+    }
+
+    /// A decode runs one generated token; anything else (prompt chunks, recomputation
+    /// after preemption) is prefill work.
+    fn is_decode(&self, chunk: &super::scheduler::ScheduledChunk) -> bool {
+        chunk.tokens.len() == 1 && self.live.get(&chunk.id).is_some_and(|l| chunk.past >= l.prompt_tokens)
+    }
+
+    fn completion(&self, id: SeqId, live: Live, finish: FinishReason) -> Completion {
+        let mut text = self.model.tokenizer.decode(&live.generated);
+        if let Some(cut) = find_stop(&text, &live.sampler.params().stop) {
+            text.truncate(cut);
+        }
+        let total_time = live.submitted.elapsed();
+        let output = Output {
+            tokens: live.generated,
+            text,
+            finish,
+            prompt_tokens: live.prompt_tokens,
+            time_to_first_token: live.first_token.unwrap_or(total_time),
+            total_time,
+        };
+        Completion { id, result: Ok(output) }
+    }
+
+    /// Submits every request and steps until all are done, handing each completion to
+    /// `on_done` as it happens.
+    pub fn run(&mut self, requests: impl IntoIterator<Item = Request>, mut on_done: impl FnMut(Completion)) -> Result<()> {
+        for request in requests {
+            if let Some(failed) = self.submit(request) {
+                on_done(failed);
+            }
+        }
+        while self.has_work() {
+            for completion in self.step()? {
+                on_done(completion);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Lays the scheduled chunks end to end.
+fn pack(schedule: &Schedule) -> (Vec<u32>, Vec<SeqChunk>) {
+    let mut tokens = Vec::new();
+    let mut chunks = Vec::with_capacity(schedule.chunks.len());
+    for c in &schedule.chunks {
+        chunks.push(SeqChunk {
+            id: c.id,
+            start: tokens.len(),
+            len: c.tokens.len(),
+            past: c.past,
+            wants_logits: c.wants_logits,
+            blocks: c.blocks.clone(),
+        });
+        tokens.extend_from_slice(&c.tokens);
+    }
+    (tokens, chunks)
+}
