@@ -563,3 +563,59 @@ fn generate_command_prints_text_and_throughput() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("/nonexistent/model.gguf"), "{stderr}");
 }
+
+// ---- continuous batching -------------------------------------------------------
+
+#[test]
+fn thirty_two_sequences_batched_produce_what_each_produces_alone() {
+    use hearth::engine::{BatchConfig, BatchEngine, Request};
+    let model = load("synthetic:tiny-llama".parse().unwrap(), Requantize::Keep);
+    // A shared template (the pipeline's case) plus a tail of a different length each.
+    let template: Vec<u32> = (0..40u32).map(|i| (i * 13 + 1) % 250).collect();
+    let requests: Vec<Request> = (0..32u64)
+        .map(|id| {
+            let tail = (0..(3 + id as u32 * 5 % 37)).map(|i| (i * 31 + id as u32 * 7) % 250);
+            let prompt = template.iter().copied().chain(tail).collect();
+            let params = SamplingParams { max_new_tokens: 6 + (id as usize % 5) * 3, ..Default::default() };
+            Request { id, prompt, params }
+        })
+        .collect();
+
+    let config = model.decoder.config();
+    let per_block = PagedKvCache::bytes_per_block(config, 8);
+    // 8 running at most, 48-token steps (so prompts are chunked and admissions
+    // staggered), and a pool of 22 blocks: too small for 8 such sequences at once.
+    let batch = BatchConfig { max_batched_tokens: 48, max_seqs: 8, block_size: 8, kv_memory: 22 * per_block };
+    let mut engine = BatchEngine::new(&model, batch).unwrap();
+    let mut batched = HashMap::new();
+    engine
+        .run(requests.clone(), |c| {
+            batched.insert(c.id, c.result.unwrap().tokens);
+        })
+        .unwrap();
+    let stats = engine.stats();
+    assert!(stats.preemptions > 0, "the pool was meant to force preemption: {stats:?}");
+    assert!(stats.prefix_hits > 0 && stats.cached_tokens > 0, "the shared template was meant to hit: {stats:?}");
+
+    for r in &requests {
+        let alone = model.generate(&r.prompt, r.params.clone()).unwrap();
+        assert_eq!(batched[&r.id], alone.tokens, "request {}", r.id);
+        assert_eq!(alone.tokens.len(), r.params.max_new_tokens, "the synthetic model never emits EOS here");
+    }
+}
+
+#[test]
+fn a_bad_request_fails_alone() {
+    use hearth::engine::{BatchConfig, BatchEngine, Request};
+    let model = load("synthetic:tiny".parse().unwrap(), Requantize::Keep);
+    let mut engine = BatchEngine::new(&model, BatchConfig::default()).unwrap();
+    let good = |id| Request { id, prompt: vec![5, 6, 7], params: SamplingParams { max_new_tokens: 4, ..Default::default() } };
+    let too_long = Request { id: 2, prompt: vec![5; 5000], params: SamplingParams::default() };
+    let bad_params = Request { id: 3, prompt: vec![5], params: SamplingParams { top_p: 0.0, ..Default::default() } };
+    let mut results = HashMap::new();
+    engine.run([good(1), too_long, bad_params, good(4)], |c| { results.insert(c.id, c.result); }).unwrap();
+    assert_eq!(results[&1].as_ref().unwrap().tokens.len(), 4);
+    assert_eq!(results[&4].as_ref().unwrap().tokens.len(), 4);
+    assert!(results[&2].as_ref().unwrap_err().contains("context"));
+    assert!(results[&3].as_ref().unwrap_err().contains("top_p"));
+}
