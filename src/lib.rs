@@ -10,6 +10,7 @@
 //! 6. telemetry: not yet built.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod engine;
 mod error;
 pub mod job;

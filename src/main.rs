@@ -26,6 +26,40 @@ enum Command {
     Walk(WalkArgs),
     /// Generate text from one prompt, for a quick look at a model; prints tokens/s.
     Generate(GenerateArgs),
+    /// Throughput benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Continuous-batching throughput at several concurrencies: prefill and decode tok/s.
+    Engine(EngineBenchArgs),
+}
+
+#[derive(Args)]
+struct EngineBenchArgs {
+    /// A Hugging Face model directory, a .gguf file, or synthetic:<preset>[:layers=N].
+    #[arg(long, value_name = "SRC")]
+    model: String,
+    /// Concurrent sequences, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    concurrency: Vec<usize>,
+    /// Prompt tokens per sequence.
+    #[arg(long, default_value_t = 50)]
+    prompt_tokens: usize,
+    /// Generated tokens per sequence (EOS ignored).
+    #[arg(long, default_value_t = 64)]
+    new_tokens: usize,
+    /// Also write the results as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// cpu, or cuda:N with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// GGUF matrices: auto, keep, q8_0, q4_0, q4k, q6k, f16 or f32.
+    #[arg(long, default_value = "auto")]
+    requantize: Requantize,
 }
 
 #[derive(Args)]
@@ -129,6 +163,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Walk(args) => walk(args),
         Command::Generate(args) => generate(args),
+        Command::Bench(BenchCommand::Engine(args)) => bench_engine(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -257,6 +292,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         seed: args.seed,
         max_new_tokens: args.max_new_tokens,
         stop: args.stop,
+        ignore_eos: false,
     };
     let out = model.generate(&prompt, params)?;
     println!("{}", out.text);
@@ -269,5 +305,28 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         rate(out.tokens.len().saturating_sub(1), out.decode),
         out.finish.as_str(),
     );
+    Ok(())
+}
+
+fn bench_engine(args: EngineBenchArgs) -> anyhow::Result<()> {
+    let source: ModelSource = args.model.parse()?;
+    let options = LoadOptions { device: parse_device(&args.device)?, requantize: args.requantize, ..Default::default() };
+    let model = Model::load(&source, &options)?;
+    println!("model {source}, requantize {:?}, {} threads", args.requantize, rayon::current_num_threads());
+    println!("{:>11} {:>14} {:>13} {:>15} {:>7}", "concurrency", "prefill tok/s", "decode tok/s", "prefix hit rate", "steps");
+    let mut results = Vec::new();
+    for &concurrency in &args.concurrency {
+        let workload = hearth::bench::EngineWorkload { concurrency, prompt_tokens: args.prompt_tokens, new_tokens: args.new_tokens };
+        let r = hearth::bench::engine(&model, &workload)?;
+        println!(
+            "{:>11} {:>14.1} {:>13.1} {:>15.3} {:>7}",
+            concurrency, r.prefill_tok_s, r.decode_tok_s, r.prefix_hit_rate, r.steps
+        );
+        results.push(r);
+    }
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({ "model": source.to_string(), "device": args.device, "results": results });
+        std::fs::write(path, serde_json::to_string_pretty(&json)?).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }

@@ -205,7 +205,7 @@ impl<'m> BatchEngine<'m> {
             let live = self.live.get_mut(&chunk.id).expect("scheduled sequences are live");
             let next = live.sampler.sample(row);
             live.first_token.get_or_insert_with(|| live.submitted.elapsed());
-            let finish = if self.model.tokenizer.eos_ids.contains(&next) {
+            let finish = if self.model.tokenizer.eos_ids.contains(&next) && !live.sampler.params().ignore_eos {
                 Some(FinishReason::Eos)
             } else {
                 live.generated.push(next);

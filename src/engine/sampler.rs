@@ -21,11 +21,14 @@ pub struct SamplingParams {
     pub max_new_tokens: usize,
     /// Generation ends when the text contains one of these; it is cut before it.
     pub stop: Vec<String>,
+    /// Keep generating past end-of-sequence tokens (throughput benchmarks need a fixed
+    /// number of tokens).
+    pub ignore_eos: bool,
 }
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0, seed: 0, max_new_tokens: 256, stop: Vec::new() }
+        SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0, seed: 0, max_new_tokens: 256, stop: Vec::new(), ignore_eos: false }
     }
 }
 

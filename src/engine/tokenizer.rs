@@ -149,6 +149,11 @@ impl Tokenizer {
         self.inner.decode(&known, true).unwrap_or_default()
     }
 
+    /// Ids in the vocabulary, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
     /// The id of a token written out, e.g. `<|im_end|>`.
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
