@@ -87,6 +87,11 @@ def llama_cpp_run(model, n_vocab: int, n: int, prompt: int, new: int, threads: i
     return {"prefill_tok_s": n * prompt / prefill_s, "decode_tok_s": n * (new - 1) / decode_s}
 
 
+@llama_cpp.llama_log_callback
+def _quiet(level, text, user_data):
+    pass
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=os.path.expanduser("~/.cache/hearth/SmolLM2-135M-Instruct.Q4_1.gguf"))
@@ -95,6 +100,7 @@ def main():
     ap.add_argument("--prompt-tokens", type=int, default=50)
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--requantize", default="auto", help="hearth's --requantize (auto: f32 for this small model)")
     ap.add_argument("--json", help="write both result sets here")
     args = ap.parse_args()
     concurrency = [int(c) for c in args.concurrency.split(",")]
@@ -102,20 +108,22 @@ def main():
 
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         subprocess.run(
-            [args.hearth, "bench", "engine", "--model", model_path, "--requantize", "keep",
+            [args.hearth, "bench", "engine", "--model", model_path, "--requantize", args.requantize,
              "--concurrency", args.concurrency, "--prompt-tokens", str(args.prompt_tokens),
              "--new-tokens", str(args.new_tokens), "--json", out.name],
             check=True, stdout=subprocess.DEVNULL,
         )
         hearth = {r["concurrency"]: r for r in json.load(open(out.name))["results"]}
 
+    llama_cpp.llama_log_set(_quiet, ctypes.c_void_p(0))
     llama_cpp.llama_backend_init()
     mparams = llama_cpp.llama_model_default_params()
     model = llama_cpp.llama_model_load_from_file(model_path.encode(), mparams)
     n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(model))
     theirs = {n: llama_cpp_run(model, n_vocab, n, args.prompt_tokens, args.new_tokens, args.threads) for n in concurrency}
 
-    print(f"{os.path.basename(model_path)}, {args.prompt_tokens}-token prompts, {args.new_tokens} new tokens, greedy, {args.threads} threads")
+    print(f"{os.path.basename(model_path)} (hearth --requantize {args.requantize}), {args.prompt_tokens}-token prompts, "
+          f"{args.new_tokens} new tokens, greedy, {args.threads} threads")
     print(f"{'seqs':>4} | {'prefill tok/s hearth':>20} {'llama.cpp':>10} {'ratio':>6} | {'decode tok/s hearth':>19} {'llama.cpp':>10} {'ratio':>6}")
     for n in concurrency:
         h, l = hearth[n], theirs[n]

@@ -15,8 +15,10 @@ use crate::{Error, Result};
 /// What to do with quantized matrices at load time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Requantize {
-    /// Re-encode formats that have no SIMD kernel on this device (Q4_1, Q5_0, Q5_1 on
-    /// CPU) as Q8_0, which does; keep the rest. Q8_0 is at least as accurate.
+    /// On CPU, dequantize models whose f32 weights fit in [`AUTO_F32_LIMIT`] bytes (dense
+    /// GEMM batches far better than candle's quantized matmul: see benches/NOTES.md), and
+    /// re-encode larger models' Q4_1/Q5_0/Q5_1 matrices, which have no SIMD kernel, as
+    /// Q8_0, which does and is at least as accurate. Elsewhere keep what is stored.
     #[default]
     Auto,
     /// Keep every matrix as stored.
@@ -24,6 +26,19 @@ pub enum Requantize {
     /// Re-encode every quantized matrix to this format (`F32`/`F16` dequantize it, which
     /// lets small models use the dense GEMM path).
     To(GgmlDType),
+}
+
+/// The f32 weight size up to which [`Requantize::Auto`] dequantizes on CPU.
+pub const AUTO_F32_LIMIT: u64 = 2 << 30;
+
+impl Requantize {
+    /// What `Auto` means for a model of `parameters` on `device`; other choices stand.
+    pub fn resolve(self, parameters: u64, device: &Device) -> Requantize {
+        match self {
+            Requantize::Auto if device.is_cpu() && parameters * 4 <= AUTO_F32_LIMIT => Requantize::To(GgmlDType::F32),
+            other => other,
+        }
+    }
 }
 
 impl std::str::FromStr for Requantize {
