@@ -25,6 +25,7 @@ const LAYERS: usize = 2;
 enum Arch {
     Llama,
     Qwen2,
+    Qwen3,
 }
 
 /// Random weights with the real Hugging Face names and layouts of `arch`.
@@ -54,6 +55,10 @@ fn tiny_weights(arch: Arch, seed: u64) -> HashMap<String, Tensor> {
         put(format!("{p}.mlp.gate_proj.weight"), &[INTER, HIDDEN], false);
         put(format!("{p}.mlp.up_proj.weight"), &[INTER, HIDDEN], false);
         put(format!("{p}.mlp.down_proj.weight"), &[HIDDEN, INTER], false);
+        if arch == Arch::Qwen3 {
+            put(format!("{p}.self_attn.q_norm.weight"), &[HEAD_DIM], true);
+            put(format!("{p}.self_attn.k_norm.weight"), &[HEAD_DIM], true);
+        }
         if arch == Arch::Qwen2 {
             put(format!("{p}.self_attn.q_proj.bias"), &[HEADS * HEAD_DIM], false);
             put(format!("{p}.self_attn.k_proj.bias"), &[KV_HEADS * HEAD_DIM], false);
@@ -66,14 +71,19 @@ fn tiny_weights(arch: Arch, seed: u64) -> HashMap<String, Tensor> {
 /// A Hugging Face model directory: config.json (read by both us and candle-transformers),
 /// model.safetensors, tokenizer.json, tokenizer_config.json.
 fn write_tiny_hf(dir: &Path, arch: Arch) -> HashMap<String, Tensor> {
-    let weights = tiny_weights(arch, if arch == Arch::Llama { 1 } else { 2 });
-    let architecture = if arch == Arch::Llama { "LlamaForCausalLM" } else { "Qwen2ForCausalLM" };
+    let (seed, architecture) = match arch {
+        Arch::Llama => (1, "LlamaForCausalLM"),
+        Arch::Qwen2 => (2, "Qwen2ForCausalLM"),
+        Arch::Qwen3 => (4, "Qwen3ForCausalLM"),
+    };
+    let weights = tiny_weights(arch, seed);
     let config = serde_json::json!({
         "architectures": [architecture],
         "vocab_size": VOCAB, "hidden_size": HIDDEN, "intermediate_size": INTER,
         "num_hidden_layers": LAYERS, "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
         "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
-        "tie_word_embeddings": arch == Arch::Qwen2,
+        "tie_word_embeddings": arch != Arch::Llama,
+        "head_dim": HEAD_DIM, "attention_bias": arch == Arch::Qwen2,
         "sliding_window": 256, "max_window_layers": LAYERS, "use_sliding_window": false, "hidden_act": "silu",
     });
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
@@ -161,6 +171,29 @@ fn tiny_qwen2_matches_candle_transformers() {
     let files = [dir.path().join("model.safetensors")];
     let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu) }.unwrap();
     let mut reference = qwen2::ModelForCausalLM::new(&config, vb).unwrap();
+    let input = Tensor::new(&PROMPT, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let ref_prefill = reference.forward(&input, 0).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let input = Tensor::new(&[17u32], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let ref_decode = reference.forward(&input, PROMPT.len()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+
+    let (d1, d2) = (max_abs_diff(&prefill, &ref_prefill), max_abs_diff(&decode, &ref_decode));
+    assert!(d1 <= 1e-4 && d2 <= 1e-4, "max abs diff: prefill {d1}, decode {d2}");
+}
+
+#[test]
+fn tiny_qwen3_matches_candle_transformers() {
+    use candle_transformers::models::qwen3;
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_hf(dir.path(), Arch::Qwen3);
+    let ours = load(ModelSource::HfDir(dir.path().into()), Requantize::Keep);
+    assert!(ours.decoder.config().qk_norm && !ours.decoder.config().qkv_bias);
+    let (prefill, decode) = our_logits(&ours, &PROMPT, 17);
+
+    let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+    let config: qwen3::Config = serde_json::from_str(&text).unwrap();
+    let files = [dir.path().join("model.safetensors")];
+    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu) }.unwrap();
+    let mut reference = qwen3::ModelForCausalLM::new(&config, vb).unwrap();
     let input = Tensor::new(&PROMPT, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
     let ref_prefill = reference.forward(&input, 0).unwrap().flatten_all().unwrap().to_vec1().unwrap();
     let input = Tensor::new(&[17u32], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
