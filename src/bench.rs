@@ -40,7 +40,8 @@ pub struct EngineResult {
 
 /// Runs one workload on `model` and measures it.
 pub fn engine(model: &Model, workload: &EngineWorkload) -> Result<EngineResult> {
-    let vocab = model.decoder.config().vocab_size.min(model.tokenizer_vocab_size()) as u32;
+    // Ids both the model and the tokenizer know (a synthetic model's vocabulary is larger).
+    let vocab = model.decoder.config().vocab_size.min(model.tokenizer.vocab_size()) as u32;
     let mut rng = rand::rngs::StdRng::seed_from_u64(workload.concurrency as u64);
     let requests: Vec<Request> = (0..workload.concurrency as u64)
         .map(|id| Request {

@@ -5,15 +5,14 @@
 //! zero `general.alignment`; a shape whose product overflows wraps) or an allocation the
 //! file cannot back. This reader maps the file and checks every length, count, shape and
 //! offset against the bytes that are really there before anything is allocated. Tensor
-//! bytes are handed to candle's own `qtensor_from_ggml`, so the quantized formats and
-//! their kernels are candle's.
+//! bytes go to candle's own `qtensor_from_ggml` (see `weights.rs`), so the quantized
+//! formats and their kernels are candle's.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::quantized::gguf_file::Value;
-use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QTensor};
-use candle_core::Device;
+use candle_core::quantized::{GgmlDType, QTensor};
 
 use crate::{Error, Result};
 
@@ -119,13 +118,6 @@ impl GgufFile {
             .get(name)
             .ok_or_else(|| Error::model(&self.path, format!("tensor `{name}` is missing")))?;
         Ok((info, &self.map[info.range.clone()]))
-    }
-
-    /// Loads a tensor in its stored format onto `device`.
-    pub fn tensor(&self, name: &str, device: &Device) -> Result<QTensor> {
-        let (info, bytes) = self.tensor_bytes(name)?;
-        qtensor_from_ggml(info.dtype, bytes, info.shape.clone(), device)
-            .map_err(|e| Error::model(&self.path, format!("tensor `{name}`: {e}")))
     }
 }
 

@@ -157,11 +157,6 @@ impl Model {
         Ok(Model { decoder, tokenizer, chat, source: source.clone() })
     }
 
-    /// Ids the tokenizer can decode (a synthetic model's vocabulary is larger).
-    pub fn tokenizer_vocab_size(&self) -> usize {
-        self.tokenizer.vocab_size()
-    }
-
     /// The prompt ids for a conversation, through the model's chat template.
     pub fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
         self.tokenizer.encode(&self.chat.render(messages, true)?)

@@ -73,6 +73,8 @@ pub struct Decoder {
     layers: Vec<Block>,
     norm: RmsNorm,
     lm_head: Linear,
+    /// Rotary frequencies θ^(-2i/d), one per pair of head dimensions.
+    inv_freq: Vec<f64>,
     dtype: DType,
     device: Device,
 }
@@ -120,7 +122,10 @@ impl Decoder {
             false => "lm_head",
         };
         let lm_head = weights.linear(head_name, (c.vocab_size, h), false, dtype, dev)?;
-        Ok(Decoder { config, embed_tokens, layers, norm, lm_head, dtype, device: device.clone() })
+        let inv_freq = (0..c.head_dim / 2)
+            .map(|i| 1.0 / c.rope_theta.powf(2.0 * i as f64 / c.head_dim as f64))
+            .collect();
+        Ok(Decoder { config, embed_tokens, layers, norm, lm_head, inv_freq, dtype, device: device.clone() })
     }
 
     /// The model's shape.
@@ -216,14 +221,11 @@ impl Decoder {
     /// cos/sin `[tokens, head_dim / 2]` for each packed token's own position. Angles
     /// are computed in f64: at position 30 000 an f32 angle is off by ~0.002 rad.
     fn rotary(&self, chunks: &[SeqChunk], n: usize) -> Result<(Tensor, Tensor)> {
-        let half = self.config.head_dim / 2;
-        let inv_freq: Vec<f64> = (0..half)
-            .map(|i| 1.0 / self.config.rope_theta.powf(2.0 * i as f64 / self.config.head_dim as f64))
-            .collect();
+        let half = self.inv_freq.len();
         let (mut cos, mut sin) = (Vec::with_capacity(n * half), Vec::with_capacity(n * half));
         for c in chunks {
             for pos in c.past..c.past + c.len {
-                for f in &inv_freq {
+                for f in &self.inv_freq {
                     let angle = pos as f64 * f;
                     cos.push(angle.cos() as f32);
                     sin.push(angle.sin() as f32);

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor};
@@ -208,13 +209,11 @@ impl Weights {
             (Family::Llama, n) if n.ends_with("k_proj.weight") => Some(heads.1),
             _ => None,
         };
-        let loaded = match permuted_heads {
-            Some(n_heads) => {
-                let rows = unpermute_rows(bytes, info.shape[0], n_heads);
-                candle_core::quantized::ggml_file::qtensor_from_ggml(info.dtype, &rows, info.shape.clone(), device)
-            }
-            None => file.tensor(&name, device).map_err(|e| candle_core::Error::Msg(e.to_string())),
+        let bytes = match permuted_heads {
+            Some(n_heads) => std::borrow::Cow::Owned(unpermute_rows(bytes, info.shape[0], n_heads)),
+            None => std::borrow::Cow::Borrowed(bytes),
         };
+        let loaded = qtensor_from_ggml(info.dtype, &bytes, info.shape.clone(), device);
         loaded.map_err(|e| Error::model(file.path(), format!("tensor `{name}`: {e}")))
     }
 }
