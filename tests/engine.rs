@@ -132,75 +132,67 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 const PROMPT: [u32; 11] = [3, 141, 59, 26, 5, 35, 89, 79, 32, 38, 46];
+const NEXT: u32 = 17;
+
+/// Writes a tiny `arch` model directory, loads it as ours and hands the directory to
+/// `reference`, a candle-transformers model built on the same files; then checks both
+/// give the same logits after a prefill of [`PROMPT`] and after decoding [`NEXT`].
+/// `reference` returns a `forward(tokens, position)` closure.
+fn assert_matches_reference<F>(arch: Arch, check_config: impl Fn(&hearth::engine::ModelConfig) -> bool, reference: impl FnOnce(&Path, candle_nn::VarBuilder<'static>) -> F)
+where
+    F: FnMut(&Tensor, usize) -> Tensor,
+{
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_hf(dir.path(), arch);
+    let ours = load(ModelSource::HfDir(dir.path().into()), Requantize::Keep);
+    assert!(check_config(ours.decoder.config()), "{:?}", ours.decoder.config());
+    let (prefill, decode) = our_logits(&ours, &PROMPT, NEXT);
+
+    let files = [dir.path().join("model.safetensors")];
+    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu) }.unwrap();
+    let mut forward = reference(&dir.path().join("config.json"), vb);
+    let mut run = |tokens: &[u32], pos| {
+        let input = Tensor::new(tokens, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        forward(&input, pos).flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    };
+    let ref_prefill = run(&PROMPT, 0);
+    let ref_decode = run(&[NEXT], PROMPT.len());
+
+    let (d1, d2) = (max_abs_diff(&prefill, &ref_prefill), max_abs_diff(&decode, &ref_decode));
+    assert!(d1 <= 1e-4 && d2 <= 1e-4, "max abs diff: prefill {d1}, decode {d2}");
+}
+
+fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> T {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
 
 #[test]
 fn tiny_llama_matches_candle_transformers() {
     use candle_transformers::models::llama;
-    let dir = tempfile::tempdir().unwrap();
-    write_tiny_hf(dir.path(), Arch::Llama);
-    let ours = load(ModelSource::HfDir(dir.path().into()), Requantize::Keep);
-    let (prefill, decode) = our_logits(&ours, &PROMPT, 17);
-
-    let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
-    let config = serde_json::from_str::<llama::LlamaConfig>(&text).unwrap().into_config(false);
-    let files = [dir.path().join("model.safetensors")];
-    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu) }.unwrap();
-    let reference = llama::Llama::load(vb, &config).unwrap();
-    let mut cache = llama::Cache::new(true, DType::F32, &config, &Device::Cpu).unwrap();
-    let input = Tensor::new(&PROMPT, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-    let ref_prefill = reference.forward(&input, 0, &mut cache).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-    let input = Tensor::new(&[17u32], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-    let ref_decode =
-        reference.forward(&input, PROMPT.len(), &mut cache).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-
-    let (d1, d2) = (max_abs_diff(&prefill, &ref_prefill), max_abs_diff(&decode, &ref_decode));
-    assert!(d1 <= 1e-4 && d2 <= 1e-4, "max abs diff: prefill {d1}, decode {d2}");
+    assert_matches_reference(Arch::Llama, |c| !c.qkv_bias && !c.tie_word_embeddings, |config_path, vb| {
+        let config = read_config::<llama::LlamaConfig>(config_path).into_config(false);
+        let model = llama::Llama::load(vb, &config).unwrap();
+        let mut cache = llama::Cache::new(true, DType::F32, &config, &Device::Cpu).unwrap();
+        move |input, pos| model.forward(input, pos, &mut cache).unwrap()
+    });
 }
 
 #[test]
 fn tiny_qwen2_matches_candle_transformers() {
     use candle_transformers::models::qwen2;
-    let dir = tempfile::tempdir().unwrap();
-    write_tiny_hf(dir.path(), Arch::Qwen2);
-    let ours = load(ModelSource::HfDir(dir.path().into()), Requantize::Keep);
-    assert!(ours.decoder.config().qkv_bias && ours.decoder.config().tie_word_embeddings);
-    let (prefill, decode) = our_logits(&ours, &PROMPT, 17);
-
-    let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
-    let config: qwen2::Config = serde_json::from_str(&text).unwrap();
-    let files = [dir.path().join("model.safetensors")];
-    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu) }.unwrap();
-    let mut reference = qwen2::ModelForCausalLM::new(&config, vb).unwrap();
-    let input = Tensor::new(&PROMPT, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-    let ref_prefill = reference.forward(&input, 0).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-    let input = Tensor::new(&[17u32], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-    let ref_decode = reference.forward(&input, PROMPT.len()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-
-    let (d1, d2) = (max_abs_diff(&prefill, &ref_prefill), max_abs_diff(&decode, &ref_decode));
-    assert!(d1 <= 1e-4 && d2 <= 1e-4, "max abs diff: prefill {d1}, decode {d2}");
+    assert_matches_reference(Arch::Qwen2, |c| c.qkv_bias && c.tie_word_embeddings, |config_path, vb| {
+        let mut model = qwen2::ModelForCausalLM::new(&read_config(config_path), vb).unwrap();
+        move |input, pos| model.forward(input, pos).unwrap()
+    });
 }
 
 #[test]
 fn tiny_qwen3_matches_candle_transformers() {
     use candle_transformers::models::qwen3;
-    let dir = tempfile::tempdir().unwrap();
-    write_tiny_hf(dir.path(), Arch::Qwen3);
-    let ours = load(ModelSource::HfDir(dir.path().into()), Requantize::Keep);
-    assert!(ours.decoder.config().qk_norm && !ours.decoder.config().qkv_bias);
-    let (prefill, decode) = our_logits(&ours, &PROMPT, 17);
-
-    let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
-    let config: qwen3::Config = serde_json::from_str(&text).unwrap();
-    let files = [dir.path().join("model.safetensors")];
-    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu) }.unwrap();
-    let mut reference = qwen3::ModelForCausalLM::new(&config, vb).unwrap();
-    let input = Tensor::new(&PROMPT, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-    let ref_prefill = reference.forward(&input, 0).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-    let input = Tensor::new(&[17u32], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-    let ref_decode = reference.forward(&input, PROMPT.len()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-
-    let (d1, d2) = (max_abs_diff(&prefill, &ref_prefill), max_abs_diff(&decode, &ref_decode));
-    assert!(d1 <= 1e-4 && d2 <= 1e-4, "max abs diff: prefill {d1}, decode {d2}");
+    assert_matches_reference(Arch::Qwen3, |c| c.qk_norm && !c.qkv_bias, |config_path, vb| {
+        let mut model = qwen3::ModelForCausalLM::new(&read_config(config_path), vb).unwrap();
+        move |input, pos| model.forward(input, pos).unwrap()
+    });
 }
 
 /// Four sequences at different positions in one packed step (two decoding, two in
@@ -322,8 +314,8 @@ fn tiny_gguf_matches_candle_quantized_llama() {
         write_tiny_gguf(&path, dtype);
         let ours = load(ModelSource::Gguf(path.clone()), Requantize::Keep);
         assert_eq!(ours.decoder.config().vocab_size, VOCAB);
-        let (prefill, decode) = our_logits(&ours, &PROMPT, 17);
-        let reference = quantized_llama_logits(&path, &[&PROMPT, &[17]]);
+        let (prefill, decode) = our_logits(&ours, &PROMPT, NEXT);
+        let reference = quantized_llama_logits(&path, &[&PROMPT, &[NEXT]]);
         let (d1, d2) = (max_abs_diff(&prefill, &reference[0]), max_abs_diff(&decode, &reference[1]));
         assert!(d1 <= tolerance && d2 <= tolerance, "{dtype:?}: max abs diff prefill {d1}, decode {d2}");
     }
