@@ -58,9 +58,9 @@ fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::O
     s.serialize_f64(d.as_secs_f64())
 }
 
-/// Walks `input` into `out_dir/units.parquet` and `out_dir/skipped.parquet`.
-/// `stats` is updated as the walk goes, for a progress display.
-pub fn walk(input: &WalkInput, config: &WalkConfig, out_dir: &Path, stats: &WalkStats) -> Result<WalkSummary> {
+/// Walks `inputs`, one after another, into `out_dir/units.parquet` and
+/// `out_dir/skipped.parquet`. `stats` is updated as the walk goes, for a progress display.
+pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &WalkStats) -> Result<WalkSummary> {
     let started = Instant::now();
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let mut units = AtomicParquetWriter::create(&out_dir.join(UNITS_FILE), source::unit_schema())?;
@@ -84,17 +84,22 @@ pub fn walk(input: &WalkInput, config: &WalkConfig, out_dir: &Path, stats: &Walk
             }
             Ok(reasons)
         });
-        let sources = match input {
-            WalkInput::Repos(roots) => source::walk_repos(roots, config, stats, tx),
-            WalkInput::Dataset { file, columns } => source::read_dataset(file, columns, config, stats, tx),
-        };
+        let sources = inputs.iter().try_fold(Vec::new(), |mut all, input| {
+            let tx = tx.clone();
+            all.extend(match input {
+                WalkInput::Repos(roots) => source::walk_repos(roots, config, stats, tx)?,
+                WalkInput::Dataset { file, columns } => source::read_dataset(file, columns, config, stats, tx)?,
+            });
+            Ok::<_, Error>(all)
+        });
+        drop(tx);
         (sources, sink.join().expect("the sink thread does not panic"))
     });
     // A failed sink disconnects the source, so its error is the one to report.
     let skipped_by_reason = sink?;
     let sources = sources?;
 
-    let metadata = provenance(input, config, &sources);
+    let metadata = provenance(inputs, config, &sources);
     let unit_rows = units.finish(&metadata)?;
     let skipped_rows = skipped.finish(&metadata)?;
     Ok(WalkSummary {
@@ -109,18 +114,25 @@ pub fn walk(input: &WalkInput, config: &WalkConfig, out_dir: &Path, stats: &Walk
 }
 
 /// Key-value metadata every output file carries.
-fn provenance(input: &WalkInput, config: &WalkConfig, sources: &[SourceInfo]) -> Vec<(String, String)> {
+fn provenance(inputs: &[WalkInput], config: &WalkConfig, sources: &[SourceInfo]) -> Vec<(String, String)> {
     let mut metadata = vec![
         ("hearth.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
         ("hearth.sources".to_string(), to_json(&sources)),
         ("hearth.walk_config".to_string(), to_json(config)),
     ];
-    if let WalkInput::Dataset { columns, .. } = input {
-        metadata.push(("hearth.dataset_columns".to_string(), to_json(columns)));
+    let columns: Vec<&DatasetColumns> = inputs
+        .iter()
+        .filter_map(|i| match i {
+            WalkInput::Dataset { columns, .. } => Some(columns),
+            WalkInput::Repos(_) => None,
+        })
+        .collect();
+    if !columns.is_empty() {
+        metadata.push(("hearth.dataset_columns".to_string(), to_json(&columns)));
     }
     metadata
 }
 
-fn to_json<T: Serialize>(value: &T) -> String {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain structs with string keys always serialise")
 }

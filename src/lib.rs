@@ -5,16 +5,22 @@
 //! bounded channels:
 //! 1. [`source`]: repositories or datasets → code units.
 //! 2. [`engine`]: our decoder on candle, with tokenizer, chat template and sampler.
-//! 3. workers, 4. tasks: not yet built (see the README's status).
-//! 5. [`sink`]: batches → Parquet files, atomically.
+//! 3. workers: not yet built (see the README's status); [`run`] drives one engine.
+//! 4. [`tasks`]: docs, review and embed — prompt templates in, parsed rows out.
+//! 5. [`sink`]: batches → Parquet files, atomically; part folders for resume.
 //! 6. telemetry: not yet built.
+//!
+//! [`pipeline`] reads the TOML files that describe a run; [`run`] joins the stages.
 #![deny(missing_docs)]
 
 pub mod bench;
 pub mod engine;
 mod error;
 pub mod job;
+pub mod pipeline;
+pub mod run;
 pub mod sink;
 pub mod source;
+pub mod tasks;
 
 pub use error::{Error, Result};

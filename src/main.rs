@@ -10,6 +10,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use hearth::engine::{LoadOptions, Message, Model, ModelSource, Requantize, SamplingParams};
 use hearth::job::{self, WalkInput, WalkSummary};
+use hearth::pipeline::{Overrides, Pipeline};
+use hearth::run::RunProgress;
 use hearth::source::{DatasetColumns, WalkConfig, WalkStats};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -22,6 +24,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a pipeline: units through the docs, review and embed tasks into Parquet;
+    /// resumable and incremental.
+    Run(RunArgs),
     /// Walk repositories (or read a dataset) into code units: OUT/units.parquet and OUT/skipped.parquet.
     Walk(WalkArgs),
     /// Generate text from one prompt, for a quick look at a model; prints tokens/s.
@@ -104,6 +109,27 @@ struct GenerateArgs {
 }
 
 #[derive(Args)]
+struct RunArgs {
+    /// The pipeline file (TOML), e.g. pipelines/docs.toml.
+    pipeline: PathBuf,
+    /// Walk this repository instead of the pipeline's sources (repeatable).
+    #[arg(long, value_name = "PATH")]
+    repo: Vec<PathBuf>,
+    /// Read this dataset instead of the pipeline's sources (repeatable).
+    #[arg(long, value_name = "FILE")]
+    dataset: Vec<PathBuf>,
+    /// Output folder instead of the pipeline's.
+    #[arg(long, short, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Model instead of the pipeline's [model] source.
+    #[arg(long, value_name = "SRC")]
+    model: Option<String>,
+    /// Print nothing but errors (for cron).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
 struct WalkArgs {
     /// Repository roots to walk.
     #[arg(required_unless_present = "dataset", conflicts_with = "dataset")]
@@ -161,6 +187,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => run(args),
         Command::Walk(args) => walk(args),
         Command::Generate(args) => generate(args),
         Command::Bench(BenchCommand::Engine(args)) => bench_engine(args),
@@ -172,6 +199,61 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let overrides = Overrides { repos: args.repo, datasets: args.dataset, out: args.out, model: args.model };
+    let pipeline = Pipeline::load(&args.pipeline, &overrides)?;
+    let progress = RunProgress::default();
+    let bar = if args.quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(0);
+        let style = "{prefix:>6} [{elapsed_precise}] {wide_bar} {pos}/{len} units, {msg}, ETA {eta}";
+        bar.set_style(ProgressStyle::with_template(style).expect("a valid template"));
+        bar
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let summary = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut task_started = (String::new(), std::time::Instant::now());
+            while !done.load(Ordering::Relaxed) {
+                let task = progress.task.lock().map(|t| t.to_string()).unwrap_or_default();
+                if task != task_started.0 {
+                    task_started = (task.clone(), std::time::Instant::now());
+                    bar.reset();
+                }
+                let tokens = progress.tokens.load(Ordering::Relaxed) as f64;
+                bar.set_prefix(task);
+                bar.set_length(progress.units_total.load(Ordering::Relaxed));
+                bar.set_position(progress.units_done.load(Ordering::Relaxed));
+                bar.set_message(format!("{:.0} tok/s", tokens / task_started.1.elapsed().as_secs_f64().max(1e-3)));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        let summary = hearth::run::run(&pipeline, &progress);
+        done.store(true, Ordering::Relaxed);
+        summary
+    });
+    bar.finish_and_clear();
+    let summary = summary.with_context(|| format!("run of {} failed", args.pipeline.display()))?;
+    let out = &pipeline.output.dir;
+    if !args.quiet {
+        eprintln!("{} units ({} files skipped), walked in {:.2}s", summary.units, summary.skipped, summary.walk_seconds);
+        eprintln!("{:>6} {:>7} {:>7} {:>7} {:>7} {:>10} {:>10} {:>8}", "task", "units", "carried", "run", "failed", "tokens in", "tokens out", "seconds");
+        for t in &summary.tasks {
+            eprintln!(
+                "{:>6} {:>7} {:>7} {:>7} {:>7} {:>10} {:>10} {:>8.2}",
+                t.task, t.units, t.carried, t.run, t.failed, t.tokens_in, t.tokens_out, t.seconds
+            );
+        }
+        eprintln!("wrote {} in {:.1}s", out.display(), summary.seconds);
+    }
+    let failed = summary.failed();
+    if failed > 0 {
+        anyhow::bail!("{failed} units failed; their error rows are in {}", out.display());
+    }
+    Ok(())
 }
 
 fn walk(args: WalkArgs) -> anyhow::Result<()> {
@@ -220,7 +302,7 @@ fn walk(args: WalkArgs) -> anyhow::Result<()> {
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        let summary = job::walk(&input, &config, &args.out, &stats);
+        let summary = job::walk(std::slice::from_ref(&input), &config, &args.out, &stats);
         done.store(true, Ordering::Relaxed);
         summary
     });
@@ -250,24 +332,9 @@ fn print_summary(summary: &WalkSummary, out: &std::path::Path) {
     eprintln!("wrote {} and {}", out.join(job::UNITS_FILE).display(), out.join(job::SKIPPED_FILE).display());
 }
 
-/// Parses `cpu` or `cuda:N`.
-fn parse_device(name: &str) -> anyhow::Result<candle_core::Device> {
-    match name {
-        "cpu" => Ok(candle_core::Device::Cpu),
-        _ => {
-            let ordinal = name
-                .strip_prefix("cuda")
-                .map(|n| n.trim_start_matches(':'))
-                .and_then(|n| if n.is_empty() { Some(0) } else { n.parse().ok() })
-                .with_context(|| format!("unknown device `{name}` (cpu, cuda, cuda:N)"))?;
-            candle_core::Device::new_cuda(ordinal).with_context(|| format!("device {name}"))
-        }
-    }
-}
-
 fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     let source: ModelSource = args.model.parse()?;
-    let options = LoadOptions { device: parse_device(&args.device)?, requantize: args.requantize, ..Default::default() };
+    let options = LoadOptions { device: hearth::engine::parse_device(&args.device)?, requantize: args.requantize, ..Default::default() };
     let loading = std::time::Instant::now();
     let model = Model::load(&source, &options)?;
     eprintln!("loaded {source} in {:.2}s", loading.elapsed().as_secs_f64());
@@ -310,7 +377,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
 
 fn bench_engine(args: EngineBenchArgs) -> anyhow::Result<()> {
     let source: ModelSource = args.model.parse()?;
-    let options = LoadOptions { device: parse_device(&args.device)?, requantize: args.requantize, ..Default::default() };
+    let options = LoadOptions { device: hearth::engine::parse_device(&args.device)?, requantize: args.requantize, ..Default::default() };
     let model = Model::load(&source, &options)?;
     println!("model {source}, requantize {:?}, {} threads", args.requantize, rayon::current_num_threads());
     println!("{:>11} {:>14} {:>13} {:>15} {:>7}", "concurrency", "prefill tok/s", "decode tok/s", "prefix hit rate", "steps");

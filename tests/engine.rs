@@ -9,7 +9,7 @@ use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use hearth::engine::{
-    gguf, synthetic, LoadOptions, Message, Model, ModelSource, Requantize, SamplingParams, SeqChunk,
+    gguf, synthetic, LoadOptions, Message, Model, ModelSource, Pooling, Requantize, SamplingParams, SeqChunk,
 };
 use hearth::engine::PagedKvCache;
 
@@ -556,7 +556,7 @@ fn sampling_is_seeded_and_stops_where_asked() {
 fn embeddings_are_unit_length_and_chunking_does_not_change_them() {
     let model = load("synthetic:tiny".parse().unwrap(), Requantize::Keep);
     let long: Vec<u32> = (0..1100u32).map(|i| (i * 7) % 250).collect();
-    let e = model.embed(&long).unwrap();
+    let e = model.embed(&long, Pooling::Mean).unwrap();
     let norm: f32 = e.iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4);
     // `embed` prefills in chunks of 512; one 1100-token step must pool to the same vector.
@@ -567,8 +567,36 @@ fn embeddings_are_unit_length_and_chunking_does_not_change_them() {
     let norm = mean.iter().map(|x| x * x).sum::<f32>().sqrt();
     let whole: Vec<f32> = mean.iter().map(|x| x / norm).collect();
     assert!(max_abs_diff(&e, &whole) < 1e-4);
-    let other = model.embed(&long[..1000]).unwrap();
+    let other = model.embed(&long[..1000], Pooling::Mean).unwrap();
     assert!(max_abs_diff(&e, &other) > 1e-4, "different text, different embedding");
+}
+
+#[test]
+fn batched_embeddings_equal_one_at_a_time_and_bad_inputs_fail_alone() {
+    let model = load("synthetic:tiny".parse().unwrap(), Requantize::Keep);
+    let inputs: Vec<Vec<u32>> = [5usize, 300, 40, 700, 1, 0, 90]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (0..n as u32).map(|t| (t * 13 + i as u32) % 250).collect())
+        .collect();
+    let refs: Vec<&[u32]> = inputs.iter().map(Vec::as_slice).collect();
+    for pooling in [Pooling::Mean, Pooling::Last] {
+        let batched = model.embed_batch(&refs, pooling).unwrap();
+        assert!(batched[5].as_ref().unwrap_err().contains("0 tokens"), "the empty input fails alone");
+        for (i, input) in inputs.iter().enumerate().filter(|(i, _)| *i != 5) {
+            let alone = model.embed(input, pooling).unwrap();
+            assert!(max_abs_diff(batched[i].as_ref().unwrap(), &alone) < 1e-4, "input {i}, {pooling:?}");
+        }
+    }
+    // Last pooling is the last token's final hidden state, normalised.
+    let tokens = &inputs[2];
+    let mut kv = kv_pool(&model, 1);
+    let chunk = [SeqChunk { id: 0, start: 0, len: tokens.len(), past: 0, wants_logits: false, blocks: table(0) }];
+    let hidden = model.decoder.forward(tokens, &chunk, &mut kv, true).unwrap().hidden.unwrap();
+    let last: Vec<f32> = hidden.get(tokens.len() - 1).unwrap().to_vec1().unwrap();
+    let norm = last.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let expected: Vec<f32> = last.iter().map(|x| x / norm).collect();
+    assert!(max_abs_diff(&model.embed(tokens, Pooling::Last).unwrap(), &expected) < 1e-4);
 }
 
 #[test]

@@ -75,7 +75,7 @@ fn hearth(args: &[&str]) -> std::process::Output {
 }
 
 fn walk_lib(input: WalkInput, config: &WalkConfig, out: &Path) -> job::WalkSummary {
-    job::walk(&input, config, out, &WalkStats::default()).unwrap()
+    job::walk(std::slice::from_ref(&input), config, out, &WalkStats::default()).unwrap()
 }
 
 #[test]
@@ -323,7 +323,7 @@ fn datasets_give_the_same_units_as_the_files_they_hold() {
     // A column that is not there is an error naming the file and the columns it has.
     let missing = DatasetColumns { path: "max_stars_repo_path".into(), content: "body".into(), ..DatasetColumns::default() };
     let err = job::walk(
-        &WalkInput::Dataset { file: parquet_file.clone(), columns: missing },
+        &[WalkInput::Dataset { file: parquet_file.clone(), columns: missing }],
         &WalkConfig::default(),
         &tmp.path().join("missing"),
         &WalkStats::default(),

@@ -52,9 +52,37 @@ pub enum ModelSource {
     },
 }
 
+/// The name that stands for the small real model `scripts/fetch-model.sh` caches:
+/// SmolLM2-135M-Instruct (Q4_1 GGUF), the default that works out of the box.
+pub const DEFAULT_MODEL: &str = "smollm2";
+
+/// Where [`DEFAULT_MODEL`] lives: `$HEARTH_SMOLLM2`, else
+/// `${HEARTH_CACHE:-~/.cache/hearth}/SmolLM2-135M-Instruct.Q4_1.gguf` (as the script writes it).
+pub fn default_model_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("HEARTH_SMOLLM2") {
+        return PathBuf::from(path);
+    }
+    let cache = match std::env::var_os("HEARTH_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => home().join(".cache/hearth"),
+    };
+    cache.join("SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
 impl std::str::FromStr for ModelSource {
     type Err = Error;
     fn from_str(s: &str) -> Result<ModelSource> {
+        if s == DEFAULT_MODEL {
+            let path = default_model_path();
+            if !path.is_file() {
+                return Err(Error::model(&path, "the default model is not fetched yet: run scripts/fetch-model.sh"));
+            }
+            return Ok(ModelSource::Gguf(path));
+        }
         if let Some(rest) = s.strip_prefix("synthetic:") {
             let (preset, layers) = match rest.split_once(":layers=") {
                 Some((p, n)) => {
@@ -66,7 +94,10 @@ impl std::str::FromStr for ModelSource {
             synthetic::preset(preset)?;
             return Ok(ModelSource::Synthetic { preset: preset.to_string(), layers });
         }
-        let path = PathBuf::from(s);
+        let path = match s.strip_prefix("~/") {
+            Some(rest) => home().join(rest),
+            None => PathBuf::from(s),
+        };
         if path.is_dir() {
             Ok(ModelSource::HfDir(path))
         } else if path.is_file() {
@@ -85,6 +116,78 @@ impl std::fmt::Display for ModelSource {
             ModelSource::Synthetic { preset, layers: Some(n) } => write!(f, "synthetic:{preset}:layers={n}"),
         }
     }
+}
+
+/// The seed of every synthetic model's weights: the same preset is the same model.
+const SYNTHETIC_SEED: u64 = 0x6865_6172_7468;
+
+/// Weight files up to this size are hashed whole; larger ones are sampled.
+const FULL_HASH_BYTES: u64 = 1 << 30;
+/// Windows read from a larger file, evenly spaced, and their size.
+const HASH_WINDOWS: u64 = 64;
+const HASH_WINDOW_BYTES: usize = 1 << 20;
+
+impl ModelSource {
+    /// A short content hash of the model, part of every output row's cache key: other
+    /// weights (a new quantisation, a fine-tune) mean other answers. Files up to 1 GiB
+    /// are hashed whole; a larger one by its length and 64 evenly spaced 1 MiB windows,
+    /// so a nightly run over a 32B model does not read 60 GB first. (A same-size edit
+    /// that misses every window would go unnoticed; a re-quantised or retrained model
+    /// changes bytes everywhere.)
+    pub fn fingerprint(&self) -> Result<String> {
+        let mut hasher = blake3::Hasher::new();
+        match self {
+            ModelSource::Synthetic { .. } => {
+                hasher.update(format!("{self}:seed={SYNTHETIC_SEED}").as_bytes());
+            }
+            ModelSource::Gguf(path) => hash_file(&mut hasher, path)?,
+            ModelSource::HfDir(dir) => {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+                    .map_err(|e| Error::io(dir, e))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "json" || e == "safetensors"))
+                    .collect();
+                files.sort();
+                for file in files {
+                    hasher.update(file.file_name().unwrap_or_default().as_encoded_bytes());
+                    hash_file(&mut hasher, &file)?;
+                }
+            }
+        }
+        Ok(hasher.finalize().to_hex()[..16].to_string())
+    }
+}
+
+fn hash_file(hasher: &mut blake3::Hasher, path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    hasher.update(&len.to_le_bytes());
+    if len <= FULL_HASH_BYTES {
+        hasher.update_reader(&mut file).map_err(|e| Error::io(path, e))?;
+        return Ok(());
+    }
+    let mut window = vec![0u8; HASH_WINDOW_BYTES];
+    let stride = (len - HASH_WINDOW_BYTES as u64) / (HASH_WINDOWS - 1);
+    for i in 0..HASH_WINDOWS {
+        file.seek(SeekFrom::Start(i * stride)).map_err(|e| Error::io(path, e))?;
+        file.read_exact(&mut window).map_err(|e| Error::io(path, e))?;
+        hasher.update(&window);
+    }
+    Ok(())
+}
+
+/// The device named `cpu`, `cuda` or `cuda:N`.
+pub fn parse_device(name: &str) -> Result<Device> {
+    if name == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let ordinal = name
+        .strip_prefix("cuda")
+        .map(|n| n.trim_start_matches(':'))
+        .and_then(|n| if n.is_empty() { Some(0) } else { n.parse().ok() })
+        .ok_or_else(|| Error::Config(format!("unknown device `{name}` (cpu, cuda, cuda:N)")))?;
+    Ok(Device::new_cuda(ordinal)?)
 }
 
 /// How to load a model.
@@ -149,7 +252,7 @@ impl Model {
                 let mut config = synthetic::preset(preset)?;
                 config.num_layers = layers.unwrap_or(config.num_layers);
                 config.validate().map_err(|m| Error::model(source.to_string(), m))?;
-                let weights = weights::Weights::Synthetic { seed: 0x6865_6172_7468 };
+                let weights = weights::Weights::Synthetic { seed: SYNTHETIC_SEED };
                 let decoder = Decoder::load(&weights, config, dtype, device)?;
                 (decoder, synthetic::tokenizer()?, ChatTemplate::new(chat::CHATML, "", "<|im_end|>")?)
             }
@@ -190,36 +293,117 @@ impl Model {
         })
     }
 
-    /// A unit-length embedding of `tokens`: the mean of the final hidden states.
-    pub fn embed(&self, tokens: &[u32]) -> Result<Vec<f32>> {
-        if tokens.is_empty() || tokens.len() > self.decoder.config().max_context {
-            return Err(Error::Request(format!(
-                "cannot embed {} tokens (the context is {})",
-                tokens.len(),
-                self.decoder.config().max_context
-            )));
-        }
-        let block_size = 16;
-        let blocks: Vec<u32> = (0..tokens.len().div_ceil(block_size) as u32).collect();
-        let mut kv = PagedKvCache::new(self.decoder.config(), blocks.len(), block_size);
-        let mut sum = vec![0f32; self.decoder.config().hidden_size];
-        for (i, chunk) in tokens.chunks(PREFILL_CHUNK).enumerate() {
-            let step = [SeqChunk {
-                id: 0,
-                start: 0,
-                len: chunk.len(),
-                past: i * PREFILL_CHUNK,
-                wants_logits: false,
-                blocks: blocks.clone(),
-            }];
-            let out = self.decoder.forward(chunk, &step, &mut kv, true)?;
-            let hidden = out.hidden.expect("asked for hidden states").to_dtype(DType::F32)?;
-            let chunk_sum = hidden.sum(0)?.to_vec1::<f32>()?;
-            sum.iter_mut().zip(chunk_sum).for_each(|(s, c)| *s += c);
-        }
-        let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
-        Ok(sum.into_iter().map(|x| x / norm).collect())
+    /// A unit-length embedding of `tokens`, pooled from the final hidden states.
+    pub fn embed(&self, tokens: &[u32], pooling: Pooling) -> Result<Vec<f32>> {
+        let mut results = self.embed_batch(&[tokens], pooling)?;
+        results.pop().expect("one result per input").map_err(Error::Request)
     }
+
+    /// Unit-length embeddings of many inputs. Short inputs are packed together into
+    /// forward steps of up to [`PREFILL_CHUNK`] tokens; a longer one runs alone, chunk
+    /// by chunk. An input that cannot be embedded (empty, over the context, a token
+    /// outside the vocabulary) gets its own error; the others are unaffected.
+    pub fn embed_batch(&self, inputs: &[&[u32]], pooling: Pooling) -> Result<Vec<std::result::Result<Vec<f32>, String>>> {
+        let config = self.decoder.config();
+        let mut results: Vec<Option<std::result::Result<Vec<f32>, String>>> = vec![None; inputs.len()];
+        let mut group: Vec<usize> = Vec::new();
+        let mut group_tokens = 0;
+        for (i, tokens) in inputs.iter().enumerate() {
+            if tokens.is_empty() || tokens.len() > config.max_context {
+                results[i] = Some(Err(format!("cannot embed {} tokens (the context is {})", tokens.len(), config.max_context)));
+                continue;
+            }
+            if let Some(bad) = tokens.iter().find(|&&t| t as usize >= config.vocab_size) {
+                results[i] = Some(Err(format!("token id {bad} is outside the vocabulary")));
+                continue;
+            }
+            if !group.is_empty() && group_tokens + tokens.len() > PREFILL_CHUNK {
+                let members: Vec<&[u32]> = group.iter().map(|&g| inputs[g]).collect();
+                for (g, vector) in group.drain(..).zip(self.embed_group(&members, pooling)?) {
+                    results[g] = Some(Ok(vector));
+                }
+                group_tokens = 0;
+            }
+            group.push(i);
+            group_tokens += tokens.len();
+        }
+        if !group.is_empty() {
+            let members: Vec<&[u32]> = group.iter().map(|&g| inputs[g]).collect();
+            for (g, vector) in group.drain(..).zip(self.embed_group(&members, pooling)?) {
+                results[g] = Some(Ok(vector));
+            }
+        }
+        Ok(results.into_iter().map(|r| r.expect("every input is embedded or refused")).collect())
+    }
+
+    /// Runs valid inputs together, each with its own blocks of one KV pool.
+    fn embed_group(&self, inputs: &[&[u32]], pooling: Pooling) -> Result<Vec<Vec<f32>>> {
+        let config = self.decoder.config();
+        let block_size = 16;
+        let mut next_block = 0u32;
+        let tables: Vec<Vec<u32>> = inputs
+            .iter()
+            .map(|t| {
+                let n = t.len().div_ceil(block_size) as u32;
+                next_block += n;
+                (next_block - n..next_block).collect()
+            })
+            .collect();
+        let mut kv = PagedKvCache::new(config, next_block as usize, block_size);
+        let mut pooled = vec![vec![0f32; config.hidden_size]; inputs.len()];
+        let longest = inputs.iter().map(|t| t.len()).max().unwrap_or(0);
+        for offset in (0..longest).step_by(PREFILL_CHUNK) {
+            let mut tokens = Vec::new();
+            let mut chunks = Vec::new();
+            for (i, input) in inputs.iter().enumerate().filter(|(_, t)| t.len() > offset) {
+                let end = (offset + PREFILL_CHUNK).min(input.len());
+                chunks.push(SeqChunk {
+                    id: i as SeqId,
+                    start: tokens.len(),
+                    len: end - offset,
+                    past: offset,
+                    wants_logits: false,
+                    blocks: tables[i].clone(),
+                });
+                tokens.extend_from_slice(&input[offset..end]);
+            }
+            let out = self.decoder.forward(&tokens, &chunks, &mut kv, true)?;
+            let hidden = out.hidden.expect("asked for hidden states").to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            for chunk in &chunks {
+                let i = chunk.id as usize;
+                let rows = &hidden[chunk.start..chunk.start + chunk.len];
+                match pooling {
+                    Pooling::Mean => {
+                        for row in rows {
+                            pooled[i].iter_mut().zip(row).for_each(|(p, x)| *p += x);
+                        }
+                    }
+                    Pooling::Last if chunk.past + chunk.len == inputs[i].len() => {
+                        pooled[i].copy_from_slice(rows.last().expect("chunks are not empty"))
+                    }
+                    Pooling::Last => {}
+                }
+            }
+        }
+        // The mean's division by the length disappears in the normalisation.
+        for vector in &mut pooled {
+            let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+            vector.iter_mut().for_each(|x| *x /= norm);
+        }
+        Ok(pooled)
+    }
+}
+
+/// How final hidden states become one embedding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// The mean over all tokens.
+    #[default]
+    Mean,
+    /// The last token's state: what causal embedding models (gte-Qwen2,
+    /// Qwen3-Embedding) are trained to use.
+    Last,
 }
 
 fn load_hf_dir(dir: &Path, dtype: DType, device: &Device) -> Result<(Decoder, Tokenizer, ChatTemplate)> {

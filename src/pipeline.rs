@@ -1,0 +1,454 @@
+//! Pipeline files: the TOML a nightly job or a one-off run is described by.
+//!
+//! A file names its sources, the model, the batch limits, the output folder and the
+//! tasks to run. Unknown keys are errors (a typo must not silently fall back to a
+//! default), and relative paths are taken from the pipeline file's own folder, so a
+//! cron job can run it from anywhere.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{BatchConfig, ModelSource, Pooling, Requantize, SamplingParams};
+use crate::job::WalkInput;
+use crate::source::{DatasetColumns, WalkConfig};
+use crate::{Error, Result};
+
+/// A pipeline as written in its file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// What to read.
+    #[serde(default)]
+    pub source: SourceSection,
+    /// The model the generating tasks use unless a task names its own.
+    #[serde(default)]
+    pub model: ModelSection,
+    /// Continuous-batching limits.
+    #[serde(default)]
+    pub engine: EngineSection,
+    /// Where rows go.
+    pub output: OutputSection,
+    /// Which tasks run; at least one.
+    pub tasks: TasksSection,
+}
+
+/// `[source]`: repositories and datasets, and how files are chosen and split.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    /// Repository roots to walk.
+    #[serde(default)]
+    pub repos: Vec<PathBuf>,
+    /// Parquet or JSONL datasets of code.
+    #[serde(default)]
+    pub datasets: Vec<DatasetSection>,
+    /// When not empty, only paths matching one of these globs are used.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Paths matching any of these globs are skipped.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Files larger than this are skipped (default 1 MiB).
+    pub max_file_bytes: Option<u64>,
+    /// Units larger than this are split (default 12 KiB).
+    pub max_unit_bytes: Option<usize>,
+    /// Follow symbolic links (default false).
+    #[serde(default)]
+    pub follow_links: bool,
+    /// Walk hidden files too (default false).
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+/// One `[[source.datasets]]` entry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSection {
+    /// The dataset file.
+    pub file: PathBuf,
+    /// Column with the file path (default `path`).
+    pub path_column: Option<String>,
+    /// Column with the file content (default `content`).
+    pub content_column: Option<String>,
+    /// Column with the repository name (default `repo` when present).
+    pub repo_column: Option<String>,
+    /// Column with the language (default `language` when present, else detected).
+    pub language_column: Option<String>,
+}
+
+/// `[model]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// A Hugging Face directory, a GGUF file, `synthetic:<preset>`, or `smollm2` (the
+    /// small model `scripts/fetch-model.sh` caches). Default `smollm2`.
+    #[serde(default = "default_model")]
+    pub source: String,
+    /// `cpu` or `cuda:N`. Default `cpu`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// What to do with quantized GGUF matrices (`auto`, `keep`, `q8_0`, …).
+    #[serde(default = "default_requantize")]
+    pub requantize: String,
+}
+
+fn default_model() -> String {
+    "smollm2".into()
+}
+fn default_device() -> String {
+    "cpu".into()
+}
+fn default_requantize() -> String {
+    "auto".into()
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        ModelSection { source: default_model(), device: default_device(), requantize: default_requantize() }
+    }
+}
+
+/// `[engine]`: continuous-batching limits.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSection {
+    /// Sequences one step carries at most.
+    pub max_seqs: usize,
+    /// Tokens one step carries at most.
+    pub max_batched_tokens: usize,
+    /// KV-cache memory in MiB.
+    pub kv_memory_mib: usize,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        let batch = BatchConfig::default();
+        EngineSection {
+            max_seqs: batch.max_seqs,
+            max_batched_tokens: batch.max_batched_tokens,
+            kv_memory_mib: batch.kv_memory >> 20,
+        }
+    }
+}
+
+impl EngineSection {
+    /// The engine's batch configuration.
+    pub fn batch_config(&self) -> BatchConfig {
+        BatchConfig {
+            max_seqs: self.max_seqs,
+            max_batched_tokens: self.max_batched_tokens,
+            kv_memory: self.kv_memory_mib << 20,
+            ..BatchConfig::default()
+        }
+    }
+}
+
+/// `[output]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    /// The output folder: `units.parquet`, `docs/`, `reviews/`, `embeddings/`, `_SUCCESS`.
+    pub dir: PathBuf,
+    /// Rows per part file: what a killed run can lose at most, per task. Default 256.
+    #[serde(default = "default_part_rows")]
+    pub part_rows: usize,
+    /// A part file is also written when this many seconds passed since the last one,
+    /// so slow models lose little when killed. Default 60.
+    #[serde(default = "default_part_seconds")]
+    pub part_seconds: u64,
+}
+
+fn default_part_rows() -> usize {
+    256
+}
+fn default_part_seconds() -> u64 {
+    60
+}
+
+/// `[tasks]`: each present table turns its task on.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TasksSection {
+    /// A documentation comment per unit.
+    pub docs: Option<GenerateTask>,
+    /// Review findings per unit, as JSON parsed into rows.
+    pub review: Option<GenerateTask>,
+    /// An embedding vector per unit.
+    pub embed: Option<EmbedTask>,
+}
+
+/// `[tasks.docs]` and `[tasks.review]`: a prompt and how to sample the answer.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateTask {
+    /// This task's model, instead of `[model].source`.
+    pub model: Option<String>,
+    /// The system message, instead of the task's own.
+    pub system: Option<String>,
+    /// The user message as a minijinja template over the unit (`language`, `path`,
+    /// `kind`, `name`, `parent`, `start_line`, `end_line`, `content`, and for docs
+    /// `doc_style`), instead of the task's own.
+    pub template: Option<String>,
+    /// Generated tokens at most.
+    #[serde(default = "default_max_new_tokens")]
+    pub max_new_tokens: usize,
+    /// 0 is greedy.
+    #[serde(default)]
+    pub temperature: f32,
+    /// Sample among the k most likely tokens (0 = all).
+    #[serde(default)]
+    pub top_k: usize,
+    /// Nucleus sampling mass (1 = all).
+    #[serde(default = "one")]
+    pub top_p: f32,
+    /// Seed of each unit's random stream.
+    #[serde(default)]
+    pub seed: u64,
+    /// Stop strings.
+    #[serde(default)]
+    pub stop: Vec<String>,
+}
+
+fn default_max_new_tokens() -> usize {
+    256
+}
+fn one() -> f32 {
+    1.0
+}
+
+impl GenerateTask {
+    /// The sampling parameters every unit of this task gets.
+    pub fn sampling(&self) -> SamplingParams {
+        SamplingParams {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed,
+            max_new_tokens: self.max_new_tokens,
+            stop: self.stop.clone(),
+            ignore_eos: false,
+        }
+    }
+}
+
+/// `[tasks.embed]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedTask {
+    /// This task's model, instead of `[model].source` (embedding models such as
+    /// gte-Qwen2 or Qwen3-Embedding are decoders too).
+    pub model: Option<String>,
+    /// How hidden states become one vector.
+    #[serde(default)]
+    pub pooling: Pooling,
+    /// The text embedded, as a minijinja template over the unit.
+    pub template: Option<String>,
+}
+
+/// Values given on the command line, which win over the file's.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Replace the file's sources with these repositories (and `datasets`).
+    pub repos: Vec<PathBuf>,
+    /// Replace the file's sources with these datasets (and `repos`).
+    pub datasets: Vec<PathBuf>,
+    /// Replace the output folder.
+    pub out: Option<PathBuf>,
+    /// Replace `[model].source`.
+    pub model: Option<String>,
+}
+
+impl Pipeline {
+    /// Reads and checks `path`, resolving its relative paths against its folder, then
+    /// applies `overrides` (whose paths are the caller's, relative to the working folder).
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Pipeline> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut pipeline: Pipeline =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        pipeline.resolve_paths(base);
+        pipeline.apply(overrides);
+        pipeline.validate().map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Ok(pipeline)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        self.source.repos.iter_mut().for_each(resolve);
+        self.source.datasets.iter_mut().for_each(|d| resolve(&mut d.file));
+        resolve(&mut self.output.dir);
+        let resolve_model = |m: &mut String| {
+            if !m.starts_with("synthetic:") && m != "smollm2" && Path::new(m).is_relative() {
+                *m = base.join(&*m).display().to_string();
+            }
+        };
+        resolve_model(&mut self.model.source);
+        for m in [self.tasks.docs.as_mut().and_then(|t| t.model.as_mut()), self.tasks.review.as_mut().and_then(|t| t.model.as_mut())] {
+            m.map(resolve_model);
+        }
+        if let Some(m) = self.tasks.embed.as_mut().and_then(|t| t.model.as_mut()) {
+            resolve_model(m);
+        }
+    }
+
+    fn apply(&mut self, overrides: &Overrides) {
+        if !overrides.repos.is_empty() || !overrides.datasets.is_empty() {
+            self.source.repos = overrides.repos.clone();
+            self.source.datasets = overrides
+                .datasets
+                .iter()
+                .map(|file| DatasetSection {
+                    file: file.clone(),
+                    path_column: None,
+                    content_column: None,
+                    repo_column: None,
+                    language_column: None,
+                })
+                .collect();
+        }
+        if let Some(out) = &overrides.out {
+            self.output.dir = out.clone();
+        }
+        if let Some(model) = &overrides.model {
+            self.model.source = model.clone();
+        }
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.source.repos.is_empty() && self.source.datasets.is_empty() {
+            return Err("no source: give [source] repos or datasets (or --repo / --dataset)".into());
+        }
+        let tasks = &self.tasks;
+        if tasks.docs.is_none() && tasks.review.is_none() && tasks.embed.is_none() {
+            return Err("no task: add [tasks.docs], [tasks.review] or [tasks.embed]".into());
+        }
+        let e = &self.engine;
+        if e.max_seqs == 0 || e.max_batched_tokens == 0 || e.kv_memory_mib == 0 {
+            return Err(format!("[engine] limits must be positive: {e:?}"));
+        }
+        if self.output.part_rows == 0 {
+            return Err("[output] part_rows must be positive".into());
+        }
+        self.model.requantize.parse::<Requantize>().map_err(|e| format!("[model] requantize: {e}"))?;
+        for (name, task) in [("docs", &tasks.docs), ("review", &tasks.review)] {
+            if let Some(task) = task {
+                task.sampling().validate().map_err(|e| format!("[tasks.{name}]: {e}"))?;
+                if task.max_new_tokens == 0 {
+                    return Err(format!("[tasks.{name}] max_new_tokens must be positive"));
+                }
+            }
+        }
+        for source in self.model_sources() {
+            source.parse::<ModelSource>().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Every model source some task uses.
+    fn model_sources(&self) -> Vec<&str> {
+        let t = &self.tasks;
+        let own = [
+            t.docs.as_ref().map(|d| d.model.as_deref()),
+            t.review.as_ref().map(|r| r.model.as_deref()),
+            t.embed.as_ref().map(|e| e.model.as_deref()),
+        ];
+        own.into_iter().flatten().map(|m| m.unwrap_or(&self.model.source)).collect()
+    }
+
+    /// The walk inputs: the repositories as one input, then each dataset.
+    pub fn walk_inputs(&self) -> Vec<WalkInput> {
+        let mut inputs = Vec::new();
+        if !self.source.repos.is_empty() {
+            inputs.push(WalkInput::Repos(self.source.repos.clone()));
+        }
+        for d in &self.source.datasets {
+            let defaults = DatasetColumns::default();
+            let columns = DatasetColumns {
+                path: d.path_column.clone().unwrap_or(defaults.path),
+                content: d.content_column.clone().unwrap_or(defaults.content),
+                repo: d.repo_column.clone(),
+                language: d.language_column.clone(),
+            };
+            inputs.push(WalkInput::Dataset { file: d.file.clone(), columns });
+        }
+        inputs
+    }
+
+    /// How files are chosen and split.
+    pub fn walk_config(&self) -> WalkConfig {
+        let defaults = WalkConfig::default();
+        WalkConfig {
+            max_file_bytes: self.source.max_file_bytes.unwrap_or(defaults.max_file_bytes),
+            max_unit_bytes: self.source.max_unit_bytes.unwrap_or(defaults.max_unit_bytes),
+            include: self.source.include.clone(),
+            exclude: self.source.exclude.clone(),
+            follow_links: self.source.follow_links,
+            hidden: self.source.hidden,
+            ..defaults
+        }
+    }
+
+    /// blake3 of the resolved pipeline, recorded with every output.
+    pub fn config_hash(&self) -> String {
+        blake3::hash(crate::job::to_json(self).as_bytes()).to_hex()[..16].to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Pipeline> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, text).unwrap();
+        Pipeline::load(&path, &Overrides::default())
+    }
+
+    const MINIMAL: &str = "[source]\nrepos = ['repo']\n[model]\nsource = 'synthetic:tiny'\n[output]\ndir = 'out'\n[tasks.docs]\n";
+
+    #[test]
+    fn relative_paths_are_taken_from_the_pipeline_file() {
+        let p = load(MINIMAL).unwrap();
+        assert!(p.source.repos[0].is_absolute() && p.source.repos[0].ends_with("repo"));
+        assert!(p.output.dir.is_absolute());
+        assert_eq!(p.tasks.docs.unwrap().max_new_tokens, 256);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors_naming_them() {
+        let typo = MINIMAL.replace("[tasks.docs]\n", "[tasks.docs]\nmax_new_token = 3\n");
+        let err = load(&typo).unwrap_err().to_string();
+        assert!(err.contains("max_new_token") && err.contains("p.toml"), "{err}");
+        let bad = MINIMAL.replace("[tasks.docs]\n", "[tasks.docs]\ntop_p = 0.0\n");
+        assert!(load(&bad).unwrap_err().to_string().contains("top_p"));
+        let no_task = MINIMAL.replace("[tasks.docs]\n", "[tasks]\n");
+        assert!(load(&no_task).unwrap_err().to_string().contains("no task"));
+        let bad_model = MINIMAL.replace("synthetic:tiny", "missing.gguf");
+        assert!(load(&bad_model).unwrap_err().to_string().contains("missing.gguf"));
+        let pooling = MINIMAL.replace("[tasks.docs]\n", "[tasks.embed]\npooling = 'max'\n");
+        assert!(load(&pooling).unwrap_err().to_string().contains("max"));
+    }
+
+    #[test]
+    fn the_shipped_pipelines_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                // The default model may not be fetched here; the format is what is checked.
+                let overrides = Overrides { model: Some("synthetic:tiny".into()), ..Overrides::default() };
+                let p = Pipeline::load(&path, &overrides).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(!p.walk_inputs().is_empty());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 4, "docs, review, embed and nightly ship");
+    }
+}

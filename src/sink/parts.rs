@@ -1,0 +1,276 @@
+//! A task's output folder as a set of Parquet part files that readers (pyarrow,
+//! DuckDB) take as one table, kept so that each live unit has exactly one row.
+//!
+//! Rows are keyed by their `cache_key` column. A run writes new rows into new part
+//! files (each appears atomically), so a killed run loses at most the part it was
+//! filling. [`PartFolder::compact`] then makes the folder exact: one row per live key
+//! (a success over an error, the newest over an older), rows of units that are gone
+//! dropped. It is idempotent, so a run killed while compacting is finished by the next.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::{BooleanArray, RecordBatch};
+use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+
+use super::AtomicParquetWriter;
+use crate::{Error, Result};
+
+/// A task's output folder.
+pub struct PartFolder {
+    dir: PathBuf,
+    /// This run's number: one more than any part file's, so names sort by run.
+    run: u32,
+    next_part: u32,
+}
+
+/// What one key's rows in the folder say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// At least one row without an error: done.
+    Done,
+    /// Only error rows: to be tried again.
+    Failed,
+}
+
+/// What a compaction removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Compaction {
+    /// Rows of units no longer in the source (or whose key changed).
+    pub stale: u64,
+    /// Extra rows of a live key: an error superseded by a success, or a repeat.
+    pub superseded: u64,
+}
+
+impl PartFolder {
+    /// Opens (creating) `dir`, removing the temporary files a killed run left.
+    pub fn open(dir: &Path) -> Result<PartFolder> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let mut run = 0;
+        for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let entry = entry.map_err(|e| Error::io(dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".part-") && name.ends_with(".partial") {
+                fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            } else if let Some(r) = part_run(&name) {
+                run = run.max(r + 1);
+            }
+        }
+        Ok(PartFolder { dir: dir.to_path_buf(), run, next_part: 0 })
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The part files now in the folder, oldest first.
+    pub fn parts(&self) -> Result<Vec<PathBuf>> {
+        let mut parts: Vec<PathBuf> = fs::read_dir(&self.dir)
+            .map_err(|e| Error::io(&self.dir, e))?
+            .filter_map(|e| e.ok())
+            .filter(|e| part_run(&e.file_name().to_string_lossy()).is_some())
+            .map(|e| e.path())
+            .collect();
+        parts.sort();
+        Ok(parts)
+    }
+
+    /// Every key with a row, and whether any of its rows succeeded.
+    pub fn keys(&self) -> Result<HashMap<String, KeyState>> {
+        let mut keys = HashMap::new();
+        for part in self.parts()? {
+            for (key, ok) in read_keys(&part)? {
+                let state = keys.entry(key).or_insert(KeyState::Failed);
+                if ok {
+                    *state = KeyState::Done;
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Writes `batch` as the next part file of this run, appearing whole or not at all.
+    pub fn write(&mut self, batch: &RecordBatch, metadata: &[(String, String)]) -> Result<PathBuf> {
+        let path = self.dir.join(format!("part-{:06}-{:06}.parquet", self.run, self.next_part));
+        self.next_part += 1;
+        let mut writer = AtomicParquetWriter::create(&path, batch.schema())?;
+        writer.write(batch)?;
+        writer.finish(metadata)?;
+        Ok(path)
+    }
+
+    /// Leaves one row per key in `live` and none for other keys: for each key the
+    /// newest successful row, else the newest error row. Files that change are
+    /// rewritten atomically with their metadata; files left empty are removed.
+    pub fn compact(&self, live: &HashSet<String>) -> Result<Compaction> {
+        let parts = self.parts()?;
+        let mut file_keys = Vec::with_capacity(parts.len());
+        // key → (ok, file index, row): the survivor so far.
+        let mut best: HashMap<String, (bool, usize, usize)> = HashMap::new();
+        for (f, part) in parts.iter().enumerate() {
+            let keys = read_keys(part)?;
+            for (row, (key, ok)) in keys.iter().enumerate() {
+                if !live.contains(key) {
+                    continue;
+                }
+                let candidate = (*ok, f, row);
+                let better = best.get(key).is_none_or(|&(best_ok, ..)| *ok || !best_ok);
+                if better {
+                    best.insert(key.clone(), candidate);
+                }
+            }
+            file_keys.push(keys);
+        }
+        let mut removed = Compaction::default();
+        for (f, (part, keys)) in parts.iter().zip(&file_keys).enumerate() {
+            let keep: Vec<bool> = keys
+                .iter()
+                .enumerate()
+                .map(|(row, (key, _))| best.get(key).is_some_and(|&(_, bf, br)| (bf, br) == (f, row)))
+                .collect();
+            for ((key, _), kept) in keys.iter().zip(&keep) {
+                match (kept, live.contains(key)) {
+                    (true, _) => {}
+                    (false, true) => removed.superseded += 1,
+                    (false, false) => removed.stale += 1,
+                }
+            }
+            if keep.iter().all(|&k| k) {
+                continue;
+            }
+            if keep.iter().all(|&k| !k) {
+                fs::remove_file(part).map_err(|e| Error::io(part, e))?;
+                continue;
+            }
+            rewrite(part, &keep)?;
+        }
+        Ok(removed)
+    }
+}
+
+/// The run number in a part file's name, `part-RRRRRR-PPPPPP.parquet`.
+fn part_run(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
+    let (run, part) = rest.split_once('-')?;
+    part.parse::<u32>().ok()?;
+    run.parse().ok()
+}
+
+/// Each row's `cache_key` and whether its `error` is null.
+fn read_keys(part: &Path) -> Result<Vec<(String, bool)>> {
+    let file = fs::File::open(part).map_err(|e| Error::io(part, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(part, e))?;
+    let schema = builder.schema().clone();
+    let index = |name: &str| {
+        schema.index_of(name).map_err(|_| Error::dataset(part, format!("a hearth part file has a `{name}` column")))
+    };
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [index("cache_key")?, index("error")?]);
+    let reader = builder.with_projection(mask).build().map_err(|e| Error::parquet(part, e))?;
+    let mut keys = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let key = batch.column_by_name("cache_key").expect("projected").as_string::<i32>();
+        let error = batch.column_by_name("error").expect("projected");
+        for row in 0..batch.num_rows() {
+            keys.push((key.value(row).to_string(), error.is_null(row)));
+        }
+    }
+    Ok(keys)
+}
+
+/// Rewrites `part` with only the rows `keep` marks, keeping its schema and metadata.
+fn rewrite(part: &Path, keep: &[bool]) -> Result<()> {
+    let file = fs::File::open(part).map_err(|e| Error::io(part, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(part, e))?;
+    let metadata: Vec<(String, String)> = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .into_iter()
+        .flatten()
+        .filter(|kv| kv.key != "ARROW:schema")
+        .filter_map(|kv| kv.value.clone().map(|v| (kv.key.clone(), v)))
+        .collect();
+    let schema: SchemaRef = builder.schema().clone();
+    let reader = builder.build().map_err(|e| Error::parquet(part, e))?;
+    let mut writer = AtomicParquetWriter::create(part, schema)?;
+    let mut offset = 0;
+    for batch in reader {
+        let batch = batch?;
+        let mask = BooleanArray::from(keep[offset..offset + batch.num_rows()].to_vec());
+        offset += batch.num_rows();
+        writer.write(&arrow_select::filter::filter_record_batch(&batch, &mask)?)?;
+    }
+    writer.finish(&metadata)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use arrow_array::StringArray;
+    use arrow_schema::{DataType, Field, Schema};
+
+    fn batch(rows: &[(&str, Option<&str>)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("cache_key", DataType::Utf8, false),
+            Field::new("error", DataType::Utf8, true),
+        ]));
+        let keys = StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>());
+        let errors = StringArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>());
+        RecordBatch::try_new(schema, vec![Arc::new(keys), Arc::new(errors)]).unwrap()
+    }
+
+    fn all_keys(folder: &PartFolder) -> Vec<(String, bool)> {
+        let mut keys: Vec<_> = folder.parts().unwrap().iter().flat_map(|p| read_keys(p).unwrap()).collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn compaction_keeps_one_row_per_live_key_preferring_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut folder = PartFolder::open(dir.path()).unwrap();
+        let meta = [("hearth.task".to_string(), "docs".to_string())];
+        folder.write(&batch(&[("a", None), ("b", Some("failed")), ("gone", None)]), &meta).unwrap();
+        // A later run (or a resumed one) retried b and, killed before compacting, repeated a.
+        let mut later = PartFolder::open(dir.path()).unwrap();
+        later.write(&batch(&[("b", None), ("a", None)]), &meta).unwrap();
+        later.write(&batch(&[("c", Some("over the context"))]), &meta).unwrap();
+        assert_eq!(later.keys().unwrap()["b"], KeyState::Done);
+        assert_eq!(later.keys().unwrap()["c"], KeyState::Failed);
+
+        let live: HashSet<String> = ["a", "b", "c"].into_iter().map(String::from).collect();
+        let removed = later.compact(&live).unwrap();
+        assert_eq!(removed, Compaction { stale: 1, superseded: 2 });
+        let expected = vec![("a".into(), true), ("b".into(), true), ("c".into(), false)];
+        assert_eq!(all_keys(&later), expected);
+        assert_eq!(later.compact(&live).unwrap(), Compaction::default(), "idempotent");
+        // The rewritten file kept its metadata.
+        for part in later.parts().unwrap() {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&part).unwrap()).unwrap();
+            let kv = reader.metadata().file_metadata().key_value_metadata().unwrap();
+            assert!(kv.iter().any(|kv| kv.key == "hearth.task"), "{}", part.display());
+        }
+    }
+
+    #[test]
+    fn runs_are_numbered_after_existing_parts_and_partials_are_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".part-000004-000000.parquet.77.partial"), b"torn").unwrap();
+        let mut folder = PartFolder::open(dir.path()).unwrap();
+        assert_eq!(folder.run, 0);
+        folder.write(&batch(&[("a", None)]), &[]).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "the partial file is gone");
+        assert_eq!(PartFolder::open(dir.path()).unwrap().run, 1);
+        assert_eq!(part_run("part-000012-000003.parquet"), Some(12));
+        assert_eq!(part_run("part-x.parquet"), None);
+    }
+}

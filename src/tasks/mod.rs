@@ -1,0 +1,500 @@
+//! Stage 4, the tasks: what is asked of the model about each unit, and the rows its
+//! answers become.
+//!
+//! - [`docs`]: a documentation comment per unit → `OUT/docs/`.
+//! - [`review`]: findings as JSON, parsed → `OUT/reviews/`.
+//! - embed: a pooled, normalised vector per unit → `OUT/embeddings/`.
+//!
+//! Every output row starts with the same columns (the unit's place, its `cache_key`,
+//! `tokens_in`, and `error` for a unit that failed), so resume, incremental runs and
+//! readers treat the three folders alike.
+
+pub mod docs;
+pub mod review;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    FixedSizeListBuilder, Float32Builder, ListBuilder, StringBuilder, StructBuilder, UInt32Builder,
+};
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt32Type;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::Serialize;
+
+use crate::engine::{FinishReason, Output};
+use crate::{Error, Result};
+
+/// The three tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    /// Documentation comments.
+    Docs,
+    /// Review findings.
+    Review,
+    /// Embedding vectors.
+    Embed,
+}
+
+impl TaskKind {
+    /// The name used in pipelines and summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskKind::Docs => "docs",
+            TaskKind::Review => "review",
+            TaskKind::Embed => "embed",
+        }
+    }
+
+    /// The output folder under `OUT/`.
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            TaskKind::Docs => "docs",
+            TaskKind::Review => "reviews",
+            TaskKind::Embed => "embeddings",
+        }
+    }
+}
+
+/// A unit as the tasks read it back from `units.parquet`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitRow {
+    #[allow(missing_docs)]
+    pub unit_id: String,
+    #[allow(missing_docs)]
+    pub repo: String,
+    #[allow(missing_docs)]
+    pub path: String,
+    #[allow(missing_docs)]
+    pub language: String,
+    #[allow(missing_docs)]
+    pub kind: String,
+    #[allow(missing_docs)]
+    pub name: Option<String>,
+    #[allow(missing_docs)]
+    pub parent: Option<String>,
+    #[allow(missing_docs)]
+    pub start_line: u32,
+    #[allow(missing_docs)]
+    pub end_line: u32,
+    #[allow(missing_docs)]
+    pub content_hash: String,
+    #[allow(missing_docs)]
+    pub content: String,
+}
+
+/// Reads every unit of a `units.parquet` the walk wrote.
+pub fn read_units(path: &Path) -> Result<Vec<UnitRow>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| Error::parquet(path, e))?;
+    let mut units = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let text = |name: &str| batch.column_by_name(name).expect("units.parquet has its schema").as_string::<i32>().clone();
+        let number = |name: &str| batch.column_by_name(name).expect("units.parquet has its schema").as_primitive::<UInt32Type>().clone();
+        let (unit_id, repo, file_path, language, kind) = (text("unit_id"), text("repo"), text("path"), text("language"), text("kind"));
+        let (name, parent, content_hash, content) = (text("name"), text("parent"), text("content_hash"), text("content"));
+        let (start_line, end_line) = (number("start_line"), number("end_line"));
+        for i in 0..batch.num_rows() {
+            let optional = |a: &arrow_array::StringArray| a.is_valid(i).then(|| a.value(i).to_string());
+            units.push(UnitRow {
+                unit_id: unit_id.value(i).to_string(),
+                repo: repo.value(i).to_string(),
+                path: file_path.value(i).to_string(),
+                language: language.value(i).to_string(),
+                kind: kind.value(i).to_string(),
+                name: optional(&name),
+                parent: optional(&parent),
+                start_line: start_line.value(i),
+                end_line: end_line.value(i),
+                content_hash: content_hash.value(i).to_string(),
+                content: content.value(i).to_string(),
+            });
+        }
+    }
+    Ok(units)
+}
+
+/// A minijinja template over a unit's fields (plus `doc_style`).
+#[derive(Debug)]
+pub struct UnitTemplate {
+    env: minijinja::Environment<'static>,
+}
+
+impl UnitTemplate {
+    /// Compiles `source`; `what` names it in errors.
+    pub fn new(what: &str, source: &str) -> Result<UnitTemplate> {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.add_template_owned("unit", source.to_string())
+            .map_err(|e| Error::Config(format!("{what}: {e}")))?;
+        Ok(UnitTemplate { env })
+    }
+
+    /// The text for `unit`.
+    pub fn render(&self, unit: &UnitRow) -> std::result::Result<String, String> {
+        let template = self.env.get_template("unit").expect("added in new");
+        let context = minijinja::context! { doc_style => docs::doc_style(&unit.language), ..minijinja::value::Serde(unit) };
+        template.render(context).map_err(|e| format!("prompt template: {e}"))
+    }
+}
+
+/// Columns every task's rows start with.
+fn common_fields() -> Vec<Field> {
+    vec![
+        Field::new("unit_id", DataType::Utf8, false),
+        Field::new("repo", DataType::Utf8, false),
+        Field::new("path", DataType::Utf8, false),
+        Field::new("language", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("parent", DataType::Utf8, true),
+        Field::new("start_line", DataType::UInt32, false),
+        Field::new("end_line", DataType::UInt32, false),
+        Field::new("content_hash", DataType::Utf8, false),
+        Field::new("cache_key", DataType::Utf8, false),
+        Field::new("tokens_in", DataType::UInt32, false),
+        Field::new("error", DataType::Utf8, true),
+    ]
+}
+
+fn finding_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("severity", DataType::Utf8, false),
+        Field::new("line", DataType::UInt32, true),
+        Field::new("category", DataType::Utf8, false),
+        Field::new("message", DataType::Utf8, false),
+    ])
+}
+
+fn finding_item() -> Arc<Field> {
+    Arc::new(Field::new("item", DataType::Struct(finding_fields()), false))
+}
+
+fn embedding_item() -> Arc<Field> {
+    Arc::new(Field::new("item", DataType::Float32, false))
+}
+
+/// The Arrow schema of a task's rows. `embedding` is `(dimension, field metadata)`
+/// for the embed task.
+///
+/// | task | columns after the common ones |
+/// |---|---|
+/// | docs | `text` utf8?, `tokens_out` u32, `finish_reason` utf8? |
+/// | review | `findings` list<struct<severity, line?, category, message>>?, `raw` utf8?, `parse_error` utf8?, `tokens_out` u32, `finish_reason` utf8? |
+/// | embed | `embedding` fixed_size_list<f32>[dim]? (metadata: model, dim, pooling) |
+pub fn schema(task: TaskKind, embedding: Option<(usize, HashMap<String, String>)>) -> SchemaRef {
+    let mut fields = common_fields();
+    match task {
+        TaskKind::Docs => fields.extend([
+            Field::new("text", DataType::Utf8, true),
+            Field::new("tokens_out", DataType::UInt32, false),
+            Field::new("finish_reason", DataType::Utf8, true),
+        ]),
+        TaskKind::Review => fields.extend([
+            Field::new("findings", DataType::List(finding_item()), true),
+            Field::new("raw", DataType::Utf8, true),
+            Field::new("parse_error", DataType::Utf8, true),
+            Field::new("tokens_out", DataType::UInt32, false),
+            Field::new("finish_reason", DataType::Utf8, true),
+        ]),
+        TaskKind::Embed => {
+            let (dim, metadata) = embedding.expect("the embed schema needs its dimension");
+            let field = Field::new("embedding", DataType::FixedSizeList(embedding_item(), dim as i32), true);
+            fields.push(field.with_metadata(metadata));
+        }
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// What one unit came to.
+pub enum Answer {
+    /// A docs or review generation, or why it failed.
+    Generation(std::result::Result<Output, String>),
+    /// An embedding, or why it failed.
+    Embedding(std::result::Result<Vec<f32>, String>),
+}
+
+/// Accumulates a task's rows into `RecordBatch`es of its [`schema`].
+pub struct RowsBuilder {
+    task: TaskKind,
+    schema: SchemaRef,
+    unit_id: StringBuilder,
+    repo: StringBuilder,
+    path: StringBuilder,
+    language: StringBuilder,
+    kind: StringBuilder,
+    name: StringBuilder,
+    parent: StringBuilder,
+    start_line: UInt32Builder,
+    end_line: UInt32Builder,
+    content_hash: StringBuilder,
+    cache_key: StringBuilder,
+    tokens_in: UInt32Builder,
+    error: StringBuilder,
+    text: StringBuilder,
+    tokens_out: UInt32Builder,
+    finish_reason: StringBuilder,
+    findings: ListBuilder<StructBuilder>,
+    parse_error: StringBuilder,
+    embedding: FixedSizeListBuilder<Float32Builder>,
+    dim: usize,
+    rows: usize,
+}
+
+impl RowsBuilder {
+    /// A builder for rows of `schema` (from [`schema`]) of `task`.
+    pub fn new(task: TaskKind, schema: SchemaRef) -> RowsBuilder {
+        let dim = match schema.field_with_name("embedding").map(|f| f.data_type().clone()) {
+            Ok(DataType::FixedSizeList(_, dim)) => dim as usize,
+            _ => 0,
+        };
+        let finding_builder = StructBuilder::from_fields(finding_fields(), 0);
+        RowsBuilder {
+            task,
+            schema,
+            unit_id: StringBuilder::new(),
+            repo: StringBuilder::new(),
+            path: StringBuilder::new(),
+            language: StringBuilder::new(),
+            kind: StringBuilder::new(),
+            name: StringBuilder::new(),
+            parent: StringBuilder::new(),
+            start_line: UInt32Builder::new(),
+            end_line: UInt32Builder::new(),
+            content_hash: StringBuilder::new(),
+            cache_key: StringBuilder::new(),
+            tokens_in: UInt32Builder::new(),
+            error: StringBuilder::new(),
+            text: StringBuilder::new(),
+            tokens_out: UInt32Builder::new(),
+            finish_reason: StringBuilder::new(),
+            findings: ListBuilder::new(finding_builder).with_field(finding_item()),
+            parse_error: StringBuilder::new(),
+            embedding: FixedSizeListBuilder::new(Float32Builder::new(), dim as i32).with_field(embedding_item()),
+            dim,
+            rows: 0,
+        }
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no row is held.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Adds `unit`'s row: its answer, parsed for the task, or its error.
+    pub fn push(&mut self, unit: &UnitRow, cache_key: &str, tokens_in: usize, answer: Answer) {
+        self.unit_id.append_value(&unit.unit_id);
+        self.repo.append_value(&unit.repo);
+        self.path.append_value(&unit.path);
+        self.language.append_value(&unit.language);
+        self.kind.append_value(&unit.kind);
+        self.name.append_option(unit.name.as_deref());
+        self.parent.append_option(unit.parent.as_deref());
+        self.start_line.append_value(unit.start_line);
+        self.end_line.append_value(unit.end_line);
+        self.content_hash.append_value(&unit.content_hash);
+        self.cache_key.append_value(cache_key);
+        self.tokens_in.append_value(tokens_in as u32);
+        self.rows += 1;
+        match (self.task, answer) {
+            (TaskKind::Docs, Answer::Generation(result)) => {
+                let (output, error) = split(result);
+                let parsed = output.map(|o| (docs::parse(&o.text), o.tokens.len(), o.finish));
+                let (text, error) = match &parsed {
+                    Some((Ok(text), ..)) => (Some(text.as_str()), error),
+                    Some((Err(e), ..)) => (None, Some(e.clone())),
+                    None => (None, error),
+                };
+                self.text.append_option(text);
+                self.error.append_option(error);
+                self.generated(parsed.map(|(_, n, finish)| (n, finish)));
+            }
+            (TaskKind::Review, Answer::Generation(result)) => {
+                let (output, error) = split(result);
+                self.error.append_option(error);
+                match &output {
+                    Some(o) => {
+                        self.text.append_value(&o.text);
+                        match review::parse(&o.text) {
+                            Ok(findings) => {
+                                self.append_findings(&findings);
+                                self.parse_error.append_null();
+                            }
+                            Err(e) => {
+                                self.findings.append(false);
+                                self.parse_error.append_value(e);
+                            }
+                        }
+                    }
+                    None => {
+                        self.text.append_null();
+                        self.findings.append(false);
+                        self.parse_error.append_null();
+                    }
+                }
+                self.generated(output.map(|o| (o.tokens.len(), o.finish)));
+            }
+            (TaskKind::Embed, Answer::Embedding(result)) => match result {
+                Ok(vector) => {
+                    assert_eq!(vector.len(), self.dim, "the embedding has the schema's dimension");
+                    self.embedding.values().append_slice(&vector);
+                    self.embedding.append(true);
+                    self.error.append_null();
+                }
+                Err(e) => {
+                    self.embedding.values().append_slice(&vec![0.0; self.dim]);
+                    self.embedding.append(false);
+                    self.error.append_value(e);
+                }
+            },
+            (task, _) => unreachable!("{task:?} rows get their own kind of answer"),
+        }
+    }
+
+    fn generated(&mut self, output: Option<(usize, FinishReason)>) {
+        self.tokens_out.append_value(output.map_or(0, |(n, _)| n as u32));
+        self.finish_reason.append_option(output.map(|(_, f)| f.as_str()));
+    }
+
+    fn append_findings(&mut self, findings: &[review::Finding]) {
+        let items = self.findings.values();
+        for f in findings {
+            items.field_builder::<StringBuilder>(0).expect("severity").append_value(&f.severity);
+            items.field_builder::<UInt32Builder>(1).expect("line").append_option(f.line);
+            items.field_builder::<StringBuilder>(2).expect("category").append_value(&f.category);
+            items.field_builder::<StringBuilder>(3).expect("message").append_value(&f.message);
+            items.append(true);
+        }
+        self.findings.append(true);
+    }
+
+    /// Takes the rows held as one batch.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.unit_id.finish()),
+            Arc::new(self.repo.finish()),
+            Arc::new(self.path.finish()),
+            Arc::new(self.language.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.parent.finish()),
+            Arc::new(self.start_line.finish()),
+            Arc::new(self.end_line.finish()),
+            Arc::new(self.content_hash.finish()),
+            Arc::new(self.cache_key.finish()),
+            Arc::new(self.tokens_in.finish()),
+            Arc::new(self.error.finish()),
+        ];
+        match self.task {
+            TaskKind::Docs => {
+                columns.push(Arc::new(self.text.finish()));
+                columns.push(Arc::new(self.tokens_out.finish()));
+                columns.push(Arc::new(self.finish_reason.finish()));
+            }
+            TaskKind::Review => {
+                columns.push(Arc::new(self.findings.finish()));
+                columns.push(Arc::new(self.text.finish()));
+                columns.push(Arc::new(self.parse_error.finish()));
+                columns.push(Arc::new(self.tokens_out.finish()));
+                columns.push(Arc::new(self.finish_reason.finish()));
+            }
+            TaskKind::Embed => columns.push(Arc::new(self.embedding.finish())),
+        }
+        self.rows = 0;
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+fn split(result: std::result::Result<Output, String>) -> (Option<Output>, Option<String>) {
+    match result {
+        Ok(output) => (Some(output), None),
+        Err(e) => (None, Some(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn unit() -> UnitRow {
+        UnitRow {
+            unit_id: "u1".into(),
+            repo: "r".into(),
+            path: "a.py".into(),
+            language: "python".into(),
+            kind: "function".into(),
+            name: Some("f".into()),
+            parent: None,
+            start_line: 1,
+            end_line: 2,
+            content_hash: "h".into(),
+            content: "def f():\n    return 1".into(),
+        }
+    }
+
+    fn output(text: &str) -> Output {
+        Output {
+            tokens: vec![1, 2, 3],
+            text: text.into(),
+            finish: FinishReason::Eos,
+            prompt_tokens: 10,
+            time_to_first_token: Duration::ZERO,
+            total_time: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn review_rows_keep_unparsable_answers_raw() {
+        let mut rows = RowsBuilder::new(TaskKind::Review, schema(TaskKind::Review, None));
+        let good = "{\"findings\": [{\"severity\": \"low\", \"line\": 2, \"category\": \"style\", \"message\": \"m\"}]}";
+        rows.push(&unit(), "k1", 10, Answer::Generation(Ok(output(good))));
+        rows.push(&unit(), "k2", 10, Answer::Generation(Ok(output("no json here"))));
+        rows.push(&unit(), "k3", 10, Answer::Generation(Err("over the context".into())));
+        let batch = rows.finish().unwrap();
+        assert_eq!(batch.num_rows(), 3);
+        let findings = batch.column_by_name("findings").unwrap().as_list::<i32>();
+        assert_eq!((findings.value(0).len(), findings.is_null(1), findings.is_null(2)), (1, true, true));
+        let raw = batch.column_by_name("raw").unwrap().as_string::<i32>();
+        assert_eq!(raw.value(1), "no json here");
+        let parse_error = batch.column_by_name("parse_error").unwrap().as_string::<i32>();
+        assert!(parse_error.is_null(0) && parse_error.value(1).contains("no JSON"));
+        let error = batch.column_by_name("error").unwrap().as_string::<i32>();
+        assert!(error.is_null(1) && error.value(2) == "over the context");
+    }
+
+    #[test]
+    fn embedding_rows_are_fixed_size_lists_with_nulls_for_errors() {
+        let metadata = HashMap::from([("hearth.dim".to_string(), "3".to_string())]);
+        let mut rows = RowsBuilder::new(TaskKind::Embed, schema(TaskKind::Embed, Some((3, metadata))));
+        rows.push(&unit(), "k1", 4, Answer::Embedding(Ok(vec![0.6, 0.8, 0.0])));
+        rows.push(&unit(), "k2", 0, Answer::Embedding(Err("empty".into())));
+        let batch = rows.finish().unwrap();
+        let vectors = batch.column_by_name("embedding").unwrap().as_fixed_size_list();
+        assert_eq!((vectors.value_length(), vectors.is_null(1)), (3, true));
+        assert_eq!(batch.schema().field_with_name("embedding").unwrap().metadata()["hearth.dim"], "3");
+    }
+
+    #[test]
+    fn templates_see_the_unit_and_fail_on_unknown_names() {
+        let t = UnitTemplate::new("docs", docs::TEMPLATE).unwrap();
+        let prompt = t.render(&unit()).unwrap();
+        assert!(prompt.contains("docstring") && prompt.contains("def f()") && prompt.contains("File: a.py"));
+        let bad = UnitTemplate::new("docs", "{{ nonsense }}").unwrap();
+        assert!(bad.render(&unit()).unwrap_err().contains("nonsense"));
+        assert!(UnitTemplate::new("docs", "{% if %}").unwrap_err().to_string().contains("docs"));
+    }
+}

@@ -1,0 +1,92 @@
+//! The review task: findings per unit as JSON (severity, line, category, message),
+//! parsed into rows. An answer that does not parse is kept raw with the reason.
+
+use serde::{Deserialize, Serialize};
+
+/// The system message.
+pub const SYSTEM: &str = "You are a careful senior engineer reviewing code. You answer with JSON only.";
+
+/// The user message; the shared instruction first, for the prefix cache.
+pub const TEMPLATE: &str = "Review the code below for bugs, security problems, performance problems and hard \
+to maintain code. Answer with one JSON object and nothing else, of exactly this shape:
+{\"findings\": [{\"severity\": \"low\" | \"medium\" | \"high\", \"line\": <line number in the file>, \
+\"category\": \"bug\" | \"security\" | \"performance\" | \"style\" | \"maintainability\", \"message\": \"<one sentence>\"}]}
+Use an empty list when there is nothing worth reporting.
+
+Language: {{ language }}
+File: {{ path }} (lines {{ start_line }}-{{ end_line }})
+
+```{{ language }}
+{{ content }}
+```";
+
+/// Allowed severities.
+pub const SEVERITIES: [&str; 3] = ["low", "medium", "high"];
+/// Allowed categories.
+pub const CATEGORIES: [&str; 5] = ["bug", "security", "performance", "style", "maintainability"];
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finding {
+    /// `low`, `medium` or `high`.
+    pub severity: String,
+    /// The line in the file it is about, when the model gave one.
+    pub line: Option<u32>,
+    /// One of [`CATEGORIES`].
+    pub category: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Answer {
+    findings: Vec<Finding>,
+}
+
+/// The findings in the model's answer: the first JSON object in it (a code fence or
+/// chatter around it is tolerated), checked against the shape the prompt asks for.
+pub fn parse(answer: &str) -> Result<Vec<Finding>, String> {
+    let start = answer.find('{').ok_or("no JSON object in the answer")?;
+    let mut stream = serde_json::Deserializer::from_str(&answer[start..]).into_iter::<Answer>();
+    let parsed = match stream.next() {
+        Some(Ok(answer)) => answer,
+        Some(Err(e)) => return Err(format!("not the findings JSON: {e}")),
+        None => return Err("no JSON object in the answer".into()),
+    };
+    for f in &parsed.findings {
+        if !SEVERITIES.contains(&f.severity.as_str()) {
+            return Err(format!("unknown severity {:?}", f.severity));
+        }
+        if !CATEGORIES.contains(&f.category.as_str()) {
+            return Err(format!("unknown category {:?}", f.category));
+        }
+    }
+    Ok(parsed.findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn findings_parse_from_json_with_chatter_around_it() {
+        let answer = "Here you go:\n```json\n{\"findings\": [{\"severity\": \"high\", \"line\": 3, \
+            \"category\": \"bug\", \"message\": \"Off by one.\"}]}\n```";
+        let findings = parse(answer).unwrap();
+        assert_eq!(findings.len(), 1);
+        assert_eq!((findings[0].line, findings[0].severity.as_str()), (Some(3), "high"));
+        assert_eq!(parse("{\"findings\": []}").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn malformed_answers_say_why() {
+        assert!(parse("Looks fine to me.").unwrap_err().contains("no JSON"));
+        assert!(parse("{\"findings\": [{\"severity\": \"huge\", \"line\": 1, \"category\": \"bug\", \"message\": \"x\"}]}")
+            .unwrap_err()
+            .contains("huge"));
+        assert!(parse("{\"findings\": [").unwrap_err().contains("not the findings JSON"));
+        assert!(parse("{\"issues\": []}").is_err());
+    }
+}
