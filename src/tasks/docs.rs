@@ -40,7 +40,7 @@ pub fn doc_style(language: &str) -> &'static str {
 }
 
 /// The comment out of the model's answer: without a surrounding code fence, trimmed.
-/// An empty answer is an error, so it is re-run next time rather than kept.
+/// An empty answer does not parse (the row keeps it raw, with the reason).
 pub fn parse(answer: &str) -> Result<String, String> {
     let text = strip_fence(answer.trim()).trim();
     if text.is_empty() {
@@ -50,7 +50,7 @@ pub fn parse(answer: &str) -> Result<String, String> {
 }
 
 /// The inside of a ```lang … ``` fence when the whole text is one.
-pub(crate) fn strip_fence(text: &str) -> &str {
+fn strip_fence(text: &str) -> &str {
     let Some(rest) = text.strip_prefix("```") else { return text };
     let body = rest.split_once('\n').map_or("", |(_, body)| body);
     body.trim_end().strip_suffix("```").unwrap_or(body)

@@ -187,30 +187,29 @@ fn embedding_item() -> Arc<Field> {
 ///
 /// | task | columns after the common ones |
 /// |---|---|
-/// | docs | `text` utf8?, `tokens_out` u32, `finish_reason` utf8? |
-/// | review | `findings` list<struct<severity, line?, category, message>>?, `raw` utf8?, `parse_error` utf8?, `tokens_out` u32, `finish_reason` utf8? |
+/// | docs | `text` utf8?, then the generation columns |
+/// | review | `findings` list<struct<severity, line?, category, message>>?, then the generation columns |
+/// | generation columns | `raw` utf8? (the answer as generated), `parse_error` utf8? (why it did not parse; kept, never dropped), `tokens_out` u32, `finish_reason` utf8? |
 /// | embed | `embedding` fixed_size_list<f32>[dim]? (metadata: model, dim, pooling) |
 pub fn schema(task: TaskKind, embedding: Option<(usize, HashMap<String, String>)>) -> SchemaRef {
     let mut fields = common_fields();
-    match task {
-        TaskKind::Docs => fields.extend([
-            Field::new("text", DataType::Utf8, true),
-            Field::new("tokens_out", DataType::UInt32, false),
-            Field::new("finish_reason", DataType::Utf8, true),
-        ]),
-        TaskKind::Review => fields.extend([
-            Field::new("findings", DataType::List(finding_item()), true),
-            Field::new("raw", DataType::Utf8, true),
-            Field::new("parse_error", DataType::Utf8, true),
-            Field::new("tokens_out", DataType::UInt32, false),
-            Field::new("finish_reason", DataType::Utf8, true),
-        ]),
+    let parsed = match task {
+        TaskKind::Docs => Field::new("text", DataType::Utf8, true),
+        TaskKind::Review => Field::new("findings", DataType::List(finding_item()), true),
         TaskKind::Embed => {
             let (dim, metadata) = embedding.expect("the embed schema needs its dimension");
             let field = Field::new("embedding", DataType::FixedSizeList(embedding_item(), dim as i32), true);
             fields.push(field.with_metadata(metadata));
+            return Arc::new(Schema::new(fields));
         }
-    }
+    };
+    fields.extend([
+        parsed,
+        Field::new("raw", DataType::Utf8, true),
+        Field::new("parse_error", DataType::Utf8, true),
+        Field::new("tokens_out", DataType::UInt32, false),
+        Field::new("finish_reason", DataType::Utf8, true),
+    ]);
     Arc::new(Schema::new(fields))
 }
 
@@ -240,6 +239,7 @@ pub struct RowsBuilder {
     tokens_in: UInt32Builder,
     error: StringBuilder,
     text: StringBuilder,
+    raw: StringBuilder,
     tokens_out: UInt32Builder,
     finish_reason: StringBuilder,
     findings: ListBuilder<StructBuilder>,
@@ -274,6 +274,7 @@ impl RowsBuilder {
             tokens_in: UInt32Builder::new(),
             error: StringBuilder::new(),
             text: StringBuilder::new(),
+            raw: StringBuilder::new(),
             tokens_out: UInt32Builder::new(),
             finish_reason: StringBuilder::new(),
             findings: ListBuilder::new(finding_builder).with_field(finding_item()),
@@ -310,41 +311,18 @@ impl RowsBuilder {
         self.tokens_in.append_value(tokens_in as u32);
         self.rows += 1;
         match (self.task, answer) {
-            (TaskKind::Docs, Answer::Generation(result)) => {
-                let (output, error) = split(result);
-                let parsed = output.map(|o| (docs::parse(&o.text), o.tokens.len(), o.finish));
-                let (text, error) = match &parsed {
-                    Some((Ok(text), ..)) => (Some(text.as_str()), error),
-                    Some((Err(e), ..)) => (None, Some(e.clone())),
-                    None => (None, error),
-                };
-                self.text.append_option(text);
-                self.error.append_option(error);
-                self.generated(parsed.map(|(_, n, finish)| (n, finish)));
-            }
-            (TaskKind::Review, Answer::Generation(result)) => {
+            (TaskKind::Docs | TaskKind::Review, Answer::Generation(result)) => {
                 let (output, error) = split(result);
                 self.error.append_option(error);
-                match &output {
-                    Some(o) => {
-                        self.text.append_value(&o.text);
-                        match review::parse(&o.text) {
-                            Ok(findings) => {
-                                self.append_findings(&findings);
-                                self.parse_error.append_null();
-                            }
-                            Err(e) => {
-                                self.findings.append(false);
-                                self.parse_error.append_value(e);
-                            }
-                        }
-                    }
+                self.raw.append_option(output.as_ref().map(|o| o.text.as_str()));
+                let parse_error = match &output {
+                    Some(o) => self.append_parsed(&o.text).err(),
                     None => {
-                        self.text.append_null();
-                        self.findings.append(false);
-                        self.parse_error.append_null();
+                        self.append_parsed_null();
+                        None
                     }
-                }
+                };
+                self.parse_error.append_option(parse_error);
                 self.generated(output.map(|o| (o.tokens.len(), o.finish)));
             }
             (TaskKind::Embed, Answer::Embedding(result)) => match result {
@@ -361,6 +339,26 @@ impl RowsBuilder {
                 }
             },
             (task, _) => unreachable!("{task:?} rows get their own kind of answer"),
+        }
+    }
+
+    /// Appends the parsed column (docs `text`, review `findings`) for `answer`; when
+    /// it does not parse, a null and the reason.
+    fn append_parsed(&mut self, answer: &str) -> std::result::Result<(), String> {
+        let parsed = match self.task {
+            TaskKind::Docs => docs::parse(answer).map(|text| self.text.append_value(text)),
+            _ => review::parse(answer).map(|findings| self.append_findings(&findings)),
+        };
+        if parsed.is_err() {
+            self.append_parsed_null();
+        }
+        parsed
+    }
+
+    fn append_parsed_null(&mut self) {
+        match self.task {
+            TaskKind::Docs => self.text.append_null(),
+            _ => self.findings.append(false),
         }
     }
 
@@ -398,20 +396,17 @@ impl RowsBuilder {
             Arc::new(self.tokens_in.finish()),
             Arc::new(self.error.finish()),
         ];
-        match self.task {
-            TaskKind::Docs => {
-                columns.push(Arc::new(self.text.finish()));
-                columns.push(Arc::new(self.tokens_out.finish()));
-                columns.push(Arc::new(self.finish_reason.finish()));
+        if self.task == TaskKind::Embed {
+            columns.push(Arc::new(self.embedding.finish()));
+        } else {
+            match self.task {
+                TaskKind::Docs => columns.push(Arc::new(self.text.finish())),
+                _ => columns.push(Arc::new(self.findings.finish())),
             }
-            TaskKind::Review => {
-                columns.push(Arc::new(self.findings.finish()));
-                columns.push(Arc::new(self.text.finish()));
-                columns.push(Arc::new(self.parse_error.finish()));
-                columns.push(Arc::new(self.tokens_out.finish()));
-                columns.push(Arc::new(self.finish_reason.finish()));
-            }
-            TaskKind::Embed => columns.push(Arc::new(self.embedding.finish())),
+            columns.push(Arc::new(self.raw.finish()));
+            columns.push(Arc::new(self.parse_error.finish()));
+            columns.push(Arc::new(self.tokens_out.finish()));
+            columns.push(Arc::new(self.finish_reason.finish()));
         }
         self.rows = 0;
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)

@@ -1,0 +1,327 @@
+//! `hearth run` end to end, through the binary: the three tasks over the sample
+//! inputs with the real SmolLM2, incremental re-runs, and resume after kill -9.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float32Type;
+use arrow_array::{Array, RecordBatch};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+fn hearth(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hearth")).args(args).output().expect("the hearth binary runs")
+}
+
+fn run_ok(pipeline: &Path) -> serde_json::Value {
+    let out = hearth(&["run", pipeline.to_str().unwrap(), "--quiet"]);
+    assert!(out.status.success(), "hearth run failed: {}", String::from_utf8_lossy(&out.stderr));
+    summary(pipeline)
+}
+
+/// The `_SUCCESS` summary of the run whose output folder the pipeline names `out`.
+fn summary(pipeline: &Path) -> serde_json::Value {
+    let success = pipeline.parent().unwrap().join("out/_SUCCESS");
+    serde_json::from_str(&std::fs::read_to_string(&success).expect("_SUCCESS written")).unwrap()
+}
+
+/// `task → (units, carried, run, failed)` from a summary.
+fn counts(summary: &serde_json::Value) -> BTreeMap<String, [u64; 4]> {
+    summary["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let n = |k: &str| t[k].as_u64().unwrap();
+            (t["task"].as_str().unwrap().to_string(), [n("units"), n("carried"), n("run"), n("failed")])
+        })
+        .collect()
+}
+
+/// Every row of every part file in `dir`.
+fn read_folder(dir: &Path) -> Vec<RecordBatch> {
+    let mut batches = Vec::new();
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    parts.sort();
+    for part in parts {
+        let name = part.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("part-") && name.ends_with(".parquet"), "only part files are left: {name}");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&part).unwrap()).unwrap();
+        batches.extend(reader.build().unwrap().map(|b| b.unwrap()));
+    }
+    batches
+}
+
+fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let a = b.column_by_name(column).unwrap().as_string::<i32>().clone();
+            (0..a.len()).map(move |i| a.is_valid(i).then(|| a.value(i).to_string()))
+        })
+        .collect()
+}
+
+/// The unit ids in a task folder, asserting each appears once.
+fn unit_ids(dir: &Path) -> HashSet<String> {
+    let ids: Vec<String> = strings(&read_folder(dir), "unit_id").into_iter().map(Option::unwrap).collect();
+    let unique: HashSet<String> = ids.iter().cloned().collect();
+    assert_eq!(unique.len(), ids.len(), "no unit is written twice in {}", dir.display());
+    unique
+}
+
+const TASKS: [&str; 3] = ["docs", "reviews", "embeddings"];
+
+fn write_pipeline(dir: &Path, sources: &str, model: &str, part_rows: usize, docs_tokens: usize, review_tokens: usize) -> PathBuf {
+    let path = dir.join("pipeline.toml");
+    let text = format!(
+        "[source]\n{sources}\n[model]\nsource = \"{model}\"\n[output]\ndir = \"out\"\npart_rows = {part_rows}\n\
+         [tasks.docs]\nmax_new_tokens = {docs_tokens}\n[tasks.review]\nmax_new_tokens = {review_tokens}\n\
+         [tasks.embed]\npooling = \"mean\"\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A small repository of `functions` Python functions in a few files.
+fn make_repo(root: &Path, functions: usize) {
+    for f in 0..functions.div_ceil(5) {
+        let mut text = String::new();
+        for i in f * 5..((f + 1) * 5).min(functions) {
+            text.push_str(&format!("def step_{i}(x):\n    y = x * {i}\n    return y + {i}\n\n\n"));
+        }
+        std::fs::write(root.join(format!("mod_{f}.py")), text).unwrap();
+    }
+}
+
+/// pyarrow reads every output file and each task folder as one table.
+fn assert_pyarrow_reads(out: &Path, units: usize) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/read_outputs.py");
+    let result = Command::new("python3").arg(&script).arg(out).output().expect("python3 runs");
+    assert!(
+        result.status.success(),
+        "pyarrow could not read the outputs (scripts/test.sh installs pyarrow): {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let rows: BTreeMap<String, usize> = serde_json::from_slice(&result.stdout).unwrap();
+    for task in TASKS {
+        assert_eq!(rows[task], units, "pyarrow reads {units} rows from {task}/");
+    }
+}
+
+#[test]
+fn smollm2_runs_docs_review_and_embed_over_the_sample_datasets() {
+    let model = hearth::engine::default_model_path();
+    assert!(model.is_file(), "{} is missing: run scripts/fetch-model.sh", model.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let datasets = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
+    let sources = format!(
+        "repos = [{:?}]\ndatasets = [{{ file = {:?} }}]",
+        datasets.join("sample-repo"),
+        datasets.join("sample.jsonl")
+    );
+    // Short answers keep the test quick; the prompts (and so the prefill) are full size.
+    let pipeline = write_pipeline(tmp.path(), &sources, model.to_str().unwrap(), 256, 12, 24);
+    let summary = run_ok(&pipeline);
+    let units = summary["units"].as_u64().unwrap() as usize;
+    assert!(units >= 60, "the sample inputs have {units} units");
+    for (task, [total, carried, run, failed]) in counts(&summary) {
+        assert_eq!((total, carried, run, failed), (units as u64, 0, units as u64, 0), "{task}");
+    }
+    let out = tmp.path().join("out");
+
+    let docs = read_folder(&out.join("docs"));
+    let texts = strings(&docs, "text");
+    assert_eq!(texts.len(), units);
+    assert!(texts.iter().all(|t| t.as_ref().is_some_and(|t| !t.trim().is_empty())), "every unit has a doc: {texts:?}");
+
+    let reviews = read_folder(&out.join("reviews"));
+    assert_eq!(reviews.iter().map(|b| b.num_rows()).sum::<usize>(), units);
+    for b in &reviews {
+        let findings = b.column_by_name("findings").unwrap();
+        let parse_error = b.column_by_name("parse_error").unwrap();
+        let raw = b.column_by_name("raw").unwrap();
+        for i in 0..b.num_rows() {
+            assert!(raw.is_valid(i), "the answer is kept");
+            assert!(findings.is_valid(i) != parse_error.is_valid(i), "parsed findings, or the reason they did not parse");
+        }
+    }
+
+    let embeddings = read_folder(&out.join("embeddings"));
+    for b in &embeddings {
+        let field = b.schema().field_with_name("embedding").unwrap().clone();
+        assert_eq!(field.metadata()["hearth.dim"], "576", "SmolLM2's hidden size");
+        let vectors = b.column_by_name("embedding").unwrap().as_fixed_size_list();
+        assert_eq!(vectors.value_length(), 576);
+        for i in 0..vectors.len() {
+            let v = vectors.value(i);
+            let norm: f32 = v.as_primitive::<Float32Type>().values().iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-3, "unit {i} has norm {norm}");
+        }
+    }
+
+    // Provenance on every file.
+    for task in TASKS {
+        for entry in std::fs::read_dir(out.join(task)).unwrap() {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(entry.unwrap().path()).unwrap()).unwrap();
+            let kv: BTreeMap<String, String> = reader
+                .metadata()
+                .file_metadata()
+                .key_value_metadata()
+                .unwrap()
+                .iter()
+                .map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default()))
+                .collect();
+            for key in ["hearth.model", "hearth.model_hash", "hearth.prompt_hash", "hearth.params", "hearth.version", "hearth.config_hash"] {
+                assert!(kv.get(key).is_some_and(|v| !v.is_empty()), "{task} has {key}");
+            }
+        }
+    }
+    assert_pyarrow_reads(&out, units);
+}
+
+#[test]
+fn a_rerun_carries_everything_and_an_edit_reruns_only_its_unit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    make_repo(&repo, 12);
+    let pipeline = write_pipeline(tmp.path(), "repos = [\"repo\"]", "synthetic:tiny", 4, 6, 6);
+    let out = tmp.path().join("out");
+
+    let first = run_ok(&pipeline);
+    let units = first["units"].as_u64().unwrap();
+    assert_eq!(units, 12);
+    assert!(counts(&first).values().all(|&c| c == [units, 0, units, 0]), "{first}");
+    let parts_before: Vec<_> = TASKS.iter().map(|t| read_dir_names(&out.join(t))).collect();
+
+    let second = run_ok(&pipeline);
+    assert!(counts(&second).values().all(|&c| c == [units, units, 0, 0]), "nothing runs again: {second}");
+    let parts_after: Vec<_> = TASKS.iter().map(|t| read_dir_names(&out.join(t))).collect();
+    assert_eq!(parts_before, parts_after, "carried rows stay where they are");
+
+    let ids_before: Vec<HashSet<String>> = TASKS.iter().map(|t| unit_ids(&out.join(t))).collect();
+    let file = repo.join("mod_1.py");
+    let code = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, code.replace("y = x * 7", "y = x * 70")).unwrap();
+    let third = run_ok(&pipeline);
+    assert!(counts(&third).values().all(|&c| c == [units, units - 1, 1, 0]), "only the edited unit runs: {third}");
+    for (t, task) in TASKS.iter().enumerate() {
+        let ids = unit_ids(&out.join(task));
+        let gone: Vec<_> = ids_before[t].difference(&ids).collect();
+        let new: Vec<_> = ids.difference(&ids_before[t]).collect();
+        assert_eq!((gone.len(), new.len(), ids.len()), (1, 1, units as usize), "{task}: one row replaced");
+        let row = read_folder(&out.join(task))
+            .iter()
+            .flat_map(|b| {
+                let id = b.column_by_name("unit_id").unwrap().as_string::<i32>().clone();
+                let path = b.column_by_name("path").unwrap().as_string::<i32>().clone();
+                let line = b.column_by_name("start_line").unwrap().as_primitive::<arrow_array::types::UInt32Type>().clone();
+                (0..b.num_rows()).map(move |i| (id.value(i).to_string(), path.value(i).to_string(), line.value(i)))
+            })
+            .find(|(id, ..)| id == new[0])
+            .unwrap();
+        assert_eq!((row.1.as_str(), row.2), ("mod_1.py", 11), "{task}: the re-run unit is step_7");
+    }
+    assert_pyarrow_reads(&out, units as usize);
+}
+
+fn read_dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn runs_killed_at_random_points_finish_with_every_unit_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    make_repo(&repo, 120);
+
+    // The uninterrupted run, and how long it takes.
+    let reference = tmp.path().join("reference");
+    std::fs::create_dir(&reference).unwrap();
+    let sources = format!("repos = [{repo:?}]");
+    let reference_pipeline = write_pipeline(&reference, &sources, "synthetic:tiny", 3, 24, 24);
+    let started = Instant::now();
+    let expected = run_ok(&reference_pipeline);
+    let duration = started.elapsed();
+    let expected_ids: Vec<HashSet<String>> = TASKS.iter().map(|t| unit_ids(&reference.join("out").join(t))).collect();
+
+    let resumed = tmp.path().join("resumed");
+    std::fs::create_dir(&resumed).unwrap();
+    let pipeline = write_pipeline(&resumed, &sources, "synthetic:tiny", 3, 24, 24);
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut state = seed | 1;
+    let mut killed_mid_run = 0;
+    for _ in 0..6 {
+        // xorshift: a different spread of kill points each time the test runs; the seed is printed.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        // Each kill lands 5–25% of a whole run in: resumed runs have less left to do, so
+        // six of them together still fall short of finishing.
+        let delay = duration.mul_f64(0.05 + (state % 1000) as f64 / 1000.0 * 0.2);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["run", pipeline.to_str().unwrap(), "--quiet"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_run += 1;
+        }
+        child.kill().unwrap(); // SIGKILL: no destructor, no cleanup runs.
+        child.wait().unwrap();
+        eprintln!("seed {seed}: killed after {delay:?} of {duration:?}");
+    }
+    assert!(killed_mid_run >= 3, "seed {seed}: the kills must land mid-run ({killed_mid_run} did)");
+    let last = run_ok(&pipeline);
+    let units = expected["units"].as_u64().unwrap();
+    assert_eq!(last["units"].as_u64().unwrap(), units);
+    for (t, task) in TASKS.iter().enumerate() {
+        assert_eq!(unit_ids(&resumed.join("out").join(task)), expected_ids[t], "seed {seed}: {task} equals the uninterrupted run");
+    }
+    assert_pyarrow_reads(&resumed.join("out"), units as usize);
+}
+
+#[test]
+fn a_unit_over_the_context_fails_alone_and_the_exit_status_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    make_repo(&repo, 3);
+    // tiny's context is 4096 byte-level tokens; this unit is longer.
+    let body: String = (0..700).map(|i| format!("    v{i} = {i}\n")).collect();
+    std::fs::write(repo.join("huge.py"), format!("def huge():\n{body}    return 0\n")).unwrap();
+    let pipeline = tmp.path().join("pipeline.toml");
+    std::fs::write(
+        &pipeline,
+        "[source]\nrepos = [\"repo\"]\nmax_unit_bytes = 100000\n[model]\nsource = \"synthetic:tiny\"\n\
+         [output]\ndir = \"out\"\n[tasks.docs]\nmax_new_tokens = 4\n",
+    )
+    .unwrap();
+    let out = hearth(&["run", pipeline.to_str().unwrap(), "--quiet"]);
+    assert!(!out.status.success(), "a failed unit makes the exit status non-zero");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 units failed"), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = summary(&pipeline);
+    assert_eq!(counts(&s)["docs"], [4, 0, 4, 1]);
+    let docs = read_folder(&tmp.path().join("out/docs"));
+    let errors: Vec<String> = strings(&docs, "error").into_iter().flatten().collect();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].contains("context"), "{errors:?}");
+}
+
+#[test]
+fn bad_pipelines_are_refused_with_the_file_and_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pipeline = tmp.path().join("bad.toml");
+    std::fs::write(&pipeline, "[source]\nrepos = [\"r\"]\n[output]\ndir = \"o\"\n[tasks.docs]\ntemprature = 0.5\n").unwrap();
+    let out = hearth(&["run", pipeline.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("bad.toml") && stderr.contains("temprature"), "{stderr}");
+}
