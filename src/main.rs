@@ -99,6 +99,9 @@ struct GenerateArgs {
     /// Stop when the text contains this (repeatable).
     #[arg(long)]
     stop: Vec<String>,
+    /// Only generate JSON that this JSON schema (a file) allows.
+    #[arg(long, value_name = "FILE")]
+    json_schema: Option<PathBuf>,
     /// cpu, or cuda:N with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -352,6 +355,13 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         messages.push(Message::new("user", args.prompt.as_str()));
         model.chat_prompt(&messages)?
     };
+    let json_schema = match &args.json_schema {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            Some(serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?)
+        }
+        None => None,
+    };
     let params = SamplingParams {
         temperature: args.temperature,
         top_k: args.top_k,
@@ -360,6 +370,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         max_new_tokens: args.max_new_tokens,
         stop: args.stop,
         ignore_eos: false,
+        json_schema,
     };
     let out = model.generate(&prompt, params)?;
     println!("{}", out.text);

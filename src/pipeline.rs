@@ -208,6 +208,10 @@ pub struct GenerateTask {
     /// Stop strings.
     #[serde(default)]
     pub stop: Vec<String>,
+    /// Review only: sample within the findings JSON schema, so every answer parses
+    /// (default true). False lets the model write freely; answers that do not parse
+    /// are kept raw with the reason.
+    pub constrained: Option<bool>,
 }
 
 fn default_max_new_tokens() -> usize {
@@ -228,6 +232,7 @@ impl GenerateTask {
             max_new_tokens: self.max_new_tokens,
             stop: self.stop.clone(),
             ignore_eos: false,
+            json_schema: None,
         }
     }
 }
@@ -340,6 +345,9 @@ impl Pipeline {
                 task.sampling().validate().map_err(|e| format!("[tasks.{name}]: {e}"))?;
                 if task.max_new_tokens == 0 {
                     return Err(format!("[tasks.{name}] max_new_tokens must be positive"));
+                }
+                if name == "docs" && task.constrained == Some(true) {
+                    return Err("[tasks.docs] constrained: docs are free text; only review has a schema".into());
                 }
             }
         }

@@ -340,7 +340,10 @@ impl RunContext<'_> {
         let system = spec.system.as_deref().unwrap_or(default_system);
         let template_source = spec.template.as_deref().unwrap_or(default_template);
         let template = UnitTemplate::new(&format!("[tasks.{}] template", task.name()), template_source)?;
-        let params = spec.sampling();
+        let mut params = spec.sampling();
+        if task == TaskKind::Review && spec.constrained.unwrap_or(true) {
+            params.json_schema = Some(review::schema());
+        }
         let model_source = spec.model.as_deref().unwrap_or(&self.pipeline.model.source);
         let identity = TaskIdentity::new(task, model_source, models, format!("{system}\n\n{template_source}"), to_json(&params))?;
         let mut output = TaskOutput::open(self, &identity, units)?;

@@ -316,6 +316,37 @@ fn a_unit_over_the_context_fails_alone_and_the_exit_status_says_so() {
     assert!(errors[0].contains("context"), "{errors:?}");
 }
 
+/// Review rows of a run over `units` Python functions with the random tiny model:
+/// (rows whose findings parsed, rows kept raw with a parse error).
+fn tiny_reviews(constrained: bool, units: usize) -> (usize, usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    make_repo(&repo, units);
+    let pipeline = tmp.path().join("pipeline.toml");
+    // The schema bounds an answer to ~2,200 byte-level tokens at most.
+    std::fs::write(
+        &pipeline,
+        format!(
+            "[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n\
+             [tasks.review]\nmax_new_tokens = 3000\nconstrained = {constrained}\n"
+        ),
+    )
+    .unwrap();
+    run_ok(&pipeline);
+    let reviews = read_folder(&tmp.path().join("out/reviews"));
+    let parsed = reviews.iter().map(|b| b.num_rows() - b.column_by_name("findings").unwrap().null_count()).sum();
+    let raw = reviews.iter().map(|b| b.num_rows() - b.column_by_name("parse_error").unwrap().null_count()).sum();
+    (parsed, raw)
+}
+
+#[test]
+fn constrained_sampling_makes_every_review_parse_even_from_random_weights() {
+    assert_eq!(tiny_reviews(true, 6), (6, 0), "the JSON schema constraint admits only answers that parse");
+    let (parsed, raw) = tiny_reviews(false, 6);
+    assert_eq!((parsed, raw), (0, 6), "unconstrained, random weights write no JSON; every answer is kept raw");
+}
+
 #[test]
 fn bad_pipelines_are_refused_with_the_file_and_the_key() {
     let tmp = tempfile::tempdir().unwrap();

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::blocks::BlockAllocator;
+use super::constraint::Constraint;
 use super::kv::{PagedKvCache, SeqChunk, SeqId};
 use super::sampler::{find_stop, FinishReason, Sampler, SamplingParams};
 use super::scheduler::{Schedule, Scheduler, SchedulerConfig};
@@ -104,6 +105,7 @@ impl BatchStats {
 
 struct Live {
     sampler: Sampler,
+    constraint: Option<Constraint>,
     prompt_tokens: usize,
     generated: Vec<u32>,
     submitted: Instant,
@@ -159,12 +161,19 @@ impl<'m> BatchEngine<'m> {
             Ok(s) => s,
             Err(e) => return fail(e.to_string()),
         };
+        let constraint = match &request.params.json_schema {
+            Some(schema) => match self.model.grammar().and_then(|g| g.json_schema(schema)) {
+                Ok(c) => Some(c),
+                Err(e) => return fail(e),
+            },
+            None => None,
+        };
         let max_len = (request.prompt.len() + request.params.max_new_tokens).min(context);
         let prompt_tokens = request.prompt.len();
         if let Err(message) = self.scheduler.add(request.id, request.prompt, max_len) {
             return fail(message);
         }
-        let live = Live { sampler, prompt_tokens, generated: Vec::new(), submitted: Instant::now(), first_token: None };
+        let live = Live { sampler, constraint, prompt_tokens, generated: Vec::new(), submitted: Instant::now(), first_token: None };
         self.live.insert(request.id, live);
         None
     }
@@ -203,14 +212,25 @@ impl<'m> BatchEngine<'m> {
         let context = self.model.decoder.config().max_context;
         for (chunk, row) in schedule.chunks.iter().filter(|c| c.wants_logits).zip(&logits) {
             let live = self.live.get_mut(&chunk.id).expect("scheduled sequences are live");
-            let next = live.sampler.sample(row);
+            let next = match sample(live, row) {
+                Ok(next) => next,
+                Err(message) => {
+                    self.scheduler.finish(chunk.id);
+                    self.live.remove(&chunk.id);
+                    done.push(Completion { id: chunk.id, result: Err(message) });
+                    continue;
+                }
+            };
             live.first_token.get_or_insert_with(|| live.submitted.elapsed());
             let finish = if self.model.tokenizer.eos_ids.contains(&next) && !live.sampler.params().ignore_eos {
                 Some(FinishReason::Eos)
             } else {
                 live.generated.push(next);
                 let params = live.sampler.params();
-                if !params.stop.is_empty() && find_stop(&self.model.tokenizer.decode(&live.generated), &params.stop).is_some() {
+                if live.constraint.as_ref().is_some_and(Constraint::is_complete) {
+                    // Nothing but end-of-sequence may follow: end now, not a step later.
+                    Some(FinishReason::Eos)
+                } else if !params.stop.is_empty() && find_stop(&self.model.tokenizer.decode(&live.generated), &params.stop).is_some() {
                     Some(FinishReason::Stop)
                 } else if live.generated.len() >= params.max_new_tokens {
                     Some(FinishReason::Length)
@@ -279,6 +299,18 @@ impl<'m> BatchEngine<'m> {
         }
         Ok(())
     }
+}
+
+/// The next token of `live` from its logits `row`, within its constraint if it has one.
+fn sample(live: &mut Live, row: &[f32]) -> std::result::Result<u32, String> {
+    let Some(constraint) = &mut live.constraint else {
+        return Ok(live.sampler.sample(row));
+    };
+    let mut row = row.to_vec();
+    constraint.mask(&mut row)?;
+    let next = live.sampler.sample(&row);
+    constraint.accept(next)?;
+    Ok(next)
 }
 
 /// Lays the scheduled chunks end to end.

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod blocks;
 pub mod chat;
 pub mod config;
+pub mod constraint;
 pub mod gguf;
 pub mod kv;
 pub mod model;
@@ -217,6 +218,8 @@ pub struct Model {
     pub chat: ChatTemplate,
     /// Where it came from, for provenance.
     pub source: ModelSource,
+    /// The constrained-sampling index of the vocabulary, built on first use.
+    grammar: std::sync::OnceLock<std::result::Result<constraint::GrammarCompiler, String>>,
 }
 
 /// The result of one generation.
@@ -257,7 +260,15 @@ impl Model {
                 (decoder, synthetic::tokenizer()?, ChatTemplate::new(chat::CHATML, "", "<|im_end|>")?)
             }
         };
-        Ok(Model { decoder, tokenizer, chat, source: source.clone() })
+        Ok(Model { decoder, tokenizer, chat, source: source.clone(), grammar: std::sync::OnceLock::new() })
+    }
+
+    /// Compiles grammars for this model's vocabulary (built on the first call).
+    pub fn grammar(&self) -> std::result::Result<&constraint::GrammarCompiler, String> {
+        let built = self.grammar.get_or_init(|| {
+            constraint::GrammarCompiler::new(&self.tokenizer, self.decoder.config().vocab_size)
+        });
+        built.as_ref().map_err(Clone::clone)
     }
 
     /// The prompt ids for a conversation, through the model's chat template.

@@ -24,11 +24,13 @@ pub struct SamplingParams {
     /// Keep generating past end-of-sequence tokens (throughput benchmarks need a fixed
     /// number of tokens).
     pub ignore_eos: bool,
+    /// Only JSON documents this schema allows may be generated (llguidance).
+    pub json_schema: Option<serde_json::Value>,
 }
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0, seed: 0, max_new_tokens: 256, stop: Vec::new(), ignore_eos: false }
+        SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0, seed: 0, max_new_tokens: 256, stop: Vec::new(), ignore_eos: false, json_schema: None }
     }
 }
 

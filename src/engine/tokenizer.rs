@@ -141,6 +141,14 @@ impl Tokenizer {
         Ok(encoding.get_ids().to_vec())
     }
 
+    /// Every token id's bytes as they appear in text, special tokens marked the way
+    /// llguidance expects: what constrained sampling matches the grammar against.
+    pub fn token_bytes(&self) -> std::result::Result<Vec<Vec<u8>>, String> {
+        let json = self.inner.to_string(false).map_err(|e| format!("tokenizer: {e}"))?;
+        let json: serde_json::Value = serde_json::from_str(&json).map_err(|e| format!("tokenizer: {e}"))?;
+        llguidance::token_bytes_from_tokenizer_json(&json).map_err(|e| format!("tokenizer: {e}"))
+    }
+
     /// Text of `ids`, special tokens left out.
     pub fn decode(&self, ids: &[u32]) -> String {
         // Ids past the tokenizer's vocabulary (synthetic models) decode to nothing.

@@ -25,6 +25,40 @@ pub const SEVERITIES: [&str; 3] = ["low", "medium", "high"];
 /// Allowed categories.
 pub const CATEGORIES: [&str; 5] = ["bug", "security", "performance", "style", "maintainability"];
 
+/// Findings per unit at most, and characters per message: bounds that make every
+/// constrained answer fit in a few hundred tokens, even from a model that rambles.
+const MAX_FINDINGS: usize = 8;
+const MAX_MESSAGE_CHARS: usize = 200;
+
+/// The JSON schema of an answer, for constrained sampling: compact JSON (no free
+/// whitespace, which a small model can repeat forever), known severities and
+/// categories, bounded lengths.
+pub fn schema() -> serde_json::Value {
+    serde_json::json!({
+        "x-guidance": { "whitespace_flexible": false, "item_separator": ", ", "key_separator": ": " },
+        "type": "object",
+        "properties": {
+            "findings": {
+                "type": "array",
+                "maxItems": MAX_FINDINGS,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "severity": { "enum": SEVERITIES },
+                        "line": { "type": "integer", "minimum": 1, "maximum": 99_999_999 },
+                        "category": { "enum": CATEGORIES },
+                        "message": { "type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_CHARS }
+                    },
+                    "required": ["severity", "line", "category", "message"],
+                    "additionalProperties": false
+                }
+            }
+        },
+        "required": ["findings"],
+        "additionalProperties": false
+    })
+}
+
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
