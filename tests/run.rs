@@ -324,7 +324,7 @@ fn tiny_reviews(constrained: bool, units: usize) -> (usize, usize) {
     std::fs::create_dir(&repo).unwrap();
     make_repo(&repo, units);
     let pipeline = tmp.path().join("pipeline.toml");
-    // The schema bounds an answer to ~2,200 byte-level tokens at most.
+    // The schema bounds an answer (4 findings of 160 characters) under 3,000 byte-level tokens.
     std::fs::write(
         &pipeline,
         format!(

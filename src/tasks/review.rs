@@ -11,6 +11,7 @@ pub const TEMPLATE: &str = "Review the code below for bugs, security problems, p
 to maintain code. Answer with one JSON object and nothing else, of exactly this shape:
 {\"findings\": [{\"severity\": \"low\" | \"medium\" | \"high\", \"line\": <line number in the file>, \
 \"category\": \"bug\" | \"security\" | \"performance\" | \"style\" | \"maintainability\", \"message\": \"<one sentence>\"}]}
+Report at most 4 findings, the most important first, each message one short sentence. \
 Use an empty list when there is nothing worth reporting.
 
 Language: {{ language }}
@@ -27,8 +28,8 @@ pub const CATEGORIES: [&str; 5] = ["bug", "security", "performance", "style", "m
 
 /// Findings per unit at most, and characters per message: bounds that make every
 /// constrained answer fit in a few hundred tokens, even from a model that rambles.
-const MAX_FINDINGS: usize = 8;
-const MAX_MESSAGE_CHARS: usize = 200;
+const MAX_FINDINGS: usize = 4;
+const MAX_MESSAGE_CHARS: usize = 160;
 
 /// The JSON schema of an answer, for constrained sampling: compact JSON (no free
 /// whitespace, which a small model can repeat forever), known severities and
