@@ -85,8 +85,10 @@ fn write_pipeline(dir: &Path, sources: &str, model: &str, part_rows: usize, docs
     path
 }
 
-/// A small repository of `functions` Python functions in a few files.
-fn make_repo(root: &Path, functions: usize) {
+/// `tmp/repo`: a small repository of `functions` Python functions, five to a file.
+fn make_repo(tmp: &Path, functions: usize) -> PathBuf {
+    let root = tmp.join("repo");
+    std::fs::create_dir(&root).unwrap();
     for f in 0..functions.div_ceil(5) {
         let mut text = String::new();
         for i in f * 5..((f + 1) * 5).min(functions) {
@@ -94,6 +96,7 @@ fn make_repo(root: &Path, functions: usize) {
         }
         std::fs::write(root.join(format!("mod_{f}.py")), text).unwrap();
     }
+    root
 }
 
 /// pyarrow reads every output file and each task folder as one table.
@@ -185,9 +188,7 @@ fn smollm2_runs_docs_review_and_embed_over_the_sample_datasets() {
 #[test]
 fn a_rerun_carries_everything_and_an_edit_reruns_only_its_unit() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("repo");
-    std::fs::create_dir(&repo).unwrap();
-    make_repo(&repo, 12);
+    let repo = make_repo(tmp.path(), 12);
     let pipeline = write_pipeline(tmp.path(), "repos = [\"repo\"]", "synthetic:tiny", 4, 6, 6);
     let out = tmp.path().join("out");
 
@@ -237,9 +238,7 @@ fn read_dir_names(dir: &Path) -> Vec<String> {
 #[test]
 fn runs_killed_at_random_points_finish_with_every_unit_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("repo");
-    std::fs::create_dir(&repo).unwrap();
-    make_repo(&repo, 120);
+    let repo = make_repo(tmp.path(), 120);
 
     // The uninterrupted run, and how long it takes.
     let reference = tmp.path().join("reference");
@@ -292,9 +291,7 @@ fn runs_killed_at_random_points_finish_with_every_unit_once() {
 #[test]
 fn a_unit_over_the_context_fails_alone_and_the_exit_status_says_so() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("repo");
-    std::fs::create_dir(&repo).unwrap();
-    make_repo(&repo, 3);
+    let repo = make_repo(tmp.path(), 3);
     // tiny's context is 4096 byte-level tokens; this unit is longer.
     let body: String = (0..700).map(|i| format!("    v{i} = {i}\n")).collect();
     std::fs::write(repo.join("huge.py"), format!("def huge():\n{body}    return 0\n")).unwrap();
@@ -320,9 +317,7 @@ fn a_unit_over_the_context_fails_alone_and_the_exit_status_says_so() {
 /// (rows whose findings parsed, rows kept raw with a parse error).
 fn tiny_reviews(constrained: bool, units: usize) -> (usize, usize) {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("repo");
-    std::fs::create_dir(&repo).unwrap();
-    make_repo(&repo, units);
+    make_repo(tmp.path(), units);
     let pipeline = tmp.path().join("pipeline.toml");
     // The schema bounds an answer (4 findings of 160 characters) under 3,000 byte-level tokens.
     std::fs::write(

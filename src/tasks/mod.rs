@@ -146,23 +146,21 @@ impl UnitTemplate {
     }
 }
 
+/// The unit's columns every task row repeats, typed as in `units.parquet`.
+const UNIT_COLUMNS: [&str; 10] =
+    ["unit_id", "repo", "path", "language", "kind", "name", "parent", "start_line", "end_line", "content_hash"];
+
 /// Columns every task's rows start with.
 fn common_fields() -> Vec<Field> {
-    vec![
-        Field::new("unit_id", DataType::Utf8, false),
-        Field::new("repo", DataType::Utf8, false),
-        Field::new("path", DataType::Utf8, false),
-        Field::new("language", DataType::Utf8, false),
-        Field::new("kind", DataType::Utf8, false),
-        Field::new("name", DataType::Utf8, true),
-        Field::new("parent", DataType::Utf8, true),
-        Field::new("start_line", DataType::UInt32, false),
-        Field::new("end_line", DataType::UInt32, false),
-        Field::new("content_hash", DataType::Utf8, false),
+    let units = crate::source::unit_schema();
+    let mut fields: Vec<Field> =
+        UNIT_COLUMNS.iter().map(|name| units.field_with_name(name).expect("a unit column").clone()).collect();
+    fields.extend([
         Field::new("cache_key", DataType::Utf8, false),
         Field::new("tokens_in", DataType::UInt32, false),
         Field::new("error", DataType::Utf8, true),
-    ]
+    ]);
+    fields
 }
 
 fn finding_fields() -> Fields {
