@@ -318,9 +318,8 @@ impl<'a> TaskOutput<'a> {
         Ok(())
     }
 
-    /// Writes what is held, makes the folder exact, and returns the summary.
-    fn finish(mut self, rows: &mut RowsBuilder) -> Result<TaskSummary> {
-        self.flush(rows)?;
+    /// Makes the folder exact (after the last rows are flushed) and returns the summary.
+    fn finish(mut self) -> Result<TaskSummary> {
         let live: HashSet<String> = self.keys.iter().cloned().collect();
         let removed = self.folder.compact(&live)?;
         self.summary.rows_dropped_stale = removed.stale;
@@ -348,7 +347,7 @@ impl RunContext<'_> {
         let identity = TaskIdentity::new(task, model_source, models, format!("{system}\n\n{template_source}"), to_json(&params))?;
         let mut output = TaskOutput::open(self, &identity, units)?;
         if output.todo.is_empty() {
-            return output.finish(&mut RowsBuilder::new(task, tasks::schema(task, None)));
+            return output.finish();
         }
 
         let model = models.get(model_source)?;
@@ -389,7 +388,8 @@ impl RunContext<'_> {
             }
         }
         output.summary.prefix_hit_rate = engine.stats().prefix_hit_rate();
-        output.finish(&mut rows)
+        output.flush(&mut rows)?;
+        output.finish()
     }
 
     /// The embed task: pooled hidden states per unit, many units per forward step.
@@ -398,8 +398,7 @@ impl RunContext<'_> {
         let identity = TaskIdentity::new(TaskKind::Embed, model_source, models, template_source.to_string(), to_json(&pooling))?;
         let mut output = TaskOutput::open(self, &identity, units)?;
         if output.todo.is_empty() {
-            let schema = tasks::schema(TaskKind::Embed, Some((0, HashMap::new())));
-            return output.finish(&mut RowsBuilder::new(TaskKind::Embed, schema));
+            return output.finish();
         }
         let model = models.get(model_source)?;
         let dim = model.decoder.config().hidden_size;
@@ -427,7 +426,8 @@ impl RunContext<'_> {
                 output.push(&mut rows, &units[i], i, tokens, Answer::Embedding(answer))?;
             }
         }
-        output.finish(&mut rows)
+        output.flush(&mut rows)?;
+        output.finish()
     }
 }
 

@@ -63,11 +63,6 @@ impl PartFolder {
         Ok(PartFolder { dir: dir.to_path_buf(), run, next_part: 0 })
     }
 
-    /// The folder.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The part files now in the folder, oldest first.
     pub fn parts(&self) -> Result<Vec<PathBuf>> {
         let mut parts: Vec<PathBuf> = fs::read_dir(&self.dir)
