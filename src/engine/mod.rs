@@ -317,7 +317,9 @@ impl Model {
     pub fn embed_batch(&self, inputs: &[&[u32]], pooling: Pooling) -> Result<Vec<std::result::Result<Vec<f32>, String>>> {
         let config = self.decoder.config();
         let mut results: Vec<Option<std::result::Result<Vec<f32>, String>>> = vec![None; inputs.len()];
-        let mut group: Vec<usize> = Vec::new();
+        // Valid inputs, packed in order into groups of at most PREFILL_CHUNK tokens
+        // (a longer input forms a group of its own).
+        let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut group_tokens = 0;
         for (i, tokens) in inputs.iter().enumerate() {
             if tokens.is_empty() || tokens.len() > config.max_context {
@@ -328,19 +330,18 @@ impl Model {
                 results[i] = Some(Err(format!("token id {bad} is outside the vocabulary")));
                 continue;
             }
-            if !group.is_empty() && group_tokens + tokens.len() > PREFILL_CHUNK {
-                let members: Vec<&[u32]> = group.iter().map(|&g| inputs[g]).collect();
-                for (g, vector) in group.drain(..).zip(self.embed_group(&members, pooling)?) {
-                    results[g] = Some(Ok(vector));
+            match groups.last_mut() {
+                Some(group) if group_tokens + tokens.len() <= PREFILL_CHUNK => group.push(i),
+                _ => {
+                    groups.push(vec![i]);
+                    group_tokens = 0;
                 }
-                group_tokens = 0;
             }
-            group.push(i);
             group_tokens += tokens.len();
         }
-        if !group.is_empty() {
+        for group in groups {
             let members: Vec<&[u32]> = group.iter().map(|&g| inputs[g]).collect();
-            for (g, vector) in group.drain(..).zip(self.embed_group(&members, pooling)?) {
+            for (g, vector) in group.into_iter().zip(self.embed_group(&members, pooling)?) {
                 results[g] = Some(Ok(vector));
             }
         }
