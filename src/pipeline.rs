@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{BatchConfig, ModelSource, Pooling, Requantize, SamplingParams};
+use crate::engine::{BatchConfig, ModelSource, Pooling, Requantize, SamplingParams, DEFAULT_MODEL};
 use crate::job::WalkInput;
 use crate::source::{DatasetColumns, WalkConfig};
 use crate::{Error, Result};
@@ -94,7 +94,7 @@ pub struct ModelSection {
 }
 
 fn default_model() -> String {
-    "smollm2".into()
+    DEFAULT_MODEL.into()
 }
 fn default_device() -> String {
     "cpu".into()
@@ -287,17 +287,21 @@ impl Pipeline {
         self.source.repos.iter_mut().for_each(resolve);
         self.source.datasets.iter_mut().for_each(|d| resolve(&mut d.file));
         resolve(&mut self.output.dir);
-        let resolve_model = |m: &mut String| {
-            if !m.starts_with("synthetic:") && m != "smollm2" && Path::new(m).is_relative() {
+        // Names (`synthetic:…`, the default model) and home-relative paths, which
+        // ModelSource expands, are not relative to the pipeline file.
+        let is_file_relative = |m: &str| {
+            !m.starts_with("synthetic:") && m != DEFAULT_MODEL && !m.starts_with("~/") && Path::new(m).is_relative()
+        };
+        let t = &mut self.tasks;
+        let own = [
+            t.docs.as_mut().and_then(|d| d.model.as_mut()),
+            t.review.as_mut().and_then(|r| r.model.as_mut()),
+            t.embed.as_mut().and_then(|e| e.model.as_mut()),
+        ];
+        for m in std::iter::once(&mut self.model.source).chain(own.into_iter().flatten()) {
+            if is_file_relative(m) {
                 *m = base.join(&*m).display().to_string();
             }
-        };
-        resolve_model(&mut self.model.source);
-        for m in [self.tasks.docs.as_mut().and_then(|t| t.model.as_mut()), self.tasks.review.as_mut().and_then(|t| t.model.as_mut())] {
-            m.map(resolve_model);
-        }
-        if let Some(m) = self.tasks.embed.as_mut().and_then(|t| t.model.as_mut()) {
-            resolve_model(m);
         }
     }
 
@@ -426,6 +430,13 @@ mod tests {
         assert!(p.source.repos[0].is_absolute() && p.source.repos[0].ends_with("repo"));
         assert!(p.output.dir.is_absolute());
         assert_eq!(p.tasks.docs.unwrap().max_new_tokens, 256);
+        // Model names and home-relative paths (ModelSource expands `~/`) stay as written;
+        // a relative model path is taken from the pipeline's folder like the others.
+        let mut p: Pipeline = toml::from_str(&MINIMAL.replace("synthetic:tiny", "~/m.gguf")).unwrap();
+        p.tasks.docs.as_mut().unwrap().model = Some("models/docs.gguf".into());
+        p.resolve_paths(Path::new("/etc/hearth"));
+        assert_eq!(p.model.source, "~/m.gguf");
+        assert_eq!(p.tasks.docs.unwrap().model.as_deref(), Some("/etc/hearth/models/docs.gguf"));
     }
 
     #[test]
