@@ -28,7 +28,7 @@ fn main() {
     let walk = |threads: usize| -> WalkSummary {
         let config = WalkConfig { threads, ..WalkConfig::default() };
         let input = WalkInput::Repos(vec![tree.clone()]);
-        job::walk(std::slice::from_ref(&input), &config, out.path(), &WalkStats::default())
+        job::walk(std::slice::from_ref(&input), &config, out.path(), &WalkStats::default(), None)
             .unwrap_or_else(|e| panic!("walking {}: {e}", tree.display()))
     };
 

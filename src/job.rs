@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
+use arrow_array::{BooleanArray, RecordBatch};
 use serde::Serialize;
 
+use crate::shard::{self, Shard};
 use crate::sink::AtomicParquetWriter;
 use crate::source::{self, DatasetColumns, SourceBatch, SourceInfo, WalkConfig, WalkStats};
 use crate::{Error, Result};
@@ -15,10 +17,20 @@ use crate::{Error, Result};
 /// Batches in flight between the source and the sink.
 const CHANNEL_BATCHES: usize = 8;
 
-/// File name of the units output.
+/// File name of the units output (of an unsharded walk).
 pub const UNITS_FILE: &str = "units.parquet";
-/// File name of the skipped-files output.
+/// File name of the skipped-files output (of an unsharded walk).
 pub const SKIPPED_FILE: &str = "skipped.parquet";
+
+/// Where a walk writes its units: `units.parquet`, or `units-<i>-of-<N>.parquet` for a shard.
+pub fn units_path(out_dir: &Path, shard: Option<Shard>) -> PathBuf {
+    out_dir.join(format!("units{}.parquet", shard::tag(shard)))
+}
+
+/// Where a walk writes its skipped files, named like [`units_path`].
+pub fn skipped_path(out_dir: &Path, shard: Option<Shard>) -> PathBuf {
+    out_dir.join(format!("skipped{}.parquet", shard::tag(shard)))
+}
 
 /// What a walk reads.
 #[derive(Debug, Clone)]
@@ -60,11 +72,13 @@ fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::O
 
 /// Walks `inputs`, one after another, into `out_dir/units.parquet` and
 /// `out_dir/skipped.parquet`. `stats` is updated as the walk goes, for a progress display.
-pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &WalkStats) -> Result<WalkSummary> {
+/// A `shard` keeps only its own units (by unit id) and skipped files (by path), in files
+/// named after it, so the shards' files together are the unsharded walk's.
+pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &WalkStats, shard: Option<Shard>) -> Result<WalkSummary> {
     let started = Instant::now();
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let mut units = AtomicParquetWriter::create(&out_dir.join(UNITS_FILE), source::unit_schema())?;
-    let mut skipped = AtomicParquetWriter::create(&out_dir.join(SKIPPED_FILE), source::skipped_schema())?;
+    let mut units = AtomicParquetWriter::create(&units_path(out_dir, shard), source::unit_schema())?;
+    let mut skipped = AtomicParquetWriter::create(&skipped_path(out_dir, shard), source::skipped_schema())?;
     let (tx, rx) = crossbeam_channel::bounded(CHANNEL_BATCHES);
 
     let (units_sink, skipped_sink) = (&mut units, &mut skipped);
@@ -73,8 +87,9 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
             let mut reasons = BTreeMap::new();
             for batch in rx {
                 match batch {
-                    SourceBatch::Units(batch) => units_sink.write(&batch)?,
+                    SourceBatch::Units(batch) => units_sink.write(&own_rows(&batch, shard, &["unit_id"])?)?,
                     SourceBatch::Skipped(batch) => {
+                        let batch = own_rows(&batch, shard, &["repo", "path"])?;
                         for reason in batch.column(2).as_string::<i32>().iter().flatten() {
                             *reasons.entry(reason.to_string()).or_insert(0) += 1;
                         }
@@ -111,6 +126,22 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
         elapsed: started.elapsed(),
         sources,
     })
+}
+
+/// The rows of `batch` that `shard` owns, by the joined `key_columns`.
+fn own_rows(batch: &RecordBatch, shard: Option<Shard>, key_columns: &[&str]) -> Result<RecordBatch> {
+    let Some(shard) = shard else { return Ok(batch.clone()) };
+    let columns: Vec<_> = key_columns
+        .iter()
+        .map(|c| batch.column_by_name(c).expect("source batches have their key columns").as_string::<i32>())
+        .collect();
+    let owned: BooleanArray = (0..batch.num_rows())
+        .map(|row| {
+            let key: Vec<&str> = columns.iter().map(|c| c.value(row)).collect();
+            Some(shard.owns(&key.join("/")))
+        })
+        .collect();
+    Ok(arrow_select::filter::filter_record_batch(batch, &owned)?)
 }
 
 /// Key-value metadata every output file carries.

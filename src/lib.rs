@@ -5,7 +5,7 @@
 //! bounded channels:
 //! 1. [`source`]: repositories or datasets → code units.
 //! 2. [`engine`]: our decoder on candle, with tokenizer, chat template and sampler.
-//! 3. workers: not yet built (see the README's status); [`run`] drives one engine.
+//! 3. [`workers`]: one per device, each with its own engine, fed from one shared queue.
 //! 4. [`tasks`]: docs, review and embed — prompt templates in, parsed rows out.
 //! 5. [`sink`]: batches → Parquet files, atomically; part folders for resume.
 //! 6. telemetry: not yet built.
@@ -19,8 +19,10 @@ mod error;
 pub mod job;
 pub mod pipeline;
 pub mod run;
+pub mod shard;
 pub mod sink;
 pub mod source;
 pub mod tasks;
+pub mod workers;
 
 pub use error::{Error, Result};

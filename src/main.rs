@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand};
 use hearth::engine::{LoadOptions, Message, Model, ModelSource, Requantize, SamplingParams};
 use hearth::job::{self, WalkInput, WalkSummary};
 use hearth::pipeline::{Overrides, Pipeline};
-use hearth::run::RunProgress;
+use hearth::run::{RunOptions, RunProgress};
+use hearth::shard::Shard;
+use hearth::workers::Fault;
 use hearth::source::{DatasetColumns, WalkConfig, WalkStats};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -127,6 +129,17 @@ struct RunArgs {
     /// Model instead of the pipeline's [model] source.
     #[arg(long, value_name = "SRC")]
     model: Option<String>,
+    /// Workers, one per device: auto (every CUDA GPU, else the CPU), cuda:0,cuda:1, cpu,
+    /// or cpu,cpu (CPU workers splitting the cores) [default: the pipeline's, else auto].
+    #[arg(long, value_name = "LIST")]
+    devices: Option<String>,
+    /// Run only shard i of N (units split by unit-id hash) [default: from
+    /// SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX with --num-shards].
+    #[arg(long, value_name = "i/N")]
+    shard: Option<hearth::shard::Shard>,
+    /// Shards of a Kubernetes indexed job (its completions); the index is JOB_COMPLETION_INDEX.
+    #[arg(long, value_name = "N")]
+    num_shards: Option<usize>,
     /// Print nothing but errors (for cron).
     #[arg(long, short)]
     quiet: bool,
@@ -205,8 +218,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    let overrides = Overrides { repos: args.repo, datasets: args.dataset, out: args.out, model: args.model };
+    let overrides = Overrides { repos: args.repo, datasets: args.dataset, out: args.out, model: args.model, devices: args.devices };
     let pipeline = Pipeline::load(&args.pipeline, &overrides)?;
+    let options = RunOptions {
+        shard: Shard::resolve(args.shard, args.num_shards, |name| std::env::var(name).ok())?,
+        fault: Fault::from_env()?,
+    };
     let progress = RunProgress::default();
     let bar = if args.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
@@ -234,7 +251,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 std::thread::sleep(Duration::from_millis(200));
             }
         });
-        let summary = hearth::run::run(&pipeline, &progress);
+        let summary = hearth::run::run(&pipeline, &options, &progress);
         done.store(true, Ordering::Relaxed);
         summary
     });
@@ -249,6 +266,16 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 "{:>6} {:>7} {:>7} {:>7} {:>7} {:>10} {:>10} {:>8.2}",
                 t.task, t.units, t.carried, t.run, t.failed, t.tokens_in, t.tokens_out, t.seconds
             );
+        }
+        for t in summary.tasks.iter().filter(|t| t.workers.len() > 1 || t.workers.iter().any(|w| w.failures > 0 || w.shrinks > 0)) {
+            eprintln!("{:>6} {:>8} {:>7} {:>10} {:>8} {:>6} {:>8} {:>7}", t.task, "device", "units", "tokens", "tok/s", "busy", "failures", "shrinks");
+            for w in &t.workers {
+                eprintln!(
+                    "{:>6} {:>8} {:>7} {:>10} {:>8.1} {:>5.0}% {:>8} {:>7}{}",
+                    "", w.device, w.units, w.tokens, w.tokens_per_s, 100.0 * w.busy_fraction, w.failures, w.shrinks,
+                    w.retired.as_ref().map(|r| format!("  retired: {r}")).unwrap_or_default()
+                );
+            }
         }
         eprintln!("wrote {} in {:.1}s", out.display(), summary.seconds);
     }
@@ -305,7 +332,7 @@ fn walk(args: WalkArgs) -> anyhow::Result<()> {
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        let summary = job::walk(std::slice::from_ref(&input), &config, &args.out, &stats);
+        let summary = job::walk(std::slice::from_ref(&input), &config, &args.out, &stats, None);
         done.store(true, Ordering::Relaxed);
         summary
     });
@@ -337,7 +364,7 @@ fn print_summary(summary: &WalkSummary, out: &std::path::Path) {
 
 fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     let source: ModelSource = args.model.parse()?;
-    let options = LoadOptions { device: hearth::engine::parse_device(&args.device)?, requantize: args.requantize, ..Default::default() };
+    let options = LoadOptions { device: args.device.parse::<hearth::engine::DeviceName>()?.open()?, requantize: args.requantize, ..Default::default() };
     let loading = std::time::Instant::now();
     let model = Model::load(&source, &options)?;
     eprintln!("loaded {source} in {:.2}s", loading.elapsed().as_secs_f64());
@@ -388,7 +415,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
 
 fn bench_engine(args: EngineBenchArgs) -> anyhow::Result<()> {
     let source: ModelSource = args.model.parse()?;
-    let options = LoadOptions { device: hearth::engine::parse_device(&args.device)?, requantize: args.requantize, ..Default::default() };
+    let options = LoadOptions { device: args.device.parse::<hearth::engine::DeviceName>()?.open()?, requantize: args.requantize, ..Default::default() };
     let model = Model::load(&source, &options)?;
     println!("model {source}, requantize {:?}, {} threads", args.requantize, rayon::current_num_threads());
     println!("{:>11} {:>14} {:>13} {:>15} {:>7}", "concurrency", "prefill tok/s", "decode tok/s", "prefix hit rate", "steps");

@@ -85,9 +85,11 @@ pub struct ModelSection {
     /// small model `scripts/fetch-model.sh` caches). Default `smollm2`.
     #[serde(default = "default_model")]
     pub source: String,
-    /// `cpu` or `cuda:N`. Default `cpu`.
-    #[serde(default = "default_device")]
-    pub device: String,
+    /// Where workers run, one per entry: `auto` (every CUDA GPU, else the CPU),
+    /// `cuda:0,cuda:1`, `cpu`, or `cpu,cpu` (two CPU workers splitting the cores).
+    /// Default `auto`.
+    #[serde(default = "default_devices")]
+    pub devices: String,
     /// What to do with quantized GGUF matrices (`auto`, `keep`, `q8_0`, …).
     #[serde(default = "default_requantize")]
     pub requantize: String,
@@ -96,8 +98,8 @@ pub struct ModelSection {
 fn default_model() -> String {
     DEFAULT_MODEL.into()
 }
-fn default_device() -> String {
-    "cpu".into()
+fn default_devices() -> String {
+    "auto".into()
 }
 fn default_requantize() -> String {
     "auto".into()
@@ -105,7 +107,7 @@ fn default_requantize() -> String {
 
 impl Default for ModelSection {
     fn default() -> Self {
-        ModelSection { source: default_model(), device: default_device(), requantize: default_requantize() }
+        ModelSection { source: default_model(), devices: default_devices(), requantize: default_requantize() }
     }
 }
 
@@ -262,6 +264,8 @@ pub struct Overrides {
     pub out: Option<PathBuf>,
     /// Replace `[model].source`.
     pub model: Option<String>,
+    /// Replace `[model].devices`.
+    pub devices: Option<String>,
 }
 
 impl Pipeline {
@@ -326,6 +330,9 @@ impl Pipeline {
         if let Some(model) = &overrides.model {
             self.model.source = model.clone();
         }
+        if let Some(devices) = &overrides.devices {
+            self.model.devices = devices.clone();
+        }
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
@@ -344,6 +351,7 @@ impl Pipeline {
             return Err("[output] part_rows must be positive".into());
         }
         self.model.requantize.parse::<Requantize>().map_err(|e| format!("[model] requantize: {e}"))?;
+        crate::workers::parse_devices(&self.model.devices).map_err(|e| format!("[model] devices: {e}"))?;
         for (name, task) in [("docs", &tasks.docs), ("review", &tasks.review)] {
             if let Some(task) = task {
                 task.sampling().validate().map_err(|e| format!("[tasks.{name}]: {e}"))?;

@@ -9,24 +9,40 @@
 //! loads no model at all.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::engine::{BatchEngine, LoadOptions, Message, Model, ModelSource, Pooling, Request};
+use crate::engine::{BatchConfig, BatchEngine, DeviceName, LoadOptions, Message, Model, ModelSource, Pooling, Request, SamplingParams};
 use crate::job::{self, to_json};
 use crate::pipeline::{GenerateTask, Pipeline};
+use crate::shard::{self, Shard};
 use crate::sink::PartFolder;
 use crate::sink::parts::KeyState;
 use crate::source::WalkStats;
 use crate::tasks::{self, docs, review, Answer, RowsBuilder, TaskKind, UnitRow, UnitTemplate};
+use crate::workers::{self, pool, Backend, Event, Fault, WorkerSpec, WorkerStats};
 use crate::{Error, Result};
 
-/// Name of the file written last, when every task finished.
+/// Name of the file an unsharded run writes last, when every task finished.
 pub const SUCCESS_FILE: &str = "_SUCCESS";
+
+/// The completion marker of a run: `_SUCCESS`, or `_SUCCESS-<i>-of-<N>` for a shard.
+pub fn success_path(out: &Path, shard: Option<Shard>) -> PathBuf {
+    out.join(format!("{SUCCESS_FILE}{}", shard::tag(shard)))
+}
+
+/// How this process takes part in a run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// The shard of the units this process runs; `None` runs them all.
+    pub shard: Option<Shard>,
+    /// A planted worker failure (testing the requeue path).
+    pub fault: Option<Fault>,
+}
 
 /// Units embedded per batch of embedding calls.
 const EMBED_GROUP: usize = 64;
@@ -91,15 +107,44 @@ pub struct TaskSummary {
     pub rows_dropped_stale: u64,
     /// Rows the compaction removed: superseded by a newer row of the same unit.
     pub rows_dropped_superseded: u64,
+    /// What each worker did.
+    pub workers: Vec<WorkerSummary>,
 }
 
-/// What a run did; also the content of `OUT/_SUCCESS`.
+/// What one worker (one device) did for a task.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WorkerSummary {
+    /// Its device.
+    pub device: String,
+    /// Units it finished.
+    pub units: u64,
+    /// Prompt tokens of those units.
+    pub tokens_in: u64,
+    /// Tokens it generated (for embeddings: embedded).
+    pub tokens: u64,
+    /// `tokens` per second of the task's wall time.
+    pub tokens_per_s: f64,
+    /// Share of the task's wall time it spent in engine steps.
+    pub busy_fraction: f64,
+    /// Steps that failed or panicked (their units went to other workers).
+    pub failures: u32,
+    /// Times it halved its batch after running out of memory.
+    pub shrinks: u32,
+    /// Why it stopped taking work early, if it did.
+    pub retired: Option<String>,
+}
+
+/// What a run did; also the content of `OUT/_SUCCESS` (or a shard's marker).
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     /// hearth's version.
     pub hearth_version: String,
     /// Hash of the resolved pipeline.
     pub config_hash: String,
+    /// `i/N` for a shard of a sharded run.
+    pub shard: Option<String>,
+    /// The devices the workers ran on.
+    pub devices: Vec<String>,
     /// Units the source produced.
     pub units: u64,
     /// Files the source skipped.
@@ -119,10 +164,13 @@ impl RunSummary {
     }
 }
 
-/// Models by source, each loaded the first time a task has work for it.
+/// Models by source and device, each loaded the first time a task has work for it.
+/// Workers on the same device share one copy.
 struct Models {
     options: LoadOptions,
-    loaded: HashMap<String, Model>,
+    loaded: HashMap<(String, DeviceName), Model>,
+    /// Devices a model would not load on, and why.
+    failed: HashMap<(String, DeviceName), String>,
     hashes: HashMap<String, String>,
 }
 
@@ -136,40 +184,91 @@ impl Models {
         Ok(hash)
     }
 
-    fn get(&mut self, source: &str) -> Result<&Model> {
-        if !self.loaded.contains_key(source) {
-            let model = Model::load(&source.parse()?, &self.options)?;
-            self.loaded.insert(source.to_string(), model);
+    /// The model on each of `devices`, or why it would not load there; the devices not
+    /// tried yet load side by side. An error when it loads on none of them.
+    fn on_devices(&mut self, source: &str, devices: &[DeviceName]) -> Result<Vec<std::result::Result<&Model, String>>> {
+        let mut missing: Vec<DeviceName> = devices.to_vec();
+        missing.sort_by_key(|d| d.to_string());
+        missing.dedup();
+        missing.retain(|d| {
+            let key = (source.to_string(), *d);
+            !self.loaded.contains_key(&key) && !self.failed.contains_key(&key)
+        });
+        let parsed: ModelSource = source.parse()?;
+        let options = &self.options;
+        let results: Vec<(DeviceName, Result<Model>)> = std::thread::scope(|scope| {
+            let loads: Vec<_> = missing
+                .iter()
+                .map(|&d| {
+                    let parsed = &parsed;
+                    scope.spawn(move || (d, d.open().and_then(|device| Model::load(parsed, &LoadOptions { device, ..options.clone() }))))
+                })
+                .collect();
+            loads.into_iter().map(|h| h.join().expect("loading a model does not panic")).collect()
+        });
+        let mut first_error = None;
+        for (device, result) in results {
+            let key = (source.to_string(), device);
+            match result {
+                Ok(model) => {
+                    self.loaded.insert(key, model);
+                }
+                Err(e) => {
+                    tracing::warn!("{source} would not load on {device}: {e}");
+                    self.failed.insert(key, e.to_string());
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(&self.loaded[source])
+        let models: Vec<std::result::Result<&Model, String>> = devices
+            .iter()
+            .map(|d| {
+                let key = (source.to_string(), *d);
+                self.loaded.get(&key).ok_or_else(|| self.failed[&key].clone())
+            })
+            .collect();
+        if models.iter().all(|m| m.is_err()) {
+            return Err(first_error.unwrap_or_else(|| Error::Config(format!("{source} loads on none of the devices: {}", models[0].as_ref().err().expect("all failed")))));
+        }
+        Ok(models)
     }
 }
 
-/// Runs `pipeline`. Per-unit failures become error rows and are counted in the
-/// summary; an `Err` means the run itself could not go on (its finished parts stay).
-pub fn run(pipeline: &Pipeline, progress: &RunProgress) -> Result<RunSummary> {
+/// Runs `pipeline` (this process's shard of it). Per-unit failures become error rows
+/// and are counted in the summary; an `Err` means the run itself could not go on (its
+/// finished parts stay).
+pub fn run(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress) -> Result<RunSummary> {
     let started = Instant::now();
     let out = &pipeline.output.dir;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let success = out.join(SUCCESS_FILE);
+    let success = success_path(out, options.shard);
     match std::fs::remove_file(&success) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&success, e)),
         _ => {}
     }
 
-    let walk = job::walk(&pipeline.walk_inputs(), &pipeline.walk_config(), out, &WalkStats::default())?;
-    let mut units = tasks::read_units(&out.join(job::UNITS_FILE))?;
+    let walk = job::walk(&pipeline.walk_inputs(), &pipeline.walk_config(), out, &WalkStats::default(), options.shard)?;
+    let mut units = tasks::read_units(&job::units_path(out, options.shard))?;
     // Same order every run; the prompt's shared instruction is what the prefix cache reuses.
     units.sort_by(|a, b| (&a.repo, &a.path, a.start_line, &a.unit_id).cmp(&(&b.repo, &b.path, b.start_line, &b.unit_id)));
 
-    let device = crate::engine::parse_device(&pipeline.model.device)?;
+    let devices = workers::parse_devices(&pipeline.model.devices)?;
     let requantize = pipeline.model.requantize.parse().map_err(Error::Config)?;
     let mut models = Models {
-        options: LoadOptions { device, requantize, ..LoadOptions::default() },
+        options: LoadOptions { requantize, ..LoadOptions::default() },
         loaded: HashMap::new(),
+        failed: HashMap::new(),
         hashes: HashMap::new(),
     };
-    let context = RunContext { pipeline, config_hash: pipeline.config_hash(), out, progress };
+    let context = RunContext {
+        pipeline,
+        config_hash: pipeline.config_hash(),
+        out,
+        progress,
+        threads: workers::thread_split(&devices, rayon::current_num_threads()),
+        devices: devices.clone(),
+        options: *options,
+    };
     let mut summaries = Vec::new();
     let t = &pipeline.tasks;
     if let Some(spec) = &t.docs {
@@ -187,6 +286,8 @@ pub fn run(pipeline: &Pipeline, progress: &RunProgress) -> Result<RunSummary> {
     let summary = RunSummary {
         hearth_version: env!("CARGO_PKG_VERSION").to_string(),
         config_hash: context.config_hash,
+        shard: options.shard.map(|s| s.to_string()),
+        devices: devices.iter().map(|d| d.to_string()).collect(),
         units: walk.units,
         skipped: walk.skipped,
         walk_seconds: walk.elapsed.as_secs_f64(),
@@ -205,6 +306,10 @@ struct RunContext<'a> {
     config_hash: String,
     out: &'a Path,
     progress: &'a RunProgress,
+    devices: Vec<DeviceName>,
+    /// Each worker's own thread count (CPU workers side by side).
+    threads: Vec<Option<usize>>,
+    options: RunOptions,
 }
 
 /// A task's identity: what its cache keys and provenance are made of.
@@ -250,7 +355,7 @@ struct TaskOutput<'a> {
 impl<'a> TaskOutput<'a> {
     fn open(context: &'a RunContext, identity: &TaskIdentity, units: &[UnitRow]) -> Result<TaskOutput<'a>> {
         let started = Instant::now();
-        let folder = PartFolder::open(&context.out.join(identity.task.dir_name()))?;
+        let folder = PartFolder::open(&context.out.join(identity.task.dir_name()), context.options.shard)?;
         let existing = folder.keys()?;
         let keys: Vec<String> = units.iter().map(|u| identity.cache_key(u)).collect();
         let todo: Vec<usize> = (0..units.len()).filter(|&i| existing.get(&keys[i]) != Some(&KeyState::Done)).collect();
@@ -289,8 +394,9 @@ impl<'a> TaskOutput<'a> {
         })
     }
 
-    /// Records a finished unit, writing a part file when one is due.
-    fn push(&mut self, rows: &mut RowsBuilder, unit: &UnitRow, i: usize, tokens_in: usize, answer: Answer) -> Result<()> {
+    /// Records a finished unit, writing a part file when one is due. Returns the tokens
+    /// it counts for throughput: generated, or for embeddings consumed.
+    fn push(&mut self, rows: &mut RowsBuilder, unit: &UnitRow, i: usize, tokens_in: usize, answer: Answer) -> Result<usize> {
         // Progress counts the tokens the model produced, or for embeddings consumed.
         let (tokens_out, progress_tokens, failed) = match &answer {
             Answer::Generation(Ok(o)) => (o.tokens.len(), o.tokens.len(), false),
@@ -306,7 +412,7 @@ impl<'a> TaskOutput<'a> {
         if rows.len() >= self.part_rows || self.last_part.elapsed() >= self.part_interval {
             self.flush(rows)?;
         }
-        Ok(())
+        Ok(progress_tokens)
     }
 
     fn flush(&mut self, rows: &mut RowsBuilder) -> Result<()> {
@@ -330,7 +436,7 @@ impl<'a> TaskOutput<'a> {
 }
 
 impl RunContext<'_> {
-    /// The docs or review task: a chat prompt per unit through the batching engine.
+    /// The docs or review task: a chat prompt per unit through each worker's batching engine.
     fn generate(&self, task: TaskKind, spec: &GenerateTask, units: &[UnitRow], models: &mut Models) -> Result<TaskSummary> {
         let (default_system, default_template) = match task {
             TaskKind::Docs => (docs::SYSTEM, docs::TEMPLATE),
@@ -350,44 +456,19 @@ impl RunContext<'_> {
             return output.finish();
         }
 
-        let model = models.get(model_source)?;
+        let prompts = Prompts { units, system, template: &template, params: &params };
+        let prefix = PrefixTally::default();
         let batch = self.pipeline.engine.batch_config();
-        let mut engine = BatchEngine::new(model, batch)?;
+        let workers = models.on_devices(model_source, &self.devices)?.into_iter().map(|model| {
+            let (prompts, prefix) = (&prompts, &prefix);
+            move || -> Result<Generator<'_>> {
+                let model = model.map_err(Error::Config)?;
+                Ok(Generator { model, batch, engine: BatchEngine::new(model, batch)?, prompt_tokens: HashMap::new(), prompts, prefix })
+            }
+        });
         let mut rows = RowsBuilder::new(task, tasks::schema(task, None));
-        // Requests in the engine at once: enough to refill every retiring sequence's
-        // place at the next step, few enough that results stream out steadily.
-        let window = batch.max_seqs * 2;
-        let todo = std::mem::take(&mut output.todo);
-        let mut queue = todo.iter().copied();
-        let mut in_flight: HashMap<u64, usize> = HashMap::new();
-        loop {
-            while in_flight.len() < window {
-                let Some(i) = queue.next() else { break };
-                let unit = &units[i];
-                match prompt(model, system, &template, unit) {
-                    Err(e) => output.push(&mut rows, unit, i, 0, Answer::Generation(Err(e)))?,
-                    Ok(tokens) => {
-                        let n = tokens.len();
-                        let request = Request { id: i as u64, prompt: tokens, params: params.clone() };
-                        match engine.submit(request) {
-                            Some(failed) => output.push(&mut rows, unit, i, n, Answer::Generation(failed.result))?,
-                            None => {
-                                in_flight.insert(i as u64, n);
-                            }
-                        }
-                    }
-                }
-            }
-            if !engine.has_work() {
-                break;
-            }
-            for completion in engine.step()? {
-                let n = in_flight.remove(&completion.id).expect("completions are of submitted requests");
-                let i = completion.id as usize;
-                output.push(&mut rows, &units[i], i, n, Answer::Generation(completion.result))?;
-            }
-        }
-        output.summary.prefix_hit_rate = engine.stats().prefix_hit_rate();
+        output.summary.workers = self.drive(&mut output, &mut rows, units, workers, |e| Answer::Generation(Err(e)))?;
+        output.summary.prefix_hit_rate = prefix.rate();
         output.flush(&mut rows)?;
         output.finish()
     }
@@ -400,8 +481,8 @@ impl RunContext<'_> {
         if output.todo.is_empty() {
             return output.finish();
         }
-        let model = models.get(model_source)?;
-        let dim = model.decoder.config().hidden_size;
+        let on_devices = models.on_devices(model_source, &self.devices)?;
+        let dim = on_devices.iter().flatten().next().expect("loaded on some device").decoder.config().hidden_size;
         let field_metadata = HashMap::from([
             ("hearth.model".to_string(), identity.model.clone()),
             ("hearth.model_hash".to_string(), identity.model_hash.clone()),
@@ -409,25 +490,203 @@ impl RunContext<'_> {
             ("hearth.pooling".to_string(), to_json(&pooling).trim_matches('"').to_string()),
         ]);
         output.metadata.extend(field_metadata.iter().map(|(k, v)| (k.replace("hearth.", "hearth.embedding_"), v.clone())));
+        let template = &template;
+        let workers = on_devices.into_iter().map(|model| {
+            move || -> Result<Embedder<'_>> { Ok(Embedder { model: model.map_err(Error::Config)?, units, template, pooling, pending: Vec::new() }) }
+        });
         let mut rows = RowsBuilder::new(TaskKind::Embed, tasks::schema(TaskKind::Embed, Some((dim, field_metadata))));
-        let todo = std::mem::take(&mut output.todo);
-        for group in todo.chunks(EMBED_GROUP) {
-            let inputs: Vec<std::result::Result<Vec<u32>, String>> = group
-                .iter()
-                .map(|&i| template.render(&units[i]).and_then(|text| model.tokenizer.encode(&text).map_err(|e| e.to_string())))
-                .collect();
-            let valid: Vec<&[u32]> = inputs.iter().filter_map(|r| r.as_deref().ok()).collect();
-            let mut vectors = model.embed_batch(&valid, pooling)?.into_iter();
-            for (&i, input) in group.iter().zip(&inputs) {
-                let (tokens, answer) = match input {
-                    Ok(tokens) => (tokens.len(), vectors.next().expect("one vector per valid input")),
-                    Err(e) => (0, Err(e.clone())),
-                };
-                output.push(&mut rows, &units[i], i, tokens, Answer::Embedding(answer))?;
-            }
-        }
+        output.summary.workers = self.drive(&mut output, &mut rows, units, workers, |e| Answer::Embedding(Err(e)))?;
         output.flush(&mut rows)?;
         output.finish()
+    }
+
+    /// Runs the task's units on one worker per device, writing each result as it comes
+    /// (on this thread: the sink); `failure` makes the row of a unit no worker finished.
+    fn drive<B, F>(
+        &self,
+        output: &mut TaskOutput,
+        rows: &mut RowsBuilder,
+        units: &[UnitRow],
+        starts: impl Iterator<Item = F>,
+        failure: fn(String) -> Answer,
+    ) -> Result<Vec<WorkerSummary>>
+    where
+        B: Backend<Output = (usize, Answer)>,
+        F: FnOnce() -> Result<B> + Send,
+    {
+        let specs: Vec<WorkerSpec<F>> = starts
+            .zip(&self.devices)
+            .zip(&self.threads)
+            .map(|((start, device), &threads)| WorkerSpec { device: device.to_string(), threads, start })
+            .collect();
+        let mut summaries: Vec<WorkerSummary> = vec![WorkerSummary::default(); specs.len()];
+        let started = Instant::now();
+        let todo = std::mem::take(&mut output.todo);
+        let stats = pool::run(todo, specs, self.options.fault, |event| {
+            match event {
+                Event::Done { job, worker, output: (tokens_in, answer) } => {
+                    let tokens = output.push(rows, &units[job], job, tokens_in, answer)?;
+                    let w = &mut summaries[worker];
+                    w.units += 1;
+                    w.tokens_in += tokens_in as u64;
+                    w.tokens += tokens as u64;
+                }
+                Event::Failed { job, message } => {
+                    output.push(rows, &units[job], job, 0, failure(message))?;
+                }
+            }
+            Ok(())
+        })?;
+        let wall = started.elapsed().as_secs_f64().max(1e-9);
+        Ok(summaries
+            .into_iter()
+            .zip(stats)
+            .map(|(w, s): (WorkerSummary, WorkerStats)| WorkerSummary {
+                device: s.device,
+                tokens_per_s: w.tokens as f64 / wall,
+                busy_fraction: s.busy.as_secs_f64() / wall,
+                failures: s.failures,
+                shrinks: s.shrinks,
+                retired: s.retired,
+                ..w
+            })
+            .collect())
+    }
+}
+
+/// What every generating worker builds its prompts from.
+struct Prompts<'a> {
+    units: &'a [UnitRow],
+    system: &'a str,
+    template: &'a UnitTemplate,
+    params: &'a SamplingParams,
+}
+
+/// Prefix-cache lookups and hits, summed over every engine a task ran.
+#[derive(Default)]
+struct PrefixTally {
+    lookups: AtomicU64,
+    hits: AtomicU64,
+}
+
+impl PrefixTally {
+    fn add(&self, engine: &BatchEngine) {
+        let stats = engine.stats();
+        self.lookups.fetch_add(stats.prefix_lookups, Ordering::Relaxed);
+        self.hits.fetch_add(stats.prefix_hits, Ordering::Relaxed);
+    }
+
+    fn rate(&self) -> f64 {
+        self.hits.load(Ordering::Relaxed) as f64 / self.lookups.load(Ordering::Relaxed).max(1) as f64
+    }
+}
+
+/// A generating worker: its own continuous-batching engine over its device's model.
+struct Generator<'a> {
+    model: &'a Model,
+    batch: BatchConfig,
+    engine: BatchEngine<'a>,
+    /// Prompt length of each request in flight.
+    prompt_tokens: HashMap<u64, usize>,
+    prompts: &'a Prompts<'a>,
+    prefix: &'a PrefixTally,
+}
+
+impl Backend for Generator<'_> {
+    type Output = (usize, Answer);
+
+    /// Enough requests to refill every retiring sequence's place at the next step, few
+    /// enough that results stream out steadily.
+    fn capacity(&self) -> usize {
+        self.batch.max_seqs * 2
+    }
+
+    fn submit(&mut self, job: usize) -> Option<(usize, Answer)> {
+        let p = self.prompts;
+        let tokens = match prompt(self.model, p.system, p.template, &p.units[job]) {
+            Ok(tokens) => tokens,
+            Err(e) => return Some((0, Answer::Generation(Err(e)))),
+        };
+        let n = tokens.len();
+        match self.engine.submit(Request { id: job as u64, prompt: tokens, params: p.params.clone() }) {
+            Some(failed) => Some((n, Answer::Generation(failed.result))),
+            None => {
+                self.prompt_tokens.insert(job as u64, n);
+                None
+            }
+        }
+    }
+
+    fn step(&mut self) -> Result<Vec<(usize, (usize, Answer))>> {
+        Ok(self
+            .engine
+            .step()?
+            .into_iter()
+            .map(|c| {
+                let n = self.prompt_tokens.remove(&c.id).expect("completions are of submitted requests");
+                (c.id as usize, (n, Answer::Generation(c.result)))
+            })
+            .collect())
+    }
+
+    fn reset(&mut self, shrink: bool) -> Result<()> {
+        if shrink {
+            let b = &mut self.batch;
+            b.max_seqs = (b.max_seqs / 2).max(1);
+            b.max_batched_tokens = (b.max_batched_tokens / 2).max(b.block_size);
+            b.kv_memory /= 2;
+        }
+        self.prefix.add(&self.engine);
+        self.engine = BatchEngine::new(self.model, self.batch)?;
+        self.prompt_tokens.clear();
+        Ok(())
+    }
+}
+
+impl Drop for Generator<'_> {
+    fn drop(&mut self) {
+        self.prefix.add(&self.engine);
+    }
+}
+
+/// An embedding worker: gathers units, embeds them together in one call.
+struct Embedder<'a> {
+    model: &'a Model,
+    units: &'a [UnitRow],
+    template: &'a UnitTemplate,
+    pooling: Pooling,
+    pending: Vec<(usize, Vec<u32>)>,
+}
+
+impl Backend for Embedder<'_> {
+    type Output = (usize, Answer);
+
+    fn capacity(&self) -> usize {
+        EMBED_GROUP
+    }
+
+    fn submit(&mut self, job: usize) -> Option<(usize, Answer)> {
+        let encoded = self.template.render(&self.units[job]).and_then(|text| self.model.tokenizer.encode(&text).map_err(|e| e.to_string()));
+        match encoded {
+            Ok(tokens) => {
+                self.pending.push((job, tokens));
+                None
+            }
+            Err(e) => Some((0, Answer::Embedding(Err(e)))),
+        }
+    }
+
+    fn step(&mut self) -> Result<Vec<(usize, (usize, Answer))>> {
+        let inputs: Vec<&[u32]> = self.pending.iter().map(|(_, t)| t.as_slice()).collect();
+        let vectors = self.model.embed_batch(&inputs, self.pooling)?;
+        let pending = std::mem::take(&mut self.pending);
+        Ok(pending.into_iter().zip(vectors).map(|((job, tokens), v)| (job, (tokens.len(), Answer::Embedding(v)))).collect())
+    }
+
+    fn reset(&mut self, _shrink: bool) -> Result<()> {
+        // Each step embeds what is pending in groups that fit; there is no batch to shrink.
+        self.pending.clear();
+        Ok(())
     }
 }
 

@@ -351,3 +351,123 @@ fn bad_pipelines_are_refused_with_the_file_and_the_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("bad.toml") && stderr.contains("temprature"), "{stderr}");
 }
+
+/// A pipeline over the sample datasets with the random tiny model: all three tasks,
+/// few tokens, small batches (so every worker runs many steps).
+fn tiny_pipeline(dir: &Path) -> PathBuf {
+    let datasets = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
+    let path = dir.join("pipeline.toml");
+    let text = format!(
+        "[source]\nrepos = [\"{repo}\"]\ndatasets = [{{ file = \"{jsonl}\" }}]\n[model]\nsource = \"synthetic:tiny\"\n\
+         [engine]\nmax_seqs = 4\n[output]\ndir = \"out\"\npart_rows = 16\n\
+         [tasks.docs]\nmax_new_tokens = 4\n[tasks.review]\nmax_new_tokens = 4\nconstrained = false\n[tasks.embed]\n",
+        repo = datasets.join("sample-repo").display(),
+        jsonl = datasets.join("sample.jsonl").display(),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `hearth run` with extra arguments and environment, not waited for.
+fn spawn_run(pipeline: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("run")
+        .arg(pipeline)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the hearth binary starts")
+}
+
+fn wait_ok(child: std::process::Child) {
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "hearth run failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Each file's name and bytes in `dir`.
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())).collect()
+}
+
+#[test]
+fn three_shards_side_by_side_make_exactly_the_unsharded_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pipeline = tiny_pipeline(tmp.path());
+    let whole = tmp.path().join("whole");
+    wait_ok(spawn_run(&pipeline, &["--out", whole.to_str().unwrap()], &[]));
+
+    // The three shards at once, each told its place the way its scheduler tells it.
+    let sharded = tmp.path().join("sharded");
+    let out = ["--out", sharded.to_str().unwrap()];
+    let shards = [
+        spawn_run(&pipeline, &[&out[..], &["--shard", "0/3"]].concat(), &[]),
+        spawn_run(&pipeline, &[&out[..], &["--num-shards", "3"]].concat(), &[("JOB_COMPLETION_INDEX", "1")]),
+        spawn_run(&pipeline, &out, &[("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_COUNT", "3")]),
+    ];
+    shards.into_iter().for_each(wait_ok);
+
+    let whole_summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(whole.join("_SUCCESS")).unwrap()).unwrap();
+    let units = whole_summary["units"].as_u64().unwrap();
+    let mut shard_units = 0;
+    for i in 0..3 {
+        let marker: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sharded.join(format!("_SUCCESS-{i}-of-3"))).unwrap()).unwrap();
+        assert_eq!(marker["shard"], format!("{i}/3"));
+        shard_units += marker["units"].as_u64().unwrap();
+        assert!(marker["units"].as_u64().unwrap() > 0, "every shard got work");
+    }
+    assert_eq!(shard_units, units, "the shards' units add up to the whole");
+    for task in TASKS {
+        assert_eq!(unit_ids(&sharded.join(task)), unit_ids(&whole.join(task)), "{task}: the union of the shards is the whole, once each");
+    }
+    assert_pyarrow_reads(&sharded, units as usize);
+
+    // A completed shard run again does nothing: no unit runs, no file changes.
+    let before: Vec<_> = TASKS.iter().map(|t| snapshot(&sharded.join(t))).collect();
+    let rerun = hearth(&["run", pipeline.to_str().unwrap(), "--out", sharded.to_str().unwrap(), "--shard", "1/3", "--quiet"]);
+    assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
+    let marker: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sharded.join("_SUCCESS-1-of-3")).unwrap()).unwrap();
+    assert!(counts(&marker).values().all(|c| c[2] == 0 && c[1] == c[0]), "{marker}");
+    let after: Vec<_> = TASKS.iter().map(|t| snapshot(&sharded.join(t))).collect();
+    assert!(before == after, "a re-run of a completed shard leaves every part file as it was");
+
+    // Another sharding of the same folder is refused, naming the clash.
+    let clash = hearth(&["run", pipeline.to_str().unwrap(), "--out", sharded.to_str().unwrap(), "--shard", "0/2", "--quiet"]);
+    let err = String::from_utf8_lossy(&clash.stderr);
+    assert!(!clash.status.success() && err.contains("one sharding"), "{err}");
+}
+
+#[test]
+fn a_worker_that_fails_mid_batch_loses_no_unit() {
+    for fault in ["worker=1,after=2,kind=panic", "worker=0,after=3,kind=error", "worker=1,after=1,kind=oom"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let pipeline = tiny_pipeline(tmp.path());
+        wait_ok(spawn_run(&pipeline, &["--devices", "cpu,cpu"], &[("HEARTH_FAULT", fault)]));
+        let s = summary(&pipeline);
+        let units = s["units"].as_u64().unwrap();
+        for (task, c) in counts(&s) {
+            assert_eq!(c, [units, 0, units, 0], "{fault}: {task} ran every unit and none failed");
+        }
+        for task in TASKS {
+            let folder = read_folder(&tmp.path().join("out").join(task));
+            assert_eq!(unit_ids(&tmp.path().join("out").join(task)).len() as u64, units, "{fault}: {task} has every unit once");
+            assert!(strings(&folder, "error").iter().all(Option::is_none), "{fault}: no error rows");
+        }
+        for t in s["tasks"].as_array().unwrap() {
+            let workers = t["workers"].as_array().unwrap();
+            assert_eq!(workers.len(), 2);
+            let done: u64 = workers.iter().map(|w| w["units"].as_u64().unwrap()).sum();
+            assert_eq!(done, units, "{fault}: {t}");
+            let (failures, shrinks): (u64, u64) = workers.iter().fold((0, 0), |(f, s), w| (f + w["failures"].as_u64().unwrap(), s + w["shrinks"].as_u64().unwrap()));
+            // Embedding takes 64 units a step, so a worker may finish before its fault's step.
+            if t["task"] == "embed" {
+                continue;
+            }
+            match fault.ends_with("oom") {
+                true => assert!(failures == 0 && shrinks == 1, "{fault}: running out of memory shrinks the batch: {t}"),
+                false => assert!(failures >= 1, "{fault}: the planted fault struck: {t}"),
+            }
+        }
+    }
+}

@@ -75,7 +75,7 @@ fn hearth(args: &[&str]) -> std::process::Output {
 }
 
 fn walk_lib(input: WalkInput, config: &WalkConfig, out: &Path) -> job::WalkSummary {
-    job::walk(std::slice::from_ref(&input), config, out, &WalkStats::default()).unwrap()
+    job::walk(std::slice::from_ref(&input), config, out, &WalkStats::default(), None).unwrap()
 }
 
 #[test]
@@ -327,6 +327,7 @@ fn datasets_give_the_same_units_as_the_files_they_hold() {
         &WalkConfig::default(),
         &tmp.path().join("missing"),
         &WalkStats::default(),
+        None,
     )
     .unwrap_err()
     .to_string();

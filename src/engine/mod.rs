@@ -178,17 +178,46 @@ fn hash_file(hasher: &mut blake3::Hasher, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The device named `cpu`, `cuda` or `cuda:N`.
-pub fn parse_device(name: &str) -> Result<Device> {
-    if name == "cpu" {
-        return Ok(Device::Cpu);
+/// A device by name: `cpu`, `cuda` or `cuda:N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceName {
+    /// The host's cores.
+    Cpu,
+    /// A CUDA GPU by ordinal.
+    Cuda(usize),
+}
+
+impl std::fmt::Display for DeviceName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceName::Cpu => write!(f, "cpu"),
+            DeviceName::Cuda(n) => write!(f, "cuda:{n}"),
+        }
     }
-    let ordinal = name
-        .strip_prefix("cuda")
-        .map(|n| n.trim_start_matches(':'))
-        .and_then(|n| if n.is_empty() { Some(0) } else { n.parse().ok() })
-        .ok_or_else(|| Error::Config(format!("unknown device `{name}` (cpu, cuda, cuda:N)")))?;
-    Ok(Device::new_cuda(ordinal)?)
+}
+
+impl std::str::FromStr for DeviceName {
+    type Err = Error;
+    fn from_str(name: &str) -> Result<DeviceName> {
+        if name == "cpu" {
+            return Ok(DeviceName::Cpu);
+        }
+        name.strip_prefix("cuda")
+            .map(|n| n.trim_start_matches(':'))
+            .and_then(|n| if n.is_empty() { Some(0) } else { n.parse().ok() })
+            .map(DeviceName::Cuda)
+            .ok_or_else(|| Error::Config(format!("unknown device `{name}` (cpu, cuda, cuda:N)")))
+    }
+}
+
+impl DeviceName {
+    /// The candle device; a CUDA one needs the `cuda` feature and the card.
+    pub fn open(&self) -> Result<Device> {
+        match self {
+            DeviceName::Cpu => Ok(Device::Cpu),
+            DeviceName::Cuda(n) => Ok(Device::new_cuda(*n)?),
+        }
+    }
 }
 
 /// How to load a model.

@@ -6,6 +6,10 @@
 //! filling. [`PartFolder::compact`] then makes the folder exact: one row per live key
 //! (a success over an error, the newest over an older), rows of units that are gone
 //! dropped. It is idempotent, so a run killed while compacting is finished by the next.
+//!
+//! A sharded run's processes share the folder: shard `i` of `N` names its files
+//! `part-<i>-of-<N>-RRRRRR-PPPPPP.parquet` and touches no other shard's files. A folder
+//! keeps one sharding; a run with another is refused rather than left to duplicate rows.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -18,11 +22,13 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
 use super::AtomicParquetWriter;
+use crate::shard::{self, Shard};
 use crate::{Error, Result};
 
-/// A task's output folder.
+/// A task's output folder (this shard's files in it).
 pub struct PartFolder {
     dir: PathBuf,
+    shard: Option<Shard>,
     /// This run's number: one more than any part file's, so names sort by run.
     run: u32,
     next_part: u32,
@@ -47,28 +53,42 @@ pub struct Compaction {
 }
 
 impl PartFolder {
-    /// Opens (creating) `dir`, removing the temporary files a killed run left.
-    pub fn open(dir: &Path) -> Result<PartFolder> {
+    /// Opens (creating) `dir` for `shard` (or an unsharded run), removing the temporary
+    /// files a killed run of the same shard left. Part files of another sharding are an
+    /// error naming one of them.
+    pub fn open(dir: &Path, shard: Option<Shard>) -> Result<PartFolder> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut run = 0;
         for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
             let entry = entry.map_err(|e| Error::io(dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".part-") && name.ends_with(".partial") {
-                fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
-            } else if let Some(r) = part_run(&name) {
-                run = run.max(r + 1);
+            if let Some(torn) = partial_of(&name) {
+                if torn.shard == shard {
+                    fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+                }
+            } else if let Some(part) = PartName::parse(&name) {
+                if part.shard == shard {
+                    run = run.max(part.run + 1);
+                } else if part.shard.map(|s| s.count) != shard.map(|s| s.count) {
+                    let layout = |s: Option<Shard>| s.map_or("an unsharded run".to_string(), |s| format!("{} shards", s.count));
+                    return Err(Error::Config(format!(
+                        "{} is from {}, and this is {}: an output folder keeps one sharding (use another --out)",
+                        entry.path().display(),
+                        layout(part.shard),
+                        layout(shard)
+                    )));
+                }
             }
         }
-        Ok(PartFolder { dir: dir.to_path_buf(), run, next_part: 0 })
+        Ok(PartFolder { dir: dir.to_path_buf(), shard, run, next_part: 0 })
     }
 
-    /// The part files now in the folder, oldest first.
+    /// This shard's part files now in the folder, oldest first.
     pub fn parts(&self) -> Result<Vec<PathBuf>> {
         let mut parts: Vec<PathBuf> = fs::read_dir(&self.dir)
             .map_err(|e| Error::io(&self.dir, e))?
             .filter_map(|e| e.ok())
-            .filter(|e| part_run(&e.file_name().to_string_lossy()).is_some())
+            .filter(|e| PartName::parse(&e.file_name().to_string_lossy()).is_some_and(|p| p.shard == self.shard))
             .map(|e| e.path())
             .collect();
         parts.sort();
@@ -91,7 +111,7 @@ impl PartFolder {
 
     /// Writes `batch` as the next part file of this run, appearing whole or not at all.
     pub fn write(&mut self, batch: &RecordBatch, metadata: &[(String, String)]) -> Result<PathBuf> {
-        let path = self.dir.join(format!("part-{:06}-{:06}.parquet", self.run, self.next_part));
+        let path = self.dir.join(format!("part{}-{:06}-{:06}.parquet", shard::tag(self.shard), self.run, self.next_part));
         self.next_part += 1;
         let mut writer = AtomicParquetWriter::create(&path, batch.schema())?;
         writer.write(batch)?;
@@ -148,12 +168,32 @@ impl PartFolder {
     }
 }
 
-/// The run number in a part file's name, `part-RRRRRR-PPPPPP.parquet`.
-fn part_run(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
-    let (run, part) = rest.split_once('-')?;
-    part.parse::<u32>().ok()?;
-    run.parse().ok()
+/// What a part file's name, `part[-<i>-of-<N>]-RRRRRR-PPPPPP.parquet`, says.
+#[derive(Debug, PartialEq, Eq)]
+struct PartName {
+    shard: Option<Shard>,
+    run: u32,
+}
+
+impl PartName {
+    fn parse(name: &str) -> Option<PartName> {
+        let rest = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
+        let fields: Vec<&str> = rest.split('-').collect();
+        let (shard, run, part) = match fields[..] {
+            [run, part] => (None, run, part),
+            [index, "of", count, run, part] => (Some(format!("{index}/{count}").parse::<Shard>().ok()?), run, part),
+            _ => return None,
+        };
+        part.parse::<u32>().ok()?;
+        Some(PartName { shard, run: run.parse().ok()? })
+    }
+}
+
+/// The part a writer's temporary file (`.<part name>.<pid>.partial`) was becoming.
+fn partial_of(name: &str) -> Option<PartName> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".partial")?;
+    let (part, _pid) = inner.rsplit_once('.')?;
+    PartName::parse(part)
 }
 
 /// Each row's `cache_key` and whether its `error` is null.
@@ -232,11 +272,11 @@ mod tests {
     #[test]
     fn compaction_keeps_one_row_per_live_key_preferring_success() {
         let dir = tempfile::tempdir().unwrap();
-        let mut folder = PartFolder::open(dir.path()).unwrap();
+        let mut folder = PartFolder::open(dir.path(), None).unwrap();
         let meta = [("hearth.task".to_string(), "docs".to_string())];
         folder.write(&batch(&[("a", None), ("b", Some("failed")), ("gone", None)]), &meta).unwrap();
         // A later run (or a resumed one) retried b and, killed before compacting, repeated a.
-        let mut later = PartFolder::open(dir.path()).unwrap();
+        let mut later = PartFolder::open(dir.path(), None).unwrap();
         later.write(&batch(&[("b", None), ("a", None)]), &meta).unwrap();
         later.write(&batch(&[("c", Some("over the context"))]), &meta).unwrap();
         assert_eq!(later.keys().unwrap()["b"], KeyState::Done);
@@ -260,12 +300,36 @@ mod tests {
     fn runs_are_numbered_after_existing_parts_and_partials_are_cleared() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(".part-000004-000000.parquet.77.partial"), b"torn").unwrap();
-        let mut folder = PartFolder::open(dir.path()).unwrap();
+        let mut folder = PartFolder::open(dir.path(), None).unwrap();
         assert_eq!(folder.run, 0);
         folder.write(&batch(&[("a", None)]), &[]).unwrap();
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "the partial file is gone");
-        assert_eq!(PartFolder::open(dir.path()).unwrap().run, 1);
-        assert_eq!(part_run("part-000012-000003.parquet"), Some(12));
-        assert_eq!(part_run("part-x.parquet"), None);
+        assert_eq!(PartFolder::open(dir.path(), None).unwrap().run, 1);
+        assert_eq!(PartName::parse("part-000012-000003.parquet"), Some(PartName { shard: None, run: 12 }));
+        assert_eq!(PartName::parse("part-x.parquet"), None);
+    }
+
+    #[test]
+    fn shards_share_a_folder_without_touching_each_other_and_another_sharding_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let shard = |i| Some(Shard { index: i, count: 2 });
+        let mut zero = PartFolder::open(dir.path(), shard(0)).unwrap();
+        let mut one = PartFolder::open(dir.path(), shard(1)).unwrap();
+        zero.write(&batch(&[("a", None)]), &[]).unwrap();
+        one.write(&batch(&[("b", None)]), &[]).unwrap();
+        // Shard 1 is killed mid-write; shard 0 opening again must leave its file alone.
+        fs::write(dir.path().join(".part-1-of-2-000001-000000.parquet.9.partial"), b"torn").unwrap();
+        let zero_again = PartFolder::open(dir.path(), shard(0)).unwrap();
+        assert_eq!(zero_again.run, 1);
+        assert!(dir.path().join(".part-1-of-2-000001-000000.parquet.9.partial").exists());
+        let live: HashSet<String> = ["a".to_string()].into();
+        assert_eq!(zero_again.compact(&live).unwrap(), Compaction::default(), "b is shard 1's, not stale");
+        assert_eq!(all_keys(&one), vec![("b".into(), true)]);
+        assert_eq!(PartFolder::open(dir.path(), shard(1)).unwrap().run, 1, "its partial is cleared, its run counted");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+
+        let err = PartFolder::open(dir.path(), None).err().unwrap().to_string();
+        assert!(err.contains("part-") && err.contains("2 shards") && err.contains("unsharded"), "{err}");
+        assert!(PartFolder::open(dir.path(), Some(Shard { index: 0, count: 3 })).is_err());
     }
 }
