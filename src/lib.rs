@@ -8,7 +8,7 @@
 //! 3. [`workers`]: one per device, each with its own engine, fed from one shared queue.
 //! 4. [`tasks`]: docs, review and embed — prompt templates in, parsed rows out.
 //! 5. [`sink`]: batches → Parquet files, atomically; part folders for resume.
-//! 6. telemetry: not yet built.
+//! 6. [`telemetry`]: sensors sampled per run, thermal guard, statistics, soak gates, report.
 //!
 //! [`pipeline`] reads the TOML files that describe a run; [`run`] joins the stages.
 #![deny(missing_docs)]
@@ -23,6 +23,7 @@ pub mod shard;
 pub mod sink;
 pub mod source;
 pub mod tasks;
+pub mod telemetry;
 pub mod workers;
 
 pub use error::{Error, Result};

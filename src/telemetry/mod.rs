@@ -1,0 +1,349 @@
+//! Telemetry: what the hardware did while hearth ran. A sampler thread reads every
+//! device's sensor each interval into rows (`OUT/telemetry.parquet`), feeds the thermal
+//! guard that stops a hot device's worker from admitting new sequences, and at the end
+//! the rows become the run's statistics: temperature range and drift, throttling,
+//! throughput stability, joules per token.
+
+pub mod guard;
+pub mod report;
+pub mod sensors;
+pub mod stats;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arrow_array::builder::{BooleanBuilder, Float64Builder, StringBuilder, TimestampMillisecondBuilder, UInt64Builder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::DeviceName;
+use crate::sink::AtomicParquetWriter;
+use crate::Result;
+
+pub use guard::{Guard, GuardLimits};
+pub use sensors::{Reading, Sensor};
+pub use stats::TelemetryStats;
+
+/// File name of the samples.
+pub const TELEMETRY_FILE: &str = "telemetry.parquet";
+
+/// `[telemetry]` in a pipeline.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Seconds between samples.
+    pub interval_s: f64,
+    /// A device at or above this stops admitting new sequences (°C). `None`: no guard.
+    pub max_temp_c: Option<f64>,
+    /// ... until it is back at or below this (°C); default 10 below `max_temp_c`.
+    pub resume_temp_c: Option<f64>,
+    /// Per-device limits over the two above, e.g. `{ "cuda:1" = { max_temp_c = 80 } }`.
+    pub devices: std::collections::BTreeMap<String, GuardLimits>,
+    /// Samples of the first this-many seconds are left out of drift and stability (the
+    /// device warming up); at most half the run.
+    pub warmup_s: f64,
+    /// Seconds per throughput window for the tokens/s series and its variation.
+    pub window_s: f64,
+    /// Electricity price per kWh, for the cost per million tokens.
+    pub price_per_kwh: f64,
+    /// Read every device's readings from this JSON-lines file instead of its sensors
+    /// (one reading a line, one line a sample): for tests of the guard and the gates.
+    pub test_sensor: Option<std::path::PathBuf>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            interval_s: 1.0,
+            max_temp_c: None,
+            resume_temp_c: None,
+            devices: Default::default(),
+            warmup_s: 60.0,
+            window_s: 10.0,
+            price_per_kwh: 0.30,
+            test_sensor: None,
+        }
+    }
+}
+
+impl TelemetryConfig {
+    /// The guard limits of `device`: its own, else the pipeline-wide ones.
+    pub fn limits(&self, device: &str) -> Option<GuardLimits> {
+        let own = self.devices.get(device);
+        let max = own.and_then(|l| l.max_temp_c).or(self.max_temp_c)?;
+        let resume = own.and_then(|l| l.resume_temp_c).or(self.resume_temp_c).unwrap_or(max - 10.0);
+        Some(GuardLimits { max_temp_c: Some(max), resume_temp_c: Some(resume) })
+    }
+}
+
+/// One sample of one device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// Seconds since sampling started.
+    pub elapsed_s: f64,
+    /// The device.
+    pub device: String,
+    /// What its sensor said.
+    pub reading: Reading,
+    /// Tokens the run had done by then (all devices).
+    pub tokens: u64,
+    /// Whether the guard held the device's admissions.
+    pub paused: bool,
+}
+
+/// The run's telemetry while it runs: one guard per device, the token count the
+/// workers add to, and the samples.
+pub struct Telemetry {
+    config: TelemetryConfig,
+    devices: Vec<String>,
+    guards: Vec<Arc<Guard>>,
+    tokens: AtomicU64,
+    samples: Mutex<Vec<Sample>>,
+    sources: Mutex<Vec<String>>,
+    stop: AtomicBool,
+    started: Instant,
+}
+
+impl Telemetry {
+    /// Telemetry over the distinct devices among `devices`.
+    pub fn new(devices: &[DeviceName], config: TelemetryConfig) -> Telemetry {
+        let mut distinct: Vec<String> = Vec::new();
+        for d in devices.iter().map(|d| d.to_string()) {
+            if !distinct.contains(&d) {
+                distinct.push(d);
+            }
+        }
+        let guards = distinct.iter().map(|d| Arc::new(Guard::new(d, config.limits(d)))).collect();
+        Telemetry {
+            config,
+            devices: distinct,
+            guards,
+            tokens: AtomicU64::new(0),
+            samples: Mutex::new(Vec::new()),
+            sources: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+            started: Instant::now(),
+        }
+    }
+
+    /// The guard of `device`, which its workers check before admitting work.
+    pub fn guard(&self, device: &DeviceName) -> Arc<Guard> {
+        let name = device.to_string();
+        let at = self.devices.iter().position(|d| *d == name).expect("a device of this run");
+        self.guards[at].clone()
+    }
+
+    /// Counts tokens done, for tokens/s over time and joules per token.
+    pub fn add_tokens(&self, tokens: u64) {
+        self.tokens.fetch_add(tokens, Ordering::Relaxed);
+    }
+
+    /// Samples every device each interval until [`Telemetry::stop`]; run it on its own
+    /// thread. The first sample is taken at once.
+    pub fn sample(&self, mut sensors: Vec<Box<dyn Sensor>>) {
+        *self.sources.lock().unwrap_or_else(|p| p.into_inner()) = sensors.iter().map(|s| format!("{}: {}", s.device(), s.source())).collect();
+        let interval = Duration::from_secs_f64(self.config.interval_s.max(0.01));
+        let mut next = Instant::now();
+        loop {
+            let elapsed_s = self.started.elapsed().as_secs_f64();
+            let timestamp_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            let tokens = self.tokens.load(Ordering::Relaxed);
+            let mut taken = Vec::with_capacity(sensors.len());
+            for sensor in &mut sensors {
+                let device = sensor.device();
+                let reading = sensor.read();
+                let paused = match self.devices.iter().position(|d| *d == device) {
+                    Some(at) => self.guards[at].observe(reading.temperature_c),
+                    None => false,
+                };
+                taken.push(Sample { timestamp_ms, elapsed_s, device, reading, tokens, paused });
+            }
+            self.samples.lock().unwrap_or_else(|p| p.into_inner()).extend(taken);
+            next += interval;
+            // Sleep in short slices so a stop is seen quickly.
+            while Instant::now() < next {
+                if self.stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep((next - Instant::now()).min(Duration::from_millis(50)));
+            }
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+    }
+
+    /// Ends [`Telemetry::sample`].
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// The samples so far.
+    pub fn samples(&self) -> Vec<Sample> {
+        self.samples.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The statistics of the samples so far.
+    pub fn stats(&self) -> TelemetryStats {
+        let guards: Vec<(String, u64, f64)> =
+            self.guards.iter().map(|g| (g.device().to_string(), g.pauses(), g.paused_time().as_secs_f64())).collect();
+        let sources = self.sources.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        stats::compute(&self.samples(), &self.config, &guards, sources)
+    }
+
+    /// Writes the samples to `dir/telemetry.parquet`, atomically.
+    pub fn write(&self, dir: &Path, metadata: &[(String, String)]) -> Result<()> {
+        write_samples(&dir.join(TELEMETRY_FILE), &self.samples(), metadata)
+    }
+}
+
+/// The schema of `telemetry.parquet`: one row per sample per device.
+pub fn schema() -> SchemaRef {
+    let f64_field = |name: &str| Field::new(name, DataType::Float64, true);
+    Arc::new(Schema::new(vec![
+        Field::new("timestamp", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new("elapsed_s", DataType::Float64, false),
+        Field::new("device", DataType::Utf8, false),
+        f64_field("temperature_c"),
+        f64_field("power_w"),
+        f64_field("energy_j"),
+        f64_field("utilization"),
+        f64_field("sm_clock_mhz"),
+        f64_field("memory_clock_mhz"),
+        Field::new("throttled", DataType::Boolean, true),
+        Field::new("throttle_reasons", DataType::Utf8, true),
+        Field::new("memory_used_bytes", DataType::UInt64, true),
+        Field::new("tokens", DataType::UInt64, false),
+        Field::new("paused", DataType::Boolean, false),
+    ]))
+}
+
+fn write_samples(path: &Path, samples: &[Sample], metadata: &[(String, String)]) -> Result<()> {
+    let mut timestamp = TimestampMillisecondBuilder::new().with_timezone("UTC");
+    let mut elapsed = Float64Builder::new();
+    let mut device = StringBuilder::new();
+    let mut floats: Vec<Float64Builder> = (0..6).map(|_| Float64Builder::new()).collect();
+    let mut throttled = BooleanBuilder::new();
+    let mut reasons = StringBuilder::new();
+    let mut memory = UInt64Builder::new();
+    let mut tokens = UInt64Builder::new();
+    let mut paused = BooleanBuilder::new();
+    for s in samples {
+        let r = &s.reading;
+        timestamp.append_value(s.timestamp_ms);
+        elapsed.append_value(s.elapsed_s);
+        device.append_value(&s.device);
+        for (b, v) in floats.iter_mut().zip([r.temperature_c, r.power_w, r.energy_j, r.utilization, r.sm_clock_mhz, r.memory_clock_mhz]) {
+            b.append_option(v);
+        }
+        throttled.append_option(r.throttled);
+        reasons.append_option(r.throttle_reasons.as_deref());
+        memory.append_option(r.memory_used_bytes);
+        tokens.append_value(s.tokens);
+        paused.append_value(s.paused);
+    }
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(timestamp.finish()), Arc::new(elapsed.finish()), Arc::new(device.finish())];
+    columns.extend(floats.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.push(Arc::new(throttled.finish()));
+    columns.push(Arc::new(reasons.finish()));
+    columns.push(Arc::new(memory.finish()));
+    columns.push(Arc::new(tokens.finish()));
+    columns.push(Arc::new(paused.finish()));
+    let batch = RecordBatch::try_new(schema(), columns)?;
+    let mut writer = AtomicParquetWriter::create(path, schema())?;
+    writer.write(&batch)?;
+    writer.finish(metadata)?;
+    Ok(())
+}
+
+/// Reads `telemetry.parquet` back into samples (for `hearth report`).
+pub fn read_samples(path: &Path) -> Result<Vec<Sample>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, TimestampMillisecondType, UInt64Type};
+    use arrow_array::Array;
+    let file = std::fs::File::open(path).map_err(|e| crate::Error::io(path, e))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| crate::Error::parquet(path, e))?;
+    let mut samples = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let col = |name: &str| batch.column_by_name(name).ok_or_else(|| crate::Error::dataset(path, format!("no `{name}` column: not a hearth telemetry file")));
+        let f = |name: &str| -> Result<_> { Ok(col(name)?.as_primitive::<Float64Type>().clone()) };
+        let (ts, elapsed, device) = (col("timestamp")?.as_primitive::<TimestampMillisecondType>().clone(), f("elapsed_s")?, col("device")?.as_string::<i32>().clone());
+        let floats = [f("temperature_c")?, f("power_w")?, f("energy_j")?, f("utilization")?, f("sm_clock_mhz")?, f("memory_clock_mhz")?];
+        let (throttled, reasons) = (col("throttled")?.as_boolean().clone(), col("throttle_reasons")?.as_string::<i32>().clone());
+        let (memory, tokens, paused) = (col("memory_used_bytes")?.as_primitive::<UInt64Type>().clone(), col("tokens")?.as_primitive::<UInt64Type>().clone(), col("paused")?.as_boolean().clone());
+        for i in 0..batch.num_rows() {
+            let opt = |a: &arrow_array::Float64Array| a.is_valid(i).then(|| a.value(i));
+            samples.push(Sample {
+                timestamp_ms: ts.value(i),
+                elapsed_s: elapsed.value(i),
+                device: device.value(i).to_string(),
+                reading: Reading {
+                    temperature_c: opt(&floats[0]),
+                    power_w: opt(&floats[1]),
+                    energy_j: opt(&floats[2]),
+                    utilization: opt(&floats[3]),
+                    sm_clock_mhz: opt(&floats[4]),
+                    memory_clock_mhz: opt(&floats[5]),
+                    throttled: throttled.is_valid(i).then(|| throttled.value(i)),
+                    throttle_reasons: reasons.is_valid(i).then(|| reasons.value(i).to_string()),
+                    memory_used_bytes: memory.is_valid(i).then(|| memory.value(i)),
+                },
+                tokens: tokens.value(i),
+                paused: paused.value(i),
+            });
+        }
+    }
+    Ok(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_round_trip_through_parquet_with_missing_readings_kept_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let samples = vec![
+            Sample { timestamp_ms: 1_700_000_000_000, elapsed_s: 0.0, device: "cpu".into(), reading: Reading::default(), tokens: 0, paused: false },
+            Sample {
+                timestamp_ms: 1_700_000_001_000,
+                elapsed_s: 1.0,
+                device: "cuda:0".into(),
+                reading: Reading { temperature_c: Some(71.5), throttled: Some(true), throttle_reasons: Some("HW_SLOWDOWN".into()), memory_used_bytes: Some(7), ..Reading::default() },
+                tokens: 120,
+                paused: true,
+            },
+        ];
+        let path = dir.path().join(TELEMETRY_FILE);
+        write_samples(&path, &samples, &[]).unwrap();
+        assert_eq!(read_samples(&path).unwrap(), samples);
+    }
+
+    #[test]
+    fn the_sampler_takes_a_sample_per_interval_and_feeds_the_guard() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("temps.jsonl");
+        std::fs::write(&file, "{\"temperature_c\": 50}\n{\"temperature_c\": 90}\n{\"temperature_c\": 90}\n{\"temperature_c\": 60}\n").unwrap();
+        let config = TelemetryConfig { interval_s: 0.02, max_temp_c: Some(85.0), test_sensor: Some(file.clone()), ..TelemetryConfig::default() };
+        let telemetry = Telemetry::new(&[DeviceName::Cpu, DeviceName::Cpu], config);
+        let sensors = sensors::open(&[DeviceName::Cpu], Some(&file)).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| telemetry.sample(sensors));
+            while telemetry.samples().len() < 6 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            telemetry.stop();
+        });
+        let paused: Vec<bool> = telemetry.samples().iter().map(|s| s.paused).take(5).collect();
+        assert_eq!(paused, [false, true, true, false, false]);
+        assert_eq!(telemetry.guard(&DeviceName::Cpu).pauses(), 1);
+    }
+}
