@@ -13,6 +13,7 @@ use hearth::job::{self, WalkInput, WalkSummary};
 use hearth::pipeline::{Overrides, Pipeline};
 use hearth::run::{RunOptions, RunProgress};
 use hearth::shard::Shard;
+use hearth::telemetry::{Telemetry, TelemetryStats};
 use hearth::workers::Fault;
 use hearth::source::{DatasetColumns, WalkConfig, WalkStats};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -36,6 +37,55 @@ enum Command {
     /// Throughput benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Run a pipeline again and again at full load for a duration, then judge the
+    /// hardware by gates (temperature, drift, throttling, throughput stability).
+    Soak(SoakArgs),
+    /// Write OUT/report/index.html with PNG plots from a run's or soak's telemetry.
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// The pipeline file (TOML) whose work is the load.
+    pipeline: PathBuf,
+    /// How long: e.g. 90s, 2m, 12h (the run going at the end finishes).
+    #[arg(long, value_parser = parse_duration)]
+    duration: Duration,
+    /// Pass/fail limits: max_temp=°C, max_drift=°C/h, max_throttle=share, max_tput_cv=ratio.
+    /// A gate on a reading this machine cannot take fails as not measured.
+    #[arg(long, default_value = "max_temp=85,max_drift=2,max_throttle=0.01,max_tput_cv=0.1")]
+    gate: String,
+    /// Output folder instead of the pipeline's.
+    #[arg(long, short, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Model instead of the pipeline's.
+    #[arg(long, value_name = "SRC")]
+    model: Option<String>,
+    /// Devices instead of the pipeline's.
+    #[arg(long, value_name = "LIST")]
+    devices: Option<String>,
+    /// Print nothing but the verdict and errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// The output folder of a run or a soak.
+    out: PathBuf,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len()));
+    let n: f64 = number.parse().map_err(|_| format!("`{text}`: expected a number and s, m or h, e.g. 12h"))?;
+    let seconds = match unit {
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("`{text}`: the unit is s, m or h")),
+    };
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 #[derive(Subcommand)]
@@ -207,6 +257,8 @@ fn main() -> ExitCode {
         Command::Walk(args) => walk(args),
         Command::Generate(args) => generate(args),
         Command::Bench(BenchCommand::Engine(args)) => bench_engine(args),
+        Command::Soak(args) => soak(args),
+        Command::Report(args) => report(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -223,6 +275,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let options = RunOptions {
         shard: Shard::resolve(args.shard, args.num_shards, |name| std::env::var(name).ok())?,
         fault: Fault::from_env()?,
+        ..RunOptions::default()
     };
     let progress = RunProgress::default();
     let bar = if args.quiet || !std::io::stderr().is_terminal() {
@@ -277,12 +330,118 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 );
             }
         }
+        print_telemetry(&summary.telemetry);
         eprintln!("wrote {} in {:.1}s", out.display(), summary.seconds);
     }
     let failed = summary.failed();
     if failed > 0 {
         anyhow::bail!("{failed} units failed; their error rows are in {}", out.display());
     }
+    Ok(())
+}
+
+fn print_telemetry(t: &TelemetryStats) {
+    let opt = |v: Option<f64>, unit: &str| v.map_or("not measured".to_string(), |v| format!("{v:.2}{unit}"));
+    for d in &t.devices {
+        let temp = d.temperature_c.map_or("temperature not measured".to_string(), |s| {
+            format!("{:.1}–{:.1} °C (mean {:.1}, p95 {:.1})", s.min, s.max, s.mean, s.p95)
+        });
+        eprintln!(
+            "{:>6}: {temp}; drift {}; throttled {}; energy {}; guard pauses {}",
+            d.device,
+            opt(d.drift_c_per_h, " °C/h"),
+            opt(d.throttled_share.map(|s| 100.0 * s), " %"),
+            opt(d.energy_j, " J"),
+            d.guard_pauses
+        );
+    }
+    eprintln!(
+        "tokens/s {} (CV {}); {} J/token; {} per million tokens",
+        opt(t.tokens_per_s.map(|r| r.mean), ""),
+        opt(t.tokens_per_s_cv, ""),
+        opt(t.joules_per_token, ""),
+        opt(t.cost_per_million_tokens, ""),
+    );
+}
+
+fn soak(args: SoakArgs) -> anyhow::Result<()> {
+    let gates = hearth::telemetry::stats::parse_gates(&args.gate)?;
+    let overrides = Overrides { out: args.out, model: args.model, devices: args.devices, ..Overrides::default() };
+    let pipeline = Pipeline::load(&args.pipeline, &overrides)?;
+    let out = pipeline.output.dir.clone();
+    let devices = hearth::workers::parse_devices(&pipeline.model.devices)?;
+    let telemetry = Telemetry::new(&devices, pipeline.telemetry.clone());
+    let sensors = hearth::telemetry::sensors::open(&telemetry.devices(), pipeline.telemetry.test_sensor.as_deref())?;
+    let progress = RunProgress::default();
+    let started = std::time::Instant::now();
+    let (mut iterations, mut units_run, mut units_failed) = (0u64, 0u64, 0u64);
+    let outcome = std::thread::scope(|scope| {
+        scope.spawn(|| telemetry.sample(sensors));
+        let outcome = (|| -> anyhow::Result<()> {
+            while iterations == 0 || started.elapsed() < args.duration {
+                let options = RunOptions { rerun: true, telemetry: Some(&telemetry), fault: Fault::from_env()?, ..RunOptions::default() };
+                let summary = hearth::run::run(&pipeline, &options, &progress)?;
+                iterations += 1;
+                units_run += summary.tasks.iter().map(|t| t.run).sum::<u64>();
+                units_failed += summary.failed();
+                if !args.quiet {
+                    eprintln!("soak: pass {iterations} done at {:.0}s of {:.0}s", started.elapsed().as_secs_f64(), args.duration.as_secs_f64());
+                }
+            }
+            Ok(())
+        })();
+        telemetry.stop();
+        outcome
+    });
+    let stats = telemetry.stats();
+    let mut results = hearth::telemetry::stats::judge(&stats, &gates);
+    if let Err(e) = &outcome {
+        results.push(hearth::telemetry::stats::GateResult { gate: "run".into(), limit: 0.0, value: None, pass: false, reason: format!("the workload failed: {e:#}") });
+    } else if units_failed > 0 {
+        results.push(hearth::telemetry::stats::GateResult { gate: "units".into(), limit: 0.0, value: Some(units_failed as f64), pass: false, reason: format!("{units_failed} of {units_run} units failed") });
+    }
+    let pass = results.iter().all(|r| r.pass);
+    telemetry.write(&out.join(hearth::telemetry::TELEMETRY_FILE), &[])?;
+    let report = serde_json::json!({
+        "pass": pass,
+        "gates": results,
+        "duration_s": started.elapsed().as_secs_f64(),
+        "passes": iterations,
+        "units_run": units_run,
+        "units_failed": units_failed,
+        "telemetry": stats,
+    });
+    let soak_file = out.join(SOAK_FILE);
+    std::fs::write(&soak_file, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", soak_file.display()))?;
+    let index = hearth::telemetry::report::write(&out, Some(stats.clone()), &results)?;
+    if !args.quiet {
+        print_telemetry(&stats);
+    }
+    for r in &results {
+        eprintln!("{} {}: {}", if r.pass { "pass" } else { "FAIL" }, r.gate, r.reason);
+    }
+    eprintln!("soak {}: {} and {}", if pass { "PASSED" } else { "FAILED" }, soak_file.display(), index.display());
+    if !pass {
+        anyhow::bail!("the soak failed its gates");
+    }
+    Ok(())
+}
+
+/// Where `hearth soak` writes its verdict.
+const SOAK_FILE: &str = "soak.json";
+
+fn report(args: ReportArgs) -> anyhow::Result<()> {
+    // A soak's verdict if there is one, else the run's summary, else the samples alone.
+    let read = |name: &str| -> Option<serde_json::Value> { serde_json::from_str(&std::fs::read_to_string(args.out.join(name)).ok()?).ok() };
+    let (stats, gates) = match read(SOAK_FILE).or_else(|| read(hearth::run::SUCCESS_FILE)) {
+        Some(v) => (
+            serde_json::from_value(v["telemetry"].clone()).ok(),
+            serde_json::from_value(v["gates"].clone()).unwrap_or_default(),
+        ),
+        None => (None, Vec::new()),
+    };
+    let index = hearth::telemetry::report::write(&args.out, stats, &gates)?;
+    println!("{}", index.display());
     Ok(())
 }
 

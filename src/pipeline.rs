@@ -31,6 +31,9 @@ pub struct Pipeline {
     pub output: OutputSection,
     /// Which tasks run; at least one.
     pub tasks: TasksSection,
+    /// Sampling interval, thermal guard limits, warm-up, electricity price.
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 /// `[source]`: repositories and datasets, and how files are chosen and split.
@@ -291,6 +294,9 @@ impl Pipeline {
         self.source.repos.iter_mut().for_each(resolve);
         self.source.datasets.iter_mut().for_each(|d| resolve(&mut d.file));
         resolve(&mut self.output.dir);
+        if let Some(file) = &mut self.telemetry.test_sensor {
+            resolve(file);
+        }
         // Names (`synthetic:…`, the default model) and home-relative paths, which
         // ModelSource expands, are not relative to the pipeline file.
         let is_file_relative = |m: &str| {
@@ -346,6 +352,13 @@ impl Pipeline {
         let e = &self.engine;
         if e.max_seqs == 0 || e.max_batched_tokens == 0 || e.kv_memory_mib == 0 {
             return Err(format!("[engine] limits must be positive: {e:?}"));
+        }
+        let t = &self.telemetry;
+        if !(t.interval_s > 0.0 && t.window_s > 0.0 && t.warmup_s >= 0.0 && t.price_per_kwh >= 0.0) {
+            return Err(format!("[telemetry] interval_s and window_s must be positive, warmup_s and price_per_kwh not negative: {t:?}"));
+        }
+        for (device, _) in &t.devices {
+            device.parse::<crate::engine::DeviceName>().map_err(|e| format!("[telemetry.devices] {e}"))?;
         }
         if self.output.part_rows == 0 {
             return Err("[output] part_rows must be positive".into());

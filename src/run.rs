@@ -24,6 +24,7 @@ use crate::sink::PartFolder;
 use crate::sink::parts::KeyState;
 use crate::source::WalkStats;
 use crate::tasks::{self, docs, review, Answer, RowsBuilder, TaskKind, UnitRow, UnitTemplate};
+use crate::telemetry::{self, Telemetry, TelemetryStats};
 use crate::workers::{self, pool, Backend, Event, Fault, WorkerSpec, WorkerStats};
 use crate::{Error, Result};
 
@@ -36,12 +37,16 @@ pub fn success_path(out: &Path, shard: Option<Shard>) -> PathBuf {
 }
 
 /// How this process takes part in a run.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RunOptions {
+#[derive(Clone, Copy, Default)]
+pub struct RunOptions<'a> {
     /// The shard of the units this process runs; `None` runs them all.
     pub shard: Option<Shard>,
     /// A planted worker failure (testing the requeue path).
     pub fault: Option<Fault>,
+    /// Run every unit again, even those with a row (a soak's repeated load).
+    pub rerun: bool,
+    /// Telemetry that outlives the run (a soak's); `None` samples for this run only.
+    pub telemetry: Option<&'a Telemetry>,
 }
 
 /// Units embedded per batch of embedding calls.
@@ -153,6 +158,8 @@ pub struct RunSummary {
     pub walk_seconds: f64,
     /// Each task, in the order run.
     pub tasks: Vec<TaskSummary>,
+    /// What the hardware did (since sampling started: a soak's whole length).
+    pub telemetry: TelemetryStats,
     /// Seconds the whole run took.
     pub seconds: f64,
 }
@@ -234,10 +241,27 @@ impl Models {
     }
 }
 
-/// Runs `pipeline` (this process's shard of it). Per-unit failures become error rows
-/// and are counted in the summary; an `Err` means the run itself could not go on (its
-/// finished parts stay).
+/// Runs `pipeline` (this process's shard of it), sampling the devices' sensors while it
+/// goes. Per-unit failures become error rows and are counted in the summary; an `Err`
+/// means the run itself could not go on (its finished parts stay).
 pub fn run(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress) -> Result<RunSummary> {
+    if options.telemetry.is_some() {
+        return run_sampled(pipeline, options, progress);
+    }
+    let devices = workers::parse_devices(&pipeline.model.devices)?;
+    let telemetry = Telemetry::new(&devices, pipeline.telemetry.clone());
+    let sensors = telemetry::sensors::open(&telemetry.devices(), pipeline.telemetry.test_sensor.as_deref())?;
+    std::thread::scope(|scope| {
+        scope.spawn(|| telemetry.sample(sensors));
+        let result = run_sampled(pipeline, &RunOptions { telemetry: Some(&telemetry), ..*options }, progress);
+        telemetry.stop();
+        result
+    })
+}
+
+/// [`run`] with `options.telemetry` sampling.
+fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress) -> Result<RunSummary> {
+    let telemetry = options.telemetry.expect("run starts the sampling");
     let started = Instant::now();
     let out = &pipeline.output.dir;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
@@ -268,6 +292,7 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress) ->
         threads: workers::thread_split(&devices, rayon::current_num_threads()),
         devices: devices.clone(),
         options: *options,
+        telemetry,
     };
     let mut summaries = Vec::new();
     let t = &pipeline.tasks;
@@ -283,7 +308,14 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress) ->
         summaries.push(context.embed(model, template, spec.pooling, &units, &mut models)?);
     }
 
+    let provenance = [
+        ("hearth.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ("hearth.config_hash".to_string(), context.config_hash.clone()),
+        ("hearth.telemetry".to_string(), to_json(&pipeline.telemetry)),
+    ];
+    telemetry.write(&out.join(format!("telemetry{}.parquet", shard::tag(options.shard))), &provenance)?;
     let summary = RunSummary {
+        telemetry: telemetry.stats(),
         hearth_version: env!("CARGO_PKG_VERSION").to_string(),
         config_hash: context.config_hash,
         shard: options.shard.map(|s| s.to_string()),
@@ -309,7 +341,8 @@ struct RunContext<'a> {
     devices: Vec<DeviceName>,
     /// Each worker's own thread count (CPU workers side by side).
     threads: Vec<Option<usize>>,
-    options: RunOptions,
+    options: RunOptions<'a>,
+    telemetry: &'a Telemetry,
 }
 
 /// A task's identity: what its cache keys and provenance are made of.
@@ -358,7 +391,8 @@ impl<'a> TaskOutput<'a> {
         let folder = PartFolder::open(&context.out.join(identity.task.dir_name()), context.options.shard)?;
         let existing = folder.keys()?;
         let keys: Vec<String> = units.iter().map(|u| identity.cache_key(u)).collect();
-        let todo: Vec<usize> = (0..units.len()).filter(|&i| existing.get(&keys[i]) != Some(&KeyState::Done)).collect();
+        let rerun = context.options.rerun;
+        let todo: Vec<usize> = (0..units.len()).filter(|&i| rerun || existing.get(&keys[i]) != Some(&KeyState::Done)).collect();
         let metadata = vec![
             ("hearth.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
             ("hearth.task".to_string(), identity.task.name().to_string()),
@@ -517,7 +551,12 @@ impl RunContext<'_> {
         let specs: Vec<WorkerSpec<F>> = starts
             .zip(&self.devices)
             .zip(&self.threads)
-            .map(|((start, device), &threads)| WorkerSpec { device: device.to_string(), threads, start })
+            .map(|((start, device), &threads)| WorkerSpec {
+                device: device.to_string(),
+                threads,
+                start,
+                guard: Some(self.telemetry.guard(device)),
+            })
             .collect();
         let mut summaries: Vec<WorkerSummary> = vec![WorkerSummary::default(); specs.len()];
         let started = Instant::now();
@@ -526,6 +565,7 @@ impl RunContext<'_> {
             match event {
                 Event::Done { job, worker, output: (tokens_in, answer) } => {
                     let tokens = output.push(rows, &units[job], job, tokens_in, answer)?;
+                    self.telemetry.add_tokens(tokens as u64);
                     let w = &mut summaries[worker];
                     w.units += 1;
                     w.tokens_in += tokens_in as u64;

@@ -471,3 +471,72 @@ fn a_worker_that_fails_mid_batch_loses_no_unit() {
         }
     }
 }
+
+/// `tiny_pipeline` plus a `[telemetry]` section whose sensor plays `temperatures`.
+fn sensed_pipeline(dir: &Path, temperatures: &[f64], telemetry: &str) -> PathBuf {
+    let pipeline = tiny_pipeline(dir);
+    let readings: String = temperatures.iter().map(|t| format!("{{\"temperature_c\": {t}, \"power_w\": 100}}\n")).collect();
+    std::fs::write(dir.join("sensor.jsonl"), readings).unwrap();
+    let mut text = std::fs::read_to_string(&pipeline).unwrap();
+    text.push_str(&format!("[telemetry]\ntest_sensor = \"sensor.jsonl\"\n{telemetry}\n"));
+    std::fs::write(&pipeline, text).unwrap();
+    pipeline
+}
+
+#[test]
+fn a_hot_device_pauses_admission_until_it_cools_and_the_run_records_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Hot from the first sample, before any work is admitted, for 20 samples (a second
+    // at 0.05 s); then cool.
+    let temps: Vec<f64> = std::iter::repeat_n(95.0, 20).chain([60.0]).collect();
+    let pipeline = sensed_pipeline(tmp.path(), &temps, "interval_s = 0.05\nmax_temp_c = 90\nresume_temp_c = 70");
+    let s = run_ok(&pipeline);
+    let device = &s["telemetry"]["devices"][0];
+    assert_eq!(device["guard_pauses"], 1, "{device}");
+    assert!(device["paused_s"].as_f64().unwrap() >= 0.5, "{device}");
+    assert_eq!(device["temperature_c"]["max"], 95.0);
+    assert!(counts(&s).values().all(|c| c[3] == 0 && c[2] == c[0]), "every unit ran once the device cooled");
+
+    // telemetry.parquet: a row per sample, the pause marked, the tokens counted up.
+    let file = std::fs::File::open(tmp.path().join("out/telemetry.parquet")).unwrap();
+    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().map(|b| b.unwrap()).collect();
+    let paused: Vec<bool> = batches.iter().flat_map(|b| b.column_by_name("paused").unwrap().as_boolean().iter().flatten().collect::<Vec<_>>()).collect();
+    assert!(paused[..20].iter().all(|&p| p) && !paused[20], "{paused:?}");
+    let tokens: Vec<u64> = batches
+        .iter()
+        .flat_map(|b| b.column_by_name("tokens").unwrap().as_primitive::<arrow_array::types::UInt64Type>().values().to_vec())
+        .collect();
+    assert_eq!(tokens[..20].iter().max(), Some(&0), "nothing is done while the device is hot: {tokens:?}");
+    assert!(tokens.windows(2).all(|w| w[0] <= w[1]) && *tokens.last().unwrap() > 0);
+}
+
+#[test]
+fn a_soak_with_a_planted_violation_fails_with_that_reason_and_writes_its_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A card heating from 60 °C by 1 °C a sample.
+    let temps: Vec<f64> = (0..400).map(|i| 60.0 + i as f64).collect();
+    let pipeline = sensed_pipeline(tmp.path(), &temps, "interval_s = 0.05\nwarmup_s = 0\nwindow_s = 0.5");
+    let soak = |gate: &str, out: &str| {
+        hearth(&["soak", pipeline.to_str().unwrap(), "--duration", "3s", "--gate", gate, "--out", tmp.path().join(out).to_str().unwrap(), "--quiet"])
+    };
+    let failed = soak("max_temp=80,max_tput_cv=100", "hot");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{stderr}");
+    assert!(stderr.contains("FAIL max_temp") && stderr.contains("> 80") && stderr.contains("pass max_tput_cv"), "{stderr}");
+    let verdict: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("hot/soak.json")).unwrap()).unwrap();
+    assert_eq!(verdict["pass"], false);
+    assert!(verdict["passes"].as_u64().unwrap() >= 1);
+    assert!(verdict["telemetry"]["devices"][0]["drift_c_per_h"].as_f64().unwrap() > 1000.0, "a steep ramp: {verdict}");
+    for file in ["index.html", "temperature.png", "power.png", "throughput.png"] {
+        assert!(tmp.path().join("hot/report").join(file).is_file(), "report/{file}");
+    }
+    let html = std::fs::read_to_string(tmp.path().join("hot/report/index.html")).unwrap();
+    assert!(html.contains("FAIL") && html.contains("max_temp"), "the report gives the verdict");
+
+    // The same load under limits it meets passes.
+    let passed = soak("max_temp=1000,max_throttle=1", "cool");
+    let stderr = String::from_utf8_lossy(&passed.stderr);
+    assert!(!passed.status.success() && stderr.contains("max_throttle") && stderr.contains("not measured"), "no throttle readings: not measured fails: {stderr}");
+    let passed = soak("max_temp=1000", "cool2");
+    assert!(passed.status.success(), "{}", String::from_utf8_lossy(&passed.stderr));
+}

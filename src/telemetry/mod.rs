@@ -131,6 +131,11 @@ impl Telemetry {
         }
     }
 
+    /// The distinct devices, one sensor each.
+    pub fn devices(&self) -> Vec<DeviceName> {
+        self.devices.iter().map(|d| d.parse().expect("names of DeviceName")).collect()
+    }
+
     /// The guard of `device`, which its workers check before admitting work.
     pub fn guard(&self, device: &DeviceName) -> Arc<Guard> {
         let name = device.to_string();
@@ -196,9 +201,9 @@ impl Telemetry {
         stats::compute(&self.samples(), &self.config, &guards, sources)
     }
 
-    /// Writes the samples to `dir/telemetry.parquet`, atomically.
-    pub fn write(&self, dir: &Path, metadata: &[(String, String)]) -> Result<()> {
-        write_samples(&dir.join(TELEMETRY_FILE), &self.samples(), metadata)
+    /// Writes the samples to `path` (`OUT/telemetry.parquet`), atomically.
+    pub fn write(&self, path: &Path, metadata: &[(String, String)]) -> Result<()> {
+        write_samples(path, &self.samples(), metadata)
     }
 }
 

@@ -168,6 +168,8 @@ pub struct WorkerSpec<F> {
     pub threads: Option<usize>,
     /// Builds its backend, on the worker's thread (inside its thread pool).
     pub start: F,
+    /// Its device's thermal guard: while it pauses, the worker admits no new jobs.
+    pub guard: Option<std::sync::Arc<crate::telemetry::Guard>>,
 }
 
 struct Job {
@@ -263,6 +265,11 @@ impl Queue {
         orphans
     }
 
+    fn is_closed(&self) -> bool {
+        let state = self.lock();
+        state.cancelled || state.outstanding == 0
+    }
+
     fn cancel(&self) {
         self.lock().cancelled = true;
         self.changed.notify_all();
@@ -299,7 +306,8 @@ where
                 let (queue, tx) = (&queue, tx.clone());
                 scope.spawn(move || {
                     let device = spec.device.clone();
-                    let work = || work(id, spec.device, spec.start, queue, &tx, fault);
+                    let guard = spec.guard;
+                    let work = || work(id, spec.device, spec.start, guard.as_deref(), queue, &tx, fault);
                     match spec.threads {
                         None => work(),
                         Some(threads) => match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
@@ -345,6 +353,7 @@ fn work<B: Backend, F: FnOnce() -> Result<B>>(
     id: usize,
     device: String,
     start: F,
+    guard: Option<&crate::telemetry::Guard>,
     queue: &Queue,
     tx: &Sender<Event<B::Output>>,
     fault: Option<Fault>,
@@ -373,7 +382,17 @@ fn work<B: Backend, F: FnOnce() -> Result<B>>(
     };
     let mut flight: HashMap<usize, Job> = HashMap::new();
     loop {
-        while flight.len() < backend.capacity() {
+        // Too hot: finish what is in flight, admit nothing new until the device cools.
+        let hot = guard.is_some_and(|g| !g.admitting());
+        if hot && flight.is_empty() {
+            if queue.is_closed() {
+                queue.retire(id);
+                return stats;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        while !hot && flight.len() < backend.capacity() {
             let suspect_ok = !flight.values().any(Job::is_suspect);
             match queue.take(id, flight.is_empty(), suspect_ok) {
                 Take::Job(job) => match backend.submit(job.index) {
@@ -505,6 +524,7 @@ mod tests {
         WorkerSpec {
             device: format!("fake{delay_ms}"),
             threads: None,
+            guard: None,
             start: move || Ok(Fake { flight: VecDeque::new(), capacity: 4, delay: Duration::from_millis(delay_ms), poison }),
         }
     }
