@@ -46,8 +46,9 @@ enum Command {
 
 #[derive(Args)]
 struct SoakArgs {
-    /// The pipeline file (TOML) whose work is the load.
-    pipeline: PathBuf,
+    /// The pipeline whose work is the load.
+    #[command(flatten)]
+    pipeline: PipelineArgs,
     /// How long: e.g. 90s, 2m, 12h (the run going at the end finishes).
     #[arg(long, value_parser = parse_duration)]
     duration: Duration,
@@ -55,15 +56,6 @@ struct SoakArgs {
     /// A gate on a reading this machine cannot take fails as not measured.
     #[arg(long, default_value = "max_temp=85,max_drift=2,max_throttle=0.01,max_tput_cv=0.1")]
     gate: String,
-    /// Output folder instead of the pipeline's.
-    #[arg(long, short, value_name = "DIR")]
-    out: Option<PathBuf>,
-    /// Model instead of the pipeline's.
-    #[arg(long, value_name = "SRC")]
-    model: Option<String>,
-    /// Devices instead of the pipeline's.
-    #[arg(long, value_name = "LIST")]
-    devices: Option<String>,
     /// Print nothing but the verdict and errors.
     #[arg(long, short)]
     quiet: bool,
@@ -165,6 +157,23 @@ struct GenerateArgs {
 
 #[derive(Args)]
 struct RunArgs {
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+    /// Run only shard i of N (units split by unit-id hash) [default: from
+    /// SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX with --num-shards].
+    #[arg(long, value_name = "i/N")]
+    shard: Option<hearth::shard::Shard>,
+    /// Shards of a Kubernetes indexed job (its completions); the index is JOB_COMPLETION_INDEX.
+    #[arg(long, value_name = "N")]
+    num_shards: Option<usize>,
+    /// Print nothing but errors (for cron).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// A pipeline file and what the command line replaces in it.
+#[derive(Args)]
+struct PipelineArgs {
     /// The pipeline file (TOML), e.g. pipelines/docs.toml.
     pipeline: PathBuf,
     /// Walk this repository instead of the pipeline's sources (repeatable).
@@ -183,16 +192,19 @@ struct RunArgs {
     /// or cpu,cpu (CPU workers splitting the cores) [default: the pipeline's, else auto].
     #[arg(long, value_name = "LIST")]
     devices: Option<String>,
-    /// Run only shard i of N (units split by unit-id hash) [default: from
-    /// SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX with --num-shards].
-    #[arg(long, value_name = "i/N")]
-    shard: Option<hearth::shard::Shard>,
-    /// Shards of a Kubernetes indexed job (its completions); the index is JOB_COMPLETION_INDEX.
-    #[arg(long, value_name = "N")]
-    num_shards: Option<usize>,
-    /// Print nothing but errors (for cron).
-    #[arg(long, short)]
-    quiet: bool,
+}
+
+impl PipelineArgs {
+    fn load(&self) -> anyhow::Result<Pipeline> {
+        let overrides = Overrides {
+            repos: self.repo.clone(),
+            datasets: self.dataset.clone(),
+            out: self.out.clone(),
+            model: self.model.clone(),
+            devices: self.devices.clone(),
+        };
+        Ok(Pipeline::load(&self.pipeline, &overrides)?)
+    }
 }
 
 #[derive(Args)]
@@ -270,8 +282,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    let overrides = Overrides { repos: args.repo, datasets: args.dataset, out: args.out, model: args.model, devices: args.devices };
-    let pipeline = Pipeline::load(&args.pipeline, &overrides)?;
+    let pipeline = args.pipeline.load()?;
     let options = RunOptions {
         shard: Shard::resolve(args.shard, args.num_shards, |name| std::env::var(name).ok())?,
         fault: Fault::from_env()?,
@@ -309,7 +320,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         summary
     });
     bar.finish_and_clear();
-    let summary = summary.with_context(|| format!("run of {} failed", args.pipeline.display()))?;
+    let summary = summary.with_context(|| format!("run of {} failed", args.pipeline.pipeline.display()))?;
     let out = &pipeline.output.dir;
     if !args.quiet {
         eprintln!("{} units ({} files skipped), walked in {:.2}s", summary.units, summary.skipped, summary.walk_seconds);
@@ -366,8 +377,7 @@ fn print_telemetry(t: &TelemetryStats) {
 
 fn soak(args: SoakArgs) -> anyhow::Result<()> {
     let gates = hearth::telemetry::stats::parse_gates(&args.gate)?;
-    let overrides = Overrides { out: args.out, model: args.model, devices: args.devices, ..Overrides::default() };
-    let pipeline = Pipeline::load(&args.pipeline, &overrides)?;
+    let pipeline = args.pipeline.load()?;
     let out = pipeline.output.dir.clone();
     let devices = hearth::workers::parse_devices(&pipeline.model.devices)?;
     let telemetry = Telemetry::new(&devices, pipeline.telemetry.clone());

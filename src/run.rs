@@ -497,7 +497,9 @@ impl RunContext<'_> {
             let (prompts, prefix) = (&prompts, &prefix);
             move || -> Result<Generator<'_>> {
                 let model = model.map_err(Error::Config)?;
-                Ok(Generator { model, batch, engine: BatchEngine::new(model, batch)?, prompt_tokens: HashMap::new(), prompts, prefix })
+                let engine = BatchEngine::new(model, batch)?;
+                let telemetry = self.telemetry;
+                Ok(Generator { model, batch, engine, prompt_tokens: HashMap::new(), prompts, prefix, telemetry, decoded: 0 })
             }
         });
         let mut rows = RowsBuilder::new(task, tasks::schema(task, None));
@@ -564,8 +566,12 @@ impl RunContext<'_> {
         let stats = pool::run(todo, specs, self.options.fault, |event| {
             match event {
                 Event::Done { job, worker, output: (tokens_in, answer) } => {
+                    let embedded = matches!(answer, Answer::Embedding(Ok(_)));
                     let tokens = output.push(rows, &units[job], job, tokens_in, answer)?;
-                    self.telemetry.add_tokens(tokens as u64);
+                    if embedded {
+                        // Generated tokens are told step by step, by the generator.
+                        self.telemetry.add_tokens(tokens as u64);
+                    }
                     let w = &mut summaries[worker];
                     w.units += 1;
                     w.tokens_in += tokens_in as u64;
@@ -630,6 +636,10 @@ struct Generator<'a> {
     prompt_tokens: HashMap<u64, usize>,
     prompts: &'a Prompts<'a>,
     prefix: &'a PrefixTally,
+    /// Told the tokens of every step, so throughput over time is not lumped at completions.
+    telemetry: &'a Telemetry,
+    /// Decoded tokens of this engine already told.
+    decoded: u64,
 }
 
 impl Backend for Generator<'_> {
@@ -658,9 +668,11 @@ impl Backend for Generator<'_> {
     }
 
     fn step(&mut self) -> Result<Vec<(usize, (usize, Answer))>> {
-        Ok(self
-            .engine
-            .step()?
+        let completions = self.engine.step()?;
+        let decoded = self.engine.stats().decode_tokens;
+        self.telemetry.add_tokens(decoded - self.decoded);
+        self.decoded = decoded;
+        Ok(completions
             .into_iter()
             .map(|c| {
                 let n = self.prompt_tokens.remove(&c.id).expect("completions are of submitted requests");
@@ -678,6 +690,7 @@ impl Backend for Generator<'_> {
         }
         self.prefix.add(&self.engine);
         self.engine = BatchEngine::new(self.model, self.batch)?;
+        self.decoded = 0;
         self.prompt_tokens.clear();
         Ok(())
     }
