@@ -381,28 +381,22 @@ fn soak(args: SoakArgs) -> anyhow::Result<()> {
     let out = pipeline.output.dir.clone();
     let devices = hearth::workers::parse_devices(&pipeline.model.devices)?;
     let telemetry = Telemetry::new(&devices, pipeline.telemetry.clone());
-    let sensors = hearth::telemetry::sensors::open(&telemetry.devices(), pipeline.telemetry.test_sensor.as_deref())?;
     let progress = RunProgress::default();
     let started = std::time::Instant::now();
     let (mut iterations, mut units_run, mut units_failed) = (0u64, 0u64, 0u64);
-    let outcome = std::thread::scope(|scope| {
-        scope.spawn(|| telemetry.sample(sensors));
-        let outcome = (|| -> anyhow::Result<()> {
-            while iterations == 0 || started.elapsed() < args.duration {
-                let options = RunOptions { rerun: true, telemetry: Some(&telemetry), fault: Fault::from_env()?, ..RunOptions::default() };
-                let summary = hearth::run::run(&pipeline, &options, &progress)?;
-                iterations += 1;
-                units_run += summary.tasks.iter().map(|t| t.run).sum::<u64>();
-                units_failed += summary.failed();
-                if !args.quiet {
-                    eprintln!("soak: pass {iterations} done at {:.0}s of {:.0}s", started.elapsed().as_secs_f64(), args.duration.as_secs_f64());
-                }
+    let outcome = telemetry.while_sampling(|| -> anyhow::Result<()> {
+        while iterations == 0 || started.elapsed() < args.duration {
+            let options = RunOptions { rerun: true, telemetry: Some(&telemetry), fault: Fault::from_env()?, ..RunOptions::default() };
+            let summary = hearth::run::run(&pipeline, &options, &progress)?;
+            iterations += 1;
+            units_run += summary.tasks.iter().map(|t| t.run).sum::<u64>();
+            units_failed += summary.failed();
+            if !args.quiet {
+                eprintln!("soak: pass {iterations} done at {:.0}s of {:.0}s", started.elapsed().as_secs_f64(), args.duration.as_secs_f64());
             }
-            Ok(())
-        })();
-        telemetry.stop();
-        outcome
-    });
+        }
+        Ok(())
+    })?;
     let stats = telemetry.stats();
     let mut results = hearth::telemetry::stats::judge(&stats, &gates);
     if let Err(e) = &outcome {

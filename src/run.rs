@@ -24,7 +24,7 @@ use crate::sink::PartFolder;
 use crate::sink::parts::KeyState;
 use crate::source::WalkStats;
 use crate::tasks::{self, docs, review, Answer, RowsBuilder, TaskKind, UnitRow, UnitTemplate};
-use crate::telemetry::{self, Telemetry, TelemetryStats};
+use crate::telemetry::{Telemetry, TelemetryStats};
 use crate::workers::{self, pool, Backend, Event, Fault, WorkerSpec, WorkerStats};
 use crate::{Error, Result};
 
@@ -250,13 +250,7 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress) ->
     }
     let devices = workers::parse_devices(&pipeline.model.devices)?;
     let telemetry = Telemetry::new(&devices, pipeline.telemetry.clone());
-    let sensors = telemetry::sensors::open(&telemetry.devices(), pipeline.telemetry.test_sensor.as_deref())?;
-    std::thread::scope(|scope| {
-        scope.spawn(|| telemetry.sample(sensors));
-        let result = run_sampled(pipeline, &RunOptions { telemetry: Some(&telemetry), ..*options }, progress);
-        telemetry.stop();
-        result
-    })
+    telemetry.while_sampling(|| run_sampled(pipeline, &RunOptions { telemetry: Some(&telemetry), ..*options }, progress))?
 }
 
 /// [`run`] with `options.telemetry` sampling.

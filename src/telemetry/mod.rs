@@ -100,7 +100,8 @@ pub struct Sample {
 /// workers add to, and the samples.
 pub struct Telemetry {
     config: TelemetryConfig,
-    devices: Vec<String>,
+    /// The distinct devices, in first-named order; one guard and one sensor each.
+    devices: Vec<DeviceName>,
     guards: Vec<Arc<Guard>>,
     tokens: AtomicU64,
     samples: Mutex<Vec<Sample>>,
@@ -112,13 +113,8 @@ pub struct Telemetry {
 impl Telemetry {
     /// Telemetry over the distinct devices among `devices`.
     pub fn new(devices: &[DeviceName], config: TelemetryConfig) -> Telemetry {
-        let mut distinct: Vec<String> = Vec::new();
-        for d in devices.iter().map(|d| d.to_string()) {
-            if !distinct.contains(&d) {
-                distinct.push(d);
-            }
-        }
-        let guards = distinct.iter().map(|d| Arc::new(Guard::new(d, config.limits(d)))).collect();
+        let distinct = first_seen(devices.iter().copied());
+        let guards = distinct.iter().map(|d| d.to_string()).map(|d| Arc::new(Guard::new(&d, config.limits(&d)))).collect();
         Telemetry {
             config,
             devices: distinct,
@@ -132,14 +128,13 @@ impl Telemetry {
     }
 
     /// The distinct devices, one sensor each.
-    pub fn devices(&self) -> Vec<DeviceName> {
-        self.devices.iter().map(|d| d.parse().expect("names of DeviceName")).collect()
+    pub fn devices(&self) -> &[DeviceName] {
+        &self.devices
     }
 
     /// The guard of `device`, which its workers check before admitting work.
     pub fn guard(&self, device: &DeviceName) -> Arc<Guard> {
-        let name = device.to_string();
-        let at = self.devices.iter().position(|d| *d == name).expect("a device of this run");
+        let at = self.devices.iter().position(|d| d == device).expect("a device of this run");
         self.guards[at].clone()
     }
 
@@ -162,7 +157,7 @@ impl Telemetry {
             for sensor in &mut sensors {
                 let device = sensor.device();
                 let reading = sensor.read();
-                let paused = match self.devices.iter().position(|d| *d == device) {
+                let paused = match self.devices.iter().position(|d| d.to_string() == device) {
                     Some(at) => self.guards[at].observe(reading.temperature_c),
                     None => false,
                 };
@@ -188,6 +183,18 @@ impl Telemetry {
         self.stop.store(true, Ordering::Relaxed);
     }
 
+    /// Runs `body` while a thread samples every device's sensor (the configured test
+    /// sensor, else the real ones).
+    pub fn while_sampling<R>(&self, body: impl FnOnce() -> R) -> Result<R> {
+        let sensors = sensors::open(&self.devices, self.config.test_sensor.as_deref())?;
+        Ok(std::thread::scope(|scope| {
+            scope.spawn(|| self.sample(sensors));
+            let result = body();
+            self.stop();
+            result
+        }))
+    }
+
     /// The samples so far.
     pub fn samples(&self) -> Vec<Sample> {
         self.samples.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -205,6 +212,17 @@ impl Telemetry {
     pub fn write(&self, path: &Path, metadata: &[(String, String)]) -> Result<()> {
         write_samples(path, &self.samples(), metadata)
     }
+}
+
+/// The distinct items of `items`, in the order first seen.
+pub(crate) fn first_seen<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut distinct = Vec::new();
+    for item in items {
+        if !distinct.contains(&item) {
+            distinct.push(item);
+        }
+    }
+    distinct
 }
 
 /// The schema of `telemetry.parquet`: one row per sample per device.

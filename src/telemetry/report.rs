@@ -47,13 +47,7 @@ pub fn write(out: &Path, stats: Option<TelemetryStats>, gates: &[GateResult]) ->
     register_font()?;
 
     let per_device = |f: fn(&Sample) -> Option<f64>| -> Vec<(String, Vec<(f64, f64)>)> {
-        let mut devices: Vec<String> = Vec::new();
-        for s in &samples {
-            if !devices.contains(&s.device) {
-                devices.push(s.device.clone());
-            }
-        }
-        devices
+        super::first_seen(samples.iter().map(|s| s.device.clone()))
             .into_iter()
             .map(|d| {
                 let points = samples.iter().filter(|s| s.device == d).filter_map(|s| Some((s.elapsed_s / 60.0, f(s)?))).collect();

@@ -96,12 +96,7 @@ pub fn compute(samples: &[Sample], config: &TelemetryConfig, guards: &[(String, 
     let first = samples.first().map_or(0.0, |s| s.elapsed_s);
     let seconds = samples.last().map_or(0.0, |s| s.elapsed_s) - first;
     let warmup_s = config.warmup_s.min(seconds / 2.0).max(0.0);
-    let mut devices: Vec<String> = Vec::new();
-    for s in samples {
-        if !devices.contains(&s.device) {
-            devices.push(s.device.clone());
-        }
-    }
+    let devices = super::first_seen(samples.iter().map(|s| s.device.clone()));
     let device_stats: Vec<DeviceStats> = devices
         .iter()
         .map(|device| {

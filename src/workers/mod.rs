@@ -28,12 +28,18 @@ pub fn parse_devices(spec: &str) -> Result<Vec<DeviceName>> {
     Ok(devices)
 }
 
-/// The CUDA GPUs that open, in order.
+/// The CUDA GPUs that open, in order. Probed once: opening a device makes a CUDA
+/// context, and every run (each pass of a soak) resolves `auto`.
 fn cuda_devices() -> Vec<DeviceName> {
-    if !candle_core::utils::cuda_is_available() {
-        return Vec::new();
-    }
-    (0..).map(DeviceName::Cuda).take_while(|d| d.open().is_ok()).collect()
+    static PROBED: std::sync::OnceLock<Vec<DeviceName>> = std::sync::OnceLock::new();
+    PROBED
+        .get_or_init(|| {
+            if !candle_core::utils::cuda_is_available() {
+                return Vec::new();
+            }
+            (0..).map(DeviceName::Cuda).take_while(|d| d.open().is_ok()).collect()
+        })
+        .clone()
 }
 
 /// Threads of each worker's own pool: the CPU workers split `total` threads between

@@ -193,6 +193,13 @@ struct State {
     cancelled: bool,
 }
 
+impl State {
+    /// Every job is finished, or the run is cancelled.
+    fn closed(&self) -> bool {
+        self.cancelled || self.outstanding == 0
+    }
+}
+
 enum Take {
     Job(Job),
     /// Nothing this worker may take now.
@@ -217,7 +224,7 @@ impl Queue {
     fn take(&self, worker: usize, wait: bool, suspect_ok: bool) -> Take {
         let mut state = self.lock();
         loop {
-            if state.cancelled || state.outstanding == 0 {
+            if state.closed() {
                 return Take::Closed;
             }
             let alive = &state.alive;
@@ -266,8 +273,7 @@ impl Queue {
     }
 
     fn is_closed(&self) -> bool {
-        let state = self.lock();
-        state.cancelled || state.outstanding == 0
+        self.lock().closed()
     }
 
     fn cancel(&self) {
