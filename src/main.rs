@@ -332,11 +332,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             );
         }
         for t in summary.tasks.iter().filter(|t| t.workers.len() > 1 || t.workers.iter().any(|w| w.failures > 0 || w.shrinks > 0)) {
-            eprintln!("{:>6} {:>8} {:>7} {:>10} {:>8} {:>6} {:>8} {:>7}", t.task, "device", "units", "tokens", "tok/s", "busy", "failures", "shrinks");
+            eprintln!("{:>6} {:>8} {:>7} {:>10} {:>8} {:>6} {:>10} {:>8} {:>7}", t.task, "device", "units", "tokens", "tok/s", "busy", "energy", "failures", "shrinks");
             for w in &t.workers {
                 eprintln!(
-                    "{:>6} {:>8} {:>7} {:>10} {:>8.1} {:>5.0}% {:>8} {:>7}{}",
-                    "", w.device, w.units, w.tokens, w.tokens_per_s, 100.0 * w.busy_fraction, w.failures, w.shrinks,
+                    "{:>6} {:>8} {:>7} {:>10} {:>8.1} {:>5.0}% {:>10} {:>8} {:>7}{}",
+                    "", w.device, w.units, w.tokens, w.tokens_per_s, 100.0 * w.busy_fraction, w.energy_j.map_or("-".to_string(), |j| format!("{j:.1} J")), w.failures, w.shrinks,
                     w.retired.as_ref().map(|r| format!("  retired: {r}")).unwrap_or_default()
                 );
             }

@@ -131,6 +131,11 @@ pub struct WorkerSummary {
     pub tokens_per_s: f64,
     /// Share of the task's wall time it spent in engine steps.
     pub busy_fraction: f64,
+    /// Seconds it spent in engine steps.
+    pub busy_s: f64,
+    /// Joules attributed to its units (the `energy_j` column summed); `None` when some
+    /// unit's energy was not measured.
+    pub energy_j: Option<f64>,
     /// Steps that failed or panicked (their units went to other workers).
     pub failures: u32,
     /// Times it halved its batch after running out of memory.
@@ -424,14 +429,15 @@ impl<'a> TaskOutput<'a> {
 
     /// Records a finished unit, writing a part file when one is due. Returns the tokens
     /// it counts for throughput: generated, or for embeddings consumed.
-    fn push(&mut self, rows: &mut RowsBuilder, unit: &UnitRow, i: usize, tokens_in: usize, answer: Answer) -> Result<usize> {
+    fn push(&mut self, rows: &mut RowsBuilder, unit: &UnitRow, i: usize, finished: Finished) -> Result<usize> {
+        let Finished { tokens_in, energy_j, answer } = finished;
         // Progress counts the tokens the model produced, or for embeddings consumed.
         let (tokens_out, progress_tokens, failed) = match &answer {
             Answer::Generation(Ok(o)) => (o.tokens.len(), o.tokens.len(), false),
             Answer::Embedding(Ok(_)) => (0, tokens_in, false),
             _ => (0, 0, true),
         };
-        rows.push(unit, &self.keys[i], tokens_in, answer);
+        rows.push(unit, &self.keys[i], tokens_in, energy_j, answer);
         self.summary.run += 1;
         self.summary.failed += failed as u64;
         self.summary.tokens_in += tokens_in as u64;
@@ -487,13 +493,13 @@ impl RunContext<'_> {
         let prompts = Prompts { units, system, template: &template, params: &params };
         let prefix = PrefixTally::default();
         let batch = self.pipeline.engine.batch_config();
-        let workers = models.on_devices(model_source, &self.devices)?.into_iter().map(|model| {
+        let workers = models.on_devices(model_source, &self.devices)?.into_iter().zip(&self.devices).map(|(model, &device)| {
             let (prompts, prefix) = (&prompts, &prefix);
             move || -> Result<Generator<'_>> {
                 let model = model.map_err(Error::Config)?;
-                let engine = BatchEngine::new(model, batch)?;
                 let telemetry = self.telemetry;
-                Ok(Generator { model, batch, engine, prompt_tokens: HashMap::new(), prompts, prefix, telemetry, decoded: 0 })
+                let engine = metered_engine(model, batch, telemetry, device)?;
+                Ok(Generator { model, device, batch, engine, prompt_tokens: HashMap::new(), prompts, prefix, telemetry, decoded: 0 })
             }
         });
         let mut rows = RowsBuilder::new(task, tasks::schema(task, None));
@@ -521,8 +527,11 @@ impl RunContext<'_> {
         ]);
         output.metadata.extend(field_metadata.iter().map(|(k, v)| (k.replace("hearth.", "hearth.embedding_"), v.clone())));
         let template = &template;
-        let workers = on_devices.into_iter().map(|model| {
-            move || -> Result<Embedder<'_>> { Ok(Embedder { model: model.map_err(Error::Config)?, units, template, pooling, pending: Vec::new() }) }
+        let telemetry = self.telemetry;
+        let workers = on_devices.into_iter().zip(&self.devices).map(|(model, &device)| {
+            move || -> Result<Embedder<'_>> {
+                Ok(Embedder { model: model.map_err(Error::Config)?, device, units, template, pooling, telemetry, pending: Vec::new() })
+            }
         });
         let mut rows = RowsBuilder::new(TaskKind::Embed, tasks::schema(TaskKind::Embed, Some((dim, field_metadata))));
         output.summary.workers = self.drive(&mut output, &mut rows, units, workers, |e| Answer::Embedding(Err(e)))?;
@@ -541,7 +550,7 @@ impl RunContext<'_> {
         failure: fn(String) -> Answer,
     ) -> Result<Vec<WorkerSummary>>
     where
-        B: Backend<Output = (usize, Answer)>,
+        B: Backend<Output = Finished>,
         F: FnOnce() -> Result<B> + Send,
     {
         let specs: Vec<WorkerSpec<F>> = starts
@@ -554,14 +563,15 @@ impl RunContext<'_> {
                 guard: Some(self.telemetry.guard(device)),
             })
             .collect();
-        let mut summaries: Vec<WorkerSummary> = vec![WorkerSummary::default(); specs.len()];
+        let mut summaries: Vec<WorkerSummary> = vec![WorkerSummary { energy_j: Some(0.0), ..WorkerSummary::default() }; specs.len()];
         let started = Instant::now();
         let todo = std::mem::take(&mut output.todo);
         let stats = pool::run(todo, specs, self.options.fault, |event| {
             match event {
-                Event::Done { job, worker, output: (tokens_in, answer) } => {
-                    let embedded = matches!(answer, Answer::Embedding(Ok(_)));
-                    let tokens = output.push(rows, &units[job], job, tokens_in, answer)?;
+                Event::Done { job, worker, output: finished } => {
+                    let embedded = matches!(finished.answer, Answer::Embedding(Ok(_)));
+                    let (tokens_in, energy_j) = (finished.tokens_in, finished.energy_j);
+                    let tokens = output.push(rows, &units[job], job, finished)?;
                     if embedded {
                         // Generated tokens are told step by step, by the generator.
                         self.telemetry.add_tokens(tokens as u64);
@@ -570,9 +580,10 @@ impl RunContext<'_> {
                     w.units += 1;
                     w.tokens_in += tokens_in as u64;
                     w.tokens += tokens as u64;
+                    w.energy_j = w.energy_j.zip(energy_j).map(|(sum, j)| sum + j);
                 }
                 Event::Failed { job, message } => {
-                    output.push(rows, &units[job], job, 0, failure(message))?;
+                    output.push(rows, &units[job], job, Finished { tokens_in: 0, energy_j: None, answer: failure(message) })?;
                 }
             }
             Ok(())
@@ -585,6 +596,7 @@ impl RunContext<'_> {
                 device: s.device,
                 tokens_per_s: w.tokens as f64 / wall,
                 busy_fraction: s.busy.as_secs_f64() / wall,
+                busy_s: s.busy.as_secs_f64(),
                 failures: s.failures,
                 shrinks: s.shrinks,
                 retired: s.retired,
@@ -621,9 +633,19 @@ impl PrefixTally {
     }
 }
 
+/// A unit's result as a worker hands it over.
+struct Finished {
+    /// Prompt tokens.
+    tokens_in: usize,
+    /// Its share of the energy of the steps it was in.
+    energy_j: Option<f64>,
+    answer: Answer,
+}
+
 /// A generating worker: its own continuous-batching engine over its device's model.
 struct Generator<'a> {
     model: &'a Model,
+    device: DeviceName,
     batch: BatchConfig,
     engine: BatchEngine<'a>,
     /// Prompt length of each request in flight.
@@ -637,7 +659,7 @@ struct Generator<'a> {
 }
 
 impl Backend for Generator<'_> {
-    type Output = (usize, Answer);
+    type Output = Finished;
 
     /// Enough requests to refill every retiring sequence's place at the next step, few
     /// enough that results stream out steadily.
@@ -645,15 +667,15 @@ impl Backend for Generator<'_> {
         self.batch.max_seqs * 2
     }
 
-    fn submit(&mut self, job: usize) -> Option<(usize, Answer)> {
+    fn submit(&mut self, job: usize) -> Option<Finished> {
         let p = self.prompts;
         let tokens = match prompt(self.model, p.system, p.template, &p.units[job]) {
             Ok(tokens) => tokens,
-            Err(e) => return Some((0, Answer::Generation(Err(e)))),
+            Err(e) => return Some(Finished { tokens_in: 0, energy_j: None, answer: Answer::Generation(Err(e)) }),
         };
         let n = tokens.len();
         match self.engine.submit(Request { id: job as u64, prompt: tokens, params: p.params.clone() }) {
-            Some(failed) => Some((n, Answer::Generation(failed.result))),
+            Some(failed) => Some(Finished { tokens_in: n, energy_j: None, answer: Answer::Generation(failed.result) }),
             None => {
                 self.prompt_tokens.insert(job as u64, n);
                 None
@@ -661,7 +683,7 @@ impl Backend for Generator<'_> {
         }
     }
 
-    fn step(&mut self) -> Result<Vec<(usize, (usize, Answer))>> {
+    fn step(&mut self) -> Result<Vec<(usize, Finished)>> {
         let completions = self.engine.step()?;
         let decoded = self.engine.stats().decode_tokens;
         self.telemetry.add_tokens(decoded - self.decoded);
@@ -669,8 +691,9 @@ impl Backend for Generator<'_> {
         Ok(completions
             .into_iter()
             .map(|c| {
-                let n = self.prompt_tokens.remove(&c.id).expect("completions are of submitted requests");
-                (c.id as usize, (n, Answer::Generation(c.result)))
+                let tokens_in = self.prompt_tokens.remove(&c.id).expect("completions are of submitted requests");
+                let energy_j = c.result.as_ref().ok().and_then(|o| o.energy_j);
+                (c.id as usize, Finished { tokens_in, energy_j, answer: Answer::Generation(c.result) })
             })
             .collect())
     }
@@ -683,7 +706,7 @@ impl Backend for Generator<'_> {
             b.kv_memory /= 2;
         }
         self.prefix.add(&self.engine);
-        self.engine = BatchEngine::new(self.model, self.batch)?;
+        self.engine = metered_engine(self.model, self.batch, self.telemetry, self.device)?;
         self.decoded = 0;
         self.prompt_tokens.clear();
         Ok(())
@@ -696,38 +719,56 @@ impl Drop for Generator<'_> {
     }
 }
 
+/// A batching engine whose steps' energy comes from `device`'s power in `telemetry`.
+fn metered_engine<'a>(model: &'a Model, batch: BatchConfig, telemetry: &'a Telemetry, device: DeviceName) -> Result<BatchEngine<'a>> {
+    Ok(BatchEngine::new(model, batch)?.with_energy_meter(Box::new(move |busy| telemetry.joules(&device, busy))))
+}
+
 /// An embedding worker: gathers units, embeds them together in one call.
 struct Embedder<'a> {
     model: &'a Model,
+    device: DeviceName,
     units: &'a [UnitRow],
     template: &'a UnitTemplate,
     pooling: Pooling,
+    telemetry: &'a Telemetry,
     pending: Vec<(usize, Vec<u32>)>,
 }
 
 impl Backend for Embedder<'_> {
-    type Output = (usize, Answer);
+    type Output = Finished;
 
     fn capacity(&self) -> usize {
         EMBED_GROUP
     }
 
-    fn submit(&mut self, job: usize) -> Option<(usize, Answer)> {
+    fn submit(&mut self, job: usize) -> Option<Finished> {
         let encoded = self.template.render(&self.units[job]).and_then(|text| self.model.tokenizer.encode(&text).map_err(|e| e.to_string()));
         match encoded {
             Ok(tokens) => {
                 self.pending.push((job, tokens));
                 None
             }
-            Err(e) => Some((0, Answer::Embedding(Err(e)))),
+            Err(e) => Some(Finished { tokens_in: 0, energy_j: None, answer: Answer::Embedding(Err(e)) }),
         }
     }
 
-    fn step(&mut self) -> Result<Vec<(usize, (usize, Answer))>> {
+    fn step(&mut self) -> Result<Vec<(usize, Finished)>> {
+        let started = Instant::now();
         let inputs: Vec<&[u32]> = self.pending.iter().map(|(_, t)| t.as_slice()).collect();
         let vectors = self.model.embed_batch(&inputs, self.pooling)?;
+        // The step's energy, split by the tokens each unit brought to it.
+        let joules = self.telemetry.joules(&self.device, started.elapsed());
+        let total: usize = self.pending.iter().map(|(_, t)| t.len()).sum();
         let pending = std::mem::take(&mut self.pending);
-        Ok(pending.into_iter().zip(vectors).map(|((job, tokens), v)| (job, (tokens.len(), Answer::Embedding(v)))).collect())
+        Ok(pending
+            .into_iter()
+            .zip(vectors)
+            .map(|((job, tokens), v)| {
+                let energy_j = joules.map(|j| j * tokens.len() as f64 / total.max(1) as f64);
+                (job, Finished { tokens_in: tokens.len(), energy_j, answer: Answer::Embedding(v) })
+            })
+            .collect())
     }
 
     fn reset(&mut self, _shrink: bool) -> Result<()> {

@@ -639,14 +639,19 @@ fn thirty_two_sequences_batched_produce_what_each_produces_alone() {
     // 8 running at most, 48-token steps (so prompts are chunked and admissions
     // staggered), and a pool of 22 blocks: too small for 8 such sequences at once.
     let batch = BatchConfig { max_batched_tokens: 48, max_seqs: 8, block_size: 8, kv_memory: 22 * per_block };
-    let mut engine = BatchEngine::new(&model, batch).unwrap();
+    // A meter that says every step drew 1 J: the sequences' shares must add up to the steps.
+    let mut engine = BatchEngine::new(&model, batch).unwrap().with_energy_meter(Box::new(|_| Some(1.0)));
     let mut batched = HashMap::new();
+    let mut energy = 0.0;
     engine
         .run(requests.clone(), |c| {
-            batched.insert(c.id, c.result.unwrap().tokens);
+            let output = c.result.unwrap();
+            energy += output.energy_j.expect("metered");
+            batched.insert(c.id, output.tokens);
         })
         .unwrap();
     let stats = engine.stats();
+    assert!((energy - stats.steps as f64).abs() < 1e-9, "every step's energy is split among its sequences: {energy} J over {} steps", stats.steps);
     assert!(stats.preemptions > 0, "the pool was meant to force preemption: {stats:?}");
     assert!(stats.prefix_hits > 0 && stats.cached_tokens > 0, "the shared template was meant to hit: {stats:?}");
 
@@ -668,6 +673,7 @@ fn a_bad_request_fails_alone() {
     let mut results = HashMap::new();
     engine.run([good(1), too_long, bad_params, good(4)], |c| { results.insert(c.id, c.result); }).unwrap();
     assert_eq!(results[&1].as_ref().unwrap().tokens.len(), 4);
+    assert_eq!(results[&1].as_ref().unwrap().energy_j, None, "no meter, no energy");
     assert_eq!(results[&4].as_ref().unwrap().tokens.len(), 4);
     assert!(results[&2].as_ref().unwrap_err().contains("context"));
     assert!(results[&3].as_ref().unwrap_err().contains("top_p"));

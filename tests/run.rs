@@ -472,10 +472,15 @@ fn a_worker_that_fails_mid_batch_loses_no_unit() {
     }
 }
 
-/// `tiny_pipeline` plus a `[telemetry]` section whose sensor plays `temperatures`.
+/// `tiny_pipeline` plus a `[telemetry]` section whose sensor plays `temperatures` at 100 W.
 fn sensed_pipeline(dir: &Path, temperatures: &[f64], telemetry: &str) -> PathBuf {
-    let pipeline = tiny_pipeline(dir);
     let readings: String = temperatures.iter().map(|t| format!("{{\"temperature_c\": {t}, \"power_w\": 100}}\n")).collect();
+    with_sensor(dir, &readings, telemetry)
+}
+
+/// `tiny_pipeline` plus a `[telemetry]` section whose sensor plays `readings` (JSON lines).
+fn with_sensor(dir: &Path, readings: &str, telemetry: &str) -> PathBuf {
+    let pipeline = tiny_pipeline(dir);
     std::fs::write(dir.join("sensor.jsonl"), readings).unwrap();
     let mut text = std::fs::read_to_string(&pipeline).unwrap();
     text.push_str(&format!("[telemetry]\ntest_sensor = \"sensor.jsonl\"\n{telemetry}\n"));
@@ -539,4 +544,41 @@ fn a_soak_with_a_planted_violation_fails_with_that_reason_and_writes_its_report(
     assert!(!passed.status.success() && stderr.contains("max_throttle") && stderr.contains("not measured"), "no throttle readings: not measured fails: {stderr}");
     let passed = soak("max_temp=1000", "cool2");
     assert!(passed.status.success(), "{}", String::from_utf8_lossy(&passed.stderr));
+}
+
+/// Each row's `energy_j` in a task folder.
+fn energies(dir: &Path) -> Vec<Option<f64>> {
+    read_folder(dir)
+        .iter()
+        .flat_map(|b| b.column_by_name("energy_j").unwrap().as_primitive::<arrow_array::types::Float64Type>().iter().collect::<Vec<_>>())
+        .collect()
+}
+
+#[test]
+fn each_row_carries_its_share_of_the_energy_its_steps_drew() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A device drawing a steady 100 W (the planted sensor's power).
+    let pipeline = sensed_pipeline(tmp.path(), &[50.0], "interval_s = 0.05");
+    let s = run_ok(&pipeline);
+    for (task, folder) in s["tasks"].as_array().unwrap().iter().zip(TASKS) {
+        let rows = energies(&tmp.path().join("out").join(folder));
+        assert!(rows.iter().all(|e| e.is_some_and(|j| j > 0.0)), "{folder}: every row has its energy: {rows:?}");
+        let attributed: f64 = rows.iter().flatten().sum();
+        let worker = &task["workers"][0];
+        // Every step's energy goes to the units in it, so the rows add up to the power
+        // times the time the worker spent in steps (less what a step does after its
+        // energy is read: handing results over).
+        let drawn = 100.0 * worker["busy_s"].as_f64().unwrap();
+        assert!(attributed <= drawn * 1.0001 && attributed >= 0.9 * drawn, "{folder}: rows {attributed} J, steps {drawn} J");
+        assert!((worker["energy_j"].as_f64().unwrap() - attributed).abs() < 1e-6 * drawn, "{folder}: {worker}");
+    }
+
+    // A sensor with no power reading: no energy is invented.
+    let tmp = tempfile::tempdir().unwrap();
+    let pipeline = with_sensor(tmp.path(), "{\"temperature_c\": 50}\n", "interval_s = 0.05");
+    let s = run_ok(&pipeline);
+    for (task, folder) in s["tasks"].as_array().unwrap().iter().zip(TASKS) {
+        assert!(energies(&tmp.path().join("out").join(folder)).iter().all(Option::is_none), "{folder}");
+        assert!(task["workers"][0]["energy_j"].is_null(), "{task}");
+    }
 }

@@ -62,7 +62,14 @@ pub struct Output {
     pub time_to_first_token: Duration,
     /// From submission to completion.
     pub total_time: Duration,
+    /// Joules of the steps it took part in, each step's energy split by the tokens each
+    /// sequence carried; `None` without an [`EnergyMeter`] or when a step's was unknown.
+    pub energy_j: Option<f64>,
 }
+
+/// Tells the energy a step of the given length drew (the device's power times the time,
+/// shared among the engines on the device), or `None` when the device's power is unknown.
+pub type EnergyMeter<'m> = Box<dyn Fn(Duration) -> Option<f64> + Send + 'm>;
 
 /// What a request ended with: its output, or the reason it alone failed.
 #[derive(Clone, Debug)]
@@ -110,6 +117,8 @@ struct Live {
     generated: Vec<u32>,
     submitted: Instant,
     first_token: Option<Duration>,
+    /// Joules so far; `None` once any step's energy was unknown.
+    energy_j: Option<f64>,
 }
 
 /// The continuous-batching engine over one model.
@@ -119,6 +128,7 @@ pub struct BatchEngine<'m> {
     kv: PagedKvCache,
     live: HashMap<SeqId, Live>,
     stats: BatchStats,
+    meter: Option<EnergyMeter<'m>>,
 }
 
 impl<'m> BatchEngine<'m> {
@@ -139,7 +149,14 @@ impl<'m> BatchEngine<'m> {
             kv: PagedKvCache::new(mc, num_blocks, config.block_size),
             live: HashMap::new(),
             stats: BatchStats::default(),
+            meter: None,
         })
+    }
+
+    /// Attributes each step's energy, as `meter` tells it, to the sequences in the step.
+    pub fn with_energy_meter(mut self, meter: EnergyMeter<'m>) -> BatchEngine<'m> {
+        self.meter = Some(meter);
+        self
     }
 
     /// Queues a request. A request that can never be served (empty, over the context,
@@ -173,7 +190,8 @@ impl<'m> BatchEngine<'m> {
         if let Err(message) = self.scheduler.add(request.id, request.prompt, max_len) {
             return fail(message);
         }
-        let live = Live { sampler, constraint, prompt_tokens, generated: Vec::new(), submitted: Instant::now(), first_token: None };
+        let energy_j = self.meter.is_some().then_some(0.0);
+        let live = Live { sampler, constraint, prompt_tokens, generated: Vec::new(), submitted: Instant::now(), first_token: None, energy_j };
         self.live.insert(request.id, live);
         None
     }
@@ -208,7 +226,8 @@ impl<'m> BatchEngine<'m> {
         let logits = out.logits.to_vec2::<f32>()?;
         let prefill: usize = schedule.chunks.iter().filter(|c| !self.is_decode(c)).map(|c| c.tokens.len()).sum();
 
-        let mut done = Vec::new();
+        let mut failed = Vec::new();
+        let mut finished = Vec::new();
         let context = self.model.decoder.config().max_context;
         for (chunk, row) in schedule.chunks.iter().filter(|c| c.wants_logits).zip(&logits) {
             let live = self.live.get_mut(&chunk.id).expect("scheduled sequences are live");
@@ -217,7 +236,7 @@ impl<'m> BatchEngine<'m> {
                 Err(message) => {
                     self.scheduler.finish(chunk.id);
                     self.live.remove(&chunk.id);
-                    done.push(Completion { id: chunk.id, result: Err(message) });
+                    failed.push(Completion { id: chunk.id, result: Err(message) });
                     continue;
                 }
             };
@@ -244,13 +263,29 @@ impl<'m> BatchEngine<'m> {
                 None => self.scheduler.append(chunk.id, next),
                 Some(reason) => {
                     self.scheduler.finish(chunk.id);
-                    let live = self.live.remove(&chunk.id).expect("live");
-                    done.push(self.completion(chunk.id, live, reason));
+                    finished.push((chunk.id, self.live.remove(&chunk.id).expect("live"), reason));
                 }
             }
         }
 
         let elapsed = started.elapsed();
+        if let Some(meter) = &self.meter {
+            // Each sequence's share of the step is its share of the step's tokens, whether
+            // it is still running or finished in this step.
+            let joules = meter(elapsed);
+            let mut shares: HashMap<SeqId, f64> = HashMap::new();
+            for c in &schedule.chunks {
+                *shares.entry(c.id).or_default() += c.tokens.len() as f64 / tokens.len() as f64;
+            }
+            let running = self.live.iter_mut().map(|(id, live)| (*id, live));
+            for (id, live) in running.chain(finished.iter_mut().map(|(id, live, _)| (*id, live))) {
+                if let Some(share) = shares.get(&id) {
+                    live.energy_j = live.energy_j.zip(joules).map(|(sum, j)| sum + j * share);
+                }
+            }
+        }
+        let mut done = failed;
+        done.extend(finished.into_iter().map(|(id, live, reason)| self.completion(id, live, reason)));
         self.stats.steps += 1;
         self.stats.prefill_tokens += prefill as u64;
         self.stats.decode_tokens += (tokens.len() - prefill) as u64;
@@ -280,6 +315,7 @@ impl<'m> BatchEngine<'m> {
             prompt_tokens: live.prompt_tokens,
             time_to_first_token: live.first_token.unwrap_or(total_time),
             total_time,
+            energy_j: live.energy_j,
         };
         Completion { id, result: Ok(output) }
     }

@@ -27,7 +27,7 @@ use candle_core::{DType, Device};
 
 pub use chat::{ChatTemplate, Message};
 pub use config::{Family, ModelConfig};
-pub use batch::{BatchConfig, BatchEngine, BatchStats, Completion, Output, Request};
+pub use batch::{BatchConfig, BatchEngine, BatchStats, Completion, EnergyMeter, Output, Request};
 pub use kv::{PagedKvCache, SeqChunk, SeqId};
 pub use model::{Decoder, StepOutput};
 pub use sampler::{FinishReason, Sampler, SamplingParams};

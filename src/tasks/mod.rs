@@ -6,8 +6,8 @@
 //! - embed: a pooled, normalised vector per unit → `OUT/embeddings/`.
 //!
 //! Every output row starts with the same columns (the unit's place, its `cache_key`,
-//! `tokens_in`, and `error` for a unit that failed), so resume, incremental runs and
-//! readers treat the three folders alike.
+//! `tokens_in`, the `energy_j` its steps drew, and `error` for a unit that failed), so
+//! resume, incremental runs and readers treat the three folders alike.
 
 pub mod docs;
 pub mod review;
@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    FixedSizeListBuilder, Float32Builder, ListBuilder, StringBuilder, StructBuilder, UInt32Builder,
+    FixedSizeListBuilder, Float32Builder, Float64Builder, ListBuilder, StringBuilder, StructBuilder, UInt32Builder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
@@ -158,6 +158,9 @@ fn common_fields() -> Vec<Field> {
     fields.extend([
         Field::new("cache_key", DataType::Utf8, false),
         Field::new("tokens_in", DataType::UInt32, false),
+        // The unit's share of each engine step's energy (split by the step's tokens);
+        // null where the device's power is not measured.
+        Field::new("energy_j", DataType::Float64, true),
         Field::new("error", DataType::Utf8, true),
     ]);
     fields
@@ -235,6 +238,7 @@ pub struct RowsBuilder {
     content_hash: StringBuilder,
     cache_key: StringBuilder,
     tokens_in: UInt32Builder,
+    energy_j: Float64Builder,
     error: StringBuilder,
     text: StringBuilder,
     raw: StringBuilder,
@@ -270,6 +274,7 @@ impl RowsBuilder {
             content_hash: StringBuilder::new(),
             cache_key: StringBuilder::new(),
             tokens_in: UInt32Builder::new(),
+            energy_j: Float64Builder::new(),
             error: StringBuilder::new(),
             text: StringBuilder::new(),
             raw: StringBuilder::new(),
@@ -293,8 +298,9 @@ impl RowsBuilder {
         self.rows == 0
     }
 
-    /// Adds `unit`'s row: its answer, parsed for the task, or its error.
-    pub fn push(&mut self, unit: &UnitRow, cache_key: &str, tokens_in: usize, answer: Answer) {
+    /// Adds `unit`'s row: its answer, parsed for the task, or its error, and the energy
+    /// attributed to it.
+    pub fn push(&mut self, unit: &UnitRow, cache_key: &str, tokens_in: usize, energy_j: Option<f64>, answer: Answer) {
         self.unit_id.append_value(&unit.unit_id);
         self.repo.append_value(&unit.repo);
         self.path.append_value(&unit.path);
@@ -307,6 +313,7 @@ impl RowsBuilder {
         self.content_hash.append_value(&unit.content_hash);
         self.cache_key.append_value(cache_key);
         self.tokens_in.append_value(tokens_in as u32);
+        self.energy_j.append_option(energy_j);
         self.rows += 1;
         match (self.task, answer) {
             (TaskKind::Docs | TaskKind::Review, Answer::Generation(result)) => {
@@ -392,6 +399,7 @@ impl RowsBuilder {
             Arc::new(self.content_hash.finish()),
             Arc::new(self.cache_key.finish()),
             Arc::new(self.tokens_in.finish()),
+            Arc::new(self.energy_j.finish()),
             Arc::new(self.error.finish()),
         ];
         if self.task == TaskKind::Embed {
@@ -447,6 +455,7 @@ mod tests {
             prompt_tokens: 10,
             time_to_first_token: Duration::ZERO,
             total_time: Duration::ZERO,
+            energy_j: None,
         }
     }
 
@@ -454,9 +463,9 @@ mod tests {
     fn review_rows_keep_unparsable_answers_raw() {
         let mut rows = RowsBuilder::new(TaskKind::Review, schema(TaskKind::Review, None));
         let good = "{\"findings\": [{\"severity\": \"low\", \"line\": 2, \"category\": \"style\", \"message\": \"m\"}]}";
-        rows.push(&unit(), "k1", 10, Answer::Generation(Ok(output(good))));
-        rows.push(&unit(), "k2", 10, Answer::Generation(Ok(output("no json here"))));
-        rows.push(&unit(), "k3", 10, Answer::Generation(Err("over the context".into())));
+        rows.push(&unit(), "k1", 10, Some(2.5), Answer::Generation(Ok(output(good))));
+        rows.push(&unit(), "k2", 10, None, Answer::Generation(Ok(output("no json here"))));
+        rows.push(&unit(), "k3", 10, None, Answer::Generation(Err("over the context".into())));
         let batch = rows.finish().unwrap();
         assert_eq!(batch.num_rows(), 3);
         let findings = batch.column_by_name("findings").unwrap().as_list::<i32>();
@@ -467,14 +476,16 @@ mod tests {
         assert!(parse_error.is_null(0) && parse_error.value(1).contains("no JSON"));
         let error = batch.column_by_name("error").unwrap().as_string::<i32>();
         assert!(error.is_null(1) && error.value(2) == "over the context");
+        let energy = batch.column_by_name("energy_j").unwrap().as_primitive::<arrow_array::types::Float64Type>();
+        assert_eq!((energy.value(0), energy.is_null(1)), (2.5, true));
     }
 
     #[test]
     fn embedding_rows_are_fixed_size_lists_with_nulls_for_errors() {
         let metadata = HashMap::from([("hearth.dim".to_string(), "3".to_string())]);
         let mut rows = RowsBuilder::new(TaskKind::Embed, schema(TaskKind::Embed, Some((3, metadata))));
-        rows.push(&unit(), "k1", 4, Answer::Embedding(Ok(vec![0.6, 0.8, 0.0])));
-        rows.push(&unit(), "k2", 0, Answer::Embedding(Err("empty".into())));
+        rows.push(&unit(), "k1", 4, Some(0.5), Answer::Embedding(Ok(vec![0.6, 0.8, 0.0])));
+        rows.push(&unit(), "k2", 0, None, Answer::Embedding(Err("empty".into())));
         let batch = rows.finish().unwrap();
         let vectors = batch.column_by_name("embedding").unwrap().as_fixed_size_list();
         assert_eq!((vectors.value_length(), vectors.is_null(1)), (3, true));

@@ -103,6 +103,10 @@ pub struct Telemetry {
     /// The distinct devices, in first-named order; one guard and one sensor each.
     devices: Vec<DeviceName>,
     guards: Vec<Arc<Guard>>,
+    /// Each device's latest power in watts (f64 bits; NaN when not measured), and how
+    /// many workers share it.
+    power_w: Vec<AtomicU64>,
+    workers: Vec<usize>,
     tokens: AtomicU64,
     samples: Mutex<Vec<Sample>>,
     sources: Mutex<Vec<String>>,
@@ -115,10 +119,14 @@ impl Telemetry {
     pub fn new(devices: &[DeviceName], config: TelemetryConfig) -> Telemetry {
         let distinct = first_seen(devices.iter().copied());
         let guards = distinct.iter().map(|d| d.to_string()).map(|d| Arc::new(Guard::new(&d, config.limits(&d)))).collect();
+        let power_w = distinct.iter().map(|_| AtomicU64::new(f64::NAN.to_bits())).collect();
+        let workers = distinct.iter().map(|d| devices.iter().filter(|w| *w == d).count()).collect();
         Telemetry {
             config,
             devices: distinct,
             guards,
+            power_w,
+            workers,
             tokens: AtomicU64::new(0),
             samples: Mutex::new(Vec::new()),
             sources: Mutex::new(Vec::new()),
@@ -136,6 +144,15 @@ impl Telemetry {
     pub fn guard(&self, device: &DeviceName) -> Arc<Guard> {
         let at = self.devices.iter().position(|d| d == device).expect("a device of this run");
         self.guards[at].clone()
+    }
+
+    /// The energy one of `device`'s workers drew over `busy`: the device's latest power,
+    /// shared evenly among its workers, times the time. `None` while the power is not
+    /// measured (no sensor reading, or before a counter-based sensor's second sample).
+    pub fn joules(&self, device: &DeviceName, busy: Duration) -> Option<f64> {
+        let at = self.devices.iter().position(|d| d == device)?;
+        let watts = f64::from_bits(self.power_w[at].load(Ordering::Relaxed));
+        (!watts.is_nan()).then(|| watts / self.workers[at] as f64 * busy.as_secs_f64())
     }
 
     /// Counts tokens done, for tokens/s over time and joules per token.
@@ -158,7 +175,10 @@ impl Telemetry {
                 let device = sensor.device();
                 let reading = sensor.read();
                 let paused = match self.devices.iter().position(|d| d.to_string() == device) {
-                    Some(at) => self.guards[at].observe(reading.temperature_c),
+                    Some(at) => {
+                        self.power_w[at].store(reading.power_w.unwrap_or(f64::NAN).to_bits(), Ordering::Relaxed);
+                        self.guards[at].observe(reading.temperature_c)
+                    }
                     None => false,
                 };
                 taken.push(Sample { timestamp_ms, elapsed_s, device, reading, tokens, paused });
@@ -368,5 +388,29 @@ mod tests {
         let paused: Vec<bool> = telemetry.samples().iter().map(|s| s.paused).take(5).collect();
         assert_eq!(paused, [false, true, true, false, false]);
         assert_eq!(telemetry.guard(&DeviceName::Cpu).pauses(), 1);
+    }
+
+    #[test]
+    fn a_workers_energy_is_its_share_of_its_devices_latest_power() {
+        let dir = tempfile::tempdir().unwrap();
+        let measured = |line: &str| {
+            let file = dir.path().join("power.jsonl");
+            std::fs::write(&file, line).unwrap();
+            // A long interval: the first sample is taken at once, the next never.
+            let config = TelemetryConfig { interval_s: 60.0, test_sensor: Some(file.clone()), ..TelemetryConfig::default() };
+            let telemetry = Telemetry::new(&[DeviceName::Cpu, DeviceName::Cpu], config);
+            assert_eq!(telemetry.joules(&DeviceName::Cpu, Duration::from_secs(1)), None, "nothing is known before a sample");
+            std::thread::scope(|s| {
+                s.spawn(|| telemetry.sample(sensors::open(&[DeviceName::Cpu], Some(&file)).unwrap()));
+                while telemetry.samples().is_empty() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                telemetry.stop();
+            });
+            telemetry.joules(&DeviceName::Cpu, Duration::from_millis(500))
+        };
+        // Two workers share the CPU's 200 W: half a second of one worker is 50 J.
+        assert_eq!(measured("{\"power_w\": 200}\n"), Some(50.0));
+        assert_eq!(measured("{\"temperature_c\": 50}\n"), None, "no power reading, no energy");
     }
 }
