@@ -34,9 +34,9 @@ enum Command {
     Walk(WalkArgs),
     /// Generate text from one prompt, for a quick look at a model; prints tokens/s.
     Generate(GenerateArgs),
-    /// Throughput benchmarks.
-    #[command(subcommand)]
-    Bench(BenchCommand),
+    /// Throughput benchmarks: fixed workloads, JSON results with a fingerprint, a
+    /// comparison with a baseline (exit 1 on a regression), llama.cpp side by side.
+    Bench(BenchArgs),
     /// Run a pipeline again and again at full load for a duration, then judge the
     /// hardware by gates (temperature, drift, throttling, throughput stability).
     Soak(SoakArgs),
@@ -80,35 +80,67 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Continuous-batching throughput at several concurrencies: prefill and decode tok/s.
-    Engine(EngineBenchArgs),
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SuiteArg {
+    /// engine, walk and pipeline.
+    All,
+    /// Engine workloads (prefill-heavy, decode-heavy, shared-prefix, ragged; or a
+    /// --concurrency sweep) on each model.
+    Engine,
+    /// The source stage over a seeded tree.
+    Walk,
+    /// A whole docs run against the engine alone on the same prompts (the overhead), on
+    /// the first model.
+    Pipeline,
 }
 
 #[derive(Args)]
-struct EngineBenchArgs {
-    /// A Hugging Face model directory, a .gguf file, or synthetic:<preset>[:layers=N].
-    #[arg(long, value_name = "SRC")]
-    model: String,
-    /// Concurrent sequences, one run each.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
-    concurrency: Vec<usize>,
-    /// Prompt tokens per sequence.
+struct BenchArgs {
+    /// Which suite.
+    #[arg(value_enum, default_value = "all")]
+    suite: SuiteArg,
+    /// Model sources (comma-separated): a .gguf, a Hugging Face directory, smollm2, or
+    /// synthetic:<preset>[:layers=N].
+    #[arg(long, value_delimiter = ',', default_value = "smollm2,synthetic:qwen2.5-coder-0.5b:layers=4")]
+    model: Vec<String>,
+    /// Instead of the standard engine workloads, N requests all at once for each N here.
+    #[arg(long, value_delimiter = ',')]
+    concurrency: Option<Vec<usize>>,
+    /// Prompt tokens per request of a --concurrency sweep.
     #[arg(long, default_value_t = 50)]
     prompt_tokens: usize,
-    /// Generated tokens per sequence (EOS ignored).
+    /// Generated tokens per request of a --concurrency sweep (EOS ignored).
     #[arg(long, default_value_t = 64)]
     new_tokens: usize,
-    /// Also write the results as JSON here.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    /// Runs of each workload; each figure is the median.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
     /// cpu, or cuda:N with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// GGUF matrices: auto, keep, q8_0, q4_0, q4k, q6k, f16 or f32.
     #[arg(long, default_value = "auto")]
-    requantize: Requantize,
+    requantize: String,
+    /// Run llama.cpp on the same GGUF and prompts too, and report hearth/llama.cpp.
+    #[arg(long, value_parser = ["llama.cpp"])]
+    peer: Option<String>,
+    /// The Python that has llama-cpp-python [default: <cache>/peer-venv/bin/python,
+    /// which scripts/bench.sh makes].
+    #[arg(long)]
+    peer_python: Option<PathBuf>,
+    /// Write the results (JSON, with the fingerprint) here.
+    #[arg(long, visible_alias = "json", value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Compare with this earlier --save; exit 1 when a figure is worse by more than --tolerance.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// How much worse a figure may get, in percent, before it counts as a regression:
+    /// 10 lets a throughput fall to old/1.1 and a latency rise to old×1.1.
+    #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+    tolerance: f64,
+    /// Files in the walk suite's tree.
+    #[arg(long, default_value_t = 2000)]
+    walk_files: usize,
 }
 
 #[derive(Args)]
@@ -268,7 +300,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Walk(args) => walk(args),
         Command::Generate(args) => generate(args),
-        Command::Bench(BenchCommand::Engine(args)) => bench_engine(args),
+        Command::Bench(args) => bench(args),
         Command::Soak(args) => soak(args),
         Command::Report(args) => report(args),
     };
@@ -576,25 +608,55 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bench_engine(args: EngineBenchArgs) -> anyhow::Result<()> {
-    let source: ModelSource = args.model.parse()?;
-    let options = LoadOptions { device: args.device.parse::<hearth::engine::DeviceName>()?.open()?, requantize: args.requantize, ..Default::default() };
-    let model = Model::load(&source, &options)?;
-    println!("model {source}, requantize {:?}, {} threads", args.requantize, rayon::current_num_threads());
-    println!("{:>11} {:>14} {:>13} {:>15} {:>7}", "concurrency", "prefill tok/s", "decode tok/s", "prefix hit rate", "steps");
-    let mut results = Vec::new();
-    for &concurrency in &args.concurrency {
-        let workload = hearth::bench::EngineWorkload { concurrency, prompt_tokens: args.prompt_tokens, new_tokens: args.new_tokens };
-        let r = hearth::bench::engine(&model, &workload)?;
-        println!(
-            "{:>11} {:>14.1} {:>13.1} {:>15.3} {:>7}",
-            concurrency, r.prefill_tok_s, r.decode_tok_s, r.prefix_hit_rate, r.steps
-        );
-        results.push(r);
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    use hearth::bench::{self, BenchOptions, Report, Suite};
+    // Read the baseline first: a bad path should not wait for the whole benchmark.
+    let baseline = args.baseline.as_deref().map(Report::read).transpose()?;
+    let suites = match args.suite {
+        SuiteArg::All => vec![Suite::Engine, Suite::Walk, Suite::Pipeline],
+        SuiteArg::Engine => vec![Suite::Engine],
+        SuiteArg::Walk => vec![Suite::Walk],
+        SuiteArg::Pipeline => vec![Suite::Pipeline],
+    };
+    let peer_python = args.peer.as_ref().map(|_| args.peer_python.clone().unwrap_or_else(|| hearth::engine::cache_dir().join("peer-venv/bin/python")));
+    let options = BenchOptions {
+        suites,
+        models: args.model,
+        sweep: args.concurrency.map(|c| (c, args.prompt_tokens, args.new_tokens)),
+        repeat: args.repeat,
+        device: args.device,
+        requantize: args.requantize,
+        peer_python,
+        walk_files: args.walk_files,
+    };
+    let fingerprint = bench::Fingerprint::here();
+    println!("hearth {} ({}), {}; {} cores, {} threads; median of {} runs", fingerprint.hearth_version, &fingerprint.git_commit[..fingerprint.git_commit.len().min(12)], fingerprint.cpu, fingerprint.cores, fingerprint.threads, options.repeat);
+    let report = bench::run(&options, |r| {
+        let figures: Vec<String> = r.figures.iter().map(|(name, f)| format!("{name} {:.2}{}", f.value, if f.unit.is_empty() { String::new() } else { format!(" {}", f.unit) })).collect();
+        println!("{:<16} {:<56} {}", r.suite, r.name, figures.join(", "));
+    })?;
+    let ratios: Vec<_> = report.results.iter().filter(|r| r.suite == "engine/peer").collect();
+    if !ratios.is_empty() {
+        println!("\nhearth / llama.cpp, same GGUF, same prompts, this run:");
+        println!("{:<56} {:>8} {:>8} {:>8}", "workload", "prefill", "decode", "total");
+        for r in ratios {
+            let x = |f: &str| r.value(f).map_or("-".to_string(), |v| format!("{v:.2}x"));
+            println!("{:<56} {:>8} {:>8} {:>8}", r.name, x("prefill_ratio"), x("decode_ratio"), x("total_ratio"));
+        }
     }
-    if let Some(path) = &args.json {
-        let json = serde_json::json!({ "model": source.to_string(), "device": args.device, "results": results });
-        std::fs::write(path, serde_json::to_string_pretty(&json)?).with_context(|| format!("writing {}", path.display()))?;
+    if let Some(path) = &args.save {
+        report.write(path)?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(baseline) = baseline {
+        let comparison = bench::compare(&baseline, &report, args.tolerance);
+        println!("\n{}", comparison.table(args.tolerance));
+        if comparison.rows.is_empty() {
+            anyhow::bail!("nothing to compare: {} has no workload this run measured", args.baseline.unwrap().display());
+        }
+        if comparison.regressed() {
+            anyhow::bail!("a figure regressed by more than {}% against {}", args.tolerance, args.baseline.unwrap().display());
+        }
     }
     Ok(())
 }

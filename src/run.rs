@@ -98,6 +98,8 @@ pub struct TaskSummary {
     pub tokens_out: u64,
     /// Wall time of the task.
     pub seconds: f64,
+    /// Part of it spent loading the model (0 when an earlier task loaded it).
+    pub load_seconds: f64,
     /// Share of full prompt blocks served from the prefix cache.
     pub prefix_hit_rate: f64,
     /// The model, as given.
@@ -271,9 +273,7 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
     }
 
     let walk = job::walk(&pipeline.walk_inputs(), &pipeline.walk_config(), out, &WalkStats::default(), options.shard)?;
-    let mut units = tasks::read_units(&job::units_path(out, options.shard))?;
-    // Same order every run; the prompt's shared instruction is what the prefix cache reuses.
-    units.sort_by(|a, b| (&a.repo, &a.path, a.start_line, &a.unit_id).cmp(&(&b.repo, &b.path, b.start_line, &b.unit_id)));
+    let units = run_order(out, options.shard)?;
 
     let devices = workers::parse_devices(&pipeline.model.devices)?;
     let requantize = pipeline.model.requantize.parse().map_err(Error::Config)?;
@@ -327,6 +327,15 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
     };
     write_atomically(&success, serde_json::to_string_pretty(&summary).expect("plain struct").as_bytes())?;
     Ok(summary)
+}
+
+/// The units the walk wrote to `out`, in the order the tasks run them: the same every
+/// run, file by file (neighbours share the prompt's instruction, which the prefix cache
+/// reuses).
+pub fn run_order(out: &Path, shard: Option<Shard>) -> Result<Vec<UnitRow>> {
+    let mut units = tasks::read_units(&job::units_path(out, shard))?;
+    units.sort_by(|a, b| (&a.repo, &a.path, a.start_line, &a.unit_id).cmp(&(&b.repo, &b.path, b.start_line, &b.unit_id)));
+    Ok(units)
 }
 
 /// The text the embed task embeds by default: where the unit is, then its code.
@@ -472,28 +481,21 @@ impl<'a> TaskOutput<'a> {
 impl RunContext<'_> {
     /// The docs or review task: a chat prompt per unit through each worker's batching engine.
     fn generate(&self, task: TaskKind, spec: &GenerateTask, units: &[UnitRow], models: &mut Models) -> Result<TaskSummary> {
-        let (default_system, default_template) = match task {
-            TaskKind::Docs => (docs::SYSTEM, docs::TEMPLATE),
-            _ => (review::SYSTEM, review::TEMPLATE),
-        };
-        let system = spec.system.as_deref().unwrap_or(default_system);
-        let template_source = spec.template.as_deref().unwrap_or(default_template);
-        let template = UnitTemplate::new(&format!("[tasks.{}] template", task.name()), template_source)?;
-        let mut params = spec.sampling();
-        if task == TaskKind::Review && spec.constrained.unwrap_or(true) {
-            params.json_schema = Some(review::schema());
-        }
+        let plan = GenerationPlan::new(task, spec)?;
         let model_source = spec.model.as_deref().unwrap_or(&self.pipeline.model.source);
-        let identity = TaskIdentity::new(task, model_source, models, format!("{system}\n\n{template_source}"), to_json(&params))?;
+        let identity = TaskIdentity::new(task, model_source, models, format!("{}\n\n{}", plan.system, plan.template_source), to_json(&plan.params))?;
         let mut output = TaskOutput::open(self, &identity, units)?;
         if output.todo.is_empty() {
             return output.finish();
         }
 
-        let prompts = Prompts { units, system, template: &template, params: &params };
+        let prompts = Prompts { units, plan: &plan };
         let prefix = PrefixTally::default();
         let batch = self.pipeline.engine.batch_config();
-        let workers = models.on_devices(model_source, &self.devices)?.into_iter().zip(&self.devices).map(|(model, &device)| {
+        let loading = Instant::now();
+        let on_devices = models.on_devices(model_source, &self.devices)?;
+        output.summary.load_seconds = loading.elapsed().as_secs_f64();
+        let workers = on_devices.into_iter().zip(&self.devices).map(|(model, &device)| {
             let (prompts, prefix) = (&prompts, &prefix);
             move || -> Result<Generator<'_>> {
                 let model = model.map_err(Error::Config)?;
@@ -517,7 +519,9 @@ impl RunContext<'_> {
         if output.todo.is_empty() {
             return output.finish();
         }
+        let loading = Instant::now();
         let on_devices = models.on_devices(model_source, &self.devices)?;
+        output.summary.load_seconds = loading.elapsed().as_secs_f64();
         let dim = on_devices.iter().flatten().next().expect("loaded on some device").decoder.config().hidden_size;
         let field_metadata = HashMap::from([
             ("hearth.model".to_string(), identity.model.clone()),
@@ -609,9 +613,43 @@ impl RunContext<'_> {
 /// What every generating worker builds its prompts from.
 struct Prompts<'a> {
     units: &'a [UnitRow],
-    system: &'a str,
-    template: &'a UnitTemplate,
-    params: &'a SamplingParams,
+    plan: &'a GenerationPlan,
+}
+
+/// What a docs or review task asks of every unit: its system message, its unit
+/// template and its sampling, from the pipeline's task section and the task's defaults.
+pub struct GenerationPlan {
+    /// The system message.
+    pub system: String,
+    /// The unit template's source.
+    pub template_source: String,
+    template: UnitTemplate,
+    /// Sampling (with the review's JSON schema when constrained).
+    pub params: SamplingParams,
+}
+
+impl GenerationPlan {
+    /// The plan of `task` as `spec` configures it.
+    pub fn new(task: TaskKind, spec: &GenerateTask) -> Result<GenerationPlan> {
+        let (default_system, default_template) = match task {
+            TaskKind::Docs => (docs::SYSTEM, docs::TEMPLATE),
+            _ => (review::SYSTEM, review::TEMPLATE),
+        };
+        let template_source = spec.template.as_deref().unwrap_or(default_template).to_string();
+        let template = UnitTemplate::new(&format!("[tasks.{}] template", task.name()), &template_source)?;
+        let mut params = spec.sampling();
+        if task == TaskKind::Review && spec.constrained.unwrap_or(true) {
+            params.json_schema = Some(review::schema());
+        }
+        Ok(GenerationPlan { system: spec.system.as_deref().unwrap_or(default_system).to_string(), template_source, template, params })
+    }
+
+    /// The chat prompt's token ids for `unit`.
+    pub fn prompt(&self, model: &Model, unit: &UnitRow) -> std::result::Result<Vec<u32>, String> {
+        let user = self.template.render(unit)?;
+        let messages = [Message::new("system", &self.system), Message::new("user", user)];
+        model.chat_prompt(&messages).map_err(|e| e.to_string())
+    }
 }
 
 /// Prefix-cache lookups and hits, summed over every engine a task ran.
@@ -669,12 +707,12 @@ impl Backend for Generator<'_> {
 
     fn submit(&mut self, job: usize) -> Option<Finished> {
         let p = self.prompts;
-        let tokens = match prompt(self.model, p.system, p.template, &p.units[job]) {
+        let tokens = match p.plan.prompt(self.model, &p.units[job]) {
             Ok(tokens) => tokens,
             Err(e) => return Some(Finished { tokens_in: 0, energy_j: None, answer: Answer::Generation(Err(e)) }),
         };
         let n = tokens.len();
-        match self.engine.submit(Request { id: job as u64, prompt: tokens, params: p.params.clone() }) {
+        match self.engine.submit(Request { id: job as u64, prompt: tokens, params: p.plan.params.clone() }) {
             Some(failed) => Some(Finished { tokens_in: n, energy_j: None, answer: Answer::Generation(failed.result) }),
             None => {
                 self.prompt_tokens.insert(job as u64, n);
@@ -778,12 +816,6 @@ impl Backend for Embedder<'_> {
     }
 }
 
-/// The chat prompt's token ids for `unit`.
-fn prompt(model: &Model, system: &str, template: &UnitTemplate, unit: &UnitRow) -> std::result::Result<Vec<u32>, String> {
-    let user = template.render(unit)?;
-    let messages = [Message::new("system", system), Message::new("user", user)];
-    model.chat_prompt(&messages).map_err(|e| e.to_string())
-}
 
 /// Writes `bytes` to `path` through a temporary name, so readers see all or nothing.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -89,6 +89,8 @@ pub struct BatchStats {
     pub prefill_tokens: u64,
     /// Generated tokens run through the model.
     pub decode_tokens: u64,
+    /// Tokens sampled (one per sequence per step that ended its chunk, EOS included).
+    pub sampled_tokens: u64,
     /// Time in steps that carried any prefill chunk.
     pub prefill_time: Duration,
     /// Time in steps that only decoded.
@@ -129,7 +131,13 @@ pub struct BatchEngine<'m> {
     live: HashMap<SeqId, Live>,
     stats: BatchStats,
     meter: Option<EnergyMeter<'m>>,
+    /// A planted slowdown per step (`HEARTH_SLOW_STEP_MS`), so a test can show that the
+    /// benchmark comparison catches a slower build.
+    planted_delay: Option<Duration>,
 }
+
+/// Milliseconds every engine step sleeps, for testing regression gates; unset in real use.
+pub const SLOW_STEP_ENV: &str = "HEARTH_SLOW_STEP_MS";
 
 impl<'m> BatchEngine<'m> {
     /// An engine whose KV pool fills `config.kv_memory`.
@@ -150,6 +158,7 @@ impl<'m> BatchEngine<'m> {
             live: HashMap::new(),
             stats: BatchStats::default(),
             meter: None,
+            planted_delay: std::env::var(SLOW_STEP_ENV).ok().and_then(|ms| ms.parse().ok()).map(Duration::from_millis),
         })
     }
 
@@ -222,6 +231,9 @@ impl<'m> BatchEngine<'m> {
         let started = Instant::now();
         let (tokens, chunks) = pack(&schedule);
         let out = self.model.decoder.forward(&tokens, &chunks, &mut self.kv, false)?;
+        if let Some(delay) = self.planted_delay {
+            std::thread::sleep(delay);
+        }
         self.scheduler.complete(&schedule);
         let logits = out.logits.to_vec2::<f32>()?;
         let prefill: usize = schedule.chunks.iter().filter(|c| !self.is_decode(c)).map(|c| c.tokens.len()).sum();
@@ -284,6 +296,7 @@ impl<'m> BatchEngine<'m> {
                 }
             }
         }
+        self.stats.sampled_tokens += schedule.chunks.iter().filter(|c| c.wants_logits).count() as u64 - failed.len() as u64;
         let mut done = failed;
         done.extend(finished.into_iter().map(|(id, live, reason)| self.completion(id, live, reason)));
         self.stats.steps += 1;

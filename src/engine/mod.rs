@@ -27,7 +27,7 @@ use candle_core::{DType, Device};
 
 pub use chat::{ChatTemplate, Message};
 pub use config::{Family, ModelConfig};
-pub use batch::{BatchConfig, BatchEngine, BatchStats, Completion, EnergyMeter, Output, Request};
+pub use batch::{BatchConfig, BatchEngine, BatchStats, Completion, EnergyMeter, Output, Request, SLOW_STEP_ENV};
 pub use kv::{PagedKvCache, SeqChunk, SeqId};
 pub use model::{Decoder, StepOutput};
 pub use sampler::{FinishReason, Sampler, SamplingParams};
@@ -63,11 +63,16 @@ pub fn default_model_path() -> PathBuf {
     if let Some(path) = std::env::var_os("HEARTH_SMOLLM2") {
         return PathBuf::from(path);
     }
-    let cache = match std::env::var_os("HEARTH_CACHE") {
+    cache_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+/// hearth's cache of fetched things (the test model, the benchmark peer's venv):
+/// `$HEARTH_CACHE`, else `~/.cache/hearth`.
+pub fn cache_dir() -> PathBuf {
+    match std::env::var_os("HEARTH_CACHE") {
         Some(dir) => PathBuf::from(dir),
         None => home().join(".cache/hearth"),
-    };
-    cache.join("SmolLM2-135M-Instruct.Q4_1.gguf")
+    }
 }
 
 fn home() -> PathBuf {

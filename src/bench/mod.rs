@@ -1,0 +1,257 @@
+//! Throughput benchmarks (`hearth bench`): fixed, seeded workloads over the engine, the
+//! walk and a whole pipeline; results as JSON with the machine's fingerprint; a
+//! comparison with a stored baseline that fails on a regression; and llama.cpp run on
+//! the same work in the same invocation, for ratios rather than absolute numbers.
+//!
+//! Every figure says which way is better, so a comparison needs no list of names; the
+//! informational ones (steps, hit rates) are never judged.
+
+pub mod compare;
+pub mod engine;
+pub mod fingerprint;
+pub mod peer;
+pub mod stages;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+pub use compare::{compare, Comparison, Verdict};
+pub use engine::EngineWorkload;
+pub use fingerprint::Fingerprint;
+
+/// Which way a figure improves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    /// Throughputs and ratios.
+    Higher,
+    /// Latencies and memory.
+    Lower,
+    /// Context, never judged.
+    Info,
+}
+
+/// One measured number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    /// The value.
+    pub value: f64,
+    /// Its unit, for people.
+    pub unit: String,
+    /// Which way is better.
+    pub better: Better,
+}
+
+/// The figures of one workload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchResult {
+    /// `engine`, `walk`, `pipeline`, `peer:llama.cpp` or `engine/peer`.
+    pub suite: String,
+    /// The workload and what it ran on, e.g. `decode-heavy @ smollm2`.
+    pub name: String,
+    /// Figures by name.
+    pub figures: BTreeMap<String, Figure>,
+}
+
+impl BenchResult {
+    /// An empty result of `suite`/`name`.
+    pub fn new(suite: &str, name: impl Into<String>) -> BenchResult {
+        BenchResult { suite: suite.to_string(), name: name.into(), figures: BTreeMap::new() }
+    }
+
+    /// Adds a figure.
+    pub fn with(mut self, figure: &str, value: f64, unit: &str, better: Better) -> BenchResult {
+        self.figures.insert(figure.to_string(), Figure { value, unit: unit.to_string(), better });
+        self
+    }
+
+    /// `suite/name`: what a baseline is matched by.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.suite, self.name)
+    }
+
+    /// The value of `figure`, if measured.
+    pub fn value(&self, figure: &str) -> Option<f64> {
+        self.figures.get(figure).map(|f| f.value)
+    }
+}
+
+/// The median of each figure over repeated runs of one workload (so one noisy run does
+/// not decide a comparison).
+pub fn median(runs: &[BenchResult]) -> BenchResult {
+    let first = runs.first().expect("at least one run");
+    let mut out = BenchResult::new(&first.suite, first.name.clone());
+    for (name, figure) in &first.figures {
+        let mut values: Vec<f64> = runs.iter().filter_map(|r| r.value(name)).collect();
+        values.sort_by(f64::total_cmp);
+        let mid = values.len() / 2;
+        let value = if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 };
+        out.figures.insert(name.clone(), Figure { value, ..figure.clone() });
+    }
+    out
+}
+
+/// A whole `hearth bench` invocation: where it ran and what it measured.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    /// The machine and the build.
+    pub fingerprint: Fingerprint,
+    /// Every workload's figures.
+    pub results: Vec<BenchResult>,
+}
+
+impl Report {
+    /// Reads a report (a `--baseline`), naming the file on any error.
+    pub fn read(path: &Path) -> Result<Report> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: not a hearth bench report: {e}", path.display())))
+    }
+
+    /// Writes the report as pretty JSON, atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let partial = path.with_extension("partial");
+        let json = serde_json::to_string_pretty(self).expect("plain data");
+        std::fs::write(&partial, json).map_err(|e| Error::io(&partial, e))?;
+        std::fs::rename(&partial, path).map_err(|e| Error::io(path, e))
+    }
+}
+
+/// The suites `hearth bench` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suite {
+    /// Engine workloads on each model (and the peer on GGUF models).
+    Engine,
+    /// The source stage over a seeded tree.
+    Walk,
+    /// A whole docs run against the engine alone, on the first model.
+    Pipeline,
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// The suites, in order.
+    pub suites: Vec<Suite>,
+    /// Model sources the engine and pipeline suites run on.
+    pub models: Vec<String>,
+    /// Instead of the standard engine workloads: uniform ones at these concurrencies,
+    /// with (prompt tokens, new tokens).
+    pub sweep: Option<(Vec<usize>, usize, usize)>,
+    /// Runs of each workload; the median of each figure is reported.
+    pub repeat: usize,
+    /// `cpu` or `cuda:N` (engine suite), or a `--devices` list (pipeline suite).
+    pub device: String,
+    /// GGUF matrices: as `--requantize`.
+    pub requantize: String,
+    /// A Python with llama-cpp-python: run llama.cpp on GGUF models' engine workloads.
+    pub peer_python: Option<std::path::PathBuf>,
+    /// Files of the walk suite's tree.
+    pub walk_files: usize,
+}
+
+/// Runs the suites, handing each result to `on_result` as it is measured (the peer's
+/// and the ratios included), and returns the whole report.
+pub fn run(options: &BenchOptions, mut on_result: impl FnMut(&BenchResult)) -> Result<Report> {
+    let mut results = Vec::new();
+    let mut keep = |r: BenchResult, results: &mut Vec<BenchResult>| {
+        on_result(&r);
+        results.push(r);
+    };
+    let repeat = options.repeat.max(1);
+    let repeated = |mut one: Box<dyn FnMut() -> Result<BenchResult> + '_>| -> Result<BenchResult> {
+        let runs = (0..repeat).map(|_| one()).collect::<Result<Vec<_>>>()?;
+        Ok(median(&runs))
+    };
+    for suite in &options.suites {
+        match suite {
+            Suite::Engine => {
+                let workloads = match &options.sweep {
+                    Some((concurrency, prompt, new)) => concurrency.iter().map(|&c| EngineWorkload::uniform(c, *prompt, *new)).collect(),
+                    None => EngineWorkload::standard(),
+                };
+                for source in &options.models {
+                    let parsed: crate::engine::ModelSource = source.parse()?;
+                    let device = options.device.parse::<crate::engine::DeviceName>()?.open()?;
+                    let load = crate::engine::LoadOptions { device, requantize: options.requantize.parse().map_err(Error::Config)?, ..Default::default() };
+                    let model = crate::engine::Model::load(&parsed, &load)?;
+                    let mut ours = Vec::new();
+                    for w in &workloads {
+                        let r = repeated(Box::new(|| engine::run(&model, source, w)))?;
+                        ours.push(r.clone());
+                        keep(r, &mut results);
+                    }
+                    let (Some(python), crate::engine::ModelSource::Gguf(gguf)) = (&options.peer_python, &parsed) else { continue };
+                    let vocab = engine::vocab(&model);
+                    drop(model);
+                    let threads = rayon::current_num_threads();
+                    let mut runs: Vec<Vec<BenchResult>> = Vec::new();
+                    for _ in 0..repeat {
+                        runs.push(peer::llama_cpp(python, gguf, source, vocab, threads, &workloads)?.1);
+                    }
+                    let theirs: Vec<BenchResult> = (0..workloads.len()).map(|i| median(&runs.iter().map(|r| r[i].clone()).collect::<Vec<_>>())).collect();
+                    let ratios = peer::ratios(&ours, &theirs);
+                    for r in theirs.into_iter().chain(ratios) {
+                        keep(r, &mut results);
+                    }
+                }
+            }
+            Suite::Walk => {
+                let scratch = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+                stages::synthetic_tree(scratch.path(), options.walk_files, 8)?;
+                // Once to warm the page cache: the figure is the walk's, not the disk's.
+                stages::walk(scratch.path())?;
+                let r = repeated(Box::new(|| stages::walk(scratch.path())))?;
+                keep(r, &mut results);
+            }
+            Suite::Pipeline => {
+                // The overhead is the pipeline's, not the model's: the first model is enough.
+                let Some(source) = options.models.first() else { continue };
+                let r = repeated(Box::new(|| stages::pipeline(source, &options.device, &options.requantize)))?;
+                keep(r, &mut results);
+            }
+        }
+    }
+    Ok(Report { fingerprint: Fingerprint::here(), results })
+}
+
+/// The percentile `q` (0..=1) of `values`, nearest rank.
+pub(crate) fn percentile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[((q * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
+}
+
+/// Starts measuring this process's peak resident memory afresh (Linux: `clear_refs`);
+/// where that is not possible the peak is the process's since it started.
+pub(crate) fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident memory in MiB since [`reset_peak_memory`] (Linux `VmHWM`).
+pub(crate) fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_is_taken_per_figure() {
+        let run = |tput: f64, lat: f64| BenchResult::new("engine", "w").with("tok_s", tput, "tok/s", Better::Higher).with("p99_ms", lat, "ms", Better::Lower);
+        let m = median(&[run(10.0, 5.0), run(30.0, 1.0), run(20.0, 9.0)]);
+        assert_eq!((m.value("tok_s"), m.value("p99_ms")), (Some(20.0), Some(5.0)));
+        assert_eq!(percentile(&[4.0, 1.0, 3.0, 2.0, 5.0], 0.5), 3.0);
+        assert_eq!(percentile(&[4.0, 1.0, 3.0, 2.0, 5.0], 0.99), 5.0);
+    }
+}
