@@ -24,6 +24,7 @@ fn main() {
         repeat: if benchmarking { 3 } else { 1 },
         device: "cpu".to_string(),
         requantize: "auto".to_string(),
+        attention: Default::default(),
         peer_python: None,
         walk_files: if benchmarking { 2000 } else { 50 },
     };

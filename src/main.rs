@@ -121,6 +121,9 @@ struct BenchArgs {
     /// GGUF matrices: auto, keep, q8_0, q4_0, q4k, q6k, f16 or f32.
     #[arg(long, default_value = "auto")]
     requantize: String,
+    /// The engine suite's attention: auto (host on CPU, gathered on GPU), host or gathered.
+    #[arg(long, default_value = "auto")]
+    attention: hearth::engine::AttentionBackend,
     /// Run llama.cpp on the same GGUF and prompts too, and report hearth/llama.cpp.
     #[arg(long, value_parser = ["llama.cpp"])]
     peer: Option<String>,
@@ -626,6 +629,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         repeat: args.repeat,
         device: args.device,
         requantize: args.requantize,
+        attention: args.attention,
         peer_python,
         walk_files: args.walk_files,
     };

@@ -621,7 +621,7 @@ fn generate_command_prints_text_and_throughput() {
 
 #[test]
 fn thirty_two_sequences_batched_produce_what_each_produces_alone() {
-    use hearth::engine::{BatchConfig, BatchEngine, Request};
+    use hearth::engine::{AttentionBackend, BatchConfig, BatchEngine, Request};
     let model = load("synthetic:tiny-llama".parse().unwrap(), Requantize::Keep);
     // A shared template (the pipeline's case) plus a tail of a different length each.
     let template: Vec<u32> = (0..40u32).map(|i| (i * 13 + 1) % 250).collect();
@@ -634,31 +634,60 @@ fn thirty_two_sequences_batched_produce_what_each_produces_alone() {
         })
         .collect();
 
-    let config = model.decoder.config();
-    let per_block = PagedKvCache::bytes_per_block(config, 8);
+    let per_block = model.decoder.kv_bytes_per_block(8, Default::default());
     // 8 running at most, 48-token steps (so prompts are chunked and admissions
     // staggered), and a pool of 22 blocks: too small for 8 such sequences at once.
-    let batch = BatchConfig { max_batched_tokens: 48, max_seqs: 8, block_size: 8, kv_memory: 22 * per_block };
-    // A meter that says every step drew 1 J: the sequences' shares must add up to the steps.
-    let mut engine = BatchEngine::new(&model, batch).unwrap().with_energy_meter(Box::new(|_| Some(1.0)));
-    let mut batched = HashMap::new();
-    let mut energy = 0.0;
-    engine
-        .run(requests.clone(), |c| {
-            let output = c.result.unwrap();
-            energy += output.energy_j.expect("metered");
-            batched.insert(c.id, output.tokens);
-        })
-        .unwrap();
-    let stats = engine.stats();
-    assert!((energy - stats.steps as f64).abs() < 1e-9, "every step's energy is split among its sequences: {energy} J over {} steps", stats.steps);
-    assert!(stats.preemptions > 0, "the pool was meant to force preemption: {stats:?}");
-    assert!(stats.prefix_hits > 0 && stats.cached_tokens > 0, "the shared template was meant to hit: {stats:?}");
+    let batch = BatchConfig { max_batched_tokens: 48, max_seqs: 8, block_size: 8, kv_memory: 22 * per_block, attention: AttentionBackend::Host };
+    let alone: HashMap<u64, Vec<u32>> = requests.iter().map(|r| (r.id, model.generate(&r.prompt, r.params.clone()).unwrap().tokens)).collect();
+    // Both attention implementations: the host kernel, and the gathered batched-matmul
+    // path GPUs use, run here on candle's CPU kernels.
+    for attention in [AttentionBackend::Host, AttentionBackend::Gathered] {
+        let batch = BatchConfig { attention, ..batch };
+        // A meter that says every step drew 1 J: the sequences' shares must add up to the steps.
+        let mut engine = BatchEngine::new(&model, batch).unwrap().with_energy_meter(Box::new(|_| Some(1.0)));
+        let mut batched = HashMap::new();
+        let mut energy = 0.0;
+        engine
+            .run(requests.clone(), |c| {
+                let output = c.result.unwrap();
+                energy += output.energy_j.expect("metered");
+                batched.insert(c.id, output.tokens);
+            })
+            .unwrap();
+        let stats = engine.stats();
+        assert!((energy - stats.steps as f64).abs() < 1e-9, "every step's energy is split among its sequences: {energy} J over {} steps", stats.steps);
+        assert!(stats.preemptions > 0, "the pool was meant to force preemption: {stats:?}");
+        assert!(stats.prefix_hits > 0 && stats.cached_tokens > 0, "the shared template was meant to hit: {stats:?}");
+        for r in &requests {
+            assert_eq!(batched[&r.id], alone[&r.id], "{attention:?}: request {}", r.id);
+            assert_eq!(alone[&r.id].len(), r.params.max_new_tokens, "the synthetic model never emits EOS here");
+        }
+    }
+}
 
-    for r in &requests {
-        let alone = model.generate(&r.prompt, r.params.clone()).unwrap();
-        assert_eq!(batched[&r.id], alone.tokens, "request {}", r.id);
-        assert_eq!(alone.tokens.len(), r.params.max_new_tokens, "the synthetic model never emits EOS here");
+#[test]
+fn gathered_attention_gives_the_host_kernels_logits_on_a_mixed_step() {
+    use hearth::engine::AttentionBackend;
+    let model = load("synthetic:tiny-llama".parse().unwrap(), Requantize::Keep);
+    let decoder = &model.decoder;
+    let mut host = decoder.kv_cache(3 * BLOCKS_PER_SEQ, BLOCK, AttentionBackend::Host).unwrap();
+    let mut gathered = decoder.kv_cache(3 * BLOCKS_PER_SEQ, BLOCK, AttentionBackend::Gathered).unwrap();
+    let prompt = |s: u32, n: u32| (0..n).map(|i| (i * 17 + s * 5 + 3) % 250).collect::<Vec<u32>>();
+    let chunk = |id: u64, start, len, past| SeqChunk { id, start, len, past, wants_logits: true, blocks: table(id as usize) };
+    // Step 1: two prompts of different lengths. Step 2: both decode while a third
+    // sequence's 37-token prompt prefills in the same step (across block boundaries).
+    let (a, b, c) = (prompt(0, 21), prompt(1, 40), prompt(2, 37));
+    let steps: Vec<(Vec<u32>, Vec<SeqChunk>)> = vec![
+        ([a.clone(), b.clone()].concat(), vec![chunk(0, 0, 21, 0), chunk(1, 21, 40, 0)]),
+        ([vec![7, 9], c.clone()].concat(), vec![chunk(0, 0, 1, 21), chunk(1, 1, 1, 40), chunk(2, 2, 37, 0)]),
+    ];
+    for (tokens, chunks) in &steps {
+        let h = decoder.forward(tokens, chunks, &mut host, false).unwrap().logits.to_vec2::<f32>().unwrap();
+        let g = decoder.forward(tokens, chunks, &mut gathered, false).unwrap().logits.to_vec2::<f32>().unwrap();
+        assert_eq!(h.len(), chunks.len());
+        for (x, y) in h.iter().zip(&g) {
+            assert!(max_abs_diff(x, y) < 1e-4, "host and gathered attention differ by {}", max_abs_diff(x, y));
+        }
     }
 }
 

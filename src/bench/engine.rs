@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::{peak_memory_mib, percentile, reset_peak_memory, BenchResult, Better};
-use crate::engine::{BatchConfig, BatchEngine, Model, Request, SamplingParams};
+use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, Model, Request, SamplingParams};
 use crate::Result;
 
 /// A fixed engine workload. Prompt and answer lengths are drawn from their ranges with
@@ -84,9 +84,9 @@ impl EngineWorkload {
             .collect()
     }
 
-    /// The batch limits it runs under.
-    pub fn batch_config(&self) -> BatchConfig {
-        BatchConfig { max_batched_tokens: self.max_batched_tokens, max_seqs: self.max_seqs, ..BatchConfig::default() }
+    /// The batch limits it runs under, with `attention`.
+    pub fn batch_config(&self, attention: AttentionBackend) -> BatchConfig {
+        BatchConfig { max_batched_tokens: self.max_batched_tokens, max_seqs: self.max_seqs, attention, ..BatchConfig::default() }
     }
 }
 
@@ -96,13 +96,14 @@ pub fn vocab(model: &Model) -> u32 {
     model.decoder.config().vocab_size.min(model.tokenizer.vocab_size()) as u32
 }
 
-/// Runs `workload` on `model` (named `model_name` in the result) and measures it:
+/// Runs `workload` on `model` (named `model_name` in the result) with `attention`, and
+/// measures it:
 /// prefill tok/s (prompt tokens over the steps that carried prompt chunks), decode
 /// tok/s (tokens over decode-only steps), total tok/s (every token over the wall time),
 /// per-token latency (each sampled token waits its whole step), peak memory.
-pub fn run(model: &Model, model_name: &str, workload: &EngineWorkload) -> Result<BenchResult> {
+pub fn run(model: &Model, model_name: &str, workload: &EngineWorkload, attention: AttentionBackend) -> Result<BenchResult> {
     let requests = workload.requests(vocab(model));
-    let mut engine = BatchEngine::new(model, workload.batch_config())?;
+    let mut engine = BatchEngine::new(model, workload.batch_config(attention))?;
     reset_peak_memory();
     let started = Instant::now();
     for request in requests {

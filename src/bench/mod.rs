@@ -147,6 +147,8 @@ pub struct BenchOptions {
     pub device: String,
     /// GGUF matrices: as `--requantize`.
     pub requantize: String,
+    /// The engine suite's attention implementation.
+    pub attention: crate::engine::AttentionBackend,
     /// A Python with llama-cpp-python: run llama.cpp on GGUF models' engine workloads.
     pub peer_python: Option<std::path::PathBuf>,
     /// Files of the walk suite's tree.
@@ -162,10 +164,6 @@ pub fn run(options: &BenchOptions, mut on_result: impl FnMut(&BenchResult)) -> R
         results.push(r);
     };
     let repeat = options.repeat.max(1);
-    let repeated = |mut one: Box<dyn FnMut() -> Result<BenchResult> + '_>| -> Result<BenchResult> {
-        let runs = (0..repeat).map(|_| one()).collect::<Result<Vec<_>>>()?;
-        Ok(median(&runs))
-    };
     for suite in &options.suites {
         match suite {
             Suite::Engine => {
@@ -180,7 +178,7 @@ pub fn run(options: &BenchOptions, mut on_result: impl FnMut(&BenchResult)) -> R
                     let model = crate::engine::Model::load(&parsed, &load)?;
                     let mut ours = Vec::new();
                     for w in &workloads {
-                        let r = repeated(Box::new(|| engine::run(&model, source, w)))?;
+                        let r = repeated(repeat, || engine::run(&model, source, w, options.attention))?;
                         ours.push(r.clone());
                         keep(r, &mut results);
                     }
@@ -204,18 +202,24 @@ pub fn run(options: &BenchOptions, mut on_result: impl FnMut(&BenchResult)) -> R
                 stages::synthetic_tree(scratch.path(), options.walk_files, 8)?;
                 // Once to warm the page cache: the figure is the walk's, not the disk's.
                 stages::walk(scratch.path())?;
-                let r = repeated(Box::new(|| stages::walk(scratch.path())))?;
+                let r = repeated(repeat, || stages::walk(scratch.path()))?;
                 keep(r, &mut results);
             }
             Suite::Pipeline => {
                 // The overhead is the pipeline's, not the model's: the first model is enough.
                 let Some(source) = options.models.first() else { continue };
-                let r = repeated(Box::new(|| stages::pipeline(source, &options.device, &options.requantize)))?;
+                let r = repeated(repeat, || stages::pipeline(source, &options.device, &options.requantize))?;
                 keep(r, &mut results);
             }
         }
     }
     Ok(Report { fingerprint: Fingerprint::here(), results })
+}
+
+/// The median of `n` runs of `one`.
+fn repeated(n: usize, mut one: impl FnMut() -> Result<BenchResult>) -> Result<BenchResult> {
+    let runs = (0..n).map(|_| one()).collect::<Result<Vec<_>>>()?;
+    Ok(median(&runs))
 }
 
 /// The percentile `q` (0..=1) of `values`, nearest rank.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::blocks::BlockAllocator;
 use super::constraint::Constraint;
-use super::kv::{PagedKvCache, SeqChunk, SeqId};
+use super::kv::{AttentionBackend, PagedKvCache, SeqChunk, SeqId};
 use super::sampler::{find_stop, FinishReason, Sampler, SamplingParams};
 use super::scheduler::{Schedule, Scheduler, SchedulerConfig};
 use super::Model;
@@ -28,11 +28,13 @@ pub struct BatchConfig {
     pub block_size: usize,
     /// Bytes of KV memory; the pool gets as many blocks as fit.
     pub kv_memory: usize,
+    /// Which attention reads the pool.
+    pub attention: AttentionBackend,
 }
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        BatchConfig { max_batched_tokens: 512, max_seqs: 64, block_size: 16, kv_memory: 1 << 30 }
+        BatchConfig { max_batched_tokens: 512, max_seqs: 64, block_size: 16, kv_memory: 1 << 30, attention: AttentionBackend::Auto }
     }
 }
 
@@ -142,8 +144,7 @@ pub const SLOW_STEP_ENV: &str = "HEARTH_SLOW_STEP_MS";
 impl<'m> BatchEngine<'m> {
     /// An engine whose KV pool fills `config.kv_memory`.
     pub fn new(model: &'m Model, config: BatchConfig) -> Result<BatchEngine<'m>> {
-        let mc = model.decoder.config();
-        let per_block = PagedKvCache::bytes_per_block(mc, config.block_size);
+        let per_block = model.decoder.kv_bytes_per_block(config.block_size, config.attention);
         let num_blocks = config.kv_memory / per_block;
         if num_blocks == 0 || config.max_batched_tokens == 0 || config.max_seqs == 0 {
             return Err(Error::Config(format!(
@@ -154,7 +155,7 @@ impl<'m> BatchEngine<'m> {
         Ok(BatchEngine {
             model,
             scheduler: Scheduler::new(limits, BlockAllocator::new(num_blocks, config.block_size)),
-            kv: PagedKvCache::new(mc, num_blocks, config.block_size),
+            kv: model.decoder.kv_cache(num_blocks, config.block_size, config.attention)?,
             live: HashMap::new(),
             stats: BatchStats::default(),
             meter: None,

@@ -2,16 +2,58 @@
 //!
 //! Keys and values live in fixed-size blocks of one pool per layer; a sequence's block
 //! table (kept by the scheduler, see [`super::blocks`]) says which blocks hold its
-//! tokens, in order. A step writes each new token's key and value straight into its
-//! slot, and attention runs straight over the blocks: no gather, no copy of a cache, no
-//! padding, no mask tensor. The kernel is plain Rust over `f32` rows, spread over
-//! (token, head) pairs with rayon; it is the CPU implementation of the one attention
-//! interface the scheduler and a future CUDA kernel share.
+//! tokens, in order. A step writes each new token's key and value into its slot, then
+//! attends. Two implementations sit behind [`PagedKvCache::attend`]:
+//!
+//! - [`AttentionBackend::Host`] (CPU): the pool is host `f32`, and attention runs
+//!   straight over the blocks: no gather, no copy, no padding, no mask tensor. The kernel
+//!   is plain Rust spread over (token, head) pairs with rayon.
+//! - [`AttentionBackend::Gathered`] (GPUs): the pool is device tensors, and each layer
+//!   gathers blocks into padded batches for batched matmuls ([`super::gathered`]), a
+//!   bounded number of launches however many sequences the step carries.
 
+use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 use super::blocks::BlockId;
 use super::config::ModelConfig;
+use super::gathered::{self, Heads, Plan};
+use crate::{Error, Result};
+
+/// Which attention implementation reads the paged cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AttentionBackend {
+    /// `host` on the CPU, `gathered` on a GPU.
+    #[default]
+    Auto,
+    /// Host `f32` blocks and our rayon kernel.
+    Host,
+    /// Device-tensor blocks, gathered into batched matmuls.
+    Gathered,
+}
+
+impl AttentionBackend {
+    /// What `Auto` means on `device`.
+    pub fn resolve(self, device: &Device) -> AttentionBackend {
+        match self {
+            AttentionBackend::Auto if device.is_cpu() => AttentionBackend::Host,
+            AttentionBackend::Auto => AttentionBackend::Gathered,
+            chosen => chosen,
+        }
+    }
+}
+
+impl std::str::FromStr for AttentionBackend {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(AttentionBackend::Auto),
+            "host" => Ok(AttentionBackend::Host),
+            "gathered" => Ok(AttentionBackend::Gathered),
+            other => Err(format!("`{other}`: the attention is auto, host or gathered")),
+        }
+    }
+}
 
 /// Identifies a sequence for the whole of its life in the engine.
 pub type SeqId = u64;
@@ -41,28 +83,41 @@ pub struct PagedKvCache {
     head_dim: usize,
     block_size: usize,
     num_blocks: usize,
-    /// Per layer: keys and values, `[num_blocks * block_size, kv_heads * head_dim]`.
-    layers: Vec<(Vec<f32>, Vec<f32>)>,
+    pool: Pool,
+}
+
+/// Per layer: keys and values, `[num_blocks * block_size, kv_heads * head_dim]`.
+enum Pool {
+    Host(Vec<(Vec<f32>, Vec<f32>)>),
+    /// With the index tensors of the step in progress.
+    Gathered { layers: Vec<(Tensor, Tensor)>, plan: Option<Plan> },
 }
 
 impl PagedKvCache {
-    /// A pool of `num_blocks` blocks of `block_size` tokens for a model of this shape.
-    /// The memory is zeroed lazily by the OS, so an unused pool costs little.
+    /// A host pool of `num_blocks` blocks of `block_size` tokens for a model of this
+    /// shape. The memory is zeroed lazily by the OS, so an unused pool costs little.
     pub fn new(config: &ModelConfig, num_blocks: usize, block_size: usize) -> PagedKvCache {
         let floats = num_blocks * block_size * config.kv_dim();
-        PagedKvCache {
-            num_heads: config.num_heads,
-            num_kv_heads: config.num_kv_heads,
-            head_dim: config.head_dim,
-            block_size,
-            num_blocks,
-            layers: (0..config.num_layers).map(|_| (vec![0f32; floats], vec![0f32; floats])).collect(),
-        }
+        let pool = Pool::Host((0..config.num_layers).map(|_| (vec![0f32; floats], vec![0f32; floats])).collect());
+        PagedKvCache::with_pool(config, num_blocks, block_size, pool)
     }
 
-    /// Bytes one block takes over all layers, keys and values.
-    pub fn bytes_per_block(config: &ModelConfig, block_size: usize) -> usize {
-        2 * config.num_layers * block_size * config.kv_dim() * std::mem::size_of::<f32>()
+    /// A pool of device tensors of `dtype` on `device`, read by the gathered attention.
+    pub fn gathered(config: &ModelConfig, num_blocks: usize, block_size: usize, device: &Device, dtype: DType) -> Result<PagedKvCache> {
+        let shape = (num_blocks * block_size, config.kv_dim());
+        let layers = (0..config.num_layers)
+            .map(|_| Ok((Tensor::zeros(shape, dtype, device)?, Tensor::zeros(shape, dtype, device)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(PagedKvCache::with_pool(config, num_blocks, block_size, Pool::Gathered { layers, plan: None }))
+    }
+
+    fn with_pool(config: &ModelConfig, num_blocks: usize, block_size: usize, pool: Pool) -> PagedKvCache {
+        PagedKvCache { num_heads: config.num_heads, num_kv_heads: config.num_kv_heads, head_dim: config.head_dim, block_size, num_blocks, pool }
+    }
+
+    /// Bytes one block takes over all layers, keys and values, in elements of `dtype`.
+    pub fn bytes_per_block(config: &ModelConfig, block_size: usize, dtype: DType) -> usize {
+        2 * config.num_layers * block_size * config.kv_dim() * dtype.size_in_bytes()
     }
 
     /// Tokens per block.
@@ -79,14 +134,41 @@ impl PagedKvCache {
         self.num_kv_heads * self.head_dim
     }
 
+    /// Readies a step over `chunks` (the gathered attention builds its index tensors
+    /// once here, for every layer).
+    pub fn begin_step(&mut self, chunks: &[SeqChunk], device: &Device) -> Result<()> {
+        let (block_size, kv_dim) = (self.block_size, self.kv_dim());
+        if let Pool::Gathered { plan, .. } = &mut self.pool {
+            *plan = Some(Plan::new(chunks, block_size, kv_dim, device)?);
+        }
+        Ok(())
+    }
+
     /// Writes the step's keys and values for `layer` into their slots, then computes
     /// causal attention for every packed query row.
     ///
     /// `q`: `[tokens, heads * head_dim]`; `k`, `v`: `[tokens, kv_heads * head_dim]`,
-    /// all rotated already. Returns `[tokens, heads * head_dim]`.
-    pub fn attend(&mut self, layer: usize, q: &[f32], k: &[f32], v: &[f32], chunks: &[SeqChunk]) -> Vec<f32> {
+    /// all rotated already. Returns `[tokens, heads * head_dim]` in `q`'s dtype, on its
+    /// device.
+    pub fn attend(&mut self, layer: usize, q: &Tensor, k: &Tensor, v: &Tensor, chunks: &[SeqChunk]) -> Result<Tensor> {
+        let heads = Heads { heads: self.num_heads, kv_heads: self.num_kv_heads, head_dim: self.head_dim };
+        match &mut self.pool {
+            Pool::Gathered { layers, plan } => {
+                let plan = plan.as_ref().ok_or_else(|| Error::Request("attend before begin_step".into()))?;
+                let (keys, values) = &layers[layer];
+                Ok(gathered::attend(keys, values, q, k, v, plan, &heads)?)
+            }
+            Pool::Host(_) => {
+                let out = self.attend_host(layer, &host_f32(q)?, &host_f32(k)?, &host_f32(v)?, chunks);
+                Ok(Tensor::from_vec(out, q.dims2()?, q.device())?.to_dtype(q.dtype())?)
+            }
+        }
+    }
+
+    fn attend_host(&mut self, layer: usize, q: &[f32], k: &[f32], v: &[f32], chunks: &[SeqChunk]) -> Vec<f32> {
         let (kv_dim, bs) = (self.kv_dim(), self.block_size);
-        let (keys, values) = &mut self.layers[layer];
+        let Pool::Host(layers) = &mut self.pool else { unreachable!("the host kernel reads a host pool") };
+        let (keys, values) = &mut layers[layer];
         for c in chunks {
             for i in 0..c.len {
                 let pos = c.past + i;
@@ -138,6 +220,11 @@ impl PagedKvCache {
         });
         out
     }
+}
+
+/// A tensor's values as a host `f32` vector, row-major.
+fn host_f32(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
 }
 
 /// Dot product with eight independent sums, which the compiler turns into SIMD lanes.

@@ -11,6 +11,7 @@ pub mod blocks;
 pub mod chat;
 pub mod config;
 pub mod constraint;
+mod gathered;
 pub mod gguf;
 pub mod kv;
 pub mod model;
@@ -28,7 +29,7 @@ use candle_core::{DType, Device};
 pub use chat::{ChatTemplate, Message};
 pub use config::{Family, ModelConfig};
 pub use batch::{BatchConfig, BatchEngine, BatchStats, Completion, EnergyMeter, Output, Request, SLOW_STEP_ENV};
-pub use kv::{PagedKvCache, SeqChunk, SeqId};
+pub use kv::{AttentionBackend, PagedKvCache, SeqChunk, SeqId};
 pub use model::{Decoder, StepOutput};
 pub use sampler::{FinishReason, Sampler, SamplingParams};
 pub use tokenizer::Tokenizer;
@@ -320,7 +321,8 @@ impl Model {
             max_batched_tokens: PREFILL_CHUNK,
             max_seqs: 1,
             block_size,
-            kv_memory: tokens.div_ceil(block_size) * PagedKvCache::bytes_per_block(config, block_size),
+            kv_memory: tokens.div_ceil(block_size) * self.decoder.kv_bytes_per_block(block_size, AttentionBackend::Auto),
+            attention: AttentionBackend::Auto,
         };
         let mut engine = BatchEngine::new(self, batch)?;
         let request = Request { id: 0, prompt: prompt.to_vec(), params };
@@ -395,7 +397,7 @@ impl Model {
                 (next_block - n..next_block).collect()
             })
             .collect();
-        let mut kv = PagedKvCache::new(config, next_block as usize, block_size);
+        let mut kv = self.decoder.kv_cache(next_block as usize, block_size, AttentionBackend::Auto)?;
         let mut pooled = vec![vec![0f32; config.hidden_size]; inputs.len()];
         let longest = inputs.iter().map(|t| t.len()).max().unwrap_or(0);
         for offset in (0..longest).step_by(PREFILL_CHUNK) {

@@ -8,7 +8,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::config::ModelConfig;
-use super::kv::{PagedKvCache, SeqChunk};
+use super::kv::{AttentionBackend, PagedKvCache, SeqChunk};
 use super::weights::{Linear, Weights};
 use crate::{Error, Result};
 
@@ -138,6 +138,24 @@ impl Decoder {
         &self.device
     }
 
+    /// A KV pool of `num_blocks` blocks for this model, on its device, for `attention`.
+    pub fn kv_cache(&self, num_blocks: usize, block_size: usize, attention: AttentionBackend) -> Result<PagedKvCache> {
+        match attention.resolve(&self.device) {
+            AttentionBackend::Gathered => PagedKvCache::gathered(&self.config, num_blocks, block_size, &self.device, self.dtype),
+            _ if !self.device.is_cpu() => Err(Error::Config("the host attention runs on the CPU only; use gathered".into())),
+            _ => Ok(PagedKvCache::new(&self.config, num_blocks, block_size)),
+        }
+    }
+
+    /// Bytes one KV block of this model takes with `attention`.
+    pub fn kv_bytes_per_block(&self, block_size: usize, attention: AttentionBackend) -> usize {
+        let dtype = match attention.resolve(&self.device) {
+            AttentionBackend::Gathered => self.dtype,
+            _ => DType::F32,
+        };
+        PagedKvCache::bytes_per_block(&self.config, block_size, dtype)
+    }
+
     /// Runs one packed step: writes every chunk's keys and values into its sequence's
     /// blocks and returns last-token logits for the chunks that want them.
     pub fn forward(&self, tokens: &[u32], chunks: &[SeqChunk], kv: &mut PagedKvCache, want_hidden: bool) -> Result<StepOutput> {
@@ -147,6 +165,7 @@ impl Decoder {
         let ids = Tensor::from_slice(tokens, n, &self.device)?;
         let mut xs = self.embed_tokens.index_select(&ids, 0)?;
         let (cos, sin) = self.rotary(chunks, n)?;
+        kv.begin_step(chunks, &self.device)?;
 
         for (layer, block) in self.layers.iter().enumerate() {
             let residual = &xs;
@@ -161,8 +180,9 @@ impl Decoder {
             }
             let q = candle_nn::rotary_emb::rope_thd(&q.contiguous()?, &cos, &sin)?;
             let k = candle_nn::rotary_emb::rope_thd(&k.contiguous()?, &cos, &sin)?;
-            let attended = kv.attend(layer, &host_f32(&q)?, &host_f32(&k)?, &host_f32(&v)?, chunks);
-            let attended = Tensor::from_vec(attended, (n, c.q_dim()), &self.device)?.to_dtype(self.dtype)?;
+            let q = q.reshape((n, c.q_dim()))?;
+            let k = k.reshape((n, c.kv_dim()))?;
+            let attended = kv.attend(layer, &q, &k, &v, chunks)?;
             xs = (residual + attn.o_proj.forward(&attended)?)?;
             let h = block.post_attention_layernorm.forward(&xs)?;
             xs = (&xs + block.mlp.forward(&h)?)?;
@@ -238,7 +258,4 @@ impl Decoder {
     }
 }
 
-/// A tensor's values as a host `f32` vector, row-major.
-fn host_f32(t: &Tensor) -> candle_core::Result<Vec<f32>> {
-    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
-}
+
