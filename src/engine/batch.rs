@@ -290,9 +290,13 @@ impl<'m> BatchEngine<'m> {
             for c in &schedule.chunks {
                 *shares.entry(c.id).or_default() += c.tokens.len() as f64 / tokens.len() as f64;
             }
-            let running = self.live.iter_mut().map(|(id, live)| (*id, live));
-            for (id, live) in running.chain(finished.iter_mut().map(|(id, live, _)| (*id, live))) {
-                if let Some(share) = shares.get(&id) {
+            for (id, share) in shares {
+                let live = match self.live.get_mut(&id) {
+                    Some(live) => Some(live),
+                    None => finished.iter_mut().find(|(f, ..)| *f == id).map(|(_, live, _)| live),
+                };
+                // (A sequence whose sampling failed this step is gone, its share with it.)
+                if let Some(live) = live {
                     live.energy_j = live.energy_j.zip(joules).map(|(sum, j)| sum + j * share);
                 }
             }
