@@ -28,10 +28,7 @@ fn main() {
         peer_python: None,
         walk_files: if benchmarking { 2000 } else { 50 },
     };
-    let report = bench::run(&options, |r| {
-        let figures: Vec<String> = r.figures.iter().map(|(name, f)| format!("{name} {:.2}", f.value)).collect();
-        println!("{:<10} {:<44} {}", r.suite, r.name, figures.join(", "));
-    })
-    .unwrap_or_else(|e| panic!("benchmark failed: {e}"));
+    let report = bench::run(&options, bench::Fingerprint::here(), |r| println!("{}", r.line()))
+        .unwrap_or_else(|e| panic!("benchmark failed: {e}"));
     assert!(report.results.iter().any(|r| r.suite == "pipeline"), "every suite ran");
 }

@@ -635,10 +635,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     let fingerprint = bench::Fingerprint::here();
     println!("hearth {} ({}), {}; {} cores, {} threads; median of {} runs", fingerprint.hearth_version, &fingerprint.git_commit[..fingerprint.git_commit.len().min(12)], fingerprint.cpu, fingerprint.cores, fingerprint.threads, options.repeat);
-    let report = bench::run(&options, |r| {
-        let figures: Vec<String> = r.figures.iter().map(|(name, f)| format!("{name} {:.2}{}", f.value, if f.unit.is_empty() { String::new() } else { format!(" {}", f.unit) })).collect();
-        println!("{:<16} {:<56} {}", r.suite, r.name, figures.join(", "));
-    })?;
+    let report = bench::run(&options, fingerprint, |r| println!("{}", r.line()))?;
     let ratios: Vec<_> = report.results.iter().filter(|r| r.suite == "engine/peer").collect();
     if !ratios.is_empty() {
         println!("\nhearth / llama.cpp, same GGUF, same prompts, this run:");

@@ -52,13 +52,7 @@ impl Fingerprint {
             .find(|l| l.starts_with("model name"))
             .and_then(|l| l.split_once(':'))
             .map_or_else(|| std::env::consts::ARCH.to_string(), |(_, v)| v.trim().to_string());
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let memory_kib: f64 = meminfo
-            .lines()
-            .find(|l| l.starts_with("MemTotal:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
+        let memory_kib = super::proc_kib("/proc/meminfo", "MemTotal:").unwrap_or(0.0);
         let os = std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| std::env::consts::OS.to_string(), |r| format!("Linux {}", r.trim()));
         Fingerprint {
             hearth_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -78,6 +78,16 @@ impl BenchResult {
     pub fn value(&self, figure: &str) -> Option<f64> {
         self.figures.get(figure).map(|f| f.value)
     }
+
+    /// One line for people: suite, name and every figure with its unit.
+    pub fn line(&self) -> String {
+        let figures: Vec<String> = self
+            .figures
+            .iter()
+            .map(|(name, f)| format!("{name} {:.2}{}", f.value, if f.unit.is_empty() { String::new() } else { format!(" {}", f.unit) }))
+            .collect();
+        format!("{:<16} {:<56} {}", self.suite, self.name, figures.join(", "))
+    }
 }
 
 /// The median of each figure over repeated runs of one workload (so one noisy run does
@@ -155,9 +165,10 @@ pub struct BenchOptions {
     pub walk_files: usize,
 }
 
-/// Runs the suites, handing each result to `on_result` as it is measured (the peer's
-/// and the ratios included), and returns the whole report.
-pub fn run(options: &BenchOptions, mut on_result: impl FnMut(&BenchResult)) -> Result<Report> {
+/// Runs the suites on the machine `fingerprint` describes, handing each result to
+/// `on_result` as it is measured (the peer's and the ratios included), and returns the
+/// whole report.
+pub fn run(options: &BenchOptions, fingerprint: Fingerprint, mut on_result: impl FnMut(&BenchResult)) -> Result<Report> {
     let mut results = Vec::new();
     let mut keep = |r: BenchResult, results: &mut Vec<BenchResult>| {
         on_result(&r);
@@ -213,7 +224,7 @@ pub fn run(options: &BenchOptions, mut on_result: impl FnMut(&BenchResult)) -> R
             }
         }
     }
-    Ok(Report { fingerprint: Fingerprint::here(), results })
+    Ok(Report { fingerprint, results })
 }
 
 /// The median of `n` runs of `one`.
@@ -240,10 +251,13 @@ pub(crate) fn reset_peak_memory() {
 
 /// Peak resident memory in MiB since [`reset_peak_memory`] (Linux `VmHWM`).
 pub(crate) fn peak_memory_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    Some(proc_kib("/proc/self/status", "VmHWM:")? / 1024.0)
+}
+
+/// The number after `key` in a `key: N kB` procfs file (`/proc/meminfo`, `/proc/self/status`).
+pub(crate) fn proc_kib(path: &str, key: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]
