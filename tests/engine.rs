@@ -239,6 +239,8 @@ fn ragged_batch_of_four_equals_each_alone() {
     write_tiny_hf(dir.path(), Arch::Llama);
     ragged_batch_equals_single_runs(&load(ModelSource::HfDir(dir.path().into()), Requantize::Keep));
     ragged_batch_equals_single_runs(&load("synthetic:tiny".parse().unwrap(), Requantize::Keep));
+    let gguf_dir = tempfile::tempdir().unwrap();
+    ragged_batch_equals_single_runs(&tiny_gguf_on_host_q8(gguf_dir.path()));
 }
 
 /// llama.cpp's converter interleaves each head's q/k rows; our loader must undo it.
@@ -319,6 +321,40 @@ fn tiny_gguf_matches_candle_quantized_llama() {
         let (d1, d2) = (max_abs_diff(&prefill, &reference[0]), max_abs_diff(&decode, &reference[1]));
         assert!(d1 <= tolerance && d2 <= tolerance, "{dtype:?}: max abs diff prefill {d1}, decode {d2}");
     }
+}
+
+/// hearth's host Q8_0 kernel quantizes activations to Q8_0 blocks, as candle's and
+/// llama.cpp's Q8_0 kernels do, so neither matches the exact product of the stored
+/// weights; it must be at least about as close to it as candle's kernel is.
+#[test]
+fn host_q8_kernel_is_as_close_to_the_stored_weights_as_candles() {
+    for stored in [GgmlDType::Q8_0, GgmlDType::Q4_1] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        write_tiny_gguf(&path, stored);
+        let logits = |requantize| our_logits(&load(ModelSource::Gguf(path.clone()), requantize), &PROMPT, NEXT);
+        // The stored weights dequantized, on dense f32 GEMM.
+        let exact = logits(Requantize::To(GgmlDType::F32));
+        let candle = logits(Requantize::Keep);
+        let host = logits(Requantize::To(GgmlDType::Q8_0));
+        let largest = exact.0.iter().fold(0f32, |m, x| m.max(x.abs()));
+        for (step, pick) in [("prefill", 0), ("decode", 1)] {
+            let get = |l: &(Vec<f32>, Vec<f32>)| if pick == 0 { l.0.clone() } else { l.1.clone() };
+            let (host_err, candle_err) = (max_abs_diff(&get(&host), &get(&exact)), max_abs_diff(&get(&candle), &get(&exact)));
+            assert!(
+                host_err <= 1.5 * candle_err.max(0.01 * largest) && host_err <= 0.03 * largest,
+                "{stored:?} {step}: host kernel off by {host_err}, candle's by {candle_err}, logits up to {largest}"
+            );
+        }
+    }
+}
+
+/// A tiny GGUF loaded onto hearth's host Q8_0 kernel (`Requantize::To(Q8_0)`, what
+/// `auto` picks on CPU for models up to 4B parameters).
+fn tiny_gguf_on_host_q8(dir: &Path) -> Model {
+    let path = dir.join("tiny.gguf");
+    write_tiny_gguf(&path, GgmlDType::Q8_0);
+    load(ModelSource::Gguf(path), Requantize::To(GgmlDType::Q8_0))
 }
 
 // ---- the real model ------------------------------------------------------------
@@ -621,15 +657,22 @@ fn generate_command_prints_text_and_throughput() {
 
 #[test]
 fn thirty_two_sequences_batched_produce_what_each_produces_alone() {
+    let gguf_dir = tempfile::tempdir().unwrap();
+    // Dense f32 weights on candle's GEMM, and Q8_0 on hearth's batched host kernel.
+    for model in [load("synthetic:tiny-llama".parse().unwrap(), Requantize::Keep), tiny_gguf_on_host_q8(gguf_dir.path())] {
+        thirty_two_sequences_each_as_alone(&model);
+    }
+}
+
+fn thirty_two_sequences_each_as_alone(model: &Model) {
     use hearth::engine::{AttentionBackend, BatchConfig, BatchEngine, Request};
-    let model = load("synthetic:tiny-llama".parse().unwrap(), Requantize::Keep);
     // A shared template (the pipeline's case) plus a tail of a different length each.
     let template: Vec<u32> = (0..40u32).map(|i| (i * 13 + 1) % 250).collect();
     let requests: Vec<Request> = (0..32u64)
         .map(|id| {
             let tail = (0..(3 + id as u32 * 5 % 37)).map(|i| (i * 31 + id as u32 * 7) % 250);
             let prompt = template.iter().copied().chain(tail).collect();
-            let params = SamplingParams { max_new_tokens: 6 + (id as usize % 5) * 3, ..Default::default() };
+            let params = SamplingParams { max_new_tokens: 6 + (id as usize % 5) * 3, ignore_eos: true, ..Default::default() };
             Request { id, prompt, params }
         })
         .collect();
@@ -644,7 +687,7 @@ fn thirty_two_sequences_batched_produce_what_each_produces_alone() {
     for attention in [AttentionBackend::Host, AttentionBackend::Gathered] {
         let batch = BatchConfig { attention, ..batch };
         // A meter that says every step drew 1 J: the sequences' shares must add up to the steps.
-        let mut engine = BatchEngine::new(&model, batch).unwrap().with_energy_meter(Box::new(|_| Some(1.0)));
+        let mut engine = BatchEngine::new(model, batch).unwrap().with_energy_meter(Box::new(|_| Some(1.0)));
         let mut batched = HashMap::new();
         let mut energy = 0.0;
         engine
@@ -660,7 +703,7 @@ fn thirty_two_sequences_batched_produce_what_each_produces_alone() {
         assert!(stats.prefix_hits > 0 && stats.cached_tokens > 0, "the shared template was meant to hit: {stats:?}");
         for r in &requests {
             assert_eq!(batched[&r.id], alone[&r.id], "{attention:?}: request {}", r.id);
-            assert_eq!(alone[&r.id].len(), r.params.max_new_tokens, "the synthetic model never emits EOS here");
+            assert_eq!(alone[&r.id].len(), r.params.max_new_tokens, "EOS is ignored");
         }
     }
 }

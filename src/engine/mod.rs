@@ -15,6 +15,7 @@ mod gathered;
 pub mod gguf;
 pub mod kv;
 pub mod model;
+pub mod q8;
 pub mod sampler;
 pub mod scheduler;
 pub mod synthetic;

@@ -11,32 +11,34 @@ use candle_core::{DType, Device, Tensor};
 
 use super::config::Family;
 use super::gguf::GgufFile;
+use super::q8::{self, Q8Matrix};
 use crate::{Error, Result};
 
 /// What to do with quantized matrices at load time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Requantize {
-    /// On CPU, dequantize models whose f32 weights fit in [`AUTO_F32_LIMIT`] bytes (dense
-    /// GEMM batches far better than candle's quantized matmul: see benches/NOTES.md), and
-    /// re-encode larger models' Q4_1/Q5_0/Q5_1 matrices, which have no SIMD kernel, as
-    /// Q8_0, which does and is at least as accurate. Elsewhere keep what is stored.
+    /// On CPU, run block-quantized matrices on hearth's batched Q8_0 kernel
+    /// ([`super::q8`]): Q8_0 as stored, Q4_0/Q4_1/Q5_0/Q5_1 re-encoded (at most twice
+    /// the bytes, at least as accurate), and K-quants too for models up to
+    /// [`AUTO_Q8_PARAMETERS`] parameters, beyond which they stay as stored rather than
+    /// double in size. Elsewhere keep what is stored.
     #[default]
     Auto,
-    /// Keep every matrix as stored.
+    /// Keep every matrix as stored (candle's quantized matmul).
     Keep,
-    /// Re-encode every quantized matrix to this format (`F32`/`F16` dequantize it, which
-    /// lets small models use the dense GEMM path).
+    /// Re-encode every quantized matrix to this format (`F32`/`F16` dequantize it for
+    /// the dense GEMM path; `Q8_0` on CPU runs hearth's kernel).
     To(GgmlDType),
 }
 
-/// The f32 weight size up to which [`Requantize::Auto`] dequantizes on CPU.
-pub const AUTO_F32_LIMIT: u64 = 2 << 30;
+/// The model size up to which [`Requantize::Auto`] re-encodes K-quants as Q8_0 on CPU.
+pub const AUTO_Q8_PARAMETERS: u64 = 4_000_000_000;
 
 impl Requantize {
     /// What `Auto` means for a model of `parameters` on `device`; other choices stand.
     pub fn resolve(self, parameters: u64, device: &Device) -> Requantize {
         match self {
-            Requantize::Auto if device.is_cpu() && parameters * 4 <= AUTO_F32_LIMIT => Requantize::To(GgmlDType::F32),
+            Requantize::Auto if device.is_cpu() && parameters <= AUTO_Q8_PARAMETERS => Requantize::To(GgmlDType::Q8_0),
             other => other,
         }
     }
@@ -62,19 +64,47 @@ impl std::str::FromStr for Requantize {
 /// A weight matrix applied as `x · Wᵀ (+ b)`, dense or quantized.
 #[derive(Clone, Debug)]
 pub struct Linear {
-    weight: QMatMul,
+    weight: Matrix,
     bias: Option<Tensor>,
+}
+
+#[derive(Clone, Debug)]
+enum Matrix {
+    /// Dense, or quantized on candle's kernels.
+    Candle(QMatMul),
+    /// Q8_0 in host memory on hearth's batched kernel.
+    HostQ8(Q8Matrix),
 }
 
 impl Linear {
     /// `xs`: `[tokens, in]` → `[tokens, out]`.
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let ys = xs.apply(&self.weight)?;
+        let ys = match &self.weight {
+            Matrix::Candle(w) => xs.apply(w)?,
+            Matrix::HostQ8(w) => host_q8_forward(w, xs)?,
+        };
         match &self.bias {
             Some(b) => ys.broadcast_add(b),
             None => Ok(ys),
         }
     }
+}
+
+fn host_q8_forward(w: &Q8Matrix, xs: &Tensor) -> candle_core::Result<Tensor> {
+    let dtype = xs.dtype();
+    let xs = xs.to_dtype(DType::F32)?.contiguous()?;
+    let (tokens, cols) = xs.dims2()?;
+    if cols != w.cols() {
+        candle_core::bail!("activations of {cols} columns for a matrix of {}", w.cols());
+    }
+    let ys = {
+        let (storage, layout) = xs.storage_and_layout();
+        let candle_core::Storage::Cpu(cpu) = &*storage else {
+            candle_core::bail!("the Q8_0 host kernel takes host tensors");
+        };
+        w.matmul(&cpu.as_slice::<f32>()?[layout.start_offset()..][..tokens * cols])
+    };
+    Tensor::from_vec(ys, (tokens, w.rows()), xs.device())?.to_dtype(dtype)
 }
 
 /// A source of named tensors.
@@ -182,13 +212,18 @@ impl Weights {
         let weight = match self {
             Weights::Gguf { requantize, .. } => {
                 let q = self.gguf_tensor(&format!("{name}.weight"), &[shape.0, shape.1], device)?;
-                let q = requantized(q, *requantize, device, &self.origin(), name)?;
-                match QMatMul::from_qtensor(q)? {
-                    QMatMul::Tensor(t) => QMatMul::Tensor(t.to_dtype(dtype)?),
-                    other => other,
+                if runs_on_host_q8(&q, *requantize, device) {
+                    let values = q.dequantize(device)?.flatten_all()?.to_vec1::<f32>()?;
+                    Matrix::HostQ8(Q8Matrix::quantize(&values, shape.0, shape.1))
+                } else {
+                    let q = requantized(q, *requantize, device, &self.origin(), name)?;
+                    match QMatMul::from_qtensor(q)? {
+                        QMatMul::Tensor(t) => Matrix::Candle(QMatMul::Tensor(t.to_dtype(dtype)?)),
+                        other => Matrix::Candle(other),
+                    }
                 }
             }
-            _ => QMatMul::Tensor(self.dense(&format!("{name}.weight"), &[shape.0, shape.1], dtype, device)?),
+            _ => Matrix::Candle(QMatMul::Tensor(self.dense(&format!("{name}.weight"), &[shape.0, shape.1], dtype, device)?)),
         };
         let bias = match bias {
             true => Some(self.dense(&format!("{name}.bias"), &[shape.0], dtype, device)?),
@@ -218,13 +253,24 @@ impl Weights {
     }
 }
 
-/// Applies [`Requantize`] to one matrix.
+/// Whether `how` puts this matrix on the host Q8_0 kernel: block-quantized (or asked
+/// for as Q8_0), on the CPU, and rows of whole blocks.
+fn runs_on_host_q8(q: &QTensor, how: Requantize, device: &Device) -> bool {
+    let cols = *q.shape().dims().last().unwrap_or(&0);
+    let quantized = !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
+    let k_quant = matches!(q.dtype(), GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K | GgmlDType::Q8K);
+    let wanted = match how {
+        Requantize::To(GgmlDType::Q8_0) => true,
+        Requantize::Auto => quantized && !k_quant,
+        _ => false,
+    };
+    wanted && device.is_cpu() && cols % q8::BLOCK == 0
+}
+
+/// Applies [`Requantize`] to one matrix that stays on candle's kernels.
 fn requantized(q: QTensor, how: Requantize, device: &Device, origin: &Path, name: &str) -> Result<QTensor> {
-    let slow_on_cpu = matches!(q.dtype(), GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1);
     let target = match how {
-        Requantize::Keep => return Ok(q),
-        Requantize::Auto if device.is_cpu() && slow_on_cpu => GgmlDType::Q8_0,
-        Requantize::Auto => return Ok(q),
+        Requantize::Keep | Requantize::Auto => return Ok(q),
         Requantize::To(t) if t == q.dtype() => return Ok(q),
         Requantize::To(t) => t,
     };
