@@ -191,34 +191,96 @@ impl PagedKvCache {
         }
         let (keys, values) = (&*keys, &*values);
         let mut out = vec![0f32; q.len()];
-        out.par_chunks_mut(head_dim).enumerate().for_each_init(Vec::new, |scores, (row, out)| {
-            let (token, head) = (row / heads, row % heads);
+        let simd = super::q8::avx2_fma();
+        // One task per (token, key/value head): the `group` query heads that share a
+        // key/value head read its keys and values once, together.
+        let width = group * head_dim;
+        out.par_chunks_mut(width).enumerate().for_each_init(Vec::new, |scores, (row, out)| {
+            let (token, kv_head) = (row / self.num_kv_heads, row % self.num_kv_heads);
             let (ci, i) = owner[token];
             let c = &chunks[ci];
-            let context = c.past + i + 1;
-            let kv_off = (head / group) * head_dim;
-            let q = &q[row * head_dim..(row + 1) * head_dim];
-            // Slot of the j-th cached token, block by block.
-            let slots = (0..context).map(|j| c.blocks[j / bs] as usize * bs + j % bs);
-            scores.clear();
-            let mut max = f32::NEG_INFINITY;
-            for slot in slots.clone() {
-                let key = &keys[slot * kv_dim + kv_off..slot * kv_dim + kv_off + head_dim];
-                let s = dot(q, key) * scale;
-                max = max.max(s);
-                scores.push(s);
+            let job = Row {
+                q: &q[row * width..(row + 1) * width],
+                keys,
+                values,
+                blocks: &c.blocks,
+                context: c.past + i + 1,
+                kv_off: kv_head * head_dim,
+                kv_dim,
+                head_dim,
+                block_size: bs,
+                scale,
+            };
+            #[cfg(target_arch = "x86_64")]
+            if simd {
+                // SAFETY: `avx2_fma` checked the CPU for AVX2 and FMA.
+                return unsafe { job.attend_avx2(scores, out) };
             }
+            job.attend(scores, out)
+        });
+        out
+    }
+}
+
+/// The query heads of one token that share a key/value head, against their sequence's
+/// cached keys and values.
+struct Row<'a> {
+    /// `group` query heads, `head_dim` each, back to back.
+    q: &'a [f32],
+    keys: &'a [f32],
+    values: &'a [f32],
+    blocks: &'a [BlockId],
+    /// Cached tokens the row sees (causal: up to and including its own).
+    context: usize,
+    /// Where the key/value head starts inside a slot.
+    kv_off: usize,
+    kv_dim: usize,
+    head_dim: usize,
+    block_size: usize,
+    scale: f32,
+}
+
+impl Row<'_> {
+    /// Softmax(q·Kᵀ)·V for each query head into its part of `out`, with `scores`
+    /// (`[group, context]`) as scratch.
+    #[inline(always)]
+    fn attend(&self, scores: &mut Vec<f32>, out: &mut [f32]) {
+        let (bs, head_dim, n) = (self.block_size, self.head_dim, self.context);
+        let group = self.q.len() / head_dim;
+        // Slot of the j-th cached token, block by block.
+        let slots = (0..n).map(|j| self.blocks[j / bs] as usize * bs + j % bs);
+        let at = |slot: usize| slot * self.kv_dim + self.kv_off..slot * self.kv_dim + self.kv_off + head_dim;
+        scores.clear();
+        scores.resize(group * n, 0.0);
+        for (j, slot) in slots.clone().enumerate() {
+            let key = &self.keys[at(slot)];
+            for (g, q) in self.q.chunks_exact(head_dim).enumerate() {
+                scores[g * n + j] = dot(q, key) * self.scale;
+            }
+        }
+        for row in scores.chunks_exact_mut(n) {
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
             let mut sum = 0f32;
-            for s in scores.iter_mut() {
+            for s in row.iter_mut() {
                 *s = (*s - max).exp();
                 sum += *s;
             }
-            for (slot, p) in slots.zip(scores.iter()) {
-                let value = &values[slot * kv_dim + kv_off..slot * kv_dim + kv_off + head_dim];
-                axpy(*p / sum, value, out);
+            row.iter_mut().for_each(|s| *s /= sum);
+        }
+        for (j, slot) in slots.enumerate() {
+            let value = &self.values[at(slot)];
+            for (g, out) in out.chunks_exact_mut(head_dim).enumerate() {
+                axpy(scores[g * n + j], value, out);
             }
-        });
-        out
+        }
+    }
+
+    /// [`Row::attend`] compiled for AVX2: the portable build targets baseline x86-64,
+    /// whose 128-bit lanes halve the dot products' width.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn attend_avx2(&self, scores: &mut Vec<f32>, out: &mut [f32]) {
+        self.attend(scores, out)
     }
 }
 
@@ -228,6 +290,7 @@ fn host_f32(t: &Tensor) -> candle_core::Result<Vec<f32>> {
 }
 
 /// Dot product with eight independent sums, which the compiler turns into SIMD lanes.
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -241,6 +304,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// `out += a * x`.
+#[inline(always)]
 fn axpy(a: f32, x: &[f32], out: &mut [f32]) {
     for (o, x) in out.iter_mut().zip(x) {
         *o += a * x;

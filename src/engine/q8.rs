@@ -90,7 +90,7 @@ impl Q8Matrix {
     /// Writes `out[t, r]` for the tokens `tok` and weight rows `rows`.
     unsafe fn multiply_range(&self, acts: &Q8Rows, rows: std::ops::Range<usize>, tok: std::ops::Range<usize>, out: *mut f32) {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if avx2_fma() {
             let mut r = rows.start;
             while r < rows.end {
                 let w = (rows.end - r).min(TILE_W);
@@ -150,7 +150,7 @@ impl Q8Rows {
 /// (ties to even, as the SIMD conversion rounds).
 fn quantize_row(values: &[f32], quants: &mut [i8], scales: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    if avx2_fma() {
         for ((v, q), s) in values.chunks_exact(BLOCK).zip(quants.chunks_exact_mut(BLOCK)).zip(scales.iter_mut()) {
             // SAFETY: both chunks hold exactly one block; the CPU has AVX2.
             *s = unsafe { avx2::quantize_block(v.as_ptr(), q.as_mut_ptr()) };
@@ -166,6 +166,15 @@ fn quantize_row(values: &[f32], quants: &mut [i8], scales: &mut [f32]) {
         }
         *s = scale;
     }
+}
+
+/// Whether the CPU has the AVX2 and FMA the SIMD paths use; the portable build targets
+/// baseline x86-64, so they are chosen at run time.
+pub(crate) fn avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 struct OutPtr(*mut f32);
