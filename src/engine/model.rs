@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::config::ModelConfig;
 use super::kv::{AttentionBackend, PagedKvCache, SeqChunk};
-use super::weights::{Linear, Weights};
+use super::weights::{Linear, Stacked, Weights};
 use crate::{Error, Result};
 
 struct RmsNorm {
@@ -29,24 +29,23 @@ impl RmsNorm {
 }
 
 struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
+    /// q, k and v projections.
+    qkv_proj: Stacked,
     o_proj: Linear,
     /// Qwen3's per-head norms of q and k.
     qk_norm: Option<(RmsNorm, RmsNorm)>,
 }
 
 struct Mlp {
-    gate_proj: Linear,
-    up_proj: Linear,
+    /// gate and up projections.
+    gate_up_proj: Stacked,
     down_proj: Linear,
 }
 
 impl Mlp {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let gate = self.gate_proj.forward(xs)?.silu()?;
-        self.down_proj.forward(&(gate * self.up_proj.forward(xs)?)?)
+        let [gate, up]: [Tensor; 2] = self.gate_up_proj.forward(xs)?.try_into().expect("two projections");
+        self.down_proj.forward(&(gate.silu()? * up)?)
     }
 }
 
@@ -101,16 +100,20 @@ impl Decoder {
             layers.push(Block {
                 input_layernorm: RmsNorm::load(weights, &format!("{p}.input_layernorm"), h, c, dtype, dev)?,
                 self_attn: Attention {
-                    q_proj: linear("self_attn.q_proj", c.q_dim(), h, c.qkv_bias)?,
-                    k_proj: linear("self_attn.k_proj", c.kv_dim(), h, c.qkv_bias)?,
-                    v_proj: linear("self_attn.v_proj", c.kv_dim(), h, c.qkv_bias)?,
+                    qkv_proj: Stacked::new(vec![
+                        linear("self_attn.q_proj", c.q_dim(), h, c.qkv_bias)?,
+                        linear("self_attn.k_proj", c.kv_dim(), h, c.qkv_bias)?,
+                        linear("self_attn.v_proj", c.kv_dim(), h, c.qkv_bias)?,
+                    ])?,
                     o_proj: linear("self_attn.o_proj", h, c.q_dim(), false)?,
                     qk_norm,
                 },
                 post_attention_layernorm: RmsNorm::load(weights, &format!("{p}.post_attention_layernorm"), h, c, dtype, dev)?,
                 mlp: Mlp {
-                    gate_proj: linear("mlp.gate_proj", c.intermediate_size, h, false)?,
-                    up_proj: linear("mlp.up_proj", c.intermediate_size, h, false)?,
+                    gate_up_proj: Stacked::new(vec![
+                        linear("mlp.gate_proj", c.intermediate_size, h, false)?,
+                        linear("mlp.up_proj", c.intermediate_size, h, false)?,
+                    ])?,
                     down_proj: linear("mlp.down_proj", h, c.intermediate_size, false)?,
                 },
             });
@@ -160,6 +163,13 @@ impl Decoder {
     /// blocks and returns last-token logits for the chunks that want them.
     pub fn forward(&self, tokens: &[u32], chunks: &[SeqChunk], kv: &mut PagedKvCache, want_hidden: bool) -> Result<StepOutput> {
         self.check_step(tokens, chunks, kv)?;
+        // The step's many parallel kernels (matmuls, attention, candle's ops) are then
+        // forked from a pool thread, which works alongside the others, instead of
+        // each being injected from outside and waited for.
+        rayon::scope(|_| self.forward_in_pool(tokens, chunks, kv, want_hidden))
+    }
+
+    fn forward_in_pool(&self, tokens: &[u32], chunks: &[SeqChunk], kv: &mut PagedKvCache, want_hidden: bool) -> Result<StepOutput> {
         let c = &self.config;
         let n = tokens.len();
         let ids = Tensor::from_slice(tokens, n, &self.device)?;
@@ -171,9 +181,9 @@ impl Decoder {
             let residual = &xs;
             let h = block.input_layernorm.forward(&xs)?;
             let attn = &block.self_attn;
-            let mut q = attn.q_proj.forward(&h)?.reshape((1, n, c.num_heads, c.head_dim))?;
-            let mut k = attn.k_proj.forward(&h)?.reshape((1, n, c.num_kv_heads, c.head_dim))?;
-            let v = attn.v_proj.forward(&h)?;
+            let [q, k, v]: [Tensor; 3] = attn.qkv_proj.forward(&h)?.try_into().expect("three projections");
+            let mut q = q.reshape((1, n, c.num_heads, c.head_dim))?;
+            let mut k = k.reshape((1, n, c.num_kv_heads, c.head_dim))?;
             if let Some((q_norm, k_norm)) = &attn.qk_norm {
                 q = q_norm.forward(&q)?;
                 k = k_norm.forward(&k)?;

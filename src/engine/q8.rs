@@ -53,6 +53,18 @@ impl Q8Matrix {
         Q8Matrix { rows, cols, quants, scales }
     }
 
+    /// The rows of `parts` one after another (they must share `cols`).
+    pub fn stack(parts: &[&Q8Matrix]) -> Q8Matrix {
+        let cols = parts[0].cols;
+        assert!(parts.iter().all(|p| p.cols == cols), "stacked matrices share their columns");
+        Q8Matrix {
+            rows: parts.iter().map(|p| p.rows).sum(),
+            cols,
+            quants: parts.iter().flat_map(|p| p.quants.iter().copied()).collect(),
+            scales: parts.iter().flat_map(|p| p.scales.iter().copied()).collect(),
+        }
+    }
+
     /// Output features.
     pub fn rows(&self) -> usize {
         self.rows

@@ -77,6 +77,15 @@ enum Matrix {
 }
 
 impl Linear {
+    fn out_features(&self) -> usize {
+        match &self.weight {
+            Matrix::Candle(QMatMul::Tensor(t)) => t.dim(0).unwrap_or(0),
+            Matrix::Candle(QMatMul::TensorF16(t)) => t.dim(0).unwrap_or(0),
+            Matrix::Candle(QMatMul::QTensor(q)) => q.shape().dims()[0],
+            Matrix::HostQ8(q) => q.rows(),
+        }
+    }
+
     /// `xs`: `[tokens, in]` → `[tokens, out]`.
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let ys = match &self.weight {
@@ -86,6 +95,63 @@ impl Linear {
         match &self.bias {
             Some(b) => ys.broadcast_add(b),
             None => Ok(ys),
+        }
+    }
+}
+
+/// Projections of the same input (q/k/v, or gate/up), stacked into one matrix where
+/// their formats allow, so each step reads and quantizes the input once and makes one
+/// parallel call instead of several.
+pub struct Stacked {
+    fused: Option<Linear>,
+    parts: Vec<Linear>,
+    widths: Vec<usize>,
+}
+
+impl Stacked {
+    /// Stacks `parts`, or keeps them apart when their formats or biases differ.
+    pub fn new(parts: Vec<Linear>) -> candle_core::Result<Stacked> {
+        let widths: Vec<usize> = parts.iter().map(Linear::out_features).collect();
+        let biases: Option<Vec<&Tensor>> = parts.iter().map(|p| p.bias.as_ref()).collect();
+        let any_bias = parts.iter().any(|p| p.bias.is_some());
+        if any_bias && biases.is_none() {
+            return Ok(Stacked { fused: None, parts, widths });
+        }
+        let bias = match biases {
+            Some(b) if any_bias => Some(Tensor::cat(&b, 0)?),
+            _ => None,
+        };
+        let host_q8: Option<Vec<&Q8Matrix>> =
+            parts.iter().map(|p| if let Matrix::HostQ8(q) = &p.weight { Some(q) } else { None }).collect();
+        let dense: Option<Vec<&Tensor>> =
+            parts.iter().map(|p| if let Matrix::Candle(QMatMul::Tensor(t)) = &p.weight { Some(t) } else { None }).collect();
+        let weight = match (host_q8, dense) {
+            (Some(q8), _) => Some(Matrix::HostQ8(Q8Matrix::stack(&q8))),
+            (_, Some(dense)) => Some(Matrix::Candle(QMatMul::Tensor(Tensor::cat(&dense, 0)?))),
+            // Quantized on candle's kernels: QTensors do not concatenate.
+            _ => None,
+        };
+        match weight {
+            Some(weight) => Ok(Stacked { fused: Some(Linear { weight, bias }), parts: Vec::new(), widths }),
+            None => Ok(Stacked { fused: None, parts, widths }),
+        }
+    }
+
+    /// `xs`: `[tokens, in]` → one contiguous `[tokens, out_i]` per projection.
+    pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Vec<Tensor>> {
+        match &self.fused {
+            Some(fused) => {
+                let ys = fused.forward(xs)?;
+                let mut offset = 0;
+                self.widths
+                    .iter()
+                    .map(|&w| {
+                        offset += w;
+                        ys.narrow(1, offset - w, w)?.contiguous()
+                    })
+                    .collect()
+            }
+            None => self.parts.iter().map(|p| p.forward(xs)).collect(),
         }
     }
 }
