@@ -30,11 +30,9 @@ pub struct Q8Matrix {
     scales: Vec<f32>,
 }
 
-/// Rows of activations quantized like the weights, with the magnitudes the AVX2 dot
-/// product takes as its unsigned operand.
+/// Rows of activations quantized like the weights.
 struct Q8Rows {
     quants: Vec<i8>,
-    magnitudes: Vec<u8>,
     scales: Vec<f32>,
 }
 
@@ -153,8 +151,7 @@ impl Q8Rows {
         } else {
             rows.for_each(|((q, s), v)| quantize_row(v, q, s));
         }
-        let magnitudes = quants.iter().map(|q| q.unsigned_abs()).collect();
-        Q8Rows { quants, magnitudes, scales }
+        Q8Rows { quants, scales }
     }
 }
 
@@ -213,7 +210,6 @@ mod avx2 {
         let w_q = m.quants.as_ptr().add(r * cols);
         let w_s = m.scales.as_ptr().add(r * blocks);
         let x_q = a.quants.as_ptr().add(t * cols);
-        let x_m = a.magnitudes.as_ptr().add(t * cols);
         let x_s = a.scales.as_ptr().add(t * blocks);
         for b in 0..blocks {
             let mut w = [_mm256_setzero_si256(); W];
@@ -222,10 +218,10 @@ mod avx2 {
             }
             for j in 0..X {
                 let xq = _mm256_loadu_si256(x_q.add(j * cols + b * BLOCK) as *const __m256i);
-                let xm = _mm256_loadu_si256(x_m.add(j * cols + b * BLOCK) as *const __m256i);
+                let magnitudes = _mm256_sign_epi8(xq, xq);
                 let xs = _mm256_broadcast_ss(&*x_s.add(j * blocks + b));
                 for i in 0..W {
-                    let pairs = _mm256_maddubs_epi16(xm, _mm256_sign_epi8(w[i], xq));
+                    let pairs = _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(w[i], xq));
                     let sums = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones)), xs);
                     acc[i][j] = _mm256_fmadd_ps(sums, _mm256_broadcast_ss(&*w_s.add(i * blocks + b)), acc[i][j]);
                 }
