@@ -184,8 +184,8 @@ struct GenerateArgs {
     /// cpu, or cuda:N with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// GGUF matrices: auto (on CPU: f32 for models up to 2 GiB of f32 weights, else
-    /// Q4_1/Q5_x → Q8_0, which has a SIMD kernel), keep, q8_0, q4_0, q4k, q6k, f16 or f32.
+    /// GGUF matrices: auto (on CPU: hearth's batched Q8_0 kernel; K-quants kept beyond
+    /// 4B parameters), keep, q8_0, q4_0, q4k, q6k, f16 or f32.
     #[arg(long, default_value = "auto")]
     requantize: Requantize,
 }
