@@ -523,8 +523,7 @@ fn load_gguf(path: &Path, requantize: Requantize, dtype: DType, device: &Device)
     let chat = ChatTemplate::new(template, tokenizer.bos.as_deref().unwrap_or(""), &eos)?;
     let heads = (config.num_heads, config.num_kv_heads);
     let family = config.family;
-    let requantize = requantize.resolve(config.parameter_count(), device);
-    let weights = weights::Weights::gguf(file, requantize, family, heads);
+    let weights = weights::Weights::gguf(file, requantize, family, heads, config.parameter_count());
     let decoder = Decoder::load(&weights, config, dtype, device)?;
     Ok((decoder, tokenizer, chat))
 }

@@ -34,16 +34,6 @@ pub enum Requantize {
 /// The model size up to which [`Requantize::Auto`] re-encodes K-quants as Q8_0 on CPU.
 pub const AUTO_Q8_PARAMETERS: u64 = 4_000_000_000;
 
-impl Requantize {
-    /// What `Auto` means for a model of `parameters` on `device`; other choices stand.
-    pub fn resolve(self, parameters: u64, device: &Device) -> Requantize {
-        match self {
-            Requantize::Auto if device.is_cpu() && parameters <= AUTO_Q8_PARAMETERS => Requantize::To(GgmlDType::Q8_0),
-            other => other,
-        }
-    }
-}
-
 impl std::str::FromStr for Requantize {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
@@ -176,7 +166,7 @@ fn host_q8_forward(w: &Q8Matrix, xs: &Tensor) -> candle_core::Result<Tensor> {
 /// A source of named tensors.
 pub(crate) enum Weights {
     SafeTensors { dir: PathBuf, files: MmapedSafetensors },
-    Gguf { file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize) },
+    Gguf { file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize), parameters: u64 },
     /// Random weights drawn on demand, each tensor seeded by its name so a preset is the
     /// same model every time it is built.
     Synthetic { seed: u64 },
@@ -219,8 +209,8 @@ impl Weights {
         Ok(Weights::SafeTensors { dir: dir.to_path_buf(), files })
     }
 
-    pub fn gguf(file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize)) -> Weights {
-        Weights::Gguf { file, requantize, family, heads }
+    pub fn gguf(file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize), parameters: u64) -> Weights {
+        Weights::Gguf { file, requantize, family, heads, parameters }
     }
 
     fn origin(&self) -> PathBuf {
@@ -276,9 +266,9 @@ impl Weights {
         device: &Device,
     ) -> Result<Linear> {
         let weight = match self {
-            Weights::Gguf { requantize, .. } => {
+            Weights::Gguf { requantize, parameters, .. } => {
                 let q = self.gguf_tensor(&format!("{name}.weight"), &[shape.0, shape.1], device)?;
-                if runs_on_host_q8(&q, *requantize, device) {
+                if runs_on_host_q8(&q, *requantize, device, *parameters) {
                     let values = q.dequantize(device)?.flatten_all()?.to_vec1::<f32>()?;
                     Matrix::HostQ8(Q8Matrix::quantize(&values, shape.0, shape.1))
                 } else {
@@ -319,15 +309,16 @@ impl Weights {
     }
 }
 
-/// Whether `how` puts this matrix on the host Q8_0 kernel: block-quantized (or asked
-/// for as Q8_0), on the CPU, and rows of whole blocks.
-fn runs_on_host_q8(q: &QTensor, how: Requantize, device: &Device) -> bool {
+/// Whether `how` puts this matrix of a model of `parameters` on the host Q8_0 kernel:
+/// asked for as Q8_0, or block-quantized under `Auto` (dense f16/f32 matrices are never
+/// quantized unasked); on the CPU, with rows of whole blocks.
+fn runs_on_host_q8(q: &QTensor, how: Requantize, device: &Device, parameters: u64) -> bool {
     let cols = *q.shape().dims().last().unwrap_or(&0);
     let quantized = !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
     let k_quant = matches!(q.dtype(), GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K | GgmlDType::Q8K);
     let wanted = match how {
         Requantize::To(GgmlDType::Q8_0) => true,
-        Requantize::Auto => quantized && !k_quant,
+        Requantize::Auto => quantized && (!k_quant || parameters <= AUTO_Q8_PARAMETERS),
         _ => false,
     };
     wanted && device.is_cpu() && cols % q8::BLOCK == 0
