@@ -40,7 +40,7 @@ pub(super) struct Plan {
 
 impl Plan {
     pub(super) fn new(chunks: &[SeqChunk], block_size: usize, kv_dim: usize, device: &Device) -> candle_core::Result<Plan> {
-        let slot = |c: &SeqChunk, pos: usize| (c.blocks[pos / block_size] as usize * block_size + pos % block_size) as u32;
+        let slot = |c: &SeqChunk, pos: usize| c.slot(pos, block_size) as u32;
         let tokens: usize = chunks.iter().map(|c| c.len).sum();
         let mut write = Vec::with_capacity(tokens * kv_dim);
         for c in chunks {

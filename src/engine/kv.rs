@@ -7,7 +7,7 @@
 //!
 //! - [`AttentionBackend::Host`] (CPU): the pool is host `f32`, and attention runs
 //!   straight over the blocks: no gather, no copy, no padding, no mask tensor. The kernel
-//!   is plain Rust spread over (token, head) pairs with rayon.
+//!   is plain Rust spread over (token, key/value head) pairs with rayon.
 //! - [`AttentionBackend::Gathered`] (GPUs): the pool is device tensors, and each layer
 //!   gathers blocks into padded batches for batched matmuls ([`super::gathered`]), a
 //!   bounded number of launches however many sequences the step carries.
@@ -74,6 +74,13 @@ pub struct SeqChunk {
     pub wants_logits: bool,
     /// The sequence's block table; it must cover `past + len` tokens.
     pub blocks: Vec<BlockId>,
+}
+
+impl SeqChunk {
+    /// The pool slot (block × `block_size` + offset) holding the sequence's token at `pos`.
+    pub fn slot(&self, pos: usize, block_size: usize) -> usize {
+        self.blocks[pos / block_size] as usize * block_size + pos % block_size
+    }
 }
 
 /// Key and value blocks of every layer.
@@ -172,7 +179,7 @@ impl PagedKvCache {
         for c in chunks {
             for i in 0..c.len {
                 let pos = c.past + i;
-                let slot = c.blocks[pos / bs] as usize * bs + pos % bs;
+                let slot = c.slot(pos, bs);
                 let row = (c.start + i) * kv_dim..(c.start + i + 1) * kv_dim;
                 keys[slot * kv_dim..(slot + 1) * kv_dim].copy_from_slice(&k[row.clone()]);
                 values[slot * kv_dim..(slot + 1) * kv_dim].copy_from_slice(&v[row]);
@@ -191,7 +198,7 @@ impl PagedKvCache {
         }
         let (keys, values) = (&*keys, &*values);
         let mut out = vec![0f32; q.len()];
-        let simd = super::q8::avx2_fma();
+        let simd = super::avx2_fma();
         // One task per (token, key/value head): the `group` query heads that share a
         // key/value head read its keys and values once, together.
         let width = group * head_dim;
@@ -203,7 +210,7 @@ impl PagedKvCache {
                 q: &q[row * width..(row + 1) * width],
                 keys,
                 values,
-                blocks: &c.blocks,
+                chunk: c,
                 context: c.past + i + 1,
                 kv_off: kv_head * head_dim,
                 kv_dim,
@@ -229,7 +236,7 @@ struct Row<'a> {
     q: &'a [f32],
     keys: &'a [f32],
     values: &'a [f32],
-    blocks: &'a [BlockId],
+    chunk: &'a SeqChunk,
     /// Cached tokens the row sees (causal: up to and including its own).
     context: usize,
     /// Where the key/value head starts inside a slot.
@@ -247,8 +254,7 @@ impl Row<'_> {
     fn attend(&self, scores: &mut Vec<f32>, out: &mut [f32]) {
         let (bs, head_dim, n) = (self.block_size, self.head_dim, self.context);
         let group = self.q.len() / head_dim;
-        // Slot of the j-th cached token, block by block.
-        let slots = (0..n).map(|j| self.blocks[j / bs] as usize * bs + j % bs);
+        let slots = (0..n).map(|j| self.chunk.slot(j, bs));
         let at = |slot: usize| slot * self.kv_dim + self.kv_off..slot * self.kv_dim + self.kv_off + head_dim;
         scores.clear();
         scores.resize(group * n, 0.0);
