@@ -92,20 +92,20 @@ impl Linear {
 /// Projections of the same input (q/k/v, or gate/up), stacked into one matrix where
 /// their formats allow, so each step reads and quantizes the input once and makes one
 /// parallel call instead of several.
-pub struct Stacked {
-    fused: Option<Linear>,
-    parts: Vec<Linear>,
-    widths: Vec<usize>,
+pub(crate) enum Stacked {
+    /// One matrix; projection `i` is the next `widths[i]` columns of its output.
+    Fused { linear: Linear, widths: Vec<usize> },
+    /// Formats or biases that do not stack: one call each.
+    Apart(Vec<Linear>),
 }
 
 impl Stacked {
     /// Stacks `parts`, or keeps them apart when their formats or biases differ.
     pub fn new(parts: Vec<Linear>) -> candle_core::Result<Stacked> {
-        let widths: Vec<usize> = parts.iter().map(Linear::out_features).collect();
         let biases: Option<Vec<&Tensor>> = parts.iter().map(|p| p.bias.as_ref()).collect();
         let any_bias = parts.iter().any(|p| p.bias.is_some());
         if any_bias && biases.is_none() {
-            return Ok(Stacked { fused: None, parts, widths });
+            return Ok(Stacked::Apart(parts));
         }
         let bias = match biases {
             Some(b) if any_bias => Some(Tensor::cat(&b, 0)?),
@@ -116,24 +116,22 @@ impl Stacked {
         let dense: Option<Vec<&Tensor>> =
             parts.iter().map(|p| if let Matrix::Candle(QMatMul::Tensor(t)) = &p.weight { Some(t) } else { None }).collect();
         let weight = match (host_q8, dense) {
-            (Some(q8), _) => Some(Matrix::HostQ8(Q8Matrix::stack(&q8))),
-            (_, Some(dense)) => Some(Matrix::Candle(QMatMul::Tensor(Tensor::cat(&dense, 0)?))),
+            (Some(q8), _) => Matrix::HostQ8(Q8Matrix::stack(&q8)),
+            (_, Some(dense)) => Matrix::Candle(QMatMul::Tensor(Tensor::cat(&dense, 0)?)),
             // Quantized on candle's kernels: QTensors do not concatenate.
-            _ => None,
+            _ => return Ok(Stacked::Apart(parts)),
         };
-        match weight {
-            Some(weight) => Ok(Stacked { fused: Some(Linear { weight, bias }), parts: Vec::new(), widths }),
-            None => Ok(Stacked { fused: None, parts, widths }),
-        }
+        let widths = parts.iter().map(Linear::out_features).collect();
+        Ok(Stacked::Fused { linear: Linear { weight, bias }, widths })
     }
 
     /// `xs`: `[tokens, in]` → one contiguous `[tokens, out_i]` per projection.
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Vec<Tensor>> {
-        match &self.fused {
-            Some(fused) => {
-                let ys = fused.forward(xs)?;
+        match self {
+            Stacked::Fused { linear, widths } => {
+                let ys = linear.forward(xs)?;
                 let mut offset = 0;
-                self.widths
+                widths
                     .iter()
                     .map(|&w| {
                         offset += w;
@@ -141,7 +139,7 @@ impl Stacked {
                     })
                     .collect()
             }
-            None => self.parts.iter().map(|p| p.forward(xs)).collect(),
+            Stacked::Apart(parts) => parts.iter().map(|p| p.forward(xs)).collect(),
         }
     }
 }
