@@ -13,6 +13,9 @@
 
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+use super::avx2_fma;
+
 /// Values per Q8_0 block, as in GGML.
 pub const BLOCK: usize = 32;
 /// Token rows in the tokens × weights tiles of a step; bounds the activations a task
@@ -175,15 +178,6 @@ fn quantize_row(values: &[f32], quants: &mut [i8], scales: &mut [f32]) {
         }
         *s = scale;
     }
-}
-
-/// Whether the CPU has the AVX2 and FMA the SIMD paths use; the portable build targets
-/// baseline x86-64, so they are chosen at run time.
-pub(crate) fn avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 struct OutPtr(*mut f32);
