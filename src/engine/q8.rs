@@ -3,10 +3,16 @@
 //! candle's CPU quantized matmul handles one activation row at a time, so a step of 32
 //! sequences streams every weight 32 times; dequantized to f32, gemm re-packs four times
 //! the bytes on every call (benches/NOTES.md). This kernel does what llama.cpp does
-//! instead: the activations are quantized to Q8_0 blocks as well, each pair of blocks
-//! is an integer dot product scaled by the two block scales, and register tiles of
-//! [`TILE_W`] weight rows × [`TILE_X`] token rows read each weight block once for the
-//! whole step.
+//! instead: the activations are quantized to Q8_0 blocks as well, and each pair of
+//! blocks is an integer dot product scaled by the two block scales.
+//!
+//! The weights are stored interleaved, [`GROUP`] rows at a time, so that one 32-byte
+//! register holds [`LANE`] consecutive bytes of each of 8 rows. Multiplied by the
+//! token's matching 4 bytes broadcast to every lane, each 32-bit lane sums one row's
+//! products: a block's integer dot products for 8 rows build up in one register with
+//! no horizontal sums, and each block costs one conversion and one FMA per 8 rows
+//! rather than per row. Register tiles of [`TILE_G`] groups × [`TILE_X`] token rows read
+//! each weight block once for the whole step.
 //!
 //! Every output element is computed by the same instructions in the same order however
 //! many rows the batch has, so a sequence gets bit-identical logits alone or batched.
@@ -18,13 +24,21 @@ use super::avx2_fma;
 
 /// Values per Q8_0 block, as in GGML.
 pub const BLOCK: usize = 32;
+/// Weight rows stored interleaved: one 256-bit register's worth of 32-bit lanes.
+const GROUP: usize = 8;
+/// Consecutive bytes of one row within an interleaved register.
+const LANE: usize = 4;
 /// Token rows in the tokens × weights tiles of a step; bounds the activations a task
 /// keeps hot in cache.
 const ROWS_PER_TASK: usize = 64;
-const TILE_W: usize = 4;
+const TILE_G: usize = 4;
 const TILE_X: usize = 2;
 
 /// A `[rows, cols]` matrix in blocks of [`BLOCK`] signed bytes with one f32 scale each.
+///
+/// Layout, for row `r = g·GROUP + i` and column `b·BLOCK + c·LANE + k`: the quant is at
+/// `((g·blocks + b)·(BLOCK/LANE) + c)·GROUP·LANE + i·LANE + k` and the scale of block `b`
+/// at `(g·blocks + b)·GROUP + i`. Rows past `rows` in the last group are zero.
 #[derive(Clone, Debug)]
 pub struct Q8Matrix {
     rows: usize,
@@ -33,7 +47,7 @@ pub struct Q8Matrix {
     scales: Vec<f32>,
 }
 
-/// Rows of activations quantized like the weights.
+/// Rows of activations quantized like the weights, row-major.
 struct Q8Rows {
     quants: Vec<i8>,
     scales: Vec<f32>,
@@ -44,26 +58,15 @@ impl Q8Matrix {
     pub fn quantize(values: &[f32], rows: usize, cols: usize) -> Q8Matrix {
         assert_eq!(values.len(), rows * cols, "a {rows}x{cols} matrix");
         assert_eq!(cols % BLOCK, 0, "Q8_0 rows are whole blocks of {BLOCK}");
-        let mut quants = vec![0i8; rows * cols];
-        let mut scales = vec![0f32; rows * cols / BLOCK];
-        quants
-            .par_chunks_mut(cols)
-            .zip(scales.par_chunks_mut(cols / BLOCK))
-            .zip(values.par_chunks(cols))
-            .for_each(|((q, s), v)| quantize_row(v, q, s));
-        Q8Matrix { rows, cols, quants, scales }
+        Q8Matrix::from_rows(rows, cols, |r, q, s| quantize_row(&values[r * cols..(r + 1) * cols], q, s))
     }
 
     /// The rows of `parts` one after another (they must share `cols`).
     pub fn stack(parts: &[&Q8Matrix]) -> Q8Matrix {
         let cols = parts[0].cols;
         assert!(parts.iter().all(|p| p.cols == cols), "stacked matrices share their columns");
-        Q8Matrix {
-            rows: parts.iter().map(|p| p.rows).sum(),
-            cols,
-            quants: parts.iter().flat_map(|p| p.quants.iter().copied()).collect(),
-            scales: parts.iter().flat_map(|p| p.scales.iter().copied()).collect(),
-        }
+        let owner: Vec<(&Q8Matrix, usize)> = parts.iter().flat_map(|p| (0..p.rows).map(move |r| (*p, r))).collect();
+        Q8Matrix::from_rows(owner.len(), cols, |r, q, s| owner[r].0.read_row(owner[r].1, q, s))
     }
 
     /// Output features.
@@ -76,6 +79,50 @@ impl Q8Matrix {
         self.cols
     }
 
+    fn blocks(&self) -> usize {
+        self.cols / BLOCK
+    }
+
+    /// Builds the interleaved layout from rows that `fill(r, quants, scales)` writes
+    /// row-major, one block scale per [`BLOCK`] quants.
+    fn from_rows(rows: usize, cols: usize, fill: impl Fn(usize, &mut [i8], &mut [f32]) + Sync) -> Q8Matrix {
+        let blocks = cols / BLOCK;
+        let groups = rows.div_ceil(GROUP);
+        let mut quants = vec![0i8; groups * GROUP * cols];
+        let mut scales = vec![0f32; groups * GROUP * blocks];
+        quants.par_chunks_mut(GROUP * cols).zip(scales.par_chunks_mut(GROUP * blocks)).enumerate().for_each(
+            |(g, (group_quants, group_scales))| {
+                let mut row_quants = vec![0i8; cols];
+                let mut row_scales = vec![0f32; blocks];
+                for i in 0..GROUP.min(rows - g * GROUP) {
+                    fill(g * GROUP + i, &mut row_quants, &mut row_scales);
+                    for b in 0..blocks {
+                        group_scales[b * GROUP + i] = row_scales[b];
+                        for c in 0..BLOCK / LANE {
+                            let at = (b * (BLOCK / LANE) + c) * GROUP * LANE + i * LANE;
+                            let from = b * BLOCK + c * LANE;
+                            group_quants[at..at + LANE].copy_from_slice(&row_quants[from..from + LANE]);
+                        }
+                    }
+                }
+            },
+        );
+        Q8Matrix { rows, cols, quants, scales }
+    }
+
+    /// Row `r`'s quants and block scales, row-major: the inverse of [`Q8Matrix::from_rows`].
+    fn read_row(&self, r: usize, quants: &mut [i8], scales: &mut [f32]) {
+        let (g, i) = (r / GROUP, r % GROUP);
+        let blocks = self.blocks();
+        for b in 0..blocks {
+            scales[b] = self.scales[(g * blocks + b) * GROUP + i];
+            for c in 0..BLOCK / LANE {
+                let at = ((g * blocks + b) * (BLOCK / LANE) + c) * GROUP * LANE + i * LANE;
+                quants[b * BLOCK + c * LANE..][..LANE].copy_from_slice(&self.quants[at..at + LANE]);
+            }
+        }
+    }
+
     /// `xs · selfᵀ` for `xs` row-major `[tokens, cols]`: `[tokens, rows]`.
     pub fn matmul(&self, xs: &[f32]) -> Vec<f32> {
         assert_eq!(xs.len() % self.cols, 0, "activations of {} columns", self.cols);
@@ -84,45 +131,46 @@ impl Q8Matrix {
         let mut out = vec![0f32; tokens * self.rows];
         let out_ptr = OutPtr(out.as_mut_ptr());
         let threads = rayon::current_num_threads().max(1);
-        // Enough weight-row ranges for work stealing to even out, each a whole number
+        // Enough ranges of row groups for work stealing to even out, each a whole number
         // of tiles.
-        let per_range = self.rows.div_ceil(threads * 4).next_multiple_of(TILE_W).max(4 * TILE_W);
-        let ranges = self.rows.div_ceil(per_range);
+        let groups = self.rows.div_ceil(GROUP);
+        let per_range = groups.div_ceil(threads * 4).next_multiple_of(TILE_G).max(2 * TILE_G);
+        let ranges = groups.div_ceil(per_range);
         let token_blocks = tokens.div_ceil(ROWS_PER_TASK);
         (0..ranges * token_blocks).into_par_iter().for_each(|task| {
-            let rows = (task % ranges) * per_range..((task % ranges + 1) * per_range).min(self.rows);
+            let range = task % ranges * per_range..((task % ranges + 1) * per_range).min(groups);
             let tok = (task / ranges) * ROWS_PER_TASK..((task / ranges + 1) * ROWS_PER_TASK).min(tokens);
             let out_ptr = &out_ptr;
             // SAFETY: tasks write disjoint (token, row) rectangles of `out`, which
             // outlives the parallel loop.
-            unsafe { self.multiply_range(&acts, rows, tok, out_ptr.0) };
+            unsafe { self.multiply_range(&acts, range, tok, out_ptr.0) };
         });
         out
     }
 
-    /// Writes `out[t, r]` for the tokens `tok` and weight rows `rows`.
-    unsafe fn multiply_range(&self, acts: &Q8Rows, rows: std::ops::Range<usize>, tok: std::ops::Range<usize>, out: *mut f32) {
+    /// Writes `out[t, r]` for the tokens `tok` and the rows of the groups `groups`.
+    unsafe fn multiply_range(&self, acts: &Q8Rows, groups: std::ops::Range<usize>, tok: std::ops::Range<usize>, out: *mut f32) {
         #[cfg(target_arch = "x86_64")]
         if avx2_fma() {
-            let mut r = rows.start;
-            while r < rows.end {
-                let w = (rows.end - r).min(TILE_W);
+            let mut g = groups.start;
+            while g < groups.end {
+                let whole_g = groups.end - g >= TILE_G;
                 let mut t = tok.start;
                 while t < tok.end {
-                    let x = if tok.end - t >= TILE_X { TILE_X } else { 1 };
-                    match (w == TILE_W, x == TILE_X) {
-                        (true, true) => avx2::tile::<TILE_W, TILE_X>(self, acts, r, t, out),
-                        (true, false) => avx2::tile::<TILE_W, 1>(self, acts, r, t, out),
-                        (false, true) => avx2::tile::<1, TILE_X>(self, acts, r, t, out),
-                        (false, false) => avx2::tile::<1, 1>(self, acts, r, t, out),
+                    let whole_x = tok.end - t >= TILE_X;
+                    match (whole_g, whole_x) {
+                        (true, true) => avx2::tile::<TILE_G, TILE_X>(self, acts, g, t, out),
+                        (true, false) => avx2::tile::<TILE_G, 1>(self, acts, g, t, out),
+                        (false, true) => avx2::tile::<1, TILE_X>(self, acts, g, t, out),
+                        (false, false) => avx2::tile::<1, 1>(self, acts, g, t, out),
                     }
-                    t += x;
+                    t += if whole_x { TILE_X } else { 1 };
                 }
-                r += if w == TILE_W { TILE_W } else { 1 };
+                g += if whole_g { TILE_G } else { 1 };
             }
             return;
         }
-        for r in rows {
+        for r in groups.start * GROUP..(groups.end * GROUP).min(self.rows) {
             for t in tok.clone() {
                 *out.add(t * self.rows + r) = self.dot_portable(acts, r, t);
             }
@@ -131,14 +179,16 @@ impl Q8Matrix {
 
     /// One output element without SIMD: the same integer block sums, scaled the same way.
     fn dot_portable(&self, acts: &Q8Rows, r: usize, t: usize) -> f32 {
-        let blocks = self.cols / BLOCK;
-        let w = &self.quants[r * self.cols..(r + 1) * self.cols];
+        let blocks = self.blocks();
+        let mut w = vec![0i8; self.cols];
+        let mut w_scales = vec![0f32; blocks];
+        self.read_row(r, &mut w, &mut w_scales);
         let x = &acts.quants[t * self.cols..(t + 1) * self.cols];
         (0..blocks)
             .map(|b| {
                 let span = b * BLOCK..(b + 1) * BLOCK;
                 let sum: i32 = w[span.clone()].iter().zip(&x[span]).map(|(&a, &b)| a as i32 * b as i32).sum();
-                sum as f32 * (self.scales[r * blocks + b] * acts.scales[t * blocks + b])
+                sum as f32 * (w_scales[b] * acts.scales[t * blocks + b])
             })
             .sum()
     }
@@ -188,42 +238,61 @@ unsafe impl Sync for OutPtr {}
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Q8Matrix, Q8Rows, BLOCK};
+    use super::{Q8Matrix, Q8Rows, BLOCK, GROUP, LANE};
 
-    /// `W` weight rows from `r` × `X` token rows from `t`, accumulated over all blocks.
+    /// `G` groups of weight rows from group `g` × `X` token rows from `t`, accumulated
+    /// over all blocks.
     ///
     /// `maddubs` multiplies unsigned by signed bytes, so the token's magnitudes meet the
     /// weights with the token's signs moved onto them; with both sides within ±127 the
-    /// pairwise 16-bit sums cannot saturate.
+    /// pairwise 16-bit sums cannot saturate, and a block's 32-bit sums stay far below
+    /// overflow.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile<const W: usize, const X: usize>(m: &Q8Matrix, a: &Q8Rows, r: usize, t: usize, out: *mut f32) {
+    pub(super) unsafe fn tile<const G: usize, const X: usize>(m: &Q8Matrix, a: &Q8Rows, g: usize, t: usize, out: *mut f32) {
         let cols = m.cols;
         let blocks = cols / BLOCK;
         let ones = _mm256_set1_epi16(1);
-        let mut acc = [[_mm256_setzero_ps(); X]; W];
-        let w_q = m.quants.as_ptr().add(r * cols);
-        let w_s = m.scales.as_ptr().add(r * blocks);
+        let mut acc = [[_mm256_setzero_ps(); X]; G];
+        let w_q = m.quants.as_ptr().add(g * GROUP * cols);
+        let w_s = m.scales.as_ptr().add(g * GROUP * blocks);
         let x_q = a.quants.as_ptr().add(t * cols);
         let x_s = a.scales.as_ptr().add(t * blocks);
         for b in 0..blocks {
-            let mut w = [_mm256_setzero_si256(); W];
-            for (i, w) in w.iter_mut().enumerate() {
-                *w = _mm256_loadu_si256(w_q.add(i * cols + b * BLOCK) as *const __m256i);
+            let mut sums = [[_mm256_setzero_si256(); X]; G];
+            for c in 0..BLOCK / LANE {
+                let mut w = [_mm256_setzero_si256(); G];
+                for (k, w) in w.iter_mut().enumerate() {
+                    *w = _mm256_loadu_si256(w_q.add(k * GROUP * cols + (b * (BLOCK / LANE) + c) * GROUP * LANE) as *const __m256i);
+                }
+                for j in 0..X {
+                    let x = _mm256_set1_epi32((x_q.add(j * cols + b * BLOCK + c * LANE) as *const i32).read_unaligned());
+                    let magnitudes = _mm256_sign_epi8(x, x);
+                    for k in 0..G {
+                        let pairs = _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(w[k], x));
+                        sums[k][j] = _mm256_add_epi32(sums[k][j], _mm256_madd_epi16(pairs, ones));
+                    }
+                }
             }
-            for j in 0..X {
-                let xq = _mm256_loadu_si256(x_q.add(j * cols + b * BLOCK) as *const __m256i);
-                let magnitudes = _mm256_sign_epi8(xq, xq);
-                let xs = _mm256_broadcast_ss(&*x_s.add(j * blocks + b));
-                for i in 0..W {
-                    let pairs = _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(w[i], xq));
-                    let sums = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones)), xs);
-                    acc[i][j] = _mm256_fmadd_ps(sums, _mm256_broadcast_ss(&*w_s.add(i * blocks + b)), acc[i][j]);
+            for k in 0..G {
+                let w_scales = _mm256_loadu_ps(w_s.add((k * blocks + b) * GROUP));
+                for j in 0..X {
+                    let scales = _mm256_mul_ps(w_scales, _mm256_broadcast_ss(&*x_s.add(j * blocks + b)));
+                    acc[k][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[k][j]), scales, acc[k][j]);
                 }
             }
         }
-        for (i, acc) in acc.iter().enumerate() {
+        for (k, acc) in acc.iter().enumerate() {
+            let row = (g + k) * GROUP;
+            let valid = (m.rows - row).min(GROUP);
             for (j, acc) in acc.iter().enumerate() {
-                *out.add((t + j) * m.rows + r + i) = horizontal_sum(*acc);
+                let dst = out.add((t + j) * m.rows + row);
+                if valid == GROUP {
+                    _mm256_storeu_ps(dst, *acc);
+                } else {
+                    let mut lanes = [0f32; GROUP];
+                    _mm256_storeu_ps(lanes.as_mut_ptr(), *acc);
+                    std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst, valid);
+                }
             }
         }
     }
@@ -248,13 +317,6 @@ mod avx2 {
         _mm256_storeu_si256(q as *mut __m256i, ordered);
         scale
     }
-
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn horizontal_sum(v: __m256) -> f32 {
-        let half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
-        _mm_cvtss_f32(_mm_add_ss(quarter, _mm_movehdup_ps(quarter)))
-    }
 }
 
 #[cfg(test)]
@@ -267,16 +329,28 @@ mod tests {
         (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
     }
 
+    /// The quants and block scales of every row, row-major.
+    fn row_major(m: &Q8Matrix) -> (Vec<i8>, Vec<f32>) {
+        let mut quants = vec![0i8; m.rows * m.cols];
+        let mut scales = vec![0f32; m.rows * m.blocks()];
+        for r in 0..m.rows {
+            m.read_row(r, &mut quants[r * m.cols..(r + 1) * m.cols], &mut scales[r * m.blocks()..(r + 1) * m.blocks()]);
+        }
+        (quants, scales)
+    }
+
     fn dequantized(m: &Q8Matrix) -> Vec<f32> {
-        m.quants.iter().enumerate().map(|(i, &q)| q as f32 * m.scales[i / BLOCK]).collect()
+        let (quants, scales) = row_major(m);
+        quants.iter().enumerate().map(|(i, &q)| q as f32 * scales[i / BLOCK]).collect()
     }
 
     #[test]
     fn quantizing_keeps_each_value_within_half_a_step() {
         let values = random(7 * 64, 1);
         let m = Q8Matrix::quantize(&values, 7, 64);
+        let (quants, scales) = row_major(&m);
         for (i, (v, d)) in values.iter().zip(dequantized(&m)).enumerate() {
-            assert!((v - d).abs() <= m.scales[i / BLOCK] * 0.5 + 1e-7, "value {i}: {v} became {d}");
+            assert!((v - d).abs() <= scales[i / BLOCK] * 0.5 + 1e-7, "value {i}: {v} became {d}");
         }
         // The SIMD path (where the CPU has it) and the portable rule give the same bytes.
         let expected: Vec<i8> = values
@@ -286,7 +360,7 @@ mod tests {
                 v.iter().map(move |x| (x * inverse).round_ties_even() as i8)
             })
             .collect();
-        assert_eq!(expected, m.quants);
+        assert_eq!(expected, quants);
         let zeros = Q8Matrix::quantize(&[0.0; 32], 1, 32);
         assert_eq!(zeros.matmul(&random(32, 2)), vec![0.0]);
     }
@@ -328,5 +402,17 @@ mod tests {
                 assert!((portable - batched[t * rows + r]).abs() < 1e-4, "[{t},{r}]");
             }
         }
+    }
+
+    #[test]
+    fn stacking_matches_quantizing_the_rows_together() {
+        // Row counts that leave the interleaved groups partial.
+        let (a, b, cols) = (random(5 * 64, 7), random(11 * 64, 8), 64);
+        let stacked = Q8Matrix::stack(&[&Q8Matrix::quantize(&a, 5, cols), &Q8Matrix::quantize(&b, 11, cols)]);
+        let together = Q8Matrix::quantize(&[a, b].concat(), 16, cols);
+        assert_eq!((stacked.rows(), stacked.cols()), (16, cols));
+        assert_eq!(row_major(&stacked), row_major(&together));
+        let xs = random(3 * cols, 9);
+        assert_eq!(stacked.matmul(&xs), together.matmul(&xs));
     }
 }
