@@ -187,24 +187,31 @@ pub fn run(options: &BenchOptions, fingerprint: Fingerprint, mut on_result: impl
                     let device = options.device.parse::<crate::engine::DeviceName>()?.open()?;
                     let load = crate::engine::LoadOptions { device, requantize: options.requantize.parse().map_err(Error::Config)?, ..Default::default() };
                     let model = crate::engine::Model::load(&parsed, &load)?;
-                    let mut ours = Vec::new();
-                    for w in &workloads {
-                        let r = repeated(repeat, || engine::run(&model, source, w, options.attention))?;
-                        ours.push(r.clone());
-                        keep(r, &mut results);
-                    }
-                    let (Some(python), crate::engine::ModelSource::Gguf(gguf)) = (&options.peer_python, &parsed) else { continue };
+                    let peer = match (&options.peer_python, &parsed) {
+                        (Some(python), crate::engine::ModelSource::Gguf(gguf)) => Some((python, gguf)),
+                        _ => None,
+                    };
                     let vocab = engine::vocab(&model);
-                    drop(model);
                     let threads = rayon::current_num_threads();
-                    let mut runs: Vec<Vec<BenchResult>> = Vec::new();
+                    // With a peer, the engines take turns round by round, so a slow spell
+                    // on a shared machine falls on both sides of a ratio, not on one.
+                    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
                     for _ in 0..repeat {
-                        runs.push(peer::llama_cpp(python, gguf, source, vocab, threads, &workloads)?.1);
+                        ours.push(workloads.iter().map(|w| engine::run(&model, source, w, options.attention)).collect::<Result<Vec<_>>>()?);
+                        if let Some((python, gguf)) = peer {
+                            theirs.push(peer::llama_cpp(python, gguf, source, vocab, threads, &workloads)?.1);
+                        }
                     }
-                    let theirs: Vec<BenchResult> = (0..workloads.len()).map(|i| median(&runs.iter().map(|r| r[i].clone()).collect::<Vec<_>>())).collect();
-                    let ratios = peer::ratios(&ours, &theirs);
-                    for r in theirs.into_iter().chain(ratios) {
-                        keep(r, &mut results);
+                    let ours = medians(&ours);
+                    for r in &ours {
+                        keep(r.clone(), &mut results);
+                    }
+                    if peer.is_some() {
+                        let theirs = medians(&theirs);
+                        let ratios = peer::ratios(&ours, &theirs);
+                        for r in theirs.into_iter().chain(ratios) {
+                            keep(r, &mut results);
+                        }
                     }
                 }
             }
@@ -225,6 +232,11 @@ pub fn run(options: &BenchOptions, fingerprint: Fingerprint, mut on_result: impl
         }
     }
     Ok(Report { fingerprint, results })
+}
+
+/// Each workload's median over `runs`, which each hold every workload in the same order.
+fn medians(runs: &[Vec<BenchResult>]) -> Vec<BenchResult> {
+    (0..runs[0].len()).map(|i| median(&runs.iter().map(|r| r[i].clone()).collect::<Vec<_>>())).collect()
 }
 
 /// The median of `n` runs of `one`.
