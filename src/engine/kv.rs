@@ -81,6 +81,13 @@ impl SeqChunk {
     pub fn slot(&self, pos: usize, block_size: usize) -> usize {
         self.blocks[pos / block_size] as usize * block_size + pos % block_size
     }
+
+    /// The first `context` tokens as runs of consecutive slots, one per block:
+    /// (first position, first slot, tokens).
+    pub fn slot_runs(&self, context: usize, block_size: usize) -> impl Iterator<Item = (usize, usize, usize)> + Clone + '_ {
+        let blocks = &self.blocks[..context.div_ceil(block_size)];
+        blocks.iter().enumerate().map(move |(b, &id)| (b * block_size, id as usize * block_size, block_size.min(context - b * block_size)))
+    }
 }
 
 /// Key and value blocks of every layer.
@@ -198,11 +205,12 @@ impl PagedKvCache {
         }
         let (keys, values) = (&*keys, &*values);
         let mut out = vec![0f32; q.len()];
-        let simd = super::avx2_fma();
+        // The SIMD kernels read whole registers of a head.
+        let simd = super::avx2_fma() && head_dim % 8 == 0;
         // One task per (token, key/value head): the `group` query heads that share a
         // key/value head read its keys and values once, together.
         let width = group * head_dim;
-        out.par_chunks_mut(width).enumerate().for_each_init(Vec::new, |scores, (row, out)| {
+        out.par_chunks_mut(width).enumerate().for_each_init(Scratch::default, |scratch, (row, out)| {
             let (token, kv_head) = (row / self.num_kv_heads, row % self.num_kv_heads);
             let (ci, i) = owner[token];
             let c = &chunks[ci];
@@ -218,15 +226,19 @@ impl PagedKvCache {
                 block_size: bs,
                 scale,
             };
-            #[cfg(target_arch = "x86_64")]
-            if simd {
-                // SAFETY: `avx2_fma` checked the CPU for AVX2 and FMA.
-                return unsafe { job.attend_avx2(scores, out) };
-            }
-            job.attend(scores, out)
+            job.attend(scratch, out, simd)
         });
         out
     }
+}
+
+/// A task's reusable buffers.
+#[derive(Default)]
+struct Scratch {
+    /// `[group, context]` attention weights.
+    scores: Vec<f32>,
+    /// The context as runs of consecutive slots: (first position, first slot, tokens).
+    runs: Vec<(usize, usize, usize)>,
 }
 
 /// The query heads of one token that share a key/value head, against their sequence's
@@ -248,45 +260,134 @@ struct Row<'a> {
 }
 
 impl Row<'_> {
-    /// Softmax(q·Kᵀ)·V for each query head into its part of `out`, with `scores`
-    /// (`[group, context]`) as scratch.
-    #[inline(always)]
-    fn attend(&self, scores: &mut Vec<f32>, out: &mut [f32]) {
-        let (bs, head_dim, n) = (self.block_size, self.head_dim, self.context);
-        let group = self.q.len() / head_dim;
-        let slots = (0..n).map(|j| self.chunk.slot(j, bs));
-        let at = |slot: usize| slot * self.kv_dim + self.kv_off..slot * self.kv_dim + self.kv_off + head_dim;
+    /// Softmax(q·Kᵀ)·V for each query head into its part of `out`; `simd` takes the
+    /// AVX2/FMA kernels (the caller checked the CPU, and that heads are whole registers).
+    fn attend(&self, scratch: &mut Scratch, out: &mut [f32], simd: bool) {
+        let (head_dim, n, stride) = (self.head_dim, self.context, self.kv_dim);
+        let Scratch { scores, runs } = scratch;
+        // Slots come a block at a time: no division per key.
+        runs.clear();
+        runs.extend(self.chunk.slot_runs(n, self.block_size));
+        let at = |slot: usize| slot * stride + self.kv_off;
         scores.clear();
-        scores.resize(group * n, 0.0);
-        for (j, slot) in slots.clone().enumerate() {
-            let key = &self.keys[at(slot)];
-            for (g, q) in self.q.chunks_exact(head_dim).enumerate() {
-                scores[g * n + j] = dot(q, key) * self.scale;
+        scores.resize(self.q.len() / head_dim * n, 0.0);
+        for (q, scores) in self.q.chunks_exact(head_dim).zip(scores.chunks_exact_mut(n)) {
+            for &(pos, slot, len) in runs.iter() {
+                let keys = &self.keys[at(slot)..at(slot + len - 1) + head_dim];
+                let scores = &mut scores[pos..pos + len];
+                #[cfg(target_arch = "x86_64")]
+                if simd {
+                    // SAFETY: the CPU has AVX2 and FMA; `keys` holds `len` rows `stride` apart.
+                    unsafe { avx2::dots(q, keys, stride, self.scale, scores) };
+                    continue;
+                }
+                for (s, score) in scores.iter_mut().enumerate() {
+                    *score = dot(q, &keys[s * stride..s * stride + head_dim]) * self.scale;
+                }
+            }
+            softmax(scores);
+        }
+        for (out, weights) in out.chunks_exact_mut(head_dim).zip(scores.chunks_exact(n)) {
+            #[cfg(target_arch = "x86_64")]
+            if simd {
+                // SAFETY: the CPU has AVX2 and FMA; every run's rows lie inside the pool.
+                unsafe { avx2::weighted_rows(weights, runs, self.values, stride, self.kv_off, out) };
+                continue;
+            }
+            for &(pos, slot, len) in runs.iter() {
+                for s in 0..len {
+                    axpy(weights[pos + s], &self.values[at(slot + s)..at(slot + s) + head_dim], out);
+                }
             }
         }
-        for row in scores.chunks_exact_mut(n) {
-            let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-            let mut sum = 0f32;
-            for s in row.iter_mut() {
-                *s = (*s - max).exp();
-                sum += *s;
+    }
+}
+
+/// Softmax in place.
+fn softmax(scores: &mut [f32]) {
+    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+    let mut sum = 0f32;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    scores.iter_mut().for_each(|s| *s /= sum);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// `scores[j] = scale · q · keys[j·stride..][..q.len()]`, four keys at a time so four
+    /// sums are in flight; `q.len()` is a multiple of 8.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dots(q: &[f32], keys: &[f32], stride: usize, scale: f32, scores: &mut [f32]) {
+        let head_dim = q.len();
+        assert!(head_dim % 8 == 0 && keys.len() >= (scores.len() - 1) * stride + head_dim);
+        let (q, k) = (q.as_ptr(), keys.as_ptr());
+        let mut j = 0;
+        while j + 4 <= scores.len() {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for d in (0..head_dim).step_by(8) {
+                let qd = _mm256_loadu_ps(q.add(d));
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k.add((j + i) * stride + d)), *acc);
+                }
             }
-            row.iter_mut().for_each(|s| *s /= sum);
+            // Pairwise sums leave key i's total in lane i of each 128-bit half.
+            let sums = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
+            let four = _mm_add_ps(_mm256_castps256_ps128(sums), _mm256_extractf128_ps(sums, 1));
+            _mm_storeu_ps(scores.as_mut_ptr().add(j), _mm_mul_ps(four, _mm_set1_ps(scale)));
+            j += 4;
         }
-        for (j, slot) in slots.enumerate() {
-            let value = &self.values[at(slot)];
-            for (g, out) in out.chunks_exact_mut(head_dim).enumerate() {
-                axpy(scores[g * n + j], value, out);
+        for j in j..scores.len() {
+            let mut acc = _mm256_setzero_ps();
+            for d in (0..head_dim).step_by(8) {
+                acc = _mm256_fmadd_ps(_mm256_loadu_ps(q.add(d)), _mm256_loadu_ps(k.add(j * stride + d)), acc);
+            }
+            let half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+            let sums = _mm_hadd_ps(half, half);
+            scores[j] = _mm_cvtss_f32(_mm_hadd_ps(sums, sums)) * scale;
+        }
+    }
+
+    /// `out = Σ weights[pos] · values[slot·stride + off..][..out.len()]` over the runs'
+    /// (position, slot) pairs, 64 dimensions at a time so the sums stay in registers over
+    /// the whole context; `out.len()` is a multiple of 8.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn weighted_rows(weights: &[f32], runs: &[(usize, usize, usize)], values: &[f32], stride: usize, off: usize, out: &mut [f32]) {
+        let head_dim = out.len();
+        for &(pos, slot, len) in runs {
+            assert!(pos + len <= weights.len() && (slot + len - 1) * stride + off + head_dim <= values.len());
+        }
+        let mut d = 0;
+        while d < head_dim {
+            if head_dim - d >= 64 {
+                sum_lanes::<8>(weights, runs, values, stride, off + d, out.as_mut_ptr().add(d));
+                d += 64;
+            } else {
+                sum_lanes::<1>(weights, runs, values, stride, off + d, out.as_mut_ptr().add(d));
+                d += 8;
             }
         }
     }
 
-    /// [`Row::attend`] compiled for AVX2: the portable build targets baseline x86-64,
-    /// whose 128-bit lanes halve the dot products' width.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn attend_avx2(&self, scores: &mut Vec<f32>, out: &mut [f32]) {
-        self.attend(scores, out)
+    /// [`weighted_rows`] for `R` registers of dimensions from `off`.
+    #[inline(always)]
+    unsafe fn sum_lanes<const R: usize>(weights: &[f32], runs: &[(usize, usize, usize)], values: &[f32], stride: usize, off: usize, out: *mut f32) {
+        let mut acc = [_mm256_setzero_ps(); R];
+        for &(pos, slot, len) in runs {
+            for s in 0..len {
+                let w = _mm256_set1_ps(*weights.get_unchecked(pos + s));
+                let row = values.as_ptr().add((slot + s) * stride + off);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(row.add(r * 8)), *acc);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            _mm256_storeu_ps(out.add(r * 8), *acc);
+        }
     }
 }
 
@@ -314,5 +415,40 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 fn axpy(a: f32, x: &[f32], out: &mut [f32]) {
     for (o, x) in out.iter_mut().zip(x) {
         *o += a * x;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The SIMD kernels against the portable loops, over contexts that end mid-block and
+    /// mid-register-group, head sizes that take the 64-wide and the 8-wide value sums, and
+    /// blocks out of order in the pool.
+    #[test]
+    fn simd_attention_matches_the_portable_loops() {
+        if !crate::engine::avx2_fma() {
+            return;
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for (head_dim, kv_heads, group, block_size) in [(64, 2, 3, 4), (72, 1, 2, 5), (8, 3, 1, 16)] {
+            let kv_dim = kv_heads * head_dim;
+            let blocks: Vec<BlockId> = vec![6, 2, 9, 0, 4, 7];
+            let pool_slots = 10 * block_size;
+            let mut random = |n: usize| (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>();
+            let (keys, values, q) = (random(pool_slots * kv_dim), random(pool_slots * kv_dim), random(group * head_dim));
+            let chunk = SeqChunk { id: 0, start: 0, len: 1, past: 0, wants_logits: true, blocks: blocks.clone() };
+            for context in [1, 3, block_size, 2 * block_size + 3, 6 * block_size] {
+                let row = Row { q: &q, keys: &keys, values: &values, chunk: &chunk, context, kv_off: (kv_heads - 1) * head_dim, kv_dim, head_dim, block_size, scale: 0.125 };
+                let (mut simd, mut portable) = (vec![0f32; q.len()], vec![0f32; q.len()]);
+                row.attend(&mut Scratch::default(), &mut simd, true);
+                row.attend(&mut Scratch::default(), &mut portable, false);
+                for (i, (a, b)) in simd.iter().zip(&portable).enumerate() {
+                    assert!((a - b).abs() < 1e-5, "head_dim {head_dim}, context {context}, [{i}]: {a} vs {b}");
+                }
+                assert!(simd.iter().any(|&x| x != 0.0));
+            }
+        }
     }
 }
