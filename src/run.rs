@@ -361,17 +361,21 @@ struct TaskIdentity {
     prompt: String,
     prompt_hash: String,
     params: String,
+    /// `[model] requantize` as parsed: the format asked of the weights changes the
+    /// numbers, so it is part of the key.
+    weights: String,
 }
 
 impl TaskIdentity {
     fn new(task: TaskKind, model: &str, models: &mut Models, prompt: String, params: String) -> Result<TaskIdentity> {
         let prompt_hash = blake3::hash(prompt.as_bytes()).to_hex()[..16].to_string();
-        Ok(TaskIdentity { task, model: model.to_string(), model_hash: models.hash(model)?, prompt, prompt_hash, params })
+        let weights = format!("{:?}", models.options.requantize);
+        Ok(TaskIdentity { task, model: model.to_string(), model_hash: models.hash(model)?, prompt, prompt_hash, params, weights })
     }
 
     fn cache_key(&self, unit: &UnitRow) -> String {
         let mut hasher = blake3::Hasher::new();
-        for field in [self.task.name(), &unit.unit_id, &unit.content_hash, &self.model_hash, &self.prompt_hash, &self.params] {
+        for field in [self.task.name(), &unit.unit_id, &unit.content_hash, &self.model_hash, &self.prompt_hash, &self.params, &self.weights] {
             hasher.update(&(field.len() as u64).to_le_bytes());
             hasher.update(field.as_bytes());
         }
@@ -409,6 +413,7 @@ impl<'a> TaskOutput<'a> {
             ("hearth.prompt_template".to_string(), identity.prompt.clone()),
             ("hearth.prompt_hash".to_string(), identity.prompt_hash.clone()),
             ("hearth.params".to_string(), identity.params.clone()),
+            ("hearth.requantize".to_string(), identity.weights.clone()),
             ("hearth.config_hash".to_string(), context.config_hash.clone()),
         ];
         let summary = TaskSummary {

@@ -227,6 +227,12 @@ fn a_rerun_carries_everything_and_an_edit_reruns_only_its_unit() {
         assert_eq!((row.1.as_str(), row.2), ("mod_1.py", 11), "{task}: the re-run unit is step_7");
     }
     assert_pyarrow_reads(&out, units as usize);
+
+    // Another weight format computes other numbers: everything runs again.
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    std::fs::write(&pipeline, text.replace("[model]\n", "[model]\nrequantize = \"f32\"\n")).unwrap();
+    let fourth = run_ok(&pipeline);
+    assert!(counts(&fourth).values().all(|&c| c == [units, 0, units, 0]), "a new weight format reruns every unit: {fourth}");
 }
 
 fn read_dir_names(dir: &Path) -> Vec<String> {
