@@ -188,6 +188,32 @@ struct GenerateArgs {
     /// 4B parameters), keep, q8_0, q4_0, q4k, q6k, f16 or f32.
     #[arg(long, default_value = "auto")]
     requantize: Requantize,
+    /// Activations and dense weights: auto (f32 on CPU, bf16 on a GPU), f32, bf16 or
+    /// f16. f32 on both devices is how a GPU run is checked against the CPU's.
+    #[arg(long, value_enum, default_value_t = DTypeArg::Auto)]
+    dtype: DTypeArg,
+    /// Print the generated token ids, one line, instead of the text (for comparing runs).
+    #[arg(long)]
+    ids: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum DTypeArg {
+    Auto,
+    F32,
+    Bf16,
+    F16,
+}
+
+impl DTypeArg {
+    fn dtype(self) -> Option<candle_core::DType> {
+        match self {
+            DTypeArg::Auto => None,
+            DTypeArg::F32 => Some(candle_core::DType::F32),
+            DTypeArg::Bf16 => Some(candle_core::DType::BF16),
+            DTypeArg::F16 => Some(candle_core::DType::F16),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -562,7 +588,7 @@ fn print_summary(summary: &WalkSummary, out: &std::path::Path) {
 
 fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     let source: ModelSource = args.model.parse()?;
-    let options = LoadOptions { device: args.device.parse::<hearth::engine::DeviceName>()?.open()?, requantize: args.requantize, ..Default::default() };
+    let options = LoadOptions { device: args.device.parse::<hearth::engine::DeviceName>()?.open()?, requantize: args.requantize, dtype: args.dtype.dtype() };
     let loading = std::time::Instant::now();
     let model = Model::load(&source, &options)?;
     eprintln!("loaded {source} in {:.2}s", loading.elapsed().as_secs_f64());
@@ -598,7 +624,11 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         json_schema,
     };
     let out = model.generate(&prompt, params)?;
-    println!("{}", out.text);
+    if args.ids {
+        println!("{}", out.tokens.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
+    } else {
+        println!("{}", out.text);
+    }
     let rate = |tokens: usize, d: Duration| tokens as f64 / d.as_secs_f64().max(1e-9);
     eprintln!(
         "prompt {} tokens, prefill {:.1} tok/s; generated {} tokens, decode {:.1} tok/s; finish: {}",
