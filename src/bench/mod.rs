@@ -194,7 +194,8 @@ pub fn run(options: &BenchOptions, fingerprint: Fingerprint, mut on_result: impl
                     let vocab = engine::vocab(&model);
                     let threads = rayon::current_num_threads();
                     // With a peer, the engines take turns round by round, so a slow spell
-                    // on a shared machine falls on both sides of a ratio, not on one.
+                    // on a shared machine falls on both sides of a ratio, not on one. Our
+                    // model stays loaded meanwhile: the peer's memory adds to ours.
                     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
                     for _ in 0..repeat {
                         ours.push(workloads.iter().map(|w| engine::run(&model, source, w, options.attention)).collect::<Result<Vec<_>>>()?);

@@ -7,7 +7,8 @@
 //!
 //! - [`AttentionBackend::Host`] (CPU): the pool is host `f32`, and attention runs
 //!   straight over the blocks: no gather, no copy, no padding, no mask tensor. The kernel
-//!   is plain Rust spread over (token, key/value head) pairs with rayon.
+//!   is spread over (token, key/value head) pairs with rayon; its dot products and
+//!   weighted sums are AVX2/FMA where the CPU has them, plain Rust otherwise.
 //! - [`AttentionBackend::Gathered`] (GPUs): the pool is device tensors, and each layer
 //!   gathers blocks into padded batches for batched matmuls ([`super::gathered`]), a
 //!   bounded number of launches however many sequences the step carries.
