@@ -68,8 +68,8 @@ pub fn default_model_path() -> PathBuf {
     cache_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
-/// Whether the CPU has the AVX2 and FMA the host SIMD kernels use (Q8_0 matmul, attention); the portable build targets
-/// baseline x86-64, so they are chosen at run time.
+/// Whether the CPU has the AVX2 and FMA the host SIMD kernels use (Q8_0 matmul,
+/// attention); the portable build targets baseline x86-64, so they are chosen at run time.
 pub(crate) fn avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     return std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");

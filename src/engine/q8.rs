@@ -170,31 +170,32 @@ impl Q8Matrix {
             }
             return;
         }
+        // Each row is read out of the interleaved layout once, for all the tokens.
+        let (mut w, mut w_scales) = (vec![0i8; self.cols], vec![0f32; self.blocks()]);
         for r in groups.start * GROUP..(groups.end * GROUP).min(self.rows) {
+            self.read_row(r, &mut w, &mut w_scales);
             for t in tok.clone() {
-                *out.add(t * self.rows + r) = self.dot_portable(acts, r, t);
+                *out.add(t * self.rows + r) = acts.dot_portable(&w, &w_scales, t);
             }
         }
-    }
-
-    /// One output element without SIMD: the same integer block sums, scaled the same way.
-    fn dot_portable(&self, acts: &Q8Rows, r: usize, t: usize) -> f32 {
-        let blocks = self.blocks();
-        let mut w = vec![0i8; self.cols];
-        let mut w_scales = vec![0f32; blocks];
-        self.read_row(r, &mut w, &mut w_scales);
-        let x = &acts.quants[t * self.cols..(t + 1) * self.cols];
-        (0..blocks)
-            .map(|b| {
-                let span = b * BLOCK..(b + 1) * BLOCK;
-                let sum: i32 = w[span.clone()].iter().zip(&x[span]).map(|(&a, &b)| a as i32 * b as i32).sum();
-                sum as f32 * (w_scales[b] * acts.scales[t * blocks + b])
-            })
-            .sum()
     }
 }
 
 impl Q8Rows {
+    /// Token `t` against one weight row (`w` and its block scales, row-major) without
+    /// SIMD: the same integer block sums, scaled the same way.
+    fn dot_portable(&self, w: &[i8], w_scales: &[f32], t: usize) -> f32 {
+        let (cols, blocks) = (w.len(), w_scales.len());
+        let x = &self.quants[t * cols..(t + 1) * cols];
+        (0..blocks)
+            .map(|b| {
+                let span = b * BLOCK..(b + 1) * BLOCK;
+                let sum: i32 = w[span.clone()].iter().zip(&x[span]).map(|(&a, &b)| a as i32 * b as i32).sum();
+                sum as f32 * (w_scales[b] * self.scales[t * blocks + b])
+            })
+            .sum()
+    }
+
     fn quantize(xs: &[f32], cols: usize) -> Q8Rows {
         let mut quants = vec![0i8; xs.len()];
         let mut scales = vec![0f32; xs.len() / BLOCK];
@@ -396,9 +397,11 @@ mod tests {
         }
         // The SIMD tiles and the portable path agree up to float summation order.
         let acts = Q8Rows::quantize(&xs, cols);
-        for t in 0..tokens {
-            for r in 0..rows {
-                let portable = m.dot_portable(&acts, r, t);
+        let (mut w, mut w_scales) = (vec![0i8; cols], vec![0f32; m.blocks()]);
+        for r in 0..rows {
+            m.read_row(r, &mut w, &mut w_scales);
+            for t in 0..tokens {
+                let portable = acts.dot_portable(&w, &w_scales, t);
                 assert!((portable - batched[t * rows + r]).abs() < 1e-4, "[{t},{r}]");
             }
         }
