@@ -118,7 +118,8 @@ struct BenchArgs {
     /// cpu, or cuda:N with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// GGUF matrices: auto, keep, q8_0, q4_0, q4k, q6k, f16 or f32.
+    /// GGUF matrices: auto, keep, q8_0, q4_0, q4k, q6k, f16 or f32; a synthetic preset's
+    /// matrices are stored in the block formats among these.
     #[arg(long, default_value = "auto")]
     requantize: String,
     /// The engine suite's attention: auto (host on CPU, gathered on GPU), host or gathered.
@@ -185,7 +186,8 @@ struct GenerateArgs {
     #[arg(long, default_value = "cpu")]
     device: String,
     /// GGUF matrices: auto (on CPU: hearth's batched Q8_0 kernel; K-quants kept beyond
-    /// 4B parameters), keep, q8_0, q4_0, q4k, q6k, f16 or f32.
+    /// 4B parameters), keep, q8_0, q4_0, q4k, q6k, f16 or f32; a synthetic preset's
+    /// matrices are stored in the block formats among these.
     #[arg(long, default_value = "auto")]
     requantize: Requantize,
     /// Activations and dense weights: auto (f32 on CPU, bf16 on a GPU), f32, bf16 or

@@ -756,3 +756,19 @@ fn a_bad_request_fails_alone() {
     assert!(results[&2].as_ref().unwrap_err().contains("context"));
     assert!(results[&3].as_ref().unwrap_err().contains("top_p"));
 }
+
+#[test]
+fn synthetic_presets_take_a_block_format_like_a_gguf_of_it() {
+    let source: ModelSource = "synthetic:tiny".parse().unwrap();
+    let prompt: Vec<u32> = (0..40u32).map(|i| (i * 13) % 250).collect();
+    let dense = our_logits(&load(source.clone(), Requantize::Keep), &prompt, 9);
+    let scale = dense.0.iter().chain(&dense.1).fold(0f32, |m, x| m.max(x.abs()));
+    let gap = |format: &str| {
+        let q = our_logits(&load(source.clone(), format.parse().unwrap()), &prompt, 9);
+        max_abs_diff(&dense.0, &q.0).max(max_abs_diff(&dense.1, &q.1)) / scale
+    };
+    let (q8, q4) = (gap("q8_0"), gap("q4_0"));
+    eprintln!("logit gap over the largest logit: q8_0 {q8:.4}, q4_0 {q4:.4}");
+    assert!(q8 > 0.0 && q8 < q4, "the matrices are quantized, 8 bits closer than 4");
+    assert!(q4 < 0.1, "4-bit weights are the same model, roughly");
+}

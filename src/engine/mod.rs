@@ -243,7 +243,8 @@ pub struct LoadOptions {
     pub device: Device,
     /// Activation and dense-weight type; `None` picks f32 on CPU and bf16 on a GPU.
     pub dtype: Option<DType>,
-    /// What to do with quantized GGUF matrices.
+    /// What to do with quantized GGUF matrices; on a synthetic preset, a block format
+    /// stores its matrices that way.
     pub requantize: Requantize,
 }
 
@@ -300,7 +301,7 @@ impl Model {
                 let mut config = synthetic::preset(preset)?;
                 config.num_layers = layers.unwrap_or(config.num_layers);
                 config.validate().map_err(|m| Error::model(source.to_string(), m))?;
-                let weights = weights::Weights::Synthetic { seed: SYNTHETIC_SEED };
+                let weights = weights::Weights::Synthetic { seed: SYNTHETIC_SEED, requantize: options.requantize };
                 let decoder = Decoder::load(&weights, config, dtype, device)?;
                 (decoder, synthetic::tokenizer()?, ChatTemplate::new(chat::CHATML, "", "<|im_end|>")?)
             }

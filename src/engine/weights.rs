@@ -166,8 +166,10 @@ pub(crate) enum Weights {
     SafeTensors { dir: PathBuf, files: MmapedSafetensors },
     Gguf { file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize), parameters: u64 },
     /// Random weights drawn on demand, each tensor seeded by its name so a preset is the
-    /// same model every time it is built.
-    Synthetic { seed: u64 },
+    /// same model every time it is built. A block format in `requantize` stores the
+    /// matrices as a GGUF of that format would, so quantized throughput can be measured
+    /// at any preset's shapes.
+    Synthetic { seed: u64, requantize: Requantize },
 }
 
 impl Weights {
@@ -249,7 +251,7 @@ impl Weights {
                 let q = self.gguf_tensor(name, shape, device)?;
                 q.dequantize(device)?
             }
-            Weights::Synthetic { seed } => synthetic_tensor(*seed, name, shape, device)?,
+            Weights::Synthetic { seed, .. } => synthetic_tensor(*seed, name, shape, device)?,
         };
         Ok(t.to_dtype(dtype)?)
     }
@@ -276,6 +278,10 @@ impl Weights {
                         other => Matrix::Candle(other),
                     }
                 }
+            }
+            Weights::Synthetic { seed, requantize: Requantize::To(format) } if format.block_size() > 1 && shape.1 % format.block_size() == 0 => {
+                let values = synthetic_values(*seed, &format!("{name}.weight"), shape.0 * shape.1);
+                block_quantized(&values, shape, *format, device)?
             }
             _ => Matrix::Candle(QMatMul::Tensor(self.dense(&format!("{name}.weight"), &[shape.0, shape.1], dtype, device)?)),
         };
@@ -397,15 +403,46 @@ fn synthetic_tensor(seed: u64, name: &str, shape: &[usize], device: &Device) -> 
     if name.contains("norm") {
         return Ok(Tensor::ones(shape, DType::F32, device)?);
     }
+    Ok(Tensor::from_vec(synthetic_values(seed, name, shape.iter().product()), shape, device)?)
+}
+
+/// `n` values of the tensor `name`, drawn in parts of their own seed so the 32B
+/// preset's 32 billion take seconds on all cores, not minutes on one; the same values
+/// whatever the thread count.
+fn synthetic_values(seed: u64, name: &str, n: usize) -> Vec<f32> {
     use rand::{Rng, SeedableRng};
+    use rayon::prelude::*;
+    const PART: usize = 1 << 16;
     let tensor_seed = seed ^ u64::from_le_bytes(blake3::hash(name.as_bytes()).as_bytes()[..8].try_into().unwrap());
-    let mut rng = rand::rngs::StdRng::seed_from_u64(tensor_seed);
-    let n: usize = shape.iter().product();
-    // A uniform draw with the same variance as N(0, 0.02²); cheaper than Box-Muller for
-    // the billions of values the large presets need.
+    // A uniform draw with the same variance as N(0, 0.02²); cheaper than Box-Muller.
     let bound = 0.02f32 * 3f32.sqrt();
-    let values: Vec<f32> = (0..n).map(|_| rng.random_range(-bound..bound)).collect();
-    Ok(Tensor::from_vec(values, shape, device)?)
+    let mut values = vec![0f32; n];
+    values.par_chunks_mut(PART).enumerate().for_each(|(i, part)| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(tensor_seed.wrapping_add(i as u64));
+        part.iter_mut().for_each(|v| *v = rng.random_range(-bound..bound));
+    });
+    values
+}
+
+/// `values` (`[rows, cols]`, rows of whole blocks) stored in `format` on `device`: on
+/// CPU, Q8_0 runs on hearth's kernel; anything else on candle's quantized matmul. candle
+/// quantizes on one thread (on the host even for a GPU), so parts of rows are quantized
+/// in parallel here and their blocks joined.
+fn block_quantized(values: &[f32], (rows, cols): (usize, usize), format: GgmlDType, device: &Device) -> Result<Matrix> {
+    use rayon::prelude::*;
+    if format == GgmlDType::Q8_0 && device.is_cpu() {
+        return Ok(Matrix::HostQ8(Q8Matrix::quantize(values, rows, cols)));
+    }
+    let rows_per_part = ((1 << 20) / cols).max(1);
+    let parts = values
+        .par_chunks(rows_per_part * cols)
+        .map(|part| {
+            let part = Tensor::from_slice(part, (part.len() / cols, cols), &Device::Cpu)?;
+            Ok(QTensor::quantize(&part, format)?.data()?.into_owned())
+        })
+        .collect::<candle_core::Result<Vec<Vec<u8>>>>()?;
+    let q = qtensor_from_ggml(format, &parts.concat(), vec![rows, cols], device)?;
+    Ok(Matrix::Candle(QMatMul::from_qtensor(q)?))
 }
 
 #[cfg(test)]
@@ -425,6 +462,35 @@ mod tests {
             }
         }
         assert_eq!(unpermute_rows(&gguf_rows, 8, 2), hf_rows);
+    }
+
+    #[test]
+    fn quantizing_in_parts_gives_the_blocks_of_one_whole_quantization() {
+        // 4,100 rows of 256: two parts of 4,096 rows and 4 left over.
+        let (rows, cols) = (4100, 256);
+        let values = synthetic_values(7, "w", rows * cols);
+        for format in [GgmlDType::Q4_0, GgmlDType::Q4K] {
+            let Matrix::Candle(QMatMul::QTensor(parts)) = block_quantized(&values, (rows, cols), format, &Device::Cpu).unwrap() else {
+                panic!("{format:?} stays quantized on candle's kernel")
+            };
+            let whole = QTensor::quantize(&Tensor::from_slice(&values, (rows, cols), &Device::Cpu).unwrap(), format).unwrap();
+            assert_eq!(parts.dtype(), format);
+            assert_eq!(parts.shape().dims(), [rows, cols]);
+            assert!(parts.data().unwrap() == whole.data().unwrap(), "{format:?}: the same bytes");
+        }
+        assert!(matches!(block_quantized(&values, (rows, cols), GgmlDType::Q8_0, &Device::Cpu).unwrap(), Matrix::HostQ8(_)));
+    }
+
+    #[test]
+    fn synthetic_values_do_not_depend_on_the_thread_count() {
+        let n = (1 << 16) * 3 + 5;
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let alone = one.install(|| synthetic_values(3, "t", n));
+        assert_eq!(alone, synthetic_values(3, "t", n));
+        assert_ne!(alone[..10], synthetic_values(3, "u", n)[..10], "each tensor has its own values");
+        let bound = 0.02f32 * 3f32.sqrt();
+        assert!(alone.iter().all(|v| v.abs() <= bound));
+        assert!(alone[..1 << 16] != alone[1 << 16..2 << 16], "each part has its own stream");
     }
 
     #[test]
