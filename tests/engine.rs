@@ -716,8 +716,14 @@ fn thirty_two_sequences_each_as_alone(model: &Model) {
 
 #[test]
 fn gathered_attention_gives_the_host_kernels_logits_on_a_mixed_step() {
+    // Four query heads on one key/value head, and on two.
+    for source in ["synthetic:tiny-llama", "synthetic:tiny"] {
+        gathered_equals_host_on_a_mixed_step(&load(source.parse().unwrap(), Requantize::Keep));
+    }
+}
+
+fn gathered_equals_host_on_a_mixed_step(model: &Model) {
     use hearth::engine::AttentionBackend;
-    let model = load("synthetic:tiny-llama".parse().unwrap(), Requantize::Keep);
     let decoder = &model.decoder;
     let mut host = decoder.kv_cache(3 * BLOCKS_PER_SEQ, BLOCK, AttentionBackend::Host).unwrap();
     let mut gathered = decoder.kv_cache(3 * BLOCKS_PER_SEQ, BLOCK, AttentionBackend::Gathered).unwrap();
