@@ -125,11 +125,25 @@ struct BenchArgs {
     /// The engine suite's attention: auto (host on CPU, gathered on GPU), host or gathered.
     #[arg(long, default_value = "auto")]
     attention: hearth::engine::AttentionBackend,
-    /// Run llama.cpp on the same GGUF and prompts too, and report hearth/llama.cpp.
-    #[arg(long, value_parser = ["llama.cpp"])]
-    peer: Option<String>,
-    /// The Python that has llama-cpp-python [default: <cache>/peer-venv/bin/python,
-    /// which scripts/bench.sh makes].
+    /// Activations and dense weights: auto (f32 on CPU; on a GPU bf16, or f16 before
+    /// Ampere), f32, bf16 or f16.
+    #[arg(long, value_enum, default_value_t = DTypeArg::Auto)]
+    dtype: DTypeArg,
+    /// Tokens one engine step carries at most, for every workload (both engines)
+    /// [default: each workload's own; a sweep's is all its prompts at once].
+    #[arg(long, value_name = "N")]
+    max_batched_tokens: Option<usize>,
+    /// KV pool in MiB [default: on a GPU as much as its free memory allows, on the
+    /// CPU 1024].
+    #[arg(long, value_name = "MIB")]
+    kv_memory: Option<usize>,
+    /// Run the engine workloads through a peer too, with the same prompts, and report
+    /// hearth/peer: llama.cpp (on GGUF models: the same file) or transformers (on
+    /// synthetic presets and Hugging Face directories: the same shapes, device and dtype).
+    #[arg(long)]
+    peer: Option<hearth::bench::peer::Peer>,
+    /// The peer's Python [default: for llama.cpp <cache>/peer-venv/bin/python, which
+    /// scripts/bench.sh makes; for transformers python3].
     #[arg(long)]
     peer_python: Option<PathBuf>,
     /// Write the results (JSON, with the fingerprint) here.
@@ -190,7 +204,7 @@ struct GenerateArgs {
     /// matrices are stored in the block formats among these.
     #[arg(long, default_value = "auto")]
     requantize: Requantize,
-    /// Activations and dense weights: auto (f32 on CPU, bf16 on a GPU), f32, bf16 or
+    /// Activations and dense weights: auto (f32 on CPU; on a GPU bf16, or f16 before Ampere), f32, bf16 or
     /// f16. f32 on both devices is how a GPU run is checked against the CPU's.
     #[arg(long, value_enum, default_value_t = DTypeArg::Auto)]
     dtype: DTypeArg,
@@ -653,7 +667,13 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         SuiteArg::Walk => vec![Suite::Walk],
         SuiteArg::Pipeline => vec![Suite::Pipeline],
     };
-    let peer_python = args.peer.as_ref().map(|_| args.peer_python.clone().unwrap_or_else(|| hearth::engine::cache_dir().join("peer-venv/bin/python")));
+    let peer = args.peer.map(|peer| {
+        let python = args.peer_python.clone().unwrap_or_else(|| match peer {
+            bench::peer::Peer::LlamaCpp => hearth::engine::cache_dir().join("peer-venv/bin/python"),
+            bench::peer::Peer::Transformers => PathBuf::from("python3"),
+        });
+        (peer, python)
+    });
     let options = BenchOptions {
         suites,
         models: args.model,
@@ -661,8 +681,10 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         repeat: args.repeat,
         device: args.device,
         requantize: args.requantize,
-        attention: args.attention,
-        peer_python,
+        engine: bench::EngineSettings { attention: args.attention, kv_memory: args.kv_memory.map(|mib| mib << 20) },
+        dtype: args.dtype.dtype(),
+        max_batched_tokens: args.max_batched_tokens,
+        peer,
         walk_files: args.walk_files,
     };
     let fingerprint = bench::Fingerprint::here();
@@ -670,7 +692,8 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let report = bench::run(&options, fingerprint, |r| println!("{}", r.line()))?;
     let ratios: Vec<_> = report.results.iter().filter(|r| r.suite == "engine/peer").collect();
     if !ratios.is_empty() {
-        println!("\nhearth / llama.cpp, same GGUF, same prompts, this run:");
+        let peer = options.peer.as_ref().map_or("", |(p, _)| p.name());
+        println!("\nhearth / {peer}, same prompts, this run:");
         println!("{:<56} {:>8} {:>8} {:>8}", "workload", "prefill", "decode", "total");
         for r in ratios {
             let x = |f: &str| r.value(f).map_or("-".to_string(), |v| format!("{v:.2}x"));

@@ -52,3 +52,55 @@ fn a_missing_or_broken_baseline_is_a_clear_error_before_any_work() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("broken.json") && err.contains("not a hearth bench report"), "{err}");
 }
+
+/// A stand-in for the peer's Python: checks the job hearth hands the transformers peer
+/// (the script, the preset's config, the device and dtype, the prompts) and answers
+/// with figures of 10 tok/s, or fails as a broken peer would.
+const FAKE_PEER: &str = r#"#!/usr/bin/env python3
+import json, sys
+script = open(sys.argv[1]).read()
+job = json.load(sys.stdin)
+if "FAIL" in job["config"]["model_type"] or len(job["workloads"]) != 2:
+    sys.exit("no such model here")
+assert "transformers" in script and "generate" in script, "the transformers peer's script"
+c = job["config"]
+assert (c["model_type"], c["hidden_size"], c["num_hidden_layers"], c["num_key_value_heads"]) == ("qwen2", 64, 2, 2), c
+assert (job["device"], job["dtype"]) == ("cpu", "float32"), job
+results = {}
+for w in job["workloads"]:
+    assert len(w["prompts"]) == w["max_seqs"] and all(len(p) == 12 for p in w["prompts"]), w
+    assert all(n == 5 for n in w["new_tokens"]) and all(0 <= t < 512 for p in w["prompts"] for t in p), w
+    results[w["name"]] = {"prefill_tok_s": 10.0, "decode_tok_s": 10.0, "total_tok_s": 10.0, "wave": w["max_seqs"]}
+json.dump({"version": "fake", "results": results}, sys.stdout)
+"#;
+
+#[test]
+fn the_transformers_peer_gets_the_presets_shapes_and_prompts_and_its_figures_become_ratios() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let python = tmp.path().join("python");
+    std::fs::write(&python, FAKE_PEER).unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let saved = tmp.path().join("report.json");
+    let args = ["engine", "--model", "synthetic:tiny", "--concurrency", "1,3", "--prompt-tokens", "12", "--new-tokens", "5", "--repeat", "1"];
+    let peer = ["--peer", "transformers", "--peer-python", python.to_str().unwrap(), "--save", saved.to_str().unwrap()];
+    let out = bench(&[&args[..], &peer].concat(), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    let find = |suite: &str, workload: &str| results.iter().find(|r| r["suite"] == suite && r["name"].as_str().unwrap().starts_with(workload)).unwrap_or_else(|| panic!("{suite} {workload}: {results:?}"));
+    for workload in ["c1-p12-n5", "c3-p12-n5"] {
+        let ours = find("engine", workload)["figures"]["total_tok_s"]["value"].as_f64().unwrap();
+        assert_eq!(find("peer:transformers", workload)["figures"]["wave"]["value"].as_f64(), Some(if workload == "c1-p12-n5" { 1.0 } else { 3.0 }));
+        let ratio = find("engine/peer", workload)["figures"]["total_ratio"]["value"].as_f64().unwrap();
+        assert!((ratio - ours / 10.0).abs() < 1e-9 * ratio, "hearth/peer: {ratio} vs {ours}/10");
+    }
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hearth / transformers"));
+
+    // A peer that fails (this one, on a job of one workload) stops the benchmark with its
+    // own words.
+    let one = ["engine", "--model", "synthetic:tiny", "--concurrency", "1", "--prompt-tokens", "12", "--new-tokens", "5", "--repeat", "1"];
+    let failed = bench(&[&one[..], &peer[..4]].concat(), &[]);
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success() && err.contains("transformers peer") && err.contains("no such model here"), "{err}");
+}

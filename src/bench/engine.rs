@@ -84,10 +84,24 @@ impl EngineWorkload {
             .collect()
     }
 
-    /// The batch limits it runs under, with `attention`.
-    pub fn batch_config(&self, attention: AttentionBackend) -> BatchConfig {
-        BatchConfig { max_batched_tokens: self.max_batched_tokens, max_seqs: self.max_seqs, attention, ..BatchConfig::default() }
+    /// The batch limits it runs under on `model`, with `settings`.
+    pub fn batch_config(&self, model: &Model, settings: EngineSettings) -> BatchConfig {
+        let config = BatchConfig { max_batched_tokens: self.max_batched_tokens, max_seqs: self.max_seqs, attention: settings.attention, ..BatchConfig::default() };
+        match settings.kv_memory {
+            Some(bytes) => BatchConfig { kv_memory: bytes, ..config },
+            None => config.filling_device(model),
+        }
     }
+}
+
+/// What every engine workload runs with, besides its own limits.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EngineSettings {
+    /// Which attention reads the pool.
+    pub attention: AttentionBackend,
+    /// Bytes of KV pool; `None`: on a GPU as much as its free memory allows
+    /// ([`BatchConfig::filling_device`]), on the CPU [`BatchConfig`]'s default.
+    pub kv_memory: Option<usize>,
 }
 
 /// Token ids both the model and its tokenizer know (a synthetic model's vocabulary is
@@ -96,14 +110,14 @@ pub fn vocab(model: &Model) -> u32 {
     model.decoder.config().vocab_size.min(model.tokenizer.vocab_size()) as u32
 }
 
-/// Runs `workload` on `model` (named `model_name` in the result) with `attention`, and
+/// Runs `workload` on `model` (named `model_name` in the result) with `settings`, and
 /// measures it:
 /// prefill tok/s (prompt tokens over the steps that carried prompt chunks), decode
 /// tok/s (tokens over decode-only steps), total tok/s (every token over the wall time),
 /// per-token latency (each sampled token waits its whole step), peak memory.
-pub fn run(model: &Model, model_name: &str, workload: &EngineWorkload, attention: AttentionBackend) -> Result<BenchResult> {
+pub fn run(model: &Model, model_name: &str, workload: &EngineWorkload, settings: EngineSettings) -> Result<BenchResult> {
     let requests = workload.requests(vocab(model));
-    let mut engine = BatchEngine::new(model, workload.batch_config(attention))?;
+    let mut engine = BatchEngine::new(model, workload.batch_config(model, settings))?;
     reset_peak_memory();
     let started = Instant::now();
     for request in requests {

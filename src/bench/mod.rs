@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 pub use compare::{compare, Comparison, Verdict};
-pub use engine::EngineWorkload;
+pub use engine::{EngineSettings, EngineWorkload};
 pub use fingerprint::Fingerprint;
 
 /// Which way a figure improves.
@@ -133,7 +133,7 @@ impl Report {
 /// The suites `hearth bench` runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Suite {
-    /// Engine workloads on each model (and the peer on GGUF models).
+    /// Engine workloads on each model (and the peer on the models it runs).
     Engine,
     /// The source stage over a seeded tree.
     Walk,
@@ -157,10 +157,15 @@ pub struct BenchOptions {
     pub device: String,
     /// GGUF matrices: as `--requantize`.
     pub requantize: String,
-    /// The engine suite's attention implementation.
-    pub attention: crate::engine::AttentionBackend,
-    /// A Python with llama-cpp-python: run llama.cpp on GGUF models' engine workloads.
-    pub peer_python: Option<std::path::PathBuf>,
+    /// The engine suite's attention and KV pool.
+    pub engine: EngineSettings,
+    /// Activations and dense weights; `None`: the device's default.
+    pub dtype: Option<candle_core::DType>,
+    /// Instead of each workload's own: tokens one step carries at most (both engines).
+    pub max_batched_tokens: Option<usize>,
+    /// A peer engine and the Python that runs it, for the engine workloads of the
+    /// models it can run.
+    pub peer: Option<(peer::Peer, std::path::PathBuf)>,
     /// Files of the walk suite's tree.
     pub walk_files: usize,
 }
@@ -178,29 +183,28 @@ pub fn run(options: &BenchOptions, fingerprint: Fingerprint, mut on_result: impl
     for suite in &options.suites {
         match suite {
             Suite::Engine => {
-                let workloads = match &options.sweep {
+                let mut workloads = match &options.sweep {
                     Some((concurrency, prompt, new)) => concurrency.iter().map(|&c| EngineWorkload::uniform(c, *prompt, *new)).collect(),
                     None => EngineWorkload::standard(),
                 };
+                for w in workloads.iter_mut() {
+                    w.max_batched_tokens = options.max_batched_tokens.unwrap_or(w.max_batched_tokens);
+                }
                 for source in &options.models {
                     let parsed: crate::engine::ModelSource = source.parse()?;
                     let device = options.device.parse::<crate::engine::DeviceName>()?.open()?;
-                    let load = crate::engine::LoadOptions { device, requantize: options.requantize.parse().map_err(Error::Config)?, ..Default::default() };
+                    let load = crate::engine::LoadOptions { device, requantize: options.requantize.parse().map_err(Error::Config)?, dtype: options.dtype };
                     let model = crate::engine::Model::load(&parsed, &load)?;
-                    let peer = match (&options.peer_python, &parsed) {
-                        (Some(python), crate::engine::ModelSource::Gguf(gguf)) => Some((python, gguf)),
-                        _ => None,
-                    };
-                    let vocab = engine::vocab(&model);
+                    let peer = options.peer.as_ref().filter(|(p, _)| p.runs(&parsed));
                     let threads = rayon::current_num_threads();
                     // With a peer, the engines take turns round by round, so a slow spell
                     // on a shared machine falls on both sides of a ratio, not on one. Our
                     // model stays loaded meanwhile: the peer's memory adds to ours.
                     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
                     for _ in 0..repeat {
-                        ours.push(workloads.iter().map(|w| engine::run(&model, source, w, options.attention)).collect::<Result<Vec<_>>>()?);
-                        if let Some((python, gguf)) = peer {
-                            theirs.push(peer::llama_cpp(python, gguf, source, vocab, threads, &workloads)?.1);
+                        ours.push(workloads.iter().map(|w| engine::run(&model, source, w, options.engine)).collect::<Result<Vec<_>>>()?);
+                        if let Some((peer, python)) = peer {
+                            theirs.push(peer.run(python, &parsed, &model, source, threads, &workloads)?.1);
                         }
                     }
                     let ours = medians(&ours);

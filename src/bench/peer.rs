@@ -1,6 +1,8 @@
-//! llama.cpp as the peer: the engine workloads run again through llama-cpp-python's
-//! batched API on the same GGUF and the same prompt token ids, in the same invocation,
-//! so hearth's figures can be given as ratios to a known engine on the same machine.
+//! Peer engines: the engine workloads run again through another engine, with the same
+//! prompt token ids, in the same invocation, so hearth's figures can be given as ratios
+//! to a known engine on the same machine. llama.cpp (llama-cpp-python's batched API)
+//! runs the same GGUF; Hugging Face transformers (batched `generate`) runs a model of
+//! the same shapes, which is the peer on GPUs.
 
 use std::io::Write;
 use std::path::Path;
@@ -10,65 +12,147 @@ use serde::Deserialize;
 
 use super::engine::EngineWorkload;
 use super::{BenchResult, Better};
+use crate::engine::{Model, ModelSource};
 use crate::{Error, Result};
 
-/// The peer's script, carried inside the binary so `hearth bench` works wherever the
-/// binary is copied.
-const SCRIPT: &str = include_str!("../../benches/peer_llama_cpp.py");
+/// Which engine to compare with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// llama.cpp on the same GGUF.
+    LlamaCpp,
+    /// Hugging Face transformers on a model of the same shapes (synthetic presets,
+    /// Hugging Face directories), on the same device, in the same dtype.
+    Transformers,
+}
 
-/// Suite name of the peer's own figures.
-pub const SUITE: &str = "peer:llama.cpp";
+impl std::str::FromStr for Peer {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Peer, String> {
+        match s {
+            "llama.cpp" => Ok(Peer::LlamaCpp),
+            "transformers" => Ok(Peer::Transformers),
+            other => Err(format!("unknown peer `{other}` (llama.cpp, transformers)")),
+        }
+    }
+}
+
+impl Peer {
+    /// How it is named in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::LlamaCpp => "llama.cpp",
+            Peer::Transformers => "transformers",
+        }
+    }
+
+    /// The suite of the peer's own figures.
+    pub fn suite(self) -> String {
+        format!("peer:{}", self.name())
+    }
+
+    /// The peer's script, carried inside the binary so `hearth bench` works wherever
+    /// the binary is copied.
+    fn script(self) -> &'static str {
+        match self {
+            Peer::LlamaCpp => include_str!("../../benches/peer_llama_cpp.py"),
+            Peer::Transformers => include_str!("../../benches/peer_transformers.py"),
+        }
+    }
+
+    /// What the Python needs installed, for the error when it is missing.
+    fn needs(self) -> &'static str {
+        match self {
+            Peer::LlamaCpp => "llama-cpp-python (scripts/bench.sh makes a venv with it)",
+            Peer::Transformers => "torch and transformers",
+        }
+    }
+
+    /// The peer's job for `model` (loaded from `source`), or `None` when this peer
+    /// cannot run such a model.
+    fn job(self, source: &ModelSource, model: &Model, threads: usize) -> Option<serde_json::Value> {
+        let mut job = match (self, source) {
+            (Peer::LlamaCpp, ModelSource::Gguf(gguf)) => serde_json::json!({ "model": gguf }),
+            (Peer::Transformers, ModelSource::HfDir(dir)) => serde_json::json!({ "model_dir": dir }),
+            (Peer::Transformers, ModelSource::Synthetic { .. }) => serde_json::json!({ "config": model.decoder.config().to_hf_json() }),
+            _ => return None,
+        };
+        job["threads"] = threads.into();
+        if self == Peer::Transformers {
+            let dtype = match model.decoder.dtype() {
+                candle_core::DType::BF16 => "bfloat16",
+                candle_core::DType::F16 => "float16",
+                _ => "float32",
+            };
+            job["dtype"] = dtype.into();
+            job["device"] = match model.decoder.device().location() {
+                candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+                _ => "cpu".to_string(),
+            }
+            .into();
+        }
+        Some(job)
+    }
+
+    /// Whether this peer can run the model from `source`.
+    pub fn runs(self, source: &ModelSource) -> bool {
+        matches!((self, source), (Peer::LlamaCpp, ModelSource::Gguf(_)) | (Peer::Transformers, ModelSource::HfDir(_) | ModelSource::Synthetic { .. }))
+    }
+
+    /// Runs `workloads` (their prompts over ids below `vocab`) through the peer with
+    /// `python`, on what `model` was loaded from. Results are named like hearth's,
+    /// `<workload> @ <model_name>`, in the suite [`Peer::suite`]; with the peer's
+    /// version.
+    pub fn run(self, python: &Path, source: &ModelSource, model: &Model, model_name: &str, threads: usize, workloads: &[EngineWorkload]) -> Result<(String, Vec<BenchResult>)> {
+        let name = self.name();
+        let mut job = self.job(source, model, threads).ok_or_else(|| Error::Config(format!("the {name} peer cannot run {source}")))?;
+        let vocab = super::engine::vocab(model);
+        job["workloads"] = workloads
+            .iter()
+            .map(|w| {
+                let requests = w.requests(vocab);
+                serde_json::json!({
+                    "name": w.name,
+                    "prompts": requests.iter().map(|r| &r.prompt).collect::<Vec<_>>(),
+                    "new_tokens": requests.iter().map(|r| r.params.max_new_tokens).collect::<Vec<_>>(),
+                    "max_seqs": w.max_seqs,
+                    "max_batched_tokens": w.max_batched_tokens,
+                })
+            })
+            .collect::<Vec<_>>()
+            .into();
+        let script = std::env::temp_dir().join(format!("hearth-peer-{}-{name}.py", std::process::id()));
+        std::fs::write(&script, self.script()).map_err(|e| Error::io(&script, e))?;
+        let spawned = Command::new(python).arg(&script).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+        let mut child = spawned.map_err(|e| Error::Config(format!("{}: cannot start the peer's Python ({e}); it needs {}", python.display(), self.needs())))?;
+        // A peer that dies before reading its job says why on stderr; the write's broken pipe does not.
+        let _ = child.stdin.take().expect("piped").write_all(job.to_string().as_bytes());
+        let out = child.wait_with_output().map_err(|e| Error::io(python, e));
+        let _ = std::fs::remove_file(&script);
+        let out = out?;
+        if !out.status.success() {
+            return Err(Error::Config(format!("the {name} peer ({}) failed: {}", python.display(), String::from_utf8_lossy(&out.stderr).trim())));
+        }
+        let parsed: PeerOutput = serde_json::from_slice(&out.stdout).map_err(|e| Error::Config(format!("the {name} peer's output: {e}")))?;
+        let results = workloads
+            .iter()
+            .map(|w| {
+                let figures = parsed.results.get(&w.name).ok_or_else(|| Error::Config(format!("the {name} peer did not run {}", w.name)))?;
+                let mut r = BenchResult::new(&self.suite(), format!("{} @ {model_name}", w.name));
+                for (figure, &value) in figures {
+                    let (unit, better) = unit_of(figure);
+                    r = r.with(figure, value, unit, better);
+                }
+                Ok(r)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((parsed.version, results))
+    }
+}
 
 #[derive(Deserialize)]
 struct PeerOutput {
     version: String,
     results: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
-}
-
-/// Runs `workloads` (their prompts over ids below `vocab`) through llama.cpp on `gguf`
-/// with `python` (an interpreter that has llama-cpp-python). Results are named like
-/// hearth's, `<workload> @ <model_name>`, in the suite [`SUITE`].
-pub fn llama_cpp(python: &Path, gguf: &Path, model_name: &str, vocab: u32, threads: usize, workloads: &[EngineWorkload]) -> Result<(String, Vec<BenchResult>)> {
-    let job = serde_json::json!({
-        "model": gguf,
-        "threads": threads,
-        "workloads": workloads.iter().map(|w| {
-            let requests = w.requests(vocab);
-            serde_json::json!({
-                "name": w.name,
-                "prompts": requests.iter().map(|r| &r.prompt).collect::<Vec<_>>(),
-                "new_tokens": requests.iter().map(|r| r.params.max_new_tokens).collect::<Vec<_>>(),
-                "max_seqs": w.max_seqs,
-                "max_batched_tokens": w.max_batched_tokens,
-            })
-        }).collect::<Vec<_>>(),
-    });
-    let script = std::env::temp_dir().join(format!("hearth-peer-{}.py", std::process::id()));
-    std::fs::write(&script, SCRIPT).map_err(|e| Error::io(&script, e))?;
-    let spawned = Command::new(python).arg(&script).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
-    let mut child = spawned.map_err(|e| Error::Config(format!("{}: cannot start the peer's Python ({e}); scripts/bench.sh makes a venv with llama-cpp-python", python.display())))?;
-    // A peer that dies before reading its job says why on stderr; the write's broken pipe does not.
-    let _ = child.stdin.take().expect("piped").write_all(job.to_string().as_bytes());
-    let out = child.wait_with_output().map_err(|e| Error::io(python, e));
-    let _ = std::fs::remove_file(&script);
-    let out = out?;
-    if !out.status.success() {
-        return Err(Error::Config(format!("the llama.cpp peer ({}) failed: {}", python.display(), String::from_utf8_lossy(&out.stderr).trim())));
-    }
-    let parsed: PeerOutput = serde_json::from_slice(&out.stdout).map_err(|e| Error::Config(format!("the llama.cpp peer's output: {e}")))?;
-    let results = workloads
-        .iter()
-        .map(|w| {
-            let figures = parsed.results.get(&w.name).ok_or_else(|| Error::Config(format!("the llama.cpp peer did not run {}", w.name)))?;
-            let mut r = BenchResult::new(SUITE, format!("{} @ {model_name}", w.name));
-            for (name, &value) in figures {
-                let (unit, better) = unit_of(name);
-                r = r.with(name, value, unit, better);
-            }
-            Ok(r)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((parsed.version, results))
 }
 
 fn unit_of(figure: &str) -> (&'static str, Better) {

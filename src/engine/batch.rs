@@ -14,7 +14,7 @@ use super::constraint::Constraint;
 use super::kv::{AttentionBackend, PagedKvCache, SeqChunk, SeqId};
 use super::sampler::{find_stop, FinishReason, Sampler, SamplingParams};
 use super::scheduler::{Schedule, Scheduler, SchedulerConfig};
-use super::Model;
+use super::{DeviceFacts, Model, ModelConfig};
 use crate::{Error, Result};
 
 /// Sizes of the batch and of the KV pool.
@@ -36,6 +36,30 @@ impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig { max_batched_tokens: 512, max_seqs: 64, block_size: 16, kv_memory: 1 << 30, attention: AttentionBackend::Auto }
     }
+}
+
+impl BatchConfig {
+    /// On a GPU, a KV pool as large as the device memory the weights left allows, as
+    /// vLLM's `gpu_memory_utilization` does: 90% of the device, less what is in use and
+    /// what one full step's activations may take (the 10% is the margin for what that
+    /// estimate leaves out, such as attention's gathered blocks). On the CPU, `self`
+    /// unchanged: host memory is the whole machine's, so its size is the operator's.
+    pub fn filling_device(self, model: &Model) -> BatchConfig {
+        let Some(facts) = DeviceFacts::of(model.decoder.device()) else { return self };
+        let in_use = facts.total_memory.saturating_sub(facts.free_memory);
+        let budget = facts.total_memory / 10 * 9;
+        let step = step_activation_bytes(model.decoder.config(), self.max_batched_tokens, self.max_seqs);
+        let per_block = model.decoder.kv_bytes_per_block(self.block_size, self.attention);
+        BatchConfig { kv_memory: budget.saturating_sub(in_use + step).max(per_block), ..self }
+    }
+}
+
+/// What one step of `tokens` tokens over `seqs` sequences may hold besides weights and
+/// KV cache, counted in f32: the MLP's gate, up and product, the residual stream and
+/// its norms, q/k/v, and each sequence's logits with the sampler's copies.
+fn step_activation_bytes(c: &ModelConfig, tokens: usize, seqs: usize) -> usize {
+    let per_token = 3 * c.intermediate_size + 6 * c.hidden_size + (c.num_heads + 2 * c.num_kv_heads) * c.head_dim;
+    4 * (tokens * per_token + 3 * seqs * c.vocab_size)
 }
 
 /// One generation request.

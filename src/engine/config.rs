@@ -150,6 +150,34 @@ impl ModelConfig {
         Ok(config)
     }
 
+    /// The `config.json` Hugging Face transformers builds this model from (what
+    /// [`ModelConfig::from_hf_json`] reads back): how a synthetic preset is handed to a
+    /// peer engine.
+    pub fn to_hf_json(&self) -> serde_json::Value {
+        let (architecture, model_type) = match self.family {
+            Family::Llama => ("LlamaForCausalLM", "llama"),
+            Family::Qwen2 => ("Qwen2ForCausalLM", "qwen2"),
+            Family::Qwen3 => ("Qwen3ForCausalLM", "qwen3"),
+        };
+        serde_json::json!({
+            "architectures": [architecture],
+            "model_type": model_type,
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_layers,
+            "num_attention_heads": self.num_heads,
+            "num_key_value_heads": self.num_kv_heads,
+            "head_dim": self.head_dim,
+            "max_position_embeddings": self.max_context,
+            "rms_norm_eps": self.rms_norm_eps,
+            "rope_theta": self.rope_theta,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "attention_bias": self.qkv_bias,
+            "hidden_act": "silu",
+        })
+    }
+
     /// Checks the numbers fit together, so a bad file fails here rather than as a
     /// shape error deep in a forward pass.
     pub fn validate(&self) -> std::result::Result<(), String> {
@@ -212,5 +240,22 @@ impl ModelConfig {
         let layer = attention + 3 * h * i + 2 * h;
         let head = if self.tie_word_embeddings { 0 } else { v * h };
         v * h + self.num_layers as u64 * layer + h + head
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hf_config_written_reads_back_as_the_same_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        for name in crate::engine::synthetic::PRESETS {
+            let mut config = crate::engine::synthetic::preset(name).unwrap();
+            config.num_layers = 3;
+            std::fs::write(&path, config.to_hf_json().to_string()).unwrap();
+            assert_eq!(ModelConfig::from_hf_json(&path).unwrap(), config, "{name}");
+        }
     }
 }

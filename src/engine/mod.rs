@@ -236,12 +236,51 @@ impl DeviceName {
     }
 }
 
+/// What a device says about itself, for choices made at load time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceFacts {
+    /// CUDA compute capability (major, minor).
+    pub compute_capability: (i32, i32),
+    /// Device memory free now, in bytes.
+    pub free_memory: usize,
+    /// Device memory in all, in bytes.
+    pub total_memory: usize,
+}
+
+impl DeviceFacts {
+    /// A CUDA device's facts; `None` on the CPU (and in builds without `cuda`).
+    pub fn of(device: &Device) -> Option<DeviceFacts> {
+        #[cfg(feature = "cuda")]
+        if let Ok(cuda) = device.as_cuda_device() {
+            let context = cuda.cuda_stream().context().clone();
+            let (free_memory, total_memory) = context.mem_get_info().ok()?;
+            let compute_capability = context.compute_capability().ok()?;
+            return Some(DeviceFacts { compute_capability, free_memory, total_memory });
+        }
+        let _ = device;
+        None
+    }
+
+    /// The activation and dense-weight type a GPU computes in when none is asked for:
+    /// bf16 from compute capability 8.0 (Ampere) on; f16 before it, since Pascal,
+    /// Volta and Turing have no bf16 arithmetic (candle builds its bf16 kernels for
+    /// sm_80 and later only).
+    pub fn default_dtype(&self) -> DType {
+        if self.compute_capability >= (8, 0) {
+            DType::BF16
+        } else {
+            DType::F16
+        }
+    }
+}
+
 /// How to load a model.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
     /// Where the weights and the computation live.
     pub device: Device,
-    /// Activation and dense-weight type; `None` picks f32 on CPU and bf16 on a GPU.
+    /// Activation and dense-weight type; `None` picks f32 on CPU and on a GPU
+    /// [`DeviceFacts::default_dtype`] (bf16, or f16 before Ampere).
     pub dtype: Option<DType>,
     /// What to do with quantized GGUF matrices; on a synthetic preset, a block format
     /// stores its matrices that way.
@@ -293,7 +332,7 @@ impl Model {
     /// Loads a model from `source`.
     pub fn load(source: &ModelSource, options: &LoadOptions) -> Result<Model> {
         let device = &options.device;
-        let dtype = options.dtype.unwrap_or(if device.is_cpu() { DType::F32 } else { DType::BF16 });
+        let dtype = options.dtype.unwrap_or_else(|| DeviceFacts::of(device).map_or(DType::F32, |f| f.default_dtype()));
         let (decoder, tokenizer, chat) = match source {
             ModelSource::HfDir(dir) => load_hf_dir(dir, dtype, device)?,
             ModelSource::Gguf(path) => load_gguf(path, options.requantize, dtype, device)?,

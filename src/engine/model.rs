@@ -141,6 +141,11 @@ impl Decoder {
         &self.device
     }
 
+    /// What activations and dense weights compute in.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
     /// A KV pool of `num_blocks` blocks for this model, on its device, for `attention`.
     pub fn kv_cache(&self, num_blocks: usize, block_size: usize, attention: AttentionBackend) -> Result<PagedKvCache> {
         match attention.resolve(&self.device) {
