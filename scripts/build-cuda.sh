@@ -5,8 +5,12 @@
 # binary (no -C target-cpu=native) into target/cuda/release/hearth, plus a stripped,
 # gzipped copy to carry to a GPU machine. A clean build takes ~22 min on 2 cores.
 #
-#   scripts/build-cuda.sh                    # --features cuda
-#   scripts/build-cuda.sh --features flash-attn   # adds candle-flash-attn (~85 min on 2 cores)
+#   scripts/build-cuda.sh                                   # Hopper (sm_90)
+#   CUDA_COMPUTE_CAP=75 HEARTH_CUDA_TARGET=target/cuda-sm75 scripts/build-cuda.sh   # Turing
+#
+# CUDA 13 compiles for Turing (7.5) and later only; candle 0.11's kernels then leave
+# out bf16 (hearth computes in f16 there). Pascal (6.x) needs CUDA 12 and a candle
+# whose kernels build below sm_70 (0.11's MoE kernels use tensor-core fragments).
 #
 # Why 13.0 exactly: the lent GPUs run driver 580 (CUDA 13.0), which rejects the PTX
 # 13.1+ writes. The nvcc extra does not pin nvidia-cuda-crt / nvidia-nvvm, and pip
@@ -60,13 +64,10 @@ export LD_LIBRARY_PATH="$home/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # Hopper (H100/H200) unless told otherwise; saves asking nvidia-smi, which is not here.
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
-features="cuda"
-if [[ "${1:-}" == "--features" ]]; then
-    features="cuda,$2"
-fi
-cargo build --release --locked --features "$features" --target-dir target/cuda --bin hearth
+out="${HEARTH_CUDA_TARGET:-target/cuda}"
+cargo build --release --locked --features cuda --target-dir "$out" --bin hearth
 # To carry: stripped of its line tables (~80 MB with every kernel's PTX) and gzipped
 # (~20 MB), under the 64 MiB a lent machine takes per call; gunzip there.
-strip -o target/cuda/release/hearth.stripped target/cuda/release/hearth
-gzip -9 -c target/cuda/release/hearth.stripped > target/cuda/release/hearth.gz
-echo "target/cuda/release/hearth (to carry: target/cuda/release/hearth.gz)"
+strip -o "$out/release/hearth.stripped" "$out/release/hearth"
+gzip -9 -c "$out/release/hearth.stripped" > "$out/release/hearth.gz"
+echo "$out/release/hearth (to carry: $out/release/hearth.gz)"

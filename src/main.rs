@@ -149,6 +149,11 @@ struct BenchArgs {
     /// Write the results (JSON, with the fingerprint) here.
     #[arg(long, visible_alias = "json", value_name = "FILE")]
     save: Option<PathBuf>,
+    /// Sample the device's sensors (NVML on a GPU; sysfs/RAPL on the CPU) every second
+    /// while the benchmark runs, write the samples here (Parquet, as a run's
+    /// telemetry.parquet) and print their summary.
+    #[arg(long, value_name = "FILE")]
+    telemetry: Option<PathBuf>,
     /// Compare with this earlier --save; exit 1 when a figure is worse by more than --tolerance.
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
@@ -689,7 +694,35 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     let fingerprint = bench::Fingerprint::here();
     println!("hearth {} ({}), {}; {} cores, {} threads; median of {} runs", fingerprint.hearth_version, &fingerprint.git_commit[..fingerprint.git_commit.len().min(12)], fingerprint.cpu, fingerprint.cores, fingerprint.threads, options.repeat);
-    let report = bench::run(&options, fingerprint, |r| println!("{}", r.line()))?;
+    let report = match &args.telemetry {
+        None => bench::run(&options, fingerprint, |r| println!("{}", r.line()))?,
+        Some(path) => {
+            use hearth::telemetry::{Telemetry, TelemetryConfig};
+            let devices = options.device.split(',').map(str::parse).collect::<hearth::Result<Vec<hearth::engine::DeviceName>>>()?;
+            let telemetry = Telemetry::new(&devices, TelemetryConfig { warmup_s: 0.0, ..TelemetryConfig::default() });
+            let report = telemetry.while_sampling(|| bench::run(&options, fingerprint, |r| println!("{}", r.line())))??;
+            telemetry.write(path, &[("hearth.bench".to_string(), std::env::args().collect::<Vec<_>>().join(" "))])?;
+            let stats = telemetry.stats();
+            let some = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v:.1}{unit}"));
+            for d in &stats.devices {
+                println!(
+                    "telemetry {}: {} samples over {:.0} s; temperature {}–{}; power mean {}, max {}; energy {}; throttled {}; utilisation {}",
+                    d.device,
+                    stats.samples,
+                    stats.seconds,
+                    some(d.temperature_c.as_ref().map(|t| t.min), " °C"),
+                    some(d.temperature_c.as_ref().map(|t| t.max), " °C"),
+                    some(d.power_w.as_ref().map(|p| p.mean), " W"),
+                    some(d.power_w.as_ref().map(|p| p.max), " W"),
+                    some(d.energy_j, " J"),
+                    some(d.throttled_share.map(|s| s * 100.0), "% of samples"),
+                    some(d.utilization.map(|u| u * 100.0), "%"),
+                );
+            }
+            println!("wrote {}", path.display());
+            report
+        }
+    };
     let ratios: Vec<_> = report.results.iter().filter(|r| r.suite == "engine/peer").collect();
     if !ratios.is_empty() {
         let peer = options.peer.as_ref().map_or("", |(p, _)| p.name());

@@ -104,3 +104,15 @@ fn the_transformers_peer_gets_the_presets_shapes_and_prompts_and_its_figures_bec
     let err = String::from_utf8_lossy(&failed.stderr);
     assert!(!failed.status.success() && err.contains("transformers peer") && err.contains("no such model here"), "{err}");
 }
+
+#[test]
+fn telemetry_is_sampled_while_the_benchmark_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("telemetry.parquet");
+    let out = bench(&["engine", "--model", "synthetic:tiny", "--concurrency", "2", "--repeat", "1", "--telemetry", path.to_str().unwrap()], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let samples = hearth::telemetry::read_samples(&path).unwrap();
+    assert!(!samples.is_empty() && samples.iter().all(|s| s.device == "cpu"), "{samples:?}");
+    assert!(stdout.contains("telemetry cpu:") && stdout.contains(&format!("{} samples", samples.len())), "{stdout}");
+}
