@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Issue 6's run on a lent GPU machine, one step per call (a call gets 10 minutes there):
+#   scripts/gpu-bench.sh check   HEARTH OUT   # greedy ids, CPU vs GPU; a small engine run
+#   scripts/gpu-bench.sh 7b      HEARTH OUT   # Qwen2.5-Coder-7B shapes, bf16
+#   scripts/gpu-bench.sh 7b-q4   HEARTH OUT   # ... matrices in 4 bits (Q4_K)
+#   scripts/gpu-bench.sh 32b     HEARTH OUT
+#   scripts/gpu-bench.sh 32b-q4  HEARTH OUT
+# HEARTH is the CUDA binary (scripts/build-cuda.sh; gunzip the carried copy), OUT the
+# folder the results go to. Each model step runs the engine benchmark at 256 concurrent
+# sequences, 512 prompt and 256 new tokens, at most 8,192 tokens a step, with
+# transformers' batched generate as the peer (PEER_PYTHON, default python3: it runs the
+# same shapes in bf16, also for the 4-bit rows) and the GPU's NVML telemetry, and
+# writes OUT/<step>.json, OUT/<step>.log and OUT/<step>-telemetry.parquet.
+# Q4_FORMAT picks the 4-bit format (q4k; q4_0 quantizes faster at load).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step="${1:?step: check, 7b, 7b-q4, 32b or 32b-q4}"
+hearth="${2:-target/cuda/release/hearth}"
+out="${3:-${OUT:-.}}"
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap,power.limit --format=csv > "$out/gpu.csv" 2>&1 || true
+if [[ "$step" == check ]]; then
+    scripts/gpu-check.sh "$hearth" cuda:0 | tee "$out/check.log"
+    "$hearth" bench engine --device cuda:0 --model synthetic:qwen2.5-coder-0.5b --concurrency 8,64 --prompt-tokens 128 --new-tokens 32 --repeat 1 2>&1 | tee -a "$out/check.log"
+    exit "${PIPESTATUS[0]}"
+fi
+case "$step" in
+    7b | 7b-q4) model=synthetic:qwen2.5-coder-7b ;;
+    32b | 32b-q4) model=synthetic:qwen2.5-coder-32b ;;
+    *) echo "gpu-bench: unknown step $step" >&2; exit 2 ;;
+esac
+format=keep
+[[ "$step" == *-q4 ]] && format="${Q4_FORMAT:-q4k}"
+"$hearth" bench engine --device cuda:0 --model "$model" --requantize "$format" \
+    --concurrency 256 --prompt-tokens 512 --new-tokens 256 --max-batched-tokens 8192 --repeat 1 \
+    --peer transformers --peer-python "${PEER_PYTHON:-python3}" \
+    --save "$out/$step.json" --telemetry "$out/$step-telemetry.parquet" 2>&1 | tee "$out/$step.log"
+exit "${PIPESTATUS[0]}"
