@@ -24,8 +24,10 @@ fn main() {
         repeat: if benchmarking { 3 } else { 1 },
         device: "cpu".to_string(),
         requantize: "auto".to_string(),
-        attention: Default::default(),
-        peer_python: None,
+        engine: Default::default(),
+        dtype: None,
+        max_batched_tokens: None,
+        peer: None,
         walk_files: if benchmarking { 2000 } else { 50 },
     };
     let report = bench::run(&options, bench::Fingerprint::here(), |r| println!("{}", r.line()))
