@@ -67,14 +67,13 @@ impl Peer {
         }
     }
 
-    /// The peer's job for `model` (loaded from `source`), or `None` when this peer
-    /// cannot run such a model.
-    fn job(self, source: &ModelSource, model: &Model, threads: usize) -> Option<serde_json::Value> {
-        let mut job = match (self, source) {
-            (Peer::LlamaCpp, ModelSource::Gguf(gguf)) => serde_json::json!({ "model": gguf }),
-            (Peer::Transformers, ModelSource::HfDir(dir)) => serde_json::json!({ "model_dir": dir }),
-            (Peer::Transformers, ModelSource::Synthetic { .. }) => serde_json::json!({ "config": model.decoder.config().to_hf_json() }),
-            _ => return None,
+    /// The peer's job for `model`, loaded from `source` (one the peer [`Peer::runs`]):
+    /// the GGUF file, the Hugging Face directory, or a synthetic preset's config.
+    fn job(self, source: &ModelSource, model: &Model, threads: usize) -> serde_json::Value {
+        let mut job = match source {
+            ModelSource::Gguf(gguf) => serde_json::json!({ "model": gguf }),
+            ModelSource::HfDir(dir) => serde_json::json!({ "model_dir": dir }),
+            ModelSource::Synthetic { .. } => serde_json::json!({ "config": model.decoder.config().to_hf_json() }),
         };
         job["threads"] = threads.into();
         if self == Peer::Transformers {
@@ -90,7 +89,7 @@ impl Peer {
             }
             .into();
         }
-        Some(job)
+        job
     }
 
     /// Whether this peer can run the model from `source`.
@@ -98,13 +97,16 @@ impl Peer {
         matches!((self, source), (Peer::LlamaCpp, ModelSource::Gguf(_)) | (Peer::Transformers, ModelSource::HfDir(_) | ModelSource::Synthetic { .. }))
     }
 
-    /// Runs `workloads` (their prompts over ids below `vocab`) through the peer with
-    /// `python`, on what `model` was loaded from. Results are named like hearth's,
+    /// Runs `workloads` (their prompts over the ids `model` and its tokenizer share)
+    /// through the peer with `python`, on what `model` was loaded from. Results are named like hearth's,
     /// `<workload> @ <model_name>`, in the suite [`Peer::suite`]; with the peer's
     /// version.
     pub fn run(self, python: &Path, source: &ModelSource, model: &Model, model_name: &str, threads: usize, workloads: &[EngineWorkload]) -> Result<(String, Vec<BenchResult>)> {
         let name = self.name();
-        let mut job = self.job(source, model, threads).ok_or_else(|| Error::Config(format!("the {name} peer cannot run {source}")))?;
+        if !self.runs(source) {
+            return Err(Error::Config(format!("the {name} peer cannot run {source}")));
+        }
+        let mut job = self.job(source, model, threads);
         let vocab = super::engine::vocab(model);
         job["workloads"] = workloads
             .iter()
