@@ -195,6 +195,10 @@ pub fn run(options: &BenchOptions, fingerprint: Fingerprint, mut on_result: impl
                     let device = options.device.parse::<crate::engine::DeviceName>()?.open()?;
                     let load = crate::engine::LoadOptions { device, requantize: options.requantize.parse().map_err(Error::Config)?, dtype: options.dtype };
                     let model = crate::engine::Model::load(&parsed, &load)?;
+                    // One short generation first: a GPU's one-time costs (kernel
+                    // loading, cuBLAS handles) are not the first workload's. The peer
+                    // warms up the same way.
+                    engine::run(&model, source, &EngineWorkload::uniform(1, 8, 2), options.engine)?;
                     let peer = options.peer.as_ref().filter(|(p, _)| p.runs(&parsed));
                     let threads = rayon::current_num_threads();
                     // With a peer, the engines take turns round by round, so a slow spell
