@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use hearth::engine::{LoadOptions, Message, Model, ModelSource, Requantize, SamplingParams};
+use hearth::engine::{KvMemory, LoadOptions, Message, Model, ModelSource, Requantize, SamplingParams};
 use hearth::job::{self, WalkInput, WalkSummary};
 use hearth::pipeline::{Overrides, Pipeline};
 use hearth::run::{RunOptions, RunProgress};
@@ -133,10 +133,10 @@ struct BenchArgs {
     /// [default: each workload's own; a sweep's is all its prompts at once].
     #[arg(long, value_name = "N")]
     max_batched_tokens: Option<usize>,
-    /// KV pool in MiB [default: on a GPU as much as its free memory allows, on the
-    /// CPU 1024].
-    #[arg(long, value_name = "MIB")]
-    kv_memory: Option<usize>,
+    /// KV pool in MiB, or `auto`: on a GPU as much as its free memory allows, on the
+    /// CPU 1024.
+    #[arg(long, value_name = "MIB", default_value_t = KvMemory::Auto)]
+    kv_memory: KvMemory,
     /// Run the engine workloads through a peer too, with the same prompts, and report
     /// hearth/peer: llama.cpp (on GGUF models: the same file) or transformers (on
     /// synthetic presets and Hugging Face directories: the same shapes, device and dtype).
@@ -466,13 +466,16 @@ fn soak(args: SoakArgs) -> anyhow::Result<()> {
     let progress = RunProgress::default();
     let started = std::time::Instant::now();
     let (mut iterations, mut units_run, mut units_failed) = (0u64, 0u64, 0u64);
+    let mut load_seconds = Vec::new();
+    let models = hearth::run::ModelCache::default();
     let outcome = telemetry.while_sampling(|| -> anyhow::Result<()> {
         while iterations == 0 || started.elapsed() < args.duration {
-            let options = RunOptions { rerun: true, telemetry: Some(&telemetry), fault: Fault::from_env()?, ..RunOptions::default() };
+            let options = RunOptions { rerun: true, telemetry: Some(&telemetry), models: Some(&models), fault: Fault::from_env()?, ..RunOptions::default() };
             let summary = hearth::run::run(&pipeline, &options, &progress)?;
             iterations += 1;
             units_run += summary.tasks.iter().map(|t| t.run).sum::<u64>();
             units_failed += summary.failed();
+            load_seconds.push(summary.tasks.iter().map(|t| t.load_seconds).sum::<f64>());
             if !args.quiet {
                 eprintln!("soak: pass {iterations} done at {:.0}s of {:.0}s", started.elapsed().as_secs_f64(), args.duration.as_secs_f64());
             }
@@ -493,6 +496,7 @@ fn soak(args: SoakArgs) -> anyhow::Result<()> {
         "gates": results,
         "duration_s": started.elapsed().as_secs_f64(),
         "passes": iterations,
+        "load_seconds_per_pass": load_seconds,
         "units_run": units_run,
         "units_failed": units_failed,
         "telemetry": stats,
@@ -686,7 +690,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         repeat: args.repeat,
         device: args.device,
         requantize: args.requantize,
-        engine: bench::EngineSettings { attention: args.attention, kv_memory: args.kv_memory.map(|mib| mib << 20) },
+        engine: bench::EngineSettings { attention: args.attention, kv_memory: args.kv_memory },
         dtype: args.dtype.dtype(),
         max_batched_tokens: args.max_batched_tokens,
         peer,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{BatchConfig, ModelSource, Pooling, Requantize, SamplingParams, DEFAULT_MODEL};
+use crate::engine::{BatchConfig, KvMemory, Model, ModelSource, Pooling, Requantize, SamplingParams, DEFAULT_MODEL};
 use crate::job::WalkInput;
 use crate::source::{DatasetColumns, WalkConfig};
 use crate::{Error, Result};
@@ -122,8 +122,9 @@ pub struct EngineSection {
     pub max_seqs: usize,
     /// Tokens one step carries at most.
     pub max_batched_tokens: usize,
-    /// KV-cache memory in MiB.
-    pub kv_memory_mib: usize,
+    /// KV-cache memory in MiB, or `auto` (the default): on a GPU as much as the
+    /// weights left, on the CPU 1024.
+    pub kv_memory_mib: KvMemory,
 }
 
 impl Default for EngineSection {
@@ -132,20 +133,16 @@ impl Default for EngineSection {
         EngineSection {
             max_seqs: batch.max_seqs,
             max_batched_tokens: batch.max_batched_tokens,
-            kv_memory_mib: batch.kv_memory >> 20,
+            kv_memory_mib: KvMemory::Auto,
         }
     }
 }
 
 impl EngineSection {
-    /// The engine's batch configuration.
-    pub fn batch_config(&self) -> BatchConfig {
-        BatchConfig {
-            max_seqs: self.max_seqs,
-            max_batched_tokens: self.max_batched_tokens,
-            kv_memory: self.kv_memory_mib << 20,
-            ..BatchConfig::default()
-        }
+    /// The batch configuration of an engine over `model` (which the KV pool's size may
+    /// depend on: `auto` fills the memory its device has left).
+    pub fn batch_config(&self, model: &Model) -> BatchConfig {
+        BatchConfig { max_seqs: self.max_seqs, max_batched_tokens: self.max_batched_tokens, ..BatchConfig::default() }.with_kv_memory(self.kv_memory_mib, model)
     }
 }
 
@@ -350,7 +347,7 @@ impl Pipeline {
             return Err("no task: add [tasks.docs], [tasks.review] or [tasks.embed]".into());
         }
         let e = &self.engine;
-        if e.max_seqs == 0 || e.max_batched_tokens == 0 || e.kv_memory_mib == 0 {
+        if e.max_seqs == 0 || e.max_batched_tokens == 0 {
             return Err(format!("[engine] limits must be positive: {e:?}"));
         }
         let t = &self.telemetry;
@@ -473,6 +470,26 @@ mod tests {
         assert!(load(&bad_model).unwrap_err().to_string().contains("missing.gguf"));
         let pooling = MINIMAL.replace("[tasks.docs]\n", "[tasks.embed]\npooling = 'max'\n");
         assert!(load(&pooling).unwrap_err().to_string().contains("max"));
+    }
+
+    #[test]
+    fn the_kv_pool_is_auto_or_a_positive_number_of_mib() {
+        let with = |value: &str| load(&MINIMAL.replace("[output]", &format!("[engine]\nkv_memory_mib = {value}\n[output]")));
+        assert_eq!(load(MINIMAL).unwrap().engine.kv_memory_mib, KvMemory::Auto);
+        assert_eq!(with("'auto'").unwrap().engine.kv_memory_mib, KvMemory::Auto);
+        assert_eq!(with("512").unwrap().engine.kv_memory_mib, KvMemory::Mib(512));
+        for bad in ["0", "-1", "'lots'", "1.5"] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.contains("kv_memory_mib") && err.contains("give `auto` or a positive number of MiB"), "{bad}: {err}");
+        }
+        // The resolved pipeline (hashed, recorded) writes it back as it was given.
+        let json = crate::job::to_json(&with("'auto'").unwrap().engine);
+        assert!(json.contains(r#""kv_memory_mib":"auto""#), "{json}");
+
+        // On the CPU, `auto` is BatchConfig's default; a number is taken as given.
+        let model = Model::load(&"synthetic:tiny".parse().unwrap(), &crate::engine::LoadOptions::default()).unwrap();
+        assert_eq!(with("'auto'").unwrap().engine.batch_config(&model).kv_memory, BatchConfig::default().kv_memory);
+        assert_eq!(with("512").unwrap().engine.batch_config(&model).kv_memory, 512 << 20);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::engine::{BatchConfig, BatchEngine, DeviceName, LoadOptions, Message, Model, ModelSource, Pooling, Request, SamplingParams};
+use crate::engine::{BatchConfig, BatchEngine, DeviceName, LoadOptions, Message, Model, ModelSource, Pooling, Request, Requantize, SamplingParams};
 use crate::job::{self, to_json};
 use crate::pipeline::{GenerateTask, Pipeline};
 use crate::shard::{self, Shard};
@@ -47,7 +47,15 @@ pub struct RunOptions<'a> {
     pub rerun: bool,
     /// Telemetry that outlives the run (a soak's); `None` samples for this run only.
     pub telemetry: Option<&'a Telemetry>,
+    /// Models that outlive the run (a soak's); `None` loads them for this run only.
+    pub models: Option<&'a ModelCache>,
 }
+
+/// Models kept loaded from one run to the next in one process. A soak's passes load
+/// each model once, so the devices stay under load between passes instead of idling
+/// through a reload (a minute or more for a 32B model).
+#[derive(Default)]
+pub struct ModelCache(Mutex<Option<Models>>);
 
 /// Units embedded per batch of embedding calls.
 const EMBED_GROUP: usize = 64;
@@ -98,7 +106,7 @@ pub struct TaskSummary {
     pub tokens_out: u64,
     /// Wall time of the task.
     pub seconds: f64,
-    /// Part of it spent loading the model (0 when an earlier task loaded it).
+    /// Part of it spent loading the model (0 when an earlier task or run loaded it).
     pub load_seconds: f64,
     /// Share of full prompt blocks served from the prefix cache.
     pub prefix_hit_rate: f64,
@@ -189,6 +197,10 @@ struct Models {
 }
 
 impl Models {
+    fn new(requantize: Requantize) -> Models {
+        Models { options: LoadOptions { requantize, ..LoadOptions::default() }, loaded: HashMap::new(), failed: HashMap::new(), hashes: HashMap::new() }
+    }
+
     fn hash(&mut self, source: &str) -> Result<String> {
         if let Some(hash) = self.hashes.get(source) {
             return Ok(hash.clone());
@@ -198,9 +210,11 @@ impl Models {
         Ok(hash)
     }
 
-    /// The model on each of `devices`, or why it would not load there; the devices not
+    /// The model on each of `devices`, or why it would not load there, and the time
+    /// spent loading it now (zero when every device had it already); the devices not
     /// tried yet load side by side. An error when it loads on none of them.
-    fn on_devices(&mut self, source: &str, devices: &[DeviceName]) -> Result<Vec<std::result::Result<&Model, String>>> {
+    fn on_devices(&mut self, source: &str, devices: &[DeviceName]) -> Result<(Vec<std::result::Result<&Model, String>>, Duration)> {
+        let loading = Instant::now();
         let mut missing: Vec<DeviceName> = devices.to_vec();
         missing.sort_by_key(|d| d.to_string());
         missing.dedup();
@@ -220,6 +234,7 @@ impl Models {
                 .collect();
             loads.into_iter().map(|h| h.join().expect("loading a model does not panic")).collect()
         });
+        let loaded_in = if missing.is_empty() { Duration::ZERO } else { loading.elapsed() };
         let mut first_error = None;
         for (device, result) in results {
             let key = (source.to_string(), device);
@@ -244,7 +259,7 @@ impl Models {
         if models.iter().all(|m| m.is_err()) {
             return Err(first_error.unwrap_or_else(|| Error::Config(format!("{source} loads on none of the devices: {}", models[0].as_ref().err().expect("all failed")))));
         }
-        Ok(models)
+        Ok((models, loaded_in))
     }
 }
 
@@ -276,13 +291,13 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
     let units = run_order(out, options.shard)?;
 
     let devices = workers::parse_devices(&pipeline.model.devices)?;
-    let requantize = pipeline.model.requantize.parse().map_err(Error::Config)?;
-    let mut models = Models {
-        options: LoadOptions { requantize, ..LoadOptions::default() },
-        loaded: HashMap::new(),
-        failed: HashMap::new(),
-        hashes: HashMap::new(),
-    };
+    let requantize: Requantize = pipeline.model.requantize.parse().map_err(Error::Config)?;
+    let own_models = ModelCache::default();
+    let mut cached = options.models.unwrap_or(&own_models).0.lock().unwrap_or_else(|p| p.into_inner());
+    if cached.as_ref().is_none_or(|models| models.options.requantize != requantize) {
+        *cached = Some(Models::new(requantize));
+    }
+    let models = cached.as_mut().expect("made above");
     let context = RunContext {
         pipeline,
         config_hash: pipeline.config_hash(),
@@ -296,15 +311,15 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
     let mut summaries = Vec::new();
     let t = &pipeline.tasks;
     if let Some(spec) = &t.docs {
-        summaries.push(context.generate(TaskKind::Docs, spec, &units, &mut models)?);
+        summaries.push(context.generate(TaskKind::Docs, spec, &units, models)?);
     }
     if let Some(spec) = &t.review {
-        summaries.push(context.generate(TaskKind::Review, spec, &units, &mut models)?);
+        summaries.push(context.generate(TaskKind::Review, spec, &units, models)?);
     }
     if let Some(spec) = &t.embed {
         let model = spec.model.as_deref().unwrap_or(&pipeline.model.source);
         let template = spec.template.as_deref().unwrap_or(EMBED_TEMPLATE);
-        summaries.push(context.embed(model, template, spec.pooling, &units, &mut models)?);
+        summaries.push(context.embed(model, template, spec.pooling, &units, models)?);
     }
 
     let provenance = [
@@ -496,15 +511,15 @@ impl RunContext<'_> {
 
         let prompts = Prompts { units, plan: &plan };
         let prefix = PrefixTally::default();
-        let batch = self.pipeline.engine.batch_config();
-        let loading = Instant::now();
-        let on_devices = models.on_devices(model_source, &self.devices)?;
-        output.summary.load_seconds = loading.elapsed().as_secs_f64();
+        let (on_devices, loaded_in) = models.on_devices(model_source, &self.devices)?;
+        output.summary.load_seconds = loaded_in.as_secs_f64();
         let workers = on_devices.into_iter().zip(&self.devices).map(|(model, &device)| {
             let (prompts, prefix) = (&prompts, &prefix);
             move || -> Result<Generator<'_>> {
                 let model = model.map_err(Error::Config)?;
                 let telemetry = self.telemetry;
+                let batch = self.pipeline.engine.batch_config(model);
+                tracing::info!("{device}: a KV pool of {} MiB", batch.kv_memory >> 20);
                 let engine = metered_engine(model, batch, telemetry, device)?;
                 Ok(Generator { model, device, batch, engine, prompt_tokens: HashMap::new(), prompts, prefix, telemetry, decoded: 0 })
             }
@@ -524,9 +539,8 @@ impl RunContext<'_> {
         if output.todo.is_empty() {
             return output.finish();
         }
-        let loading = Instant::now();
-        let on_devices = models.on_devices(model_source, &self.devices)?;
-        output.summary.load_seconds = loading.elapsed().as_secs_f64();
+        let (on_devices, loaded_in) = models.on_devices(model_source, &self.devices)?;
+        output.summary.load_seconds = loaded_in.as_secs_f64();
         let dim = on_devices.iter().flatten().next().expect("loaded on some device").decoder.config().hidden_size;
         let field_metadata = HashMap::from([
             ("hearth.model".to_string(), identity.model.clone()),

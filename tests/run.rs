@@ -552,6 +552,25 @@ fn a_soak_with_a_planted_violation_fails_with_that_reason_and_writes_its_report(
     assert!(passed.status.success(), "{}", String::from_utf8_lossy(&passed.stderr));
 }
 
+#[test]
+fn a_soak_loads_its_models_in_the_first_pass_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = make_repo(tmp.path(), 5);
+    let pipeline = write_pipeline(tmp.path(), &format!("repos = [\"{}\"]", repo.display()), "synthetic:tiny", 16, 2, 2);
+    std::fs::write(tmp.path().join("sensor.jsonl"), "{\"temperature_c\": 50, \"power_w\": 100}\n").unwrap();
+    let mut text = std::fs::read_to_string(&pipeline).unwrap();
+    text.push_str("[telemetry]\ntest_sensor = \"sensor.jsonl\"\ninterval_s = 0.05\n");
+    std::fs::write(&pipeline, text).unwrap();
+    let out = tmp.path().join("soak");
+    let soak = hearth(&["soak", pipeline.to_str().unwrap(), "--duration", "2s", "--gate", "max_temp=1000", "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(soak.status.success(), "{}", String::from_utf8_lossy(&soak.stderr));
+    let verdict: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("soak.json")).unwrap()).unwrap();
+    let loads: Vec<f64> = verdict["load_seconds_per_pass"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap()).collect();
+    assert!(loads.len() >= 2 && loads.len() as u64 == verdict["passes"].as_u64().unwrap(), "{verdict}");
+    assert!(loads[0] > 0.0 && loads[1..].iter().all(|&s| s == 0.0), "{loads:?}");
+    assert_eq!(verdict["units_run"].as_u64().unwrap(), 3 * 5 * loads.len() as u64, "every pass runs every unit of each task: {verdict}");
+}
+
 /// Each row's `energy_j` in a task folder.
 fn energies(dir: &Path) -> Vec<Option<f64>> {
     read_folder(dir)

@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::{peak_memory_mib, percentile, reset_peak_memory, BenchResult, Better};
-use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, Model, Request, SamplingParams};
+use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, KvMemory, Model, Request, SamplingParams};
 use crate::Result;
 
 /// A fixed engine workload. Prompt and answer lengths are drawn from their ranges with
@@ -87,10 +87,7 @@ impl EngineWorkload {
     /// The batch limits it runs under on `model`, with `settings`.
     pub fn batch_config(&self, model: &Model, settings: EngineSettings) -> BatchConfig {
         let config = BatchConfig { max_batched_tokens: self.max_batched_tokens, max_seqs: self.max_seqs, attention: settings.attention, ..BatchConfig::default() };
-        match settings.kv_memory {
-            Some(bytes) => BatchConfig { kv_memory: bytes, ..config },
-            None => config.filling_device(model),
-        }
+        config.with_kv_memory(settings.kv_memory, model)
     }
 }
 
@@ -99,9 +96,8 @@ impl EngineWorkload {
 pub struct EngineSettings {
     /// Which attention reads the pool.
     pub attention: AttentionBackend,
-    /// Bytes of KV pool; `None`: on a GPU as much as its free memory allows
-    /// ([`BatchConfig::filling_device`]), on the CPU [`BatchConfig`]'s default.
-    pub kv_memory: Option<usize>,
+    /// The KV pool's size.
+    pub kv_memory: KvMemory,
 }
 
 /// Token ids both the model and its tokenizer know (a synthetic model's vocabulary is

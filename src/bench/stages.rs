@@ -87,7 +87,7 @@ pub fn pipeline(model: &str, devices: &str, requantize: &str) -> Result<BenchRes
         .enumerate()
         .map(|(i, unit)| Ok(Request { id: i as u64, prompt: plan.prompt(&loaded, unit).map_err(Error::Request)?, params: plan.params.clone() }))
         .collect::<Result<Vec<_>>>()?;
-    let mut engine = BatchEngine::new(&loaded, pipeline.engine.batch_config())?;
+    let mut engine = BatchEngine::new(&loaded, pipeline.engine.batch_config(&loaded))?;
     let started = Instant::now();
     let mut engine_tokens = 0;
     engine.run(requests, |c| engine_tokens += c.result.map_or(0, |o| o.tokens.len()))?;

@@ -38,13 +38,87 @@ impl Default for BatchConfig {
     }
 }
 
+/// How large the KV pool is: `auto` or a size in MiB (a pipeline's `kv_memory_mib`,
+/// `hearth bench --kv-memory`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "KvMemoryRepr", into = "KvMemoryRepr")]
+pub enum KvMemory {
+    /// On a GPU, what the weights left ([`BatchConfig::filling_device`]); on the CPU,
+    /// [`BatchConfig`]'s default (host memory is the whole machine's).
+    #[default]
+    Auto,
+    /// This many MiB, on any device.
+    Mib(usize),
+}
+
+impl std::str::FromStr for KvMemory {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "auto" => Ok(KvMemory::Auto),
+            n => match n.parse::<usize>() {
+                Ok(0) | Err(_) => Err(format!("KV memory `{s}`: give `auto` or a positive number of MiB")),
+                Ok(mib) => Ok(KvMemory::Mib(mib)),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for KvMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KvMemory::Auto => f.write_str("auto"),
+            KvMemory::Mib(mib) => write!(f, "{mib}"),
+        }
+    }
+}
+
+/// How [`KvMemory`] is written in TOML and JSON: the word `auto` or a number.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum KvMemoryRepr {
+    Mib(i64),
+    Fraction(f64),
+    Word(String),
+}
+
+impl TryFrom<KvMemoryRepr> for KvMemory {
+    type Error = String;
+
+    fn try_from(repr: KvMemoryRepr) -> std::result::Result<Self, String> {
+        match repr {
+            KvMemoryRepr::Mib(n) => n.to_string().parse(),
+            KvMemoryRepr::Fraction(x) => x.to_string().parse(),
+            KvMemoryRepr::Word(word) => word.parse(),
+        }
+    }
+}
+
+impl From<KvMemory> for KvMemoryRepr {
+    fn from(kv: KvMemory) -> Self {
+        match kv {
+            KvMemory::Auto => KvMemoryRepr::Word("auto".into()),
+            KvMemory::Mib(mib) => KvMemoryRepr::Mib(mib as i64),
+        }
+    }
+}
+
 impl BatchConfig {
+    /// This configuration with its KV pool sized as `kv` says, for `model`.
+    pub fn with_kv_memory(self, kv: KvMemory, model: &Model) -> BatchConfig {
+        match kv {
+            KvMemory::Auto => self.filling_device(model),
+            KvMemory::Mib(mib) => BatchConfig { kv_memory: mib << 20, ..self },
+        }
+    }
+
     /// On a GPU, a KV pool as large as the device memory the weights left allows, as
     /// vLLM's `gpu_memory_utilization` does: 90% of the device, less what is in use and
     /// what one full step's activations may take (the 10% is the margin for what that
     /// estimate leaves out, such as attention's gathered blocks). On the CPU, `self`
     /// unchanged: host memory is the whole machine's, so its size is the operator's.
-    pub fn filling_device(self, model: &Model) -> BatchConfig {
+    fn filling_device(self, model: &Model) -> BatchConfig {
         let Some(facts) = DeviceFacts::of(model.decoder.device()) else { return self };
         let in_use = facts.total_memory.saturating_sub(facts.free_memory);
         let budget = facts.total_memory / 10 * 9;
