@@ -148,7 +148,7 @@ def main():
         sys.exit(f"llama.cpp could not load {job['model']}")
     n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(model))
     results = {w["name"]: run(model, n_vocab, job["threads"], w) for w in job["workloads"]}
-    json.dump({"version": llama_cpp.__version__, "results": results}, sys.stdout)
+    json.dump({"version": f"llama-cpp-python {llama_cpp.__version__}", "results": results}, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -729,7 +729,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     let ratios: Vec<_> = report.results.iter().filter(|r| r.suite == "engine/peer").collect();
     if !ratios.is_empty() {
-        let peer = options.peer.as_ref().map_or("", |(p, _)| p.name());
+        let peer = report.fingerprint.peer.as_deref().unwrap_or_default();
         println!("\nhearth / {peer}, same prompts, this run:");
         println!("{:<56} {:>8} {:>8} {:>8}", "workload", "prefill", "decode", "total");
         for r in ratios {

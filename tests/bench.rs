@@ -71,7 +71,7 @@ for w in job["workloads"]:
     assert len(w["prompts"]) == w["max_seqs"] and all(len(p) == 12 for p in w["prompts"]), w
     assert all(n == 5 for n in w["new_tokens"]) and all(0 <= t < 512 for p in w["prompts"] for t in p), w
     results[w["name"]] = {"prefill_tok_s": 10.0, "decode_tok_s": 10.0, "total_tok_s": 10.0, "wave": w["max_seqs"]}
-json.dump({"version": "fake", "results": results}, sys.stdout)
+json.dump({"version": "fake transformers", "results": results}, sys.stdout)
 "#;
 
 #[test]
@@ -95,7 +95,8 @@ fn the_transformers_peer_gets_the_presets_shapes_and_prompts_and_its_figures_bec
         let ratio = find("engine/peer", workload)["figures"]["total_ratio"]["value"].as_f64().unwrap();
         assert!((ratio - ours / 10.0).abs() < 1e-9 * ratio, "hearth/peer: {ratio} vs {ours}/10");
     }
-    assert!(String::from_utf8_lossy(&out.stdout).contains("hearth / transformers"));
+    assert_eq!(report["fingerprint"]["peer"], "fake transformers", "the peer's own version travels with its figures");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hearth / fake transformers"));
 
     // A peer that fails (this one, on a job of one workload) stops the benchmark with its
     // own words.

@@ -45,7 +45,8 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     /// Workloads of the baseline this run did not measure.
     pub missing: Vec<String>,
-    /// Hardware differences between the two machines (ratios then compare machines too).
+    /// Differences between the two machines, builds or peers (ratios then compare
+    /// those too).
     pub machine_differences: Vec<String>,
 }
 
@@ -59,7 +60,7 @@ impl Comparison {
     pub fn table(&self, tolerance_pct: f64) -> String {
         let mut out = String::new();
         for d in &self.machine_differences {
-            out.push_str(&format!("note: the baseline's machine differs ({d}); the ratios compare machines as well as builds\n"));
+            out.push_str(&format!("note: the baseline's setup differs ({d}); the ratios compare that as well as the code\n"));
         }
         out.push_str(&format!("{:<64} {:<22} {:>12} {:>12} {:>8}  verdict (tolerance {tolerance_pct}%)\n", "workload", "figure", "old", "new", "new/old"));
         for r in &self.rows {
@@ -132,5 +133,19 @@ mod tests {
         let c = compare(&base, &other, 10.0);
         assert!(!c.regressed() && c.missing == ["engine/w"]);
         assert!(compare(&base, &report(89.0, 10.0), 10.0).table(10.0).contains("REGRESSED"));
+    }
+
+    #[test]
+    fn another_peer_version_is_noted_beside_the_ratios() {
+        let with_peer = |version: Option<&str>| {
+            let mut r = report(100.0, 10.0);
+            r.fingerprint.peer = version.map(String::from);
+            r
+        };
+        let base = with_peer(Some("llama-cpp-python 0.3.36"));
+        assert!(compare(&base, &with_peer(Some("llama-cpp-python 0.3.36")), 10.0).machine_differences.is_empty());
+        assert!(compare(&base, &with_peer(None), 10.0).machine_differences.is_empty(), "a run without the peer compares its own figures");
+        let table = compare(&base, &with_peer(Some("llama-cpp-python 0.3.40")), 10.0).table(10.0);
+        assert!(table.contains("peer: llama-cpp-python 0.3.36 vs llama-cpp-python 0.3.40"), "{table}");
     }
 }

@@ -23,6 +23,10 @@ pub struct Fingerprint {
     pub gpus: Vec<String>,
     /// The kernel.
     pub os: String,
+    /// The peer engine that ran beside hearth and its version (`transformers 5.24.0,
+    /// torch 2.15.0`): a ratio is as much the peer's as ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
 }
 
 impl Fingerprint {
@@ -64,11 +68,12 @@ impl Fingerprint {
             memory_gib: (memory_kib / (1024.0 * 1024.0) * 10.0).round() / 10.0,
             gpus: gpus(),
             os,
+            peer: None,
         }
     }
 
-    /// How `other`'s machine differs from this one's, if it does: the hardware
-    /// fields only (a new commit is what a comparison is for).
+    /// How `other`'s machine differs from this one's, if it does: the hardware, the
+    /// build and the peer (a new commit is what a comparison is for).
     pub fn machine_differences(&self, other: &Fingerprint) -> Vec<String> {
         let mut out = Vec::new();
         let mut differ = |what: &str, a: String, b: String| {
@@ -81,6 +86,9 @@ impl Fingerprint {
         differ("threads", self.threads.to_string(), other.threads.to_string());
         differ("gpus", self.gpus.join(", "), other.gpus.join(", "));
         differ("build", self.build.clone(), other.build.clone());
+        if let (Some(a), Some(b)) = (&self.peer, &other.peer) {
+            differ("peer", a.clone(), b.clone());
+        }
         out
     }
 }

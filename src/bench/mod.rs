@@ -173,7 +173,7 @@ pub struct BenchOptions {
 /// Runs the suites on the machine `fingerprint` describes, handing each result to
 /// `on_result` as it is measured (the peer's and the ratios included), and returns the
 /// whole report.
-pub fn run(options: &BenchOptions, fingerprint: Fingerprint, mut on_result: impl FnMut(&BenchResult)) -> Result<Report> {
+pub fn run(options: &BenchOptions, mut fingerprint: Fingerprint, mut on_result: impl FnMut(&BenchResult)) -> Result<Report> {
     let mut results = Vec::new();
     let mut keep = |r: BenchResult, results: &mut Vec<BenchResult>| {
         on_result(&r);
@@ -208,7 +208,9 @@ pub fn run(options: &BenchOptions, fingerprint: Fingerprint, mut on_result: impl
                     for _ in 0..repeat {
                         ours.push(workloads.iter().map(|w| engine::run(&model, source, w, options.engine)).collect::<Result<Vec<_>>>()?);
                         if let Some((peer, python)) = peer {
-                            theirs.push(peer.run(python, &parsed, &model, source, threads, &workloads)?.1);
+                            let (version, figures) = peer.run(python, &parsed, &model, source, threads, &workloads)?;
+                            fingerprint.peer = Some(version);
+                            theirs.push(figures);
                         }
                     }
                     let ours = medians(&ours);
