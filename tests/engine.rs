@@ -724,25 +724,60 @@ fn gathered_attention_gives_the_host_kernels_logits_on_a_mixed_step() {
 
 fn gathered_equals_host_on_a_mixed_step(model: &Model) {
     use hearth::engine::AttentionBackend;
+    let host = mixed_steps(model, AttentionBackend::Host);
+    let gathered = mixed_steps(model, AttentionBackend::Gathered);
+    for (x, y) in host.iter().zip(&gathered) {
+        assert!(max_abs_diff(x, y) < 1e-4, "host and gathered attention differ by {}", max_abs_diff(x, y));
+    }
+}
+
+/// The logits of two steps through `attention` over a fresh pool. Step 1: two prompts
+/// of different lengths. Step 2: both decode while a third sequence's 37-token prompt
+/// prefills in the same step (across block boundaries).
+fn mixed_steps(model: &Model, attention: hearth::engine::AttentionBackend) -> Vec<Vec<f32>> {
     let decoder = &model.decoder;
-    let mut host = decoder.kv_cache(3 * BLOCKS_PER_SEQ, BLOCK, AttentionBackend::Host).unwrap();
-    let mut gathered = decoder.kv_cache(3 * BLOCKS_PER_SEQ, BLOCK, AttentionBackend::Gathered).unwrap();
+    let mut kv = decoder.kv_cache(3 * BLOCKS_PER_SEQ, BLOCK, attention).unwrap();
     let prompt = |s: u32, n: u32| (0..n).map(|i| (i * 17 + s * 5 + 3) % 250).collect::<Vec<u32>>();
     let chunk = |id: u64, start, len, past| SeqChunk { id, start, len, past, wants_logits: true, blocks: table(id as usize) };
-    // Step 1: two prompts of different lengths. Step 2: both decode while a third
-    // sequence's 37-token prompt prefills in the same step (across block boundaries).
     let (a, b, c) = (prompt(0, 21), prompt(1, 40), prompt(2, 37));
     let steps: Vec<(Vec<u32>, Vec<SeqChunk>)> = vec![
         ([a.clone(), b.clone()].concat(), vec![chunk(0, 0, 21, 0), chunk(1, 21, 40, 0)]),
         ([vec![7, 9], c.clone()].concat(), vec![chunk(0, 0, 1, 21), chunk(1, 1, 1, 40), chunk(2, 2, 37, 0)]),
     ];
+    let mut rows = Vec::new();
     for (tokens, chunks) in &steps {
-        let h = decoder.forward(tokens, chunks, &mut host, false).unwrap().logits.to_vec2::<f32>().unwrap();
-        let g = decoder.forward(tokens, chunks, &mut gathered, false).unwrap().logits.to_vec2::<f32>().unwrap();
-        assert_eq!(h.len(), chunks.len());
-        for (x, y) in h.iter().zip(&g) {
-            assert!(max_abs_diff(x, y) < 1e-4, "host and gathered attention differ by {}", max_abs_diff(x, y));
+        let logits = decoder.forward(tokens, chunks, &mut kv, false).unwrap().logits.to_vec2::<f32>().unwrap();
+        assert_eq!(logits.len(), chunks.len());
+        rows.extend(logits);
+    }
+    rows
+}
+
+#[test]
+fn half_precision_runs_both_attentions_near_f32() {
+    // What a GPU computes in (bf16 from Ampere on, f16 before), checked here on the CPU
+    // so a dtype slip shows before a GPU is lent: both attentions' logits stay near the
+    // f32 run's, and the batching engine generates through it.
+    use hearth::engine::AttentionBackend;
+    let source: ModelSource = "synthetic:tiny".parse().unwrap();
+    let at = |dtype| Model::load(&source, &LoadOptions { dtype: Some(dtype), ..Default::default() }).unwrap();
+    let exact = mixed_steps(&at(DType::F32), AttentionBackend::Host);
+    let scale = exact.iter().flatten().fold(0f32, |m, x| m.max(x.abs()));
+    for (dtype, tolerance) in [(DType::BF16, 0.02), (DType::F16, 0.005)] {
+        let model = at(dtype);
+        assert_eq!(model.decoder.dtype(), dtype);
+        for attention in [AttentionBackend::Host, AttentionBackend::Gathered] {
+            let half = mixed_steps(&model, attention);
+            let gap = exact.iter().zip(&half).map(|(x, y)| max_abs_diff(x, y)).fold(0f32, f32::max) / scale;
+            eprintln!("{dtype:?} {attention:?}: logit gap over the largest logit {gap:.4}");
+            assert!(gap > 0.0 && gap < tolerance, "{dtype:?} {attention:?}: {gap}");
         }
+        let batch = hearth::engine::BatchConfig { attention: AttentionBackend::Gathered, ..Default::default() };
+        let mut engine = hearth::engine::BatchEngine::new(&model, batch).unwrap();
+        let request = |id: u64| hearth::engine::Request { id, prompt: vec![5, 6, 7 + id as u32], params: SamplingParams { max_new_tokens: 6, ignore_eos: true, ..Default::default() } };
+        let mut generated = Vec::new();
+        engine.run((0..4).map(request), |c| generated.push(c.result.unwrap().tokens.len())).unwrap();
+        assert_eq!(generated, [6; 4], "{dtype:?}");
     }
 }
 
