@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use hearth::engine::{KvMemory, LoadOptions, Message, Model, ModelSource, Requantize, SamplingParams};
+use hearth::engine::{Limit, LoadOptions, Message, Model, ModelSource, Requantize, SamplingParams};
 use hearth::job::{self, WalkInput, WalkSummary};
 use hearth::pipeline::{Overrides, Pipeline};
 use hearth::run::{RunOptions, RunProgress};
@@ -135,8 +135,8 @@ struct BenchArgs {
     max_batched_tokens: Option<usize>,
     /// KV pool in MiB, or `auto`: on a GPU as much as its free memory allows, on the
     /// CPU 1024.
-    #[arg(long, value_name = "MIB", default_value_t = KvMemory::Auto)]
-    kv_memory: KvMemory,
+    #[arg(long, value_name = "MIB", default_value_t = Limit::Auto)]
+    kv_memory: Limit,
     /// Run the engine workloads through a peer too, with the same prompts, and report
     /// hearth/peer: llama.cpp (on GGUF models: the same file) or transformers (on
     /// synthetic presets and Hugging Face directories: the same shapes, device and dtype).

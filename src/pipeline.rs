@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{BatchConfig, KvMemory, Model, ModelSource, Pooling, Requantize, SamplingParams, DEFAULT_MODEL};
+use crate::engine::{Limits, ModelSource, Pooling, Requantize, SamplingParams, DEFAULT_MODEL};
 use crate::job::WalkInput;
 use crate::source::{DatasetColumns, WalkConfig};
 use crate::{Error, Result};
@@ -26,7 +26,7 @@ pub struct Pipeline {
     pub model: ModelSection,
     /// Continuous-batching limits.
     #[serde(default)]
-    pub engine: EngineSection,
+    pub engine: Limits,
     /// Where rows go.
     pub output: OutputSection,
     /// Which tasks run; at least one.
@@ -111,38 +111,6 @@ fn default_requantize() -> String {
 impl Default for ModelSection {
     fn default() -> Self {
         ModelSection { source: default_model(), devices: default_devices(), requantize: default_requantize() }
-    }
-}
-
-/// `[engine]`: continuous-batching limits.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EngineSection {
-    /// Sequences one step carries at most.
-    pub max_seqs: usize,
-    /// Tokens one step carries at most.
-    pub max_batched_tokens: usize,
-    /// KV-cache memory in MiB, or `auto` (the default): on a GPU as much as the
-    /// weights left, on the CPU 1024.
-    pub kv_memory_mib: KvMemory,
-}
-
-impl Default for EngineSection {
-    fn default() -> Self {
-        let batch = BatchConfig::default();
-        EngineSection {
-            max_seqs: batch.max_seqs,
-            max_batched_tokens: batch.max_batched_tokens,
-            kv_memory_mib: KvMemory::Auto,
-        }
-    }
-}
-
-impl EngineSection {
-    /// The batch configuration of an engine over `model` (which the KV pool's size may
-    /// depend on: `auto` fills the memory its device has left).
-    pub fn batch_config(&self, model: &Model) -> BatchConfig {
-        BatchConfig { max_seqs: self.max_seqs, max_batched_tokens: self.max_batched_tokens, ..BatchConfig::default() }.with_kv_memory(self.kv_memory_mib, model)
     }
 }
 
@@ -346,10 +314,6 @@ impl Pipeline {
         if tasks.docs.is_none() && tasks.review.is_none() && tasks.embed.is_none() {
             return Err("no task: add [tasks.docs], [tasks.review] or [tasks.embed]".into());
         }
-        let e = &self.engine;
-        if e.max_seqs == 0 || e.max_batched_tokens == 0 {
-            return Err(format!("[engine] limits must be positive: {e:?}"));
-        }
         let t = &self.telemetry;
         if !(t.interval_s > 0.0 && t.window_s > 0.0 && t.warmup_s >= 0.0 && t.price_per_kwh >= 0.0) {
             return Err(format!("[telemetry] interval_s and window_s must be positive, warmup_s and price_per_kwh not negative: {t:?}"));
@@ -473,23 +437,27 @@ mod tests {
     }
 
     #[test]
-    fn the_kv_pool_is_auto_or_a_positive_number_of_mib() {
-        let with = |value: &str| load(&MINIMAL.replace("[output]", &format!("[engine]\nkv_memory_mib = {value}\n[output]")));
-        assert_eq!(load(MINIMAL).unwrap().engine.kv_memory_mib, KvMemory::Auto);
-        assert_eq!(with("'auto'").unwrap().engine.kv_memory_mib, KvMemory::Auto);
-        assert_eq!(with("512").unwrap().engine.kv_memory_mib, KvMemory::Mib(512));
-        for bad in ["0", "-1", "'lots'", "1.5"] {
-            let err = with(bad).unwrap_err().to_string();
-            assert!(err.contains("kv_memory_mib") && err.contains("give `auto` or a positive number of MiB"), "{bad}: {err}");
+    fn engine_limits_are_auto_or_positive_numbers() {
+        use crate::engine::{AttentionBackend, BatchConfig, Limit, Model};
+        let with = |engine: &str| load(&MINIMAL.replace("[output]", &format!("[engine]\n{engine}\n[output]")));
+        assert_eq!(load(MINIMAL).unwrap().engine, Limits::default(), "all auto");
+        let given = with("max_seqs = 'auto'\nmax_batched_tokens = 256\nkv_memory_mib = 512").unwrap().engine;
+        assert_eq!(given, Limits { max_seqs: Limit::Auto, max_batched_tokens: Limit::Fixed(256), kv_memory_mib: Limit::Fixed(512) });
+        for key in ["max_seqs", "max_batched_tokens", "kv_memory_mib"] {
+            for bad in ["0", "-1", "'lots'", "1.5"] {
+                let err = with(&format!("{key} = {bad}")).unwrap_err().to_string();
+                assert!(err.contains(key) && err.contains("give `auto` or a positive whole number"), "{bad}: {err}");
+            }
         }
-        // The resolved pipeline (hashed, recorded) writes it back as it was given.
-        let json = crate::job::to_json(&with("'auto'").unwrap().engine);
-        assert!(json.contains(r#""kv_memory_mib":"auto""#), "{json}");
+        // The resolved pipeline (hashed, recorded) writes them back as they were given.
+        let json = crate::job::to_json(&given);
+        assert!(json.contains(r#""max_seqs":"auto""#) && json.contains(r#""kv_memory_mib":512"#), "{json}");
 
         // On the CPU, `auto` is BatchConfig's default; a number is taken as given.
         let model = Model::load(&"synthetic:tiny".parse().unwrap(), &crate::engine::LoadOptions::default()).unwrap();
-        assert_eq!(with("'auto'").unwrap().engine.batch_config(&model).kv_memory, BatchConfig::default().kv_memory);
-        assert_eq!(with("512").unwrap().engine.batch_config(&model).kv_memory, 512 << 20);
+        assert_eq!(BatchConfig::sized(&model, Limits::default(), AttentionBackend::Auto), BatchConfig::default());
+        let b = BatchConfig::sized(&model, given, AttentionBackend::Auto);
+        assert_eq!((b.max_seqs, b.max_batched_tokens, b.kv_memory), (32, 256, 512 << 20));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::engine::{BatchConfig, BatchEngine, DeviceName, LoadOptions, Message, Model, ModelSource, Pooling, Request, Requantize, SamplingParams};
+use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, DeviceName, LoadOptions, Message, Model, ModelSource, Pooling, Request, Requantize, SamplingParams};
 use crate::job::{self, to_json};
 use crate::pipeline::{GenerateTask, Pipeline};
 use crate::shard::{self, Shard};
@@ -518,7 +518,7 @@ impl RunContext<'_> {
             move || -> Result<Generator<'_>> {
                 let model = model.map_err(Error::Config)?;
                 let telemetry = self.telemetry;
-                let batch = self.pipeline.engine.batch_config(model);
+                let batch = BatchConfig::sized(model, self.pipeline.engine, AttentionBackend::Auto);
                 tracing::info!("{device}: a KV pool of {} MiB", batch.kv_memory >> 20);
                 let engine = metered_engine(model, batch, telemetry, device)?;
                 Ok(Generator { model, device, batch, engine, prompt_tokens: HashMap::new(), prompts, prefix, telemetry, decoded: 0 })

@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::{peak_memory_mib, percentile, reset_peak_memory, BenchResult, Better};
-use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, KvMemory, Model, Request, SamplingParams};
+use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, Limit, Limits, Model, Request, SamplingParams};
 use crate::Result;
 
 /// A fixed engine workload. Prompt and answer lengths are drawn from their ranges with
@@ -86,8 +86,8 @@ impl EngineWorkload {
 
     /// The batch limits it runs under on `model`, with `settings`.
     pub fn batch_config(&self, model: &Model, settings: EngineSettings) -> BatchConfig {
-        let config = BatchConfig { max_batched_tokens: self.max_batched_tokens, max_seqs: self.max_seqs, attention: settings.attention, ..BatchConfig::default() };
-        config.with_kv_memory(settings.kv_memory, model)
+        let limits = Limits { max_seqs: Limit::Fixed(self.max_seqs), max_batched_tokens: Limit::Fixed(self.max_batched_tokens), kv_memory_mib: settings.kv_memory };
+        BatchConfig::sized(model, limits, settings.attention)
     }
 }
 
@@ -97,7 +97,7 @@ pub struct EngineSettings {
     /// Which attention reads the pool.
     pub attention: AttentionBackend,
     /// The KV pool's size.
-    pub kv_memory: KvMemory,
+    pub kv_memory: Limit,
 }
 
 /// Token ids both the model and its tokenizer know (a synthetic model's vocabulary is
