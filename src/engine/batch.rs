@@ -34,7 +34,7 @@ pub struct BatchConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        // On 2 cores the README's docs job runs 5–8% faster at 32 sequences than at 64 (NOTES).
+        // On 2 cores the README's docs job took 6–9% longer at 64 sequences than at 32 (NOTES).
         BatchConfig { max_batched_tokens: 512, max_seqs: 32, block_size: 16, kv_memory: 1 << 30, attention: AttentionBackend::Auto }
     }
 }
