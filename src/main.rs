@@ -433,20 +433,27 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What one device's sensors showed, on one line: a run's, a soak's and a benchmark's.
+fn device_summary(d: &hearth::telemetry::stats::DeviceStats) -> String {
+    let opt = |v: Option<f64>, unit: &str| v.map_or("not measured".to_string(), |v| format!("{v:.2}{unit}"));
+    let temp = d.temperature_c.map_or("temperature not measured".to_string(), |s| {
+        format!("{:.1}–{:.1} °C (mean {:.1}, p95 {:.1})", s.min, s.max, s.mean, s.p95)
+    });
+    let power = d.power_w.map_or("not measured".to_string(), |p| format!("mean {:.1} W, max {:.1} W", p.mean, p.max));
+    format!(
+        "{temp}; drift {}; throttled {}; power {power}; energy {}; utilisation {}; guard pauses {}",
+        opt(d.drift_c_per_h, " °C/h"),
+        opt(d.throttled_share.map(|s| 100.0 * s), " %"),
+        opt(d.energy_j, " J"),
+        opt(d.utilization.map(|u| 100.0 * u), " %"),
+        d.guard_pauses
+    )
+}
+
 fn print_telemetry(t: &TelemetryStats) {
     let opt = |v: Option<f64>, unit: &str| v.map_or("not measured".to_string(), |v| format!("{v:.2}{unit}"));
     for d in &t.devices {
-        let temp = d.temperature_c.map_or("temperature not measured".to_string(), |s| {
-            format!("{:.1}–{:.1} °C (mean {:.1}, p95 {:.1})", s.min, s.max, s.mean, s.p95)
-        });
-        eprintln!(
-            "{:>6}: {temp}; drift {}; throttled {}; energy {}; guard pauses {}",
-            d.device,
-            opt(d.drift_c_per_h, " °C/h"),
-            opt(d.throttled_share.map(|s| 100.0 * s), " %"),
-            opt(d.energy_j, " J"),
-            d.guard_pauses
-        );
+        eprintln!("{:>6}: {}", d.device, device_summary(d));
     }
     eprintln!(
         "tokens/s {} (CV {}); {} J/token; {} per million tokens",
@@ -707,21 +714,8 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             let report = telemetry.while_sampling(|| bench::run(&options, fingerprint, |r| println!("{}", r.line())))??;
             telemetry.write(path, &[("hearth.bench".to_string(), std::env::args().collect::<Vec<_>>().join(" "))])?;
             let stats = telemetry.stats();
-            let some = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v:.1}{unit}"));
             for d in &stats.devices {
-                println!(
-                    "telemetry {}: {} samples over {:.0} s; temperature {}–{}; power mean {}, max {}; energy {}; throttled {}; utilisation {}",
-                    d.device,
-                    stats.samples,
-                    stats.seconds,
-                    some(d.temperature_c.as_ref().map(|t| t.min), " °C"),
-                    some(d.temperature_c.as_ref().map(|t| t.max), " °C"),
-                    some(d.power_w.as_ref().map(|p| p.mean), " W"),
-                    some(d.power_w.as_ref().map(|p| p.max), " W"),
-                    some(d.energy_j, " J"),
-                    some(d.throttled_share.map(|s| s * 100.0), "% of samples"),
-                    some(d.utilization.map(|u| u * 100.0), "%"),
-                );
+                println!("telemetry {}: {} samples over {:.0} s; {}", d.device, stats.samples, stats.seconds, device_summary(d));
             }
             println!("wrote {}", path.display());
             report
