@@ -815,12 +815,14 @@ fn synthetic_presets_take_a_block_format_like_a_gguf_of_it() {
 }
 
 #[test]
-fn gpus_before_ampere_compute_in_f16_and_the_cpu_has_no_device_facts() {
+fn gpus_before_ampere_compute_in_f16_slow_half_pascals_in_f32_and_the_cpu_has_no_device_facts() {
     use candle_core::DType;
     use hearth::engine::DeviceFacts;
     let card = |major, minor| DeviceFacts { compute_capability: (major, minor), free_memory: 0, total_memory: 0 }.default_dtype();
-    // GTX 1080 (Pascal), V100, RTX 2080 (Turing); A100, RTX 3090, RTX 4090, H100.
-    assert_eq!([card(6, 1), card(7, 0), card(7, 5)], [DType::F16; 3]);
+    // P40 and GTX 1080 (6.1), Jetson TX2 (6.2): half arithmetic at 1/64 rate.
+    assert_eq!([card(6, 1), card(6, 2)], [DType::F32; 2]);
+    // P100 (6.0), V100, RTX 2080 (Turing); A100, RTX 3090, RTX 4090, H100.
+    assert_eq!([card(6, 0), card(7, 0), card(7, 5)], [DType::F16; 3]);
     assert_eq!([card(8, 0), card(8, 6), card(8, 9), card(9, 0)], [DType::BF16; 4]);
     assert_eq!(DeviceFacts::of(&candle_core::Device::Cpu), None);
 }

@@ -262,14 +262,16 @@ impl DeviceFacts {
     }
 
     /// The activation and dense-weight type a GPU computes in when none is asked for:
-    /// bf16 from compute capability 8.0 (Ampere) on; f16 before it, since Pascal,
-    /// Volta and Turing have no bf16 arithmetic (candle builds its bf16 kernels for
-    /// sm_80 and later only).
+    /// bf16 from compute capability 8.0 (Ampere) on; f16 before it, since Volta,
+    /// Turing and the P100 have no bf16 arithmetic (candle builds its bf16 kernels
+    /// for sm_80 and later only). Compute capability 6.1 and 6.2 (P40, GTX 10xx) do
+    /// f16 arithmetic at 1/64 of their f32 rate (CUDA's arithmetic-throughput table:
+    /// 2 half results per clock per SM against 128 floats), so they compute in f32.
     pub fn default_dtype(&self) -> DType {
-        if self.compute_capability >= (8, 0) {
-            DType::BF16
-        } else {
-            DType::F16
+        match self.compute_capability {
+            (8.., _) => DType::BF16,
+            (6, 1..=2) => DType::F32,
+            _ => DType::F16,
         }
     }
 }
@@ -280,7 +282,7 @@ pub struct LoadOptions {
     /// Where the weights and the computation live.
     pub device: Device,
     /// Activation and dense-weight type; `None` picks f32 on CPU and on a GPU
-    /// [`DeviceFacts::default_dtype`] (bf16, or f16 before Ampere).
+    /// [`DeviceFacts::default_dtype`] (bf16; before Ampere f16, or f32 on a P40-class card).
     pub dtype: Option<DType>,
     /// What to do with quantized GGUF matrices; on a synthetic preset, a block format
     /// stores its matrices that way.
