@@ -35,15 +35,17 @@ cache="${HEARTH_CACHE:-$HOME/.cache/hearth}"
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
 out="${HEARTH_CUDA_TARGET:-target/cuda}"
 
-# The registry's copy of a crate this checkout locks, fetched if missing.
+# The registry's copy of a crate this checkout locks (a glob: cudarc-0.19.*), fetched
+# if missing.
 registry_crate() {
-    local dir
-    dir="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$1" 2>/dev/null | head -n1 || true)"
-    if [[ -z "$dir" ]]; then
+    local registry="${CARGO_HOME:-$HOME/.cargo}/registry/src" found
+    found=("$registry"/*/$1)
+    if [[ ! -d "${found[0]}" ]]; then
         cargo fetch --locked >&2
-        dir="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$1" | head -n1)"
+        found=("$registry"/*/$1)
+        [[ -d "${found[0]}" ]] || { echo "build-cuda: no $1 under $registry after cargo fetch" >&2; exit 1; }
     fi
-    echo "$dir"
+    echo "${found[0]}"
 }
 
 # The link-only driver stub: an empty function for every driver symbol cudarc declares.
