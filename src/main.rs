@@ -125,10 +125,10 @@ struct BenchArgs {
     /// The engine suite's attention: auto (host on CPU, gathered on GPU), host or gathered.
     #[arg(long, default_value = "auto")]
     attention: hearth::engine::AttentionBackend,
-    /// Activations and dense weights: auto (f32 on CPU; on a GPU bf16, or f16 before
-    /// Ampere), f32, bf16 or f16.
-    #[arg(long, value_enum, default_value_t = DTypeArg::Auto)]
-    dtype: DTypeArg,
+    /// Activations and dense weights: auto (f32 on CPU; on a GPU bf16, f16 before
+    /// Ampere, f32 on P40-class cards), f32, bf16 or f16.
+    #[arg(long, default_value = "auto")]
+    dtype: hearth::engine::Precision,
     /// Tokens one engine step carries at most, for every workload (both engines)
     /// [default: each workload's own; a sweep's is all its prompts at once].
     #[arg(long, value_name = "N")]
@@ -209,32 +209,13 @@ struct GenerateArgs {
     /// matrices are stored in the block formats among these.
     #[arg(long, default_value = "auto")]
     requantize: Requantize,
-    /// Activations and dense weights: auto (f32 on CPU; on a GPU bf16, or f16 before Ampere), f32, bf16 or
-    /// f16. f32 on both devices is how a GPU run is checked against the CPU's.
-    #[arg(long, value_enum, default_value_t = DTypeArg::Auto)]
-    dtype: DTypeArg,
+    /// Activations and dense weights: auto (f32 on CPU; on a GPU bf16, f16 before Ampere,
+    /// f32 on P40-class cards), f32, bf16 or f16. f32 on both devices is how a GPU run is checked against the CPU's.
+    #[arg(long, default_value = "auto")]
+    dtype: hearth::engine::Precision,
     /// Print the generated token ids, one line, instead of the text (for comparing runs).
     #[arg(long)]
     ids: bool,
-}
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum DTypeArg {
-    Auto,
-    F32,
-    Bf16,
-    F16,
-}
-
-impl DTypeArg {
-    fn dtype(self) -> Option<candle_core::DType> {
-        match self {
-            DTypeArg::Auto => None,
-            DTypeArg::F32 => Some(candle_core::DType::F32),
-            DTypeArg::Bf16 => Some(candle_core::DType::BF16),
-            DTypeArg::F16 => Some(candle_core::DType::F16),
-        }
-    }
 }
 
 #[derive(Args)]

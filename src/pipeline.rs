@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Limits, ModelSource, Pooling, Requantize, SamplingParams, DEFAULT_MODEL};
+use crate::engine::{Limits, ModelSource, Pooling, Precision, Requantize, SamplingParams, DEFAULT_MODEL};
 use crate::job::WalkInput;
 use crate::source::{DatasetColumns, WalkConfig};
 use crate::{Error, Result};
@@ -96,6 +96,11 @@ pub struct ModelSection {
     /// What to do with quantized GGUF matrices (`auto`, `keep`, `q8_0`, …).
     #[serde(default = "default_requantize")]
     pub requantize: String,
+    /// What activations and dense weights compute in: `auto` (f32 on the CPU; on a GPU
+    /// bf16, f16 before Ampere, f32 on P40-class cards), `f32`, `bf16` or `f16`.
+    /// Default `auto`.
+    #[serde(default = "default_dtype")]
+    pub dtype: String,
 }
 
 fn default_model() -> String {
@@ -107,10 +112,13 @@ fn default_devices() -> String {
 fn default_requantize() -> String {
     "auto".into()
 }
+fn default_dtype() -> String {
+    "auto".into()
+}
 
 impl Default for ModelSection {
     fn default() -> Self {
-        ModelSection { source: default_model(), devices: default_devices(), requantize: default_requantize() }
+        ModelSection { source: default_model(), devices: default_devices(), requantize: default_requantize(), dtype: default_dtype() }
     }
 }
 
@@ -325,6 +333,7 @@ impl Pipeline {
             return Err("[output] part_rows must be positive".into());
         }
         self.model.requantize.parse::<Requantize>().map_err(|e| format!("[model] requantize: {e}"))?;
+        self.model.dtype.parse::<Precision>().map_err(|e| format!("[model] dtype: {e}"))?;
         crate::workers::parse_devices(&self.model.devices).map_err(|e| format!("[model] devices: {e}"))?;
         for (name, task) in [("docs", &tasks.docs), ("review", &tasks.review)] {
             if let Some(task) = task {
@@ -434,6 +443,11 @@ mod tests {
         assert!(load(&bad_model).unwrap_err().to_string().contains("missing.gguf"));
         let pooling = MINIMAL.replace("[tasks.docs]\n", "[tasks.embed]\npooling = 'max'\n");
         assert!(load(&pooling).unwrap_err().to_string().contains("max"));
+        let dtype = MINIMAL.replace("[model]\n", "[model]\ndtype = 'f8'\n");
+        let err = load(&dtype).unwrap_err().to_string();
+        assert!(err.contains("[model] dtype") && err.contains("`f8`"), "{err}");
+        let f16 = MINIMAL.replace("[model]\n", "[model]\ndtype = 'F16'\n");
+        assert_eq!(load(&f16).unwrap().model.dtype.parse::<Precision>(), Ok(Precision::F16));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, DeviceName, LoadOptions, Message, Model, ModelSource, Pooling, Request, Requantize, SamplingParams};
+use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, DeviceName, LoadOptions, Message, Model, ModelSource, Pooling, Precision, Request, Requantize, SamplingParams};
 use crate::job::{self, to_json};
 use crate::pipeline::{GenerateTask, Pipeline};
 use crate::shard::{self, Shard};
@@ -190,6 +190,8 @@ impl RunSummary {
 /// Workers on the same device share one copy.
 struct Models {
     options: LoadOptions,
+    /// `[model] dtype` as asked (`options.dtype` is what it resolves to before a device).
+    precision: Precision,
     loaded: HashMap<(String, DeviceName), Model>,
     /// Devices a model would not load on, and why.
     failed: HashMap<(String, DeviceName), String>,
@@ -197,8 +199,9 @@ struct Models {
 }
 
 impl Models {
-    fn new(requantize: Requantize) -> Models {
-        Models { options: LoadOptions { requantize, ..LoadOptions::default() }, loaded: HashMap::new(), failed: HashMap::new(), hashes: HashMap::new() }
+    fn new(requantize: Requantize, precision: Precision) -> Models {
+        let options = LoadOptions { requantize, dtype: precision.dtype(), ..LoadOptions::default() };
+        Models { options, precision, loaded: HashMap::new(), failed: HashMap::new(), hashes: HashMap::new() }
     }
 
     fn hash(&mut self, source: &str) -> Result<String> {
@@ -292,10 +295,11 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
 
     let devices = workers::parse_devices(&pipeline.model.devices)?;
     let requantize: Requantize = pipeline.model.requantize.parse().map_err(Error::Config)?;
+    let precision: Precision = pipeline.model.dtype.parse().map_err(Error::Config)?;
     let own_models = ModelCache::default();
     let mut cached = options.models.unwrap_or(&own_models).0.lock().unwrap_or_else(|p| p.into_inner());
-    if cached.as_ref().is_none_or(|models| models.options.requantize != requantize) {
-        *cached = Some(Models::new(requantize));
+    if cached.as_ref().is_none_or(|models| (models.options.requantize, models.precision) != (requantize, precision)) {
+        *cached = Some(Models::new(requantize, precision));
     }
     let models = cached.as_mut().expect("made above");
     let context = RunContext {
@@ -376,15 +380,20 @@ struct TaskIdentity {
     prompt: String,
     prompt_hash: String,
     params: String,
-    /// `[model] requantize` as parsed: the format asked of the weights changes the
-    /// numbers, so it is part of the key.
+    /// `[model] requantize` and, unless `auto`, `[model] dtype` as parsed: the format
+    /// asked of the weights and the type they compute in change the numbers, so they
+    /// are part of the key. (`auto` adds nothing, so keys made before `dtype` existed
+    /// still match.)
     weights: String,
 }
 
 impl TaskIdentity {
     fn new(task: TaskKind, model: &str, models: &mut Models, prompt: String, params: String) -> Result<TaskIdentity> {
         let prompt_hash = blake3::hash(prompt.as_bytes()).to_hex()[..16].to_string();
-        let weights = format!("{:?}", models.options.requantize);
+        let weights = match models.precision {
+            Precision::Auto => format!("{:?}", models.options.requantize),
+            precision => format!("{:?} {precision:?}", models.options.requantize),
+        };
         Ok(TaskIdentity { task, model: model.to_string(), model_hash: models.hash(model)?, prompt, prompt_hash, params, weights })
     }
 

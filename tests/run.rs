@@ -233,6 +233,17 @@ fn a_rerun_carries_everything_and_an_edit_reruns_only_its_unit() {
     std::fs::write(&pipeline, text.replace("[model]\n", "[model]\nrequantize = \"f32\"\n")).unwrap();
     let fourth = run_ok(&pipeline);
     assert!(counts(&fourth).values().all(|&c| c == [units, 0, units, 0]), "a new weight format reruns every unit: {fourth}");
+
+    // `dtype = "auto"` said outright is the default: nothing runs again. Another type
+    // computes other numbers: everything does.
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    std::fs::write(&pipeline, text.replace("[model]\n", "[model]\ndtype = \"auto\"\n")).unwrap();
+    let fifth = run_ok(&pipeline);
+    assert!(counts(&fifth).values().all(|&c| c == [units, units, 0, 0]), "auto is the default: {fifth}");
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    std::fs::write(&pipeline, text.replace("dtype = \"auto\"", "dtype = \"bf16\"")).unwrap();
+    let sixth = run_ok(&pipeline);
+    assert!(counts(&sixth).values().all(|&c| c == [units, 0, units, 0]), "bf16 reruns every unit: {sixth}");
 }
 
 fn read_dir_names(dir: &Path) -> Vec<String> {

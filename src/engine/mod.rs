@@ -276,6 +276,46 @@ impl DeviceFacts {
     }
 }
 
+/// The type activations and dense weights are computed in, as asked for: `auto` is
+/// f32 on the CPU and [`DeviceFacts::default_dtype`] on a GPU.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// The device's own choice.
+    #[default]
+    Auto,
+    /// 32-bit floats: how a GPU run is checked against the CPU's.
+    F32,
+    /// bfloat16 (Ampere and later).
+    Bf16,
+    /// IEEE half precision.
+    F16,
+}
+
+impl Precision {
+    /// The type asked for; `None` leaves it to the device.
+    pub fn dtype(self) -> Option<DType> {
+        match self {
+            Precision::Auto => None,
+            Precision::F32 => Some(DType::F32),
+            Precision::Bf16 => Some(DType::BF16),
+            Precision::F16 => Some(DType::F16),
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "auto" => Precision::Auto,
+            "f32" => Precision::F32,
+            "bf16" => Precision::Bf16,
+            "f16" => Precision::F16,
+            other => return Err(format!("unknown dtype `{other}` (auto, f32, bf16, f16)")),
+        })
+    }
+}
+
 /// How to load a model.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
