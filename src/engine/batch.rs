@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::blocks::BlockAllocator;
-use super::constraint::Constraint;
+use super::constraint::{Allowed, Constraint};
 use super::kv::{AttentionBackend, PagedKvCache, SeqChunk, SeqId};
 use super::sampler::{find_stop, FinishReason, Sampler, SamplingParams};
 use super::scheduler::{Schedule, ScheduledChunk, Scheduler, SchedulerConfig};
@@ -386,7 +386,32 @@ impl<'m> BatchEngine<'m> {
         }
         let started = Instant::now();
         let (tokens, chunks) = pack(&schedule);
-        let out = self.model.decoder.forward(&tokens, &chunks, &mut self.kv, false)?;
+        // Grammar masks depend only on the tokens accepted so far, so they are computed
+        // on a thread of their own while the forward pass runs (as vLLM and llama.cpp
+        // overlap them), instead of one after another once the logits are in.
+        let constrained: Vec<SeqId> = schedule
+            .chunks
+            .iter()
+            .filter(|c| c.wants_logits && self.live.get(&c.id).is_some_and(|l| l.constraint.is_some()))
+            .map(|c| c.id)
+            .collect();
+        let (model, kv, live) = (self.model, &mut self.kv, &mut self.live);
+        let (out, mut masks) = std::thread::scope(|scope| {
+            let masks = (!constrained.is_empty()).then(|| {
+                scope.spawn(move || {
+                    constrained
+                        .into_iter()
+                        .map(|id| {
+                            let constraint = live.get_mut(&id).and_then(|l| l.constraint.as_mut()).expect("filtered above");
+                            (id, constraint.allowed())
+                        })
+                        .collect::<HashMap<SeqId, std::result::Result<Allowed, String>>>()
+                })
+            });
+            let out = model.decoder.forward(&tokens, &chunks, kv, false);
+            (out, masks.map(|m| m.join().expect("computing a grammar mask does not panic")).unwrap_or_default())
+        });
+        let out = out?;
         if let Some(delay) = self.planted_delay {
             std::thread::sleep(delay);
         }
@@ -396,7 +421,7 @@ impl<'m> BatchEngine<'m> {
         // (256 sequences × 152k vocabulary is 155 MB a step).
         let greedy = |c: &ScheduledChunk| self.live.get(&c.id).is_some_and(|l| l.constraint.is_none() && l.sampler.params().temperature == 0.0);
         let mut rows = schedule.chunks.iter().filter(|c| c.wants_logits).peekable();
-        let picks = match (rows.peek().is_some(), rows.all(greedy)) {
+        let mut picks = match (rows.peek().is_some(), rows.all(greedy)) {
             (false, _) => Picks::Argmax(Vec::new()),
             (true, true) => Picks::Argmax(out.logits.argmax(candle_core::D::Minus1)?.to_vec1::<u32>()?),
             (true, false) => Picks::Logits(out.logits.to_vec2::<f32>()?),
@@ -408,9 +433,9 @@ impl<'m> BatchEngine<'m> {
         let context = self.model.decoder.config().max_context;
         for (row, chunk) in schedule.chunks.iter().filter(|c| c.wants_logits).enumerate() {
             let live = self.live.get_mut(&chunk.id).expect("scheduled sequences are live");
-            let picked = match &picks {
+            let picked = match &mut picks {
                 Picks::Argmax(ids) => Ok(ids[row]),
-                Picks::Logits(rows) => sample(live, &rows[row]),
+                Picks::Logits(rows) => sample(live, &mut rows[row], masks.remove(&chunk.id)),
             };
             let next = match picked {
                 Ok(next) => next,
@@ -531,14 +556,14 @@ enum Picks {
     Logits(Vec<Vec<f32>>),
 }
 
-/// The next token of `live` from its logits `row`, within its constraint if it has one.
-fn sample(live: &mut Live, row: &[f32]) -> std::result::Result<u32, String> {
+/// The next token of `live` from its logits `row`, within its constraint if it has one
+/// (`allowed`: the constraint's mask, computed during the forward pass).
+fn sample(live: &mut Live, row: &mut [f32], allowed: Option<std::result::Result<Allowed, String>>) -> std::result::Result<u32, String> {
     let Some(constraint) = &mut live.constraint else {
         return Ok(live.sampler.sample(row));
     };
-    let mut row = row.to_vec();
-    constraint.mask(&mut row)?;
-    let next = live.sampler.sample(&row);
+    allowed.expect("a constrained row's mask is computed with its step")?.apply(row);
+    let next = live.sampler.sample(row);
     constraint.accept(next)?;
     Ok(next)
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use llguidance::api::TopLevelGrammar;
-use llguidance::toktrie::{ApproximateTokEnv, TokEnv, TokRxInfo, TokTrie};
+use llguidance::toktrie::{ApproximateTokEnv, SimpleVob, TokEnv, TokRxInfo, TokTrie};
 use llguidance::{Matcher, ParserFactory};
 
 use super::Tokenizer;
@@ -47,16 +47,11 @@ pub struct Constraint {
 }
 
 impl Constraint {
-    /// Sets every logit the grammar does not allow next to −∞. Once the document is
-    /// complete only end-of-sequence is allowed.
-    pub fn mask(&mut self, logits: &mut [f32]) -> Result<(), String> {
-        let allowed = self.matcher.compute_mask_or_eos().map_err(|e| format!("grammar: {e}"))?;
-        for (token, logit) in logits.iter_mut().enumerate() {
-            if !allowed.is_allowed(token as u32) {
-                *logit = f32::NEG_INFINITY;
-            }
-        }
-        Ok(())
+    /// The tokens the grammar allows next (only end-of-sequence once the document is
+    /// complete). It depends on the tokens accepted so far only, so the engine computes
+    /// it while the forward pass makes the logits it applies to.
+    pub fn allowed(&mut self) -> Result<Allowed, String> {
+        self.matcher.compute_mask_or_eos().map(Allowed).map_err(|e| format!("grammar: {e}"))
     }
 
     /// Advances past a sampled token.
@@ -67,5 +62,19 @@ impl Constraint {
     /// Whether the document is complete (nothing but end-of-sequence may follow).
     pub fn is_complete(&self) -> bool {
         self.matcher.is_stopped()
+    }
+}
+
+/// A vocabulary mask from [`Constraint::allowed`].
+pub struct Allowed(SimpleVob);
+
+impl Allowed {
+    /// Sets every logit the grammar does not allow to −∞.
+    pub fn apply(&self, logits: &mut [f32]) {
+        for (token, logit) in logits.iter_mut().enumerate() {
+            if !self.0.is_allowed(token as u32) {
+                *logit = f32::NEG_INFINITY;
+            }
+        }
     }
 }
