@@ -825,4 +825,13 @@ fn gpus_before_ampere_compute_in_f16_slow_half_pascals_in_f32_and_the_cpu_has_no
     assert_eq!([card(6, 0), card(7, 0), card(7, 5)], [DType::F16; 3]);
     assert_eq!([card(8, 0), card(8, 6), card(8, 9), card(9, 0)], [DType::BF16; 4]);
     assert_eq!(DeviceFacts::of(&candle_core::Device::Cpu), None);
+    // Each card computes in its own default; bf16 asked of a card without it is refused by name.
+    for (major, minor) in [(6, 1), (7, 5), (8, 0), (9, 0)] {
+        let facts = DeviceFacts { compute_capability: (major, minor), free_memory: 0, total_memory: 0 };
+        assert_eq!(facts.computes_in(facts.default_dtype()), Ok(()));
+        assert_eq!(facts.computes_in(DType::F32), Ok(()));
+    }
+    let turing = DeviceFacts { compute_capability: (7, 5), free_memory: 0, total_memory: 0 };
+    let refused = turing.computes_in(DType::BF16).unwrap_err();
+    assert!(refused.contains("bf16") && refused.contains("7.5"), "{refused}");
 }

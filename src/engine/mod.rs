@@ -274,6 +274,17 @@ impl DeviceFacts {
             _ => DType::F16,
         }
     }
+
+    /// Whether this card can compute in `dtype`: candle builds its bf16 kernels for
+    /// compute capability 8.0 and later only, so bf16 on an older card would fail at its
+    /// first kernel with a message naming neither the card nor the choice.
+    pub fn computes_in(&self, dtype: DType) -> std::result::Result<(), String> {
+        let (major, minor) = self.compute_capability;
+        if dtype == DType::BF16 && major < 8 {
+            return Err(format!("bf16 needs a GPU of compute capability 8.0 or later and this one is {major}.{minor}; ask for f16 or f32 (`dtype`)"));
+        }
+        Ok(())
+    }
 }
 
 /// The type activations and dense weights are computed in, as asked for: `auto` is
@@ -374,7 +385,11 @@ impl Model {
     /// Loads a model from `source`.
     pub fn load(source: &ModelSource, options: &LoadOptions) -> Result<Model> {
         let device = &options.device;
-        let dtype = options.dtype.unwrap_or_else(|| DeviceFacts::of(device).map_or(DType::F32, |f| f.default_dtype()));
+        let facts = DeviceFacts::of(device);
+        let dtype = options.dtype.unwrap_or_else(|| facts.map_or(DType::F32, |f| f.default_dtype()));
+        if let Some(facts) = facts {
+            facts.computes_in(dtype).map_err(|m| Error::model(source.to_string(), m))?;
+        }
         let (decoder, tokenizer, chat) = match source {
             ModelSource::HfDir(dir) => load_hf_dir(dir, dtype, device)?,
             ModelSource::Gguf(path) => load_gguf(path, options.requantize, dtype, device)?,
