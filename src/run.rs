@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use arrow_schema::SchemaRef;
 use serde::Serialize;
 
 use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, DeviceName, LoadOptions, Message, Model, ModelSource, Pooling, Precision, Request, Requantize, SamplingParams};
@@ -496,10 +497,11 @@ impl<'a> TaskOutput<'a> {
         Ok(())
     }
 
-    /// Makes the folder exact (after the last rows are flushed) and returns the summary.
-    fn finish(mut self) -> Result<TaskSummary> {
+    /// Makes the folder exact (after the last rows are flushed), with `schema`'s columns
+    /// in every part where it is known, and returns the summary.
+    fn finish(mut self, schema: Option<&SchemaRef>) -> Result<TaskSummary> {
         let live: HashSet<String> = self.keys.iter().cloned().collect();
-        let removed = self.folder.compact(&live)?;
+        let removed = self.folder.compact(&live, schema)?;
         self.summary.rows_dropped_stale = removed.stale;
         self.summary.rows_dropped_superseded = removed.superseded;
         self.summary.seconds = self.started.elapsed().as_secs_f64();
@@ -514,8 +516,9 @@ impl RunContext<'_> {
         let model_source = spec.model.as_deref().unwrap_or(&self.pipeline.model.source);
         let identity = TaskIdentity::new(task, model_source, models, format!("{}\n\n{}", plan.system, plan.template_source), to_json(&plan.params))?;
         let mut output = TaskOutput::open(self, &identity, units)?;
+        let schema = tasks::schema(task, None);
         if output.todo.is_empty() {
-            return output.finish();
+            return output.finish(Some(&schema));
         }
 
         let prompts = Prompts { units, plan: &plan };
@@ -533,11 +536,11 @@ impl RunContext<'_> {
                 Ok(Generator { model, device, batch, engine, prompt_tokens: HashMap::new(), prompts, prefix, telemetry, decoded: 0 })
             }
         });
-        let mut rows = RowsBuilder::new(task, tasks::schema(task, None));
+        let mut rows = RowsBuilder::new(task, schema.clone());
         output.summary.workers = self.drive(&mut output, &mut rows, units, workers, |e| Answer::Generation(Err(e)))?;
         output.summary.prefix_hit_rate = prefix.rate();
         output.flush(&mut rows)?;
-        output.finish()
+        output.finish(Some(&schema))
     }
 
     /// The embed task: pooled hidden states per unit, many units per forward step.
@@ -546,7 +549,9 @@ impl RunContext<'_> {
         let identity = TaskIdentity::new(TaskKind::Embed, model_source, models, template_source.to_string(), to_json(&pooling))?;
         let mut output = TaskOutput::open(self, &identity, units)?;
         if output.todo.is_empty() {
-            return output.finish();
+            // The embedding's width is the model's, not loaded for a run with nothing to
+            // do; the next run that embeds brings older parts up to date.
+            return output.finish(None);
         }
         let (on_devices, loaded_in) = models.on_devices(model_source, &self.devices)?;
         output.summary.load_seconds = loaded_in.as_secs_f64();
@@ -565,10 +570,11 @@ impl RunContext<'_> {
                 Ok(Embedder { model: model.map_err(Error::Config)?, device, units, template, pooling, telemetry, pending: Vec::new() })
             }
         });
-        let mut rows = RowsBuilder::new(TaskKind::Embed, tasks::schema(TaskKind::Embed, Some((dim, field_metadata))));
+        let schema = tasks::schema(TaskKind::Embed, Some((dim, field_metadata)));
+        let mut rows = RowsBuilder::new(TaskKind::Embed, schema.clone());
         output.summary.workers = self.drive(&mut output, &mut rows, units, workers, |e| Answer::Embedding(Err(e)))?;
         output.flush(&mut rows)?;
-        output.finish()
+        output.finish(Some(&schema))
     }
 
     /// Runs the task's units on one worker per device, writing each result as it comes

@@ -122,7 +122,13 @@ impl PartFolder {
     /// Leaves one row per key in `live` and none for other keys: for each key the
     /// newest successful row, else the newest error row. Files that change are
     /// rewritten atomically with their metadata; files left empty are removed.
-    pub fn compact(&self, live: &HashSet<String>) -> Result<Compaction> {
+    ///
+    /// With `schema` (the columns this hearth writes), a part written by an older
+    /// version with other columns is rewritten to them too: a column it lacks becomes
+    /// nulls, one it has that is no longer written goes. Otherwise a folder that
+    /// nightly runs carry across an upgrade would mix schemas, which readers that take
+    /// the first file's (pyarrow) or want them equal (Polars, DuckDB) get wrong.
+    pub fn compact(&self, live: &HashSet<String>, schema: Option<&SchemaRef>) -> Result<Compaction> {
         let parts = self.parts()?;
         let mut file_keys = Vec::with_capacity(parts.len());
         // key → (ok, file index, row): the survivor so far.
@@ -155,14 +161,18 @@ impl PartFolder {
                     (false, false) => removed.stale += 1,
                 }
             }
-            if keep.iter().all(|&k| k) {
-                continue;
-            }
             if keep.iter().all(|&k| !k) {
                 fs::remove_file(part).map_err(|e| Error::io(part, e))?;
                 continue;
             }
-            rewrite(part, &keep)?;
+            let outdated = match schema {
+                Some(schema) => !same_columns(&part_schema(part)?, schema),
+                None => false,
+            };
+            if keep.iter().all(|&k| k) && !outdated {
+                continue;
+            }
+            rewrite(part, &keep, schema.filter(|_| outdated))?;
         }
         Ok(removed)
     }
@@ -218,8 +228,41 @@ fn read_keys(part: &Path) -> Result<Vec<(String, bool)>> {
     Ok(keys)
 }
 
-/// Rewrites `part` with only the rows `keep` marks, keeping its schema and metadata.
-fn rewrite(part: &Path, keep: &[bool]) -> Result<()> {
+/// A part file's Arrow schema, from its footer.
+fn part_schema(part: &Path) -> Result<SchemaRef> {
+    let file = fs::File::open(part).map_err(|e| Error::io(part, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(part, e))?;
+    Ok(builder.schema().clone())
+}
+
+/// The same columns in the same order (names, types, nullability; field metadata such
+/// as an embedding's model may differ).
+fn same_columns(a: &SchemaRef, b: &SchemaRef) -> bool {
+    a.fields().len() == b.fields().len()
+        && a.fields().iter().zip(b.fields()).all(|(x, y)| (x.name(), x.data_type(), x.is_nullable()) == (y.name(), y.data_type(), y.is_nullable()))
+}
+
+/// `batch` (read from `part`) with `schema`'s columns: its own where it has them, nulls
+/// where it does not. A column of another type, or a missing one that may not be null,
+/// cannot be made up: an error naming the part.
+fn conform(part: &Path, batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match batch.column_by_name(field.name()) {
+            Some(column) if column.data_type() == field.data_type() => Ok(column.clone()),
+            Some(column) => Err(format!("column `{}` is {} there and {} now", field.name(), column.data_type(), field.data_type())),
+            None if field.is_nullable() => Ok(arrow_array::new_null_array(field.data_type(), batch.num_rows())),
+            None => Err(format!("it has no `{}` column, which may not be null", field.name())),
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()
+        .map_err(|m| Error::dataset(part, format!("a part from another hearth version cannot take this version's columns ({m}); write to a new output folder")))?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Rewrites `part` with only the rows `keep` marks, keeping its metadata and its schema,
+/// or taking `schema`'s columns where given.
+fn rewrite(part: &Path, keep: &[bool], schema: Option<&SchemaRef>) -> Result<()> {
     let file = fs::File::open(part).map_err(|e| Error::io(part, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(part, e))?;
     let metadata: Vec<(String, String)> = builder
@@ -231,15 +274,16 @@ fn rewrite(part: &Path, keep: &[bool]) -> Result<()> {
         .filter(|kv| kv.key != "ARROW:schema")
         .filter_map(|kv| kv.value.clone().map(|v| (kv.key.clone(), v)))
         .collect();
-    let schema: SchemaRef = builder.schema().clone();
+    let target: SchemaRef = schema.cloned().unwrap_or_else(|| builder.schema().clone());
     let reader = builder.build().map_err(|e| Error::parquet(part, e))?;
-    let mut writer = AtomicParquetWriter::create(part, schema)?;
+    let mut writer = AtomicParquetWriter::create(part, target.clone())?;
     let mut offset = 0;
     for batch in reader {
         let batch = batch?;
         let mask = BooleanArray::from(keep[offset..offset + batch.num_rows()].to_vec());
         offset += batch.num_rows();
-        writer.write(&arrow_select::filter::filter_record_batch(&batch, &mask)?)?;
+        let kept = arrow_select::filter::filter_record_batch(&batch, &mask)?;
+        writer.write(&if schema.is_some() { conform(part, &kept, &target)? } else { kept })?;
     }
     writer.finish(&metadata)?;
     Ok(())
@@ -283,17 +327,60 @@ mod tests {
         assert_eq!(later.keys().unwrap()["c"], KeyState::Failed);
 
         let live: HashSet<String> = ["a", "b", "c"].into_iter().map(String::from).collect();
-        let removed = later.compact(&live).unwrap();
+        let removed = later.compact(&live, None).unwrap();
         assert_eq!(removed, Compaction { stale: 1, superseded: 2 });
         let expected = vec![("a".into(), true), ("b".into(), true), ("c".into(), false)];
         assert_eq!(all_keys(&later), expected);
-        assert_eq!(later.compact(&live).unwrap(), Compaction::default(), "idempotent");
+        assert_eq!(later.compact(&live, None).unwrap(), Compaction::default(), "idempotent");
         // The rewritten file kept its metadata.
         for part in later.parts().unwrap() {
             let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&part).unwrap()).unwrap();
             let kv = reader.metadata().file_metadata().key_value_metadata().unwrap();
             assert!(kv.iter().any(|kv| kv.key == "hearth.task"), "{}", part.display());
         }
+    }
+
+    #[test]
+    fn parts_from_an_older_version_take_the_new_columns_when_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut folder = PartFolder::open(dir.path(), None).unwrap();
+        let meta = [("hearth.version".to_string(), "0.0.9".to_string())];
+        folder.write(&batch(&[("a", None), ("b", Some("failed"))]), &meta).unwrap();
+        let live: HashSet<String> = ["a", "b"].into_iter().map(String::from).collect();
+        let now: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("cache_key", DataType::Utf8, false),
+            Field::new("energy_j", DataType::Float64, true),
+            Field::new("error", DataType::Utf8, true),
+        ]));
+        // Every row is kept, but the file is rewritten: it lacks energy_j.
+        assert_eq!(folder.compact(&live, Some(&now)).unwrap(), Compaction::default());
+        let parts = folder.parts().unwrap();
+        assert_eq!(parts.len(), 1);
+        assert!(same_columns(&part_schema(&parts[0]).unwrap(), &now));
+        let rows: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&parts[0]).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        let energy = rows[0].column_by_name("energy_j").unwrap();
+        assert_eq!((rows[0].num_rows(), energy.null_count()), (2, 2), "the new column is null in the old rows");
+        assert_eq!(all_keys(&folder), vec![("a".into(), true), ("b".into(), false)]);
+        let kv = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&parts[0]).unwrap()).unwrap().metadata().file_metadata().key_value_metadata().cloned().unwrap();
+        assert!(kv.iter().any(|kv| kv.key == "hearth.version" && kv.value.as_deref() == Some("0.0.9")), "its provenance stays");
+        let before = fs::read(&parts[0]).unwrap();
+        folder.compact(&live, Some(&now)).unwrap();
+        assert_eq!(fs::read(&parts[0]).unwrap(), before, "an up-to-date part is left alone");
+
+        // A column that must not be null cannot be made up: refused, naming the part.
+        let stricter: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("cache_key", DataType::Utf8, false),
+            Field::new("tokens_in", DataType::UInt32, false),
+            Field::new("error", DataType::Utf8, true),
+        ]));
+        let err = folder.compact(&live, Some(&stricter)).unwrap_err().to_string();
+        assert!(err.contains("tokens_in") && err.contains(&parts[0].display().to_string()), "{err}");
+        assert_eq!(fs::read(&parts[0]).unwrap(), before, "and the part is untouched");
     }
 
     #[test]
@@ -323,7 +410,7 @@ mod tests {
         assert_eq!(zero_again.run, 1);
         assert!(dir.path().join(".part-1-of-2-000001-000000.parquet.9.partial").exists());
         let live: HashSet<String> = ["a".to_string()].into();
-        assert_eq!(zero_again.compact(&live).unwrap(), Compaction::default(), "b is shard 1's, not stale");
+        assert_eq!(zero_again.compact(&live, None).unwrap(), Compaction::default(), "b is shard 1's, not stale");
         assert_eq!(all_keys(&one), vec![("b".into(), true)]);
         assert_eq!(PartFolder::open(dir.path(), shard(1)).unwrap().run, 1, "its partial is cleared, its run counted");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
