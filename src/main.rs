@@ -414,34 +414,37 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A statistic with its unit, or "not measured" where no sample had the reading.
+fn measured(v: Option<f64>, unit: &str) -> String {
+    v.map_or("not measured".to_string(), |v| format!("{v:.2}{unit}"))
+}
+
 /// What one device's sensors showed, on one line: a run's, a soak's and a benchmark's.
 fn device_summary(d: &hearth::telemetry::stats::DeviceStats) -> String {
-    let opt = |v: Option<f64>, unit: &str| v.map_or("not measured".to_string(), |v| format!("{v:.2}{unit}"));
     let temp = d.temperature_c.map_or("temperature not measured".to_string(), |s| {
         format!("{:.1}–{:.1} °C (mean {:.1}, p95 {:.1})", s.min, s.max, s.mean, s.p95)
     });
     let power = d.power_w.map_or("not measured".to_string(), |p| format!("mean {:.1} W, max {:.1} W", p.mean, p.max));
     format!(
         "{temp}; drift {}; throttled {}; power {power}; energy {}; utilisation {}; guard pauses {}",
-        opt(d.drift_c_per_h, " °C/h"),
-        opt(d.throttled_share.map(|s| 100.0 * s), " %"),
-        opt(d.energy_j, " J"),
-        opt(d.utilization.map(|u| 100.0 * u), " %"),
+        measured(d.drift_c_per_h, " °C/h"),
+        measured(d.throttled_share.map(|s| 100.0 * s), " %"),
+        measured(d.energy_j, " J"),
+        measured(d.utilization.map(|u| 100.0 * u), " %"),
         d.guard_pauses
     )
 }
 
 fn print_telemetry(t: &TelemetryStats) {
-    let opt = |v: Option<f64>, unit: &str| v.map_or("not measured".to_string(), |v| format!("{v:.2}{unit}"));
     for d in &t.devices {
         eprintln!("{:>6}: {}", d.device, device_summary(d));
     }
     eprintln!(
         "tokens/s {} (CV {}); {} J/token; {} per million tokens",
-        opt(t.tokens_per_s.map(|r| r.mean), ""),
-        opt(t.tokens_per_s_cv, ""),
-        opt(t.joules_per_token, ""),
-        opt(t.cost_per_million_tokens, ""),
+        measured(t.tokens_per_s.map(|r| r.mean), ""),
+        measured(t.tokens_per_s_cv, ""),
+        measured(t.joules_per_token, ""),
+        measured(t.cost_per_million_tokens, ""),
     );
 }
 
@@ -690,7 +693,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         None => bench::run(&options, fingerprint, |r| println!("{}", r.line()))?,
         Some(path) => {
             use hearth::telemetry::{Telemetry, TelemetryConfig};
-            let devices = options.device.split(',').map(str::parse).collect::<hearth::Result<Vec<hearth::engine::DeviceName>>>()?;
+            let devices = hearth::workers::parse_devices(&options.device)?;
             let telemetry = Telemetry::new(&devices, TelemetryConfig { warmup_s: 0.0, ..TelemetryConfig::default() });
             let report = telemetry.while_sampling(|| bench::run(&options, fingerprint, |r| println!("{}", r.line())))??;
             telemetry.write(path, &[("hearth.bench".to_string(), std::env::args().collect::<Vec<_>>().join(" "))])?;
