@@ -191,8 +191,6 @@ impl RunSummary {
 /// Workers on the same device share one copy.
 struct Models {
     options: LoadOptions,
-    /// `[model] dtype` as asked (`options.dtype` is what it resolves to before a device).
-    precision: Precision,
     loaded: HashMap<(String, DeviceName), Model>,
     /// Devices a model would not load on, and why.
     failed: HashMap<(String, DeviceName), String>,
@@ -202,7 +200,7 @@ struct Models {
 impl Models {
     fn new(requantize: Requantize, precision: Precision) -> Models {
         let options = LoadOptions { requantize, dtype: precision.dtype(), ..LoadOptions::default() };
-        Models { options, precision, loaded: HashMap::new(), failed: HashMap::new(), hashes: HashMap::new() }
+        Models { options, loaded: HashMap::new(), failed: HashMap::new(), hashes: HashMap::new() }
     }
 
     fn hash(&mut self, source: &str) -> Result<String> {
@@ -299,7 +297,7 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
     let precision: Precision = pipeline.model.dtype.parse().map_err(Error::Config)?;
     let own_models = ModelCache::default();
     let mut cached = options.models.unwrap_or(&own_models).0.lock().unwrap_or_else(|p| p.into_inner());
-    if cached.as_ref().is_none_or(|models| (models.options.requantize, models.precision) != (requantize, precision)) {
+    if cached.as_ref().is_none_or(|models| (models.options.requantize, models.options.dtype) != (requantize, precision.dtype())) {
         *cached = Some(Models::new(requantize, precision));
     }
     let models = cached.as_mut().expect("made above");
@@ -391,9 +389,9 @@ struct TaskIdentity {
 impl TaskIdentity {
     fn new(task: TaskKind, model: &str, models: &mut Models, prompt: String, params: String) -> Result<TaskIdentity> {
         let prompt_hash = blake3::hash(prompt.as_bytes()).to_hex()[..16].to_string();
-        let weights = match models.precision {
-            Precision::Auto => format!("{:?}", models.options.requantize),
-            precision => format!("{:?} {precision:?}", models.options.requantize),
+        let weights = match models.options.dtype {
+            None => format!("{:?}", models.options.requantize),
+            Some(dtype) => format!("{:?} {dtype:?}", models.options.requantize),
         };
         Ok(TaskIdentity { task, model: model.to_string(), model_hash: models.hash(model)?, prompt, prompt_hash, params, weights })
     }
