@@ -99,7 +99,7 @@ impl PartFolder {
     pub fn keys(&self) -> Result<HashMap<String, KeyState>> {
         let mut keys = HashMap::new();
         for part in self.parts()? {
-            for (key, ok) in read_keys(&part)? {
+            for (key, ok) in read_keys(&part)?.1 {
                 let state = keys.entry(key).or_insert(KeyState::Failed);
                 if ok {
                     *state = KeyState::Done;
@@ -131,10 +131,12 @@ impl PartFolder {
     pub fn compact(&self, live: &HashSet<String>, schema: Option<&SchemaRef>) -> Result<Compaction> {
         let parts = self.parts()?;
         let mut file_keys = Vec::with_capacity(parts.len());
+        let mut file_schemas = Vec::with_capacity(parts.len());
         // key → (ok, file index, row): the survivor so far.
         let mut best: HashMap<String, (bool, usize, usize)> = HashMap::new();
         for (f, part) in parts.iter().enumerate() {
-            let keys = read_keys(part)?;
+            let (part_schema, keys) = read_keys(part)?;
+            file_schemas.push(part_schema);
             for (row, (key, ok)) in keys.iter().enumerate() {
                 if !live.contains(key) {
                     continue;
@@ -148,7 +150,7 @@ impl PartFolder {
             file_keys.push(keys);
         }
         let mut removed = Compaction::default();
-        for (f, (part, keys)) in parts.iter().zip(&file_keys).enumerate() {
+        for (f, ((part, keys), part_schema)) in parts.iter().zip(&file_keys).zip(&file_schemas).enumerate() {
             let keep: Vec<bool> = keys
                 .iter()
                 .enumerate()
@@ -165,10 +167,7 @@ impl PartFolder {
                 fs::remove_file(part).map_err(|e| Error::io(part, e))?;
                 continue;
             }
-            let outdated = match schema {
-                Some(schema) => !same_columns(&part_schema(part)?, schema),
-                None => false,
-            };
+            let outdated = schema.is_some_and(|schema| !same_columns(part_schema, schema));
             if keep.iter().all(|&k| k) && !outdated {
                 continue;
             }
@@ -206,8 +205,8 @@ fn partial_of(name: &str) -> Option<PartName> {
     PartName::parse(part)
 }
 
-/// Each row's `cache_key` and whether its `error` is null.
-fn read_keys(part: &Path) -> Result<Vec<(String, bool)>> {
+/// The part's schema, and each row's `cache_key` and whether its `error` is null.
+fn read_keys(part: &Path) -> Result<(SchemaRef, Vec<(String, bool)>)> {
     let file = fs::File::open(part).map_err(|e| Error::io(part, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(part, e))?;
     let schema = builder.schema().clone();
@@ -225,14 +224,7 @@ fn read_keys(part: &Path) -> Result<Vec<(String, bool)>> {
             keys.push((key.value(row).to_string(), error.is_null(row)));
         }
     }
-    Ok(keys)
-}
-
-/// A part file's Arrow schema, from its footer.
-fn part_schema(part: &Path) -> Result<SchemaRef> {
-    let file = fs::File::open(part).map_err(|e| Error::io(part, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(part, e))?;
-    Ok(builder.schema().clone())
+    Ok((schema, keys))
 }
 
 /// The same columns in the same order (names, types, nullability; field metadata such
@@ -308,7 +300,7 @@ mod tests {
     }
 
     fn all_keys(folder: &PartFolder) -> Vec<(String, bool)> {
-        let mut keys: Vec<_> = folder.parts().unwrap().iter().flat_map(|p| read_keys(p).unwrap()).collect();
+        let mut keys: Vec<_> = folder.parts().unwrap().iter().flat_map(|p| read_keys(p).unwrap().1).collect();
         keys.sort();
         keys
     }
@@ -356,7 +348,7 @@ mod tests {
         assert_eq!(folder.compact(&live, Some(&now)).unwrap(), Compaction::default());
         let parts = folder.parts().unwrap();
         assert_eq!(parts.len(), 1);
-        assert!(same_columns(&part_schema(&parts[0]).unwrap(), &now));
+        assert!(same_columns(&read_keys(&parts[0]).unwrap().0, &now));
         let rows: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&parts[0]).unwrap())
             .unwrap()
             .build()
