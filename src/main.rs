@@ -122,7 +122,7 @@ struct BenchArgs {
     /// matrices are stored in the block formats among these.
     #[arg(long, default_value = "auto")]
     requantize: String,
-    /// The engine suite's attention: auto (host on CPU, gathered on GPU), host or gathered.
+    /// The engine suite's attention: auto, host, gathered or flash (see `generate --help`).
     #[arg(long, default_value = "auto")]
     attention: hearth::engine::AttentionBackend,
     /// Activations and dense weights: auto (f32 on CPU; on a GPU bf16, f16 before
@@ -204,6 +204,10 @@ struct GenerateArgs {
     /// cpu, or cuda:N with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// What reads the KV cache: auto (host on the CPU; on a GPU flash where the build,
+    /// card and dtype allow it, else gathered), host, gathered or flash.
+    #[arg(long, default_value = "auto")]
+    attention: hearth::engine::AttentionBackend,
     /// GGUF matrices: auto (on CPU: hearth's batched Q8_0 kernel; K-quants kept beyond
     /// 4B parameters), keep, q8_0, q4_0, q4k, q6k, f16 or f32; a synthetic preset's
     /// matrices are stored in the block formats among these.
@@ -639,7 +643,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         ignore_eos: false,
         json_schema,
     };
-    let out = model.generate(&prompt, params)?;
+    let out = model.generate_with(&prompt, params, args.attention)?;
     if args.ids {
         println!("{}", out.tokens.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
     } else {

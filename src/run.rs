@@ -529,7 +529,8 @@ impl RunContext<'_> {
                 let model = model.map_err(Error::Config)?;
                 let telemetry = self.telemetry;
                 let batch = BatchConfig::sized(model, self.pipeline.engine, AttentionBackend::Auto);
-                tracing::info!("{device}: {} sequences, {} tokens a step, {} MiB of KV", batch.max_seqs, batch.max_batched_tokens, batch.kv_memory >> 20);
+                let attention = model.decoder.attention(batch.attention)?;
+                tracing::info!("{device}: {} sequences, {} tokens a step, {} MiB of KV, {attention:?} attention", batch.max_seqs, batch.max_batched_tokens, batch.kv_memory >> 20);
                 let engine = metered_engine(model, batch, telemetry, device)?;
                 Ok(Generator { model, device, batch, engine, prompt_tokens: HashMap::new(), prompts, prefix, telemetry, decoded: 0 })
             }

@@ -754,6 +754,24 @@ fn mixed_steps(model: &Model, attention: hearth::engine::AttentionBackend) -> Ve
 }
 
 #[test]
+fn each_attention_is_what_the_device_allows_and_the_rest_is_refused_with_why() {
+    use hearth::engine::{AttentionBackend, BatchConfig, BatchEngine};
+    let model = load("synthetic:tiny".parse().unwrap(), Requantize::Keep);
+    let decoder = &model.decoder;
+    assert_eq!(decoder.attention(AttentionBackend::Auto).unwrap(), AttentionBackend::Host);
+    assert_eq!(decoder.attention(AttentionBackend::Gathered).unwrap(), AttentionBackend::Gathered);
+    assert_eq!(decoder.kv_block_size(AttentionBackend::Auto), 16);
+    // No flash-attention on the CPU (nor in a build without the feature): refused at
+    // engine creation, saying what is missing, not at the first step.
+    let why = decoder.attention(AttentionBackend::Flash).unwrap_err().to_string();
+    assert!(why.contains("flash"), "{why}");
+    let batch = BatchConfig { attention: AttentionBackend::Flash, ..BatchConfig::default() };
+    let err = BatchEngine::new(&model, batch).err().expect("no flash engine on the CPU").to_string();
+    assert_eq!(err, why);
+    assert!("flashy".parse::<AttentionBackend>().unwrap_err().contains("auto, host, gathered or flash"));
+}
+
+#[test]
 fn half_precision_runs_both_attentions_near_f32() {
     // What a GPU computes in (bf16 from Ampere on, f16 before), checked here on the CPU
     // so a dtype slip shows before a GPU is lent: both attentions' logits stay near the

@@ -113,7 +113,9 @@ pub fn vocab(model: &Model) -> u32 {
 /// per-token latency (each sampled token waits its whole step), peak memory.
 pub fn run(model: &Model, model_name: &str, workload: &EngineWorkload, settings: EngineSettings) -> Result<BenchResult> {
     let requests = workload.requests(vocab(model));
-    let mut engine = BatchEngine::new(model, workload.batch_config(model, settings))?;
+    let batch = workload.batch_config(model, settings);
+    tracing::info!("{} @ {model_name}: {:?} attention, {batch:?}", workload.name, model.decoder.attention(settings.attention)?);
+    let mut engine = BatchEngine::new(model, batch)?;
     reset_peak_memory();
     let started = Instant::now();
     for request in requests {

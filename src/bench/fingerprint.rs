@@ -38,6 +38,7 @@ impl Fingerprint {
             ("avx512f", cfg!(target_feature = "avx512f")),
             ("neon", cfg!(target_feature = "neon")),
             ("cuda", cfg!(feature = "cuda")),
+            ("flash-attn", cfg!(feature = "flash-attn")),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))

@@ -142,7 +142,7 @@ impl BatchConfig {
     /// The configuration of an engine over `model` with `attention`: fixed limits as
     /// given, `auto` ones sized for the device the model is on.
     pub fn sized(model: &Model, limits: Limits, attention: AttentionBackend) -> BatchConfig {
-        let base = BatchConfig { attention, ..BatchConfig::default() };
+        let base = BatchConfig { attention, block_size: model.decoder.kv_block_size(attention), ..BatchConfig::default() };
         let per_block = model.decoder.kv_bytes_per_block(base.block_size, attention);
         base.sized_for(DeviceFacts::of(model.decoder.device()), model.decoder.config(), per_block, limits)
     }

@@ -38,16 +38,29 @@ pub(super) struct Plan {
     unpack: Tensor,
 }
 
+/// `[tokens, kv_dim]`: each packed token's cache slot, repeated across the row, which is
+/// how `scatter_set` takes the step's keys and values into the pool.
+pub(super) fn write_slots(chunks: &[SeqChunk], block_size: usize, kv_dim: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let tokens: usize = chunks.iter().map(|c| c.len).sum();
+    let mut write = Vec::with_capacity(tokens * kv_dim);
+    for c in chunks {
+        for pos in c.past..c.past + c.len {
+            write.extend(std::iter::repeat_n(c.slot(pos, block_size) as u32, kv_dim));
+        }
+    }
+    Tensor::from_vec(write, (tokens, kv_dim), device)
+}
+
+/// Writes `k`, `v` (`[tokens, kv_dim]`) into their slots of `keys`, `values`: two launches.
+pub(super) fn store(keys: &Tensor, values: &Tensor, k: &Tensor, v: &Tensor, write_slots: &Tensor) -> candle_core::Result<()> {
+    keys.scatter_set(write_slots, &k.to_dtype(keys.dtype())?.contiguous()?, 0)?;
+    values.scatter_set(write_slots, &v.to_dtype(values.dtype())?.contiguous()?, 0)
+}
+
 impl Plan {
     pub(super) fn new(chunks: &[SeqChunk], block_size: usize, kv_dim: usize, device: &Device) -> candle_core::Result<Plan> {
         let slot = |c: &SeqChunk, pos: usize| c.slot(pos, block_size) as u32;
         let tokens: usize = chunks.iter().map(|c| c.len).sum();
-        let mut write = Vec::with_capacity(tokens * kv_dim);
-        for c in chunks {
-            for pos in c.past..c.past + c.len {
-                write.extend(std::iter::repeat_n(slot(c, pos), kv_dim));
-            }
-        }
         let (decodes, prefills): (Vec<&SeqChunk>, Vec<&SeqChunk>) = chunks.iter().partition(|c| c.len == 1);
         let mut members: Vec<Vec<&SeqChunk>> = prefills.into_iter().map(|c| vec![c]).collect();
         if !decodes.is_empty() {
@@ -85,7 +98,7 @@ impl Plan {
             offset += batch * queries;
         }
         Ok(Plan {
-            write_slots: Tensor::from_vec(write, (tokens, kv_dim), device)?,
+            write_slots: write_slots(chunks, block_size, kv_dim, device)?,
             groups,
             unpack: Tensor::from_vec(unpack, tokens, device)?,
         })
@@ -103,8 +116,7 @@ pub(super) struct Heads {
 /// (`[slots, kv_heads * head_dim]`), then attends for every packed query row of `q`
 /// (`[tokens, heads * head_dim]`). Returns `[tokens, heads * head_dim]` in `q`'s dtype.
 pub(super) fn attend(keys: &Tensor, values: &Tensor, q: &Tensor, k: &Tensor, v: &Tensor, plan: &Plan, h: &Heads) -> candle_core::Result<Tensor> {
-    keys.scatter_set(&plan.write_slots, &k.to_dtype(keys.dtype())?.contiguous()?, 0)?;
-    values.scatter_set(&plan.write_slots, &v.to_dtype(values.dtype())?.contiguous()?, 0)?;
+    store(keys, values, k, v, &plan.write_slots)?;
     let scale = 1.0 / (h.head_dim as f64).sqrt();
     let group_size = h.heads / h.kv_heads;
     let mut outputs = Vec::with_capacity(plan.groups.len());

@@ -12,13 +12,16 @@
 //! - [`AttentionBackend::Gathered`] (GPUs): the pool is device tensors, and each layer
 //!   gathers blocks into padded batches for batched matmuls ([`super::gathered`]), a
 //!   bounded number of launches however many sequences the step carries.
+//! - [`AttentionBackend::Flash`] (Ampere and later, with the `flash-attn` feature): the
+//!   same pool, read in place through a block table by flash-attention's paged kernel
+//!   ([`super::flash`]): three launches per layer, no gather.
 
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 use super::blocks::BlockId;
 use super::config::ModelConfig;
-use super::gathered::{self, Heads, Plan};
+use super::gathered::{self, Heads};
 use crate::{Error, Result};
 
 /// Which attention implementation reads the paged cache.
@@ -31,17 +34,8 @@ pub enum AttentionBackend {
     Host,
     /// Device-tensor blocks, gathered into batched matmuls.
     Gathered,
-}
-
-impl AttentionBackend {
-    /// What `Auto` means on `device`.
-    pub fn resolve(self, device: &Device) -> AttentionBackend {
-        match self {
-            AttentionBackend::Auto if device.is_cpu() => AttentionBackend::Host,
-            AttentionBackend::Auto => AttentionBackend::Gathered,
-            chosen => chosen,
-        }
-    }
+    /// Device-tensor blocks, read in place by flash-attention.
+    Flash,
 }
 
 impl std::str::FromStr for AttentionBackend {
@@ -51,7 +45,8 @@ impl std::str::FromStr for AttentionBackend {
             "auto" => Ok(AttentionBackend::Auto),
             "host" => Ok(AttentionBackend::Host),
             "gathered" => Ok(AttentionBackend::Gathered),
-            other => Err(format!("`{other}`: the attention is auto, host or gathered")),
+            "flash" => Ok(AttentionBackend::Flash),
+            other => Err(format!("`{other}`: the attention is auto, host, gathered or flash")),
         }
     }
 }
@@ -105,7 +100,9 @@ pub struct PagedKvCache {
 enum Pool {
     Host(Vec<(Vec<f32>, Vec<f32>)>),
     /// With the index tensors of the step in progress.
-    Gathered { layers: Vec<(Tensor, Tensor)>, plan: Option<Plan> },
+    Gathered { layers: Vec<(Tensor, Tensor)>, plan: Option<gathered::Plan> },
+    #[cfg(feature = "flash-attn")]
+    Flash { layers: Vec<(Tensor, Tensor)>, plan: Option<super::flash::Plan> },
 }
 
 impl PagedKvCache {
@@ -117,13 +114,20 @@ impl PagedKvCache {
         PagedKvCache::with_pool(config, num_blocks, block_size, pool)
     }
 
-    /// A pool of device tensors of `dtype` on `device`, read by the gathered attention.
-    pub fn gathered(config: &ModelConfig, num_blocks: usize, block_size: usize, device: &Device, dtype: DType) -> Result<PagedKvCache> {
+    /// A pool of device tensors of `dtype` on `device`, read by `attention` (gathered or
+    /// flash).
+    pub fn on_device(config: &ModelConfig, num_blocks: usize, block_size: usize, device: &Device, dtype: DType, attention: AttentionBackend) -> Result<PagedKvCache> {
         let shape = (num_blocks * block_size, config.kv_dim());
         let layers = (0..config.num_layers)
             .map(|_| Ok((Tensor::zeros(shape, dtype, device)?, Tensor::zeros(shape, dtype, device)?)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(PagedKvCache::with_pool(config, num_blocks, block_size, Pool::Gathered { layers, plan: None }))
+        let pool = match attention {
+            AttentionBackend::Gathered => Pool::Gathered { layers, plan: None },
+            #[cfg(feature = "flash-attn")]
+            AttentionBackend::Flash if block_size % super::flash::BLOCK_SIZE == 0 => Pool::Flash { layers, plan: None },
+            other => return Err(Error::Config(format!("no device pool for {other:?} attention with blocks of {block_size} tokens"))),
+        };
+        Ok(PagedKvCache::with_pool(config, num_blocks, block_size, pool))
     }
 
     fn with_pool(config: &ModelConfig, num_blocks: usize, block_size: usize, pool: Pool) -> PagedKvCache {
@@ -153,8 +157,11 @@ impl PagedKvCache {
     /// once here, for every layer).
     pub fn begin_step(&mut self, chunks: &[SeqChunk], device: &Device) -> Result<()> {
         let (block_size, kv_dim) = (self.block_size, self.kv_dim());
-        if let Pool::Gathered { plan, .. } = &mut self.pool {
-            *plan = Some(Plan::new(chunks, block_size, kv_dim, device)?);
+        match &mut self.pool {
+            Pool::Gathered { plan, .. } => *plan = Some(gathered::Plan::new(chunks, block_size, kv_dim, device)?),
+            #[cfg(feature = "flash-attn")]
+            Pool::Flash { plan, .. } => *plan = Some(super::flash::Plan::new(chunks, block_size, kv_dim, device)?),
+            Pool::Host(_) => {}
         }
         Ok(())
     }
@@ -172,6 +179,12 @@ impl PagedKvCache {
                 let plan = plan.as_ref().ok_or_else(|| Error::Request("attend before begin_step".into()))?;
                 let (keys, values) = &layers[layer];
                 Ok(gathered::attend(keys, values, q, k, v, plan, &heads)?)
+            }
+            #[cfg(feature = "flash-attn")]
+            Pool::Flash { layers, plan } => {
+                let plan = plan.as_ref().ok_or_else(|| Error::Request("attend before begin_step".into()))?;
+                let (keys, values) = &layers[layer];
+                Ok(super::flash::attend(keys, values, q, k, v, plan, &heads, self.block_size)?)
             }
             Pool::Host(_) => {
                 let out = self.attend_host(layer, &host_f32(q)?, &host_f32(k)?, &host_f32(v)?, chunks);

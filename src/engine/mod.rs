@@ -11,6 +11,7 @@ pub mod blocks;
 pub mod chat;
 pub mod config;
 pub mod constraint;
+mod flash;
 mod gathered;
 pub mod gguf;
 pub mod kv;
@@ -421,15 +422,21 @@ impl Model {
     /// Generates a continuation of `prompt` alone, through the batching engine with a
     /// KV pool sized for this one request.
     pub fn generate(&self, prompt: &[u32], params: SamplingParams) -> Result<Generation> {
+        self.generate_with(prompt, params, AttentionBackend::Auto)
+    }
+
+    /// [`Model::generate`] with `attention` reading the KV pool, so that two attention
+    /// implementations can be held against each other on one device.
+    pub fn generate_with(&self, prompt: &[u32], params: SamplingParams, attention: AttentionBackend) -> Result<Generation> {
         let config = self.decoder.config();
-        let block_size = 16;
+        let block_size = self.decoder.kv_block_size(attention);
         let tokens = (prompt.len() + params.max_new_tokens).min(config.max_context) + block_size;
         let batch = BatchConfig {
             max_batched_tokens: PREFILL_CHUNK,
             max_seqs: 1,
             block_size,
-            kv_memory: tokens.div_ceil(block_size) * self.decoder.kv_bytes_per_block(block_size, AttentionBackend::Auto),
-            attention: AttentionBackend::Auto,
+            kv_memory: tokens.div_ceil(block_size) * self.decoder.kv_bytes_per_block(block_size, attention),
+            attention,
         };
         let mut engine = BatchEngine::new(self, batch)?;
         let request = Request { id: 0, prompt: prompt.to_vec(), params };
@@ -494,7 +501,7 @@ impl Model {
     /// Runs valid inputs together, each with its own blocks of one KV pool.
     fn embed_group(&self, inputs: &[&[u32]], pooling: Pooling) -> Result<Vec<Vec<f32>>> {
         let config = self.decoder.config();
-        let block_size = 16;
+        let block_size = self.decoder.kv_block_size(AttentionBackend::Auto);
         let mut next_block = 0u32;
         let tables: Vec<Vec<u32>> = inputs
             .iter()

@@ -8,6 +8,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::config::ModelConfig;
+use super::flash;
 use super::kv::{AttentionBackend, PagedKvCache, SeqChunk};
 use super::weights::{Linear, Stacked, Weights};
 use crate::{Error, Result};
@@ -146,20 +147,46 @@ impl Decoder {
         self.dtype
     }
 
+    /// The attention `asked` comes to for this model on its device, or why it cannot run
+    /// here. `auto`: host on the CPU; on a GPU flash where this build, the card, the
+    /// dtype and the head size allow it, gathered otherwise.
+    pub fn attention(&self, asked: AttentionBackend) -> Result<AttentionBackend> {
+        let flash_unavailable = || flash::unavailable(&self.device, self.dtype, self.config.head_dim);
+        match asked {
+            AttentionBackend::Auto if self.device.is_cpu() => Ok(AttentionBackend::Host),
+            AttentionBackend::Auto if flash_unavailable().is_none() => Ok(AttentionBackend::Flash),
+            AttentionBackend::Auto => Ok(AttentionBackend::Gathered),
+            AttentionBackend::Host if !self.device.is_cpu() => Err(Error::Config("the host attention runs on the CPU only; use gathered".into())),
+            AttentionBackend::Flash => match flash_unavailable() {
+                Some(why) => Err(Error::Config(format!("flash attention: {why}"))),
+                None => Ok(AttentionBackend::Flash),
+            },
+            chosen => Ok(chosen),
+        }
+    }
+
+    /// Tokens per KV block for `attention`: flash-attention's paged kernel needs whole
+    /// tiles of 32; the others take 16, which wastes less of a sequence's last block.
+    pub fn kv_block_size(&self, attention: AttentionBackend) -> usize {
+        match self.attention(attention) {
+            Ok(AttentionBackend::Flash) => flash::BLOCK_SIZE,
+            _ => 16,
+        }
+    }
+
     /// A KV pool of `num_blocks` blocks for this model, on its device, for `attention`.
     pub fn kv_cache(&self, num_blocks: usize, block_size: usize, attention: AttentionBackend) -> Result<PagedKvCache> {
-        match attention.resolve(&self.device) {
-            AttentionBackend::Gathered => PagedKvCache::gathered(&self.config, num_blocks, block_size, &self.device, self.dtype),
-            _ if !self.device.is_cpu() => Err(Error::Config("the host attention runs on the CPU only; use gathered".into())),
-            _ => Ok(PagedKvCache::new(&self.config, num_blocks, block_size)),
+        match self.attention(attention)? {
+            AttentionBackend::Host => Ok(PagedKvCache::new(&self.config, num_blocks, block_size)),
+            on_device => PagedKvCache::on_device(&self.config, num_blocks, block_size, &self.device, self.dtype, on_device),
         }
     }
 
     /// Bytes one KV block of this model takes with `attention`.
     pub fn kv_bytes_per_block(&self, block_size: usize, attention: AttentionBackend) -> usize {
-        let dtype = match attention.resolve(&self.device) {
-            AttentionBackend::Gathered => self.dtype,
-            _ => DType::F32,
+        let dtype = match self.attention(attention) {
+            Ok(AttentionBackend::Host) => DType::F32,
+            _ => self.dtype,
         };
         PagedKvCache::bytes_per_block(&self.config, block_size, dtype)
     }
