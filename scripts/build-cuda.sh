@@ -7,6 +7,7 @@
 #   scripts/build-cuda.sh                                   # Hopper (sm_90)
 #   CUDA_COMPUTE_CAP=75 HEARTH_CUDA_TARGET=target/cuda-sm75 scripts/build-cuda.sh   # Turing
 #   CUDA_COMPUTE_CAP=61 HEARTH_CUDA_TARGET=target/cuda-sm61 scripts/build-cuda.sh   # Pascal
+#   HEARTH_FLASH_ATTN=1 HEARTH_CUDA_TARGET=target/cuda-flash scripts/build-cuda.sh  # + flash-attn
 #
 # Volta (7.0) and later: CUDA 13.0 from PyPI. 13.0 exactly, because the lent GPUs run
 # driver 580 (CUDA 13.0), which rejects the PTX 13.1+ writes; the nvcc extra does not pin
@@ -23,6 +24,14 @@
 # libcurand.so.10, libnvrtc.so.11.2), which the Pascal machine must have, and runs on
 # any driver from 520 on (Pascal's last is the 580 series).
 #
+# flash-attn (Ampere and later only): candle-flash-attn's build compiles its CUDA
+# kernels (cudaforge uses half the cores unless CUDAFORGE_THREADS says) into a cache
+# folder that later builds reuse; patched to build only the 16 paged-KV kernels
+# hearth calls, of its 53 (scripts/cuda/candle-flash-attn-0.11.1-paged-only.patch).
+# Its build wants CUTLASS from a git clone of GitHub, which is not reachable here. PyPI's nvidia-cutlass 3.5.0.0 carries the same
+# headers as the v3.5.0 commit the crate pins, so they are unpacked where cudaforge
+# keeps its checkouts, with a git HEAD naming that commit, which is all it checks.
+#
 # No wheel or package here ships libcuda.so (the driver's); a link-only stub with
 # cudarc's driver symbol names and soname libcuda.so.1 lets the link finish, and the
 # machine with the GPU supplies the real one at run time. The binary links libcuda,
@@ -35,18 +44,9 @@ cache="${HEARTH_CACHE:-$HOME/.cache/hearth}"
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
 out="${HEARTH_CUDA_TARGET:-target/cuda}"
 
-# The registry's copy of a crate this checkout locks (a glob: cudarc-0.19.*), fetched
-# if missing.
-registry_crate() {
-    local registry="${CARGO_HOME:-$HOME/.cargo}/registry/src" found
-    found=("$registry"/*/$1)
-    if [[ ! -d "${found[0]}" ]]; then
-        cargo fetch --locked >&2
-        found=("$registry"/*/$1)
-        [[ -d "${found[0]}" ]] || { echo "build-cuda: no $1 under $registry after cargo fetch" >&2; exit 1; }
-    fi
-    echo "${found[0]}"
-}
+# registry_crate, patched_crate_source, flash_cutlass_commit: what the locked crates
+# must be for the routes below (CI checks them with no toolkit).
+source scripts/cuda/pins.sh
 
 # The link-only driver stub: an empty function for every driver symbol cudarc declares.
 driver_stub() {
@@ -134,7 +134,31 @@ PROFILE
     mv "$partial" "$home"
 }
 
+# Builds against a copy of a locked crate with one of our patches (kept in the cache,
+# named by the patch's hash, so an edited patch gets a fresh copy).
 cargo_flags=(--locked)
+use_patched() {
+    local patch="$1" source name copy
+    source="$(patched_crate_source "$patch")"
+    name="$(basename "$source" | sed -E 's/-[0-9]+\.[0-9]+\.[0-9]+$//')"
+    copy="$cache/patched/$(basename "$source")-$(sha256sum "$patch" | cut -c1-12)"
+    if [[ ! -d "$copy" ]]; then
+        rm -rf "$copy.partial"
+        mkdir -p "$cache/patched"
+        cp -r "$source" "$copy.partial"
+        patch -d "$copy.partial" -p1 --quiet < "$patch"
+        mv "$copy.partial" "$copy"
+    fi
+    # A path patch rewrites Cargo.lock's entry for the crate (so no --locked); the
+    # checkout's lock file is put back as it was when the build ends, however it ends.
+    if [[ "${cargo_flags[0]}" == --locked ]]; then
+        cp Cargo.lock "$cache/Cargo.lock.checkout"
+        trap 'cp "$cache/Cargo.lock.checkout" Cargo.lock' EXIT
+        cargo_flags=()
+    fi
+    cargo_flags+=(--config "patch.crates-io.$name.path=\"$copy\"")
+}
+
 if (( CUDA_COMPUTE_CAP >= 70 )); then
     toolkit="$cache/cuda-13.0"
     home="$toolkit/home"
@@ -148,19 +172,39 @@ else
         if (( EUID == 0 )); then apt-get install -y -q g++-11 >&2; else sudo apt-get install -y -q g++-11 >&2; fi
     fi
     export NVCC_CCBIN=g++-11 CUDARC_CUDA_VERSION=11080
-    locked="$(grep -A1 '^name = "candle-kernels"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')"
-    [[ "$locked" == 0.11.1 ]] || { echo "build-cuda: the Pascal patch is for candle-kernels 0.11.1; Cargo.lock has $locked" >&2; exit 1; }
-    kernels="$toolkit/candle-kernels-0.11.1"
-    if [[ ! -f "$kernels/src/moe/moe_wmma_stub.cu" ]]; then
-        rm -rf "$kernels"
-        cp -r "$(registry_crate candle-kernels-0.11.1)" "$kernels"
-        patch -d "$kernels" -p1 --quiet < scripts/cuda/candle-kernels-0.11.1-pascal.patch
-    fi
-    # A path patch rewrites Cargo.lock's entry for candle-kernels (so no --locked); the
-    # checkout's lock file is put back as it was when the build ends, however it ends.
-    cp Cargo.lock "$toolkit/Cargo.lock.checkout"
-    trap 'cp "$toolkit/Cargo.lock.checkout" Cargo.lock' EXIT
-    cargo_flags=(--config "patch.crates-io.candle-kernels.path=\"$kernels\"")
+    use_patched "$PASCAL_PATCH"
+fi
+
+# CUTLASS v3.5.0's headers from PyPI where cudaforge looks for its git checkout.
+cutlass_checkout() {
+    local commit dir wheel unpacked
+    commit="$(flash_cutlass_commit)"
+    dir="$CUDAFORGE_HOME/git/checkouts/cutlass-${commit:0:16}"
+    [[ -d "$dir/include/cute" && "$(git -C "$dir" rev-parse HEAD 2>/dev/null)" == "$commit" ]] && return
+    echo "== unpacking CUTLASS 3.5.0's headers from PyPI into $dir" >&2
+    mkdir -p "$cache/whl"
+    python3 -m pip download --quiet --no-deps --dest "$cache/whl" nvidia-cutlass==3.5.0.0
+    wheel="$cache/whl/nvidia_cutlass-3.5.0.0-py3-none-any.whl"
+    unpacked="$(mktemp -d)"
+    python3 -m zipfile -e "$wheel" "$unpacked"
+    rm -rf "$dir"
+    mkdir -p "$dir/tools/util"
+    mv "$unpacked/cutlass_library/source/include" "$dir/include"
+    mv "$unpacked/cutlass_library/source/tools/util/include" "$dir/tools/util/include"
+    rm -rf "$unpacked"
+    git -C "$dir" init --quiet
+    echo "$commit" > "$dir/.git/HEAD"
+}
+
+features=cuda
+if [[ "${HEARTH_FLASH_ATTN:-0}" == 1 ]]; then
+    (( CUDA_COMPUTE_CAP >= 80 )) || { echo "build-cuda: flash-attn's kernels need compute capability 8.0 or later, not $CUDA_COMPUTE_CAP" >&2; exit 1; }
+    export CUDAFORGE_HOME="$cache/cudaforge"
+    export CANDLE_FLASH_ATTN_BUILD_DIR="$cache/flash-attn-sm$CUDA_COMPUTE_CAP"
+    mkdir -p "$CANDLE_FLASH_ATTN_BUILD_DIR"
+    cutlass_checkout
+    use_patched "$PAGED_FLASH_PATCH"
+    features=flash-attn
 fi
 
 export CUDA_HOME="$home" CUDA_PATH="$home" CUDA_ROOT="$home"
@@ -168,7 +212,7 @@ export PATH="$home/bin:$PATH"
 export LIBRARY_PATH="$home/lib64${LIBRARY_PATH:+:$LIBRARY_PATH}"
 export LD_LIBRARY_PATH="$home/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
-cargo build --release "${cargo_flags[@]}" --features cuda --target-dir "$out" --bin hearth
+cargo build --release "${cargo_flags[@]}" --features "$features" --target-dir "$out" --bin hearth
 # To carry: stripped of its line tables (~80 MB with every kernel's PTX) and gzipped
 # (~20 MB), under the 64 MiB a lent machine takes per call; gunzip there.
 strip -o "$out/release/hearth.stripped" "$out/release/hearth"
