@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 6's run on a lent GPU machine, one step per call (a call gets 10 minutes there):
-#   scripts/gpu-bench.sh check   HEARTH OUT   # greedy ids, CPU vs GPU; a small engine run
+#   scripts/gpu-bench.sh check   HEARTH OUT   # greedy ids, CPU vs GPU (and flash vs
+#                                             # gathered); small engine runs with each
 #   scripts/gpu-bench.sh 7b      HEARTH OUT   # Qwen2.5-Coder-7B shapes, bf16
 #   scripts/gpu-bench.sh 7b-q4   HEARTH OUT   # ... matrices in 4 bits (Q4_K)
 #   scripts/gpu-bench.sh 32b     HEARTH OUT
@@ -20,9 +21,14 @@ out="${3:-${OUT:-.}}"
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap,power.limit --format=csv > "$out/gpu.csv" 2>&1 || true
 if [[ "$step" == check ]]; then
-    scripts/gpu-check.sh "$hearth" cuda:0 | tee "$out/check.log"
-    "$hearth" bench engine --device cuda:0 --model synthetic:qwen2.5-coder-0.5b --concurrency 8,64 --prompt-tokens 128 --new-tokens 32 --repeat 1 2>&1 | tee -a "$out/check.log"
-    exit "${PIPESTATUS[0]}"
+    status=0
+    scripts/gpu-check.sh "$hearth" cuda:0 2>&1 | tee "$out/check.log" || status=1
+    # auto is flash in a flash-attn build, gathered otherwise.
+    for attention in auto gathered; do
+        "$hearth" bench engine --device cuda:0 --model synthetic:qwen2.5-coder-0.5b --attention "$attention" \
+            --concurrency 8,64 --prompt-tokens 128 --new-tokens 32 --repeat 1 2>&1 | tee -a "$out/check.log" || status=1
+    done
+    exit $status
 fi
 case "$step" in
     7b | 7b-q4) model=synthetic:qwen2.5-coder-7b ;;
