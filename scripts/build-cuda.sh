@@ -7,7 +7,7 @@
 #   scripts/build-cuda.sh                                   # Hopper (sm_90)
 #   CUDA_COMPUTE_CAP=75 HEARTH_CUDA_TARGET=target/cuda-sm75 scripts/build-cuda.sh   # Turing
 #   CUDA_COMPUTE_CAP=61 HEARTH_CUDA_TARGET=target/cuda-sm61 scripts/build-cuda.sh   # Pascal
-#   HEARTH_FLASH_ATTN=1 HEARTH_CUDA_TARGET=target/cuda-flash scripts/build-cuda.sh  # + flash-attn
+#   HEARTH_FLASH_ATTN=1 scripts/build-cuda.sh               # Hopper, with flash-attn
 #
 # Volta (7.0) and later: CUDA 13.0 from PyPI. 13.0 exactly, because the lent GPUs run
 # driver 580 (CUDA 13.0), which rejects the PTX 13.1+ writes; the nvcc extra does not pin
@@ -28,9 +28,10 @@
 # kernels (cudaforge uses half the cores unless CUDAFORGE_THREADS says) into a cache
 # folder that later builds reuse; patched to build only the 16 paged-KV kernels
 # hearth calls, of its 53 (scripts/cuda/candle-flash-attn-0.11.1-paged-only.patch).
-# Its build wants CUTLASS from a git clone of GitHub, which is not reachable here. PyPI's nvidia-cutlass 3.5.0.0 carries the same
-# headers as the v3.5.0 commit the crate pins, so they are unpacked where cudaforge
-# keeps its checkouts, with a git HEAD naming that commit, which is all it checks.
+# Its build wants CUTLASS from a git clone of GitHub, which is not reachable here.
+# PyPI's nvidia-cutlass 3.5.0.0 carries the same headers as the v3.5.0 commit the
+# crate pins, so they are unpacked where cudaforge keeps its checkouts, with a git
+# HEAD naming that commit, which is all it checks.
 #
 # No wheel or package here ships libcuda.so (the driver's); a link-only stub with
 # cudarc's driver symbol names and soname libcuda.so.1 lets the link finish, and the
@@ -213,8 +214,9 @@ export LIBRARY_PATH="$home/lib64${LIBRARY_PATH:+:$LIBRARY_PATH}"
 export LD_LIBRARY_PATH="$home/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
 cargo build --release "${cargo_flags[@]}" --features "$features" --target-dir "$out" --bin hearth
-# To carry: stripped of its line tables (~80 MB with every kernel's PTX) and gzipped
-# (~20 MB), under the 64 MiB a lent machine takes per call; gunzip there.
+# To carry: stripped of its line tables (~80 MB with every kernel's PTX, 154 MB with
+# flash-attn's) and gzipped (~20 MB, 37.5 MB), under the 64 MiB a lent machine takes
+# per call; gunzip there.
 strip -o "$out/release/hearth.stripped" "$out/release/hearth"
 gzip -9 -c "$out/release/hearth.stripped" > "$out/release/hearth.gz"
 echo "$out/release/hearth (to carry: $out/release/hearth.gz)"
