@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Limits, ModelSource, Pooling, Precision, Requantize, SamplingParams, DEFAULT_MODEL};
+use crate::engine::{EngineOptions, ModelSource, Pooling, Precision, Requantize, SamplingParams, DEFAULT_MODEL};
 use crate::job::WalkInput;
 use crate::source::{DatasetColumns, WalkConfig};
 use crate::{Error, Result};
@@ -26,7 +26,7 @@ pub struct Pipeline {
     pub model: ModelSection,
     /// Continuous-batching limits.
     #[serde(default)]
-    pub engine: Limits,
+    pub engine: EngineOptions,
     /// Where rows go.
     pub output: OutputSection,
     /// Which tasks run; at least one.
@@ -454,24 +454,27 @@ mod tests {
     fn engine_limits_are_auto_or_positive_numbers() {
         use crate::engine::{AttentionBackend, BatchConfig, Limit, Model};
         let with = |engine: &str| load(&MINIMAL.replace("[output]", &format!("[engine]\n{engine}\n[output]")));
-        assert_eq!(load(MINIMAL).unwrap().engine, Limits::default(), "all auto");
-        let given = with("max_seqs = 'auto'\nmax_batched_tokens = 256\nkv_memory_mib = 512").unwrap().engine;
-        assert_eq!(given, Limits { max_seqs: Limit::Auto, max_batched_tokens: Limit::Fixed(256), kv_memory_mib: Limit::Fixed(512) });
+        assert_eq!(load(MINIMAL).unwrap().engine, EngineOptions::default(), "all auto");
+        let given = with("max_seqs = 'auto'\nmax_batched_tokens = 256\nkv_memory_mib = 512\nattention = 'gathered'").unwrap().engine;
+        let expected = EngineOptions { max_seqs: Limit::Auto, max_batched_tokens: Limit::Fixed(256), kv_memory_mib: Limit::Fixed(512), attention: AttentionBackend::Gathered };
+        assert_eq!(given, expected);
         for key in ["max_seqs", "max_batched_tokens", "kv_memory_mib"] {
             for bad in ["0", "-1", "'lots'", "1.5"] {
                 let err = with(&format!("{key} = {bad}")).unwrap_err().to_string();
                 assert!(err.contains(key) && err.contains("give `auto` or a positive whole number"), "{bad}: {err}");
             }
         }
+        let err = with("attention = 'fast'").unwrap_err().to_string();
+        assert!(err.contains("attention") && err.contains("auto, host, gathered or flash"), "{err}");
         // The resolved pipeline (hashed, recorded) writes them back as they were given.
         let json = crate::job::to_json(&given);
-        assert!(json.contains(r#""max_seqs":"auto""#) && json.contains(r#""kv_memory_mib":512"#), "{json}");
+        assert!(json.contains(r#""max_seqs":"auto""#) && json.contains(r#""kv_memory_mib":512"#) && json.contains(r#""attention":"gathered""#), "{json}");
 
         // On the CPU, `auto` is BatchConfig's default; a number is taken as given.
         let model = Model::load(&"synthetic:tiny".parse().unwrap(), &crate::engine::LoadOptions::default()).unwrap();
-        assert_eq!(BatchConfig::sized(&model, Limits::default(), AttentionBackend::Auto), BatchConfig::default());
-        let b = BatchConfig::sized(&model, given, AttentionBackend::Auto);
-        assert_eq!((b.max_seqs, b.max_batched_tokens, b.kv_memory), (32, 256, 512 << 20));
+        assert_eq!(BatchConfig::sized(&model, EngineOptions::default()), BatchConfig::default());
+        let b = BatchConfig::sized(&model, given);
+        assert_eq!((b.max_seqs, b.max_batched_tokens, b.kv_memory, b.attention), (32, 256, 512 << 20, AttentionBackend::Gathered));
     }
 
     #[test]

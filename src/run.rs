@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use arrow_schema::SchemaRef;
 use serde::Serialize;
 
-use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, DeviceName, LoadOptions, Message, Model, ModelSource, Pooling, Precision, Request, Requantize, SamplingParams};
+use crate::engine::{BatchConfig, BatchEngine, DeviceName, LoadOptions, Message, Model, ModelSource, Pooling, Precision, Request, Requantize, SamplingParams};
 use crate::job::{self, to_json};
 use crate::pipeline::{GenerateTask, Pipeline};
 use crate::shard::{self, Shard};
@@ -523,12 +523,20 @@ impl RunContext<'_> {
         let prefix = PrefixTally::default();
         let (on_devices, loaded_in) = models.on_devices(model_source, &self.devices)?;
         output.summary.load_seconds = loaded_in.as_secs_f64();
+        // An attention the build or a device cannot run is the pipeline's mistake, said
+        // once before any unit runs, not an error row for every unit.
+        let asked = self.pipeline.engine.attention;
+        for model in on_devices.iter().flatten() {
+            if let Err(Error::Config(why)) = model.decoder.attention(asked) {
+                return Err(Error::Config(format!("[engine] attention = \"{}\": {why}", asked.name())));
+            }
+        }
         let workers = on_devices.into_iter().zip(&self.devices).map(|(model, &device)| {
             let (prompts, prefix) = (&prompts, &prefix);
             move || -> Result<Generator<'_>> {
                 let model = model.map_err(Error::Config)?;
                 let telemetry = self.telemetry;
-                let batch = BatchConfig::sized(model, self.pipeline.engine, AttentionBackend::Auto);
+                let batch = BatchConfig::sized(model, self.pipeline.engine);
                 let attention = model.decoder.attention(batch.attention)?;
                 tracing::info!("{device}: {} sequences, {} tokens a step, {} MiB of KV, {attention:?} attention", batch.max_seqs, batch.max_batched_tokens, batch.kv_memory >> 20);
                 let engine = metered_engine(model, batch, telemetry, device)?;

@@ -456,6 +456,46 @@ fn three_shards_side_by_side_make_exactly_the_unsharded_output() {
 }
 
 #[test]
+fn the_pipelines_attention_reads_the_cache_and_one_that_cannot_run_is_refused_up_front() {
+    // The real small model (a random one's answers barely depend on the attention),
+    // with dense f32 matrices: a quantized matmul re-quantizes its input, which turns
+    // the attentions' last-bit differences into logit differences of up to ~0.5.
+    let model = hearth::engine::default_model_path();
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = make_repo(tmp.path(), 6);
+    let with = |attention: &str| {
+        let dir = tmp.path().join(attention);
+        std::fs::create_dir(&dir).unwrap();
+        let text = format!(
+            "[source]\nrepos = [{repo:?}]\n[model]\nsource = {model:?}\nrequantize = \"f32\"\n[engine]\nattention = \"{attention}\"\n\
+             [output]\ndir = \"out\"\n[tasks.docs]\nmax_new_tokens = 24\n"
+        );
+        std::fs::write(dir.join("pipeline.toml"), text).unwrap();
+        dir.join("pipeline.toml")
+    };
+    // The gathered attention (what a GPU runs without flash-attn), here on the CPU's
+    // kernels: the same generated text as the host attention, unit for unit.
+    run_ok(&with("host"));
+    run_ok(&with("gathered"));
+    let docs = |attention: &str| {
+        let batches = read_folder(&tmp.path().join(attention).join("out/docs"));
+        let mut rows: Vec<_> = strings(&batches, "unit_id").into_iter().zip(strings(&batches, "raw")).collect();
+        rows.sort();
+        rows
+    };
+    let host = docs("host");
+    assert_eq!(host.len(), 6);
+    assert_eq!(host, docs("gathered"));
+    // Flash cannot run here (no GPU, nor the feature in this build): the run stops
+    // before its first unit, naming the key, instead of writing an error row per unit.
+    let out = hearth(&["run", with("flash").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("[engine] attention = \"flash\""), "{stderr}");
+    let docs = tmp.path().join("flash/out/docs");
+    assert!(!docs.exists() || read_folder(&docs).is_empty(), "no unit ran");
+}
+
+#[test]
 fn a_worker_that_fails_mid_batch_loses_no_unit() {
     for fault in ["worker=1,after=2,kind=panic", "worker=0,after=3,kind=error", "worker=1,after=1,kind=oom"] {
         let tmp = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::{peak_memory_mib, percentile, reset_peak_memory, BenchResult, Better};
-use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, Limit, Limits, Model, Request, SamplingParams};
+use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, EngineOptions, Limit, Model, Request, SamplingParams};
 use crate::Result;
 
 /// A fixed engine workload. Prompt and answer lengths are drawn from their ranges with
@@ -86,8 +86,13 @@ impl EngineWorkload {
 
     /// The batch limits it runs under on `model`, with `settings`.
     pub fn batch_config(&self, model: &Model, settings: EngineSettings) -> BatchConfig {
-        let limits = Limits { max_seqs: Limit::Fixed(self.max_seqs), max_batched_tokens: Limit::Fixed(self.max_batched_tokens), kv_memory_mib: settings.kv_memory };
-        BatchConfig::sized(model, limits, settings.attention)
+        let options = EngineOptions {
+            max_seqs: Limit::Fixed(self.max_seqs),
+            max_batched_tokens: Limit::Fixed(self.max_batched_tokens),
+            kv_memory_mib: settings.kv_memory,
+            attention: settings.attention,
+        };
+        BatchConfig::sized(model, options)
     }
 }
 

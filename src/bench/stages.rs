@@ -7,7 +7,7 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 
 use super::{BenchResult, Better};
-use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, DeviceName, LoadOptions, Model, ModelSource, Request};
+use crate::engine::{BatchConfig, BatchEngine, DeviceName, LoadOptions, Model, ModelSource, Request};
 use crate::job::{self, WalkInput};
 use crate::pipeline::{Overrides, Pipeline};
 use crate::run::{self, GenerationPlan, RunOptions, RunProgress};
@@ -87,7 +87,7 @@ pub fn pipeline(model: &str, devices: &str, requantize: &str) -> Result<BenchRes
         .enumerate()
         .map(|(i, unit)| Ok(Request { id: i as u64, prompt: plan.prompt(&loaded, unit).map_err(Error::Request)?, params: plan.params.clone() }))
         .collect::<Result<Vec<_>>>()?;
-    let mut engine = BatchEngine::new(&loaded, BatchConfig::sized(&loaded, pipeline.engine, AttentionBackend::Auto))?;
+    let mut engine = BatchEngine::new(&loaded, BatchConfig::sized(&loaded, pipeline.engine))?;
     let started = Instant::now();
     let mut engine_tokens = 0;
     engine.run(requests, |c| engine_tokens += c.result.map_or(0, |o| o.tokens.len()))?;

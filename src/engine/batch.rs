@@ -114,11 +114,12 @@ impl From<Limit> for LimitRepr {
     }
 }
 
-/// An engine's limits as asked for (a pipeline's `[engine]`), each a number or `auto`
-/// (the default): sized for the device the model is on ([`BatchConfig::sized`]).
+/// An engine as asked for (a pipeline's `[engine]`): its limits, each a number or
+/// `auto` (the default), sized for the device the model is on ([`BatchConfig::sized`]),
+/// and what reads its KV cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Limits {
+pub struct EngineOptions {
     /// Sequences one step carries at most (`auto`: 256 on a GPU, fewer if its memory
     /// is short; 32 on the CPU).
     pub max_seqs: Limit,
@@ -128,6 +129,9 @@ pub struct Limits {
     /// The KV pool in MiB (`auto`: on a GPU what the weights and a step leave of 90% of
     /// it; 1024 on the CPU).
     pub kv_memory_mib: Limit,
+    /// `auto`: host on the CPU; on a GPU flash where the build, the card and the dtype
+    /// allow it, gathered otherwise ([`super::Decoder::attention`]).
+    pub attention: AttentionBackend,
 }
 
 /// `auto` limits on a GPU, before they are fitted to its memory: what keeps an
@@ -139,12 +143,13 @@ const GPU_MAX_BATCHED_TOKENS: usize = 8192;
 const GPU_MIN_SEQS: usize = 16;
 
 impl BatchConfig {
-    /// The configuration of an engine over `model` with `attention`: fixed limits as
+    /// The configuration of an engine over `model` as `options` ask: fixed limits as
     /// given, `auto` ones sized for the device the model is on.
-    pub fn sized(model: &Model, limits: Limits, attention: AttentionBackend) -> BatchConfig {
+    pub fn sized(model: &Model, options: EngineOptions) -> BatchConfig {
+        let attention = options.attention;
         let base = BatchConfig { attention, block_size: model.decoder.kv_block_size(attention), ..BatchConfig::default() };
         let per_block = model.decoder.kv_bytes_per_block(base.block_size, attention);
-        base.sized_for(DeviceFacts::of(model.decoder.device()), model.decoder.config(), per_block, limits)
+        base.sized_for(DeviceFacts::of(model.decoder.device()), model.decoder.config(), per_block, options)
     }
 
     /// [`BatchConfig::sized`]'s arithmetic, for a model of `config` whose KV blocks take
@@ -157,7 +162,7 @@ impl BatchConfig {
     /// 8,192 tokens (down to `self`'s) and then the batch from 256 sequences (down to 16)
     /// until they fit; the KV pool gets the rest. The 10% left over is the margin for
     /// what the activation estimate leaves out, such as attention's gathered blocks.
-    fn sized_for(self, gpu: Option<DeviceFacts>, config: &ModelConfig, per_block: usize, limits: Limits) -> BatchConfig {
+    fn sized_for(self, gpu: Option<DeviceFacts>, config: &ModelConfig, per_block: usize, limits: EngineOptions) -> BatchConfig {
         let Some(gpu) = gpu else {
             return BatchConfig {
                 max_seqs: limits.max_seqs.or(self.max_seqs),
@@ -605,7 +610,7 @@ mod tests {
     }
 
     /// What `limits` give for `model` on `gpu`, checked against the device's memory.
-    fn sized(gpu: Option<DeviceFacts>, model: &str, limits: Limits) -> BatchConfig {
+    fn sized(gpu: Option<DeviceFacts>, model: &str, limits: EngineOptions) -> BatchConfig {
         let config = preset(model).unwrap();
         let b = BatchConfig::default().sized_for(gpu, &config, per_block(&config, 16), limits);
         if let (Some(gpu), Limit::Auto) = (gpu, limits.kv_memory_mib) {
@@ -617,8 +622,8 @@ mod tests {
 
     #[test]
     fn auto_limits_on_the_cpu_are_the_defaults_and_fixed_ones_are_kept() {
-        assert_eq!(sized(None, "tiny", Limits::default()), BatchConfig::default());
-        let fixed = Limits { max_seqs: Limit::Fixed(8), max_batched_tokens: Limit::Fixed(100), kv_memory_mib: Limit::Fixed(3) };
+        assert_eq!(sized(None, "tiny", EngineOptions::default()), BatchConfig::default());
+        let fixed = EngineOptions { max_seqs: Limit::Fixed(8), max_batched_tokens: Limit::Fixed(100), kv_memory_mib: Limit::Fixed(3), ..EngineOptions::default() };
         let b = sized(None, "tiny", fixed);
         assert_eq!((b.max_seqs, b.max_batched_tokens, b.kv_memory), (8, 100, 3 << 20));
         // Fixed limits hold on a GPU too.
@@ -635,31 +640,31 @@ mod tests {
         // in bf16 take 61 GiB, and the CUDA context some more.
         let weights = 61.5;
         // H200: the full step, and 256 sequences of 768 tokens in the pool.
-        let h200 = sized(card(9, 139.8, weights), "qwen2.5-coder-32b", Limits::default());
+        let h200 = sized(card(9, 139.8, weights), "qwen2.5-coder-32b", EngineOptions::default());
         assert_eq!((h200.max_seqs, h200.max_batched_tokens), (256, 8192));
         assert!(kv_tokens(h200) >= 256 * 768, "{}", kv_tokens(h200));
 
         // H100: the step halves to fit beside the weights; the pool holds ~50 such sequences.
-        let h100 = sized(card(9, 79.6, weights), "qwen2.5-coder-32b", Limits::default());
+        let h100 = sized(card(9, 79.6, weights), "qwen2.5-coder-32b", EngineOptions::default());
         assert_eq!((h100.max_seqs, h100.max_batched_tokens), (256, 4096));
         assert!((30 * 768..100 * 768).contains(&kv_tokens(h100)), "{}", kv_tokens(h100));
 
         // An 8 GB Pascal card with the 7B shapes in 4 bits (4.7 GiB): the smallest step,
         // and a pool for ~45 sequences of 768 tokens.
-        let small = sized(card(6, 8.0, 4.7), "qwen2.5-coder-7b", Limits::default());
+        let small = sized(card(6, 8.0, 4.7), "qwen2.5-coder-7b", EngineOptions::default());
         assert_eq!((small.max_seqs, small.max_batched_tokens), (256, 512));
         assert!(small.kv_memory > GIB * 3 / 2, "{}", small.kv_memory);
         // In 6 bits (5.5 GiB), the batch halves too.
-        let smaller = sized(card(6, 8.0, 5.5), "qwen2.5-coder-7b", Limits::default());
+        let smaller = sized(card(6, 8.0, 5.5), "qwen2.5-coder-7b", EngineOptions::default());
         assert_eq!((smaller.max_seqs, smaller.max_batched_tokens), (128, 512));
 
         // Weights that leave nothing: the floor, one block, and the engine's own
         // out-of-memory halving takes it from there.
-        let full = sized(card(8, 24.0, 23.0), "qwen2.5-coder-32b", Limits::default());
+        let full = sized(card(8, 24.0, 23.0), "qwen2.5-coder-32b", EngineOptions::default());
         assert_eq!((full.max_seqs, full.max_batched_tokens, full.kv_memory), (GPU_MIN_SEQS, 512, per_block(&config, 16)));
 
         // A fixed step with an `auto` pool: the pool is what the step leaves.
-        let fixed_step = Limits { max_batched_tokens: Limit::Fixed(8192), ..Limits::default() };
+        let fixed_step = EngineOptions { max_batched_tokens: Limit::Fixed(8192), ..EngineOptions::default() };
         let b = sized(card(9, 79.6, weights), "qwen2.5-coder-32b", fixed_step);
         assert_eq!(b.max_batched_tokens, 8192);
         assert!(b.kv_memory < h100.kv_memory);

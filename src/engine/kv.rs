@@ -24,8 +24,10 @@ use super::config::ModelConfig;
 use super::gathered::{self, Heads};
 use crate::{Error, Result};
 
-/// Which attention implementation reads the paged cache.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Which attention implementation reads the paged cache. In a pipeline's `[engine]`
+/// and on the command line it is written as [`AttentionBackend::name`] gives it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum AttentionBackend {
     /// `host` on the CPU, `gathered` on a GPU.
     #[default]
@@ -38,16 +40,40 @@ pub enum AttentionBackend {
     Flash,
 }
 
+impl AttentionBackend {
+    const ALL: [AttentionBackend; 4] = [AttentionBackend::Auto, AttentionBackend::Host, AttentionBackend::Gathered, AttentionBackend::Flash];
+
+    /// How it is written.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttentionBackend::Auto => "auto",
+            AttentionBackend::Host => "host",
+            AttentionBackend::Gathered => "gathered",
+            AttentionBackend::Flash => "flash",
+        }
+    }
+}
+
 impl std::str::FromStr for AttentionBackend {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "auto" => Ok(AttentionBackend::Auto),
-            "host" => Ok(AttentionBackend::Host),
-            "gathered" => Ok(AttentionBackend::Gathered),
-            "flash" => Ok(AttentionBackend::Flash),
-            other => Err(format!("`{other}`: the attention is auto, host, gathered or flash")),
-        }
+        AttentionBackend::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| format!("`{s}`: the attention is auto, host, gathered or flash"))
+    }
+}
+
+impl TryFrom<String> for AttentionBackend {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<AttentionBackend> for String {
+    fn from(attention: AttentionBackend) -> String {
+        attention.name().to_string()
     }
 }
 

@@ -30,7 +30,7 @@ use candle_core::{DType, Device};
 
 pub use chat::{ChatTemplate, Message};
 pub use config::{Family, ModelConfig};
-pub use batch::{BatchConfig, BatchEngine, BatchStats, Completion, EnergyMeter, Limit, Limits, Output, Request, SLOW_STEP_ENV};
+pub use batch::{BatchConfig, BatchEngine, BatchStats, Completion, EnergyMeter, EngineOptions, Limit, Output, Request, SLOW_STEP_ENV};
 pub use kv::{AttentionBackend, PagedKvCache, SeqChunk, SeqId};
 pub use model::{Decoder, StepOutput};
 pub use sampler::{FinishReason, Sampler, SamplingParams};
