@@ -24,7 +24,7 @@ pub struct Pipeline {
     /// The model the generating tasks use unless a task names its own.
     #[serde(default)]
     pub model: ModelSection,
-    /// Continuous-batching limits.
+    /// Continuous-batching limits and the attention.
     #[serde(default)]
     pub engine: EngineOptions,
     /// Where rows go.
