@@ -24,7 +24,7 @@ use crate::shard::{self, Shard};
 use crate::sink::PartFolder;
 use crate::sink::parts::KeyState;
 use crate::source::WalkStats;
-use crate::tasks::{self, docs, review, Answer, RowsBuilder, TaskKind, UnitRow, UnitTemplate};
+use crate::tasks::{self, docs, review, Answer, RowsBuilder, TaskKind, UnitKey, UnitRow, UnitStore, UnitTemplate};
 use crate::telemetry::{Telemetry, TelemetryStats};
 use crate::workers::{self, pool, Backend, Event, Fault, WorkerSpec, WorkerStats};
 use crate::{Error, Result};
@@ -60,6 +60,10 @@ pub struct ModelCache(Mutex<Option<Models>>);
 
 /// Units embedded per batch of embedding calls.
 const EMBED_GROUP: usize = 64;
+
+/// Units read from the walk's file at a time. Small, since what a run holds is the
+/// workers' flight plus one of these; a read costs microseconds beside a step.
+const UNIT_READ_ROWS: usize = 64;
 
 /// Counters a progress display reads while a run goes.
 #[derive(Debug, Default)]
@@ -123,6 +127,9 @@ pub struct TaskSummary {
     pub rows_dropped_stale: u64,
     /// Rows the compaction removed: superseded by a newer row of the same unit.
     pub rows_dropped_superseded: u64,
+    /// The most units held in memory at once: the workers' flight and one read
+    /// batch, not the whole walk.
+    pub units_held_peak: u64,
     /// What each worker did.
     pub workers: Vec<WorkerSummary>,
 }
@@ -290,7 +297,8 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
     }
 
     let walk = job::walk(&pipeline.walk_inputs(), &pipeline.walk_config(), out, &WalkStats::default(), options.shard)?;
-    let units = run_order(out, options.shard)?;
+    let units_file = job::units_path(out, options.shard);
+    let unit_keys = tasks::read_unit_keys(&units_file)?;
 
     let devices = workers::parse_devices(&pipeline.model.devices)?;
     let requantize: Requantize = pipeline.model.requantize.parse().map_err(Error::Config)?;
@@ -310,19 +318,21 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
         devices: devices.clone(),
         options: *options,
         telemetry,
+        units_file,
+        unit_keys,
     };
     let mut summaries = Vec::new();
     let t = &pipeline.tasks;
     if let Some(spec) = &t.docs {
-        summaries.push(context.generate(TaskKind::Docs, spec, &units, models)?);
+        summaries.push(context.generate(TaskKind::Docs, spec, models)?);
     }
     if let Some(spec) = &t.review {
-        summaries.push(context.generate(TaskKind::Review, spec, &units, models)?);
+        summaries.push(context.generate(TaskKind::Review, spec, models)?);
     }
     if let Some(spec) = &t.embed {
         let model = spec.model.as_deref().unwrap_or(&pipeline.model.source);
         let template = spec.template.as_deref().unwrap_or(EMBED_TEMPLATE);
-        summaries.push(context.embed(model, template, spec.pooling, &units, models)?);
+        summaries.push(context.embed(model, template, spec.pooling, models)?);
     }
 
     let provenance = [
@@ -347,15 +357,6 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
     Ok(summary)
 }
 
-/// The units the walk wrote to `out`, in the order the tasks run them: the same every
-/// run, file by file (neighbours share the prompt's instruction, which the prefix cache
-/// reuses).
-pub fn run_order(out: &Path, shard: Option<Shard>) -> Result<Vec<UnitRow>> {
-    let mut units = tasks::read_units(&job::units_path(out, shard))?;
-    units.sort_by(|a, b| (&a.repo, &a.path, a.start_line, &a.unit_id).cmp(&(&b.repo, &b.path, b.start_line, &b.unit_id)));
-    Ok(units)
-}
-
 /// The text the embed task embeds by default: where the unit is, then its code.
 pub const EMBED_TEMPLATE: &str = "{{ language }} {{ path }}\n{{ content }}";
 
@@ -369,6 +370,10 @@ struct RunContext<'a> {
     threads: Vec<Option<usize>>,
     options: RunOptions<'a>,
     telemetry: &'a Telemetry,
+    /// The walk's units file, which each task reads through a [`UnitStore`].
+    units_file: PathBuf,
+    /// Its units' identities, by row.
+    unit_keys: Vec<UnitKey>,
 }
 
 /// A task's identity: what its cache keys and provenance are made of.
@@ -396,7 +401,7 @@ impl TaskIdentity {
         Ok(TaskIdentity { task, model: model.to_string(), model_hash: models.hash(model)?, prompt, prompt_hash, params, weights })
     }
 
-    fn cache_key(&self, unit: &UnitRow) -> String {
+    fn cache_key(&self, unit: &UnitKey) -> String {
         let mut hasher = blake3::Hasher::new();
         for field in [self.task.name(), &unit.unit_id, &unit.content_hash, &self.model_hash, &self.prompt_hash, &self.params, &self.weights] {
             hasher.update(&(field.len() as u64).to_le_bytes());
@@ -421,13 +426,13 @@ struct TaskOutput<'a> {
 }
 
 impl<'a> TaskOutput<'a> {
-    fn open(context: &'a RunContext, identity: &TaskIdentity, units: &[UnitRow]) -> Result<TaskOutput<'a>> {
+    fn open(context: &'a RunContext, identity: &TaskIdentity) -> Result<TaskOutput<'a>> {
         let started = Instant::now();
         let folder = PartFolder::open(&context.out.join(identity.task.dir_name()), context.options.shard)?;
         let existing = folder.keys()?;
-        let keys: Vec<String> = units.iter().map(|u| identity.cache_key(u)).collect();
+        let keys: Vec<String> = context.unit_keys.iter().map(|u| identity.cache_key(u)).collect();
         let rerun = context.options.rerun;
-        let todo: Vec<usize> = (0..units.len()).filter(|&i| rerun || existing.get(&keys[i]) != Some(&KeyState::Done)).collect();
+        let todo: Vec<usize> = (0..keys.len()).filter(|&i| rerun || existing.get(&keys[i]) != Some(&KeyState::Done)).collect();
         let metadata = vec![
             ("hearth.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
             ("hearth.task".to_string(), identity.task.name().to_string()),
@@ -441,8 +446,8 @@ impl<'a> TaskOutput<'a> {
         ];
         let summary = TaskSummary {
             task: identity.task.name().to_string(),
-            units: units.len() as u64,
-            carried: (units.len() - todo.len()) as u64,
+            units: keys.len() as u64,
+            carried: (keys.len() - todo.len()) as u64,
             model: identity.model.clone(),
             model_hash: identity.model_hash.clone(),
             prompt_hash: identity.prompt_hash.clone(),
@@ -462,6 +467,11 @@ impl<'a> TaskOutput<'a> {
             started,
             progress: context.progress,
         })
+    }
+
+    /// The units the task still runs, read as its workers reach them.
+    fn units(&self, context: &RunContext) -> Result<UnitStore> {
+        UnitStore::open(&context.units_file, self.keys.len(), self.todo.iter().copied(), UNIT_READ_ROWS)
     }
 
     /// Records a finished unit, writing a part file when one is due. Returns the tokens
@@ -509,17 +519,18 @@ impl<'a> TaskOutput<'a> {
 
 impl RunContext<'_> {
     /// The docs or review task: a chat prompt per unit through each worker's batching engine.
-    fn generate(&self, task: TaskKind, spec: &GenerateTask, units: &[UnitRow], models: &mut Models) -> Result<TaskSummary> {
+    fn generate(&self, task: TaskKind, spec: &GenerateTask, models: &mut Models) -> Result<TaskSummary> {
         let plan = GenerationPlan::new(task, spec)?;
         let model_source = spec.model.as_deref().unwrap_or(&self.pipeline.model.source);
         let identity = TaskIdentity::new(task, model_source, models, format!("{}\n\n{}", plan.system, plan.template_source), to_json(&plan.params))?;
-        let mut output = TaskOutput::open(self, &identity, units)?;
+        let mut output = TaskOutput::open(self, &identity)?;
         let schema = tasks::schema(task, None);
         if output.todo.is_empty() {
             return output.finish(Some(&schema));
         }
 
-        let prompts = Prompts { units, plan: &plan };
+        let units = output.units(self)?;
+        let prompts = Prompts { units: &units, plan: &plan };
         let prefix = PrefixTally::default();
         let (on_devices, loaded_in) = models.on_devices(model_source, &self.devices)?;
         output.summary.load_seconds = loaded_in.as_secs_f64();
@@ -544,17 +555,17 @@ impl RunContext<'_> {
             }
         });
         let mut rows = RowsBuilder::new(task, schema.clone());
-        output.summary.workers = self.drive(&mut output, &mut rows, units, workers, |e| Answer::Generation(Err(e)))?;
+        output.summary.workers = self.drive(&mut output, &mut rows, &units, workers, |e| Answer::Generation(Err(e)))?;
         output.summary.prefix_hit_rate = prefix.rate();
         output.flush(&mut rows)?;
         output.finish(Some(&schema))
     }
 
     /// The embed task: pooled hidden states per unit, many units per forward step.
-    fn embed(&self, model_source: &str, template_source: &str, pooling: Pooling, units: &[UnitRow], models: &mut Models) -> Result<TaskSummary> {
+    fn embed(&self, model_source: &str, template_source: &str, pooling: Pooling, models: &mut Models) -> Result<TaskSummary> {
         let template = UnitTemplate::new("[tasks.embed] template", template_source)?;
         let identity = TaskIdentity::new(TaskKind::Embed, model_source, models, template_source.to_string(), to_json(&pooling))?;
-        let mut output = TaskOutput::open(self, &identity, units)?;
+        let mut output = TaskOutput::open(self, &identity)?;
         if output.todo.is_empty() {
             // The embedding's width is the model's, not loaded for a run with nothing to
             // do; the next run that embeds brings older parts up to date.
@@ -572,6 +583,8 @@ impl RunContext<'_> {
         output.metadata.extend(field_metadata.iter().map(|(k, v)| (k.replace("hearth.", "hearth.embedding_"), v.clone())));
         let template = &template;
         let telemetry = self.telemetry;
+        let units = output.units(self)?;
+        let units = &units;
         let workers = on_devices.into_iter().zip(&self.devices).map(|(model, &device)| {
             move || -> Result<Embedder<'_>> {
                 Ok(Embedder { model: model.map_err(Error::Config)?, device, units, template, pooling, telemetry, pending: Vec::new() })
@@ -590,7 +603,7 @@ impl RunContext<'_> {
         &self,
         output: &mut TaskOutput,
         rows: &mut RowsBuilder,
-        units: &[UnitRow],
+        units: &UnitStore,
         starts: impl Iterator<Item = F>,
         failure: fn(String) -> Answer,
     ) -> Result<Vec<WorkerSummary>>
@@ -616,7 +629,7 @@ impl RunContext<'_> {
                 Event::Done { job, worker, output: finished } => {
                     let embedded = matches!(finished.answer, Answer::Embedding(Ok(_)));
                     let (tokens_in, energy_j) = (finished.tokens_in, finished.energy_j);
-                    let tokens = output.push(rows, &units[job], job, finished)?;
+                    let tokens = output.push(rows, &*units.release(job)?, job, finished)?;
                     if embedded {
                         // Generated tokens are told step by step, by the generator.
                         self.telemetry.add_tokens(tokens as u64);
@@ -628,11 +641,12 @@ impl RunContext<'_> {
                     w.energy_j = w.energy_j.zip(energy_j).map(|(sum, j)| sum + j);
                 }
                 Event::Failed { job, message } => {
-                    output.push(rows, &units[job], job, Finished { tokens_in: 0, energy_j: None, answer: failure(message) })?;
+                    output.push(rows, &*units.release(job)?, job, Finished { tokens_in: 0, energy_j: None, answer: failure(message) })?;
                 }
             }
             Ok(())
         })?;
+        output.summary.units_held_peak = units.peak_held() as u64;
         let wall = started.elapsed().as_secs_f64().max(1e-9);
         Ok(summaries
             .into_iter()
@@ -653,7 +667,7 @@ impl RunContext<'_> {
 
 /// What every generating worker builds its prompts from.
 struct Prompts<'a> {
-    units: &'a [UnitRow],
+    units: &'a UnitStore,
     plan: &'a GenerationPlan,
 }
 
@@ -748,7 +762,7 @@ impl Backend for Generator<'_> {
 
     fn submit(&mut self, job: usize) -> Option<Finished> {
         let p = self.prompts;
-        let tokens = match p.plan.prompt(self.model, &p.units[job]) {
+        let tokens = match p.units.get(job).map_err(|e| e.to_string()).and_then(|unit| p.plan.prompt(self.model, &unit)) {
             Ok(tokens) => tokens,
             Err(e) => return Some(Finished { tokens_in: 0, energy_j: None, answer: Answer::Generation(Err(e)) }),
         };
@@ -807,7 +821,7 @@ fn metered_engine<'a>(model: &'a Model, batch: BatchConfig, telemetry: &'a Telem
 struct Embedder<'a> {
     model: &'a Model,
     device: DeviceName,
-    units: &'a [UnitRow],
+    units: &'a UnitStore,
     template: &'a UnitTemplate,
     pooling: Pooling,
     telemetry: &'a Telemetry,
@@ -822,7 +836,7 @@ impl Backend for Embedder<'_> {
     }
 
     fn submit(&mut self, job: usize) -> Option<Finished> {
-        let encoded = self.template.render(&self.units[job]).and_then(|text| self.model.tokenizer.encode(&text).map_err(|e| e.to_string()));
+        let encoded = self.units.get(job).map_err(|e| e.to_string()).and_then(|unit| self.template.render(&unit)).and_then(|text| self.model.tokenizer.encode(&text).map_err(|e| e.to_string()));
         match encoded {
             Ok(tokens) => {
                 self.pending.push((job, tokens));

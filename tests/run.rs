@@ -246,6 +246,32 @@ fn a_rerun_carries_everything_and_an_edit_reruns_only_its_unit() {
     assert!(counts(&sixth).values().all(|&c| c == [units, 0, units, 0]), "bf16 reruns every unit: {sixth}");
 }
 
+#[test]
+fn a_run_holds_the_units_in_flight_not_the_whole_walk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let units = 600;
+    make_repo(tmp.path(), units);
+    let pipeline = write_pipeline(tmp.path(), "repos = [\"repo\"]", "synthetic:tiny", 256, 2, 2);
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    std::fs::write(&pipeline, text.replace("[output]", "[engine]\nmax_seqs = 4\n[output]")).unwrap();
+
+    let first = run_ok(&pipeline);
+    assert!(counts(&first).values().all(|&c| c == [units as u64, 0, units as u64, 0]), "{first}");
+    // A worker keeps twice max_seqs prompts (embed: 64 units) in flight; the store reads
+    // 64 rows at a time. Twice their sum leaves room for results on their way to the sink.
+    for task in first["tasks"].as_array().unwrap() {
+        let in_flight = if task["task"] == "embed" { 64 } else { 2 * 4 };
+        let peak = task["units_held_peak"].as_u64().unwrap();
+        assert!(peak > 0 && peak <= 2 * (in_flight + 64), "{}: {peak} of {units} units held at once", task["task"]);
+    }
+    let out = tmp.path().join("out");
+    assert_pyarrow_reads(&out, units);
+
+    // A re-run with nothing to do reads no code at all.
+    let second = run_ok(&pipeline);
+    assert!(second["tasks"].as_array().unwrap().iter().all(|t| t["units_held_peak"] == 0 && t["carried"] == units), "{second}");
+}
+
 fn read_dir_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();

@@ -12,7 +12,7 @@ use crate::job::{self, WalkInput};
 use crate::pipeline::{Overrides, Pipeline};
 use crate::run::{self, GenerationPlan, RunOptions, RunProgress};
 use crate::source::{WalkConfig, WalkStats};
-use crate::tasks::TaskKind;
+use crate::tasks::{self, TaskKind};
 use crate::{Error, Result};
 
 /// Writes a seeded tree of `files` Python modules of `functions` functions each under
@@ -81,7 +81,7 @@ pub fn pipeline(model: &str, devices: &str, requantize: &str) -> Result<BenchRes
     let loaded = Model::load(&model.parse::<ModelSource>()?, &options)?;
     let spec = pipeline.tasks.docs.as_ref().expect("the benchmark pipeline has a docs task");
     let plan = GenerationPlan::new(TaskKind::Docs, spec)?;
-    let units = run::run_order(&pipeline.output.dir, None)?;
+    let units = tasks::read_units(&job::units_path(&pipeline.output.dir, None))?;
     let requests = units
         .iter()
         .enumerate()

@@ -11,19 +11,18 @@
 
 pub mod docs;
 pub mod review;
+mod units;
+
+pub use units::{read_unit_keys, read_units, UnitKey, UnitRow, UnitStore};
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::builder::{
     FixedSizeListBuilder, Float32Builder, Float64Builder, ListBuilder, StringBuilder, StructBuilder, UInt32Builder,
 };
-use arrow_array::cast::AsArray;
-use arrow_array::types::UInt32Type;
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 
 use crate::engine::{FinishReason, Output};
@@ -59,67 +58,6 @@ impl TaskKind {
             TaskKind::Embed => "embeddings",
         }
     }
-}
-
-/// A unit as the tasks read it back from `units.parquet`.
-#[derive(Debug, Clone, Serialize)]
-pub struct UnitRow {
-    #[allow(missing_docs)]
-    pub unit_id: String,
-    #[allow(missing_docs)]
-    pub repo: String,
-    #[allow(missing_docs)]
-    pub path: String,
-    #[allow(missing_docs)]
-    pub language: String,
-    #[allow(missing_docs)]
-    pub kind: String,
-    #[allow(missing_docs)]
-    pub name: Option<String>,
-    #[allow(missing_docs)]
-    pub parent: Option<String>,
-    #[allow(missing_docs)]
-    pub start_line: u32,
-    #[allow(missing_docs)]
-    pub end_line: u32,
-    #[allow(missing_docs)]
-    pub content_hash: String,
-    #[allow(missing_docs)]
-    pub content: String,
-}
-
-/// Reads every unit of a `units.parquet` the walk wrote.
-pub fn read_units(path: &Path) -> Result<Vec<UnitRow>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .map_err(|e| Error::parquet(path, e))?;
-    let mut units = Vec::new();
-    for batch in reader {
-        let batch = batch?;
-        let text = |name: &str| batch.column_by_name(name).expect("units.parquet has its schema").as_string::<i32>().clone();
-        let number = |name: &str| batch.column_by_name(name).expect("units.parquet has its schema").as_primitive::<UInt32Type>().clone();
-        let (unit_id, repo, file_path, language, kind) = (text("unit_id"), text("repo"), text("path"), text("language"), text("kind"));
-        let (name, parent, content_hash, content) = (text("name"), text("parent"), text("content_hash"), text("content"));
-        let (start_line, end_line) = (number("start_line"), number("end_line"));
-        for i in 0..batch.num_rows() {
-            let optional = |a: &arrow_array::StringArray| a.is_valid(i).then(|| a.value(i).to_string());
-            units.push(UnitRow {
-                unit_id: unit_id.value(i).to_string(),
-                repo: repo.value(i).to_string(),
-                path: file_path.value(i).to_string(),
-                language: language.value(i).to_string(),
-                kind: kind.value(i).to_string(),
-                name: optional(&name),
-                parent: optional(&parent),
-                start_line: start_line.value(i),
-                end_line: end_line.value(i),
-                content_hash: content_hash.value(i).to_string(),
-                content: content.value(i).to_string(),
-            });
-        }
-    }
-    Ok(units)
 }
 
 /// A minijinja template over a unit's fields (plus `doc_style`).
@@ -429,6 +367,8 @@ fn split(result: std::result::Result<Output, String>) -> (Option<Output>, Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
     use std::time::Duration;
 
     fn unit() -> UnitRow {

@@ -1,0 +1,285 @@
+//! The units a task runs, read back from the walk's `units.parquet`.
+//!
+//! A run over a large dataset must not hold its code in memory. A task first reads only
+//! each unit's identity ([`read_unit_keys`]: enough for the cache keys that decide what
+//! is left to do), then a [`UnitStore`] reads the file front to back as the workers
+//! reach its rows, keeps only the units still to run, and lets each one go once its
+//! row is written. What it holds at a time is the workers' flight and one read batch,
+//! whatever the size of the walk.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt32Type;
+use arrow_array::{Array, RecordBatch, StringArray};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// A unit as the tasks read it back from `units.parquet`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitRow {
+    #[allow(missing_docs)]
+    pub unit_id: String,
+    #[allow(missing_docs)]
+    pub repo: String,
+    #[allow(missing_docs)]
+    pub path: String,
+    #[allow(missing_docs)]
+    pub language: String,
+    #[allow(missing_docs)]
+    pub kind: String,
+    #[allow(missing_docs)]
+    pub name: Option<String>,
+    #[allow(missing_docs)]
+    pub parent: Option<String>,
+    #[allow(missing_docs)]
+    pub start_line: u32,
+    #[allow(missing_docs)]
+    pub end_line: u32,
+    #[allow(missing_docs)]
+    pub content_hash: String,
+    #[allow(missing_docs)]
+    pub content: String,
+}
+
+/// What a unit's cache key is made of, without its code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitKey {
+    #[allow(missing_docs)]
+    pub unit_id: String,
+    #[allow(missing_docs)]
+    pub content_hash: String,
+}
+
+fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))
+}
+
+fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
+    batch.column_by_name(name).expect("units.parquet has its schema").as_string::<i32>()
+}
+
+/// The identity of every unit of a `units.parquet`, in file order: only its two small
+/// columns are read.
+pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
+    let builder = open(path)?;
+    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash"]);
+    let reader = builder.with_projection(columns).build().map_err(|e| Error::parquet(path, e))?;
+    let mut keys = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
+        let (unit_id, content_hash) = (text(&batch, "unit_id"), text(&batch, "content_hash"));
+        keys.extend((0..batch.num_rows()).map(|i| UnitKey {
+            unit_id: unit_id.value(i).to_string(),
+            content_hash: content_hash.value(i).to_string(),
+        }));
+    }
+    Ok(keys)
+}
+
+/// Every unit of a `units.parquet`, in file order. For small walks (benchmarks, tests);
+/// a run reads through a [`UnitStore`].
+pub fn read_units(path: &Path) -> Result<Vec<UnitRow>> {
+    let reader = open(path)?.build().map_err(|e| Error::parquet(path, e))?;
+    let mut units = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
+        units.extend((0..batch.num_rows()).map(|i| unit_row(&batch, i)));
+    }
+    Ok(units)
+}
+
+fn unit_row(batch: &RecordBatch, i: usize) -> UnitRow {
+    let number = |name: &str| batch.column_by_name(name).expect("units.parquet has its schema").as_primitive::<UInt32Type>().value(i);
+    let string = |name: &str| text(batch, name).value(i).to_string();
+    let optional = |name: &str| {
+        let column = text(batch, name);
+        column.is_valid(i).then(|| column.value(i).to_string())
+    };
+    UnitRow {
+        unit_id: string("unit_id"),
+        repo: string("repo"),
+        path: string("path"),
+        language: string("language"),
+        kind: string("kind"),
+        name: optional("name"),
+        parent: optional("parent"),
+        start_line: number("start_line"),
+        end_line: number("end_line"),
+        content_hash: string("content_hash"),
+        content: string("content"),
+    }
+}
+
+/// A task's units, read from `units.parquet` as the workers reach them (see the module
+/// doc). Units are named by their row in the file; a task's jobs are those rows, handed
+/// out in file order, so the reader only ever moves forward.
+pub struct UnitStore {
+    path: PathBuf,
+    cursor: Mutex<Cursor>,
+}
+
+struct Cursor {
+    reader: ParquetRecordBatchReader,
+    /// File row of the reader's next row.
+    next: usize,
+    /// Rows to keep as the reader passes them: the task's units still to run.
+    wanted: Vec<bool>,
+    /// Units read and not yet released.
+    held: HashMap<usize, Arc<UnitRow>>,
+    peak_held: usize,
+}
+
+impl UnitStore {
+    /// The units at `rows` of the file at `path` (of `total` rows), read `batch_rows` at
+    /// a time.
+    pub fn open(path: &Path, total: usize, rows: impl IntoIterator<Item = usize>, batch_rows: usize) -> Result<UnitStore> {
+        let reader = open(path)?.with_batch_size(batch_rows.max(1)).build().map_err(|e| Error::parquet(path, e))?;
+        let mut wanted = vec![false; total];
+        for row in rows {
+            wanted[row] = true;
+        }
+        Ok(UnitStore {
+            path: path.to_path_buf(),
+            cursor: Mutex::new(Cursor { reader, next: 0, wanted, held: HashMap::new(), peak_held: 0 }),
+        })
+    }
+
+    /// The unit at `row`, reading on to it if the reader has not got there yet.
+    pub fn get(&self, row: usize) -> Result<Arc<UnitRow>> {
+        let mut cursor = self.cursor.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(unit) = cursor.held.get(&row) {
+            return Ok(unit.clone());
+        }
+        let gone = || Error::Request(format!("{}: row {row} is not a unit this task still runs", self.path.display()));
+        if row < cursor.next || !cursor.wanted.get(row).copied().unwrap_or(false) {
+            return Err(gone());
+        }
+        while cursor.next <= row {
+            let batch = match cursor.reader.next() {
+                Some(batch) => batch.map_err(|e| Error::parquet(&self.path, e.into()))?,
+                None => return Err(Error::Request(format!("{} ends at row {}, before row {row}", self.path.display(), cursor.next))),
+            };
+            let first = cursor.next;
+            for i in 0..batch.num_rows() {
+                if cursor.wanted.get(first + i).copied().unwrap_or(false) {
+                    cursor.held.insert(first + i, Arc::new(unit_row(&batch, i)));
+                }
+            }
+            cursor.next += batch.num_rows();
+            cursor.peak_held = cursor.peak_held.max(cursor.held.len());
+        }
+        cursor.held.get(&row).cloned().ok_or_else(gone)
+    }
+
+    /// The unit at `row`, let go: its row is written, and no worker asks for it again.
+    pub fn release(&self, row: usize) -> Result<Arc<UnitRow>> {
+        let unit = self.get(row)?;
+        let mut cursor = self.cursor.lock().unwrap_or_else(|p| p.into_inner());
+        cursor.held.remove(&row);
+        cursor.wanted[row] = false;
+        Ok(unit)
+    }
+
+    /// The most units it held at once.
+    pub fn peak_held(&self) -> usize {
+        self.cursor.lock().unwrap_or_else(|p| p.into_inner()).peak_held
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::AtomicParquetWriter;
+    use crate::source::unit_schema;
+    use arrow_array::{ArrayRef, BooleanArray, UInt32Array, UInt64Array};
+
+    /// A `units.parquet` of `n` units, unit `i` holding the code `code i`.
+    fn units_file(dir: &Path, n: usize) -> PathBuf {
+        let path = dir.join("units.parquet");
+        let strings = |f: &dyn Fn(usize) -> String| Arc::new(StringArray::from_iter_values((0..n).map(f))) as ArrayRef;
+        let numbers = |v: u32| Arc::new(UInt32Array::from(vec![v; n])) as ArrayRef;
+        let columns = vec![
+            strings(&|i| format!("u{i}")),
+            strings(&|_| "repo".into()),
+            strings(&|i| format!("f{}.rs", i / 3)),
+            strings(&|_| "rust".into()),
+            strings(&|_| "function".into()),
+            Arc::new(StringArray::from_iter((0..n).map(|i| (i % 2 == 0).then(|| format!("f{i}"))))) as ArrayRef,
+            Arc::new(StringArray::from(vec![None::<&str>; n])) as ArrayRef,
+            numbers(1),
+            numbers(2),
+            Arc::new(UInt64Array::from(vec![0u64; n])) as ArrayRef,
+            Arc::new(UInt64Array::from(vec![1u64; n])) as ArrayRef,
+            numbers(0),
+            numbers(1),
+            Arc::new(BooleanArray::from(vec![false; n])) as ArrayRef,
+            numbers(6),
+            strings(&|i| format!("h{i}")),
+            strings(&|i| format!("code {i}")),
+        ];
+        let mut writer = AtomicParquetWriter::create(&path, unit_schema()).unwrap();
+        writer.write(&RecordBatch::try_new(unit_schema(), columns).unwrap()).unwrap();
+        writer.finish(&[]).unwrap();
+        path
+    }
+
+    #[test]
+    fn keys_are_read_without_the_code_in_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = read_unit_keys(&units_file(dir.path(), 5)).unwrap();
+        assert_eq!(keys.len(), 5);
+        assert_eq!(keys[3], UnitKey { unit_id: "u3".into(), content_hash: "h3".into() });
+    }
+
+    #[test]
+    fn the_store_holds_its_workers_flight_and_one_batch_not_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (n, batch, flight) = (1000, 16, 8);
+        let path = units_file(dir.path(), n);
+        // Every third unit was done by an earlier run.
+        let todo: Vec<usize> = (0..n).filter(|i| i % 3 != 0).collect();
+        let store = UnitStore::open(&path, n, todo.iter().copied(), batch).unwrap();
+        // Workers keep `flight` units at once: take the next, release the oldest.
+        let mut in_flight = std::collections::VecDeque::new();
+        for &row in &todo {
+            let unit = store.get(row).unwrap();
+            assert_eq!((unit.unit_id.as_str(), unit.content.as_str()), (format!("u{row}").as_str(), format!("code {row}").as_str()));
+            assert_eq!(unit.name.is_some(), row % 2 == 0);
+            in_flight.push_back(row);
+            if in_flight.len() > flight {
+                store.release(in_flight.pop_front().unwrap()).unwrap();
+            }
+        }
+        // A requeued unit (taken again by another worker) is still there.
+        let back = in_flight[0];
+        assert_eq!(store.get(back).unwrap().unit_id, format!("u{back}"));
+        for row in in_flight {
+            store.release(row).unwrap();
+        }
+        assert!(store.peak_held() <= flight + 1 + batch, "held {} units at once", store.peak_held());
+        assert!(store.peak_held() > flight);
+    }
+
+    #[test]
+    fn a_released_a_done_or_a_missing_row_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = units_file(dir.path(), 10);
+        let store = UnitStore::open(&path, 10, [1, 2, 9], 4).unwrap();
+        assert_eq!(store.release(2).unwrap().unit_id, "u2");
+        for row in [2, 3, 10] {
+            let e = store.get(row).unwrap_err().to_string();
+            assert!(e.contains("units.parquet") && e.contains(&format!("row {row}")), "{e}");
+        }
+        // A unit the sink writes without a worker having read it (no worker could run
+        // it) is read on the way.
+        assert_eq!(store.release(9).unwrap().unit_id, "u9");
+        assert_eq!(store.get(1).unwrap().unit_id, "u1");
+    }
+}
