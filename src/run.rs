@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use arrow_schema::SchemaRef;
 use serde::Serialize;
 
-use crate::engine::{BatchConfig, BatchEngine, DeviceName, LoadOptions, Message, Model, ModelSource, Pooling, Precision, Request, Requantize, SamplingParams};
+use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, DeviceName, LoadOptions, Message, Model, ModelSource, Pooling, Precision, Request, Requantize, SamplingParams};
 use crate::job::{self, to_json};
 use crate::pipeline::{GenerateTask, Pipeline};
 use crate::shard::{self, Shard};
@@ -534,14 +534,7 @@ impl RunContext<'_> {
         let prefix = PrefixTally::default();
         let (on_devices, loaded_in) = models.on_devices(model_source, &self.devices)?;
         output.summary.load_seconds = loaded_in.as_secs_f64();
-        // An attention the build or a device cannot run is the pipeline's mistake, said
-        // once before any unit runs, not an error row for every unit.
-        let asked = self.pipeline.engine.attention;
-        for model in on_devices.iter().flatten() {
-            if let Err(Error::Config(why)) = model.decoder.attention(asked) {
-                return Err(Error::Config(format!("[engine] attention = \"{}\": {why}", asked.name())));
-            }
-        }
+        self.check_attention(&on_devices)?;
         let workers = on_devices.into_iter().zip(&self.devices).map(|(model, &device)| {
             let (prompts, prefix) = (&prompts, &prefix);
             move || -> Result<Generator<'_>> {
@@ -561,6 +554,18 @@ impl RunContext<'_> {
         output.finish(Some(&schema))
     }
 
+    /// An attention the build or a device cannot run is the pipeline's mistake, said
+    /// once before any unit runs, not an error row for every unit.
+    fn check_attention(&self, on_devices: &[std::result::Result<&Model, String>]) -> Result<()> {
+        let asked = self.pipeline.engine.attention;
+        for model in on_devices.iter().flatten() {
+            if let Err(Error::Config(why)) = model.decoder.attention(asked) {
+                return Err(Error::Config(format!("[engine] attention = \"{}\": {why}", asked.name())));
+            }
+        }
+        Ok(())
+    }
+
     /// The embed task: pooled hidden states per unit, many units per forward step.
     fn embed(&self, model_source: &str, template_source: &str, pooling: Pooling, models: &mut Models) -> Result<TaskSummary> {
         let template = UnitTemplate::new("[tasks.embed] template", template_source)?;
@@ -573,6 +578,7 @@ impl RunContext<'_> {
         }
         let (on_devices, loaded_in) = models.on_devices(model_source, &self.devices)?;
         output.summary.load_seconds = loaded_in.as_secs_f64();
+        self.check_attention(&on_devices)?;
         let dim = on_devices.iter().flatten().next().expect("loaded on some device").decoder.config().hidden_size;
         let field_metadata = HashMap::from([
             ("hearth.model".to_string(), identity.model.clone()),
@@ -583,11 +589,13 @@ impl RunContext<'_> {
         output.metadata.extend(field_metadata.iter().map(|(k, v)| (k.replace("hearth.", "hearth.embedding_"), v.clone())));
         let template = &template;
         let telemetry = self.telemetry;
+        let attention = self.pipeline.engine.attention;
         let units = output.units(self)?;
         let units = &units;
         let workers = on_devices.into_iter().zip(&self.devices).map(|(model, &device)| {
             move || -> Result<Embedder<'_>> {
-                Ok(Embedder { model: model.map_err(Error::Config)?, device, units, template, pooling, telemetry, pending: Vec::new() })
+                let model = model.map_err(Error::Config)?;
+                Ok(Embedder { model, device, units, template, pooling, attention, telemetry, pending: Vec::new() })
             }
         });
         let schema = tasks::schema(TaskKind::Embed, Some((dim, field_metadata)));
@@ -824,6 +832,7 @@ struct Embedder<'a> {
     units: &'a UnitStore,
     template: &'a UnitTemplate,
     pooling: Pooling,
+    attention: AttentionBackend,
     telemetry: &'a Telemetry,
     pending: Vec<(usize, Vec<u32>)>,
 }
@@ -849,7 +858,7 @@ impl Backend for Embedder<'_> {
     fn step(&mut self) -> Result<Vec<(usize, Finished)>> {
         let started = Instant::now();
         let inputs: Vec<&[u32]> = self.pending.iter().map(|(_, t)| t.as_slice()).collect();
-        let vectors = self.model.embed_batch(&inputs, self.pooling)?;
+        let vectors = self.model.embed_batch(&inputs, self.pooling, self.attention)?;
         // The step's energy, split by the tokens each unit brought to it.
         let joules = self.telemetry.joules(&self.device, started.elapsed());
         let total: usize = self.pending.iter().map(|(_, t)| t.len()).sum();

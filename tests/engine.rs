@@ -9,7 +9,7 @@ use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use hearth::engine::{
-    gguf, synthetic, LoadOptions, Message, Model, ModelSource, Pooling, Requantize, SamplingParams, SeqChunk,
+    gguf, synthetic, AttentionBackend, LoadOptions, Message, Model, ModelSource, Pooling, Requantize, SamplingParams, SeqChunk,
 };
 use hearth::engine::PagedKvCache;
 
@@ -622,14 +622,17 @@ fn batched_embeddings_equal_one_at_a_time_and_bad_inputs_fail_alone() {
         .map(|(i, &n)| (0..n as u32).map(|t| (t * 13 + i as u32) % 250).collect())
         .collect();
     let refs: Vec<&[u32]> = inputs.iter().map(Vec::as_slice).collect();
-    for pooling in [Pooling::Mean, Pooling::Last] {
-        let batched = model.embed_batch(&refs, pooling).unwrap();
+    // Either attention that runs here reads the packed inputs' blocks alike.
+    for (pooling, attention) in [(Pooling::Mean, AttentionBackend::Host), (Pooling::Last, AttentionBackend::Host), (Pooling::Mean, AttentionBackend::Gathered)] {
+        let batched = model.embed_batch(&refs, pooling, attention).unwrap();
         assert!(batched[5].as_ref().unwrap_err().contains("0 tokens"), "the empty input fails alone");
         for (i, input) in inputs.iter().enumerate().filter(|(i, _)| *i != 5) {
             let alone = model.embed(input, pooling).unwrap();
-            assert!(max_abs_diff(batched[i].as_ref().unwrap(), &alone) < 1e-4, "input {i}, {pooling:?}");
+            assert!(max_abs_diff(batched[i].as_ref().unwrap(), &alone) < 1e-4, "input {i}, {pooling:?}, {attention:?}");
         }
     }
+    let e = model.embed_batch(&refs, Pooling::Mean, AttentionBackend::Flash).unwrap_err().to_string();
+    assert!(e.contains("flash"), "{e}");
     // Last pooling is the last token's final hidden state, normalised.
     let tokens = &inputs[2];
     let mut kv = kv_pool(&model, 1);

@@ -489,22 +489,26 @@ fn the_pipelines_attention_reads_the_cache_and_one_that_cannot_run_is_refused_up
     let model = hearth::engine::default_model_path();
     let tmp = tempfile::tempdir().unwrap();
     let repo = make_repo(tmp.path(), 6);
-    let with = |attention: &str| {
-        let dir = tmp.path().join(attention);
+    let with_tasks = |attention: &str, tasks: &str| {
+        let dir = tmp.path().join(format!("{attention}{}", tasks.len()));
         std::fs::create_dir(&dir).unwrap();
         let text = format!(
             "[source]\nrepos = [{repo:?}]\n[model]\nsource = {model:?}\nrequantize = \"f32\"\n[engine]\nattention = \"{attention}\"\n\
-             [output]\ndir = \"out\"\n[tasks.docs]\nmax_new_tokens = 24\n"
+             [output]\ndir = \"out\"\n{tasks}"
         );
         std::fs::write(dir.join("pipeline.toml"), text).unwrap();
         dir.join("pipeline.toml")
     };
+    let both = "[tasks.docs]\nmax_new_tokens = 24\n[tasks.embed]\n";
+    let with = |attention: &str| with_tasks(attention, both);
     // The gathered attention (what a GPU runs without flash-attn), here on the CPU's
-    // kernels: the same generated text as the host attention, unit for unit.
+    // kernels: the same generated text as the host attention, unit for unit, and the
+    // same embeddings.
     run_ok(&with("host"));
     run_ok(&with("gathered"));
+    let folder = |attention: &str, task: &str| read_folder(&tmp.path().join(format!("{attention}{}", both.len())).join("out").join(task));
     let docs = |attention: &str| {
-        let batches = read_folder(&tmp.path().join(attention).join("out/docs"));
+        let batches = folder(attention, "docs");
         let mut rows: Vec<_> = strings(&batches, "unit_id").into_iter().zip(strings(&batches, "raw")).collect();
         rows.sort();
         rows
@@ -512,13 +516,31 @@ fn the_pipelines_attention_reads_the_cache_and_one_that_cannot_run_is_refused_up
     let host = docs("host");
     assert_eq!(host.len(), 6);
     assert_eq!(host, docs("gathered"));
+    let embeddings = |attention: &str| -> BTreeMap<String, Vec<f32>> {
+        let batches = folder(attention, "embeddings");
+        let vectors = batches.iter().flat_map(|b| {
+            let list = b.column_by_name("embedding").unwrap().as_fixed_size_list().clone();
+            (0..b.num_rows()).map(move |i| list.value(i).as_primitive::<Float32Type>().values().to_vec())
+        });
+        strings(&batches, "unit_id").into_iter().map(Option::unwrap).zip(vectors).collect()
+    };
+    let (host, gathered) = (embeddings("host"), embeddings("gathered"));
+    assert_eq!(host.len(), 6);
+    for (unit, vector) in &host {
+        let gap = vector.iter().zip(&gathered[unit]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(gap < 1e-4, "{unit}: embeddings differ by {gap}");
+    }
     // Flash cannot run here (no GPU, nor the feature in this build): the run stops
     // before its first unit, naming the key, instead of writing an error row per unit.
-    let out = hearth(&["run", with("flash").to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("[engine] attention = \"flash\""), "{stderr}");
-    let docs = tmp.path().join("flash/out/docs");
-    assert!(!docs.exists() || read_folder(&docs).is_empty(), "no unit ran");
+    // The embed task reads the same key.
+    for (tasks, first) in [(both, "docs"), ("[tasks.embed]\n", "embeddings")] {
+        let pipeline = with_tasks("flash", tasks);
+        let out = hearth(&["run", pipeline.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("[engine] attention = \"flash\""), "{stderr}");
+        let rows = pipeline.parent().unwrap().join("out").join(first);
+        assert!(!rows.exists() || read_folder(&rows).is_empty(), "no unit ran");
+    }
 }
 
 #[test]

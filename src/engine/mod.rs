@@ -456,16 +456,23 @@ impl Model {
 
     /// A unit-length embedding of `tokens`, pooled from the final hidden states.
     pub fn embed(&self, tokens: &[u32], pooling: Pooling) -> Result<Vec<f32>> {
-        let mut results = self.embed_batch(&[tokens], pooling)?;
+        let mut results = self.embed_batch(&[tokens], pooling, AttentionBackend::Auto)?;
         results.pop().expect("one result per input").map_err(Error::Request)
     }
 
     /// Unit-length embeddings of many inputs. Short inputs are packed together into
     /// forward steps of up to [`PREFILL_CHUNK`] tokens; a longer one runs alone, chunk
     /// by chunk. An input that cannot be embedded (empty, over the context, a token
-    /// outside the vocabulary) gets its own error; the others are unaffected.
-    pub fn embed_batch(&self, inputs: &[&[u32]], pooling: Pooling) -> Result<Vec<std::result::Result<Vec<f32>, String>>> {
+    /// outside the vocabulary) gets its own error; the others are unaffected. `attention`
+    /// reads the inputs' KV blocks, as in generation (a pipeline's `[engine] attention`).
+    pub fn embed_batch(
+        &self,
+        inputs: &[&[u32]],
+        pooling: Pooling,
+        attention: AttentionBackend,
+    ) -> Result<Vec<std::result::Result<Vec<f32>, String>>> {
         let config = self.decoder.config();
+        let attention = self.decoder.attention(attention)?;
         let mut results: Vec<Option<std::result::Result<Vec<f32>, String>>> = vec![None; inputs.len()];
         // Valid inputs, packed in order into groups of at most PREFILL_CHUNK tokens
         // (a longer input forms a group of its own).
@@ -491,7 +498,7 @@ impl Model {
         }
         for group in groups {
             let members: Vec<&[u32]> = group.iter().map(|&g| inputs[g]).collect();
-            for (g, vector) in group.into_iter().zip(self.embed_group(&members, pooling)?) {
+            for (g, vector) in group.into_iter().zip(self.embed_group(&members, pooling, attention)?) {
                 results[g] = Some(Ok(vector));
             }
         }
@@ -499,9 +506,9 @@ impl Model {
     }
 
     /// Runs valid inputs together, each with its own blocks of one KV pool.
-    fn embed_group(&self, inputs: &[&[u32]], pooling: Pooling) -> Result<Vec<Vec<f32>>> {
+    fn embed_group(&self, inputs: &[&[u32]], pooling: Pooling, attention: AttentionBackend) -> Result<Vec<Vec<f32>>> {
         let config = self.decoder.config();
-        let block_size = self.decoder.kv_block_size(AttentionBackend::Auto);
+        let block_size = self.decoder.kv_block_size(attention);
         let mut next_block = 0u32;
         let tables: Vec<Vec<u32>> = inputs
             .iter()
@@ -511,7 +518,7 @@ impl Model {
                 (next_block - n..next_block).collect()
             })
             .collect();
-        let mut kv = self.decoder.kv_cache(next_block as usize, block_size, AttentionBackend::Auto)?;
+        let mut kv = self.decoder.kv_cache(next_block as usize, block_size, attention)?;
         let mut pooled = vec![vec![0f32; config.hidden_size]; inputs.len()];
         let longest = inputs.iter().map(|t| t.len()).max().unwrap_or(0);
         for offset in (0..longest).step_by(PREFILL_CHUNK) {
