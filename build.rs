@@ -31,4 +31,8 @@ fn main() {
     println!("cargo:rustc-env=HEARTH_RUSTFLAGS={flags}");
     println!("cargo:rustc-env=HEARTH_PROFILE={}", std::env::var("PROFILE").unwrap_or_default());
     println!("cargo:rustc-env=HEARTH_TARGET={}", std::env::var("TARGET").unwrap_or_default());
+    // The GPU architecture candle's kernels are compiled for (scripts/build-cuda.sh sets
+    // it), so that a binary carried to another card can say it was not built for it.
+    println!("cargo:rerun-if-env-changed=CUDA_COMPUTE_CAP");
+    println!("cargo:rustc-env=HEARTH_CUDA_COMPUTE_CAP={}", std::env::var("CUDA_COMPUTE_CAP").unwrap_or_default());
 }

@@ -856,3 +856,22 @@ fn gpus_before_ampere_compute_in_f16_slow_half_pascals_in_f32_and_the_cpu_has_no
     let refused = turing.computes_in(DType::BF16).unwrap_err();
     assert!(refused.contains("bf16") && refused.contains("7.5"), "{refused}");
 }
+
+#[test]
+fn a_binary_refuses_cards_its_kernels_were_not_built_for_and_says_how_to_build_for_them() {
+    use hearth::engine::{built_compute_capability, kernels_unrunnable};
+    // Machine code for 8.0 runs on 8.6 (RTX 3090) and 8.9 (RTX 4090), not on 9.0;
+    // Pascal's 6.1 on 6.2, not on the P100's 6.0; Turing's 7.5 on nothing newer.
+    for (built, card) in [((8, 0), (8, 0)), ((8, 0), (8, 6)), ((8, 0), (8, 9)), ((6, 1), (6, 2)), ((7, 5), (7, 5)), ((9, 0), (9, 0))] {
+        assert_eq!(kernels_unrunnable(built, card), None, "{built:?} on {card:?}");
+    }
+    for (built, card) in [((8, 0), (9, 0)), ((6, 1), (6, 0)), ((7, 5), (8, 6)), ((8, 6), (8, 0)), ((9, 0), (8, 6)), ((9, 0), (10, 0))] {
+        let why = kernels_unrunnable(built, card).unwrap_or_else(|| panic!("{built:?} on {card:?} must be refused"));
+        let asked = format!("CUDA_COMPUTE_CAP={}{}", card.0, card.1);
+        assert!(why.contains(&format!("built for {}.{}", built.0, built.1)) && why.contains(&asked), "{why}");
+    }
+    // A CPU build was built for no card.
+    if !cfg!(feature = "cuda") {
+        assert_eq!(built_compute_capability(), None);
+    }
+}

@@ -32,12 +32,17 @@ pub struct Fingerprint {
 impl Fingerprint {
     /// This machine and this build, now.
     pub fn here() -> Fingerprint {
+        // A CUDA build names the architecture its kernels were compiled for.
+        let cuda = match crate::engine::built_compute_capability() {
+            Some((major, minor)) => format!("cuda sm_{major}{minor}"),
+            None => "cuda".to_string(),
+        };
         let features: Vec<&str> = [
             ("avx2", cfg!(target_feature = "avx2")),
             ("fma", cfg!(target_feature = "fma")),
             ("avx512f", cfg!(target_feature = "avx512f")),
             ("neon", cfg!(target_feature = "neon")),
-            ("cuda", cfg!(feature = "cuda")),
+            (cuda.as_str(), cfg!(feature = "cuda")),
             ("flash-attn", cfg!(feature = "flash-attn")),
         ]
         .into_iter()

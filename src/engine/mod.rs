@@ -228,13 +228,47 @@ impl std::str::FromStr for DeviceName {
 }
 
 impl DeviceName {
-    /// The candle device; a CUDA one needs the `cuda` feature and the card.
+    /// The candle device; a CUDA one needs the `cuda` feature and a card this build's
+    /// kernels run on.
     pub fn open(&self) -> Result<Device> {
         match self {
             DeviceName::Cpu => Ok(Device::Cpu),
-            DeviceName::Cuda(n) => Ok(Device::new_cuda(*n)?),
+            DeviceName::Cuda(n) => {
+                let device = Device::new_cuda(*n)?;
+                if let (Some(built), Some(facts)) = (built_compute_capability(), DeviceFacts::of(&device)) {
+                    if let Some(why) = kernels_unrunnable(built, facts.compute_capability) {
+                        return Err(Error::Config(format!("{self}: {why}")));
+                    }
+                }
+                Ok(device)
+            }
         }
     }
+}
+
+/// The compute capability this build's CUDA kernels were compiled for: the
+/// `CUDA_COMPUTE_CAP` it was built with (`scripts/build-cuda.sh` always sets one), or
+/// `None` when unknown.
+pub fn built_compute_capability() -> Option<(i32, i32)> {
+    let cap: i32 = env!("HEARTH_CUDA_COMPUTE_CAP").parse().ok()?;
+    Some((cap / 10, cap % 10))
+}
+
+/// Why a card of compute capability `card` cannot run kernels compiled for `built`, if
+/// it cannot. candle's GGUF matmul kernels (and flash-attn's) are machine code for one
+/// architecture, which runs on cards of the same major version and at least its minor
+/// one; from 9.0 on cudaforge compiles for the `a` variant (sm_90a), which runs on its
+/// own version only. Without this a carried binary fails at its first kernel, with a
+/// message naming neither the card nor the build.
+pub fn kernels_unrunnable(built: (i32, i32), card: (i32, i32)) -> Option<String> {
+    let runs = if built.0 >= 9 { card == built } else { card.0 == built.0 && card.1 >= built.1 };
+    (!runs).then(|| {
+        format!(
+            "a compute capability {}.{} card, and this hearth's CUDA kernels are built for {}.{}; \
+             build one for it with CUDA_COMPUTE_CAP={}{} scripts/build-cuda.sh",
+            card.0, card.1, built.0, built.1, card.0, card.1
+        )
+    })
 }
 
 /// What a device says about itself, for choices made at load time.
