@@ -250,7 +250,7 @@ impl DeviceName {
 /// `CUDA_COMPUTE_CAP` it was built with (`scripts/build-cuda.sh` always sets one), or
 /// `None` when unknown.
 pub fn built_compute_capability() -> Option<(i32, i32)> {
-    let cap: i32 = env!("HEARTH_CUDA_COMPUTE_CAP").parse().ok()?;
+    let cap: i32 = option_env!("HEARTH_CUDA_COMPUTE_CAP")?.parse().ok()?;
     Some((cap / 10, cap % 10))
 }
 
