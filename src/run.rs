@@ -127,6 +127,8 @@ pub struct TaskSummary {
     pub rows_dropped_stale: u64,
     /// Rows the compaction removed: superseded by a newer row of the same unit.
     pub rows_dropped_superseded: u64,
+    /// Small part files merged into full ones.
+    pub parts_merged: u64,
     /// The most units held in memory at once: the workers' flight and one read
     /// batch, not the whole walk.
     pub units_held_peak: u64,
@@ -506,12 +508,16 @@ impl<'a> TaskOutput<'a> {
     }
 
     /// Makes the folder exact (after the last rows are flushed), with `schema`'s columns
-    /// in every part where it is known, and returns the summary.
+    /// in every part where it is known and its small parts merged, and returns the
+    /// summary.
     fn finish(mut self, schema: Option<&SchemaRef>) -> Result<TaskSummary> {
         let live: HashSet<String> = self.keys.iter().cloned().collect();
         let removed = self.folder.compact(&live, schema)?;
         self.summary.rows_dropped_stale = removed.stale;
         self.summary.rows_dropped_superseded = removed.superseded;
+        if let Some(schema) = schema {
+            self.summary.parts_merged = self.folder.merge_small(self.part_rows, schema)?;
+        }
         self.summary.seconds = self.started.elapsed().as_secs_f64();
         Ok(self.summary)
     }

@@ -272,6 +272,30 @@ fn a_run_holds_the_units_in_flight_not_the_whole_walk() {
     assert!(second["tasks"].as_array().unwrap().iter().all(|t| t["units_held_peak"] == 0 && t["carried"] == units), "{second}");
 }
 
+#[test]
+fn a_run_that_writes_a_part_per_row_ends_with_full_parts() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_repo(tmp.path(), 12);
+    let pipeline = write_pipeline(tmp.path(), "repos = [\"repo\"]", "synthetic:tiny", 4, 2, 2);
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    // part_seconds = 0: every finished unit is flushed at once, as a slow device's would be.
+    std::fs::write(&pipeline, text.replace("part_rows = 4", "part_rows = 4\npart_seconds = 0")).unwrap();
+    let first = run_ok(&pipeline);
+    let out = tmp.path().join("out");
+    for task in first["tasks"].as_array().unwrap() {
+        assert_eq!((task["parts_written"].as_u64(), task["parts_merged"].as_u64()), (Some(12), Some(12)), "{task}");
+    }
+    for task in TASKS {
+        assert_eq!(read_dir_names(&out.join(task)).len(), 3, "{task}: 12 rows in parts of 4");
+    }
+    assert_pyarrow_reads(&out, 12);
+    // Nothing is left to merge: a re-run leaves every file as it was.
+    let before: Vec<_> = TASKS.iter().map(|t| snapshot(&out.join(t))).collect();
+    let second = run_ok(&pipeline);
+    assert!(second["tasks"].as_array().unwrap().iter().all(|t| t["parts_merged"] == 0), "{second}");
+    assert!(before == TASKS.iter().map(|t| snapshot(&out.join(t))).collect::<Vec<_>>());
+}
+
 fn read_dir_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();

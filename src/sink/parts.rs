@@ -175,6 +175,64 @@ impl PartFolder {
         }
         Ok(removed)
     }
+
+    /// Merges this shard's small parts (fewer than half of `part_rows` rows: each run's
+    /// last part, parts the compaction shrank, parts a `part_seconds` flush cut short)
+    /// into parts of `part_rows` rows, so that a folder nightly runs add to stays a few
+    /// full files rather than gaining a small one a night, which every reader would
+    /// open. The merged parts are written first, as this run's latest, then the small
+    /// ones removed: a run killed in between leaves rows twice, which the next
+    /// compaction resolves to the merged copies. They take `schema`'s columns and the
+    /// newest small part's metadata. Returns the parts merged away.
+    pub fn merge_small(&mut self, part_rows: usize, schema: &SchemaRef) -> Result<u64> {
+        let mut small = Vec::new();
+        for part in self.parts()? {
+            if 2 * open(&part)?.metadata().file_metadata().num_rows() < part_rows as i64 {
+                small.push(part);
+            }
+        }
+        let Some(newest) = small.last().filter(|_| small.len() >= 2) else { return Ok(0) };
+        let metadata = key_values(&open(newest)?);
+        let mut pending: Option<RecordBatch> = None;
+        for part in &small {
+            for batch in open(part)?.build().map_err(|e| Error::parquet(part, e))? {
+                let batch = conform(part, &batch?, schema)?;
+                let mut rows = match pending.take() {
+                    Some(earlier) => arrow_select::concat::concat_batches(schema, [&earlier, &batch])?,
+                    None => batch,
+                };
+                while rows.num_rows() >= part_rows {
+                    self.write(&rows.slice(0, part_rows), &metadata)?;
+                    rows = rows.slice(part_rows, rows.num_rows() - part_rows);
+                }
+                pending = Some(rows);
+            }
+        }
+        if let Some(rows) = pending.filter(|rows| rows.num_rows() > 0) {
+            self.write(&rows, &metadata)?;
+        }
+        for part in &small {
+            fs::remove_file(part).map_err(|e| Error::io(part, e))?;
+        }
+        Ok(small.len() as u64)
+    }
+}
+
+fn open(part: &Path) -> Result<ParquetRecordBatchReaderBuilder<fs::File>> {
+    let file = fs::File::open(part).map_err(|e| Error::io(part, e))?;
+    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(part, e))
+}
+
+/// A part's footer metadata (its provenance), less Arrow's own schema entry.
+fn key_values(part: &ParquetRecordBatchReaderBuilder<fs::File>) -> Vec<(String, String)> {
+    part.metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .into_iter()
+        .flatten()
+        .filter(|kv| kv.key != "ARROW:schema")
+        .filter_map(|kv| kv.value.clone().map(|v| (kv.key.clone(), v)))
+        .collect()
 }
 
 /// What a part file's name, `part[-<i>-of-<N>]-RRRRRR-PPPPPP.parquet`, says.
@@ -207,8 +265,7 @@ fn partial_of(name: &str) -> Option<PartName> {
 
 /// The part's schema, and each row's `cache_key` and whether its `error` is null.
 fn read_keys(part: &Path) -> Result<(SchemaRef, Vec<(String, bool)>)> {
-    let file = fs::File::open(part).map_err(|e| Error::io(part, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(part, e))?;
+    let builder = open(part)?;
     let schema = builder.schema().clone();
     let index = |name: &str| {
         schema.index_of(name).map_err(|_| Error::dataset(part, format!("a hearth part file has a `{name}` column")))
@@ -255,17 +312,8 @@ fn conform(part: &Path, batch: &RecordBatch, schema: &SchemaRef) -> Result<Recor
 /// Rewrites `part` with only the rows `keep` marks, keeping its metadata and its schema,
 /// or taking `schema`'s columns where given.
 fn rewrite(part: &Path, keep: &[bool], schema: Option<&SchemaRef>) -> Result<()> {
-    let file = fs::File::open(part).map_err(|e| Error::io(part, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(part, e))?;
-    let metadata: Vec<(String, String)> = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .into_iter()
-        .flatten()
-        .filter(|kv| kv.key != "ARROW:schema")
-        .filter_map(|kv| kv.value.clone().map(|v| (kv.key.clone(), v)))
-        .collect();
+    let builder = open(part)?;
+    let metadata = key_values(&builder);
     let target: SchemaRef = schema.cloned().unwrap_or_else(|| builder.schema().clone());
     let reader = builder.build().map_err(|e| Error::parquet(part, e))?;
     let mut writer = AtomicParquetWriter::create(part, target.clone())?;
@@ -373,6 +421,46 @@ mod tests {
         let err = folder.compact(&live, Some(&stricter)).unwrap_err().to_string();
         assert!(err.contains("tokens_in") && err.contains(&parts[0].display().to_string()), "{err}");
         assert_eq!(fs::read(&parts[0]).unwrap(), before, "and the part is untouched");
+    }
+
+    #[test]
+    fn small_parts_are_merged_into_full_ones_and_full_ones_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let part_rows = 6;
+        let mut folder = PartFolder::open(dir.path(), None).unwrap();
+        let meta = |n: &str| [("hearth.run".to_string(), n.to_string())];
+        folder.write(&batch(&[("a", None), ("b", None), ("c", None), ("d", None), ("e", None), ("f", None)]), &meta("0")).unwrap();
+        folder.write(&batch(&[("g", None), ("h", Some("failed")), ("i", None)]), &meta("0")).unwrap();
+        // Later runs' last parts, each under half of part_rows.
+        for (run, rows) in [vec![("j", None)], vec![("k", Some("over the context")), ("l", None)], vec![("m", None)], vec![("n", None), ("o", None)]].into_iter().enumerate() {
+            let mut later = PartFolder::open(dir.path(), None).unwrap();
+            later.write(&batch(&rows), &meta(&(run + 1).to_string())).unwrap();
+        }
+        let before = all_keys(&folder);
+        let (full, half) = (folder.parts().unwrap()[0].clone(), folder.parts().unwrap()[1].clone());
+        let untouched = (fs::read(&full).unwrap(), fs::read(&half).unwrap());
+
+        let mut last = PartFolder::open(dir.path(), None).unwrap();
+        let schema = batch(&[]).schema();
+        assert_eq!(last.merge_small(part_rows, &schema).unwrap(), 4);
+        assert_eq!(all_keys(&last), before, "every row once, errors kept");
+        let parts = last.parts().unwrap();
+        let rows: Vec<i64> = parts.iter().map(|p| open(p).unwrap().metadata().file_metadata().num_rows()).collect();
+        assert_eq!(rows, vec![6, 3, 6], "four small parts became one full one, after the others");
+        assert_eq!((fs::read(&parts[0]).unwrap(), fs::read(&parts[1]).unwrap()), untouched);
+        let provenance = key_values(&open(&parts[2]).unwrap());
+        assert!(provenance.contains(&("hearth.run".to_string(), "4".to_string())), "the newest small part's metadata: {provenance:?}");
+        assert_eq!(last.merge_small(part_rows, &schema).unwrap(), 0, "nothing small is left to merge");
+
+        // Eight one-row parts make a full part and a remainder.
+        let mut more = PartFolder::open(dir.path(), None).unwrap();
+        for key in ["p", "q", "r", "s", "t", "u", "v", "w"] {
+            more.write(&batch(&[(key, None)]), &meta("5")).unwrap();
+        }
+        assert_eq!(more.merge_small(part_rows, &schema).unwrap(), 8);
+        let rows: Vec<i64> = more.parts().unwrap().iter().map(|p| open(p).unwrap().metadata().file_metadata().num_rows()).collect();
+        assert_eq!(rows, vec![6, 3, 6, 6, 2]);
+        assert_eq!(all_keys(&more).len(), 23);
     }
 
     #[test]
