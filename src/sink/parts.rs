@@ -193,23 +193,26 @@ impl PartFolder {
         }
         let Some(newest) = small.last().filter(|_| small.len() >= 2) else { return Ok(0) };
         let metadata = key_values(&open(newest)?);
-        let mut pending: Option<RecordBatch> = None;
+        // Rows read and not yet written: fewer than part_rows between writes.
+        let (mut pending, mut pending_rows) = (Vec::new(), 0);
         for part in &small {
             for batch in open(part)?.build().map_err(|e| Error::parquet(part, e))? {
                 let batch = conform(part, &batch?, schema)?;
-                let mut rows = match pending.take() {
-                    Some(earlier) => arrow_select::concat::concat_batches(schema, [&earlier, &batch])?,
-                    None => batch,
-                };
-                while rows.num_rows() >= part_rows {
-                    self.write(&rows.slice(0, part_rows), &metadata)?;
-                    rows = rows.slice(part_rows, rows.num_rows() - part_rows);
+                pending_rows += batch.num_rows();
+                pending.push(batch);
+                if pending_rows >= part_rows {
+                    let mut rows = arrow_select::concat::concat_batches(schema, &pending)?;
+                    while rows.num_rows() >= part_rows {
+                        self.write(&rows.slice(0, part_rows), &metadata)?;
+                        rows = rows.slice(part_rows, rows.num_rows() - part_rows);
+                    }
+                    pending_rows = rows.num_rows();
+                    pending = vec![rows];
                 }
-                pending = Some(rows);
             }
         }
-        if let Some(rows) = pending.filter(|rows| rows.num_rows() > 0) {
-            self.write(&rows, &metadata)?;
+        if pending_rows > 0 {
+            self.write(&arrow_select::concat::concat_batches(schema, &pending)?, &metadata)?;
         }
         for part in &small {
             fs::remove_file(part).map_err(|e| Error::io(part, e))?;
