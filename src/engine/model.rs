@@ -77,6 +77,10 @@ pub struct Decoder {
     inv_freq: Vec<f64>,
     dtype: DType,
     device: Device,
+    /// Why flash-attention cannot run for this model on its device, if it cannot:
+    /// decided once, since asking the card is a driver call and every engine, KV pool
+    /// and embedding step resolves its attention.
+    flash_unavailable: Option<String>,
 }
 
 impl Decoder {
@@ -129,7 +133,8 @@ impl Decoder {
         let inv_freq = (0..c.head_dim / 2)
             .map(|i| 1.0 / c.rope_theta.powf(2.0 * i as f64 / c.head_dim as f64))
             .collect();
-        Ok(Decoder { config, embed_tokens, layers, norm, lm_head, inv_freq, dtype, device: device.clone() })
+        let flash_unavailable = flash::unavailable(device, dtype, config.head_dim);
+        Ok(Decoder { config, embed_tokens, layers, norm, lm_head, inv_freq, dtype, device: device.clone(), flash_unavailable })
     }
 
     /// The model's shape.
@@ -151,13 +156,12 @@ impl Decoder {
     /// here. `auto`: host on the CPU; on a GPU flash where this build, the card, the
     /// dtype and the head size allow it, gathered otherwise.
     pub fn attention(&self, asked: AttentionBackend) -> Result<AttentionBackend> {
-        let flash_unavailable = || flash::unavailable(&self.device, self.dtype, self.config.head_dim);
         match asked {
             AttentionBackend::Auto if self.device.is_cpu() => Ok(AttentionBackend::Host),
-            AttentionBackend::Auto if flash_unavailable().is_none() => Ok(AttentionBackend::Flash),
+            AttentionBackend::Auto if self.flash_unavailable.is_none() => Ok(AttentionBackend::Flash),
             AttentionBackend::Auto => Ok(AttentionBackend::Gathered),
             AttentionBackend::Host if !self.device.is_cpu() => Err(Error::Config("the host attention runs on the CPU only; use gathered".into())),
-            AttentionBackend::Flash => match flash_unavailable() {
+            AttentionBackend::Flash => match &self.flash_unavailable {
                 Some(why) => Err(Error::Config(format!("flash attention: {why}"))),
                 None => Ok(AttentionBackend::Flash),
             },
