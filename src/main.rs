@@ -115,7 +115,8 @@ struct BenchArgs {
     /// Runs of each workload; each figure is the median.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
-    /// cpu, or cuda:N with the `cuda` feature.
+    /// cpu, or cuda:N with the `cuda` feature; cuda:0+cuda:1 splits the model's layers
+    /// across both cards.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// GGUF matrices: auto, keep, q8_0, q4_0, q4k, q6k, f16 or f32; a synthetic preset's
@@ -201,7 +202,8 @@ struct GenerateArgs {
     /// Only generate JSON that this JSON schema (a file) allows.
     #[arg(long, value_name = "FILE")]
     json_schema: Option<PathBuf>,
-    /// cpu, or cuda:N with the `cuda` feature.
+    /// cpu, or cuda:N with the `cuda` feature; cuda:0+cuda:1 splits the model's layers
+    /// across both cards.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// What reads the KV cache: auto (host on the CPU; on a GPU flash where the build,
@@ -255,8 +257,9 @@ struct PipelineArgs {
     /// Model instead of the pipeline's [model] source.
     #[arg(long, value_name = "SRC")]
     model: Option<String>,
-    /// Workers, one per device: auto (every CUDA GPU, else the CPU), cuda:0,cuda:1, cpu,
-    /// or cpu,cpu (CPU workers splitting the cores) [default: the pipeline's, else auto].
+    /// Workers, one per entry: auto (every CUDA GPU, else the CPU), cuda:0,cuda:1, cpu,
+    /// cpu,cpu (CPU workers splitting the cores), or cuda:0+cuda:1 (one worker, the
+    /// model's layers split across both cards) [default: the pipeline's, else auto].
     #[arg(long, value_name = "LIST")]
     devices: Option<String>,
 }
@@ -608,7 +611,7 @@ fn print_summary(summary: &WalkSummary, out: &std::path::Path) {
 
 fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     let source: ModelSource = args.model.parse()?;
-    let options = LoadOptions { device: args.device.parse::<hearth::engine::DeviceName>()?.open()?, requantize: args.requantize, dtype: args.dtype.dtype() };
+    let options = LoadOptions { devices: args.device.parse::<hearth::engine::Placement>()?.open()?, requantize: args.requantize, dtype: args.dtype.dtype() };
     let loading = std::time::Instant::now();
     let model = Model::load(&source, &options)?;
     eprintln!("loaded {source} in {:.2}s", loading.elapsed().as_secs_f64());

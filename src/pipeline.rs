@@ -89,7 +89,8 @@ pub struct ModelSection {
     #[serde(default = "default_model")]
     pub source: String,
     /// Where workers run, one per entry: `auto` (every CUDA GPU, else the CPU),
-    /// `cuda:0,cuda:1`, `cpu`, or `cpu,cpu` (two CPU workers splitting the cores).
+    /// `cuda:0,cuda:1`, `cpu`, `cpu,cpu` (two CPU workers splitting the cores), or
+    /// `cuda:0+cuda:1` (one worker, the model's layers split across both cards).
     /// Default `auto`.
     #[serde(default = "default_devices")]
     pub devices: String,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use arrow_schema::SchemaRef;
 use serde::Serialize;
 
-use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, DeviceName, LoadOptions, Message, Model, ModelSource, Pooling, Precision, Request, Requantize, SamplingParams};
+use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, LoadOptions, Message, Model, ModelSource, Placement, Pooling, Precision, Request, Requantize, SamplingParams};
 use crate::job::{self, to_json};
 use crate::pipeline::{GenerateTask, Pipeline};
 use crate::shard::{self, Shard};
@@ -196,13 +196,13 @@ impl RunSummary {
     }
 }
 
-/// Models by source and device, each loaded the first time a task has work for it.
+/// Models by source and placement, each loaded the first time a task has work for it.
 /// Workers on the same device share one copy.
 struct Models {
     options: LoadOptions,
-    loaded: HashMap<(String, DeviceName), Model>,
-    /// Devices a model would not load on, and why.
-    failed: HashMap<(String, DeviceName), String>,
+    loaded: HashMap<(String, Placement), Model>,
+    /// Placements a model would not load on, and why.
+    failed: HashMap<(String, Placement), String>,
     hashes: HashMap<String, String>,
 }
 
@@ -224,23 +224,23 @@ impl Models {
     /// The model on each of `devices`, or why it would not load there, and the time
     /// spent loading it now (zero when every device had it already); the devices not
     /// tried yet load side by side. An error when it loads on none of them.
-    fn on_devices(&mut self, source: &str, devices: &[DeviceName]) -> Result<(Vec<std::result::Result<&Model, String>>, Duration)> {
+    fn on_devices(&mut self, source: &str, devices: &[Placement]) -> Result<(Vec<std::result::Result<&Model, String>>, Duration)> {
         let loading = Instant::now();
-        let mut missing: Vec<DeviceName> = devices.to_vec();
+        let mut missing: Vec<Placement> = devices.to_vec();
         missing.sort_by_key(|d| d.to_string());
         missing.dedup();
         missing.retain(|d| {
-            let key = (source.to_string(), *d);
+            let key = (source.to_string(), d.clone());
             !self.loaded.contains_key(&key) && !self.failed.contains_key(&key)
         });
         let parsed: ModelSource = source.parse()?;
         let options = &self.options;
-        let results: Vec<(DeviceName, Result<Model>)> = std::thread::scope(|scope| {
+        let results: Vec<(Placement, Result<Model>)> = std::thread::scope(|scope| {
             let loads: Vec<_> = missing
                 .iter()
-                .map(|&d| {
+                .map(|d| {
                     let parsed = &parsed;
-                    scope.spawn(move || (d, d.open().and_then(|device| Model::load(parsed, &LoadOptions { device, ..options.clone() }))))
+                    scope.spawn(move || (d.clone(), d.open().and_then(|devices| Model::load(parsed, &LoadOptions { devices, ..options.clone() }))))
                 })
                 .collect();
             loads.into_iter().map(|h| h.join().expect("loading a model does not panic")).collect()
@@ -248,7 +248,7 @@ impl Models {
         let loaded_in = if missing.is_empty() { Duration::ZERO } else { loading.elapsed() };
         let mut first_error = None;
         for (device, result) in results {
-            let key = (source.to_string(), device);
+            let key = (source.to_string(), device.clone());
             match result {
                 Ok(model) => {
                     self.loaded.insert(key, model);
@@ -263,7 +263,7 @@ impl Models {
         let models: Vec<std::result::Result<&Model, String>> = devices
             .iter()
             .map(|d| {
-                let key = (source.to_string(), *d);
+                let key = (source.to_string(), d.clone());
                 self.loaded.get(&key).ok_or_else(|| self.failed[&key].clone())
             })
             .collect();
@@ -367,7 +367,7 @@ struct RunContext<'a> {
     config_hash: String,
     out: &'a Path,
     progress: &'a RunProgress,
-    devices: Vec<DeviceName>,
+    devices: Vec<Placement>,
     /// Each worker's own thread count (CPU workers side by side).
     threads: Vec<Option<usize>>,
     options: RunOptions<'a>,
@@ -541,7 +541,7 @@ impl RunContext<'_> {
         let (on_devices, loaded_in) = models.on_devices(model_source, &self.devices)?;
         output.summary.load_seconds = loaded_in.as_secs_f64();
         self.check_attention(&on_devices)?;
-        let workers = on_devices.into_iter().zip(&self.devices).map(|(model, &device)| {
+        let workers = on_devices.into_iter().zip(&self.devices).map(|(model, device)| {
             let (prompts, prefix) = (&prompts, &prefix);
             move || -> Result<Generator<'_>> {
                 let model = model.map_err(Error::Config)?;
@@ -598,7 +598,7 @@ impl RunContext<'_> {
         let attention = self.pipeline.engine.attention;
         let units = output.units(self)?;
         let units = &units;
-        let workers = on_devices.into_iter().zip(&self.devices).map(|(model, &device)| {
+        let workers = on_devices.into_iter().zip(&self.devices).map(|(model, device)| {
             move || -> Result<Embedder<'_>> {
                 let model = model.map_err(Error::Config)?;
                 Ok(Embedder { model, device, units, template, pooling, attention, telemetry, pending: Vec::new() })
@@ -632,7 +632,7 @@ impl RunContext<'_> {
                 device: device.to_string(),
                 threads,
                 start,
-                guard: Some(self.telemetry.guard(device)),
+                guards: self.telemetry.guards(device),
             })
             .collect();
         let mut summaries: Vec<WorkerSummary> = vec![WorkerSummary { energy_j: Some(0.0), ..WorkerSummary::default() }; specs.len()];
@@ -752,7 +752,7 @@ struct Finished {
 /// A generating worker: its own continuous-batching engine over its device's model.
 struct Generator<'a> {
     model: &'a Model,
-    device: DeviceName,
+    device: &'a Placement,
     batch: BatchConfig,
     engine: BatchEngine<'a>,
     /// Prompt length of each request in flight.
@@ -827,14 +827,14 @@ impl Drop for Generator<'_> {
 }
 
 /// A batching engine whose steps' energy comes from `device`'s power in `telemetry`.
-fn metered_engine<'a>(model: &'a Model, batch: BatchConfig, telemetry: &'a Telemetry, device: DeviceName) -> Result<BatchEngine<'a>> {
-    Ok(BatchEngine::new(model, batch)?.with_energy_meter(Box::new(move |busy| telemetry.joules(&device, busy))))
+fn metered_engine<'a>(model: &'a Model, batch: BatchConfig, telemetry: &'a Telemetry, device: &'a Placement) -> Result<BatchEngine<'a>> {
+    Ok(BatchEngine::new(model, batch)?.with_energy_meter(Box::new(move |busy| telemetry.joules(device, busy))))
 }
 
 /// An embedding worker: gathers units, embeds them together in one call.
 struct Embedder<'a> {
     model: &'a Model,
-    device: DeviceName,
+    device: &'a Placement,
     units: &'a UnitStore,
     template: &'a UnitTemplate,
     pooling: Pooling,
@@ -866,7 +866,7 @@ impl Backend for Embedder<'_> {
         let inputs: Vec<&[u32]> = self.pending.iter().map(|(_, t)| t.as_slice()).collect();
         let vectors = self.model.embed_batch(&inputs, self.pooling, self.attention)?;
         // The step's energy, split by the tokens each unit brought to it.
-        let joules = self.telemetry.joules(&self.device, started.elapsed());
+        let joules = self.telemetry.joules(self.device, started.elapsed());
         let total: usize = self.pending.iter().map(|(_, t)| t.len()).sum();
         let pending = std::mem::take(&mut self.pending);
         Ok(pending

@@ -875,3 +875,39 @@ fn a_binary_refuses_cards_its_kernels_were_not_built_for_and_says_how_to_build_f
         assert_eq!(built_compute_capability(), None);
     }
 }
+
+#[test]
+fn a_model_split_across_devices_computes_what_it_computes_on_one() {
+    // CPU "devices" stand in for cards: the layers are split into stages, each with its
+    // own KV layers and, for the gathered attention, its own step plan; hidden states
+    // pass between them. What a real split adds on GPUs is the copy between cards.
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_hf(dir.path(), Arch::Qwen3);
+    let sources: Vec<ModelSource> = vec![ModelSource::HfDir(dir.path().to_path_buf()), "synthetic:tiny:layers=5".parse().unwrap()];
+    for source in sources {
+        let one = Model::load(&source, &LoadOptions::default()).unwrap();
+        let layers = one.decoder.config().num_layers;
+        let split = Model::load(&source, &LoadOptions { devices: vec![Device::Cpu; layers], ..Default::default() }).unwrap();
+        let stages: Vec<_> = split.decoder.stages().iter().map(|s| s.layers.clone()).collect();
+        assert_eq!(stages, (0..layers).map(|l| l..l + 1).collect::<Vec<_>>(), "{source}: a layer a device");
+        assert_eq!(split.decoder.attention(AttentionBackend::Auto).unwrap(), AttentionBackend::Host);
+
+        for attention in [AttentionBackend::Host, AttentionBackend::Gathered] {
+            let (whole, parts) = (mixed_steps(&one, attention), mixed_steps(&split, attention));
+            for (x, y) in whole.iter().zip(&parts) {
+                assert!(max_abs_diff(x, y) < 1e-6, "{source}, {attention:?}: split and whole differ by {}", max_abs_diff(x, y));
+            }
+            let params = SamplingParams { max_new_tokens: 12, ignore_eos: true, ..Default::default() };
+            let tokens = |m: &Model| m.generate_with(&PROMPT, params.clone(), attention).unwrap().tokens;
+            assert_eq!(tokens(&split), tokens(&one), "{source}, {attention:?}: greedy tokens");
+            let inputs: [&[u32]; 2] = [&PROMPT, &PROMPT[..4]];
+            let (a, b) = (one.embed_batch(&inputs, Pooling::Mean, attention).unwrap(), split.embed_batch(&inputs, Pooling::Mean, attention).unwrap());
+            for (x, y) in a.iter().zip(&b) {
+                assert!(max_abs_diff(x.as_ref().unwrap(), y.as_ref().unwrap()) < 1e-6, "{source}, {attention:?}: embeddings");
+            }
+        }
+    }
+    // Each device holds a layer at least: more devices than layers is refused.
+    let err = Model::load(&"synthetic:tiny".parse().unwrap(), &LoadOptions { devices: vec![Device::Cpu; 3], ..Default::default() }).err().unwrap().to_string();
+    assert!(err.contains("2 layers cannot be split across 3 devices"), "{err}");
+}

@@ -513,26 +513,32 @@ fn the_pipelines_attention_reads_the_cache_and_one_that_cannot_run_is_refused_up
     let model = hearth::engine::default_model_path();
     let tmp = tempfile::tempdir().unwrap();
     let repo = make_repo(tmp.path(), 6);
-    let with_tasks = |attention: &str, tasks: &str| {
-        let dir = tmp.path().join(format!("{attention}{}", tasks.len()));
+    // A pipeline in its own folder, `name`.
+    let write = |name: &str, devices: &str, attention: &str, tasks: &str| {
+        let dir = tmp.path().join(name);
         std::fs::create_dir(&dir).unwrap();
         let text = format!(
-            "[source]\nrepos = [{repo:?}]\n[model]\nsource = {model:?}\nrequantize = \"f32\"\n[engine]\nattention = \"{attention}\"\n\
-             [output]\ndir = \"out\"\n{tasks}"
+            "[source]\nrepos = [{repo:?}]\n[model]\nsource = {model:?}\nrequantize = \"f32\"\ndevices = {devices:?}\n\
+             [engine]\nattention = \"{attention}\"\n[output]\ndir = \"out\"\n{tasks}"
         );
         std::fs::write(dir.join("pipeline.toml"), text).unwrap();
         dir.join("pipeline.toml")
     };
     let both = "[tasks.docs]\nmax_new_tokens = 24\n[tasks.embed]\n";
-    let with = |attention: &str| with_tasks(attention, both);
     // The gathered attention (what a GPU runs without flash-attn), here on the CPU's
     // kernels: the same generated text as the host attention, unit for unit, and the
-    // same embeddings.
-    run_ok(&with("host"));
-    run_ok(&with("gathered"));
-    let folder = |attention: &str, task: &str| read_folder(&tmp.path().join(format!("{attention}{}", both.len())).join("out").join(task));
-    let docs = |attention: &str| {
-        let batches = folder(attention, "docs");
+    // same embeddings. So does the model split across two devices (CPU ones here, as a
+    // pair of cards would be), whose gathered attention reads each stage's KV layers.
+    run_ok(&write("host", "cpu", "host", both));
+    run_ok(&write("gathered", "cpu", "gathered", both));
+    let split = run_ok(&write("split", "cpu+cpu", "gathered", both));
+    for task in split["tasks"].as_array().unwrap() {
+        let workers: Vec<&str> = task["workers"].as_array().unwrap().iter().map(|w| w["device"].as_str().unwrap()).collect();
+        assert_eq!(workers, ["cpu+cpu"], "one worker over both devices: {task}");
+    }
+    let folder = |name: &str, task: &str| read_folder(&tmp.path().join(name).join("out").join(task));
+    let docs = |name: &str| {
+        let batches = folder(name, "docs");
         let mut rows: Vec<_> = strings(&batches, "unit_id").into_iter().zip(strings(&batches, "raw")).collect();
         rows.sort();
         rows
@@ -540,25 +546,29 @@ fn the_pipelines_attention_reads_the_cache_and_one_that_cannot_run_is_refused_up
     let host = docs("host");
     assert_eq!(host.len(), 6);
     assert_eq!(host, docs("gathered"));
-    let embeddings = |attention: &str| -> BTreeMap<String, Vec<f32>> {
-        let batches = folder(attention, "embeddings");
+    assert_eq!(host, docs("split"));
+    let embeddings = |name: &str| -> BTreeMap<String, Vec<f32>> {
+        let batches = folder(name, "embeddings");
         let vectors = batches.iter().flat_map(|b| {
             let list = b.column_by_name("embedding").unwrap().as_fixed_size_list().clone();
             (0..b.num_rows()).map(move |i| list.value(i).as_primitive::<Float32Type>().values().to_vec())
         });
         strings(&batches, "unit_id").into_iter().map(Option::unwrap).zip(vectors).collect()
     };
-    let (host, gathered) = (embeddings("host"), embeddings("gathered"));
+    let host = embeddings("host");
     assert_eq!(host.len(), 6);
-    for (unit, vector) in &host {
-        let gap = vector.iter().zip(&gathered[unit]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        assert!(gap < 1e-4, "{unit}: embeddings differ by {gap}");
+    for other in ["gathered", "split"] {
+        let other_vectors = embeddings(other);
+        for (unit, vector) in &host {
+            let gap = vector.iter().zip(&other_vectors[unit]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(gap < 1e-4, "{other}, {unit}: embeddings differ by {gap}");
+        }
     }
     // Flash cannot run here (no GPU, nor the feature in this build): the run stops
     // before its first unit, naming the key, instead of writing an error row per unit.
     // The embed task reads the same key.
-    for (tasks, first) in [(both, "docs"), ("[tasks.embed]\n", "embeddings")] {
-        let pipeline = with_tasks("flash", tasks);
+    for (name, tasks, first) in [("flash", both, "docs"), ("flash-embed", "[tasks.embed]\n", "embeddings")] {
+        let pipeline = write(name, "cpu", "flash", tasks);
         let out = hearth(&["run", pipeline.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && stderr.contains("[engine] attention = \"flash\""), "{stderr}");

@@ -83,7 +83,7 @@ impl Peer {
                 _ => "float32",
             };
             job["dtype"] = dtype.into();
-            job["device"] = match model.decoder.device().location() {
+            job["device"] = match model.decoder.stages()[0].device.location() {
                 candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
                 _ => "cpu".to_string(),
             }

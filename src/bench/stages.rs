@@ -7,7 +7,7 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 
 use super::{BenchResult, Better};
-use crate::engine::{BatchConfig, BatchEngine, DeviceName, LoadOptions, Model, ModelSource, Request};
+use crate::engine::{BatchConfig, BatchEngine, LoadOptions, Model, ModelSource, Request};
 use crate::job::{self, WalkInput};
 use crate::pipeline::{Overrides, Pipeline};
 use crate::run::{self, GenerationPlan, RunOptions, RunProgress};
@@ -76,8 +76,8 @@ pub fn pipeline(model: &str, devices: &str, requantize: &str) -> Result<BenchRes
     let pipeline_tok_s = docs.tokens_out as f64 / (summary.seconds - docs.load_seconds).max(1e-9);
 
     // The same prompts, in the same order, straight into one engine.
-    let device: DeviceName = crate::workers::parse_devices(devices)?.first().copied().unwrap_or(DeviceName::Cpu);
-    let options = LoadOptions { device: device.open()?, requantize: requantize.parse().map_err(Error::Config)?, ..LoadOptions::default() };
+    let placement = crate::workers::parse_devices(devices)?.swap_remove(0);
+    let options = LoadOptions { devices: placement.open()?, requantize: requantize.parse().map_err(Error::Config)?, ..LoadOptions::default() };
     let loaded = Model::load(&model.parse::<ModelSource>()?, &options)?;
     let spec = pipeline.tasks.docs.as_ref().expect("the benchmark pipeline has a docs task");
     let plan = GenerationPlan::new(TaskKind::Docs, spec)?;

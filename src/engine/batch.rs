@@ -144,12 +144,42 @@ const GPU_MIN_SEQS: usize = 16;
 
 impl BatchConfig {
     /// The configuration of an engine over `model` as `options` ask: fixed limits as
-    /// given, `auto` ones sized for the device the model is on.
+    /// given, `auto` ones sized for the devices the model is on.
     pub fn sized(model: &Model, options: EngineOptions) -> BatchConfig {
         let attention = options.attention;
         let base = BatchConfig { attention, block_size: model.decoder.kv_block_size(attention), ..BatchConfig::default() };
         let per_block = model.decoder.kv_bytes_per_block(base.block_size, attention);
-        base.sized_for(DeviceFacts::of(model.decoder.device()), model.decoder.config(), per_block, options)
+        let config = model.decoder.config();
+        let stages: Vec<_> = model.decoder.stages().iter().map(|s| (DeviceFacts::of(&s.device), s.layers.len())).collect();
+        base.sized_across(&stages, config, per_block, options)
+    }
+
+    /// [`BatchConfig::sized_for`] over a model split into stages of `(device, layers)`:
+    /// each device holds its layers' share of every KV block, and the step's activations
+    /// pass through all of them, so the most constrained device sets each limit.
+    fn sized_across(self, stages: &[(Option<DeviceFacts>, usize)], config: &ModelConfig, per_block: usize, limits: EngineOptions) -> BatchConfig {
+        if let [(gpu, _)] = stages {
+            return self.sized_for(*gpu, config, per_block, limits);
+        }
+        if stages.iter().any(|(gpu, _)| gpu.is_none()) {
+            // CPU "devices" share the host's one memory: the budget is the whole pool's.
+            return self.sized_for(None, config, per_block, limits);
+        }
+        let per_block_on = |layers: usize| per_block * layers / config.num_layers;
+        let fitted: Vec<(BatchConfig, usize)> = stages
+            .iter()
+            .map(|&(gpu, layers)| (self.sized_for(gpu, config, per_block_on(layers), limits), per_block_on(layers)))
+            .collect();
+        let blocks = fitted.iter().map(|(b, share)| b.kv_memory / (*share).max(1)).min().expect("a model has a stage");
+        BatchConfig {
+            max_seqs: fitted.iter().map(|(b, _)| b.max_seqs).min().expect("a model has a stage"),
+            max_batched_tokens: fitted.iter().map(|(b, _)| b.max_batched_tokens).min().expect("a model has a stage"),
+            kv_memory: match limits.kv_memory_mib {
+                Limit::Fixed(mib) => mib << 20,
+                Limit::Auto => blocks.max(1) * per_block,
+            },
+            ..self
+        }
     }
 
     /// [`BatchConfig::sized`]'s arithmetic, for a model of `config` whose KV blocks take
@@ -668,6 +698,38 @@ mod tests {
         let b = sized(card(9, 79.6, weights), "qwen2.5-coder-32b", fixed_step);
         assert_eq!(b.max_batched_tokens, 8192);
         assert!(b.kv_memory < h100.kv_memory);
+    }
+
+    #[test]
+    fn a_split_model_is_sized_by_its_most_constrained_card() {
+        let config = preset("qwen2.5-coder-32b").unwrap();
+        let whole = per_block(&config, 16);
+        let split = |cards: &[(Option<DeviceFacts>, usize)]| {
+            BatchConfig::default().sized_across(cards, &config, whole, EngineOptions::default())
+        };
+        // The 32B shapes in 4 bits (19 GiB) on two 16 GB cards, 32 layers and 9.5 GiB each:
+        // each card keeps its half of every block, so the pool holds what either card's
+        // room holds in half-blocks.
+        let half = card(8, 16.0, 9.5);
+        let two = split(&[(half, 32), (half, 32)]);
+        let one_card = BatchConfig::default().sized_for(half, &config, whole / 2, EngineOptions::default());
+        assert_eq!((two.max_seqs, two.max_batched_tokens), (one_card.max_seqs, one_card.max_batched_tokens));
+        assert_eq!(two.kv_memory / whole, one_card.kv_memory / (whole / 2));
+        assert_eq!(two.kv_memory % whole, 0, "whole blocks");
+
+        // A fuller second card sets the pool: its share of a block is what runs out.
+        let fuller = split(&[(half, 32), (card(8, 16.0, 12.0), 32)]);
+        assert!(fuller.kv_memory < two.kv_memory, "{fuller:?} vs {two:?}");
+        // More layers on a card mean a bigger share of each block there.
+        let lopsided = split(&[(half, 16), (half, 48)]);
+        assert!(lopsided.kv_memory < two.kv_memory);
+
+        // CPU stages share one memory: the CPU's budget for the whole pool.
+        assert_eq!(split(&[(None, 32), (None, 32)]), BatchConfig::default());
+        // Fixed limits are kept as given.
+        let fixed = EngineOptions { max_seqs: Limit::Fixed(8), kv_memory_mib: Limit::Fixed(3), ..EngineOptions::default() };
+        let b = BatchConfig::default().sized_across(&[(half, 32), (half, 32)], &config, whole, fixed);
+        assert_eq!((b.max_seqs, b.kv_memory), (8, 3 << 20));
     }
 
     #[test]

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use super::blocks::BlockId;
 use super::config::ModelConfig;
 use super::gathered::{self, Heads};
+use super::placement::Stage;
 use crate::{Error, Result};
 
 /// Which attention implementation reads the paged cache. In a pipeline's `[engine]`
@@ -125,10 +126,42 @@ pub struct PagedKvCache {
 /// Per layer: keys and values, `[num_blocks * block_size, kv_heads * head_dim]`.
 enum Pool {
     Host(Vec<(Vec<f32>, Vec<f32>)>),
-    /// With the index tensors of the step in progress.
-    Gathered { layers: Vec<(Tensor, Tensor)>, plan: Option<gathered::Plan> },
+    Gathered(DevicePool<gathered::Plan>),
     #[cfg(feature = "flash-attn")]
-    Flash { layers: Vec<(Tensor, Tensor)>, plan: Option<super::flash::Plan> },
+    Flash(DevicePool<super::flash::Plan>),
+}
+
+/// Device tensors, each layer's on the device of its [`Stage`], with the step in
+/// progress's index tensors (`P`) built once per stage's device.
+struct DevicePool<P> {
+    layers: Vec<(Tensor, Tensor)>,
+    /// The stage of each layer.
+    stage_of: Vec<usize>,
+    devices: Vec<Device>,
+    plans: Vec<P>,
+}
+
+impl<P> DevicePool<P> {
+    fn new(config: &ModelConfig, num_blocks: usize, block_size: usize, stages: &[Stage], dtype: DType) -> Result<DevicePool<P>> {
+        let shape = (num_blocks * block_size, config.kv_dim());
+        let mut layers = Vec::with_capacity(config.num_layers);
+        let mut stage_of = Vec::with_capacity(config.num_layers);
+        for (at, stage) in stages.iter().enumerate() {
+            for _ in stage.layers.clone() {
+                layers.push((Tensor::zeros(shape, dtype, &stage.device)?, Tensor::zeros(shape, dtype, &stage.device)?));
+                stage_of.push(at);
+            }
+        }
+        let devices = stages.iter().map(|s| s.device.clone()).collect();
+        Ok(DevicePool { layers, stage_of, devices, plans: Vec::new() })
+    }
+
+    /// A layer's keys, values and its device's plan for the step in progress.
+    fn layer(&self, layer: usize) -> Result<(&Tensor, &Tensor, &P)> {
+        let plan = self.plans.get(self.stage_of[layer]).ok_or_else(|| Error::Request("attend before begin_step".into()))?;
+        let (keys, values) = &self.layers[layer];
+        Ok((keys, values, plan))
+    }
 }
 
 impl PagedKvCache {
@@ -140,17 +173,13 @@ impl PagedKvCache {
         PagedKvCache::with_pool(config, num_blocks, block_size, pool)
     }
 
-    /// A pool of device tensors of `dtype` on `device`, read by `attention` (gathered or
-    /// flash).
-    pub fn on_device(config: &ModelConfig, num_blocks: usize, block_size: usize, device: &Device, dtype: DType, attention: AttentionBackend) -> Result<PagedKvCache> {
-        let shape = (num_blocks * block_size, config.kv_dim());
-        let layers = (0..config.num_layers)
-            .map(|_| Ok((Tensor::zeros(shape, dtype, device)?, Tensor::zeros(shape, dtype, device)?)))
-            .collect::<Result<Vec<_>>>()?;
+    /// A pool of device tensors of `dtype`, each layer's on its stage's device, read by
+    /// `attention` (gathered or flash).
+    pub fn on_device(config: &ModelConfig, num_blocks: usize, block_size: usize, stages: &[Stage], dtype: DType, attention: AttentionBackend) -> Result<PagedKvCache> {
         let pool = match attention {
-            AttentionBackend::Gathered => Pool::Gathered { layers, plan: None },
+            AttentionBackend::Gathered => Pool::Gathered(DevicePool::new(config, num_blocks, block_size, stages, dtype)?),
             #[cfg(feature = "flash-attn")]
-            AttentionBackend::Flash if block_size % super::flash::BLOCK_SIZE == 0 => Pool::Flash { layers, plan: None },
+            AttentionBackend::Flash if block_size % super::flash::BLOCK_SIZE == 0 => Pool::Flash(DevicePool::new(config, num_blocks, block_size, stages, dtype)?),
             other => return Err(Error::Config(format!("no device pool for {other:?} attention with blocks of {block_size} tokens"))),
         };
         Ok(PagedKvCache::with_pool(config, num_blocks, block_size, pool))
@@ -179,14 +208,18 @@ impl PagedKvCache {
         self.num_kv_heads * self.head_dim
     }
 
-    /// Readies a step over `chunks` (the gathered attention builds its index tensors
-    /// once here, for every layer).
-    pub fn begin_step(&mut self, chunks: &[SeqChunk], device: &Device) -> Result<()> {
+    /// Readies a step over `chunks` (the device attentions build their index tensors
+    /// here, once per device for all its layers).
+    pub fn begin_step(&mut self, chunks: &[SeqChunk]) -> Result<()> {
         let (block_size, kv_dim) = (self.block_size, self.kv_dim());
         match &mut self.pool {
-            Pool::Gathered { plan, .. } => *plan = Some(gathered::Plan::new(chunks, block_size, kv_dim, device)?),
+            Pool::Gathered(pool) => {
+                pool.plans = pool.devices.iter().map(|d| gathered::Plan::new(chunks, block_size, kv_dim, d)).collect::<candle_core::Result<_>>()?
+            }
             #[cfg(feature = "flash-attn")]
-            Pool::Flash { plan, .. } => *plan = Some(super::flash::Plan::new(chunks, block_size, kv_dim, device)?),
+            Pool::Flash(pool) => {
+                pool.plans = pool.devices.iter().map(|d| super::flash::Plan::new(chunks, block_size, kv_dim, d)).collect::<candle_core::Result<_>>()?
+            }
             Pool::Host(_) => {}
         }
         Ok(())
@@ -201,15 +234,13 @@ impl PagedKvCache {
     pub fn attend(&mut self, layer: usize, q: &Tensor, k: &Tensor, v: &Tensor, chunks: &[SeqChunk]) -> Result<Tensor> {
         let heads = Heads { heads: self.num_heads, kv_heads: self.num_kv_heads, head_dim: self.head_dim };
         match &mut self.pool {
-            Pool::Gathered { layers, plan } => {
-                let plan = plan.as_ref().ok_or_else(|| Error::Request("attend before begin_step".into()))?;
-                let (keys, values) = &layers[layer];
+            Pool::Gathered(pool) => {
+                let (keys, values, plan) = pool.layer(layer)?;
                 Ok(gathered::attend(keys, values, q, k, v, plan, &heads)?)
             }
             #[cfg(feature = "flash-attn")]
-            Pool::Flash { layers, plan } => {
-                let plan = plan.as_ref().ok_or_else(|| Error::Request("attend before begin_step".into()))?;
-                let (keys, values) = &layers[layer];
+            Pool::Flash(pool) => {
+                let (keys, values, plan) = pool.layer(layer)?;
                 Ok(super::flash::attend(keys, values, q, k, v, plan, &heads, self.block_size)?)
             }
             Pool::Host(_) => {

@@ -16,6 +16,7 @@ mod gathered;
 pub mod gguf;
 pub mod kv;
 pub mod model;
+pub mod placement;
 pub mod q8;
 pub mod sampler;
 pub mod scheduler;
@@ -33,6 +34,7 @@ pub use config::{Family, ModelConfig};
 pub use batch::{BatchConfig, BatchEngine, BatchStats, Completion, EnergyMeter, EngineOptions, Limit, Output, Request, SLOW_STEP_ENV};
 pub use kv::{AttentionBackend, PagedKvCache, SeqChunk, SeqId};
 pub use model::{Decoder, StepOutput};
+pub use placement::{Placement, Stage};
 pub use sampler::{FinishReason, Sampler, SamplingParams};
 pub use tokenizer::Tokenizer;
 pub use weights::Requantize;
@@ -365,8 +367,9 @@ impl std::str::FromStr for Precision {
 /// How to load a model.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
-    /// Where the weights and the computation live.
-    pub device: Device,
+    /// Where the weights and the computation live: one device, or several that split
+    /// the layers in order ([`Stage::plan`]).
+    pub devices: Vec<Device>,
     /// Activation and dense-weight type; `None` picks f32 on CPU and on a GPU
     /// [`DeviceFacts::default_dtype`] (bf16; before Ampere f16, or f32 on a P40-class card).
     pub dtype: Option<DType>,
@@ -377,7 +380,7 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { device: Device::Cpu, dtype: None, requantize: Requantize::Auto }
+        LoadOptions { devices: vec![Device::Cpu], dtype: None, requantize: Requantize::Auto }
     }
 }
 
@@ -419,21 +422,22 @@ pub const PREFILL_CHUNK: usize = 512;
 impl Model {
     /// Loads a model from `source`.
     pub fn load(source: &ModelSource, options: &LoadOptions) -> Result<Model> {
-        let device = &options.device;
-        let facts = DeviceFacts::of(device);
-        let dtype = options.dtype.unwrap_or_else(|| facts.map_or(DType::F32, |f| f.default_dtype()));
-        if let Some(facts) = facts {
+        let devices = &options.devices;
+        // A split over cards of different generations computes in what the oldest can.
+        let oldest = devices.iter().filter_map(DeviceFacts::of).min_by_key(|f| f.compute_capability);
+        let dtype = options.dtype.unwrap_or_else(|| oldest.map_or(DType::F32, |f| f.default_dtype()));
+        if let Some(facts) = oldest {
             facts.computes_in(dtype).map_err(|m| Error::model(source.to_string(), m))?;
         }
         let (decoder, tokenizer, chat) = match source {
-            ModelSource::HfDir(dir) => load_hf_dir(dir, dtype, device)?,
-            ModelSource::Gguf(path) => load_gguf(path, options.requantize, dtype, device)?,
+            ModelSource::HfDir(dir) => load_hf_dir(dir, dtype, devices)?,
+            ModelSource::Gguf(path) => load_gguf(path, options.requantize, dtype, devices)?,
             ModelSource::Synthetic { preset, layers } => {
                 let mut config = synthetic::preset(preset)?;
                 config.num_layers = layers.unwrap_or(config.num_layers);
                 config.validate().map_err(|m| Error::model(source.to_string(), m))?;
                 let weights = weights::Weights::Synthetic { seed: SYNTHETIC_SEED, requantize: options.requantize };
-                let decoder = Decoder::load(&weights, config, dtype, device)?;
+                let decoder = Decoder::load(&weights, config, dtype, devices)?;
                 (decoder, synthetic::tokenizer()?, ChatTemplate::new(chat::CHATML, "", "<|im_end|>")?)
             }
         };
@@ -609,7 +613,7 @@ pub enum Pooling {
     Last,
 }
 
-fn load_hf_dir(dir: &Path, dtype: DType, device: &Device) -> Result<(Decoder, Tokenizer, ChatTemplate)> {
+fn load_hf_dir(dir: &Path, dtype: DType, devices: &[Device]) -> Result<(Decoder, Tokenizer, ChatTemplate)> {
     let config_path = dir.join("config.json");
     if !config_path.is_file() {
         return Err(Error::model(dir, "config.json is missing: not a Hugging Face model directory"));
@@ -661,11 +665,11 @@ fn load_hf_dir(dir: &Path, dtype: DType, device: &Device) -> Result<(Decoder, To
     let chat = ChatTemplate::new(&template, bos.as_deref().unwrap_or(""), eos.as_deref().unwrap_or(""))?;
 
     let weights = weights::Weights::safetensors(dir)?;
-    let decoder = Decoder::load(&weights, config, dtype, device)?;
+    let decoder = Decoder::load(&weights, config, dtype, devices)?;
     Ok((decoder, tokenizer, chat))
 }
 
-fn load_gguf(path: &Path, requantize: Requantize, dtype: DType, device: &Device) -> Result<(Decoder, Tokenizer, ChatTemplate)> {
+fn load_gguf(path: &Path, requantize: Requantize, dtype: DType, devices: &[Device]) -> Result<(Decoder, Tokenizer, ChatTemplate)> {
     let file = gguf::GgufFile::open(path)?;
     let config = config_from_gguf(&file)?;
     let mut tokenizer = Tokenizer::from_gguf(&file)?;
@@ -678,7 +682,7 @@ fn load_gguf(path: &Path, requantize: Requantize, dtype: DType, device: &Device)
     let heads = (config.num_heads, config.num_kv_heads);
     let family = config.family;
     let weights = weights::Weights::gguf(file, requantize, family, heads, config.parameter_count());
-    let decoder = Decoder::load(&weights, config, dtype, device)?;
+    let decoder = Decoder::load(&weights, config, dtype, devices)?;
     Ok((decoder, tokenizer, chat))
 }
 

@@ -4,12 +4,16 @@
 //! One forward step takes a packed, ragged batch: the tokens of many sequences laid end
 //! to end, each sequence at its own position with its own cache. Every projection runs
 //! once over all packed tokens; only attention looks at sequences one by one.
+//!
+//! The layers may be split across devices ([`Stage`]): the hidden states then move to
+//! the next device between the stages.
 
 use candle_core::{DType, Device, Tensor};
 
 use super::config::ModelConfig;
 use super::flash;
 use super::kv::{AttentionBackend, PagedKvCache, SeqChunk};
+use super::placement::Stage;
 use super::weights::{Linear, Stacked, Weights};
 use crate::{Error, Result};
 
@@ -76,21 +80,26 @@ pub struct Decoder {
     /// Rotary frequencies θ^(-2i/d), one per pair of head dimensions.
     inv_freq: Vec<f64>,
     dtype: DType,
-    device: Device,
-    /// Why flash-attention cannot run for this model on its device, if it cannot:
+    /// The layers' devices in order: the embeddings live on the first, the final norm
+    /// and the head on the last.
+    stages: Vec<Stage>,
+    /// Why flash-attention cannot run for this model on its devices, if it cannot:
     /// decided once, since asking the card is a driver call and every engine, KV pool
     /// and embedding step resolves its attention.
     flash_unavailable: Option<String>,
 }
 
 impl Decoder {
-    /// Builds the decoder from `weights` named as in Hugging Face checkpoints.
-    pub(crate) fn load(weights: &Weights, config: ModelConfig, dtype: DType, device: &Device) -> Result<Decoder> {
+    /// Builds the decoder from `weights` named as in Hugging Face checkpoints, its
+    /// layers split across `devices` in order ([`Stage::plan`]).
+    pub(crate) fn load(weights: &Weights, config: ModelConfig, dtype: DType, devices: &[Device]) -> Result<Decoder> {
+        let stages = Stage::plan(&config, devices)?;
         let c = &config;
-        let (h, dev) = (c.hidden_size, device);
-        let embed_tokens = weights.dense("model.embed_tokens.weight", &[c.vocab_size, h], dtype, dev)?;
+        let h = c.hidden_size;
+        let (first, last) = (&stages[0].device, &stages[stages.len() - 1].device);
+        let embed_tokens = weights.dense("model.embed_tokens.weight", &[c.vocab_size, h], dtype, first)?;
         let mut layers = Vec::with_capacity(c.num_layers);
-        for i in 0..c.num_layers {
+        for (i, dev) in stages.iter().flat_map(|s| s.layers.clone().map(|i| (i, &s.device))) {
             let p = format!("model.layers.{i}");
             let linear = |name: &str, out: usize, inp: usize, bias: bool| {
                 weights.linear(&format!("{p}.{name}"), (out, inp), bias, dtype, dev)
@@ -123,18 +132,18 @@ impl Decoder {
                 },
             });
         }
-        let norm = RmsNorm::load(weights, "model.norm", h, c, dtype, dev)?;
+        let norm = RmsNorm::load(weights, "model.norm", h, c, dtype, last)?;
         // Tied checkpoints have no lm_head; some GGUF writers drop it even when untied.
         let head_name = match c.tie_word_embeddings || !weights.contains("lm_head.weight") {
             true => "model.embed_tokens",
             false => "lm_head",
         };
-        let lm_head = weights.linear(head_name, (c.vocab_size, h), false, dtype, dev)?;
+        let lm_head = weights.linear(head_name, (c.vocab_size, h), false, dtype, last)?;
         let inv_freq = (0..c.head_dim / 2)
             .map(|i| 1.0 / c.rope_theta.powf(2.0 * i as f64 / c.head_dim as f64))
             .collect();
-        let flash_unavailable = flash::unavailable(device, dtype, config.head_dim);
-        Ok(Decoder { config, embed_tokens, layers, norm, lm_head, inv_freq, dtype, device: device.clone(), flash_unavailable })
+        let flash_unavailable = stages.iter().find_map(|s| flash::unavailable(&s.device, dtype, config.head_dim));
+        Ok(Decoder { config, embed_tokens, layers, norm, lm_head, inv_freq, dtype, stages, flash_unavailable })
     }
 
     /// The model's shape.
@@ -142,9 +151,13 @@ impl Decoder {
         &self.config
     }
 
-    /// The device the weights live on.
-    pub fn device(&self) -> &Device {
-        &self.device
+    /// The devices the layers live on, in order (one stage unless split).
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
+    }
+
+    fn on_cpu(&self) -> bool {
+        self.stages.iter().all(|s| s.device.is_cpu())
     }
 
     /// What activations and dense weights compute in.
@@ -153,14 +166,14 @@ impl Decoder {
     }
 
     /// The attention `asked` comes to for this model on its device, or why it cannot run
-    /// here. `auto`: host on the CPU; on a GPU flash where this build, the card, the
+    /// here. `auto`: host on the CPU; on GPUs flash where this build, the cards, the
     /// dtype and the head size allow it, gathered otherwise.
     pub fn attention(&self, asked: AttentionBackend) -> Result<AttentionBackend> {
         match asked {
-            AttentionBackend::Auto if self.device.is_cpu() => Ok(AttentionBackend::Host),
+            AttentionBackend::Auto if self.on_cpu() => Ok(AttentionBackend::Host),
             AttentionBackend::Auto if self.flash_unavailable.is_none() => Ok(AttentionBackend::Flash),
             AttentionBackend::Auto => Ok(AttentionBackend::Gathered),
-            AttentionBackend::Host if !self.device.is_cpu() => Err(Error::Config("the host attention runs on the CPU only; use gathered".into())),
+            AttentionBackend::Host if !self.on_cpu() => Err(Error::Config("the host attention runs on the CPU only; use gathered".into())),
             AttentionBackend::Flash => match &self.flash_unavailable {
                 Some(why) => Err(Error::Config(format!("flash attention: {why}"))),
                 None => Ok(AttentionBackend::Flash),
@@ -178,11 +191,12 @@ impl Decoder {
         }
     }
 
-    /// A KV pool of `num_blocks` blocks for this model, on its device, for `attention`.
+    /// A KV pool of `num_blocks` blocks for this model, each layer's on its device, for
+    /// `attention`.
     pub fn kv_cache(&self, num_blocks: usize, block_size: usize, attention: AttentionBackend) -> Result<PagedKvCache> {
         match self.attention(attention)? {
             AttentionBackend::Host => Ok(PagedKvCache::new(&self.config, num_blocks, block_size)),
-            on_device => PagedKvCache::on_device(&self.config, num_blocks, block_size, &self.device, self.dtype, on_device),
+            on_device => PagedKvCache::on_device(&self.config, num_blocks, block_size, &self.stages, self.dtype, on_device),
         }
     }
 
@@ -208,42 +222,55 @@ impl Decoder {
     fn forward_in_pool(&self, tokens: &[u32], chunks: &[SeqChunk], kv: &mut PagedKvCache, want_hidden: bool) -> Result<StepOutput> {
         let c = &self.config;
         let n = tokens.len();
-        let ids = Tensor::from_slice(tokens, n, &self.device)?;
+        let ids = Tensor::from_slice(tokens, n, self.embed_tokens.device())?;
         let mut xs = self.embed_tokens.index_select(&ids, 0)?;
-        let (cos, sin) = self.rotary(chunks, n)?;
-        kv.begin_step(chunks, &self.device)?;
+        let (cos, sin) = self.rotary(chunks);
+        kv.begin_step(chunks)?;
 
-        for (layer, block) in self.layers.iter().enumerate() {
-            let residual = &xs;
-            let h = block.input_layernorm.forward(&xs)?;
-            let attn = &block.self_attn;
-            let [q, k, v]: [Tensor; 3] = attn.qkv_proj.forward(&h)?.try_into().expect("three projections");
-            let mut q = q.reshape((1, n, c.num_heads, c.head_dim))?;
-            let mut k = k.reshape((1, n, c.num_kv_heads, c.head_dim))?;
-            if let Some((q_norm, k_norm)) = &attn.qk_norm {
-                q = q_norm.forward(&q)?;
-                k = k_norm.forward(&k)?;
+        for stage in &self.stages {
+            xs = xs.to_device(&stage.device)?;
+            let half = self.inv_freq.len();
+            let cos = Tensor::from_slice(&cos, (n, half), &stage.device)?.to_dtype(self.dtype)?;
+            let sin = Tensor::from_slice(&sin, (n, half), &stage.device)?.to_dtype(self.dtype)?;
+            for layer in stage.layers.clone() {
+                xs = self.block_forward(layer, &xs, &cos, &sin, chunks, kv)?;
             }
-            let q = candle_nn::rotary_emb::rope_thd(&q.contiguous()?, &cos, &sin)?;
-            let k = candle_nn::rotary_emb::rope_thd(&k.contiguous()?, &cos, &sin)?;
-            let q = q.reshape((n, c.q_dim()))?;
-            let k = k.reshape((n, c.kv_dim()))?;
-            let attended = kv.attend(layer, &q, &k, &v, chunks)?;
-            xs = (residual + attn.o_proj.forward(&attended)?)?;
-            let h = block.post_attention_layernorm.forward(&xs)?;
-            xs = (&xs + block.mlp.forward(&h)?)?;
         }
         let hidden = self.norm.forward(&xs)?;
 
         let last: Vec<u32> = chunks.iter().filter(|c| c.wants_logits).map(|c| (c.start + c.len - 1) as u32).collect();
         let logits = match last.is_empty() {
-            true => Tensor::zeros((0, c.vocab_size), DType::F32, &self.device)?,
+            true => Tensor::zeros((0, c.vocab_size), DType::F32, hidden.device())?,
             false => {
-                let rows = hidden.index_select(&Tensor::from_vec(last.clone(), last.len(), &self.device)?, 0)?;
+                let rows = hidden.index_select(&Tensor::from_vec(last.clone(), last.len(), hidden.device())?, 0)?;
                 self.lm_head.forward(&rows)?.to_dtype(DType::F32)?
             }
         };
         Ok(StepOutput { logits, hidden: want_hidden.then_some(hidden) })
+    }
+
+    /// One pre-norm block over the packed tokens `xs`, on the device of its stage.
+    fn block_forward(&self, layer: usize, xs: &Tensor, cos: &Tensor, sin: &Tensor, chunks: &[SeqChunk], kv: &mut PagedKvCache) -> Result<Tensor> {
+        let c = &self.config;
+        let n = xs.dim(0)?;
+        let block = &self.layers[layer];
+        let h = block.input_layernorm.forward(xs)?;
+        let attn = &block.self_attn;
+        let [q, k, v]: [Tensor; 3] = attn.qkv_proj.forward(&h)?.try_into().expect("three projections");
+        let mut q = q.reshape((1, n, c.num_heads, c.head_dim))?;
+        let mut k = k.reshape((1, n, c.num_kv_heads, c.head_dim))?;
+        if let Some((q_norm, k_norm)) = &attn.qk_norm {
+            q = q_norm.forward(&q)?;
+            k = k_norm.forward(&k)?;
+        }
+        let q = candle_nn::rotary_emb::rope_thd(&q.contiguous()?, cos, sin)?;
+        let k = candle_nn::rotary_emb::rope_thd(&k.contiguous()?, cos, sin)?;
+        let q = q.reshape((n, c.q_dim()))?;
+        let k = k.reshape((n, c.kv_dim()))?;
+        let attended = kv.attend(layer, &q, &k, &v, chunks)?;
+        let xs = (xs + attn.o_proj.forward(&attended)?)?;
+        let h = block.post_attention_layernorm.forward(&xs)?;
+        Ok((&xs + block.mlp.forward(&h)?)?)
     }
 
     /// Rejects a step whose chunks do not tile the tokens or whose block tables do not
@@ -284,9 +311,10 @@ impl Decoder {
         Ok(())
     }
 
-    /// cos/sin `[tokens, head_dim / 2]` for each packed token's own position. Angles
-    /// are computed in f64: at position 30 000 an f32 angle is off by ~0.002 rad.
-    fn rotary(&self, chunks: &[SeqChunk], n: usize) -> Result<(Tensor, Tensor)> {
+    /// cos/sin `[tokens, head_dim / 2]`, row-major, for each packed token's own position.
+    /// Angles are computed in f64: at position 30 000 an f32 angle is off by ~0.002 rad.
+    fn rotary(&self, chunks: &[SeqChunk]) -> (Vec<f32>, Vec<f32>) {
+        let n: usize = chunks.iter().map(|c| c.len).sum();
         let half = self.inv_freq.len();
         let (mut cos, mut sin) = (Vec::with_capacity(n * half), Vec::with_capacity(n * half));
         for c in chunks {
@@ -298,9 +326,7 @@ impl Decoder {
                 }
             }
         }
-        let cos = Tensor::from_vec(cos, (n, half), &self.device)?.to_dtype(self.dtype)?;
-        let sin = Tensor::from_vec(sin, (n, half), &self.device)?.to_dtype(self.dtype)?;
-        Ok((cos, sin))
+        (cos, sin)
     }
 }
 

@@ -19,7 +19,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::DeviceName;
+use crate::engine::{DeviceName, Placement};
 use crate::sink::AtomicParquetWriter;
 use crate::Result;
 
@@ -115,12 +115,12 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Telemetry over the distinct devices among `devices`.
-    pub fn new(devices: &[DeviceName], config: TelemetryConfig) -> Telemetry {
-        let distinct = first_seen(devices.iter().copied());
+    /// Telemetry over the distinct devices of `workers`.
+    pub fn new(workers: &[Placement], config: TelemetryConfig) -> Telemetry {
+        let distinct = first_seen(workers.iter().flat_map(|w| w.devices().iter().copied()));
         let guards = distinct.iter().map(|d| d.to_string()).map(|d| Arc::new(Guard::new(&d, config.limits(&d)))).collect();
         let power_w = distinct.iter().map(|_| AtomicU64::new(f64::NAN.to_bits())).collect();
-        let workers = distinct.iter().map(|d| devices.iter().filter(|w| *w == d).count()).collect();
+        let workers = distinct.iter().map(|d| workers.iter().filter(|w| w.devices().contains(d)).count()).collect();
         Telemetry {
             config,
             devices: distinct,
@@ -140,19 +140,30 @@ impl Telemetry {
         &self.devices
     }
 
-    /// The guard of `device`, which its workers check before admitting work.
-    pub fn guard(&self, device: &DeviceName) -> Arc<Guard> {
-        let at = self.devices.iter().position(|d| d == device).expect("a device of this run");
-        self.guards[at].clone()
+    /// Where each of `worker`'s distinct devices is in [`Telemetry::devices`].
+    fn positions(&self, worker: &Placement) -> Vec<usize> {
+        let distinct = first_seen(worker.devices().iter());
+        distinct.into_iter().map(|d| self.devices.iter().position(|known| known == d).expect("a device of this run")).collect()
     }
 
-    /// The energy one of `device`'s workers drew over `busy`: the device's latest power,
-    /// shared evenly among its workers, times the time. `None` while the power is not
+    /// The guards of `worker`'s devices, which it checks before admitting work: a split
+    /// model pauses while any of its cards is too hot.
+    pub fn guards(&self, worker: &Placement) -> Vec<Arc<Guard>> {
+        self.positions(worker).into_iter().map(|at| self.guards[at].clone()).collect()
+    }
+
+    /// The energy `worker` drew over `busy`: each of its devices' latest power, shared
+    /// evenly among the workers on that device, times the time (a split model's cards
+    /// all draw while it works, the idle ones too). `None` while a power is not
     /// measured (no sensor reading, or before a counter-based sensor's second sample).
-    pub fn joules(&self, device: &DeviceName, busy: Duration) -> Option<f64> {
-        let at = self.devices.iter().position(|d| d == device)?;
-        let watts = f64::from_bits(self.power_w[at].load(Ordering::Relaxed));
-        (!watts.is_nan()).then(|| watts / self.workers[at] as f64 * busy.as_secs_f64())
+    pub fn joules(&self, worker: &Placement, busy: Duration) -> Option<f64> {
+        self.positions(worker)
+            .into_iter()
+            .map(|at| {
+                let watts = f64::from_bits(self.power_w[at].load(Ordering::Relaxed));
+                (!watts.is_nan()).then(|| watts / self.workers[at] as f64 * busy.as_secs_f64())
+            })
+            .sum()
     }
 
     /// Counts tokens done, for tokens/s over time and joules per token.
@@ -376,7 +387,7 @@ mod tests {
         let file = dir.path().join("temps.jsonl");
         std::fs::write(&file, "{\"temperature_c\": 50}\n{\"temperature_c\": 90}\n{\"temperature_c\": 90}\n{\"temperature_c\": 60}\n").unwrap();
         let config = TelemetryConfig { interval_s: 0.02, max_temp_c: Some(85.0), test_sensor: Some(file.clone()), ..TelemetryConfig::default() };
-        let telemetry = Telemetry::new(&[DeviceName::Cpu, DeviceName::Cpu], config);
+        let telemetry = Telemetry::new(&[Placement::single(DeviceName::Cpu), Placement::single(DeviceName::Cpu)], config);
         let sensors = sensors::open(&[DeviceName::Cpu], Some(&file)).unwrap();
         std::thread::scope(|s| {
             s.spawn(|| telemetry.sample(sensors));
@@ -387,7 +398,8 @@ mod tests {
         });
         let paused: Vec<bool> = telemetry.samples().iter().map(|s| s.paused).take(5).collect();
         assert_eq!(paused, [false, true, true, false, false]);
-        assert_eq!(telemetry.guard(&DeviceName::Cpu).pauses(), 1);
+        let guards = telemetry.guards(&Placement::single(DeviceName::Cpu));
+        assert_eq!(guards.iter().map(|g| g.pauses()).collect::<Vec<_>>(), [1]);
     }
 
     #[test]
@@ -398,8 +410,9 @@ mod tests {
             std::fs::write(&file, line).unwrap();
             // A long interval: the first sample is taken at once, the next never.
             let config = TelemetryConfig { interval_s: 60.0, test_sensor: Some(file.clone()), ..TelemetryConfig::default() };
-            let telemetry = Telemetry::new(&[DeviceName::Cpu, DeviceName::Cpu], config);
-            assert_eq!(telemetry.joules(&DeviceName::Cpu, Duration::from_secs(1)), None, "nothing is known before a sample");
+            let cpu = Placement::single(DeviceName::Cpu);
+            let telemetry = Telemetry::new(&[cpu.clone(), cpu.clone()], config);
+            assert_eq!(telemetry.joules(&cpu, Duration::from_secs(1)), None, "nothing is known before a sample");
             std::thread::scope(|s| {
                 s.spawn(|| telemetry.sample(sensors::open(&[DeviceName::Cpu], Some(&file)).unwrap()));
                 while telemetry.samples().is_empty() {
@@ -407,7 +420,9 @@ mod tests {
                 }
                 telemetry.stop();
             });
-            telemetry.joules(&DeviceName::Cpu, Duration::from_millis(500))
+            let split: Placement = "cpu+cpu".parse().unwrap();
+            assert_eq!(telemetry.joules(&split, Duration::from_millis(500)), telemetry.joules(&cpu, Duration::from_millis(500)), "the host's power counts once");
+            telemetry.joules(&cpu, Duration::from_millis(500))
         };
         // Two workers share the CPU's 200 W: half a second of one worker is 50 J.
         assert_eq!(measured("{\"power_w\": 200}\n"), Some(50.0));

@@ -4,28 +4,33 @@
 //!
 //! Several CPU workers can run side by side, the machine's threads split between them,
 //! so the machinery is exercised without GPUs; they share one copy of the weights.
+//!
+//! A worker's model may span several GPUs (`cuda:0+cuda:1`, a [`Placement`]), its layers
+//! split across them, for a model no one of them holds.
 
 pub mod pool;
 
-use crate::engine::DeviceName;
+use crate::engine::{DeviceName, Placement};
 use crate::{Error, Result};
 
 pub use pool::{Backend, Event, Fault, WorkerSpec, WorkerStats};
 
 /// The workers `--devices` asks for, one per entry: `auto` (every CUDA GPU, else the
-/// CPU), or a list such as `cuda:0,cuda:1` or `cpu,cpu` (two CPU workers).
-pub fn parse_devices(spec: &str) -> Result<Vec<DeviceName>> {
+/// CPU), or a list such as `cuda:0,cuda:1` or `cpu,cpu` (two CPU workers); an entry
+/// `cuda:0+cuda:1` is one worker whose model's layers are split across both cards.
+pub fn parse_devices(spec: &str) -> Result<Vec<Placement>> {
     if spec.trim() == "auto" {
         let gpus = cuda_devices();
-        return Ok(if gpus.is_empty() { vec![DeviceName::Cpu] } else { gpus });
+        let devices = if gpus.is_empty() { vec![DeviceName::Cpu] } else { gpus };
+        return Ok(devices.into_iter().map(Placement::single).collect());
     }
-    let devices = spec.split(',').map(|d| d.trim().parse()).collect::<Result<Vec<DeviceName>>>()?;
-    let mut cuda: Vec<usize> = devices.iter().filter_map(|d| if let DeviceName::Cuda(n) = d { Some(*n) } else { None }).collect();
+    let workers = spec.split(',').map(|d| d.trim().parse()).collect::<Result<Vec<Placement>>>()?;
+    let mut cuda: Vec<usize> = workers.iter().flat_map(|w| w.devices()).filter_map(|d| if let DeviceName::Cuda(n) = d { Some(*n) } else { None }).collect();
     cuda.sort_unstable();
     if cuda.windows(2).any(|w| w[0] == w[1]) {
         return Err(Error::Config(format!("devices `{spec}`: a GPU is named twice; one worker per GPU")));
     }
-    Ok(devices)
+    Ok(workers)
 }
 
 /// The CUDA GPUs that open, in order. Probed once: opening a device makes a CUDA
@@ -44,13 +49,13 @@ fn cuda_devices() -> Vec<DeviceName> {
 
 /// Threads of each worker's own pool: the CPU workers split `total` threads between
 /// them (at least one each); a single CPU worker, and GPU workers, use the global pool.
-pub fn thread_split(devices: &[DeviceName], total: usize) -> Vec<Option<usize>> {
-    let cpus = devices.iter().filter(|d| **d == DeviceName::Cpu).count();
+pub fn thread_split(workers: &[Placement], total: usize) -> Vec<Option<usize>> {
+    let cpus = workers.iter().filter(|w| w.is_cpu()).count();
     let mut k = 0;
-    devices
+    workers
         .iter()
-        .map(|d| {
-            if *d != DeviceName::Cpu || cpus < 2 {
+        .map(|w| {
+            if !w.is_cpu() || cpus < 2 {
                 return None;
             }
             // Spread the remainder over the first workers.
@@ -65,27 +70,37 @@ pub fn thread_split(devices: &[DeviceName], total: usize) -> Vec<Option<usize>> 
 mod tests {
     use super::*;
 
+    fn one(device: DeviceName) -> Placement {
+        Placement::single(device)
+    }
+
     #[test]
     fn device_lists_parse_and_a_gpu_is_not_named_twice() {
-        assert_eq!(parse_devices("cpu").unwrap(), vec![DeviceName::Cpu]);
-        assert_eq!(parse_devices("cpu, cpu").unwrap(), vec![DeviceName::Cpu; 2]);
-        assert_eq!(parse_devices("cuda:0,cuda:1").unwrap(), vec![DeviceName::Cuda(0), DeviceName::Cuda(1)]);
-        assert_eq!(parse_devices("cuda").unwrap(), vec![DeviceName::Cuda(0)]);
+        assert_eq!(parse_devices("cpu").unwrap(), vec![one(DeviceName::Cpu)]);
+        assert_eq!(parse_devices("cpu, cpu").unwrap(), vec![one(DeviceName::Cpu); 2]);
+        assert_eq!(parse_devices("cuda:0,cuda:1").unwrap(), vec![one(DeviceName::Cuda(0)), one(DeviceName::Cuda(1))]);
+        assert_eq!(parse_devices("cuda").unwrap(), vec![one(DeviceName::Cuda(0))]);
         assert!(parse_devices("cuda:0,cuda").is_err());
         assert!(parse_devices("tpu").unwrap_err().to_string().contains("tpu"));
         if !candle_core::utils::cuda_is_available() {
-            assert_eq!(parse_devices("auto").unwrap(), vec![DeviceName::Cpu]);
+            assert_eq!(parse_devices("auto").unwrap(), vec![one(DeviceName::Cpu)]);
         }
         assert_eq!(DeviceName::Cuda(3).to_string(), "cuda:3");
+        // Two workers, each over a pair of cards; a card in two workers is refused.
+        let pairs = parse_devices("cuda:0+cuda:1,cuda:2+cuda:3").unwrap();
+        assert_eq!(pairs.iter().map(|p| p.to_string()).collect::<Vec<_>>(), ["cuda:0+cuda:1", "cuda:2+cuda:3"]);
+        assert!(parse_devices("cuda:0+cuda:1,cuda:1").unwrap_err().to_string().contains("named twice"));
     }
 
     #[test]
     fn cpu_workers_split_the_threads() {
-        let two = [DeviceName::Cpu, DeviceName::Cpu];
+        let two = [one(DeviceName::Cpu), one(DeviceName::Cpu)];
         assert_eq!(thread_split(&two, 2), vec![Some(1), Some(1)]);
-        assert_eq!(thread_split(&[DeviceName::Cpu; 3], 8), vec![Some(3), Some(3), Some(2)]);
+        assert_eq!(thread_split(&[one(DeviceName::Cpu), one(DeviceName::Cpu), one(DeviceName::Cpu)], 8), vec![Some(3), Some(3), Some(2)]);
         assert_eq!(thread_split(&two, 1), vec![Some(1), Some(1)], "never zero threads");
-        assert_eq!(thread_split(&[DeviceName::Cpu], 8), vec![None]);
-        assert_eq!(thread_split(&[DeviceName::Cuda(0), DeviceName::Cpu], 8), vec![None, None]);
+        assert_eq!(thread_split(&[one(DeviceName::Cpu)], 8), vec![None]);
+        assert_eq!(thread_split(&[one(DeviceName::Cuda(0)), one(DeviceName::Cpu)], 8), vec![None, None]);
+        // A CPU split is one worker on the shared pool.
+        assert_eq!(thread_split(&["cpu+cpu".parse().unwrap()], 8), vec![None]);
     }
 }

@@ -168,8 +168,8 @@ pub struct WorkerSpec<F> {
     pub threads: Option<usize>,
     /// Builds its backend, on the worker's thread (inside its thread pool).
     pub start: F,
-    /// Its device's thermal guard: while it pauses, the worker admits no new jobs.
-    pub guard: Option<std::sync::Arc<crate::telemetry::Guard>>,
+    /// Its devices' thermal guards: while any pauses, the worker admits no new jobs.
+    pub guards: Vec<std::sync::Arc<crate::telemetry::Guard>>,
 }
 
 struct Job {
@@ -312,8 +312,8 @@ where
                 let (queue, tx) = (&queue, tx.clone());
                 scope.spawn(move || {
                     let device = spec.device.clone();
-                    let guard = spec.guard;
-                    let work = || work(id, spec.device, spec.start, guard.as_deref(), queue, &tx, fault);
+                    let guards = spec.guards;
+                    let work = || work(id, spec.device, spec.start, &guards, queue, &tx, fault);
                     match spec.threads {
                         None => work(),
                         Some(threads) => match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
@@ -359,7 +359,7 @@ fn work<B: Backend, F: FnOnce() -> Result<B>>(
     id: usize,
     device: String,
     start: F,
-    guard: Option<&crate::telemetry::Guard>,
+    guards: &[std::sync::Arc<crate::telemetry::Guard>],
     queue: &Queue,
     tx: &Sender<Event<B::Output>>,
     fault: Option<Fault>,
@@ -389,7 +389,7 @@ fn work<B: Backend, F: FnOnce() -> Result<B>>(
     let mut flight: HashMap<usize, Job> = HashMap::new();
     loop {
         // Too hot: finish what is in flight, admit nothing new until the device cools.
-        let hot = guard.is_some_and(|g| !g.admitting());
+        let hot = guards.iter().any(|g| !g.admitting());
         if hot && flight.is_empty() {
             if queue.is_closed() {
                 queue.retire(id);
@@ -530,7 +530,7 @@ mod tests {
         WorkerSpec {
             device: format!("fake{delay_ms}"),
             threads: None,
-            guard: None,
+            guards: Vec::new(),
             start: move || Ok(Fake { flight: VecDeque::new(), capacity: 4, delay: Duration::from_millis(delay_ms), poison }),
         }
     }

@@ -1,0 +1,163 @@
+//! Where a model's layers live: one device, or several that split them in order.
+//!
+//! A 32B model in 4 bits (~19 GB) fits no 16 GB card, and the cheap used cards of home
+//! rigs come in 8–24 GB. Split by layers, as llama.cpp's `--split-mode layer` does, each
+//! card holds a run of consecutive blocks and its share of the KV cache, and a step's
+//! hidden states cross from one card to the next once per boundary: a `[tokens, hidden]`
+//! copy, small beside the weights each card reads. The cards work in turn, not at once;
+//! what the split buys is the memory, not speed.
+
+use std::ops::Range;
+
+use candle_core::Device;
+
+use super::config::ModelConfig;
+use super::{DeviceFacts, DeviceName};
+use crate::{Error, Result};
+
+/// The devices one worker's model spans, written `cuda:0+cuda:1` (a single device is a
+/// placement of one). All GPUs or all the CPU: a split never mixes the two.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Placement(Vec<DeviceName>);
+
+impl Placement {
+    /// The model on one device.
+    pub fn single(device: DeviceName) -> Placement {
+        Placement(vec![device])
+    }
+
+    /// Its devices, in layer order.
+    pub fn devices(&self) -> &[DeviceName] {
+        &self.0
+    }
+
+    /// Whether it is the host's cores alone.
+    pub fn is_cpu(&self) -> bool {
+        self.0.iter().all(|d| *d == DeviceName::Cpu)
+    }
+
+    /// The candle devices, in layer order.
+    pub fn open(&self) -> Result<Vec<Device>> {
+        self.0.iter().map(DeviceName::open).collect()
+    }
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.0.iter().map(|d| d.to_string()).collect();
+        f.write_str(&names.join("+"))
+    }
+}
+
+impl std::str::FromStr for Placement {
+    type Err = Error;
+    fn from_str(spec: &str) -> Result<Placement> {
+        let devices = spec.split('+').map(|d| d.trim().parse()).collect::<Result<Vec<DeviceName>>>()?;
+        let cpus = devices.iter().filter(|d| **d == DeviceName::Cpu).count();
+        if cpus > 0 && cpus < devices.len() {
+            return Err(Error::Config(format!("`{spec}`: a model splits across GPUs or runs on the CPU, not both")));
+        }
+        let mut gpus: Vec<&DeviceName> = devices.iter().filter(|d| **d != DeviceName::Cpu).collect();
+        gpus.sort_unstable_by_key(|d| d.to_string());
+        if gpus.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Error::Config(format!("`{spec}`: a GPU is named twice in one split")));
+        }
+        Ok(Placement(devices))
+    }
+}
+
+/// A run of consecutive decoder layers and the device that holds them (with their KV
+/// blocks). The first stage also holds the token embeddings; the last, the final norm
+/// and the output head.
+#[derive(Clone, Debug)]
+pub struct Stage {
+    /// Where the layers' weights and KV blocks live.
+    pub device: Device,
+    /// The layers, by index.
+    pub layers: Range<usize>,
+}
+
+impl Stage {
+    /// The stages of a model of `config` over `devices`: one stage on one device; over
+    /// several, the layers split by the memory each card has free now (evenly over CPU
+    /// "devices", which share one memory), counting the embeddings on the first card and
+    /// the output head on the last.
+    pub fn plan(config: &ModelConfig, devices: &[Device]) -> Result<Vec<Stage>> {
+        let capacity: Vec<f64> = devices.iter().map(|d| DeviceFacts::of(d).map_or(1.0, |f| f.free_memory as f64)).collect();
+        let c = config;
+        let layer_params = c.hidden_size * (2 * c.q_dim() + 2 * c.kv_dim()) + 3 * c.hidden_size * c.intermediate_size;
+        let table_params = c.vocab_size * c.hidden_size;
+        let ranges = split_layers(c.num_layers, layer_params as f64, table_params as f64, &capacity)?;
+        Ok(devices.iter().cloned().zip(ranges).map(|(device, layers)| Stage { device, layers }).collect())
+    }
+}
+
+/// Splits `layers` blocks of `layer_cost` each across devices of relative `capacity`, in
+/// order, so that each device's share of the weights is about proportional to its
+/// capacity: the first also holds the embedding table and the last the output head
+/// (`table_cost` each). Every device gets at least one layer.
+pub fn split_layers(layers: usize, layer_cost: f64, table_cost: f64, capacity: &[f64]) -> Result<Vec<Range<usize>>> {
+    let n = capacity.len();
+    if n == 0 || n > layers {
+        return Err(Error::Config(format!("{layers} layers cannot be split across {n} devices; every device holds at least one")));
+    }
+    if capacity.iter().any(|c| !c.is_finite() || *c <= 0.0) {
+        return Err(Error::Config(format!("device capacities must be positive: {capacity:?}")));
+    }
+    let total_cost = layers as f64 * layer_cost + 2.0 * table_cost;
+    let total_capacity: f64 = capacity.iter().sum();
+    let mut ranges = Vec::with_capacity(n);
+    let (mut start, mut cumulative) = (0, 0.0);
+    for (i, c) in capacity.iter().enumerate() {
+        cumulative += c;
+        let end = match i + 1 == n {
+            true => layers,
+            false => {
+                // Where this device's share of the weights ends, in layers after the table.
+                let share = total_cost * cumulative / total_capacity - table_cost;
+                let end = (share / layer_cost).round().max(0.0) as usize;
+                end.clamp(start + 1, layers - (n - 1 - i))
+            }
+        };
+        ranges.push(start..end);
+        start = end;
+    }
+    Ok(ranges)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placements_read_devices_joined_by_plus() {
+        let split: Placement = "cuda:0+cuda:1".parse().unwrap();
+        assert_eq!(split.devices(), &[DeviceName::Cuda(0), DeviceName::Cuda(1)]);
+        assert_eq!(split.to_string(), "cuda:0+cuda:1");
+        assert!(!split.is_cpu());
+        assert_eq!("cpu".parse::<Placement>().unwrap(), Placement::single(DeviceName::Cpu));
+        assert!("cpu + cpu".parse::<Placement>().unwrap().is_cpu());
+        assert!("cuda:0+cpu".parse::<Placement>().unwrap_err().to_string().contains("not both"));
+        assert!("cuda:1+cuda:1".parse::<Placement>().unwrap_err().to_string().contains("named twice"));
+        assert!("cuda:0+tpu".parse::<Placement>().unwrap_err().to_string().contains("tpu"));
+    }
+
+    #[test]
+    fn layers_split_by_capacity_with_the_tables_counted() {
+        // Even cards, tables worth nothing: halves.
+        assert_eq!(split_layers(64, 1.0, 0.0, &[1.0, 1.0]).unwrap(), vec![0..32, 32..64]);
+        // The 32B shapes on two 24 GB cards: the embeddings and the head are ~1.5
+        // layers each, on the two ends, so the split stays even.
+        assert_eq!(split_layers(64, 1.0, 1.5, &[24.0, 24.0]).unwrap(), vec![0..32, 32..64]);
+        // Heavy tables move layers to the middle card.
+        assert_eq!(split_layers(30, 1.0, 5.0, &[1.0, 1.0, 1.0]).unwrap(), vec![0..8, 8..22, 22..30]);
+        // A 24 GB and a 12 GB card: two thirds and a third.
+        assert_eq!(split_layers(64, 1.0, 0.0, &[24.0, 12.0]).unwrap(), vec![0..43, 43..64]);
+        // Every device keeps a layer, however small it is.
+        assert_eq!(split_layers(4, 1.0, 0.0, &[100.0, 1.0, 1.0]).unwrap(), vec![0..2, 2..3, 3..4]);
+        assert_eq!(split_layers(3, 1.0, 0.0, &[1.0, 100.0, 1.0]).unwrap(), vec![0..1, 1..2, 2..3]);
+        assert_eq!(split_layers(5, 1.0, 0.0, &[1.0]).unwrap(), vec![0..5]);
+        assert!(split_layers(2, 1.0, 0.0, &[1.0, 1.0, 1.0]).unwrap_err().to_string().contains("2 layers cannot be split across 3 devices"));
+        assert!(split_layers(8, 1.0, 0.0, &[1.0, 0.0]).is_err());
+    }
+}
