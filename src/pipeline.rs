@@ -327,7 +327,7 @@ impl Pipeline {
         if !(t.interval_s > 0.0 && t.window_s > 0.0 && t.warmup_s >= 0.0 && t.price_per_kwh >= 0.0) {
             return Err(format!("[telemetry] interval_s and window_s must be positive, warmup_s and price_per_kwh not negative: {t:?}"));
         }
-        for (device, _) in &t.devices {
+        for device in t.devices.keys() {
             device.parse::<crate::engine::DeviceName>().map_err(|e| format!("[telemetry.devices] {e}"))?;
         }
         if self.output.part_rows == 0 {

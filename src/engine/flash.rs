@@ -40,7 +40,7 @@ pub(super) fn unavailable(device: &Device, dtype: DType, head_dim: usize) -> Opt
     if !matches!(dtype, DType::BF16 | DType::F16) {
         return Some(format!("flash-attn computes in bf16 or f16, not {dtype:?} (see [model] dtype)"));
     }
-    if head_dim % 8 != 0 || head_dim > 512 {
+    if !head_dim.is_multiple_of(8) || head_dim > 512 {
         return Some(format!("flash-attn takes heads of a multiple of 8 up to 512 wide, not {head_dim}"));
     }
     None

@@ -394,7 +394,7 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn dots(q: &[f32], keys: &[f32], stride: usize, scale: f32, scores: &mut [f32]) {
         let head_dim = q.len();
-        assert!(head_dim % 8 == 0 && keys.len() >= (scores.len() - 1) * stride + head_dim);
+        assert!(head_dim.is_multiple_of(8) && keys.len() >= (scores.len() - 1) * stride + head_dim);
         let (q, k) = (q.as_ptr(), keys.as_ptr());
         let mut j = 0;
         while j + 4 <= scores.len() {

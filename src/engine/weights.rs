@@ -279,7 +279,7 @@ impl Weights {
                     }
                 }
             }
-            Weights::Synthetic { seed, requantize: Requantize::To(format) } if format.block_size() > 1 && shape.1 % format.block_size() == 0 => {
+            Weights::Synthetic { seed, requantize: Requantize::To(format) } if format.block_size() > 1 && shape.1.is_multiple_of(format.block_size()) => {
                 let values = synthetic_values(*seed, &format!("{name}.weight"), shape.0 * shape.1);
                 block_quantized(&values, shape, *format, device)?
             }
@@ -325,7 +325,7 @@ fn runs_on_host_q8(q: &QTensor, how: Requantize, device: &Device, parameters: u6
         Requantize::Auto => quantized && (!k_quant || parameters <= AUTO_Q8_PARAMETERS),
         _ => false,
     };
-    wanted && device.is_cpu() && cols % q8::BLOCK == 0
+    wanted && device.is_cpu() && cols.is_multiple_of(q8::BLOCK)
 }
 
 /// Applies [`Requantize`] to one matrix that stays on candle's kernels.
@@ -336,7 +336,7 @@ fn requantized(q: QTensor, how: Requantize, device: &Device, origin: &Path, name
         Requantize::To(t) => t,
     };
     let cols = *q.shape().dims().last().unwrap_or(&0);
-    if cols % target.block_size() != 0 {
+    if !cols.is_multiple_of(target.block_size()) {
         // K-quants need rows in whole 256-element blocks; keep such a matrix as stored.
         tracing::debug!("{name}: {cols} columns do not fit {target:?} blocks; kept as {:?}", q.dtype());
         return Ok(q);
