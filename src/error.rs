@@ -57,6 +57,14 @@ pub enum Error {
     /// A tensor operation failed: out of device memory, or a bug in hearth.
     #[error("engine: {0}")]
     Tensor(#[from] candle_core::Error),
+    /// Another hearth process is writing the same output folder (the same shard of it).
+    #[error("{}: {holder} is writing this output folder; wait for it to finish, or give another --out", folder.display())]
+    Busy {
+        /// The output folder.
+        folder: PathBuf,
+        /// Who holds it, as the holder wrote it into the lock file.
+        holder: String,
+    },
     /// The receiving stage hung up; the run is already failing for another reason.
     #[error("the next stage stopped before the source finished")]
     Disconnected,

@@ -565,6 +565,8 @@ fn walk(args: WalkArgs) -> anyhow::Result<()> {
         bar
     };
     let done = std::sync::atomic::AtomicBool::new(false);
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let _lock = hearth::sink::OutputLock::acquire(&args.out, None)?;
     let summary = std::thread::scope(|scope| {
         scope.spawn(|| {
             while !done.load(Ordering::Relaxed) {

@@ -21,7 +21,7 @@ use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, LoadOptions, Mes
 use crate::job::{self, to_json};
 use crate::pipeline::{GenerateTask, Pipeline};
 use crate::shard::{self, Shard};
-use crate::sink::PartFolder;
+use crate::sink::{OutputLock, PartFolder};
 use crate::sink::parts::KeyState;
 use crate::source::WalkStats;
 use crate::tasks::{self, docs, review, Answer, RowsBuilder, TaskKind, UnitKey, UnitRow, UnitStore, UnitTemplate};
@@ -292,6 +292,7 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
     let started = Instant::now();
     let out = &pipeline.output.dir;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let _lock = OutputLock::acquire(out, options.shard)?;
     let success = success_path(out, options.shard);
     match std::fs::remove_file(&success) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&success, e)),

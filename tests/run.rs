@@ -740,3 +740,31 @@ fn each_row_carries_its_share_of_the_energy_its_steps_drew() {
         assert!(task["workers"][0]["energy_j"].is_null(), "{task}");
     }
 }
+
+#[test]
+fn a_second_run_into_a_busy_output_folder_stops_at_once_and_the_first_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pipeline = tiny_pipeline(tmp.path());
+    let lock = tmp.path().join("out").join(".hearth-lock");
+    // The first run's steps are slowed so that it is still writing when the second comes.
+    let first = spawn_run(&pipeline, &[], &[("HEARTH_SLOW_STEP_MS", "50")]);
+    let waited = std::time::Instant::now();
+    while !std::fs::read_to_string(&lock).unwrap_or_default().starts_with("pid") {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(60), "the first run took its lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = hearth(&["run", pipeline.to_str().unwrap(), "--quiet"]);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "the second run was refused");
+    assert!(err.contains(&format!("another hearth run (pid {}", first.id())) && err.contains("wait for it to finish"), "{err}");
+    // The first run is unharmed: every unit once in every task.
+    wait_ok(first);
+    let s = summary(&pipeline);
+    let units = s["units"].as_u64().unwrap();
+    for task in TASKS {
+        assert_eq!(unit_ids(&tmp.path().join("out").join(task)).len() as u64, units, "{task}");
+    }
+    // Its lock went with it: the next run carries everything.
+    let next = run_ok(&pipeline);
+    assert!(counts(&next).values().all(|c| c[1] == c[0] && c[2] == 0), "{next}");
+}

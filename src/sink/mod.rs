@@ -1,7 +1,9 @@
 //! Stage 5, the sink: `RecordBatch`es in, Parquet files out.
 
+mod lock;
 mod parquet_file;
 pub mod parts;
 
+pub use lock::OutputLock;
 pub use parquet_file::AtomicParquetWriter;
 pub use parts::PartFolder;
