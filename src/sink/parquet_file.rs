@@ -5,12 +5,20 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use crate::{Error, Result};
+
+/// Opens a Parquet file hearth wrote (a part, the units, telemetry) for reading, errors
+/// naming it.
+pub fn open_parquet(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))
+}
 
 /// Rows per row group. The writer holds a whole row group in memory, and unit rows
 /// carry kilobytes of code each, so this is far below Parquet's default of a million.

@@ -21,7 +21,7 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use super::AtomicParquetWriter;
+use super::{open_parquet, AtomicParquetWriter};
 use crate::shard::{self, Shard};
 use crate::{Error, Result};
 
@@ -187,16 +187,16 @@ impl PartFolder {
     pub fn merge_small(&mut self, part_rows: usize, schema: &SchemaRef) -> Result<u64> {
         let mut small = Vec::new();
         for part in self.parts()? {
-            if 2 * open(&part)?.metadata().file_metadata().num_rows() < part_rows as i64 {
+            if 2 * open_parquet(&part)?.metadata().file_metadata().num_rows() < part_rows as i64 {
                 small.push(part);
             }
         }
         let Some(newest) = small.last().filter(|_| small.len() >= 2) else { return Ok(0) };
-        let metadata = key_values(&open(newest)?);
+        let metadata = key_values(&open_parquet(newest)?);
         // Rows read and not yet written: fewer than part_rows between writes.
         let (mut pending, mut pending_rows) = (Vec::new(), 0);
         for part in &small {
-            for batch in open(part)?.build().map_err(|e| Error::parquet(part, e))? {
+            for batch in open_parquet(part)?.build().map_err(|e| Error::parquet(part, e))? {
                 let batch = conform(part, &batch?, schema)?;
                 pending_rows += batch.num_rows();
                 pending.push(batch);
@@ -219,11 +219,6 @@ impl PartFolder {
         }
         Ok(small.len() as u64)
     }
-}
-
-fn open(part: &Path) -> Result<ParquetRecordBatchReaderBuilder<fs::File>> {
-    let file = fs::File::open(part).map_err(|e| Error::io(part, e))?;
-    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(part, e))
 }
 
 /// A part's footer metadata (its provenance), less Arrow's own schema entry.
@@ -268,7 +263,7 @@ fn partial_of(name: &str) -> Option<PartName> {
 
 /// The part's schema, and each row's `cache_key` and whether its `error` is null.
 fn read_keys(part: &Path) -> Result<(SchemaRef, Vec<(String, bool)>)> {
-    let builder = open(part)?;
+    let builder = open_parquet(part)?;
     let schema = builder.schema().clone();
     let index = |name: &str| {
         schema.index_of(name).map_err(|_| Error::dataset(part, format!("a hearth part file has a `{name}` column")))
@@ -315,7 +310,7 @@ fn conform(part: &Path, batch: &RecordBatch, schema: &SchemaRef) -> Result<Recor
 /// Rewrites `part` with only the rows `keep` marks, keeping its metadata and its schema,
 /// or taking `schema`'s columns where given.
 fn rewrite(part: &Path, keep: &[bool], schema: Option<&SchemaRef>) -> Result<()> {
-    let builder = open(part)?;
+    let builder = open_parquet(part)?;
     let metadata = key_values(&builder);
     let target: SchemaRef = schema.cloned().unwrap_or_else(|| builder.schema().clone());
     let reader = builder.build().map_err(|e| Error::parquet(part, e))?;
@@ -448,10 +443,10 @@ mod tests {
         assert_eq!(last.merge_small(part_rows, &schema).unwrap(), 4);
         assert_eq!(all_keys(&last), before, "every row once, errors kept");
         let parts = last.parts().unwrap();
-        let rows: Vec<i64> = parts.iter().map(|p| open(p).unwrap().metadata().file_metadata().num_rows()).collect();
+        let rows: Vec<i64> = parts.iter().map(|p| open_parquet(p).unwrap().metadata().file_metadata().num_rows()).collect();
         assert_eq!(rows, vec![6, 3, 6], "four small parts became one full one, after the others");
         assert_eq!((fs::read(&parts[0]).unwrap(), fs::read(&parts[1]).unwrap()), untouched);
-        let provenance = key_values(&open(&parts[2]).unwrap());
+        let provenance = key_values(&open_parquet(&parts[2]).unwrap());
         assert!(provenance.contains(&("hearth.run".to_string(), "4".to_string())), "the newest small part's metadata: {provenance:?}");
         assert_eq!(last.merge_small(part_rows, &schema).unwrap(), 0, "nothing small is left to merge");
 
@@ -461,7 +456,7 @@ mod tests {
             more.write(&batch(&[(key, None)]), &meta("5")).unwrap();
         }
         assert_eq!(more.merge_small(part_rows, &schema).unwrap(), 8);
-        let rows: Vec<i64> = more.parts().unwrap().iter().map(|p| open(p).unwrap().metadata().file_metadata().num_rows()).collect();
+        let rows: Vec<i64> = more.parts().unwrap().iter().map(|p| open_parquet(p).unwrap().metadata().file_metadata().num_rows()).collect();
         assert_eq!(rows, vec![6, 3, 6, 6, 2]);
         assert_eq!(all_keys(&more).len(), 23);
     }

@@ -14,10 +14,11 @@ use std::sync::{Arc, Mutex};
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
 use arrow_array::{Array, RecordBatch, StringArray};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use parquet::arrow::ProjectionMask;
 use serde::Serialize;
 
+use crate::sink::open_parquet;
 use crate::{Error, Result};
 
 /// A unit as the tasks read it back from `units.parquet`.
@@ -56,11 +57,6 @@ pub struct UnitKey {
     pub content_hash: String,
 }
 
-fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))
-}
-
 fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
     batch.column_by_name(name).expect("units.parquet has its schema").as_string::<i32>()
 }
@@ -68,7 +64,7 @@ fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
 /// The identity of every unit of a `units.parquet`, in file order: only its two small
 /// columns are read.
 pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
-    let builder = open(path)?;
+    let builder = open_parquet(path)?;
     let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash"]);
     let reader = builder.with_projection(columns).build().map_err(|e| Error::parquet(path, e))?;
     let mut keys = Vec::new();
@@ -86,7 +82,7 @@ pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
 /// Every unit of a `units.parquet`, in file order. For small walks (benchmarks, tests);
 /// a run reads through a [`UnitStore`].
 pub fn read_units(path: &Path) -> Result<Vec<UnitRow>> {
-    let reader = open(path)?.build().map_err(|e| Error::parquet(path, e))?;
+    let reader = open_parquet(path)?.build().map_err(|e| Error::parquet(path, e))?;
     let mut units = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
@@ -140,7 +136,7 @@ impl UnitStore {
     /// The units at `rows` of the file at `path` (of `total` rows), read `batch_rows` at
     /// a time.
     pub fn open(path: &Path, total: usize, rows: impl IntoIterator<Item = usize>, batch_rows: usize) -> Result<UnitStore> {
-        let reader = open(path)?.with_batch_size(batch_rows.max(1)).build().map_err(|e| Error::parquet(path, e))?;
+        let reader = open_parquet(path)?.with_batch_size(batch_rows.max(1)).build().map_err(|e| Error::parquet(path, e))?;
         let mut wanted = vec![false; total];
         for row in rows {
             wanted[row] = true;

@@ -320,10 +320,7 @@ pub fn read_samples(path: &Path) -> Result<Vec<Sample>> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float64Type, TimestampMillisecondType, UInt64Type};
     use arrow_array::Array;
-    let file = std::fs::File::open(path).map_err(|e| crate::Error::io(path, e))?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .map_err(|e| crate::Error::parquet(path, e))?;
+    let reader = crate::sink::open_parquet(path)?.build().map_err(|e| crate::Error::parquet(path, e))?;
     let mut samples = Vec::new();
     for batch in reader {
         let batch = batch?;
