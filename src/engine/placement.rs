@@ -57,13 +57,19 @@ impl std::str::FromStr for Placement {
         if cpus > 0 && cpus < devices.len() {
             return Err(Error::Config(format!("`{spec}`: a model splits across GPUs or runs on the CPU, not both")));
         }
-        let mut gpus: Vec<&DeviceName> = devices.iter().filter(|d| **d != DeviceName::Cpu).collect();
-        gpus.sort_unstable_by_key(|d| d.to_string());
-        if gpus.windows(2).any(|w| w[0] == w[1]) {
+        if names_a_gpu_twice(&devices) {
             return Err(Error::Config(format!("`{spec}`: a GPU is named twice in one split")));
         }
         Ok(Placement(devices))
     }
+}
+
+/// Whether `devices` names one CUDA card more than once (the CPU may recur: CPU workers
+/// split the cores).
+pub fn names_a_gpu_twice<'a>(devices: impl IntoIterator<Item = &'a DeviceName>) -> bool {
+    let mut cards: Vec<usize> = devices.into_iter().filter_map(|d| if let DeviceName::Cuda(n) = d { Some(*n) } else { None }).collect();
+    cards.sort_unstable();
+    cards.windows(2).any(|w| w[0] == w[1])
 }
 
 /// A run of consecutive decoder layers and the device that holds them (with their KV

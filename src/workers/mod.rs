@@ -25,9 +25,7 @@ pub fn parse_devices(spec: &str) -> Result<Vec<Placement>> {
         return Ok(devices.into_iter().map(Placement::single).collect());
     }
     let workers = spec.split(',').map(|d| d.trim().parse()).collect::<Result<Vec<Placement>>>()?;
-    let mut cuda: Vec<usize> = workers.iter().flat_map(|w| w.devices()).filter_map(|d| if let DeviceName::Cuda(n) = d { Some(*n) } else { None }).collect();
-    cuda.sort_unstable();
-    if cuda.windows(2).any(|w| w[0] == w[1]) {
+    if crate::engine::placement::names_a_gpu_twice(workers.iter().flat_map(|w| w.devices())) {
         return Err(Error::Config(format!("devices `{spec}`: a GPU is named twice; one worker per GPU")));
     }
     Ok(workers)
