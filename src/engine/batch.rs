@@ -165,21 +165,20 @@ impl BatchConfig {
             // CPU "devices" share the host's one memory: the budget is the whole pool's.
             return self.sized_for(None, config, per_block, limits);
         }
-        let per_block_on = |layers: usize| per_block * layers / config.num_layers;
+        // Each card holds its layers' share of every block.
         let fitted: Vec<(BatchConfig, usize)> = stages
             .iter()
-            .map(|&(gpu, layers)| (self.sized_for(gpu, config, per_block_on(layers), limits), per_block_on(layers)))
+            .map(|&(gpu, layers)| {
+                let share = per_block * layers / config.num_layers;
+                (self.sized_for(gpu, config, share, limits), share)
+            })
             .collect();
-        let blocks = fitted.iter().map(|(b, share)| b.kv_memory / (*share).max(1)).min().expect("a model has a stage");
-        BatchConfig {
-            max_seqs: fitted.iter().map(|(b, _)| b.max_seqs).min().expect("a model has a stage"),
-            max_batched_tokens: fitted.iter().map(|(b, _)| b.max_batched_tokens).min().expect("a model has a stage"),
-            kv_memory: match limits.kv_memory_mib {
-                Limit::Fixed(mib) => mib << 20,
-                Limit::Auto => blocks.max(1) * per_block,
-            },
-            ..self
-        }
+        let least = |limit: fn(&BatchConfig) -> usize| fitted.iter().map(|(b, _)| limit(b)).min().expect("a model has a stage");
+        let kv_memory = match limits.kv_memory_mib {
+            Limit::Fixed(mib) => mib << 20,
+            Limit::Auto => fitted.iter().map(|(b, share)| b.kv_memory / (*share).max(1)).min().expect("a model has a stage").max(1) * per_block,
+        };
+        BatchConfig { max_seqs: least(|b| b.max_seqs), max_batched_tokens: least(|b| b.max_batched_tokens), kv_memory, ..self }
     }
 
     /// [`BatchConfig::sized`]'s arithmetic, for a model of `config` whose KV blocks take
