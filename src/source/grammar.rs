@@ -21,6 +21,10 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::Java => tree_sitter_java::LANGUAGE,
         Language::C => tree_sitter_c::LANGUAGE,
         Language::Cpp => tree_sitter_cpp::LANGUAGE,
+        Language::CSharp => tree_sitter_c_sharp::LANGUAGE,
+        Language::Kotlin => tree_sitter_kotlin_ng::LANGUAGE,
+        Language::Php => tree_sitter_php::LANGUAGE_PHP,
+        Language::Ruby => tree_sitter_ruby::LANGUAGE,
         _ => return None,
     };
     Some(grammar.into())
@@ -54,7 +58,7 @@ impl<'t> Item<'t> {
 
 /// Nodes whose children are read as if they stood in the node's place: preprocessor
 /// conditionals (a C header's include guard wraps the whole file), `extern "C" { }`,
-/// Java's enum body declarations.
+/// Java's enum body declarations, Ruby's `class << self` (its methods are the class's).
 pub(crate) fn is_transparent(kind: &str) -> bool {
     matches!(
         kind,
@@ -66,6 +70,8 @@ pub(crate) fn is_transparent(kind: &str) -> bool {
             | "linkage_specification"
             | "declaration_list"
             | "enum_body_declarations"
+            | "singleton_class"
+            | "body_statement"
     )
 }
 
@@ -86,8 +92,20 @@ pub(crate) fn is_comment(kind: &str) -> bool {
 /// Separator for qualified parents, in the language's own notation.
 pub(crate) fn path_separator(language: Language) -> &'static str {
     match language {
-        Language::Rust | Language::Cpp => "::",
+        Language::Rust | Language::Cpp | Language::Ruby => "::",
+        Language::Php => "\\",
         _ => ".",
+    }
+}
+
+/// The namespace a statement opens for the rest of its file: C#'s file-scoped
+/// `namespace Shop.Orders;` and PHP's `namespace App\Shop;`, the usual forms, name the
+/// same parent as the block forms `namespace X { }` do.
+pub(crate) fn namespace_statement(language: Language, node: Node<'_>, src: &str) -> Option<String> {
+    match (language, node.kind()) {
+        (Language::CSharp, "file_scoped_namespace_declaration") => field_text(node, "name", src),
+        (Language::Php, "namespace_definition") if node.child_by_field_name("body").is_none() => field_text(node, "name", src),
+        _ => None,
     }
 }
 
@@ -216,8 +234,85 @@ pub(crate) fn classify<'t>(
             }
             _ => None,
         },
+        Language::CSharp => match node.kind() {
+            "namespace_declaration" => Some(Item::container(UnitKind::Module, name(), body)),
+            "class_declaration" | "record_declaration" => Some(Item::container(UnitKind::Class, name(), body)),
+            "struct_declaration" => Some(Item::container(UnitKind::Struct, name(), body)),
+            "interface_declaration" => Some(Item::container(UnitKind::Interface, name(), body)),
+            "enum_declaration" => Some(Item::leaf(UnitKind::Enum, name())),
+            "delegate_declaration" => Some(Item::leaf(UnitKind::Type, name())),
+            "method_declaration"
+            | "constructor_declaration"
+            | "destructor_declaration"
+            | "operator_declaration"
+            | "conversion_operator_declaration" => Some(Item::function(UnitKind::Method, name(), elidable(body))),
+            _ => None,
+        },
+        Language::Kotlin => {
+            let class_body = || child_of_kind(node, &["class_body", "enum_class_body"]);
+            match node.kind() {
+                "class_declaration" => {
+                    let kind = if child_of_kind(node, &["interface"]).is_some() {
+                        UnitKind::Interface
+                    } else if node.child(0).is_some_and(|m| m.kind() == "modifiers" && src[m.byte_range()].split_whitespace().any(|w| w == "enum")) {
+                        UnitKind::Enum
+                    } else {
+                        UnitKind::Class
+                    };
+                    Some(Item::container(kind, name(), class_body()))
+                }
+                "object_declaration" => Some(Item::container(UnitKind::Class, name(), class_body())),
+                // An unnamed companion is named `Companion`, as Kotlin itself names it.
+                "companion_object" => {
+                    Some(Item::container(UnitKind::Class, name().or_else(|| Some("Companion".into())), class_body()))
+                }
+                "function_declaration" => {
+                    Some(Item::function(function_kind, name(), elidable(child_of_kind(node, &["function_body"]))))
+                }
+                "secondary_constructor" => {
+                    Some(Item::function(UnitKind::Method, Some("constructor".into()), child_of_kind(node, &["block"])))
+                }
+                "type_alias" => Some(Item::leaf(UnitKind::Type, field_text(node, "type", src))),
+                _ => None,
+            }
+        }
+        Language::Php => match node.kind() {
+            "namespace_definition" if body.is_some() => Some(Item::container(UnitKind::Module, name(), body)),
+            "class_declaration" => Some(Item::container(UnitKind::Class, name(), body)),
+            "interface_declaration" => Some(Item::container(UnitKind::Interface, name(), body)),
+            "trait_declaration" => Some(Item::container(UnitKind::Trait, name(), body)),
+            "enum_declaration" => Some(Item::container(UnitKind::Enum, name(), body)),
+            "function_definition" => Some(Item::function(UnitKind::Function, name(), body)),
+            "method_declaration" => Some(Item::function(UnitKind::Method, name(), body)),
+            _ => None,
+        },
+        Language::Ruby => match node.kind() {
+            "module" => Some(Item::container(UnitKind::Module, name(), body)),
+            "class" => Some(Item::container(UnitKind::Class, name(), body)),
+            "method" => Some(Item::function(function_kind, name(), body)),
+            "singleton_method" => Some(Item::function(UnitKind::Method, name(), body)),
+            _ => None,
+        },
         _ => None,
     }
+}
+
+/// What a skeleton elides of a function body that may be an expression (`=> x`, `= x`):
+/// the expression, keeping the `=>` or `=` that says the body is one.
+fn elidable(body: Option<Node<'_>>) -> Option<Node<'_>> {
+    let body = body?;
+    match body.kind() {
+        "arrow_expression_clause" | "function_body" => body.named_child(0).or(Some(body)),
+        _ => Some(body),
+    }
+}
+
+/// The first child of `node` (a node or a keyword) of one of `kinds`, where the grammar
+/// names no field for it.
+fn child_of_kind<'t>(node: Node<'t>, kinds: &[&str]) -> Option<Node<'t>> {
+    let mut cursor = node.walk();
+    let found = node.children(&mut cursor).find(|c| kinds.contains(&c.kind()));
+    found
 }
 
 fn field_text(node: Node<'_>, field: &str, src: &str) -> Option<String> {

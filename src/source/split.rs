@@ -113,7 +113,13 @@ impl<'s> TreeWalker<'s> {
         let elements = flatten(node);
         let mut elisions = Vec::new();
         let mut free = 0; // elements[free..] are not yet part of a unit
+        // A statement-form namespace (`namespace Shop;`) is the parent of what follows it.
+        let mut scope = parent.map(str::to_string);
         for (i, element) in elements.iter().enumerate() {
+            if let Some(namespace) = grammar::namespace_statement(self.language, *element, self.src) {
+                scope = join(parent, Some(&namespace), grammar::path_separator(self.language));
+                continue;
+            }
             let Some(item) = grammar::classify(self.language, *element, self.src, in_container) else { continue };
             let mut first = i;
             while first > free
@@ -125,14 +131,33 @@ impl<'s> TreeWalker<'s> {
             if top_level {
                 self.gap(&elements[free..first]);
             }
-            let range = elements[first].start_byte()..element.end_byte();
-            elisions.extend(self.item(item, *element, range, parent));
+            let mut start = elements[first].start_byte();
+            if first == 0 {
+                start = self.annotation_before(node, start);
+            }
+            let range = start..element.end_byte();
+            elisions.extend(self.item(item, *element, range, scope.as_deref()));
             free = i + 1;
         }
         if top_level {
             self.gap(&elements[free..]);
         }
         elisions
+    }
+
+    /// Where the comments just above a level's first item start, when the grammar hangs
+    /// them on the container rather than its body (Ruby, and Python, attach a comment
+    /// between `class A` and its first method to the class node).
+    fn annotation_before(&self, level: Node<'_>, mut start: usize) -> usize {
+        let mut previous = level.prev_named_sibling();
+        while let Some(node) = previous.filter(|p| grammar::is_annotation(p.kind())) {
+            if has_blank_line(&self.src[node.end_byte()..start]) {
+                break;
+            }
+            start = node.start_byte();
+            previous = node.prev_named_sibling();
+        }
+        start
     }
 
     /// Emits `item` (and its members); returns what an enclosing skeleton elides of it.
@@ -306,6 +331,10 @@ mod tests {
             ]
         );
         assert_eq!(units[1].content, "@dataclass\nclass A(Base):\n    x: int = 0\n\n    def f(self):\n        ...\n\n    class Inner:\n        ...");
+        // A comment above a class's first method is the method's, though the grammar hangs it on the class.
+        let commented = split(Language::Python, "class B:\n    # Says hi.\n    def hi(self):\n        pass\n");
+        assert_eq!(summary(&commented), ["class - B 1-4", "method B hi 2-4"]);
+        assert!(commented[1].content.starts_with("# Says hi.\n    def hi"));
     }
 
     #[test]
@@ -345,6 +374,106 @@ mod tests {
             summary(&split(Language::Cpp, cpp)),
             ["module - ns 1-4", "class ns K 2-3", "method ns::K m 3-3", "method K n 5-5"]
         );
+    }
+
+    #[test]
+    fn csharp_namespaces_types_and_members() {
+        let src = "using System;\n\nnamespace Shop.Orders\n{\n    /// <summary>An order.</summary>\n    [Serializable]\n    public class Order : IOrder\n    {\n        public int Id { get; set; }\n        public Order(int id) { Id = id; }\n        public decimal Total() => 0m;\n    }\n    public interface IOrder { void Ship(); }\n    public enum State { New, Done }\n    public struct Money { public static Money operator +(Money a, Money b) => a; }\n    public record Point(int X, int Y);\n    public delegate void Handler(int x);\n}\n";
+        let units = split(Language::CSharp, src);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-1",
+                "module - Shop.Orders 3-18",
+                "class Shop.Orders Order 5-12",
+                "method Shop.Orders.Order Order 10-10",
+                "method Shop.Orders.Order Total 11-11",
+                "interface Shop.Orders IOrder 13-13",
+                "method Shop.Orders.IOrder Ship 13-13",
+                "enum Shop.Orders State 14-14",
+                "struct Shop.Orders Money 15-15",
+                "method Shop.Orders.Money - 15-15",
+                "class Shop.Orders Point 16-16",
+                "type Shop.Orders Handler 17-17",
+            ]
+        );
+        assert!(units[2].content.starts_with("/// <summary>An order.</summary>\n    [Serializable]"));
+        assert!(units[2].content.contains("public Order(int id) { ... }\n        public decimal Total() => ...;"), "{}", units[2].content);
+        let file_scoped = "namespace Shop.Orders;\n\nstatic class Program {\n    static void Main(string[] args) { }\n}\n";
+        assert_eq!(
+            summary(&split(Language::CSharp, file_scoped)),
+            ["code - - 1-1", "class Shop.Orders Program 3-5", "method Shop.Orders.Program Main 4-4"]
+        );
+    }
+
+    #[test]
+    fn kotlin_classes_objects_and_functions() {
+        let src = "package shop\n\nimport kotlin.math.max\n\n/** An order. */\n@Serializable\ndata class Order(val id: Int) : HasId {\n    fun total(): Int = 0\n\n    companion object {\n        fun of(id: Int) = Order(id)\n    }\n}\n\ninterface HasId {\n    fun id(): Int\n}\nenum class State { NEW, DONE }\nobject Registry { fun get() = 1 }\ntypealias Id = Int\n\nfun helper(x: Int): Int {\n    return x * 2\n}\n\nval answer = 42\n";
+        let units = split(Language::Kotlin, src);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-3",
+                "class - Order 5-13",
+                "method Order total 8-8",
+                "class Order Companion 10-12",
+                "method Order.Companion of 11-11",
+                "interface - HasId 15-17",
+                "method HasId id 16-16",
+                "enum - State 18-18",
+                "class - Registry 19-19",
+                "method Registry get 19-19",
+                "type - Id 20-20",
+                "function - helper 22-24",
+                "code - - 26-26",
+            ]
+        );
+        assert!(units[1].content.contains("fun total(): Int = ...\n"), "{}", units[1].content);
+        assert!(units[1].content.starts_with("/** An order. */\n@Serializable\ndata class Order"));
+    }
+
+    #[test]
+    fn php_classes_traits_and_functions() {
+        let src = "<?php\nnamespace App\\Shop;\n\n/** An order. */\n#[Entity]\nfinal class Order extends Base implements HasId\n{\n    private int $id;\n    public function __construct(int $id) { $this->id = $id; }\n    public static function find(int $id): self { return new self($id); }\n}\n\ninterface HasId { public function id(): int; }\ntrait Greets { function hi() { echo 'hi'; } }\nenum Suit: string { case Hearts = 'H'; }\n\nfunction helper($x) { return $x * 2; }\n\necho helper(1);\n";
+        let units = split(Language::Php, src);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-2",
+                "class App\\Shop Order 4-11",
+                "method App\\Shop\\Order __construct 9-9",
+                "method App\\Shop\\Order find 10-10",
+                "interface App\\Shop HasId 13-13",
+                "method App\\Shop\\HasId id 13-13",
+                "trait App\\Shop Greets 14-14",
+                "method App\\Shop\\Greets hi 14-14",
+                "enum App\\Shop Suit 15-15",
+                "function App\\Shop helper 17-17",
+                "code - - 19-19",
+            ]
+        );
+        let nested = "<?php\nnamespace A\\B {\n  class C { function f() {} }\n}\n";
+        assert_eq!(summary(&split(Language::Php, nested))[1..], ["module - A\\B 2-4", "class A\\B C 3-3", "method A\\B\\C f 3-3"]);
+    }
+
+    #[test]
+    fn ruby_modules_classes_and_methods() {
+        let src = "require \"json\"\n\n# A shop.\nmodule Shop\n  # An order.\n  class Order < Base\n    attr_reader :id\n\n    def initialize(id)\n      @id = id\n    end\n\n    def self.find(id)\n      new(id)\n    end\n\n    class << self\n      def build; end\n    end\n  end\nend\n\ndef helper(x) = x * 2\n\nputs helper(1)\n";
+        let units = split(Language::Ruby, src);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-1",
+                "module - Shop 3-21",
+                "class Shop Order 5-20",
+                "method Shop::Order initialize 9-11",
+                "method Shop::Order find 13-15",
+                "method Shop::Order build 18-18",
+                "function - helper 23-23",
+                "code - - 25-25",
+            ]
+        );
+        assert!(units[2].content.contains("def initialize(id)\n      ...\n    end"), "{}", units[2].content);
     }
 
     #[test]
