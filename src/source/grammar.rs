@@ -25,6 +25,10 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::Kotlin => tree_sitter_kotlin_ng::LANGUAGE,
         Language::Php => tree_sitter_php::LANGUAGE_PHP,
         Language::Ruby => tree_sitter_ruby::LANGUAGE,
+        Language::Shell => tree_sitter_bash::LANGUAGE,
+        Language::Lua => tree_sitter_lua::LANGUAGE,
+        Language::Scala => tree_sitter_scala::LANGUAGE,
+        Language::Swift => tree_sitter_swift::LANGUAGE,
         _ => return None,
     };
     Some(grammar.into())
@@ -80,13 +84,13 @@ pub(crate) fn is_transparent(kind: &str) -> bool {
 pub(crate) fn is_annotation(kind: &str) -> bool {
     matches!(
         kind,
-        "comment" | "line_comment" | "block_comment" | "attribute_item" | "attribute_declaration"
+        "comment" | "line_comment" | "block_comment" | "multiline_comment" | "attribute_item" | "attribute_declaration"
     )
 }
 
 /// Whether a node is only a comment (a gap of nothing but comments is not a unit).
 pub(crate) fn is_comment(kind: &str) -> bool {
-    matches!(kind, "comment" | "line_comment" | "block_comment")
+    matches!(kind, "comment" | "line_comment" | "block_comment" | "multiline_comment")
 }
 
 /// Separator for qualified parents, in the language's own notation.
@@ -291,6 +295,53 @@ pub(crate) fn classify<'t>(
             "class" => Some(Item::container(UnitKind::Class, name(), body)),
             "method" => Some(Item::function(function_kind, name(), body)),
             "singleton_method" => Some(Item::function(UnitKind::Method, name(), body)),
+            _ => None,
+        },
+        Language::Swift => match node.kind() {
+            // One node for every nominal type; its keyword says which.
+            "class_declaration" => {
+                let keyword = child_of_kind(node, &["class", "struct", "enum", "extension", "actor"]).map(|k| k.kind());
+                let kind = match keyword {
+                    Some("struct") => UnitKind::Struct,
+                    Some("enum") => UnitKind::Enum,
+                    Some("extension") => UnitKind::Impl,
+                    _ => UnitKind::Class,
+                };
+                Some(Item::container(kind, name(), body))
+            }
+            "protocol_declaration" => Some(Item::container(UnitKind::Interface, name(), body)),
+            "function_declaration" => Some(Item::function(function_kind, name(), body)),
+            "protocol_function_declaration" => Some(Item::leaf(UnitKind::Method, name())),
+            "init_declaration" => Some(Item::function(UnitKind::Method, Some("init".into()), body)),
+            "deinit_declaration" => Some(Item::function(UnitKind::Method, Some("deinit".into()), body)),
+            "typealias_declaration" => Some(Item::leaf(UnitKind::Type, name())),
+            _ => None,
+        },
+        Language::Scala => match node.kind() {
+            "class_definition" | "object_definition" => Some(Item::container(UnitKind::Class, name(), body)),
+            "trait_definition" => Some(Item::container(UnitKind::Trait, name(), body)),
+            "enum_definition" => Some(Item::container(UnitKind::Enum, name(), body)),
+            "function_definition" | "function_declaration" => Some(Item::function(function_kind, name(), body)),
+            "type_definition" => Some(Item::leaf(UnitKind::Type, name())),
+            _ => None,
+        },
+        Language::Shell => match node.kind() {
+            "function_definition" => Some(Item::function(UnitKind::Function, name(), body)),
+            _ => None,
+        },
+        Language::Lua => match node.kind() {
+            // `function M.scroll()` is the module's, `function M:draw()` the object's method.
+            "function_declaration" => {
+                let declared = node.child_by_field_name("name")?;
+                let (kind, member) = match declared.kind() {
+                    "method_index_expression" => (UnitKind::Method, "method"),
+                    "dot_index_expression" => (UnitKind::Function, "field"),
+                    _ => return Some(Item::function(UnitKind::Function, name(), body)),
+                };
+                let mut item = Item::function(kind, field_text(declared, member, src), body);
+                item.owner = field_text(declared, "table", src);
+                Some(item)
+            }
             _ => None,
         },
         _ => None,

@@ -477,6 +477,70 @@ mod tests {
     }
 
     #[test]
+    fn swift_types_extensions_and_functions() {
+        let src = "import Foundation\n\n/// An order.\n@available(iOS 15, *)\npublic final class Order: HasId {\n    let id: Int\n    /// Makes one.\n    init(id: Int) { self.id = id }\n    func total() -> Int { return 0 }\n}\n\nprotocol HasId { func ident() -> Int }\nstruct Money { var cents: Int; func add(_ o: Money) -> Money { self } }\nenum State { case new, done; func next() -> State { .done } }\nextension Order { func ship() {} }\ntypealias Id = Int\n\nfunc helper(_ x: Int) -> Int {\n    return x * 2\n}\n\nprint(helper(1))\n";
+        let units = split(Language::Swift, src);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-1",
+                "class - Order 3-10",
+                "method Order init 7-8",
+                "method Order total 9-9",
+                "interface - HasId 12-12",
+                "method HasId ident 12-12",
+                "struct - Money 13-13",
+                "method Money add 13-13",
+                "enum - State 14-14",
+                "method State next 14-14",
+                "impl - Order 15-15",
+                "method Order ship 15-15",
+                "type - Id 16-16",
+                "function - helper 18-20",
+                "code - - 22-22",
+            ]
+        );
+        assert!(units[1].content.contains("init(id: Int) { ... }\n    func total() -> Int { ... }"), "{}", units[1].content);
+    }
+
+    #[test]
+    fn scala_classes_objects_traits_and_defs() {
+        let src = "package shop\n\nimport scala.math.max\n\n/** An order. */\ncase class Order(id: Int) extends HasId {\n  def total: Int = 0\n  def ship(): Unit = {\n    println(\"x\")\n  }\n}\n\nobject Order {\n  def of(id: Int): Order = Order(id)\n}\n\ntrait HasId { def id: Int }\nenum State { case New, Done }\ntype Id = Int\n\ndef helper(x: Int): Int = x * 2\n\nval answer = 42\n";
+        let units = split(Language::Scala, src);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-3",
+                "class - Order 5-11",
+                "method Order total 7-7",
+                "method Order ship 8-10",
+                "class - Order 13-15",
+                "method Order of 14-14",
+                "trait - HasId 17-17",
+                "method HasId id 17-17",
+                "enum - State 18-18",
+                "type - Id 19-19",
+                "function - helper 21-21",
+                "code - - 23-23",
+            ]
+        );
+        assert!(units[1].content.contains("def total: Int = ...\n  def ship(): Unit = { ... }"), "{}", units[1].content);
+    }
+
+    #[test]
+    fn shell_functions_and_lua_module_functions() {
+        let sh = "#!/bin/sh\nset -eu\n\n# Copies one file.\ncopy_one() {\n  cp \"$1\" \"$2\"\n}\n\nfunction sync_all {\n  for f in *; do copy_one \"$f\" /tmp; done\n}\n\nsync_all\n";
+        let units = split(Language::Shell, sh);
+        assert_eq!(summary(&units), ["code - - 1-2", "function - copy_one 4-7", "function - sync_all 9-11", "code - - 13-13"]);
+        assert!(units[1].content.starts_with("# Copies one file.\ncopy_one()"));
+        let lua = "local M = {}\n\n-- Scrolls text.\nfunction M.scroll(text, width)\n  return text\nend\n\nfunction M:draw() end\n\nlocal function helper(x)\n  return x * 2\nend\n\nreturn M\n";
+        assert_eq!(
+            summary(&split(Language::Lua, lua)),
+            ["code - - 1-1", "function M scroll 3-6", "method M draw 8-8", "function - helper 10-12", "code - - 14-14"]
+        );
+    }
+
+    #[test]
     fn comment_only_files_have_no_units_and_unknown_grammars_one() {
         assert!(split(Language::Rust, "// just a comment\n/* and another */\n").is_empty());
         let units = split(Language::Markdown, "# Title\n\ntext\n");
