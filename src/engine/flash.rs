@@ -17,7 +17,7 @@
 
 use candle_core::{DType, Device};
 
-use super::kv::SeqChunk;
+use super::step::SeqChunk;
 use super::DeviceFacts;
 
 /// Tokens per KV block with this attention: candle's paged kernel reads keys in tiles of
@@ -97,7 +97,7 @@ mod kernel {
     use candle_core::{Device, Tensor};
 
     use super::super::gathered::{self, Heads};
-    use super::super::kv::SeqChunk;
+    use super::super::step::SeqChunk;
     use super::Layout;
 
     /// A step's index tensors, shared by every layer.

@@ -14,7 +14,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use super::kv::SeqChunk;
+use super::step::SeqChunk;
 
 /// One batched attention call: chunks padded to the same query and context lengths.
 pub(super) struct Group {

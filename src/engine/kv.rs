@@ -19,10 +19,10 @@
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
-use super::blocks::BlockId;
 use super::config::ModelConfig;
 use super::gathered::{self, Heads};
 use super::placement::Stage;
+use super::step::SeqChunk;
 use crate::{Error, Result};
 
 /// Which attention implementation reads the paged cache. In a pipeline's `[engine]`
@@ -75,41 +75,6 @@ impl TryFrom<String> for AttentionBackend {
 impl From<AttentionBackend> for String {
     fn from(attention: AttentionBackend) -> String {
         attention.name().to_string()
-    }
-}
-
-/// Identifies a sequence for the whole of its life in the engine.
-pub type SeqId = u64;
-
-/// One sequence's share of a packed forward step.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SeqChunk {
-    /// The sequence.
-    pub id: SeqId,
-    /// Index of the chunk's first token in the packed token list.
-    pub start: usize,
-    /// Number of tokens: a prefill chunk, or 1 for a decode step.
-    pub len: usize,
-    /// Tokens already cached for this sequence: the chunk's first position.
-    pub past: usize,
-    /// Whether the step should return logits for the chunk's last token. A prefill
-    /// chunk that does not end the prompt needs none.
-    pub wants_logits: bool,
-    /// The sequence's block table; it must cover `past + len` tokens.
-    pub blocks: Vec<BlockId>,
-}
-
-impl SeqChunk {
-    /// The pool slot (block × `block_size` + offset) holding the sequence's token at `pos`.
-    pub fn slot(&self, pos: usize, block_size: usize) -> usize {
-        self.blocks[pos / block_size] as usize * block_size + pos % block_size
-    }
-
-    /// The first `context` tokens as runs of consecutive slots, one per block:
-    /// (first position, first slot, tokens).
-    pub fn slot_runs(&self, context: usize, block_size: usize) -> impl Iterator<Item = (usize, usize, usize)> + Clone + '_ {
-        let blocks = &self.blocks[..context.div_ceil(block_size)];
-        blocks.iter().enumerate().map(move |(b, &id)| (b * block_size, id as usize * block_size, block_size.min(context - b * block_size)))
     }
 }
 
@@ -492,6 +457,7 @@ fn axpy(a: f32, x: &[f32], out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::blocks::BlockId;
     use rand::{Rng, SeedableRng};
 
     /// The SIMD kernels against the portable loops, over contexts that end mid-block and

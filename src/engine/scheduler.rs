@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 
 use super::blocks::{chain_hash, BlockAllocator, BlockId};
-use super::kv::SeqId;
+use super::step::SeqId;
 
 /// Limits of one step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
