@@ -93,6 +93,20 @@ pub(crate) fn is_comment(kind: &str) -> bool {
     matches!(kind, "comment" | "line_comment" | "block_comment" | "multiline_comment")
 }
 
+/// Whether a node carries nothing to document: a comment, or PHP's `<?php` / `?>` with
+/// no markup between them (a file's closing `?>` alone is not a unit).
+pub(crate) fn is_trivia(node: Node<'_>) -> bool {
+    match node.kind() {
+        "php_tag" | "php_end_tag" => true,
+        "text_interpolation" => {
+            let mut cursor = node.walk();
+            let bare = node.named_children(&mut cursor).all(is_trivia);
+            bare
+        }
+        kind => is_comment(kind),
+    }
+}
+
 /// Separator for qualified parents, in the language's own notation.
 pub(crate) fn path_separator(language: Language) -> &'static str {
     match language {

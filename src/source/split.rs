@@ -180,9 +180,9 @@ impl<'s> TreeWalker<'s> {
         item.body.or_else(|| node.child_by_field_name("body")).map(|body| body.byte_range())
     }
 
-    /// Top-level code between definitions; nothing when it is only comments.
+    /// Top-level code between definitions; nothing when it is only comments (or tags).
     fn gap(&mut self, elements: &[Node<'_>]) {
-        if !elements.iter().any(|e| !grammar::is_comment(e.kind())) {
+        if elements.iter().all(|e| grammar::is_trivia(*e)) {
             return;
         }
         let range = elements[0].start_byte()..elements[elements.len() - 1].end_byte();
@@ -434,7 +434,7 @@ mod tests {
 
     #[test]
     fn php_classes_traits_and_functions() {
-        let src = "<?php\nnamespace App\\Shop;\n\n/** An order. */\n#[Entity]\nfinal class Order extends Base implements HasId\n{\n    private int $id;\n    public function __construct(int $id) { $this->id = $id; }\n    public static function find(int $id): self { return new self($id); }\n}\n\ninterface HasId { public function id(): int; }\ntrait Greets { function hi() { echo 'hi'; } }\nenum Suit: string { case Hearts = 'H'; }\n\nfunction helper($x) { return $x * 2; }\n\necho helper(1);\n";
+        let src = "<?php\nnamespace App\\Shop;\n\n/** An order. */\n#[Entity]\nfinal class Order extends Base implements HasId\n{\n    private int $id;\n    public function __construct(int $id) { $this->id = $id; }\n    public static function find(int $id): self { return new self($id); }\n}\n\ninterface HasId { public function id(): int; }\ntrait Greets { function hi() { echo 'hi'; } }\nenum Suit: string { case Hearts = 'H'; }\n\nfunction helper($x) { return $x * 2; }\n\necho helper(1);\n?>\n";
         let units = split(Language::Php, src);
         assert_eq!(
             summary(&units),
@@ -449,11 +449,14 @@ mod tests {
                 "method App\\Shop\\Greets hi 14-14",
                 "enum App\\Shop Suit 15-15",
                 "function App\\Shop helper 17-17",
-                "code - - 19-19",
+                "code - - 19-20",
             ]
         );
+        let template = "<?php\nclass A {}\n?>\n<p>hi</p>\n<?php echo 1; ?>\n";
+        assert_eq!(summary(&split(Language::Php, template)), ["class - A 2-2", "code - - 3-5"], "markup is code, bare tags are not");
+        assert_eq!(summary(&split(Language::Php, "<?php\nclass A {}\n?>\n")), ["class - A 2-2"]);
         let nested = "<?php\nnamespace A\\B {\n  class C { function f() {} }\n}\n";
-        assert_eq!(summary(&split(Language::Php, nested))[1..], ["module - A\\B 2-4", "class A\\B C 3-3", "method A\\B\\C f 3-3"]);
+        assert_eq!(summary(&split(Language::Php, nested)), ["module - A\\B 2-4", "class A\\B C 3-3", "method A\\B\\C f 3-3"]);
     }
 
     #[test]
