@@ -285,7 +285,22 @@ pub(crate) fn classify<'t>(
                     Some(Item::container(UnitKind::Class, name().or_else(|| Some("Companion".into())), class_body()))
                 }
                 "function_declaration" => {
-                    Some(Item::function(function_kind, name(), elidable(child_of_kind(node, &["function_body"]))))
+                    let body = elidable(child_of_kind(node, &["function_body"]));
+                    // `fun List<T>.second()` extends its receiver type, as a Go method does.
+                    let receiver = node
+                        .child_by_field_name("name")
+                        .and_then(|n| n.prev_sibling())
+                        .filter(|dot| dot.kind() == ".")
+                        .and_then(|dot| dot.prev_named_sibling());
+                    match receiver {
+                        Some(receiver) => {
+                            let mut item = Item::function(UnitKind::Method, name(), body);
+                            let text = &src[receiver.byte_range()];
+                            item.owner = Some(clean_name(text.split('<').next().unwrap_or(text)));
+                            Some(item)
+                        }
+                        None => Some(Item::function(function_kind, name(), body)),
+                    }
                 }
                 "secondary_constructor" => {
                     Some(Item::function(UnitKind::Method, Some("constructor".into()), child_of_kind(node, &["block"])))

@@ -429,6 +429,8 @@ mod tests {
             ]
         );
         assert!(units[1].content.contains("fun total(): Int = ...\n"), "{}", units[1].content);
+        let extensions = "fun String.shout(): String = uppercase()\nfun <T> List<T>.second(): T = this[1]\n";
+        assert_eq!(summary(&split(Language::Kotlin, extensions)), ["method String shout 1-1", "method List second 2-2"]);
         assert!(units[1].content.starts_with("/** An order. */\n@Serializable\ndata class Order"));
     }
 
