@@ -122,10 +122,7 @@ impl<'s> TreeWalker<'s> {
             }
             let Some(item) = grammar::classify(self.language, *element, self.src, in_container) else { continue };
             let mut first = i;
-            while first > free
-                && grammar::is_annotation(elements[first - 1].kind())
-                && !has_blank_line(&self.src[elements[first - 1].end_byte()..elements[first].start_byte()])
-            {
+            while first > free && self.leads(elements[first - 1], elements[first].start_byte()) {
                 first -= 1;
             }
             if top_level {
@@ -150,14 +147,20 @@ impl<'s> TreeWalker<'s> {
     /// between `class A` and its first method to the class node).
     fn annotation_before(&self, level: Node<'_>, mut start: usize) -> usize {
         let mut previous = level.prev_named_sibling();
-        while let Some(node) = previous.filter(|p| grammar::is_annotation(p.kind())) {
-            if has_blank_line(&self.src[node.end_byte()..start]) {
-                break;
-            }
+        while let Some(node) = previous.filter(|p| self.leads(*p, start)) {
             start = node.start_byte();
             previous = node.prev_named_sibling();
         }
         start
+    }
+
+    /// Whether `node` is a comment or attribute that belongs to what starts at `start`:
+    /// on lines of its own (not trailing the code before it) with no blank line between.
+    fn leads(&self, node: Node<'_>, start: usize) -> bool {
+        let line_start = self.src[..node.start_byte()].rfind('\n').map_or(0, |n| n + 1);
+        grammar::is_annotation(node.kind())
+            && self.src[line_start..node.start_byte()].trim().is_empty()
+            && !has_blank_line(&self.src[node.end_byte()..start])
     }
 
     /// Emits `item` (and its members); returns what an enclosing skeleton elides of it.
@@ -335,6 +338,10 @@ mod tests {
         let commented = split(Language::Python, "class B:\n    # Says hi.\n    def hi(self):\n        pass\n");
         assert_eq!(summary(&commented), ["class - B 1-4", "method B hi 2-4"]);
         assert!(commented[1].content.starts_with("# Says hi.\n    def hi"));
+        // A comment trailing the code on its line is that line's, not the next item's.
+        let trailing = split(Language::Python, "class B:  # A bag.\n    def hi(self):\n        pass\nx = 1  # One.\ndef f():\n    pass\n");
+        assert_eq!(summary(&trailing), ["class - B 1-3", "method B hi 2-3", "code - - 4-4", "function - f 5-6"]);
+        assert_eq!(trailing[2].content, "x = 1  # One.");
     }
 
     #[test]
