@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use super::blocks::BlockAllocator;
 use super::constraint::{Allowed, Constraint};
 use super::kv::{AttentionBackend, PagedKvCache};
-use super::step::{SeqChunk, SeqId};
 use super::sampler::{find_stop, FinishReason, Sampler, SamplingParams};
 use super::scheduler::{Schedule, ScheduledChunk, Scheduler, SchedulerConfig};
+use super::step::{SeqChunk, SeqId};
 use super::{DeviceFacts, Model, ModelConfig};
 use crate::{Error, Result};
 

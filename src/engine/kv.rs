@@ -121,6 +121,12 @@ impl<P> DevicePool<P> {
         Ok(DevicePool { layers, stage_of, devices, plans: Vec::new() })
     }
 
+    /// Builds the step's plan once on each device.
+    fn plan(&mut self, build: impl Fn(&Device) -> candle_core::Result<P>) -> candle_core::Result<()> {
+        self.plans = self.devices.iter().map(build).collect::<candle_core::Result<_>>()?;
+        Ok(())
+    }
+
     /// A layer's keys, values and its device's plan for the step in progress.
     fn layer(&self, layer: usize) -> Result<(&Tensor, &Tensor, &P)> {
         let plan = self.plans.get(self.stage_of[layer]).ok_or_else(|| Error::Request("attend before begin_step".into()))?;
@@ -178,13 +184,9 @@ impl PagedKvCache {
     pub fn begin_step(&mut self, chunks: &[SeqChunk]) -> Result<()> {
         let (block_size, kv_dim) = (self.block_size, self.kv_dim());
         match &mut self.pool {
-            Pool::Gathered(pool) => {
-                pool.plans = pool.devices.iter().map(|d| gathered::Plan::new(chunks, block_size, kv_dim, d)).collect::<candle_core::Result<_>>()?
-            }
+            Pool::Gathered(pool) => pool.plan(|d| gathered::Plan::new(chunks, block_size, kv_dim, d))?,
             #[cfg(feature = "flash-attn")]
-            Pool::Flash(pool) => {
-                pool.plans = pool.devices.iter().map(|d| super::flash::Plan::new(chunks, block_size, kv_dim, d)).collect::<candle_core::Result<_>>()?
-            }
+            Pool::Flash(pool) => pool.plan(|d| super::flash::Plan::new(chunks, block_size, kv_dim, d))?,
             Pool::Host(_) => {}
         }
         Ok(())

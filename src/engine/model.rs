@@ -13,8 +13,8 @@ use candle_core::{DType, Device, Tensor};
 use super::config::ModelConfig;
 use super::flash;
 use super::kv::{AttentionBackend, PagedKvCache};
-use super::step::SeqChunk;
 use super::placement::Stage;
+use super::step::SeqChunk;
 use super::weights::{Linear, Stacked, Weights};
 use crate::{Error, Result};
 

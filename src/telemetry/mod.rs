@@ -120,13 +120,13 @@ impl Telemetry {
         let distinct = first_seen(workers.iter().flat_map(|w| w.devices().iter().copied()));
         let guards = distinct.iter().map(|d| d.to_string()).map(|d| Arc::new(Guard::new(&d, config.limits(&d)))).collect();
         let power_w = distinct.iter().map(|_| AtomicU64::new(f64::NAN.to_bits())).collect();
-        let workers = distinct.iter().map(|d| workers.iter().filter(|w| w.devices().contains(d)).count()).collect();
+        let sharing = distinct.iter().map(|d| workers.iter().filter(|w| w.devices().contains(d)).count()).collect();
         Telemetry {
             config,
             devices: distinct,
             guards,
             power_w,
-            workers,
+            workers: sharing,
             tokens: AtomicU64::new(0),
             samples: Mutex::new(Vec::new()),
             sources: Mutex::new(Vec::new()),
