@@ -10,12 +10,14 @@
 //! 5. [`sink`]: batches → Parquet files, atomically; part folders for resume.
 //! 6. [`telemetry`]: sensors sampled per run, thermal guard, statistics, soak gates, report.
 //!
-//! [`pipeline`] reads the TOML files that describe a run; [`run`] joins the stages.
+//! [`pipeline`] reads the TOML files that describe a run; [`run`] joins the stages;
+//! [`export`] turns a finished run's docs and reviews into Markdown and SARIF.
 #![deny(missing_docs)]
 
 pub mod bench;
 pub mod engine;
 mod error;
+pub mod export;
 pub mod job;
 pub mod pipeline;
 pub mod run;

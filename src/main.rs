@@ -42,6 +42,9 @@ enum Command {
     Soak(SoakArgs),
     /// Write OUT/report/index.html with PNG plots from a run's or soak's telemetry.
     Report(ReportArgs),
+    /// Write a finished run's documentation as Markdown pages and its review findings as
+    /// SARIF (GitHub code scanning, VS Code) and a Markdown digest, per repository.
+    Export(ExportArgs),
 }
 
 #[derive(Args)]
@@ -65,6 +68,15 @@ struct SoakArgs {
 struct ReportArgs {
     /// The output folder of a run or a soak.
     out: PathBuf,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// The output folder of a finished run.
+    out: PathBuf,
+    /// Where to write (replaced whole, so new, empty, or an earlier export) [default: OUT/export].
+    #[arg(long)]
+    to: Option<PathBuf>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -341,6 +353,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench(args),
         Command::Soak(args) => soak(args),
         Command::Report(args) => report(args),
+        Command::Export(args) => export(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -530,6 +543,17 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     };
     let index = hearth::telemetry::report::write(&args.out, stats, &gates)?;
     println!("{}", index.display());
+    Ok(())
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let to = args.to.unwrap_or_else(|| args.out.join("export"));
+    let summary = hearth::export::export(&args.out, &to)?;
+    println!(
+        "repositories: {}, documentation pages: {}, findings: {}, units without a usable answer: {}",
+        summary.repos, summary.doc_pages, summary.findings, summary.unanswered
+    );
+    println!("{}", to.join("index.md").display());
     Ok(())
 }
 

@@ -83,6 +83,12 @@ impl Shard {
     pub fn tag(&self) -> String {
         format!("-{}-of-{}", self.index, self.count)
     }
+
+    /// The shard a file-name tag names (`-<i>-of-<N>`, as [`Shard::tag`] writes it).
+    pub fn from_tag(tag: &str) -> Option<Shard> {
+        let (index, count) = tag.strip_prefix('-')?.split_once("-of-")?;
+        Shard::new(index.parse().ok()?, count.parse().ok()?)
+    }
 }
 
 /// The file-name tag of an optional shard: empty for an unsharded run.

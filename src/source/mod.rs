@@ -15,7 +15,7 @@ mod unit;
 mod walk;
 
 use arrow_array::RecordBatch;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use dataset::{read_dataset, DatasetColumns};
 pub use emit::WalkStats;
@@ -36,7 +36,7 @@ pub enum SourceBatch {
 }
 
 /// One input of a run, for the provenance metadata.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SourceInfo {
     /// The repository name units carry.
     pub repo: String,

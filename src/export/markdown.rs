@@ -1,0 +1,204 @@
+//! Markdown for people: a page per source file with its units' documentation, a review
+//! digest by severity, and an index per repository. CommonMark, as GitHub, GitLab and
+//! editors render it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::rows::{Place, Row};
+use super::{finding_lines, uri_path, Lines, RepoFacts, TaskModel};
+use crate::tasks::review::{Finding, SEVERITIES};
+
+/// The documentation page of one source file: its units in line order, a container
+/// before its members, each unit's comment as the model wrote it (in the language's own
+/// comment convention), or why it has none.
+pub fn doc_page(path: &str, rows: &[&Row<String>], model: &TaskModel) -> String {
+    let mut page = format!("# {}\n\n", code(path));
+    let language = rows.first().map_or("", |r| r.place.language.as_str());
+    let missing = rows.iter().filter(|r| r.outcome.is_err()).count();
+    let _ = write!(page, "{language} · {}", count(rows.len(), "unit"));
+    if missing > 0 {
+        let _ = write!(page, ", {missing} without documentation");
+    }
+    let _ = writeln!(page, " · documented by {}\n", model.byline());
+    let mut sorted = rows.to_vec();
+    sorted.sort_by_key(|r| (r.place.start_line, std::cmp::Reverse(r.place.end_line)));
+    for row in sorted {
+        let _ = writeln!(page, "## {}\n", title(&row.place));
+        match &row.outcome {
+            Ok(text) => {
+                let fence = fence(text);
+                let _ = writeln!(page, "{fence}{language}\n{text}\n{fence}\n");
+            }
+            Err(why) => {
+                let _ = writeln!(page, "*No documentation: {}*\n", inline(why));
+            }
+        }
+    }
+    page
+}
+
+/// The findings of a repository, most severe first, then by file and line; and the
+/// units whose review has no usable answer.
+pub fn review_digest(repo: &str, rows: &[&Row<Vec<Finding>>], model: &TaskModel) -> String {
+    let mut by_severity: BTreeMap<usize, Vec<(&Place, &Finding)>> = BTreeMap::new();
+    let mut unanswered = Vec::new();
+    for row in rows {
+        match &row.outcome {
+            Ok(findings) => {
+                for f in findings {
+                    let rank = SEVERITIES.iter().rev().position(|s| *s == f.severity).unwrap_or(SEVERITIES.len());
+                    by_severity.entry(rank).or_default().push((&row.place, f));
+                }
+            }
+            Err(why) => unanswered.push((&row.place, why)),
+        }
+    }
+    let total: usize = by_severity.values().map(Vec::len).sum();
+    let counts: Vec<String> = by_severity.iter().map(|(rank, list)| format!("{} {}", list.len(), severity_name(*rank))).collect();
+    let mut page = format!("# Review of {}\n\n", code(repo));
+    let _ = write!(page, "{} reviewed by {}: {}", count(rows.len(), "unit"), model.byline(), count(total, "finding"));
+    if !counts.is_empty() {
+        let _ = write!(page, " ({})", counts.join(", "));
+    }
+    let _ = writeln!(page, "; {} without a usable answer. The same findings for tools: `review.sarif`.\n", count(unanswered.len(), "unit"));
+    for (rank, mut list) in by_severity {
+        list.sort_by(|a, b| (&a.0.path, a.0.start_line, a.1.line).cmp(&(&b.0.path, b.0.start_line, b.1.line)));
+        let name = severity_name(rank);
+        let _ = writeln!(page, "## {}{} ({})\n", name[..1].to_uppercase(), &name[1..], list.len());
+        for (place, finding) in list {
+            let lines = match finding_lines(place, finding) {
+                Lines::One(line) => format!("{}:{line}", place.path),
+                Lines::Span(start, end) => format!("{}:{start}-{end}", place.path),
+            };
+            let _ = write!(page, "- **{}** {}", finding.category, code(&lines));
+            if let Some(name) = &place.name {
+                let _ = write!(page, " in {}", code(name));
+            }
+            let _ = writeln!(page, ": {}", inline(&finding.message));
+        }
+        page.push('\n');
+    }
+    if !unanswered.is_empty() {
+        let _ = writeln!(page, "## Without a usable answer ({})\n", unanswered.len());
+        unanswered.sort_by_key(|(place, _)| (&place.path, place.start_line));
+        for (place, why) in unanswered {
+            let _ = writeln!(page, "- {} in {}: {}", title(place), code(&place.path), inline(why));
+        }
+        page.push('\n');
+    }
+    page
+}
+
+/// A repository's landing page: provenance, what each task ran with, the review's
+/// totals and every documented file. `review` is (units, findings); `pages` maps each
+/// source path to (its page under the repository folder, units, units undocumented).
+pub fn repo_index(
+    repo: &str,
+    facts: &RepoFacts,
+    models: &[Option<(&str, &TaskModel)>],
+    review: Option<(usize, usize)>,
+    pages: &BTreeMap<String, (String, usize, usize)>,
+) -> String {
+    let mut page = format!("# {}\n\n", code(repo));
+    if let Some(root) = &facts.root {
+        let _ = write!(page, "Source: {}", code(root));
+        if let Some(commit) = &facts.git_commit {
+            let _ = write!(page, " at commit {}", code(commit));
+        }
+        page.push_str(".\n\n");
+    }
+    for (task, model) in models.iter().flatten() {
+        let _ = writeln!(page, "- {task}: {}", model.byline());
+    }
+    if let Some((units, findings)) = review {
+        let _ = writeln!(page, "- [Review](review.md): {} in {} (`review.sarif` for tools)", count(findings, "finding"), count(units, "unit"));
+    }
+    page.push('\n');
+    if !pages.is_empty() {
+        let units: usize = pages.values().map(|(_, units, _)| units).sum();
+        let missing: usize = pages.values().map(|(_, _, missing)| missing).sum();
+        let _ = writeln!(page, "## Documentation\n\n{} in {}, {missing} without documentation.\n", count(units, "unit"), count(pages.len(), "file"));
+        for (path, (target, units, _)) in pages {
+            let _ = writeln!(page, "- [{}]({}) — {}", inline(path), uri_path(target), count(*units, "unit"));
+        }
+        page.push('\n');
+    }
+    page
+}
+
+/// The export's front page: one line per repository.
+pub fn front_page(repos: &[(String, String)]) -> String {
+    let mut page = String::from("# hearth export\n\n");
+    for (repo, folder) in repos {
+        let _ = writeln!(page, "- [{}]({}/index.md)", inline(repo), uri_path(folder));
+    }
+    page
+}
+
+fn severity_name(rank: usize) -> &'static str {
+    SEVERITIES.iter().rev().nth(rank).copied().unwrap_or("unknown severity")
+}
+
+/// A unit's heading: its name (with what it is inside), kind and lines.
+fn title(place: &Place) -> String {
+    let lines = format!("{}, lines {}–{}", place.kind, place.start_line, place.end_line);
+    match (&place.name, &place.parent) {
+        (Some(name), Some(parent)) => format!("{} in {} · {lines}", code(name), code(parent)),
+        (Some(name), None) => format!("{} · {lines}", code(name)),
+        (None, _) => lines,
+    }
+}
+
+/// "1 unit", "2 units".
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+/// `text` as an inline code span: delimited by more backticks than it holds in a row.
+fn code(text: &str) -> String {
+    let ticks = "`".repeat(longest_run(text, '`') + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') { " " } else { "" };
+    format!("{ticks}{pad}{text}{pad}{ticks}")
+}
+
+/// The fence for a code block holding `text`: longer than any backtick run in it.
+fn fence(text: &str) -> String {
+    "`".repeat((longest_run(text, '`') + 1).max(3))
+}
+
+fn longest_run(text: &str, c: char) -> usize {
+    text.split(|x| x != c).map(str::len).max().unwrap_or(0)
+}
+
+/// Model or error text inside a line of Markdown: one line, and no HTML, links or
+/// table cells made of it.
+fn inline(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '<' | '>' | '[' | ']' | '|' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_spans_and_fences_outlast_the_backticks_inside() {
+        assert_eq!(code("a::b"), "`a::b`");
+        assert_eq!(code("x `y` z"), "``x `y` z``");
+        assert_eq!(code("`q`"), "`` `q` ``");
+        assert_eq!(fence("/// plain"), "```");
+        assert_eq!(fence("/// ```rust\n/// f();\n/// ```"), "````");
+        assert_eq!(inline("a <b>\n[c](d) | e"), "a \\<b\\> \\[c\\](d) \\| e");
+    }
+}

@@ -1,0 +1,422 @@
+//! `hearth export OUT`: a finished run's docs and review rows in the forms people and
+//! their tools read, one folder per repository:
+//!
+//! ```text
+//! EXPORT/index.md                     the repositories
+//! EXPORT/<repo>/index.md              provenance, totals, the documented files
+//! EXPORT/<repo>/docs/<path>.md        a page per source file: its units' documentation
+//! EXPORT/<repo>/review.md             the findings by severity, for people
+//! EXPORT/<repo>/review.sarif          the same findings as SARIF 2.1.0, for tools
+//! ```
+//!
+//! Parquet stays the record; this is a view of it. The export reads a run only when it
+//! is finished (its `_SUCCESS` markers present) and holds the folder's locks while it
+//! reads, so no run compacts the parts under it. It is rebuilt whole into a temporary
+//! folder and swapped in: a page of a file deleted since does not linger, and a killed
+//! export leaves the previous one.
+
+mod markdown;
+mod rows;
+mod sarif;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::run::{success_path, SUCCESS_FILE};
+use crate::shard::Shard;
+use crate::sink::{open_parquet, OutputLock, PartFolder};
+use crate::source::SourceInfo;
+use crate::tasks::review::Finding;
+use crate::tasks::TaskKind;
+use crate::{Error, Result};
+use rows::{Place, Row};
+
+/// The file that marks a folder as an export, which a later export may replace whole.
+const EXPORT_MARKER: &str = ".hearth-export";
+
+/// What an export wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// Repositories exported.
+    pub repos: usize,
+    /// Documentation pages (source files).
+    pub doc_pages: usize,
+    /// Review findings.
+    pub findings: usize,
+    /// Units with a docs or review row that holds no usable answer.
+    pub unanswered: usize,
+}
+
+/// Exports the finished run in `out` into `to` (replacing an earlier export there).
+pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
+    let run = FinishedRun::hold(out)?;
+    let docs = run.task_model(TaskKind::Docs).map(|model| Ok::<_, Error>((model, rows::read_docs(&run.parts(TaskKind::Docs)?)?))).transpose()?;
+    let reviews = run.task_model(TaskKind::Review).map(|model| Ok::<_, Error>((model, rows::read_reviews(&run.parts(TaskKind::Review)?)?))).transpose()?;
+    if docs.is_none() && reviews.is_none() {
+        return Err(Error::Config(format!(
+            "{}: its run had no docs or review task, so there is nothing to export (embeddings stay in Parquet)",
+            out.display()
+        )));
+    }
+    let facts = run.repo_facts()?;
+    let staging = Staging::begin(to)?;
+    let mut summary = ExportSummary::default();
+
+    let mut repos: BTreeMap<&str, (Vec<&Row<String>>, Vec<&Row<Vec<Finding>>>)> = BTreeMap::new();
+    for row in docs.iter().flat_map(|(_, rows)| rows) {
+        repos.entry(&row.place.repo).or_default().0.push(row);
+    }
+    for row in reviews.iter().flat_map(|(_, rows)| rows) {
+        repos.entry(&row.place.repo).or_default().1.push(row);
+    }
+    let no_facts = RepoFacts::default();
+    let mut folders = Vec::new();
+    for (repo, (doc_rows, review_rows)) in repos {
+        let folder = safe_relative(repo);
+        let facts = facts.get(repo).unwrap_or(&no_facts);
+        let mut pages = BTreeMap::new();
+        if let Some((model, _)) = &docs {
+            let mut by_file: BTreeMap<&str, Vec<&Row<String>>> = BTreeMap::new();
+            for row in doc_rows {
+                by_file.entry(&row.place.path).or_default().push(row);
+            }
+            for (path, rows) in by_file {
+                let page = Path::new("docs").join(format!("{}.md", safe_relative(path).display()));
+                staging.write(&folder.join(&page), &markdown::doc_page(path, &rows, model))?;
+                let missing = rows.iter().filter(|r| r.outcome.is_err()).count();
+                summary.unanswered += missing;
+                pages.insert(path.to_string(), (page.display().to_string(), rows.len(), missing));
+            }
+            summary.doc_pages += pages.len();
+        }
+        let mut review = None;
+        if let Some((model, _)) = &reviews {
+            let findings: usize = review_rows.iter().filter_map(|r| r.outcome.as_ref().ok()).map(Vec::len).sum();
+            summary.findings += findings;
+            summary.unanswered += review_rows.iter().filter(|r| r.outcome.is_err()).count();
+            staging.write(&folder.join("review.md"), &markdown::review_digest(repo, &review_rows, model))?;
+            let log = serde_json::to_string_pretty(&sarif::log(repo, &review_rows, model, facts)).expect("a JSON tree serialises");
+            staging.write(&folder.join("review.sarif"), &log)?;
+            review = Some((review_rows.len(), findings));
+        }
+        let models = [docs.as_ref().map(|(m, _)| ("Documentation", *m)), reviews.as_ref().map(|(m, _)| ("Review", *m))];
+        staging.write(&folder.join("index.md"), &markdown::repo_index(repo, facts, &models, review, &pages))?;
+        folders.push((repo.to_string(), folder.display().to_string()));
+    }
+    summary.repos = folders.len();
+    staging.write(Path::new("index.md"), &markdown::front_page(&folders))?;
+    staging.finish()?;
+    Ok(summary)
+}
+
+/// The model a task ran with, from its run's marker.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskModel {
+    /// The model as the pipeline gave it.
+    pub model: String,
+    /// Its content hash.
+    pub model_hash: String,
+}
+
+impl TaskModel {
+    /// "hearth 0.1.0 with `model`".
+    fn byline(&self) -> String {
+        format!("hearth {} with `{}`", env!("CARGO_PKG_VERSION"), self.model.replace('`', "'"))
+    }
+}
+
+/// Where a repository's units came from, from the walk's provenance metadata.
+#[derive(Debug, Clone, Default)]
+pub struct RepoFacts {
+    /// The root the run walked, as it was given.
+    pub root: Option<String>,
+    /// The commit the checkout was at.
+    pub git_commit: Option<String>,
+}
+
+/// The lines a finding points at: its line when that falls inside its unit, else the
+/// unit's whole span. The prompt shows the unit's line range but not numbered lines, so
+/// a line outside it is a model's miscount, not a place to send a reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    One(u32),
+    Span(u32, u32),
+}
+
+fn finding_lines(place: &Place, finding: &Finding) -> Lines {
+    match finding.line {
+        Some(line) if (place.start_line..=place.end_line).contains(&line) => Lines::One(line),
+        _ => Lines::Span(place.start_line, place.end_line),
+    }
+}
+
+/// An output folder whose run finished, held against runs for as long as this lives.
+struct FinishedRun {
+    out: PathBuf,
+    shards: Vec<Option<Shard>>,
+    /// Task name → the model it ran with.
+    tasks: HashMap<String, TaskModel>,
+    _locks: Vec<OutputLock>,
+}
+
+#[derive(Deserialize)]
+struct Marker {
+    tasks: Vec<MarkerTask>,
+}
+
+#[derive(Deserialize)]
+struct MarkerTask {
+    task: String,
+    #[serde(flatten)]
+    model: TaskModel,
+}
+
+impl FinishedRun {
+    /// Takes the locks of `out`'s run (each shard's, for a sharded one), then checks
+    /// every marker is there: a run that started in between removed its marker first.
+    fn hold(out: &Path) -> Result<FinishedRun> {
+        let shards = marker_shards(out)?;
+        let locks = shards.iter().map(|&shard| OutputLock::acquire(out, shard)).collect::<Result<Vec<_>>>()?;
+        let mut tasks = HashMap::new();
+        for &shard in &shards {
+            let path = success_path(out, shard);
+            let text = fs::read_to_string(&path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => unfinished(out),
+                _ => Error::io(&path, e),
+            })?;
+            let marker: Marker = serde_json::from_str(&text).map_err(|e| Error::dataset(&path, format!("not a hearth run's marker: {e}")))?;
+            tasks.extend(marker.tasks.into_iter().map(|t| (t.task, t.model)));
+        }
+        Ok(FinishedRun { out: out.to_path_buf(), shards, tasks, _locks: locks })
+    }
+
+    fn task_model(&self, task: TaskKind) -> Option<&TaskModel> {
+        self.tasks.get(task.name())
+    }
+
+    /// Every shard's part files of `task`.
+    fn parts(&self, task: TaskKind) -> Result<Vec<PathBuf>> {
+        let dir = self.out.join(task.dir_name());
+        let mut parts = Vec::new();
+        for &shard in &self.shards {
+            parts.extend(PartFolder::open(&dir, shard)?.parts()?);
+        }
+        Ok(parts)
+    }
+
+    /// Each repository's root and commit, from the units files' provenance.
+    fn repo_facts(&self) -> Result<HashMap<String, RepoFacts>> {
+        let mut facts = HashMap::new();
+        for &shard in &self.shards {
+            let units = crate::job::units_path(&self.out, shard);
+            let reader = open_parquet(&units)?;
+            let sources = reader
+                .metadata()
+                .file_metadata()
+                .key_value_metadata()
+                .into_iter()
+                .flatten()
+                .find(|kv| kv.key == "hearth.sources")
+                .and_then(|kv| kv.value.as_deref().and_then(|v| serde_json::from_str::<Vec<SourceInfo>>(v).ok()))
+                .unwrap_or_default();
+            for source in sources {
+                facts.insert(source.repo, RepoFacts { root: Some(source.root), git_commit: source.git_commit });
+            }
+        }
+        Ok(facts)
+    }
+}
+
+/// The shards whose markers are in `out`: the unsharded run's, or all N of a sharded
+/// one's. Anything else is a run still going or never finished.
+fn marker_shards(out: &Path) -> Result<Vec<Option<Shard>>> {
+    let entries = fs::read_dir(out).map_err(|e| Error::io(out, e))?;
+    let mut shards = Vec::new();
+    for entry in entries {
+        let name = entry.map_err(|e| Error::io(out, e))?.file_name().to_string_lossy().into_owned();
+        if name == SUCCESS_FILE {
+            return Ok(vec![None]);
+        }
+        if let Some(shard) = name.strip_prefix(SUCCESS_FILE).and_then(Shard::from_tag) {
+            shards.push(shard);
+        }
+    }
+    let Some(count) = shards.iter().map(|s| s.count).max() else { return Err(unfinished(out)) };
+    let missing: Vec<String> = (0..count).filter(|&i| !shards.iter().any(|s| (s.index, s.count) == (i, count))).map(|i| format!("{i}/{count}")).collect();
+    if !missing.is_empty() {
+        return Err(Error::Config(format!(
+            "{}: shards {} have not finished (no _SUCCESS-i-of-{count}); export once every shard's run has",
+            out.display(),
+            missing.join(", ")
+        )));
+    }
+    Ok((0..count).map(|index| Some(Shard { index, count })).collect())
+}
+
+fn unfinished(out: &Path) -> Error {
+    Error::Config(format!(
+        "{}: no finished run to export (no {SUCCESS_FILE}): a run into it is going, was stopped, or never ran; `hearth run` finishes it",
+        out.display()
+    ))
+}
+
+/// The export being built beside its destination, swapped in when complete.
+struct Staging {
+    to: PathBuf,
+    dir: PathBuf,
+}
+
+impl Staging {
+    /// Starts over a fresh staging folder for `to`. `to` must be new, empty, or an
+    /// earlier export: the swap replaces it whole, so any other folder is refused.
+    fn begin(to: &Path) -> Result<Staging> {
+        if to.exists() && !to.join(EXPORT_MARKER).exists() && fs::read_dir(to).map_err(|e| Error::io(to, e))?.next().is_some() {
+            return Err(Error::Config(format!(
+                "{}: not an earlier hearth export and not empty; the export replaces its folder whole, so give a new one",
+                to.display()
+            )));
+        }
+        let name = to.file_name().ok_or_else(|| Error::Config(format!("{}: not a folder to export into", to.display())))?;
+        let dir = to.with_file_name(format!(".{}.partial", name.to_string_lossy()));
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(Staging { to: to.to_path_buf(), dir })
+    }
+
+    fn write(&self, relative: &Path, text: &str) -> Result<()> {
+        let path = self.dir.join(relative);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        fs::write(&path, text).map_err(|e| Error::io(&path, e))
+    }
+
+    fn finish(self) -> Result<()> {
+        self.write(Path::new(EXPORT_MARKER), "written by hearth export; the next export replaces this folder whole\n")?;
+        if self.to.exists() {
+            fs::remove_dir_all(&self.to).map_err(|e| Error::io(&self.to, e))?;
+        }
+        fs::rename(&self.dir, &self.to).map_err(|e| Error::io(&self.to, e))
+    }
+}
+
+/// `path` from the data (a dataset's path column may hold anything) as a relative path
+/// that stays inside the folder it is joined to: root and `.` parts dropped, `..` kept
+/// as a name (`%2E%2E`) rather than climbing.
+fn safe_relative(path: &str) -> PathBuf {
+    let mut safe = PathBuf::new();
+    for component in Path::new(&path.replace('\0', "%00")).components() {
+        match component {
+            Component::Normal(part) => safe.push(part),
+            Component::ParentDir => safe.push("%2E%2E"),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    if safe.as_os_str().is_empty() {
+        safe.push("%2E");
+    }
+    safe
+}
+
+/// A `/`-separated path percent-encoded for a URI or a Markdown link: RFC 3986's
+/// unreserved characters and `/` as they are, every other byte as `%XX`.
+fn uri_path(path: &str) -> String {
+    let mut uri = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => uri.push(byte as char),
+            _ => uri.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    uri
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_from_the_data_stay_inside_the_export() {
+        assert_eq!(safe_relative("src/lib.rs"), PathBuf::from("src/lib.rs"));
+        assert_eq!(safe_relative("/etc/passwd"), PathBuf::from("etc/passwd"));
+        assert_eq!(safe_relative("../../x/./y"), PathBuf::from("%2E%2E/%2E%2E/x/y"));
+        assert_eq!(safe_relative(".."), PathBuf::from("%2E%2E"));
+        assert_eq!(safe_relative("/"), PathBuf::from("%2E"));
+        assert_eq!(uri_path("src/a b/ü.rs"), "src/a%20b/%C3%BC.rs");
+        assert_eq!(uri_path("data.jsonl:12"), "data.jsonl%3A12");
+    }
+
+    #[test]
+    fn only_a_finished_run_is_exported_and_never_under_a_running_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let export = || super::export(out, &out.join("export")).unwrap_err().to_string();
+        assert!(export().contains("no finished run"), "{}", export());
+        // Two of three shards finished.
+        for i in [0, 2] {
+            fs::write(out.join(format!("_SUCCESS-{i}-of-3")), r#"{"tasks": []}"#).unwrap();
+        }
+        assert!(export().contains("shards 1/3 have not finished"), "{}", export());
+        fs::write(out.join("_SUCCESS-1-of-3"), r#"{"tasks": []}"#).unwrap();
+        assert_eq!(marker_shards(out).unwrap(), (0..3).map(|index| Some(Shard { index, count: 3 })).collect::<Vec<_>>());
+        // A shard's run going (its lock held) stops the export at once.
+        let running = OutputLock::acquire(out, Some(Shard { index: 1, count: 3 })).unwrap();
+        assert!(matches!(super::export(out, &out.join("export")), Err(Error::Busy { .. })));
+        drop(running);
+        assert!(export().contains("no docs or review task"), "{}", export());
+        fs::write(out.join(SUCCESS_FILE), "not json").unwrap();
+        assert_eq!(marker_shards(out).unwrap(), vec![None]);
+        assert!(export().contains("not a hearth run's marker"), "{}", export());
+    }
+
+    #[test]
+    fn an_export_replaces_only_an_earlier_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let to = dir.path().join("site");
+        fs::create_dir(&to).unwrap();
+        fs::write(to.join("notes.txt"), "mine").unwrap();
+        let err = Staging::begin(&to).err().unwrap().to_string();
+        assert!(err.contains("not an earlier hearth export"), "{err}");
+        assert_eq!(fs::read_to_string(to.join("notes.txt")).unwrap(), "mine", "a folder that is not an export is left alone");
+
+        let to = dir.path().join("export");
+        for page in ["old.md", "new.md"] {
+            let staging = Staging::begin(&to).unwrap();
+            staging.write(Path::new(page), page).unwrap();
+            staging.finish().unwrap();
+        }
+        assert!(to.join("new.md").exists() && !to.join("old.md").exists(), "the second export replaced the first whole");
+        // A killed export's staging folder is cleared by the next.
+        let staging = Staging::begin(&to).unwrap();
+        staging.write(Path::new("torn.md"), "").unwrap();
+        drop(staging);
+        Staging::begin(&to).unwrap().finish().unwrap();
+        assert!(!to.join("torn.md").exists() && to.join(EXPORT_MARKER).exists());
+    }
+
+    #[test]
+    fn a_finding_points_at_its_line_only_when_that_is_inside_its_unit() {
+        let place = Place {
+            unit_id: "u".into(),
+            repo: "r".into(),
+            path: "a.rs".into(),
+            language: "rust".into(),
+            kind: "function".into(),
+            name: Some("f".into()),
+            parent: None,
+            start_line: 10,
+            end_line: 20,
+        };
+        let at = |line| finding_lines(&place, &Finding { severity: "low".into(), line, category: "bug".into(), message: "m".into() });
+        assert_eq!(at(Some(10)), Lines::One(10));
+        assert_eq!(at(Some(20)), Lines::One(20));
+        assert_eq!(at(Some(3)), Lines::Span(10, 20), "a line counted from the unit's start is not trusted");
+        assert_eq!(at(Some(21)), Lines::Span(10, 20));
+        assert_eq!(at(None), Lines::Span(10, 20));
+    }
+}

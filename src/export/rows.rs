@@ -1,0 +1,144 @@
+//! A finished run's docs and review rows, read from their part files into plain structs.
+
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt32Type;
+use arrow_array::{Array, RecordBatch, StringArray, StructArray, UInt32Array};
+
+use crate::sink::open_parquet;
+use crate::tasks::review::Finding;
+use crate::{Error, Result};
+
+/// Where a unit is, as every task row repeats it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The unit's stable id.
+    pub unit_id: String,
+    /// The repository name.
+    pub repo: String,
+    /// The path inside the repository.
+    pub path: String,
+    /// The language's name.
+    pub language: String,
+    /// The unit's kind (function, method, class, …).
+    pub kind: String,
+    /// Its declared name.
+    pub name: Option<String>,
+    /// The definitions it is inside.
+    pub parent: Option<String>,
+    /// First line, 1-based.
+    pub start_line: u32,
+    /// Last line, inclusive.
+    pub end_line: u32,
+}
+
+/// A task row: where, and what the model made of it, or why there is nothing.
+#[derive(Debug, Clone)]
+pub struct Row<T> {
+    /// The unit.
+    pub place: Place,
+    /// The parsed answer, or the error or parse failure the row records.
+    pub outcome: std::result::Result<T, String>,
+}
+
+/// The rows of a docs folder's `parts`: the documentation text of each unit.
+pub fn read_docs(parts: &[PathBuf]) -> Result<Vec<Row<String>>> {
+    read(parts, |columns, row| Ok(columns.string("text")?.value(row).to_string()))
+}
+
+/// The rows of a reviews folder's `parts`: the findings of each unit.
+pub fn read_reviews(parts: &[PathBuf]) -> Result<Vec<Row<Vec<Finding>>>> {
+    read(parts, |columns, row| {
+        let list = columns.column("findings")?.as_list_opt::<i32>().ok_or_else(|| columns.wrong_type("findings"))?;
+        let items = list.value(row);
+        let items: &StructArray = items.as_struct_opt().ok_or_else(|| columns.wrong_type("findings"))?;
+        let field = |name: &str| items.column_by_name(name).ok_or_else(|| columns.missing(&format!("findings.{name}")));
+        let (severity, line, category, message) = (field("severity")?, field("line")?, field("category")?, field("message")?);
+        let string = |array: &dyn Array, name: &str| -> Result<StringArray> {
+            array.as_string_opt::<i32>().cloned().ok_or_else(|| columns.wrong_type(&format!("findings.{name}")))
+        };
+        let (severity, category, message) = (string(severity, "severity")?, string(category, "category")?, string(message, "message")?);
+        let line: &UInt32Array = line.as_primitive_opt::<UInt32Type>().ok_or_else(|| columns.wrong_type("findings.line"))?;
+        Ok((0..items.len())
+            .map(|i| Finding {
+                severity: severity.value(i).to_string(),
+                line: line.is_valid(i).then(|| line.value(i)),
+                category: category.value(i).to_string(),
+                message: message.value(i).to_string(),
+            })
+            .collect())
+    })
+}
+
+/// Every row of `parts`, its answer taken by `answer` where the row has one.
+fn read<T>(parts: &[PathBuf], answer: impl Fn(&Columns, usize) -> Result<T>) -> Result<Vec<Row<T>>> {
+    let mut rows = Vec::new();
+    for part in parts {
+        for batch in open_parquet(part)?.build().map_err(|e| Error::parquet(part, e))? {
+            let columns = Columns { part, batch: batch? };
+            let strings = ["unit_id", "repo", "path", "language", "kind", "name", "parent"].map(|name| columns.string(name));
+            let [unit_id, repo, path, language, kind, name, parent] = strings;
+            let (unit_id, repo, path, language, kind, name, parent) = (unit_id?, repo?, path?, language?, kind?, name?, parent?);
+            let (start_line, end_line) = (columns.u32("start_line")?, columns.u32("end_line")?);
+            let (error, parse_error) = (columns.string("error")?, columns.optional_string("parse_error")?);
+            let optional = |array: &StringArray, row: usize| array.is_valid(row).then(|| array.value(row).to_string());
+            for row in 0..columns.batch.num_rows() {
+                let outcome = match (optional(error, row), parse_error.and_then(|p| optional(p, row))) {
+                    (Some(error), _) => Err(error),
+                    (None, Some(reason)) => Err(format!("the answer did not parse: {reason}")),
+                    (None, None) => Ok(answer(&columns, row)?),
+                };
+                let place = Place {
+                    unit_id: unit_id.value(row).to_string(),
+                    repo: repo.value(row).to_string(),
+                    path: path.value(row).to_string(),
+                    language: language.value(row).to_string(),
+                    kind: kind.value(row).to_string(),
+                    name: optional(name, row),
+                    parent: optional(parent, row),
+                    start_line: start_line.value(row),
+                    end_line: end_line.value(row),
+                };
+                rows.push(Row { place, outcome });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// One batch of a part file, its columns looked up by name with errors naming the file.
+struct Columns<'a> {
+    part: &'a Path,
+    batch: RecordBatch,
+}
+
+impl Columns<'_> {
+    fn column(&self, name: &str) -> Result<&dyn Array> {
+        self.batch.column_by_name(name).map(|c| c.as_ref()).ok_or_else(|| self.missing(name))
+    }
+
+    fn string(&self, name: &str) -> Result<&StringArray> {
+        self.column(name)?.as_string_opt::<i32>().ok_or_else(|| self.wrong_type(name))
+    }
+
+    /// A column only generation tasks have.
+    fn optional_string(&self, name: &str) -> Result<Option<&StringArray>> {
+        match self.batch.column_by_name(name) {
+            None => Ok(None),
+            Some(_) => self.string(name).map(Some),
+        }
+    }
+
+    fn u32(&self, name: &str) -> Result<&UInt32Array> {
+        self.column(name)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| self.wrong_type(name))
+    }
+
+    fn missing(&self, name: &str) -> Error {
+        Error::dataset(self.part, format!("a hearth part file has a `{name}` column"))
+    }
+
+    fn wrong_type(&self, name: &str) -> Error {
+        Error::dataset(self.part, format!("column `{name}` is not of the type hearth writes"))
+    }
+}
