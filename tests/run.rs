@@ -380,6 +380,127 @@ fn a_unit_over_the_context_fails_alone_and_the_exit_status_says_so() {
     assert!(errors[0].contains("context"), "{errors:?}");
 }
 
+/// `hearth export OUT`, which must succeed.
+fn export_ok(out: &Path) {
+    let exported = hearth(&["export", out.to_str().unwrap()]);
+    assert!(exported.status.success(), "hearth export failed: {}", String::from_utf8_lossy(&exported.stderr));
+}
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn a_finished_run_exports_its_docs_as_pages_and_its_findings_as_sarif() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = make_repo(tmp.path(), 7);
+    // A unit over tiny's context: its docs and review rows hold only an error.
+    let body: String = (0..700).map(|i| format!("    v{i} = {i}\n")).collect();
+    std::fs::write(repo.join("huge.py"), format!("def huge():\n{body}    return 0\n")).unwrap();
+    let pipeline = tmp.path().join("pipeline.toml");
+    std::fs::write(
+        &pipeline,
+        "[source]\nrepos = [\"repo\"]\nmax_unit_bytes = 100000\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n\
+         [tasks.docs]\nmax_new_tokens = 8\n[tasks.review]\nmax_new_tokens = 3000\nconstrained = true\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let early = hearth(&["export", out.to_str().unwrap()]);
+    assert!(!early.status.success() && String::from_utf8_lossy(&early.stderr).contains("no finished run"), "{early:?}");
+
+    let run = hearth(&["run", pipeline.to_str().unwrap(), "--quiet"]);
+    assert!(!run.status.success(), "huge.py fails, and the exit status says so");
+    export_ok(&out);
+    let site = out.join("export/repo");
+    let page = |path: &str| std::fs::read_to_string(site.join(format!("docs/{path}.md"))).unwrap();
+
+    // Every docs row is on its file's page: the comment as written, or why there is none.
+    let docs = read_folder(&out.join("docs"));
+    let places = strings(&docs, "path").into_iter().zip(strings(&docs, "name"));
+    let outcomes = strings(&docs, "text").into_iter().zip(strings(&docs, "error")).zip(strings(&docs, "parse_error"));
+    let rows: Vec<_> = places.zip(outcomes).collect();
+    assert_eq!(rows.len(), 8);
+    for ((path, name), ((text, error), parse_error)) in rows {
+        let (path, name) = (path.unwrap(), name.unwrap());
+        let page = page(&path);
+        assert!(page.contains(&format!("## `{name}` · function, lines")), "{path}: {name} has a heading");
+        match (text, error, parse_error) {
+            (Some(text), None, None) => assert!(page.contains(&text), "{path}: {name}'s comment is on its page"),
+            (None, Some(error), None) => {
+                assert!(error.contains("context") && page.contains("*No documentation: ") && page.contains("context"), "{page}")
+            }
+            (None, None, Some(_)) => assert!(page.contains("*No documentation: the answer did not parse: "), "{page}"),
+            other => panic!("a docs row has a text, an error or a parse error: {other:?}"),
+        }
+    }
+    let mod_0 = page("mod_0.py");
+    let headings: Vec<usize> = (0..5).map(|i| mod_0.find(&format!("`step_{i}`")).unwrap()).collect();
+    assert!(headings.windows(2).all(|w| w[0] < w[1]), "units in line order");
+
+    // Every finding is a SARIF result at a line of its own unit; the failed unit is a notification.
+    let reviews = read_folder(&out.join("reviews"));
+    let mut spans = BTreeMap::new();
+    let mut findings = 0;
+    for b in &reviews {
+        let (ids, list) = (b.column_by_name("unit_id").unwrap().as_string::<i32>(), b.column_by_name("findings").unwrap().as_list::<i32>());
+        let line = |c: &str| b.column_by_name(c).unwrap().as_primitive::<arrow_array::types::UInt32Type>().clone();
+        let (start, end) = (line("start_line"), line("end_line"));
+        for i in 0..b.num_rows() {
+            spans.insert(ids.value(i).to_string(), (start.value(i) as u64, end.value(i) as u64));
+            findings += if list.is_valid(i) { list.value(i).len() } else { 0 };
+        }
+    }
+    assert!(findings > 0, "constrained answers from random weights still hold findings");
+    let sarif: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(site.join("review.sarif")).unwrap()).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let log = &sarif["runs"][0];
+    let results = log["results"].as_array().unwrap();
+    assert_eq!(results.len(), findings, "one result per finding");
+    let rules: Vec<&str> = log["tool"]["driver"]["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    for result in results {
+        let rule = result["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(result["ruleId"], rules[rule]);
+        let level = result["level"].as_str().unwrap();
+        let severity = result["properties"]["severity"].as_str().unwrap();
+        assert_eq!(level, match severity { "high" => "error", "medium" => "warning", _ => "note" });
+        let (start, end) = spans[result["properties"]["unit_id"].as_str().unwrap()];
+        let location = &result["locations"][0]["physicalLocation"];
+        let uri = location["artifactLocation"]["uri"].as_str().unwrap();
+        assert!(uri == "mod_0.py" || uri == "mod_1.py", "{uri}");
+        let region = &location["region"];
+        let first = region["startLine"].as_u64().unwrap();
+        assert!((start..=end).contains(&first) && region["endLine"].as_u64().is_none_or(|e| e == end), "{region} in {start}-{end}");
+    }
+    let root = log["originalUriBaseIds"]["SRCROOT"]["uri"].as_str().unwrap();
+    assert!(root.starts_with("file:///") && root.ends_with("/repo/"), "{root}");
+    let notes = log["invocations"][0]["toolExecutionNotifications"].as_array().unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "huge.py");
+    let digest = std::fs::read_to_string(site.join("review.md")).unwrap();
+    assert!(digest.contains(&format!("{findings} finding")) && digest.contains("1 unit without a usable answer"), "{digest}");
+
+    // A file deleted from the repository leaves the next export with the next run.
+    std::fs::remove_file(repo.join("mod_1.py")).unwrap();
+    hearth(&["run", pipeline.to_str().unwrap(), "--quiet"]);
+    export_ok(&out);
+    assert!(site.join("docs/mod_0.py.md").exists() && !site.join("docs/mod_1.py.md").exists());
+}
+
 /// Review rows of a run over `units` Python functions with the random tiny model:
 /// (rows whose findings parsed, rows kept raw with a parse error).
 fn tiny_reviews(constrained: bool, units: usize) -> (usize, usize) {
@@ -498,6 +619,11 @@ fn three_shards_side_by_side_make_exactly_the_unsharded_output() {
     assert!(counts(&marker).values().all(|c| c[2] == 0 && c[1] == c[0]), "{marker}");
     let after: Vec<_> = TASKS.iter().map(|t| snapshot(&sharded.join(t))).collect();
     assert!(before == after, "a re-run of a completed shard leaves every part file as it was");
+
+    // The shards' export is the whole run's, file for file.
+    export_ok(&whole);
+    export_ok(&sharded);
+    assert_eq!(files_under(&sharded.join("export")), files_under(&whole.join("export")));
 
     // Another sharding of the same folder is refused, naming the clash.
     let clash = hearth(&["run", pipeline.to_str().unwrap(), "--out", sharded.to_str().unwrap(), "--shard", "0/2", "--quiet"]);
