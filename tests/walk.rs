@@ -202,7 +202,7 @@ fn parquet_output_has_the_schema_rows_and_provenance() {
     assert_eq!(kv["hearth.version"], env!("CARGO_PKG_VERSION"));
     let sources: serde_json::Value = serde_json::from_str(&kv["hearth.sources"]).unwrap();
     assert_eq!(sources[0]["repo"], "sample-repo");
-    assert_eq!(sources[0]["root"], sample.display().to_string());
+    assert_eq!(sources[0]["root"], sample.canonicalize().unwrap().display().to_string(), "the root, absolute");
     let walk_config: serde_json::Value = serde_json::from_str(&kv["hearth.walk_config"]).unwrap();
     assert_eq!(walk_config["max_unit_bytes"], 4096);
 

@@ -106,7 +106,8 @@ pub fn read_dataset(
     if let Some(err) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(err);
     }
-    Ok(vec![SourceInfo { repo: default_repo, root: file.display().to_string(), git_commit: None }])
+    let root = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+    Ok(vec![SourceInfo { repo: default_repo, root: root.display().to_string(), git_commit: None }])
 }
 
 fn emit_record(emitter: &mut Emitter<'_>, record: Record) -> Result<()> {

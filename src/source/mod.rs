@@ -40,7 +40,8 @@ pub enum SourceBatch {
 pub struct SourceInfo {
     /// The repository name units carry.
     pub repo: String,
-    /// The root or dataset file as given.
+    /// The repository's root or the dataset file, absolute (canonical): a reader of the
+    /// output later, in another folder, can still find it.
     pub root: String,
     /// The checkout's `HEAD` commit, when the root is in a git checkout.
     pub git_commit: Option<String>,

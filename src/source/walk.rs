@@ -68,7 +68,7 @@ pub fn walk_repos(roots: &[PathBuf], config: &WalkConfig, stats: &WalkStats, tx:
         .iter()
         .map(|r| SourceInfo {
             repo: r.repo.clone(),
-            root: r.given.display().to_string(),
+            root: r.canonical.display().to_string(),
             git_commit: super::git::head_commit(&r.canonical),
         })
         .collect())
