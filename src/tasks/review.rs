@@ -81,7 +81,10 @@ struct Answer {
 }
 
 /// The findings in the model's answer: the first JSON object in it (a code fence or
-/// chatter around it is tolerated), checked against the shape the prompt asks for.
+/// chatter around it is tolerated), checked against the shape the prompt asks for. A
+/// finding that repeats an earlier one's line and message (small models say one thing
+/// under two categories) is dropped: it is one finding, and a digest or a code-scanning
+/// upload would show it twice.
 pub fn parse(answer: &str) -> Result<Vec<Finding>, String> {
     let start = answer.find('{').ok_or("no JSON object in the answer")?;
     let mut stream = serde_json::Deserializer::from_str(&answer[start..]).into_iter::<Answer>();
@@ -98,7 +101,13 @@ pub fn parse(answer: &str) -> Result<Vec<Finding>, String> {
             return Err(format!("unknown category {:?}", f.category));
         }
     }
-    Ok(parsed.findings)
+    let mut findings: Vec<Finding> = Vec::with_capacity(parsed.findings.len());
+    for f in parsed.findings {
+        if !findings.iter().any(|seen| (seen.line, seen.message.trim()) == (f.line, f.message.trim())) {
+            findings.push(f);
+        }
+    }
+    Ok(findings)
 }
 
 #[cfg(test)]
@@ -113,6 +122,17 @@ mod tests {
         assert_eq!(findings.len(), 1);
         assert_eq!((findings[0].line, findings[0].severity.as_str()), (Some(3), "high"));
         assert_eq!(parse("{\"findings\": []}").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_finding_said_twice_is_kept_once() {
+        let answer = r#"{"findings": [
+            {"severity": "high", "line": 3, "category": "bug", "message": "Off by one."},
+            {"severity": "low", "line": 3, "category": "maintainability", "message": "Off by one. "},
+            {"severity": "low", "line": 4, "category": "bug", "message": "Off by one."},
+            {"severity": "low", "line": 3, "category": "style", "message": "Name it clearly."}]}"#;
+        let kept: Vec<(Option<u32>, String)> = parse(answer).unwrap().into_iter().map(|f| (f.line, f.category)).collect();
+        assert_eq!(kept, [(Some(3), "bug".to_string()), (Some(4), "bug".to_string()), (Some(3), "style".to_string())]);
     }
 
     #[test]
