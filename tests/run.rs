@@ -355,13 +355,18 @@ fn runs_killed_at_random_points_finish_with_every_unit_once() {
     assert_pyarrow_reads(&resumed.join("out"), units as usize);
 }
 
+/// `repo/huge.py`: one function longer than tiny's context (4096 byte-level tokens);
+/// a pipeline over it needs `max_unit_bytes = 100000` to keep it whole.
+fn add_unit_over_the_context(repo: &Path) {
+    let body: String = (0..700).map(|i| format!("    v{i} = {i}\n")).collect();
+    std::fs::write(repo.join("huge.py"), format!("def huge():\n{body}    return 0\n")).unwrap();
+}
+
 #[test]
 fn a_unit_over_the_context_fails_alone_and_the_exit_status_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = make_repo(tmp.path(), 3);
-    // tiny's context is 4096 byte-level tokens; this unit is longer.
-    let body: String = (0..700).map(|i| format!("    v{i} = {i}\n")).collect();
-    std::fs::write(repo.join("huge.py"), format!("def huge():\n{body}    return 0\n")).unwrap();
+    add_unit_over_the_context(&repo);
     let pipeline = tmp.path().join("pipeline.toml");
     std::fs::write(
         &pipeline,
@@ -408,9 +413,8 @@ fn files_under(dir: &Path) -> Vec<String> {
 fn a_finished_run_exports_its_docs_as_pages_and_its_findings_as_sarif() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = make_repo(tmp.path(), 7);
-    // A unit over tiny's context: its docs and review rows hold only an error.
-    let body: String = (0..700).map(|i| format!("    v{i} = {i}\n")).collect();
-    std::fs::write(repo.join("huge.py"), format!("def huge():\n{body}    return 0\n")).unwrap();
+    // Its docs and review rows hold only an error.
+    add_unit_over_the_context(&repo);
     let pipeline = tmp.path().join("pipeline.toml");
     std::fs::write(
         &pipeline,
