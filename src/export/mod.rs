@@ -112,26 +112,29 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
     Ok(summary)
 }
 
-/// The model a task ran with, from its run's marker.
+/// What a task ran with, from its run's marker.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TaskModel {
     /// The model as the pipeline gave it.
     pub model: String,
     /// Its content hash.
     pub model_hash: String,
+    /// The hearth that ran it (the marker's, not this one's).
+    #[serde(skip)]
+    pub hearth_version: String,
 }
 
 impl TaskModel {
     /// "hearth 0.1.0 with `model`".
     fn byline(&self) -> String {
-        format!("hearth {} with `{}`", env!("CARGO_PKG_VERSION"), self.model.replace('`', "'"))
+        format!("hearth {} with `{}`", self.hearth_version, self.model.replace('`', "'"))
     }
 }
 
 /// Where a repository's units came from, from the walk's provenance metadata.
 #[derive(Debug, Clone, Default)]
 pub struct RepoFacts {
-    /// The root the run walked, as it was given.
+    /// The root the run walked (absolute since provenance records it so).
     pub root: Option<String>,
     /// The commit the checkout was at.
     pub git_commit: Option<String>,
@@ -164,6 +167,7 @@ struct FinishedRun {
 
 #[derive(Deserialize)]
 struct Marker {
+    hearth_version: String,
     tasks: Vec<MarkerTask>,
 }
 
@@ -188,7 +192,8 @@ impl FinishedRun {
                 _ => Error::io(&path, e),
             })?;
             let marker: Marker = serde_json::from_str(&text).map_err(|e| Error::dataset(&path, format!("not a hearth run's marker: {e}")))?;
-            tasks.extend(marker.tasks.into_iter().map(|t| (t.task, t.model)));
+            let version = marker.hearth_version;
+            tasks.extend(marker.tasks.into_iter().map(|t| (t.task, TaskModel { hearth_version: version.clone(), ..t.model })));
         }
         Ok(FinishedRun { out: out.to_path_buf(), shards, tasks, _locks: locks })
     }
@@ -359,10 +364,10 @@ mod tests {
         assert!(export().contains("no finished run"), "{}", export());
         // Two of three shards finished.
         for i in [0, 2] {
-            fs::write(out.join(format!("_SUCCESS-{i}-of-3")), r#"{"tasks": []}"#).unwrap();
+            fs::write(out.join(format!("_SUCCESS-{i}-of-3")), r#"{"hearth_version": "0.1.0", "tasks": []}"#).unwrap();
         }
         assert!(export().contains("shards 1/3 have not finished"), "{}", export());
-        fs::write(out.join("_SUCCESS-1-of-3"), r#"{"tasks": []}"#).unwrap();
+        fs::write(out.join("_SUCCESS-1-of-3"), r#"{"hearth_version": "0.1.0", "tasks": []}"#).unwrap();
         assert_eq!(marker_shards(out).unwrap(), (0..3).map(|index| Some(Shard { index, count: 3 })).collect::<Vec<_>>());
         // A shard's run going (its lock held) stops the export at once.
         let running = OutputLock::acquire(out, Some(Shard { index: 1, count: 3 })).unwrap();

@@ -43,7 +43,7 @@ pub fn log(repo: &str, rows: &[&Row<Vec<Finding>>], model: &TaskModel, facts: &R
     let mut run = json!({
         "tool": { "driver": {
             "name": "hearth",
-            "version": env!("CARGO_PKG_VERSION"),
+            "version": model.hearth_version,
             "rules": rules,
             "properties": { "model": model.model, "model_hash": model.model_hash },
         }},
