@@ -82,10 +82,7 @@ pub(crate) fn is_transparent(kind: &str) -> bool {
 /// Comments and attributes directly above an item belong to it (doc comments,
 /// `#[derive]`, C++ `[[nodiscard]]`).
 pub(crate) fn is_annotation(kind: &str) -> bool {
-    matches!(
-        kind,
-        "comment" | "line_comment" | "block_comment" | "multiline_comment" | "attribute_item" | "attribute_declaration"
-    )
+    is_comment(kind) || matches!(kind, "attribute_item" | "attribute_declaration")
 }
 
 /// Whether a node is only a comment (a gap of nothing but comments is not a unit).
