@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 use crate::run::{success_path, SUCCESS_FILE};
 use crate::shard::Shard;
-use crate::sink::{open_parquet, OutputLock, PartFolder};
+use crate::sink::{key_values, open_parquet, OutputLock, PartFolder};
 use crate::source::SourceInfo;
 use crate::tasks::review::Finding;
 use crate::tasks::TaskKind;
@@ -217,15 +217,10 @@ impl FinishedRun {
         let mut facts = HashMap::new();
         for &shard in &self.shards {
             let units = crate::job::units_path(&self.out, shard);
-            let reader = open_parquet(&units)?;
-            let sources = reader
-                .metadata()
-                .file_metadata()
-                .key_value_metadata()
+            let sources = key_values(&open_parquet(&units)?)
                 .into_iter()
-                .flatten()
-                .find(|kv| kv.key == "hearth.sources")
-                .and_then(|kv| kv.value.as_deref().and_then(|v| serde_json::from_str::<Vec<SourceInfo>>(v).ok()))
+                .find(|(key, _)| key == "hearth.sources")
+                .and_then(|(_, value)| serde_json::from_str::<Vec<SourceInfo>>(&value).ok())
                 .unwrap_or_default();
             for source in sources {
                 facts.insert(source.repo, RepoFacts { root: Some(source.root), git_commit: source.git_commit });

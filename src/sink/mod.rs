@@ -5,5 +5,5 @@ mod parquet_file;
 pub mod parts;
 
 pub use lock::OutputLock;
-pub use parquet_file::{open_parquet, AtomicParquetWriter};
+pub use parquet_file::{key_values, open_parquet, AtomicParquetWriter};
 pub use parts::PartFolder;

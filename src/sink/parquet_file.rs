@@ -20,6 +20,19 @@ pub fn open_parquet(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>
     ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))
 }
 
+/// A file's footer metadata (its provenance: what [`AtomicParquetWriter::finish`]
+/// wrote), less Arrow's own schema entry.
+pub fn key_values(file: &ParquetRecordBatchReaderBuilder<File>) -> Vec<(String, String)> {
+    file.metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .into_iter()
+        .flatten()
+        .filter(|kv| kv.key != "ARROW:schema")
+        .filter_map(|kv| kv.value.clone().map(|v| (kv.key.clone(), v)))
+        .collect()
+}
+
 /// Rows per row group. The writer holds a whole row group in memory, and unit rows
 /// carry kilobytes of code each, so this is far below Parquet's default of a million.
 const ROW_GROUP_ROWS: usize = 16 * 1024;

@@ -18,10 +18,9 @@ use std::path::{Path, PathBuf};
 use arrow_array::cast::AsArray;
 use arrow_array::{BooleanArray, RecordBatch};
 use arrow_schema::SchemaRef;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use super::{open_parquet, AtomicParquetWriter};
+use super::{key_values, open_parquet, AtomicParquetWriter};
 use crate::shard::{self, Shard};
 use crate::{Error, Result};
 
@@ -221,18 +220,6 @@ impl PartFolder {
     }
 }
 
-/// A part's footer metadata (its provenance), less Arrow's own schema entry.
-fn key_values(part: &ParquetRecordBatchReaderBuilder<fs::File>) -> Vec<(String, String)> {
-    part.metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .into_iter()
-        .flatten()
-        .filter(|kv| kv.key != "ARROW:schema")
-        .filter_map(|kv| kv.value.clone().map(|v| (kv.key.clone(), v)))
-        .collect()
-}
-
 /// What a part file's name, `part[-<i>-of-<N>]-RRRRRR-PPPPPP.parquet`, says.
 #[derive(Debug, PartialEq, Eq)]
 struct PartName {
@@ -330,6 +317,7 @@ fn rewrite(part: &Path, keep: &[bool], schema: Option<&SchemaRef>) -> Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use std::sync::Arc;
 
     use arrow_array::StringArray;
