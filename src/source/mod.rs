@@ -23,7 +23,7 @@ pub use git::head_commit;
 pub use language::Language;
 pub use split::Splitter;
 pub use text::{decode, Skip, SkipReason, BINARY_SNIFF_BYTES};
-pub use unit::{content_hash, skipped_schema, unit_schema, SkippedBatchBuilder, Unit, UnitBatchBuilder, UnitKind};
+pub use unit::{content_hash, skipped_schema, unit_ids, unit_schema, DocSite, SkippedBatchBuilder, Unit, UnitBatchBuilder, UnitKind};
 pub use walk::walk_repos;
 
 /// What the source stage sends downstream.

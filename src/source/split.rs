@@ -18,7 +18,7 @@ use tree_sitter::{Node, Parser};
 
 use super::grammar::{self, Item};
 use super::language::Language;
-use super::unit::{Unit, UnitKind};
+use super::unit::{DocSite, Unit, UnitKind};
 
 /// Splits files into units. Holds a tree-sitter parser, so keep one per thread.
 pub struct Splitter {
@@ -43,7 +43,7 @@ impl Splitter {
         });
         let spans = match tree {
             Some(tree) => {
-                let mut walker = TreeWalker { language, src: text, spans: Vec::new() };
+                let mut walker = TreeWalker { language, src: text, lines: &lines, spans: Vec::new() };
                 walker.level(tree.root_node(), None, false, true);
                 walker.spans
             }
@@ -64,11 +64,13 @@ struct Span {
     range: Range<usize>,
     /// Set for skeletons: the text differs from `src[range]`.
     skeleton: Option<String>,
+    /// Set for definitions.
+    doc_site: Option<DocSite>,
 }
 
 impl Span {
     fn whole(kind: UnitKind, text: &str) -> Span {
-        Span { kind, name: None, parent: None, range: 0..text.len(), skeleton: None }
+        Span { kind, name: None, parent: None, range: 0..text.len(), skeleton: None, doc_site: None }
     }
 
     fn into_units(self, src: &str, lines: &LineIndex, budget: usize) -> Vec<Unit> {
@@ -94,6 +96,7 @@ impl Span {
                     parts,
                     elided,
                     content: content[piece].to_string(),
+                    doc_site: if part == 0 { self.doc_site.clone() } else { None },
                 }
             })
             .collect()
@@ -103,6 +106,7 @@ impl Span {
 struct TreeWalker<'s> {
     language: Language,
     src: &'s str,
+    lines: &'s LineIndex,
     spans: Vec<Span>,
 }
 
@@ -129,11 +133,14 @@ impl<'s> TreeWalker<'s> {
                 self.gap(&elements[free..first]);
             }
             let mut start = elements[first].start_byte();
+            let mut commented = elements[first..i].iter().any(|e| grammar::is_comment(e.kind()));
             if first == 0 {
-                start = self.annotation_before(node, start);
+                let (above, comments) = self.annotation_before(node, start);
+                (start, commented) = (above, commented || comments);
             }
             let range = start..element.end_byte();
-            elisions.extend(self.item(item, *element, range, scope.as_deref()));
+            let doc_site = self.doc_site(*element, start, commented);
+            elisions.extend(self.item(item, *element, range, scope.as_deref(), doc_site));
             free = i + 1;
         }
         if top_level {
@@ -144,14 +151,43 @@ impl<'s> TreeWalker<'s> {
 
     /// Where the comments just above a level's first item start, when the grammar hangs
     /// them on the container rather than its body (Ruby, and Python, attach a comment
-    /// between `class A` and its first method to the class node).
-    fn annotation_before(&self, level: Node<'_>, mut start: usize) -> usize {
+    /// between `class A` and its first method to the class node), and whether any of
+    /// them is a comment.
+    fn annotation_before(&self, level: Node<'_>, mut start: usize) -> (usize, bool) {
         let mut previous = level.prev_named_sibling();
+        let mut commented = false;
         while let Some(node) = previous.filter(|p| self.leads(*p, start)) {
             start = node.start_byte();
+            commented |= grammar::is_comment(node.kind());
             previous = node.prev_named_sibling();
         }
-        start
+        (start, commented)
+    }
+
+    /// Where the doc comment of the definition `element` goes: above it (from `start`,
+    /// where its leading comments and attributes begin), or for Python a docstring at
+    /// the top of its body. `commented`: a comment leads it.
+    fn doc_site(&self, element: Node<'_>, start: usize, commented: bool) -> DocSite {
+        let at = if self.language == Language::Python {
+            let definition = element.child_by_field_name("definition").unwrap_or(element);
+            let Some(body) = definition.child_by_field_name("body") else { return DocSite::NoPlace("it has no body") };
+            let mut cursor = body.walk();
+            let first = body.named_children(&mut cursor).find(|n| !grammar::is_comment(n.kind()));
+            if first.is_some_and(|n| n.kind() == "expression_statement" && n.named_child(0).is_some_and(|s| s.kind() == "string")) {
+                return DocSite::Documented;
+            }
+            body.start_byte()
+        } else if commented {
+            return DocSite::Documented;
+        } else {
+            start
+        };
+        let line_start = self.src[..at].rfind('\n').map_or(0, |n| n + 1);
+        let indent = &self.src[line_start..at];
+        if !indent.trim().is_empty() {
+            return DocSite::NoPlace("it shares its line with other code");
+        }
+        DocSite::Before { line: self.lines.line_of(at), indent: indent.to_string() }
     }
 
     /// Whether `node` is a comment or attribute that belongs to what starts at `start`:
@@ -164,11 +200,12 @@ impl<'s> TreeWalker<'s> {
     }
 
     /// Emits `item` (and its members); returns what an enclosing skeleton elides of it.
-    fn item(&mut self, item: Item<'_>, node: Node<'_>, range: Range<usize>, parent: Option<&str>) -> Option<Range<usize>> {
+    fn item(&mut self, item: Item<'_>, node: Node<'_>, range: Range<usize>, parent: Option<&str>, doc_site: DocSite) -> Option<Range<usize>> {
         let sep = grammar::path_separator(self.language);
         let parent = join(parent, item.owner.as_deref(), sep);
         let index = self.spans.len();
-        self.spans.push(Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range: range.clone(), skeleton: None });
+        let span = Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range: range.clone(), skeleton: None, doc_site: Some(doc_site) };
+        self.spans.push(span);
         if let Some(members) = item.members {
             let own_name = item.name.as_deref().unwrap_or("<anonymous>");
             let member_parent = join(parent.as_deref(), Some(own_name), sep);
@@ -189,7 +226,7 @@ impl<'s> TreeWalker<'s> {
             return;
         }
         let range = elements[0].start_byte()..elements[elements.len() - 1].end_byte();
-        self.spans.push(Span { kind: UnitKind::Code, name: None, parent: None, range, skeleton: None });
+        self.spans.push(Span { kind: UnitKind::Code, name: None, parent: None, range, skeleton: None, doc_site: None });
     }
 }
 
@@ -301,6 +338,46 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// Each unit's name and where its doc comment goes: `line+indent`, `documented`, or why not.
+    fn doc_sites(language: Language, text: &str) -> Vec<String> {
+        let site = |unit: &Unit| match &unit.doc_site {
+            Some(DocSite::Before { line, indent }) => format!("{line}+{}", indent.len()),
+            Some(DocSite::Documented) => "documented".into(),
+            Some(DocSite::NoPlace(why)) => (*why).into(),
+            None => "-".into(),
+        };
+        split(language, text).iter().map(|u| format!("{} {}", u.name.as_deref().unwrap_or(u.kind.as_str()), site(u))).collect()
+    }
+
+    #[test]
+    fn doc_comments_go_above_a_definition_and_its_attributes_and_docstrings_into_the_body() {
+        let rust = "use std::fmt;\n\n#[derive(Debug)]\npub struct Point { x: i32 }\n\n/// Documented.\nimpl Point {\n    #[inline]\n    pub fn new() -> Self {\n        Point { x: 0 }\n    }\n    // A note.\n    fn x(&self) -> i32 { self.x }\n}\nfn a() {} fn b() {}\n";
+        assert_eq!(
+            doc_sites(Language::Rust, rust),
+            ["code -", "Point 3+0", "Point documented", "new 8+4", "x documented", "a 15+0", "b it shares its line with other code"]
+        );
+        let python = "import os\n\n@cache\ndef f(\n    a,\n):\n    return a\n\nclass A:\n    \"\"\"An A.\"\"\"\n\n    # helper\n    def g(self):\n        # first\n        return 1\n\n    async def h(self): return 2\n\ndef i():\n    'done'\n";
+        assert_eq!(
+            doc_sites(Language::Python, python),
+            ["code -", "f 7+4", "A documented", "g 15+8", "h it shares its line with other code", "i documented"]
+        );
+        let javascript = "export function f(a) {\n  return a;\n}\n\n/** Adds. */\nconst add = (a, b) => a + b;\n\nclass C {\n  m() {}\n}\n";
+        assert_eq!(doc_sites(Language::JavaScript, javascript), ["f 1+0", "add documented", "C 8+0", "m 9+2"]);
+        let java = "class A {\n    @Override\n    public String toString() { return \"A\"; }\n}\n";
+        assert_eq!(doc_sites(Language::Java, java), ["A 1+0", "toString 2+4"]);
+        let tabs = "package p\n\ntype T struct{}\n\nfunc (t T) M() {\n\treturn\n}\n";
+        assert_eq!(doc_sites(Language::Go, tabs), ["code -", "T 3+0", "M 5+0"]);
+    }
+
+    #[test]
+    fn a_split_definition_has_its_site_on_its_first_part_only() {
+        let src = format!("fn big() {{\n{}}}\n", "    let x = 1;\n".repeat(20));
+        let units = Splitter::new(64).split(Language::Rust, &src);
+        assert!(units.len() > 2);
+        assert_eq!(units[0].doc_site, Some(DocSite::Before { line: 1, indent: String::new() }));
+        assert!(units[1..].iter().all(|u| u.doc_site.is_none()));
     }
 
     #[test]

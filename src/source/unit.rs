@@ -94,6 +94,27 @@ pub struct Unit {
     pub elided: bool,
     /// The text the model sees.
     pub content: String,
+    /// Where a doc comment for it goes in the file: set on a definition's first part,
+    /// `None` for `code` and `file` units and for later parts.
+    pub doc_site: Option<DocSite>,
+}
+
+/// Where a definition's doc comment goes in its file. The splitter finds it, as it
+/// holds the syntax tree; `hearth export` writes the model's comments there as a patch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocSite {
+    /// New lines go before `line`: above the definition and its attributes, or for a
+    /// Python docstring at the top of its body.
+    Before {
+        /// 1-based.
+        line: u32,
+        /// The whitespace that starts `line`, which the new lines repeat.
+        indent: String,
+    },
+    /// It has one: a comment above it or, in Python, a docstring.
+    Documented,
+    /// It has no line of its own to put one on; why.
+    NoPlace(&'static str),
 }
 
 /// Arrow schema of `units.parquet`; every stage that reads units uses this one.
@@ -164,6 +185,23 @@ pub fn skipped_schema() -> SchemaRef {
 /// blake3 of `content`, hex.
 pub fn content_hash(content: &str) -> String {
     blake3::hash(content.as_bytes()).to_hex().to_string()
+}
+
+/// The ids and content hashes of one file's units, in order. An id counts the units
+/// before it with the same kind, parent, name and part, so the whole file is needed.
+pub fn unit_ids(repo: &str, path: &str, units: &[Unit]) -> Vec<(String, String)> {
+    let mut occurrences: HashMap<(UnitKind, Option<&str>, Option<&str>, u32), u32> = HashMap::new();
+    units
+        .iter()
+        .map(|unit| {
+            let key = (unit.kind, unit.parent.as_deref(), unit.name.as_deref(), unit.part);
+            let occurrence = occurrences.entry(key).or_insert(0);
+            let hash = content_hash(&unit.content);
+            let id = unit_id(repo, path, unit, *occurrence, &hash);
+            *occurrence += 1;
+            (id, hash)
+        })
+        .collect()
 }
 
 fn unit_id(repo: &str, path: &str, unit: &Unit, occurrence: u32, content_hash: &str) -> String {
@@ -241,13 +279,8 @@ impl UnitBatchBuilder {
     /// Appends all units of one file. Ids count repeated names per file, so they are
     /// given here, where the whole file is seen.
     pub fn push_file(&mut self, repo: &str, path: &str, language: Language, units: &[Unit]) {
-        let mut occurrences: HashMap<(UnitKind, Option<&str>, Option<&str>, u32), u32> = HashMap::new();
-        for unit in units {
-            let key = (unit.kind, unit.parent.as_deref(), unit.name.as_deref(), unit.part);
-            let occurrence = occurrences.entry(key).or_insert(0);
-            let hash = content_hash(&unit.content);
-            self.unit_id.append_value(unit_id(repo, path, unit, *occurrence, &hash));
-            *occurrence += 1;
+        for (unit, (id, hash)) in units.iter().zip(unit_ids(repo, path, units)) {
+            self.unit_id.append_value(id);
             self.repo.append_value(repo);
             self.path.append_value(path);
             self.language.append_value(language.name());
@@ -262,7 +295,7 @@ impl UnitBatchBuilder {
             self.parts.append_value(unit.parts);
             self.elided.append_value(unit.elided);
             self.bytes.append_value(u32::try_from(unit.content.len()).unwrap_or(u32::MAX));
-            self.content_hash.append_value(&hash);
+            self.content_hash.append_value(hash);
             self.content.append_value(&unit.content);
             self.rows += 1;
             self.content_bytes += unit.content.len();
@@ -374,6 +407,7 @@ mod tests {
             parts: 1,
             elided: false,
             content: content.into(),
+            doc_site: None,
         }
     }
 

@@ -18,25 +18,184 @@ Inside: {{ parent }}{% endif %}
 {{ content }}
 ```";
 
-/// The doc-comment convention of `language` (a [`Language::name`](crate::source::Language::name)).
+/// The doc-comment convention of `language` (a [`Language::name`](crate::source::Language::name)),
+/// as the prompt names it.
 pub fn doc_style(language: &str) -> &'static str {
+    convention(language).0
+}
+
+/// How `language` writes a doc comment, for placing one in its source; `None` for a
+/// language without a convention hearth can write.
+pub fn comment_syntax(language: &str) -> Option<DocSyntax> {
+    convention(language).1
+}
+
+/// The one table of conventions: the prompt's words and the syntax they name.
+fn convention(language: &str) -> (&'static str, Option<DocSyntax>) {
+    use DocSyntax::*;
     match language {
-        "rust" => "Rust `///` doc comments",
-        "python" => "a Python docstring (\"\"\"...\"\"\")",
-        "go" => "a Go doc comment: `//` lines starting with the name",
-        "javascript" | "typescript" | "tsx" => "a JSDoc block (/** ... */)",
-        "java" | "kotlin" | "scala" => "a Javadoc block (/** ... */)",
-        "c" | "cpp" => "a Doxygen block (/** ... */)",
-        "csharp" => "C# XML doc comments (/// <summary>)",
+        "rust" => ("Rust `///` doc comments", Some(Lines("///"))),
+        "python" => ("a Python docstring (\"\"\"...\"\"\")", Some(Docstring)),
+        "go" => ("a Go doc comment: `//` lines starting with the name", Some(Lines("//"))),
+        "javascript" | "typescript" | "tsx" => ("a JSDoc block (/** ... */)", Some(Block)),
+        "java" | "kotlin" | "scala" => ("a Javadoc block (/** ... */)", Some(Block)),
+        "c" | "cpp" => ("a Doxygen block (/** ... */)", Some(Block)),
+        "csharp" => ("C# XML doc comments (/// <summary>)", Some(XmlLines)),
         "ruby" | "shell" | "perl" | "r" | "elixir" | "yaml" | "toml" | "makefile" | "dockerfile" | "cmake" => {
-            "`#` comment lines"
+            ("`#` comment lines", Some(Lines("#")))
         }
-        "php" => "a PHPDoc block (/** ... */)",
-        "swift" | "zig" | "dart" => "`///` doc comments",
-        "haskell" => "a Haddock comment (-- |)",
-        "lua" | "sql" => "`--` comment lines",
-        _ => "the language's usual comment syntax",
+        "php" => ("a PHPDoc block (/** ... */)", Some(Block)),
+        "swift" | "zig" | "dart" => ("`///` doc comments", Some(Lines("///"))),
+        "haskell" => ("a Haddock comment (-- |)", Some(Haddock)),
+        "lua" | "sql" => ("`--` comment lines", Some(Lines("--"))),
+        _ => ("the language's usual comment syntax", None),
     }
+}
+
+/// The syntax of a language's doc comments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocSyntax {
+    /// Lines that each start with this marker (`///`, `//`, `#`, `--`).
+    Lines(&'static str),
+    /// C#'s `///` lines of XML, a `<summary>` at least.
+    XmlLines,
+    /// Haskell's `-- |` line, then `--` lines.
+    Haddock,
+    /// A `/** … */` block (JSDoc, Javadoc, Doxygen, PHPDoc).
+    Block,
+    /// A Python docstring, the first statement of the body.
+    Docstring,
+}
+
+impl DocSyntax {
+    /// `prose` as a comment of this syntax, each line indented by `indent` and ended by
+    /// `eol`. Refused when the prose would end the comment early (a `*/` in a block).
+    pub fn render(self, prose: &[String], indent: &str, eol: &str) -> Result<String, String> {
+        let lines: Vec<String> = match self {
+            DocSyntax::Lines(marker) => prose.iter().map(|line| marked(marker, line)).collect(),
+            DocSyntax::XmlLines if prose.iter().any(|line| line.contains("<summary")) => prose.iter().map(|line| marked("///", line)).collect(),
+            DocSyntax::XmlLines => {
+                let escaped = prose.iter().map(|line| line.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"));
+                let summary = std::iter::once("<summary>".to_string()).chain(escaped).chain(["</summary>".to_string()]);
+                summary.map(|line| marked("///", &line)).collect()
+            }
+            DocSyntax::Haddock => prose.iter().enumerate().map(|(i, line)| marked(if i == 0 { "-- |" } else { "--" }, line)).collect(),
+            DocSyntax::Block => {
+                if prose.iter().any(|line| line.contains("*/")) {
+                    return Err("the answer holds `*/`, which would end the comment early".into());
+                }
+                match prose {
+                    [one] => vec![format!("/** {one} */")],
+                    _ => std::iter::once("/**".to_string()).chain(prose.iter().map(|line| marked(" *", line))).chain([" */".to_string()]).collect(),
+                }
+            }
+            DocSyntax::Docstring => {
+                let quotes = ["\"\"\"", "'''"].into_iter().find(|q| !prose.iter().any(|line| line.contains(q)));
+                let quotes = quotes.ok_or("the answer holds both kinds of triple quote, so no docstring can enclose it")?;
+                // A backslash in a plain string starts an escape; in a raw one it is itself.
+                let prefix = if prose.iter().any(|line| line.contains('\\')) { "r" } else { "" };
+                match prose {
+                    // `"""Says "hi"""""` does not parse: a quote at the end needs its own line.
+                    [one] if !one.ends_with(&quotes[..1]) => vec![format!("{prefix}{quotes}{one}{quotes}")],
+                    _ => {
+                        let mut lines = vec![format!("{prefix}{quotes}{}", prose[0])];
+                        lines.extend(prose[1..].iter().cloned());
+                        lines.push(quotes.to_string());
+                        lines
+                    }
+                }
+            }
+        };
+        Ok(lines.iter().map(|line| if line.is_empty() { eol.to_string() } else { format!("{indent}{line}{eol}") }).collect())
+    }
+}
+
+/// `marker text`, or the bare marker for an empty line.
+fn marked(marker: &str, text: &str) -> String {
+    if text.is_empty() { marker.to_string() } else { format!("{marker} {text}") }
+}
+
+/// The text of the doc comment a docs answer holds, without the comment's syntax. The
+/// answer may be a comment in any common syntax, the one asked for or not, or plain
+/// prose; whatever follows the comment (models often repeat the code) is left out. The
+/// prose keeps its line breaks and inner blank lines.
+pub fn comment_prose(answer: &str) -> Result<Vec<String>, String> {
+    let lines: Vec<&str> = answer.trim().lines().collect();
+    let first = lines.first().map_or("", |line| line.trim_start());
+    let body: Vec<String> = if first.starts_with("/*") {
+        let end = lines.iter().position(|line| line.contains("*/")).ok_or("the answer's `/*` comment is not closed")?;
+        let mut inner: Vec<&str> = lines[..=end].iter().map(|line| line.trim()).collect();
+        inner[0] = inner[0].trim_start_matches("/*").trim_start_matches('*');
+        inner[end] = inner[end].split("*/").next().unwrap_or("");
+        inner.iter().map(|line| line.trim().strip_prefix('*').unwrap_or(line.trim()).trim().to_string()).collect()
+    } else if let Some(opening) = ["\"\"\"", "'''", "r\"\"\"", "r'''"].into_iter().find(|q| first.starts_with(q)) {
+        let quotes = opening.trim_start_matches('r');
+        let rest = std::iter::once(&first[opening.len()..]).chain(lines[1..].iter().copied()).collect::<Vec<_>>().join("\n");
+        dedent(rest.split(quotes).next().unwrap_or(""))
+    } else if let Some(marker) = ["///", "//!", "//", "-- |", "--", "#"].into_iter().find(|m| is_marked(first, m)) {
+        // `-- |` opens a Haddock comment that goes on with `--` lines.
+        let family = if marker == "-- |" { "--" } else { marker };
+        let marked_lines = lines.iter().map(|line| line.trim_start()).take_while(|line| is_marked(line, family));
+        marked_lines
+            .map(|line| {
+                let text = line.strip_prefix(marker).or_else(|| line.strip_prefix(family)).unwrap_or(line);
+                text.strip_prefix(' ').unwrap_or(text).trim_end().to_string()
+            })
+            .collect()
+    } else {
+        lines.iter().take_while(|line| !line.trim_start().starts_with("```")).map(|line| line.trim_end().to_string()).collect()
+    };
+    let start = body.iter().position(|line| !line.trim().is_empty());
+    let end = body.iter().rposition(|line| !line.trim().is_empty());
+    let (Some(start), Some(end)) = (start, end) else {
+        return Err("the answer has no text once its comment syntax is taken away".into());
+    };
+    let prose = body[start..=end].to_vec();
+    if !reads_as_prose(&prose[0]) {
+        return Err("the answer's first line is code, not a sentence".into());
+    }
+    let code_lines = prose.iter().filter(|line| looks_like_code(line)).count();
+    if code_lines * 2 > prose.len() {
+        return Err(format!("the answer is mostly code ({code_lines} of {} lines)", prose.len()));
+    }
+    Ok(prose)
+}
+
+/// Whether a comment's summary line is a sentence: three words or more, and not code.
+/// Small models often answer a docs prompt with code (a `#define`, the class again), and
+/// a comment made of that documents nothing.
+fn reads_as_prose(line: &str) -> bool {
+    let words = line.split(|c: char| !c.is_alphabetic()).filter(|word| word.chars().count() >= 2).count();
+    words >= 3 && !looks_like_code(line)
+}
+
+/// Whether a line looks like code rather than prose: it opens with a declaration or
+/// preprocessor keyword, or ends the way statements and blocks end.
+fn looks_like_code(line: &str) -> bool {
+    const OPENINGS: [&str; 24] = [
+        "#include", "#define", "#if", "#!", "#[", "import ", "from ", "package ", "using ", "def ", "fn ", "func ", "function ",
+        "class ", "public ", "private ", "protected ", "static ", "const ", "let ", "var ", "return ", "struct ", "impl ",
+    ];
+    let line = line.trim();
+    OPENINGS.iter().any(|opening| line.starts_with(opening)) || line.ends_with(['{', '}', ';', '\\'])
+}
+
+/// Whether `line` starts with the comment `marker`; a `#` only when a space, another
+/// `#` or nothing follows it (`#[derive]`, `#include` are code).
+fn is_marked(line: &str, marker: &str) -> bool {
+    match line.strip_prefix(marker) {
+        Some(rest) if marker == "#" => rest.is_empty() || rest.starts_with([' ', '#']),
+        Some(_) => true,
+        None => false,
+    }
+}
+
+/// A docstring's lines, the continuation lines' common indent removed (PEP 257).
+fn dedent(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = lines.iter().skip(1).filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
+    let dedented = lines.iter().enumerate().map(|(i, line)| if i == 0 { line.trim() } else { line.get(indent..).unwrap_or(line.trim_start()).trim_end() });
+    dedented.map(str::to_string).collect()
 }
 
 /// The comment out of the model's answer: without a surrounding code fence, trimmed.
@@ -68,10 +227,66 @@ mod tests {
         assert!(parse("   ").is_err());
     }
 
+    fn prose(answer: &str) -> Result<Vec<String>, String> {
+        comment_prose(answer)
+    }
+
+    #[test]
+    fn a_comment_in_any_common_syntax_gives_its_prose_and_what_follows_it_is_dropped() {
+        let two = Ok(vec!["Adds two numbers.".to_string(), "Returns their sum.".to_string()]);
+        assert_eq!(prose("/// Adds two numbers.\n/// Returns their sum.\nfn add(a: i32, b: i32) -> i32 { a + b }"), two);
+        assert_eq!(prose("/**\n * Adds two numbers.\n * Returns their sum.\n */\nfunction add(a, b) {}"), two);
+        assert_eq!(prose("/** Adds two numbers.\n    Returns their sum. */"), two);
+        assert_eq!(prose("\"\"\"Adds two numbers.\n    Returns their sum.\n    \"\"\"\ndef add(a, b): ..."), two);
+        assert_eq!(prose("# Adds two numbers.\n# Returns their sum.\n"), two);
+        assert_eq!(prose("-- | Adds two numbers.\n-- Returns their sum."), two);
+        assert_eq!(prose("Adds two numbers.\nReturns their sum.\n```rust\nfn add() {}\n```"), two);
+        assert_eq!(prose("// Adds the two numbers.\n//\n// Both are ints."), Ok(vec!["Adds the two numbers.".into(), String::new(), "Both are ints.".into()]));
+        // `#[` is an attribute, not a `#` comment: the answer is code.
+        assert!(prose("#[inline]\nfn add() {}").is_err());
+    }
+
+    #[test]
+    fn an_answer_that_is_code_or_empty_is_no_comment() {
+        let reason = |answer: &str| prose(answer).unwrap_err();
+        assert!(reason("/** #define CONST_A_B_C */").contains("first line is code"), "{}", reason("/** #define CONST_A_B_C */"));
+        assert!(reason("/**\n * public class InventoryClient {\n *   int x;\n * }\n */").contains("first line is code"));
+        assert!(reason("/// Ok").contains("first line is code"), "too short for a sentence");
+        assert!(reason("/// Sets the flag on the device.\n/// x = 1;\n/// y = 2;\n/// }").contains("mostly code (3 of 4 lines)"));
+        assert!(reason("/**\n *\n */").contains("no text"));
+        assert!(reason("/* Adds the numbers, never closed").contains("not closed"));
+        assert!(prose("/// Sets the flag on the device.\n/// Call it once:\n/// `set(true);`").is_ok(), "a code line among prose is fine");
+    }
+
+    #[test]
+    fn prose_renders_in_each_syntax_at_the_indent_and_line_ending_given() {
+        let lines = |text: &[&str]| text.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        let one = lines(&["Adds two numbers."]);
+        let two = lines(&["Adds two numbers.", "", "Returns their sum."]);
+        let render = |syntax: DocSyntax, prose: &[String]| syntax.render(prose, "  ", "\n").unwrap();
+        assert_eq!(render(DocSyntax::Lines("///"), &two), "  /// Adds two numbers.\n  ///\n  /// Returns their sum.\n");
+        assert_eq!(render(DocSyntax::Block, &one), "  /** Adds two numbers. */\n");
+        assert_eq!(render(DocSyntax::Block, &two), "  /**\n   * Adds two numbers.\n   *\n   * Returns their sum.\n   */\n");
+        assert_eq!(render(DocSyntax::Docstring, &one), "  \"\"\"Adds two numbers.\"\"\"\n");
+        assert_eq!(render(DocSyntax::Docstring, &two), "  \"\"\"Adds two numbers.\n\n  Returns their sum.\n  \"\"\"\n");
+        assert_eq!(render(DocSyntax::Docstring, &lines(&["Says \"hi\""])), "  \"\"\"Says \"hi\"\n  \"\"\"\n");
+        assert_eq!(render(DocSyntax::Docstring, &lines(&["Splits at \\n."])), "  r\"\"\"Splits at \\n.\"\"\"\n");
+        assert_eq!(render(DocSyntax::Docstring, &lines(&["Quotes \"\"\" in text."])), "  '''Quotes \"\"\" in text.'''\n");
+        assert_eq!(render(DocSyntax::Haddock, &lines(&["Adds.", "Sums."])), "  -- | Adds.\n  -- Sums.\n");
+        assert_eq!(render(DocSyntax::XmlLines, &lines(&["Is a < b?"])), "  /// <summary>\n  /// Is a &lt; b?\n  /// </summary>\n");
+        assert_eq!(render(DocSyntax::XmlLines, &lines(&["<summary>Adds.</summary>"])), "  /// <summary>Adds.</summary>\n");
+        assert_eq!(DocSyntax::Lines("#").render(&one, "", "\r\n").unwrap(), "# Adds two numbers.\r\n");
+        assert!(DocSyntax::Block.render(&lines(&["Ends */ early."]), "", "\n").unwrap_err().contains("*/"));
+        assert!(DocSyntax::Docstring.render(&lines(&["Both \"\"\" and '''."]), "", "\n").is_err());
+    }
+
     #[test]
     fn each_language_gets_its_convention() {
         assert!(doc_style("python").contains("docstring"));
         assert!(doc_style("rust").contains("///"));
         assert!(doc_style("brainfuck").contains("usual"));
+        assert_eq!(comment_syntax("python"), Some(DocSyntax::Docstring));
+        assert_eq!(comment_syntax("go"), Some(DocSyntax::Lines("//")));
+        assert_eq!(comment_syntax("brainfuck"), None);
     }
 }
