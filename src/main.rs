@@ -42,8 +42,9 @@ enum Command {
     Soak(SoakArgs),
     /// Write OUT/report/index.html with PNG plots from a run's or soak's telemetry.
     Report(ReportArgs),
-    /// Write a finished run's documentation as Markdown pages and its review findings as
-    /// SARIF (GitHub code scanning, VS Code) and a Markdown digest, per repository.
+    /// Write a finished run's documentation as Markdown pages and as a patch that adds the
+    /// comments to the checkout, and its review findings as SARIF (GitHub code scanning,
+    /// VS Code) and a Markdown digest, per repository.
     Export(ExportArgs),
 }
 
@@ -550,8 +551,8 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
     let to = args.to.unwrap_or_else(|| args.out.join("export"));
     let summary = hearth::export::export(&args.out, &to)?;
     println!(
-        "repositories: {}, documentation pages: {}, findings: {}, units without a usable answer: {}",
-        summary.repos, summary.doc_pages, summary.findings, summary.unanswered
+        "repositories: {}, documentation pages: {}, comments in docs.patch: {}, findings: {}, units without a usable answer: {}",
+        summary.repos, summary.doc_pages, summary.doc_comments, summary.findings, summary.unanswered
     );
     println!("{}", to.join("index.md").display());
     Ok(())

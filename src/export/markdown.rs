@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
+use super::patch::RepoPatch;
 use super::rows::{Place, Row};
 use super::{finding_lines, uri_path, Lines, RepoFacts, TaskModel};
 use crate::tasks::review::{Finding, SEVERITIES};
@@ -99,6 +101,7 @@ pub fn repo_index(
     models: &[Option<(&str, &TaskModel)>],
     review: Option<(usize, usize)>,
     pages: &BTreeMap<String, (String, usize, usize)>,
+    docs_patch: Option<Result<(&RepoPatch, &Path), &String>>,
 ) -> String {
     let mut page = format!("# {}\n\n", code(repo));
     if let Some(root) = &facts.root {
@@ -124,7 +127,38 @@ pub fn repo_index(
         }
         page.push('\n');
     }
+    match docs_patch {
+        Some(Ok((patch, path))) => page.push_str(&patch_section(patch, path)),
+        Some(Err(why)) => {
+            let _ = writeln!(page, "## Documentation patch\n\nNone: {why}.\n");
+        }
+        None => {}
+    }
     page
+}
+
+/// What the docs patch adds, how to apply it, and what it left out and why.
+fn patch_section(patch: &RepoPatch, path: &Path) -> String {
+    let mut section = String::from("## Documentation patch\n\n");
+    if patch.comments > 0 {
+        let _ = writeln!(
+            section,
+            "[`docs.patch`](docs.patch) adds {} to {} of the checkout as it is now. Read it, then apply it from the checkout's root: {}\n",
+            count(patch.comments, "comment"),
+            count(patch.files, "file"),
+            code(&format!("git apply {}", path.display())),
+        );
+    } else {
+        section.push_str("No comment to add, so no `docs.patch`.\n\n");
+    }
+    if !patch.left_out.is_empty() {
+        section.push_str("Left out:\n\n");
+        for (why, units) in &patch.left_out {
+            let _ = writeln!(section, "- {}: {}", count(*units, "unit"), inline(why));
+        }
+        section.push('\n');
+    }
+    section
 }
 
 /// The export's front page: one line per repository.
@@ -156,7 +190,7 @@ fn count(n: usize, noun: &str) -> String {
 }
 
 /// `text` as an inline code span: delimited by more backticks than it holds in a row.
-fn code(text: &str) -> String {
+pub(super) fn code(text: &str) -> String {
     let ticks = "`".repeat(longest_run(text, '`') + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') { " " } else { "" };
     format!("{ticks}{pad}{text}{pad}{ticks}")

@@ -5,6 +5,7 @@
 //! EXPORT/index.md                     the repositories
 //! EXPORT/<repo>/index.md              provenance, totals, the documented files
 //! EXPORT/<repo>/docs/<path>.md        a page per source file: its units' documentation
+//! EXPORT/<repo>/docs.patch            the comments written into the checkout's files, for `git apply`
 //! EXPORT/<repo>/review.md             the findings by severity, for people
 //! EXPORT/<repo>/review.sarif          the same findings as SARIF 2.1.0, for tools
 //! ```
@@ -16,6 +17,7 @@
 //! export leaves the previous one.
 
 mod markdown;
+mod patch;
 mod rows;
 mod sarif;
 
@@ -44,6 +46,8 @@ pub struct ExportSummary {
     pub repos: usize,
     /// Documentation pages (source files).
     pub doc_pages: usize,
+    /// Comments the docs patches add.
+    pub doc_comments: usize,
     /// Review findings.
     pub findings: usize,
     /// Units with a docs or review row that holds no usable answer.
@@ -63,6 +67,7 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
     }
     let facts = run.repo_facts()?;
     let staging = Staging::begin(to)?;
+    let to_absolute = std::path::absolute(to).map_err(|e| Error::io(to, e))?;
     let mut summary = ExportSummary::default();
 
     let mut repos: BTreeMap<&str, (Vec<&Row<String>>, Vec<&Row<Vec<Finding>>>)> = BTreeMap::new();
@@ -78,9 +83,10 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
         let folder = safe_relative(repo);
         let facts = facts.get(repo).unwrap_or(&no_facts);
         let mut pages = BTreeMap::new();
+        let mut docs_patch = None;
         if let Some((model, _)) = &docs {
             let mut by_file: BTreeMap<&str, Vec<&Row<String>>> = BTreeMap::new();
-            for row in doc_rows {
+            for &row in &doc_rows {
                 by_file.entry(&row.place.path).or_default().push(row);
             }
             for (path, rows) in by_file {
@@ -91,6 +97,20 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
                 pages.insert(path.to_string(), (page.display().to_string(), rows.len(), missing));
             }
             summary.doc_pages += pages.len();
+            docs_patch = Some(match (&facts.root, facts.max_unit_bytes) {
+                (Some(root), Some(max_unit_bytes)) if Path::new(root).is_dir() => {
+                    let patch = patch::repo_patch(Path::new(root), &doc_rows, max_unit_bytes);
+                    if !patch.diff.is_empty() {
+                        staging.write(&folder.join("docs.patch"), &patch.diff)?;
+                    }
+                    summary.doc_comments += patch.comments;
+                    Ok(patch)
+                }
+                (Some(root), Some(_)) => Err(format!("its units came from {}, not from a checkout", markdown::code(root))),
+                (Some(_), None) => Err("the run did not record its unit budget, which finding its units again needs".to_string()),
+                // Walked repositories all have a root; a dataset's rows name their own repositories.
+                (None, _) => Err("its units came from a dataset's rows, not from a checkout".to_string()),
+            });
         }
         let mut review = None;
         if let Some((model, _)) = &reviews {
@@ -103,7 +123,9 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
             review = Some((review_rows.len(), findings));
         }
         let models = [docs.as_ref().map(|(m, _)| ("Documentation", *m)), reviews.as_ref().map(|(m, _)| ("Review", *m))];
-        staging.write(&folder.join("index.md"), &markdown::repo_index(repo, facts, &models, review, &pages))?;
+        let patch_path = to_absolute.join(&folder).join("docs.patch");
+        let docs_patch = docs_patch.as_ref().map(|patch| patch.as_ref().map(|patch| (patch, patch_path.as_path())));
+        staging.write(&folder.join("index.md"), &markdown::repo_index(repo, facts, &models, review, &pages, docs_patch))?;
         folders.push((repo.to_string(), folder.display().to_string()));
     }
     summary.repos = folders.len();
@@ -138,6 +160,8 @@ pub struct RepoFacts {
     pub root: Option<String>,
     /// The commit the checkout was at.
     pub git_commit: Option<String>,
+    /// The run's unit budget, which a re-split of the checkout must use to find its units.
+    pub max_unit_bytes: Option<usize>,
 }
 
 /// The lines a finding points at: its line when that falls inside its unit, else the
@@ -217,13 +241,15 @@ impl FinishedRun {
         let mut facts = HashMap::new();
         for &shard in &self.shards {
             let units = crate::job::units_path(&self.out, shard);
-            let sources = key_values(&open_parquet(&units)?)
-                .into_iter()
-                .find(|(key, _)| key == "hearth.sources")
-                .and_then(|(_, value)| serde_json::from_str::<Vec<SourceInfo>>(&value).ok())
-                .unwrap_or_default();
+            let metadata: HashMap<String, String> = key_values(&open_parquet(&units)?).into_iter().collect();
+            let sources: Vec<SourceInfo> = metadata.get("hearth.sources").and_then(|value| serde_json::from_str(value).ok()).unwrap_or_default();
+            let max_unit_bytes = metadata
+                .get("hearth.walk_config")
+                .and_then(|value| serde_json::from_str::<serde_json::Value>(value).ok())
+                .and_then(|config| config["max_unit_bytes"].as_u64())
+                .map(|bytes| bytes as usize);
             for source in sources {
-                facts.insert(source.repo, RepoFacts { root: Some(source.root), git_commit: source.git_commit });
+                facts.insert(source.repo, RepoFacts { root: Some(source.root), git_commit: source.git_commit, max_unit_bytes });
             }
         }
         Ok(facts)

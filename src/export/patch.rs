@@ -1,0 +1,303 @@
+//! The docs patch: each documented definition's comment written into its source file,
+//! as a unified diff that `git apply` takes in the repository's checkout.
+//!
+//! The patch is made against the checkout as it is now, not as the run saw it. Each
+//! file is split again with the run's settings, and a comment goes only to a unit
+//! whose id (place and content) is still the one the model documented, at the place
+//! the splitter finds for it in the syntax tree. A unit edited since, or one that has a
+//! comment by now, is left alone and counted: applying the patch of an export made after
+//! the next run never adds a second comment.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use similar::TextDiff;
+
+use super::rows::Row;
+use super::safe_relative;
+use crate::source::{decode, unit_ids, DocSite, Language, Splitter, Unit, UnitKind};
+use crate::tasks::docs::{comment_prose, comment_syntax};
+
+/// A repository's docs patch and what it left out.
+#[derive(Debug, Default)]
+pub struct RepoPatch {
+    /// The unified diff; empty when no comment could be placed.
+    pub diff: String,
+    /// Files the diff changes.
+    pub files: usize,
+    /// Comments it adds.
+    pub comments: usize,
+    /// Why answered units got no comment → how many.
+    pub left_out: BTreeMap<String, usize>,
+}
+
+impl RepoPatch {
+    fn leave_out(&mut self, why: impl Into<String>, units: usize) {
+        *self.left_out.entry(why.into()).or_default() += units;
+    }
+}
+
+/// The patch of the checkout at `root` that adds the comments of `rows` (one repository's
+/// docs rows) to the units they document. `max_unit_bytes` is the run's, so that the
+/// files split into the units the run had.
+pub fn repo_patch(root: &Path, rows: &[&Row<String>], max_unit_bytes: usize) -> RepoPatch {
+    let mut patch = RepoPatch::default();
+    let mut by_file: BTreeMap<&str, Vec<&Row<String>>> = BTreeMap::new();
+    for row in rows.iter().filter(|row| row.outcome.is_ok()) {
+        by_file.entry(&row.place.path).or_default().push(row);
+    }
+    let mut splitter = Splitter::new(max_unit_bytes);
+    for (path, rows) in by_file {
+        // A path the walk wrote is relative and plain; anything else did not come from it.
+        if safe_relative(path) != Path::new(path) || path.contains(['"', '\\', '\t', '\n', '\r']) {
+            patch.leave_out("its path is not a plain path inside the repository", rows.len());
+            continue;
+        }
+        let file = root.join(path);
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                patch.leave_out("its file is no longer in the checkout", rows.len());
+                continue;
+            }
+            Err(e) => {
+                patch.leave_out(format!("its file could not be read: {}", e.kind()), rows.len());
+                continue;
+            }
+        };
+        let Some(language) = Language::from_name(&rows[0].place.language) else {
+            patch.leave_out(format!("hearth does not know the language `{}`", rows[0].place.language), rows.len());
+            continue;
+        };
+        let repo = &rows[0].place.repo;
+        let insertions = match decode(bytes.clone()) {
+            Ok(text) => file_insertions(repo, path, language, &text, &rows, &mut splitter, &mut patch),
+            Err(skip) => {
+                patch.leave_out(format!("its file is no longer text ({})", skip.reason.as_str()), rows.len());
+                continue;
+            }
+        };
+        if insertions.is_empty() {
+            continue;
+        }
+        // `decode` succeeded, so the bytes are UTF-8.
+        let old = String::from_utf8(bytes).expect("decoded text is UTF-8");
+        let new = insert_lines(&old, &insertions);
+        patch.comments += insertions.len();
+        patch.files += 1;
+        patch.diff.push_str(&format!("diff --git a/{path} b/{path}\n"));
+        let diff = TextDiff::from_lines(&old, &new);
+        patch.diff.push_str(&diff.unified_diff().context_radius(3).header(&format!("a/{path}"), &format!("b/{path}")).to_string());
+    }
+    patch
+}
+
+/// The comments to insert in one file as (1-based line to insert before, the lines),
+/// each row's unit found again in `text` (the file as [`decode`] gives it).
+fn file_insertions(
+    repo: &str,
+    path: &str,
+    language: Language,
+    text: &str,
+    rows: &[&Row<String>],
+    splitter: &mut Splitter,
+    patch: &mut RepoPatch,
+) -> Vec<(u32, String)> {
+    let units = splitter.split(language, text);
+    let by_id: HashMap<String, &Unit> = unit_ids(repo, path, &units).into_iter().map(|(id, _)| id).zip(&units).collect();
+    let mut insertions = Vec::new();
+    for row in rows {
+        let Some(unit) = by_id.get(&row.place.unit_id) else {
+            patch.leave_out("its unit changed since the run", 1);
+            continue;
+        };
+        match comment_lines(language, unit, row.outcome.as_deref().unwrap_or_default()) {
+            Ok(insertion) => insertions.push(insertion),
+            Err(why) => patch.leave_out(why, 1),
+        }
+    }
+    insertions.sort_by_key(|(line, _)| *line);
+    insertions
+}
+
+/// Where `unit`'s comment goes and its lines (ending in `\n`), from the docs `answer`.
+fn comment_lines(language: Language, unit: &Unit, answer: &str) -> Result<(u32, String), String> {
+    let site = match &unit.doc_site {
+        Some(site) => site,
+        None if matches!(unit.kind, UnitKind::Code | UnitKind::File) => return Err("it is top-level code, not a definition".into()),
+        None => return Err("it is a later part of a definition split for size".into()),
+    };
+    let (line, indent) = match site {
+        DocSite::Before { line, indent } => (*line, indent),
+        DocSite::Documented => return Err("it is documented already".into()),
+        DocSite::NoPlace(why) => return Err((*why).to_string()),
+    };
+    let syntax = comment_syntax(language.name()).ok_or_else(|| format!("hearth knows no doc-comment syntax for {}", language.name()))?;
+    let prose = comment_prose(answer)?;
+    if repeats_code(&prose, &unit.content) {
+        return Err("the answer repeats lines of the code".into());
+    }
+    Ok((line, syntax.render(&prose, indent, "\n")?))
+}
+
+/// Whether a line of `prose` is a line of `code` (ignoring indentation and lines too
+/// short to tell): a model that echoes the definition is not documenting it.
+fn repeats_code(prose: &[String], code: &str) -> bool {
+    let code: HashSet<&str> = code.lines().map(str::trim).filter(|line| line.len() >= 8).collect();
+    prose.iter().any(|line| code.contains(line.trim()))
+}
+
+/// `old` with each insertion's lines before its line. The lines take the line ending
+/// of the line they go before, so a CRLF file stays CRLF; a byte-order mark stays first.
+fn insert_lines(old: &str, insertions: &[(u32, String)]) -> String {
+    let (bom, body) = match old.strip_prefix('\u{feff}') {
+        Some(body) => ("\u{feff}", body),
+        None => ("", old),
+    };
+    let mut new = String::with_capacity(old.len() + insertions.iter().map(|(_, text)| text.len() * 2).sum::<usize>());
+    new.push_str(bom);
+    let mut pending = insertions.iter().peekable();
+    for (index, line) in body.split_inclusive('\n').enumerate() {
+        let eol = if line.ends_with("\r\n") || (!line.ends_with('\n') && body.contains("\r\n")) { "\r\n" } else { "\n" };
+        while let Some((_, text)) = pending.next_if(|(at, _)| *at as usize == index + 1) {
+            new.push_str(&text.replace('\n', eol));
+        }
+        new.push_str(line);
+    }
+    new
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+    use crate::export::rows::Place;
+
+    const BUDGET: usize = 12 * 1024;
+
+    /// The docs rows a run over `root` would have, with `answers` by unit name as the
+    /// docs task parses them (the rest unanswered).
+    fn rows(root: &Path, path: &str, language: Language, answers: &[(&str, &str)]) -> Vec<Row<String>> {
+        let text = decode(std::fs::read(root.join(path)).unwrap()).unwrap();
+        let units = Splitter::new(BUDGET).split(language, &text);
+        let ids = unit_ids("repo", path, &units);
+        let answer = |name: &Option<String>| answers.iter().find(|(n, _)| Some(*n) == name.as_deref()).map(|(_, a)| a.to_string());
+        let rows = units.iter().zip(ids).map(|(unit, (unit_id, _))| Row {
+            place: Place {
+                unit_id,
+                repo: "repo".into(),
+                path: path.into(),
+                language: language.name().into(),
+                kind: unit.kind.to_string(),
+                name: unit.name.clone(),
+                parent: unit.parent.clone(),
+                start_line: unit.start_line,
+                end_line: unit.end_line,
+            },
+            outcome: answer(&unit.name).ok_or_else(|| "the context is full".to_string()).and_then(|a| crate::tasks::docs::parse(&a)),
+        });
+        rows.collect()
+    }
+
+    fn git_apply(root: &Path, diff: &str) {
+        std::fs::write(root.join("docs.patch"), diff).unwrap();
+        let apply = Command::new("git").args(["apply", "--verbose", "docs.patch"]).current_dir(root).output().expect("git runs");
+        assert!(apply.status.success(), "{}\n{diff}", String::from_utf8_lossy(&apply.stderr));
+        std::fs::remove_file(root.join("docs.patch")).unwrap();
+    }
+
+    #[test]
+    fn the_patch_applies_with_git_and_puts_each_comment_where_its_language_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("src")).unwrap();
+        let rust = "use std::fmt;\n\n#[derive(Debug)]\npub struct Point {\n    x: i32,\n}\n\nimpl Point {\n    pub fn new() -> Self {\n        Point { x: 0 }\n    }\n\n    /// Has one.\n    pub fn x(&self) -> i32 {\n        self.x\n    }\n}\n";
+        std::fs::write(root.join("src/point.rs"), rust).unwrap();
+        // CRLF line endings and a byte-order mark, as a Windows editor leaves them.
+        let python = "\u{feff}import os\r\n\r\nclass Store:\r\n    def get(self, key):\r\n        return os.environ[key]\r\n\r\n    def put(self, key, value): os.environ[key] = value\r\n";
+        std::fs::write(root.join("store.py"), python).unwrap();
+        let js = "function add(a, b) {\n  return a + b;\n}\n";
+        std::fs::write(root.join("add.js"), js).unwrap();
+
+        let mut all = rows(root, "src/point.rs", Language::Rust, &[
+            ("Point", "/// A point on the line.\n#[derive(Debug)]\npub struct Point {"),
+            ("new", "```rust\n/// Makes the point at the origin.\n```"),
+            ("x", "/// The x coordinate of the point."),
+        ]);
+        all.extend(rows(root, "store.py", Language::Python, &[
+            ("Store", "A key-value store over the environment."),
+            ("get", "\"\"\"Returns the value of `key`.\n\n    Raises KeyError when it is unset.\n    \"\"\""),
+            ("put", "Sets `key` to `value` in the environment."),
+        ]));
+        all.extend(rows(root, "add.js", Language::JavaScript, &[("add", "function add(a, b) {\n  return a + b;\n}")]));
+        let refs: Vec<&Row<String>> = all.iter().collect();
+        let patch = repo_patch(root, &refs, BUDGET);
+
+        // `Point` names the struct and its impl: both are answered, both get a comment.
+        assert_eq!((patch.comments, patch.files), (5, 2), "{:?}\n{}", patch.left_out, patch.diff);
+        let left_out: Vec<(&str, usize)> = patch.left_out.iter().map(|(why, n)| (why.as_str(), *n)).collect();
+        assert_eq!(
+            left_out,
+            [
+                ("it is documented already", 1),
+                ("it shares its line with other code", 1),
+                ("the answer's first line is code, not a sentence", 1),
+            ],
+            "unanswered units and top-level code are not counted as left out of the patch"
+        );
+        git_apply(root, &patch.diff);
+
+        let rust = std::fs::read_to_string(root.join("src/point.rs")).unwrap();
+        assert!(rust.contains("use std::fmt;\n\n/// A point on the line.\n#[derive(Debug)]\npub struct Point {"), "{rust}");
+        assert!(rust.contains("/// A point on the line.\nimpl Point {\n    /// Makes the point at the origin.\n    pub fn new() -> Self {"), "{rust}");
+        let python = std::fs::read(root.join("store.py")).unwrap();
+        assert!(python.starts_with("\u{feff}import os\r\n".as_bytes()), "the mark stays first");
+        let python = String::from_utf8(python).unwrap();
+        assert!(!python.replace("\r\n", "").contains('\n'), "every line still ends in CRLF: {python:?}");
+        assert!(python.contains("class Store:\r\n    \"\"\"A key-value store over the environment.\"\"\"\r\n    def get"), "{python:?}");
+        assert!(python.contains("        \"\"\"Returns the value of `key`.\r\n\r\n        Raises KeyError when it is unset.\r\n        \"\"\"\r\n        return"), "{python:?}");
+        assert_eq!(std::fs::read_to_string(root.join("add.js")).unwrap(), js, "an echo of the code is no comment");
+
+        // Python itself reads the docstrings where they went.
+        let check = "import ast, sys\ntree = ast.parse(open(sys.argv[1], encoding='utf-8-sig').read())\ncls = tree.body[1]\nprint(ast.get_docstring(cls)); print(ast.get_docstring(cls.body[1]))";
+        let python = Command::new("python3").args(["-c", check, root.join("store.py").to_str().unwrap()]).output().expect("python3 runs");
+        assert_eq!(String::from_utf8_lossy(&python.stdout), "A key-value store over the environment.\nReturns the value of `key`.\n\nRaises KeyError when it is unset.\n", "{python:?}");
+
+        // The patched checkout has its comments: the same rows patch nothing more, as
+        // their units changed; the rows of a run over it find them documented.
+        let again = repo_patch(root, &refs, BUDGET);
+        assert_eq!((again.comments, again.left_out["its unit changed since the run"]), (0, 5), "{:?}", again.left_out);
+        assert!(again.diff.is_empty());
+        let mut rerun = rows(root, "src/point.rs", Language::Rust, &[("Point", "/// A point."), ("new", "/// Makes a point at zero."), ("x", "/// Its x.")]);
+        rerun.extend(rows(root, "store.py", Language::Python, &[("Store", "A store of keys."), ("get", "Gets the key."), ("put", "Puts the key.")]));
+        let refs: Vec<&Row<String>> = rerun.iter().collect();
+        let rerun = repo_patch(root, &refs, BUDGET);
+        assert_eq!(rerun.comments, 0, "{}", rerun.diff);
+        assert_eq!(rerun.left_out["it is documented already"], 6, "the five just added and `x`'s: {:?}", rerun.left_out);
+    }
+
+    #[test]
+    fn files_gone_or_no_longer_text_are_left_out_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("a.go"), "package a\n\nfunc F() {}\n").unwrap();
+        std::fs::write(root.join("b.go"), "package b\n\nfunc G() {}\n").unwrap();
+        let mut all = rows(root, "a.go", Language::Go, &[("F", "F does nothing at all.")]);
+        all.extend(rows(root, "b.go", Language::Go, &[("G", "G does nothing at all.")]));
+        std::fs::remove_file(root.join("a.go")).unwrap();
+        std::fs::write(root.join("b.go"), b"package b\0\xff").unwrap();
+        let refs: Vec<&Row<String>> = all.iter().collect();
+        let patch = repo_patch(root, &refs, BUDGET);
+        assert_eq!(patch.comments, 0);
+        assert_eq!(patch.left_out["its file is no longer in the checkout"], 1, "{:?}", patch.left_out);
+        assert_eq!(patch.left_out["its file is no longer text (binary)"], 1, "{:?}", patch.left_out);
+    }
+
+    #[test]
+    fn inserted_lines_take_the_line_ending_of_the_line_they_precede() {
+        assert_eq!(insert_lines("a\nb\n", &[(2, "// x\n".into())]), "a\n// x\nb\n");
+        assert_eq!(insert_lines("a\r\nb", &[(1, "// x\n".into()), (2, "// y\n// z\n".into())]), "// x\r\na\r\n// y\r\n// z\r\nb");
+        assert_eq!(insert_lines("\u{feff}a\n", &[(1, "// x\n".into())]), "\u{feff}// x\na\n");
+    }
+}
