@@ -183,6 +183,24 @@ fn smollm2_runs_docs_review_and_embed_over_the_sample_datasets() {
         }
     }
     assert_pyarrow_reads(&out, units);
+
+    // Every answered docs row of the checkout is a comment in its docs.patch or left out
+    // of it for a reason the index gives, and the patch applies to the checkout. The
+    // dataset's repositories have no checkout to patch.
+    export_ok(&out);
+    let site = out.join("export/sample-repo");
+    let (comments, left_out) = patch_counts(&site);
+    let answered = texts.iter().zip(strings(&docs, "repo")).filter(|(text, repo)| text.is_some() && repo.as_deref() == Some("sample-repo")).count();
+    assert_eq!(comments + left_out, answered, "{}", std::fs::read_to_string(site.join("index.md")).unwrap());
+    assert_eq!(site.join("docs.patch").exists(), comments > 0);
+    if comments > 0 {
+        // The sample repository is a subfolder of hearth's checkout: git must not skip the patch's files there.
+        let check = Command::new("git").args(["apply", "--check", "--verbose"]).arg(site.join("docs.patch")).current_dir(datasets.join("sample-repo")).output().unwrap();
+        let said = String::from_utf8_lossy(&check.stderr);
+        assert!(check.status.success() && said.contains("Checking patch") && !said.contains("Skipped"), "{said}");
+    }
+    let index = std::fs::read_to_string(out.join("export/shop-scripts/index.md")).unwrap();
+    assert!(index.contains("## Documentation patch\n\nNone: its units came from a dataset's rows, not from a checkout."), "{index}");
 }
 
 #[test]
@@ -389,6 +407,16 @@ fn a_unit_over_the_context_fails_alone_and_the_exit_status_says_so() {
 fn export_ok(out: &Path) {
     let exported = hearth(&["export", out.to_str().unwrap()]);
     assert!(exported.status.success(), "hearth export failed: {}", String::from_utf8_lossy(&exported.stderr));
+}
+
+/// An exported repository's docs patch, from its index: (comments it adds, units left out).
+fn patch_counts(site: &Path) -> (usize, usize) {
+    let index = std::fs::read_to_string(site.join("index.md")).unwrap();
+    let section = &index[index.find("## Documentation patch").expect("the index has a patch section")..];
+    let count = |text: &str, noun: &str| text.split_once(noun).and_then(|(before, _)| before.rsplit(' ').next()?.parse::<usize>().ok());
+    let comments = count(section, " comment").unwrap_or(0);
+    let left_out = section.lines().filter_map(|line| line.strip_prefix("- ")).filter_map(|line| count(&format!(" {line}"), " unit")).sum();
+    (comments, left_out)
 }
 
 /// Every file under `dir`, relative to it.

@@ -7,14 +7,14 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::patch::RepoPatch;
-use super::rows::{Place, Row};
+use super::rows::{DocText, Place, Row};
 use super::{finding_lines, uri_path, Lines, RepoFacts, TaskModel};
 use crate::tasks::review::{Finding, SEVERITIES};
 
 /// The documentation page of one source file: its units in line order, a container
 /// before its members, each unit's comment as the model wrote it (in the language's own
 /// comment convention), or why it has none.
-pub fn doc_page(path: &str, rows: &[&Row<String>], model: &TaskModel) -> String {
+pub fn doc_page(path: &str, rows: &[&Row<DocText>], model: &TaskModel) -> String {
     let mut page = format!("# {}\n\n", code(path));
     let language = rows.first().map_or("", |r| r.place.language.as_str());
     let missing = rows.iter().filter(|r| r.outcome.is_err()).count();
@@ -28,9 +28,12 @@ pub fn doc_page(path: &str, rows: &[&Row<String>], model: &TaskModel) -> String 
     for row in sorted {
         let _ = writeln!(page, "## {}\n", title(&row.place));
         match &row.outcome {
-            Ok(text) => {
+            Ok(DocText { text, cut_off }) => {
                 let fence = fence(text);
                 let _ = writeln!(page, "{fence}{language}\n{text}\n{fence}\n");
+                if *cut_off {
+                    page.push_str("*Cut off at the token limit (`max_new_tokens`).*\n\n");
+                }
             }
             Err(why) => {
                 let _ = writeln!(page, "*No documentation: {}*\n", inline(why));
@@ -128,7 +131,7 @@ pub fn repo_index(
         page.push('\n');
     }
     match docs_patch {
-        Some(Ok((patch, path))) => page.push_str(&patch_section(patch, path)),
+        Some(Ok((patch, path))) => page.push_str(&patch_section(patch, path, facts.root.as_deref().unwrap_or("."))),
         Some(Err(why)) => {
             let _ = writeln!(page, "## Documentation patch\n\nNone: {why}.\n");
         }
@@ -137,16 +140,17 @@ pub fn repo_index(
     page
 }
 
-/// What the docs patch adds, how to apply it, and what it left out and why.
-fn patch_section(patch: &RepoPatch, path: &Path) -> String {
+/// What the docs patch adds, how to apply it to the checkout at `root`, and what it left
+/// out and why.
+fn patch_section(patch: &RepoPatch, path: &Path, root: &str) -> String {
     let mut section = String::from("## Documentation patch\n\n");
     if patch.comments > 0 {
         let _ = writeln!(
             section,
-            "[`docs.patch`](docs.patch) adds {} to {} of the checkout as it is now. Read it, then apply it from the checkout's root: {}\n",
+            "[`docs.patch`](docs.patch) adds {} to {} of the checkout as it is now. Read it, then apply it: {}\n",
             count(patch.comments, "comment"),
             count(patch.files, "file"),
-            code(&format!("git apply {}", path.display())),
+            code(&format!("git -C {} apply {}", shell_word(root), shell_word(&path.display().to_string()))),
         );
     } else {
         section.push_str("No comment to add, so no `docs.patch`.\n\n");
@@ -196,6 +200,15 @@ pub(super) fn code(text: &str) -> String {
     format!("{ticks}{pad}{text}{pad}{ticks}")
 }
 
+/// `text` as one word for a POSIX shell: as it is when it is plain, else single-quoted.
+fn shell_word(text: &str) -> String {
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:@%".contains(c)) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 /// The fence for a code block holding `text`: longer than any backtick run in it.
 fn fence(text: &str) -> String {
     "`".repeat((longest_run(text, '`') + 1).max(3))
@@ -234,5 +247,7 @@ mod tests {
         assert_eq!(fence("/// plain"), "```");
         assert_eq!(fence("/// ```rust\n/// f();\n/// ```"), "````");
         assert_eq!(inline("a <b>\n[c](d) | e"), "a \\<b\\> \\[c\\](d) \\| e");
+        assert_eq!(shell_word("/src/my-repo"), "/src/my-repo");
+        assert_eq!(shell_word("/src/it's here"), "'/src/it'\\''s here'");
     }
 }

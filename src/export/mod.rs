@@ -34,7 +34,7 @@ use crate::source::SourceInfo;
 use crate::tasks::review::Finding;
 use crate::tasks::TaskKind;
 use crate::{Error, Result};
-use rows::{Place, Row};
+use rows::{DocText, Place, Row};
 
 /// The file that marks a folder as an export, which a later export may replace whole.
 const EXPORT_MARKER: &str = ".hearth-export";
@@ -70,7 +70,7 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
     let to_absolute = std::path::absolute(to).map_err(|e| Error::io(to, e))?;
     let mut summary = ExportSummary::default();
 
-    let mut repos: BTreeMap<&str, (Vec<&Row<String>>, Vec<&Row<Vec<Finding>>>)> = BTreeMap::new();
+    let mut repos: BTreeMap<&str, (Vec<&Row<DocText>>, Vec<&Row<Vec<Finding>>>)> = BTreeMap::new();
     for row in docs.iter().flat_map(|(_, rows)| rows) {
         repos.entry(&row.place.repo).or_default().0.push(row);
     }
@@ -85,7 +85,7 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
         let mut pages = BTreeMap::new();
         let mut docs_patch = None;
         if let Some((model, _)) = &docs {
-            let mut by_file: BTreeMap<&str, Vec<&Row<String>>> = BTreeMap::new();
+            let mut by_file: BTreeMap<&str, Vec<&Row<DocText>>> = BTreeMap::new();
             for &row in &doc_rows {
                 by_file.entry(&row.place.path).or_default().push(row);
             }

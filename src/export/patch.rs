@@ -1,5 +1,8 @@
 //! The docs patch: each documented definition's comment written into its source file,
-//! as a unified diff that `git apply` takes in the repository's checkout.
+//! as a unified diff that `git apply` (or `patch -p1`) takes in the repository's checkout.
+//! It is a plain diff, without git's `diff --git` headers: git reads the paths of such a
+//! patch as relative to the folder it runs in, so the patch of a repository walked in a
+//! subfolder of a larger checkout applies there, where git would skip a git-style one.
 //!
 //! The patch is made against the checkout as it is now, not as the run saw it. Each
 //! file is split again with the run's settings, and a comment goes only to a unit
@@ -13,7 +16,7 @@ use std::path::Path;
 
 use similar::TextDiff;
 
-use super::rows::Row;
+use super::rows::{DocText, Row};
 use super::safe_relative;
 use crate::source::{decode, unit_ids, DocSite, Language, Splitter, Unit, UnitKind};
 use crate::tasks::docs::{comment_prose, comment_syntax};
@@ -40,9 +43,9 @@ impl RepoPatch {
 /// The patch of the checkout at `root` that adds the comments of `rows` (one repository's
 /// docs rows) to the units they document. `max_unit_bytes` is the run's, so that the
 /// files split into the units the run had.
-pub fn repo_patch(root: &Path, rows: &[&Row<String>], max_unit_bytes: usize) -> RepoPatch {
+pub fn repo_patch(root: &Path, rows: &[&Row<DocText>], max_unit_bytes: usize) -> RepoPatch {
     let mut patch = RepoPatch::default();
-    let mut by_file: BTreeMap<&str, Vec<&Row<String>>> = BTreeMap::new();
+    let mut by_file: BTreeMap<&str, Vec<&Row<DocText>>> = BTreeMap::new();
     for row in rows.iter().filter(|row| row.outcome.is_ok()) {
         by_file.entry(&row.place.path).or_default().push(row);
     }
@@ -85,7 +88,6 @@ pub fn repo_patch(root: &Path, rows: &[&Row<String>], max_unit_bytes: usize) -> 
         let new = insert_lines(&old, &insertions);
         patch.comments += insertions.len();
         patch.files += 1;
-        patch.diff.push_str(&format!("diff --git a/{path} b/{path}\n"));
         let diff = TextDiff::from_lines(&old, &new);
         patch.diff.push_str(&diff.unified_diff().context_radius(3).header(&format!("a/{path}"), &format!("b/{path}")).to_string());
     }
@@ -99,7 +101,7 @@ fn file_insertions(
     path: &str,
     language: Language,
     text: &str,
-    rows: &[&Row<String>],
+    rows: &[&Row<DocText>],
     splitter: &mut Splitter,
     patch: &mut RepoPatch,
 ) -> Vec<(u32, String)> {
@@ -111,7 +113,8 @@ fn file_insertions(
             patch.leave_out("its unit changed since the run", 1);
             continue;
         };
-        match comment_lines(language, unit, row.outcome.as_deref().unwrap_or_default()) {
+        let Ok(answer) = &row.outcome else { continue };
+        match comment_lines(language, unit, answer) {
             Ok(insertion) => insertions.push(insertion),
             Err(why) => patch.leave_out(why, 1),
         }
@@ -121,7 +124,7 @@ fn file_insertions(
 }
 
 /// Where `unit`'s comment goes and its lines (ending in `\n`), from the docs `answer`.
-fn comment_lines(language: Language, unit: &Unit, answer: &str) -> Result<(u32, String), String> {
+fn comment_lines(language: Language, unit: &Unit, answer: &DocText) -> Result<(u32, String), String> {
     let site = match &unit.doc_site {
         Some(site) => site,
         None if matches!(unit.kind, UnitKind::Code | UnitKind::File) => return Err("it is top-level code, not a definition".into()),
@@ -133,7 +136,7 @@ fn comment_lines(language: Language, unit: &Unit, answer: &str) -> Result<(u32, 
         DocSite::NoPlace(why) => return Err((*why).to_string()),
     };
     let syntax = comment_syntax(language.name()).ok_or_else(|| format!("hearth knows no doc-comment syntax for {}", language.name()))?;
-    let prose = comment_prose(answer)?;
+    let prose = comment_prose(&answer.text, unit.name.as_deref(), answer.cut_off)?;
     if repeats_code(&prose, &unit.content) {
         return Err("the answer repeats lines of the code".into());
     }
@@ -178,7 +181,7 @@ mod tests {
 
     /// The docs rows a run over `root` would have, with `answers` by unit name as the
     /// docs task parses them (the rest unanswered).
-    fn rows(root: &Path, path: &str, language: Language, answers: &[(&str, &str)]) -> Vec<Row<String>> {
+    fn rows(root: &Path, path: &str, language: Language, answers: &[(&str, &str)]) -> Vec<Row<DocText>> {
         let text = decode(std::fs::read(root.join(path)).unwrap()).unwrap();
         let units = Splitter::new(BUDGET).split(language, &text);
         let ids = unit_ids("repo", path, &units);
@@ -195,7 +198,10 @@ mod tests {
                 start_line: unit.start_line,
                 end_line: unit.end_line,
             },
-            outcome: answer(&unit.name).ok_or_else(|| "the context is full".to_string()).and_then(|a| crate::tasks::docs::parse(&a)),
+            outcome: answer(&unit.name)
+                .ok_or_else(|| "the context is full".to_string())
+                .and_then(|a| crate::tasks::docs::parse(&a))
+                .map(|text| DocText { text, cut_off: false }),
         });
         rows.collect()
     }
@@ -203,15 +209,20 @@ mod tests {
     fn git_apply(root: &Path, diff: &str) {
         std::fs::write(root.join("docs.patch"), diff).unwrap();
         let apply = Command::new("git").args(["apply", "--verbose", "docs.patch"]).current_dir(root).output().expect("git runs");
-        assert!(apply.status.success(), "{}\n{diff}", String::from_utf8_lossy(&apply.stderr));
+        let said = String::from_utf8_lossy(&apply.stderr);
+        assert!(apply.status.success() && !said.contains("Skipped"), "{said}\n{diff}");
         std::fs::remove_file(root.join("docs.patch")).unwrap();
     }
 
     #[test]
     fn the_patch_applies_with_git_and_puts_each_comment_where_its_language_reads_it() {
+        // The walked folder is a subfolder of a git checkout, where git skips what a patch
+        // names outside the folder it runs in.
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir(root.join("src")).unwrap();
+        let init = Command::new("git").args(["init", "-q"]).current_dir(dir.path()).status().expect("git runs");
+        assert!(init.success());
+        let root = &dir.path().join("checkout");
+        std::fs::create_dir_all(root.join("src")).unwrap();
         let rust = "use std::fmt;\n\n#[derive(Debug)]\npub struct Point {\n    x: i32,\n}\n\nimpl Point {\n    pub fn new() -> Self {\n        Point { x: 0 }\n    }\n\n    /// Has one.\n    pub fn x(&self) -> i32 {\n        self.x\n    }\n}\n";
         std::fs::write(root.join("src/point.rs"), rust).unwrap();
         // CRLF line endings and a byte-order mark, as a Windows editor leaves them.
@@ -231,7 +242,7 @@ mod tests {
             ("put", "Sets `key` to `value` in the environment."),
         ]));
         all.extend(rows(root, "add.js", Language::JavaScript, &[("add", "function add(a, b) {\n  return a + b;\n}")]));
-        let refs: Vec<&Row<String>> = all.iter().collect();
+        let refs: Vec<&Row<DocText>> = all.iter().collect();
         let patch = repo_patch(root, &refs, BUDGET);
 
         // `Point` names the struct and its impl: both are answered, both get a comment.
@@ -271,7 +282,7 @@ mod tests {
         assert!(again.diff.is_empty());
         let mut rerun = rows(root, "src/point.rs", Language::Rust, &[("Point", "/// A point."), ("new", "/// Makes a point at zero."), ("x", "/// Its x.")]);
         rerun.extend(rows(root, "store.py", Language::Python, &[("Store", "A store of keys."), ("get", "Gets the key."), ("put", "Puts the key.")]));
-        let refs: Vec<&Row<String>> = rerun.iter().collect();
+        let refs: Vec<&Row<DocText>> = rerun.iter().collect();
         let rerun = repo_patch(root, &refs, BUDGET);
         assert_eq!(rerun.comments, 0, "{}", rerun.diff);
         assert_eq!(rerun.left_out["it is documented already"], 6, "the five just added and `x`'s: {:?}", rerun.left_out);
@@ -287,7 +298,7 @@ mod tests {
         all.extend(rows(root, "b.go", Language::Go, &[("G", "G does nothing at all.")]));
         std::fs::remove_file(root.join("a.go")).unwrap();
         std::fs::write(root.join("b.go"), b"package b\0\xff").unwrap();
-        let refs: Vec<&Row<String>> = all.iter().collect();
+        let refs: Vec<&Row<DocText>> = all.iter().collect();
         let patch = repo_patch(root, &refs, BUDGET);
         assert_eq!(patch.comments, 0);
         assert_eq!(patch.left_out["its file is no longer in the checkout"], 1, "{:?}", patch.left_out);

@@ -6,6 +6,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
 use arrow_array::{Array, RecordBatch, StringArray, StructArray, UInt32Array};
 
+use crate::engine::FinishReason;
 use crate::sink::open_parquet;
 use crate::tasks::review::Finding;
 use crate::{Error, Result};
@@ -42,9 +43,24 @@ pub struct Row<T> {
     pub outcome: std::result::Result<T, String>,
 }
 
+/// A docs row's answer.
+#[derive(Debug, Clone)]
+pub struct DocText {
+    /// The documentation as the docs task parsed it.
+    pub text: String,
+    /// The model was stopped by `max_new_tokens`, so the text may end mid-sentence.
+    pub cut_off: bool,
+}
+
 /// The rows of a docs folder's `parts`: the documentation text of each unit.
-pub fn read_docs(parts: &[PathBuf]) -> Result<Vec<Row<String>>> {
-    read(parts, |columns, row| Ok(columns.string("text")?.value(row).to_string()))
+pub fn read_docs(parts: &[PathBuf]) -> Result<Vec<Row<DocText>>> {
+    read(parts, |columns, row| {
+        let finish = columns.optional_string("finish_reason")?;
+        Ok(DocText {
+            text: columns.string("text")?.value(row).to_string(),
+            cut_off: finish.is_some_and(|finish| finish.is_valid(row) && finish.value(row) == FinishReason::Length.as_str()),
+        })
+    })
 }
 
 /// The rows of a reviews folder's `parts`: the findings of each unit.

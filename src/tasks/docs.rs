@@ -118,33 +118,47 @@ fn marked(marker: &str, text: &str) -> String {
 /// The text of the doc comment a docs answer holds, without the comment's syntax. The
 /// answer may be a comment in any common syntax, the one asked for or not, or plain
 /// prose; whatever follows the comment (models often repeat the code) is left out. The
-/// prose keeps its line breaks and inner blank lines.
-pub fn comment_prose(answer: &str) -> Result<Vec<String>, String> {
+/// prose keeps its line breaks and inner blank lines. `name` is the documented
+/// definition's, which a Python answer may write out again with its docstring.
+/// `cut_off`: the model was stopped by its token limit, so a comment that runs to the
+/// end of the answer may stop mid-sentence, and is refused.
+pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<Vec<String>, String> {
     let lines: Vec<&str> = answer.trim().lines().collect();
+    if let Some(docstring) = name.and_then(|name| docstring_of_definition(&lines, name)) {
+        return comment_prose(&docstring, None, cut_off);
+    }
     let first = lines.first().map_or("", |line| line.trim_start());
-    let body: Vec<String> = if first.starts_with("/*") {
-        let end = lines.iter().position(|line| line.contains("*/")).ok_or("the answer's `/*` comment is not closed")?;
+    // The comment and whether something after it shows where it ends.
+    let (body, closed): (Vec<String>, bool) = if first.starts_with("/*") {
+        let Some(end) = lines.iter().position(|line| line.contains("*/")) else {
+            return Err(if cut_off { CUT_OFF.into() } else { "the answer's `/*` comment is not closed".into() });
+        };
         let mut inner: Vec<&str> = lines[..=end].iter().map(|line| line.trim()).collect();
         inner[0] = inner[0].trim_start_matches("/*").trim_start_matches('*');
         inner[end] = inner[end].split("*/").next().unwrap_or("");
-        inner.iter().map(|line| line.trim().strip_prefix('*').unwrap_or(line.trim()).trim().to_string()).collect()
+        (inner.iter().map(|line| line.trim().strip_prefix('*').unwrap_or(line.trim()).trim().to_string()).collect(), true)
     } else if let Some(opening) = ["\"\"\"", "'''", "r\"\"\"", "r'''"].into_iter().find(|q| first.starts_with(q)) {
         let quotes = opening.trim_start_matches('r');
         let rest = std::iter::once(&first[opening.len()..]).chain(lines[1..].iter().copied()).collect::<Vec<_>>().join("\n");
-        dedent(rest.split(quotes).next().unwrap_or(""))
+        let mut parts = rest.split(quotes);
+        (dedent(parts.next().unwrap_or("")), parts.next().is_some())
     } else if let Some(marker) = ["///", "//!", "//", "-- |", "--", "#"].into_iter().find(|m| is_marked(first, m)) {
         // `-- |` opens a Haddock comment that goes on with `--` lines.
         let family = if marker == "-- |" { "--" } else { marker };
-        let marked_lines = lines.iter().map(|line| line.trim_start()).take_while(|line| is_marked(line, family));
-        marked_lines
-            .map(|line| {
-                let text = line.strip_prefix(marker).or_else(|| line.strip_prefix(family)).unwrap_or(line);
-                text.strip_prefix(' ').unwrap_or(text).trim_end().to_string()
-            })
-            .collect()
+        let marked_lines: Vec<&str> = lines.iter().map(|line| line.trim_start()).take_while(|line| is_marked(line, family)).collect();
+        let prose = marked_lines.iter().map(|line| {
+            let text = line.strip_prefix(marker).or_else(|| line.strip_prefix(family)).unwrap_or(line);
+            text.strip_prefix(' ').unwrap_or(text).trim_end().to_string()
+        });
+        (prose.collect(), marked_lines.len() < lines.len())
     } else {
-        lines.iter().take_while(|line| !line.trim_start().starts_with("```")).map(|line| line.trim_end().to_string()).collect()
+        let prose: Vec<String> = lines.iter().take_while(|line| !line.trim_start().starts_with("```")).map(|line| line.trim_end().to_string()).collect();
+        let closed = prose.len() < lines.len();
+        (prose, closed)
     };
+    if cut_off && !closed {
+        return Err(CUT_OFF.into());
+    }
     let start = body.iter().position(|line| !line.trim().is_empty());
     let end = body.iter().rposition(|line| !line.trim().is_empty());
     let (Some(start), Some(end)) = (start, end) else {
@@ -161,6 +175,21 @@ pub fn comment_prose(answer: &str) -> Result<Vec<String>, String> {
     Ok(prose)
 }
 
+/// The docstring when `lines` are the Python definition of `name` written out again
+/// with one (a code model's usual answer to "document this"): its signature, then the
+/// string. A definition of another name is the model's own code, not this one's doc.
+fn docstring_of_definition(lines: &[&str], name: &str) -> Option<String> {
+    let signature = lines.iter().map(|line| line.trim_start()).find(|line| !line.starts_with('@'))?;
+    let defined = ["def ", "async def ", "class "].iter().find_map(|opening| signature.strip_prefix(opening))?;
+    if !defined.strip_prefix(name).is_some_and(|rest| rest.starts_with(['(', ':'])) {
+        return None;
+    }
+    let quoted = lines.iter().position(|line| ["\"\"\"", "'''", "r\"\"\"", "r'''"].iter().any(|q| line.trim_start().starts_with(q)))?;
+    let signature_ends = lines[..quoted].iter().rposition(|line| !line.trim().is_empty())?;
+    // Only the signature may come before it: a string further into the body is not the docstring.
+    (quoted <= 8 && lines[signature_ends].trim_end().ends_with(':')).then(|| lines[quoted..].join("\n"))
+}
+
 /// Whether a comment's summary line is a sentence: three words or more, and not code.
 /// Small models often answer a docs prompt with code (a `#define`, the class again), and
 /// a comment made of that documents nothing.
@@ -168,6 +197,8 @@ fn reads_as_prose(line: &str) -> bool {
     let words = line.split(|c: char| !c.is_alphabetic()).filter(|word| word.chars().count() >= 2).count();
     words >= 3 && !looks_like_code(line)
 }
+
+const CUT_OFF: &str = "the answer was cut off by max_new_tokens before its comment ended";
 
 /// Whether a line looks like code rather than prose: it opens with a declaration or
 /// preprocessor keyword, or ends the way statements and blocks end.
@@ -228,7 +259,7 @@ mod tests {
     }
 
     fn prose(answer: &str) -> Result<Vec<String>, String> {
-        comment_prose(answer)
+        comment_prose(answer, Some("read"), false)
     }
 
     #[test]
@@ -242,8 +273,24 @@ mod tests {
         assert_eq!(prose("-- | Adds two numbers.\n-- Returns their sum."), two);
         assert_eq!(prose("Adds two numbers.\nReturns their sum.\n```rust\nfn add() {}\n```"), two);
         assert_eq!(prose("// Adds the two numbers.\n//\n// Both are ints."), Ok(vec!["Adds the two numbers.".into(), String::new(), "Both are ints.".into()]));
+        let rewritten = "def read(self, stream):\n    \"\"\"Reads the counts in a CSV stream.\"\"\"\n    return list(csv.reader(stream))";
+        assert_eq!(prose(rewritten), Ok(vec!["Reads the counts in a CSV stream.".to_string()]), "a Python definition written out with its docstring");
+        assert!(prose("@cached\nasync def read(self) -> list:\n    '''Reads the counts in a CSV stream.'''").is_ok());
+        assert!(prose("def import_csv(path):\n    \"\"\"Imports a CSV file from disk.\"\"\"").is_err(), "the model's own function documents nothing here");
+        assert!(prose("def read(self):\n    x = 1\n    y = 2\n    z = 3\n    '''A string far into the body is not the docstring.'''").is_err());
         // `#[` is an attribute, not a `#` comment: the answer is code.
         assert!(prose("#[inline]\nfn add() {}").is_err());
+    }
+
+    #[test]
+    fn a_comment_cut_off_by_the_token_limit_is_refused_unless_its_end_is_in_the_answer() {
+        let cut = |answer: &str| comment_prose(answer, Some("read"), true);
+        for unfinished in ["/// Reads the counts from", "/** Reads the counts\n * from", "\"\"\"Reads the counts", "Reads the counts from the"] {
+            assert_eq!(cut(unfinished), Err(CUT_OFF.to_string()), "{unfinished}");
+        }
+        for finished in ["/// Reads the counts.\nfn read(", "/** Reads the counts. */ fn", "\"\"\"Reads the counts.\"\"\"\n    return", "Reads the counts.\n```py\ndef"] {
+            assert_eq!(cut(finished), Ok(vec!["Reads the counts.".to_string()]), "{finished}");
+        }
     }
 
     #[test]
