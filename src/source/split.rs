@@ -9,6 +9,8 @@
 //!   members is an ordinary unit;
 //! - top-level code between definitions (imports, constants, script statements) is
 //!   grouped into `code` units; a stretch of nothing but comments is not a unit;
+//! - each definition records where its doc comment would go ([`DocSite`]), or that it
+//!   has one: the tree knows where a Python body starts, the export's patch does not;
 //! - a unit over the byte budget is split at line boundaries into parts;
 //! - a language without a grammar gives one `file` unit.
 
