@@ -184,8 +184,7 @@ impl<'s> TreeWalker<'s> {
         } else {
             start
         };
-        let line_start = self.src[..at].rfind('\n').map_or(0, |n| n + 1);
-        let indent = &self.src[line_start..at];
+        let indent = self.before_on_line(at);
         if !indent.trim().is_empty() {
             return DocSite::NoPlace("it shares its line with other code");
         }
@@ -195,10 +194,14 @@ impl<'s> TreeWalker<'s> {
     /// Whether `node` is a comment or attribute that belongs to what starts at `start`:
     /// on lines of its own (not trailing the code before it) with no blank line between.
     fn leads(&self, node: Node<'_>, start: usize) -> bool {
-        let line_start = self.src[..node.start_byte()].rfind('\n').map_or(0, |n| n + 1);
         grammar::is_annotation(node.kind())
-            && self.src[line_start..node.start_byte()].trim().is_empty()
+            && self.before_on_line(node.start_byte()).trim().is_empty()
             && !has_blank_line(&self.src[node.end_byte()..start])
+    }
+
+    /// The text from the start of `byte`'s line up to it.
+    fn before_on_line(&self, byte: usize) -> &'s str {
+        &self.src[self.lines.line_start(byte)..byte]
     }
 
     /// Emits `item` (and its members); returns what an enclosing skeleton elides of it.
@@ -315,6 +318,11 @@ impl LineIndex {
 
     fn line_of(&self, byte: usize) -> u32 {
         self.starts.partition_point(|&start| start <= byte) as u32
+    }
+
+    /// Byte offset of the start of `byte`'s line.
+    fn line_start(&self, byte: usize) -> usize {
+        self.starts[self.line_of(byte) as usize - 1]
     }
 }
 
