@@ -16,7 +16,7 @@ use std::path::Path;
 
 use similar::TextDiff;
 
-use super::rows::{DocText, Row};
+use super::rows::{DocText, Place, Row};
 use super::safe_relative;
 use crate::source::{decode, unit_ids, DocSite, Language, Splitter, Unit, UnitKind};
 use crate::tasks::docs::{comment_prose, comment_syntax};
@@ -45,9 +45,12 @@ impl RepoPatch {
 /// files split into the units the run had.
 pub fn repo_patch(root: &Path, rows: &[&Row<DocText>], max_unit_bytes: usize) -> RepoPatch {
     let mut patch = RepoPatch::default();
-    let mut by_file: BTreeMap<&str, Vec<&Row<DocText>>> = BTreeMap::new();
-    for row in rows.iter().filter(|row| row.outcome.is_ok()) {
-        by_file.entry(&row.place.path).or_default().push(row);
+    // Only answered rows: an unanswered unit is already counted as such.
+    let mut by_file: BTreeMap<&str, Vec<(&Place, &DocText)>> = BTreeMap::new();
+    for row in rows {
+        if let Ok(answer) = &row.outcome {
+            by_file.entry(&row.place.path).or_default().push((&row.place, answer));
+        }
     }
     let mut splitter = Splitter::new(max_unit_bytes);
     for (path, rows) in by_file {
@@ -68,11 +71,12 @@ pub fn repo_patch(root: &Path, rows: &[&Row<DocText>], max_unit_bytes: usize) ->
                 continue;
             }
         };
-        let Some(language) = Language::from_name(&rows[0].place.language) else {
-            patch.leave_out(format!("hearth does not know the language `{}`", rows[0].place.language), rows.len());
+        let first = rows[0].0;
+        let Some(language) = Language::from_name(&first.language) else {
+            patch.leave_out(format!("hearth does not know the language `{}`", first.language), rows.len());
             continue;
         };
-        let repo = &rows[0].place.repo;
+        let repo = &first.repo;
         let insertions = match decode(bytes.clone()) {
             Ok(text) => file_insertions(repo, path, language, &text, &rows, &mut splitter, &mut patch),
             Err(skip) => {
@@ -95,25 +99,24 @@ pub fn repo_patch(root: &Path, rows: &[&Row<DocText>], max_unit_bytes: usize) ->
 }
 
 /// The comments to insert in one file as (1-based line to insert before, the lines),
-/// each row's unit found again in `text` (the file as [`decode`] gives it).
+/// each answered unit found again in `text` (the file as [`decode`] gives it).
 fn file_insertions(
     repo: &str,
     path: &str,
     language: Language,
     text: &str,
-    rows: &[&Row<DocText>],
+    answered: &[(&Place, &DocText)],
     splitter: &mut Splitter,
     patch: &mut RepoPatch,
 ) -> Vec<(u32, String)> {
     let units = splitter.split(language, text);
     let by_id: HashMap<String, &Unit> = unit_ids(repo, path, &units).into_iter().map(|(id, _)| id).zip(&units).collect();
     let mut insertions = Vec::new();
-    for row in rows {
-        let Some(unit) = by_id.get(&row.place.unit_id) else {
+    for (place, answer) in answered {
+        let Some(unit) = by_id.get(&place.unit_id) else {
             patch.leave_out("its unit changed since the run", 1);
             continue;
         };
-        let Ok(answer) = &row.outcome else { continue };
         match comment_lines(language, unit, answer) {
             Ok(insertion) => insertions.push(insertion),
             Err(why) => patch.leave_out(why, 1),
@@ -175,7 +178,6 @@ mod tests {
     use std::process::Command;
 
     use super::*;
-    use crate::export::rows::Place;
 
     const BUDGET: usize = 12 * 1024;
 
