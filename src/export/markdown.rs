@@ -104,7 +104,7 @@ pub fn repo_index(
     models: &[Option<(&str, &TaskModel)>],
     review: Option<(usize, usize)>,
     pages: &BTreeMap<String, (String, usize, usize)>,
-    docs_patch: Option<Result<(&RepoPatch, &Path), &String>>,
+    docs_patch: Option<(&Result<RepoPatch, String>, &Path)>,
 ) -> String {
     let mut page = format!("# {}\n\n", code(repo));
     if let Some(root) = &facts.root {
@@ -131,8 +131,8 @@ pub fn repo_index(
         page.push('\n');
     }
     match docs_patch {
-        Some(Ok((patch, path))) => page.push_str(&patch_section(patch, path, facts.root.as_deref().unwrap_or("."))),
-        Some(Err(why)) => {
+        Some((Ok(patch), path)) => page.push_str(&patch_section(patch, path, facts.root.as_deref().unwrap_or("."))),
+        Some((Err(why), _)) => {
             let _ = writeln!(page, "## Documentation patch\n\nNone: {why}.\n");
         }
         None => {}

@@ -124,7 +124,7 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
         }
         let models = [docs.as_ref().map(|(m, _)| ("Documentation", *m)), reviews.as_ref().map(|(m, _)| ("Review", *m))];
         let patch_path = to_absolute.join(&folder).join("docs.patch");
-        let docs_patch = docs_patch.as_ref().map(|patch| patch.as_ref().map(|patch| (patch, patch_path.as_path())));
+        let docs_patch = docs_patch.as_ref().map(|patch| (patch, patch_path.as_path()));
         staging.write(&folder.join("index.md"), &markdown::repo_index(repo, facts, &models, review, &pages, docs_patch))?;
         folders.push((repo.to_string(), folder.display().to_string()));
     }
