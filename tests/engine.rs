@@ -357,6 +357,53 @@ fn tiny_gguf_on_host_q8(dir: &Path) -> Model {
     load(ModelSource::Gguf(path), Requantize::To(GgmlDType::Q8_0))
 }
 
+/// Loads `source` on the CPU and checks the footprint counted from its headers alone
+/// against the bytes its loaded tensors hold; returns the footprint.
+fn footprint_matches_the_load(source: &ModelSource, requantize: Requantize, dtype: DType) -> hearth::engine::Footprint {
+    let options = LoadOptions { requantize, dtype: Some(dtype), ..Default::default() };
+    let loaded = Model::load(source, &options).unwrap().decoder.weight_bytes();
+    let (_, counted) = hearth::engine::footprint(source, requantize, dtype, true).unwrap();
+    assert_eq!(counted, loaded, "{source} as {requantize:?} in {dtype:?}");
+    counted
+}
+
+#[test]
+fn the_footprint_counted_before_a_load_is_what_the_load_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    // Dense checkpoints of each family: biases, q/k norms, a tied or an own head.
+    for arch in [Arch::Llama, Arch::Qwen2, Arch::Qwen3] {
+        let hf = dir.path().join(format!("hf-{}", arch as u8));
+        std::fs::create_dir(&hf).unwrap();
+        write_tiny_hf(&hf, arch);
+        for dtype in [DType::F32, DType::BF16] {
+            footprint_matches_the_load(&ModelSource::HfDir(hf.clone()), Requantize::Auto, dtype);
+        }
+    }
+    // GGUF matrices held as stored, re-encoded, dequantized, or on the host Q8_0 kernel;
+    // Q4_K asks for rows of 256 and these have 64, so those stay as stored.
+    let formats = [Requantize::Auto, Requantize::Keep, Requantize::To(GgmlDType::Q4_0), Requantize::To(GgmlDType::Q4K), Requantize::To(GgmlDType::F16)];
+    for matrices in [GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::F16] {
+        let path = dir.path().join(format!("{matrices:?}.gguf"));
+        write_tiny_gguf(&path, matrices);
+        for requantize in formats {
+            footprint_matches_the_load(&ModelSource::Gguf(path.clone()), requantize, DType::F32);
+        }
+    }
+    // On a GPU `auto` keeps a GGUF's blocks as stored, as `keep` does on the CPU; on the
+    // CPU the same file goes to the Q8_0 kernel, at more bytes than Q4_1's.
+    let q4_1 = ModelSource::Gguf(dir.path().join("Q4_1.gguf"));
+    let (_, on_gpu) = hearth::engine::footprint(&q4_1, Requantize::Auto, DType::F32, false).unwrap();
+    assert_eq!(on_gpu, footprint_matches_the_load(&q4_1, Requantize::Keep, DType::F32));
+    assert!(footprint_matches_the_load(&q4_1, Requantize::Auto, DType::F32).total() > on_gpu.total());
+    // Synthetic presets, dense or stored in a block format.
+    for preset in ["tiny", "tiny-llama"] {
+        let source: ModelSource = format!("synthetic:{preset}").parse().unwrap();
+        for requantize in [Requantize::Auto, Requantize::To(GgmlDType::Q8_0), Requantize::To(GgmlDType::Q4_0)] {
+            footprint_matches_the_load(&source, requantize, DType::F32);
+        }
+    }
+}
+
 // ---- the real model ------------------------------------------------------------
 
 /// SmolLM2-135M-Instruct, as `scripts/fetch-model.sh` caches it. Missing is a failure,

@@ -35,7 +35,7 @@ pub use config::{Family, ModelConfig};
 pub use batch::{BatchConfig, BatchEngine, BatchStats, Completion, EnergyMeter, EngineOptions, Limit, Output, Request, SLOW_STEP_ENV};
 pub use kv::{AttentionBackend, PagedKvCache};
 pub use step::{SeqChunk, SeqId};
-pub use model::{Decoder, StepOutput};
+pub use model::{Decoder, Footprint, StepOutput};
 pub use placement::{Placement, Stage};
 pub use sampler::{FinishReason, Sampler, SamplingParams};
 pub use tokenizer::Tokenizer;
@@ -431,18 +431,13 @@ impl Model {
         if let Some(facts) = oldest {
             facts.computes_in(dtype).map_err(|m| Error::model(source.to_string(), m))?;
         }
-        let (decoder, tokenizer, chat) = match source {
-            ModelSource::HfDir(dir) => load_hf_dir(dir, dtype, devices)?,
-            ModelSource::Gguf(path) => load_gguf(path, options.requantize, dtype, devices)?,
-            ModelSource::Synthetic { preset, layers } => {
-                let mut config = synthetic::preset(preset)?;
-                config.num_layers = layers.unwrap_or(config.num_layers);
-                config.validate().map_err(|m| Error::model(source.to_string(), m))?;
-                let weights = weights::Weights::Synthetic { seed: SYNTHETIC_SEED, requantize: options.requantize };
-                let decoder = Decoder::load(&weights, config, dtype, devices)?;
-                (decoder, synthetic::tokenizer()?, ChatTemplate::new(chat::CHATML, "", "<|im_end|>")?)
-            }
+        let (config, weights) = open(source, options.requantize)?;
+        let (tokenizer, chat) = match (source, &weights) {
+            (ModelSource::HfDir(dir), _) => hf_tokenizer(dir)?,
+            (_, weights::Weights::Gguf { file, .. }) => gguf_tokenizer(file)?,
+            _ => (synthetic::tokenizer()?, ChatTemplate::new(chat::CHATML, "", "<|im_end|>")?),
         };
+        let decoder = Decoder::load(&weights, config, dtype, devices)?;
         Ok(Model { decoder, tokenizer, chat, source: source.clone(), grammar: std::sync::OnceLock::new() })
     }
 
@@ -615,12 +610,48 @@ pub enum Pooling {
     Last,
 }
 
-fn load_hf_dir(dir: &Path, dtype: DType, devices: &[Device]) -> Result<(Decoder, Tokenizer, ChatTemplate)> {
-    let config_path = dir.join("config.json");
-    if !config_path.is_file() {
-        return Err(Error::model(dir, "config.json is missing: not a Hugging Face model directory"));
+/// A model's shapes and its tensors' source, opened without reading a tensor (a GGUF's
+/// header and a safetensors file's are read and checked).
+fn open(source: &ModelSource, requantize: Requantize) -> Result<(ModelConfig, weights::Weights)> {
+    match source {
+        ModelSource::HfDir(dir) => {
+            let config_path = dir.join("config.json");
+            if !config_path.is_file() {
+                return Err(Error::model(dir, "config.json is missing: not a Hugging Face model directory"));
+            }
+            let config = ModelConfig::from_hf_json(&config_path)?;
+            if !dir.join("tokenizer.json").is_file() {
+                return Err(Error::model(dir, "tokenizer.json is missing"));
+            }
+            Ok((config, weights::Weights::safetensors(dir)?))
+        }
+        ModelSource::Gguf(path) => {
+            let file = gguf::GgufFile::open(path)?;
+            let config = config_from_gguf(&file)?;
+            let (heads, family, parameters) = ((config.num_heads, config.num_kv_heads), config.family, config.parameter_count());
+            Ok((config, weights::Weights::gguf(file, requantize, family, heads, parameters)))
+        }
+        ModelSource::Synthetic { preset, layers } => {
+            let mut config = synthetic::preset(preset)?;
+            config.num_layers = layers.unwrap_or(config.num_layers);
+            config.validate().map_err(|m| Error::model(source.to_string(), m))?;
+            Ok((config, weights::Weights::Synthetic { seed: SYNTHETIC_SEED, requantize }))
+        }
     }
-    let config = ModelConfig::from_hf_json(&config_path)?;
+}
+
+/// What the weights of `source` will take, loaded as `requantize` asks and computing in
+/// `dtype`, on the CPU (`on_cpu`) or on GPUs; read from headers and shapes alone, so a
+/// 32B model is planned for in milliseconds. Equal to the loaded
+/// [`Decoder::weight_bytes`].
+pub fn footprint(source: &ModelSource, requantize: Requantize, dtype: DType, on_cpu: bool) -> Result<(ModelConfig, Footprint)> {
+    let (config, weights) = open(source, requantize)?;
+    let footprint = Decoder::footprint(&weights, &config, dtype, on_cpu)?;
+    Ok((config, footprint))
+}
+
+/// The tokenizer and chat template of a Hugging Face model directory.
+fn hf_tokenizer(dir: &Path) -> Result<(Tokenizer, ChatTemplate)> {
     let tokenizer_path = dir.join("tokenizer.json");
     if !tokenizer_path.is_file() {
         return Err(Error::model(dir, "tokenizer.json is missing"));
@@ -666,26 +697,19 @@ fn load_hf_dir(dir: &Path, dtype: DType, devices: &[Device]) -> Result<(Decoder,
     tokenizer.eos_ids = eos_ids;
     let chat = ChatTemplate::new(&template, bos.as_deref().unwrap_or(""), eos.as_deref().unwrap_or(""))?;
 
-    let weights = weights::Weights::safetensors(dir)?;
-    let decoder = Decoder::load(&weights, config, dtype, devices)?;
-    Ok((decoder, tokenizer, chat))
+    Ok((tokenizer, chat))
 }
 
-fn load_gguf(path: &Path, requantize: Requantize, dtype: DType, devices: &[Device]) -> Result<(Decoder, Tokenizer, ChatTemplate)> {
-    let file = gguf::GgufFile::open(path)?;
-    let config = config_from_gguf(&file)?;
-    let mut tokenizer = Tokenizer::from_gguf(&file)?;
+/// The tokenizer and chat template inside a GGUF.
+fn gguf_tokenizer(file: &gguf::GgufFile) -> Result<(Tokenizer, ChatTemplate)> {
+    let mut tokenizer = Tokenizer::from_gguf(file)?;
     if let Ok(eot) = file.integer("tokenizer.ggml.eot_token_id") {
         tokenizer.eos_ids.push(eot as u32);
     }
     let template = file.string("tokenizer.chat_template").unwrap_or(chat::CHATML);
     let eos = tokenizer.eos_ids.first().and_then(|&i| tokenizer.token(i)).unwrap_or_default();
     let chat = ChatTemplate::new(template, tokenizer.bos.as_deref().unwrap_or(""), &eos)?;
-    let heads = (config.num_heads, config.num_kv_heads);
-    let family = config.family;
-    let weights = weights::Weights::gguf(file, requantize, family, heads, config.parameter_count());
-    let decoder = Decoder::load(&weights, config, dtype, devices)?;
-    Ok((decoder, tokenizer, chat))
+    Ok((tokenizer, chat))
 }
 
 /// Reads the `<arch>.*` hyper-parameters llama.cpp writes.

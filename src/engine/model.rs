@@ -15,7 +15,7 @@ use super::flash;
 use super::kv::{AttentionBackend, PagedKvCache};
 use super::placement::Stage;
 use super::step::SeqChunk;
-use super::weights::{Linear, Stacked, Weights};
+use super::weights::{tensor_bytes, Linear, Stacked, Weights};
 use crate::{Error, Result};
 
 struct RmsNorm {
@@ -71,6 +71,40 @@ pub struct StepOutput {
     pub hidden: Option<Tensor>,
 }
 
+/// The bytes a decoder's weights take once loaded, by where they go: the embedding
+/// table with the first layer, each layer with its stage, the final norm and the output
+/// head with the last layer. The same whether counted before a load
+/// ([`Decoder::footprint`]) or after it ([`Decoder::weight_bytes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    /// The token embeddings.
+    pub embeddings: usize,
+    /// Each layer's.
+    pub layers: Vec<usize>,
+    /// The final norm and the output head.
+    pub head: usize,
+}
+
+impl Footprint {
+    /// All of it.
+    pub fn total(&self) -> usize {
+        self.embeddings + self.layers.iter().sum::<usize>() + self.head
+    }
+
+    /// What each of `stages` holds.
+    pub fn per_stage(&self, stages: &[std::ops::Range<usize>]) -> Vec<usize> {
+        let last = stages.len().saturating_sub(1);
+        stages
+            .iter()
+            .enumerate()
+            .map(|(i, layers)| {
+                let ends = if i == 0 { self.embeddings } else { 0 } + if i == last { self.head } else { 0 };
+                ends + self.layers[layers.clone()].iter().sum::<usize>()
+            })
+            .collect()
+    }
+}
+
 /// A loaded decoder.
 pub struct Decoder {
     config: ModelConfig,
@@ -94,7 +128,8 @@ impl Decoder {
     /// Builds the decoder from `weights` named as in Hugging Face checkpoints, its
     /// layers split across `devices` in order ([`Stage::plan`]).
     pub(crate) fn load(weights: &Weights, config: ModelConfig, dtype: DType, devices: &[Device]) -> Result<Decoder> {
-        let stages = Stage::plan(&config, devices)?;
+        let on_cpu = devices.iter().all(Device::is_cpu);
+        let stages = Stage::plan(&Decoder::footprint(weights, &config, dtype, on_cpu)?, devices)?;
         let c = &config;
         let h = c.hidden_size;
         let (first, last) = (&stages[0].device, &stages[stages.len() - 1].device);
@@ -134,17 +169,71 @@ impl Decoder {
             });
         }
         let norm = RmsNorm::load(weights, "model.norm", h, c, dtype, last)?;
-        // Tied checkpoints have no lm_head; some GGUF writers drop it even when untied.
-        let head_name = match c.tie_word_embeddings || !weights.contains("lm_head.weight") {
-            true => "model.embed_tokens",
-            false => "lm_head",
-        };
-        let lm_head = weights.linear(head_name, (c.vocab_size, h), false, dtype, last)?;
+        let lm_head = weights.linear(Decoder::head_name(c, weights), (c.vocab_size, h), false, dtype, last)?;
         let inv_freq = (0..c.head_dim / 2)
             .map(|i| 1.0 / c.rope_theta.powf(2.0 * i as f64 / c.head_dim as f64))
             .collect();
         let flash_unavailable = stages.iter().find_map(|s| flash::unavailable(&s.device, dtype, config.head_dim));
         Ok(Decoder { config, embed_tokens, layers, norm, lm_head, inv_freq, dtype, stages, flash_unavailable })
+    }
+
+    /// What [`Decoder::load`] will hold of `weights`, on the CPU (`on_cpu`) or on GPUs,
+    /// computing in `dtype`: the same tensors, counted by how each will be held, read
+    /// from nothing but a GGUF's header. What splits a model across cards, and what
+    /// `hearth plan` counts for cards this machine does not have.
+    pub(crate) fn footprint(weights: &Weights, config: &ModelConfig, dtype: DType, on_cpu: bool) -> Result<Footprint> {
+        let c = config;
+        let h = c.hidden_size;
+        let dense = |elements: usize| elements * dtype.size_in_bytes();
+        let layer = |i: usize| -> Result<usize> {
+            let linear = |name: &str, out: usize, inp: usize, bias: bool| {
+                weights.linear_bytes(&format!("model.layers.{i}.{name}"), (out, inp), bias, dtype, on_cpu)
+            };
+            let norms = dense(2 * h) + if c.qk_norm { dense(2 * c.head_dim) } else { 0 };
+            Ok(norms
+                + linear("self_attn.q_proj", c.q_dim(), h, c.qkv_bias)?
+                + linear("self_attn.k_proj", c.kv_dim(), h, c.qkv_bias)?
+                + linear("self_attn.v_proj", c.kv_dim(), h, c.qkv_bias)?
+                + linear("self_attn.o_proj", h, c.q_dim(), false)?
+                + linear("mlp.gate_proj", c.intermediate_size, h, false)?
+                + linear("mlp.up_proj", c.intermediate_size, h, false)?
+                + linear("mlp.down_proj", h, c.intermediate_size, false)?)
+        };
+        let head = weights.linear_bytes(Decoder::head_name(c, weights), (c.vocab_size, h), false, dtype, on_cpu)?;
+        Ok(Footprint {
+            embeddings: dense(c.vocab_size * h),
+            layers: (0..c.num_layers).map(layer).collect::<Result<_>>()?,
+            head: dense(h) + head,
+        })
+    }
+
+    /// The output head's tensor: tied checkpoints have none, and some GGUF writers drop
+    /// it even when untied; the embedding table serves then.
+    fn head_name(config: &ModelConfig, weights: &Weights) -> &'static str {
+        match config.tie_word_embeddings || !weights.contains("lm_head.weight") {
+            true => "model.embed_tokens",
+            false => "lm_head",
+        }
+    }
+
+    /// What the loaded weights take, measured from their tensors.
+    pub fn weight_bytes(&self) -> Footprint {
+        let norm = |n: &RmsNorm| tensor_bytes(&n.weight);
+        let stacked = |s: &Stacked| match s {
+            Stacked::Fused { linear, .. } => linear.bytes(),
+            Stacked::Apart(parts) => parts.iter().map(Linear::bytes).sum(),
+        };
+        let layer = |b: &Block| {
+            let qk_norm = b.self_attn.qk_norm.as_ref().map_or(0, |(q, k)| norm(q) + norm(k));
+            norm(&b.input_layernorm) + norm(&b.post_attention_layernorm) + qk_norm
+                + stacked(&b.self_attn.qkv_proj) + b.self_attn.o_proj.bytes()
+                + stacked(&b.mlp.gate_up_proj) + b.mlp.down_proj.bytes()
+        };
+        Footprint {
+            embeddings: tensor_bytes(&self.embed_tokens),
+            layers: self.layers.iter().map(layer).collect(),
+            head: norm(&self.norm) + self.lm_head.bytes(),
+        }
     }
 
     /// The model's shape.

@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use candle_core::Device;
 
-use super::config::ModelConfig;
+use super::model::Footprint;
 use super::{DeviceFacts, DeviceName};
 use crate::{Error, Result};
 
@@ -84,45 +84,50 @@ pub struct Stage {
 }
 
 impl Stage {
-    /// The stages of a model of `config` over `devices`: one stage on one device; over
-    /// several, the layers split by the memory each card has free now (evenly over CPU
-    /// "devices", which share one memory), counting the embeddings on the first card and
-    /// the output head on the last.
-    pub fn plan(config: &ModelConfig, devices: &[Device]) -> Result<Vec<Stage>> {
-        let capacity: Vec<f64> = devices.iter().map(|d| DeviceFacts::of(d).map_or(1.0, |f| f.free_memory as f64)).collect();
-        let c = config;
-        let layer_params = c.hidden_size * (2 * c.q_dim() + 2 * c.kv_dim()) + 3 * c.hidden_size * c.intermediate_size;
-        let table_params = c.vocab_size * c.hidden_size;
-        let ranges = split_layers(c.num_layers, layer_params as f64, table_params as f64, &capacity)?;
+    /// The stages of a model whose weights take `footprint` over `devices`: one stage on
+    /// one device; over several, the layers split by the memory each card has free now
+    /// (evenly over CPU "devices", which share one memory).
+    pub fn plan(footprint: &Footprint, devices: &[Device]) -> Result<Vec<Stage>> {
+        let capacity: Vec<usize> = devices.iter().map(|d| DeviceFacts::of(d).map_or(1, |f| f.free_memory)).collect();
+        let ranges = split_layers(footprint, &capacity)?;
         Ok(devices.iter().cloned().zip(ranges).map(|(device, layers)| Stage { device, layers }).collect())
     }
 }
 
-/// Splits `layers` blocks of `layer_cost` each across devices of relative `capacity`, in
-/// order, so that each device's share of the weights is about proportional to its
-/// capacity: the first also holds the embedding table and the last the output head
-/// (`table_cost` each). Every device gets at least one layer.
-pub fn split_layers(layers: usize, layer_cost: f64, table_cost: f64, capacity: &[f64]) -> Result<Vec<Range<usize>>> {
-    let n = capacity.len();
+/// Splits a model's layers across devices of relative `capacity`, in order, so that each
+/// device's share of the bytes in `footprint` is about proportional to its capacity: the
+/// first device also holds the embedding table and the last the output head, which
+/// in a quantized model are worth several layers each, since the table is held dense.
+/// Every device gets at least one layer.
+pub fn split_layers(footprint: &Footprint, capacity: &[usize]) -> Result<Vec<Range<usize>>> {
+    let (n, layers) = (capacity.len(), footprint.layers.len());
     if n == 0 || n > layers {
         return Err(Error::Config(format!("{layers} layers cannot be split across {n} devices; every device holds at least one")));
     }
-    if capacity.iter().any(|c| !c.is_finite() || *c <= 0.0) {
+    if capacity.contains(&0) {
         return Err(Error::Config(format!("device capacities must be positive: {capacity:?}")));
     }
-    let total_cost = layers as f64 * layer_cost + 2.0 * table_cost;
-    let total_capacity: f64 = capacity.iter().sum();
+    let total_capacity: f64 = capacity.iter().map(|&c| c as f64).sum();
+    let total = footprint.total() as f64;
+    // The bytes before each layer boundary: `before[k]` is the table and layers 0..k.
+    let before: Vec<f64> = std::iter::once(0)
+        .chain(footprint.layers.iter().scan(0, |sum, &l| {
+            *sum += l;
+            Some(*sum)
+        }))
+        .map(|b| (footprint.embeddings + b) as f64)
+        .collect();
     let mut ranges = Vec::with_capacity(n);
     let (mut start, mut cumulative) = (0, 0.0);
-    for (i, c) in capacity.iter().enumerate() {
-        cumulative += c;
+    for (i, &c) in capacity.iter().enumerate() {
+        cumulative += c as f64;
         let end = match i + 1 == n {
             true => layers,
             false => {
-                // Where this device's share of the weights ends, in layers after the table.
-                let share = total_cost * cumulative / total_capacity - table_cost;
-                let end = (share / layer_cost).round().max(0.0) as usize;
-                end.clamp(start + 1, layers - (n - 1 - i))
+                // The boundary nearest where this device's share of the bytes ends.
+                let share = total * cumulative / total_capacity;
+                let nearest = (0..=layers).min_by(|&a, &b| (before[a] - share).abs().total_cmp(&(before[b] - share).abs()));
+                nearest.unwrap_or(layers).clamp(start + 1, layers - (n - 1 - i))
             }
         };
         ranges.push(start..end);
@@ -148,22 +153,43 @@ mod tests {
         assert!("cuda:0+tpu".parse::<Placement>().unwrap_err().to_string().contains("tpu"));
     }
 
+    /// `layers` layers of `layer` bytes, with an embedding table and a head of `table`.
+    fn even(layers: usize, layer: usize, table: usize) -> Footprint {
+        Footprint { embeddings: table, layers: vec![layer; layers], head: table }
+    }
+
     #[test]
     fn layers_split_by_capacity_with_the_tables_counted() {
         // Even cards, tables worth nothing: halves.
-        assert_eq!(split_layers(64, 1.0, 0.0, &[1.0, 1.0]).unwrap(), vec![0..32, 32..64]);
-        // The 32B shapes on two 24 GB cards: the embeddings and the head are ~1.5
-        // layers each, on the two ends, so the split stays even.
-        assert_eq!(split_layers(64, 1.0, 1.5, &[24.0, 24.0]).unwrap(), vec![0..32, 32..64]);
+        assert_eq!(split_layers(&even(64, 1, 0), &[1, 1]).unwrap(), vec![0..32, 32..64]);
+        // The 32B shapes in bf16 on two cards of the same size: the embeddings and the
+        // head are ~1.5 layers each, on the two ends, so the split stays even.
+        assert_eq!(split_layers(&even(64, 2, 3), &[24, 24]).unwrap(), vec![0..32, 32..64]);
         // Heavy tables move layers to the middle card.
-        assert_eq!(split_layers(30, 1.0, 5.0, &[1.0, 1.0, 1.0]).unwrap(), vec![0..8, 8..22, 22..30]);
+        assert_eq!(split_layers(&even(30, 1, 5), &[1, 1, 1]).unwrap(), vec![0..8, 8..22, 22..30]);
         // A 24 GB and a 12 GB card: two thirds and a third.
-        assert_eq!(split_layers(64, 1.0, 0.0, &[24.0, 12.0]).unwrap(), vec![0..43, 43..64]);
+        assert_eq!(split_layers(&even(64, 1, 0), &[24, 12]).unwrap(), vec![0..43, 43..64]);
         // Every device keeps a layer, however small it is.
-        assert_eq!(split_layers(4, 1.0, 0.0, &[100.0, 1.0, 1.0]).unwrap(), vec![0..2, 2..3, 3..4]);
-        assert_eq!(split_layers(3, 1.0, 0.0, &[1.0, 100.0, 1.0]).unwrap(), vec![0..1, 1..2, 2..3]);
-        assert_eq!(split_layers(5, 1.0, 0.0, &[1.0]).unwrap(), vec![0..5]);
-        assert!(split_layers(2, 1.0, 0.0, &[1.0, 1.0, 1.0]).unwrap_err().to_string().contains("2 layers cannot be split across 3 devices"));
-        assert!(split_layers(8, 1.0, 0.0, &[1.0, 0.0]).is_err());
+        assert_eq!(split_layers(&even(4, 1, 0), &[100, 1, 1]).unwrap(), vec![0..2, 2..3, 3..4]);
+        assert_eq!(split_layers(&even(3, 1, 0), &[1, 100, 1]).unwrap(), vec![0..1, 1..2, 2..3]);
+        assert_eq!(split_layers(&even(5, 1, 0), &[1]).unwrap(), vec![0..5]);
+        assert!(split_layers(&even(2, 1, 0), &[1, 1, 1]).unwrap_err().to_string().contains("2 layers cannot be split across 3 devices"));
+        assert!(split_layers(&even(8, 1, 0), &[1, 0]).is_err());
+    }
+
+    #[test]
+    fn a_quantized_model_splits_by_bytes_not_by_parameters() {
+        // A 4-bit model's embedding table is held dense: six layers' worth on the first
+        // card, and a head of two layers' worth on the last. By bytes the first card gets
+        // fewer layers, so the two carry the same weight.
+        let q4 = Footprint { embeddings: 6, layers: vec![1; 64], head: 2 };
+        let ranges = split_layers(&q4, &[12, 12]).unwrap();
+        assert_eq!(ranges, vec![0..30, 30..64]);
+        assert_eq!(q4.per_stage(&ranges), vec![36, 36]);
+        // Layers of unequal size (a K-quant mix) count as they are.
+        let mixed = Footprint { embeddings: 0, layers: vec![3, 1, 1, 1, 3, 1, 1, 1], head: 0 };
+        assert_eq!(split_layers(&mixed, &[1, 1]).unwrap(), vec![0..4, 4..8]);
+        assert_eq!(mixed.per_stage(&[0..2, 2..8]), vec![4, 8]);
+        assert_eq!(mixed.total(), 12);
     }
 }

@@ -69,6 +69,16 @@ impl Q8Matrix {
         Q8Matrix::from_rows(owner.len(), cols, |r, q, s| owner[r].0.read_row(owner[r].1, q, s))
     }
 
+    /// Bytes a `[rows, cols]` matrix takes, its last group of rows padded whole.
+    pub fn bytes_for(rows: usize, cols: usize) -> usize {
+        rows.div_ceil(GROUP) * GROUP * (cols + cols / BLOCK * std::mem::size_of::<f32>())
+    }
+
+    /// Bytes it takes.
+    pub fn bytes(&self) -> usize {
+        self.quants.len() + self.scales.len() * std::mem::size_of::<f32>()
+    }
+
     /// Output features.
     pub fn rows(&self) -> usize {
         self.rows

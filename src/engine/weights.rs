@@ -66,7 +66,46 @@ enum Matrix {
     HostQ8(Q8Matrix),
 }
 
+/// How a weight matrix is held once loaded: the one decision [`Weights::linear`] carries
+/// out and [`Weights::linear_bytes`] counts, so a plan of a model's memory is the memory
+/// its load takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// Q8_0 on hearth's host kernel: a byte a weight and an f32 scale a block.
+    HostQ8,
+    /// Block-quantized on candle's kernels, in this format.
+    Quantized(GgmlDType),
+    /// In the dtype the model computes in.
+    Dense,
+}
+
+impl Held {
+    /// Bytes of a `[rows, cols]` matrix held this way, computing in `dtype`.
+    fn bytes(self, (rows, cols): (usize, usize), dtype: DType) -> usize {
+        match self {
+            Held::HostQ8 => Q8Matrix::bytes_for(rows, cols),
+            Held::Quantized(format) => rows * cols / format.block_size() * format.type_size(),
+            Held::Dense => rows * cols * dtype.size_in_bytes(),
+        }
+    }
+}
+
+/// Bytes of a loaded tensor.
+pub(crate) fn tensor_bytes(t: &Tensor) -> usize {
+    t.elem_count() * t.dtype().size_in_bytes()
+}
+
 impl Linear {
+    /// Bytes it holds, bias included.
+    pub fn bytes(&self) -> usize {
+        let weight = match &self.weight {
+            Matrix::Candle(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => tensor_bytes(t),
+            Matrix::Candle(QMatMul::QTensor(q)) => q.storage_size_in_bytes(),
+            Matrix::HostQ8(q) => q.bytes(),
+        };
+        weight + self.bias.as_ref().map_or(0, tensor_bytes)
+    }
+
     fn out_features(&self) -> usize {
         match &self.weight {
             Matrix::Candle(QMatMul::Tensor(t)) => t.dim(0).unwrap_or(0),
@@ -256,6 +295,32 @@ impl Weights {
         Ok(t.to_dtype(dtype)?)
     }
 
+    /// How the matrix `name` of `shape` (`[out, in]`) is held once loaded on the CPU
+    /// (`on_cpu`) or on a GPU; reads nothing but a GGUF's header.
+    pub fn held(&self, name: &str, shape: (usize, usize), on_cpu: bool) -> Result<Held> {
+        Ok(match self {
+            Weights::Gguf { file, requantize, parameters, .. } => {
+                let (info, _) = file.tensor_bytes(&gguf_name(name))?;
+                self.check_shape(name, &info.shape, &[shape.0, shape.1])?;
+                held_from_gguf(info.dtype, shape.1, *requantize, on_cpu, *parameters)
+            }
+            Weights::Synthetic { requantize: Requantize::To(format), .. } if format.block_size() > 1 && shape.1.is_multiple_of(format.block_size()) => {
+                match *format == GgmlDType::Q8_0 && on_cpu {
+                    true => Held::HostQ8,
+                    false => Held::Quantized(*format),
+                }
+            }
+            _ => Held::Dense,
+        })
+    }
+
+    /// Bytes [`Weights::linear`] will hold for the same matrix, on the CPU (`on_cpu`) or
+    /// on a GPU, computing in `dtype`.
+    pub fn linear_bytes(&self, name: &str, shape: (usize, usize), bias: bool, dtype: DType, on_cpu: bool) -> Result<usize> {
+        let weight = self.held(&format!("{name}.weight"), shape, on_cpu)?.bytes(shape, dtype);
+        Ok(weight + if bias { shape.0 * dtype.size_in_bytes() } else { 0 })
+    }
+
     /// A weight matrix `[out, in]` with its optional bias.
     pub fn linear(
         &self,
@@ -265,25 +330,34 @@ impl Weights {
         dtype: DType,
         device: &Device,
     ) -> Result<Linear> {
-        let weight = match self {
-            Weights::Gguf { requantize, parameters, .. } => {
-                let q = self.gguf_tensor(&format!("{name}.weight"), &[shape.0, shape.1], device)?;
-                if runs_on_host_q8(&q, *requantize, device, *parameters) {
-                    let values = q.dequantize(device)?.flatten_all()?.to_vec1::<f32>()?;
-                    Matrix::HostQ8(Q8Matrix::quantize(&values, shape.0, shape.1))
-                } else {
-                    let q = requantized(q, *requantize, device, &self.origin(), name)?;
-                    match QMatMul::from_qtensor(q)? {
-                        QMatMul::Tensor(t) => Matrix::Candle(QMatMul::Tensor(t.to_dtype(dtype)?)),
-                        other => Matrix::Candle(other),
+        let weight_name = format!("{name}.weight");
+        let held = self.held(&weight_name, shape, device.is_cpu())?;
+        let weight = match (self, held) {
+            (Weights::Gguf { .. }, held) => {
+                let q = self.gguf_tensor(&weight_name, &[shape.0, shape.1], device)?;
+                match held {
+                    Held::HostQ8 => {
+                        let values = q.dequantize(device)?.flatten_all()?.to_vec1::<f32>()?;
+                        Matrix::HostQ8(Q8Matrix::quantize(&values, shape.0, shape.1))
                     }
+                    Held::Quantized(format) if format == q.dtype() => Matrix::Candle(QMatMul::from_qtensor(q)?),
+                    Held::Quantized(format) => {
+                        let requantized = QTensor::quantize(&q.dequantize(device)?, format);
+                        let q = requantized.map_err(|e| Error::model(self.origin(), format!("{name}: requantize: {e}")))?;
+                        Matrix::Candle(QMatMul::from_qtensor(q)?)
+                    }
+                    Held::Dense => Matrix::Candle(QMatMul::Tensor(q.dequantize(device)?.to_dtype(dtype)?)),
                 }
             }
-            Weights::Synthetic { seed, requantize: Requantize::To(format) } if format.block_size() > 1 && shape.1.is_multiple_of(format.block_size()) => {
-                let values = synthetic_values(*seed, &format!("{name}.weight"), shape.0 * shape.1);
-                block_quantized(&values, shape, *format, device)?
+            (Weights::Synthetic { seed, .. }, Held::HostQ8) => {
+                let values = synthetic_values(*seed, &weight_name, shape.0 * shape.1);
+                Matrix::HostQ8(Q8Matrix::quantize(&values, shape.0, shape.1))
             }
-            _ => Matrix::Candle(QMatMul::Tensor(self.dense(&format!("{name}.weight"), &[shape.0, shape.1], dtype, device)?)),
+            (Weights::Synthetic { seed, .. }, Held::Quantized(format)) => {
+                let values = synthetic_values(*seed, &weight_name, shape.0 * shape.1);
+                block_quantized(&values, shape, format, device)?
+            }
+            _ => Matrix::Candle(QMatMul::Tensor(self.dense(&weight_name, &[shape.0, shape.1], dtype, device)?)),
         };
         let bias = match bias {
             true => Some(self.dense(&format!("{name}.bias"), &[shape.0], dtype, device)?),
@@ -313,36 +387,34 @@ impl Weights {
     }
 }
 
-/// Whether `how` puts this matrix of a model of `parameters` on the host Q8_0 kernel:
-/// asked for as Q8_0, or block-quantized under `Auto` (dense f16/f32 matrices are never
-/// quantized unasked); on the CPU, with rows of whole blocks.
-fn runs_on_host_q8(q: &QTensor, how: Requantize, device: &Device, parameters: u64) -> bool {
-    let cols = *q.shape().dims().last().unwrap_or(&0);
-    let quantized = !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
-    let k_quant = matches!(q.dtype(), GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K | GgmlDType::Q8K);
-    let wanted = match how {
+/// How a GGUF matrix stored as `stored`, with rows of `cols`, of a model of `parameters`
+/// is held as `how` asks: on the host Q8_0 kernel when asked for as Q8_0, or when
+/// block-quantized under `Auto` (dense f16/f32 matrices are never quantized unasked) —
+/// on the CPU, with rows of whole blocks; else in the format asked for, where its rows
+/// are whole blocks of it (K-quants need 256), or as stored.
+fn held_from_gguf(stored: GgmlDType, cols: usize, how: Requantize, on_cpu: bool, parameters: u64) -> Held {
+    let quantized = !is_dense(stored);
+    let k_quant = matches!(stored, GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K | GgmlDType::Q8K);
+    let host_q8 = match how {
         Requantize::To(GgmlDType::Q8_0) => true,
         Requantize::Auto => quantized && (!k_quant || parameters <= AUTO_Q8_PARAMETERS),
         _ => false,
     };
-    wanted && device.is_cpu() && cols.is_multiple_of(q8::BLOCK)
+    if host_q8 && on_cpu && cols.is_multiple_of(q8::BLOCK) {
+        return Held::HostQ8;
+    }
+    let format = match how {
+        Requantize::To(format) if cols.is_multiple_of(format.block_size()) => format,
+        _ => stored,
+    };
+    match is_dense(format) {
+        true => Held::Dense,
+        false => Held::Quantized(format),
+    }
 }
 
-/// Applies [`Requantize`] to one matrix that stays on candle's kernels.
-fn requantized(q: QTensor, how: Requantize, device: &Device, origin: &Path, name: &str) -> Result<QTensor> {
-    let target = match how {
-        Requantize::Keep | Requantize::Auto => return Ok(q),
-        Requantize::To(t) if t == q.dtype() => return Ok(q),
-        Requantize::To(t) => t,
-    };
-    let cols = *q.shape().dims().last().unwrap_or(&0);
-    if !cols.is_multiple_of(target.block_size()) {
-        // K-quants need rows in whole 256-element blocks; keep such a matrix as stored.
-        tracing::debug!("{name}: {cols} columns do not fit {target:?} blocks; kept as {:?}", q.dtype());
-        return Ok(q);
-    }
-    let dense = q.dequantize(device)?;
-    QTensor::quantize(&dense, target).map_err(|e| Error::model(origin, format!("{name}: requantize: {e}")))
+fn is_dense(format: GgmlDType) -> bool {
+    matches!(format, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
 }
 
 /// llama.cpp stores each head's rows of Llama's q/k as interleaved pairs (row 2i and
@@ -424,15 +496,11 @@ fn synthetic_values(seed: u64, name: &str, n: usize) -> Vec<f32> {
     values
 }
 
-/// `values` (`[rows, cols]`, rows of whole blocks) stored in `format` on `device`: on
-/// CPU, Q8_0 runs on hearth's kernel; anything else on candle's quantized matmul. candle
-/// quantizes on one thread (on the host even for a GPU), so parts of rows are quantized
+/// `values` (`[rows, cols]`, rows of whole blocks) stored in `format` on `device`, on
+/// candle's quantized matmul. candle quantizes on one thread (on the host even for a GPU), so parts of rows are quantized
 /// in parallel here and their blocks joined.
 fn block_quantized(values: &[f32], (rows, cols): (usize, usize), format: GgmlDType, device: &Device) -> Result<Matrix> {
     use rayon::prelude::*;
-    if format == GgmlDType::Q8_0 && device.is_cpu() {
-        return Ok(Matrix::HostQ8(Q8Matrix::quantize(values, rows, cols)));
-    }
     let rows_per_part = ((1 << 20) / cols).max(1);
     let parts = values
         .par_chunks(rows_per_part * cols)
@@ -478,7 +546,6 @@ mod tests {
             assert_eq!(parts.shape().dims(), [rows, cols]);
             assert!(parts.data().unwrap() == whole.data().unwrap(), "{format:?}: the same bytes");
         }
-        assert!(matches!(block_quantized(&values, (rows, cols), GgmlDType::Q8_0, &Device::Cpu).unwrap(), Matrix::HostQ8(_)));
     }
 
     #[test]
