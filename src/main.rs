@@ -42,6 +42,10 @@ enum Command {
     Soak(SoakArgs),
     /// Write OUT/report/index.html with PNG plots from a run's or soak's telemetry.
     Report(ReportArgs),
+    /// Whether a model fits GPUs before they are bought or the model moved to them: each
+    /// card's layers, weights and KV pool, the batch the engine would run and how many
+    /// sequences fit at once. Reads headers only; exit 1 when it does not fit.
+    Plan(PlanArgs),
     /// Write a finished run's documentation as Markdown pages and as a patch that adds the
     /// comments to the checkout, and its review findings as SARIF (GitHub code scanning,
     /// VS Code) and a Markdown digest, per repository.
@@ -69,6 +73,40 @@ struct SoakArgs {
 struct ReportArgs {
     /// The output folder of a run or a soak.
     out: PathBuf,
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    /// A .gguf file, a Hugging Face directory, smollm2, or synthetic:<preset>.
+    #[arg(long, value_name = "SRC", default_value = "synthetic:qwen2.5-coder-32b")]
+    model: String,
+    /// The cards, in layer order, comma-separated: names (rtx3090, p40, h100…) or sizes
+    /// (24GiB, 11GiB@7.5 with the compute capability), each optionally repeated (2xrtx3090).
+    #[arg(long, value_name = "CARDS")]
+    gpu: String,
+    /// GGUF matrices: auto (as stored, on a GPU), keep, q8_0, q4_0, q4k, q6k, f16 or f32;
+    /// a synthetic preset's matrices are stored in the block formats among these.
+    #[arg(long, default_value = "auto")]
+    requantize: Requantize,
+    /// Activations and dense weights: auto (bf16, f16 before Ampere, f32 on P40-class
+    /// cards), f32, bf16 or f16.
+    #[arg(long, default_value = "auto")]
+    dtype: hearth::engine::Precision,
+    /// Tokens of a prompt.
+    #[arg(long, default_value_t = 512)]
+    prompt_tokens: usize,
+    /// Tokens generated for it.
+    #[arg(long, default_value_t = 256)]
+    new_tokens: usize,
+    /// The engine's limits, as in a pipeline's [engine]: a number or auto.
+    #[arg(long, default_value_t = Limit::Auto)]
+    max_seqs: Limit,
+    /// Tokens one step carries at most: a number or auto.
+    #[arg(long, default_value_t = Limit::Auto)]
+    max_batched_tokens: Limit,
+    /// The KV pool in MiB, or auto.
+    #[arg(long, value_name = "MIB", default_value_t = Limit::Auto)]
+    kv_memory: Limit,
 }
 
 #[derive(Args)]
@@ -355,6 +393,11 @@ fn main() -> ExitCode {
         Command::Soak(args) => soak(args),
         Command::Report(args) => report(args),
         Command::Export(args) => export(args),
+        Command::Plan(args) => match plan(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -545,6 +588,22 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     let index = hearth::telemetry::report::write(&args.out, stats, &gates)?;
     println!("{}", index.display());
     Ok(())
+}
+
+/// Prints the plan; whether the model fits.
+fn plan(args: PlanArgs) -> anyhow::Result<bool> {
+    let source: ModelSource = args.model.parse()?;
+    let cards = hearth::engine::fit::Card::parse_list(&args.gpu)?;
+    let options = hearth::engine::EngineOptions {
+        max_seqs: args.max_seqs,
+        max_batched_tokens: args.max_batched_tokens,
+        kv_memory_mib: args.kv_memory,
+        attention: hearth::engine::AttentionBackend::Gathered,
+    };
+    let sequence = args.prompt_tokens + args.new_tokens;
+    let fit = hearth::engine::fit::fit(&source, args.requantize, args.dtype, &cards, options, sequence)?;
+    println!("{source} on {}\n{fit}", args.gpu);
+    Ok(fit.fits())
 }
 
 fn export(args: ExportArgs) -> anyhow::Result<()> {

@@ -395,6 +395,10 @@ fn the_footprint_counted_before_a_load_is_what_the_load_holds() {
     let (_, on_gpu) = hearth::engine::footprint(&q4_1, Requantize::Auto, DType::F32, false).unwrap();
     assert_eq!(on_gpu, footprint_matches_the_load(&q4_1, Requantize::Keep, DType::F32));
     assert!(footprint_matches_the_load(&q4_1, Requantize::Auto, DType::F32).total() > on_gpu.total());
+    // The real model: Q4_1 matrices with a Q8_0 embedding table, as stored on a GPU.
+    let real = ModelSource::Gguf(smollm2());
+    let (_, on_gpu) = hearth::engine::footprint(&real, Requantize::Auto, DType::F32, false).unwrap();
+    assert_eq!(on_gpu, footprint_matches_the_load(&real, Requantize::Keep, DType::F32));
     // Synthetic presets, dense or stored in a block format.
     for preset in ["tiny", "tiny-llama"] {
         let source: ModelSource = format!("synthetic:{preset}").parse().unwrap();
@@ -707,6 +711,27 @@ fn generate_command_prints_text_and_throughput() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("/nonexistent/model.gguf"), "{stderr}");
+}
+
+#[test]
+fn plan_command_says_whether_a_model_fits_the_cards_named() {
+    let plan = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hearth")).arg("plan").args(args).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // The real model's header: SmolLM2's blocks as stored on a 2 GB Pascal card, in f32.
+    let smollm2 = smollm2();
+    let (fits, stdout, stderr) = plan(&["--model", smollm2.to_str().unwrap(), "--gpu", "2GiB@6.1"]);
+    assert!(fits, "{stdout}{stderr}");
+    assert!(stdout.contains("Llama, 30 layers") && stdout.contains("computing in F32") && stdout.contains("verdict   fits"), "{stdout}");
+    // The 32B shapes: not in bf16 on two 24 GB cards (exit 1), and in Q4_K they fit.
+    let (fits, stdout, _) = plan(&["--gpu", "2xrtx3090"]);
+    assert!(!fits && stdout.contains("over the engine's 90%") && stdout.contains("does NOT fit"), "{stdout}");
+    let (fits, stdout, _) = plan(&["--gpu", "2xrtx3090", "--requantize", "q4k"]);
+    assert!(fits && stdout.contains("cuda:1 rtx3090"), "{stdout}");
+    // A card it does not know is named.
+    let (fits, _, stderr) = plan(&["--gpu", "rtx9090"]);
+    assert!(!fits && stderr.contains("unknown card `rtx9090`"), "{stderr}");
 }
 
 // ---- continuous batching -------------------------------------------------------

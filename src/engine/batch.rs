@@ -158,7 +158,7 @@ impl BatchConfig {
     /// [`BatchConfig::sized_for`] over a model split into stages of `(device, layers)`:
     /// each device holds its layers' share of every KV block, and the step's activations
     /// pass through all of them, so the most constrained device sets each limit.
-    fn sized_across(self, stages: &[(Option<DeviceFacts>, usize)], config: &ModelConfig, per_block: usize, limits: EngineOptions) -> BatchConfig {
+    pub(crate) fn sized_across(self, stages: &[(Option<DeviceFacts>, usize)], config: &ModelConfig, per_block: usize, limits: EngineOptions) -> BatchConfig {
         if let [(gpu, _)] = stages {
             return self.sized_for(*gpu, config, per_block, limits);
         }
@@ -223,7 +223,7 @@ impl BatchConfig {
 /// What one step of `tokens` tokens over `seqs` sequences may hold besides weights and
 /// KV cache, counted in f32: the MLP's gate, up and product, the residual stream and
 /// its norms, q/k/v, and each sequence's logits with the sampler's copies.
-fn step_activation_bytes(c: &ModelConfig, tokens: usize, seqs: usize) -> usize {
+pub(crate) fn step_activation_bytes(c: &ModelConfig, tokens: usize, seqs: usize) -> usize {
     let per_token = 3 * c.intermediate_size + 6 * c.hidden_size + (c.num_heads + 2 * c.num_kv_heads) * c.head_dim;
     4 * (tokens * per_token + 3 * seqs * c.vocab_size)
 }

@@ -236,7 +236,9 @@ impl ModelConfig {
     pub fn parameter_count(&self) -> u64 {
         let (h, i, v) = (self.hidden_size as u64, self.intermediate_size as u64, self.vocab_size as u64);
         let (q, kv) = (self.q_dim() as u64, self.kv_dim() as u64);
-        let attention = h * q + 2 * h * kv + q * h;
+        let biases = if self.qkv_bias { q + 2 * kv } else { 0 };
+        let qk_norms = if self.qk_norm { 2 * self.head_dim as u64 } else { 0 };
+        let attention = h * q + 2 * h * kv + q * h + biases + qk_norms;
         let layer = attention + 3 * h * i + 2 * h;
         let head = if self.tie_word_embeddings { 0 } else { v * h };
         v * h + self.num_layers as u64 * layer + h + head

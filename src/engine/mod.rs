@@ -11,6 +11,7 @@ pub mod blocks;
 pub mod chat;
 pub mod config;
 pub mod constraint;
+pub mod fit;
 mod flash;
 mod gathered;
 pub mod gguf;
