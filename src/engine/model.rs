@@ -11,6 +11,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::config::ModelConfig;
+use super::DeviceFacts;
 use super::flash;
 use super::kv::{AttentionBackend, PagedKvCache};
 use super::placement::Stage;
@@ -105,6 +106,27 @@ impl Footprint {
     }
 }
 
+/// Whether each stage's weights (`per_stage`, bytes) fit the memory its card has free
+/// (`(card, free bytes)`; `None`: the CPU, whose memory the operator answers for):
+/// refused before a byte is copied, naming the card and what it lacks, rather than
+/// failing mid-load with the driver's out-of-memory error.
+fn weights_fit(per_stage: &[usize], cards: &[Option<(String, usize)>]) -> std::result::Result<(), String> {
+    let gib = |bytes: usize| bytes as f64 / (1u64 << 30) as f64;
+    for (&weights, card) in per_stage.iter().zip(cards) {
+        if let Some((card, free)) = card {
+            if weights > *free {
+                return Err(format!(
+                    "its weights for {card} take {:.1} GiB and {card} has {:.1} GiB free; \
+                     `hearth plan` shows what would fit (more cards, or fewer bits a weight)",
+                    gib(weights),
+                    gib(*free)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A loaded decoder.
 pub struct Decoder {
     config: ModelConfig,
@@ -129,7 +151,17 @@ impl Decoder {
     /// layers split across `devices` in order ([`Stage::plan`]).
     pub(crate) fn load(weights: &Weights, config: ModelConfig, dtype: DType, devices: &[Device]) -> Result<Decoder> {
         let on_cpu = devices.iter().all(Device::is_cpu);
-        let stages = Stage::plan(&Decoder::footprint(weights, &config, dtype, on_cpu)?, devices)?;
+        let footprint = Decoder::footprint(weights, &config, dtype, on_cpu)?;
+        let stages = Stage::plan(&footprint, devices)?;
+        let ranges: Vec<_> = stages.iter().map(|s| s.layers.clone()).collect();
+        let free: Vec<Option<(String, usize)>> = stages
+            .iter()
+            .map(|s| match (s.device.location(), DeviceFacts::of(&s.device)) {
+                (candle_core::DeviceLocation::Cuda { gpu_id }, Some(facts)) => Some((format!("cuda:{gpu_id}"), facts.free_memory)),
+                _ => None,
+            })
+            .collect();
+        weights_fit(&footprint.per_stage(&ranges), &free).map_err(|m| Error::model(weights.origin(), m))?;
         let c = &config;
         let h = c.hidden_size;
         let (first, last) = (&stages[0].device, &stages[stages.len() - 1].device);
@@ -421,3 +453,19 @@ impl Decoder {
 }
 
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_over_a_cards_free_memory_are_refused_naming_the_card() {
+        const GIB: usize = 1 << 30;
+        let cards = [Some(("cuda:0".to_string(), 20 * GIB)), Some(("cuda:1".to_string(), 8 * GIB))];
+        assert!(weights_fit(&[19 * GIB, 8 * GIB], &cards).is_ok());
+        let err = weights_fit(&[19 * GIB, 9 * GIB], &cards).unwrap_err();
+        assert!(err.contains("for cuda:1 take 9.0 GiB and cuda:1 has 8.0 GiB free") && err.contains("hearth plan"), "{err}");
+        // The CPU's memory is not the engine's to judge.
+        assert!(weights_fit(&[1 << 40], &[None]).is_ok());
+    }
+}

@@ -252,7 +252,7 @@ impl Weights {
         Weights::Gguf { file, requantize, family, heads, parameters }
     }
 
-    fn origin(&self) -> PathBuf {
+    pub(crate) fn origin(&self) -> PathBuf {
         match self {
             Weights::SafeTensors { dir, .. } => dir.clone(),
             Weights::Gguf { file, .. } => file.path().to_path_buf(),
