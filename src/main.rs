@@ -1,6 +1,6 @@
 //! The `hearth` command line.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -77,36 +77,43 @@ struct ReportArgs {
 
 #[derive(Args)]
 struct PlanArgs {
-    /// A .gguf file, a Hugging Face directory, smollm2, or synthetic:<preset>.
-    #[arg(long, value_name = "SRC", default_value = "synthetic:qwen2.5-coder-32b")]
-    model: String,
+    /// Take the model ([model] source, requantize, dtype), the [engine] limits and the
+    /// longest answer (the generating tasks' max_new_tokens) from this pipeline; the
+    /// flags given beside it win.
+    #[arg(long, value_name = "FILE")]
+    pipeline: Option<PathBuf>,
+    /// A .gguf file, a Hugging Face directory, smollm2, or synthetic:<preset>
+    /// [default: the pipeline's, else synthetic:qwen2.5-coder-32b].
+    #[arg(long, value_name = "SRC")]
+    model: Option<String>,
     /// The cards, in layer order, comma-separated: names (rtx3090, p40, h100…) or sizes
     /// (24GiB, 11GiB@7.5 with the compute capability), each optionally repeated (2xrtx3090).
     #[arg(long, value_name = "CARDS")]
     gpu: String,
     /// GGUF matrices: auto (as stored, on a GPU), keep, q8_0, q4_0, q4k, q6k, f16 or f32;
-    /// a synthetic preset's matrices are stored in the block formats among these.
-    #[arg(long, default_value = "auto")]
-    requantize: Requantize,
+    /// a synthetic preset's matrices are stored in the block formats among these
+    /// [default: the pipeline's, else auto].
+    #[arg(long)]
+    requantize: Option<Requantize>,
     /// Activations and dense weights: auto (bf16, f16 before Ampere, f32 on P40-class
-    /// cards), f32, bf16 or f16.
-    #[arg(long, default_value = "auto")]
-    dtype: hearth::engine::Precision,
+    /// cards), f32, bf16 or f16 [default: the pipeline's, else auto].
+    #[arg(long)]
+    dtype: Option<hearth::engine::Precision>,
     /// Tokens of a prompt.
     #[arg(long, default_value_t = 512)]
     prompt_tokens: usize,
-    /// Tokens generated for it.
-    #[arg(long, default_value_t = 256)]
-    new_tokens: usize,
-    /// The engine's limits, as in a pipeline's [engine]: a number or auto.
-    #[arg(long, default_value_t = Limit::Auto)]
-    max_seqs: Limit,
-    /// Tokens one step carries at most: a number or auto.
-    #[arg(long, default_value_t = Limit::Auto)]
-    max_batched_tokens: Limit,
-    /// The KV pool in MiB, or auto.
-    #[arg(long, value_name = "MIB", default_value_t = Limit::Auto)]
-    kv_memory: Limit,
+    /// Tokens generated for it [default: the pipeline's longest, else 256].
+    #[arg(long)]
+    new_tokens: Option<usize>,
+    /// Sequences one step carries at most: a number or auto [default: the pipeline's, else auto].
+    #[arg(long)]
+    max_seqs: Option<Limit>,
+    /// Tokens one step carries at most: a number or auto [default: the pipeline's, else auto].
+    #[arg(long)]
+    max_batched_tokens: Option<Limit>,
+    /// The KV pool in MiB, or auto [default: the pipeline's, else auto].
+    #[arg(long, value_name = "MIB")]
+    kv_memory: Option<Limit>,
 }
 
 #[derive(Args)]
@@ -592,17 +599,29 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
 
 /// Prints the plan; whether the model fits.
 fn plan(args: PlanArgs) -> anyhow::Result<bool> {
-    let source: ModelSource = args.model.parse()?;
-    let cards = hearth::engine::fit::Card::parse_list(&args.gpu)?;
+    let pipeline = args.pipeline.as_deref().map(|p| Pipeline::load(p, &Overrides::default())).transpose()?;
+    let model = pipeline.as_ref().map(|p| &p.model);
+    let source: ModelSource = match (&args.model, model) {
+        (Some(given), _) => given.parse()?,
+        (None, Some(model)) => model.source.parse()?,
+        (None, None) => "synthetic:qwen2.5-coder-32b".parse()?,
+    };
+    // The pipeline validated these when it loaded.
+    let requantize = args.requantize.or_else(|| model.and_then(|m| m.requantize.parse().ok())).unwrap_or_default();
+    let dtype = args.dtype.or_else(|| model.and_then(|m| m.dtype.parse().ok())).unwrap_or_default();
+    let engine = pipeline.as_ref().map(|p| p.engine).unwrap_or_default();
     let options = hearth::engine::EngineOptions {
-        max_seqs: args.max_seqs,
-        max_batched_tokens: args.max_batched_tokens,
-        kv_memory_mib: args.kv_memory,
+        max_seqs: args.max_seqs.unwrap_or(engine.max_seqs),
+        max_batched_tokens: args.max_batched_tokens.unwrap_or(engine.max_batched_tokens),
+        kv_memory_mib: args.kv_memory.unwrap_or(engine.kv_memory_mib),
         attention: hearth::engine::AttentionBackend::Gathered,
     };
-    let sequence = args.prompt_tokens + args.new_tokens;
-    let fit = hearth::engine::fit::fit(&source, args.requantize, args.dtype, &cards, options, sequence)?;
-    println!("{source} on {}\n{fit}", args.gpu);
+    let longest_answer = pipeline.as_ref().and_then(|p| [&p.tasks.docs, &p.tasks.review].into_iter().flatten().map(|t| t.max_new_tokens).max());
+    let sequence = args.prompt_tokens + args.new_tokens.or(longest_answer).unwrap_or(256);
+    let cards = hearth::engine::fit::Card::parse_list(&args.gpu)?;
+    let fit = hearth::engine::fit::fit(&source, requantize, dtype, &cards, options, sequence)?;
+    // A reader that stops early (`| head`) is not an error of the plan's.
+    let _ = writeln!(std::io::stdout().lock(), "{source} on {}\n{fit}", args.gpu);
     Ok(fit.fits())
 }
 

@@ -724,6 +724,10 @@ fn plan_command_says_whether_a_model_fits_the_cards_named() {
     let (fits, stdout, stderr) = plan(&["--model", smollm2.to_str().unwrap(), "--gpu", "2GiB@6.1"]);
     assert!(fits, "{stdout}{stderr}");
     assert!(stdout.contains("Llama, 30 layers") && stdout.contains("computing in F32") && stdout.contains("verdict   fits"), "{stdout}");
+    // From a pipeline: its model, its limits, its longest answer (docs: 128 new tokens).
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/docs.toml");
+    let (fits, stdout, stderr) = plan(&["--pipeline", docs.to_str().unwrap(), "--gpu", "2GiB@6.1", "--max-seqs", "4"]);
+    assert!(fits && stdout.contains("SmolLM2") && stdout.contains("at once   4 sequences of 640 tokens"), "{stdout}{stderr}");
     // The 32B shapes: not in bf16 on two 24 GB cards (exit 1), and in Q4_K they fit.
     let (fits, stdout, _) = plan(&["--gpu", "2xrtx3090"]);
     assert!(!fits && stdout.contains("over the engine's 90%") && stdout.contains("does NOT fit"), "{stdout}");
