@@ -37,6 +37,12 @@ case "$step" in
 esac
 format=keep
 [[ "$step" == *-q4 ]] && format="${Q4_FORMAT:-q4k}"
+# What `hearth plan` says of this card (as nvidia-smi gives its memory), beside what the
+# engine then takes: the weights per card are logged at load (HEARTH_LOG=info).
+card=$(nvidia-smi --query-gpu=memory.total,compute_cap --format=csv,noheader,nounits | head -1 | awk -F', *' '{ printf "%.2fGiB@%s", $1 / 1024, $2 }')
+"$hearth" plan --model "$model" --requantize "$format" --gpu "$card" --max-seqs 256 --max-batched-tokens 8192 \
+    > "$out/$step-plan.txt" 2>&1 || true
+export HEARTH_LOG="${HEARTH_LOG:-info}"
 "$hearth" bench engine --device cuda:0 --model "$model" --requantize "$format" \
     --concurrency 256 --prompt-tokens 512 --new-tokens 256 --max-batched-tokens 8192 --repeat 1 \
     --peer transformers --peer-python "${PEER_PYTHON:-python3}" \

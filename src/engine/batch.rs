@@ -679,13 +679,14 @@ mod tests {
         assert_eq!((h100.max_seqs, h100.max_batched_tokens), (256, 4096));
         assert!((30 * 768..100 * 768).contains(&kv_tokens(h100)), "{}", kv_tokens(h100));
 
-        // An 8 GB Pascal card with the 7B shapes in 4 bits (4.7 GiB): the smallest step,
-        // and a pool for ~45 sequences of 768 tokens.
-        let small = sized(card(6, 8.0, 4.7), "qwen2.5-coder-7b", EngineOptions::default());
+        // An 8 GB Volta/Turing card with the 7B shapes in Q4_0 (4.7 GiB in f16, as
+        // `hearth plan` counts them): the smallest step, and a pool for ~45 sequences
+        // of 768 tokens.
+        let small = sized(card(7, 8.0, 4.7), "qwen2.5-coder-7b", EngineOptions::default());
         assert_eq!((small.max_seqs, small.max_batched_tokens), (256, 512));
         assert!(small.kv_memory > GIB * 3 / 2, "{}", small.kv_memory);
-        // In 6 bits (5.5 GiB), the batch halves too.
-        let smaller = sized(card(6, 8.0, 5.5), "qwen2.5-coder-7b", EngineOptions::default());
+        // With 5.5 GiB in use, the batch halves too.
+        let smaller = sized(card(7, 8.0, 5.5), "qwen2.5-coder-7b", EngineOptions::default());
         assert_eq!((smaller.max_seqs, smaller.max_batched_tokens), (128, 512));
 
         // Weights that leave nothing: the floor, one block, and the engine's own

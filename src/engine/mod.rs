@@ -439,6 +439,12 @@ impl Model {
             _ => (synthetic::tokenizer()?, ChatTemplate::new(chat::CHATML, "", "<|im_end|>")?),
         };
         let decoder = Decoder::load(&weights, config, dtype, devices)?;
+        // What the load took, beside what `hearth plan` said it would.
+        let stages = decoder.stages();
+        let ranges: Vec<_> = stages.iter().map(|s| s.layers.clone()).collect();
+        for (stage, bytes) in stages.iter().zip(decoder.weight_bytes().per_stage(&ranges)) {
+            tracing::info!("{source}: layers {:?} on {:?}, {} MiB of weights in {dtype:?}", stage.layers, stage.device.location(), bytes >> 20);
+        }
         Ok(Model { decoder, tokenizer, chat, source: source.clone(), grammar: std::sync::OnceLock::new() })
     }
 
@@ -621,9 +627,6 @@ fn open(source: &ModelSource, requantize: Requantize) -> Result<(ModelConfig, we
                 return Err(Error::model(dir, "config.json is missing: not a Hugging Face model directory"));
             }
             let config = ModelConfig::from_hf_json(&config_path)?;
-            if !dir.join("tokenizer.json").is_file() {
-                return Err(Error::model(dir, "tokenizer.json is missing"));
-            }
             Ok((config, weights::Weights::safetensors(dir)?))
         }
         ModelSource::Gguf(path) => {
