@@ -191,10 +191,8 @@ pub fn fit(source: &ModelSource, requantize: Requantize, precision: Precision, c
         total_memory: card.memory,
         free_memory: card.memory.saturating_sub(in_use),
     };
-    // As a load does: the oldest card's dtype, which it must be able to compute in.
-    let oldest = cards.iter().min_by_key(|c| c.compute_capability).map(|c| facts(c, 0)).expect("a card");
-    let dtype = precision.dtype().unwrap_or_else(|| oldest.default_dtype());
-    oldest.computes_in(dtype).map_err(|m| Error::model(source.to_string(), m))?;
+    let dtype = DeviceFacts::compute_dtype(cards.iter().map(|c| facts(c, 0)), precision.dtype())
+        .map_err(|m| Error::model(source.to_string(), m))?;
 
     let (config, footprint) = super::footprint(source, requantize, dtype, false)?;
     let idle: Vec<usize> = cards.iter().map(|c| c.memory.saturating_sub(CUDA_CONTEXT).max(1)).collect();

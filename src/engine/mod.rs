@@ -315,6 +315,19 @@ impl DeviceFacts {
         }
     }
 
+    /// What a model on `cards` (none: the CPU) computes in: `asked`, else f32 on the CPU
+    /// and the oldest card's [`DeviceFacts::default_dtype`], since a split over cards of
+    /// different generations computes in what the oldest can; refused when that card
+    /// cannot compute in it. What a load and a plan both choose by.
+    pub fn compute_dtype(cards: impl IntoIterator<Item = DeviceFacts>, asked: Option<DType>) -> std::result::Result<DType, String> {
+        let oldest = cards.into_iter().min_by_key(|f| f.compute_capability);
+        let dtype = asked.unwrap_or_else(|| oldest.map_or(DType::F32, |f| f.default_dtype()));
+        if let Some(facts) = oldest {
+            facts.computes_in(dtype)?;
+        }
+        Ok(dtype)
+    }
+
     /// Whether this card can compute in `dtype`: candle builds its bf16 kernels for
     /// compute capability 8.0 and later only, so bf16 on an older card would fail at its
     /// first kernel with a message naming neither the card nor the choice.
@@ -426,12 +439,8 @@ impl Model {
     /// Loads a model from `source`.
     pub fn load(source: &ModelSource, options: &LoadOptions) -> Result<Model> {
         let devices = &options.devices;
-        // A split over cards of different generations computes in what the oldest can.
-        let oldest = devices.iter().filter_map(DeviceFacts::of).min_by_key(|f| f.compute_capability);
-        let dtype = options.dtype.unwrap_or_else(|| oldest.map_or(DType::F32, |f| f.default_dtype()));
-        if let Some(facts) = oldest {
-            facts.computes_in(dtype).map_err(|m| Error::model(source.to_string(), m))?;
-        }
+        let dtype = DeviceFacts::compute_dtype(devices.iter().filter_map(DeviceFacts::of), options.dtype)
+            .map_err(|m| Error::model(source.to_string(), m))?;
         let (config, weights) = open(source, options.requantize)?;
         let (tokenizer, chat) = match (source, &weights) {
             (ModelSource::HfDir(dir), _) => hf_tokenizer(dir)?,
