@@ -302,14 +302,11 @@ impl Weights {
             Weights::Gguf { file, requantize, parameters, .. } => {
                 let (info, _) = file.tensor_bytes(&gguf_name(name))?;
                 self.check_shape(name, &info.shape, &[shape.0, shape.1])?;
-                held_from_gguf(info.dtype, shape.1, *requantize, on_cpu, *parameters)
+                held_as(info.dtype, shape.1, *requantize, on_cpu, *parameters)
             }
-            Weights::Synthetic { requantize: Requantize::To(format), .. } if format.block_size() > 1 && shape.1.is_multiple_of(format.block_size()) => {
-                match *format == GgmlDType::Q8_0 && on_cpu {
-                    true => Held::HostQ8,
-                    false => Held::Quantized(*format),
-                }
-            }
+            // Drawn in f32, which `auto` never quantizes unasked: the model's size, which
+            // only decides for K-quants under `auto`, does not count.
+            Weights::Synthetic { requantize, .. } => held_as(GgmlDType::F32, shape.1, *requantize, on_cpu, 0),
             _ => Held::Dense,
         })
     }
@@ -387,12 +384,12 @@ impl Weights {
     }
 }
 
-/// How a GGUF matrix stored as `stored`, with rows of `cols`, of a model of `parameters`
-/// is held as `how` asks: on the host Q8_0 kernel when asked for as Q8_0, or when
+/// How a matrix stored as `stored` (a GGUF's format; f32 for synthetic values), with
+/// rows of `cols`, of a model of `parameters` is held as `how` asks: on the host Q8_0 kernel when asked for as Q8_0, or when
 /// block-quantized under `Auto` (dense f16/f32 matrices are never quantized unasked) —
 /// on the CPU, with rows of whole blocks; else in the format asked for, where its rows
 /// are whole blocks of it (K-quants need 256), or as stored.
-fn held_from_gguf(stored: GgmlDType, cols: usize, how: Requantize, on_cpu: bool, parameters: u64) -> Held {
+fn held_as(stored: GgmlDType, cols: usize, how: Requantize, on_cpu: bool, parameters: u64) -> Held {
     let quantized = !is_dense(stored);
     let k_quant = matches!(stored, GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K | GgmlDType::Q8K);
     let host_q8 = match how {
