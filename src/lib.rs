@@ -11,13 +11,15 @@
 //! 6. [`telemetry`]: sensors sampled per run, thermal guard, statistics, soak gates, report.
 //!
 //! [`pipeline`] reads the TOML files that describe a run; [`run`] joins the stages;
-//! [`export`] turns a finished run's docs and reviews into Markdown and SARIF.
+//! [`finished`] reads a run after it finished: [`export`] turns its docs and reviews
+//! into Markdown and SARIF.
 #![deny(missing_docs)]
 
 pub mod bench;
 pub mod engine;
 mod error;
 pub mod export;
+pub mod finished;
 pub mod job;
 pub mod pipeline;
 pub mod run;

@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::patch::RepoPatch;
-use super::rows::{DocText, Place, Row};
-use super::{finding_lines, uri_path, Lines, RepoFacts, TaskModel};
+use crate::finished::rows::{DocText, Place, Row};
+use super::{finding_lines, uri_path, Lines};
+use crate::finished::{RepoFacts, TaskModel};
 use crate::tasks::review::{Finding, SEVERITIES};
 
 /// The documentation page of one source file: its units in line order, a container

@@ -18,23 +18,17 @@
 
 mod markdown;
 mod patch;
-mod rows;
 mod sarif;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use serde::Deserialize;
-
-use crate::run::{success_path, SUCCESS_FILE};
-use crate::shard::Shard;
-use crate::sink::{key_values, open_parquet, OutputLock, PartFolder};
-use crate::source::SourceInfo;
+use crate::finished::rows::{self, DocText, Place, Row};
+use crate::finished::{FinishedRun, RepoFacts};
 use crate::tasks::review::Finding;
 use crate::tasks::TaskKind;
 use crate::{Error, Result};
-use rows::{DocText, Place, Row};
 
 /// The file that marks a folder as an export, which a later export may replace whole.
 const EXPORT_MARKER: &str = ".hearth-export";
@@ -134,36 +128,6 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
     Ok(summary)
 }
 
-/// What a task ran with, from its run's marker.
-#[derive(Debug, Clone, Deserialize)]
-pub struct TaskModel {
-    /// The model as the pipeline gave it.
-    pub model: String,
-    /// Its content hash.
-    pub model_hash: String,
-    /// The hearth that ran it (the marker's, not this one's).
-    #[serde(skip)]
-    pub hearth_version: String,
-}
-
-impl TaskModel {
-    /// "hearth 0.1.0 with `model`".
-    fn byline(&self) -> String {
-        format!("hearth {} with `{}`", self.hearth_version, self.model.replace('`', "'"))
-    }
-}
-
-/// Where a repository's units came from, from the walk's provenance metadata.
-#[derive(Debug, Clone, Default)]
-pub struct RepoFacts {
-    /// The root the run walked (absolute since provenance records it so).
-    pub root: Option<String>,
-    /// The commit the checkout was at.
-    pub git_commit: Option<String>,
-    /// The run's unit budget, which a re-split of the checkout must use to find its units.
-    pub max_unit_bytes: Option<usize>,
-}
-
 /// The lines a finding points at: its line when that falls inside its unit, else the
 /// unit's whole span. The prompt shows the unit's line range but not numbered lines, so
 /// a line outside it is a model's miscount, not a place to send a reader.
@@ -178,115 +142,6 @@ fn finding_lines(place: &Place, finding: &Finding) -> Lines {
         Some(line) if (place.start_line..=place.end_line).contains(&line) => Lines::One(line),
         _ => Lines::Span(place.start_line, place.end_line),
     }
-}
-
-/// An output folder whose run finished, held against runs for as long as this lives.
-struct FinishedRun {
-    out: PathBuf,
-    shards: Vec<Option<Shard>>,
-    /// Task name → the model it ran with.
-    tasks: HashMap<String, TaskModel>,
-    _locks: Vec<OutputLock>,
-}
-
-#[derive(Deserialize)]
-struct Marker {
-    hearth_version: String,
-    tasks: Vec<MarkerTask>,
-}
-
-#[derive(Deserialize)]
-struct MarkerTask {
-    task: String,
-    #[serde(flatten)]
-    model: TaskModel,
-}
-
-impl FinishedRun {
-    /// Takes the locks of `out`'s run (each shard's, for a sharded one), then checks
-    /// every marker is there: a run that started in between removed its marker first.
-    fn hold(out: &Path) -> Result<FinishedRun> {
-        let shards = marker_shards(out)?;
-        let locks = shards.iter().map(|&shard| OutputLock::acquire(out, shard)).collect::<Result<Vec<_>>>()?;
-        let mut tasks = HashMap::new();
-        for &shard in &shards {
-            let path = success_path(out, shard);
-            let text = fs::read_to_string(&path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => unfinished(out),
-                _ => Error::io(&path, e),
-            })?;
-            let marker: Marker = serde_json::from_str(&text).map_err(|e| Error::dataset(&path, format!("not a hearth run's marker: {e}")))?;
-            let version = marker.hearth_version;
-            tasks.extend(marker.tasks.into_iter().map(|t| (t.task, TaskModel { hearth_version: version.clone(), ..t.model })));
-        }
-        Ok(FinishedRun { out: out.to_path_buf(), shards, tasks, _locks: locks })
-    }
-
-    fn task_model(&self, task: TaskKind) -> Option<&TaskModel> {
-        self.tasks.get(task.name())
-    }
-
-    /// Every shard's part files of `task`.
-    fn parts(&self, task: TaskKind) -> Result<Vec<PathBuf>> {
-        let dir = self.out.join(task.dir_name());
-        let mut parts = Vec::new();
-        for &shard in &self.shards {
-            parts.extend(PartFolder::open(&dir, shard)?.parts()?);
-        }
-        Ok(parts)
-    }
-
-    /// Each repository's root and commit, from the units files' provenance.
-    fn repo_facts(&self) -> Result<HashMap<String, RepoFacts>> {
-        let mut facts = HashMap::new();
-        for &shard in &self.shards {
-            let units = crate::job::units_path(&self.out, shard);
-            let metadata: HashMap<String, String> = key_values(&open_parquet(&units)?).into_iter().collect();
-            let sources: Vec<SourceInfo> = metadata.get("hearth.sources").and_then(|value| serde_json::from_str(value).ok()).unwrap_or_default();
-            let max_unit_bytes = metadata
-                .get("hearth.walk_config")
-                .and_then(|value| serde_json::from_str::<serde_json::Value>(value).ok())
-                .and_then(|config| config["max_unit_bytes"].as_u64())
-                .map(|bytes| bytes as usize);
-            for source in sources {
-                facts.insert(source.repo, RepoFacts { root: Some(source.root), git_commit: source.git_commit, max_unit_bytes });
-            }
-        }
-        Ok(facts)
-    }
-}
-
-/// The shards whose markers are in `out`: the unsharded run's, or all N of a sharded
-/// one's. Anything else is a run still going or never finished.
-fn marker_shards(out: &Path) -> Result<Vec<Option<Shard>>> {
-    let entries = fs::read_dir(out).map_err(|e| Error::io(out, e))?;
-    let mut shards = Vec::new();
-    for entry in entries {
-        let name = entry.map_err(|e| Error::io(out, e))?.file_name().to_string_lossy().into_owned();
-        if name == SUCCESS_FILE {
-            return Ok(vec![None]);
-        }
-        if let Some(shard) = name.strip_prefix(SUCCESS_FILE).and_then(Shard::from_tag) {
-            shards.push(shard);
-        }
-    }
-    let Some(count) = shards.iter().map(|s| s.count).max() else { return Err(unfinished(out)) };
-    let missing: Vec<String> = (0..count).filter(|&i| !shards.iter().any(|s| (s.index, s.count) == (i, count))).map(|i| format!("{i}/{count}")).collect();
-    if !missing.is_empty() {
-        return Err(Error::Config(format!(
-            "{}: shards {} have not finished (no _SUCCESS-i-of-{count}); export once every shard's run has",
-            out.display(),
-            missing.join(", ")
-        )));
-    }
-    Ok((0..count).map(|index| Some(Shard { index, count })).collect())
-}
-
-fn unfinished(out: &Path) -> Error {
-    Error::Config(format!(
-        "{}: no finished run to export (no {SUCCESS_FILE}): a run into it is going, was stopped, or never ran; `hearth run` finishes it",
-        out.display()
-    ))
 }
 
 /// The export being built beside its destination, swapped in when complete.
@@ -365,6 +220,10 @@ fn uri_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finished::marker_shards;
+    use crate::run::SUCCESS_FILE;
+    use crate::shard::Shard;
+    use crate::sink::OutputLock;
 
     #[test]
     fn paths_from_the_data_stay_inside_the_export() {

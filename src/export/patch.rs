@@ -16,7 +16,7 @@ use std::path::Path;
 
 use similar::TextDiff;
 
-use super::rows::{DocText, Place, Row};
+use crate::finished::rows::{DocText, Place, Row};
 use super::safe_relative;
 use crate::source::{decode, unit_ids, DocSite, Language, Splitter, Unit, UnitKind};
 use crate::tasks::docs::{comment_prose, comment_syntax};

@@ -6,8 +6,9 @@
 
 use serde_json::{json, Value};
 
-use super::rows::{Place, Row};
-use super::{finding_lines, Lines, RepoFacts, TaskModel};
+use crate::finished::rows::{Place, Row};
+use super::{finding_lines, Lines};
+use crate::finished::{RepoFacts, TaskModel};
 use crate::tasks::review::{Finding, CATEGORIES};
 
 /// The URI base the locations are relative to: the repository's root.

@@ -1,4 +1,5 @@
-//! A finished run's docs and review rows, read from their part files into plain structs.
+//! A finished run's rows, read from their part files: docs and reviews into plain
+//! structs, any task's batch by batch.
 
 use std::path::{Path, PathBuf};
 
@@ -90,51 +91,77 @@ pub fn read_reviews(parts: &[PathBuf]) -> Result<Vec<Row<Vec<Finding>>>> {
 /// Every row of `parts`, its answer taken by `answer` where the row has one.
 fn read<T>(parts: &[PathBuf], answer: impl Fn(&Columns, usize) -> Result<T>) -> Result<Vec<Row<T>>> {
     let mut rows = Vec::new();
-    for part in parts {
-        for batch in open_parquet(part)?.build().map_err(|e| Error::parquet(part, e))? {
-            let columns = Columns { part, batch: batch? };
-            let strings = ["unit_id", "repo", "path", "language", "kind", "name", "parent"].map(|name| columns.string(name));
-            let [unit_id, repo, path, language, kind, name, parent] = strings;
-            let (unit_id, repo, path, language, kind, name, parent) = (unit_id?, repo?, path?, language?, kind?, name?, parent?);
-            let (start_line, end_line) = (columns.u32("start_line")?, columns.u32("end_line")?);
-            let (error, parse_error) = (columns.string("error")?, columns.optional_string("parse_error")?);
-            let optional = |array: &StringArray, row: usize| array.is_valid(row).then(|| array.value(row).to_string());
-            for row in 0..columns.batch.num_rows() {
-                let outcome = match (optional(error, row), parse_error.and_then(|p| optional(p, row))) {
-                    (Some(error), _) => Err(error),
-                    (None, Some(reason)) => Err(format!("the answer did not parse: {reason}")),
-                    (None, None) => Ok(answer(&columns, row)?),
-                };
-                let place = Place {
-                    unit_id: unit_id.value(row).to_string(),
-                    repo: repo.value(row).to_string(),
-                    path: path.value(row).to_string(),
-                    language: language.value(row).to_string(),
-                    kind: kind.value(row).to_string(),
-                    name: optional(name, row),
-                    parent: optional(parent, row),
-                    start_line: start_line.value(row),
-                    end_line: end_line.value(row),
-                };
-                rows.push(Row { place, outcome });
-            }
+    for_each_batch(parts, |columns| {
+        let (error, parse_error) = (columns.string("error")?, columns.optional_string("parse_error")?);
+        for row in 0..columns.batch.num_rows() {
+            let outcome = match (optional(error, row), parse_error.and_then(|p| optional(p, row))) {
+                (Some(error), _) => Err(error),
+                (None, Some(reason)) => Err(format!("the answer did not parse: {reason}")),
+                (None, None) => Ok(answer(columns, row)?),
+            };
+            rows.push(Row { place: columns.place(row)?, outcome });
         }
-    }
+        Ok(())
+    })?;
     Ok(rows)
 }
 
+/// Calls `visit` with each record batch of `parts`, in order, one at a time: what reads
+/// a whole task folder without holding it (a search over millions of embeddings).
+pub fn for_each_batch(parts: &[PathBuf], mut visit: impl FnMut(&Columns) -> Result<()>) -> Result<()> {
+    for part in parts {
+        for batch in open_parquet(part)?.build().map_err(|e| Error::parquet(part, e))? {
+            visit(&Columns { part, batch: batch? })?;
+        }
+    }
+    Ok(())
+}
+
+fn optional(array: &StringArray, row: usize) -> Option<String> {
+    array.is_valid(row).then(|| array.value(row).to_string())
+}
+
 /// One batch of a part file, its columns looked up by name with errors naming the file.
-struct Columns<'a> {
+pub struct Columns<'a> {
     part: &'a Path,
     batch: RecordBatch,
 }
 
 impl Columns<'_> {
-    fn column(&self, name: &str) -> Result<&dyn Array> {
+    /// Rows in the batch.
+    pub fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// The part file the batch is from.
+    pub fn part(&self) -> &Path {
+        self.part
+    }
+
+    /// Where row `row`'s unit is.
+    pub fn place(&self, row: usize) -> Result<Place> {
+        let strings = ["unit_id", "repo", "path", "language", "kind", "name", "parent"].map(|name| self.string(name));
+        let [unit_id, repo, path, language, kind, name, parent] = strings;
+        Ok(Place {
+            unit_id: unit_id?.value(row).to_string(),
+            repo: repo?.value(row).to_string(),
+            path: path?.value(row).to_string(),
+            language: language?.value(row).to_string(),
+            kind: kind?.value(row).to_string(),
+            name: optional(name?, row),
+            parent: optional(parent?, row),
+            start_line: self.u32("start_line")?.value(row),
+            end_line: self.u32("end_line")?.value(row),
+        })
+    }
+
+    /// A column by name, an error naming the file when it is missing.
+    pub fn column(&self, name: &str) -> Result<&dyn Array> {
         self.batch.column_by_name(name).map(|c| c.as_ref()).ok_or_else(|| self.missing(name))
     }
 
-    fn string(&self, name: &str) -> Result<&StringArray> {
+    /// A string column by name.
+    pub fn string(&self, name: &str) -> Result<&StringArray> {
         self.column(name)?.as_string_opt::<i32>().ok_or_else(|| self.wrong_type(name))
     }
 
@@ -150,11 +177,13 @@ impl Columns<'_> {
         self.column(name)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| self.wrong_type(name))
     }
 
-    fn missing(&self, name: &str) -> Error {
+    /// The error of a column the file lacks.
+    pub fn missing(&self, name: &str) -> Error {
         Error::dataset(self.part, format!("a hearth part file has a `{name}` column"))
     }
 
-    fn wrong_type(&self, name: &str) -> Error {
+    /// The error of a column not of the type hearth writes.
+    pub fn wrong_type(&self, name: &str) -> Error {
         Error::dataset(self.part, format!("column `{name}` is not of the type hearth writes"))
     }
 }
