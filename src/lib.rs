@@ -12,7 +12,7 @@
 //!
 //! [`pipeline`] reads the TOML files that describe a run; [`run`] joins the stages;
 //! [`finished`] reads a run after it finished: [`export`] turns its docs and reviews
-//! into Markdown and SARIF.
+//! into Markdown and SARIF, [`search`] finds the units nearest a query by their embeddings.
 #![deny(missing_docs)]
 
 pub mod bench;
@@ -23,6 +23,7 @@ pub mod finished;
 pub mod job;
 pub mod pipeline;
 pub mod run;
+pub mod search;
 pub mod shard;
 pub mod sink;
 pub mod source;

@@ -50,6 +50,9 @@ enum Command {
     /// comments to the checkout, and its review findings as SARIF (GitHub code scanning,
     /// VS Code) and a Markdown digest, per repository.
     Export(ExportArgs),
+    /// Find the units of a finished run nearest a question, by the embeddings its embed
+    /// task wrote: the query is embedded by the same model, locally.
+    Search(SearchArgs),
 }
 
 #[derive(Args)]
@@ -123,6 +126,32 @@ struct ExportArgs {
     /// Where to write (replaced whole, so new, empty, or an earlier export) [default: OUT/export].
     #[arg(long)]
     to: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    /// The output folder of a finished run with an embed task.
+    out: PathBuf,
+    /// What to look for, in words or code.
+    query: String,
+    /// How many units to list.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Only units of this repository.
+    #[arg(long)]
+    repo: Option<String>,
+    /// Only units of this language (rust, python, …).
+    #[arg(long)]
+    language: Option<String>,
+    /// The model that made the embeddings, where it is now [default: the one the run recorded].
+    #[arg(long)]
+    model: Option<String>,
+    /// Where the query is embedded: auto (the first CUDA GPU, else the CPU), cpu, cuda:0.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// One JSON object a line instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -400,6 +429,7 @@ fn main() -> ExitCode {
         Command::Soak(args) => soak(args),
         Command::Report(args) => report(args),
         Command::Export(args) => export(args),
+        Command::Search(args) => search(args),
         Command::Plan(args) => match plan(args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
@@ -633,6 +663,40 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
         summary.repos, summary.doc_pages, summary.doc_comments, summary.findings, summary.unanswered
     );
     println!("{}", to.join("index.md").display());
+    Ok(())
+}
+
+fn search(args: SearchArgs) -> anyhow::Result<()> {
+    let device = hearth::workers::parse_devices(&args.device)?.into_iter().next().context("--device names no device")?;
+    let options = hearth::search::SearchOptions { top: args.top, model: args.model, device, repo: args.repo, language: args.language };
+    let found = hearth::search::search(&args.out, &args.query, &options)?;
+    let mut stdout = std::io::stdout().lock();
+    for (rank, hit) in found.hits.iter().enumerate() {
+        let p = &hit.place;
+        if args.json {
+            let line = serde_json::json!({
+                "rank": rank + 1, "score": hit.score, "unit_id": p.unit_id, "repo": p.repo, "path": p.path,
+                "language": p.language, "kind": p.kind, "name": p.name, "parent": p.parent,
+                "start_line": p.start_line, "end_line": p.end_line,
+            });
+            writeln!(stdout, "{line}")?;
+        } else {
+            // The parent is in the language's own notation, so it is named, not joined.
+            let name = match (&p.name, &p.parent) {
+                (Some(name), Some(parent)) => format!(" {name} in {parent}"),
+                (Some(name), None) => format!(" {name}"),
+                _ => String::new(),
+            };
+            writeln!(stdout, "{:>3}  {:.4}  {}  {}{name}", rank + 1, hit.score, hearth::search::location(p), p.kind)?;
+        }
+    }
+    eprintln!(
+        "{} units searched ({} without a vector) with {} (loaded in {:.1}s)",
+        found.searched,
+        found.without_vector,
+        found.model,
+        found.load.as_secs_f64()
+    );
     Ok(())
 }
 

@@ -228,6 +228,9 @@ pub struct EmbedTask {
     pub pooling: Pooling,
     /// The text embedded, as a minijinja template over the unit.
     pub template: Option<String>,
+    /// How `hearth search` wraps a query before embedding it, as a minijinja template
+    /// over `query` (default: the query as it is).
+    pub query_template: Option<String>,
 }
 
 /// Values given on the command line, which win over the file's.
@@ -347,6 +350,10 @@ impl Pipeline {
                 }
             }
         }
+        if let Some(query_template) = tasks.embed.as_ref().and_then(|e| e.query_template.as_deref()) {
+            // Checked with the pipeline, not first by a search after the run.
+            crate::tasks::QueryTemplate::new("[tasks.embed] query_template", query_template).map_err(|e| e.to_string())?;
+        }
         for source in self.model_sources() {
             source.parse::<ModelSource>().map_err(|e| e.to_string())?;
         }
@@ -444,6 +451,9 @@ mod tests {
         assert!(load(&bad_model).unwrap_err().to_string().contains("missing.gguf"));
         let pooling = MINIMAL.replace("[tasks.docs]\n", "[tasks.embed]\npooling = 'max'\n");
         assert!(load(&pooling).unwrap_err().to_string().contains("max"));
+        let query = MINIMAL.replace("[tasks.docs]\n", "[tasks.embed]\nquery_template = '{{ query '\n");
+        let err = load(&query).unwrap_err().to_string();
+        assert!(err.contains("[tasks.embed] query_template") && err.contains("p.toml"), "{err}");
         let dtype = MINIMAL.replace("[model]\n", "[model]\ndtype = 'f8'\n");
         let err = load(&dtype).unwrap_err().to_string();
         assert!(err.contains("[model] dtype") && err.contains("`f8`"), "{err}");

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use arrow_schema::SchemaRef;
+use candle_core::DType;
 use serde::Serialize;
 
 use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, LoadOptions, Message, Model, ModelSource, Placement, Pooling, Precision, Request, Requantize, SamplingParams};
@@ -121,6 +122,15 @@ pub struct TaskSummary {
     pub model_hash: String,
     /// Hash of the system message and template.
     pub prompt_hash: String,
+    /// `[model] requantize` and `dtype` as the pipeline gave them: how a reader of the
+    /// rows (`hearth search`) loads the model again to give the same numbers.
+    pub requantize: String,
+    /// See `requantize`.
+    pub dtype: String,
+    /// The embed task's `query_template`: how `hearth search` wraps a query to embed it
+    /// beside the units. Not part of the cache key: the units' vectors do not depend on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_template: Option<String>,
     /// Part files written.
     pub parts_written: u64,
     /// Rows the compaction removed: of units gone from the source.
@@ -335,7 +345,8 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
     if let Some(spec) = &t.embed {
         let model = spec.model.as_deref().unwrap_or(&pipeline.model.source);
         let template = spec.template.as_deref().unwrap_or(EMBED_TEMPLATE);
-        summaries.push(context.embed(model, template, spec.pooling, models)?);
+        let query_template = spec.query_template.as_deref().unwrap_or(QUERY_TEMPLATE);
+        summaries.push(context.embed(model, template, query_template, spec.pooling, models)?);
     }
 
     let provenance = [
@@ -362,6 +373,12 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
 
 /// The text the embed task embeds by default: where the unit is, then its code.
 pub const EMBED_TEMPLATE: &str = "{{ language }} {{ path }}\n{{ content }}";
+
+/// How `hearth search` wraps a query unless `[tasks.embed] query_template` says
+/// otherwise: as it is, which suits models that embed queries and code alike.
+/// Instruction-tuned embedders want their instruction here (Qwen3-Embedding:
+/// `"Instruct: Given a question, retrieve the code that answers it\nQuery: {{ query }}"`).
+pub const QUERY_TEMPLATE: &str = "{{ query }}";
 
 struct RunContext<'a> {
     pipeline: &'a Pipeline,
@@ -397,10 +414,7 @@ struct TaskIdentity {
 impl TaskIdentity {
     fn new(task: TaskKind, model: &str, models: &mut Models, prompt: String, params: String) -> Result<TaskIdentity> {
         let prompt_hash = blake3::hash(prompt.as_bytes()).to_hex()[..16].to_string();
-        let weights = match models.options.dtype {
-            None => format!("{:?}", models.options.requantize),
-            Some(dtype) => format!("{:?} {dtype:?}", models.options.requantize),
-        };
+        let weights = weights_identity(models.options.requantize, models.options.dtype);
         Ok(TaskIdentity { task, model: model.to_string(), model_hash: models.hash(model)?, prompt, prompt_hash, params, weights })
     }
 
@@ -411,6 +425,16 @@ impl TaskIdentity {
             hasher.update(field.as_bytes());
         }
         hasher.finalize().to_hex()[..32].to_string()
+    }
+}
+
+/// The weight format asked of a model, as a task's identity (and its rows'
+/// `hearth.requantize`) records it: `auto` dtype adds nothing, so keys made before
+/// `dtype` existed still match.
+pub fn weights_identity(requantize: Requantize, dtype: Option<DType>) -> String {
+    match dtype {
+        None => format!("{requantize:?}"),
+        Some(dtype) => format!("{requantize:?} {dtype:?}"),
     }
 }
 
@@ -454,6 +478,8 @@ impl<'a> TaskOutput<'a> {
             model: identity.model.clone(),
             model_hash: identity.model_hash.clone(),
             prompt_hash: identity.prompt_hash.clone(),
+            requantize: context.pipeline.model.requantize.clone(),
+            dtype: context.pipeline.model.dtype.clone(),
             ..TaskSummary::default()
         };
         context.progress.start(identity.task, todo.len());
@@ -574,10 +600,11 @@ impl RunContext<'_> {
     }
 
     /// The embed task: pooled hidden states per unit, many units per forward step.
-    fn embed(&self, model_source: &str, template_source: &str, pooling: Pooling, models: &mut Models) -> Result<TaskSummary> {
+    fn embed(&self, model_source: &str, template_source: &str, query_template: &str, pooling: Pooling, models: &mut Models) -> Result<TaskSummary> {
         let template = UnitTemplate::new("[tasks.embed] template", template_source)?;
         let identity = TaskIdentity::new(TaskKind::Embed, model_source, models, template_source.to_string(), to_json(&pooling))?;
         let mut output = TaskOutput::open(self, &identity)?;
+        output.summary.query_template = Some(query_template.to_string());
         if output.todo.is_empty() {
             // The embedding's width is the model's, not loaded for a run with nothing to
             // do; the next run that embeds brings older parts up to date.

@@ -926,3 +926,71 @@ fn a_second_run_into_a_busy_output_folder_stops_at_once_and_the_first_finishes()
     let next = run_ok(&pipeline);
     assert!(counts(&next).values().all(|c| c[1] == c[0] && c[2] == 0), "{next}");
 }
+
+/// `hearth search` and what it prints, not asserted successful.
+fn search(out: &Path, query: &str, args: &[&str]) -> Output {
+    let mut all = vec!["search", out.to_str().unwrap(), query, "--device", "cpu"];
+    all.extend_from_slice(args);
+    hearth(&all)
+}
+
+#[test]
+fn search_finds_the_unit_whose_code_the_query_is_with_the_model_that_embedded_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = make_repo(tmp.path(), 12);
+    // Units embedded as their code alone, and queries wrapped in the first line of
+    // step_7: a query that is the rest of step_7's code is step_7's own text, so its
+    // vector is that unit's.
+    let pipeline = tmp.path().join("pipeline.toml");
+    let text = format!(
+        "[source]\nrepos = [\"{}\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n\
+         [tasks.embed]\ntemplate = \"{{{{ content }}}}\"\nquery_template = \"def step_7(x):\\n{{{{ query }}}}\"\n",
+        repo.display()
+    );
+    std::fs::write(&pipeline, text).unwrap();
+    run_ok(&pipeline);
+    let out = tmp.path().join("out");
+
+    let units = {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(out.join("units.parquet")).unwrap()).unwrap();
+        reader.build().unwrap().map(|b| b.unwrap()).collect::<Vec<_>>()
+    };
+    let names = strings(&units, "name");
+    let contents = strings(&units, "content");
+    let step_7 = names.iter().position(|n| n.as_deref() == Some("step_7")).expect("step_7 is a unit");
+    let code = contents[step_7].clone().unwrap();
+    let (first_line, rest) = code.split_once('\n').unwrap();
+    assert_eq!(first_line, "def step_7(x):");
+
+    let found = search(&out, rest, &["--top", "5", "--json"]);
+    assert!(found.status.success(), "{}", String::from_utf8_lossy(&found.stderr));
+    let hits: Vec<serde_json::Value> = String::from_utf8(found.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(hits.len(), 5);
+    assert_eq!(hits[0]["name"], "step_7", "{hits:?}");
+    assert_eq!((hits[0]["path"].as_str(), hits[0]["start_line"].as_u64()), (Some("mod_1.py"), Some(11)));
+    let scores: Vec<f64> = hits.iter().map(|h| h["score"].as_f64().unwrap()).collect();
+    assert!(scores[0] > 0.9999, "the same text, the same vector: {scores:?}");
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first: {scores:?}");
+    assert!(scores[1] < scores[0], "another unit's code is another vector: {scores:?}");
+    let stderr = String::from_utf8_lossy(&found.stderr);
+    assert!(stderr.contains("12 units searched (0 without a vector) with synthetic:tiny"), "{stderr}");
+
+    // The table, and the filters.
+    let table = search(&out, rest, &["--top", "2", "--language", "python"]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(table.lines().next().unwrap().contains("repo/mod_1.py:11-13  function step_7"), "{table}");
+    let elsewhere = search(&out, rest, &["--repo", "other"]);
+    assert!(elsewhere.status.success() && elsewhere.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&elsewhere.stderr).contains("0 units searched"));
+
+    // Another model's vectors are not compared with these; nor is a folder with no run.
+    let other = search(&out, rest, &["--model", "synthetic:tiny-llama"]);
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert!(!other.status.success() && stderr.contains("synthetic:tiny-llama") && stderr.contains("content hash"), "{stderr}");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let stderr = String::from_utf8_lossy(&search(&empty, rest, &[]).stderr).into_owned();
+    assert!(stderr.contains("no finished run") && stderr.contains("empty"), "{stderr}");
+    assert!(String::from_utf8_lossy(&search(&out, "  ", &[]).stderr).contains("the query is empty"));
+}

@@ -66,21 +66,46 @@ pub struct UnitTemplate {
     env: minijinja::Environment<'static>,
 }
 
+/// Compiles `source` as the one template of an environment where an undefined name is
+/// an error (a typo in a template fails, instead of rendering as nothing); `what` names
+/// it in errors.
+fn strict_template(what: &str, source: &str) -> Result<minijinja::Environment<'static>> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_template_owned("template", source.to_string()).map_err(|e| Error::Config(format!("{what}: {e}")))?;
+    Ok(env)
+}
+
 impl UnitTemplate {
     /// Compiles `source`; `what` names it in errors.
     pub fn new(what: &str, source: &str) -> Result<UnitTemplate> {
-        let mut env = minijinja::Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        env.add_template_owned("unit", source.to_string())
-            .map_err(|e| Error::Config(format!("{what}: {e}")))?;
-        Ok(UnitTemplate { env })
+        Ok(UnitTemplate { env: strict_template(what, source)? })
     }
 
     /// The text for `unit`.
     pub fn render(&self, unit: &UnitRow) -> std::result::Result<String, String> {
-        let template = self.env.get_template("unit").expect("added in new");
+        let template = self.env.get_template("template").expect("added in new");
         let context = minijinja::context! { doc_style => docs::doc_style(&unit.language), ..minijinja::value::Serde(unit) };
         template.render(context).map_err(|e| format!("prompt template: {e}"))
+    }
+}
+
+/// A search query's wrapping (`[tasks.embed] query_template`): a minijinja template
+/// over `query`.
+pub struct QueryTemplate {
+    env: minijinja::Environment<'static>,
+}
+
+impl QueryTemplate {
+    /// Compiles `source`; `what` names it in errors.
+    pub fn new(what: &str, source: &str) -> Result<QueryTemplate> {
+        Ok(QueryTemplate { env: strict_template(what, source)? })
+    }
+
+    /// The text embedded for `query`.
+    pub fn render(&self, query: &str) -> std::result::Result<String, String> {
+        let template = self.env.get_template("template").expect("added in new");
+        template.render(minijinja::context! { query }).map_err(|e| format!("query template: {e}"))
     }
 }
 
