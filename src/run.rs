@@ -376,8 +376,8 @@ pub const EMBED_TEMPLATE: &str = "{{ language }} {{ path }}\n{{ content }}";
 
 /// How `hearth search` wraps a query unless `[tasks.embed] query_template` says
 /// otherwise: as it is, which suits models that embed queries and code alike.
-/// Instruction-tuned embedders want their instruction here (Qwen3-Embedding:
-/// `"Instruct: Given a question, retrieve the code that answers it\nQuery: {{ query }}"`).
+/// Instruction-tuned embedders want their instruction there (the README's
+/// Qwen3-Embedding example).
 pub const QUERY_TEMPLATE: &str = "{{ query }}";
 
 struct RunContext<'a> {
