@@ -814,6 +814,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         stop: args.stop,
         ignore_eos: false,
         json_schema,
+        answer_end: None,
     };
     let out = model.generate_with(&prompt, params, args.attention)?;
     if args.ids {

@@ -212,6 +212,7 @@ impl GenerateTask {
             stop: self.stop.clone(),
             ignore_eos: false,
             json_schema: None,
+            answer_end: None,
         }
     }
 }

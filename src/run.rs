@@ -738,6 +738,9 @@ impl GenerationPlan {
         if task == TaskKind::Review && spec.constrained.unwrap_or(true) {
             params.json_schema = Some(review::schema());
         }
+        if task == TaskKind::Docs {
+            params.answer_end = Some(docs::ANSWER_END);
+        }
         Ok(GenerationPlan { system: spec.system.as_deref().unwrap_or(default_system).to_string(), template_source, template, params })
     }
 

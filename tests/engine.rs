@@ -483,6 +483,27 @@ fn smollm2_greedy_output_follows_candle_quantized_llama() {
     assert!(ours.text.contains("def"), "a coding answer: {:?}", ours.text);
 }
 
+#[test]
+fn a_tasks_answer_end_stops_generation_where_it_reads_the_answer_as_complete() {
+    use hearth::engine::{AnswerEnd, FinishReason};
+    let model = load(ModelSource::Gguf(smollm2()), Requantize::Auto);
+    let prompt = model.chat_prompt(&[Message::new("user", "Write a Python function that checks whether a number is prime.")]).unwrap();
+    let free = model.generate(&prompt, SamplingParams { max_new_tokens: 48, ..Default::default() }).unwrap();
+    let first_line = free.text.find('\n').expect("a multi-line answer") + 1;
+    assert!(free.tokens.len() == 48 && free.text.len() > first_line, "{:?}", free.text);
+
+    // Ends after the first line: the same tokens up to there, and no more.
+    let params = SamplingParams {
+        max_new_tokens: 48,
+        answer_end: Some(AnswerEnd { name: "first line", find: |text| text.find('\n').map(|at| at + 1) }),
+        ..Default::default()
+    };
+    let ended = model.generate(&prompt, params).unwrap();
+    assert_eq!(ended.text, free.text[..first_line]);
+    assert_eq!(ended.finish, FinishReason::Stop);
+    assert!(ended.tokens.len() < free.tokens.len() && free.tokens.starts_with(&ended.tokens), "{} tokens", ended.tokens.len());
+}
+
 // ---- bad input ----------------------------------------------------------------
 
 fn load_err(source: ModelSource) -> String {

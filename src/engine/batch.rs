@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::blocks::BlockAllocator;
 use super::constraint::{Allowed, Constraint};
 use super::kv::{AttentionBackend, PagedKvCache};
-use super::sampler::{find_stop, FinishReason, Sampler, SamplingParams};
+use super::sampler::{answer_cut, FinishReason, Sampler, SamplingParams};
 use super::scheduler::{Schedule, ScheduledChunk, Scheduler, SchedulerConfig};
 use super::step::{SeqChunk, SeqId};
 use super::{DeviceFacts, Model, ModelConfig};
@@ -490,7 +490,9 @@ impl<'m> BatchEngine<'m> {
                 if live.constraint.as_ref().is_some_and(Constraint::is_complete) {
                     // Nothing but end-of-sequence may follow: end now, not a step later.
                     Some(FinishReason::Eos)
-                } else if !params.stop.is_empty() && find_stop(&self.model.tokenizer.decode(&live.generated), &params.stop).is_some() {
+                } else if (!params.stop.is_empty() || params.answer_end.is_some())
+                    && answer_cut(&self.model.tokenizer.decode(&live.generated), params).is_some()
+                {
                     Some(FinishReason::Stop)
                 } else if live.generated.len() >= params.max_new_tokens {
                     Some(FinishReason::Length)
@@ -550,7 +552,7 @@ impl<'m> BatchEngine<'m> {
 
     fn completion(&self, id: SeqId, live: Live, finish: FinishReason) -> Completion {
         let mut text = self.model.tokenizer.decode(&live.generated);
-        if let Some(cut) = find_stop(&text, &live.sampler.params().stop) {
+        if let Some(cut) = answer_cut(&text, live.sampler.params()) {
             text.truncate(cut);
         }
         let total_time = live.submitted.elapsed();

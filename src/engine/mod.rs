@@ -38,7 +38,7 @@ pub use kv::{AttentionBackend, PagedKvCache};
 pub use step::{SeqChunk, SeqId};
 pub use model::{Decoder, Footprint, StepOutput};
 pub use placement::{Placement, Stage};
-pub use sampler::{FinishReason, Sampler, SamplingParams};
+pub use sampler::{AnswerEnd, FinishReason, Sampler, SamplingParams};
 pub use tokenizer::Tokenizer;
 pub use weights::Requantize;
 

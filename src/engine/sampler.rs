@@ -26,11 +26,49 @@ pub struct SamplingParams {
     pub ignore_eos: bool,
     /// Only JSON documents this schema allows may be generated (llguidance).
     pub json_schema: Option<serde_json::Value>,
+    /// Where the task reads the answer as complete, checked as the text grows, as `stop`
+    /// is: a task whose parser takes only the start of an answer ends it there rather
+    /// than pay for tokens it would drop. The task's, not a setting: not serialised, so
+    /// it is no part of a cache key (the parsed answer does not change).
+    #[serde(skip)]
+    pub answer_end: Option<AnswerEnd>,
 }
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0, seed: 0, max_new_tokens: 256, stop: Vec::new(), ignore_eos: false, json_schema: None }
+        SamplingParams {
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 0,
+            max_new_tokens: 256,
+            stop: Vec::new(),
+            ignore_eos: false,
+            json_schema: None,
+            answer_end: None,
+        }
+    }
+}
+
+/// A task's reading of where an answer is complete: given the text so far, the byte to
+/// cut it at, once the text shows it. Named, so parameters holding one compare and print.
+#[derive(Clone, Copy)]
+pub struct AnswerEnd {
+    /// What it reads the answer as.
+    pub name: &'static str,
+    /// The cut, once known.
+    pub find: fn(&str) -> Option<usize>,
+}
+
+impl PartialEq for AnswerEnd {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl std::fmt::Debug for AnswerEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AnswerEnd({})", self.name)
     }
 }
 
@@ -151,6 +189,13 @@ pub fn argmax(logits: &[f32]) -> u32 {
 /// Where a stop string first appears in `text`, if any: the text is cut there.
 pub fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
     stops.iter().filter_map(|s| text.find(s.as_str())).min()
+}
+
+/// Where generated `text` ends under `params`: its first stop string, or where the
+/// task's [`AnswerEnd`] reads it as complete, whichever comes first.
+pub fn answer_cut(text: &str, params: &SamplingParams) -> Option<usize> {
+    let end = params.answer_end.and_then(|end| (end.find)(text));
+    find_stop(text, &params.stop).into_iter().chain(end).min()
 }
 
 #[cfg(test)]
