@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{EngineOptions, ModelSource, Pooling, Precision, Requantize, SamplingParams, DEFAULT_MODEL};
 use crate::job::WalkInput;
-use crate::source::{DatasetColumns, WalkConfig};
+use crate::source::{DatasetColumns, UnitKind, WalkConfig};
 use crate::{Error, Result};
 
 /// A pipeline as written in its file.
@@ -191,6 +191,10 @@ pub struct GenerateTask {
     /// (default true). False lets the model write freely; answers that do not parse
     /// are kept raw with the reason.
     pub constrained: Option<bool>,
+    /// Unit kinds the task leaves alone (no row). Docs default to `["code"]`: top-level
+    /// imports, constants and statements have no definition a comment could document;
+    /// review defaults to none.
+    pub skip_kinds: Option<Vec<UnitKind>>,
 }
 
 fn default_max_new_tokens() -> usize {
@@ -232,6 +236,9 @@ pub struct EmbedTask {
     /// How `hearth search` wraps a query before embedding it, as a minijinja template
     /// over `query` (default: the query as it is).
     pub query_template: Option<String>,
+    /// Unit kinds the task leaves alone (default none).
+    #[serde(default)]
+    pub skip_kinds: Vec<UnitKind>,
 }
 
 /// Values given on the command line, which win over the file's.

@@ -20,11 +20,11 @@ use serde::Serialize;
 
 use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, LoadOptions, Message, Model, ModelSource, Placement, Pooling, Precision, Request, Requantize, SamplingParams};
 use crate::job::{self, to_json};
-use crate::pipeline::{GenerateTask, Pipeline};
+use crate::pipeline::{EmbedTask, GenerateTask, Pipeline};
 use crate::shard::{self, Shard};
 use crate::sink::{OutputLock, PartFolder};
 use crate::sink::parts::KeyState;
-use crate::source::WalkStats;
+use crate::source::{UnitKind, WalkStats};
 use crate::tasks::{self, docs, review, Answer, RowsBuilder, TaskKind, UnitKey, UnitRow, UnitStore, UnitTemplate};
 use crate::telemetry::{Telemetry, TelemetryStats};
 use crate::workers::{self, pool, Backend, Event, Fault, WorkerSpec, WorkerStats};
@@ -344,9 +344,7 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
     }
     if let Some(spec) = &t.embed {
         let model = spec.model.as_deref().unwrap_or(&pipeline.model.source);
-        let template = spec.template.as_deref().unwrap_or(EMBED_TEMPLATE);
-        let query_template = spec.query_template.as_deref().unwrap_or(QUERY_TEMPLATE);
-        summaries.push(context.embed(model, template, query_template, spec.pooling, models)?);
+        summaries.push(context.embed(spec, model, models)?);
     }
 
     let provenance = [
@@ -441,7 +439,8 @@ pub fn weights_identity(requantize: Requantize, dtype: Option<DType>) -> String 
 /// A task's output folder while it runs: rows buffered into part files.
 struct TaskOutput<'a> {
     folder: PartFolder,
-    keys: Vec<String>,
+    /// Each unit's cache key; `None` for a unit of a kind the task leaves alone.
+    keys: Vec<Option<String>>,
     todo: Vec<usize>,
     metadata: Vec<(String, String)>,
     summary: TaskSummary,
@@ -453,13 +452,18 @@ struct TaskOutput<'a> {
 }
 
 impl<'a> TaskOutput<'a> {
-    fn open(context: &'a RunContext, identity: &TaskIdentity) -> Result<TaskOutput<'a>> {
+    fn open(context: &'a RunContext, identity: &TaskIdentity, skip_kinds: &[UnitKind]) -> Result<TaskOutput<'a>> {
         let started = Instant::now();
         let folder = PartFolder::open(&context.out.join(identity.task.dir_name()), context.options.shard)?;
         let existing = folder.keys()?;
-        let keys: Vec<String> = context.unit_keys.iter().map(|u| identity.cache_key(u)).collect();
+        let skipped: HashSet<&str> = skip_kinds.iter().map(|kind| kind.as_str()).collect();
+        let keys: Vec<Option<String>> =
+            context.unit_keys.iter().map(|u| (!skipped.contains(u.kind.as_str())).then(|| identity.cache_key(u))).collect();
         let rerun = context.options.rerun;
-        let todo: Vec<usize> = (0..keys.len()).filter(|&i| rerun || existing.get(&keys[i]) != Some(&KeyState::Done)).collect();
+        let todo: Vec<usize> = (0..keys.len())
+            .filter(|&i| keys[i].as_ref().is_some_and(|key| rerun || existing.get(key) != Some(&KeyState::Done)))
+            .collect();
+        let units = keys.iter().flatten().count();
         let metadata = vec![
             ("hearth.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
             ("hearth.task".to_string(), identity.task.name().to_string()),
@@ -473,8 +477,8 @@ impl<'a> TaskOutput<'a> {
         ];
         let summary = TaskSummary {
             task: identity.task.name().to_string(),
-            units: keys.len() as u64,
-            carried: (keys.len() - todo.len()) as u64,
+            units: units as u64,
+            carried: (units - todo.len()) as u64,
             model: identity.model.clone(),
             model_hash: identity.model_hash.clone(),
             prompt_hash: identity.prompt_hash.clone(),
@@ -513,7 +517,7 @@ impl<'a> TaskOutput<'a> {
             Answer::Embedding(Ok(_)) => (0, tokens_in, false),
             _ => (0, 0, true),
         };
-        rows.push(unit, &self.keys[i], tokens_in, energy_j, answer);
+        rows.push(unit, self.keys[i].as_deref().expect("only the task's units run"), tokens_in, energy_j, answer);
         self.summary.run += 1;
         self.summary.failed += failed as u64;
         self.summary.tokens_in += tokens_in as u64;
@@ -538,7 +542,7 @@ impl<'a> TaskOutput<'a> {
     /// in every part where it is known and its small parts merged, and returns the
     /// summary.
     fn finish(mut self, schema: Option<&SchemaRef>) -> Result<TaskSummary> {
-        let live: HashSet<String> = self.keys.iter().cloned().collect();
+        let live: HashSet<String> = self.keys.iter().flatten().cloned().collect();
         let removed = self.folder.compact(&live, schema)?;
         self.summary.rows_dropped_stale = removed.stale;
         self.summary.rows_dropped_superseded = removed.superseded;
@@ -556,7 +560,7 @@ impl RunContext<'_> {
         let plan = GenerationPlan::new(task, spec)?;
         let model_source = spec.model.as_deref().unwrap_or(&self.pipeline.model.source);
         let identity = TaskIdentity::new(task, model_source, models, format!("{}\n\n{}", plan.system, plan.template_source), to_json(&plan.params))?;
-        let mut output = TaskOutput::open(self, &identity)?;
+        let mut output = TaskOutput::open(self, &identity, &plan.skip_kinds)?;
         let schema = tasks::schema(task, None);
         if output.todo.is_empty() {
             return output.finish(Some(&schema));
@@ -600,10 +604,13 @@ impl RunContext<'_> {
     }
 
     /// The embed task: pooled hidden states per unit, many units per forward step.
-    fn embed(&self, model_source: &str, template_source: &str, query_template: &str, pooling: Pooling, models: &mut Models) -> Result<TaskSummary> {
+    fn embed(&self, spec: &EmbedTask, model_source: &str, models: &mut Models) -> Result<TaskSummary> {
+        let template_source = spec.template.as_deref().unwrap_or(EMBED_TEMPLATE);
+        let query_template = spec.query_template.as_deref().unwrap_or(QUERY_TEMPLATE);
+        let pooling = spec.pooling;
         let template = UnitTemplate::new("[tasks.embed] template", template_source)?;
         let identity = TaskIdentity::new(TaskKind::Embed, model_source, models, template_source.to_string(), to_json(&pooling))?;
-        let mut output = TaskOutput::open(self, &identity)?;
+        let mut output = TaskOutput::open(self, &identity, &spec.skip_kinds)?;
         output.summary.query_template = Some(query_template.to_string());
         if output.todo.is_empty() {
             // The embedding's width is the model's, not loaded for a run with nothing to
@@ -723,6 +730,8 @@ pub struct GenerationPlan {
     template: UnitTemplate,
     /// Sampling (with the review's JSON schema when constrained).
     pub params: SamplingParams,
+    /// Unit kinds the task leaves alone.
+    pub skip_kinds: Vec<UnitKind>,
 }
 
 impl GenerationPlan {
@@ -741,7 +750,12 @@ impl GenerationPlan {
         if task == TaskKind::Docs {
             params.answer_end = Some(docs::ANSWER_END);
         }
-        Ok(GenerationPlan { system: spec.system.as_deref().unwrap_or(default_system).to_string(), template_source, template, params })
+        let default_skip = match task {
+            TaskKind::Docs => docs::SKIP_KINDS,
+            _ => &[],
+        };
+        let skip_kinds = spec.skip_kinds.clone().unwrap_or_else(|| default_skip.to_vec());
+        Ok(GenerationPlan { system: spec.system.as_deref().unwrap_or(default_system).to_string(), template_source, template, params, skip_kinds })
     }
 
     /// The chat prompt's token ids for `unit`.

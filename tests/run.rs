@@ -99,6 +99,30 @@ fn make_repo(tmp: &Path, functions: usize) -> PathBuf {
     root
 }
 
+/// The units of a run's units files (a sharded run's too) of `kind`.
+fn units_of_kind(out: &Path, kind: &str) -> usize {
+    let mut count = 0;
+    for entry in std::fs::read_dir(out).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("units") && name.ends_with(".parquet") {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap();
+            let batches: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+            count += strings(&batches, "kind").iter().filter(|k| k.as_deref() == Some(kind)).count();
+        }
+    }
+    count
+}
+
+/// The units of a run of `units` in all that a task (by its name or its folder's) runs
+/// on: docs leave top-level `code` units alone.
+fn task_units(out: &Path, task: &str, units: usize) -> usize {
+    match task {
+        "docs" => units - units_of_kind(out, "code"),
+        _ => units,
+    }
+}
+
 /// pyarrow reads every output file and each task folder as one table.
 fn assert_pyarrow_reads(out: &Path, units: usize) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/read_outputs.py");
@@ -110,6 +134,7 @@ fn assert_pyarrow_reads(out: &Path, units: usize) {
     );
     let rows: BTreeMap<String, usize> = serde_json::from_slice(&result.stdout).unwrap();
     for task in TASKS {
+        let units = task_units(out, task, units);
         assert_eq!(rows[task], units, "pyarrow reads {units} rows from {task}/");
     }
 }
@@ -130,14 +155,18 @@ fn smollm2_runs_docs_review_and_embed_over_the_sample_datasets() {
     let summary = run_ok(&pipeline);
     let units = summary["units"].as_u64().unwrap() as usize;
     assert!(units >= 60, "the sample inputs have {units} units");
-    for (task, [total, carried, run, failed]) in counts(&summary) {
-        assert_eq!((total, carried, run, failed), (units as u64, 0, units as u64, 0), "{task}");
-    }
     let out = tmp.path().join("out");
+    let code_units = units_of_kind(&out, "code");
+    assert!(code_units > 0, "the sample inputs have top-level code");
+    for (task, [total, carried, run, failed]) in counts(&summary) {
+        let units = task_units(&out, &task, units) as u64;
+        assert_eq!((total, carried, run, failed), (units, 0, units, 0), "{task}");
+    }
 
     let docs = read_folder(&out.join("docs"));
     let texts = strings(&docs, "text");
-    assert_eq!(texts.len(), units);
+    assert_eq!(texts.len(), units - code_units, "docs leave top-level code alone");
+    assert!(strings(&docs, "kind").iter().all(|kind| kind.as_deref() != Some("code")));
     assert!(texts.iter().all(|t| t.as_ref().is_some_and(|t| !t.trim().is_empty())), "every unit has a doc: {texts:?}");
 
     let reviews = read_folder(&out.join("reviews"));
@@ -744,18 +773,20 @@ fn a_worker_that_fails_mid_batch_loses_no_unit() {
         let s = summary(&pipeline);
         let units = s["units"].as_u64().unwrap();
         for (task, c) in counts(&s) {
+            let units = task_units(&tmp.path().join("out"), &task, units as usize) as u64;
             assert_eq!(c, [units, 0, units, 0], "{fault}: {task} ran every unit and none failed");
         }
         for task in TASKS {
             let folder = read_folder(&tmp.path().join("out").join(task));
-            assert_eq!(unit_ids(&tmp.path().join("out").join(task)).len() as u64, units, "{fault}: {task} has every unit once");
+            let units = task_units(&tmp.path().join("out"), task, units as usize);
+            assert_eq!(unit_ids(&tmp.path().join("out").join(task)).len(), units, "{fault}: {task} has every unit once");
             assert!(strings(&folder, "error").iter().all(Option::is_none), "{fault}: no error rows");
         }
         for t in s["tasks"].as_array().unwrap() {
             let workers = t["workers"].as_array().unwrap();
             assert_eq!(workers.len(), 2);
             let done: u64 = workers.iter().map(|w| w["units"].as_u64().unwrap()).sum();
-            assert_eq!(done, units, "{fault}: {t}");
+            assert_eq!(done, task_units(&tmp.path().join("out"), t["task"].as_str().unwrap(), units as usize) as u64, "{fault}: {t}");
             let (failures, shrinks): (u64, u64) = workers.iter().fold((0, 0), |(f, s), w| (f + w["failures"].as_u64().unwrap(), s + w["shrinks"].as_u64().unwrap()));
             // Embedding takes 64 units a step, so a worker may finish before its fault's step.
             if t["task"] == "embed" {
@@ -918,9 +949,10 @@ fn a_second_run_into_a_busy_output_folder_stops_at_once_and_the_first_finishes()
     // The first run is unharmed: every unit once in every task.
     wait_ok(first);
     let s = summary(&pipeline);
-    let units = s["units"].as_u64().unwrap();
+    let units = s["units"].as_u64().unwrap() as usize;
     for task in TASKS {
-        assert_eq!(unit_ids(&tmp.path().join("out").join(task)).len() as u64, units, "{task}");
+        let out = tmp.path().join("out");
+        assert_eq!(unit_ids(&out.join(task)).len(), task_units(&out, task, units), "{task}");
     }
     // Its lock went with it: the next run carries everything.
     let next = run_ok(&pipeline);
@@ -993,4 +1025,48 @@ fn search_finds_the_unit_whose_code_the_query_is_with_the_model_that_embedded_it
     let stderr = String::from_utf8_lossy(&search(&empty, rest, &[]).stderr).into_owned();
     assert!(stderr.contains("no finished run") && stderr.contains("empty"), "{stderr}");
     assert!(String::from_utf8_lossy(&search(&out, "  ", &[]).stderr).contains("the query is empty"));
+}
+
+#[test]
+fn a_task_leaves_the_kinds_it_skips_alone_and_a_changed_choice_runs_or_drops_only_those() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = make_repo(tmp.path(), 5);
+    std::fs::write(repo.join("settings.py"), "import os\n\nROOT = os.getcwd()\n").unwrap();
+    let write = |docs: &str| {
+        let text = format!(
+            "[source]\nrepos = [\"{}\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n\
+             [tasks.docs]\nmax_new_tokens = 4\n{docs}\n[tasks.review]\nmax_new_tokens = 4\nconstrained = false\nskip_kinds = [\"function\"]\n",
+            repo.display()
+        );
+        std::fs::write(tmp.path().join("pipeline.toml"), text).unwrap();
+        tmp.path().join("pipeline.toml")
+    };
+    let kinds = |task: &str| {
+        let mut kinds = strings(&read_folder(&tmp.path().join("out").join(task)), "kind").into_iter().map(Option::unwrap).collect::<Vec<_>>();
+        kinds.sort();
+        kinds
+    };
+
+    // By default docs leave the top-level code alone; review skips what it is told to.
+    let summary = run_ok(&write(""));
+    assert_eq!(summary["units"], 6);
+    assert_eq!(counts(&summary)["docs"], [5, 0, 5, 0]);
+    assert_eq!(kinds("docs"), vec!["function"; 5]);
+    assert_eq!(counts(&summary)["review"], [1, 0, 1, 0]);
+    assert_eq!(kinds("reviews"), vec!["code"]);
+
+    // Asked for every kind, the next run runs the code unit only and carries the rest.
+    let summary = run_ok(&write("skip_kinds = []"));
+    assert_eq!(counts(&summary)["docs"], [6, 5, 1, 0]);
+    assert_eq!(kinds("docs").iter().filter(|k| *k == "code").count(), 1);
+
+    // Skipping more drops those rows, and runs nothing.
+    let summary = run_ok(&write("skip_kinds = [\"code\", \"function\"]"));
+    assert_eq!(counts(&summary)["docs"], [0, 0, 0, 0]);
+    assert!(kinds("docs").is_empty());
+
+    // A kind hearth does not have is refused, naming the key.
+    let out = hearth(&["run", write("skip_kinds = [\"functions\"]").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("functions") && stderr.contains("skip_kinds"), "{stderr}");
 }

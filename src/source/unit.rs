@@ -20,8 +20,9 @@ use super::language::Language;
 use super::text::Skip;
 use crate::Result;
 
-/// What a unit is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a unit is; named in pipelines (a task's `skip_kinds`) as in the `kind` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 #[allow(missing_docs)]
 pub enum UnitKind {
     Function,

@@ -1,6 +1,12 @@
 //! The docs task: a documentation comment per unit, in its language's own convention.
 
 use crate::engine::AnswerEnd;
+use crate::source::UnitKind;
+
+/// Unit kinds the docs task leaves alone unless `[tasks.docs] skip_kinds` says
+/// otherwise: top-level code (imports, constants, statements) has no definition a
+/// comment could document, and the export places none there.
+pub const SKIP_KINDS: &[UnitKind] = &[UnitKind::Code];
 
 /// The system message.
 pub const SYSTEM: &str = "You are an expert software engineer who writes concise, accurate documentation.";

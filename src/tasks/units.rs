@@ -55,25 +55,28 @@ pub struct UnitKey {
     pub unit_id: String,
     #[allow(missing_docs)]
     pub content_hash: String,
+    /// Which units a task runs on is chosen by kind (`skip_kinds`).
+    pub kind: String,
 }
 
 fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
     batch.column_by_name(name).expect("units.parquet has its schema").as_string::<i32>()
 }
 
-/// The identity of every unit of a `units.parquet`, in file order: only its two small
+/// The identity of every unit of a `units.parquet`, in file order: only its three small
 /// columns are read.
 pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
     let builder = open_parquet(path)?;
-    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash"]);
+    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash", "kind"]);
     let reader = builder.with_projection(columns).build().map_err(|e| Error::parquet(path, e))?;
     let mut keys = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
-        let (unit_id, content_hash) = (text(&batch, "unit_id"), text(&batch, "content_hash"));
+        let (unit_id, content_hash, kind) = (text(&batch, "unit_id"), text(&batch, "content_hash"), text(&batch, "kind"));
         keys.extend((0..batch.num_rows()).map(|i| UnitKey {
             unit_id: unit_id.value(i).to_string(),
             content_hash: content_hash.value(i).to_string(),
+            kind: kind.value(i).to_string(),
         }));
     }
     Ok(keys)
@@ -231,7 +234,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys = read_unit_keys(&units_file(dir.path(), 5)).unwrap();
         assert_eq!(keys.len(), 5);
-        assert_eq!(keys[3], UnitKey { unit_id: "u3".into(), content_hash: "h3".into() });
+        assert_eq!(keys[3], UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: "function".into() });
     }
 
     #[test]
