@@ -81,7 +81,9 @@ pub fn pipeline(model: &str, devices: &str, requantize: &str) -> Result<BenchRes
     let loaded = Model::load(&model.parse::<ModelSource>()?, &options)?;
     let spec = pipeline.tasks.docs.as_ref().expect("the benchmark pipeline has a docs task");
     let plan = GenerationPlan::new(TaskKind::Docs, spec)?;
-    let units = tasks::read_units(&job::units_path(&pipeline.output.dir, None))?;
+    // The units the run's docs task ran on: those of the kinds it does not skip.
+    let mut units = tasks::read_units(&job::units_path(&pipeline.output.dir, None))?;
+    units.retain(|unit| !plan.skip_kinds.iter().any(|kind| kind.as_str() == unit.kind));
     let requests = units
         .iter()
         .enumerate()
