@@ -15,8 +15,7 @@ use candle_core::DType;
 
 use super::batch::{step_activation_bytes, BatchConfig, EngineOptions};
 use super::kv::{AttentionBackend, PagedKvCache};
-use super::model::Footprint;
-use super::placement::split_layers;
+use super::placement::{split_layers, Footprint};
 use super::{DeviceFacts, ModelConfig, ModelSource, Precision, Requantize};
 use crate::{Error, Result};
 

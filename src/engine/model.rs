@@ -14,7 +14,7 @@ use super::config::ModelConfig;
 use super::DeviceFacts;
 use super::flash;
 use super::kv::{AttentionBackend, PagedKvCache};
-use super::placement::Stage;
+use super::placement::{Footprint, Stage};
 use super::step::SeqChunk;
 use super::weights::{tensor_bytes, Linear, Stacked, Weights};
 use crate::{Error, Result};
@@ -70,40 +70,6 @@ pub struct StepOutput {
     /// `[tokens, hidden]` final-normed hidden states of every packed token, when asked
     /// for (embeddings pool these).
     pub hidden: Option<Tensor>,
-}
-
-/// The bytes a decoder's weights take once loaded, by where they go: the embedding
-/// table with the first layer, each layer with its stage, the final norm and the output
-/// head with the last layer. The same whether counted before a load
-/// ([`Decoder::footprint`]) or after it ([`Decoder::weight_bytes`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Footprint {
-    /// The token embeddings.
-    pub embeddings: usize,
-    /// Each layer's.
-    pub layers: Vec<usize>,
-    /// The final norm and the output head.
-    pub head: usize,
-}
-
-impl Footprint {
-    /// All of it.
-    pub fn total(&self) -> usize {
-        self.embeddings + self.layers.iter().sum::<usize>() + self.head
-    }
-
-    /// What each of `stages` holds.
-    pub fn per_stage(&self, stages: &[std::ops::Range<usize>]) -> Vec<usize> {
-        let last = stages.len().saturating_sub(1);
-        stages
-            .iter()
-            .enumerate()
-            .map(|(i, layers)| {
-                let ends = if i == 0 { self.embeddings } else { 0 } + if i == last { self.head } else { 0 };
-                ends + self.layers[layers.clone()].iter().sum::<usize>()
-            })
-            .collect()
-    }
 }
 
 /// Whether each stage's weights (`per_stage`, bytes) fit the memory its card has free

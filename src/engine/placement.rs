@@ -11,9 +11,42 @@ use std::ops::Range;
 
 use candle_core::Device;
 
-use super::model::Footprint;
 use super::{DeviceFacts, DeviceName};
 use crate::{Error, Result};
+
+/// The bytes a decoder's weights take once loaded, by where they go: the embedding
+/// table with the first layer, each layer with its stage, the final norm and the output
+/// head with the last layer. The same whether counted before a load
+/// ([`super::Decoder::footprint`]) or after it ([`super::Decoder::weight_bytes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    /// The token embeddings.
+    pub embeddings: usize,
+    /// Each layer's.
+    pub layers: Vec<usize>,
+    /// The final norm and the output head.
+    pub head: usize,
+}
+
+impl Footprint {
+    /// All of it.
+    pub fn total(&self) -> usize {
+        self.embeddings + self.layers.iter().sum::<usize>() + self.head
+    }
+
+    /// What each of `stages` holds.
+    pub fn per_stage(&self, stages: &[Range<usize>]) -> Vec<usize> {
+        let last = stages.len().saturating_sub(1);
+        stages
+            .iter()
+            .enumerate()
+            .map(|(i, layers)| {
+                let ends = if i == 0 { self.embeddings } else { 0 } + if i == last { self.head } else { 0 };
+                ends + self.layers[layers.clone()].iter().sum::<usize>()
+            })
+            .collect()
+    }
+}
 
 /// The devices one worker's model spans, written `cuda:0+cuda:1` (a single device is a
 /// placement of one). All GPUs or all the CPU: a split never mixes the two.
