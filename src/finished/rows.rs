@@ -133,11 +133,6 @@ impl Columns<'_> {
         self.batch.num_rows()
     }
 
-    /// The part file the batch is from.
-    pub fn part(&self) -> &Path {
-        self.part
-    }
-
     /// Where row `row`'s unit is.
     pub fn place(&self, row: usize) -> Result<Place> {
         let strings = ["unit_id", "repo", "path", "language", "kind", "name", "parent"].map(|name| self.string(name));

@@ -150,9 +150,7 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
         let rest = std::iter::once(&first[opening.len()..]).chain(lines[1..].iter().copied()).collect::<Vec<_>>().join("\n");
         let mut parts = rest.split(quotes);
         (dedent(parts.next().unwrap_or("")), parts.next().is_some())
-    } else if let Some(marker) = ["///", "//!", "//", "-- |", "--", "#"].into_iter().find(|m| is_marked(first, m)) {
-        // `-- |` opens a Haddock comment that goes on with `--` lines.
-        let family = if marker == "-- |" { "--" } else { marker };
+    } else if let Some((marker, family)) = line_comment(first) {
         let marked_lines: Vec<&str> = lines.iter().map(|line| line.trim_start()).take_while(|line| is_marked(line, family)).collect();
         let prose = marked_lines.iter().map(|line| {
             let text = line.strip_prefix(marker).or_else(|| line.strip_prefix(family)).unwrap_or(line);
@@ -246,8 +244,7 @@ fn comment_end(answer: &str) -> Option<usize> {
         let after = start + opening.len();
         return answer[after..].find(quotes).map(|end| after + end + quotes.len());
     }
-    if let Some(marker) = ["///", "//!", "//", "-- |", "--", "#"].into_iter().find(|m| is_marked(first, m)) {
-        let family = if marker == "-- |" { "--" } else { marker };
+    if let Some((_, family)) = line_comment(first) {
         return lines.iter().skip(1).find_map(|&(at, line, complete)| {
             let line = line.trim_start();
             let decided = complete || line.len() > family.len() || !family.starts_with(line);
@@ -261,9 +258,20 @@ fn comment_end(answer: &str) -> Option<usize> {
 /// `async def `.
 const OPENING_DECIDED: usize = "async def ".len();
 
-/// Whether `line` opens a Python definition, which [`docstring_of_definition`] reads.
+/// How a Python definition's signature opens, which [`docstring_of_definition`] reads.
+const SIGNATURE_OPENINGS: [&str; 3] = ["def ", "async def ", "class "];
+
+/// Whether `line` opens a Python definition.
 fn is_signature(line: &str) -> bool {
-    ["def ", "async def ", "class "].iter().any(|opening| line.starts_with(opening))
+    SIGNATURE_OPENINGS.iter().any(|opening| line.starts_with(opening))
+}
+
+/// The line-comment marker `line` opens with, and the family its comment goes on in:
+/// `-- |` opens a Haddock comment that goes on with `--` lines; the others go on as
+/// they open.
+fn line_comment(line: &str) -> Option<(&'static str, &'static str)> {
+    let marker = ["///", "//!", "//", "-- |", "--", "#"].into_iter().find(|m| is_marked(line, m))?;
+    Some((marker, if marker == "-- |" { "--" } else { marker }))
 }
 
 /// The lines of `text` from byte `start`: where each starts, its text, and whether its
@@ -285,7 +293,7 @@ fn lines_at(text: &str, start: usize) -> Vec<(usize, &str, bool)> {
 /// string. A definition of another name is the model's own code, not this one's doc.
 fn docstring_of_definition(lines: &[&str], name: &str) -> Option<String> {
     let signature = lines.iter().map(|line| line.trim_start()).find(|line| !line.starts_with('@'))?;
-    let defined = ["def ", "async def ", "class "].iter().find_map(|opening| signature.strip_prefix(opening))?;
+    let defined = SIGNATURE_OPENINGS.iter().find_map(|opening| signature.strip_prefix(opening))?;
     if !defined.strip_prefix(name).is_some_and(|rest| rest.starts_with(['(', ':'])) {
         return None;
     }
