@@ -456,9 +456,8 @@ impl<'a> TaskOutput<'a> {
         let started = Instant::now();
         let folder = PartFolder::open(&context.out.join(identity.task.dir_name()), context.options.shard)?;
         let existing = folder.keys()?;
-        let skipped: HashSet<&str> = skip_kinds.iter().map(|kind| kind.as_str()).collect();
         let keys: Vec<Option<String>> =
-            context.unit_keys.iter().map(|u| (!skipped.contains(u.kind.as_str())).then(|| identity.cache_key(u))).collect();
+            context.unit_keys.iter().map(|u| (!UnitKind::names(skip_kinds, &u.kind)).then(|| identity.cache_key(u))).collect();
         let rerun = context.options.rerun;
         let todo: Vec<usize> = (0..keys.len())
             .filter(|&i| keys[i].as_ref().is_some_and(|key| rerun || existing.get(key) != Some(&KeyState::Done)))

@@ -11,7 +11,7 @@ use crate::engine::{BatchConfig, BatchEngine, LoadOptions, Model, ModelSource, R
 use crate::job::{self, WalkInput};
 use crate::pipeline::{Overrides, Pipeline};
 use crate::run::{self, GenerationPlan, RunOptions, RunProgress};
-use crate::source::{WalkConfig, WalkStats};
+use crate::source::{UnitKind, WalkConfig, WalkStats};
 use crate::tasks::{self, TaskKind};
 use crate::{Error, Result};
 
@@ -83,7 +83,7 @@ pub fn pipeline(model: &str, devices: &str, requantize: &str) -> Result<BenchRes
     let plan = GenerationPlan::new(TaskKind::Docs, spec)?;
     // The units the run's docs task ran on: those of the kinds it does not skip.
     let mut units = tasks::read_units(&job::units_path(&pipeline.output.dir, None))?;
-    units.retain(|unit| !plan.skip_kinds.iter().any(|kind| kind.as_str() == unit.kind));
+    units.retain(|unit| !UnitKind::names(&plan.skip_kinds, &unit.kind));
     let requests = units
         .iter()
         .enumerate()

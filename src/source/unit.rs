@@ -43,6 +43,12 @@ pub enum UnitKind {
 }
 
 impl UnitKind {
+    /// Whether `kind`, a `kind` column's value, is one of `kinds`: how a task's
+    /// `skip_kinds` is read against the units.
+    pub fn names(kinds: &[UnitKind], kind: &str) -> bool {
+        kinds.iter().any(|k| k.as_str() == kind)
+    }
+
     /// The value stored in the `kind` column.
     pub fn as_str(self) -> &'static str {
         match self {
