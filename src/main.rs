@@ -18,6 +18,26 @@ use hearth::workers::Fault;
 use hearth::source::{DatasetColumns, WalkConfig, WalkStats};
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// A line to standard output or standard error. A reader that stops early (`hearth export
+/// OUT | head -1`) closes its pipe, which is no failure of the command: its work is done or
+/// goes on, and it exits as it would have, so the line goes nowhere. (`println!` panics
+/// there.) Any other write error is the command's.
+macro_rules! out {
+    ($($arg:tt)*) => { line(std::io::stdout().lock(), format_args!($($arg)*)) };
+}
+
+/// [`out!`] for standard error: summaries and progress lines.
+macro_rules! note {
+    ($($arg:tt)*) => { line(std::io::stderr().lock(), format_args!($($arg)*)) };
+}
+
+fn line(mut to: impl Write, text: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    match writeln!(to, "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written,
+    }
+}
+
 #[derive(Parser)]
 #[command(name = "hearth", version, about = "Local-LLM batch pipeline over whole codebases")]
 struct Cli {
@@ -439,7 +459,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("hearth: {err:#}");
+            // Nowhere left to say it if standard error is closed too; the exit status still does.
+            let _ = note!("hearth: {err:#}");
             ExitCode::FAILURE
         }
     }
@@ -487,26 +508,26 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let summary = summary.with_context(|| format!("run of {} failed", args.pipeline.pipeline.display()))?;
     let out = &pipeline.output.dir;
     if !args.quiet {
-        eprintln!("{} units ({} files skipped), walked in {:.2}s", summary.units, summary.skipped, summary.walk_seconds);
-        eprintln!("{:>6} {:>7} {:>7} {:>7} {:>7} {:>10} {:>10} {:>8}", "task", "units", "carried", "run", "failed", "tokens in", "tokens out", "seconds");
+        note!("{} units ({} files skipped), walked in {:.2}s", summary.units, summary.skipped, summary.walk_seconds)?;
+        note!("{:>6} {:>7} {:>7} {:>7} {:>7} {:>10} {:>10} {:>8}", "task", "units", "carried", "run", "failed", "tokens in", "tokens out", "seconds")?;
         for t in &summary.tasks {
-            eprintln!(
+            note!(
                 "{:>6} {:>7} {:>7} {:>7} {:>7} {:>10} {:>10} {:>8.2}",
                 t.task, t.units, t.carried, t.run, t.failed, t.tokens_in, t.tokens_out, t.seconds
-            );
+            )?;
         }
         for t in summary.tasks.iter().filter(|t| t.workers.len() > 1 || t.workers.iter().any(|w| w.failures > 0 || w.shrinks > 0)) {
-            eprintln!("{:>6} {:>8} {:>7} {:>10} {:>8} {:>6} {:>10} {:>8} {:>7}", t.task, "device", "units", "tokens", "tok/s", "busy", "energy", "failures", "shrinks");
+            note!("{:>6} {:>8} {:>7} {:>10} {:>8} {:>6} {:>10} {:>8} {:>7}", t.task, "device", "units", "tokens", "tok/s", "busy", "energy", "failures", "shrinks")?;
             for w in &t.workers {
-                eprintln!(
+                note!(
                     "{:>6} {:>8} {:>7} {:>10} {:>8.1} {:>5.0}% {:>10} {:>8} {:>7}{}",
                     "", w.device, w.units, w.tokens, w.tokens_per_s, 100.0 * w.busy_fraction, w.energy_j.map_or("-".to_string(), |j| format!("{j:.1} J")), w.failures, w.shrinks,
                     w.retired.as_ref().map(|r| format!("  retired: {r}")).unwrap_or_default()
-                );
+                )?;
             }
         }
-        print_telemetry(&summary.telemetry);
-        eprintln!("wrote {} in {:.1}s", out.display(), summary.seconds);
+        print_telemetry(&summary.telemetry)?;
+        note!("wrote {} in {:.1}s", out.display(), summary.seconds)?;
     }
     let failed = summary.failed();
     if failed > 0 {
@@ -536,17 +557,17 @@ fn device_summary(d: &hearth::telemetry::stats::DeviceStats) -> String {
     )
 }
 
-fn print_telemetry(t: &TelemetryStats) {
+fn print_telemetry(t: &TelemetryStats) -> std::io::Result<()> {
     for d in &t.devices {
-        eprintln!("{:>6}: {}", d.device, device_summary(d));
+        note!("{:>6}: {}", d.device, device_summary(d))?;
     }
-    eprintln!(
+    note!(
         "tokens/s {} (CV {}); {} J/token; {} per million tokens",
         measured(t.tokens_per_s.map(|r| r.mean), ""),
         measured(t.tokens_per_s_cv, ""),
         measured(t.joules_per_token, ""),
         measured(t.cost_per_million_tokens, ""),
-    );
+    )
 }
 
 fn soak(args: SoakArgs) -> anyhow::Result<()> {
@@ -569,7 +590,7 @@ fn soak(args: SoakArgs) -> anyhow::Result<()> {
             units_failed += summary.failed();
             load_seconds.push(summary.tasks.iter().map(|t| t.load_seconds).sum::<f64>());
             if !args.quiet {
-                eprintln!("soak: pass {iterations} done at {:.0}s of {:.0}s", started.elapsed().as_secs_f64(), args.duration.as_secs_f64());
+                note!("soak: pass {iterations} done at {:.0}s of {:.0}s", started.elapsed().as_secs_f64(), args.duration.as_secs_f64())?;
             }
         }
         Ok(())
@@ -597,12 +618,12 @@ fn soak(args: SoakArgs) -> anyhow::Result<()> {
     std::fs::write(&soak_file, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", soak_file.display()))?;
     let index = hearth::telemetry::report::write(&out, Some(stats.clone()), &results)?;
     if !args.quiet {
-        print_telemetry(&stats);
+        print_telemetry(&stats)?;
     }
     for r in &results {
-        eprintln!("{} {}: {}", if r.pass { "pass" } else { "FAIL" }, r.gate, r.reason);
+        note!("{} {}: {}", if r.pass { "pass" } else { "FAIL" }, r.gate, r.reason)?;
     }
-    eprintln!("soak {}: {} and {}", if pass { "PASSED" } else { "FAILED" }, soak_file.display(), index.display());
+    note!("soak {}: {} and {}", if pass { "PASSED" } else { "FAILED" }, soak_file.display(), index.display())?;
     if !pass {
         anyhow::bail!("the soak failed its gates");
     }
@@ -623,7 +644,7 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
         None => (None, Vec::new()),
     };
     let index = hearth::telemetry::report::write(&args.out, stats, &gates)?;
-    println!("{}", index.display());
+    out!("{}", index.display())?;
     Ok(())
 }
 
@@ -650,19 +671,18 @@ fn plan(args: PlanArgs) -> anyhow::Result<bool> {
     let sequence = args.prompt_tokens + args.new_tokens.or(longest_answer).unwrap_or(256);
     let cards = hearth::engine::fit::Card::parse_list(&args.gpu)?;
     let fit = hearth::engine::fit::fit(&source, requantize, dtype, &cards, options, sequence)?;
-    // A reader that stops early (`| head`) is not an error of the plan's.
-    let _ = writeln!(std::io::stdout().lock(), "{source} on {}\n{fit}", args.gpu);
+    out!("{source} on {}\n{fit}", args.gpu)?;
     Ok(fit.fits())
 }
 
 fn export(args: ExportArgs) -> anyhow::Result<()> {
     let to = args.to.unwrap_or_else(|| args.out.join("export"));
     let summary = hearth::export::export(&args.out, &to)?;
-    println!(
+    out!(
         "repositories: {}, documentation pages: {}, comments in docs.patch: {}, findings: {}, units without a usable answer: {}",
         summary.repos, summary.doc_pages, summary.doc_comments, summary.findings, summary.unanswered
-    );
-    println!("{}", to.join("index.md").display());
+    )?;
+    out!("{}", to.join("index.md").display())?;
     Ok(())
 }
 
@@ -690,13 +710,13 @@ fn search(args: SearchArgs) -> anyhow::Result<()> {
             writeln!(stdout, "{:>3}  {:.4}  {}  {}{name}", rank + 1, hit.score, hearth::search::location(p), p.kind)?;
         }
     }
-    eprintln!(
+    note!(
         "{} units searched ({} without a vector) with {} (loaded in {:.1}s)",
         found.searched,
         found.without_vector,
         found.model,
         found.load.as_secs_f64()
-    );
+    )?;
     Ok(())
 }
 
@@ -755,14 +775,14 @@ fn walk(args: WalkArgs) -> anyhow::Result<()> {
     progress.finish_and_clear();
     let summary = summary.with_context(|| format!("walk into {} failed", args.out.display()))?;
     if !args.quiet {
-        print_summary(&summary, &args.out);
+        print_summary(&summary, &args.out)?;
     }
     Ok(())
 }
 
-fn print_summary(summary: &WalkSummary, out: &std::path::Path) {
+fn print_summary(summary: &WalkSummary, out: &std::path::Path) -> std::io::Result<()> {
     let seconds = summary.elapsed.as_secs_f64().max(1e-9);
-    eprintln!(
+    note!(
         "{} units from {} files ({:.1} MiB) in {:.2}s: {:.1} MB/s, {:.0} units/s",
         summary.units,
         summary.files,
@@ -770,12 +790,12 @@ fn print_summary(summary: &WalkSummary, out: &std::path::Path) {
         seconds,
         summary.bytes as f64 / 1e6 / seconds,
         summary.units as f64 / seconds,
-    );
+    )?;
     if summary.skipped > 0 {
         let reasons: Vec<String> = summary.skipped_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
-        eprintln!("{} skipped: {}", summary.skipped, reasons.join(", "));
+        note!("{} skipped: {}", summary.skipped, reasons.join(", "))?;
     }
-    eprintln!("wrote {} and {}", out.join(job::UNITS_FILE).display(), out.join(job::SKIPPED_FILE).display());
+    note!("wrote {} and {}", out.join(job::UNITS_FILE).display(), out.join(job::SKIPPED_FILE).display())
 }
 
 fn generate(args: GenerateArgs) -> anyhow::Result<()> {
@@ -783,7 +803,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     let options = LoadOptions { devices: args.device.parse::<hearth::engine::Placement>()?.open()?, requantize: args.requantize, dtype: args.dtype.dtype() };
     let loading = std::time::Instant::now();
     let model = Model::load(&source, &options)?;
-    eprintln!("loaded {source} in {:.2}s", loading.elapsed().as_secs_f64());
+    note!("loaded {source} in {:.2}s", loading.elapsed().as_secs_f64())?;
     let prompt = if args.raw {
         let text = match (&model.tokenizer.bos, model.tokenizer.add_bos) {
             (Some(bos), true) => format!("{bos}{}", args.prompt),
@@ -818,19 +838,19 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     };
     let out = model.generate_with(&prompt, params, args.attention)?;
     if args.ids {
-        println!("{}", out.tokens.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
+        out!("{}", out.tokens.iter().map(u32::to_string).collect::<Vec<_>>().join(" "))?;
     } else {
-        println!("{}", out.text);
+        out!("{}", out.text)?;
     }
     let rate = |tokens: usize, d: Duration| tokens as f64 / d.as_secs_f64().max(1e-9);
-    eprintln!(
+    note!(
         "prompt {} tokens, prefill {:.1} tok/s; generated {} tokens, decode {:.1} tok/s; finish: {}",
         out.prompt_tokens,
         rate(out.prompt_tokens, out.prefill),
         out.tokens.len(),
         rate(out.tokens.len().saturating_sub(1), out.decode),
         out.finish.as_str(),
-    );
+    )?;
     Ok(())
 }
 
@@ -865,40 +885,50 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         walk_files: args.walk_files,
     };
     let fingerprint = bench::Fingerprint::here();
-    println!("hearth {} ({}), {}; {} cores, {} threads; median of {} runs", fingerprint.hearth_version, &fingerprint.git_commit[..fingerprint.git_commit.len().min(12)], fingerprint.cpu, fingerprint.cores, fingerprint.threads, options.repeat);
+    out!("hearth {} ({}), {}; {} cores, {} threads; median of {} runs", fingerprint.hearth_version, &fingerprint.git_commit[..fingerprint.git_commit.len().min(12)], fingerprint.cpu, fingerprint.cores, fingerprint.threads, options.repeat)?;
+    // Each result is printed as it comes; the report is written whatever became of them.
+    let mut results_written = Ok(());
+    let mut print_result = |r: &bench::BenchResult| {
+        if results_written.is_ok() {
+            results_written = out!("{}", r.line());
+        }
+    };
     let report = match &args.telemetry {
-        None => bench::run(&options, fingerprint, |r| println!("{}", r.line()))?,
+        None => bench::run(&options, fingerprint, &mut print_result)?,
         Some(path) => {
             use hearth::telemetry::{Telemetry, TelemetryConfig};
             let devices = hearth::workers::parse_devices(&options.device)?;
             let telemetry = Telemetry::new(&devices, TelemetryConfig { warmup_s: 0.0, ..TelemetryConfig::default() });
-            let report = telemetry.while_sampling(|| bench::run(&options, fingerprint, |r| println!("{}", r.line())))??;
+            let report = telemetry.while_sampling(|| bench::run(&options, fingerprint, &mut print_result))??;
             telemetry.write(path, &[("hearth.bench".to_string(), std::env::args().collect::<Vec<_>>().join(" "))])?;
             let stats = telemetry.stats();
             for d in &stats.devices {
-                println!("telemetry {}: {} samples over {:.0} s; {}", d.device, stats.samples, stats.seconds, device_summary(d));
+                out!("telemetry {}: {} samples over {:.0} s; {}", d.device, stats.samples, stats.seconds, device_summary(d))?;
             }
-            println!("wrote {}", path.display());
+            out!("wrote {}", path.display())?;
             report
         }
     };
+    if let Some(path) = &args.save {
+        report.write(path)?;
+    }
+    results_written?;
     let ratios: Vec<_> = report.results.iter().filter(|r| r.suite == "engine/peer").collect();
     if !ratios.is_empty() {
         let peer = report.fingerprint.peer.as_deref().unwrap_or_default();
-        println!("\nhearth / {peer}, same prompts, this run:");
-        println!("{:<56} {:>8} {:>8} {:>8}", "workload", "prefill", "decode", "total");
+        out!("\nhearth / {peer}, same prompts, this run:")?;
+        out!("{:<56} {:>8} {:>8} {:>8}", "workload", "prefill", "decode", "total")?;
         for r in ratios {
             let x = |f: &str| r.value(f).map_or("-".to_string(), |v| format!("{v:.2}x"));
-            println!("{:<56} {:>8} {:>8} {:>8}", r.name, x("prefill_ratio"), x("decode_ratio"), x("total_ratio"));
+            out!("{:<56} {:>8} {:>8} {:>8}", r.name, x("prefill_ratio"), x("decode_ratio"), x("total_ratio"))?;
         }
     }
     if let Some(path) = &args.save {
-        report.write(path)?;
-        println!("wrote {}", path.display());
+        out!("wrote {}", path.display())?;
     }
     if let Some(baseline) = baseline {
         let comparison = bench::compare(&baseline, &report, args.tolerance);
-        println!("\n{}", comparison.table(args.tolerance));
+        out!("\n{}", comparison.table(args.tolerance))?;
         if comparison.rows.is_empty() {
             anyhow::bail!("nothing to compare: {} has no workload this run measured", args.baseline.unwrap().display());
         }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
 use arrow_array::cast::AsArray;
@@ -432,6 +432,18 @@ fn a_unit_over_the_context_fails_alone_and_the_exit_status_says_so() {
     assert!(errors[0].contains("context"), "{errors:?}");
 }
 
+/// `hearth` whose standard output is a pipe that nobody reads any more, as under `| head -1`.
+fn hearth_read_by_no_one(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the hearth binary runs");
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
 /// `hearth export OUT`, which must succeed.
 fn export_ok(out: &Path) {
     let exported = hearth(&["export", out.to_str().unwrap()]);
@@ -554,6 +566,12 @@ fn a_finished_run_exports_its_docs_as_pages_and_its_findings_as_sarif() {
     assert_eq!(notes[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "huge.py");
     let digest = std::fs::read_to_string(site.join("review.md")).unwrap();
     assert!(digest.contains(&format!("{findings} finding")) && digest.contains("1 unit without a usable answer"), "{digest}");
+
+    // A reader that stops early does not cut the export short or fail it.
+    let read_by_head = tmp.path().join("export-read-by-head");
+    let exported = hearth_read_by_no_one(&["export", out.to_str().unwrap(), "--to", read_by_head.to_str().unwrap()]);
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    assert_eq!(files_under(&read_by_head), files_under(&out.join("export")));
 
     // A file deleted from the repository leaves the next export with the next run.
     std::fs::remove_file(repo.join("mod_1.py")).unwrap();
