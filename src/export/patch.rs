@@ -291,6 +291,47 @@ mod tests {
     }
 
     #[test]
+    fn elixir_haskell_and_r_comments_are_written_as_their_doc_tools_read_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let elixir = "defmodule Cart do\n  def count(%{items: []}), do: 0\n  def count(%{items: items}), do: length(items)\n\n  def name(cart), do: \"#{cart.id}\"\nend\n";
+        std::fs::write(root.join("cart.ex"), elixir).unwrap();
+        let haskell = "module Queue where\n\npush :: a -> [a] -> [a]\npush x q = q ++ [x]\n";
+        std::fs::write(root.join("Queue.hs"), haskell).unwrap();
+        let r = "add <- function(a, b) {\n  a + b\n}\n";
+        std::fs::write(root.join("add.R"), r).unwrap();
+        let mut all = rows(root, "cart.ex", Language::Elixir, &[
+            ("Cart", "A shopping cart and what it holds."),
+            ("count", "@doc \"\"\"\nCounts the items in the cart.\n\"\"\""),
+            ("name", "# Formats the cart's id as #{id}."),
+        ]);
+        all.extend(rows(root, "Queue.hs", Language::Haskell, &[("push", "-- | Puts an item at the back of the queue.")]));
+        all.extend(rows(root, "add.R", Language::R, &[("add", "#' Adds two numbers.\n#' @param a A number.")]));
+        let refs: Vec<&Row<DocText>> = all.iter().collect();
+        let patch = repo_patch(root, &refs, BUDGET);
+        assert_eq!((patch.comments, patch.files), (4, 3), "{:?}\n{}", patch.left_out, patch.diff);
+        assert_eq!(patch.left_out["an Elixir module's doc is the @moduledoc in its body"], 1);
+        git_apply(root, &patch.diff);
+
+        let elixir = std::fs::read_to_string(root.join("cart.ex")).unwrap();
+        assert!(elixir.starts_with("defmodule Cart do\n"), "a module's doc is no @doc above it: {elixir}");
+        assert!(elixir.contains("  @doc \"\"\"\n  Counts the items in the cart.\n  \"\"\"\n  def count(%{items: []}), do: 0\n  def count("), "both clauses under one @doc: {elixir}");
+        assert!(elixir.contains("  @doc ~S\"\"\"\n  Formats the cart's id as #{id}.\n  \"\"\"\n  def name"), "no interpolation in a doc: {elixir}");
+        let haskell = std::fs::read_to_string(root.join("Queue.hs")).unwrap();
+        assert!(haskell.contains("\n\n-- | Puts an item at the back of the queue.\npush :: a"), "above the signature: {haskell}");
+        let r = std::fs::read_to_string(root.join("add.R")).unwrap();
+        assert_eq!(r, "#' Adds two numbers.\n#' @param a A number.\nadd <- function(a, b) {\n  a + b\n}\n");
+
+        // A run over the patched files finds every one of them documented.
+        let mut rerun = rows(root, "cart.ex", Language::Elixir, &[("count", "Counts."), ("name", "Names.")]);
+        rerun.extend(rows(root, "Queue.hs", Language::Haskell, &[("push", "Pushes.")]));
+        rerun.extend(rows(root, "add.R", Language::R, &[("add", "Adds.")]));
+        let refs: Vec<&Row<DocText>> = rerun.iter().collect();
+        let rerun = repo_patch(root, &refs, BUDGET);
+        assert_eq!((rerun.comments, rerun.left_out["it is documented already"]), (0, 4), "{:?}", rerun.left_out);
+    }
+
+    #[test]
     fn files_gone_or_no_longer_text_are_left_out_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();

@@ -29,6 +29,11 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::Lua => tree_sitter_lua::LANGUAGE,
         Language::Scala => tree_sitter_scala::LANGUAGE,
         Language::Swift => tree_sitter_swift::LANGUAGE,
+        Language::Haskell => tree_sitter_haskell::LANGUAGE,
+        Language::Elixir => tree_sitter_elixir::LANGUAGE,
+        Language::Zig => tree_sitter_zig::LANGUAGE,
+        Language::Dart => tree_sitter_dart::LANGUAGE,
+        Language::R => tree_sitter_r::LANGUAGE,
         _ => return None,
     };
     Some(grammar.into())
@@ -62,7 +67,9 @@ impl<'t> Item<'t> {
 
 /// Nodes whose children are read as if they stood in the node's place: preprocessor
 /// conditionals (a C header's include guard wraps the whole file), `extern "C" { }`,
-/// Java's enum body declarations, Ruby's `class << self` (its methods are the class's).
+/// Java's enum body declarations, Ruby's `class << self` (its methods are the class's),
+/// Haskell's imports and top-level declarations (the grammar hangs the doc comment of
+/// the first declaration on the imports) and Dart's class members.
 pub(crate) fn is_transparent(kind: &str) -> bool {
     matches!(
         kind,
@@ -76,18 +83,97 @@ pub(crate) fn is_transparent(kind: &str) -> bool {
             | "enum_body_declarations"
             | "singleton_class"
             | "body_statement"
+            | "imports"
+            | "declarations"
+            | "member_declaration"
     )
 }
 
 /// Comments and attributes directly above an item belong to it (doc comments,
-/// `#[derive]`, C++ `[[nodiscard]]`).
-pub(crate) fn is_annotation(kind: &str) -> bool {
-    is_comment(kind) || matches!(kind, "attribute_item" | "attribute_declaration")
+/// `#[derive]`, C++ `[[nodiscard]]`, Dart's `@override`, Haskell's `{-# INLINE #-}`,
+/// Elixir's `@doc` and `@spec`).
+pub(crate) fn is_annotation(node: Node<'_>, src: &str) -> bool {
+    is_comment(node.kind())
+        || matches!(node.kind(), "attribute_item" | "attribute_declaration" | "annotation" | "pragma")
+        || elixir_attribute(node, src).is_some_and(|name| name != "moduledoc")
+}
+
+/// Whether an annotation documents what follows it: a comment, or Elixir's `@doc`.
+pub(crate) fn is_doc(node: Node<'_>, src: &str) -> bool {
+    is_comment(node.kind()) || elixir_attribute(node, src).is_some_and(|name| name == "doc")
+}
+
+/// For an Elixir module (or protocol, or implementation), whether it has its doc: that is
+/// the `@moduledoc` inside its body, not an annotation above it. `None` for anything else.
+pub(crate) fn has_moduledoc(language: Language, node: Node<'_>, src: &str) -> Option<bool> {
+    let (keyword, _) = elixir_definition(node, src).filter(|_| language == Language::Elixir)?;
+    if !matches!(keyword, "defmodule" | "defprotocol" | "defimpl") {
+        return None;
+    }
+    let Some(body) = child_of_kind(node, &["do_block"]) else { return Some(false) };
+    let mut cursor = body.walk();
+    let documented = body.named_children(&mut cursor).any(|n| elixir_attribute(n, src) == Some("moduledoc"));
+    Some(documented)
+}
+
+/// The name of an Elixir module attribute (`@doc "…"` → `doc`).
+fn elixir_attribute<'s>(node: Node<'_>, src: &'s str) -> Option<&'s str> {
+    if node.kind() != "unary_operator" || node.child(0)?.kind() != "@" {
+        return None;
+    }
+    let operand = node.child_by_field_name("operand")?;
+    let name = if operand.kind() == "call" { operand.child_by_field_name("target")? } else { operand };
+    Some(&src[name.byte_range()])
 }
 
 /// Whether a node is only a comment (a gap of nothing but comments is not a unit).
 pub(crate) fn is_comment(kind: &str) -> bool {
-    matches!(kind, "comment" | "line_comment" | "block_comment" | "multiline_comment")
+    matches!(kind, "comment" | "line_comment" | "block_comment" | "multiline_comment" | "haddock" | "documentation_comment")
+}
+
+/// Whether `next` is another clause of the definition `first` begins, so that both are
+/// one unit: a Haskell function's equations after its type signature (`push :: …`, then
+/// `push x q = …`), an Elixir function's clauses (`def count([])`, `def count([_ | t])`).
+pub(crate) fn continues(language: Language, first: Node<'_>, next: Node<'_>, src: &str) -> bool {
+    match language {
+        Language::Haskell => {
+            let name = |n: Node<'_>| field_text(n, "name", src);
+            matches!(first.kind(), "signature" | "function" | "bind")
+                && matches!(next.kind(), "function" | "bind")
+                && name(first).is_some_and(|first| name(next).as_ref() == Some(&first))
+        }
+        Language::Elixir => {
+            let (Some((keyword, name)), Some(next)) = (elixir_definition(first, src), elixir_definition(next, src)) else { return false };
+            FUNCTION_KEYWORDS.contains(&keyword) && (keyword, name) == next
+        }
+        _ => false,
+    }
+}
+
+/// How Elixir defines functions and macros.
+const FUNCTION_KEYWORDS: [&str; 9] = ["def", "defp", "defmacro", "defmacrop", "defguard", "defguardp", "defdelegate", "defn", "defnp"];
+
+/// An Elixir definition's keyword and name: `def add(a, b) do` → (`def`, `add`), `defmodule
+/// Shop.Cart do` → (`defmodule`, `Shop.Cart`). Everything in Elixir is a call; these
+/// are the calls whose target is a `def…` keyword.
+fn elixir_definition<'s>(node: Node<'_>, src: &'s str) -> Option<(&'s str, Option<String>)> {
+    if node.kind() != "call" {
+        return None;
+    }
+    let keyword = &src[node.child_by_field_name("target")?.byte_range()];
+    if !keyword.starts_with("def") {
+        return None;
+    }
+    let mut head = child_of_kind(node, &["arguments"]).and_then(|a| a.named_child(0));
+    // `def name(args) when guard`
+    if let Some(guarded) = head.filter(|h| h.kind() == "binary_operator") {
+        head = guarded.child_by_field_name("left");
+    }
+    let name = head.map(|head| match head.kind() {
+        "call" => head.child_by_field_name("target").map_or(head, |target| target),
+        _ => head,
+    });
+    Some((keyword, name.map(|n| clean_name(&src[n.byte_range()]))))
 }
 
 /// Whether a node carries nothing to document: a comment, or PHP's `<?php` / `?>` with
@@ -355,6 +441,97 @@ pub(crate) fn classify<'t>(
             "function_definition" => Some(Item::function(UnitKind::Function, name(), body)),
             _ => None,
         },
+        Language::Haskell => match node.kind() {
+            // A signature begins the unit its equations continue; see `continues`.
+            "signature" | "function" => Some(Item::function(function_kind, name(), node.child_by_field_name("match"))),
+            "bind" if node.child_by_field_name("name").is_some() => {
+                Some(Item::function(function_kind, name(), node.child_by_field_name("match")))
+            }
+            "data_type" | "newtype" | "type_synomym" | "type_family" | "data_family" => Some(Item::leaf(UnitKind::Type, name())),
+            "class" => Some(Item::container(UnitKind::Trait, name(), node.child_by_field_name("declarations"))),
+            // `instance Show a => Show (Queue a)` is named `Show (Queue a)`.
+            "instance" => {
+                let class = node.child_by_field_name("name")?;
+                let end = node.child_by_field_name("patterns").map_or(class.end_byte(), |p| p.end_byte());
+                Some(Item::container(UnitKind::Impl, Some(clean_name(&src[class.start_byte()..end])), node.child_by_field_name("declarations")))
+            }
+            _ => None,
+        },
+        Language::Elixir => {
+            let (keyword, declared) = elixir_definition(node, src)?;
+            let do_block = child_of_kind(node, &["do_block"]);
+            match keyword {
+                "defmodule" => Some(Item::container(UnitKind::Module, declared, do_block)),
+                "defprotocol" => Some(Item::container(UnitKind::Interface, declared, do_block)),
+                // Elixir names an implementation's module `Protocol.Type`.
+                "defimpl" => {
+                    let keywords = child_of_kind(child_of_kind(node, &["arguments"])?, &["keywords"]);
+                    let mut cursor = node.walk();
+                    let mut pairs = keywords.into_iter().flat_map(|k| k.named_children(&mut cursor).collect::<Vec<_>>());
+                    let target = pairs.find(|pair| field_text(*pair, "key", src).is_some_and(|key| key == "for:")).and_then(|pair| field_text(pair, "value", src));
+                    let name = match (declared, target) {
+                        (Some(protocol), Some(target)) => Some(format!("{protocol}.{target}")),
+                        (declared, _) => declared,
+                    };
+                    Some(Item::container(UnitKind::Impl, name, do_block))
+                }
+                "defstruct" | "defexception" => Some(Item::leaf(UnitKind::Struct, None)),
+                keyword if FUNCTION_KEYWORDS.contains(&keyword) => {
+                    // `def hi, do: :hi` keeps its body in a keyword list.
+                    let body = do_block.or_else(|| child_of_kind(child_of_kind(node, &["arguments"])?, &["keywords"]));
+                    Some(Item::function(function_kind, declared, body))
+                }
+                _ => None,
+            }
+        }
+        Language::Zig => match node.kind() {
+            "function_declaration" => Some(Item::function(function_kind, name(), body)),
+            // `const Point = struct { … };`: a type is a value bound to a name.
+            "variable_declaration" => {
+                let mut cursor = node.walk();
+                let mut children = node.named_children(&mut cursor);
+                let declared = children.find(|n| n.kind() == "identifier").map(|n| clean_name(&src[n.byte_range()]));
+                let value = children.next()?;
+                match value.kind() {
+                    "struct_declaration" | "union_declaration" | "opaque_declaration" => Some(Item::container(UnitKind::Struct, declared, Some(value))),
+                    "enum_declaration" => Some(Item::container(UnitKind::Enum, declared, Some(value))),
+                    _ => None,
+                }
+            }
+            _ => None,
+        },
+        Language::Dart => match node.kind() {
+            "class_declaration" | "mixin_declaration" => Some(Item::container(UnitKind::Class, name(), body)),
+            "extension_declaration" => Some(Item::container(UnitKind::Impl, name(), body)),
+            "enum_declaration" => Some(Item::leaf(UnitKind::Enum, name())),
+            "type_alias" => Some(Item::leaf(UnitKind::Type, child_of_kind(node, &["type_identifier"]).map(|n| clean_name(&src[n.byte_range()])))),
+            "function_declaration" => {
+                Some(Item::function(function_kind, node.child_by_field_name("signature").and_then(|s| field_text(s, "name", src)), elidable(body)))
+            }
+            "method_declaration" => {
+                let signature = node.child_by_field_name("signature")?;
+                Some(Item::function(UnitKind::Method, dart_member_name(signature.named_child(0).unwrap_or(signature), src), elidable(body)))
+            }
+            // Constructors without a body (`const Counter({this.value});`, `Counter.zero() : …;`).
+            "declaration" => {
+                let signature = child_of_kind(node, &["constructor_signature", "constant_constructor_signature", "factory_constructor_signature", "redirecting_factory_constructor_signature"])?;
+                Some(Item::leaf(UnitKind::Method, dart_member_name(signature, src)))
+            }
+            _ => None,
+        },
+        Language::R => match node.kind() {
+            // `add <- function(a, b) { … }`, and `=`, `<<-`.
+            "binary_operator" => {
+                let function = node.child_by_field_name("rhs").filter(|rhs| rhs.kind() == "function_definition")?;
+                let operator = node.child_by_field_name("operator").map(|o| &src[o.byte_range()]);
+                if !matches!(operator, Some("<-" | "=" | "<<-")) {
+                    return None;
+                }
+                let declared = field_text(node, "lhs", src).map(|name| name.trim_matches(['"', '\'', '`']).to_string());
+                Some(Item::function(UnitKind::Function, declared, function.child_by_field_name("body")))
+            }
+            _ => None,
+        },
         Language::Lua => match node.kind() {
             // `function M.scroll()` is the module's, `function M:draw()` the object's method.
             "function_declaration" => {
@@ -400,6 +577,15 @@ fn field_text(node: Node<'_>, field: &str, src: &str) -> Option<String> {
 fn clean_name(text: &str) -> String {
     const MAX_NAME_CHARS: usize = 200;
     text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(MAX_NAME_CHARS).collect()
+}
+
+/// A Dart member's name from its signature: `build`, a getter's `doubled`, a named
+/// constructor's `Counter.zero`.
+fn dart_member_name(signature: Node<'_>, src: &str) -> Option<String> {
+    let mut cursor = signature.walk();
+    let names: Vec<String> =
+        signature.children_by_field_name("name", &mut cursor).filter(|n| n.is_named()).map(|n| clean_name(&src[n.byte_range()])).collect();
+    (!names.is_empty()).then(|| names.join("."))
 }
 
 /// `func (s *Server[T]) Handle()` → `Server`.

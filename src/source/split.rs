@@ -122,6 +122,9 @@ impl<'s> TreeWalker<'s> {
         // A statement-form namespace (`namespace Shop;`) is the parent of what follows it.
         let mut scope = parent.map(str::to_string);
         for (i, element) in elements.iter().enumerate() {
+            if i < free {
+                continue; // a clause of the definition before
+            }
             if let Some(namespace) = grammar::namespace_statement(self.language, *element, self.src) {
                 scope = join(parent, Some(&namespace), grammar::path_separator(self.language));
                 continue;
@@ -135,15 +138,26 @@ impl<'s> TreeWalker<'s> {
                 self.gap(&elements[free..first]);
             }
             let mut start = elements[first].start_byte();
-            let mut commented = elements[first..i].iter().any(|e| grammar::is_comment(e.kind()));
+            let mut commented = elements[first..i].iter().any(|e| grammar::is_doc(*e, self.src));
             if first == 0 {
                 let (above, comments) = self.annotation_before(node, start);
                 (start, commented) = (above, commented || comments);
             }
-            let range = start..element.end_byte();
+            let mut last = i;
+            while elements.get(last + 1).is_some_and(|next| grammar::continues(self.language, *element, *next, self.src)) {
+                last += 1;
+            }
+            let range = start..elements[last].end_byte();
             let doc_site = self.doc_site(*element, start, commented);
-            elisions.extend(self.item(item, *element, range, scope.as_deref(), doc_site));
-            free = i + 1;
+            let elided = self.item(item, *element, range, scope.as_deref(), doc_site);
+            // A skeleton elides every clause: from the first one's body, or after the signature.
+            let clauses_end = elements[last].end_byte();
+            elisions.extend(match elided {
+                Some(body) if last > i => Some(body.start..clauses_end),
+                None if last > i => Some(elements[i + 1].start_byte()..clauses_end),
+                elided => elided,
+            });
+            free = last + 1;
         }
         if top_level {
             self.gap(&elements[free..]);
@@ -160,7 +174,7 @@ impl<'s> TreeWalker<'s> {
         let mut commented = false;
         while let Some(node) = previous.filter(|p| self.leads(*p, start)) {
             start = node.start_byte();
-            commented |= grammar::is_comment(node.kind());
+            commented |= grammar::is_doc(node, self.src);
             previous = node.prev_named_sibling();
         }
         (start, commented)
@@ -170,6 +184,9 @@ impl<'s> TreeWalker<'s> {
     /// where its leading comments and attributes begin), or for Python a docstring at
     /// the top of its body. `commented`: a comment leads it.
     fn doc_site(&self, element: Node<'_>, start: usize, commented: bool) -> DocSite {
+        if let Some(documented) = grammar::has_moduledoc(self.language, element, self.src) {
+            return if documented { DocSite::Documented } else { DocSite::NoPlace("an Elixir module's doc is the @moduledoc in its body") };
+        }
         let at = if self.language == Language::Python {
             let definition = element.child_by_field_name("definition").unwrap_or(element);
             let Some(body) = definition.child_by_field_name("body") else { return DocSite::NoPlace("it has no body") };
@@ -194,7 +211,7 @@ impl<'s> TreeWalker<'s> {
     /// Whether `node` is a comment or attribute that belongs to what starts at `start`:
     /// on lines of its own (not trailing the code before it) with no blank line between.
     fn leads(&self, node: Node<'_>, start: usize) -> bool {
-        grammar::is_annotation(node.kind())
+        grammar::is_annotation(node, self.src)
             && self.before_on_line(node.start_byte()).trim().is_empty()
             && !has_blank_line(&self.src[node.end_byte()..start])
     }
@@ -637,6 +654,183 @@ mod tests {
             summary(&split(Language::Lua, lua)),
             ["code - - 1-1", "function M scroll 3-6", "method M draw 8-8", "function - helper 10-12", "code - - 14-14"]
         );
+    }
+
+    #[test]
+    fn haskell_signatures_and_equations_are_one_function_and_classes_skeletons() {
+        let src = "module Data.Queue (push) where\n\nimport qualified Data.Map as M\n-- | A FIFO queue.\ndata Queue a = Queue [a] [a]\n\n\
+                   -- | Things that can be sized.\nclass Sized f where\n  -- | The size.\n  size :: f a -> Int\n  size _ = 0\n  empty :: f a\n\n\
+                   instance Sized Queue where\n  size (Queue a b) = length a + length b\n\n\
+                   push :: a -> Queue a -> Queue a\npush x (Queue f b) = Queue f (x : b)\n\n\
+                   pop (Queue [] []) = Nothing\npop (Queue (x:f) b) =\n  Just (x, Queue f b)\nmain = print 1\n";
+        let units = split(Language::Haskell, src);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-3",
+                "type - Queue 4-5",
+                "trait - Sized 7-12",
+                "method Sized size 9-11",
+                "method Sized empty 12-12",
+                "impl - Sized Queue 14-15",
+                "method Sized Queue size 15-15",
+                "function - push 17-18",
+                "function - pop 20-22",
+                "function - main 23-23",
+            ]
+        );
+        // The doc comment the grammar hangs on the imports is the data type's.
+        assert!(units[1].content.starts_with("-- | A FIFO queue.\ndata Queue"));
+        assert_eq!(units[2].content, "-- | Things that can be sized.\nclass Sized f where\n  -- | The size.\n  size :: f a -> Int\n  ...\n  empty :: f a");
+        assert_eq!(units[7].content, "push :: a -> Queue a -> Queue a\npush x (Queue f b) = Queue f (x : b)");
+        let sites = doc_sites(Language::Haskell, src);
+        assert_eq!(&sites[1..4], ["Queue documented", "Sized documented", "size documented"]);
+        assert_eq!(&sites[7..], ["push 17+0", "pop 20+0", "main 23+0"]);
+    }
+
+    #[test]
+    fn elixir_modules_clauses_protocols_and_doc_attributes() {
+        let src = [
+            "defmodule Shop.Cart do",
+            "  @moduledoc \"A cart.\"",
+            "  alias Shop.Item",
+            "",
+            "  defstruct items: []",
+            "",
+            "  @doc \"Adds an item.\"",
+            "  @spec add(t, Item.t()) :: t",
+            "  def add(cart, item) do",
+            "    %{cart | items: [item | cart.items]}",
+            "  end",
+            "",
+            "  def count(%{items: []}), do: 0",
+            "  def count(%{items: items}), do: length(items)",
+            "",
+            "  defp total(items) when is_list(items) do",
+            "    Enum.sum(items)",
+            "  end",
+            "end",
+            "",
+            "defprotocol Size do",
+            "  def size(data)",
+            "end",
+            "",
+            "defimpl Size, for: List do",
+            "  def size(list), do: length(list)",
+            "end",
+            "",
+            "IO.puts(\"script\")",
+        ]
+        .map(|line| format!("{line}\n"))
+        .concat();
+        let units = split(Language::Elixir, &src);
+        assert_eq!(
+            summary(&units),
+            [
+                "module - Shop.Cart 1-19",
+                "struct Shop.Cart - 5-5",
+                "function Shop.Cart add 7-11",
+                "function Shop.Cart count 13-14",
+                "function Shop.Cart total 16-18",
+                "interface - Size 21-23",
+                "method Size size 22-22",
+                "impl - Size.List 25-27",
+                "method Size.List size 26-26",
+                "code - - 29-29",
+            ]
+        );
+        assert!(units[0].content.contains("  def count(%{items: []}), ...\n\n  defp total(items) when is_list(items) ...\nend"), "{}", units[0].content);
+        assert!(units[2].content.starts_with("@doc \"Adds an item.\"\n  @spec add"));
+        let sites = doc_sites(Language::Elixir, &src);
+        assert_eq!(
+            sites,
+            [
+                "Shop.Cart documented",
+                "struct 5+2",
+                "add documented",
+                "count 13+2",
+                "total 16+2",
+                "Size an Elixir module's doc is the @moduledoc in its body",
+                "size 22+2",
+                "Size.List an Elixir module's doc is the @moduledoc in its body",
+                "size 26+2",
+                "code -"
+            ]
+        );
+    }
+
+    #[test]
+    fn zig_dart_and_r_definitions() {
+        let zig = "const std = @import(\"std\");\n\n/// A point.\npub const Point = struct {\n    x: i32,\n\n    pub fn add(a: Point, b: Point) Point {\n        return a;\n    }\n};\n\n\
+                   const Color = enum { red, green };\n\npub fn main() !void {}\n\ntest \"add\" {\n    try std.testing.expect(true);\n}\n";
+        let units = split(Language::Zig, zig);
+        assert_eq!(
+            summary(&units),
+            ["code - - 1-1", "struct - Point 3-10", "method Point add 7-9", "enum - Color 12-12", "function - main 14-14", "code - - 16-18"]
+        );
+        assert_eq!(units[1].content, "/// A point.\npub const Point = struct {\n    x: i32,\n\n    pub fn add(a: Point, b: Point) Point { ... }\n};");
+        let dart = [
+            "import 'dart:math';",
+            "",
+            "/// A counter.",
+            "class Counter {",
+            "  final int value;",
+            "",
+            "  const Counter(this.value);",
+            "",
+            "  Counter.zero() : value = 0;",
+            "",
+            "  @override",
+            "  String toString() {",
+            "    return '$value';",
+            "  }",
+            "",
+            "  int get doubled => value * 2;",
+            "}",
+            "",
+            "mixin Loud {",
+            "  void shout() {}",
+            "}",
+            "",
+            "extension Twice on int {",
+            "  int twice() => this * 2;",
+            "}",
+            "",
+            "enum Color { red }",
+            "",
+            "typedef Cb = void Function(int);",
+            "",
+            "void main() {",
+            "  print(Counter(1));",
+            "}",
+        ]
+        .map(|line| format!("{line}\n"))
+        .concat();
+        assert_eq!(
+            summary(&split(Language::Dart, &dart)),
+            [
+                "code - - 1-1",
+                "class - Counter 3-17",
+                "method Counter Counter 7-7",
+                "method Counter Counter.zero 9-9",
+                "method Counter toString 11-14",
+                "method Counter doubled 16-16",
+                "class - Loud 19-21",
+                "method Loud shout 20-20",
+                "impl - Twice 23-25",
+                "method Twice twice 24-24",
+                "enum - Color 27-27",
+                "type - Cb 29-29",
+                "function - main 31-33",
+            ]
+        );
+        assert_eq!(doc_sites(Language::Dart, &dart)[4], "toString 11+2", "a doc comment goes above the annotation");
+        let r = "library(dplyr)\n\n#' Adds two numbers.\n#' @param a A number.\nadd <- function(a, b) {\n  a + b\n}\n\nsquare = function(x) x^2\n\"cube\" <- function(x) x^3\nx <- 5\nprint(add(1, 2))\n";
+        assert_eq!(
+            summary(&split(Language::R, r)),
+            ["code - - 1-1", "function - add 3-7", "function - square 9-9", "function - cube 10-10", "code - - 11-12"]
+        );
+        assert_eq!(doc_sites(Language::R, r)[1..4], ["add documented", "square 9+0", "cube 10+0"]);
     }
 
     #[test]

@@ -49,7 +49,9 @@ fn convention(language: &str) -> (&'static str, Option<DocSyntax>) {
         "java" | "kotlin" | "scala" => ("a Javadoc block (/** ... */)", Some(Block)),
         "c" | "cpp" => ("a Doxygen block (/** ... */)", Some(Block)),
         "csharp" => ("C# XML doc comments (/// <summary>)", Some(XmlLines)),
-        "ruby" | "shell" | "perl" | "r" | "elixir" | "yaml" | "toml" | "makefile" | "dockerfile" | "cmake" => {
+        "r" => ("roxygen comment lines (#')", Some(Lines("#'"))),
+        "elixir" => ("an Elixir @doc heredoc (@doc \"\"\" ... \"\"\")", Some(ElixirDoc)),
+        "ruby" | "shell" | "perl" | "yaml" | "toml" | "makefile" | "dockerfile" | "cmake" => {
             ("`#` comment lines", Some(Lines("#")))
         }
         "php" => ("a PHPDoc block (/** ... */)", Some(Block)),
@@ -73,6 +75,8 @@ pub enum DocSyntax {
     Block,
     /// A Python docstring, the first statement of the body.
     Docstring,
+    /// Elixir's `@doc """ … """` attribute above the `def`.
+    ElixirDoc,
 }
 
 impl DocSyntax {
@@ -96,6 +100,14 @@ impl DocSyntax {
                     [one] => vec![format!("/** {one} */")],
                     _ => std::iter::once("/**".to_string()).chain(prose.iter().map(|line| marked(" *", line))).chain([" */".to_string()]).collect(),
                 }
+            }
+            DocSyntax::ElixirDoc => {
+                if prose.iter().any(|line| line.contains(HEREDOC)) {
+                    return Err("the answer holds `\"\"\"`, which would end the @doc early".into());
+                }
+                // In a plain heredoc `#{` interpolates and `\` escapes; `~S` takes the text as written.
+                let sigil = if prose.iter().any(|line| line.contains("#{") || line.contains('\\')) { "~S" } else { "" };
+                std::iter::once(format!("@doc {sigil}{HEREDOC}")).chain(prose.iter().cloned()).chain([HEREDOC.to_string()]).collect()
             }
             DocSyntax::Docstring => {
                 let quotes = ["\"\"\"", "'''"].into_iter().find(|q| !prose.iter().any(|line| line.contains(q)));
@@ -145,9 +157,8 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
         inner[0] = inner[0].trim_start_matches("/*").trim_start_matches('*');
         inner[end] = inner[end].split("*/").next().unwrap_or("");
         (inner.iter().map(|line| line.trim().strip_prefix('*').unwrap_or(line.trim()).trim().to_string()).collect(), true)
-    } else if let Some(opening) = DOCSTRING_OPENINGS.into_iter().find(|q| first.starts_with(q)) {
-        let quotes = opening.trim_start_matches('r');
-        let rest = std::iter::once(&first[opening.len()..]).chain(lines[1..].iter().copied()).collect::<Vec<_>>().join("\n");
+    } else if let Some((quotes, at)) = string_opening(first) {
+        let rest = std::iter::once(&first[at..]).chain(lines[1..].iter().copied()).collect::<Vec<_>>().join("\n");
         let mut parts = rest.split(quotes);
         (dedent(parts.next().unwrap_or("")), parts.next().is_some())
     } else if let Some((marker, family)) = line_comment(first) {
@@ -211,7 +222,7 @@ fn comment_end(answer: &str) -> Option<usize> {
     }
     // Prose ends at a fence on a later line.
     let fence = lines.iter().skip(1).find(|(_, line, _)| line.trim_start().starts_with("```")).map(|&(at, ..)| at);
-    if first.starts_with('@') || is_signature(first) {
+    if string_opening(first).is_none() && (first.starts_with('@') || is_signature(first)) {
         let Some(&(_, signature, complete)) = lines.iter().find(|(_, line, _)| !line.trim_start().starts_with('@')) else {
             return None;
         };
@@ -239,9 +250,8 @@ fn comment_end(answer: &str) -> Option<usize> {
     if first.starts_with("/*") {
         return answer[start..].find("*/").map(|end| start + end + 2);
     }
-    if let Some(opening) = DOCSTRING_OPENINGS.iter().find(|q| first.starts_with(*q)) {
-        let quotes = opening.trim_start_matches('r');
-        let after = start + opening.len();
+    if let Some((quotes, at)) = string_opening(first) {
+        let after = start + at;
         return answer[after..].find(quotes).map(|end| after + end + quotes.len());
     }
     if let Some((_, family)) = line_comment(first) {
@@ -252,6 +262,22 @@ fn comment_end(answer: &str) -> Option<usize> {
         });
     }
     fence
+}
+
+/// Elixir's heredoc quotes, which an `@doc` takes.
+const HEREDOC: &str = "\"\"\"";
+
+/// Where a comment written as a string opens on `line`: a Python docstring (`"""`,
+/// `r'''`) or Elixir's `@doc """`, `@doc ~S"""`, `@doc "…"`. Gives the quotes that close
+/// it and the byte its text starts at.
+fn string_opening(line: &str) -> Option<(&'static str, usize)> {
+    if let Some(opening) = DOCSTRING_OPENINGS.into_iter().find(|q| line.starts_with(q)) {
+        return Some((opening.trim_start_matches('r'), opening.len()));
+    }
+    let value = line.strip_prefix("@doc")?.trim_start();
+    let quoted = value.strip_prefix("~S").or_else(|| value.strip_prefix("~s")).unwrap_or(value);
+    let quotes = if quoted.starts_with(HEREDOC) { HEREDOC } else if quoted.starts_with('"') { "\"" } else { return None };
+    Some((quotes, line.len() - quoted.len() + quotes.len()))
 }
 
 /// Characters of a line that decide how it opens: the longest opening told apart is
@@ -270,7 +296,7 @@ fn is_signature(line: &str) -> bool {
 /// `-- |` opens a Haddock comment that goes on with `--` lines; the others go on as
 /// they open.
 fn line_comment(line: &str) -> Option<(&'static str, &'static str)> {
-    let marker = ["///", "//!", "//", "-- |", "--", "#"].into_iter().find(|m| is_marked(line, m))?;
+    let marker = ["///", "//!", "//", "-- |", "--", "#'", "#"].into_iter().find(|m| is_marked(line, m))?;
     Some((marker, if marker == "-- |" { "--" } else { marker }))
 }
 
@@ -384,6 +410,11 @@ mod tests {
         assert_eq!(prose("\"\"\"Adds two numbers.\n    Returns their sum.\n    \"\"\"\ndef add(a, b): ..."), two);
         assert_eq!(prose("# Adds two numbers.\n# Returns their sum.\n"), two);
         assert_eq!(prose("-- | Adds two numbers.\n-- Returns their sum."), two);
+        assert_eq!(prose("#' Adds two numbers.\n#' Returns their sum.\nadd <- function(a, b) a + b"), two);
+        assert_eq!(prose("@doc \"\"\"\n  Adds two numbers.\n  Returns their sum.\n  \"\"\"\n  def add(a, b), do: a + b"), two);
+        assert_eq!(prose("@doc ~S\"\"\"\nAdds two numbers.\nReturns their sum.\n\"\"\""), two);
+        assert_eq!(prose("@doc \"Adds two numbers.\"\ndef add(a, b), do: a + b"), Ok(vec!["Adds two numbers.".to_string()]));
+        assert!(prose("@doc false").is_err());
         assert_eq!(prose("Adds two numbers.\nReturns their sum.\n```rust\nfn add() {}\n```"), two);
         assert_eq!(prose("// Adds the two numbers.\n//\n// Both are ints."), Ok(vec!["Adds the two numbers.".into(), String::new(), "Both are ints.".into()]));
         let rewritten = "def read(self, stream):\n    \"\"\"Reads the counts in a CSV stream.\"\"\"\n    return list(csv.reader(stream))";
@@ -432,6 +463,11 @@ mod tests {
             "/// Ok\nfn ok() {}",
             "/* never closed, runs on and on",
             "   \n\n  /// Leading blank lines first.\n  /// Then more.\n  let x = 1;",
+            "#' Adds two numbers.\n#' @param a A number.\nadd <- function(a, b) a + b",
+            "@doc \"\"\"\nAdds two numbers.\n\nReturns their sum.\n\"\"\"\ndef add(a, b), do: a + b",
+            "@doc ~S\"\"\"\nSplits at \\n.\n\"\"\"\n@spec split(String.t()) :: [String.t()]",
+            "@doc \"Adds two numbers.\"\n@spec add(integer, integer) :: integer",
+            "@doc false\ndef add(a, b), do: a + b",
         ];
         for answer in answers {
             let kept = streamed(answer);
@@ -445,6 +481,8 @@ mod tests {
         assert_eq!(streamed(answers[3]), "\"\"\"Adds two numbers.\n    Returns their sum.\n    \"\"\"");
         assert_eq!(streamed(answers[8]), "Adds two numbers.\nReturns their sum.\n");
         assert_eq!(streamed(answers[10]), "```rust\n/// Adds two numbers.\n");
+        assert_eq!(streamed(answers[22]), "@doc \"\"\"\nAdds two numbers.\n\nReturns their sum.\n\"\"\"");
+        assert_eq!(streamed(answers[24]), "@doc \"Adds two numbers.\"");
         assert_eq!(streamed(answers[12]), "def read(self, stream):\n    \"\"\"Reads the counts in a CSV stream.\"\"\"\n    return list(csv.reader(stream))\n");
         // A `/` could still become `//`, a `#` a `#[`: undecided lines wait.
         assert_eq!(comment_end("/// Adds two numbers.\n/"), None);
@@ -494,6 +532,10 @@ mod tests {
         assert_eq!(render(DocSyntax::XmlLines, &lines(&["Is a < b?"])), "  /// <summary>\n  /// Is a &lt; b?\n  /// </summary>\n");
         assert_eq!(render(DocSyntax::XmlLines, &lines(&["<summary>Adds.</summary>"])), "  /// <summary>Adds.</summary>\n");
         assert_eq!(DocSyntax::Lines("#").render(&one, "", "\r\n").unwrap(), "# Adds two numbers.\r\n");
+        assert_eq!(render(DocSyntax::Lines("#'"), &one), "  #' Adds two numbers.\n");
+        assert_eq!(render(DocSyntax::ElixirDoc, &two), "  @doc \"\"\"\n  Adds two numbers.\n\n  Returns their sum.\n  \"\"\"\n");
+        assert_eq!(render(DocSyntax::ElixirDoc, &lines(&["Formats as #{name}."])), "  @doc ~S\"\"\"\n  Formats as #{name}.\n  \"\"\"\n");
+        assert!(DocSyntax::ElixirDoc.render(&lines(&["Quotes \"\"\" in text."]), "", "\n").is_err());
         assert!(DocSyntax::Block.render(&lines(&["Ends */ early."]), "", "\n").unwrap_err().contains("*/"));
         assert!(DocSyntax::Docstring.render(&lines(&["Both \"\"\" and '''."]), "", "\n").is_err());
     }
@@ -506,5 +548,8 @@ mod tests {
         assert_eq!(comment_syntax("python"), Some(DocSyntax::Docstring));
         assert_eq!(comment_syntax("go"), Some(DocSyntax::Lines("//")));
         assert_eq!(comment_syntax("brainfuck"), None);
+        assert_eq!(comment_syntax("r"), Some(DocSyntax::Lines("#'")));
+        assert_eq!(comment_syntax("elixir"), Some(DocSyntax::ElixirDoc));
+        assert!(doc_style("elixir").contains("@doc"));
     }
 }
