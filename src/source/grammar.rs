@@ -34,6 +34,7 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::Zig => tree_sitter_zig::LANGUAGE,
         Language::Dart => tree_sitter_dart::LANGUAGE,
         Language::R => tree_sitter_r::LANGUAGE,
+        Language::ObjC => tree_sitter_objc::LANGUAGE,
         _ => return None,
     };
     Some(grammar.into())
@@ -86,6 +87,7 @@ pub(crate) fn is_transparent(kind: &str) -> bool {
             | "imports"
             | "declarations"
             | "member_declaration"
+            | "implementation_definition"
     )
 }
 
@@ -532,6 +534,16 @@ pub(crate) fn classify<'t>(
             }
             _ => None,
         },
+        // The Objective-C grammar extends C's: what is not Objective-C's own is C.
+        Language::ObjC => match node.kind() {
+            // A class's members are the interface's or implementation's own children.
+            "class_interface" => Some(Item::container(UnitKind::Class, objc_class_name(node, src), Some(node))),
+            "class_implementation" => Some(Item::container(UnitKind::Impl, objc_class_name(node, src), Some(node))),
+            "protocol_declaration" => Some(Item::container(UnitKind::Interface, objc_class_name(node, src), Some(node))),
+            "method_declaration" => Some(Item::leaf(UnitKind::Method, objc_selector(node, src))),
+            "method_definition" => Some(Item::function(UnitKind::Method, objc_selector(node, src), child_of_kind(node, &["compound_statement"]))),
+            _ => classify(Language::C, node, src, in_container),
+        },
         Language::Lua => match node.kind() {
             // `function M.scroll()` is the module's, `function M:draw()` the object's method.
             "function_declaration" => {
@@ -586,6 +598,29 @@ fn dart_member_name(signature: Node<'_>, src: &str) -> Option<String> {
     let names: Vec<String> =
         signature.children_by_field_name("name", &mut cursor).filter(|n| n.is_named()).map(|n| clean_name(&src[n.byte_range()])).collect();
     (!names.is_empty()).then(|| names.join("."))
+}
+
+/// `@interface Counter (Reset)` → `Counter (Reset)`: the class, and its category if any.
+fn objc_class_name(node: Node<'_>, src: &str) -> Option<String> {
+    let class = child_of_kind(node, &["identifier"]).map(|n| clean_name(&src[n.byte_range()]))?;
+    Some(match field_text(node, "category", src) {
+        Some(category) => format!("{class} ({category})"),
+        None => class,
+    })
+}
+
+/// A method's selector as Objective-C names it: `increment`, `setValue:forKey:`.
+fn objc_selector(node: Node<'_>, src: &str) -> Option<String> {
+    let mut cursor = node.walk();
+    let mut selector = String::new();
+    for child in node.named_children(&mut cursor) {
+        match child.kind() {
+            "identifier" => selector.push_str(&src[child.byte_range()]),
+            "method_parameter" => selector.push(':'),
+            _ => {}
+        }
+    }
+    (!selector.is_empty()).then(|| clean_name(&selector))
 }
 
 /// `func (s *Server[T]) Handle()` → `Server`.

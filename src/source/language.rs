@@ -34,6 +34,7 @@ pub enum Language {
     Zig,
     Dart,
     Elixir,
+    ObjC,
     Sql,
     Html,
     Css,
@@ -72,6 +73,7 @@ impl Language {
         Language::Zig,
         Language::Dart,
         Language::Elixir,
+        Language::ObjC,
         Language::Sql,
         Language::Html,
         Language::Css,
@@ -110,6 +112,7 @@ impl Language {
             Language::Zig => "zig",
             Language::Dart => "dart",
             Language::Elixir => "elixir",
+            Language::ObjC => "objc",
             Language::Sql => "sql",
             Language::Html => "html",
             Language::Css => "css",
@@ -138,6 +141,7 @@ impl Language {
             "golang" => "go",
             "yml" => "yaml",
             "md" => "markdown",
+            "objective-c" | "objectivec" | "obj-c" | "objective-c++" => "objc",
             other => other,
         };
         Language::ALL.iter().copied().find(|l| l.name() == aliased)
@@ -151,7 +155,10 @@ impl Language {
             return Some(lang);
         }
         match path.extension().and_then(|e| e.to_str()) {
+            Some("h") if looks_like_objc(head) => Some(Language::ObjC),
             Some("h") => Some(if looks_like_cpp(head) { Language::Cpp } else { Language::C }),
+            // MATLAB, Mathematica and Mercury write `.m` too.
+            Some("m") => looks_like_objc(head).then_some(Language::ObjC),
             Some(ext) => from_extension(&ext.to_ascii_lowercase()),
             None => from_shebang(head),
         }
@@ -194,6 +201,7 @@ fn from_extension(ext: &str) -> Option<Language> {
         "zig" => Language::Zig,
         "dart" => Language::Dart,
         "ex" | "exs" => Language::Elixir,
+        "mm" => Language::ObjC,
         "sql" => Language::Sql,
         "html" | "htm" => Language::Html,
         "css" | "scss" | "less" => Language::Css,
@@ -234,6 +242,12 @@ fn from_shebang(head: &[u8]) -> Option<Language> {
     })
 }
 
+/// Objective-C's own directives; a C or C++ file has none of them.
+fn looks_like_objc(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    ["#import ", "@interface ", "@implementation ", "@protocol ", "@end"].iter().any(|marker| text.contains(marker))
+}
+
 fn looks_like_cpp(head: &[u8]) -> bool {
     let text = String::from_utf8_lossy(head);
     ["namespace ", "template<", "template <", "class ", "public:", "private:", "std::"]
@@ -272,6 +286,15 @@ mod tests {
     fn headers_pick_c_or_cpp() {
         assert_eq!(detect("x.h", "int f(void);\n"), Some("c"));
         assert_eq!(detect("x.h", "namespace a { class B; }"), Some("cpp"));
+        assert_eq!(detect("x.h", "#import <Foundation/Foundation.h>\n@interface A : NSObject\n@end\n"), Some("objc"));
+    }
+
+    #[test]
+    fn dot_m_is_objective_c_only_when_it_reads_as_such() {
+        assert_eq!(detect("Counter.m", "// Counter\n#import \"Counter.h\"\n"), Some("objc"));
+        assert_eq!(detect("View.mm", ""), Some("objc"));
+        assert_eq!(detect("solve.m", "function x = solve(A, b)\n  x = A \\ b;\nend\n"), None, "MATLAB");
+        assert_eq!(Language::from_name("Objective-C"), Some(Language::ObjC));
     }
 
     #[test]

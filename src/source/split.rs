@@ -834,6 +834,60 @@ mod tests {
     }
 
     #[test]
+    fn objective_c_interfaces_implementations_selectors_and_c_functions() {
+        let src = [
+            "#import <Foundation/Foundation.h>",
+            "",
+            "/// A counter.",
+            "@interface Counter : NSObject",
+            "@property (nonatomic) NSInteger value;",
+            "- (void)increment;",
+            "@end",
+            "",
+            "@implementation Counter",
+            "",
+            "- (void)increment {",
+            "    self.value += 1;",
+            "}",
+            "",
+            "- (void)setValue:(NSInteger)value forKey:(NSString *)key {",
+            "}",
+            "",
+            "@end",
+            "",
+            "@interface Counter (Reset) <NSCopying>",
+            "+ (instancetype)counterWithValue:(NSInteger)value;",
+            "@end",
+            "",
+            "static int helper(int x) {",
+            "    return x * 2;",
+            "}",
+        ]
+        .map(|line| format!("{line}\n"))
+        .concat();
+        let units = split(Language::ObjC, &src);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-1",
+                "class - Counter 3-7",
+                "method Counter increment 6-6",
+                "impl - Counter 9-18",
+                "method Counter increment 11-13",
+                "method Counter setValue:forKey: 15-16",
+                "class - Counter (Reset) 20-22",
+                "method Counter (Reset) counterWithValue: 21-21",
+                "function - helper 24-26",
+            ]
+        );
+        assert_eq!(
+            units[3].content,
+            "@implementation Counter\n\n- (void)increment { ... }\n\n- (void)setValue:(NSInteger)value forKey:(NSString *)key { ... }\n\n@end"
+        );
+        assert_eq!(doc_sites(Language::ObjC, &src)[1..3], ["Counter documented", "increment 6+0"]);
+    }
+
+    #[test]
     fn comment_only_files_have_no_units_and_unknown_grammars_one() {
         assert!(split(Language::Rust, "// just a comment\n/* and another */\n").is_empty());
         let units = split(Language::Markdown, "# Title\n\ntext\n");
