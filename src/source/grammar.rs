@@ -97,8 +97,12 @@ pub(crate) fn is_transparent(kind: &str) -> bool {
 pub(crate) fn is_annotation(node: Node<'_>, src: &str) -> bool {
     is_comment(node.kind())
         || matches!(node.kind(), "attribute_item" | "attribute_declaration" | "annotation" | "pragma")
-        || elixir_attribute(node, src).is_some_and(|name| name != "moduledoc")
+        || elixir_attribute(node, src).is_some_and(|name| FUNCTION_ATTRIBUTES.contains(&name))
 }
+
+/// The Elixir module attributes written above the `def` they are about; the others
+/// (`@moduledoc`, `@behaviour`, constants such as `@timeout 5_000`) are the module's.
+const FUNCTION_ATTRIBUTES: [&str; 5] = ["doc", "spec", "impl", "deprecated", "since"];
 
 /// Whether an annotation documents what follows it: a comment, or Elixir's `@doc`.
 pub(crate) fn is_doc(node: Node<'_>, src: &str) -> bool {
@@ -445,8 +449,8 @@ pub(crate) fn classify<'t>(
         },
         Language::Haskell => match node.kind() {
             // A signature begins the unit its equations continue; see `continues`.
-            "signature" | "function" => Some(Item::function(function_kind, name(), node.child_by_field_name("match"))),
-            "bind" if node.child_by_field_name("name").is_some() => {
+            // (`a, b :: Int` and pattern bindings such as `(a, b) = …` name no one thing.)
+            "signature" | "function" | "bind" if node.child_by_field_name("name").is_some() => {
                 Some(Item::function(function_kind, name(), node.child_by_field_name("match")))
             }
             "data_type" | "newtype" | "type_synomym" | "type_family" | "data_family" => Some(Item::leaf(UnitKind::Type, name())),
@@ -467,10 +471,11 @@ pub(crate) fn classify<'t>(
                 "defprotocol" => Some(Item::container(UnitKind::Interface, declared, do_block)),
                 // Elixir names an implementation's module `Protocol.Type`.
                 "defimpl" => {
-                    let keywords = child_of_kind(child_of_kind(node, &["arguments"])?, &["keywords"]);
-                    let mut cursor = node.walk();
-                    let mut pairs = keywords.into_iter().flat_map(|k| k.named_children(&mut cursor).collect::<Vec<_>>());
-                    let target = pairs.find(|pair| field_text(*pair, "key", src).is_some_and(|key| key == "for:")).and_then(|pair| field_text(pair, "value", src));
+                    let target = child_of_kind(child_of_kind(node, &["arguments"])?, &["keywords"]).and_then(|keywords| {
+                        let mut cursor = keywords.walk();
+                        let pair = keywords.named_children(&mut cursor).find(|pair| field_text(*pair, "key", src).as_deref() == Some("for:"));
+                        pair.and_then(|pair| field_text(pair, "value", src))
+                    });
                     let name = match (declared, target) {
                         (Some(protocol), Some(target)) => Some(format!("{protocol}.{target}")),
                         (declared, _) => declared,

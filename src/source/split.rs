@@ -147,14 +147,13 @@ impl<'s> TreeWalker<'s> {
             while elements.get(last + 1).is_some_and(|next| grammar::continues(self.language, *element, *next, self.src)) {
                 last += 1;
             }
-            let range = start..elements[last].end_byte();
+            let end = elements[last].end_byte();
             let doc_site = self.doc_site(*element, start, commented);
-            let elided = self.item(item, *element, range, scope.as_deref(), doc_site);
+            let elided = self.item(item, *element, start..end, scope.as_deref(), doc_site);
             // A skeleton elides every clause: from the first one's body, or after the signature.
-            let clauses_end = elements[last].end_byte();
             elisions.extend(match elided {
-                Some(body) if last > i => Some(body.start..clauses_end),
-                None if last > i => Some(elements[i + 1].start_byte()..clauses_end),
+                Some(body) if last > i => Some(body.start..end),
+                None if last > i => Some(elements[i + 1].start_byte()..end),
                 elided => elided,
             });
             free = last + 1;
@@ -182,7 +181,7 @@ impl<'s> TreeWalker<'s> {
 
     /// Where the doc comment of the definition `element` goes: above it (from `start`,
     /// where its leading comments and attributes begin), or for Python a docstring at
-    /// the top of its body. `commented`: a comment leads it.
+    /// the top of its body. `commented`: a comment (or Elixir's `@doc`) leads it.
     fn doc_site(&self, element: Node<'_>, start: usize, commented: bool) -> DocSite {
         if let Some(documented) = grammar::has_moduledoc(self.language, element, self.src) {
             return if documented { DocSite::Documented } else { DocSite::NoPlace("an Elixir module's doc is the @moduledoc in its body") };
