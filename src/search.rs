@@ -14,12 +14,14 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
+use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float32Type;
 use arrow_array::Array;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::engine::{LoadOptions, Model, ModelSource, Placement, Pooling, Precision, Requantize};
 use crate::finished::rows::{self, Place};
@@ -91,7 +93,7 @@ pub fn search(out: &Path, query: &str, options: &SearchOptions) -> Result<Found>
         })?;
         let parts = run.parts(TaskKind::Embed)?;
         let first = parts.first().ok_or_else(|| Error::Config(format!("{}: its embed task wrote no rows (no units)", out.display())))?;
-        (task, space_of(first)?)
+        (task, space_of(first, &open_parquet(first)?)?)
     };
     if task.model_hash != space.model_hash {
         return Err(Error::Config(format!(
@@ -119,44 +121,44 @@ pub fn search(out: &Path, query: &str, options: &SearchOptions) -> Result<Found>
     let run = FinishedRun::hold(out)?;
     let mut best = Best::new(options.top);
     let (mut searched, mut without_vector) = (0, 0);
-    let parts = run.parts(TaskKind::Embed)?;
-    for part in &parts {
-        let here = space_of(part)?;
+    for part in &run.parts(TaskKind::Embed)? {
+        let file = open_parquet(part)?;
+        let here = space_of(part, &file)?;
         if here != space {
             return Err(Error::dataset(part, format!("its embeddings ({here:?}) are not those the query was embedded for ({space:?}): the folder changed during the search; search again")));
         }
+        rows::for_each_batch_of(part, file, |columns| {
+            let embeddings = columns.column("embedding")?.as_fixed_size_list_opt().ok_or_else(|| columns.wrong_type("embedding"))?;
+            let values = embeddings.values().as_primitive_opt::<Float32Type>().ok_or_else(|| columns.wrong_type("embedding"))?.values();
+            let repo = columns.string("repo")?;
+            let language = columns.string("language")?;
+            for row in 0..columns.num_rows() {
+                let wanted = |filter: &Option<String>, column: &arrow_array::StringArray| filter.as_ref().is_none_or(|f| f == column.value(row));
+                if !(wanted(&options.repo, repo) && wanted(&options.language, language)) {
+                    continue;
+                }
+                if embeddings.is_null(row) {
+                    without_vector += 1;
+                    continue;
+                }
+                searched += 1;
+                let unit = &values[row * space.dim..(row + 1) * space.dim];
+                let score: f32 = unit.iter().zip(&vector).map(|(a, b)| a * b).sum();
+                if best.admits(score) {
+                    best.push(score, columns.place(row)?);
+                }
+            }
+            Ok(())
+        })?;
     }
-    rows::for_each_batch(&parts, |columns| {
-        let embeddings = columns.column("embedding")?.as_fixed_size_list_opt().ok_or_else(|| columns.wrong_type("embedding"))?;
-        let values = embeddings.values().as_primitive_opt::<Float32Type>().ok_or_else(|| columns.wrong_type("embedding"))?.values();
-        let repo = columns.string("repo")?;
-        let language = columns.string("language")?;
-        for row in 0..columns.num_rows() {
-            let wanted = |filter: &Option<String>, column: &arrow_array::StringArray| filter.as_ref().is_none_or(|f| f == column.value(row));
-            if !(wanted(&options.repo, repo) && wanted(&options.language, language)) {
-                continue;
-            }
-            if embeddings.is_null(row) {
-                without_vector += 1;
-                continue;
-            }
-            searched += 1;
-            let unit = &values[row * space.dim..(row + 1) * space.dim];
-            let score: f32 = unit.iter().zip(&vector).map(|(a, b)| a * b).sum();
-            if best.admits(score) {
-                best.push(score, columns.place(row)?);
-            }
-        }
-        Ok(())
-    })?;
     Ok(Found { hits: best.into_sorted(), searched, without_vector, model: model_name, load })
 }
 
-/// What a part file says of its embedding column and the weights that made it.
-fn space_of(part: &Path) -> Result<Space> {
-    let file = open_parquet(part)?;
+/// What a part file (`file`, opened from `part`) says of its embedding column and the
+/// weights that made it.
+fn space_of(part: &Path, file: &ParquetRecordBatchReaderBuilder<File>) -> Result<Space> {
     let schema = file.schema().clone();
-    let metadata: HashMap<String, String> = key_values(&file).into_iter().collect();
+    let metadata: HashMap<String, String> = key_values(file).into_iter().collect();
     let field = schema.field_with_name("embedding").map_err(|_| Error::dataset(part, "an embed part file has an `embedding` column"))?;
     let field_key = |key: &str| field.metadata().get(key).cloned().ok_or_else(|| Error::dataset(part, format!("its embedding column does not record `{key}`")));
     let pooling = field_key("hearth.pooling")?;

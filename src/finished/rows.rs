@@ -1,11 +1,13 @@
 //! A finished run's rows, read from their part files: docs and reviews into plain
 //! structs, any task's batch by batch.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
 use arrow_array::{Array, RecordBatch, StringArray, StructArray, UInt32Array};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::engine::FinishReason;
 use crate::sink::open_parquet;
@@ -110,9 +112,16 @@ fn read<T>(parts: &[PathBuf], answer: impl Fn(&Columns, usize) -> Result<T>) -> 
 /// a whole task folder without holding it (a search over millions of embeddings).
 pub fn for_each_batch(parts: &[PathBuf], mut visit: impl FnMut(&Columns) -> Result<()>) -> Result<()> {
     for part in parts {
-        for batch in open_parquet(part)?.build().map_err(|e| Error::parquet(part, e))? {
-            visit(&Columns { part, batch: batch? })?;
-        }
+        for_each_batch_of(part, open_parquet(part)?, &mut visit)?;
+    }
+    Ok(())
+}
+
+/// [`for_each_batch`] over one part already opened (its footer read, say to check its
+/// metadata first).
+pub fn for_each_batch_of(part: &Path, file: ParquetRecordBatchReaderBuilder<File>, mut visit: impl FnMut(&Columns) -> Result<()>) -> Result<()> {
+    for batch in file.build().map_err(|e| Error::parquet(part, e))? {
+        visit(&Columns { part, batch: batch? })?;
     }
     Ok(())
 }
