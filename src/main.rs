@@ -690,7 +690,6 @@ fn search(args: SearchArgs) -> anyhow::Result<()> {
     let device = hearth::workers::parse_devices(&args.device)?.into_iter().next().context("--device names no device")?;
     let options = hearth::search::SearchOptions { top: args.top, model: args.model, device, repo: args.repo, language: args.language };
     let found = hearth::search::search(&args.out, &args.query, &options)?;
-    let mut stdout = std::io::stdout().lock();
     for (rank, hit) in found.hits.iter().enumerate() {
         let p = &hit.place;
         if args.json {
@@ -699,7 +698,7 @@ fn search(args: SearchArgs) -> anyhow::Result<()> {
                 "language": p.language, "kind": p.kind, "name": p.name, "parent": p.parent,
                 "start_line": p.start_line, "end_line": p.end_line,
             });
-            writeln!(stdout, "{line}")?;
+            out!("{line}")?;
         } else {
             // The parent is in the language's own notation, so it is named, not joined.
             let name = match (&p.name, &p.parent) {
@@ -707,7 +706,7 @@ fn search(args: SearchArgs) -> anyhow::Result<()> {
                 (Some(name), None) => format!(" {name}"),
                 _ => String::new(),
             };
-            writeln!(stdout, "{:>3}  {:.4}  {}  {}{name}", rank + 1, hit.score, hearth::search::location(p), p.kind)?;
+            out!("{:>3}  {:.4}  {}  {}{name}", rank + 1, hit.score, hearth::search::location(p), p.kind)?;
         }
     }
     note!(

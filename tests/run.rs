@@ -1030,6 +1030,8 @@ fn search_finds_the_unit_whose_code_the_query_is_with_the_model_that_embedded_it
     let table = String::from_utf8(table.stdout).unwrap();
     assert_eq!(table.lines().count(), 2, "{table}");
     assert!(table.lines().next().unwrap().contains("repo/mod_1.py:11-13  function step_7"), "{table}");
+    let read_by_head = hearth_read_by_no_one(&["search", out.to_str().unwrap(), rest]);
+    assert!(read_by_head.status.success(), "a reader that stops early is no failure: {}", String::from_utf8_lossy(&read_by_head.stderr));
     let elsewhere = search(&out, rest, &["--repo", "other"]);
     assert!(elsewhere.status.success() && elsewhere.stdout.is_empty());
     assert!(String::from_utf8_lossy(&elsewhere.stderr).contains("0 units searched"));
