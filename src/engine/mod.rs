@@ -37,8 +37,7 @@ pub use batch::{BatchConfig, BatchEngine, BatchStats, Completion, EnergyMeter, E
 pub use kv::{AttentionBackend, PagedKvCache};
 pub use step::{SeqChunk, SeqId};
 pub use model::{Decoder, StepOutput};
-pub use placement::Footprint;
-pub use placement::{Placement, Stage};
+pub use placement::{Footprint, Placement, Stage};
 pub use sampler::{AnswerEnd, FinishReason, Sampler, SamplingParams};
 pub use tokenizer::Tokenizer;
 pub use weights::Requantize;

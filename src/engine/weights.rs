@@ -385,10 +385,11 @@ impl Weights {
 }
 
 /// How a matrix stored as `stored` (a GGUF's format; f32 for synthetic values), with
-/// rows of `cols`, of a model of `parameters` is held as `how` asks: on the host Q8_0 kernel when asked for as Q8_0, or when
-/// block-quantized under `Auto` (dense f16/f32 matrices are never quantized unasked) —
-/// on the CPU, with rows of whole blocks; else in the format asked for, where its rows
-/// are whole blocks of it (K-quants need 256), or as stored.
+/// rows of `cols`, of a model of `parameters` is held as `how` asks: on the host Q8_0
+/// kernel when asked for as Q8_0, or when block-quantized under `Auto` (dense f16/f32
+/// matrices are never quantized unasked) — on the CPU, with rows of whole blocks; else
+/// in the format asked for, where its rows are whole blocks of it (K-quants need 256),
+/// or as stored.
 fn held_as(stored: GgmlDType, cols: usize, how: Requantize, on_cpu: bool, parameters: u64) -> Held {
     let quantized = !is_dense(stored);
     let k_quant = matches!(stored, GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K | GgmlDType::Q8K);

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::patch::RepoPatch;
-use crate::finished::rows::{DocText, Place, Row};
 use super::{finding_lines, uri_path, Lines};
+use crate::finished::rows::{DocText, Place, Row};
 use crate::finished::{RepoFacts, TaskModel};
 use crate::tasks::review::{Finding, SEVERITIES};
 

@@ -6,8 +6,8 @@
 
 use serde_json::{json, Value};
 
-use crate::finished::rows::{Place, Row};
 use super::{finding_lines, Lines};
+use crate::finished::rows::{Place, Row};
 use crate::finished::{RepoFacts, TaskModel};
 use crate::tasks::review::{Finding, CATEGORIES};
 

@@ -166,4 +166,3 @@ pub struct RepoFacts {
     /// The run's unit budget, which a re-split of the checkout must use to find its units.
     pub max_unit_bytes: Option<usize>,
 }
-
