@@ -35,6 +35,7 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::Dart => tree_sitter_dart::LANGUAGE,
         Language::R => tree_sitter_r::LANGUAGE,
         Language::ObjC => tree_sitter_objc::LANGUAGE,
+        Language::Sql => tree_sitter_sequel::LANGUAGE,
         _ => return None,
     };
     Some(grammar.into())
@@ -70,7 +71,8 @@ impl<'t> Item<'t> {
 /// conditionals (a C header's include guard wraps the whole file), `extern "C" { }`,
 /// Java's enum body declarations, Ruby's `class << self` (its methods are the class's),
 /// Haskell's imports and top-level declarations (the grammar hangs the doc comment of
-/// the first declaration on the imports) and Dart's class members.
+/// the first declaration on the imports), Dart's class members and SQL's `BEGIN; …
+/// COMMIT;` (a migration's tables are defined inside its transaction).
 pub(crate) fn is_transparent(kind: &str) -> bool {
     matches!(
         kind,
@@ -88,6 +90,7 @@ pub(crate) fn is_transparent(kind: &str) -> bool {
             | "declarations"
             | "member_declaration"
             | "implementation_definition"
+            | "transaction"
     )
 }
 
@@ -134,7 +137,7 @@ fn elixir_attribute<'s>(node: Node<'_>, src: &'s str) -> Option<&'s str> {
 
 /// Whether a node is only a comment (a gap of nothing but comments is not a unit).
 pub(crate) fn is_comment(kind: &str) -> bool {
-    matches!(kind, "comment" | "line_comment" | "block_comment" | "multiline_comment" | "haddock" | "documentation_comment")
+    matches!(kind, "comment" | "line_comment" | "block_comment" | "multiline_comment" | "haddock" | "documentation_comment" | "marginalia")
 }
 
 /// Whether `next` is another clause of the definition `first` begins, so that both are
@@ -182,11 +185,12 @@ fn elixir_definition<'s>(node: Node<'_>, src: &'s str) -> Option<(&'s str, Optio
     Some((keyword, name.map(|n| clean_name(&src[n.byte_range()]))))
 }
 
-/// Whether a node carries nothing to document: a comment, or PHP's `<?php` / `?>` with
-/// no markup between them (a file's closing `?>` alone is not a unit).
+/// Whether a node carries nothing to document: a comment, PHP's `<?php` / `?>` with
+/// no markup between them (a file's closing `?>` alone is not a unit), or the `BEGIN`
+/// and `COMMIT` around a migration's statements.
 pub(crate) fn is_trivia(node: Node<'_>) -> bool {
     match node.kind() {
-        "php_tag" | "php_end_tag" => true,
+        "php_tag" | "php_end_tag" | "keyword_begin" | "keyword_commit" => true,
         "text_interpolation" => {
             let mut cursor = node.walk();
             let bare = node.named_children(&mut cursor).all(is_trivia);
@@ -549,6 +553,29 @@ pub(crate) fn classify<'t>(
             "method_definition" => Some(Item::function(UnitKind::Method, objc_selector(node, src), child_of_kind(node, &["compound_statement"]))),
             _ => classify(Language::C, node, src, in_container),
         },
+        // A SQL file is statements; those that create a named object are its definitions.
+        // (The grammar has no `CREATE PROCEDURE`: a procedure stays in a `code` unit.)
+        Language::Sql => {
+            let statement = node.named_child(0).filter(|_| node.kind() == "statement")?;
+            let kind = match statement.kind() {
+                "create_table" => UnitKind::Table,
+                "create_view" | "create_materialized_view" => UnitKind::View,
+                "create_function" => UnitKind::Function,
+                "create_trigger" => UnitKind::Trigger,
+                "create_type" => UnitKind::Type,
+                // `CREATE INDEX orders_customer ON orders (…)`: the name stands before `ON`,
+                // and an index may have none.
+                "create_index" => {
+                    let name = statement.child_by_field_name("column").map(|n| sql_identifier(n, src));
+                    return Some(Item::leaf(UnitKind::Index, name));
+                }
+                _ => return None,
+            };
+            let (owner, name) = child_of_kind(statement, &["object_reference"]).map_or((None, None), |r| sql_object_name(r, src));
+            let mut item = Item::leaf(kind, name);
+            item.owner = owner;
+            Some(item)
+        }
         Language::Lua => match node.kind() {
             // `function M.scroll()` is the module's, `function M:draw()` the object's method.
             "function_declaration" => {
@@ -626,6 +653,41 @@ fn objc_selector(node: Node<'_>, src: &str) -> Option<String> {
         }
     }
     (!selector.is_empty()).then(|| clean_name(&selector))
+}
+
+/// `"shop"."orders"` → (`shop`, `orders`): the schema (with its database, if named)
+/// owns the object, as a class owns its methods.
+fn sql_object_name(reference: Node<'_>, src: &str) -> (Option<String>, Option<String>) {
+    let part = |field| reference.child_by_field_name(field).map(|n| sql_identifier(n, src));
+    let owner = match (part("database"), part("schema")) {
+        (Some(database), Some(schema)) => Some(format!("{database}.{schema}")),
+        (database, schema) => schema.or(database),
+    };
+    (owner, part("name"))
+}
+
+/// An identifier without the quotes that make it one: `"Orders"`, `` `orders` ``, `[orders]`.
+fn sql_identifier(node: Node<'_>, src: &str) -> String {
+    clean_name(src[node.byte_range()].trim_matches(['"', '`', '[', ']']))
+}
+
+/// Where a unit of `node` ends: after the `;` that ends a SQL statement, which the
+/// grammar leaves outside it (for the `COMMIT` that ends a transaction, outside that).
+pub(crate) fn end_of(language: Language, node: Node<'_>) -> usize {
+    if language != Language::Sql {
+        return node.end_byte();
+    }
+    let mut ended = node;
+    while ended.next_sibling().is_none() {
+        match ended.parent().filter(|p| is_transparent(p.kind())) {
+            Some(parent) => ended = parent,
+            None => break,
+        }
+    }
+    match ended.next_sibling() {
+        Some(next) if next.kind() == ";" => next.end_byte(),
+        _ => node.end_byte(),
+    }
 }
 
 /// `func (s *Server[T]) Handle()` → `Server`.

@@ -142,6 +142,8 @@ impl Language {
             "yml" => "yaml",
             "md" => "markdown",
             "objective-c" | "objectivec" | "obj-c" | "objective-c++" => "objc",
+            // The Stack's names for SQL dialects.
+            "plpgsql" | "plsql" | "tsql" | "mysql" | "sqlite" | "postgresql" => "sql",
             other => other,
         };
         Language::ALL.iter().copied().find(|l| l.name() == aliased)
@@ -295,6 +297,14 @@ mod tests {
         assert_eq!(detect("View.mm", ""), Some("objc"));
         assert_eq!(detect("solve.m", "function x = solve(A, b)\n  x = A \\ b;\nend\n"), None, "MATLAB");
         assert_eq!(Language::from_name("Objective-C"), Some(Language::ObjC));
+    }
+
+    #[test]
+    fn sql_dialects_are_sql() {
+        assert_eq!(detect("migrations/001_init.sql", ""), Some("sql"));
+        for dialect in ["SQL", "PLpgSQL", "TSQL", "PLSQL"] {
+            assert_eq!(Language::from_name(dialect), Some(Language::Sql), "{dialect}");
+        }
     }
 
     #[test]

@@ -147,7 +147,7 @@ impl<'s> TreeWalker<'s> {
             while elements.get(last + 1).is_some_and(|next| grammar::continues(self.language, *element, *next, self.src)) {
                 last += 1;
             }
-            let end = elements[last].end_byte();
+            let end = grammar::end_of(self.language, elements[last]);
             let doc_site = self.doc_site(*element, start, commented);
             let elided = self.item(item, *element, start..end, scope.as_deref(), doc_site);
             // A skeleton elides every clause: from the first one's body, or after the signature.
@@ -246,7 +246,7 @@ impl<'s> TreeWalker<'s> {
         if elements.iter().all(|e| grammar::is_trivia(*e)) {
             return;
         }
-        let range = elements[0].start_byte()..elements[elements.len() - 1].end_byte();
+        let range = elements[0].start_byte()..grammar::end_of(self.language, elements[elements.len() - 1]);
         self.spans.push(Span { kind: UnitKind::Code, name: None, parent: None, range, skeleton: None, doc_site: None });
     }
 }
@@ -884,6 +884,65 @@ mod tests {
             "@implementation Counter\n\n- (void)increment { ... }\n\n- (void)setValue:(NSInteger)value forKey:(NSString *)key { ... }\n\n@end"
         );
         assert_eq!(doc_sites(Language::ObjC, &src)[1..3], ["Counter documented", "increment 6+0"]);
+    }
+
+    #[test]
+    fn sql_tables_views_functions_indexes_and_triggers_with_their_semicolons() {
+        let src = [
+            "BEGIN;",
+            "",
+            "-- Orders placed by customers.",
+            "CREATE TABLE \"shop\".\"Orders\" (",
+            "    id BIGSERIAL PRIMARY KEY,",
+            "    total NUMERIC(10, 2) NOT NULL",
+            ");",
+            "",
+            "CREATE INDEX orders_total ON shop.orders (total);",
+            "CREATE INDEX ON shop.orders (id);",
+            "",
+            "/* Big spenders. */",
+            "CREATE MATERIALIZED VIEW big_orders AS SELECT * FROM shop.orders WHERE total > 100;",
+            "",
+            "CREATE OR REPLACE FUNCTION touch() RETURNS trigger AS $$",
+            "BEGIN",
+            "  NEW.updated_at := now();",
+            "  RETURN NEW;",
+            "END;",
+            "$$ LANGUAGE plpgsql;",
+            "",
+            "CREATE TRIGGER orders_touch BEFORE UPDATE ON shop.orders FOR EACH ROW EXECUTE FUNCTION touch();",
+            "CREATE TYPE mood AS ENUM ('sad', 'happy');",
+            "",
+            "INSERT INTO `shop`.orders (total) VALUES (1);",
+            "ALTER TABLE shop.orders ADD COLUMN note TEXT;",
+            "",
+            "COMMIT;",
+        ]
+        .map(|line| format!("{line}\n"))
+        .concat();
+        let units = split(Language::Sql, &src);
+        assert_eq!(
+            summary(&units),
+            [
+                "table shop Orders 3-7",
+                "index - orders_total 9-9",
+                "index - - 10-10",
+                "view - big_orders 12-13",
+                "function - touch 15-20",
+                "trigger - orders_touch 22-22",
+                "type - mood 23-23",
+                "code - - 25-28",
+            ],
+            "BEGIN alone is no unit"
+        );
+        assert!(units[0].content.starts_with("-- Orders placed by customers.\nCREATE TABLE"));
+        assert!(units[0].content.ends_with("NOT NULL\n);"), "a statement's unit ends with its semicolon");
+        assert!(units[4].content.ends_with("$$ LANGUAGE plpgsql;"));
+        assert_eq!(units[7].content, "INSERT INTO `shop`.orders (total) VALUES (1);\nALTER TABLE shop.orders ADD COLUMN note TEXT;\n\nCOMMIT;");
+        assert_eq!(doc_sites(Language::Sql, &src)[..5], ["Orders documented", "orders_total 9+0", "index 10+0", "big_orders documented", "touch 15+0"]);
+        // What the grammar cannot read (it has no `CREATE PROCEDURE`) stays in a code unit.
+        let mysql = "CREATE TABLE a (id INT);\n\nCREATE PROCEDURE p() LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;\n";
+        assert_eq!(summary(&split(Language::Sql, mysql)), ["table - a 1-1", "code - - 3-3"]);
     }
 
     #[test]

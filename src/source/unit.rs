@@ -36,6 +36,14 @@ pub enum UnitKind {
     Module,
     Type,
     Macro,
+    /// SQL's `CREATE TABLE`.
+    Table,
+    /// SQL's `CREATE VIEW` and `CREATE MATERIALIZED VIEW`.
+    View,
+    /// SQL's `CREATE INDEX`.
+    Index,
+    /// SQL's `CREATE TRIGGER`.
+    Trigger,
     /// Top-level code between definitions: imports, constants, script statements.
     Code,
     /// A whole file in a language hearth does not split.
@@ -63,6 +71,10 @@ impl UnitKind {
             UnitKind::Module => "module",
             UnitKind::Type => "type",
             UnitKind::Macro => "macro",
+            UnitKind::Table => "table",
+            UnitKind::View => "view",
+            UnitKind::Index => "index",
+            UnitKind::Trigger => "trigger",
             UnitKind::Code => "code",
             UnitKind::File => "file",
         }
