@@ -36,6 +36,7 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::R => tree_sitter_r::LANGUAGE,
         Language::ObjC => tree_sitter_objc::LANGUAGE,
         Language::Sql => tree_sitter_sequel::LANGUAGE,
+        Language::Perl => tree_sitter_perl::LANGUAGE,
         _ => return None,
     };
     Some(grammar.into())
@@ -137,7 +138,16 @@ fn elixir_attribute<'s>(node: Node<'_>, src: &'s str) -> Option<&'s str> {
 
 /// Whether a node is only a comment (a gap of nothing but comments is not a unit).
 pub(crate) fn is_comment(kind: &str) -> bool {
-    matches!(kind, "comment" | "line_comment" | "block_comment" | "multiline_comment" | "haddock" | "documentation_comment" | "marginalia")
+    matches!(
+        kind,
+        "comment" | "comments" | "line_comment" | "block_comment" | "multiline_comment" | "haddock" | "documentation_comment" | "marginalia" | "pod_statement"
+    )
+}
+
+/// Whether a doc of this kind is written apart from what it documents, a blank line
+/// between: Perl's POD (`=head2 add`, its text, `=cut`, a blank line, `sub add`).
+pub(crate) fn stands_apart(kind: &str) -> bool {
+    kind == "pod_statement"
 }
 
 /// Whether `next` is another clause of the definition `first` begins, so that both are
@@ -203,21 +213,28 @@ pub(crate) fn is_trivia(node: Node<'_>) -> bool {
 /// Separator for qualified parents, in the language's own notation.
 pub(crate) fn path_separator(language: Language) -> &'static str {
     match language {
-        Language::Rust | Language::Cpp | Language::Ruby => "::",
+        Language::Rust | Language::Cpp | Language::Ruby | Language::Perl => "::",
         Language::Php => "\\",
         _ => ".",
     }
 }
 
 /// The namespace a statement opens for the rest of its file: C#'s file-scoped
-/// `namespace Shop.Orders;` and PHP's `namespace App\Shop;`, the usual forms, name the
-/// same parent as the block forms `namespace X { }` do.
+/// `namespace Shop.Orders;`, PHP's `namespace App\Shop;` and Perl's `package Shop::Cart;`,
+/// the usual forms, name the same parent as the block forms `namespace X { }` do.
 pub(crate) fn namespace_statement(language: Language, node: Node<'_>, src: &str) -> Option<String> {
     match (language, node.kind()) {
         (Language::CSharp, "file_scoped_namespace_declaration") => field_text(node, "name", src),
         (Language::Php, "namespace_definition") if node.child_by_field_name("body").is_none() => field_text(node, "name", src),
+        (Language::Perl, "package_statement") if node.child_by_field_name("body").is_none() => perl_package(node, src),
         _ => None,
     }
+}
+
+/// Whether a package is named in full wherever it is written: Perl's `package
+/// Shop::Order { }` after `package Shop;` is `Shop::Order`, not `Shop::Shop::Order`.
+pub(crate) fn names_packages_in_full(language: Language) -> bool {
+    language == Language::Perl
 }
 
 /// Classifies `node`; `in_container` turns functions into methods.
@@ -576,6 +593,12 @@ pub(crate) fn classify<'t>(
             item.owner = owner;
             Some(item)
         }
+        Language::Perl => match node.kind() {
+            // `sub name;` only declares it.
+            "function_definition" if body.is_some() => Some(Item::function(UnitKind::Function, name(), body)),
+            "package_statement" if body.is_some() => Some(Item::container(UnitKind::Module, perl_package(node, src), body)),
+            _ => None,
+        },
         Language::Lua => match node.kind() {
             // `function M.scroll()` is the module's, `function M:draw()` the object's method.
             "function_declaration" => {
@@ -655,6 +678,11 @@ fn objc_selector(node: Node<'_>, src: &str) -> Option<String> {
     (!selector.is_empty()).then(|| clean_name(&selector))
 }
 
+/// `package Shop::Cart` → `Shop::Cart`.
+fn perl_package(node: Node<'_>, src: &str) -> Option<String> {
+    child_of_kind(node, &["package_name"]).map(|n| clean_name(&src[n.byte_range()]))
+}
+
 /// `"shop"."orders"` → (`shop`, `orders`): the schema (with its database, if named)
 /// owns the object, as a class owns its methods.
 fn sql_object_name(reference: Node<'_>, src: &str) -> (Option<String>, Option<String>) {
@@ -671,10 +699,10 @@ fn sql_identifier(node: Node<'_>, src: &str) -> String {
     clean_name(src[node.byte_range()].trim_matches(['"', '`', '[', ']']))
 }
 
-/// Where a unit of `node` ends: after the `;` that ends a SQL statement, which the
-/// grammar leaves outside it (for the `COMMIT` that ends a transaction, outside that).
+/// Where a unit of `node` ends: after the `;` that ends a SQL or Perl statement, which
+/// those grammars leave outside it (for the `COMMIT` that ends a transaction, outside that).
 pub(crate) fn end_of(language: Language, node: Node<'_>) -> usize {
-    if language != Language::Sql {
+    if !matches!(language, Language::Sql | Language::Perl) {
         return node.end_byte();
     }
     let mut ended = node;

@@ -12,7 +12,8 @@
 //! - each definition records where its doc comment would go ([`DocSite`]), or that it
 //!   has one: the tree knows where a Python body starts, the export's patch does not;
 //! - a unit over the byte budget is split at line boundaries into parts;
-//! - a language without a grammar gives one `file` unit.
+//! - a language without a grammar gives one `file` unit, and so does a file its parser
+//!   could not read.
 
 use std::ops::Range;
 
@@ -45,9 +46,16 @@ impl Splitter {
         });
         let spans = match tree {
             Some(tree) => {
+                // A file the parser could not read is a file, as in a language without a
+                // grammar, not top-level code: when its root is an error (whose children
+                // leave out the tokens it skipped), or when no definition was found in it.
+                let root = tree.root_node();
                 let mut walker = TreeWalker { language, src: text, lines: &lines, spans: Vec::new() };
-                walker.level(tree.root_node(), None, false, true);
-                walker.spans
+                if !root.is_error() {
+                    walker.level(root, None, false, true);
+                }
+                let unread = root.has_error() && walker.spans.iter().all(|s| s.kind == UnitKind::Code);
+                if unread { vec![Span::whole(UnitKind::File, text)] } else { walker.spans }
             }
             None => vec![Span::whole(UnitKind::File, text)],
         };
@@ -126,7 +134,8 @@ impl<'s> TreeWalker<'s> {
                 continue; // a clause of the definition before
             }
             if let Some(namespace) = grammar::namespace_statement(self.language, *element, self.src) {
-                scope = join(parent, Some(&namespace), grammar::path_separator(self.language));
+                let enclosing = if grammar::names_packages_in_full(self.language) { None } else { parent };
+                scope = join(enclosing, Some(&namespace), grammar::path_separator(self.language));
                 continue;
             }
             let Some(item) = grammar::classify(self.language, *element, self.src, in_container) else { continue };
@@ -149,7 +158,8 @@ impl<'s> TreeWalker<'s> {
             }
             let end = grammar::end_of(self.language, elements[last]);
             let doc_site = self.doc_site(*element, start, commented);
-            let elided = self.item(item, *element, start..end, scope.as_deref(), doc_site);
+            let in_full = item.kind == UnitKind::Module && grammar::names_packages_in_full(self.language);
+            let elided = self.item(item, *element, start..end, if in_full { None } else { scope.as_deref() }, doc_site);
             // A skeleton elides every clause: from the first one's body, or after the signature.
             elisions.extend(match elided {
                 Some(body) if last > i => Some(body.start..end),
@@ -208,11 +218,12 @@ impl<'s> TreeWalker<'s> {
     }
 
     /// Whether `node` is a comment or attribute that belongs to what starts at `start`:
-    /// on lines of its own (not trailing the code before it) with no blank line between.
+    /// on lines of its own (not trailing the code before it) with no blank line between,
+    /// unless its language writes one there (Perl's POD).
     fn leads(&self, node: Node<'_>, start: usize) -> bool {
         grammar::is_annotation(node, self.src)
             && self.before_on_line(node.start_byte()).trim().is_empty()
-            && !has_blank_line(&self.src[node.end_byte()..start])
+            && (grammar::stands_apart(node.kind()) || !has_blank_line(&self.src[node.end_byte()..start]))
     }
 
     /// The text from the start of `byte`'s line up to it.
@@ -285,8 +296,10 @@ fn skeleton(src: &str, range: &Range<usize>, elisions: &[Range<usize>]) -> Strin
     let mut at = range.start;
     for elided in elisions {
         out.push_str(&src[at..elided.start]);
-        out.push_str(if src[elided.clone()].starts_with('{') { "{ ... }" } else { "..." });
-        at = elided.end;
+        // A body whose node takes the line end after it (Perl's, in a package block) keeps that.
+        let body = src[elided.clone()].trim_end();
+        out.push_str(if body.starts_with('{') { "{ ... }" } else { "..." });
+        at = elided.start + body.len();
     }
     out.push_str(&src[at..range.end]);
     out
@@ -943,6 +956,80 @@ mod tests {
         // What the grammar cannot read (it has no `CREATE PROCEDURE`) stays in a code unit.
         let mysql = "CREATE TABLE a (id INT);\n\nCREATE PROCEDURE p() LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;\n";
         assert_eq!(summary(&split(Language::Sql, mysql)), ["table - a 1-1", "code - - 3-3"]);
+    }
+
+    #[test]
+    fn perl_subs_in_their_packages_with_comments_and_pod() {
+        let src = [
+            "#!/usr/bin/perl",
+            "use strict;",
+            "",
+            "package Shop::Cart;",
+            "",
+            "# Makes an empty cart.",
+            "sub new {",
+            "    my ($class) = @_;",
+            "    return bless { items => [] }, $class;",
+            "}",
+            "",
+            "=head2 add",
+            "",
+            "Adds an item.",
+            "",
+            "=cut",
+            "",
+            "sub add {",
+            "    my ($self, $item) = @_;",
+            "    push @{ $self->{items} }, $item;",
+            "}",
+            "",
+            "sub forward;",
+            "",
+            "package Shop::Order {",
+            "    sub total { 0 }",
+            "}",
+            "",
+            "package main;",
+            "",
+            "sub max($$) { $_[0] > $_[1] ? $_[0] : $_[1] }",
+            "print Shop::Cart->new, \"\\n\";",
+            "1;",
+        ]
+        .map(|line| format!("{line}\n"))
+        .concat();
+        let units = split(Language::Perl, &src);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-4",
+                "function Shop::Cart new 6-10",
+                "function Shop::Cart add 12-21",
+                "code - - 23-23",
+                "module - Shop::Order 25-27",
+                "function Shop::Order total 26-26",
+                "code - - 29-29",
+                "function main max 31-31",
+                "code - - 32-33",
+            ],
+            "a sub only declared is no unit; a package names itself in full"
+        );
+        assert_eq!(units[4].content, "package Shop::Order {\n    sub total { ... }\n}");
+        assert_eq!(doc_sites(Language::Perl, &src)[1..4], ["new documented", "add documented", "code -"], "POD stands apart, a blank line below it");
+    }
+
+    #[test]
+    fn a_file_the_parser_could_not_read_is_one_file_unit() {
+        // The root of this tree is an error: its children leave out what it skipped.
+        let perl = "sub ok { 1 }\n\nfor my $method (qw(get make test install)) {\n    no strict 'refs';\n    for my $prefix (qw(pre post)) {\n        my $hookname = sprintf \"%s_%s\", $prefix, $method;\n        *$hookname = sub {\n";
+        let units = split(Language::Perl, perl);
+        assert_eq!(summary(&units), ["file - - 1-7"]);
+        assert_eq!(units[0].content, perl);
+        // No definition found, and an error: a file, not top-level code.
+        assert_eq!(summary(&split(Language::Python, "print 'hello'\nx = )\n")), ["file - - 1-2"]);
+        // An error beside definitions leaves them units, the error in top-level code.
+        assert_eq!(summary(&split(Language::Python, "def f():\n    return 1\n\nx = )\n")), ["function - f 1-2", "code - - 4-4"]);
+        // A script with no definitions that parses is top-level code.
+        assert_eq!(summary(&split(Language::Python, "print('hello')\n")), ["code - - 1-1"]);
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub enum UnitKind {
     Trigger,
     /// Top-level code between definitions: imports, constants, script statements.
     Code,
-    /// A whole file in a language hearth does not split.
+    /// A whole file in a language hearth does not split, or one its parser could not read.
     File,
 }
 
