@@ -159,8 +159,11 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
         (inner.iter().map(|line| line.trim().strip_prefix('*').unwrap_or(line.trim()).trim().to_string()).collect(), true)
     } else if let Some((quotes, at)) = string_opening(first) {
         let rest = std::iter::once(&first[at..]).chain(lines[1..].iter().copied()).collect::<Vec<_>>().join("\n");
-        let mut parts = rest.split(quotes);
-        (dedent(parts.next().unwrap_or("")), parts.next().is_some())
+        let end = closing(&rest, quotes);
+        let text = &rest[..end.unwrap_or(rest.len())];
+        // `@doc "Returns \"ok\"."` means the quotes; `~S"…"` keeps its text as written.
+        let escapes = quotes == "\"" && !first[..at].contains('~');
+        (dedent(&if escapes { unescape(text) } else { text.to_string() }), end.is_some())
     } else if let Some((marker, family)) = line_comment(first) {
         let marked_lines: Vec<&str> = lines.iter().map(|line| line.trim_start()).take_while(|line| is_marked(line, family)).collect();
         let prose = marked_lines.iter().map(|line| {
@@ -252,7 +255,7 @@ fn comment_end(answer: &str) -> Option<usize> {
     }
     if let Some((quotes, at)) = string_opening(first) {
         let after = start + at;
-        return answer[after..].find(quotes).map(|end| after + end + quotes.len());
+        return closing(&answer[after..], quotes).map(|end| after + end + quotes.len());
     }
     if let Some((_, family)) = line_comment(first) {
         return lines.iter().skip(1).find_map(|&(at, line, complete)| {
@@ -278,6 +281,39 @@ fn string_opening(line: &str) -> Option<(&'static str, usize)> {
     let quoted = value.strip_prefix("~S").or_else(|| value.strip_prefix("~s")).unwrap_or(value);
     let quotes = if quoted.starts_with(HEREDOC) { HEREDOC } else if quoted.starts_with('"') { "\"" } else { return None };
     Some((quotes, line.len() - quoted.len() + quotes.len()))
+}
+
+/// Where `quotes` close the string whose text is `text`: in a one-line `"…"`, a `\"`
+/// is a quote in the text, not its end.
+fn closing(text: &str, quotes: &str) -> Option<usize> {
+    if quotes != "\"" {
+        return text.find(quotes);
+    }
+    let mut escaped = false;
+    for (at, c) in text.char_indices() {
+        match c {
+            '"' if !escaped => return Some(at),
+            '\\' if !escaped => escaped = true,
+            _ => escaped = false,
+        }
+    }
+    None
+}
+
+/// A one-line Elixir string's text as it reads: `\"` is `"`, `\\` is `\`.
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (c, chars.clone().next()) {
+            ('\\', Some(next @ ('"' | '\\'))) => {
+                out.push(next);
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Characters of a line that decide how it opens: the longest opening told apart is
@@ -414,6 +450,8 @@ mod tests {
         assert_eq!(prose("@doc \"\"\"\n  Adds two numbers.\n  Returns their sum.\n  \"\"\"\n  def add(a, b), do: a + b"), two);
         assert_eq!(prose("@doc ~S\"\"\"\nAdds two numbers.\nReturns their sum.\n\"\"\""), two);
         assert_eq!(prose("@doc \"Adds two numbers.\"\ndef add(a, b), do: a + b"), Ok(vec!["Adds two numbers.".to_string()]));
+        assert_eq!(prose("@doc \"Returns \\\"ok\\\" or a path like C:\\\\tmp.\"\ndef f"), Ok(vec!["Returns \"ok\" or a path like C:\\tmp.".to_string()]));
+        assert_eq!(prose("@doc ~S\"Matches one or more digits, \\d+.\"\ndef f"), Ok(vec!["Matches one or more digits, \\d+.".to_string()]));
         assert!(prose("@doc false").is_err());
         assert_eq!(prose("Adds two numbers.\nReturns their sum.\n```rust\nfn add() {}\n```"), two);
         assert_eq!(prose("// Adds the two numbers.\n//\n// Both are ints."), Ok(vec!["Adds the two numbers.".into(), String::new(), "Both are ints.".into()]));
@@ -468,6 +506,7 @@ mod tests {
             "@doc ~S\"\"\"\nSplits at \\n.\n\"\"\"\n@spec split(String.t()) :: [String.t()]",
             "@doc \"Adds two numbers.\"\n@spec add(integer, integer) :: integer",
             "@doc false\ndef add(a, b), do: a + b",
+            "@doc \"Returns \\\"ok\\\".\"\ndef f, do: :ok",
         ];
         for answer in answers {
             let kept = streamed(answer);
@@ -483,6 +522,7 @@ mod tests {
         assert_eq!(streamed(answers[10]), "```rust\n/// Adds two numbers.\n");
         assert_eq!(streamed(answers[22]), "@doc \"\"\"\nAdds two numbers.\n\nReturns their sum.\n\"\"\"");
         assert_eq!(streamed(answers[24]), "@doc \"Adds two numbers.\"");
+        assert_eq!(streamed(answers[26]), "@doc \"Returns \\\"ok\\\".\"", "an escaped quote does not end it");
         assert_eq!(streamed(answers[12]), "def read(self, stream):\n    \"\"\"Reads the counts in a CSV stream.\"\"\"\n    return list(csv.reader(stream))\n");
         // A `/` could still become `//`, a `#` a `#[`: undecided lines wait.
         assert_eq!(comment_end("/// Adds two numbers.\n/"), None);
