@@ -109,7 +109,7 @@ fn file_insertions(
     splitter: &mut Splitter,
     patch: &mut RepoPatch,
 ) -> Vec<(u32, String)> {
-    let units = splitter.split(language, text);
+    let units = splitter.split(language, path, text);
     let by_id: HashMap<String, &Unit> = unit_ids(repo, path, &units).into_iter().map(|(id, _)| id).zip(&units).collect();
     let mut insertions = Vec::new();
     for (place, answer) in answered {
@@ -185,7 +185,7 @@ mod tests {
     /// docs task parses them (the rest unanswered).
     fn rows(root: &Path, path: &str, language: Language, answers: &[(&str, &str)]) -> Vec<Row<DocText>> {
         let text = decode(std::fs::read(root.join(path)).unwrap()).unwrap();
-        let units = Splitter::new(BUDGET).split(language, &text);
+        let units = Splitter::new(BUDGET).split(language, path, &text);
         let ids = unit_ids("repo", path, &units);
         let answer = |name: &Option<String>| answers.iter().find(|(n, _)| Some(*n) == name.as_deref()).map(|(_, a)| a.to_string());
         let rows = units.iter().zip(ids).map(|(unit, (unit_id, _))| Row {
@@ -335,6 +335,22 @@ mod tests {
         let refs: Vec<&Row<DocText>> = rerun.iter().collect();
         let rerun = repo_patch(root, &refs, BUDGET);
         assert_eq!((rerun.comments, rerun.left_out["it is documented already"]), (0, 6), "{:?}", rerun.left_out);
+    }
+
+    #[test]
+    fn a_components_script_definitions_get_their_comments_in_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let vue = "<template>\n  <button @click=\"increment\">{{ count }}</button>\n</template>\n\n<script setup>\nimport { ref } from 'vue'\nconst count = ref(0)\n\nfunction increment() {\n  count.value += 1\n}\n</script>\n";
+        std::fs::write(root.join("Counter.vue"), vue).unwrap();
+        let all = rows(root, "Counter.vue", Language::Vue, &[("Counter", "A button that counts its clicks."), ("increment", "Adds one to the count.")]);
+        let refs: Vec<&Row<DocText>> = all.iter().collect();
+        let patch = repo_patch(root, &refs, BUDGET);
+        assert_eq!((patch.comments, patch.files), (1, 1), "{:?}\n{}", patch.left_out, patch.diff);
+        assert_eq!(patch.left_out["a component's doc has no place in its file"], 1);
+        git_apply(root, &patch.diff);
+        let patched = std::fs::read_to_string(root.join("Counter.vue")).unwrap();
+        assert!(patched.contains("const count = ref(0)\n\n/** Adds one to the count. */\nfunction increment() {"), "{patched}");
     }
 
     #[test]

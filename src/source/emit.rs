@@ -121,7 +121,7 @@ impl<'a> Emitter<'a> {
         let Some(language) = language else {
             return self.skip(repo, path, Skip::new(SkipReason::UnknownLanguage), Some(size));
         };
-        let units = self.splitter.split(language, &text);
+        let units = self.splitter.split(language, path, &text);
         if units.is_empty() {
             return self.skip(repo, path, Skip::with_detail(SkipReason::NoCode, "only comments"), Some(size));
         }

@@ -36,6 +36,8 @@ pub enum Language {
     Elixir,
     ObjC,
     Sql,
+    Vue,
+    Svelte,
     Html,
     Css,
     Markdown,
@@ -75,6 +77,8 @@ impl Language {
         Language::Elixir,
         Language::ObjC,
         Language::Sql,
+        Language::Vue,
+        Language::Svelte,
         Language::Html,
         Language::Css,
         Language::Markdown,
@@ -114,6 +118,8 @@ impl Language {
             Language::Elixir => "elixir",
             Language::ObjC => "objc",
             Language::Sql => "sql",
+            Language::Vue => "vue",
+            Language::Svelte => "svelte",
             Language::Html => "html",
             Language::Css => "css",
             Language::Markdown => "markdown",
@@ -205,6 +211,8 @@ fn from_extension(ext: &str) -> Option<Language> {
         "ex" | "exs" => Language::Elixir,
         "mm" => Language::ObjC,
         "sql" => Language::Sql,
+        "vue" => Language::Vue,
+        "svelte" => Language::Svelte,
         "html" | "htm" => Language::Html,
         "css" | "scss" | "less" => Language::Css,
         "md" | "markdown" => Language::Markdown,
@@ -297,6 +305,12 @@ mod tests {
         assert_eq!(detect("View.mm", ""), Some("objc"));
         assert_eq!(detect("solve.m", "function x = solve(A, b)\n  x = A \\ b;\nend\n"), None, "MATLAB");
         assert_eq!(Language::from_name("Objective-C"), Some(Language::ObjC));
+    }
+
+    #[test]
+    fn single_file_components_by_their_extension() {
+        assert_eq!(detect("src/components/Counter.vue", "<template>"), Some("vue"));
+        assert_eq!(detect("src/routes/+page.svelte", "<script>"), Some("svelte"));
     }
 
     #[test]

@@ -36,10 +36,14 @@ impl Splitter {
         Splitter { parser: Parser::new(), max_unit_bytes: max_unit_bytes.max(1) }
     }
 
-    /// The units of `text`, in file order (a container before its members). Empty when
-    /// the file held nothing but comments.
-    pub fn split(&mut self, language: Language, text: &str) -> Vec<Unit> {
+    /// The units of `text`, the file at `path`, in file order (a container before its
+    /// members). Empty when the file held nothing but comments.
+    pub fn split(&mut self, language: Language, path: &str, text: &str) -> Vec<Unit> {
         let lines = LineIndex::new(text);
+        if matches!(language, Language::Vue | Language::Svelte) {
+            let spans = self.component(path, text, &lines);
+            return spans.into_iter().flat_map(|span| span.into_units(text, &lines, self.max_unit_bytes)).collect();
+        }
         let tree = grammar::grammar(language).and_then(|g| {
             self.parser.set_language(&g).ok()?;
             self.parser.parse(text, None)
@@ -62,6 +66,70 @@ impl Splitter {
         spans
             .into_iter()
             .flat_map(|span| span.into_units(text, &lines, self.max_unit_bytes))
+            .collect()
+    }
+
+    /// A single-file component (Vue's `.vue`, Svelte's `.svelte`) is a container named by
+    /// its file, as both frameworks name it: its text with the bodies of its scripts'
+    /// definitions elided, and each definition a unit of its own. Its doc has no place
+    /// in the file (neither framework reads one there).
+    fn component(&mut self, path: &str, text: &str, lines: &LineIndex) -> Vec<Span> {
+        let file_name = path.rsplit('/').next().unwrap_or(path);
+        let name = file_name.split('.').next().filter(|stem| !stem.is_empty()).unwrap_or(file_name).to_string();
+        let doc_site = Some(DocSite::NoPlace("a component's doc has no place in its file"));
+        let mut spans = vec![Span { kind: UnitKind::Component, name: Some(name.clone()), parent: None, range: 0..text.len(), skeleton: None, doc_site }];
+        let mut elisions = Vec::new();
+        for (script, language) in self.scripts(text) {
+            // The script is parsed where it stands, so the tree's offsets are the file's.
+            let Some(grammar) = grammar::grammar(language) else { continue };
+            let range = tree_sitter::Range {
+                start_byte: script.start,
+                end_byte: script.end,
+                start_point: lines.point(script.start),
+                end_point: lines.point(script.end),
+            };
+            let parsed = self.parser.set_language(&grammar).is_ok() && self.parser.set_included_ranges(&[range]).is_ok();
+            let tree = parsed.then(|| self.parser.parse(text, None)).flatten();
+            self.parser.set_included_ranges(&[]).expect("the whole text is a valid range");
+            let Some(tree) = tree else { continue };
+            let mut walker = TreeWalker { language, src: text, lines, spans: Vec::new() };
+            elisions.extend(walker.level(tree.root_node(), Some(&name), false, false));
+            spans.extend(walker.spans);
+        }
+        if !elisions.is_empty() {
+            spans[0].skeleton = Some(skeleton(text, &(0..text.len()), &elisions));
+        }
+        spans
+    }
+
+    /// Where a component's `<script>` blocks hold their code, in file order, and the
+    /// grammar for each: `lang="ts"` is TypeScript, as both frameworks read it.
+    fn scripts(&mut self, text: &str) -> Vec<(Range<usize>, Language)> {
+        let html: tree_sitter::Language = tree_sitter_html::LANGUAGE.into();
+        let Some(tree) = self.parser.set_language(&html).ok().and_then(|_| self.parser.parse(text, None)) else { return Vec::new() };
+        let root = tree.root_node();
+        let mut cursor = root.walk();
+        let scripts = root.named_children(&mut cursor).filter(|n| n.kind() == "script_element");
+        scripts
+            .filter_map(|script| {
+                let mut cursor = script.walk();
+                let children: Vec<Node<'_>> = script.named_children(&mut cursor).collect();
+                let code = children.iter().find(|n| n.kind() == "raw_text")?;
+                let lang = children.iter().find(|n| n.kind() == "start_tag").and_then(|tag| {
+                    let mut cursor = tag.walk();
+                    let attributes: Vec<Node<'_>> = tag.named_children(&mut cursor).filter(|a| a.kind() == "attribute").collect();
+                    attributes.into_iter().find_map(|attribute| {
+                        let (name, value) = (attribute.named_child(0)?, attribute.named_child(1)?);
+                        (&text[name.byte_range()] == "lang").then(|| text[value.byte_range()].trim_matches(['"', '\'']).to_string())
+                    })
+                });
+                let language = match lang.as_deref() {
+                    Some("ts") => Language::TypeScript,
+                    Some("tsx") => Language::Tsx,
+                    _ => Language::JavaScript,
+                };
+                Some((code.byte_range(), language))
+            })
             .collect()
     }
 }
@@ -353,6 +421,11 @@ impl LineIndex {
     fn line_start(&self, byte: usize) -> usize {
         self.starts[self.line_of(byte) as usize - 1]
     }
+
+    /// `byte` as tree-sitter's row and column, both 0-based.
+    fn point(&self, byte: usize) -> tree_sitter::Point {
+        tree_sitter::Point { row: self.line_of(byte) as usize - 1, column: byte - self.line_start(byte) }
+    }
 }
 
 #[cfg(test)]
@@ -360,7 +433,7 @@ mod tests {
     use super::*;
 
     fn split(language: Language, text: &str) -> Vec<Unit> {
-        Splitter::new(64 * 1024).split(language, text)
+        Splitter::new(64 * 1024).split(language, "src/file", text)
     }
 
     fn summary(units: &[Unit]) -> Vec<String> {
@@ -413,7 +486,7 @@ mod tests {
     #[test]
     fn a_split_definition_has_its_site_on_its_first_part_only() {
         let src = format!("fn big() {{\n{}}}\n", "    let x = 1;\n".repeat(20));
-        let units = Splitter::new(64).split(Language::Rust, &src);
+        let units = Splitter::new(64).split(Language::Rust, "src/big.rs", &src);
         assert!(units.len() > 2);
         assert_eq!(units[0].doc_site, Some(DocSite::Before { line: 1, indent: String::new() }));
         assert!(units[1..].iter().all(|u| u.doc_site.is_none()));
@@ -1033,6 +1106,67 @@ mod tests {
     }
 
     #[test]
+    fn vue_and_svelte_components_are_containers_of_their_scripts_definitions() {
+        let vue = [
+            "<template>",
+            "  <button :class=\"{ big: count > 10 }\" @click=\"increment\">{{ count }}</button>",
+            "</template>",
+            "",
+            "<script setup lang=\"ts\">",
+            "import { ref } from 'vue'",
+            "",
+            "const count = ref<number>(0)",
+            "",
+            "/** Adds one. */",
+            "function increment(): void {",
+            "  count.value += 1",
+            "}",
+            "",
+            "function reset() {",
+            "  count.value = 0",
+            "}",
+            "</script>",
+            "",
+            "<style scoped>",
+            "button { color: red; }",
+            "</style>",
+        ]
+        .map(|line| format!("{line}\n"))
+        .concat();
+        let units = Splitter::new(64 * 1024).split(Language::Vue, "src/components/Counter.vue", &vue);
+        assert_eq!(
+            summary(&units),
+            ["component - Counter 1-22", "function Counter increment 10-13", "function Counter reset 15-17"],
+            "the script's top-level code stays in the component, as a class's does"
+        );
+        let component = &units[0];
+        assert!(component.elided);
+        assert!(component.content.starts_with("<template>\n  <button"), "{}", component.content);
+        assert!(component.content.contains("const count = ref<number>(0)\n\n/** Adds one. */\nfunction increment(): void { ... }\n\nfunction reset() { ... }\n</script>\n\n<style scoped>"));
+        assert_eq!(units[1].content, "/** Adds one. */\nfunction increment(): void {\n  count.value += 1\n}");
+        let sites: Vec<_> = units.iter().map(|u| u.doc_site.clone()).collect();
+        assert_eq!(
+            sites,
+            [
+                Some(DocSite::NoPlace("a component's doc has no place in its file")),
+                Some(DocSite::Documented),
+                Some(DocSite::Before { line: 15, indent: String::new() })
+            ]
+        );
+
+        // Svelte: two scripts, plain JavaScript; markup that is not HTML's.
+        let svelte = "<script context=\"module\">\n  export function format(n) {\n    return `${n}`;\n  }\n</script>\n\n<script>\n  let count = 0;\n  function increment() {\n    count += 1;\n  }\n</script>\n\n{#if count > 0}\n  <button on:click={increment}>{format(count)}</button>\n{/if}\n";
+        let units = Splitter::new(64 * 1024).split(Language::Svelte, "Counter.svelte", svelte);
+        assert_eq!(summary(&units), ["component - Counter 1-16", "function Counter format 2-4", "function Counter increment 9-11"]);
+        assert_eq!(units[2].doc_site, Some(DocSite::Before { line: 9, indent: "  ".into() }));
+
+        // A component with no script is one unit, its whole text.
+        let units = Splitter::new(64 * 1024).split(Language::Vue, "Badge.vue", "<template>\n  <span>new</span>\n</template>\n");
+        assert_eq!(summary(&units), ["component - Badge 1-3"]);
+        assert!(!units[0].elided);
+    }
+
+    #[test]
     fn comment_only_files_have_no_units_and_unknown_grammars_one() {
         assert!(split(Language::Rust, "// just a comment\n/* and another */\n").is_empty());
         let units = split(Language::Markdown, "# Title\n\ntext\n");
@@ -1043,7 +1177,7 @@ mod tests {
     fn over_budget_units_split_at_lines() {
         let body: String = (0..50).map(|i| format!("    let v{i} = {i};\n")).collect();
         let src = format!("fn big() {{\n{body}}}\n");
-        let units = Splitter::new(200).split(Language::Rust, &src);
+        let units = Splitter::new(200).split(Language::Rust, "src/big.rs", &src);
         assert!(units.len() > 1);
         assert!(units.iter().all(|u| u.content.len() <= 200 && u.parts == units.len() as u32));
         assert!(units.iter().all(|u| u.content.ends_with('\n') || u.part + 1 == u.parts));

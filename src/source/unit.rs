@@ -44,6 +44,8 @@ pub enum UnitKind {
     Index,
     /// SQL's `CREATE TRIGGER`.
     Trigger,
+    /// A Vue or Svelte single-file component: template, scripts and style.
+    Component,
     /// Top-level code between definitions: imports, constants, script statements.
     Code,
     /// A whole file in a language hearth does not split, or one its parser could not read.
@@ -75,6 +77,7 @@ impl UnitKind {
             UnitKind::View => "view",
             UnitKind::Index => "index",
             UnitKind::Trigger => "trigger",
+            UnitKind::Component => "component",
             UnitKind::Code => "code",
             UnitKind::File => "file",
         }
