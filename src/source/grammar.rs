@@ -37,6 +37,7 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::ObjC => tree_sitter_objc::LANGUAGE,
         Language::Sql => tree_sitter_sequel::LANGUAGE,
         Language::Perl => tree_sitter_perl::LANGUAGE,
+        Language::Protobuf => tree_sitter_proto::LANGUAGE,
         _ => return None,
     };
     Some(grammar.into())
@@ -220,13 +221,15 @@ pub(crate) fn path_separator(language: Language) -> &'static str {
 }
 
 /// The namespace a statement opens for the rest of its file: C#'s file-scoped
-/// `namespace Shop.Orders;`, PHP's `namespace App\Shop;` and Perl's `package Shop::Cart;`,
-/// the usual forms, name the same parent as the block forms `namespace X { }` do.
+/// `namespace Shop.Orders;`, PHP's `namespace App\Shop;`, Perl's `package Shop::Cart;`,
+/// the usual forms, name the same parent as the block forms `namespace X { }` do; so
+/// does a protocol buffer's `package shop.v1;`.
 pub(crate) fn namespace_statement(language: Language, node: Node<'_>, src: &str) -> Option<String> {
     match (language, node.kind()) {
         (Language::CSharp, "file_scoped_namespace_declaration") => field_text(node, "name", src),
         (Language::Php, "namespace_definition") if node.child_by_field_name("body").is_none() => field_text(node, "name", src),
         (Language::Perl, "package_statement") if node.child_by_field_name("body").is_none() => perl_package(node, src),
+        (Language::Protobuf, "package") => child_of_kind(node, &["full_ident"]).map(|n| clean_name(&src[n.byte_range()])),
         _ => None,
     }
 }
@@ -599,6 +602,17 @@ pub(crate) fn classify<'t>(
             "package_statement" if body.is_some() => Some(Item::container(UnitKind::Module, perl_package(node, src), body)),
             _ => None,
         },
+        Language::Protobuf => {
+            let declared = |kind| child_of_kind(node, &[kind]).map(|n| clean_name(&src[n.byte_range()]));
+            match node.kind() {
+                // A message's nested messages and enums are its members.
+                "message" => Some(Item::container(UnitKind::Struct, declared("message_name"), child_of_kind(node, &["message_body"]))),
+                "enum" => Some(Item::leaf(UnitKind::Enum, declared("enum_name"))),
+                "service" => Some(Item::container(UnitKind::Interface, declared("service_name"), Some(node))),
+                "rpc" => Some(Item::leaf(UnitKind::Method, declared("rpc_name"))),
+                _ => None,
+            }
+        }
         Language::Lua => match node.kind() {
             // `function M.scroll()` is the module's, `function M:draw()` the object's method.
             "function_declaration" => {

@@ -36,6 +36,7 @@ pub enum Language {
     Elixir,
     ObjC,
     Sql,
+    Protobuf,
     Vue,
     Svelte,
     Html,
@@ -77,6 +78,7 @@ impl Language {
         Language::Elixir,
         Language::ObjC,
         Language::Sql,
+        Language::Protobuf,
         Language::Vue,
         Language::Svelte,
         Language::Html,
@@ -118,6 +120,7 @@ impl Language {
             Language::Elixir => "elixir",
             Language::ObjC => "objc",
             Language::Sql => "sql",
+            Language::Protobuf => "protobuf",
             Language::Vue => "vue",
             Language::Svelte => "svelte",
             Language::Html => "html",
@@ -145,6 +148,7 @@ impl Language {
             "rs" => "rust",
             "bash" | "sh" | "zsh" => "shell",
             "golang" => "go",
+            "proto" | "protocol buffer" | "protocol buffers" => "protobuf",
             "yml" => "yaml",
             "md" => "markdown",
             "objective-c" | "objectivec" | "obj-c" | "objective-c++" => "objc",
@@ -211,6 +215,7 @@ fn from_extension(ext: &str) -> Option<Language> {
         "ex" | "exs" => Language::Elixir,
         "mm" => Language::ObjC,
         "sql" => Language::Sql,
+        "proto" => Language::Protobuf,
         "vue" => Language::Vue,
         "svelte" => Language::Svelte,
         "html" | "htm" => Language::Html,
@@ -308,9 +313,11 @@ mod tests {
     }
 
     #[test]
-    fn single_file_components_by_their_extension() {
+    fn single_file_components_and_protocol_buffers_by_their_extension() {
         assert_eq!(detect("src/components/Counter.vue", "<template>"), Some("vue"));
         assert_eq!(detect("src/routes/+page.svelte", "<script>"), Some("svelte"));
+        assert_eq!(detect("api/shop/v1/orders.proto", "syntax = \"proto3\";"), Some("protobuf"));
+        assert_eq!(Language::from_name("Protocol Buffer"), Some(Language::Protobuf));
     }
 
     #[test]

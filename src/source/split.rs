@@ -1167,6 +1167,55 @@ mod tests {
     }
 
     #[test]
+    fn protocol_buffer_messages_enums_services_and_rpcs_in_their_package() {
+        let proto = [
+            "syntax = \"proto3\";",
+            "",
+            "package shop.v1;",
+            "",
+            "import \"google/protobuf/timestamp.proto\";",
+            "",
+            "// An order a customer placed.",
+            "message Order {",
+            "  string id = 1;",
+            "  repeated Item items = 2;",
+            "",
+            "  // One line of an order.",
+            "  message Item {",
+            "    string sku = 1;",
+            "  }",
+            "}",
+            "",
+            "enum Color { COLOR_UNSPECIFIED = 0; }",
+            "",
+            "service Orders {",
+            "  // Places an order.",
+            "  rpc Place(Order) returns (Order);",
+            "  rpc Watch(stream Order) returns (stream Order) {",
+            "    option deprecated = true;",
+            "  }",
+            "}",
+        ]
+        .map(|line| format!("{line}\n"))
+        .concat();
+        let units = split(Language::Protobuf, &proto);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-5",
+                "struct shop.v1 Order 7-16",
+                "struct shop.v1.Order Item 12-15",
+                "enum shop.v1 Color 18-18",
+                "interface shop.v1 Orders 20-26",
+                "method shop.v1.Orders Place 21-22",
+                "method shop.v1.Orders Watch 23-25",
+            ]
+        );
+        assert_eq!(units[1].content, "// An order a customer placed.\nmessage Order {\n  string id = 1;\n  repeated Item items = 2;\n\n  // One line of an order.\n  message Item { ... }\n}");
+        assert_eq!(doc_sites(Language::Protobuf, &proto)[1..], ["Order documented", "Item documented", "Color 18+0", "Orders 20+0", "Place documented", "Watch 23+2"]);
+    }
+
+    #[test]
     fn comment_only_files_have_no_units_and_unknown_grammars_one() {
         assert!(split(Language::Rust, "// just a comment\n/* and another */\n").is_empty());
         let units = split(Language::Markdown, "# Title\n\ntext\n");
