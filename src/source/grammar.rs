@@ -38,6 +38,7 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::Sql => tree_sitter_sequel::LANGUAGE,
         Language::Perl => tree_sitter_perl::LANGUAGE,
         Language::Protobuf => tree_sitter_proto::LANGUAGE,
+        Language::Hcl => tree_sitter_hcl::LANGUAGE,
         _ => return None,
     };
     Some(grammar.into())
@@ -73,8 +74,9 @@ impl<'t> Item<'t> {
 /// conditionals (a C header's include guard wraps the whole file), `extern "C" { }`,
 /// Java's enum body declarations, Ruby's `class << self` (its methods are the class's),
 /// Haskell's imports and top-level declarations (the grammar hangs the doc comment of
-/// the first declaration on the imports), Dart's class members and SQL's `BEGIN; …
-/// COMMIT;` (a migration's tables are defined inside its transaction).
+/// the first declaration on the imports), Dart's class members, SQL's `BEGIN; …
+/// COMMIT;` (a migration's tables are defined inside its transaction) and the body
+/// that holds an HCL file's blocks.
 pub(crate) fn is_transparent(kind: &str) -> bool {
     matches!(
         kind,
@@ -93,6 +95,7 @@ pub(crate) fn is_transparent(kind: &str) -> bool {
             | "member_declaration"
             | "implementation_definition"
             | "transaction"
+            | "body"
     )
 }
 
@@ -612,6 +615,28 @@ pub(crate) fn classify<'t>(
                 "rpc" => Some(Item::leaf(UnitKind::Method, declared("rpc_name"))),
                 _ => None,
             }
+        }
+        // `resource "aws_s3_bucket" "logs" { … }` is named as Terraform addresses it,
+        // `aws_s3_bucket.logs`; `variable "region"` is `var.region`, `module "vpc"`
+        // `module.vpc`. A block without labels (`terraform`, `locals`) is settings.
+        Language::Hcl if node.kind() == "block" => {
+            let mut cursor = node.walk();
+            let words: Vec<String> = node
+                .named_children(&mut cursor)
+                .take_while(|n| matches!(n.kind(), "identifier" | "string_lit"))
+                .map(|n| clean_name(src[n.byte_range()].trim_matches('"')))
+                .collect();
+            let (block_type, labels) = words.split_first()?;
+            if labels.is_empty() {
+                return None;
+            }
+            let prefix = match block_type.as_str() {
+                "resource" => None,
+                "variable" => Some("var"),
+                other => Some(other),
+            };
+            let address = prefix.into_iter().chain(labels.iter().map(String::as_str)).collect::<Vec<_>>().join(".");
+            Some(Item::leaf(UnitKind::Block, Some(address)))
         }
         Language::Lua => match node.kind() {
             // `function M.scroll()` is the module's, `function M:draw()` the object's method.

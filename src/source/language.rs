@@ -37,6 +37,7 @@ pub enum Language {
     ObjC,
     Sql,
     Protobuf,
+    Hcl,
     Vue,
     Svelte,
     Html,
@@ -79,6 +80,7 @@ impl Language {
         Language::ObjC,
         Language::Sql,
         Language::Protobuf,
+        Language::Hcl,
         Language::Vue,
         Language::Svelte,
         Language::Html,
@@ -121,6 +123,7 @@ impl Language {
             Language::ObjC => "objc",
             Language::Sql => "sql",
             Language::Protobuf => "protobuf",
+            Language::Hcl => "hcl",
             Language::Vue => "vue",
             Language::Svelte => "svelte",
             Language::Html => "html",
@@ -149,6 +152,7 @@ impl Language {
             "bash" | "sh" | "zsh" => "shell",
             "golang" => "go",
             "proto" | "protocol buffer" | "protocol buffers" => "protobuf",
+            "terraform" => "hcl",
             "yml" => "yaml",
             "md" => "markdown",
             "objective-c" | "objectivec" | "obj-c" | "objective-c++" => "objc",
@@ -216,6 +220,7 @@ fn from_extension(ext: &str) -> Option<Language> {
         "mm" => Language::ObjC,
         "sql" => Language::Sql,
         "proto" => Language::Protobuf,
+        "tf" | "tfvars" | "hcl" => Language::Hcl,
         "vue" => Language::Vue,
         "svelte" => Language::Svelte,
         "html" | "htm" => Language::Html,
@@ -313,11 +318,13 @@ mod tests {
     }
 
     #[test]
-    fn single_file_components_and_protocol_buffers_by_their_extension() {
+    fn components_protocol_buffers_and_terraform_by_their_extension() {
         assert_eq!(detect("src/components/Counter.vue", "<template>"), Some("vue"));
         assert_eq!(detect("src/routes/+page.svelte", "<script>"), Some("svelte"));
         assert_eq!(detect("api/shop/v1/orders.proto", "syntax = \"proto3\";"), Some("protobuf"));
         assert_eq!(Language::from_name("Protocol Buffer"), Some(Language::Protobuf));
+        assert_eq!(detect("infra/main.tf", "resource"), Some("hcl"));
+        assert_eq!(Language::from_name("Terraform"), Some(Language::Hcl));
     }
 
     #[test]

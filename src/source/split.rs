@@ -1216,6 +1216,54 @@ mod tests {
     }
 
     #[test]
+    fn terraform_blocks_named_by_their_address() {
+        let terraform = [
+            "terraform {",
+            "  required_version = \">= 1.5\"",
+            "}",
+            "",
+            "# The region everything runs in.",
+            "variable \"region\" {",
+            "  type = string",
+            "}",
+            "",
+            "locals {",
+            "  name = \"shop\"",
+            "}",
+            "",
+            "resource \"aws_s3_bucket\" \"logs\" {",
+            "  bucket = \"${local.name}-logs\"",
+            "  lifecycle {",
+            "    prevent_destroy = true",
+            "  }",
+            "}",
+            "",
+            "data \"aws_ami\" \"ubuntu\" {",
+            "  most_recent = true",
+            "}",
+            "",
+            "module \"vpc\" {",
+            "  source = \"./modules/vpc\"",
+            "}",
+        ]
+        .map(|line| format!("{line}\n"))
+        .concat();
+        assert_eq!(
+            summary(&split(Language::Hcl, &terraform)),
+            [
+                "code - - 1-3",
+                "block - var.region 5-8",
+                "code - - 10-12",
+                "block - aws_s3_bucket.logs 14-19",
+                "block - data.aws_ami.ubuntu 21-23",
+                "block - module.vpc 25-27",
+            ],
+            "a block without labels is settings"
+        );
+        assert_eq!(doc_sites(Language::Hcl, &terraform)[1..4], ["var.region documented", "code -", "aws_s3_bucket.logs 14+0"]);
+    }
+
+    #[test]
     fn comment_only_files_have_no_units_and_unknown_grammars_one() {
         assert!(split(Language::Rust, "// just a comment\n/* and another */\n").is_empty());
         let units = split(Language::Markdown, "# Title\n\ntext\n");

@@ -46,6 +46,8 @@ pub enum UnitKind {
     Trigger,
     /// A Vue or Svelte single-file component: template, scripts and style.
     Component,
+    /// A labelled HCL block: a Terraform resource, data source, module, variable, output.
+    Block,
     /// Top-level code between definitions: imports, constants, script statements.
     Code,
     /// A whole file in a language hearth does not split, or one its parser could not read.
@@ -78,6 +80,7 @@ impl UnitKind {
             UnitKind::Index => "index",
             UnitKind::Trigger => "trigger",
             UnitKind::Component => "component",
+            UnitKind::Block => "block",
             UnitKind::Code => "code",
             UnitKind::File => "file",
         }

@@ -51,7 +51,7 @@ fn convention(language: &str) -> (&'static str, Option<DocSyntax>) {
         "csharp" => ("C# XML doc comments (/// <summary>)", Some(XmlLines)),
         "r" => ("roxygen comment lines (#')", Some(Lines("#'"))),
         "elixir" => ("an Elixir @doc heredoc (@doc \"\"\" ... \"\"\")", Some(ElixirDoc)),
-        "ruby" | "shell" | "perl" | "yaml" | "toml" | "makefile" | "dockerfile" | "cmake" => {
+        "ruby" | "shell" | "perl" | "yaml" | "toml" | "makefile" | "dockerfile" | "cmake" | "hcl" => {
             ("`#` comment lines", Some(Lines("#")))
         }
         "php" => ("a PHPDoc block (/** ... */)", Some(Block)),
