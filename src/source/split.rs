@@ -40,21 +40,26 @@ impl Splitter {
     /// members). Empty when the file held nothing but comments.
     pub fn split(&mut self, language: Language, path: &str, text: &str) -> Vec<Unit> {
         let lines = LineIndex::new(text);
-        if matches!(language, Language::Vue | Language::Svelte) {
-            let spans = self.component(path, text, &lines);
-            return spans.into_iter().flat_map(|span| span.into_units(text, &lines, self.max_unit_bytes)).collect();
-        }
+        let spans = if matches!(language, Language::Vue | Language::Svelte) { self.component(path, text, &lines) } else { self.spans(language, text, &lines) };
+        spans
+            .into_iter()
+            .flat_map(|span| span.into_units(text, &lines, self.max_unit_bytes))
+            .collect()
+    }
+
+    /// The units of a file in one language, before they are cut to the budget.
+    fn spans(&mut self, language: Language, text: &str, lines: &LineIndex) -> Vec<Span> {
         let tree = grammar::grammar(language).and_then(|g| {
             self.parser.set_language(&g).ok()?;
             self.parser.parse(text, None)
         });
-        let spans = match tree {
+        match tree {
             Some(tree) => {
                 // A file the parser could not read is a file, as in a language without a
                 // grammar, not top-level code: when its root is an error (whose children
                 // leave out the tokens it skipped), or when no definition was found in it.
                 let root = tree.root_node();
-                let mut walker = TreeWalker { language, src: text, lines: &lines, spans: Vec::new() };
+                let mut walker = TreeWalker { language, src: text, lines, spans: Vec::new() };
                 if !root.is_error() {
                     walker.level(root, None, false, true);
                 }
@@ -62,11 +67,7 @@ impl Splitter {
                 if unread { vec![Span::whole(UnitKind::File, text)] } else { walker.spans }
             }
             None => vec![Span::whole(UnitKind::File, text)],
-        };
-        spans
-            .into_iter()
-            .flat_map(|span| span.into_units(text, &lines, self.max_unit_bytes))
-            .collect()
+        }
     }
 
     /// A single-file component (Vue's `.vue`, Svelte's `.svelte`) is a container named by
