@@ -554,15 +554,25 @@ pub(crate) fn classify<'t>(
             _ => None,
         },
         Language::R => match node.kind() {
-            // `add <- function(a, b) { … }`, and `=`, `<<-`.
+            // `add <- function(a, b) { … }`, and `=`, `<<-`; `Counter <- R6Class("Counter",
+            // public = list(…))`, a class whose members are its lists' functions.
             "binary_operator" => {
-                let function = node.child_by_field_name("rhs").filter(|rhs| rhs.kind() == "function_definition")?;
+                let value = node.child_by_field_name("rhs")?;
                 let operator = node.child_by_field_name("operator").map(|o| &src[o.byte_range()]);
                 if !matches!(operator, Some("<-" | "=" | "<<-")) {
                     return None;
                 }
                 let declared = field_text(node, "lhs", src).map(|name| name.trim_matches(['"', '\'', '`']).to_string());
-                Some(Item::function(UnitKind::Function, declared, function.child_by_field_name("body")))
+                match value.kind() {
+                    "function_definition" => Some(Item::function(UnitKind::Function, declared, value.child_by_field_name("body"))),
+                    "call" if r_calls(value, "R6Class", src) => Some(Item::container(UnitKind::Class, declared, value.child_by_field_name("arguments"))),
+                    _ => None,
+                }
+            }
+            // A method in an R6 class's `public = list(add = function(n) { … })`.
+            "argument" => {
+                let function = node.child_by_field_name("value").filter(|value| value.kind() == "function_definition")?;
+                Some(Item::function(UnitKind::Method, field_text(node, "name", src), function.child_by_field_name("body")))
             }
             _ => None,
         },
@@ -715,6 +725,24 @@ fn objc_selector(node: Node<'_>, src: &str) -> Option<String> {
         }
     }
     (!selector.is_empty()).then(|| clean_name(&selector))
+}
+
+/// Whether an R call calls `function`, plainly or through its package (`R6::R6Class`).
+fn r_calls(call: Node<'_>, function: &str, src: &str) -> bool {
+    let Some(called) = call.child_by_field_name("function") else { return false };
+    let called = if called.kind() == "namespace_operator" { called.child_by_field_name("rhs") } else { Some(called) };
+    called.is_some_and(|name| &src[name.byte_range()] == function)
+}
+
+/// The node whose children stand in for `node` among its siblings: an R6 class's
+/// `public = list(…)`, `private = list(…)` and `active = list(…)` hold its members.
+pub(crate) fn member_list<'t>(language: Language, node: Node<'t>, src: &str) -> Option<Node<'t>> {
+    let section = node.child_by_field_name("name").filter(|_| language == Language::R && node.kind() == "argument")?;
+    if !matches!(&src[section.byte_range()], "public" | "private" | "active") {
+        return None;
+    }
+    let list = node.child_by_field_name("value").filter(|value| value.kind() == "call" && r_calls(*value, "list", src))?;
+    list.child_by_field_name("arguments")
 }
 
 /// `package Shop::Cart` → `Shop::Cart`.

@@ -193,7 +193,7 @@ impl<'s> TreeWalker<'s> {
     /// Reads the children of `node` as one level of definitions. Returns the ranges an
     /// enclosing skeleton elides: the bodies of the definitions found.
     fn level(&mut self, node: Node<'_>, parent: Option<&str>, in_container: bool, top_level: bool) -> Vec<Range<usize>> {
-        let elements = flatten(node);
+        let elements = flatten(node, self.language, self.src);
         let mut elisions = Vec::new();
         let mut free = 0; // elements[free..] are not yet part of a unit
         // A statement-form namespace (`namespace Shop;`) is the parent of what follows it.
@@ -332,13 +332,16 @@ impl<'s> TreeWalker<'s> {
 }
 
 /// The named children of `node`, with transparent wrappers (`#ifdef`, `extern "C"`)
-/// replaced by their own children.
-fn flatten<'t>(node: Node<'t>) -> Vec<Node<'t>> {
+/// replaced by their own children, and a list of members (an R6 class's `public =
+/// list(…)`) by the members.
+fn flatten<'t>(node: Node<'t>, language: Language, src: &str) -> Vec<Node<'t>> {
     let mut out = Vec::new();
     let mut cursor = node.walk();
     for child in node.named_children(&mut cursor) {
         if grammar::is_transparent(child.kind()) {
-            out.extend(flatten(child));
+            out.extend(flatten(child, language, src));
+        } else if let Some(members) = grammar::member_list(language, child, src) {
+            out.extend(flatten(members, language, src));
         } else {
             out.push(child);
         }
@@ -1262,6 +1265,44 @@ mod tests {
             "a block without labels is settings"
         );
         assert_eq!(doc_sites(Language::Hcl, &terraform)[1..4], ["var.region documented", "code -", "aws_s3_bucket.logs 14+0"]);
+    }
+
+    #[test]
+    fn r6_classes_and_their_methods() {
+        let r = [
+            "library(R6)",
+            "",
+            "#' A counter.",
+            "Counter <- R6::R6Class(\"Counter\",",
+            "  public = list(",
+            "    count = 0,",
+            "    #' @description Adds `n`.",
+            "    add = function(n = 1) {",
+            "      self$count <- self$count + n",
+            "      invisible(self)",
+            "    }",
+            "  ),",
+            "  private = list(",
+            "    secret = function() 42",
+            "  )",
+            ")",
+            "",
+            "tally <- function(x) length(x)",
+            "options <- list(verbose = function() TRUE)",
+        ]
+        .map(|line| format!("{line}\n"))
+        .concat();
+        let units = split(Language::R, &r);
+        assert_eq!(
+            summary(&units),
+            ["code - - 1-1", "class - Counter 3-16", "method Counter add 7-11", "method Counter secret 14-14", "function - tally 18-18", "code - - 19-19"],
+            "a list that is no R6 class's is code"
+        );
+        assert_eq!(
+            units[1].content,
+            "#' A counter.\nCounter <- R6::R6Class(\"Counter\",\n  public = list(\n    count = 0,\n    #' @description Adds `n`.\n    add = function(n = 1) { ... }\n  ),\n  private = list(\n    secret = function() ...\n  )\n)"
+        );
+        assert_eq!(doc_sites(Language::R, &r)[1..4], ["Counter documented", "add documented", "secret 14+4"]);
     }
 
     #[test]
