@@ -231,8 +231,8 @@ pub(crate) fn namespace_statement(language: Language, node: Node<'_>, src: &str)
     match (language, node.kind()) {
         (Language::CSharp, "file_scoped_namespace_declaration") => field_text(node, "name", src),
         (Language::Php, "namespace_definition") if node.child_by_field_name("body").is_none() => field_text(node, "name", src),
-        (Language::Perl, "package_statement") if node.child_by_field_name("body").is_none() => perl_package(node, src),
-        (Language::Protobuf, "package") => child_of_kind(node, &["full_ident"]).map(|n| clean_name(&src[n.byte_range()])),
+        (Language::Perl, "package_statement") if node.child_by_field_name("body").is_none() => kind_text(node, &["package_name"], src),
+        (Language::Protobuf, "package") => kind_text(node, &["full_ident"], src),
         _ => None,
     }
 }
@@ -538,7 +538,7 @@ pub(crate) fn classify<'t>(
             "class_declaration" | "mixin_declaration" => Some(Item::container(UnitKind::Class, name(), body)),
             "extension_declaration" => Some(Item::container(UnitKind::Impl, name(), body)),
             "enum_declaration" => Some(Item::leaf(UnitKind::Enum, name())),
-            "type_alias" => Some(Item::leaf(UnitKind::Type, child_of_kind(node, &["type_identifier"]).map(|n| clean_name(&src[n.byte_range()])))),
+            "type_alias" => Some(Item::leaf(UnitKind::Type, kind_text(node, &["type_identifier"], src))),
             "function_declaration" => {
                 Some(Item::function(function_kind, node.child_by_field_name("signature").and_then(|s| field_text(s, "name", src)), elidable(body)))
             }
@@ -612,11 +612,11 @@ pub(crate) fn classify<'t>(
         Language::Perl => match node.kind() {
             // `sub name;` only declares it.
             "function_definition" if body.is_some() => Some(Item::function(UnitKind::Function, name(), body)),
-            "package_statement" if body.is_some() => Some(Item::container(UnitKind::Module, perl_package(node, src), body)),
+            "package_statement" if body.is_some() => Some(Item::container(UnitKind::Module, kind_text(node, &["package_name"], src), body)),
             _ => None,
         },
         Language::Protobuf => {
-            let declared = |kind| child_of_kind(node, &[kind]).map(|n| clean_name(&src[n.byte_range()]));
+            let declared = |kind| kind_text(node, &[kind], src);
             match node.kind() {
                 // A message's nested messages and enums are its members.
                 "message" => Some(Item::container(UnitKind::Struct, declared("message_name"), child_of_kind(node, &["message_body"]))),
@@ -689,6 +689,11 @@ fn field_text(node: Node<'_>, field: &str, src: &str) -> Option<String> {
     node.child_by_field_name(field).map(|n| clean_name(&src[n.byte_range()]))
 }
 
+/// [`field_text`] for a child the grammar names no field for: the first of `kinds`.
+fn kind_text(node: Node<'_>, kinds: &[&str], src: &str) -> Option<String> {
+    child_of_kind(node, kinds).map(|n| clean_name(&src[n.byte_range()]))
+}
+
 /// Names go into a column and into prompts: one line, bounded length.
 fn clean_name(text: &str) -> String {
     const MAX_NAME_CHARS: usize = 200;
@@ -706,7 +711,7 @@ fn dart_member_name(signature: Node<'_>, src: &str) -> Option<String> {
 
 /// `@interface Counter (Reset)` → `Counter (Reset)`: the class, and its category if any.
 fn objc_class_name(node: Node<'_>, src: &str) -> Option<String> {
-    let class = child_of_kind(node, &["identifier"]).map(|n| clean_name(&src[n.byte_range()]))?;
+    let class = kind_text(node, &["identifier"], src)?;
     Some(match field_text(node, "category", src) {
         Some(category) => format!("{class} ({category})"),
         None => class,
@@ -743,11 +748,6 @@ pub(crate) fn member_list<'t>(language: Language, node: Node<'t>, src: &str) -> 
     }
     let list = node.child_by_field_name("value").filter(|value| value.kind() == "call" && r_calls(*value, "list", src))?;
     list.child_by_field_name("arguments")
-}
-
-/// `package Shop::Cart` → `Shop::Cart`.
-fn perl_package(node: Node<'_>, src: &str) -> Option<String> {
-    child_of_kind(node, &["package_name"]).map(|n| clean_name(&src[n.byte_range()]))
 }
 
 /// `"shop"."orders"` → (`shop`, `orders`): the schema (with its database, if named)
