@@ -436,6 +436,11 @@ impl LineIndex {
 mod tests {
     use super::*;
 
+    /// A file's text from its lines, each ended by a newline.
+    fn file(lines: &[&str]) -> String {
+        lines.iter().map(|line| format!("{line}\n")).collect()
+    }
+
     fn split(language: Language, text: &str) -> Vec<Unit> {
         Splitter::new(64 * 1024).split(language, "src/file", text)
     }
@@ -779,7 +784,7 @@ mod tests {
 
     #[test]
     fn elixir_modules_clauses_protocols_and_doc_attributes() {
-        let src = [
+        let src = file(&[
             "defmodule Shop.Cart do",
             "  @moduledoc \"A cart.\"",
             "  alias Shop.Item",
@@ -809,9 +814,7 @@ mod tests {
             "end",
             "",
             "IO.puts(\"script\")",
-        ]
-        .map(|line| format!("{line}\n"))
-        .concat();
+        ]);
         let units = split(Language::Elixir, &src);
         assert_eq!(
             summary(&units),
@@ -858,7 +861,7 @@ mod tests {
             ["code - - 1-1", "struct - Point 3-10", "method Point add 7-9", "enum - Color 12-12", "function - main 14-14", "code - - 16-18"]
         );
         assert_eq!(units[1].content, "/// A point.\npub const Point = struct {\n    x: i32,\n\n    pub fn add(a: Point, b: Point) Point { ... }\n};");
-        let dart = [
+        let dart = file(&[
             "import 'dart:math';",
             "",
             "/// A counter.",
@@ -892,9 +895,7 @@ mod tests {
             "void main() {",
             "  print(Counter(1));",
             "}",
-        ]
-        .map(|line| format!("{line}\n"))
-        .concat();
+        ]);
         assert_eq!(
             summary(&split(Language::Dart, &dart)),
             [
@@ -924,7 +925,7 @@ mod tests {
 
     #[test]
     fn objective_c_interfaces_implementations_selectors_and_c_functions() {
-        let src = [
+        let src = file(&[
             "#import <Foundation/Foundation.h>",
             "",
             "/// A counter.",
@@ -951,9 +952,7 @@ mod tests {
             "static int helper(int x) {",
             "    return x * 2;",
             "}",
-        ]
-        .map(|line| format!("{line}\n"))
-        .concat();
+        ]);
         let units = split(Language::ObjC, &src);
         assert_eq!(
             summary(&units),
@@ -978,7 +977,7 @@ mod tests {
 
     #[test]
     fn sql_tables_views_functions_indexes_and_triggers_with_their_semicolons() {
-        let src = [
+        let src = file(&[
             "BEGIN;",
             "",
             "-- Orders placed by customers.",
@@ -1007,9 +1006,7 @@ mod tests {
             "ALTER TABLE shop.orders ADD COLUMN note TEXT;",
             "",
             "COMMIT;",
-        ]
-        .map(|line| format!("{line}\n"))
-        .concat();
+        ]);
         let units = split(Language::Sql, &src);
         assert_eq!(
             summary(&units),
@@ -1037,7 +1034,7 @@ mod tests {
 
     #[test]
     fn perl_subs_in_their_packages_with_comments_and_pod() {
-        let src = [
+        let src = file(&[
             "#!/usr/bin/perl",
             "use strict;",
             "",
@@ -1071,9 +1068,7 @@ mod tests {
             "sub max($$) { $_[0] > $_[1] ? $_[0] : $_[1] }",
             "print Shop::Cart->new, \"\\n\";",
             "1;",
-        ]
-        .map(|line| format!("{line}\n"))
-        .concat();
+        ]);
         let units = split(Language::Perl, &src);
         assert_eq!(
             summary(&units),
@@ -1111,7 +1106,7 @@ mod tests {
 
     #[test]
     fn vue_and_svelte_components_are_containers_of_their_scripts_definitions() {
-        let vue = [
+        let vue = file(&[
             "<template>",
             "  <button :class=\"{ big: count > 10 }\" @click=\"increment\">{{ count }}</button>",
             "</template>",
@@ -1134,9 +1129,7 @@ mod tests {
             "<style scoped>",
             "button { color: red; }",
             "</style>",
-        ]
-        .map(|line| format!("{line}\n"))
-        .concat();
+        ]);
         let units = Splitter::new(64 * 1024).split(Language::Vue, "src/components/Counter.vue", &vue);
         assert_eq!(
             summary(&units),
@@ -1172,7 +1165,7 @@ mod tests {
 
     #[test]
     fn protocol_buffer_messages_enums_services_and_rpcs_in_their_package() {
-        let proto = [
+        let proto = file(&[
             "syntax = \"proto3\";",
             "",
             "package shop.v1;",
@@ -1199,9 +1192,7 @@ mod tests {
             "    option deprecated = true;",
             "  }",
             "}",
-        ]
-        .map(|line| format!("{line}\n"))
-        .concat();
+        ]);
         let units = split(Language::Protobuf, &proto);
         assert_eq!(
             summary(&units),
@@ -1221,7 +1212,7 @@ mod tests {
 
     #[test]
     fn terraform_blocks_named_by_their_address() {
-        let terraform = [
+        let terraform = file(&[
             "terraform {",
             "  required_version = \">= 1.5\"",
             "}",
@@ -1249,9 +1240,7 @@ mod tests {
             "module \"vpc\" {",
             "  source = \"./modules/vpc\"",
             "}",
-        ]
-        .map(|line| format!("{line}\n"))
-        .concat();
+        ]);
         assert_eq!(
             summary(&split(Language::Hcl, &terraform)),
             [
@@ -1269,7 +1258,7 @@ mod tests {
 
     #[test]
     fn r6_classes_and_their_methods() {
-        let r = [
+        let r = file(&[
             "library(R6)",
             "",
             "#' A counter.",
@@ -1289,9 +1278,7 @@ mod tests {
             "",
             "tally <- function(x) length(x)",
             "options <- list(verbose = function() TRUE)",
-        ]
-        .map(|line| format!("{line}\n"))
-        .concat();
+        ]);
         let units = split(Language::R, &r);
         assert_eq!(
             summary(&units),
