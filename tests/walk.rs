@@ -349,3 +349,74 @@ fn bad_arguments_fail_with_a_message_naming_the_input() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("a{"));
 }
+
+/// A notebook file as Jupyter writes it, with code cells of `sources` and metadata naming
+/// the kernel's `language`, and `output_bytes` of a plot's base64 in the first cell's outputs.
+fn notebook(sources: &[&str], language: &str, output_bytes: usize) -> String {
+    let cells: Vec<serde_json::Value> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, source)| {
+            let outputs = if i == 0 && output_bytes > 0 {
+                serde_json::json!([{ "output_type": "display_data", "data": { "image/png": "A".repeat(output_bytes) }, "metadata": {} }])
+            } else {
+                serde_json::json!([])
+            };
+            let lines: Vec<&str> = source.split_inclusive('\n').collect();
+            serde_json::json!({ "cell_type": "code", "execution_count": i + 1, "metadata": {}, "outputs": outputs, "source": lines })
+        })
+        .collect();
+    let metadata = serde_json::json!({ "kernelspec": { "display_name": language, "language": language, "name": language } });
+    serde_json::to_string_pretty(&serde_json::json!({ "cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5 })).unwrap()
+}
+
+#[test]
+fn notebooks_are_their_code_cells_in_the_kernels_language() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    let limit = 64 * 1024;
+    let analysis = notebook(&["import math\n", "def area(r):\n    return math.pi * r * r\n"], "python", 2 * limit);
+    write(&root.join("analysis.ipynb"), &analysis);
+    write(&root.join("stats.ipynb"), notebook(&["mean2 <- function(x) sum(x) / length(x)\n"], "R", 0));
+    write(&root.join("julia.ipynb"), notebook(&["f(x) = 2x\n"], "julia", 0));
+    write(&root.join("huge_code.ipynb"), notebook(&[&"x = 1\n".repeat(limit / 4)], "python", 0));
+    write(&root.join("broken.ipynb"), "{\"cells\": [");
+    write(&root.join("comment.ipynb"), notebook(&["# a comment\n"], "python", 0));
+    write(&root.join("empty.ipynb"), notebook(&["", "\n"], "python", 0));
+    let config = WalkConfig { max_file_bytes: limit as u64, ..WalkConfig::default() };
+    let out = tmp.path().join("out");
+    walk_lib(WalkInput::Repos(vec![root.clone()]), &config, &out);
+
+    let expected: BTreeMap<String, String> =
+        [("julia.ipynb", "unknown_language"), ("huge_code.ipynb", "too_large"), ("broken.ipynb", "invalid_notebook"), ("comment.ipynb", "no_code"), ("empty.ipynb", "no_code")]
+            .into_iter()
+            .map(|(p, r)| (p.to_string(), r.to_string()))
+            .collect();
+    assert_eq!(skipped(&out), expected, "a notebook whose plots are over the limit is read: its code is under it");
+    let skips = rows(&out.join(job::SKIPPED_FILE));
+    let detail = |path: &str| get(skips.iter().find(|r| get(r, "path") == path).unwrap(), "detail").to_string();
+    assert_eq!(detail("julia.ipynb"), "a notebook in julia");
+    assert_eq!(detail("huge_code.ipynb"), format!("its code cells are over the {limit} byte limit"));
+    assert!(detail("broken.ipynb").starts_with("not notebook JSON: EOF"), "{}", detail("broken.ipynb"));
+    assert_eq!(detail("comment.ipynb"), "only comments");
+    assert_eq!(detail("empty.ipynb"), "no code cells, or only empty ones");
+
+    let units = rows(&out.join(job::UNITS_FILE));
+    let summary: BTreeSet<String> = units.iter().map(|r| format!("{} {} {} {}", get(r, "path"), get(r, "language"), get(r, "kind"), get(r, "name"))).collect();
+    let expected: BTreeSet<String> =
+        ["analysis.ipynb python code ", "analysis.ipynb python function area", "stats.ipynb r function mean2"].into_iter().map(String::from).collect();
+    assert_eq!(summary, expected);
+    let area = units.iter().find(|r| get(r, "name") == "area").unwrap();
+    let line = |needle: &str| (analysis[..analysis.find(needle).unwrap()].matches('\n').count() + 1).to_string();
+    assert_eq!((get(area, "start_line"), get(area, "end_line")), (line("def area").as_str(), line("return math.pi").as_str()), "the file's lines");
+
+    // The same notebook in a dataset is the same units.
+    let jsonl = tmp.path().join("notebooks.jsonl");
+    let record = serde_json::json!({ "repo": "repo", "path": "analysis.ipynb", "language": "Jupyter Notebook", "content": analysis });
+    write(&jsonl, format!("{record}\n"));
+    let from_jsonl = tmp.path().join("jsonl");
+    walk_lib(WalkInput::Dataset { file: jsonl, columns: DatasetColumns::default() }, &config, &from_jsonl);
+    let ids = unit_ids(&out);
+    let analysis_ids: BTreeMap<String, String> = ids.into_iter().filter(|(_, place)| place.starts_with("analysis.ipynb")).collect();
+    assert_eq!(unit_ids(&from_jsonl), analysis_ids);
+}

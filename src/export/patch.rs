@@ -18,7 +18,7 @@ use similar::TextDiff;
 
 use crate::finished::rows::{DocText, Place, Row};
 use super::safe_relative;
-use crate::source::{decode, unit_ids, DocSite, Language, Splitter, Unit, UnitKind};
+use crate::source::{decode, is_notebook, unit_ids, DocSite, Language, Splitter, Unit, UnitKind, NOT_PATCHED};
 use crate::tasks::docs::{comment_prose, comment_syntax};
 
 /// A repository's docs patch and what it left out.
@@ -57,6 +57,10 @@ pub fn repo_patch(root: &Path, rows: &[&Row<DocText>], max_unit_bytes: usize) ->
         // A path the walk wrote is relative and plain; anything else did not come from it.
         if safe_relative(path) != Path::new(path) || path.contains(['"', '\\', '\t', '\n', '\r']) {
             patch.leave_out("its path is not a plain path inside the repository", rows.len());
+            continue;
+        }
+        if is_notebook(path) {
+            patch.leave_out(NOT_PATCHED, rows.len());
             continue;
         }
         let file = root.join(path);
@@ -354,13 +358,17 @@ mod tests {
     }
 
     #[test]
-    fn files_gone_or_no_longer_text_are_left_out_with_the_reason() {
+    fn files_gone_no_longer_text_or_notebooks_are_left_out_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::write(root.join("a.go"), "package a\n\nfunc F() {}\n").unwrap();
         std::fs::write(root.join("b.go"), "package b\n\nfunc G() {}\n").unwrap();
         let mut all = rows(root, "a.go", Language::Go, &[("F", "F does nothing at all.")]);
         all.extend(rows(root, "b.go", Language::Go, &[("G", "G does nothing at all.")]));
+        let mut notebook = rows(root, "b.go", Language::Go, &[("G", "G does nothing at all.")]);
+        std::fs::write(root.join("g.ipynb"), "{\"cells\": []}").unwrap();
+        notebook.iter_mut().for_each(|row| row.place.path = "g.ipynb".into());
+        all.extend(notebook);
         std::fs::remove_file(root.join("a.go")).unwrap();
         std::fs::write(root.join("b.go"), b"package b\0\xff").unwrap();
         let refs: Vec<&Row<DocText>> = all.iter().collect();
@@ -368,6 +376,7 @@ mod tests {
         assert_eq!(patch.comments, 0);
         assert_eq!(patch.left_out["its file is no longer in the checkout"], 1, "{:?}", patch.left_out);
         assert_eq!(patch.left_out["its file is no longer text (binary)"], 1, "{:?}", patch.left_out);
+        assert_eq!(patch.left_out[NOT_PATCHED], 1, "{:?}", patch.left_out);
     }
 
     #[test]

@@ -9,9 +9,10 @@ use crossbeam_channel::Sender;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::language::Language;
+use super::notebook::{self, Notebook};
 use super::split::Splitter;
 use super::text::{self, Skip, SkipReason};
-use super::unit::{SkippedBatchBuilder, UnitBatchBuilder};
+use super::unit::{SkippedBatchBuilder, Unit, UnitBatchBuilder};
 use super::{SourceBatch, WalkConfig};
 use crate::{Error, Result};
 
@@ -19,6 +20,19 @@ use crate::{Error, Result};
 const BATCH_ROWS: usize = 4096;
 /// … or this much content, whichever comes first, so memory stays bounded on big files.
 const BATCH_CONTENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// A notebook's outputs (plots, tables) are most of its bytes and none of its code, so
+/// its file may be this many times the size limit; its code cells are held to the limit.
+const NOTEBOOK_FILE_FACTOR: u64 = 64;
+
+/// The most bytes of the file at `path` that are read: the size limit, or a notebook's
+/// larger allowance.
+pub(crate) fn read_limit(config: &WalkConfig, path: &str) -> u64 {
+    match notebook::is_notebook(path) {
+        true => config.max_file_bytes.saturating_mul(NOTEBOOK_FILE_FACTOR),
+        false => config.max_file_bytes,
+    }
+}
 
 /// Counters shared by every thread of a walk; read by the progress display.
 #[derive(Debug, Default)]
@@ -107,13 +121,17 @@ impl<'a> Emitter<'a> {
     /// `language` is a dataset's own label; files from disk are detected by name.
     pub(crate) fn file(&mut self, repo: &str, path: &str, bytes: Vec<u8>, language: Option<Language>) -> Result<()> {
         let size = bytes.len() as u64;
-        if size > self.config.max_file_bytes {
-            return self.skip(repo, path, Skip::too_large(self.config.max_file_bytes), Some(size));
+        let limit = read_limit(self.config, path);
+        if size > limit {
+            return self.skip(repo, path, Skip::too_large(limit), Some(size));
         }
         let text = match text::decode(bytes) {
             Ok(text) => text,
             Err(skip) => return self.skip(repo, path, skip, Some(size)),
         };
+        if notebook::is_notebook(path) {
+            return self.notebook(repo, path, &text, size);
+        }
         let language = language.or_else(|| {
             let head = &text.as_bytes()[..text.len().min(text::BINARY_SNIFF_BYTES)];
             Language::detect(std::path::Path::new(path), head)
@@ -122,13 +140,50 @@ impl<'a> Emitter<'a> {
             return self.skip(repo, path, Skip::new(SkipReason::UnknownLanguage), Some(size));
         };
         let units = self.splitter.split(language, path, &text);
+        self.record(repo, path, language, &units, size)
+    }
+
+    /// A notebook's code cells, split in its kernel's language (see `notebook.rs`).
+    fn notebook(&mut self, repo: &str, path: &str, text: &str, size: u64) -> Result<()> {
+        let notebook = match Notebook::read(text) {
+            Ok(notebook) => notebook,
+            Err(why) => return self.skip(repo, path, Skip::with_detail(SkipReason::InvalidNotebook, why), Some(size)),
+        };
+        // Jupyter's own kernel, IPython, when the metadata does not say.
+        let language = match notebook.kernel_language.as_deref().map(|name| (name, Language::from_name(name))) {
+            None => Language::Python,
+            Some((_, Some(language))) => language,
+            Some((name, None)) => {
+                let skip = Skip::with_detail(SkipReason::UnknownLanguage, format!("a notebook in {name}"));
+                return self.skip(repo, path, skip, Some(size));
+            }
+        };
+        let code: u64 = notebook.cells.iter().map(|cell| cell.source.len() as u64).sum();
+        if code > self.config.max_file_bytes {
+            let skip = Skip::with_detail(SkipReason::TooLarge, format!("its code cells are over the {} byte limit", self.config.max_file_bytes));
+            return self.skip(repo, path, skip, Some(size));
+        }
+        if notebook.cells.iter().all(|cell| cell.source.trim().is_empty()) {
+            return self.skip(repo, path, Skip::with_detail(SkipReason::NoCode, "no code cells, or only empty ones"), Some(size));
+        }
+        let mut units = Vec::new();
+        for cell in &notebook.cells {
+            let mut cell_units = self.splitter.split_cell(language, &cell.source, &cell.parse_text(language));
+            cell_units.iter_mut().for_each(|unit| cell.place(unit));
+            units.append(&mut cell_units);
+        }
+        self.record(repo, path, language, &units, size)
+    }
+
+    /// Records a file's units, or that it had none.
+    fn record(&mut self, repo: &str, path: &str, language: Language, units: &[Unit], size: u64) -> Result<()> {
         if units.is_empty() {
             return self.skip(repo, path, Skip::with_detail(SkipReason::NoCode, "only comments"), Some(size));
         }
         WalkStats::add(&self.stats.files, 1);
         WalkStats::add(&self.stats.bytes, size);
         WalkStats::add(&self.stats.units, units.len() as u64);
-        self.units.push_file(repo, path, language, &units);
+        self.units.push_file(repo, path, language, units);
         if self.units.len() >= BATCH_ROWS || self.units.content_bytes() >= BATCH_CONTENT_BYTES {
             let batch = self.units.finish()?;
             self.send(SourceBatch::Units(batch))?;

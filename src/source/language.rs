@@ -158,6 +158,8 @@ impl Language {
             "objective-c" | "objectivec" | "obj-c" | "objective-c++" => "objc",
             // The Stack's names for SQL dialects.
             "plpgsql" | "plsql" | "tsql" | "mysql" | "sqlite" | "postgresql" => "sql",
+            // A C++ notebook's kernel (xeus-cling) names its standard: `C++17`.
+            other if other.starts_with("c++") => "cpp",
             other => other,
         };
         Language::ALL.iter().copied().find(|l| l.name() == aliased)
@@ -342,6 +344,7 @@ mod tests {
             assert_eq!(Language::from_name(lang.name()), Some(*lang));
         }
         assert_eq!(Language::from_name("C++"), Some(Language::Cpp));
+        assert_eq!(Language::from_name("C++17"), Some(Language::Cpp), "a xeus-cling kernel");
         assert_eq!(Language::from_name("JavaScript"), Some(Language::JavaScript));
         assert_eq!(Language::from_name("klingon"), None);
     }

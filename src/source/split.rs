@@ -41,10 +41,21 @@ impl Splitter {
     pub fn split(&mut self, language: Language, path: &str, text: &str) -> Vec<Unit> {
         let lines = LineIndex::new(text);
         let spans = if matches!(language, Language::Vue | Language::Svelte) { self.component(path, text, &lines) } else { self.spans(language, text, &lines) };
-        spans
-            .into_iter()
-            .flat_map(|span| span.into_units(text, &lines, self.max_unit_bytes))
-            .collect()
+        self.units(spans, text, &lines)
+    }
+
+    /// The units of a notebook's code cell, placed in `text`, the cell's source. The
+    /// parser reads `parse`, the same text with what is not the language (IPython's
+    /// magics) turned into comments of the same length; the units hold `text`.
+    pub(crate) fn split_cell(&mut self, language: Language, text: &str, parse: &str) -> Vec<Unit> {
+        assert_eq!(text.len(), parse.len(), "a cell's parse text keeps its length");
+        let lines = LineIndex::new(text);
+        let spans = self.spans(language, parse, &lines);
+        self.units(spans, text, &lines)
+    }
+
+    fn units(&self, spans: Vec<Span>, text: &str, lines: &LineIndex) -> Vec<Unit> {
+        spans.into_iter().flat_map(|span| span.into_units(text, lines, self.max_unit_bytes)).collect()
     }
 
     /// The units of a file in one language, before they are cut to the budget.

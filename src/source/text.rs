@@ -40,6 +40,8 @@ pub enum SkipReason {
     Excluded,
     /// A dataset record without the path or content it needs.
     InvalidRecord,
+    /// A `.ipynb` file that is not a notebook hearth reads (not JSON, nbformat 3).
+    InvalidNotebook,
 }
 
 impl SkipReason {
@@ -60,6 +62,7 @@ impl SkipReason {
             SkipReason::NotRegularFile => "not_regular_file",
             SkipReason::Excluded => "excluded",
             SkipReason::InvalidRecord => "invalid_record",
+            SkipReason::InvalidNotebook => "invalid_notebook",
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use crossbeam_channel::Sender;
 use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 
-use super::emit::{Emitter, PathFilter, WalkStats};
+use super::emit::{self, Emitter, PathFilter, WalkStats};
 use super::text::{Skip, SkipReason};
 use super::{SourceBatch, SourceInfo, WalkConfig};
 use crate::{Error, Result};
@@ -167,7 +167,7 @@ impl Visitor<'_> {
         }
         // Checked before reading so that a huge file is never read; the emitter checks
         // again for datasets, whose records arrive already read.
-        let limit = self.shared.config.max_file_bytes;
+        let limit = emit::read_limit(&self.shared.config, &path);
         if let Some(size) = size.filter(|&s| s > limit) {
             return self.emitter.skip(repo, &path, Skip::too_large(limit), Some(size));
         }
