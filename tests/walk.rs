@@ -410,6 +410,16 @@ fn notebooks_are_their_code_cells_in_the_kernels_language() {
     let line = |needle: &str| (analysis[..analysis.find(needle).unwrap()].matches('\n').count() + 1).to_string();
     assert_eq!((get(area, "start_line"), get(area, "end_line")), (line("def area").as_str(), line("return math.pi").as_str()), "the file's lines");
 
+    // Cleared of its outputs, so its code on other lines, it is the same units.
+    let rerun_root = tmp.path().join("rerun/repo");
+    write(&rerun_root.join("analysis.ipynb"), notebook(&["import math\n", "def area(r):\n    return math.pi * r * r\n"], "python", 0));
+    let rerun = tmp.path().join("rerun_out");
+    walk_lib(WalkInput::Repos(vec![rerun_root]), &config, &rerun);
+    let rerun_units = rows(&rerun.join(job::UNITS_FILE));
+    let rerun_area = rerun_units.iter().find(|r| get(r, "name") == "area").unwrap();
+    assert_eq!(get(rerun_area, "unit_id"), get(area, "unit_id"));
+    assert_ne!(get(rerun_area, "start_line"), get(area, "start_line"), "the output took lines");
+
     // The same notebook in a dataset is the same units.
     let jsonl = tmp.path().join("notebooks.jsonl");
     let record = serde_json::json!({ "repo": "repo", "path": "analysis.ipynb", "language": "Jupyter Notebook", "content": analysis });
