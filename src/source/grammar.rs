@@ -278,6 +278,11 @@ pub(crate) fn classify<'t>(
                 Some(Item::function(function_kind, name(), body))
             }
             "method_definition" => Some(Item::function(UnitKind::Method, name(), body)),
+            // A Vue component's option written `total: function () { … }` or with an arrow.
+            "pair" if in_container => {
+                let value = node.child_by_field_name("value").filter(|v| matches!(v.kind(), "function_expression" | "arrow_function"))?;
+                Some(Item::function(UnitKind::Method, field_text(node, "key", src), value.child_by_field_name("body")))
+            }
             "class_declaration" | "abstract_class_declaration" | "class" => {
                 Some(Item::container(UnitKind::Class, name(), body))
             }
@@ -740,14 +745,41 @@ fn r_calls(call: Node<'_>, function: &str, src: &str) -> bool {
 }
 
 /// The node whose children stand in for `node` among its siblings: an R6 class's
-/// `public = list(…)`, `private = list(…)` and `active = list(…)` hold its members.
+/// `public = list(…)`, `private = list(…)` and `active = list(…)` hold its members, as
+/// a Vue component's `methods: { … }`, `computed` and `watch` options hold its methods.
 pub(crate) fn member_list<'t>(language: Language, node: Node<'t>, src: &str) -> Option<Node<'t>> {
-    let section = node.child_by_field_name("name").filter(|_| language == Language::R && node.kind() == "argument")?;
-    if !matches!(&src[section.byte_range()], "public" | "private" | "active") {
-        return None;
+    match (language, node.kind()) {
+        (Language::R, "argument") => {
+            let section = node.child_by_field_name("name")?;
+            if !matches!(&src[section.byte_range()], "public" | "private" | "active") {
+                return None;
+            }
+            let list = node.child_by_field_name("value").filter(|value| value.kind() == "call" && r_calls(*value, "list", src))?;
+            list.child_by_field_name("arguments")
+        }
+        (Language::JavaScript | Language::TypeScript | Language::Tsx, "pair") => {
+            let option = node.child_by_field_name("key")?;
+            if !matches!(&src[option.byte_range()], "methods" | "computed" | "watch") {
+                return None;
+            }
+            node.child_by_field_name("value").filter(|value| value.kind() == "object")
+        }
+        _ => None,
     }
-    let list = node.child_by_field_name("value").filter(|value| value.kind() == "call" && r_calls(*value, "list", src))?;
-    list.child_by_field_name("arguments")
+}
+
+/// The options object of a Vue component written in the Options API: `export default
+/// { data() { … }, methods: { … } }`, or the same passed to `defineComponent(…)` or
+/// `Vue.extend(…)`. Its functions are the component's methods.
+pub(crate) fn component_options<'t>(script: Node<'t>) -> Option<Node<'t>> {
+    let mut cursor = script.walk();
+    let exported = script.named_children(&mut cursor).find(|n| n.kind() == "export_statement" && n.child_by_field_name("declaration").is_none())?;
+    let value = exported.child_by_field_name("value")?;
+    match value.kind() {
+        "object" => Some(value),
+        "call_expression" => value.child_by_field_name("arguments")?.named_child(0).filter(|argument| argument.kind() == "object"),
+        _ => None,
+    }
 }
 
 /// `"shop"."orders"` → (`shop`, `orders`): the schema (with its database, if named)

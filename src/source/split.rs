@@ -83,8 +83,9 @@ impl Splitter {
 
     /// A single-file component (Vue's `.vue`, Svelte's `.svelte`) is a container named by
     /// its file, as both frameworks name it: its text with the bodies of its scripts'
-    /// definitions elided, and each definition a unit of its own. Its doc has no place
-    /// in the file (neither framework reads one there).
+    /// definitions elided, and each definition a unit of its own, as is each method of
+    /// a Vue component written in the Options API. Its doc has no place in the file
+    /// (neither framework reads one there).
     fn component(&mut self, path: &str, text: &str, lines: &LineIndex) -> Vec<Span> {
         let file_name = path.rsplit('/').next().unwrap_or(path);
         let name = file_name.split('.').next().filter(|stem| !stem.is_empty()).unwrap_or(file_name).to_string();
@@ -106,8 +107,15 @@ impl Splitter {
             let Some(tree) = tree else { continue };
             let mut walker = TreeWalker { language, src: text, lines, spans: Vec::new() };
             elisions.extend(walker.level(tree.root_node(), Some(&name), false, false));
+            if let Some(options) = grammar::component_options(tree.root_node()) {
+                elisions.extend(walker.level(options, Some(&name), true, false));
+            }
             spans.extend(walker.spans);
         }
+        // The options' methods were read after the script's other definitions: back
+        // to file order, each container before its members.
+        spans[1..].sort_by_key(|span| (span.range.start, std::cmp::Reverse(span.range.end)));
+        elisions.sort_by_key(|elided| elided.start);
         if !elisions.is_empty() {
             spans[0].skeleton = Some(skeleton(text, &(0..text.len()), &elisions));
         }
@@ -1172,6 +1180,60 @@ mod tests {
         let units = Splitter::new(64 * 1024).split(Language::Vue, "Badge.vue", "<template>\n  <span>new</span>\n</template>\n");
         assert_eq!(summary(&units), ["component - Badge 1-3"]);
         assert!(!units[0].elided);
+    }
+
+    #[test]
+    fn a_vue_options_api_components_functions_are_its_methods() {
+        let vue = file(&[
+            "<template><p>{{ total }}</p></template>",
+            "",
+            "<script>",
+            "import axios from 'axios'",
+            "",
+            "export default {",
+            "  name: 'StockTable',",
+            "  props: { items: Array },",
+            "  data() {",
+            "    return { sortKey: 'sku' }",
+            "  },",
+            "  computed: {",
+            "    total: function () { return this.items.length },",
+            "  },",
+            "  methods: {",
+            "    // Loads the items again.",
+            "    async refresh() {",
+            "      const res = await axios.get('/api/items')",
+            "      this.$emit('update', res.data)",
+            "    },",
+            "    pick: (item) => item.sku,",
+            "  },",
+            "}",
+            "",
+            "function helper() {}",
+            "</script>",
+        ]);
+        let units = Splitter::new(64 * 1024).split(Language::Vue, "StockTable.vue", &vue);
+        assert_eq!(
+            summary(&units),
+            [
+                "component - StockTable 1-26",
+                "method StockTable data 9-11",
+                "method StockTable total 13-13",
+                "method StockTable refresh 16-20",
+                "method StockTable pick 21-21",
+                "function StockTable helper 25-25",
+            ],
+            "in file order; props are no method"
+        );
+        let skeleton = &units[0].content;
+        assert!(skeleton.contains("  data() { ... },\n  computed: {\n    total: function () { ... },\n  },\n  methods: {\n    // Loads the items again.\n    async refresh() { ... },\n    pick: (item) => ...,\n  },\n}\n\nfunction helper() { ... }"), "{skeleton}");
+        assert_eq!(units[3].doc_site, Some(DocSite::Documented));
+        assert_eq!(units[1].doc_site, Some(DocSite::Before { line: 9, indent: "  ".into() }));
+
+        // defineComponent({ … }) is the same options, typed.
+        let typed = "<script lang=\"ts\">\nexport default defineComponent({\n  setup() {\n    return {}\n  },\n})\n</script>\n";
+        let units = Splitter::new(64 * 1024).split(Language::Vue, "Typed.vue", typed);
+        assert_eq!(summary(&units), ["component - Typed 1-7", "method Typed setup 3-5"]);
     }
 
     #[test]
