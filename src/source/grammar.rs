@@ -277,11 +277,17 @@ pub(crate) fn classify<'t>(
             "function_declaration" | "generator_function_declaration" => {
                 Some(Item::function(function_kind, name(), body))
             }
-            "method_definition" => Some(Item::function(UnitKind::Method, name(), body)),
-            // A Vue component's option written `total: function () { … }` or with an arrow.
+            "method_definition" => Some(Item::function(UnitKind::Method, property_name(node, "name", src), body)),
+            // A Vue component's option written `total: function () { … }` or with an
+            // arrow, or a computed property's `{ get() { … }, set(v) { … } }`.
             "pair" if in_container => {
-                let value = node.child_by_field_name("value").filter(|v| matches!(v.kind(), "function_expression" | "arrow_function"))?;
-                Some(Item::function(UnitKind::Method, field_text(node, "key", src), value.child_by_field_name("body")))
+                let value = node.child_by_field_name("value")?;
+                let body = match value.kind() {
+                    "function_expression" | "arrow_function" => value.child_by_field_name("body"),
+                    "object" if is_accessor_pair(value, src) => Some(value),
+                    _ => return None,
+                };
+                Some(Item::function(UnitKind::Method, property_name(node, "key", src), body))
             }
             "class_declaration" | "abstract_class_declaration" | "class" => {
                 Some(Item::container(UnitKind::Class, name(), body))
@@ -697,6 +703,22 @@ fn field_text(node: Node<'_>, field: &str, src: &str) -> Option<String> {
 /// [`field_text`] for a child the grammar names no field for: the first of `kinds`.
 fn kind_text(node: Node<'_>, kinds: &[&str], src: &str) -> Option<String> {
     child_of_kind(node, kinds).map(|n| clean_name(&src[n.byte_range()]))
+}
+
+/// A JavaScript property's name, without the quotes of one written as a string
+/// (`'$route.query'(to) { … }`, a Vue watcher).
+fn property_name(node: Node<'_>, field: &str, src: &str) -> Option<String> {
+    let name = node.child_by_field_name(field)?;
+    let text = &src[name.byte_range()];
+    Some(clean_name(if name.kind() == "string" { &text[1..text.len() - 1] } else { text }))
+}
+
+/// Whether a JavaScript object is a getter and setter: `{ get() { … }, set(value) { … } }`.
+fn is_accessor_pair(object: Node<'_>, src: &str) -> bool {
+    let mut cursor = object.walk();
+    let methods: Vec<Node<'_>> = object.named_children(&mut cursor).filter(|n| n.kind() != "comment").collect();
+    !methods.is_empty()
+        && methods.iter().all(|m| m.kind() == "method_definition" && m.child_by_field_name("name").is_some_and(|n| matches!(&src[n.byte_range()], "get" | "set")))
 }
 
 /// Names go into a column and into prompts: one line, bounded length.

@@ -1198,7 +1198,9 @@ mod tests {
             "  },",
             "  computed: {",
             "    total: function () { return this.items.length },",
+            "    sort: { get() { return this.sortKey }, set(key) { this.sortKey = key } },",
             "  },",
+            "  watch: { '$route.query'(query) { this.refresh() } },",
             "  methods: {",
             "    // Loads the items again.",
             "    async refresh() {",
@@ -1216,18 +1218,20 @@ mod tests {
         assert_eq!(
             summary(&units),
             [
-                "component - StockTable 1-26",
+                "component - StockTable 1-28",
                 "method StockTable data 9-11",
                 "method StockTable total 13-13",
-                "method StockTable refresh 16-20",
-                "method StockTable pick 21-21",
-                "function StockTable helper 25-25",
+                "method StockTable sort 14-14",
+                "method StockTable $route.query 16-16",
+                "method StockTable refresh 18-22",
+                "method StockTable pick 23-23",
+                "function StockTable helper 27-27",
             ],
             "in file order; props are no method"
         );
         let skeleton = &units[0].content;
-        assert!(skeleton.contains("  data() { ... },\n  computed: {\n    total: function () { ... },\n  },\n  methods: {\n    // Loads the items again.\n    async refresh() { ... },\n    pick: (item) => ...,\n  },\n}\n\nfunction helper() { ... }"), "{skeleton}");
-        assert_eq!(units[3].doc_site, Some(DocSite::Documented));
+        assert!(skeleton.contains("  data() { ... },\n  computed: {\n    total: function () { ... },\n    sort: { ... },\n  },\n  watch: { '$route.query'(query) { ... } },\n  methods: {\n    // Loads the items again.\n    async refresh() { ... },\n    pick: (item) => ...,\n  },\n}\n\nfunction helper() { ... }"), "{skeleton}");
+        assert_eq!(units[5].doc_site, Some(DocSite::Documented));
         assert_eq!(units[1].doc_site, Some(DocSite::Before { line: 9, indent: "  ".into() }));
 
         // defineComponent({ … }) is the same options, typed.
