@@ -577,9 +577,12 @@ pub(crate) fn classify<'t>(
                 match value.kind() {
                     "function_definition" => Some(Item::function(UnitKind::Function, declared, value.child_by_field_name("body"))),
                     "call" if r_calls(value, "R6Class", src) => Some(Item::container(UnitKind::Class, declared, value.child_by_field_name("arguments"))),
+                    // `Person <- setClass("Person", …)` keeps the class's generator.
+                    "call" => r_s4(value, src),
                     _ => None,
                 }
             }
+            "call" => r_s4(node, src),
             // A method in an R6 class's `public = list(add = function(n) { … })`.
             "argument" => {
                 let function = node.child_by_field_name("value").filter(|value| value.kind() == "function_definition")?;
@@ -759,6 +762,54 @@ fn objc_selector(node: Node<'_>, src: &str) -> Option<String> {
     (!selector.is_empty()).then(|| clean_name(&selector))
 }
 
+/// The S4 (and reference class) definitions of the methods package, named by their
+/// string arguments: `setClass("Circle", …)` a class, `setGeneric("area", …)` a
+/// function, `setMethod("area", "Circle", function(shape) …)` a method of the class
+/// its signature names first, as are `setReplaceMethod("radius", …)` (the method
+/// `radius<-`) and `setValidity("Circle", …)` (named `validity`);
+/// `setRefClass("Account", methods = list(…))` a class whose methods are its list's.
+fn r_s4<'t>(call: Node<'t>, src: &str) -> Option<Item<'t>> {
+    let called = ["setClass", "setRefClass", "setGeneric", "setMethod", "setReplaceMethod", "setValidity"].into_iter().find(|f| r_calls(call, f, src))?;
+    let arguments = call.child_by_field_name("arguments")?;
+    let argument = |position: usize, name: &str| r_argument(arguments, position, name, src);
+    let string = |position: usize, name: &str| argument(position, name).and_then(|value| r_string(value, src));
+    let function_body = |position: usize, name: &str| argument(position, name).filter(|f| f.kind() == "function_definition").and_then(|f| f.child_by_field_name("body"));
+    let item = match called {
+        "setClass" => Item::leaf(UnitKind::Class, Some(string(0, "Class")?)),
+        "setRefClass" => Item::container(UnitKind::Class, Some(string(0, "Class")?), Some(arguments)),
+        "setGeneric" => Item::function(UnitKind::Function, Some(string(0, "name")?), function_body(1, "def")),
+        "setValidity" => Item { owner: Some(string(0, "Class")?), ..Item::function(UnitKind::Method, Some("validity".into()), function_body(1, "method")) },
+        _ => {
+            // The signature: a class, or `signature(object = "Circle")`, `c("Circle", "numeric")`.
+            let signature = argument(1, "signature")?;
+            let class = r_string(signature, src).or_else(|| {
+                let classes = signature.child_by_field_name("arguments")?;
+                let first = classes.named_children(&mut classes.walk()).find(|a| a.kind() == "argument")?;
+                r_string(first.child_by_field_name("value")?, src)
+            });
+            // `setReplaceMethod("radius", …)` defines the method `radius<-`.
+            let name = string(0, "f")? + if called == "setReplaceMethod" { "<-" } else { "" };
+            Item { owner: class, ..Item::function(UnitKind::Method, Some(name), function_body(2, "definition")) }
+        }
+    };
+    Some(item)
+}
+
+/// The value of an R call's argument named `name`, else of its `position`-th unnamed
+/// one: how R matches arguments to a function's parameters.
+fn r_argument<'t>(arguments: Node<'t>, position: usize, name: &str, src: &str) -> Option<Node<'t>> {
+    let mut cursor = arguments.walk();
+    let given: Vec<Node<'t>> = arguments.named_children(&mut cursor).filter(|a| a.kind() == "argument").collect();
+    let named = given.iter().find(|a| a.child_by_field_name("name").is_some_and(|n| &src[n.byte_range()] == name));
+    let argument = named.or_else(|| given.iter().filter(|a| a.child_by_field_name("name").is_none()).nth(position))?;
+    argument.child_by_field_name("value")
+}
+
+/// An R string's text, when `node` is a string.
+fn r_string(node: Node<'_>, src: &str) -> Option<String> {
+    (node.kind() == "string").then(|| node.child_by_field_name("content").map_or(String::new(), |c| clean_name(&src[c.byte_range()])))
+}
+
 /// Whether an R call calls `function`, plainly or through its package (`R6::R6Class`).
 fn r_calls(call: Node<'_>, function: &str, src: &str) -> bool {
     let Some(called) = call.child_by_field_name("function") else { return false };
@@ -767,13 +818,14 @@ fn r_calls(call: Node<'_>, function: &str, src: &str) -> bool {
 }
 
 /// The node whose children stand in for `node` among its siblings: an R6 class's
-/// `public = list(…)`, `private = list(…)` and `active = list(…)` hold its members, as
+/// `public = list(…)`, `private = list(…)` and `active = list(…)` hold its members, a
+/// reference class's `methods = list(…)` its methods, as
 /// a Vue component's `methods: { … }`, `computed` and `watch` options hold its methods.
 pub(crate) fn member_list<'t>(language: Language, node: Node<'t>, src: &str) -> Option<Node<'t>> {
     match (language, node.kind()) {
         (Language::R, "argument") => {
             let section = node.child_by_field_name("name")?;
-            if !matches!(&src[section.byte_range()], "public" | "private" | "active") {
+            if !matches!(&src[section.byte_range()], "public" | "private" | "active" | "methods") {
                 return None;
             }
             let list = node.child_by_field_name("value").filter(|value| value.kind() == "call" && r_calls(*value, "list", src))?;

@@ -1370,6 +1370,56 @@ mod tests {
     }
 
     #[test]
+    fn s4_and_reference_classes_generics_and_methods() {
+        let r = file(&[
+            "#' A shape.",
+            "setClass(\"Shape\", representation(\"VIRTUAL\"))",
+            "",
+            "Circle <- setClass(Class = \"Circle\", contains = \"Shape\", slots = c(r = \"numeric\"))",
+            "",
+            "setGeneric(\"area\", function(shape) standardGeneric(\"area\"))",
+            "",
+            "#' The area of a circle.",
+            "setMethod(\"area\", \"Circle\", function(shape) {",
+            "  pi * shape@r^2",
+            "})",
+            "",
+            "setMethod(\"show\", signature(object = \"Circle\"), function(object) cat(\"circle\\n\"))",
+            "methods::setValidity(\"Circle\", function(object) if (object@r < 0) \"negative radius\" else TRUE)",
+            "setReplaceMethod(\"radius\", \"Circle\", function(x, value) { x@r <- value; x })",
+            "",
+            "Account <- setRefClass(\"Account\",",
+            "  fields = list(balance = \"numeric\"),",
+            "  methods = list(",
+            "    deposit = function(x) {",
+            "      balance <<- balance + x",
+            "    }",
+            "  )",
+            ")",
+            "setClassUnion(\"MaybeShape\", c(\"Shape\", \"NULL\"))",
+        ]);
+        let units = split(Language::R, &r);
+        assert_eq!(
+            summary(&units),
+            [
+                "class - Shape 1-2",
+                "class - Circle 4-4",
+                "function - area 6-6",
+                "method Circle area 8-11",
+                "method Circle show 13-13",
+                "method Circle validity 14-14",
+                "method Circle radius<- 15-15",
+                "class - Account 17-24",
+                "method Account deposit 20-22",
+                "code - - 25-25",
+            ],
+            "a class union is code"
+        );
+        assert_eq!(units[7].content, "Account <- setRefClass(\"Account\",\n  fields = list(balance = \"numeric\"),\n  methods = list(\n    deposit = function(x) { ... }\n  )\n)");
+        assert_eq!(doc_sites(Language::R, &r)[..5], ["Shape documented", "Circle 4+0", "area 6+0", "area documented", "show 13+0"]);
+    }
+
+    #[test]
     fn comment_only_files_have_no_units_and_unknown_grammars_one() {
         assert!(split(Language::Rust, "// just a comment\n/* and another */\n").is_empty());
         let units = split(Language::Markdown, "# Title\n\ntext\n");
