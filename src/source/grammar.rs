@@ -21,6 +21,7 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::Java => tree_sitter_java::LANGUAGE,
         Language::C => tree_sitter_c::LANGUAGE,
         Language::Cpp => tree_sitter_cpp::LANGUAGE,
+        Language::Cuda => tree_sitter_cuda::LANGUAGE,
         Language::CSharp => tree_sitter_c_sharp::LANGUAGE,
         Language::Kotlin => tree_sitter_kotlin_ng::LANGUAGE,
         Language::Php => tree_sitter_php::LANGUAGE_PHP,
@@ -217,7 +218,7 @@ pub(crate) fn is_trivia(node: Node<'_>) -> bool {
 /// Separator for qualified parents, in the language's own notation.
 pub(crate) fn path_separator(language: Language) -> &'static str {
     match language {
-        Language::Rust | Language::Cpp | Language::Ruby | Language::Perl => "::",
+        Language::Rust | Language::Cpp | Language::Cuda | Language::Ruby | Language::Perl => "::",
         Language::Php => "\\",
         _ => ".",
     }
@@ -352,7 +353,8 @@ pub(crate) fn classify<'t>(
             }
             _ => None,
         },
-        Language::C | Language::Cpp => match node.kind() {
+        // CUDA's grammar is C++'s with its qualifiers (`__global__`) and launches.
+        Language::C | Language::Cpp | Language::Cuda => match node.kind() {
             "function_definition" => {
                 let declarator = node.child_by_field_name("declarator")?;
                 let (owner, name) = c_function_name(declarator, src);
@@ -363,7 +365,7 @@ pub(crate) fn classify<'t>(
             }
             "class_specifier" if body.is_some() => Some(Item::container(UnitKind::Class, name(), body)),
             "struct_specifier" | "union_specifier" if body.is_some() => {
-                if language == Language::Cpp {
+                if language != Language::C {
                     Some(Item::container(UnitKind::Struct, name(), body))
                 } else {
                     Some(Item::leaf(UnitKind::Struct, name()))
@@ -910,9 +912,21 @@ fn c_function_name(mut declarator: Node<'_>, src: &str) -> (Option<String>, Opti
                 let name = declarator.child_by_field_name("name").map(|n| clean_name(&src[n.byte_range()]));
                 return (owner, name);
             }
-            "identifier" | "field_identifier" | "destructor_name" | "operator_name" | "type_identifier" => {
+            // An explicit specialization, `template<> void run<half, 128>(…)`, is named
+            // with its arguments, as C++ tells specializations apart.
+            "identifier" | "field_identifier" | "destructor_name" | "operator_name" | "type_identifier" | "template_function" | "template_method" => {
                 return (None, Some(clean_name(&src[declarator.byte_range()])));
             }
+            // `operator bool() const`: named by the type it converts to.
+            "operator_cast" => {
+                let target = declarator.child_by_field_name("type").map_or("", |t| &src[t.byte_range()]);
+                return (None, Some(clean_name(&format!("operator {target}"))));
+            }
+            // A reference declarator (`T& sum()`) holds its declarator in no field.
+            "reference_declarator" => match declarator.named_child(0) {
+                Some(inner) => declarator = inner,
+                None => return (None, None),
+            },
             _ => match declarator.child_by_field_name("declarator") {
                 Some(inner) => declarator = inner,
                 None => return (None, None),

@@ -20,6 +20,7 @@ pub enum Language {
     Java,
     C,
     Cpp,
+    Cuda,
     CSharp,
     Ruby,
     Php,
@@ -63,6 +64,7 @@ impl Language {
         Language::Java,
         Language::C,
         Language::Cpp,
+        Language::Cuda,
         Language::CSharp,
         Language::Ruby,
         Language::Php,
@@ -106,6 +108,7 @@ impl Language {
             Language::Java => "java",
             Language::C => "c",
             Language::Cpp => "cpp",
+            Language::Cuda => "cuda",
             Language::CSharp => "csharp",
             Language::Ruby => "ruby",
             Language::Php => "php",
@@ -205,6 +208,7 @@ fn from_extension(ext: &str) -> Option<Language> {
         "java" => Language::Java,
         "c" => Language::C,
         "cc" | "cpp" | "cxx" | "c++" | "hpp" | "hh" | "hxx" | "h++" | "ipp" | "tpp" => Language::Cpp,
+        "cu" | "cuh" => Language::Cuda,
         "cs" => Language::CSharp,
         "rb" | "rake" | "gemspec" => Language::Ruby,
         "php" => Language::Php,
@@ -308,6 +312,7 @@ mod tests {
     fn headers_pick_c_or_cpp() {
         assert_eq!(detect("x.h", "int f(void);\n"), Some("c"));
         assert_eq!(detect("x.h", "namespace a { class B; }"), Some("cpp"));
+        assert_eq!(detect("kernels/add.cu", ""), Some("cuda"));
         assert_eq!(detect("x.h", "#import <Foundation/Foundation.h>\n@interface A : NSObject\n@end\n"), Some("objc"));
     }
 

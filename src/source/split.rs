@@ -593,11 +593,54 @@ mod tests {
         );
         let c = "#ifndef H\n#define H\ntypedef struct { int a; } T;\nstatic int f(int x) { return x; }\n#endif\n";
         assert_eq!(summary(&split(Language::C, c)), ["code - - 1-2", "type - T 3-3", "function - f 4-4"]);
-        let cpp = "namespace ns {\ntemplate <typename T>\nclass K { public: int m() { return 1; } };\n}\nint K::n() const { return 2; }\n";
+        let cpp = "namespace ns {\ntemplate <typename T>\nclass K { public: int m() { return 1; } };\n}\nint K::n() const { return 2; }\ntemplate <>\nvoid run<half, 128>(int n) {}\ntemplate <>\nint K<int>::get<2>() { return 2; }\nstruct R {\n  T& sum() { return x; }\n  operator bool() const { return p; }\n  T&& operator()(T&& a) const { return a; }\n};\n";
         assert_eq!(
             summary(&split(Language::Cpp, cpp)),
-            ["module - ns 1-4", "class ns K 2-3", "method ns::K m 3-3", "method K n 5-5"]
+            ["module - ns 1-4", "class ns K 2-3", "method ns::K m 3-3", "method K n 5-5", "function - run<half, 128> 6-7", "method K<int> get<2> 8-9",
+             "struct - R 10-14", "method R sum 11-11", "method R operator bool 12-12", "method R operator() 13-13"],
+            "a specialization is named with its arguments; a reference's or conversion's name is found"
         );
+    }
+
+    #[test]
+    fn cuda_kernels_and_device_functions_read_as_cpp_does() {
+        let cuda = file(&[
+            "#include <cuda_runtime.h>",
+            "",
+            "// Adds two vectors.",
+            "__global__ void add(const float* a, const float* b, float* c, int n) {",
+            "    int i = blockIdx.x * blockDim.x + threadIdx.x;",
+            "    if (i < n) c[i] = a[i] + b[i];",
+            "}",
+            "",
+            "template <typename T>",
+            "__device__ __forceinline__ T square(T x) { return x * x; }",
+            "",
+            "__host__ __device__ inline int div_up(int a, int b) { return (a + b - 1) / b; }",
+            "",
+            "__shared__ float tile[256];",
+            "",
+            "struct Launcher {",
+            "    __host__ void run(float* a, float* b, float* c, int n) {",
+            "        add<<<div_up(n, 256), 256>>>(a, b, c, n);",
+            "    }",
+            "};",
+        ]);
+        let units = split(Language::Cuda, &cuda);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-1",
+                "function - add 3-7",
+                "function - square 9-10",
+                "function - div_up 12-12",
+                "code - - 14-14",
+                "struct - Launcher 16-20",
+                "method Launcher run 17-19",
+            ]
+        );
+        assert!(units.iter().all(|u| u.kind != UnitKind::File), "the grammar reads CUDA's qualifiers and launches");
+        assert_eq!(units[5].content, "struct Launcher {\n    __host__ void run(float* a, float* b, float* c, int n) { ... }\n}");
     }
 
     #[test]

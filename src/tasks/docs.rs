@@ -47,7 +47,7 @@ fn convention(language: &str) -> (&'static str, Option<DocSyntax>) {
         "go" => ("a Go doc comment: `//` lines starting with the name", Some(Lines("//"))),
         "javascript" | "typescript" | "tsx" | "vue" | "svelte" => ("a JSDoc block (/** ... */)", Some(Block)),
         "java" | "kotlin" | "scala" => ("a Javadoc block (/** ... */)", Some(Block)),
-        "c" | "cpp" | "objc" => ("a Doxygen block (/** ... */)", Some(Block)),
+        "c" | "cpp" | "cuda" | "objc" => ("a Doxygen block (/** ... */)", Some(Block)),
         "csharp" => ("C# XML doc comments (/// <summary>)", Some(XmlLines)),
         "r" => ("roxygen comment lines (#')", Some(Lines("#'"))),
         "elixir" => ("an Elixir @doc heredoc (@doc \"\"\" ... \"\"\")", Some(ElixirDoc)),
