@@ -821,8 +821,8 @@ fn r_calls(call: Node<'_>, function: &str, src: &str) -> bool {
 
 /// The node whose children stand in for `node` among its siblings: an R6 class's
 /// `public = list(…)`, `private = list(…)` and `active = list(…)` hold its members, a
-/// reference class's `methods = list(…)` its methods, as
-/// a Vue component's `methods: { … }`, `computed` and `watch` options hold its methods.
+/// reference class's `methods = list(…)` its methods, as a Vue component's `methods: {
+/// … }`, `computed` and `watch` options hold its methods.
 pub(crate) fn member_list<'t>(language: Language, node: Node<'t>, src: &str) -> Option<Node<'t>> {
     match (language, node.kind()) {
         (Language::R, "argument") => {
