@@ -379,6 +379,7 @@ fn notebooks_are_their_code_cells_in_the_kernels_language() {
     write(&root.join("analysis.ipynb"), &analysis);
     write(&root.join("stats.ipynb"), notebook(&["mean2 <- function(x) sum(x) / length(x)\n"], "R", 0));
     write(&root.join("julia.ipynb"), notebook(&["f(x) = 2x\n"], "julia", 0));
+    write(&root.join("stata.ipynb"), notebook(&["display 1\n"], "stata", 0));
     write(&root.join("huge_code.ipynb"), notebook(&[&"x = 1\n".repeat(limit / 4)], "python", 0));
     write(&root.join("broken.ipynb"), "{\"cells\": [");
     write(&root.join("comment.ipynb"), notebook(&["# a comment\n"], "python", 0));
@@ -388,14 +389,14 @@ fn notebooks_are_their_code_cells_in_the_kernels_language() {
     walk_lib(WalkInput::Repos(vec![root.clone()]), &config, &out);
 
     let expected: BTreeMap<String, String> =
-        [("julia.ipynb", "unknown_language"), ("huge_code.ipynb", "too_large"), ("broken.ipynb", "invalid_notebook"), ("comment.ipynb", "no_code"), ("empty.ipynb", "no_code")]
+        [("stata.ipynb", "unknown_language"), ("huge_code.ipynb", "too_large"), ("broken.ipynb", "invalid_notebook"), ("comment.ipynb", "no_code"), ("empty.ipynb", "no_code")]
             .into_iter()
             .map(|(p, r)| (p.to_string(), r.to_string()))
             .collect();
     assert_eq!(skipped(&out), expected, "a notebook whose plots are over the limit is read: its code is under it");
     let skips = rows(&out.join(job::SKIPPED_FILE));
     let detail = |path: &str| get(skips.iter().find(|r| get(r, "path") == path).unwrap(), "detail").to_string();
-    assert_eq!(detail("julia.ipynb"), "a notebook in julia");
+    assert_eq!(detail("stata.ipynb"), "a notebook in stata");
     assert_eq!(detail("huge_code.ipynb"), format!("its code cells are over the {limit} byte limit"));
     assert!(detail("broken.ipynb").starts_with("not notebook JSON: EOF"), "{}", detail("broken.ipynb"));
     assert_eq!(detail("comment.ipynb"), "only comments");
@@ -404,7 +405,7 @@ fn notebooks_are_their_code_cells_in_the_kernels_language() {
     let units = rows(&out.join(job::UNITS_FILE));
     let summary: BTreeSet<String> = units.iter().map(|r| format!("{} {} {} {}", get(r, "path"), get(r, "language"), get(r, "kind"), get(r, "name"))).collect();
     let expected: BTreeSet<String> =
-        ["analysis.ipynb python code ", "analysis.ipynb python function area", "stats.ipynb r function mean2"].into_iter().map(String::from).collect();
+        ["analysis.ipynb python code ", "analysis.ipynb python function area", "julia.ipynb julia function f", "stats.ipynb r function mean2"].into_iter().map(String::from).collect();
     assert_eq!(summary, expected);
     let area = units.iter().find(|r| get(r, "name") == "area").unwrap();
     let line = |needle: &str| (analysis[..analysis.find(needle).unwrap()].matches('\n').count() + 1).to_string();

@@ -4,6 +4,8 @@
 //! for containers (classes, impls, traits, namespaces) the node holding their members.
 //! Everything language-specific lives here so that the splitter stays one algorithm.
 
+use std::ops::Range;
+
 use tree_sitter::Node;
 
 use super::language::Language;
@@ -35,6 +37,7 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::Zig => tree_sitter_zig::LANGUAGE,
         Language::Dart => tree_sitter_dart::LANGUAGE,
         Language::R => tree_sitter_r::LANGUAGE,
+        Language::Julia => tree_sitter_julia::LANGUAGE,
         Language::ObjC => tree_sitter_objc::LANGUAGE,
         Language::Sql => tree_sitter_sequel::LANGUAGE,
         Language::Perl => tree_sitter_perl::LANGUAGE,
@@ -51,8 +54,8 @@ pub(crate) struct Item<'t> {
     pub name: Option<String>,
     /// For containers: the node whose children are the members.
     pub members: Option<Node<'t>>,
-    /// For functions: the body, which an enclosing container's skeleton elides.
-    pub body: Option<Node<'t>>,
+    /// For functions: the body's bytes, which an enclosing container's skeleton elides.
+    pub body: Option<Range<usize>>,
     /// An owner the item names itself (a Go receiver, the `Foo` of C++ `Foo::bar`).
     pub owner: Option<String>,
 }
@@ -63,7 +66,7 @@ impl<'t> Item<'t> {
     }
 
     fn function(kind: UnitKind, name: Option<String>, body: Option<Node<'t>>) -> Item<'t> {
-        Item { kind, name, members: None, body, owner: None }
+        Item { kind, name, members: None, body: body.map(|b| b.byte_range()), owner: None }
     }
 
     fn container(kind: UnitKind, name: Option<String>, members: Option<Node<'t>>) -> Item<'t> {
@@ -103,8 +106,8 @@ pub(crate) fn is_transparent(kind: &str) -> bool {
 /// Comments and attributes directly above an item belong to it (doc comments,
 /// `#[derive]`, C++ `[[nodiscard]]`, Dart's `@override`, Haskell's `{-# INLINE #-}`,
 /// Elixir's `@doc` and `@spec`).
-pub(crate) fn is_annotation(node: Node<'_>, src: &str) -> bool {
-    is_comment(node.kind())
+pub(crate) fn is_annotation(language: Language, node: Node<'_>, src: &str) -> bool {
+    is_doc(language, node, src)
         || matches!(node.kind(), "attribute_item" | "attribute_declaration" | "annotation" | "pragma")
         || elixir_attribute(node, src).is_some_and(|name| FUNCTION_ATTRIBUTES.contains(&name))
 }
@@ -113,9 +116,12 @@ pub(crate) fn is_annotation(node: Node<'_>, src: &str) -> bool {
 /// (`@moduledoc`, `@behaviour`, constants such as `@timeout 5_000`) are the module's.
 const FUNCTION_ATTRIBUTES: [&str; 5] = ["doc", "spec", "impl", "deprecated", "since"];
 
-/// Whether an annotation documents what follows it: a comment, or Elixir's `@doc`.
-pub(crate) fn is_doc(node: Node<'_>, src: &str) -> bool {
-    is_comment(node.kind()) || elixir_attribute(node, src).is_some_and(|name| name == "doc")
+/// Whether an annotation documents what follows it: a comment, Elixir's `@doc`, or a
+/// Julia docstring (a string just above a definition, `raw"""…"""` too).
+pub(crate) fn is_doc(language: Language, node: Node<'_>, src: &str) -> bool {
+    is_comment(node.kind())
+        || elixir_attribute(node, src).is_some_and(|name| name == "doc")
+        || (language == Language::Julia && matches!(node.kind(), "string_literal" | "prefixed_string_literal"))
 }
 
 /// For an Elixir module (or protocol, or implementation), whether it has its doc: that is
@@ -566,6 +572,26 @@ pub(crate) fn classify<'t>(
             }
             _ => None,
         },
+        Language::Julia => match node.kind() {
+            "module_definition" => Some(Item::container(UnitKind::Module, name(), Some(node))),
+            "function_definition" => Some(Item { body: julia_body(node), ..Item::leaf(function_kind, julia_signature_name(node, src)) }),
+            "macro_definition" => Some(Item { body: julia_body(node), ..Item::leaf(UnitKind::Macro, julia_signature_name(node, src)) }),
+            "struct_definition" => Some(Item::leaf(UnitKind::Struct, julia_type_name(node, src))),
+            "abstract_definition" | "primitive_definition" => Some(Item::leaf(UnitKind::Type, julia_type_name(node, src))),
+            // `area(c::Circle) = pi * c.r^2`: a function in one line.
+            "assignment" => {
+                let target = node.named_child(0)?;
+                let name = julia_call_name(target, src)?;
+                let value = node.named_children(&mut node.walk()).last()?;
+                Some(Item::function(function_kind, Some(name), Some(value)))
+            }
+            // `@inline function f(…)`, `Base.@kwdef struct Opts`: the macro's definition.
+            "macrocall_expression" => {
+                let arguments = child_of_kind(node, &["macro_argument_list"])?;
+                classify(language, arguments.named_child(0)?, src, in_container)
+            }
+            _ => None,
+        },
         Language::R => match node.kind() {
             // `add <- function(a, b) { … }`, and `=`, `<<-`; `Counter <- R6Class("Counter",
             // public = list(…))`, a class whose members are its lists' functions.
@@ -762,6 +788,43 @@ fn objc_selector(node: Node<'_>, src: &str) -> Option<String> {
         }
     }
     (!selector.is_empty()).then(|| clean_name(&selector))
+}
+
+/// A Julia function's or macro's name, from its signature: `area`, `Base.show`, and
+/// through a return type (`f(x)::Int`) or a `where` clause.
+fn julia_signature_name(definition: Node<'_>, src: &str) -> Option<String> {
+    let signature = child_of_kind(definition, &["signature"])?.named_child(0)?;
+    match signature.kind() {
+        "identifier" => Some(clean_name(&src[signature.byte_range()])),
+        _ => julia_call_name(signature, src),
+    }
+}
+
+/// The function a Julia call names, seen through a return type and `where` clauses.
+fn julia_call_name(node: Node<'_>, src: &str) -> Option<String> {
+    match node.kind() {
+        "call_expression" => node.named_child(0).map(|callee| clean_name(&src[callee.byte_range()])),
+        "typed_expression" | "where_expression" => julia_call_name(node.named_child(0)?, src),
+        _ => None,
+    }
+}
+
+/// Where a Julia function's statements are, from the first to the last: the grammar
+/// gives its body no node of its own.
+fn julia_body(definition: Node<'_>) -> Option<Range<usize>> {
+    let mut cursor = definition.walk();
+    let statements: Vec<Node<'_>> = definition.named_children(&mut cursor).filter(|n| n.kind() != "signature").collect();
+    Some(statements.first()?.start_byte()..statements.last()?.end_byte())
+}
+
+/// A Julia type's name without its supertype or parameters: `Circle` of `Circle <:
+/// Shape`, `Counter` of `Counter{T}`.
+fn julia_type_name(definition: Node<'_>, src: &str) -> Option<String> {
+    let mut head = child_of_kind(definition, &["type_head"])?.named_child(0)?;
+    while head.kind() != "identifier" {
+        head = head.named_child(0)?;
+    }
+    Some(clean_name(&src[head.byte_range()]))
 }
 
 /// The S4 (and reference class) definitions of the methods package, named by their

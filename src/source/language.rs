@@ -31,6 +31,7 @@ pub enum Language {
     Lua,
     Perl,
     R,
+    Julia,
     Haskell,
     Zig,
     Dart,
@@ -75,6 +76,7 @@ impl Language {
         Language::Lua,
         Language::Perl,
         Language::R,
+        Language::Julia,
         Language::Haskell,
         Language::Zig,
         Language::Dart,
@@ -119,6 +121,7 @@ impl Language {
             Language::Lua => "lua",
             Language::Perl => "perl",
             Language::R => "r",
+            Language::Julia => "julia",
             Language::Haskell => "haskell",
             Language::Zig => "zig",
             Language::Dart => "dart",
@@ -209,6 +212,7 @@ fn from_extension(ext: &str) -> Option<Language> {
         "c" => Language::C,
         "cc" | "cpp" | "cxx" | "c++" | "hpp" | "hh" | "hxx" | "h++" | "ipp" | "tpp" => Language::Cpp,
         "cu" | "cuh" => Language::Cuda,
+        "jl" => Language::Julia,
         "cs" => Language::CSharp,
         "rb" | "rake" | "gemspec" => Language::Ruby,
         "php" => Language::Php,
@@ -313,6 +317,7 @@ mod tests {
         assert_eq!(detect("x.h", "int f(void);\n"), Some("c"));
         assert_eq!(detect("x.h", "namespace a { class B; }"), Some("cpp"));
         assert_eq!(detect("kernels/add.cu", ""), Some("cuda"));
+        assert_eq!(detect("src/Shapes.jl", ""), Some("julia"));
         assert_eq!(detect("x.h", "#import <Foundation/Foundation.h>\n@interface A : NSObject\n@end\n"), Some("objc"));
     }
 

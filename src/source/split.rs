@@ -235,7 +235,7 @@ impl<'s> TreeWalker<'s> {
                 self.gap(&elements[free..first]);
             }
             let mut start = elements[first].start_byte();
-            let mut commented = elements[first..i].iter().any(|e| grammar::is_doc(*e, self.src));
+            let mut commented = elements[first..i].iter().any(|e| grammar::is_doc(self.language, *e, self.src));
             if first == 0 {
                 let (above, comments) = self.annotation_before(node, start);
                 (start, commented) = (above, commented || comments);
@@ -271,7 +271,7 @@ impl<'s> TreeWalker<'s> {
         let mut commented = false;
         while let Some(node) = previous.filter(|p| self.leads(*p, start)) {
             start = node.start_byte();
-            commented |= grammar::is_doc(node, self.src);
+            commented |= grammar::is_doc(self.language, node, self.src);
             previous = node.prev_named_sibling();
         }
         (start, commented)
@@ -309,7 +309,7 @@ impl<'s> TreeWalker<'s> {
     /// on lines of its own (not trailing the code before it) with no blank line between,
     /// unless its language writes one there (Perl's POD).
     fn leads(&self, node: Node<'_>, start: usize) -> bool {
-        grammar::is_annotation(node, self.src)
+        grammar::is_annotation(self.language, node, self.src)
             && self.before_on_line(node.start_byte()).trim().is_empty()
             && (grammar::stands_apart(node.kind()) || !has_blank_line(&self.src[node.end_byte()..start]))
     }
@@ -337,7 +337,7 @@ impl<'s> TreeWalker<'s> {
             }
             return Some(members.byte_range());
         }
-        item.body.or_else(|| node.child_by_field_name("body")).map(|body| body.byte_range())
+        item.body.or_else(|| node.child_by_field_name("body").map(|body| body.byte_range()))
     }
 
     /// Top-level code between definitions; nothing when it is only comments (or tags).
@@ -1460,6 +1460,69 @@ mod tests {
         );
         assert_eq!(units[7].content, "Account <- setRefClass(\"Account\",\n  fields = list(balance = \"numeric\"),\n  methods = list(\n    deposit = function(x) { ... }\n  )\n)");
         assert_eq!(doc_sites(Language::R, &r)[..5], ["Shape documented", "Circle 4+0", "area 6+0", "area documented", "show 13+0"]);
+    }
+
+    #[test]
+    fn julia_modules_functions_types_and_their_docstrings() {
+        let julia = file(&[
+            "\"\"\"",
+            "Geometry helpers.",
+            "\"\"\"",
+            "module Shapes",
+            "",
+            "export area",
+            "",
+            "abstract type Shape end",
+            "",
+            "\"A circle of radius `r`.\"",
+            "struct Circle <: Shape",
+            "    r::Float64",
+            "end",
+            "",
+            "mutable struct Counter{T}",
+            "    n::T",
+            "end",
+            "",
+            "function area(c::Circle)::Float64",
+            "    return pi * c.r^2",
+            "end",
+            "",
+            "area(s::Shape) = error(\"no area\")",
+            "",
+            "@inline function Base.show(io::IO, c::Circle)",
+            "    print(io, c.r)",
+            "end",
+            "",
+            "macro twice(ex)",
+            "    quote $(esc(ex)); $(esc(ex)) end",
+            "end",
+            "",
+            "scale(x::T) where {T<:Real} = 2x",
+            "",
+            "end",
+        ]);
+        let units = split(Language::Julia, &julia);
+        assert_eq!(
+            summary(&units),
+            [
+                "module - Shapes 1-35",
+                "type Shapes Shape 8-8",
+                "struct Shapes Circle 10-13",
+                "struct Shapes Counter 15-17",
+                "function Shapes area 19-21",
+                "function Shapes area 23-23",
+                "function Shapes Base.show 25-27",
+                "macro Shapes twice 29-31",
+                "function Shapes scale 33-33",
+            ]
+        );
+        assert!(units[0].content.contains("function area(c::Circle)::Float64\n    ...\nend\n\narea(s::Shape) = ...\n"), "{}", units[0].content);
+        assert!(units[0].content.contains("macro twice(ex)\n    ...\nend"), "{}", units[0].content);
+        assert_eq!(
+            doc_sites(Language::Julia, &julia)[..5],
+            ["Shapes documented", "Shape 8+0", "Circle documented", "Counter 15+0", "area 19+0"],
+            "a string just above a definition is its docstring"
+        );
     }
 
     #[test]

@@ -51,6 +51,7 @@ fn convention(language: &str) -> (&'static str, Option<DocSyntax>) {
         "csharp" => ("C# XML doc comments (/// <summary>)", Some(XmlLines)),
         "r" => ("roxygen comment lines (#')", Some(Lines("#'"))),
         "elixir" => ("an Elixir @doc heredoc (@doc \"\"\" ... \"\"\")", Some(ElixirDoc)),
+        "julia" => ("a Julia docstring (\"\"\" ... \"\"\") above the definition", Some(JuliaDoc)),
         "ruby" | "shell" | "perl" | "yaml" | "toml" | "makefile" | "dockerfile" | "cmake" | "hcl" => {
             ("`#` comment lines", Some(Lines("#")))
         }
@@ -78,6 +79,8 @@ pub enum DocSyntax {
     Docstring,
     /// Elixir's `@doc """ … """` attribute above the `def`.
     ElixirDoc,
+    /// Julia's `""" … """` docstring above the definition.
+    JuliaDoc,
 }
 
 impl DocSyntax {
@@ -109,6 +112,14 @@ impl DocSyntax {
                 // In a plain heredoc `#{` interpolates and `\` escapes; `~S` takes the text as written.
                 let sigil = if prose.iter().any(|line| line.contains("#{") || line.contains('\\')) { "~S" } else { "" };
                 std::iter::once(format!("@doc {sigil}{HEREDOC}")).chain(prose.iter().cloned()).chain([HEREDOC.to_string()]).collect()
+            }
+            DocSyntax::JuliaDoc => {
+                if prose.iter().any(|line| line.contains(HEREDOC)) {
+                    return Err("the answer holds `\"\"\"`, which would end the docstring early".into());
+                }
+                // In a Julia string `$` interpolates and `\` escapes: escaped, both read as written.
+                let escaped = prose.iter().map(|line| line.replace('\\', "\\\\").replace('$', "\\$"));
+                std::iter::once(HEREDOC.to_string()).chain(escaped).chain([HEREDOC.to_string()]).collect()
             }
             DocSyntax::Docstring => {
                 let quotes = ["\"\"\"", "'''"].into_iter().find(|q| !prose.iter().any(|line| line.contains(q)));
@@ -577,6 +588,9 @@ mod tests {
         assert_eq!(render(DocSyntax::ElixirDoc, &two), "  @doc \"\"\"\n  Adds two numbers.\n\n  Returns their sum.\n  \"\"\"\n");
         assert_eq!(render(DocSyntax::ElixirDoc, &lines(&["Formats as #{name}."])), "  @doc ~S\"\"\"\n  Formats as #{name}.\n  \"\"\"\n");
         assert!(DocSyntax::ElixirDoc.render(&lines(&["Quotes \"\"\" in text."]), "", "\n").is_err());
+        assert_eq!(render(DocSyntax::JuliaDoc, &two), "  \"\"\"\n  Adds two numbers.\n\n  Returns their sum.\n  \"\"\"\n");
+        assert_eq!(render(DocSyntax::JuliaDoc, &lines(&["Costs $5, \\n excluded."])), "  \"\"\"\n  Costs \\$5, \\\\n excluded.\n  \"\"\"\n");
+        assert!(DocSyntax::JuliaDoc.render(&lines(&["Quotes \"\"\" in text."]), "", "\n").is_err());
         assert!(DocSyntax::Block.render(&lines(&["Ends */ early."]), "", "\n").unwrap_err().contains("*/"));
         assert!(DocSyntax::Docstring.render(&lines(&["Both \"\"\" and '''."]), "", "\n").is_err());
     }
@@ -592,5 +606,6 @@ mod tests {
         assert_eq!(comment_syntax("r"), Some(DocSyntax::Lines("#'")));
         assert_eq!(comment_syntax("elixir"), Some(DocSyntax::ElixirDoc));
         assert!(doc_style("elixir").contains("@doc"));
+        assert_eq!(comment_syntax("julia"), Some(DocSyntax::JuliaDoc));
     }
 }
