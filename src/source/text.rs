@@ -40,7 +40,7 @@ pub enum SkipReason {
     Excluded,
     /// A dataset record without the path or content it needs.
     InvalidRecord,
-    /// A `.ipynb` file that is not a notebook hearth reads (not JSON, nbformat 3).
+    /// A `.ipynb` file that is not a notebook hearth reads (not JSON, or no cells).
     InvalidNotebook,
 }
 
