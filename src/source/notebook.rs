@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::language::Language;
+use super::split::LineIndex;
 use super::unit::{DocSite, Unit};
 
 /// Why a notebook's units have no place for a doc comment, and its file no docs patch.
@@ -65,7 +66,7 @@ impl Notebook {
             (None, Some(worksheets)) => worksheets.into_iter().flat_map(|w| w.cells).collect(),
             (None, None) => return Err("it has no `cells` list".into()),
         };
-        let mut lines = LineCounter { text, at: 0, line: 1 };
+        let lines = LineIndex::new(text);
         let mut code_cells = Vec::new();
         let mut cell_language = None;
         for (i, cell) in cells.into_iter().enumerate() {
@@ -154,21 +155,6 @@ impl CodeCell {
         // The last string starting at or before `at`; an empty one never holds a byte.
         let after = self.pieces.partition_point(|p| p.start <= at);
         &self.pieces[after.saturating_sub(1)]
-    }
-}
-
-/// Counts lines forward through the text, as the strings come in file order.
-struct LineCounter<'t> {
-    text: &'t str,
-    at: usize,
-    line: u32,
-}
-
-impl LineCounter<'_> {
-    fn line_of(&mut self, byte: usize) -> u32 {
-        self.line += self.text.as_bytes()[self.at..byte].iter().filter(|&&b| b == b'\n').count() as u32;
-        self.at = byte;
-        self.line
     }
 }
 

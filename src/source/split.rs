@@ -426,17 +426,17 @@ fn floor_char_boundary(text: &str, mut index: usize) -> usize {
 }
 
 /// Byte offset → 1-based line number.
-struct LineIndex {
+pub(crate) struct LineIndex {
     starts: Vec<usize>,
 }
 
 impl LineIndex {
-    fn new(text: &str) -> LineIndex {
+    pub(crate) fn new(text: &str) -> LineIndex {
         let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         LineIndex { starts }
     }
 
-    fn line_of(&self, byte: usize) -> u32 {
+    pub(crate) fn line_of(&self, byte: usize) -> u32 {
         self.starts.partition_point(|&start| start <= byte) as u32
     }
 
