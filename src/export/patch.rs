@@ -348,7 +348,7 @@ mod tests {
     }
 
     #[test]
-    fn a_components_script_definitions_get_their_comments_in_its_file() {
+    fn a_components_and_a_pages_script_definitions_get_their_comments_in_their_file() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let vue = "<template>\n  <button @click=\"increment\">{{ count }}</button>\n</template>\n\n<script setup>\nimport { ref } from 'vue'\nconst count = ref(0)\n\nfunction increment() {\n  count.value += 1\n}\n</script>\n";
@@ -361,6 +361,17 @@ mod tests {
         git_apply(root, &patch.diff);
         let patched = std::fs::read_to_string(root.join("Counter.vue")).unwrap();
         assert!(patched.contains("const count = ref(0)\n\n/** Adds one to the count. */\nfunction increment() {"), "{patched}");
+
+        // An HTML page's inline script, the same way.
+        let html = "<ul id=\"cart\"></ul>\n<script>\n  function total(items) {\n    return items.length;\n  }\n</script>\n";
+        std::fs::write(root.join("cart.html"), html).unwrap();
+        let all = rows(root, "cart.html", Language::Html, &[("cart.html", "The cart."), ("total", "Counts the items.")]);
+        let refs: Vec<&Row<DocText>> = all.iter().collect();
+        let patch = repo_patch(root, &refs, BUDGET);
+        assert_eq!(patch.left_out["a page's doc has no place in its file"], 1);
+        git_apply(root, &patch.diff);
+        let patched = std::fs::read_to_string(root.join("cart.html")).unwrap();
+        assert_eq!(patched, "<ul id=\"cart\"></ul>\n<script>\n  /** Counts the items. */\n  function total(items) {\n    return items.length;\n  }\n</script>\n");
     }
 
     #[test]

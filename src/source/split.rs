@@ -40,7 +40,11 @@ impl Splitter {
     /// members). Empty when the file held nothing but comments.
     pub fn split(&mut self, language: Language, path: &str, text: &str) -> Vec<Unit> {
         let lines = LineIndex::new(text);
-        let spans = if matches!(language, Language::Vue | Language::Svelte) { self.component(path, text, &lines) } else { self.spans(language, text, &lines) };
+        let spans = match language {
+            Language::Vue | Language::Svelte => self.component(path, text, &lines),
+            Language::Html => self.page(path, text, &lines),
+            _ => self.spans(language, text, &lines),
+        };
         self.units(spans, text, &lines)
     }
 
@@ -88,9 +92,25 @@ impl Splitter {
     /// (neither framework reads one there).
     fn component(&mut self, path: &str, text: &str, lines: &LineIndex) -> Vec<Span> {
         let file_name = path.rsplit('/').next().unwrap_or(path);
-        let name = file_name.split('.').next().filter(|stem| !stem.is_empty()).unwrap_or(file_name).to_string();
-        let doc_site = Some(DocSite::NoPlace("a component's doc has no place in its file"));
-        let mut spans = vec![Span { kind: UnitKind::Component, name: Some(name.clone()), parent: None, range: 0..text.len(), skeleton: None, doc_site }];
+        let name = file_name.split('.').next().filter(|stem| !stem.is_empty()).unwrap_or(file_name);
+        self.markup(UnitKind::Component, name, "a component's doc has no place in its file", text, lines)
+    }
+
+    /// An HTML page is a container named by its file (`index.html`), holding its inline
+    /// scripts' definitions as a component does: pages of a server-rendered site keep
+    /// their JavaScript in them, and each function there is worth its own doc and
+    /// review. Its doc has no place hearth writes (a comment above `<!DOCTYPE>` or a
+    /// template's `{% extends %}` is not one).
+    fn page(&mut self, path: &str, text: &str, lines: &LineIndex) -> Vec<Span> {
+        let file_name = path.rsplit('/').next().unwrap_or(path);
+        self.markup(UnitKind::Page, file_name, "a page's doc has no place in its file", text, lines)
+    }
+
+    /// A markup file as a container of its scripts' definitions: its whole text, with
+    /// their bodies elided, then each definition, the container its parent.
+    fn markup(&mut self, kind: UnitKind, name: &str, no_doc_place: &'static str, text: &str, lines: &LineIndex) -> Vec<Span> {
+        let doc_site = Some(DocSite::NoPlace(no_doc_place));
+        let mut spans = vec![Span { kind, name: Some(name.to_string()), parent: None, range: 0..text.len(), skeleton: None, doc_site }];
         let mut elisions = Vec::new();
         for (script, language) in self.scripts(text) {
             // The script is parsed where it stands, so the tree's offsets are the file's.
@@ -106,9 +126,9 @@ impl Splitter {
             self.parser.set_included_ranges(&[]).expect("the whole text is a valid range");
             let Some(tree) = tree else { continue };
             let mut walker = TreeWalker { language, src: text, lines, spans: Vec::new() };
-            elisions.extend(walker.level(tree.root_node(), Some(&name), false, false));
+            elisions.extend(walker.level(tree.root_node(), Some(name), false, false));
             if let Some(options) = grammar::component_options(tree.root_node()) {
-                elisions.extend(walker.level(options, Some(&name), true, false));
+                elisions.extend(walker.level(options, Some(name), true, false));
             }
             spans.extend(walker.spans);
         }
@@ -122,36 +142,54 @@ impl Splitter {
         spans
     }
 
-    /// Where a component's `<script>` blocks hold their code, in file order, and the
-    /// grammar for each: `lang="ts"` is TypeScript, as both frameworks read it.
+    /// Where a markup file's inline `<script>` blocks hold their code, in file order,
+    /// and the grammar for each: `lang="ts"` is TypeScript, as Vue and Svelte read it;
+    /// a `type` that is not JavaScript's (`text/template`, `application/ld+json`,
+    /// `importmap`) is data, not code, and is left in its container.
     fn scripts(&mut self, text: &str) -> Vec<(Range<usize>, Language)> {
         let html: tree_sitter::Language = tree_sitter_html::LANGUAGE.into();
         let Some(tree) = self.parser.set_language(&html).ok().and_then(|_| self.parser.parse(text, None)) else { return Vec::new() };
-        let root = tree.root_node();
-        let mut cursor = root.walk();
-        let scripts = root.named_children(&mut cursor).filter(|n| n.kind() == "script_element");
-        scripts
-            .filter_map(|script| {
-                let mut cursor = script.walk();
-                let children: Vec<Node<'_>> = script.named_children(&mut cursor).collect();
-                let code = children.iter().find(|n| n.kind() == "raw_text")?;
-                let lang = children.iter().find(|n| n.kind() == "start_tag").and_then(|tag| {
-                    let mut cursor = tag.walk();
-                    let attributes: Vec<Node<'_>> = tag.named_children(&mut cursor).filter(|a| a.kind() == "attribute").collect();
-                    attributes.into_iter().find_map(|attribute| {
-                        let (name, value) = (attribute.named_child(0)?, attribute.named_child(1)?);
-                        (&text[name.byte_range()] == "lang").then(|| text[value.byte_range()].trim_matches(['"', '\'']).to_string())
-                    })
-                });
-                let language = match lang.as_deref() {
-                    Some("ts") => Language::TypeScript,
-                    Some("tsx") => Language::Tsx,
-                    _ => Language::JavaScript,
-                };
-                Some((code.byte_range(), language))
-            })
-            .collect()
+        let mut scripts = Vec::new();
+        let mut cursor = tree.walk();
+        // Pre-order over the elements: a page's scripts are in its `<head>` and `<body>`.
+        loop {
+            let node = cursor.node();
+            if node.kind() == "script_element" {
+                scripts.extend(script(node, text));
+            } else if cursor.goto_first_child() {
+                continue;
+            }
+            while !cursor.goto_next_sibling() {
+                if !cursor.goto_parent() {
+                    return scripts;
+                }
+            }
+        }
     }
+}
+
+/// An inline script's code and its language; `None` for a script that loads its code
+/// (`src=`) or holds data.
+fn script(element: Node<'_>, text: &str) -> Option<(Range<usize>, Language)> {
+    let mut cursor = element.walk();
+    let children: Vec<Node<'_>> = element.named_children(&mut cursor).collect();
+    let code = children.iter().find(|n| n.kind() == "raw_text")?;
+    let attribute = |wanted: &str| {
+        let tag = children.iter().find(|n| n.kind() == "start_tag")?;
+        let mut cursor = tag.walk();
+        let attributes: Vec<Node<'_>> = tag.named_children(&mut cursor).filter(|a| a.kind() == "attribute").collect();
+        attributes.into_iter().find_map(|attribute| {
+            let (name, value) = (attribute.named_child(0)?, attribute.named_child(1)?);
+            text[name.byte_range()].eq_ignore_ascii_case(wanted).then(|| text[value.byte_range()].trim_matches(['"', '\'']).trim().to_ascii_lowercase())
+        })
+    };
+    let language = match (attribute("lang").as_deref(), attribute("type").as_deref()) {
+        (Some("ts"), _) | (_, Some("text/typescript" | "application/typescript")) => Language::TypeScript,
+        (Some("tsx"), _) => Language::Tsx,
+        (_, None | Some("" | "module" | "text/javascript" | "application/javascript" | "text/ecmascript" | "application/ecmascript" | "text/babel" | "text/jsx")) => Language::JavaScript,
+        _ => return None,
+    };
+    Some((code.byte_range(), language))
 }
 
 /// A unit before it is cut to the budget.
@@ -1281,6 +1319,75 @@ mod tests {
         let typed = "<script lang=\"ts\">\nexport default defineComponent({\n  setup() {\n    return {}\n  },\n})\n</script>\n";
         let units = Splitter::new(64 * 1024).split(Language::Vue, "Typed.vue", typed);
         assert_eq!(summary(&units), ["component - Typed 1-7", "method Typed setup 3-5"]);
+    }
+
+    #[test]
+    fn an_html_pages_inline_scripts_definitions_are_its_members() {
+        let html = file(&[
+            "<!DOCTYPE html>",
+            "<html>",
+            "<head>",
+            "  <script src=\"/static/jquery.js\"></script>",
+            "  <script type=\"application/ld+json\">{\"@type\": \"Store\"}</script>",
+            "  <script type=\"text/template\" id=\"row\"><tr><td>{{ sku }}</td></tr></script>",
+            "</head>",
+            "<body>",
+            "  <table id=\"stock\"></table>",
+            "  <SCRIPT TYPE=\"text/javascript\">",
+            "    const rows = [];",
+            "",
+            "    // Draws every row again.",
+            "    function redraw(table) {",
+            "      table.innerHTML = rows.join('');",
+            "    }",
+            "",
+            "    class Poller {",
+            "      start() { setInterval(redraw, 1000); }",
+            "    }",
+            "  </SCRIPT>",
+            "  <script type=\"module\">",
+            "    export function restock(sku) {",
+            "      return fetch(`/api/restock/${sku}`);",
+            "    }",
+            "  </script>",
+            "  <script>",
+            "    var limit = {{ config.limit }};",
+            "    function over(n) { return n > limit; }",
+            "  </script>",
+            "</body>",
+            "</html>",
+        ]);
+        let units = Splitter::new(64 * 1024).split(Language::Html, "shop/templates/stock.html", &html);
+        assert_eq!(
+            summary(&units),
+            [
+                "page - stock.html 1-32",
+                "function stock.html redraw 13-16",
+                "class stock.html Poller 18-20",
+                "method stock.html.Poller start 19-19",
+                "function stock.html restock 23-25",
+                "function stock.html over 29-29",
+            ],
+            "loaded scripts, data and templates are not code; a template's expression in a script is an error beside its functions"
+        );
+        let page = &units[0];
+        assert!(page.elided);
+        assert!(page.content.contains("    // Draws every row again.\n    function redraw(table) { ... }\n\n    class Poller { ... }\n  </SCRIPT>"), "{}", page.content);
+        assert!(page.content.contains("    var limit = {{ config.limit }};\n    function over(n) { ... }\n"), "{}", page.content);
+        assert_eq!(units[0].doc_site, Some(DocSite::NoPlace("a page's doc has no place in its file")));
+        assert_eq!(units[1].doc_site, Some(DocSite::Documented));
+        assert_eq!(units[4].doc_site, Some(DocSite::Before { line: 23, indent: "    ".into() }));
+
+        // A script whose definitions a template writes stays whole in the page.
+        let jinja = "<script>\n{% for item in items %}\nfunction show_{{ item.id }}() {}\n{% endfor %}\n</script>\n";
+        let units = Splitter::new(64 * 1024).split(Language::Html, "loop.html", jinja);
+        assert_eq!(summary(&units), ["page - loop.html 1-5"]);
+        assert_eq!(units[0].content, jinja);
+
+        // A page without scripts is one unit, its whole text.
+        let units = Splitter::new(64 * 1024).split(Language::Html, "about.html", "<p>About us</p>\n");
+        assert_eq!(summary(&units), ["page - about.html 1-1"]);
+        assert!(!units[0].elided);
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub enum UnitKind {
     Trigger,
     /// A Vue or Svelte single-file component: template, scripts and style.
     Component,
+    /// An HTML page: its markup, its inline scripts, its styles.
+    Page,
     /// A labelled HCL block: a Terraform resource, data source, module, variable, output.
     Block,
     /// Top-level code between definitions: imports, constants, script statements.
@@ -80,6 +82,7 @@ impl UnitKind {
             UnitKind::Index => "index",
             UnitKind::Trigger => "trigger",
             UnitKind::Component => "component",
+            UnitKind::Page => "page",
             UnitKind::Block => "block",
             UnitKind::Code => "code",
             UnitKind::File => "file",

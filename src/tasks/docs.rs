@@ -45,7 +45,7 @@ fn convention(language: &str) -> (&'static str, Option<DocSyntax>) {
         "rust" => ("Rust `///` doc comments", Some(Lines("///"))),
         "python" => ("a Python docstring (\"\"\"...\"\"\")", Some(Docstring)),
         "go" => ("a Go doc comment: `//` lines starting with the name", Some(Lines("//"))),
-        "javascript" | "typescript" | "tsx" | "vue" | "svelte" => ("a JSDoc block (/** ... */)", Some(Block)),
+        "javascript" | "typescript" | "tsx" | "vue" | "svelte" | "html" => ("a JSDoc block (/** ... */)", Some(Block)),
         "java" | "kotlin" | "scala" => ("a Javadoc block (/** ... */)", Some(Block)),
         "c" | "cpp" | "cuda" | "objc" => ("a Doxygen block (/** ... */)", Some(Block)),
         "csharp" => ("C# XML doc comments (/// <summary>)", Some(XmlLines)),
