@@ -229,7 +229,7 @@ mod tests {
                 ("code", "%matplotlib inline\nimport math\n"),
                 ("code", "def area(r):\n    return math.pi * r * r\n"),
                 ("raw", "def not_code(): pass\n"),
-                ("code", "class Circle:\n    def __init__(self, r):\n        self.r = r\n\n    def area(self):\n        return area(self.r)\n"),
+                ("code", "class Circle:\n    %config Circle.precise = True\n    def __init__(self, r):\n        self.r = r\n\n    def area(self):\n        return area(self.r)\n"),
                 ("code", "!pip install numpy\n"),
             ],
             "python",
@@ -251,6 +251,7 @@ mod tests {
             "a cell of nothing but a shell escape is no unit"
         );
         assert_eq!(units[0].content, "%matplotlib inline\nimport math", "the magic as written");
+        assert_eq!(units[2].content, "class Circle:\n    %config Circle.precise = True\n    def __init__(self, r):\n        ...\n\n    def area(self):\n        ...", "a skeleton too");
         let area = &units[1];
         assert_eq!((area.start_line, area.end_line), (line_of(&text, "def area(r)"), line_of(&text, "return math.pi")));
         let method = &units[4];

@@ -110,7 +110,7 @@ impl Splitter {
     /// their bodies elided, then each definition, the container its parent.
     fn markup(&mut self, kind: UnitKind, name: &str, no_doc_place: &'static str, text: &str, lines: &LineIndex) -> Vec<Span> {
         let doc_site = Some(DocSite::NoPlace(no_doc_place));
-        let mut spans = vec![Span { kind, name: Some(name.to_string()), parent: None, range: 0..text.len(), skeleton: None, doc_site }];
+        let mut spans = vec![Span { kind, name: Some(name.to_string()), parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site }];
         let mut elisions = Vec::new();
         for (script, language) in self.scripts(text) {
             // The script is parsed where it stands, so the tree's offsets are the file's.
@@ -136,9 +136,7 @@ impl Splitter {
         // to file order, each container before its members.
         spans[1..].sort_by_key(|span| (span.range.start, std::cmp::Reverse(span.range.end)));
         elisions.sort_by_key(|elided| elided.start);
-        if !elisions.is_empty() {
-            spans[0].skeleton = Some(skeleton(text, &(0..text.len()), &elisions));
-        }
+        spans[0].elisions = elisions;
         spans
     }
 
@@ -198,20 +196,23 @@ struct Span {
     name: Option<String>,
     parent: Option<String>,
     range: Range<usize>,
-    /// Set for skeletons: the text differs from `src[range]`.
-    skeleton: Option<String>,
+    /// For skeletons: the member bodies elided from `src[range]`, in order. Kept as
+    /// ranges, not text, so the skeleton is written from the file as it is, where the
+    /// parser read a masked copy (a notebook's magics, Fortran's fixed form).
+    elisions: Vec<Range<usize>>,
     /// Set for definitions.
     doc_site: Option<DocSite>,
 }
 
 impl Span {
     fn whole(kind: UnitKind, text: &str) -> Span {
-        Span { kind, name: None, parent: None, range: 0..text.len(), skeleton: None, doc_site: None }
+        Span { kind, name: None, parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site: None }
     }
 
     fn into_units(self, src: &str, lines: &LineIndex, budget: usize) -> Vec<Unit> {
-        let elided = self.skeleton.is_some();
-        let content = self.skeleton.as_deref().unwrap_or(&src[self.range.clone()]);
+        let elided = !self.elisions.is_empty();
+        let skeleton = elided.then(|| skeleton(src, &self.range, &self.elisions));
+        let content = skeleton.as_deref().unwrap_or(&src[self.range.clone()]);
         let pieces = cut_at_lines(content, budget);
         let parts = pieces.len() as u32;
         pieces
@@ -362,17 +363,14 @@ impl<'s> TreeWalker<'s> {
         let sep = grammar::path_separator(self.language);
         let parent = join(parent, item.owner.as_deref(), sep);
         let index = self.spans.len();
-        let span = Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range: range.clone(), skeleton: None, doc_site: Some(doc_site) };
+        let span = Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range, elisions: Vec::new(), doc_site: Some(doc_site) };
         self.spans.push(span);
         if let Some(members) = item.members {
             let own_name = item.name.as_deref().unwrap_or("<anonymous>");
             let member_parent = join(parent.as_deref(), Some(own_name), sep);
             // Functions in a namespace or module stay functions; in a class they are methods.
             let in_class = item.kind != UnitKind::Module;
-            let elisions = self.level(members, member_parent.as_deref(), in_class, false);
-            if !elisions.is_empty() {
-                self.spans[index].skeleton = Some(skeleton(self.src, &range, &elisions));
-            }
+            self.spans[index].elisions = self.level(members, member_parent.as_deref(), in_class, false);
             return Some(members.byte_range());
         }
         item.body.or_else(|| node.child_by_field_name("body").map(|body| body.byte_range()))
@@ -384,7 +382,7 @@ impl<'s> TreeWalker<'s> {
             return;
         }
         let range = elements[0].start_byte()..grammar::end_of(self.language, elements[elements.len() - 1]);
-        self.spans.push(Span { kind: UnitKind::Code, name: None, parent: None, range, skeleton: None, doc_site: None });
+        self.spans.push(Span { kind: UnitKind::Code, name: None, parent: None, range, elisions: Vec::new(), doc_site: None });
     }
 }
 
