@@ -38,6 +38,7 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::Dart => tree_sitter_dart::LANGUAGE,
         Language::R => tree_sitter_r::LANGUAGE,
         Language::Julia => tree_sitter_julia::LANGUAGE,
+        Language::Fortran => tree_sitter_fortran::LANGUAGE,
         Language::ObjC => tree_sitter_objc::LANGUAGE,
         Language::Sql => tree_sitter_sequel::LANGUAGE,
         Language::Perl => tree_sitter_perl::LANGUAGE,
@@ -100,6 +101,7 @@ pub(crate) fn is_transparent(kind: &str) -> bool {
             | "implementation_definition"
             | "transaction"
             | "body"
+            | "internal_procedures"
     )
 }
 
@@ -572,6 +574,19 @@ pub(crate) fn classify<'t>(
             }
             _ => None,
         },
+        // Each definition opens with a statement that names it (`subroutine grow(self,
+        // by)`, `type :: circle`) and closes with an `end` one.
+        Language::Fortran => {
+            let named = fortran_name(node, src);
+            match node.kind() {
+                "module" | "submodule" | "program" => Some(Item::container(UnitKind::Module, named, Some(node))),
+                "function" | "subroutine" | "module_procedure" => Some(Item { body: fortran_body(node), ..Item::leaf(function_kind, named) }),
+                "derived_type_definition" => Some(Item::leaf(UnitKind::Struct, named)),
+                "interface" => Some(Item::leaf(UnitKind::Interface, named)),
+                "enum" => Some(Item::leaf(UnitKind::Enum, named)),
+                _ => None,
+            }
+        }
         Language::Julia => match node.kind() {
             "module_definition" => Some(Item::container(UnitKind::Module, name(), Some(node))),
             "function_definition" => Some(Item { body: julia_body(node), ..Item::leaf(function_kind, julia_signature_name(node, src)) }),
@@ -817,6 +832,34 @@ fn julia_body(definition: Node<'_>) -> Option<Range<usize>> {
     Some(statements.first()?.start_byte()..statements.last()?.end_byte())
 }
 
+/// The name a Fortran definition's opening statement gives it.
+fn fortran_name(definition: Node<'_>, src: &str) -> Option<String> {
+    let opening = definition.named_child(0)?;
+    let name = opening.child_by_field_name("name").or_else(|| child_of_kind(opening, &["name", "type_name"]))?;
+    Some(clean_name(&src[name.byte_range()]))
+}
+
+/// A Fortran procedure's statements: between its opening and `end` statements, which
+/// the grammar gives no body node.
+fn fortran_body(definition: Node<'_>) -> Option<Range<usize>> {
+    let mut cursor = definition.walk();
+    let children: Vec<Node<'_>> = definition.named_children(&mut cursor).collect();
+    let inner = children.get(1..children.len().checked_sub(1)?)?;
+    Some(inner.first()?.start_byte()..inner.last()?.end_byte())
+}
+
+/// Whether a Fortran definition carries its doc inside, as FORTRAN 77 wrote it and FORD's
+/// `!!` does: a comment straight after the opening statement (after its `use` and
+/// `implicit` lines).
+pub(crate) fn has_inner_doc(language: Language, definition: Node<'_>) -> bool {
+    if language != Language::Fortran {
+        return false;
+    }
+    let mut cursor = definition.walk();
+    let mut inner = definition.named_children(&mut cursor).skip(1).skip_while(|n| matches!(n.kind(), "use_statement" | "implicit_statement"));
+    inner.next().is_some_and(|first| is_comment(first.kind()))
+}
+
 /// A Julia type's name without its supertype or parameters: `Circle` of `Circle <:
 /// Shape`, `Counter` of `Counter{T}`.
 fn julia_type_name(definition: Node<'_>, src: &str) -> Option<String> {
@@ -938,8 +981,12 @@ fn sql_identifier(node: Node<'_>, src: &str) -> String {
 }
 
 /// Where a unit of `node` ends: after the `;` that ends a SQL or Perl statement, which
-/// those grammars leave outside it (for the `COMMIT` that ends a transaction, outside that).
-pub(crate) fn end_of(language: Language, node: Node<'_>) -> usize {
+/// those grammars leave outside it (for the `COMMIT` that ends a transaction, outside that);
+/// before the line break that ends a Fortran statement, which that grammar puts inside it.
+pub(crate) fn end_of(language: Language, node: Node<'_>, src: &str) -> usize {
+    if language == Language::Fortran {
+        return node.start_byte() + src[node.byte_range()].trim_end().len();
+    }
     if !matches!(language, Language::Sql | Language::Perl) {
         return node.end_byte();
     }

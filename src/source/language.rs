@@ -32,6 +32,7 @@ pub enum Language {
     Perl,
     R,
     Julia,
+    Fortran,
     Haskell,
     Zig,
     Dart,
@@ -77,6 +78,7 @@ impl Language {
         Language::Perl,
         Language::R,
         Language::Julia,
+        Language::Fortran,
         Language::Haskell,
         Language::Zig,
         Language::Dart,
@@ -122,6 +124,7 @@ impl Language {
             Language::Perl => "perl",
             Language::R => "r",
             Language::Julia => "julia",
+            Language::Fortran => "fortran",
             Language::Haskell => "haskell",
             Language::Zig => "zig",
             Language::Dart => "dart",
@@ -159,6 +162,7 @@ impl Language {
             "golang" => "go",
             "proto" | "protocol buffer" | "protocol buffers" => "protobuf",
             "terraform" => "hcl",
+            "fortran free form" => "fortran",
             "yml" => "yaml",
             "md" => "markdown",
             "objective-c" | "objectivec" | "obj-c" | "objective-c++" => "objc",
@@ -213,6 +217,8 @@ fn from_extension(ext: &str) -> Option<Language> {
         "cc" | "cpp" | "cxx" | "c++" | "hpp" | "hh" | "hxx" | "h++" | "ipp" | "tpp" => Language::Cpp,
         "cu" | "cuh" => Language::Cuda,
         "jl" => Language::Julia,
+        // Fixed form (FORTRAN 77's columns) and free form; `.F`, `.F90` are preprocessed.
+        "f" | "for" | "f77" | "ftn" | "fpp" | "f90" | "f95" | "f03" | "f08" | "f18" => Language::Fortran,
         "cs" => Language::CSharp,
         "rb" | "rake" | "gemspec" => Language::Ruby,
         "php" => Language::Php,
@@ -318,6 +324,9 @@ mod tests {
         assert_eq!(detect("x.h", "namespace a { class B; }"), Some("cpp"));
         assert_eq!(detect("kernels/add.cu", ""), Some("cuda"));
         assert_eq!(detect("src/Shapes.jl", ""), Some("julia"));
+        assert_eq!(detect("fitpack/curfit.f", ""), Some("fortran"));
+        assert_eq!(detect("src/solver.F90", ""), Some("fortran"));
+        assert_eq!(Language::from_name("Fortran Free Form"), Some(Language::Fortran), "GitHub's name for .f90");
         assert_eq!(detect("x.h", "#import <Foundation/Foundation.h>\n@interface A : NSObject\n@end\n"), Some("objc"));
     }
 

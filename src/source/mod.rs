@@ -6,6 +6,7 @@
 
 mod dataset;
 mod emit;
+mod fortran;
 mod git;
 mod grammar;
 mod language;

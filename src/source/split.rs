@@ -19,6 +19,7 @@ use std::ops::Range;
 
 use tree_sitter::{Node, Parser};
 
+use super::fortran;
 use super::grammar::{self, Item};
 use super::language::Language;
 use super::unit::{DocSite, Unit, UnitKind};
@@ -43,6 +44,7 @@ impl Splitter {
         let spans = match language {
             Language::Vue | Language::Svelte => self.component(path, text, &lines),
             Language::Html => self.page(path, text, &lines),
+            Language::Fortran if fortran::is_fixed_form(path) => self.spans(language, &fortran::as_free_form(text), &lines),
             _ => self.spans(language, text, &lines),
         };
         self.units(spans, text, &lines)
@@ -283,7 +285,7 @@ impl<'s> TreeWalker<'s> {
             while elements.get(last + 1).is_some_and(|next| grammar::continues(self.language, *element, *next, self.src)) {
                 last += 1;
             }
-            let end = grammar::end_of(self.language, elements[last]);
+            let end = grammar::end_of(self.language, elements[last], self.src);
             let doc_site = self.doc_site(*element, start, commented);
             let in_full = item.kind == UnitKind::Module && grammar::names_packages_in_full(self.language);
             let elided = self.item(item, *element, start..end, if in_full { None } else { scope.as_deref() }, doc_site);
@@ -332,7 +334,7 @@ impl<'s> TreeWalker<'s> {
                 return DocSite::Documented;
             }
             body.start_byte()
-        } else if commented {
+        } else if commented || grammar::has_inner_doc(self.language, element) {
             return DocSite::Documented;
         } else {
             start
@@ -381,7 +383,7 @@ impl<'s> TreeWalker<'s> {
         if elements.iter().all(|e| grammar::is_trivia(*e)) {
             return;
         }
-        let range = elements[0].start_byte()..grammar::end_of(self.language, elements[elements.len() - 1]);
+        let range = elements[0].start_byte()..grammar::end_of(self.language, elements[elements.len() - 1], self.src);
         self.spans.push(Span { kind: UnitKind::Code, name: None, parent: None, range, elisions: Vec::new(), doc_site: None });
     }
 }
@@ -392,7 +394,15 @@ impl<'s> TreeWalker<'s> {
 fn flatten<'t>(node: Node<'t>, language: Language, src: &str) -> Vec<Node<'t>> {
     let mut out = Vec::new();
     let mut cursor = node.walk();
-    for child in node.named_children(&mut cursor) {
+    let mut more = cursor.goto_first_child();
+    while more {
+        let child = cursor.node();
+        // `#ifdef NAME`'s name and `#if`'s condition are the directive's, not code of their own.
+        let directive = node.kind().starts_with("preproc_") && matches!(cursor.field_name(), Some("name" | "condition"));
+        more = cursor.goto_next_sibling();
+        if !child.is_named() || directive {
+            continue;
+        }
         if grammar::is_transparent(child.kind()) {
             out.extend(flatten(child, language, src));
         } else if let Some(members) = grammar::member_list(language, child, src) {
@@ -628,7 +638,9 @@ mod tests {
             ["class - A 1-5", "method A A 2-2", "method A f 3-3", "enum A E 4-4", "method A.E g 4-4"]
         );
         let c = "#ifndef H\n#define H\ntypedef struct { int a; } T;\nstatic int f(int x) { return x; }\n#endif\n";
-        assert_eq!(summary(&split(Language::C, c)), ["code - - 1-2", "type - T 3-3", "function - f 4-4"]);
+        assert_eq!(summary(&split(Language::C, c)), ["code - - 2-2", "type - T 3-3", "function - f 4-4"], "the guard's name is no code");
+        let c = "#if defined(FAST) && !NDEBUG\nint f(void) { return 1; }\n#elif SLOW\nint g(void) { return 2; }\n#endif\n";
+        assert_eq!(summary(&split(Language::C, c)), ["function - f 2-2", "function - g 4-4"], "nor is a condition");
         let cpp = "namespace ns {\ntemplate <typename T>\nclass K { public: int m() { return 1; } };\n}\nint K::n() const { return 2; }\ntemplate <>\nvoid run<half, 128>(int n) {}\ntemplate <>\nint K<int>::get<2>() { return 2; }\nstruct R {\n  T& sum() { return x; }\n  operator bool() const { return p; }\n  T&& operator()(T&& a) const { return a; }\n};\n";
         assert_eq!(
             summary(&split(Language::Cpp, cpp)),
@@ -636,6 +648,88 @@ mod tests {
              "struct - R 10-14", "method R sum 11-11", "method R operator bool 12-12", "method R operator() 13-13"],
             "a specialization is named with its arguments; a reference's or conversion's name is found"
         );
+    }
+
+    #[test]
+    fn fortran_modules_procedures_and_types_in_free_and_fixed_form() {
+        let free = file(&[
+            "!> Geometry helpers.",
+            "module geometry",
+            "  implicit none",
+            "",
+            "  !> A circle.",
+            "  type :: circle",
+            "    real :: r",
+            "  end type circle",
+            "",
+            "  interface area",
+            "    module procedure area_circle",
+            "  end interface",
+            "",
+            "contains",
+            "",
+            "  pure function area_circle(c) result(a)",
+            "    !! The area of a circle.",
+            "    type(circle), intent(in) :: c",
+            "    real :: a",
+            "    a = 3.14159 * c%r**2",
+            "  end function area_circle",
+            "",
+            "  subroutine grow(self, by)",
+            "    class(circle), intent(inout) :: self",
+            "    real, intent(in) :: by",
+            "    self%r = self%r + by",
+            "  end subroutine grow",
+            "end module geometry",
+            "",
+            "program main",
+            "  use geometry",
+            "  print *, area(circle(1.0))",
+            "end program main",
+        ]);
+        let units = Splitter::new(64 * 1024).split(Language::Fortran, "src/geometry.f90", &free);
+        assert_eq!(
+            summary(&units),
+            [
+                "module - geometry 1-28",
+                "struct geometry circle 5-8",
+                "interface geometry area 10-12",
+                "function geometry area_circle 16-21",
+                "function geometry grow 23-27",
+                "module - main 30-33",
+            ],
+            "a unit ends at its `end` statement's line"
+        );
+        assert!(units[0].content.contains("contains\n\n  pure function area_circle(c) result(a)\n    ...\n  end function area_circle\n\n  subroutine grow(self, by)\n    ...\n  end subroutine grow\nend module geometry"), "{}", units[0].content);
+        let sites: Vec<_> = units.iter().map(|u| u.doc_site.clone().unwrap()).collect();
+        assert_eq!(sites[0], DocSite::Documented);
+        assert_eq!(sites[3], DocSite::Documented, "FORD's `!!` after the statement");
+        assert_eq!(sites[4], DocSite::Before { line: 23, indent: "  ".into() });
+
+        // FORTRAN 77: comments in column 1, continuations in column 6, the doc after the statement.
+        let fixed = file(&[
+            "c     Fits a spline.",
+            "      subroutine curfit(iopt, m, x, y,",
+            "     *                  w, s)",
+            "c  curfit determines a smoothing spline.",
+            "      integer iopt, m",
+            "      if (m .lt. 0) go to 10",
+            "   10 return",
+            "      end",
+            "",
+            "      double precision function fpback(a,",
+            "c     (a comment between continued lines)",
+            "     1                                 n)",
+            "      fpback = a * n",
+            "      end",
+        ]);
+        let units = Splitter::new(64 * 1024).split(Language::Fortran, "fitpack/curfit.f", &fixed);
+        assert_eq!(summary(&units), ["function - curfit 1-8", "function - fpback 10-14"]);
+        assert!(units[0].content.starts_with("c     Fits a spline.\n      subroutine curfit(iopt, m, x, y,\n     *"), "as written: {}", units[0].content);
+        assert_eq!(units[0].doc_site, Some(DocSite::Documented));
+        assert_eq!(units[1].doc_site, Some(DocSite::Before { line: 10, indent: "      ".into() }));
+        let free_reading = Splitter::new(64 * 1024).split(Language::Fortran, "fitpack/curfit.f90", &fixed);
+        assert_ne!(summary(&free_reading), summary(&units), "read as free form, its comments are code");
     }
 
     #[test]

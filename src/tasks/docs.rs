@@ -58,6 +58,7 @@ fn convention(language: &str) -> (&'static str, Option<DocSyntax>) {
         "php" => ("a PHPDoc block (/** ... */)", Some(Block)),
         "swift" | "zig" | "dart" => ("`///` doc comments", Some(Lines("///"))),
         "protobuf" => ("`//` comment lines", Some(Lines("//"))),
+        "fortran" => ("`!>` comment lines (Doxygen's and FORD's)", Some(Lines("!>"))),
         "haskell" => ("a Haddock comment (-- |)", Some(Haddock)),
         "lua" | "sql" => ("`--` comment lines", Some(Lines("--"))),
         _ => ("the language's usual comment syntax", None),
