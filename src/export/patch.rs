@@ -295,7 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn elixir_haskell_r_sql_julia_and_fortran_comments_are_written_as_their_doc_tools_read_them() {
+    fn elixir_haskell_r_sql_julia_fortran_and_matlab_comments_are_written_as_their_doc_tools_read_them() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let elixir = "defmodule Cart do\n  def count(%{items: []}), do: 0\n  def count(%{items: items}), do: length(items)\n\n  def name(cart), do: \"#{cart.id}\"\nend\n";
@@ -310,6 +310,8 @@ mod tests {
         std::fs::write(root.join("geo.jl"), julia).unwrap();
         let fortran = "c     FITPACK\n\n      subroutine fpback(a, n)\n      a = n\n      end\n";
         std::fs::write(root.join("fpback.f"), fortran).unwrap();
+        let matlab = "function x = solve(A, b)\n  x = A \\ b;\nend\n";
+        std::fs::write(root.join("solve.m"), matlab).unwrap();
         let mut all = rows(root, "cart.ex", Language::Elixir, &[
             ("Cart", "A shopping cart and what it holds."),
             ("count", "@doc \"\"\"\nCounts the items in the cart.\n\"\"\""),
@@ -319,10 +321,11 @@ mod tests {
         all.extend(rows(root, "add.R", Language::R, &[("add", "#' Adds two numbers.\n#' @param a A number.")]));
         all.extend(rows(root, "schema.sql", Language::Sql, &[("orders", "-- The orders customers placed."), ("orders_id", "Finds an order by its id.")]));
         all.extend(rows(root, "geo.jl", Language::Julia, &[("area", "\"\"\"\nThe area of a circle of radius `r`, in $ units.\n\"\"\"")]));
-        all.extend(rows(root, "fpback.f", Language::Fortran, &[("fpback", "Solves a triangular system\nby back substitution.")]));
+        all.extend(rows(root, "fpback.f", Language::Fortran, &[("fpback", "!> Solves a triangular system\n!! by back substitution.")]));
+        all.extend(rows(root, "solve.m", Language::Matlab, &[("solve", "% SOLVE Solves the system A*x = b.")]));
         let refs: Vec<&Row<DocText>> = all.iter().collect();
         let patch = repo_patch(root, &refs, BUDGET);
-        assert_eq!((patch.comments, patch.files), (8, 6), "{:?}\n{}", patch.left_out, patch.diff);
+        assert_eq!((patch.comments, patch.files), (9, 7), "{:?}\n{}", patch.left_out, patch.diff);
         assert_eq!(patch.left_out["an Elixir module's doc is the @moduledoc in its body"], 1);
         git_apply(root, &patch.diff);
 
@@ -340,6 +343,8 @@ mod tests {
         assert_eq!(julia, "module Geo\n\n    \"\"\"\n    The area of a circle of radius `r`, in \\$ units.\n    \"\"\"\n    area(r) = pi * r^2\n\nend\n");
         let fortran = std::fs::read_to_string(root.join("fpback.f")).unwrap();
         assert_eq!(fortran, "c     FITPACK\n\n      !> Solves a triangular system\n      !> by back substitution.\n      subroutine fpback(a, n)\n      a = n\n      end\n", "past column 6, a comment in fixed form");
+        let matlab = std::fs::read_to_string(root.join("solve.m")).unwrap();
+        assert_eq!(matlab, "function x = solve(A, b)\n  % SOLVE Solves the system A*x = b.\n  x = A \\ b;\nend\n", "help text under the function line");
 
         // A run over the patched files finds every one of them documented.
         let mut rerun = rows(root, "cart.ex", Language::Elixir, &[("count", "Counts."), ("name", "Names.")]);
@@ -348,9 +353,10 @@ mod tests {
         rerun.extend(rows(root, "schema.sql", Language::Sql, &[("orders", "Orders."), ("orders_id", "Finds.")]));
         rerun.extend(rows(root, "geo.jl", Language::Julia, &[("area", "Areas.")]));
         rerun.extend(rows(root, "fpback.f", Language::Fortran, &[("fpback", "Solves.")]));
+        rerun.extend(rows(root, "solve.m", Language::Matlab, &[("solve", "Solves.")]));
         let refs: Vec<&Row<DocText>> = rerun.iter().collect();
         let rerun = repo_patch(root, &refs, BUDGET);
-        assert_eq!((rerun.comments, rerun.left_out["it is documented already"]), (0, 8), "{:?}", rerun.left_out);
+        assert_eq!((rerun.comments, rerun.left_out["it is documented already"]), (0, 9), "{:?}", rerun.left_out);
     }
 
     #[test]

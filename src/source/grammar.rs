@@ -39,6 +39,7 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::R => tree_sitter_r::LANGUAGE,
         Language::Julia => tree_sitter_julia::LANGUAGE,
         Language::Fortran => tree_sitter_fortran::LANGUAGE,
+        Language::Matlab => tree_sitter_matlab::LANGUAGE,
         Language::ObjC => tree_sitter_objc::LANGUAGE,
         Language::Sql => tree_sitter_sequel::LANGUAGE,
         Language::Perl => tree_sitter_perl::LANGUAGE,
@@ -587,6 +588,11 @@ pub(crate) fn classify<'t>(
                 _ => None,
             }
         }
+        Language::Matlab => match node.kind() {
+            "function_definition" => Some(Item::function(function_kind, matlab_function_name(node, src), child_of_kind(node, &["block"]))),
+            "class_definition" => Some(Item::container(UnitKind::Class, name(), Some(node))),
+            _ => None,
+        },
         Language::Julia => match node.kind() {
             "module_definition" => Some(Item::container(UnitKind::Module, name(), Some(node))),
             "function_definition" => Some(Item { body: julia_body(node), ..Item::leaf(function_kind, julia_signature_name(node, src)) }),
@@ -848,16 +854,54 @@ fn fortran_body(definition: Node<'_>) -> Option<Range<usize>> {
     Some(inner.first()?.start_byte()..inner.last()?.end_byte())
 }
 
-/// Whether a Fortran definition carries its doc inside, as FORTRAN 77 wrote it and FORD's
-/// `!!` does: a comment straight after the opening statement (after its `use` and
-/// `implicit` lines).
-pub(crate) fn has_inner_doc(language: Language, definition: Node<'_>) -> bool {
-    if language != Language::Fortran {
-        return false;
-    }
+/// A doc written inside the definition it documents, for the languages that write it
+/// there: Python's docstring and MATLAB's help text open the body (and go there when
+/// missing); a Fortran procedure may open with its comment, as FORTRAN 77 wrote it
+/// and FORD's `!!` does (a missing one goes above, as Doxygen's `!>`).
+pub(crate) enum InnerDoc {
+    Written,
+    /// Missing; it would start at this byte.
+    Goes(usize),
+    NoBody,
+}
+
+/// `None` where the doc is only ever above the definition.
+pub(crate) fn inner_doc(language: Language, definition: Node<'_>) -> Option<InnerDoc> {
     let mut cursor = definition.walk();
-    let mut inner = definition.named_children(&mut cursor).skip(1).skip_while(|n| matches!(n.kind(), "use_statement" | "implicit_statement"));
-    inner.next().is_some_and(|first| is_comment(first.kind()))
+    match language {
+        Language::Python => {
+            let definition = definition.child_by_field_name("definition").unwrap_or(definition);
+            let Some(body) = definition.child_by_field_name("body") else { return Some(InnerDoc::NoBody) };
+            let first = body.named_children(&mut cursor).find(|n| !is_comment(n.kind()));
+            let docstring = first.is_some_and(|n| n.kind() == "expression_statement" && n.named_child(0).is_some_and(|s| s.kind() == "string"));
+            Some(if docstring { InnerDoc::Written } else { InnerDoc::Goes(body.start_byte()) })
+        }
+        // Help text is the comment after `function … = name(…)` or `classdef Name`.
+        Language::Matlab => {
+            let name = definition.child_by_field_name("name");
+            let signature = |n: &Node<'_>| Some(*n) == name || matches!(n.kind(), "function_output" | "function_arguments" | "attributes" | "superclasses");
+            let mut inner = definition.named_children(&mut cursor).skip_while(signature);
+            Some(match inner.next() {
+                Some(first) if is_comment(first.kind()) => InnerDoc::Written,
+                Some(first) => InnerDoc::Goes(first.start_byte()),
+                None => InnerDoc::NoBody,
+            })
+        }
+        Language::Fortran => {
+            let mut inner = definition.named_children(&mut cursor).skip(1).skip_while(|n| matches!(n.kind(), "use_statement" | "implicit_statement"));
+            inner.next().is_some_and(|first| is_comment(first.kind())).then_some(InnerDoc::Written)
+        }
+        _ => None,
+    }
+}
+
+/// A MATLAB function's name, a property accessor's with its `get.` or `set.`
+/// (`get.Radius`), which the grammar leaves out of the name.
+fn matlab_function_name(definition: Node<'_>, src: &str) -> Option<String> {
+    let name = definition.child_by_field_name("name")?;
+    let before = src[..name.start_byte()].trim_end();
+    let accessor = ["get.", "set."].into_iter().find(|accessor| before.ends_with(accessor)).unwrap_or("");
+    Some(clean_name(&format!("{accessor}{}", &src[name.byte_range()])))
 }
 
 /// A Julia type's name without its supertype or parameters: `Circle` of `Circle <:
@@ -946,6 +990,8 @@ pub(crate) fn member_list<'t>(language: Language, node: Node<'t>, src: &str) -> 
             }
             node.child_by_field_name("value").filter(|value| value.kind() == "object")
         }
+        // A classdef's `methods … end` blocks hold its methods.
+        (Language::Matlab, "methods") => Some(node),
         _ => None,
     }
 }
@@ -982,9 +1028,10 @@ fn sql_identifier(node: Node<'_>, src: &str) -> String {
 
 /// Where a unit of `node` ends: after the `;` that ends a SQL or Perl statement, which
 /// those grammars leave outside it (for the `COMMIT` that ends a transaction, outside that);
-/// before the line break that ends a Fortran statement, which that grammar puts inside it.
+/// before the line breaks that end a Fortran statement or a MATLAB function, which those
+/// grammars put inside them.
 pub(crate) fn end_of(language: Language, node: Node<'_>, src: &str) -> usize {
-    if language == Language::Fortran {
+    if matches!(language, Language::Fortran | Language::Matlab) {
         return node.start_byte() + src[node.byte_range()].trim_end().len();
     }
     if !matches!(language, Language::Sql | Language::Perl) {

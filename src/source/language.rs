@@ -33,6 +33,7 @@ pub enum Language {
     R,
     Julia,
     Fortran,
+    Matlab,
     Haskell,
     Zig,
     Dart,
@@ -79,6 +80,7 @@ impl Language {
         Language::R,
         Language::Julia,
         Language::Fortran,
+        Language::Matlab,
         Language::Haskell,
         Language::Zig,
         Language::Dart,
@@ -125,6 +127,7 @@ impl Language {
             Language::R => "r",
             Language::Julia => "julia",
             Language::Fortran => "fortran",
+            Language::Matlab => "matlab",
             Language::Haskell => "haskell",
             Language::Zig => "zig",
             Language::Dart => "dart",
@@ -185,8 +188,10 @@ impl Language {
         match path.extension().and_then(|e| e.to_str()) {
             Some("h") if looks_like_objc(head) => Some(Language::ObjC),
             Some("h") => Some(if looks_like_cpp(head) { Language::Cpp } else { Language::C }),
-            // MATLAB, Mathematica and Mercury write `.m` too.
-            Some("m") => looks_like_objc(head).then_some(Language::ObjC),
+            // MATLAB (and Octave), Mathematica and Mercury write `.m` too; MATLAB's is
+            // the one a code repository holds most.
+            Some("m") if looks_like_objc(head) => Some(Language::ObjC),
+            Some("m") => looks_like_matlab(head).then_some(Language::Matlab),
             Some(ext) => from_extension(&ext.to_ascii_lowercase()),
             None => from_shebang(head),
         }
@@ -284,6 +289,12 @@ fn looks_like_objc(head: &[u8]) -> bool {
     ["#import ", "@interface ", "@implementation ", "@protocol ", "@end"].iter().any(|marker| text.contains(marker))
 }
 
+/// Neither Mercury (`:- module shop.`) nor Mathematica (`BeginPackage["Shop`"]`, `(* … *)`).
+fn looks_like_matlab(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    !(text.contains(":- module") || text.contains("BeginPackage[") || text.trim_start().starts_with("(*"))
+}
+
 fn looks_like_cpp(head: &[u8]) -> bool {
     let text = String::from_utf8_lossy(head);
     ["namespace ", "template<", "template <", "class ", "public:", "private:", "std::"]
@@ -331,10 +342,12 @@ mod tests {
     }
 
     #[test]
-    fn dot_m_is_objective_c_only_when_it_reads_as_such() {
+    fn dot_m_is_objective_c_when_it_reads_as_such_else_matlab() {
         assert_eq!(detect("Counter.m", "// Counter\n#import \"Counter.h\"\n"), Some("objc"));
         assert_eq!(detect("View.mm", ""), Some("objc"));
-        assert_eq!(detect("solve.m", "function x = solve(A, b)\n  x = A \\ b;\nend\n"), None, "MATLAB");
+        assert_eq!(detect("solve.m", "function x = solve(A, b)\n  x = A \\ b;\nend\n"), Some("matlab"));
+        assert_eq!(detect("shop.m", "% Shop, in Mercury.\n:- module shop.\n:- interface.\n"), None, "Mercury");
+        assert_eq!(detect("Shop.m", "(* Mathematica *)\nBeginPackage[\"Shop`\"]\n"), None, "Mathematica");
         assert_eq!(Language::from_name("Objective-C"), Some(Language::ObjC));
     }
 

@@ -20,7 +20,7 @@ use std::ops::Range;
 use tree_sitter::{Node, Parser};
 
 use super::fortran;
-use super::grammar::{self, Item};
+use super::grammar::{self, InnerDoc, Item};
 use super::language::Language;
 use super::unit::{DocSite, Unit, UnitKind};
 
@@ -325,19 +325,12 @@ impl<'s> TreeWalker<'s> {
         if let Some(documented) = grammar::has_moduledoc(self.language, element, self.src) {
             return if documented { DocSite::Documented } else { DocSite::NoPlace("an Elixir module's doc is the @moduledoc in its body") };
         }
-        let at = if self.language == Language::Python {
-            let definition = element.child_by_field_name("definition").unwrap_or(element);
-            let Some(body) = definition.child_by_field_name("body") else { return DocSite::NoPlace("it has no body") };
-            let mut cursor = body.walk();
-            let first = body.named_children(&mut cursor).find(|n| !grammar::is_comment(n.kind()));
-            if first.is_some_and(|n| n.kind() == "expression_statement" && n.named_child(0).is_some_and(|s| s.kind() == "string")) {
-                return DocSite::Documented;
-            }
-            body.start_byte()
-        } else if commented || grammar::has_inner_doc(self.language, element) {
-            return DocSite::Documented;
-        } else {
-            start
+        let at = match grammar::inner_doc(self.language, element) {
+            Some(InnerDoc::Written) => return DocSite::Documented,
+            Some(InnerDoc::NoBody) => return DocSite::NoPlace("it has no body"),
+            Some(InnerDoc::Goes(at)) => at,
+            None if commented => return DocSite::Documented,
+            None => start,
         };
         let indent = self.before_on_line(at);
         if !indent.trim().is_empty() {
@@ -730,6 +723,56 @@ mod tests {
         assert_eq!(units[1].doc_site, Some(DocSite::Before { line: 10, indent: "      ".into() }));
         let free_reading = Splitter::new(64 * 1024).split(Language::Fortran, "fitpack/curfit.f90", &fixed);
         assert_ne!(summary(&free_reading), summary(&units), "read as free form, its comments are code");
+    }
+
+    #[test]
+    fn matlab_functions_classdefs_and_their_help_text() {
+        let function = file(&[
+            "function [x, info] = solve(A, b)",
+            "%SOLVE Solves A*x = b.",
+            "  x = A \\ b;",
+            "  info = check(x);",
+            "end",
+            "",
+            "function ok = check(x)",
+            "  ok = all(isfinite(x));",
+            "end",
+        ]);
+        let units = split(Language::Matlab, &function);
+        assert_eq!(summary(&units), ["function - solve 1-5", "function - check 7-9"]);
+        assert_eq!(units[0].doc_site, Some(DocSite::Documented), "the help text under the function line");
+        assert_eq!(units[1].doc_site, Some(DocSite::Before { line: 8, indent: "  ".into() }), "where `help` reads it");
+
+        // Functions without `end` run to the next one; a script's statements are code.
+        let script = "% Plots squares.\nx = 1:10;\nplot(x, sq(x));\n\nfunction y = sq(v)\ny = v.^2;\n\nfunction y = cube(v)\ny = v.^3;\n";
+        assert_eq!(summary(&split(Language::Matlab, script)), ["code - - 1-3", "function - sq 5-6", "function - cube 8-9"]);
+
+        let classdef = file(&[
+            "classdef Account < handle",
+            "    % ACCOUNT A bank account.",
+            "    properties",
+            "        Balance = 0",
+            "    end",
+            "    methods",
+            "        function obj = Account(balance)",
+            "            obj.Balance = balance;",
+            "        end",
+            "        function r = get.Balance(obj)",
+            "            r = obj.Balance;",
+            "        end",
+            "    end",
+            "    methods (Static)",
+            "        function a = empty()",
+            "            a = Account(0);",
+            "        end",
+            "    end",
+            "end",
+        ]);
+        let units = split(Language::Matlab, &classdef);
+        assert_eq!(summary(&units), ["class - Account 1-19", "method Account Account 7-9", "method Account get.Balance 10-12", "method Account empty 15-17"]);
+        assert_eq!(units[0].doc_site, Some(DocSite::Documented));
+        assert!(units[0].content.contains("    methods\n        function obj = Account(balance)\n            ...\n        end\n"), "{}", units[0].content);
+        assert_eq!(units[3].doc_site, Some(DocSite::Before { line: 16, indent: "            ".into() }));
     }
 
     #[test]

@@ -59,6 +59,7 @@ fn convention(language: &str) -> (&'static str, Option<DocSyntax>) {
         "swift" | "zig" | "dart" => ("`///` doc comments", Some(Lines("///"))),
         "protobuf" => ("`//` comment lines", Some(Lines("//"))),
         "fortran" => ("`!>` comment lines (Doxygen's and FORD's)", Some(Lines("!>"))),
+        "matlab" => ("MATLAB help text: `%` comment lines", Some(Lines("%"))),
         "haskell" => ("a Haddock comment (-- |)", Some(Haddock)),
         "lua" | "sql" => ("`--` comment lines", Some(Lines("--"))),
         _ => ("the language's usual comment syntax", None),
@@ -177,10 +178,10 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
         // `@doc "Returns \"ok\"."` means the quotes; `~S"…"` keeps its text as written.
         let escapes = quotes == "\"" && !first[..at].contains('~');
         (dedent(&if escapes { unescape(text) } else { text.to_string() }), end.is_some())
-    } else if let Some((marker, family)) = line_comment(first) {
+    } else if let Some(family) = line_comment(first) {
         let marked_lines: Vec<&str> = lines.iter().map(|line| line.trim_start()).take_while(|line| is_marked(line, family)).collect();
         let prose = marked_lines.iter().map(|line| {
-            let text = line.strip_prefix(marker).or_else(|| line.strip_prefix(family)).unwrap_or(line);
+            let text = unmarked(line, family);
             text.strip_prefix(' ').unwrap_or(text).trim_end().to_string()
         });
         (prose.collect(), marked_lines.len() < lines.len())
@@ -270,7 +271,7 @@ fn comment_end(answer: &str) -> Option<usize> {
         let after = start + at;
         return closing(&answer[after..], quotes).map(|end| after + end + quotes.len());
     }
-    if let Some((_, family)) = line_comment(first) {
+    if let Some(family) = line_comment(first) {
         return lines.iter().skip(1).find_map(|&(at, line, complete)| {
             let line = line.trim_start();
             let decided = complete || line.len() > family.len() || !family.starts_with(line);
@@ -341,12 +342,20 @@ fn is_signature(line: &str) -> bool {
     SIGNATURE_OPENINGS.iter().any(|opening| line.starts_with(opening))
 }
 
-/// The line-comment marker `line` opens with, and the family its comment goes on in:
-/// `-- |` opens a Haddock comment that goes on with `--` lines; the others go on as
-/// they open.
-fn line_comment(line: &str) -> Option<(&'static str, &'static str)> {
-    let marker = ["///", "//!", "//", "-- |", "--", "#'", "#"].into_iter().find(|m| is_marked(line, m))?;
-    Some((marker, if marker == "-- |" { "--" } else { marker }))
+/// Line-comment markers, each with the family its comment goes on in: `-- |` opens a
+/// Haddock comment that goes on with `--` lines, Fortran's `!>` (Doxygen) one that goes
+/// on with `!!` or more `!>`; the others go on as they open. Longest first.
+const LINE_MARKERS: [(&str, &str); 11] =
+    [("///", "///"), ("//!", "//!"), ("//", "//"), ("-- |", "--"), ("--", "--"), ("#'", "#'"), ("#", "#"), ("!>", "!"), ("!!", "!"), ("!", "!"), ("%", "%")];
+
+/// The family of the line comment `line` opens.
+fn line_comment(line: &str) -> Option<&'static str> {
+    LINE_MARKERS.into_iter().find(|(marker, _)| is_marked(line, marker)).map(|(_, family)| family)
+}
+
+/// A line of a comment of `family` without its marker.
+fn unmarked<'l>(line: &'l str, family: &str) -> &'l str {
+    LINE_MARKERS.into_iter().filter(|(_, f)| *f == family).find_map(|(marker, _)| line.strip_prefix(marker)).unwrap_or(line)
 }
 
 /// The lines of `text` from byte `start`: where each starts, its text, and whether its
@@ -460,6 +469,9 @@ mod tests {
         assert_eq!(prose("# Adds two numbers.\n# Returns their sum.\n"), two);
         assert_eq!(prose("-- | Adds two numbers.\n-- Returns their sum."), two);
         assert_eq!(prose("#' Adds two numbers.\n#' Returns their sum.\nadd <- function(a, b) a + b"), two);
+        assert_eq!(prose("!> Adds two numbers.\n!! Returns their sum.\nsubroutine add(a, b)"), two, "Doxygen's Fortran");
+        assert_eq!(prose("! Adds two numbers.\n! Returns their sum."), two);
+        assert_eq!(prose("% Adds two numbers.\n% Returns their sum.\nfunction c = add(a, b)"), two, "MATLAB's help text");
         assert_eq!(prose("@doc \"\"\"\n  Adds two numbers.\n  Returns their sum.\n  \"\"\"\n  def add(a, b), do: a + b"), two);
         assert_eq!(prose("@doc ~S\"\"\"\nAdds two numbers.\nReturns their sum.\n\"\"\""), two);
         assert_eq!(prose("@doc \"Adds two numbers.\"\ndef add(a, b), do: a + b"), Ok(vec!["Adds two numbers.".to_string()]));
