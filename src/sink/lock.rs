@@ -18,7 +18,7 @@ use crate::{Error, Result};
 /// Held while a run (or a walk) writes its output folder; released on drop.
 #[derive(Debug)]
 pub struct OutputLock {
-    _file: File,
+    file: File,
 }
 
 impl OutputLock {
@@ -44,7 +44,16 @@ impl OutputLock {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let note = format!("pid {} on {}, since unix time {since}\n", std::process::id(), host.trim());
         file.set_len(0).and_then(|()| file.write_all(note.as_bytes())).map_err(|e| Error::io(&path, e))?;
-        Ok(OutputLock { _file: file })
+        Ok(OutputLock { file })
+    }
+}
+
+impl Drop for OutputLock {
+    /// Unlocks before the file closes: a process this one is spawning (a peer, `git`)
+    /// shares the open file until it execs, and closing alone would leave the folder
+    /// locked until then, refusing this process's own next run of it.
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
     }
 }
 
@@ -67,7 +76,12 @@ mod tests {
         drop(first);
         OutputLock::acquire(dir.path(), shard("0/2")).unwrap();
         drop(held);
-        OutputLock::acquire(dir.path(), None).unwrap();
+        let again = OutputLock::acquire(dir.path(), None).unwrap();
+        // A child being spawned holds a copy of the open file until it execs.
+        let spawning_child = again.file.try_clone().unwrap();
+        drop(again);
+        OutputLock::acquire(dir.path(), None).expect("released though a copy of the file is open");
+        drop(spawning_child);
     }
 
     #[test]
