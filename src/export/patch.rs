@@ -295,7 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn elixir_haskell_r_sql_julia_fortran_and_matlab_comments_are_written_as_their_doc_tools_read_them() {
+    fn each_doc_tools_own_comments_are_written_where_it_reads_them() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let elixir = "defmodule Cart do\n  def count(%{items: []}), do: 0\n  def count(%{items: items}), do: length(items)\n\n  def name(cart), do: \"#{cart.id}\"\nend\n";
@@ -312,6 +312,8 @@ mod tests {
         std::fs::write(root.join("fpback.f"), fortran).unwrap();
         let matlab = "function x = solve(A, b)\n  x = A \\ b;\nend\n";
         std::fs::write(root.join("solve.m"), matlab).unwrap();
+        let powershell = "function Get-Stock([string]$Sku) {\n    5\n}\n";
+        std::fs::write(root.join("Stock.ps1"), powershell).unwrap();
         let mut all = rows(root, "cart.ex", Language::Elixir, &[
             ("Cart", "A shopping cart and what it holds."),
             ("count", "@doc \"\"\"\nCounts the items in the cart.\n\"\"\""),
@@ -323,9 +325,10 @@ mod tests {
         all.extend(rows(root, "geo.jl", Language::Julia, &[("area", "\"\"\"\nThe area of a circle of radius `r`, in $ units.\n\"\"\"")]));
         all.extend(rows(root, "fpback.f", Language::Fortran, &[("fpback", "!> Solves a triangular system\n!! by back substitution.")]));
         all.extend(rows(root, "solve.m", Language::Matlab, &[("solve", "% SOLVE Solves the system A*x = b.")]));
+        all.extend(rows(root, "Stock.ps1", Language::PowerShell, &[("Get-Stock", "<#\n.SYNOPSIS\n  Gets the stock level of a SKU.\n.PARAMETER Sku\n  The item.\n#>")]));
         let refs: Vec<&Row<DocText>> = all.iter().collect();
         let patch = repo_patch(root, &refs, BUDGET);
-        assert_eq!((patch.comments, patch.files), (9, 7), "{:?}\n{}", patch.left_out, patch.diff);
+        assert_eq!((patch.comments, patch.files), (10, 8), "{:?}\n{}", patch.left_out, patch.diff);
         assert_eq!(patch.left_out["an Elixir module's doc is the @moduledoc in its body"], 1);
         git_apply(root, &patch.diff);
 
@@ -345,6 +348,8 @@ mod tests {
         assert_eq!(fortran, "c     FITPACK\n\n      !> Solves a triangular system\n      !> by back substitution.\n      subroutine fpback(a, n)\n      a = n\n      end\n", "past column 6, a comment in fixed form");
         let matlab = std::fs::read_to_string(root.join("solve.m")).unwrap();
         assert_eq!(matlab, "function x = solve(A, b)\n  % SOLVE Solves the system A*x = b.\n  x = A \\ b;\nend\n", "help text under the function line");
+        let powershell = std::fs::read_to_string(root.join("Stock.ps1")).unwrap();
+        assert_eq!(powershell, "<#\n.SYNOPSIS\nGets the stock level of a SKU.\n.PARAMETER Sku\nThe item.\n#>\nfunction Get-Stock([string]$Sku) {\n    5\n}\n", "where Get-Help reads it");
 
         // A run over the patched files finds every one of them documented.
         let mut rerun = rows(root, "cart.ex", Language::Elixir, &[("count", "Counts."), ("name", "Names.")]);
@@ -354,9 +359,10 @@ mod tests {
         rerun.extend(rows(root, "geo.jl", Language::Julia, &[("area", "Areas.")]));
         rerun.extend(rows(root, "fpback.f", Language::Fortran, &[("fpback", "Solves.")]));
         rerun.extend(rows(root, "solve.m", Language::Matlab, &[("solve", "Solves.")]));
+        rerun.extend(rows(root, "Stock.ps1", Language::PowerShell, &[("Get-Stock", "Gets.")]));
         let refs: Vec<&Row<DocText>> = rerun.iter().collect();
         let rerun = repo_patch(root, &refs, BUDGET);
-        assert_eq!((rerun.comments, rerun.left_out["it is documented already"]), (0, 9), "{:?}", rerun.left_out);
+        assert_eq!((rerun.comments, rerun.left_out["it is documented already"]), (0, 10), "{:?}", rerun.left_out);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::Php => tree_sitter_php::LANGUAGE_PHP,
         Language::Ruby => tree_sitter_ruby::LANGUAGE,
         Language::Shell => tree_sitter_bash::LANGUAGE,
+        Language::PowerShell => tree_sitter_powershell::LANGUAGE,
         Language::Lua => tree_sitter_lua::LANGUAGE,
         Language::Scala => tree_sitter_scala::LANGUAGE,
         Language::Swift => tree_sitter_swift::LANGUAGE,
@@ -588,6 +589,18 @@ pub(crate) fn classify<'t>(
                 _ => None,
             }
         }
+        Language::PowerShell => {
+            let named = kind_text(node, &["function_name", "simple_name"], src);
+            let body = child_of_kind(node, &["script_block"]);
+            match node.kind() {
+                // `function`, `filter` and `workflow` alike.
+                "function_statement" => Some(Item::function(function_kind, named, body)),
+                "class_method_definition" => Some(Item::function(UnitKind::Method, named, body)),
+                "class_statement" => Some(Item::container(UnitKind::Class, named, Some(node))),
+                "enum_statement" => Some(Item::leaf(UnitKind::Enum, named)),
+                _ => None,
+            }
+        }
         Language::Matlab => match node.kind() {
             "function_definition" => Some(Item::function(function_kind, matlab_function_name(node, src), child_of_kind(node, &["block"]))),
             "class_definition" => Some(Item::container(UnitKind::Class, name(), Some(node))),
@@ -857,7 +870,9 @@ fn fortran_body(definition: Node<'_>) -> Option<Range<usize>> {
 /// A doc written inside the definition it documents, for the languages that write it
 /// there: Python's docstring and MATLAB's help text open the body (and go there when
 /// missing); a Fortran procedure may open with its comment, as FORTRAN 77 wrote it
-/// and FORD's `!!` does (a missing one goes above, as Doxygen's `!>`).
+/// and FORD's `!!` does (a missing one goes above, as Doxygen's `!>`), and a PowerShell
+/// function with its comment-based help (a missing one goes above, where Get-Help
+/// reads it too).
 pub(crate) enum InnerDoc {
     Written,
     /// Missing; it would start at this byte.
@@ -890,6 +905,11 @@ pub(crate) fn inner_doc(language: Language, definition: Node<'_>) -> Option<Inne
         Language::Fortran => {
             let mut inner = definition.named_children(&mut cursor).skip(1).skip_while(|n| matches!(n.kind(), "use_statement" | "implicit_statement"));
             inner.next().is_some_and(|first| is_comment(first.kind())).then_some(InnerDoc::Written)
+        }
+        // Comment-based help may open the function's braces (or stand above it).
+        Language::PowerShell if definition.kind() == "function_statement" => {
+            let mut inner = definition.named_children(&mut cursor).take_while(|n| n.kind() != "script_block");
+            inner.any(|n| is_comment(n.kind())).then_some(InnerDoc::Written)
         }
         _ => None,
     }
@@ -992,6 +1012,8 @@ pub(crate) fn member_list<'t>(language: Language, node: Node<'t>, src: &str) -> 
         }
         // A classdef's `methods … end` blocks hold its methods.
         (Language::Matlab, "methods") => Some(node),
+        // A PowerShell script's statements, functions and classes among them.
+        (Language::PowerShell, "statement_list") => Some(node),
         _ => None,
     }
 }

@@ -25,6 +25,7 @@ pub enum Language {
     Ruby,
     Php,
     Shell,
+    PowerShell,
     Kotlin,
     Swift,
     Scala,
@@ -72,6 +73,7 @@ impl Language {
         Language::Ruby,
         Language::Php,
         Language::Shell,
+        Language::PowerShell,
         Language::Kotlin,
         Language::Swift,
         Language::Scala,
@@ -119,6 +121,7 @@ impl Language {
             Language::Ruby => "ruby",
             Language::Php => "php",
             Language::Shell => "shell",
+            Language::PowerShell => "powershell",
             Language::Kotlin => "kotlin",
             Language::Swift => "swift",
             Language::Scala => "scala",
@@ -162,6 +165,7 @@ impl Language {
             "py" => "python",
             "rs" => "rust",
             "bash" | "sh" | "zsh" => "shell",
+            "pwsh" | "ps1" => "powershell",
             "golang" => "go",
             "proto" | "protocol buffer" | "protocol buffers" => "protobuf",
             "terraform" => "hcl",
@@ -228,6 +232,7 @@ fn from_extension(ext: &str) -> Option<Language> {
         "rb" | "rake" | "gemspec" => Language::Ruby,
         "php" => Language::Php,
         "sh" | "bash" | "zsh" | "ksh" => Language::Shell,
+        "ps1" | "psm1" => Language::PowerShell,
         "kt" | "kts" => Language::Kotlin,
         "swift" => Language::Swift,
         "scala" | "sc" => Language::Scala,
@@ -279,6 +284,7 @@ fn from_shebang(head: &[u8]) -> Option<Language> {
         "lua" | "luajit" => Language::Lua,
         "Rscript" => Language::R,
         "elixir" => Language::Elixir,
+        "pwsh" => Language::PowerShell,
         _ => return None,
     })
 }
@@ -336,6 +342,8 @@ mod tests {
         assert_eq!(detect("kernels/add.cu", ""), Some("cuda"));
         assert_eq!(detect("src/Shapes.jl", ""), Some("julia"));
         assert_eq!(detect("fitpack/curfit.f", ""), Some("fortran"));
+        assert_eq!(detect("build/Deploy.ps1", ""), Some("powershell"));
+        assert_eq!(detect("Shop/Shop.psm1", ""), Some("powershell"));
         assert_eq!(detect("src/solver.F90", ""), Some("fortran"));
         assert_eq!(Language::from_name("Fortran Free Form"), Some(Language::Fortran), "GitHub's name for .f90");
         assert_eq!(detect("x.h", "#import <Foundation/Foundation.h>\n@interface A : NSObject\n@end\n"), Some("objc"));

@@ -776,6 +776,65 @@ mod tests {
     }
 
     #[test]
+    fn powershell_functions_classes_and_their_help() {
+        let script = file(&[
+            "Set-StrictMode -Version Latest",
+            "",
+            "# Gets the stock level.",
+            "function Get-Stock {",
+            "    param([string] $Sku)",
+            "    return 5",
+            "}",
+            "",
+            "function Set-Stock([string]$Sku, [int]$Count) {",
+            "    <#",
+            "    .SYNOPSIS",
+            "      Sets the stock level.",
+            "    #>",
+            "    Write-Host \"$Sku = $Count\"",
+            "}",
+            "",
+            "filter Only-Positive { if ($_ -gt 0) { $_ } }",
+            "",
+            "class Account {",
+            "    [int] $Balance = 0",
+            "",
+            "    Account([int] $balance) {",
+            "        $this.Balance = $balance",
+            "    }",
+            "",
+            "    [void] Deposit([int] $amount) {",
+            "        $this.Balance += $amount",
+            "    }",
+            "}",
+            "",
+            "enum Color { Red; Green }",
+            "",
+            "Get-Stock -Sku \"a1\"",
+        ]);
+        let units = split(Language::PowerShell, &script);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-1",
+                "function - Get-Stock 3-7",
+                "function - Set-Stock 9-15",
+                "function - Only-Positive 17-17",
+                "class - Account 19-29",
+                "method Account Account 22-24",
+                "method Account Deposit 26-28",
+                "enum - Color 31-31",
+                "code - - 33-33",
+            ]
+        );
+        let sites: Vec<_> = units.iter().map(|u| u.doc_site.clone()).collect();
+        assert_eq!(sites[1], Some(DocSite::Documented), "a comment above");
+        assert_eq!(sites[2], Some(DocSite::Documented), "help inside the braces");
+        assert_eq!(sites[3], Some(DocSite::Before { line: 17, indent: String::new() }));
+        assert!(units[4].content.contains("    [void] Deposit([int] $amount) {\n        ...\n    }"), "{}", units[4].content);
+    }
+
+    #[test]
     fn cuda_kernels_and_device_functions_read_as_cpp_does() {
         let cuda = file(&[
             "#include <cuda_runtime.h>",

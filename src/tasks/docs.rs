@@ -52,6 +52,7 @@ fn convention(language: &str) -> (&'static str, Option<DocSyntax>) {
         "r" => ("roxygen comment lines (#')", Some(Lines("#'"))),
         "elixir" => ("an Elixir @doc heredoc (@doc \"\"\" ... \"\"\")", Some(ElixirDoc)),
         "julia" => ("a Julia docstring (\"\"\" ... \"\"\") above the definition", Some(JuliaDoc)),
+        "powershell" => ("PowerShell comment-based help (<# .SYNOPSIS ... #>)", Some(PowerShellHelp)),
         "ruby" | "shell" | "perl" | "yaml" | "toml" | "makefile" | "dockerfile" | "cmake" | "hcl" => {
             ("`#` comment lines", Some(Lines("#")))
         }
@@ -83,6 +84,8 @@ pub enum DocSyntax {
     ElixirDoc,
     /// Julia's `""" … """` docstring above the definition.
     JuliaDoc,
+    /// PowerShell's comment-based help, `<# .SYNOPSIS … #>`, above the function.
+    PowerShellHelp,
 }
 
 impl DocSyntax {
@@ -123,6 +126,23 @@ impl DocSyntax {
                 let escaped = prose.iter().map(|line| line.replace('\\', "\\\\").replace('$', "\\$"));
                 std::iter::once(HEREDOC.to_string()).chain(escaped).chain([HEREDOC.to_string()]).collect()
             }
+            DocSyntax::PowerShellHelp => {
+                if prose.iter().any(|line| line.contains("#>")) {
+                    return Err("the answer holds `#>`, which would end the help early".into());
+                }
+                // The first paragraph is the synopsis, the rest the description, unless
+                // the answer names its own sections (`.PARAMETER Sku`).
+                let synopsis = prose.iter().position(|line| line.is_empty()).unwrap_or(prose.len());
+                let mut lines = vec!["<#".to_string(), ".SYNOPSIS".to_string()];
+                lines.extend(prose[..synopsis].iter().cloned());
+                let description: Vec<&String> = prose[synopsis..].iter().skip_while(|line| line.is_empty()).collect();
+                if description.first().is_some_and(|first| !is_help_keyword(first)) {
+                    lines.push(".DESCRIPTION".to_string());
+                }
+                lines.extend(description.into_iter().cloned());
+                lines.push("#>".to_string());
+                lines
+            }
             DocSyntax::Docstring => {
                 let quotes = ["\"\"\"", "'''"].into_iter().find(|q| !prose.iter().any(|line| line.contains(q)));
                 let quotes = quotes.ok_or("the answer holds both kinds of triple quote, so no docstring can enclose it")?;
@@ -144,6 +164,13 @@ impl DocSyntax {
     }
 }
 
+/// Whether `line` opens a section of PowerShell's comment-based help (`.SYNOPSIS`,
+/// `.PARAMETER Sku`, `.EXAMPLE`).
+fn is_help_keyword(line: &str) -> bool {
+    let line = line.trim();
+    line.strip_prefix('.').is_some_and(|keyword| keyword.split_whitespace().next().is_some_and(|word| word.len() > 2 && word.chars().all(|c| c.is_ascii_uppercase())))
+}
+
 /// `marker text`, or the bare marker for an empty line.
 fn marked(marker: &str, text: &str) -> String {
     if text.is_empty() { marker.to_string() } else { format!("{marker} {text}") }
@@ -163,7 +190,18 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
     }
     let first = lines.first().map_or("", |line| line.trim_start());
     // The comment and whether something after it shows where it ends.
-    let (body, closed): (Vec<String>, bool) = if first.starts_with("/*") {
+    let (body, closed): (Vec<String>, bool) = if first.starts_with("<#") {
+        // PowerShell's help: its own `.SYNOPSIS` and `.DESCRIPTION` headings are
+        // written again by the patch; other sections are kept as the answer wrote them.
+        let Some(end) = lines.iter().position(|line| line.contains("#>")) else {
+            return Err(if cut_off { CUT_OFF.into() } else { "the answer's `<#` help is not closed".into() });
+        };
+        let mut inner: Vec<&str> = lines[..=end].to_vec();
+        inner[0] = inner[0].trim_start().trim_start_matches("<#");
+        inner[end] = inner[end].split("#>").next().unwrap_or("");
+        let kept = inner.iter().map(|line| line.trim()).filter(|line| !line.eq_ignore_ascii_case(".SYNOPSIS"));
+        (kept.map(|line| if line.eq_ignore_ascii_case(".DESCRIPTION") { String::new() } else { line.to_string() }).collect(), true)
+    } else if first.starts_with("/*") {
         let Some(end) = lines.iter().position(|line| line.contains("*/")) else {
             return Err(if cut_off { CUT_OFF.into() } else { "the answer's `/*` comment is not closed".into() });
         };
@@ -266,6 +304,9 @@ fn comment_end(answer: &str) -> Option<usize> {
     }
     if first.starts_with("/*") {
         return answer[start..].find("*/").map(|end| start + end + 2);
+    }
+    if first.starts_with("<#") {
+        return answer[start..].find("#>").map(|end| start + end + 2);
     }
     if let Some((quotes, at)) = string_opening(first) {
         let after = start + at;
@@ -461,6 +502,7 @@ mod tests {
 
     #[test]
     fn a_comment_in_any_common_syntax_gives_its_prose_and_what_follows_it_is_dropped() {
+        let lines = |text: &[&str]| text.iter().map(|l| l.to_string()).collect::<Vec<_>>();
         let two = Ok(vec!["Adds two numbers.".to_string(), "Returns their sum.".to_string()]);
         assert_eq!(prose("/// Adds two numbers.\n/// Returns their sum.\nfn add(a: i32, b: i32) -> i32 { a + b }"), two);
         assert_eq!(prose("/**\n * Adds two numbers.\n * Returns their sum.\n */\nfunction add(a, b) {}"), two);
@@ -472,6 +514,9 @@ mod tests {
         assert_eq!(prose("!> Adds two numbers.\n!! Returns their sum.\nsubroutine add(a, b)"), two, "Doxygen's Fortran");
         assert_eq!(prose("! Adds two numbers.\n! Returns their sum."), two);
         assert_eq!(prose("% Adds two numbers.\n% Returns their sum.\nfunction c = add(a, b)"), two, "MATLAB's help text");
+        let help = "<#\n.SYNOPSIS\n    Adds two numbers.\n.DESCRIPTION\n    Returns their sum.\n.PARAMETER A\n    The first.\n#>\nfunction Add($A, $B) { $A + $B }";
+        assert_eq!(prose(help), Ok(lines(&["Adds two numbers.", "", "Returns their sum.", ".PARAMETER A", "The first."])), "PowerShell's help");
+        assert_eq!(prose("<# Adds two numbers, then returns them. #>"), Ok(lines(&["Adds two numbers, then returns them."])));
         assert_eq!(prose("@doc \"\"\"\n  Adds two numbers.\n  Returns their sum.\n  \"\"\"\n  def add(a, b), do: a + b"), two);
         assert_eq!(prose("@doc ~S\"\"\"\nAdds two numbers.\nReturns their sum.\n\"\"\""), two);
         assert_eq!(prose("@doc \"Adds two numbers.\"\ndef add(a, b), do: a + b"), Ok(vec!["Adds two numbers.".to_string()]));
@@ -532,6 +577,9 @@ mod tests {
             "@doc \"Adds two numbers.\"\n@spec add(integer, integer) :: integer",
             "@doc false\ndef add(a, b), do: a + b",
             "@doc \"Returns \\\"ok\\\".\"\ndef f, do: :ok",
+            "<#\n.SYNOPSIS\nAdds two numbers.\n#>\nfunction Add($A, $B) { $A + $B }",
+            "!> Adds two numbers.\n!! Returns their sum.\nfunction add(a, b)",
+            "% Adds two numbers.\n% Returns their sum.\nfunction c = add(a, b)",
         ];
         for answer in answers {
             let kept = streamed(answer);
@@ -548,6 +596,9 @@ mod tests {
         assert_eq!(streamed(answers[22]), "@doc \"\"\"\nAdds two numbers.\n\nReturns their sum.\n\"\"\"");
         assert_eq!(streamed(answers[24]), "@doc \"Adds two numbers.\"");
         assert_eq!(streamed(answers[26]), "@doc \"Returns \\\"ok\\\".\"", "an escaped quote does not end it");
+        assert_eq!(streamed(answers[27]), "<#\n.SYNOPSIS\nAdds two numbers.\n#>");
+        assert_eq!(streamed(answers[28]), "!> Adds two numbers.\n!! Returns their sum.\n");
+        assert_eq!(streamed(answers[29]), "% Adds two numbers.\n% Returns their sum.\n");
         assert_eq!(streamed(answers[12]), "def read(self, stream):\n    \"\"\"Reads the counts in a CSV stream.\"\"\"\n    return list(csv.reader(stream))\n");
         // A `/` could still become `//`, a `#` a `#[`: undecided lines wait.
         assert_eq!(comment_end("/// Adds two numbers.\n/"), None);
@@ -604,6 +655,10 @@ mod tests {
         assert_eq!(render(DocSyntax::JuliaDoc, &two), "  \"\"\"\n  Adds two numbers.\n\n  Returns their sum.\n  \"\"\"\n");
         assert_eq!(render(DocSyntax::JuliaDoc, &lines(&["Costs $5, \\n excluded."])), "  \"\"\"\n  Costs \\$5, \\\\n excluded.\n  \"\"\"\n");
         assert!(DocSyntax::JuliaDoc.render(&lines(&["Quotes \"\"\" in text."]), "", "\n").is_err());
+        assert_eq!(render(DocSyntax::PowerShellHelp, &two), "  <#\n  .SYNOPSIS\n  Adds two numbers.\n  .DESCRIPTION\n  Returns their sum.\n  #>\n");
+        let sections = lines(&["Adds two numbers.", "", ".PARAMETER A", "The first."]);
+        assert_eq!(render(DocSyntax::PowerShellHelp, &sections), "  <#\n  .SYNOPSIS\n  Adds two numbers.\n  .PARAMETER A\n  The first.\n  #>\n", "its own sections");
+        assert!(DocSyntax::PowerShellHelp.render(&lines(&["Ends #> early."]), "", "\n").is_err());
         assert!(DocSyntax::Block.render(&lines(&["Ends */ early."]), "", "\n").unwrap_err().contains("*/"));
         assert!(DocSyntax::Docstring.render(&lines(&["Both \"\"\" and '''."]), "", "\n").is_err());
     }
