@@ -1018,17 +1018,49 @@ pub(crate) fn member_list<'t>(language: Language, node: Node<'t>, src: &str) -> 
     }
 }
 
-/// The options object of a Vue component written in the Options API: `export default
-/// { data() { … }, methods: { … } }`, or the same passed to `defineComponent(…)` or
-/// `Vue.extend(…)`. Its functions are the component's methods.
-pub(crate) fn component_options<'t>(script: Node<'t>) -> Option<Node<'t>> {
+/// The options objects of the Vue components a script defines in the Options API: its
+/// `export default { data() { … }, methods: { … } }` (or the same passed to
+/// `defineComponent(…)` or `Vue.extend(…)`), and, as a page that loads Vue from a CDN
+/// writes them, `new Vue({ … })`, `Vue.createApp({ … }).mount(…)` and
+/// `Vue.component('name', { … })`. Their functions are the components' methods.
+pub(crate) fn component_options<'t>(script: Node<'t>, src: &str) -> Vec<Node<'t>> {
+    let mut options = Vec::new();
     let mut cursor = script.walk();
-    let exported = script.named_children(&mut cursor).find(|n| n.kind() == "export_statement" && n.child_by_field_name("declaration").is_none())?;
-    let value = exported.child_by_field_name("value")?;
-    match value.kind() {
-        "object" => Some(value),
-        "call_expression" => value.child_by_field_name("arguments")?.named_child(0).filter(|argument| argument.kind() == "object"),
+    for statement in script.named_children(&mut cursor) {
+        if statement.kind() == "export_statement" && statement.child_by_field_name("declaration").is_none() {
+            let Some(value) = statement.child_by_field_name("value") else { continue };
+            options.extend(match value.kind() {
+                "object" => Some(value),
+                "call_expression" => value.child_by_field_name("arguments").and_then(|a| a.named_child(0)).filter(|argument| argument.kind() == "object"),
+                _ => None,
+            });
+        } else if matches!(statement.kind(), "expression_statement" | "lexical_declaration" | "variable_declaration") {
+            vue_constructions(statement, src, &mut options);
+        }
+    }
+    options
+}
+
+/// The options objects given to Vue's constructors in `node`, outside any function.
+fn vue_constructions<'t>(node: Node<'t>, src: &str, options: &mut Vec<Node<'t>>) {
+    let callee = match node.kind() {
+        "new_expression" => node.child_by_field_name("constructor"),
+        "call_expression" => node.child_by_field_name("function"),
+        "function_expression" | "arrow_function" | "function_declaration" | "class" => return,
         _ => None,
+    };
+    let arguments = node.child_by_field_name("arguments");
+    if let (Some(callee), Some(arguments)) = (callee, arguments) {
+        let position = match &src[callee.byte_range()] {
+            "Vue" | "Vue.createApp" | "createApp" | "Vue.extend" | "defineComponent" | "Vue.defineComponent" => Some(0),
+            name if name.ends_with(".component") => Some(1),
+            _ => None,
+        };
+        options.extend(position.and_then(|at| arguments.named_child(at)).filter(|argument| argument.kind() == "object"));
+    }
+    let mut cursor = node.walk();
+    for child in node.named_children(&mut cursor) {
+        vue_constructions(child, src, options);
     }
 }
 

@@ -129,7 +129,7 @@ impl Splitter {
             let Some(tree) = tree else { continue };
             let mut walker = TreeWalker { language, src: text, lines, spans: Vec::new() };
             elisions.extend(walker.level(tree.root_node(), Some(name), false, false));
-            if let Some(options) = grammar::component_options(tree.root_node()) {
+            for options in grammar::component_options(tree.root_node(), text) {
                 elisions.extend(walker.level(options, Some(name), true, false));
             }
             spans.extend(walker.spans);
@@ -1571,6 +1571,31 @@ mod tests {
         assert_eq!(units[0].doc_site, Some(DocSite::NoPlace("a page's doc has no place in its file")));
         assert_eq!(units[1].doc_site, Some(DocSite::Documented));
         assert_eq!(units[4].doc_site, Some(DocSite::Before { line: 23, indent: "    ".into() }));
+
+        // Vue from a CDN: the components a page constructs have their functions as methods.
+        let vue = file(&[
+            "<div id=\"app\">{{ count }}</div>",
+            "<script src=\"https://unpkg.com/vue@3\"></script>",
+            "<script>",
+            "  Vue.component('stock-row', { props: ['sku'], methods: { restock() { this.$emit('restock') } } })",
+            "  const app = Vue.createApp({",
+            "    data() { return { count: 0 } },",
+            "    methods: {",
+            "      add(n) {",
+            "        this.count += n",
+            "      },",
+            "    },",
+            "  }).mount('#app')",
+            "  document.addEventListener('load', () => new Vue({ methods: { hidden() {} } }))",
+            "</script>",
+        ]);
+        let units = Splitter::new(64 * 1024).split(Language::Html, "stock.html", &vue);
+        assert_eq!(
+            summary(&units),
+            ["page - stock.html 1-14", "method stock.html restock 4-4", "method stock.html data 6-6", "method stock.html add 8-10"],
+            "a component made inside a callback is left in the page"
+        );
+        assert!(units[0].content.contains("    methods: {\n      add(n) { ... },\n    },"), "{}", units[0].content);
 
         // A script whose definitions a template writes stays whole in the page.
         let jinja = "<script>\n{% for item in items %}\nfunction show_{{ item.id }}() {}\n{% endfor %}\n</script>\n";
