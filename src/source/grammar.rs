@@ -602,7 +602,14 @@ pub(crate) fn classify<'t>(
             }
         }
         Language::Matlab => match node.kind() {
-            "function_definition" => Some(Item::function(function_kind, matlab_function_name(node, src), child_of_kind(node, &["block"]))),
+            // A function with nested functions (a GUI's callbacks, sharing its workspace)
+            // is their container, as a class is its methods'.
+            "function_definition" => {
+                let body = child_of_kind(node, &["block"]);
+                let nests = body.is_some_and(|block| child_of_kind(block, &["function_definition"]).is_some());
+                let named = matlab_function_name(node, src);
+                Some(if nests { Item::container(function_kind, named, body) } else { Item::function(function_kind, named, body) })
+            }
             "class_definition" => Some(Item::container(UnitKind::Class, name(), Some(node))),
             _ => None,
         },

@@ -363,8 +363,9 @@ impl<'s> TreeWalker<'s> {
         if let Some(members) = item.members {
             let own_name = item.name.as_deref().unwrap_or("<anonymous>");
             let member_parent = join(parent.as_deref(), Some(own_name), sep);
-            // Functions in a namespace or module stay functions; in a class they are methods.
-            let in_class = item.kind != UnitKind::Module;
+            // Functions in a namespace, a module or a function (MATLAB's nested ones) stay
+            // functions; in a class they are methods.
+            let in_class = !matches!(item.kind, UnitKind::Module | UnitKind::Function | UnitKind::Method);
             self.spans[index].elisions = self.level(members, member_parent.as_deref(), in_class, false);
             return Some(members.byte_range());
         }
@@ -744,6 +745,12 @@ mod tests {
         assert_eq!(units[1].doc_site, Some(DocSite::Before { line: 8, indent: "  ".into() }), "where `help` reads it");
 
         // Functions without `end` run to the next one; a script's statements are code.
+        // Nested functions are units of their own inside their function's skeleton.
+        let nested = "function gui()\n  n = 0;\n  function on_click(src, ~)\n    n = n + 1;\n  end\n  uicontrol('Callback', @on_click);\nend\n";
+        let units = split(Language::Matlab, nested);
+        assert_eq!(summary(&units), ["function - gui 1-7", "function gui on_click 3-5"]);
+        assert_eq!(units[0].content, "function gui()\n  n = 0;\n  function on_click(src, ~)\n    ...\n  end\n  uicontrol('Callback', @on_click);\nend");
+
         let script = "% Plots squares.\nx = 1:10;\nplot(x, sq(x));\n\nfunction y = sq(v)\ny = v.^2;\n\nfunction y = cube(v)\ny = v.^3;\n";
         assert_eq!(summary(&split(Language::Matlab, script)), ["code - - 1-3", "function - sq 5-6", "function - cube 8-9"]);
 
