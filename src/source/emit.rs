@@ -168,9 +168,7 @@ impl<'a> Emitter<'a> {
         }
         let mut units = Vec::new();
         for cell in &notebook.cells {
-            let mut cell_units = self.splitter.split_cell(language, &cell.source, &cell.parse_text(language));
-            cell_units.iter_mut().for_each(|unit| cell.place(unit));
-            units.append(&mut cell_units);
+            units.append(&mut cell.units(&mut self.splitter, language));
         }
         self.record(repo, path, language, &units, size)
     }

@@ -12,12 +12,13 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::language::Language;
-use super::split::LineIndex;
+use super::split::{LineIndex, Splitter};
 use super::unit::{DocSite, Unit};
 
 /// Why a notebook's units have no place for a doc comment, and its file no docs patch.
@@ -104,13 +105,38 @@ impl Notebook {
 }
 
 impl CodeCell {
-    /// The text the parser reads for this cell: its source, where the kernel is
-    /// IPython, with each magic (`%matplotlib inline`, `%%time`) and shell escape
-    /// (`!pip install …`) turned into a comment of the same length, as they are not
-    /// Python. Units still hold the source as written. As in IPython, only a line that
-    /// starts a statement is one: not a `% x` continuing an expression in brackets
-    /// (counted roughly, brackets in strings too) or after a backslash.
-    pub(crate) fn parse_text(&self, language: Language) -> Cow<'_, str> {
+    /// The language of this cell's code: the kernel's, or under one of IPython's cell
+    /// magics that runs another language, that one (`%%bash`, `%%sql`, `%%R`,
+    /// `%%script perl`, `%%writefile util.js`). `None` for a cell of markup (`%%latex`,
+    /// `%%markdown`, `%%svg`), which holds no code.
+    pub(crate) fn language(&self, kernel: Language) -> Option<Language> {
+        let magic = self.source.trim_start().strip_prefix("%%").filter(|_| kernel == Language::Python);
+        let Some(magic) = magic else { return Some(kernel) };
+        let mut words = magic.lines().next().unwrap_or("").split_whitespace();
+        let language = match words.next().unwrap_or("") {
+            "latex" | "markdown" | "svg" => return None,
+            "js" => Some(Language::JavaScript),
+            "script" => words.next().and_then(Language::from_name),
+            "writefile" | "file" => words.find(|word| !word.starts_with('-')).and_then(|file| Language::detect(Path::new(file), b"")),
+            // `%%time`, `%%capture` and the like run the cell as Python.
+            name => Language::from_name(name),
+        };
+        Some(language.unwrap_or(kernel))
+    }
+
+    /// The text the parser reads for this cell in `language` (see
+    /// [`CodeCell::language`]), of the same length as its source: where the kernel is
+    /// IPython, each magic (`%matplotlib inline`, `%%time`) and shell escape (`!pip
+    /// install …`) turned into a comment, as they are not Python, and in a cell that a
+    /// magic gives another language (`%%bash`), the magic's line blanked.
+    /// Units still hold the source as written. As in IPython, only a line that starts a
+    /// statement is a magic: not a `% x` continuing an expression in brackets (counted
+    /// roughly, brackets in strings too) or after a backslash.
+    fn parse_text(&self, kernel: Language, language: Language) -> Cow<'_, str> {
+        if language != kernel {
+            let magic = self.source.find('\n').unwrap_or(self.source.len());
+            return Cow::Owned(" ".repeat(magic) + &self.source[magic..]);
+        }
         let starts_magic = |line: &str| line.trim_start().starts_with(['%', '!']);
         if language != Language::Python || !self.source.split('\n').any(starts_magic) {
             return Cow::Borrowed(&self.source);
@@ -136,9 +162,20 @@ impl CodeCell {
         Cow::Owned(masked.join("\n"))
     }
 
+    /// The cell's units, in its language (see [`CodeCell::language`]), placed in the file.
+    pub(crate) fn units(&self, splitter: &mut Splitter, kernel: Language) -> Vec<Unit> {
+        let Some(language) = self.language(kernel) else { return Vec::new() };
+        let mut units = splitter.split_cell(language, &self.source, &self.parse_text(kernel, language));
+        for unit in &mut units {
+            self.place(unit);
+            unit.language = (language != kernel).then_some(language);
+        }
+        units
+    }
+
     /// Moves `unit`, split from this cell's source, to its place in the file, where its
     /// doc has no place ([`NOT_PATCHED`]).
-    pub(crate) fn place(&self, unit: &mut Unit) {
+    fn place(&self, unit: &mut Unit) {
         let first = self.piece_at(unit.start_byte as usize);
         let last = self.piece_at((unit.end_byte as usize).saturating_sub(1).max(unit.start_byte as usize));
         // Lines of a cell are consecutive lines of the file when each has its own
@@ -210,9 +247,7 @@ mod tests {
         let notebook = Notebook::read(text).unwrap();
         let mut units = Vec::new();
         for cell in &notebook.cells {
-            let mut cell_units = splitter.split_cell(language, &cell.source, &cell.parse_text(language));
-            cell_units.iter_mut().for_each(|unit| cell.place(unit));
-            units.extend(cell_units);
+            units.extend(cell.units(&mut splitter, language));
         }
         units
     }
@@ -278,10 +313,39 @@ mod tests {
     fn magics_are_comments_to_the_parser_only_in_ipython() {
         let source = "%%time\n  !ls\nx = (1\n     % 2)\ny = 1 \\\n    % 2\n%who\n";
         let cell = CodeCell { source: source.into(), pieces: Vec::new() };
-        let parse = cell.parse_text(Language::Python);
+        let parse = cell.parse_text(Language::Python, Language::Python);
         assert_eq!(parse, "#%time\n  #ls\nx = (1\n     % 2)\ny = 1 \\\n    % 2\n#who\n", "an operator continuing an expression stays");
         assert_eq!(parse.len(), cell.source.len());
-        assert_eq!(cell.parse_text(Language::R), cell.source, "R has no magics");
+        assert_eq!(cell.parse_text(Language::R, Language::R), cell.source, "R has no magics");
+    }
+
+    #[test]
+    fn a_cell_magic_that_runs_another_language_gives_units_in_it() {
+        let text = notebook(
+            &[
+                ("code", "%%bash\nbackup() {\n  cp -r data data.bak\n}\nbackup\n"),
+                ("code", "%%sql sqlite:///shop.db\nCREATE TABLE orders (id INT);\n"),
+                ("code", "%%writefile helpers.js\nfunction total(items) {\n  return items.length;\n}\n"),
+                ("code", "%%time\ndef slow():\n    return 1\n"),
+                ("code", "%%latex\n\\frac{a}{b}\n"),
+            ],
+            "python",
+        );
+        let units = units(&text, Language::Python);
+        let summary: Vec<(UnitKind, Option<&str>, Option<Language>)> = units.iter().map(|u| (u.kind, u.name.as_deref(), u.language)).collect();
+        assert_eq!(
+            summary,
+            [
+                (UnitKind::Function, Some("backup"), Some(Language::Shell)),
+                (UnitKind::Code, None, Some(Language::Shell)),
+                (UnitKind::Table, Some("orders"), Some(Language::Sql)),
+                (UnitKind::Function, Some("total"), Some(Language::JavaScript)),
+                (UnitKind::Function, Some("slow"), None),
+            ],
+            "a Python magic's cell is Python; markup is no code"
+        );
+        assert_eq!(units[0].content, "backup() {\n  cp -r data data.bak\n}");
+        assert_eq!(units[0].start_line, line_of(&text, "backup() {"));
     }
 
     #[test]

@@ -236,6 +236,7 @@ impl Span {
                     elided,
                     content: content[piece].to_string(),
                     doc_site: if part == 0 { self.doc_site.clone() } else { None },
+                    language: None,
                 }
             })
             .collect()

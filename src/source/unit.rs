@@ -125,6 +125,9 @@ pub struct Unit {
     /// Where a doc comment for it goes in the file: set on a definition's first part,
     /// `None` for `code` and `file` units and for later parts.
     pub doc_site: Option<DocSite>,
+    /// Set where the unit is in another language than its file: a notebook cell under
+    /// a cell magic (`%%bash`, `%%sql`).
+    pub language: Option<Language>,
 }
 
 /// Where a definition's doc comment goes in its file. The splitter finds it, as it
@@ -311,7 +314,7 @@ impl UnitBatchBuilder {
             self.unit_id.append_value(id);
             self.repo.append_value(repo);
             self.path.append_value(path);
-            self.language.append_value(language.name());
+            self.language.append_value(unit.language.unwrap_or(language).name());
             self.kind.append_value(unit.kind.as_str());
             self.name.append_option(unit.name.as_deref());
             self.parent.append_option(unit.parent.as_deref());
@@ -436,6 +439,7 @@ mod tests {
             elided: false,
             content: content.into(),
             doc_site: None,
+            language: None,
         }
     }
 
