@@ -881,9 +881,11 @@ fn fortran_body(definition: Node<'_>) -> Option<Range<usize>> {
 /// function with its comment-based help (a missing one goes above, where Get-Help
 /// reads it too).
 pub(crate) enum InnerDoc {
+    /// It has one.
     Written,
     /// Missing; it would start at this byte.
     Goes(usize),
+    /// Missing, and there is no body to hold it.
     NoBody,
 }
 
@@ -1053,7 +1055,7 @@ fn vue_constructions<'t>(node: Node<'t>, src: &str, options: &mut Vec<Node<'t>>)
     let callee = match node.kind() {
         "new_expression" => node.child_by_field_name("constructor"),
         "call_expression" => node.child_by_field_name("function"),
-        "function_expression" | "arrow_function" | "function_declaration" | "class" => return,
+        "function_expression" | "arrow_function" | "function_declaration" | "generator_function" | "generator_function_declaration" | "method_definition" | "class" => return,
         _ => None,
     };
     let arguments = node.child_by_field_name("arguments");

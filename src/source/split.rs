@@ -427,6 +427,9 @@ fn skeleton(src: &str, range: &Range<usize>, elisions: &[Range<usize>]) -> Strin
     let mut out = String::with_capacity(range.len());
     let mut at = range.start;
     for elided in elisions {
+        if elided.start < at {
+            continue; // inside one elided already
+        }
         out.push_str(&src[at..elided.start]);
         // A body whose node takes the line end after it (Perl's, in a package block) keeps that.
         let body = src[elided.clone()].trim_end();
@@ -1595,13 +1598,14 @@ mod tests {
             "    },",
             "  }).mount('#app')",
             "  document.addEventListener('load', () => new Vue({ methods: { hidden() {} } }))",
+            "  new Vue({ methods: { mount() { Vue.component('late', { methods: { inner() {} } }) } } })",
             "</script>",
         ]);
         let units = Splitter::new(64 * 1024).split(Language::Html, "stock.html", &vue);
         assert_eq!(
             summary(&units),
-            ["page - stock.html 1-14", "method stock.html restock 4-4", "method stock.html data 6-6", "method stock.html add 8-10"],
-            "a component made inside a callback is left in the page"
+            ["page - stock.html 1-15", "method stock.html restock 4-4", "method stock.html data 6-6", "method stock.html add 8-10", "method stock.html mount 14-14"],
+            "a component made inside a callback or a method is left in it"
         );
         assert!(units[0].content.contains("    methods: {\n      add(n) { ... },\n    },"), "{}", units[0].content);
 
