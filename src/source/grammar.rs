@@ -41,6 +41,7 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::Julia => tree_sitter_julia::LANGUAGE,
         Language::Fortran => tree_sitter_fortran::LANGUAGE,
         Language::Matlab => tree_sitter_matlab::LANGUAGE,
+        Language::Solidity => tree_sitter_solidity::LANGUAGE,
         Language::ObjC => tree_sitter_objc::LANGUAGE,
         Language::Sql => tree_sitter_sequel::LANGUAGE,
         Language::Perl => tree_sitter_perl::LANGUAGE,
@@ -601,6 +602,22 @@ pub(crate) fn classify<'t>(
                 _ => None,
             }
         }
+        // A contract is a class of methods; a library's functions stay functions.
+        Language::Solidity => match node.kind() {
+            "contract_declaration" => Some(Item::container(UnitKind::Class, name(), body)),
+            "interface_declaration" => Some(Item::container(UnitKind::Interface, name(), body)),
+            "library_declaration" => Some(Item::container(UnitKind::Module, name(), body)),
+            "function_definition" | "modifier_definition" => Some(Item::function(function_kind, name(), body)),
+            // `constructor(…)`, `receive() external payable`, `fallback()`: named by their keyword.
+            "constructor_definition" | "fallback_receive_definition" => {
+                let keyword = node.child(0).map(|k| src[k.byte_range()].to_string());
+                Some(Item::function(function_kind, keyword, body))
+            }
+            "struct_declaration" => Some(Item::leaf(UnitKind::Struct, name())),
+            "enum_declaration" => Some(Item::leaf(UnitKind::Enum, name())),
+            "event_definition" | "error_declaration" => Some(Item::leaf(UnitKind::Type, name())),
+            _ => None,
+        },
         Language::Matlab => match node.kind() {
             // A function with nested functions (a GUI's callbacks, sharing its workspace)
             // is their container, as a class is its methods'.

@@ -35,6 +35,7 @@ pub enum Language {
     Julia,
     Fortran,
     Matlab,
+    Solidity,
     Haskell,
     Zig,
     Dart,
@@ -83,6 +84,7 @@ impl Language {
         Language::Julia,
         Language::Fortran,
         Language::Matlab,
+        Language::Solidity,
         Language::Haskell,
         Language::Zig,
         Language::Dart,
@@ -131,6 +133,7 @@ impl Language {
             Language::Julia => "julia",
             Language::Fortran => "fortran",
             Language::Matlab => "matlab",
+            Language::Solidity => "solidity",
             Language::Haskell => "haskell",
             Language::Zig => "zig",
             Language::Dart => "dart",
@@ -226,6 +229,7 @@ fn from_extension(ext: &str) -> Option<Language> {
         "cc" | "cpp" | "cxx" | "c++" | "hpp" | "hh" | "hxx" | "h++" | "ipp" | "tpp" => Language::Cpp,
         "cu" | "cuh" => Language::Cuda,
         "jl" => Language::Julia,
+        "sol" => Language::Solidity,
         // Fixed form (FORTRAN 77's columns) and free form; `.F`, `.F90` are preprocessed.
         "f" | "for" | "f77" | "ftn" | "fpp" | "f90" | "f95" | "f03" | "f08" | "f18" => Language::Fortran,
         "cs" => Language::CSharp,
@@ -343,6 +347,7 @@ mod tests {
         assert_eq!(detect("src/Shapes.jl", ""), Some("julia"));
         assert_eq!(detect("fitpack/curfit.f", ""), Some("fortran"));
         assert_eq!(detect("build/Deploy.ps1", ""), Some("powershell"));
+        assert_eq!(detect("contracts/Token.sol", ""), Some("solidity"));
         assert_eq!(detect("Shop/Shop.psm1", ""), Some("powershell"));
         assert_eq!(detect("src/solver.F90", ""), Some("fortran"));
         assert_eq!(Language::from_name("Fortran Free Form"), Some(Language::Fortran), "GitHub's name for .f90");

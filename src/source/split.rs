@@ -846,6 +846,58 @@ mod tests {
     }
 
     #[test]
+    fn solidity_contracts_libraries_and_their_functions() {
+        let sol = file(&[
+            "// SPDX-License-Identifier: MIT",
+            "pragma solidity ^0.8.20;",
+            "",
+            "/// @title A token.",
+            "contract Token {",
+            "    mapping(address => uint256) private balances;",
+            "    event Moved(address to, uint256 amount);",
+            "",
+            "    modifier nonzero(uint256 amount) {",
+            "        require(amount > 0);",
+            "        _;",
+            "    }",
+            "",
+            "    constructor() {}",
+            "",
+            "    /// @notice Moves tokens.",
+            "    function transfer(address to, uint256 amount) external nonzero(amount) returns (bool) {",
+            "        balances[to] += amount;",
+            "        return true;",
+            "    }",
+            "",
+            "    receive() external payable {}",
+            "}",
+            "",
+            "library Math {",
+            "    function max(uint a, uint b) internal pure returns (uint) { return a > b ? a : b; }",
+            "}",
+        ]);
+        let units = split(Language::Solidity, &sol);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-2",
+                "class - Token 4-23",
+                "type Token Moved 7-7",
+                "method Token nonzero 9-12",
+                "method Token constructor 14-14",
+                "method Token transfer 16-20",
+                "method Token receive 22-22",
+                "module - Math 25-27",
+                "function Math max 26-26",
+            ],
+            "a library's functions stay functions"
+        );
+        assert!(units[1].content.contains("    function transfer(address to, uint256 amount) external nonzero(amount) returns (bool) { ... }"), "{}", units[1].content);
+        assert_eq!(units[5].doc_site, Some(DocSite::Documented));
+        assert_eq!(units[3].doc_site, Some(DocSite::Before { line: 9, indent: "    ".into() }));
+    }
+
+    #[test]
     fn cuda_kernels_and_device_functions_read_as_cpp_does() {
         let cuda = file(&[
             "#include <cuda_runtime.h>",

@@ -58,6 +58,7 @@ fn convention(language: &str) -> (&'static str, Option<DocSyntax>) {
         }
         "php" => ("a PHPDoc block (/** ... */)", Some(Block)),
         "swift" | "zig" | "dart" => ("`///` doc comments", Some(Lines("///"))),
+        "solidity" => ("NatSpec `///` comments (@notice, @param, @return)", Some(Lines("///"))),
         "protobuf" => ("`//` comment lines", Some(Lines("//"))),
         "fortran" => ("`!>` comment lines (Doxygen's and FORD's)", Some(Lines("!>"))),
         "matlab" => ("MATLAB help text: `%` comment lines", Some(Lines("%"))),
