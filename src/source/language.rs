@@ -296,7 +296,8 @@ fn from_shebang(head: &[u8]) -> Option<Language> {
 /// Objective-C's own directives; a C or C++ file has none of them.
 fn looks_like_objc(head: &[u8]) -> bool {
     let text = String::from_utf8_lossy(head);
-    ["#import ", "@interface ", "@implementation ", "@protocol ", "@end"].iter().any(|marker| text.contains(marker))
+    // Not `@end` alone: Octave's texinfo help writes `@end deftypefn`.
+    ["#import ", "@interface ", "@implementation ", "@protocol "].iter().any(|marker| text.contains(marker))
 }
 
 /// Neither Mercury (`:- module shop.`) nor Mathematica (`BeginPackage["Shop`"]`, `(* … *)`).
@@ -360,6 +361,7 @@ mod tests {
         assert_eq!(detect("View.mm", ""), Some("objc"));
         assert_eq!(detect("solve.m", "function x = solve(A, b)\n  x = A \\ b;\nend\n"), Some("matlab"));
         assert_eq!(detect("shop.m", "% Shop, in Mercury.\n:- module shop.\n:- interface.\n"), None, "Mercury");
+        assert_eq!(detect("kbhit.m", "## @deftypefn {} kbhit ()\n## @end deftypefn\nfunction kbhit(n)\n"), Some("matlab"), "Octave's texinfo");
         assert_eq!(detect("Shop.m", "(* Mathematica *)\nBeginPackage[\"Shop`\"]\n"), None, "Mathematica");
         assert_eq!(Language::from_name("Objective-C"), Some(Language::ObjC));
     }

@@ -11,6 +11,7 @@ mod git;
 mod grammar;
 mod language;
 mod notebook;
+mod octave;
 mod split;
 mod text;
 mod unit;

@@ -20,6 +20,7 @@ use std::ops::Range;
 use tree_sitter::{Node, Parser};
 
 use super::fortran;
+use super::octave;
 use super::grammar::{self, InnerDoc, Item};
 use super::language::Language;
 use super::unit::{DocSite, Unit, UnitKind};
@@ -45,6 +46,7 @@ impl Splitter {
             Language::Vue | Language::Svelte => self.component(path, text, &lines),
             Language::Html => self.page(path, text, &lines),
             Language::Fortran if fortran::is_fixed_form(path) => self.spans(language, &fortran::as_free_form(text), &lines),
+            Language::Matlab => self.spans(language, &octave::as_matlab(text), &lines),
             _ => self.spans(language, text, &lines),
         };
         self.units(spans, text, &lines)
@@ -329,6 +331,8 @@ impl<'s> TreeWalker<'s> {
         let at = match grammar::inner_doc(self.language, element) {
             Some(InnerDoc::Written) => return DocSite::Documented,
             Some(InnerDoc::NoBody) => return DocSite::NoPlace("it has no body"),
+            // MATLAB's help may also stand above the function, as Octave's does.
+            Some(InnerDoc::Goes(_)) if commented && self.language == Language::Matlab => return DocSite::Documented,
             Some(InnerDoc::Goes(at)) => at,
             None if commented => return DocSite::Documented,
             None => start,
@@ -749,6 +753,13 @@ mod tests {
         assert_eq!(units[1].doc_site, Some(DocSite::Before { line: 8, indent: "  ".into() }), "where `help` reads it");
 
         // Functions without `end` run to the next one; a script's statements are code.
+        // Octave's dialect: `#` comments, `endfunction`, `!=`; its help stands above.
+        let octave = "## -*- texinfo -*-\n## Reads a key.\nfunction k = kbhit(n)\n  if n != 0\n    disp('# no wait');\n  endif\nendfunction\n";
+        let units = split(Language::Matlab, octave);
+        assert_eq!(summary(&units), ["function - kbhit 1-7"]);
+        assert_eq!(units[0].content, octave.trim_end(), "as written");
+        assert_eq!(units[0].doc_site, Some(DocSite::Documented));
+
         // Nested functions are units of their own inside their function's skeleton.
         let nested = "function gui()\n  n = 0;\n  function on_click(src, ~)\n    n = n + 1;\n  end\n  uicontrol('Callback', @on_click);\nend\n";
         let units = split(Language::Matlab, nested);
