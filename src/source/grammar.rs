@@ -967,13 +967,15 @@ fn julia_type_name(definition: Node<'_>, src: &str) -> Option<String> {
 /// `radius<-`) and `setValidity("Circle", …)` (named `validity`);
 /// `setRefClass("Account", methods = list(…))` a class whose methods are its list's.
 fn r_s4<'t>(call: Node<'t>, src: &str) -> Option<Item<'t>> {
-    let called = ["setClass", "setRefClass", "setGeneric", "setMethod", "setReplaceMethod", "setValidity"].into_iter().find(|f| r_calls(call, f, src))?;
+    let called = ["setClass", "setClassUnion", "setRefClass", "setGeneric", "setMethod", "setReplaceMethod", "setValidity"].into_iter().find(|f| r_calls(call, f, src))?;
     let arguments = call.child_by_field_name("arguments")?;
     let argument = |position: usize, name: &str| r_argument(arguments, position, name, src);
     let string = |position: usize, name: &str| argument(position, name).and_then(|value| r_string(value, src));
     let function_body = |position: usize, name: &str| argument(position, name).filter(|f| f.kind() == "function_definition").and_then(|f| f.child_by_field_name("body"));
     let item = match called {
         "setClass" => Item::leaf(UnitKind::Class, Some(string(0, "Class")?)),
+        // `setClassUnion("NumOrChar", c("numeric", "character"))`: a virtual class.
+        "setClassUnion" => Item::leaf(UnitKind::Class, Some(string(0, "name")?)),
         "setRefClass" => Item::container(UnitKind::Class, Some(string(0, "Class")?), Some(arguments)),
         "setGeneric" => Item::function(UnitKind::Function, Some(string(0, "name")?), function_body(1, "def")),
         "setValidity" => Item { owner: Some(string(0, "Class")?), ..Item::function(UnitKind::Method, Some("validity".into()), function_body(1, "method")) },

@@ -1855,9 +1855,9 @@ mod tests {
                 "method Circle radius<- 15-15",
                 "class - Account 17-24",
                 "method Account deposit 20-22",
-                "code - - 25-25",
+                "class - MaybeShape 25-25",
             ],
-            "a class union is code"
+            "a class union is a (virtual) class"
         );
         assert_eq!(units[7].content, "Account <- setRefClass(\"Account\",\n  fields = list(balance = \"numeric\"),\n  methods = list(\n    deposit = function(x) { ... }\n  )\n)");
         assert_eq!(doc_sites(Language::R, &r)[..5], ["Shape documented", "Circle 4+0", "area 6+0", "area documented", "show 13+0"]);
