@@ -126,7 +126,7 @@ const FUNCTION_ATTRIBUTES: [&str; 5] = ["doc", "spec", "impl", "deprecated", "si
 pub(crate) fn is_doc(language: Language, node: Node<'_>, src: &str) -> bool {
     is_comment(node.kind())
         || elixir_attribute(node, src).is_some_and(|name| name == "doc")
-        || (language == Language::Julia && matches!(node.kind(), "string_literal" | "prefixed_string_literal"))
+        || (language == Language::Julia && (matches!(node.kind(), "string_literal" | "prefixed_string_literal") || julia_doc_macro(node, src) == Some(false)))
 }
 
 /// For an Elixir module (or protocol, or implementation), whether it has its doc: that is
@@ -644,9 +644,12 @@ pub(crate) fn classify<'t>(
                 Some(Item::function(function_kind, Some(name), Some(value)))
             }
             // `@inline function f(…)`, `Base.@kwdef struct Opts`: the macro's definition.
+            // `@doc "…" area(r) = …` too: its definition follows the docstring.
             "macrocall_expression" => {
                 let arguments = child_of_kind(node, &["macro_argument_list"])?;
-                classify(language, arguments.named_child(0)?, src, in_container)
+                let mut cursor = arguments.walk();
+                let definition = arguments.named_children(&mut cursor).find_map(|argument| classify(language, argument, src, in_container));
+                definition
             }
             _ => None,
         },
@@ -907,9 +910,11 @@ pub(crate) enum InnerDoc {
 }
 
 /// `None` where the doc is only ever above the definition.
-pub(crate) fn inner_doc(language: Language, definition: Node<'_>) -> Option<InnerDoc> {
+pub(crate) fn inner_doc(language: Language, definition: Node<'_>, src: &str) -> Option<InnerDoc> {
     let mut cursor = definition.walk();
     match language {
+        // `@doc "…" area(r) = …` holds its definition.
+        Language::Julia => (julia_doc_macro(definition, src) == Some(true)).then_some(InnerDoc::Written),
         Language::Python => {
             let definition = definition.child_by_field_name("definition").unwrap_or(definition);
             let Some(body) = definition.child_by_field_name("body") else { return Some(InnerDoc::NoBody) };
@@ -948,6 +953,20 @@ fn matlab_function_name(definition: Node<'_>, src: &str) -> Option<String> {
     let before = src[..name.start_byte()].trim_end();
     let accessor = ["get.", "set."].into_iter().find(|accessor| before.ends_with(accessor)).unwrap_or("");
     Some(clean_name(&format!("{accessor}{}", &src[name.byte_range()])))
+}
+
+/// For Julia's `@doc` macro (`@doc raw"""…"""` above a definition, or `@doc "…" f(x) =
+/// …` around one), whether it holds the definition it documents; `None` for any other node.
+fn julia_doc_macro(node: Node<'_>, src: &str) -> Option<bool> {
+    if node.kind() != "macrocall_expression" {
+        return None;
+    }
+    let name = child_of_kind(node, &["macro_identifier"])?;
+    if !matches!(&src[name.byte_range()], "@doc" | "Base.@doc") {
+        return None;
+    }
+    let arguments = child_of_kind(node, &["macro_argument_list"])?;
+    Some(arguments.named_child_count() > 1)
 }
 
 /// A Julia type's name without its supertype or parameters: `Circle` of `Circle <:

@@ -328,7 +328,7 @@ impl<'s> TreeWalker<'s> {
         if let Some(documented) = grammar::has_moduledoc(self.language, element, self.src) {
             return if documented { DocSite::Documented } else { DocSite::NoPlace("an Elixir module's doc is the @moduledoc in its body") };
         }
-        let at = match grammar::inner_doc(self.language, element) {
+        let at = match grammar::inner_doc(self.language, element, self.src) {
             Some(InnerDoc::Written) => return DocSite::Documented,
             Some(InnerDoc::NoBody) => return DocSite::NoPlace("it has no body"),
             // MATLAB's help may also stand above the function, as Octave's does.
@@ -1924,6 +1924,12 @@ mod tests {
             ["Shapes documented", "Shape 8+0", "Circle documented", "Counter 15+0", "area 19+0"],
             "a string just above a definition is its docstring"
         );
+
+        // `@doc` written out: above a definition, or around one.
+        let doc_macro = "@doc raw\"\"\"\n    area(r)\nThe area, in m\\$^2\\$.\n\"\"\"\nfunction area(r)\n    pi * r^2\nend\n\n@doc \"Twice.\" twice(x) = 2x\n\nhalf(x) = x / 2\n";
+        let units = split(Language::Julia, doc_macro);
+        assert_eq!(summary(&units), ["function - area 1-7", "function - twice 9-9", "function - half 11-11"]);
+        assert_eq!(doc_sites(Language::Julia, doc_macro), ["area documented", "twice documented", "half 11+0"]);
     }
 
     #[test]
