@@ -14,6 +14,7 @@ mod notebook;
 mod octave;
 mod split;
 mod text;
+mod tsql;
 mod unit;
 mod walk;
 

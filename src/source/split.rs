@@ -20,9 +20,10 @@ use std::ops::Range;
 use tree_sitter::{Node, Parser};
 
 use super::fortran;
-use super::octave;
 use super::grammar::{self, InnerDoc, Item};
 use super::language::Language;
+use super::octave;
+use super::tsql;
 use super::unit::{DocSite, Unit, UnitKind};
 
 /// Splits files into units. Holds a tree-sitter parser, so keep one per thread.
@@ -47,6 +48,11 @@ impl Splitter {
             Language::Html => self.page(path, text, &lines),
             Language::Fortran if fortran::is_fixed_form(path) => self.spans(language, &fortran::as_free_form(text), &lines),
             Language::Matlab => self.spans(language, &octave::as_matlab(text), &lines),
+            Language::Sql => {
+                let mut spans = self.spans(language, &tsql::as_statements(text), &lines);
+                spans.iter_mut().for_each(|span| span.range.end = tsql::unit_end(text, span.range.clone()));
+                spans
+            }
             _ => self.spans(language, text, &lines),
         };
         self.units(spans, text, &lines)
@@ -1398,6 +1404,12 @@ mod tests {
         // What the grammar cannot read (it has no `CREATE PROCEDURE`) stays in a code unit.
         let mysql = "CREATE TABLE a (id INT);\n\nCREATE PROCEDURE p() LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;\n";
         assert_eq!(summary(&split(Language::Sql, mysql)), ["table - a 1-1", "code - - 3-3"]);
+
+        // T-SQL: a `GO` line ends the batch, and the statement before it.
+        let tsql = "CREATE TABLE dbo.Orders (\n  Id INT NOT NULL\n)\nGO\n\nCREATE VIEW dbo.OpenOrders AS SELECT Id FROM dbo.Orders\ngo\n";
+        let units = split(Language::Sql, tsql);
+        assert_eq!(summary(&units), ["table dbo Orders 1-3", "view dbo OpenOrders 6-6"], "the view was inside the table's unit");
+        assert_eq!(units[0].content, "CREATE TABLE dbo.Orders (\n  Id INT NOT NULL\n)");
     }
 
     #[test]
