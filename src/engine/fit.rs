@@ -5,7 +5,7 @@
 //! Nothing here is a second model of the engine. The weights are counted by the
 //! loader's own decisions ([`super::footprint`]), the layers are split by the split the
 //! loader makes ([`split_layers`]), and the batch and KV pool are sized by the `auto`
-//! sizing an engine does on a card ([`BatchConfig::sized_across`]), each given the card
+//! sizing an engine does on a card (`BatchConfig::sized_across`), each given the card
 //! as its driver would describe it. What is assumed is only what a card would tell: its
 //! memory, its compute capability, and the [`CUDA_CONTEXT`] the driver takes.
 
@@ -153,7 +153,7 @@ pub struct Fit {
     pub cards: Vec<CardFit>,
     /// The limits `auto` would give (fixed ones as asked).
     pub batch: BatchConfig,
-    /// Bytes of one KV block of [`BLOCK_SIZE`] tokens over all layers.
+    /// Bytes of one KV block of `BLOCK_SIZE` tokens over all layers.
     pub kv_bytes_per_block: usize,
     /// Tokens of one sequence: prompt and new tokens.
     pub sequence_tokens: usize,

@@ -10,11 +10,11 @@
 //!   is spread over (token, key/value head) pairs with rayon; its dot products and
 //!   weighted sums are AVX2/FMA where the CPU has them, plain Rust otherwise.
 //! - [`AttentionBackend::Gathered`] (GPUs): the pool is device tensors, and each layer
-//!   gathers blocks into padded batches for batched matmuls ([`super::gathered`]), a
+//!   gathers blocks into padded batches for batched matmuls (`engine::gathered`), a
 //!   bounded number of launches however many sequences the step carries.
 //! - [`AttentionBackend::Flash`] (Ampere and later, with the `flash-attn` feature): the
 //!   same pool, read in place through a block table by flash-attention's paged kernel
-//!   ([`super::flash`]): three launches per layer, no gather.
+//!   (`engine::flash`): three launches per layer, no gather.
 
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;

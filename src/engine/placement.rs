@@ -17,7 +17,7 @@ use crate::{Error, Result};
 /// The bytes a decoder's weights take once loaded, by where they go: the embedding
 /// table with the first layer, each layer with its stage, the final norm and the output
 /// head with the last layer. The same whether counted before a load
-/// ([`super::Decoder::footprint`]) or after it ([`super::Decoder::weight_bytes`]).
+/// (`Decoder::footprint`) or after it ([`super::Decoder::weight_bytes`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Footprint {
     /// The token embeddings.

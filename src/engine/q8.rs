@@ -6,12 +6,12 @@
 //! instead: the activations are quantized to Q8_0 blocks as well, and each pair of
 //! blocks is an integer dot product scaled by the two block scales.
 //!
-//! The weights are stored interleaved, [`GROUP`] rows at a time, so that one 32-byte
-//! register holds [`LANE`] consecutive bytes of each of 8 rows. Multiplied by the
+//! The weights are stored interleaved, `GROUP` rows at a time, so that one 32-byte
+//! register holds `LANE` consecutive bytes of each of 8 rows. Multiplied by the
 //! token's matching 4 bytes broadcast to every lane, each 32-bit lane sums one row's
 //! products: a block's integer dot products for 8 rows build up in one register with
 //! no horizontal sums, and each block costs one conversion and one FMA per 8 rows
-//! rather than per row. Register tiles of [`TILE_G`] groups × [`TILE_X`] token rows read
+//! rather than per row. Register tiles of `TILE_G` groups × `TILE_X` token rows read
 //! each weight block once for the whole step.
 //!
 //! Every output element is computed by the same instructions in the same order however

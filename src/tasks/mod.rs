@@ -154,7 +154,7 @@ fn embedding_item() -> Arc<Field> {
 /// | docs | `text` utf8?, then the generation columns |
 /// | review | `findings` list<struct<severity, line?, category, message>>?, then the generation columns |
 /// | generation columns | `raw` utf8? (the answer as generated), `parse_error` utf8? (why it did not parse; kept, never dropped), `tokens_out` u32, `finish_reason` utf8? |
-/// | embed | `embedding` fixed_size_list<f32>[dim]? (metadata: model, dim, pooling) |
+/// | embed | `embedding` `fixed_size_list<f32>[dim]`? (metadata: model, dim, pooling) |
 pub fn schema(task: TaskKind, embedding: Option<(usize, HashMap<String, String>)>) -> SchemaRef {
     let mut fields = common_fields();
     let parsed = match task {
