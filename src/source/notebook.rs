@@ -324,7 +324,7 @@ mod tests {
         let text = notebook(
             &[
                 ("code", "%%bash\nbackup() {\n  cp -r data data.bak\n}\nbackup\n"),
-                ("code", "%%sql sqlite:///shop.db\nCREATE TABLE orders (id INT);\n"),
+                ("code", "%%sql mssql://shop\nCREATE TABLE orders (id INT)\nGO\nCREATE VIEW open_orders AS SELECT id FROM orders\n"),
                 ("code", "%%writefile helpers.js\nfunction total(items) {\n  return items.length;\n}\n"),
                 ("code", "%%time\ndef slow():\n    return 1\n"),
                 ("code", "%%latex\n\\frac{a}{b}\n"),
@@ -339,10 +339,11 @@ mod tests {
                 (UnitKind::Function, Some("backup"), Some(Language::Shell)),
                 (UnitKind::Code, None, Some(Language::Shell)),
                 (UnitKind::Table, Some("orders"), Some(Language::Sql)),
+                (UnitKind::View, Some("open_orders"), Some(Language::Sql)),
                 (UnitKind::Function, Some("total"), Some(Language::JavaScript)),
                 (UnitKind::Function, Some("slow"), None),
             ],
-            "a Python magic's cell is Python; markup is no code"
+            "a Python magic's cell is Python; markup is no code; a cell's SQL is read as a file's (its `GO`)"
         );
         assert_eq!(units[0].content, "backup() {\n  cp -r data data.bak\n}");
         assert_eq!(units[0].start_line, line_of(&text, "backup() {"));

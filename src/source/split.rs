@@ -15,6 +15,7 @@
 //! - a language without a grammar gives one `file` unit, and so does a file its parser
 //!   could not read.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use tree_sitter::{Node, Parser};
@@ -46,14 +47,7 @@ impl Splitter {
         let spans = match language {
             Language::Vue | Language::Svelte => self.component(path, text, &lines),
             Language::Html => self.page(path, text, &lines),
-            Language::Fortran if fortran::is_fixed_form(path) => self.spans(language, &fortran::as_free_form(text), &lines),
-            Language::Matlab => self.spans(language, &octave::as_matlab(text), &lines),
-            Language::Sql => {
-                let mut spans = self.spans(language, &tsql::as_statements(text), &lines);
-                spans.iter_mut().for_each(|span| span.range.end = tsql::unit_end(text, span.range.clone()));
-                spans
-            }
-            _ => self.spans(language, text, &lines),
+            _ => self.dialect_spans(language, path, text, text, &lines),
         };
         self.units(spans, text, &lines)
     }
@@ -64,8 +58,27 @@ impl Splitter {
     pub(crate) fn split_cell(&mut self, language: Language, text: &str, parse: &str) -> Vec<Unit> {
         assert_eq!(text.len(), parse.len(), "a cell's parse text keeps its length");
         let lines = LineIndex::new(text);
-        let spans = self.spans(language, parse, &lines);
+        // A cell has no file name to call its Fortran fixed form.
+        let spans = self.dialect_spans(language, "", text, parse, &lines);
         self.units(spans, text, &lines)
+    }
+
+    /// The spans of `text`, parsed from `parse` (the same text, or a copy of the same
+    /// length with what is not the language masked) in the spelling its grammar reads:
+    /// Fortran's fixed form as free form, Octave's dialect as MATLAB, T-SQL's `GO` as
+    /// a `;` (and a unit ends before its `GO`).
+    fn dialect_spans(&mut self, language: Language, path: &str, text: &str, parse: &str, lines: &LineIndex) -> Vec<Span> {
+        let parse = match language {
+            Language::Fortran if fortran::is_fixed_form(path) => Cow::Owned(fortran::as_free_form(parse)),
+            Language::Matlab => octave::as_matlab(parse),
+            Language::Sql => tsql::as_statements(parse),
+            _ => Cow::Borrowed(parse),
+        };
+        let mut spans = self.spans(language, &parse, lines);
+        if language == Language::Sql {
+            spans.iter_mut().for_each(|span| span.range.end = tsql::unit_end(text, span.range.clone()));
+        }
+        spans
     }
 
     fn units(&self, spans: Vec<Span>, text: &str, lines: &LineIndex) -> Vec<Unit> {
