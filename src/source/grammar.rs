@@ -903,8 +903,10 @@ fn fortran_body(definition: Node<'_>) -> Option<Range<usize>> {
 pub(crate) enum InnerDoc {
     /// It has one.
     Written,
-    /// Missing; it would start at this byte.
-    Goes(usize),
+    /// Missing; it would start at byte `at`. `above_counts`: a comment just above the
+    /// definition is its doc too (MATLAB's help, as Octave writes it), where in Python
+    /// it is not.
+    Goes { at: usize, above_counts: bool },
     /// Missing, and there is no body to hold it.
     NoBody,
 }
@@ -920,7 +922,7 @@ pub(crate) fn inner_doc(language: Language, definition: Node<'_>, src: &str) -> 
             let Some(body) = definition.child_by_field_name("body") else { return Some(InnerDoc::NoBody) };
             let first = body.named_children(&mut cursor).find(|n| !is_comment(n.kind()));
             let docstring = first.is_some_and(|n| n.kind() == "expression_statement" && n.named_child(0).is_some_and(|s| s.kind() == "string"));
-            Some(if docstring { InnerDoc::Written } else { InnerDoc::Goes(body.start_byte()) })
+            Some(if docstring { InnerDoc::Written } else { InnerDoc::Goes { at: body.start_byte(), above_counts: false } })
         }
         // Help text is the comment after `function … = name(…)` or `classdef Name`.
         Language::Matlab => {
@@ -929,7 +931,7 @@ pub(crate) fn inner_doc(language: Language, definition: Node<'_>, src: &str) -> 
             let mut inner = definition.named_children(&mut cursor).skip_while(signature);
             Some(match inner.next() {
                 Some(first) if is_comment(first.kind()) => InnerDoc::Written,
-                Some(first) => InnerDoc::Goes(first.start_byte()),
+                Some(first) => InnerDoc::Goes { at: first.start_byte(), above_counts: true },
                 None => InnerDoc::NoBody,
             })
         }

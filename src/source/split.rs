@@ -350,9 +350,8 @@ impl<'s> TreeWalker<'s> {
         let at = match grammar::inner_doc(self.language, element, self.src) {
             Some(InnerDoc::Written) => return DocSite::Documented,
             Some(InnerDoc::NoBody) => return DocSite::NoPlace("it has no body"),
-            // MATLAB's help may also stand above the function, as Octave's does.
-            Some(InnerDoc::Goes(_)) if commented && self.language == Language::Matlab => return DocSite::Documented,
-            Some(InnerDoc::Goes(at)) => at,
+            Some(InnerDoc::Goes { above_counts: true, .. }) if commented => return DocSite::Documented,
+            Some(InnerDoc::Goes { at, .. }) => at,
             None if commented => return DocSite::Documented,
             None => start,
         };
