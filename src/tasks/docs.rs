@@ -191,25 +191,24 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
     }
     let first = lines.first().map_or("", |line| line.trim_start());
     // The comment and whether something after it shows where it ends.
-    let (body, closed): (Vec<String>, bool) = if first.starts_with("<#") {
-        // PowerShell's help: its own `.SYNOPSIS` and `.DESCRIPTION` headings are
-        // written again by the patch; other sections are kept as the answer wrote them.
-        let Some(end) = lines.iter().position(|line| line.contains("#>")) else {
-            return Err(if cut_off { CUT_OFF.into() } else { "the answer's `<#` help is not closed".into() });
-        };
-        let mut inner: Vec<&str> = lines[..=end].to_vec();
-        inner[0] = inner[0].trim_start().trim_start_matches("<#");
-        inner[end] = inner[end].split("#>").next().unwrap_or("");
-        let kept = inner.iter().map(|line| line.trim()).filter(|line| !line.eq_ignore_ascii_case(".SYNOPSIS"));
-        (kept.map(|line| if line.eq_ignore_ascii_case(".DESCRIPTION") { String::new() } else { line.to_string() }).collect(), true)
-    } else if first.starts_with("/*") {
-        let Some(end) = lines.iter().position(|line| line.contains("*/")) else {
-            return Err(if cut_off { CUT_OFF.into() } else { "the answer's `/*` comment is not closed".into() });
+    let (body, closed): (Vec<String>, bool) = if let Some((open, close)) = block_comment(first) {
+        let Some(end) = lines.iter().position(|line| line.contains(close)) else {
+            return Err(if cut_off { CUT_OFF.into() } else { format!("the answer's `{open}` comment is not closed") });
         };
         let mut inner: Vec<&str> = lines[..=end].iter().map(|line| line.trim()).collect();
-        inner[0] = inner[0].trim_start_matches("/*").trim_start_matches('*');
-        inner[end] = inner[end].split("*/").next().unwrap_or("");
-        (inner.iter().map(|line| line.trim().strip_prefix('*').unwrap_or(line.trim()).trim().to_string()).collect(), true)
+        inner[0] = inner[0].trim_start_matches(open);
+        inner[end] = inner[end].split(close).next().unwrap_or("");
+        let prose = if open == "/*" {
+            // `/**`, and the `*` that starts each line of a JSDoc or Javadoc block.
+            inner[0] = inner[0].trim_start_matches('*');
+            inner.iter().map(|line| line.trim().strip_prefix('*').unwrap_or(line.trim()).trim().to_string()).collect()
+        } else {
+            // PowerShell's help: its own `.SYNOPSIS` and `.DESCRIPTION` headings are
+            // written again by the patch; other sections are kept as the answer wrote them.
+            let kept = inner.iter().map(|line| line.trim()).filter(|line| !line.eq_ignore_ascii_case(".SYNOPSIS"));
+            kept.map(|line| if line.eq_ignore_ascii_case(".DESCRIPTION") { String::new() } else { line.to_string() }).collect()
+        };
+        (prose, true)
     } else if let Some((quotes, at)) = string_opening(first) {
         let rest = std::iter::once(&first[at..]).chain(lines[1..].iter().copied()).collect::<Vec<_>>().join("\n");
         let end = closing(&rest, quotes);
@@ -303,11 +302,8 @@ fn comment_end(answer: &str) -> Option<usize> {
         };
         return fence.map(|fence| fence.max(docstring_end));
     }
-    if first.starts_with("/*") {
-        return answer[start..].find("*/").map(|end| start + end + 2);
-    }
-    if first.starts_with("<#") {
-        return answer[start..].find("#>").map(|end| start + end + 2);
+    if let Some((_, close)) = block_comment(first) {
+        return answer[start..].find(close).map(|end| start + end + close.len());
     }
     if let Some((quotes, at)) = string_opening(first) {
         let after = start + at;
@@ -382,6 +378,15 @@ const SIGNATURE_OPENINGS: [&str; 3] = ["def ", "async def ", "class "];
 /// Whether `line` opens a Python definition.
 fn is_signature(line: &str) -> bool {
     SIGNATURE_OPENINGS.iter().any(|opening| line.starts_with(opening))
+}
+
+/// The block comments an answer may open with, and what closes each: `/* … */`
+/// (JSDoc, Javadoc, Doxygen) and PowerShell's `<# … #>` help.
+const BLOCK_COMMENTS: [(&str, &str); 2] = [("/*", "*/"), ("<#", "#>")];
+
+/// The block comment `line` opens, if it opens one.
+fn block_comment(line: &str) -> Option<(&'static str, &'static str)> {
+    BLOCK_COMMENTS.into_iter().find(|(open, _)| line.starts_with(open))
 }
 
 /// Line-comment markers, each with the family its comment goes on in: `-- |` opens a
