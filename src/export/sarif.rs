@@ -118,7 +118,7 @@ fn fingerprint(place: &Place, finding: &Finding) -> String {
 /// SARIF's logical location kind of a [`UnitKind`](crate::source::UnitKind) name.
 fn logical_kind(kind: &str) -> &'static str {
     match kind {
-        "function" | "macro" => "function",
+        "function" | "procedure" | "macro" => "function",
         "method" => "member",
         "class" | "struct" | "enum" | "interface" | "trait" | "impl" | "type" => "type",
         "module" => "module",

@@ -690,7 +690,8 @@ pub(crate) fn classify<'t>(
             _ => classify(Language::C, node, src, in_container),
         },
         // A SQL file is statements; those that create a named object are its definitions.
-        // (The grammar has no `CREATE PROCEDURE`: a procedure stays in a `code` unit.)
+        // (Stored routines the grammar has no rule for, procedures among them, are read
+        // by `sql.rs` and never reach it.)
         Language::Sql => {
             let statement = node.named_child(0).filter(|_| node.kind() == "statement")?;
             let kind = match statement.kind() {

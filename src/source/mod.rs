@@ -13,8 +13,8 @@ mod language;
 mod notebook;
 mod octave;
 mod split;
+mod sql;
 mod text;
-mod tsql;
 mod unit;
 mod walk;
 

@@ -24,7 +24,7 @@ use super::fortran;
 use super::grammar::{self, InnerDoc, Item};
 use super::language::Language;
 use super::octave;
-use super::tsql;
+use super::sql;
 use super::unit::{DocSite, Unit, UnitKind};
 
 /// Splits files into units. Holds a tree-sitter parser, so keep one per thread.
@@ -65,19 +65,40 @@ impl Splitter {
 
     /// The spans of `text`, parsed from `parse` (the same text, or a copy of the same
     /// length with what is not the language masked) in the spelling its grammar reads:
-    /// Fortran's fixed form as free form, Octave's dialect as MATLAB, T-SQL's `GO` as
-    /// a `;` (and a unit ends before its `GO`).
+    /// Fortran's fixed form as free form, Octave's dialect as MATLAB, a SQL script in
+    /// statements ended by `;` (its stored routines read by `sql`, not the grammar).
     fn dialect_spans(&mut self, language: Language, path: &str, text: &str, parse: &str, lines: &LineIndex) -> Vec<Span> {
         let parse = match language {
             Language::Fortran if fortran::is_fixed_form(path) => Cow::Owned(fortran::as_free_form(parse)),
             Language::Matlab => octave::as_matlab(parse),
-            Language::Sql => tsql::as_statements(parse),
+            Language::Sql => return self.script_spans(text, parse, lines),
             _ => Cow::Borrowed(parse),
         };
-        let mut spans = self.spans(language, &parse, lines);
-        if language == Language::Sql {
-            spans.iter_mut().for_each(|span| span.range.end = tsql::unit_end(text, span.range.clone()));
+        self.spans(language, &parse, lines).unwrap_or_else(|| vec![Span::whole(UnitKind::File, text)])
+    }
+
+    /// A SQL script's spans: the grammar's objects, and the stored routines it has no
+    /// rule for, in file order. A script whose statements the grammar cannot read is
+    /// still its routines.
+    fn script_spans(&mut self, text: &str, parse: &str, lines: &LineIndex) -> Vec<Span> {
+        let grammar = grammar::grammar(Language::Sql).expect("SQL has a grammar");
+        let parser = &mut self.parser;
+        let script = sql::read(parse, |statement| {
+            parser.set_language(&grammar).is_ok() && parser.parse(statement, None).is_some_and(|tree| !tree.root_node().has_error())
+        });
+        let read = self.spans(Language::Sql, &script.parse, lines);
+        if read.is_none() && script.routines.is_empty() {
+            return vec![Span::whole(UnitKind::File, text)];
         }
+        // What the grammar could not read between the routines is code, as a file it
+        // cannot read is a file.
+        let mut spans = read.unwrap_or_else(|| code_between(&script.parse, &script.routines));
+        spans.iter_mut().for_each(|span| span.range.end = script.unit_end(span.range.end));
+        spans.extend(script.routines.into_iter().map(|routine| {
+            let doc_site = if routine.commented { DocSite::Documented } else { doc_site_above(text, lines, routine.start) };
+            Span { kind: routine.kind, name: routine.name, parent: routine.owner, range: routine.range, elisions: Vec::new(), doc_site: Some(doc_site) }
+        }));
+        spans.sort_by_key(|span| span.range.start);
         spans
     }
 
@@ -85,27 +106,22 @@ impl Splitter {
         spans.into_iter().flat_map(|span| span.into_units(text, lines, self.max_unit_bytes)).collect()
     }
 
-    /// The units of a file in one language, before they are cut to the budget.
-    fn spans(&mut self, language: Language, text: &str, lines: &LineIndex) -> Vec<Span> {
-        let tree = grammar::grammar(language).and_then(|g| {
-            self.parser.set_language(&g).ok()?;
-            self.parser.parse(text, None)
-        });
-        match tree {
-            Some(tree) => {
-                // A file the parser could not read is a file, as in a language without a
-                // grammar, not top-level code: when its root is an error (whose children
-                // leave out the tokens it skipped), or when no definition was found in it.
-                let root = tree.root_node();
-                let mut walker = TreeWalker { language, src: text, lines, spans: Vec::new() };
-                if !root.is_error() {
-                    walker.level(root, None, false, true);
-                }
-                let unread = root.has_error() && walker.spans.iter().all(|s| s.kind == UnitKind::Code);
-                if unread { vec![Span::whole(UnitKind::File, text)] } else { walker.spans }
-            }
-            None => vec![Span::whole(UnitKind::File, text)],
+    /// The units of a file in one language, before they are cut to the budget; `None`
+    /// when there is no grammar for it, or its parser could not read it.
+    fn spans(&mut self, language: Language, text: &str, lines: &LineIndex) -> Option<Vec<Span>> {
+        let grammar = grammar::grammar(language)?;
+        self.parser.set_language(&grammar).ok()?;
+        let tree = self.parser.parse(text, None)?;
+        // A file the parser could not read is a file, as in a language without a
+        // grammar, not top-level code: when its root is an error (whose children
+        // leave out the tokens it skipped), or when no definition was found in it.
+        let root = tree.root_node();
+        let mut walker = TreeWalker { language, src: text, lines, spans: Vec::new() };
+        if !root.is_error() {
+            walker.level(root, None, false, true);
         }
+        let unread = root.has_error() && walker.spans.iter().all(|s| s.kind == UnitKind::Code);
+        (!unread).then_some(walker.spans)
     }
 
     /// A single-file component (Vue's `.vue`, Svelte's `.svelte`) is a container named by
@@ -355,11 +371,7 @@ impl<'s> TreeWalker<'s> {
             None if commented => return DocSite::Documented,
             None => start,
         };
-        let indent = self.before_on_line(at);
-        if !indent.trim().is_empty() {
-            return DocSite::NoPlace("it shares its line with other code");
-        }
-        DocSite::Before { line: self.lines.line_of(at), indent: indent.to_string() }
+        doc_site_above(self.src, self.lines, at)
     }
 
     /// Whether `node` is a comment or attribute that belongs to what starts at `start`:
@@ -437,6 +449,29 @@ fn join(parent: Option<&str>, child: Option<&str>, sep: &str) -> Option<String> 
         (Some(one), None) | (None, Some(one)) => Some(one.to_string()),
         (None, None) => None,
     }
+}
+
+/// The stretches of `parse` between `routines` that hold more than blanks, as code.
+fn code_between(parse: &str, routines: &[sql::Routine]) -> Vec<Span> {
+    let bounds: Vec<usize> = std::iter::once(0).chain(routines.iter().flat_map(|r| [r.range.start, r.range.end])).chain([parse.len()]).collect();
+    let gaps = bounds.chunks(2).filter(|pair| pair[0] < pair[1]);
+    gaps.filter_map(|pair| {
+        let gap = &parse[pair[0]..pair[1]];
+        let start = pair[0] + gap.len() - gap.trim_start().len();
+        let code = start..start + gap.trim().len();
+        (!code.is_empty()).then(|| Span { kind: UnitKind::Code, name: None, parent: None, range: code, elisions: Vec::new(), doc_site: None })
+    })
+    .collect()
+}
+
+/// New doc lines go above the line of `at`, indented as it is, unless code stands
+/// before `at` on that line.
+fn doc_site_above(src: &str, lines: &LineIndex, at: usize) -> DocSite {
+    let indent = &src[lines.line_start(at)..at];
+    if !indent.trim().is_empty() {
+        return DocSite::NoPlace("it shares its line with other code");
+    }
+    DocSite::Before { line: lines.line_of(at), indent: indent.to_string() }
 }
 
 fn has_blank_line(between: &str) -> bool {
@@ -1413,15 +1448,62 @@ mod tests {
         assert!(units[4].content.ends_with("$$ LANGUAGE plpgsql;"));
         assert_eq!(units[7].content, "INSERT INTO `shop`.orders (total) VALUES (1);\nALTER TABLE shop.orders ADD COLUMN note TEXT;\n\nCOMMIT;");
         assert_eq!(doc_sites(Language::Sql, &src)[..5], ["Orders documented", "orders_total 9+0", "index 10+0", "big_orders documented", "touch 15+0"]);
-        // What the grammar cannot read (it has no `CREATE PROCEDURE`) stays in a code unit.
-        let mysql = "CREATE TABLE a (id INT);\n\nCREATE PROCEDURE p() LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;\n";
-        assert_eq!(summary(&split(Language::Sql, mysql)), ["table - a 1-1", "code - - 3-3"]);
 
         // T-SQL: a `GO` line ends the batch, and the statement before it.
         let tsql = "CREATE TABLE dbo.Orders (\n  Id INT NOT NULL\n)\nGO\n\nCREATE VIEW dbo.OpenOrders AS SELECT Id FROM dbo.Orders\ngo\n";
         let units = split(Language::Sql, tsql);
         assert_eq!(summary(&units), ["table dbo Orders 1-3", "view dbo OpenOrders 6-6"], "the view was inside the table's unit");
         assert_eq!(units[0].content, "CREATE TABLE dbo.Orders (\n  Id INT NOT NULL\n)");
+    }
+
+    #[test]
+    fn sql_stored_routines_in_each_clients_script() {
+        // SQL Server: SSMS's preamble, procedures and a function batched by GO.
+        let tsql = file(&[
+            "SET ANSI_NULLS ON",
+            "GO",
+            "-- Looks an order up.",
+            "CREATE PROCEDURE [dbo].[GetOrder] @Id INT",
+            "AS",
+            "BEGIN",
+            "    SET NOCOUNT ON;",
+            "    SELECT * FROM dbo.Orders WHERE Id = @Id;",
+            "END",
+            "GO",
+            "CREATE FUNCTION dbo.Total (@Id INT) RETURNS MONEY AS BEGIN RETURN 0; END",
+            "GO",
+            "CREATE VIEW dbo.Open AS SELECT Id FROM dbo.Orders",
+            "GO",
+        ]);
+        let units = split(Language::Sql, &tsql);
+        assert_eq!(summary(&units), ["code - - 1-1", "procedure dbo GetOrder 3-9", "function dbo Total 11-11", "view dbo Open 13-13"]);
+        assert!(units[1].content.starts_with("-- Looks an order up.\nCREATE PROCEDURE") && units[1].content.ends_with("\nEND"), "{}", units[1].content);
+        assert_eq!(doc_sites(Language::Sql, &tsql)[1..3], ["GetOrder documented", "Total 11+0"]);
+
+        // MySQL: DELIMITER blocks; the statements in them end with their delimiter.
+        let mysql = file(&[
+            "CREATE TABLE orders (id INT);",
+            "DELIMITER //",
+            "DROP PROCEDURE IF EXISTS shop.add_order//",
+            "CREATE PROCEDURE shop.add_order(IN n INT)",
+            "BEGIN",
+            "  INSERT INTO orders VALUES (n);",
+            "END//",
+            "DELIMITER ;",
+            "CREATE INDEX orders_id ON orders (id);",
+        ]);
+        let units = split(Language::Sql, &mysql);
+        assert_eq!(summary(&units), ["table - orders 1-1", "code - - 3-3", "procedure shop add_order 4-7", "index - orders_id 9-9"]);
+        assert_eq!(units[1].content, "DROP PROCEDURE IF EXISTS shop.add_order//");
+        assert!(units[2].content.ends_with("END//"));
+
+        // PostgreSQL: the grammar reads functions; procedures are read beside it.
+        let postgres = "CREATE FUNCTION one() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;\n\nCREATE PROCEDURE p() LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;\n";
+        assert_eq!(summary(&split(Language::Sql, postgres)), ["function - one 1-1", "procedure - p 3-3"]);
+
+        // What the grammar cannot read between routines is code, not lost.
+        let oracle = "CREATE PROCEDURE p IS\nBEGIN\n  NULL;\nEND;\n/\nEXEC p;\n/\n";
+        assert_eq!(summary(&split(Language::Sql, oracle)), ["procedure - p 1-4", "code - - 6-6"]);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub enum UnitKind {
     Index,
     /// SQL's `CREATE TRIGGER`.
     Trigger,
+    /// A stored procedure: SQL's `CREATE PROCEDURE`.
+    Procedure,
     /// A Vue or Svelte single-file component: template, scripts and style.
     Component,
     /// An HTML page: its markup, its inline scripts, its styles.
@@ -81,6 +83,7 @@ impl UnitKind {
             UnitKind::View => "view",
             UnitKind::Index => "index",
             UnitKind::Trigger => "trigger",
+            UnitKind::Procedure => "procedure",
             UnitKind::Component => "component",
             UnitKind::Page => "page",
             UnitKind::Block => "block",
