@@ -43,7 +43,6 @@ pub(crate) fn grammar(language: Language) -> Option<tree_sitter::Language> {
         Language::Matlab => tree_sitter_matlab::LANGUAGE,
         Language::Solidity => tree_sitter_solidity::LANGUAGE,
         Language::ObjC => tree_sitter_objc::LANGUAGE,
-        Language::Sql => tree_sitter_sequel::LANGUAGE,
         Language::Perl => tree_sitter_perl::LANGUAGE,
         Language::Protobuf => tree_sitter_proto::LANGUAGE,
         Language::Hcl => tree_sitter_hcl::LANGUAGE,
@@ -82,9 +81,8 @@ impl<'t> Item<'t> {
 /// conditionals (a C header's include guard wraps the whole file), `extern "C" { }`,
 /// Java's enum body declarations, Ruby's `class << self` (its methods are the class's),
 /// Haskell's imports and top-level declarations (the grammar hangs the doc comment of
-/// the first declaration on the imports), Dart's class members, SQL's `BEGIN; …
-/// COMMIT;` (a migration's tables are defined inside its transaction) and the body
-/// that holds an HCL file's blocks.
+/// the first declaration on the imports), Dart's class members and the body that
+/// holds an HCL file's blocks.
 pub(crate) fn is_transparent(kind: &str) -> bool {
     matches!(
         kind,
@@ -102,7 +100,6 @@ pub(crate) fn is_transparent(kind: &str) -> bool {
             | "declarations"
             | "member_declaration"
             | "implementation_definition"
-            | "transaction"
             | "body"
             | "internal_procedures"
     )
@@ -689,30 +686,6 @@ pub(crate) fn classify<'t>(
             "method_definition" => Some(Item::function(UnitKind::Method, objc_selector(node, src), child_of_kind(node, &["compound_statement"]))),
             _ => classify(Language::C, node, src, in_container),
         },
-        // A SQL file is statements; those that create a named object are its definitions.
-        // (Stored routines the grammar has no rule for, procedures among them, are read
-        // by `sql.rs` and never reach it.)
-        Language::Sql => {
-            let statement = node.named_child(0).filter(|_| node.kind() == "statement")?;
-            let kind = match statement.kind() {
-                "create_table" => UnitKind::Table,
-                "create_view" | "create_materialized_view" => UnitKind::View,
-                "create_function" => UnitKind::Function,
-                "create_trigger" => UnitKind::Trigger,
-                "create_type" => UnitKind::Type,
-                // `CREATE INDEX orders_customer ON orders (…)`: the name stands before `ON`,
-                // and an index may have none.
-                "create_index" => {
-                    let name = statement.child_by_field_name("column").map(|n| sql_identifier(n, src));
-                    return Some(Item::leaf(UnitKind::Index, name));
-                }
-                _ => return None,
-            };
-            let (owner, name) = child_of_kind(statement, &["object_reference"]).map_or((None, None), |r| sql_object_name(r, src));
-            let mut item = Item::leaf(kind, name);
-            item.owner = owner;
-            Some(item)
-        }
         Language::Perl => match node.kind() {
             // `sub name;` only declares it.
             "function_definition" if body.is_some() => Some(Item::function(UnitKind::Function, name(), body)),
@@ -1114,31 +1087,14 @@ fn vue_constructions<'t>(node: Node<'t>, src: &str, options: &mut Vec<Node<'t>>)
     }
 }
 
-/// `"shop"."orders"` → (`shop`, `orders`): the schema (with its database, if named)
-/// owns the object, as a class owns its methods.
-fn sql_object_name(reference: Node<'_>, src: &str) -> (Option<String>, Option<String>) {
-    let part = |field| reference.child_by_field_name(field).map(|n| sql_identifier(n, src));
-    let owner = match (part("database"), part("schema")) {
-        (Some(database), Some(schema)) => Some(format!("{database}.{schema}")),
-        (database, schema) => schema.or(database),
-    };
-    (owner, part("name"))
-}
-
-/// An identifier without the quotes that make it one: `"Orders"`, `` `orders` ``, `[orders]`.
-fn sql_identifier(node: Node<'_>, src: &str) -> String {
-    clean_name(src[node.byte_range()].trim_matches(['"', '`', '[', ']']))
-}
-
-/// Where a unit of `node` ends: after the `;` that ends a SQL or Perl statement, which
-/// those grammars leave outside it (for the `COMMIT` that ends a transaction, outside that);
-/// before the line breaks that end a Fortran statement or a MATLAB function, which those
-/// grammars put inside them.
+/// Where a unit of `node` ends: after the `;` that ends a Perl statement, which the
+/// grammar leaves outside it; before the line breaks that end a Fortran statement or a
+/// MATLAB function, which those grammars put inside them.
 pub(crate) fn end_of(language: Language, node: Node<'_>, src: &str) -> usize {
     if matches!(language, Language::Fortran | Language::Matlab) {
         return node.start_byte() + src[node.byte_range()].trim_end().len();
     }
-    if !matches!(language, Language::Sql | Language::Perl) {
+    if language != Language::Perl {
         return node.end_byte();
     }
     let mut ended = node;

@@ -65,41 +65,29 @@ impl Splitter {
 
     /// The spans of `text`, parsed from `parse` (the same text, or a copy of the same
     /// length with what is not the language masked) in the spelling its grammar reads:
-    /// Fortran's fixed form as free form, Octave's dialect as MATLAB, a SQL script in
-    /// statements ended by `;` (its stored routines read by `sql`, not the grammar).
+    /// Fortran's fixed form as free form, Octave's dialect as MATLAB; a SQL script is
+    /// read by `sql`, into the statements its client reads.
     fn dialect_spans(&mut self, language: Language, path: &str, text: &str, parse: &str, lines: &LineIndex) -> Vec<Span> {
         let parse = match language {
             Language::Fortran if fortran::is_fixed_form(path) => Cow::Owned(fortran::as_free_form(parse)),
             Language::Matlab => octave::as_matlab(parse),
-            Language::Sql => return self.script_spans(text, parse, lines),
+            Language::Sql => return self.script_spans(parse, lines),
             _ => Cow::Borrowed(parse),
         };
         self.spans(language, &parse, lines).unwrap_or_else(|| vec![Span::whole(UnitKind::File, text)])
     }
 
-    /// A SQL script's spans: the grammar's objects, and the stored routines it has no
-    /// rule for, in file order. A script whose statements the grammar cannot read is
-    /// still its routines.
-    fn script_spans(&mut self, text: &str, parse: &str, lines: &LineIndex) -> Vec<Span> {
-        let grammar = grammar::grammar(Language::Sql).expect("SQL has a grammar");
-        let parser = &mut self.parser;
-        let script = sql::read(parse, |statement| {
-            parser.set_language(&grammar).is_ok() && parser.parse(statement, None).is_some_and(|tree| !tree.root_node().has_error())
+    /// A SQL script's spans, read by `sql` (no grammar reads SQL's dialects): the objects
+    /// its statements create, and the code between them.
+    fn script_spans(&self, text: &str, lines: &LineIndex) -> Vec<Span> {
+        let spans = sql::read(text).into_iter().map(|piece| {
+            if piece.kind == UnitKind::Code {
+                return Span::code(piece.range);
+            }
+            let doc_site = if piece.commented { DocSite::Documented } else { doc_site_above(text, lines, piece.start) };
+            Span { kind: piece.kind, name: piece.name, parent: piece.owner, range: piece.range, elisions: Vec::new(), doc_site: Some(doc_site) }
         });
-        let read = self.spans(Language::Sql, &script.parse, lines);
-        if read.is_none() && script.routines.is_empty() {
-            return vec![Span::whole(UnitKind::File, text)];
-        }
-        // What the grammar could not read between the routines is code, as a file it
-        // cannot read is a file.
-        let mut spans = read.unwrap_or_else(|| code_between(&script.parse, &script.routines));
-        spans.iter_mut().for_each(|span| span.range.end = script.unit_end(span.range.end));
-        spans.extend(script.routines.into_iter().map(|routine| {
-            let doc_site = if routine.commented { DocSite::Documented } else { doc_site_above(text, lines, routine.start) };
-            Span { kind: routine.kind, name: routine.name, parent: routine.owner, range: routine.range, elisions: Vec::new(), doc_site: Some(doc_site) }
-        }));
-        spans.sort_by_key(|span| span.range.start);
-        spans
+        spans.collect()
     }
 
     fn units(&self, spans: Vec<Span>, text: &str, lines: &LineIndex) -> Vec<Unit> {
@@ -246,6 +234,10 @@ struct Span {
 impl Span {
     fn whole(kind: UnitKind, text: &str) -> Span {
         Span { kind, name: None, parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site: None }
+    }
+
+    fn code(range: Range<usize>) -> Span {
+        Span { kind: UnitKind::Code, name: None, parent: None, range, elisions: Vec::new(), doc_site: None }
     }
 
     fn into_units(self, src: &str, lines: &LineIndex, budget: usize) -> Vec<Unit> {
@@ -413,7 +405,7 @@ impl<'s> TreeWalker<'s> {
             return;
         }
         let range = elements[0].start_byte()..grammar::end_of(self.language, elements[elements.len() - 1], self.src);
-        self.spans.push(Span { kind: UnitKind::Code, name: None, parent: None, range, elisions: Vec::new(), doc_site: None });
+        self.spans.push(Span::code(range));
     }
 }
 
@@ -449,19 +441,6 @@ fn join(parent: Option<&str>, child: Option<&str>, sep: &str) -> Option<String> 
         (Some(one), None) | (None, Some(one)) => Some(one.to_string()),
         (None, None) => None,
     }
-}
-
-/// The stretches of `parse` between `routines` that hold more than blanks, as code.
-fn code_between(parse: &str, routines: &[sql::Routine]) -> Vec<Span> {
-    let bounds: Vec<usize> = std::iter::once(0).chain(routines.iter().flat_map(|r| [r.range.start, r.range.end])).chain([parse.len()]).collect();
-    let gaps = bounds.chunks(2).filter(|pair| pair[0] < pair[1]);
-    gaps.filter_map(|pair| {
-        let gap = &parse[pair[0]..pair[1]];
-        let start = pair[0] + gap.len() - gap.trim_start().len();
-        let code = start..start + gap.trim().len();
-        (!code.is_empty()).then(|| Span { kind: UnitKind::Code, name: None, parent: None, range: code, elisions: Vec::new(), doc_site: None })
-    })
-    .collect()
 }
 
 /// New doc lines go above the line of `at`, indented as it is, unless code stands
@@ -1490,10 +1469,15 @@ mod tests {
             "  INSERT INTO orders VALUES (n);",
             "END//",
             "DELIMITER ;",
+            "CALL shop.add_order(1);",
             "CREATE INDEX orders_id ON orders (id);",
         ]);
         let units = split(Language::Sql, &mysql);
-        assert_eq!(summary(&units), ["table - orders 1-1", "code - - 3-3", "procedure shop add_order 4-7", "index - orders_id 9-9"]);
+        assert_eq!(
+            summary(&units),
+            ["table - orders 1-1", "code - - 3-3", "procedure shop add_order 4-7", "code - - 9-9", "index - orders_id 10-10"],
+            "the code on either side of a routine is two units, not one around it"
+        );
         assert_eq!(units[1].content, "DROP PROCEDURE IF EXISTS shop.add_order//");
         assert!(units[2].content.ends_with("END//"));
 

@@ -1,98 +1,71 @@
-//! SQL scripts as their clients split them into statements, and the stored routines in
-//! them.
+//! SQL scripts, read as their clients read them: into statements, and the objects
+//! those statements create.
 //!
-//! tree-sitter-sequel reads statements ended by `;`, and has no rule for the stored
-//! routines much of a database's code is: procedures, and functions or triggers whose
-//! body is procedural (`BEGIN … END`) rather than a quoted string. Scripts are also
-//! written for clients that end statements otherwise: SQL Server's tools at a `GO` line,
-//! SQL*Plus at a `/` line, MySQL's client at the delimiter a `DELIMITER $$` line sets
-//! (so that a procedure's inner `;`s do not end it). So a script is first read here as
-//! its client reads it, into statements. The parser then reads a copy of the same
-//! length in which each statement ends with a `;` (written where its client's
-//! terminator stands) and each routine the grammar cannot read is blank; those routines
-//! are units read here: kind and name from the header, extent from where the statement
-//! ends. Units are cut from the file as written.
+//! A script is written for a client that splits it into statements: at `;`, but also
+//! at a `GO` line (SQL Server's tools), a `/` line (SQL*Plus), or the delimiter a
+//! `DELIMITER $$` line sets (MySQL's client, so that a procedure's inner `;`s do not
+//! end it); psql's `\` commands and SQL*Plus's `PROMPT` end at their line, and
+//! T-SQL's statements, written without `;`, where a line starts with `CREATE`. Each
+//! statement that creates a named object is a unit of its own, its kind and name read
+//! from its header (`CREATE OR REPLACE VIEW shop.open_orders AS …`), with the comments
+//! just above it as its doc; the statements between are `code`.
+//!
+//! Why not tree-sitter here, as for every other language: no SQL grammar reads the
+//! dialects a repository holds (T-SQL's and MySQL's stored procedures, PL/SQL
+//! packages, PostgreSQL's `OUT` parameters), and a statement it cannot read spills into
+//! its neighbours through the parser's error recovery, taking their units with it. A
+//! statement splitter that reads headers, as SQL tools do (psql's lexer, sqlparse's
+//! splitter), needs no grammar of the statements' insides, only their ends: strings,
+//! quoted names, comments, dollar-quoted bodies, and the `BEGIN … END` blocks of a
+//! routine.
 
-use std::borrow::Cow;
 use std::ops::Range;
 
 use super::unit::UnitKind;
 
-/// A script read as its client reads it.
-pub(crate) struct Script<'t> {
-    /// What the parser reads: the script, the same length, in statements ended by `;`,
-    /// with the routines below blank.
-    pub parse: Cow<'t, str>,
-    /// The routines the parser is not given, in file order.
-    pub routines: Vec<Routine>,
-    /// For each `;` written where the client's terminator stood (the byte after it, in
-    /// order): where a unit ending on it ends in the file, after a delimiter (`END$$`),
-    /// or at its statement's last token, before a separator line.
-    ends: Vec<(usize, usize)>,
-}
-
-/// A stored routine: a procedure, or a function or trigger the grammar cannot read.
-pub(crate) struct Routine {
+/// A unit of a script: an object a statement creates, or a run of other statements.
+pub(crate) struct Piece {
+    /// [`UnitKind::Code`] for a run of statements that create nothing.
     pub kind: UnitKind,
-    /// The schema (with its database, if named), as for the grammar's objects.
+    /// The schema (with its database, if named): `shop` of `shop.orders`.
     pub owner: Option<String>,
     pub name: Option<String>,
-    /// From its leading comments to its `;` or delimiter (a separator line is not its).
+    /// From its leading comments to its `;` or delimiter (not a separator line).
     pub range: Range<usize>,
-    /// Where its `CREATE` stands.
+    /// Where its statement starts: a doc goes above that line.
     pub start: usize,
     /// Whether comments lead it: its doc.
     pub commented: bool,
 }
 
-impl Script<'_> {
-    /// Where a unit the parser read as ending at `end` ends in the file.
-    pub fn unit_end(&self, end: usize) -> usize {
-        self.ends.binary_search_by_key(&end, |&(at, _)| at).map_or(end, |i| self.ends[i].1)
-    }
-}
-
-/// `text` as its client reads it; `grammar_reads` says whether the grammar reads a
-/// routine's statement (a PostgreSQL function's quoted body, say) as it stands, so that
-/// what it reads stays its.
-pub(crate) fn read(text: &str, mut grammar_reads: impl FnMut(&str) -> bool) -> Script<'_> {
-    let (statements, command_lines) = statements(text);
-    if command_lines.is_empty() && statements.iter().all(|s| s.ending != Ending::Delimiter && s.routine.is_none()) {
-        return Script { parse: Cow::Borrowed(text), routines: Vec::new(), ends: Vec::new() };
-    }
-    let mut parse = text.as_bytes().to_vec();
-    command_lines.into_iter().for_each(|line| blank(&mut parse, line));
-    let mut routines = Vec::new();
-    let mut ends = Vec::new();
-    for statement in statements {
-        let terminator = statement.terminator.clone();
-        if let Some(header) = statement.routine.filter(|_| !grammar_reads(&text[statement.text.clone()])) {
-            let (start, commented) = leading_comments(text, statement.after, statement.text.start);
-            let end = match statement.ending {
-                Ending::Semicolon | Ending::Delimiter => terminator.end,
-                Ending::Line | Ending::Eof => statement.text.end,
-            };
-            blank(&mut parse, start..terminator.end.max(statement.text.end));
-            routines.push(Routine { kind: header.kind, owner: header.owner, name: header.name, range: start..end, start: statement.text.start, commented });
+/// The units of `text`, in file order.
+pub(crate) fn read(text: &str) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut run: Vec<Statement> = Vec::new();
+    for statement in statements(text) {
+        let Some(header) = &statement.object else {
+            run.push(statement);
             continue;
-        }
-        match statement.ending {
-            Ending::Semicolon | Ending::Eof => {}
-            Ending::Delimiter | Ending::Line => {
-                blank(&mut parse, terminator.clone());
-                parse[terminator.start] = b';';
-                let end = if statement.ending == Ending::Delimiter { terminator.end } else { statement.text.end };
-                ends.push((terminator.start + 1, end));
-            }
-        }
+        };
+        pieces.extend(code(text, std::mem::take(&mut run)));
+        let (start, commented) = leading_comments(text, statement.after, statement.text.start);
+        let (kind, owner, name) = (header.kind, header.owner.clone(), header.name.clone());
+        pieces.push(Piece { kind, owner, name, range: start..statement.unit_end(), start: statement.text.start, commented });
     }
-    let parse = String::from_utf8(parse).expect("only whole characters were replaced, by ASCII");
-    Script { parse: Cow::Owned(parse), routines, ends }
+    pieces.extend(code(text, run));
+    pieces
 }
 
-/// Spaces for `range` of `bytes`, line breaks kept.
-fn blank(bytes: &mut [u8], range: Range<usize>) {
-    bytes[range].iter_mut().filter(|b| **b != b'\n').for_each(|b| *b = b' ');
+/// A run of statements that create nothing as one `code` unit; none when it is only a
+/// transaction's `BEGIN` or `COMMIT`, which say nothing of their own.
+fn code(text: &str, run: Vec<Statement>) -> Option<Piece> {
+    let (first, last) = (run.first()?, run.last()?);
+    let transaction = ["BEGIN", "START", "COMMIT", "END", "ROLLBACK"];
+    if run.iter().all(|s| next_word(text, s.text.start).is_some_and(|word| transaction.iter().any(|t| word.eq_ignore_ascii_case(t)))) {
+        return None;
+    }
+    let (start, _) = leading_comments(text, first.after, first.text.start);
+    Some(Piece { kind: UnitKind::Code, owner: None, name: None, range: start..last.unit_end(), start: first.text.start, commented: false })
 }
 
 /// How a statement's end is written.
@@ -101,8 +74,12 @@ enum Ending {
     Semicolon,
     /// The delimiter a `DELIMITER` line set.
     Delimiter,
-    /// A separator line: `GO`, or SQL*Plus's `/`.
-    Line,
+    /// A separator line after it: `GO`, or SQL*Plus's `/`.
+    Separator,
+    /// Its own line's end: a client's command (psql's `\i`, SQL*Plus's `PROMPT`).
+    LineEnd,
+    /// A `CREATE` at the start of a line: T-SQL writes statements without `;`.
+    NextCreate,
     /// The end of the script.
     Eof,
 }
@@ -111,41 +88,60 @@ enum Ending {
 struct Statement {
     /// From its first token to the end of its last, terminator left out.
     text: Range<usize>,
-    /// Its `;` or delimiter, or its separator line's words; empty at the end.
+    /// Its `;` or delimiter; empty for the other endings.
     terminator: Range<usize>,
     ending: Ending,
     /// Where what stands before it ends: the comments between are its.
     after: usize,
-    /// What it creates, when that is a stored routine.
-    routine: Option<Header>,
+    /// What it creates, if anything.
+    object: Option<Header>,
 }
 
-/// The statements of `text`, and the client's own lines (separators, `DELIMITER`
-/// commands), which the parser reads as blank.
-fn statements(text: &str) -> (Vec<Statement>, Vec<Range<usize>>) {
+impl Statement {
+    /// Where its unit ends: with its `;` or delimiter (`END$$`), before a separator line.
+    fn unit_end(&self) -> usize {
+        match self.ending {
+            Ending::Semicolon | Ending::Delimiter => self.terminator.end,
+            Ending::Separator | Ending::LineEnd | Ending::NextCreate | Ending::Eof => self.text.end,
+        }
+    }
+}
+
+/// The statements of `text`.
+fn statements(text: &str) -> Vec<Statement> {
     // Where the client runs batches (T-SQL's GO, SQL*Plus's /), a routine runs to the
     // batch's end, its `;`s inside it; elsewhere its `BEGIN … END` holds them.
     let batched = text.lines().any(is_separator);
     let mut delimiter = ";";
     let mut statements = Vec::new();
-    let mut command_lines = Vec::new();
     let mut open: Option<Open> = None;
     let mut after = 0;
     let mut pos = 0;
     while pos < text.len() {
-        if pos == 0 || text.as_bytes()[pos - 1] == b'\n' {
+        let line_start = pos == 0 || text.as_bytes()[pos - 1] == b'\n';
+        if line_start {
             let end = text[pos..].find('\n').map_or(text.len(), |at| pos + at);
             let line = &text[pos..end];
-            // The client reads `DELIMITER` where a statement would start (a column
-            // named `delimiter` is not one); a separator line anywhere.
-            let command = open.is_none().then(|| delimiter_command(line)).flatten();
-            if command.is_some() || is_separator(line) {
-                let words = pos + line.len() - line.trim_start().len()..pos + line.trim_end().len();
-                statements.extend(open.take().map(|o| o.close(words, Ending::Line)));
-                delimiter = command.unwrap_or(delimiter);
-                command_lines.push(pos..end);
+            if is_separator(line) {
+                statements.extend(open.take().map(|o| o.close(end..end, Ending::Separator)));
                 (pos, after) = (end, end);
                 continue;
+            }
+            // The client reads its own commands where a statement would start (a
+            // column named `delimiter` is not one).
+            if open.is_none() {
+                if let Some(command) = client_command(line) {
+                    match command {
+                        Command::Delimiter(set) => delimiter = set,
+                        Command::Remark => {}
+                        Command::Line => {
+                            let words = pos + line.len() - line.trim_start().len()..pos + line.trim_end().len();
+                            statements.push(Statement { text: words, terminator: end..end, ending: Ending::LineEnd, after, object: None });
+                        }
+                    }
+                    (pos, after) = (end, end);
+                    continue;
+                }
             }
         }
         let byte = text.as_bytes()[pos];
@@ -168,6 +164,13 @@ fn statements(text: &str) -> (Vec<Statement>, Vec<Range<usize>>) {
         if token == Token::Word {
             // `END$$`: a word ends where the delimiter starts (`$` is a word's, in `$1`).
             end = text[pos..end].find(delimiter).map_or(end, |at| pos + at);
+            let first_on_line = text[..pos].rfind('\n').map_or(0, |at| at + 1);
+            let creates = text[first_on_line..pos].trim().is_empty() && text[pos..end].eq_ignore_ascii_case("CREATE");
+            if creates && open.as_ref().is_some_and(|o| o.ends_at_a_create()) {
+                let previous = open.take().expect("just checked");
+                after = previous.end;
+                statements.push(previous.close(pos..pos, Ending::NextCreate));
+            }
         }
         if token != Token::Comment {
             open.get_or_insert_with(|| Open::new(text, pos, after)).take(text, token, pos..end);
@@ -175,7 +178,36 @@ fn statements(text: &str) -> (Vec<Statement>, Vec<Range<usize>>) {
         pos = end;
     }
     statements.extend(open.map(|o| o.close(text.len()..text.len(), Ending::Eof)));
-    (statements, command_lines)
+    statements
+}
+
+/// A line the client reads itself.
+enum Command<'t> {
+    /// MySQL's `DELIMITER $$`: what ends the statements after it.
+    Delimiter(&'t str),
+    /// SQL*Plus's `REM`: a comment.
+    Remark,
+    /// A command that is code of its own, ending with its line: psql's `\i file`,
+    /// SQL*Plus's `PROMPT`, `SPOOL`, `WHENEVER SQLERROR EXIT`.
+    Line,
+}
+
+fn client_command(line: &str) -> Option<Command<'_>> {
+    let line = line.trim_start();
+    if line.starts_with('\\') {
+        return Some(Command::Line);
+    }
+    let mut words = line.split_whitespace();
+    let first = words.next()?;
+    let is = |command: &str| first.eq_ignore_ascii_case(command);
+    if is("DELIMITER") {
+        let delimiter = words.next()?;
+        return words.next().is_none().then_some(Command::Delimiter(delimiter));
+    }
+    if is("REM") || is("REMARK") {
+        return Some(Command::Remark);
+    }
+    (is("PROMPT") || is("SPOOL") || is("WHENEVER")).then_some(Command::Line)
 }
 
 /// A statement being read.
@@ -183,11 +215,13 @@ struct Open {
     start: usize,
     end: usize,
     after: usize,
-    routine: Option<Header>,
-    /// Whether it defines its routine: a `CREATE` does; `ALTER PROCEDURE … AS …`
-    /// redefines one (T-SQL), `ALTER FUNCTION … OWNER TO` does not, so an `ALTER`
-    /// defines once an `AS` is read.
+    object: Option<Header>,
+    /// Whether it defines its object: a `CREATE` does; `ALTER PROCEDURE … AS …`
+    /// redefines a routine (T-SQL), `ALTER FUNCTION … OWNER TO` does not, so an
+    /// `ALTER` defines once an `AS` is read.
     defines: bool,
+    /// Parentheses open: a `CREATE` inside them is part of the statement.
+    parens: u32,
     /// `BEGIN … END` blocks open in a routine (and `CASE … END`, and an Oracle
     /// package's `AS … END`).
     depth: u32,
@@ -200,19 +234,35 @@ struct Open {
 
 impl Open {
     fn new(text: &str, start: usize, after: usize) -> Open {
-        let (routine, altered) = header(text, start).map_or((None, false), |(header, altered)| (Some(header), altered));
-        Open { start, end: start, after, routine, defines: !altered, depth: 0, declares: false, closed_block: false }
+        let (object, altered) = header(text, start).map_or((None, false), |(header, altered)| (Some(header), altered));
+        Open { start, end: start, after, object, defines: !altered, parens: 0, depth: 0, declares: false, closed_block: false }
+    }
+
+    fn routine(&self) -> Option<&Header> {
+        self.object.as_ref().filter(|o| o.is_routine())
     }
 
     /// Whether a `;` is inside this statement rather than its end: a routine's, in a
     /// batched script, inside its `BEGIN … END`, or after its declarations.
     fn holds_semicolons(&self, batched: bool) -> bool {
-        self.routine.is_some() && (batched || self.depth > 0 || (self.declares && !self.closed_block))
+        self.routine().is_some() && (batched || self.depth > 0 || (self.declares && !self.closed_block))
+    }
+
+    /// Whether a `CREATE` starting a line ends this statement: one that is no routine
+    /// (a routine's body creates its temporary tables), outside its parentheses.
+    fn ends_at_a_create(&self) -> bool {
+        self.routine().is_none() && self.parens == 0
     }
 
     fn take(&mut self, text: &str, token: Token, range: Range<usize>) {
         self.end = range.end;
-        let Some(routine) = self.routine.as_ref().filter(|_| token == Token::Word) else { return };
+        match (token, &text[range.clone()]) {
+            (Token::Other, "(") => self.parens += 1,
+            (Token::Other, ")") => self.parens = self.parens.saturating_sub(1),
+            _ => {}
+        }
+        let Some(routine) = self.routine().filter(|_| token == Token::Word) else { return };
+        let module = routine.kind == UnitKind::Module;
         let word = &text[range.clone()];
         let is = |keyword: &str| word.eq_ignore_ascii_case(keyword);
         let next_is = |keywords: &[&str]| {
@@ -222,7 +272,7 @@ impl Open {
         let outside = self.depth == 0;
         if is("AS") || is("IS") {
             self.defines |= is("AS");
-            if outside && routine.kind == UnitKind::Module {
+            if outside && module {
                 self.depth += 1;
             } else if outside && is("IS") && !next_is(&["BEGIN", "NULL", "NOT", "DISTINCT", "TRUE", "FALSE", "UNKNOWN", "JSON", "OF"]) {
                 self.declares = true;
@@ -238,21 +288,28 @@ impl Open {
     }
 
     fn close(self, terminator: Range<usize>, ending: Ending) -> Statement {
-        let routine = self.routine.filter(|_| self.defines);
-        Statement { text: self.start..self.end, terminator, ending, after: self.after, routine }
+        let object = self.object.filter(|_| self.defines);
+        Statement { text: self.start..self.end, terminator, ending, after: self.after, object }
     }
 }
 
-/// What a routine's header says: `CREATE [OR REPLACE | OR ALTER] [DEFINER = …]
-/// {PROCEDURE | PROC | FUNCTION | TRIGGER | PACKAGE [BODY]} [IF NOT EXISTS] name`.
+/// What a statement's header says it creates: `CREATE [OR REPLACE] [modifiers] kind
+/// [IF NOT EXISTS] name`.
 struct Header {
     kind: UnitKind,
     owner: Option<String>,
     name: Option<String>,
 }
 
-/// The routine the statement at `start` creates (and whether it is an `ALTER`), if it
-/// creates one.
+impl Header {
+    /// Procedures, functions, triggers and packages: bodies of statements of their own.
+    fn is_routine(&self) -> bool {
+        matches!(self.kind, UnitKind::Procedure | UnitKind::Function | UnitKind::Trigger | UnitKind::Module)
+    }
+}
+
+/// The object the statement at `start` creates (and whether it is a routine's `ALTER`),
+/// if it creates one.
 fn header(text: &str, start: usize) -> Option<(Header, bool)> {
     let mut tokens = Tokens { text, pos: start };
     let altered = match tokens.next()? {
@@ -269,7 +326,18 @@ fn header(text: &str, start: usize) -> Option<(Header, bool)> {
             "FUNCTION" => break UnitKind::Function,
             "TRIGGER" => break UnitKind::Trigger,
             "PACKAGE" => break UnitKind::Module,
-            "OR" | "REPLACE" | "ALTER" | "EDITIONABLE" | "NONEDITIONABLE" | "AGGREGATE" | "TEMP" | "TEMPORARY" | "CONSTRAINT" => {}
+            "TABLE" if !altered => break UnitKind::Table,
+            "VIEW" if !altered => break UnitKind::View,
+            "INDEX" if !altered => break UnitKind::Index,
+            "TYPE" if !altered => break UnitKind::Type,
+            "OR" | "REPLACE" | "ALTER" | "MATERIALIZED" | "UNIQUE" | "CLUSTERED" | "NONCLUSTERED" | "FULLTEXT" | "SPATIAL" | "TEMP" | "TEMPORARY"
+            | "UNLOGGED" | "GLOBAL" | "LOCAL" | "RECURSIVE" | "VIRTUAL" | "EDITIONABLE" | "NONEDITIONABLE" | "FORCE" | "NOFORCE" | "AGGREGATE"
+            | "CONSTRAINT" => {}
+            // MySQL's `ALGORITHM = MERGE` and `SQL SECURITY DEFINER`, before a view's kind.
+            "ALGORITHM" | "SQL" => {
+                tokens.next()?;
+                tokens.next()?;
+            }
             "DEFINER" => definer = true,
             // MySQL's `DEFINER = 'admin'@'%'`, `` `root`@`localhost` ``, `CURRENT_USER()`.
             _ if definer && (token != Token::Word || upper.contains('@') || upper == "CURRENT_USER") => {}
@@ -278,8 +346,12 @@ fn header(text: &str, start: usize) -> Option<(Header, bool)> {
     };
     let is_word = |token: Option<(Token, &str)>, words: &[&str]| token.is_some_and(|(t, w)| t == Token::Word && words.iter().any(|k| w.eq_ignore_ascii_case(k)));
     let mut word = tokens.next();
-    while is_word(word, &["BODY", "IF", "NOT", "EXISTS"]) {
+    while is_word(word, &["BODY", "IF", "NOT", "EXISTS", "CONCURRENTLY"]) {
         word = tokens.next();
+    }
+    // `CREATE INDEX ON orders (id)`: an index may go unnamed.
+    if kind == UnitKind::Index && is_word(word, &["ON"]) {
+        return Some((Header { kind, owner: None, name: None }, altered));
     }
     let mut parts = Vec::new();
     while let Some((token, part)) = word {
@@ -338,14 +410,6 @@ fn is_separator(line: &str) -> bool {
         return count.is_none();
     }
     first.eq_ignore_ascii_case("go") && words.next().is_none() && count.is_none_or(|count| count.chars().all(|c| c.is_ascii_digit()))
-}
-
-/// The delimiter a MySQL client's `DELIMITER $$` line sets.
-fn delimiter_command(line: &str) -> Option<&str> {
-    let mut words = line.split_whitespace();
-    let command = words.next()?;
-    let delimiter = words.next()?;
-    (command.eq_ignore_ascii_case("delimiter") && words.next().is_none()).then_some(delimiter)
 }
 
 /// What a token of a script is, as far as finding statements needs.
@@ -452,52 +516,91 @@ fn next_word(text: &str, pos: usize) -> Option<&str> {
 mod tests {
     use super::*;
 
-    /// Each routine as `kind owner.name lines a-b`, read with a grammar that reads none.
-    fn routines(text: &str) -> Vec<String> {
+    /// Each unit as `kind owner.name lines a-b`.
+    fn pieces(text: &str) -> Vec<String> {
         let line = |at: usize| text[..at].matches('\n').count() + 1;
-        read(text, |_| false)
-            .routines
+        read(text)
             .iter()
-            .map(|r| format!("{} {}{} {}-{}", r.kind.as_str(), r.owner.as_deref().map_or(String::new(), |o| format!("{o}.")), r.name.as_deref().unwrap_or("-"), line(r.range.start), line(r.range.end)))
+            .map(|p| {
+                let owner = p.owner.as_deref().map_or(String::new(), |o| format!("{o}."));
+                format!("{} {owner}{} {}-{}", p.kind.as_str(), p.name.as_deref().unwrap_or("-"), line(p.range.start), line(p.range.end))
+            })
             .collect()
     }
 
+    fn contents(text: &str) -> Vec<&str> {
+        read(text).into_iter().map(|p| &text[p.range]).collect()
+    }
+
     #[test]
-    fn separator_lines_and_delimiters_are_read_as_semicolons() {
-        let script = "CREATE TABLE t (id INT)\nGO\nCREATE INDEX ix ON t (id);\ngo 2\nSELECT 'GO'\n  GO\n";
-        let read = read(script, |_| false);
-        assert_eq!(read.parse, "CREATE TABLE t (id INT)\n; \nCREATE INDEX ix ON t (id);\n    \nSELECT 'GO'\n  ; \n");
-        assert_eq!(read.unit_end(25), 23, "the table's unit ends before its GO");
-        assert!(matches!(super::read("SELECT 1;\n-- go on\nGOTO x;\n", |_| false).parse, Cow::Borrowed(_)), "nothing to change");
+    fn statements_end_where_their_client_ends_them() {
+        // T-SQL: a GO line ends the batch; the unit ends before it.
+        let tsql = "CREATE TABLE t (id INT)\nGO\nCREATE INDEX ix ON t (id);\ngo 2\nSELECT 'GO'\n  GO\n";
+        assert_eq!(pieces(tsql), ["table t 1-1", "index ix 3-3", "code - 5-5"]);
+        assert_eq!(contents(tsql)[0], "CREATE TABLE t (id INT)");
+        // MySQL: what a DELIMITER line sets; `$$` is no dollar quote there.
+        let mysql = "DELIMITER $$\nDROP PROCEDURE IF EXISTS p$$\nDELIMITER ;\nCREATE VIEW v AS SELECT 1;\n";
+        assert_eq!(pieces(mysql), ["code - 2-2", "view v 4-4"]);
+        assert_eq!(contents(mysql)[0], "DROP PROCEDURE IF EXISTS p$$");
+        // SQL*Plus's / and its commands; psql's backslash commands end with their line.
+        let oracle = "PROMPT Making t\nREM no unit\nUPDATE t SET a = 1\n/\nCREATE TABLE u (a INT);\n";
+        assert_eq!(pieces(oracle), ["code - 1-3", "table u 5-5"]);
+        let psql = "\\echo Use \"CREATE EXTENSION x\" to load this file. \\quit\n\nCREATE TYPE hstore;\n";
+        assert_eq!(pieces(psql), ["code - 1-1", "type hstore 3-3"]);
+        // T-SQL leaves out `;`s: a CREATE starting a line starts a statement, outside
+        // parentheses and outside a routine's body.
+        let bare = "CREATE TABLE a (id INT,\n  b INT)\nCREATE TABLE b (id INT)\nINSERT INTO b VALUES (1)\n";
+        assert_eq!(pieces(bare), ["table a 1-2", "table b 3-4"], "an INSERT after a CREATE is that statement's, as its client would read it too");
+    }
 
-        let mysql = "DELIMITER $$\nDROP PROCEDURE IF EXISTS p$$\nDELIMITER ;\nSELECT 1;\n";
-        let read = super::read(mysql, |_| false);
-        assert_eq!(read.parse, "            \nDROP PROCEDURE IF EXISTS p; \n           \nSELECT 1;\n");
-        assert_eq!(read.unit_end(40), 41, "the unit keeps its whole delimiter");
-
-        let oracle = "UPDATE t SET a = 1\n/\n";
-        assert_eq!(super::read(oracle, |_| false).parse, "UPDATE t SET a = 1\n;\n");
+    #[test]
+    fn objects_are_named_from_their_headers() {
+        let text = [
+            "CREATE TABLE IF NOT EXISTS \"shop\".\"Orders\" (id INT);",
+            "CREATE TEMPORARY TABLE scratch (id INT);",
+            "CREATE UNIQUE INDEX CONCURRENTLY orders_id ON shop.orders (id);",
+            "CREATE INDEX ON shop.orders (total);",
+            "CREATE OR REPLACE MATERIALIZED VIEW big AS SELECT 1;",
+            "CREATE ALGORITHM=MERGE DEFINER=`root`@`%` SQL SECURITY DEFINER VIEW `db`.`v` AS SELECT 1;",
+            "CREATE TYPE mood AS ENUM ('sad', 'happy');",
+            "CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW EXECUTE FUNCTION f();",
+            "ALTER TABLE a ADD COLUMN b INT;",
+            "ALTER FUNCTION f() OWNER TO admin;",
+            "CREATE TABLE procedure_log (delimiter TEXT);",
+        ]
+        .join("\n");
+        assert_eq!(
+            pieces(&text),
+            [
+                "table shop.Orders 1-1",
+                "table scratch 2-2",
+                "index orders_id 3-3",
+                "index - 4-4",
+                "view big 5-5",
+                "view db.v 6-6",
+                "type mood 7-7",
+                "trigger t 8-8",
+                "code - 9-10",
+                "table procedure_log 11-11",
+            ]
+        );
     }
 
     #[test]
     fn routines_run_to_where_their_client_ends_them() {
         // T-SQL: to the batch's end, whatever `;`s and blocks are inside.
-        let tsql = "CREATE PROCEDURE [dbo].[Get] @Id INT AS\n  SELECT 1;\n  SELECT 2;\nGO\nALTER PROC dbo.Put AS BEGIN TRAN; COMMIT; END\nGO\n";
-        assert_eq!(routines(tsql), ["procedure dbo.Get 1-3", "procedure dbo.Put 5-5"]);
-        let read = read(tsql, |_| false);
-        assert!(read.parse.trim().is_empty(), "a routine, and the GO after it, are blank to the parser: {:?}", read.parse);
-
-        // MySQL: to the delimiter its DELIMITER line set; `$$` is no dollar quote there.
+        let tsql = "CREATE PROCEDURE [dbo].[Get] @Id INT AS\n  CREATE TABLE #seen (id INT);\n  SELECT 2;\nGO\nALTER PROC dbo.Put AS BEGIN TRAN; COMMIT; END\nGO\n";
+        assert_eq!(pieces(tsql), ["procedure dbo.Get 1-3", "procedure dbo.Put 5-5"]);
+        // MySQL: to the delimiter.
         let mysql = "DELIMITER $$\nCREATE DEFINER=`root`@`%` PROCEDURE `shop`.`add`(IN n INT)\nBEGIN\n  SELECT n;\nEND$$\nDELIMITER ;\n";
-        assert_eq!(routines(mysql), ["procedure shop.add 2-5"]);
-
+        assert_eq!(pieces(mysql), ["procedure shop.add 2-5"]);
+        assert!(contents(mysql)[0].ends_with("END$$"));
         // PostgreSQL: a dollar-quoted body's `;`s are in its string.
         let postgres = "CREATE OR REPLACE PROCEDURE reset() LANGUAGE plpgsql AS $body$\nBEGIN\n  DELETE FROM t;\nEND;\n$body$;\nSELECT 1;\n";
-        assert_eq!(routines(postgres), ["procedure reset 1-5"]);
-
-        // Oracle, batched by `/`, and a package body holding procedures.
+        assert_eq!(pieces(postgres), ["procedure reset 1-5", "code - 6-6"]);
+        // Oracle, batched by `/`: a package body holding procedures.
         let oracle = "CREATE OR REPLACE PACKAGE BODY emp AS\n  PROCEDURE hire IS\n  BEGIN\n    NULL;\n  END hire;\nEND emp;\n/\n";
-        assert_eq!(routines(oracle), ["module emp 1-6"]);
+        assert_eq!(pieces(oracle), ["module emp 1-6"]);
     }
 
     #[test]
@@ -515,33 +618,22 @@ mod tests {
             "SELECT 3;",
         ]
         .join("\n");
-        assert_eq!(routines(&mysql), ["trigger t 1-1", "procedure p 2-8", "function f 9-9"]);
-        // Declarations before the block: theirs `;`s are the routine's until it closes.
+        assert_eq!(pieces(&mysql), ["trigger t 1-1", "procedure p 2-8", "function f 9-9", "code - 10-10"]);
+        // Declarations before the block: their `;`s are the routine's until it closes.
         let declared = "CREATE FUNCTION g() RETURNS INT AS\nDECLARE\n  v INT;\nBEGIN\n  RETURN v;\nEND;\nSELECT 4;\n";
-        assert_eq!(routines(declared), ["function g 1-6"]);
+        assert_eq!(pieces(declared), ["function g 1-6", "code - 7-7"]);
         let oracle = "CREATE PROCEDURE p IS\n  v NUMBER;\nBEGIN\n  IF v IS NULL THEN NULL; END IF;\nEND p;\nSELECT 5 FROM dual;\n";
-        assert_eq!(routines(oracle), ["procedure p 1-5"]);
+        assert_eq!(pieces(oracle), ["procedure p 1-5", "code - 6-6"]);
     }
 
     #[test]
-    fn what_is_not_a_routine_is_left_to_the_grammar() {
-        let text = "ALTER FUNCTION f() OWNER TO admin;\nCREATE TABLE procedure_log (delimiter TEXT);\nCREATE ALGORITHM=MERGE DEFINER=`root`@`%` SQL SECURITY DEFINER VIEW v AS SELECT 1;\n";
-        assert_eq!(routines(text), Vec::<String>::new());
-        assert_eq!(read(text, |_| false).parse, text);
-        // A routine the grammar reads (a PostgreSQL function) stays the grammar's.
-        let function = "CREATE FUNCTION one() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n";
-        let read = read(function, |statement| statement.starts_with("CREATE FUNCTION one()"));
-        assert!(read.routines.is_empty());
-        assert_eq!(read.parse, function);
-    }
-
-    #[test]
-    fn a_routine_takes_the_comments_just_above_it() {
-        let text = "SELECT 1;\n\n-- Adds a row.\n/* Idempotent. */\nCREATE PROCEDURE add_row() BEGIN SELECT 1; END;\nSELECT 2; -- trailing\nCREATE PROCEDURE bare() BEGIN SELECT 2; END;\n";
-        let read = read(text, |_| false);
-        let [documented, bare] = &read.routines[..] else { panic!("two routines") };
+    fn comments_just_above_are_a_units_and_a_transaction_alone_is_none() {
+        let text = "BEGIN;\n\n-- Adds a row.\n/* Idempotent. */\nCREATE PROCEDURE add_row() BEGIN SELECT 1; END;\nSELECT 2; -- trailing\nCREATE PROCEDURE bare() BEGIN SELECT 2; END;\nCOMMIT;\n";
+        let read = read(text);
+        let [documented, code, bare] = &read[..] else { panic!("{:?}", pieces(text)) };
         assert!(text[documented.range.clone()].starts_with("-- Adds a row.\n/* Idempotent. */\nCREATE"));
         assert!(documented.commented);
+        assert_eq!(&text[code.range.clone()], "SELECT 2;");
         assert!(text[bare.range.clone()].starts_with("CREATE PROCEDURE bare"), "a trailing comment is its line's");
         assert!(!bare.commented);
     }
