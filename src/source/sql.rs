@@ -40,31 +40,32 @@ pub(crate) struct Piece {
 
 /// The units of `text`, in file order.
 pub(crate) fn read(text: &str) -> Vec<Piece> {
+    let script = Script::new(text);
     let mut pieces = Vec::new();
     let mut run: Vec<Statement> = Vec::new();
-    for statement in statements(text) {
+    for statement in statements(script) {
         let Some(header) = &statement.object else {
             run.push(statement);
             continue;
         };
-        pieces.extend(code(text, std::mem::take(&mut run)));
+        pieces.extend(code(script, std::mem::take(&mut run)));
         let (start, commented) = leading_comments(text, statement.after, statement.text.start);
         let (kind, owner, name) = (header.kind, header.owner.clone(), header.name.clone());
         pieces.push(Piece { kind, owner, name, range: start..statement.unit_end(), start: statement.text.start, commented });
     }
-    pieces.extend(code(text, run));
+    pieces.extend(code(script, run));
     pieces
 }
 
 /// A run of statements that create nothing as one `code` unit; none when it is only a
 /// transaction's `BEGIN` or `COMMIT`, which say nothing of their own.
-fn code(text: &str, run: Vec<Statement>) -> Option<Piece> {
+fn code(script: Script<'_>, run: Vec<Statement>) -> Option<Piece> {
     let (first, last) = (run.first()?, run.last()?);
     let transaction = ["BEGIN", "START", "COMMIT", "END", "ROLLBACK"];
-    if run.iter().all(|s| next_word(text, s.text.start).is_some_and(|word| transaction.iter().any(|t| word.eq_ignore_ascii_case(t)))) {
+    if run.iter().all(|s| script.next_word(s.text.start).is_some_and(|word| transaction.iter().any(|t| word.eq_ignore_ascii_case(t)))) {
         return None;
     }
-    let (start, _) = leading_comments(text, first.after, first.text.start);
+    let (start, _) = leading_comments(script.text, first.after, first.text.start);
     Some(Piece { kind: UnitKind::Code, owner: None, name: None, range: start..last.unit_end(), start: first.text.start, commented: false })
 }
 
@@ -108,7 +109,8 @@ impl Statement {
 }
 
 /// The statements of `text`.
-fn statements(text: &str) -> Vec<Statement> {
+fn statements(script: Script<'_>) -> Vec<Statement> {
+    let text = script.text;
     // Where the client runs batches (T-SQL's GO, SQL*Plus's /), a routine runs to the
     // batch's end, its `;`s inside it; elsewhere its `BEGIN … END` holds them.
     let batched = text.lines().any(is_separator);
@@ -160,7 +162,7 @@ fn statements(text: &str) -> Vec<Statement> {
             statements.extend(open.take().map(|o| o.close(terminator, ending)));
             continue;
         }
-        let (token, mut end) = token(text, pos);
+        let (token, mut end) = script.token(pos);
         if token == Token::Word {
             // `END$$`: a word ends where the delimiter starts (`$` is a word's, in `$1`).
             end = text[pos..end].find(delimiter).map_or(end, |at| pos + at);
@@ -173,7 +175,7 @@ fn statements(text: &str) -> Vec<Statement> {
             }
         }
         if token != Token::Comment {
-            open.get_or_insert_with(|| Open::new(text, pos, after)).take(text, token, pos..end);
+            open.get_or_insert_with(|| Open::new(script, pos, after)).take(script, token, pos..end);
         }
         pos = end;
     }
@@ -233,8 +235,8 @@ struct Open {
 }
 
 impl Open {
-    fn new(text: &str, start: usize, after: usize) -> Open {
-        let (object, altered) = header(text, start).map_or((None, false), |(header, altered)| (Some(header), altered));
+    fn new(script: Script<'_>, start: usize, after: usize) -> Open {
+        let (object, altered) = header(script, start).map_or((None, false), |(header, altered)| (Some(header), altered));
         Open { start, end: start, after, object, defines: !altered, parens: 0, depth: 0, declares: false, closed_block: false }
     }
 
@@ -254,7 +256,8 @@ impl Open {
         self.routine().is_none() && self.parens == 0
     }
 
-    fn take(&mut self, text: &str, token: Token, range: Range<usize>) {
+    fn take(&mut self, script: Script<'_>, token: Token, range: Range<usize>) {
+        let text = script.text;
         self.end = range.end;
         match (token, &text[range.clone()]) {
             (Token::Other, "(") => self.parens += 1,
@@ -266,7 +269,7 @@ impl Open {
         let word = &text[range.clone()];
         let is = |keyword: &str| word.eq_ignore_ascii_case(keyword);
         let next_is = |keywords: &[&str]| {
-            let next = next_word(text, range.end).unwrap_or("");
+            let next = script.next_word(range.end).unwrap_or("");
             keywords.iter().any(|k| next.eq_ignore_ascii_case(k))
         };
         let outside = self.depth == 0;
@@ -310,8 +313,8 @@ impl Header {
 
 /// The object the statement at `start` creates (and whether it is a routine's `ALTER`),
 /// if it creates one.
-fn header(text: &str, start: usize) -> Option<(Header, bool)> {
-    let mut tokens = Tokens { text, pos: start };
+fn header(script: Script<'_>, start: usize) -> Option<(Header, bool)> {
+    let mut tokens = script.tokens(start);
     let altered = match tokens.next()? {
         (Token::Word, word) if word.eq_ignore_ascii_case("CREATE") => false,
         (Token::Word, word) if word.eq_ignore_ascii_case("ALTER") => true,
@@ -424,45 +427,81 @@ enum Token {
     Other,
 }
 
-/// The token at `pos` (not whitespace), and where it ends. An unclosed string or
-/// comment runs to the end of the text.
-fn token(text: &str, pos: usize) -> (Token, usize) {
-    let rest = &text[pos..];
-    let line_end = rest.find('\n').map_or(text.len(), |at| pos + at);
-    if rest.starts_with("--") {
-        return (Token::Comment, line_end);
+/// A script's text, and how its strings are written.
+#[derive(Clone, Copy)]
+struct Script<'t> {
+    text: &'t str,
+    /// Whether a backslash escapes a quote in a string (`'O\'Brien'`): MySQL's strings,
+    /// told by its backquoted names or its `DELIMITER` lines (mysqldump writes both).
+    /// PostgreSQL's `E'…'` strings escape so too; its others, and the standard's, do not.
+    mysql_strings: bool,
+}
+
+impl<'t> Script<'t> {
+    fn new(text: &'t str) -> Script<'t> {
+        let mysql_strings = text.contains('`') || text.lines().any(|line| matches!(client_command(line), Some(Command::Delimiter(_))));
+        Script { text, mysql_strings }
     }
-    if rest.starts_with("/*") {
-        return (Token::Comment, rest[2..].find("*/").map_or(text.len(), |at| pos + 2 + at + 2));
-    }
-    let byte = rest.as_bytes()[0];
-    match byte {
-        b'\'' | b'"' | b'`' => (Token::Quoted, closing_quote(text, pos + 1, byte)),
-        // `[dbo]` (T-SQL), not across a line: `a[1]` is an array's element elsewhere.
-        b'[' => match text[pos..line_end].find(']') {
-            Some(at) => (Token::Quoted, pos + at + 1),
-            None => (Token::Other, pos + 1),
-        },
-        b'$' if dollar_tag(rest).is_some() => {
-            let tag = dollar_tag(rest).expect("just found");
-            let body = pos + tag.len();
-            (Token::Quoted, text[body..].find(tag).map_or(text.len(), |at| body + at + tag.len()))
+
+    /// The token at `pos` (not whitespace), and where it ends. An unclosed string or
+    /// comment runs to the end of the text.
+    fn token(self, pos: usize) -> (Token, usize) {
+        let text = self.text;
+        let rest = &text[pos..];
+        let line_end = rest.find('\n').map_or(text.len(), |at| pos + at);
+        if rest.starts_with("--") {
+            return (Token::Comment, line_end);
         }
-        _ if is_word_byte(byte) => (Token::Word, rest.bytes().position(|b| !is_word_byte(b)).map_or(text.len(), |at| pos + at)),
-        _ => (Token::Other, pos + rest.chars().next().map_or(1, char::len_utf8)),
+        if rest.starts_with("/*") {
+            return (Token::Comment, rest[2..].find("*/").map_or(text.len(), |at| pos + 2 + at + 2));
+        }
+        let byte = rest.as_bytes()[0];
+        match byte {
+            b'\'' => {
+                let prefix = text[..pos].bytes().rev().take_while(|b| is_word_byte(*b)).count();
+                let escape_string = prefix == 1 && text.as_bytes()[pos - 1].eq_ignore_ascii_case(&b'E');
+                (Token::Quoted, closing_quote(text, pos + 1, byte, self.mysql_strings || escape_string))
+            }
+            b'"' | b'`' => (Token::Quoted, closing_quote(text, pos + 1, byte, false)),
+            // `[dbo]` (T-SQL), not across a line: `a[1]` is an array's element elsewhere.
+            b'[' => match text[pos..line_end].find(']') {
+                Some(at) => (Token::Quoted, pos + at + 1),
+                None => (Token::Other, pos + 1),
+            },
+            b'$' if dollar_tag(rest).is_some() => {
+                let tag = dollar_tag(rest).expect("just found");
+                let body = pos + tag.len();
+                (Token::Quoted, text[body..].find(tag).map_or(text.len(), |at| body + at + tag.len()))
+            }
+            _ if is_word_byte(byte) => (Token::Word, rest.bytes().position(|b| !is_word_byte(b)).map_or(text.len(), |at| pos + at)),
+            _ => (Token::Other, pos + rest.chars().next().map_or(1, char::len_utf8)),
+        }
+    }
+
+    /// The tokens from `pos` on.
+    fn tokens(self, pos: usize) -> Tokens<'t> {
+        Tokens { script: self, pos }
+    }
+
+    /// The word after `pos`, if a word comes next.
+    fn next_word(self, pos: usize) -> Option<&'t str> {
+        self.tokens(pos).next().filter(|(token, _)| *token == Token::Word).map(|(_, word)| word)
     }
 }
 
 /// Where a string or quoted name opened before `from` by `quote` ends: after its
-/// closing quote, a doubled one (`'it''s'`) being part of it.
-fn closing_quote(text: &str, mut from: usize, quote: u8) -> usize {
+/// closing quote, a doubled one (`'it''s'`), or one after a backslash where
+/// `backslashes` escape, being part of it.
+fn closing_quote(text: &str, mut from: usize, quote: u8, backslashes: bool) -> usize {
     let bytes = text.as_bytes();
-    while let Some(at) = bytes[from..].iter().position(|&b| b == quote) {
-        let close = from + at;
-        if bytes.get(close + 1) == Some(&quote) {
-            from = close + 2;
+    while let Some(at) = bytes[from..].iter().position(|&b| b == quote || (backslashes && b == b'\\')) {
+        let at = from + at;
+        if bytes[at] == b'\\' {
+            from = at + 2;
+        } else if bytes.get(at + 1) == Some(&quote) {
+            from = at + 2;
         } else {
-            return close + 1;
+            return at + 1;
         }
     }
     text.len()
@@ -484,7 +523,7 @@ fn is_word_byte(byte: u8) -> bool {
 
 /// The tokens from a position on, whitespace and comments left out, each with its text.
 struct Tokens<'t> {
-    text: &'t str,
+    script: Script<'t>,
     pos: usize,
 }
 
@@ -492,24 +531,19 @@ impl<'t> Iterator for Tokens<'t> {
     type Item = (Token, &'t str);
 
     fn next(&mut self) -> Option<Self::Item> {
+        let text = self.script.text;
         loop {
-            let skipped = self.text[self.pos..].len() - self.text[self.pos..].trim_start().len();
-            self.pos += skipped;
-            if self.pos >= self.text.len() {
+            self.pos += text[self.pos..].len() - text[self.pos..].trim_start().len();
+            if self.pos >= text.len() {
                 return None;
             }
-            let (token, end) = token(self.text, self.pos);
+            let (token, end) = self.script.token(self.pos);
             let start = std::mem::replace(&mut self.pos, end);
             if token != Token::Comment {
-                return Some((token, &self.text[start..end]));
+                return Some((token, &text[start..end]));
             }
         }
     }
-}
-
-/// The word after `pos`, if a word comes next.
-fn next_word(text: &str, pos: usize) -> Option<&str> {
-    Tokens { text, pos }.next().filter(|(token, _)| *token == Token::Word).map(|(_, word)| word)
 }
 
 #[cfg(test)]
@@ -551,6 +585,16 @@ mod tests {
         // parentheses and outside a routine's body.
         let bare = "CREATE TABLE a (id INT,\n  b INT)\nCREATE TABLE b (id INT)\nINSERT INTO b VALUES (1)\n";
         assert_eq!(pieces(bare), ["table a 1-2", "table b 3-4"], "an INSERT after a CREATE is that statement's, as its client would read it too");
+    }
+
+    #[test]
+    fn a_backslash_escapes_a_quote_in_mysql_strings_and_postgresql_escape_strings() {
+        // mysqldump writes `\'` in its strings: the quote does not end the string.
+        let dump = "CREATE TABLE `t` (n TEXT);\nINSERT INTO `t` VALUES ('O\\'Brien; CREATE TABLE x');\nCREATE TABLE `u` (n TEXT);\n";
+        assert_eq!(pieces(dump), ["table t 1-1", "code - 2-2", "table u 3-3"]);
+        // PostgreSQL: in its E'' strings only; a standard string's backslash is a character.
+        let postgres = "INSERT INTO t VALUES (E'it\\'s', 'C:\\');\nCREATE TABLE u (n TEXT);\n";
+        assert_eq!(pieces(postgres), ["code - 1-1", "table u 2-2"]);
     }
 
     #[test]
