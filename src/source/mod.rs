@@ -5,6 +5,7 @@
 //! ([`Splitter`]) and sent downstream as [`SourceBatch`]es over a bounded channel.
 
 mod dataset;
+mod dbt;
 mod emit;
 mod fortran;
 mod git;

@@ -71,7 +71,7 @@ impl Splitter {
         let parse = match language {
             Language::Fortran if fortran::is_fixed_form(path) => Cow::Owned(fortran::as_free_form(parse)),
             Language::Matlab => octave::as_matlab(parse),
-            Language::Sql => return self.script_spans(parse, lines),
+            Language::Sql => return self.script_spans(path, parse, lines),
             _ => Cow::Borrowed(parse),
         };
         self.spans(language, &parse, lines).unwrap_or_else(|| vec![Span::whole(UnitKind::File, text)])
@@ -79,8 +79,8 @@ impl Splitter {
 
     /// A SQL script's spans, read by `sql` (no grammar reads SQL's dialects): the objects
     /// its statements create, and the code between them.
-    fn script_spans(&self, text: &str, lines: &LineIndex) -> Vec<Span> {
-        let spans = sql::read(text).into_iter().map(|piece| {
+    fn script_spans(&self, path: &str, text: &str, lines: &LineIndex) -> Vec<Span> {
+        let spans = sql::read(text, path).into_iter().map(|piece| {
             if piece.kind == UnitKind::Code {
                 return Span::code(piece.range);
             }

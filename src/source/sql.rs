@@ -21,6 +21,7 @@
 
 use std::ops::Range;
 
+use super::dbt;
 use super::unit::UnitKind;
 
 /// A unit of a script: an object a statement creates, or a run of other statements.
@@ -38,8 +39,23 @@ pub(crate) struct Piece {
     pub commented: bool,
 }
 
-/// The units of `text`, in file order.
-pub(crate) fn read(text: &str) -> Vec<Piece> {
+/// The units of `text`, the script at `path`, in file order. A Jinja-templated script
+/// is dbt's when it defines macros (or tests, snapshots), or when its statements create
+/// nothing: then it is a model.
+pub(crate) fn read(text: &str, path: &str) -> Vec<Piece> {
+    let templated = dbt::is_templated(text);
+    if let Some(blocks) = dbt::blocks_and_code(text).filter(|_| templated) {
+        return blocks;
+    }
+    let pieces = statement_pieces(text);
+    if templated && pieces.iter().all(|p| p.kind == UnitKind::Code) {
+        return dbt::model(text, path).into_iter().collect();
+    }
+    pieces
+}
+
+/// The objects `text`'s statements create, and the code between.
+fn statement_pieces(text: &str) -> Vec<Piece> {
     let script = Script::new(text);
     let mut pieces = Vec::new();
     let mut run: Vec<Statement> = Vec::new();
@@ -376,7 +392,7 @@ fn header(script: Script<'_>, start: usize) -> Option<(Header, bool)> {
 /// Where the comments on the lines just above `start` begin (no blank line between,
 /// nothing before `floor`), and whether there are any; `start` when code stands
 /// before it on its line.
-fn leading_comments(text: &str, floor: usize, start: usize) -> (usize, bool) {
+pub(crate) fn leading_comments(text: &str, floor: usize, start: usize) -> (usize, bool) {
     let line_start = |at: usize| text[..at].rfind('\n').map_or(0, |i| i + 1);
     let mut first = line_start(start);
     if !text[first..start].trim().is_empty() {
@@ -386,10 +402,13 @@ fn leading_comments(text: &str, floor: usize, start: usize) -> (usize, bool) {
     while first > floor && first > 0 {
         let above = line_start(first - 1);
         let line = text[above..first - 1].trim();
+        // A `--` line, or the last of a block comment (`/* … */`, or dbt's Jinja `{# … #}`)
+        // that opens a line.
+        let block = [("/*", "*/"), ("{#", "#}")].into_iter().find(|(_, close)| line.ends_with(close));
         let opens = if line.starts_with("--") {
             Some(above)
-        } else if line.ends_with("*/") {
-            text[..first - 1].rfind("/*").map(line_start).filter(|&open| text[open..].trim_start().starts_with("/*"))
+        } else if let Some((open, _)) = block {
+            text[..first - 1].rfind(open).map(line_start).filter(|&at| text[at..].trim_start().starts_with(open))
         } else {
             None
         };
@@ -553,7 +572,7 @@ mod tests {
     /// Each unit as `kind owner.name lines a-b`.
     fn pieces(text: &str) -> Vec<String> {
         let line = |at: usize| text[..at].matches('\n').count() + 1;
-        read(text)
+        read(text, "")
             .iter()
             .map(|p| {
                 let owner = p.owner.as_deref().map_or(String::new(), |o| format!("{o}."));
@@ -563,7 +582,7 @@ mod tests {
     }
 
     fn contents(text: &str) -> Vec<&str> {
-        read(text).into_iter().map(|p| &text[p.range]).collect()
+        read(text, "").into_iter().map(|p| &text[p.range]).collect()
     }
 
     #[test]
@@ -673,7 +692,7 @@ mod tests {
     #[test]
     fn comments_just_above_are_a_units_and_a_transaction_alone_is_none() {
         let text = "BEGIN;\n\n-- Adds a row.\n/* Idempotent. */\nCREATE PROCEDURE add_row() BEGIN SELECT 1; END;\nSELECT 2; -- trailing\nCREATE PROCEDURE bare() BEGIN SELECT 2; END;\nCOMMIT;\n";
-        let read = read(text);
+        let read = read(text, "");
         let [documented, code, bare] = &read[..] else { panic!("{:?}", pieces(text)) };
         assert!(text[documented.range.clone()].starts_with("-- Adds a row.\n/* Idempotent. */\nCREATE"));
         assert!(documented.commented);
