@@ -13,7 +13,9 @@
 //!   has one: the tree knows where a Python body starts, the export's patch does not;
 //! - a unit over the byte budget is split at line boundaries into parts;
 //! - a language without a grammar gives one `file` unit, and so does a file its parser
-//!   could not read.
+//!   could not read;
+//! - SQL has no grammar here: a script is read by its statements (`sql.rs`, and dbt's
+//!   templates by `dbt.rs`), each object a statement creates a unit as a definition is.
 
 use std::borrow::Cow;
 use std::ops::Range;

@@ -124,7 +124,7 @@ impl Statement {
     }
 }
 
-/// The statements of `text`.
+/// The statements of `script`, as its client reads them.
 fn statements(script: Script<'_>) -> Vec<Statement> {
     let text = script.text;
     // Where the client runs batches (T-SQL's GO, SQL*Plus's /), a routine runs to the
