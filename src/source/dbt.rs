@@ -19,8 +19,7 @@ pub(crate) fn is_templated(text: &str) -> bool {
     text.contains("{{") || text.contains("{%")
 }
 
-/// The blocks of a templated script and the code between them; `None` when it
-/// defines no block.
+/// The blocks of a template and the code between them; `None` when it defines none.
 pub(crate) fn blocks_and_code(text: &str) -> Option<Vec<Piece>> {
     let blocks = blocks(text);
     if blocks.is_empty() {

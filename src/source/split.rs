@@ -22,6 +22,7 @@ use std::ops::Range;
 
 use tree_sitter::{Node, Parser};
 
+use super::dbt;
 use super::fortran;
 use super::grammar::{self, InnerDoc, Item};
 use super::language::Language;
@@ -79,10 +80,17 @@ impl Splitter {
         self.spans(language, &parse, lines).unwrap_or_else(|| vec![Span::whole(UnitKind::File, text)])
     }
 
-    /// A SQL script's spans, read by `sql` (no grammar reads SQL's dialects): the objects
-    /// its statements create, and the code between them.
+    /// A SQL script's spans (no grammar reads SQL's dialects): the objects its statements
+    /// create and the code between them, read by `sql`; or, for dbt's Jinja templates,
+    /// read by `dbt`: the macros a file defines, or the model a file whose statements
+    /// create nothing is.
     fn script_spans(&self, path: &str, text: &str, lines: &LineIndex) -> Vec<Span> {
-        let spans = sql::read(text, path).into_iter().map(|piece| {
+        let pieces = dbt::blocks_and_code(text).unwrap_or_else(|| {
+            let statements = sql::read(text);
+            let model = dbt::is_templated(text) && statements.iter().all(|p| p.kind == UnitKind::Code);
+            if model { dbt::model(text, path).into_iter().collect() } else { statements }
+        });
+        let spans = pieces.into_iter().map(|piece| {
             if piece.kind == UnitKind::Code {
                 return Span::code(piece.range);
             }

@@ -21,7 +21,6 @@
 
 use std::ops::Range;
 
-use super::dbt;
 use super::unit::UnitKind;
 
 /// A unit of a script: an object a statement creates, or a run of other statements.
@@ -39,23 +38,8 @@ pub(crate) struct Piece {
     pub commented: bool,
 }
 
-/// The units of `text`, the script at `path`, in file order. A Jinja-templated script
-/// is dbt's when it defines macros (or tests, snapshots), or when its statements create
-/// nothing: then it is a model.
-pub(crate) fn read(text: &str, path: &str) -> Vec<Piece> {
-    let templated = dbt::is_templated(text);
-    if let Some(blocks) = dbt::blocks_and_code(text).filter(|_| templated) {
-        return blocks;
-    }
-    let pieces = statement_pieces(text);
-    if templated && pieces.iter().all(|p| p.kind == UnitKind::Code) {
-        return dbt::model(text, path).into_iter().collect();
-    }
-    pieces
-}
-
-/// The objects `text`'s statements create, and the code between.
-fn statement_pieces(text: &str) -> Vec<Piece> {
+/// The objects `text`'s statements create, and the code between them, in file order.
+pub(crate) fn read(text: &str) -> Vec<Piece> {
     let script = Script::new(text);
     let mut pieces = Vec::new();
     let mut run: Vec<Statement> = Vec::new();
@@ -572,7 +556,7 @@ mod tests {
     /// Each unit as `kind owner.name lines a-b`.
     fn pieces(text: &str) -> Vec<String> {
         let line = |at: usize| text[..at].matches('\n').count() + 1;
-        read(text, "")
+        read(text)
             .iter()
             .map(|p| {
                 let owner = p.owner.as_deref().map_or(String::new(), |o| format!("{o}."));
@@ -582,7 +566,7 @@ mod tests {
     }
 
     fn contents(text: &str) -> Vec<&str> {
-        read(text, "").into_iter().map(|p| &text[p.range]).collect()
+        read(text).into_iter().map(|p| &text[p.range]).collect()
     }
 
     #[test]
@@ -692,7 +676,7 @@ mod tests {
     #[test]
     fn comments_just_above_are_a_units_and_a_transaction_alone_is_none() {
         let text = "BEGIN;\n\n-- Adds a row.\n/* Idempotent. */\nCREATE PROCEDURE add_row() BEGIN SELECT 1; END;\nSELECT 2; -- trailing\nCREATE PROCEDURE bare() BEGIN SELECT 2; END;\nCOMMIT;\n";
-        let read = read(text, "");
+        let read = read(text);
         let [documented, code, bare] = &read[..] else { panic!("{:?}", pieces(text)) };
         assert!(text[documented.range.clone()].starts_with("-- Adds a row.\n/* Idempotent. */\nCREATE"));
         assert!(documented.commented);
