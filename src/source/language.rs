@@ -176,6 +176,9 @@ impl Language {
             "yml" => "yaml",
             "md" => "markdown",
             "objective-c" | "objectivec" | "obj-c" | "objective-c++" => "objc",
+            // Octave's Jupyter kernel names its language `octave`: MATLAB's, read in
+            // Octave's dialect as every `.m` file is.
+            "octave" => "matlab",
             // The Stack's names for SQL dialects.
             "plpgsql" | "plsql" | "tsql" | "mysql" | "sqlite" | "postgresql" => "sql",
             // A C++ notebook's kernel (xeus-cling) names its standard: `C++17`.
@@ -374,6 +377,12 @@ mod tests {
         assert_eq!(Language::from_name("Protocol Buffer"), Some(Language::Protobuf));
         assert_eq!(detect("infra/main.tf", "resource"), Some("hcl"));
         assert_eq!(Language::from_name("Terraform"), Some(Language::Hcl));
+    }
+
+    #[test]
+    fn octave_is_read_as_matlab() {
+        assert_eq!(Language::from_name("Octave"), Some(Language::Matlab));
+        assert_eq!(Language::from_name("MATLAB"), Some(Language::Matlab));
     }
 
     #[test]

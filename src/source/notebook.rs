@@ -257,6 +257,17 @@ mod tests {
     }
 
     #[test]
+    fn an_octave_kernels_cells_are_read_in_octaves_dialect() {
+        let text = notebook(&[("code", "# Twice x.\nfunction y = twice(x)\n  y = 2 * x;\nendfunction\n")], "octave");
+        let kernel = Notebook::read(&text).unwrap().kernel_language.unwrap();
+        let language = Language::from_name(&kernel).expect("Octave's kernel is MATLAB's language");
+        let units = units(&text, language);
+        let summary: Vec<(UnitKind, Option<&str>)> = units.iter().map(|u| (u.kind, u.name.as_deref())).collect();
+        assert_eq!(summary, [(UnitKind::Function, Some("twice"))]);
+        assert!(units[0].content.starts_with("# Twice x.\nfunction"));
+    }
+
+    #[test]
     fn code_cells_split_in_the_kernels_language_with_the_files_lines() {
         let text = notebook(
             &[
