@@ -49,6 +49,8 @@ pub enum Language {
     Html,
     Css,
     Markdown,
+    /// R Markdown (`.Rmd`) and Quarto (`.qmd`): Markdown with code chunks.
+    RMarkdown,
     Yaml,
     Toml,
     Json,
@@ -98,6 +100,7 @@ impl Language {
         Language::Html,
         Language::Css,
         Language::Markdown,
+        Language::RMarkdown,
         Language::Yaml,
         Language::Toml,
         Language::Json,
@@ -147,6 +150,7 @@ impl Language {
             Language::Html => "html",
             Language::Css => "css",
             Language::Markdown => "markdown",
+            Language::RMarkdown => "rmarkdown",
             Language::Yaml => "yaml",
             Language::Toml => "toml",
             Language::Json => "json",
@@ -175,6 +179,9 @@ impl Language {
             "fortran free form" => "fortran",
             "yml" => "yaml",
             "md" => "markdown",
+            "rmd" | "r markdown" | "quarto" | "qmd" => "rmarkdown",
+            // knitr's engine for C++ through Rcpp.
+            "rcpp" => "cpp",
             "objective-c" | "objectivec" | "obj-c" | "objective-c++" => "objc",
             // Octave's Jupyter kernel names its language `octave`: MATLAB's, read in
             // Octave's dialect as every `.m` file is.
@@ -259,6 +266,7 @@ fn from_extension(ext: &str) -> Option<Language> {
         "html" | "htm" => Language::Html,
         "css" | "scss" | "less" => Language::Css,
         "md" | "markdown" => Language::Markdown,
+        "rmd" | "rmarkdown" | "qmd" => Language::RMarkdown,
         "yml" | "yaml" => Language::Yaml,
         "toml" => Language::Toml,
         "json" | "jsonc" => Language::Json,

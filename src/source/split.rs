@@ -47,6 +47,9 @@ impl Splitter {
     /// members). Empty when the file held nothing but comments.
     pub fn split(&mut self, language: Language, path: &str, text: &str) -> Vec<Unit> {
         let lines = LineIndex::new(text);
+        if language == Language::RMarkdown {
+            return self.chunks(text, &lines);
+        }
         let spans = match language {
             Language::Vue | Language::Svelte => self.component(path, text, &lines),
             Language::Html => self.page(path, text, &lines),
@@ -85,19 +88,78 @@ impl Splitter {
     /// read by `dbt`: the macros a file defines, or the model a file whose statements
     /// create nothing is.
     fn script_spans(&self, path: &str, text: &str, lines: &LineIndex) -> Vec<Span> {
-        let pieces = dbt::blocks_and_code(text).unwrap_or_else(|| {
-            let statements = sql::read(text);
-            let model = dbt::is_templated(text) && statements.iter().all(|p| p.kind == UnitKind::Code);
-            if model { dbt::model(text, path).into_iter().collect() } else { statements }
+        self.script_spans_in(path, text, 0..text.len(), lines)
+    }
+
+    /// The spans of the script in `region` of `text` (all of it, or a document's chunk).
+    fn script_spans_in(&self, path: &str, text: &str, region: Range<usize>, lines: &LineIndex) -> Vec<Span> {
+        let script = &text[region.clone()];
+        let pieces = dbt::blocks_and_code(script).unwrap_or_else(|| {
+            let statements = sql::read(script);
+            let model = dbt::is_templated(script) && statements.iter().all(|p| p.kind == UnitKind::Code);
+            if model { dbt::model(script, path).into_iter().collect() } else { statements }
         });
+        let shift = |range: Range<usize>| region.start + range.start..region.start + range.end;
         let spans = pieces.into_iter().map(|piece| {
             if piece.kind == UnitKind::Code {
-                return Span::code(piece.range);
+                return Span::code(shift(piece.range));
             }
-            let doc_site = if piece.commented { DocSite::Documented } else { doc_site_above(text, lines, piece.start) };
-            Span { kind: piece.kind, name: piece.name, parent: piece.owner, range: piece.range, elisions: Vec::new(), doc_site: Some(doc_site) }
+            let doc_site = if piece.commented { DocSite::Documented } else { doc_site_above(text, lines, region.start + piece.start) };
+            Span { kind: piece.kind, name: piece.name, parent: piece.owner, range: shift(piece.range), elisions: Vec::new(), doc_site: Some(doc_site) }
         });
         spans.collect()
+    }
+
+    /// The units of an R Markdown or Quarto document: its code chunks' (```` ```{r} ````,
+    /// ```` ```{python} ````, ```` ```{sql} ````), each read where it stands in its
+    /// engine's language, as a notebook's cells are; the prose between is no unit.
+    fn chunks(&mut self, text: &str, lines: &LineIndex) -> Vec<Unit> {
+        let mut units = Vec::new();
+        for (code, language) in chunks(text) {
+            if text[code.clone()].trim().is_empty() {
+                continue;
+            }
+            let spans = match language {
+                Language::Sql => self.script_spans_in("", text, code.clone(), lines),
+                _ => self.region_spans(language, text, code.clone(), lines).unwrap_or_else(|| {
+                    // A chunk no grammar reads is code as it stands.
+                    let chunk = &text[code.clone()];
+                    let start = code.start + chunk.len() - chunk.trim_start().len();
+                    vec![Span::code(start..start + chunk.trim().len())]
+                }),
+            };
+            units.extend(self.units(spans, text, lines).into_iter().map(|unit| Unit { language: Some(language), ..unit }));
+        }
+        units
+    }
+
+    /// The spans of `region` of `text` in `language`, parsed where it stands; `None`
+    /// when no grammar reads it.
+    fn region_spans(&mut self, language: Language, text: &str, region: Range<usize>, lines: &LineIndex) -> Option<Vec<Span>> {
+        let tree = self.parse_region(language, text, region, lines)?;
+        let root = tree.root_node();
+        if root.is_error() {
+            return None;
+        }
+        let mut walker = TreeWalker { language, src: text, lines, spans: Vec::new() };
+        walker.level(root, None, false, true);
+        Some(walker.spans)
+    }
+
+    /// A tree of `region` of `text` in `language`, parsed where it stands, so that its
+    /// offsets are the file's.
+    fn parse_region(&mut self, language: Language, text: &str, region: Range<usize>, lines: &LineIndex) -> Option<tree_sitter::Tree> {
+        let grammar = grammar::grammar(language)?;
+        let range = tree_sitter::Range {
+            start_byte: region.start,
+            end_byte: region.end,
+            start_point: lines.point(region.start),
+            end_point: lines.point(region.end),
+        };
+        let parsed = self.parser.set_language(&grammar).is_ok() && self.parser.set_included_ranges(&[range]).is_ok();
+        let tree = parsed.then(|| self.parser.parse(text, None)).flatten();
+        self.parser.set_included_ranges(&[]).expect("the whole text is a valid range");
+        tree
     }
 
     fn units(&self, spans: Vec<Span>, text: &str, lines: &LineIndex) -> Vec<Unit> {
@@ -150,18 +212,7 @@ impl Splitter {
         let mut spans = vec![Span { kind, name: Some(name.to_string()), parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site }];
         let mut elisions = Vec::new();
         for (script, language) in self.scripts(text) {
-            // The script is parsed where it stands, so the tree's offsets are the file's.
-            let Some(grammar) = grammar::grammar(language) else { continue };
-            let range = tree_sitter::Range {
-                start_byte: script.start,
-                end_byte: script.end,
-                start_point: lines.point(script.start),
-                end_point: lines.point(script.end),
-            };
-            let parsed = self.parser.set_language(&grammar).is_ok() && self.parser.set_included_ranges(&[range]).is_ok();
-            let tree = parsed.then(|| self.parser.parse(text, None)).flatten();
-            self.parser.set_included_ranges(&[]).expect("the whole text is a valid range");
-            let Some(tree) = tree else { continue };
+            let Some(tree) = self.parse_region(language, text, script, lines) else { continue };
             let mut walker = TreeWalker { language, src: text, lines, spans: Vec::new() };
             elisions.extend(walker.level(tree.root_node(), Some(name), false, false));
             for options in grammar::component_options(tree.root_node(), text) {
@@ -201,6 +252,46 @@ impl Splitter {
             }
         }
     }
+}
+
+/// The code of each executed chunk of an R Markdown or Quarto document (a fence of three
+/// or more backticks and `{engine …}`: ```` ```{r setup, echo=FALSE} ````), in order,
+/// with its engine's language. A displayed block (```` ```r ````, ```` ```{.python} ````)
+/// is prose, and a chunk whose engine hearth does not read (`{ojs}`, `{mermaid}`) is
+/// left out.
+fn chunks(text: &str) -> Vec<(Range<usize>, Language)> {
+    let mut chunks = Vec::new();
+    let mut lines = text.split_inclusive('\n').scan(0, |start, line| {
+        let at = *start;
+        *start += line.len();
+        Some((at, line))
+    });
+    while let Some((_, line)) = lines.next() {
+        let fence = line.trim_start();
+        let ticks = fence.bytes().take_while(|&b| b == b'`').count();
+        let Some(header) = fence[ticks..].strip_prefix('{').filter(|_| ticks >= 3) else { continue };
+        let engine_end = header.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(header.len());
+        let language = Language::from_name(&header[..engine_end]);
+        let mut code: Option<Range<usize>> = None;
+        for (at, line) in lines.by_ref() {
+            let closing = line.trim();
+            if closing.len() >= ticks && closing.bytes().all(|b| b == b'`') {
+                code.get_or_insert(at..at);
+                break;
+            }
+            // Quarto's chunk options (`#| echo: false`, `//|`, `--|`) open a chunk: they
+            // are no comment of the code below them.
+            let option = ["#|", "//|", "--|"].iter().any(|marker| closing.starts_with(marker));
+            if option && code.is_none() {
+                continue;
+            }
+            code = Some(code.map_or(at..at + line.len(), |c| c.start..at + line.len()));
+        }
+        if let (Some(code), Some(language)) = (code, language) {
+            chunks.push((code, language));
+        }
+    }
+    chunks
 }
 
 /// An inline script's code and its language; `None` for a script that loads its code
@@ -2030,6 +2121,53 @@ mod tests {
         let units = split(Language::Julia, doc_macro);
         assert_eq!(summary(&units), ["function - area 1-7", "function - twice 9-9", "function - half 11-11"]);
         assert_eq!(doc_sites(Language::Julia, doc_macro), ["area documented", "twice documented", "half 11+0"]);
+    }
+
+    #[test]
+    fn r_markdown_and_quarto_chunks_are_read_in_their_engines_languages() {
+        let src = file(&[
+            "---",
+            "title: Stock report",
+            "---",
+            "",
+            "Prose with `r 1 + 1` inline and a displayed block:",
+            "",
+            "```r",
+            "shown <- function() 'not run'",
+            "```",
+            "",
+            "```{r setup, include=FALSE}",
+            "library(dplyr)",
+            "#' Stock on hand.",
+            "on_hand <- function(ledger) {",
+            "  sum(ledger$qty)",
+            "}",
+            "```",
+            "",
+            "```{python}",
+            "#| echo: false",
+            "def reorder(level):",
+            "    return level < 10",
+            "```",
+            "",
+            "```{sql, connection=con}",
+            "CREATE VIEW low AS SELECT * FROM stock WHERE qty < 10;",
+            "```",
+            "",
+            "```{ojs}",
+            "viewof x = Inputs.range([0, 10])",
+            "```",
+            "",
+            "````{r}",
+            "```",
+            "````",
+        ]);
+        let units = split(Language::RMarkdown, &src);
+        assert_eq!(summary(&units), ["code - - 12-12", "function - on_hand 13-16", "function - reorder 21-22", "view - low 26-26", "code - - 34-34"]);
+        let languages: Vec<_> = units.iter().map(|u| u.language.map(Language::name)).collect();
+        assert_eq!(languages, [Some("r"), Some("r"), Some("python"), Some("sql"), Some("r")]);
+        assert_eq!(doc_sites(Language::RMarkdown, &src)[1..3], ["on_hand documented", "reorder 22+4"], "a chunk option is no doc; a docstring goes into the body");
+        assert!(split(Language::RMarkdown, "# Only prose\n").is_empty());
     }
 
     #[test]
