@@ -325,14 +325,17 @@ fn header(script: Script<'_>, start: usize) -> Option<(Header, bool)> {
         let (token, word) = tokens.next()?;
         let upper = word.to_ascii_uppercase();
         match upper.as_str() {
-            "PROCEDURE" | "PROC" => break UnitKind::Procedure,
+            // MySQL's scheduled `EVENT … DO BEGIN … END` is a stored program as a
+            // procedure is.
+            "PROCEDURE" | "PROC" | "EVENT" => break UnitKind::Procedure,
             "FUNCTION" => break UnitKind::Function,
             "TRIGGER" => break UnitKind::Trigger,
             "PACKAGE" => break UnitKind::Module,
             "TABLE" if !altered => break UnitKind::Table,
             "VIEW" if !altered => break UnitKind::View,
             "INDEX" if !altered => break UnitKind::Index,
-            "TYPE" if !altered => break UnitKind::Type,
+            // PostgreSQL's `DOMAIN`: a type with its constraints.
+            "TYPE" | "DOMAIN" if !altered => break UnitKind::Type,
             "OR" | "REPLACE" | "ALTER" | "MATERIALIZED" | "UNIQUE" | "CLUSTERED" | "NONCLUSTERED" | "FULLTEXT" | "SPATIAL" | "TEMP" | "TEMPORARY"
             | "UNLOGGED" | "GLOBAL" | "LOCAL" | "RECURSIVE" | "VIRTUAL" | "EDITIONABLE" | "NONEDITIONABLE" | "FORCE" | "NOFORCE" | "AGGREGATE"
             | "CONSTRAINT" => {}
@@ -610,6 +613,7 @@ mod tests {
             "CREATE OR REPLACE MATERIALIZED VIEW big AS SELECT 1;",
             "CREATE ALGORITHM=MERGE DEFINER=`root`@`%` SQL SECURITY DEFINER VIEW `db`.`v` AS SELECT 1;",
             "CREATE TYPE mood AS ENUM ('sad', 'happy');",
+            "CREATE DOMAIN email AS text CHECK (VALUE LIKE '%@%');",
             "CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW EXECUTE FUNCTION f();",
             "ALTER TABLE a ADD COLUMN b INT;",
             "ALTER FUNCTION f() OWNER TO admin;",
@@ -626,9 +630,10 @@ mod tests {
                 "view big 5-5",
                 "view db.v 6-6",
                 "type mood 7-7",
-                "trigger t 8-8",
-                "code - 9-10",
-                "table procedure_log 11-11",
+                "type email 8-8",
+                "trigger t 9-9",
+                "code - 10-11",
+                "table procedure_log 12-12",
             ]
         );
     }
@@ -662,10 +667,11 @@ mod tests {
             "  BEGIN SELECT 2; END;",
             "END;",
             "CREATE FUNCTION f() RETURNS INT RETURN 1;",
+            "CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DO BEGIN DELETE FROM a; DELETE FROM b; END;",
             "SELECT 3;",
         ]
         .join("\n");
-        assert_eq!(pieces(&mysql), ["trigger t 1-1", "procedure p 2-8", "function f 9-9", "code - 10-10"]);
+        assert_eq!(pieces(&mysql), ["trigger t 1-1", "procedure p 2-8", "function f 9-9", "procedure nightly 10-10", "code - 11-11"]);
         // Declarations before the block: their `;`s are the routine's until it closes.
         let declared = "CREATE FUNCTION g() RETURNS INT AS\nDECLARE\n  v INT;\nBEGIN\n  RETURN v;\nEND;\nSELECT 4;\n";
         assert_eq!(pieces(declared), ["function g 1-6", "code - 7-7"]);
