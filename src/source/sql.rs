@@ -19,6 +19,7 @@
 //! quoted names, comments, dollar-quoted bodies, and the `BEGIN … END` blocks of a
 //! routine.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use super::unit::UnitKind;
@@ -40,6 +41,24 @@ pub(crate) struct Piece {
 
 /// The objects `text`'s statements create, and the code between them, in file order.
 pub(crate) fn read(text: &str) -> Vec<Piece> {
+    let opened = open_versioned_comments(text);
+    let mut pieces = statement_pieces(&opened);
+    if let Cow::Owned(_) = opened {
+        // A unit opens with the versioned comment's mark its statement stands in.
+        for piece in &mut pieces {
+            let before = text[..piece.range.start].trim_end_matches(' ');
+            let version = before.len() - before.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            if let Some(mark) = before[..before.len() - version].strip_suffix("/*!").map(str::len) {
+                piece.start = piece.start.min(mark);
+                piece.range.start = mark;
+            }
+        }
+    }
+    pieces
+}
+
+/// The objects `text`'s statements create, and the code between them.
+fn statement_pieces(text: &str) -> Vec<Piece> {
     let script = Script::new(text);
     let mut pieces = Vec::new();
     let mut run: Vec<Statement> = Vec::new();
@@ -55,6 +74,27 @@ pub(crate) fn read(text: &str) -> Vec<Piece> {
     }
     pieces.extend(code(script, run));
     pieces
+}
+
+/// `text` with MySQL's versioned comments opened: MySQL runs what they hold
+/// (`/*!40101 SET NAMES utf8 */`, and mysqldump's triggers, `/*!50003 CREATE*/ …
+/// /*!50003 TRIGGER … END */`), so they are read as code, from a copy of the same
+/// length with their marks blank.
+fn open_versioned_comments(text: &str) -> Cow<'_, str> {
+    if !text.contains("/*!") {
+        return Cow::Borrowed(text);
+    }
+    let mut bytes = text.as_bytes().to_vec();
+    let mut from = 0;
+    while let Some(at) = text[from..].find("/*!") {
+        let open = from + at;
+        let version = text[open + 3..].bytes().take_while(u8::is_ascii_digit).count();
+        let Some(close) = text[open + 3..].find("*/").map(|at| open + 3 + at) else { break };
+        bytes[open..open + 3 + version].fill(b' ');
+        bytes[close..close + 2].fill(b' ');
+        from = close + 2;
+    }
+    Cow::Owned(String::from_utf8(bytes).expect("ASCII marks were replaced by spaces"))
 }
 
 /// A run of statements that create nothing as one `code` unit; none when it is only a
@@ -601,6 +641,13 @@ mod tests {
         // PostgreSQL: in its E'' strings only; a standard string's backslash is a character.
         let postgres = "INSERT INTO t VALUES (E'it\\'s', 'C:\\');\nCREATE TABLE u (n TEXT);\n";
         assert_eq!(pieces(postgres), ["code - 1-1", "table u 2-2"]);
+    }
+
+    #[test]
+    fn what_mysqls_versioned_comments_hold_is_code() {
+        let dump = "/*!40101 SET NAMES utf8 */;\nDELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER `stamp` BEFORE INSERT ON `t` FOR EACH ROW BEGIN SET NEW.at = NOW(); END */;;\nDELIMITER ;\n";
+        assert_eq!(pieces(dump), ["code - 1-1", "trigger stamp 3-3"]);
+        assert_eq!(contents(dump)[1], &dump[dump.find("/*!50003 CREATE").unwrap()..dump.rfind(";;").unwrap() + 2], "as written, marks and all");
     }
 
     #[test]
