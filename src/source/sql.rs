@@ -284,10 +284,11 @@ impl Open {
         self.object.as_ref().filter(|o| o.is_routine())
     }
 
-    /// Whether a `;` is inside this statement rather than its end: a routine's, in a
-    /// batched script, inside its `BEGIN … END`, or after its declarations.
+    /// Whether a `;` is inside this statement rather than its end: a routine's (not an
+    /// `ALTER PROCEDURE p COMPILE` that defines none), in a batched script, inside its
+    /// `BEGIN … END`, or after its declarations.
     fn holds_semicolons(&self, batched: bool) -> bool {
-        self.routine().is_some() && (batched || self.depth > 0 || (self.declares && !self.closed_block))
+        self.routine().is_some() && self.defines && (batched || self.depth > 0 || (self.declares && !self.closed_block))
     }
 
     /// Whether a `CREATE` starting a line ends this statement: one that is no routine
@@ -698,8 +699,8 @@ mod tests {
         let postgres = "CREATE OR REPLACE PROCEDURE reset() LANGUAGE plpgsql AS $body$\nBEGIN\n  DELETE FROM t;\nEND;\n$body$;\nSELECT 1;\n";
         assert_eq!(pieces(postgres), ["procedure reset 1-5", "code - 6-6"]);
         // Oracle, batched by `/`: a package body holding procedures.
-        let oracle = "CREATE OR REPLACE PACKAGE BODY emp AS\n  PROCEDURE hire IS\n  BEGIN\n    NULL;\n  END hire;\nEND emp;\n/\n";
-        assert_eq!(pieces(oracle), ["module emp 1-6"]);
+        let oracle = "CREATE OR REPLACE PACKAGE BODY emp AS\n  PROCEDURE hire IS\n  BEGIN\n    NULL;\n  END hire;\nEND emp;\n/\nALTER PROCEDURE hire COMPILE;\nCREATE TABLE t (a INT);\n/\n";
+        assert_eq!(pieces(oracle), ["module emp 1-6", "code - 8-8", "table t 9-9"], "an ALTER that defines nothing ends at its ;");
     }
 
     #[test]
