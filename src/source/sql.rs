@@ -62,8 +62,10 @@ fn statement_pieces(text: &str) -> Vec<Piece> {
     let script = Script::new(text);
     let mut pieces = Vec::new();
     let mut run: Vec<Statement> = Vec::new();
+    let mut comments_on = Vec::new();
     for statement in statements(script) {
         let Some(header) = &statement.object else {
+            comments_on.extend(comment_target(script, statement.text.start));
             run.push(statement);
             continue;
         };
@@ -73,6 +75,16 @@ fn statement_pieces(text: &str) -> Vec<Piece> {
         pieces.push(Piece { kind, owner, name, range: start..statement.unit_end(), start: statement.text.start, commented });
     }
     pieces.extend(code(script, run));
+    // `COMMENT ON TABLE orders IS '…'` is PostgreSQL's own doc of an object, wherever in
+    // the script it stands; names compare as the database folds them, without case.
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    for piece in &mut pieces {
+        piece.commented |= comments_on.iter().any(|(kind, owner, name)| {
+            *kind == piece.kind
+                && piece.name.as_deref().is_some_and(|n| same(n, name))
+                && owner.as_deref().is_none_or(|o| piece.owner.as_deref().is_some_and(|p| same(p, o)))
+        });
+    }
     pieces
 }
 
@@ -400,7 +412,15 @@ fn header(script: Script<'_>, start: usize) -> Option<(Header, bool)> {
     if kind == UnitKind::Index && is_word(word, &["ON"]) {
         return Some((Header { kind, owner: None, name: None }, altered));
     }
+    let (owner, name) = qualified_name(word, &mut tokens);
+    Some((Header { kind, owner, name }, altered))
+}
+
+/// A name that starts with `first`, its parts unquoted, as (its qualifier, itself):
+/// `"shop"."Orders"` → (`shop`, `Orders`), `db.dbo.Get` → (`db.dbo`, `Get`).
+fn qualified_name<'t>(first: Option<(Token, &'t str)>, tokens: &mut Tokens<'t>) -> (Option<String>, Option<String>) {
     let mut parts = Vec::new();
+    let mut word = first;
     while let Some((token, part)) = word {
         let quoted = token == Token::Quoted && matches!(part.as_bytes()[0], b'"' | b'`' | b'[');
         if token != Token::Word && !quoted {
@@ -413,8 +433,34 @@ fn header(script: Script<'_>, start: usize) -> Option<(Header, bool)> {
         }
     }
     let name = parts.pop();
-    let owner = (!parts.is_empty()).then(|| parts.join("."));
-    Some((Header { kind, owner, name }, altered))
+    (if parts.is_empty() { None } else { Some(parts.join(".")) }, name)
+}
+
+/// The object a PostgreSQL (or Oracle) `COMMENT ON kind name IS '…'` documents: its
+/// kind, qualifier and name.
+fn comment_target(script: Script<'_>, start: usize) -> Option<(UnitKind, Option<String>, String)> {
+    let mut tokens = script.tokens(start);
+    let mut keyword = |expected: &str| tokens.next().is_some_and(|(t, w)| t == Token::Word && w.eq_ignore_ascii_case(expected));
+    if !(keyword("COMMENT") && keyword("ON")) {
+        return None;
+    }
+    let mut kind_word = tokens.next()?.1;
+    if kind_word.eq_ignore_ascii_case("MATERIALIZED") {
+        kind_word = tokens.next()?.1;
+    }
+    let kind = match kind_word.to_ascii_uppercase().as_str() {
+        "TABLE" => UnitKind::Table,
+        "VIEW" => UnitKind::View,
+        "INDEX" => UnitKind::Index,
+        "TYPE" | "DOMAIN" => UnitKind::Type,
+        "FUNCTION" => UnitKind::Function,
+        "PROCEDURE" => UnitKind::Procedure,
+        "TRIGGER" => UnitKind::Trigger,
+        _ => return None,
+    };
+    let first = tokens.next();
+    let (owner, name) = qualified_name(first, &mut tokens);
+    Some((kind, owner, name?))
 }
 
 /// Where the comments on the lines just above `start` begin (no blank line between,
@@ -649,6 +695,17 @@ mod tests {
         let dump = "/*!40101 SET NAMES utf8 */;\nDELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER `stamp` BEFORE INSERT ON `t` FOR EACH ROW BEGIN SET NEW.at = NOW(); END */;;\nDELIMITER ;\n";
         assert_eq!(pieces(dump), ["code - 1-1", "trigger stamp 3-3"]);
         assert_eq!(contents(dump)[1], &dump[dump.find("/*!50003 CREATE").unwrap()..dump.rfind(";;").unwrap() + 2], "as written, marks and all");
+    }
+
+    #[test]
+    fn comment_on_documents_its_object() {
+        let text = "CREATE TABLE shop.orders (id INT);\nCREATE VIEW open_orders AS SELECT 1;\nCREATE FUNCTION total(INT) RETURNS INT AS $$ SELECT 1 $$ LANGUAGE sql;\nCOMMENT ON TABLE Shop.Orders IS 'Orders placed; one a row.';\nCOMMENT ON FUNCTION total(INT) IS 'The total.';\nCOMMENT ON COLUMN shop.orders.id IS 'Its id.';\n";
+        let documented: Vec<(Option<String>, bool)> = read(text).into_iter().map(|p| (p.name, p.commented)).collect();
+        assert_eq!(
+            documented,
+            [(Some("orders".into()), true), (Some("open_orders".into()), false), (Some("total".into()), true), (None, false)],
+            "a column's comment documents no object"
+        );
     }
 
     #[test]
