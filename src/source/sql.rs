@@ -218,8 +218,12 @@ fn statements(script: Script<'_>) -> Vec<Statement> {
         if token == Token::Word {
             // `END$$`: a word ends where the delimiter starts (`$` is a word's, in `$1`).
             end = text[pos..end].find(delimiter).map_or(end, |at| pos + at);
-            let first_on_line = text[..pos].rfind('\n').map_or(0, |at| at + 1);
-            let creates = text[first_on_line..pos].trim().is_empty() && text[pos..end].eq_ignore_ascii_case("CREATE");
+            // The word first: a look back along the line for every word would be quadratic.
+            let starts_line = || {
+                let before = text[..pos].trim_end_matches([' ', '\t', '\r']);
+                before.is_empty() || before.ends_with('\n')
+            };
+            let creates = text[pos..end].eq_ignore_ascii_case("CREATE") && starts_line();
             if creates && open.as_ref().is_some_and(|o| o.ends_at_a_create()) {
                 let previous = open.take().expect("just checked");
                 after = previous.end;
@@ -540,10 +544,11 @@ impl<'t> Script<'t> {
     /// comment runs to the end of the text.
     fn token(self, pos: usize) -> (Token, usize) {
         let text = self.text;
+        // Each token looks ahead only as far as it reaches: a dump's `INSERT` is one line
+        // of a megabyte, and a look to each token's line end would take quadratic time.
         let rest = &text[pos..];
-        let line_end = rest.find('\n').map_or(text.len(), |at| pos + at);
         if rest.starts_with("--") {
-            return (Token::Comment, line_end);
+            return (Token::Comment, rest.find('\n').map_or(text.len(), |at| pos + at));
         }
         if rest.starts_with("/*") {
             return (Token::Comment, rest[2..].find("*/").map_or(text.len(), |at| pos + 2 + at + 2));
@@ -557,9 +562,9 @@ impl<'t> Script<'t> {
             }
             b'"' | b'`' => (Token::Quoted, closing_quote(text, pos + 1, byte, false)),
             // `[dbo]` (T-SQL), not across a line: `a[1]` is an array's element elsewhere.
-            b'[' => match text[pos..line_end].find(']') {
-                Some(at) => (Token::Quoted, pos + at + 1),
-                None => (Token::Other, pos + 1),
+            b'[' => match rest.find([']', '\n']) {
+                Some(at) if rest.as_bytes()[at] == b']' => (Token::Quoted, pos + at + 1),
+                _ => (Token::Other, pos + 1),
             },
             b'$' if dollar_tag(rest).is_some() => {
                 let tag = dollar_tag(rest).expect("just found");
