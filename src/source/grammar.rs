@@ -1094,18 +1094,8 @@ pub(crate) fn end_of(language: Language, node: Node<'_>, src: &str) -> usize {
     if matches!(language, Language::Fortran | Language::Matlab) {
         return node.start_byte() + src[node.byte_range()].trim_end().len();
     }
-    if language != Language::Perl {
-        return node.end_byte();
-    }
-    let mut ended = node;
-    while ended.next_sibling().is_none() {
-        match ended.parent().filter(|p| is_transparent(p.kind())) {
-            Some(parent) => ended = parent,
-            None => break,
-        }
-    }
-    match ended.next_sibling() {
-        Some(next) if next.kind() == ";" => next.end_byte(),
+    match node.next_sibling() {
+        Some(next) if language == Language::Perl && next.kind() == ";" => next.end_byte(),
         _ => node.end_byte(),
     }
 }
