@@ -77,22 +77,17 @@ impl Splitter {
         let parse = match language {
             Language::Fortran if fortran::is_fixed_form(path) => Cow::Owned(fortran::as_free_form(parse)),
             Language::Matlab => octave::as_matlab(parse),
-            Language::Sql => return self.script_spans(path, parse, lines),
+            Language::Sql => return self.script_spans(path, parse, 0..parse.len(), lines),
             _ => Cow::Borrowed(parse),
         };
         self.spans(language, &parse, lines).unwrap_or_else(|| vec![Span::whole(UnitKind::File, text)])
     }
 
-    /// A SQL script's spans (no grammar reads SQL's dialects): the objects its statements
-    /// create and the code between them, read by `sql`; or, for dbt's Jinja templates,
-    /// read by `dbt`: the macros a file defines, or the model a file whose statements
-    /// create nothing is.
-    fn script_spans(&self, path: &str, text: &str, lines: &LineIndex) -> Vec<Span> {
-        self.script_spans_in(path, text, 0..text.len(), lines)
-    }
-
-    /// The spans of the script in `region` of `text` (all of it, or a document's chunk).
-    fn script_spans_in(&self, path: &str, text: &str, region: Range<usize>, lines: &LineIndex) -> Vec<Span> {
+    /// The spans of the SQL script in `region` of `text` (all of it, or a document's
+    /// chunk; no grammar reads SQL's dialects): the objects its statements create and the
+    /// code between them, read by `sql`; or, for dbt's Jinja templates, read by `dbt`:
+    /// the macros a file defines, or the model a file whose statements create nothing is.
+    fn script_spans(&self, path: &str, text: &str, region: Range<usize>, lines: &LineIndex) -> Vec<Span> {
         let script = &text[region.clone()];
         let pieces = dbt::blocks_and_code(script).unwrap_or_else(|| {
             let statements = sql::read(script);
@@ -120,7 +115,7 @@ impl Splitter {
                 continue;
             }
             let spans = match language {
-                Language::Sql => self.script_spans_in("", text, code.clone(), lines),
+                Language::Sql => self.script_spans("", text, code.clone(), lines),
                 _ => self.region_spans(language, text, code.clone(), lines).unwrap_or_else(|| {
                     // A chunk no grammar reads is code as it stands.
                     let chunk = &text[code.clone()];
@@ -137,13 +132,7 @@ impl Splitter {
     /// when no grammar reads it.
     fn region_spans(&mut self, language: Language, text: &str, region: Range<usize>, lines: &LineIndex) -> Option<Vec<Span>> {
         let tree = self.parse_region(language, text, region, lines)?;
-        let root = tree.root_node();
-        if root.is_error() {
-            return None;
-        }
-        let mut walker = TreeWalker { language, src: text, lines, spans: Vec::new() };
-        walker.level(root, None, false, true);
-        Some(walker.spans)
+        TreeWalker::read(language, &tree, text, lines)
     }
 
     /// A tree of `region` of `text` in `language`, parsed where it stands, so that its
@@ -175,13 +164,9 @@ impl Splitter {
         // A file the parser could not read is a file, as in a language without a
         // grammar, not top-level code: when its root is an error (whose children
         // leave out the tokens it skipped), or when no definition was found in it.
-        let root = tree.root_node();
-        let mut walker = TreeWalker { language, src: text, lines, spans: Vec::new() };
-        if !root.is_error() {
-            walker.level(root, None, false, true);
-        }
-        let unread = root.has_error() && walker.spans.iter().all(|s| s.kind == UnitKind::Code);
-        (!unread).then_some(walker.spans)
+        let spans = TreeWalker::read(language, &tree, text, lines)?;
+        let unread = tree.root_node().has_error() && spans.iter().all(|s| s.kind == UnitKind::Code);
+        (!unread).then_some(spans)
     }
 
     /// A single-file component (Vue's `.vue`, Svelte's `.svelte`) is a container named by
@@ -381,6 +366,18 @@ struct TreeWalker<'s> {
 }
 
 impl<'s> TreeWalker<'s> {
+    /// The spans of `tree`'s top level, read from `src`; `None` when its root is an
+    /// error.
+    fn read(language: Language, tree: &tree_sitter::Tree, src: &'s str, lines: &'s LineIndex) -> Option<Vec<Span>> {
+        let root = tree.root_node();
+        if root.is_error() {
+            return None;
+        }
+        let mut walker = TreeWalker { language, src, lines, spans: Vec::new() };
+        walker.level(root, None, false, true);
+        Some(walker.spans)
+    }
+
     /// Reads the children of `node` as one level of definitions. Returns the ranges an
     /// enclosing skeleton elides: the bodies of the definitions found.
     fn level(&mut self, node: Node<'_>, parent: Option<&str>, in_container: bool, top_level: bool) -> Vec<Range<usize>> {
