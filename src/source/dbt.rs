@@ -12,6 +12,7 @@
 use std::ops::Range;
 
 use super::sql::{leading_comments, Piece};
+use super::text::trimmed;
 use super::unit::UnitKind;
 
 /// Whether `text` is a Jinja template.
@@ -39,8 +40,8 @@ pub(crate) fn blocks_and_code(text: &str) -> Option<Vec<Piece>> {
 
 /// A model: the whole file at `path`, named by it.
 pub(crate) fn model(text: &str, path: &str) -> Option<Piece> {
-    let start = text.len() - text.trim_start().len();
-    let range = start..text.trim_end().len();
+    let range = trimmed(text, 0..text.len());
+    let start = range.start;
     if range.is_empty() {
         return None;
     }
@@ -116,8 +117,7 @@ fn tags(text: &str) -> impl Iterator<Item = (Range<usize>, &str, &str)> {
 
 /// `range` of `text` as code, trimmed, when it holds more than comments.
 fn code(text: &str, range: Range<usize>) -> Option<Piece> {
-    let stretch = &text[range.clone()];
-    let mut rest = stretch;
+    let mut rest = &text[range.clone()];
     let mut holds_code = false;
     while !rest.trim().is_empty() && !holds_code {
         rest = rest.trim_start();
@@ -130,9 +130,8 @@ fn code(text: &str, range: Range<usize>) -> Option<Piece> {
             None => holds_code = true,
         }
     }
-    let start = range.start + stretch.len() - stretch.trim_start().len();
-    let code = start..start + stretch.trim().len();
-    holds_code.then_some(Piece { kind: UnitKind::Code, owner: None, name: None, range: code, start, commented: false })
+    let code = trimmed(text, range);
+    holds_code.then_some(Piece { kind: UnitKind::Code, owner: None, name: None, start: code.start, range: code, commented: false })
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ use super::grammar::{self, InnerDoc, Item};
 use super::language::Language;
 use super::octave;
 use super::sql;
+use super::text::trimmed;
 use super::unit::{DocSite, Unit, UnitKind};
 
 /// Splits files into units. Holds a tree-sitter parser, so keep one per thread.
@@ -116,12 +117,8 @@ impl Splitter {
             }
             let spans = match language {
                 Language::Sql => self.script_spans("", text, code.clone(), lines),
-                _ => self.region_spans(language, text, code.clone(), lines).unwrap_or_else(|| {
-                    // A chunk no grammar reads is code as it stands.
-                    let chunk = &text[code.clone()];
-                    let start = code.start + chunk.len() - chunk.trim_start().len();
-                    vec![Span::code(start..start + chunk.trim().len())]
-                }),
+                // A chunk no grammar reads is code as it stands.
+                _ => self.region_spans(language, text, code.clone(), lines).unwrap_or_else(|| vec![Span::code(trimmed(text, code.clone()))]),
             };
             units.extend(self.units(spans, text, lines).into_iter().map(|unit| Unit { language: Some(language), ..unit }));
         }

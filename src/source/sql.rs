@@ -22,6 +22,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use super::text::trimmed;
 use super::unit::UnitKind;
 
 /// A unit of a script: an object a statement creates, or a run of other statements.
@@ -189,8 +190,7 @@ fn statements(script: Script<'_>) -> Vec<Statement> {
                         Command::Delimiter(set) => delimiter = set,
                         Command::Remark => {}
                         Command::Line => {
-                            let words = pos + line.len() - line.trim_start().len()..pos + line.trim_end().len();
-                            statements.push(Statement { text: words, terminator: end..end, ending: Ending::LineEnd, after, object: None });
+                            statements.push(Statement { text: trimmed(text, pos..end), terminator: end..end, ending: Ending::LineEnd, after, object: None });
                         }
                     }
                     (pos, after) = (end, end);

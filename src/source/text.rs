@@ -4,6 +4,7 @@
 //! checkout is skipped for the same reason when it arrives in a dataset.
 
 use std::fmt;
+use std::ops::Range;
 
 /// How many leading bytes are searched for a NUL to call a file binary, as git does.
 pub const BINARY_SNIFF_BYTES: usize = 8 * 1024;
@@ -123,6 +124,14 @@ pub fn decode(bytes: Vec<u8>) -> Result<String, Skip> {
         return Err(Skip::new(SkipReason::Empty));
     }
     Ok(text)
+}
+
+/// `range` of `text` without the whitespace at its ends: where a unit cut from a stretch
+/// of a file starts and ends.
+pub(crate) fn trimmed(text: &str, range: Range<usize>) -> Range<usize> {
+    let stretch = &text[range.clone()];
+    let start = range.start + stretch.len() - stretch.trim_start().len();
+    start..start + stretch.trim().len()
 }
 
 #[cfg(test)]
