@@ -115,7 +115,7 @@ fn open_versioned_comments(text: &str) -> Cow<'_, str> {
 fn code(script: Script<'_>, run: Vec<Statement>) -> Option<Piece> {
     let (first, last) = (run.first()?, run.last()?);
     let transaction = ["BEGIN", "START", "COMMIT", "END", "ROLLBACK"];
-    if run.iter().all(|s| script.next_word(s.text.start).is_some_and(|word| transaction.iter().any(|t| word.eq_ignore_ascii_case(t)))) {
+    if run.iter().all(|s| is_keyword(script.tokens(s.text.start).next(), &transaction)) {
         return None;
     }
     let (start, _) = leading_comments(script.text, first.after, first.text.start);
@@ -164,9 +164,6 @@ impl Statement {
 /// The statements of `script`, as its client reads them.
 fn statements(script: Script<'_>) -> Vec<Statement> {
     let text = script.text;
-    // Where the client runs batches (T-SQL's GO, SQL*Plus's /), a routine runs to the
-    // batch's end, its `;`s inside it; elsewhere its `BEGIN … END` holds them.
-    let batched = text.lines().any(is_separator);
     let mut delimiter = ";";
     let mut statements = Vec::new();
     let mut open: Option<Open> = None;
@@ -204,7 +201,7 @@ fn statements(script: Script<'_>) -> Vec<Statement> {
             continue;
         }
         let ends_here = if delimiter == ";" {
-            byte == b';' && !open.as_ref().is_some_and(|o| o.holds_semicolons(batched))
+            byte == b';' && !open.as_ref().is_some_and(|o| o.holds_semicolons(script.batched))
         } else {
             text[pos..].starts_with(delimiter)
         };
@@ -325,10 +322,7 @@ impl Open {
         let module = routine.kind == UnitKind::Module;
         let word = &text[range.clone()];
         let is = |keyword: &str| word.eq_ignore_ascii_case(keyword);
-        let next_is = |keywords: &[&str]| {
-            let next = script.next_word(range.end).unwrap_or("");
-            keywords.iter().any(|k| next.eq_ignore_ascii_case(k))
-        };
+        let next_is = |keywords: &[&str]| is_keyword(script.tokens(range.end).next(), keywords);
         let outside = self.depth == 0;
         if is("AS") || is("IS") {
             self.defines |= is("AS");
@@ -407,13 +401,12 @@ fn header(script: Script<'_>, start: usize) -> Option<(Header, bool)> {
             _ => return None,
         }
     };
-    let is_word = |token: Option<(Token, &str)>, words: &[&str]| token.is_some_and(|(t, w)| t == Token::Word && words.iter().any(|k| w.eq_ignore_ascii_case(k)));
     let mut word = tokens.next();
-    while is_word(word, &["BODY", "IF", "NOT", "EXISTS", "CONCURRENTLY"]) {
+    while is_keyword(word, &["BODY", "IF", "NOT", "EXISTS", "CONCURRENTLY"]) {
         word = tokens.next();
     }
     // `CREATE INDEX ON orders (id)`: an index may go unnamed.
-    if kind == UnitKind::Index && is_word(word, &["ON"]) {
+    if kind == UnitKind::Index && is_keyword(word, &["ON"]) {
         return Some((Header { kind, owner: None, name: None }, altered));
     }
     let (owner, name) = qualified_name(word, &mut tokens);
@@ -444,8 +437,7 @@ fn qualified_name<'t>(first: Option<(Token, &'t str)>, tokens: &mut Tokens<'t>) 
 /// kind, qualifier and name.
 fn comment_target(script: Script<'_>, start: usize) -> Option<(UnitKind, Option<String>, String)> {
     let mut tokens = script.tokens(start);
-    let mut keyword = |expected: &str| tokens.next().is_some_and(|(t, w)| t == Token::Word && w.eq_ignore_ascii_case(expected));
-    if !(keyword("COMMENT") && keyword("ON")) {
+    if !(is_keyword(tokens.next(), &["COMMENT"]) && is_keyword(tokens.next(), &["ON"])) {
         return None;
     }
     let mut kind_word = tokens.next()?.1;
@@ -532,12 +524,20 @@ struct Script<'t> {
     /// told by its backquoted names or its `DELIMITER` lines (mysqldump writes both).
     /// PostgreSQL's `E'…'` strings escape so too; its others, and the standard's, do not.
     mysql_strings: bool,
+    /// Whether its client runs it in batches (T-SQL's `GO`, SQL*Plus's `/` lines): a
+    /// routine then runs to its batch's end, its `;`s inside it; elsewhere its
+    /// `BEGIN … END` holds them.
+    batched: bool,
 }
 
 impl<'t> Script<'t> {
     fn new(text: &'t str) -> Script<'t> {
-        let mysql_strings = text.contains('`') || text.lines().any(|line| matches!(client_command(line), Some(Command::Delimiter(_))));
-        Script { text, mysql_strings }
+        let (mut delimiters, mut batched) = (false, false);
+        for line in text.lines() {
+            delimiters |= matches!(client_command(line), Some(Command::Delimiter(_)));
+            batched |= is_separator(line);
+        }
+        Script { text, mysql_strings: delimiters || text.contains('`'), batched }
     }
 
     /// The token at `pos` (not whitespace), and where it ends. An unclosed string or
@@ -580,11 +580,6 @@ impl<'t> Script<'t> {
     fn tokens(self, pos: usize) -> Tokens<'t> {
         Tokens { script: self, pos }
     }
-
-    /// The word after `pos`, if a word comes next.
-    fn next_word(self, pos: usize) -> Option<&'t str> {
-        self.tokens(pos).next().filter(|(token, _)| *token == Token::Word).map(|(_, word)| word)
-    }
 }
 
 /// Where a string or quoted name opened before `from` by `quote` ends: after its
@@ -617,6 +612,11 @@ fn dollar_tag(rest: &str) -> Option<&str> {
 /// `$1`, and any non-ASCII character's.
 fn is_word_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'@' | b'#' | b'$') || byte >= 0x80
+}
+
+/// Whether `token` is a word, one of `keywords` (which SQL reads in any case).
+fn is_keyword(token: Option<(Token, &str)>, keywords: &[&str]) -> bool {
+    token.is_some_and(|(t, word)| t == Token::Word && keywords.iter().any(|k| word.eq_ignore_ascii_case(k)))
 }
 
 /// The tokens from a position on, whitespace and comments left out, each with its text.
