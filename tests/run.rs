@@ -1051,7 +1051,8 @@ fn search_finds_the_unit_whose_code_the_query_is_with_the_model_that_embedded_it
 fn a_task_leaves_the_kinds_it_skips_alone_and_a_changed_choice_runs_or_drops_only_those() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = make_repo(tmp.path(), 5);
-    std::fs::write(repo.join("settings.py"), "import os\n\nROOT = os.getcwd()\n").unwrap();
+    // Top-level code beside a definition is a `code` unit (a file of nothing else would be a `file`).
+    std::fs::write(repo.join("settings.py"), "import os\n\nROOT = os.getcwd()\n\n\ndef root():\n    return ROOT\n").unwrap();
     let write = |docs: &str| {
         let text = format!(
             "[source]\nrepos = [\"{}\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n\
@@ -1069,15 +1070,15 @@ fn a_task_leaves_the_kinds_it_skips_alone_and_a_changed_choice_runs_or_drops_onl
 
     // By default docs leave the top-level code alone; review skips what it is told to.
     let summary = run_ok(&write(""));
-    assert_eq!(summary["units"], 6);
-    assert_eq!(counts(&summary)["docs"], [5, 0, 5, 0]);
-    assert_eq!(kinds("docs"), vec!["function"; 5]);
+    assert_eq!(summary["units"], 7);
+    assert_eq!(counts(&summary)["docs"], [6, 0, 6, 0]);
+    assert_eq!(kinds("docs"), vec!["function"; 6]);
     assert_eq!(counts(&summary)["review"], [1, 0, 1, 0]);
     assert_eq!(kinds("reviews"), vec!["code"]);
 
     // Asked for every kind, the next run runs the code unit only and carries the rest.
     let summary = run_ok(&write("skip_kinds = []"));
-    assert_eq!(counts(&summary)["docs"], [6, 5, 1, 0]);
+    assert_eq!(counts(&summary)["docs"], [7, 6, 1, 0]);
     assert_eq!(kinds("docs").iter().filter(|k| *k == "code").count(), 1);
 
     // Skipping more drops those rows, and runs nothing.

@@ -9,6 +9,9 @@
 //!   members is an ordinary unit;
 //! - top-level code between definitions (imports, constants, script statements) is
 //!   grouped into `code` units; a stretch of nothing but comments is not a unit;
+//! - a file with no definitions (a script, a query) is one `file` unit, documented by
+//!   a header at its top (`header.rs`), since its statements alone would be `code`,
+//!   which no comment documents;
 //! - each definition records where its doc comment would go ([`DocSite`]), or that it
 //!   has one: the tree knows where a Python body starts, the export's patch does not;
 //! - a unit over the byte budget is split at line boundaries into parts;
@@ -25,6 +28,7 @@ use tree_sitter::{Node, Parser};
 use super::dbt;
 use super::fortran;
 use super::grammar::{self, InnerDoc, Item};
+use super::header::header_site;
 use super::language::Language;
 use super::octave;
 use super::sql;
@@ -54,7 +58,7 @@ impl Splitter {
         let spans = match language {
             Language::Vue | Language::Svelte => self.component(path, text, &lines),
             Language::Html => self.page(path, text, &lines),
-            _ => self.dialect_spans(language, path, text, text, &lines),
+            _ => as_whole_file(language, text, self.dialect_spans(language, path, text, text, &lines)),
         };
         self.units(spans, text, &lines)
     }
@@ -536,6 +540,15 @@ fn join(parent: Option<&str>, child: Option<&str>, sep: &str) -> Option<String> 
         (Some(one), None) | (None, Some(one)) => Some(one.to_string()),
         (None, None) => None,
     }
+}
+
+/// `spans`, or for a file with no definitions among them the file as one `file` span
+/// whose doc is its header; a file of nothing but comments has no spans and stays so.
+fn as_whole_file(language: Language, text: &str, spans: Vec<Span>) -> Vec<Span> {
+    if spans.is_empty() || spans.iter().any(|span| !matches!(span.kind, UnitKind::Code | UnitKind::File)) {
+        return spans;
+    }
+    vec![Span { doc_site: Some(header_site(language, text)), ..Span::whole(UnitKind::File, text) }]
 }
 
 /// New doc lines go above the line of `at`, indented as it is, unless code stands
@@ -1653,8 +1666,22 @@ mod tests {
         assert_eq!(summary(&split(Language::Python, "print 'hello'\nx = )\n")), ["file - - 1-2"]);
         // An error beside definitions leaves them units, the error in top-level code.
         assert_eq!(summary(&split(Language::Python, "def f():\n    return 1\n\nx = )\n")), ["function - f 1-2", "code - - 4-4"]);
-        // A script with no definitions that parses is top-level code.
-        assert_eq!(summary(&split(Language::Python, "print('hello')\n")), ["code - - 1-1"]);
+    }
+
+    #[test]
+    fn a_file_with_no_definitions_is_one_file_unit_documented_by_its_header() {
+        let script = "#!/usr/bin/env python3\nimport sys\n\n# Upper-case each line.\nfor line in sys.stdin:\n    print(line.upper())\n";
+        let units = split(Language::Python, script);
+        assert_eq!(summary(&units), ["file - - 1-6"]);
+        assert_eq!(units[0].content, script, "the whole file, its comments and shebang too");
+        assert_eq!(units[0].doc_site, Some(DocSite::Before { line: 2, indent: String::new() }));
+        // A query, a Dockerfile (no grammar), a documented script.
+        assert_eq!(doc_sites(Language::Sql, "SELECT region, sum(total)\nFROM orders\nGROUP BY region;\n"), ["file 1+0"]);
+        assert_eq!(doc_sites(Language::Dockerfile, "# syntax=docker/dockerfile:1\nFROM alpine\nRUN apk add curl\n"), ["file 2+0"]);
+        assert_eq!(doc_sites(Language::Shell, "#!/bin/sh\n# Syncs the mirror.\nrsync -a src/ dst/\n"), ["file documented"]);
+        // Definitions keep the code around them as code; comments alone are no unit.
+        assert_eq!(summary(&split(Language::Python, "import sys\n\ndef f():\n    return 1\n")), ["code - - 1-1", "function - f 3-4"]);
+        assert!(split(Language::Python, "# nothing yet\n").is_empty());
     }
 
     #[test]

@@ -1,0 +1,177 @@
+//! Where a file's header comment goes.
+//!
+//! A file with no definitions (a script, a query, a Dockerfile) is documented as a
+//! whole, by a comment at its top. What a tool reads there must stay first: a shebang,
+//! an encoding line, PHP's `<?php`, a Dockerfile's parser directives, Go's build
+//! constraints, linters' directives. A license header stays above it too, since it is
+//! not a description of the file; any other comment there is one, and the file counts
+//! as documented, as a Python module docstring does.
+
+use super::language::Language;
+use super::unit::DocSite;
+
+/// How `language` writes comments, as far as a file's top needs: its line-comment
+/// markers and its block comments' openings and closings. `None` for a language with
+/// no comment a header could be (Markdown, JSON) or whose files are read as markup.
+fn comments(language: Language) -> Option<(&'static [&'static str], &'static [(&'static str, &'static str)])> {
+    use Language::*;
+    const SLASHES: &[&str] = &["//"];
+    const C_BLOCK: &[(&str, &str)] = &[("/*", "*/")];
+    const HASH: &[&str] = &["#"];
+    Some(match language {
+        Rust | Go | JavaScript | TypeScript | Tsx | Java | C | Cpp | Cuda | CSharp | Kotlin | Swift | Scala | Solidity | Zig | Dart | ObjC
+        | Protobuf => (SLASHES, C_BLOCK),
+        Css => (&[], C_BLOCK),
+        Php | Hcl => (&["#", "//"], C_BLOCK),
+        Python | Ruby | Shell | Perl | R | Julia | Elixir | Yaml | Toml | Makefile | Dockerfile | CMake => (HASH, &[]),
+        PowerShell => (HASH, &[("<#", "#>")]),
+        Sql => (&["--"], C_BLOCK),
+        Lua => (&["--"], &[("--[[", "]]")]),
+        // `{-#` opens a pragma, which `directive` tells apart.
+        Haskell => (&["--"], &[("{-", "-}")]),
+        Matlab => (&["%"], &[("%{", "%}")]),
+        Fortran => (&["!"], &[]),
+        Vue | Svelte | Html | Markdown | RMarkdown | Json => return None,
+    })
+}
+
+/// Whether a file in `language` can hold a header comment.
+pub(crate) fn can_hold_header(language: Language) -> bool {
+    comments(language).is_some()
+}
+
+/// Where the header of `text`, a file in `language` with no definitions, goes: before
+/// its first line of code, below what must stay first and a license; or that it has one.
+pub(crate) fn header_site(language: Language, text: &str) -> DocSite {
+    let Some((line_markers, blocks)) = comments(language) else {
+        return DocSite::NoPlace("its language has no comment to hold a header");
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let mut at = 0;
+    let first = lines.first().map_or("", |line| line.trim_start_matches('\u{feff}'));
+    // Rust's `#![…]` is an inner attribute, not a shebang.
+    if first.starts_with("#!") && !first.starts_with("#![") {
+        at = 1;
+    }
+    if language == Language::Php {
+        let Some(open) = lines.iter().position(|line| line.trim_start().starts_with("<?php")) else {
+            return DocSite::NoPlace("no `<?php` opens its code");
+        };
+        if !lines[open].trim_start()["<?php".len()..].trim().is_empty() {
+            return DocSite::NoPlace("code follows `<?php` on its line");
+        }
+        at = open + 1;
+    }
+    while at < lines.len() {
+        let line = lines[at].trim();
+        if line.is_empty() {
+            at += 1;
+            continue;
+        }
+        let comment_end = if let Some(&(open, close)) = blocks.iter().find(|(open, _)| line.starts_with(open)) {
+            // The block runs to the line its closing is on (past its own opening).
+            if line[open.len()..].contains(close) {
+                at + 1
+            } else {
+                lines[at + 1..].iter().position(|l| l.contains(close)).map_or(lines.len(), |end| at + 2 + end)
+            }
+        } else if line_markers.iter().any(|marker| line.starts_with(marker)) {
+            at + lines[at..].iter().take_while(|l| line_markers.iter().any(|marker| l.trim_start().starts_with(marker))).count()
+        } else if language == Language::Python && opens_string(line) {
+            return DocSite::Documented;
+        } else {
+            return DocSite::Before { line: at as u32 + 1, indent: String::new() };
+        };
+        let comment = &lines[at..comment_end];
+        if comment.iter().all(|line| directive(line.trim())) || comment.iter().any(|line| mentions_license(line)) {
+            at = comment_end;
+            continue;
+        }
+        return DocSite::Documented;
+    }
+    // Nothing but comments and what must stay first.
+    DocSite::Documented
+}
+
+/// Whether a Python line opens a string (a module docstring, when it is the first
+/// statement): `"""`, `'''`, a plain quote, with a prefix that keeps it a docstring.
+fn opens_string(line: &str) -> bool {
+    let unprefixed = line.strip_prefix(['r', 'R', 'u', 'U']).unwrap_or(line);
+    unprefixed.starts_with(['"', '\''])
+}
+
+/// Whether a comment line is an instruction to a tool rather than prose: the
+/// interpreter's encoding or an editor's modeline, a linter's or type checker's
+/// switches, a Dockerfile's parser directives, Go's build constraints, Haskell's
+/// pragmas, PowerShell's `#Requires`.
+fn directive(line: &str) -> bool {
+    const DIRECTIVES: &[&str] = &[
+        "-*-", "vim:", "vi:", "coding:", "coding=", "encoding:", "frozen_string_literal:", "typed:", "rubocop:", "shellcheck", "eslint",
+        "jshint", "jslint", "global ", "globals ", "@ts-", "@flow", "@jsx", "prettier-ignore", "istanbul ", "pylint:", "mypy:", "type:",
+        "pyright:", "flake8:", "noqa", "ruff:", "fmt:", "isort:", "cython:", "nolint", "NOLINT", "clang-format", "go:build", "+build",
+        "syntax=", "escape=", "check=", "Requires ", "requires ", "sqlfluff", "noinspection",
+    ];
+    if line.starts_with("{-#") {
+        return true;
+    }
+    let text = line.trim_start_matches(|c: char| "#/*-!%".contains(c)).trim_start();
+    // `//go:build` has no space after its marker; a Dockerfile's `# syntax=` one.
+    DIRECTIVES.iter().any(|directive| text.starts_with(directive)) || line.starts_with("//go:") || line.starts_with("#region")
+}
+
+/// Whether a comment line is part of a license header.
+fn mentions_license(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    ["copyright", "license", "licence", "spdx-", "(c) ", "©"].iter().any(|word| lower.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(language: Language, text: &str) -> String {
+        match header_site(language, text) {
+            DocSite::Before { line, indent } => format!("before {line}{}", if indent.is_empty() { "" } else { " indented" }),
+            DocSite::Documented => "documented".into(),
+            DocSite::NoPlace(why) => why.into(),
+        }
+    }
+
+    #[test]
+    fn the_header_goes_above_the_first_code_below_what_must_stay_first() {
+        assert_eq!(site(Language::Shell, "#!/bin/sh\nset -e\n"), "before 2");
+        assert_eq!(site(Language::Python, "#!/usr/bin/env python3\n# -*- coding: utf-8 -*-\n\nimport os\n"), "before 4");
+        assert_eq!(site(Language::Dockerfile, "# syntax=docker/dockerfile:1\n# escape=`\nFROM alpine\n"), "before 3");
+        assert_eq!(site(Language::Go, "//go:build linux\n\npackage main\n"), "before 3");
+        assert_eq!(site(Language::Php, "<?php\n\ndeclare(strict_types=1);\n"), "before 3");
+        assert_eq!(site(Language::Ruby, "# frozen_string_literal: true\n\nputs 1\n"), "before 3");
+        assert_eq!(site(Language::Haskell, "{-# LANGUAGE OverloadedStrings #-}\nmodule Main where\n"), "before 2");
+        assert_eq!(site(Language::JavaScript, "/* eslint-disable no-console */\n'use strict';\n"), "before 2");
+        assert_eq!(site(Language::Sql, "\n\nSELECT 1;\n"), "before 3");
+        // Rust's inner attributes are code; `//!` may stand above them.
+        assert_eq!(site(Language::Rust, "#![allow(dead_code)]\nmod a;\n"), "before 1");
+    }
+
+    #[test]
+    fn a_license_is_not_a_description_but_any_other_comment_is() {
+        assert_eq!(site(Language::Shell, "#!/bin/bash\n# Copyright 2024 Example Ltd.\n# SPDX-License-Identifier: MIT\n\nmake all\n"), "before 5");
+        assert_eq!(site(Language::C, "/*\n * Licensed under the Apache License 2.0.\n */\n#include <stdio.h>\n"), "before 4");
+        assert_eq!(site(Language::Shell, "#!/bin/sh\n# Pulls the CSV.\nset -e\n"), "documented");
+        assert_eq!(site(Language::Sql, "/* Monthly revenue\n   by region. */\nSELECT 1;\n"), "documented");
+        assert_eq!(site(Language::Lua, "--[[\nLoads the config.\n]]\nlocal x = 1\n"), "documented");
+        // A license, then the description.
+        assert_eq!(site(Language::Python, "# (c) 2023 Example\n\n\"\"\"Loads rows.\"\"\"\nimport csv\n"), "documented");
+        assert_eq!(site(Language::Python, "r'''Raw docstring.'''\nx = 1\n"), "documented");
+        // A linter's directives alone say nothing of the file; beside prose they are part of its doc.
+        assert_eq!(site(Language::Shell, "# shellcheck disable=SC2034\nx=1\n"), "before 2");
+        assert_eq!(site(Language::Shell, "# shellcheck disable=SC2034\n# Sets x.\nx=1\n"), "documented");
+    }
+
+    #[test]
+    fn languages_without_comments_and_unreadable_php_have_no_place() {
+        assert_eq!(site(Language::Markdown, "# Title\n"), "its language has no comment to hold a header");
+        assert_eq!(site(Language::Json, "{}\n"), "its language has no comment to hold a header");
+        assert_eq!(site(Language::Php, "<?php echo 1;\n"), "code follows `<?php` on its line");
+        assert_eq!(site(Language::Php, "<html><?= $x ?></html>\n"), "no `<?php` opens its code");
+    }
+}
