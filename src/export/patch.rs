@@ -18,7 +18,7 @@ use similar::TextDiff;
 
 use crate::finished::rows::{DocText, Place, Row};
 use super::safe_relative;
-use crate::source::{decode, is_notebook, unit_ids, DocSite, Language, Splitter, Unit, UnitKind, NOT_PATCHED};
+use crate::source::{decode, is_notebook, unit_ids, DocSite, Language, Splitter, Unit, NOT_PATCHED};
 use crate::tasks::docs::{comment_prose, comment_syntax};
 
 /// A repository's docs patch and what it left out.
@@ -134,15 +134,15 @@ fn file_insertions(
 fn comment_lines(language: Language, unit: &Unit, answer: &DocText) -> Result<(u32, String), String> {
     let site = match &unit.doc_site {
         Some(site) => site,
-        None if matches!(unit.kind, UnitKind::Code | UnitKind::File) => return Err("it is top-level code, not a definition".into()),
-        None => return Err("it is a later part of a definition split for size".into()),
+        None if unit.part > 0 => return Err("it is a later part of a unit split for size".into()),
+        None => return Err("it is top-level code, not a definition".into()),
     };
     let (line, indent) = match site {
         DocSite::Before { line, indent } => (*line, indent),
         DocSite::Documented => return Err("it is documented already".into()),
         DocSite::NoPlace(why) => return Err((*why).to_string()),
     };
-    let syntax = comment_syntax(language.name()).ok_or_else(|| format!("hearth knows no doc-comment syntax for {}", language.name()))?;
+    let syntax = comment_syntax(language.name(), unit.kind.as_str()).ok_or_else(|| format!("hearth knows no doc-comment syntax for {}", language.name()))?;
     let prose = comment_prose(&answer.text, unit.name.as_deref(), answer.cut_off)?;
     if repeats_code(&prose, &unit.content) {
         return Err("the answer repeats lines of the code".into());
@@ -185,13 +185,13 @@ mod tests {
 
     const BUDGET: usize = 12 * 1024;
 
-    /// The docs rows a run over `root` would have, with `answers` by unit name as the
-    /// docs task parses them (the rest unanswered).
+    /// The docs rows a run over `root` would have, with `answers` by unit name (`""` for
+    /// a unit without one, a whole file) as the docs task parses them (the rest unanswered).
     fn rows(root: &Path, path: &str, language: Language, answers: &[(&str, &str)]) -> Vec<Row<DocText>> {
         let text = decode(std::fs::read(root.join(path)).unwrap()).unwrap();
         let units = Splitter::new(BUDGET).split(language, path, &text);
         let ids = unit_ids("repo", path, &units);
-        let answer = |name: &Option<String>| answers.iter().find(|(n, _)| Some(*n) == name.as_deref()).map(|(_, a)| a.to_string());
+        let answer = |name: &Option<String>| answers.iter().find(|(n, _)| *n == name.as_deref().unwrap_or("")).map(|(_, a)| a.to_string());
         let rows = units.iter().zip(ids).map(|(unit, (unit_id, _))| Row {
             place: Place {
                 unit_id,
@@ -390,6 +390,48 @@ mod tests {
         git_apply(root, &patch.diff);
         let patched = std::fs::read_to_string(root.join("cart.html")).unwrap();
         assert_eq!(patched, "<ul id=\"cart\"></ul>\n<script>\n  /** Counts the items. */\n  function total(items) {\n    return items.length;\n  }\n</script>\n");
+    }
+
+    #[test]
+    fn a_file_with_no_definitions_gets_a_header_below_what_must_stay_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let files = [
+            ("deploy.sh", Language::Shell, "#!/bin/sh\nset -eu\nrsync -a build/ host:/srv/app\n", "Copies the build to the server."),
+            ("revenue.sql", Language::Sql, "SELECT region, sum(total) AS revenue\nFROM orders\nGROUP BY region;\n", "-- Revenue per region."),
+            ("env.py", Language::Python, "#!/usr/bin/env python3\n# -*- coding: utf-8 -*-\nfrom __future__ import annotations\nimport os\nprint(os.environ)\n", "Prints the environment."),
+            ("lib.rs", Language::Rust, "#![forbid(unsafe_code)]\npub use std::fmt::Display;\n", "/// Re-exports `Display`."),
+            ("README.md", Language::Markdown, "# App\n\nDeploys the app.\n", "Describes the app."),
+        ];
+        let mut all = Vec::new();
+        for (path, language, text, answer) in files {
+            std::fs::write(root.join(path), text).unwrap();
+            all.extend(rows(root, path, language, &[("", answer)]));
+        }
+        let refs: Vec<&Row<DocText>> = all.iter().collect();
+        let patch = repo_patch(root, &refs, BUDGET);
+        assert_eq!((patch.comments, patch.files), (4, 4), "{:?}\n{}", patch.left_out, patch.diff);
+        assert_eq!(patch.left_out["its language has no comment to hold a header"], 1, "{:?}", patch.left_out);
+        git_apply(root, &patch.diff);
+
+        let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+        assert_eq!(read("deploy.sh"), "#!/bin/sh\n# Copies the build to the server.\nset -eu\nrsync -a build/ host:/srv/app\n");
+        assert_eq!(read("revenue.sql"), "-- Revenue per region.\nSELECT region, sum(total) AS revenue\nFROM orders\nGROUP BY region;\n");
+        // A `///` answer is written as the crate's `//!`, which may stand above its attributes.
+        assert_eq!(read("lib.rs"), "//! Re-exports `Display`.\n#![forbid(unsafe_code)]\npub use std::fmt::Display;\n");
+        // Python reads the module's docstring, above the `__future__` import that must follow it.
+        let check = "import ast, sys\nprint(ast.get_docstring(ast.parse(open(sys.argv[1]).read())))";
+        let python = Command::new("python3").args(["-c", check, root.join("env.py").to_str().unwrap()]).output().expect("python3 runs");
+        assert_eq!(String::from_utf8_lossy(&python.stdout), "Prints the environment.\n", "{python:?}\n{}", read("env.py"));
+
+        // The files now have their headers: a run over them finds each documented.
+        let mut rerun = Vec::new();
+        for (path, language, _, _) in files {
+            rerun.extend(rows(root, path, language, &[("", "Does things.")]));
+        }
+        let refs: Vec<&Row<DocText>> = rerun.iter().collect();
+        let rerun = repo_patch(root, &refs, BUDGET);
+        assert_eq!((rerun.comments, rerun.left_out["it is documented already"]), (0, 4), "{:?}\n{}", rerun.left_out, rerun.diff);
     }
 
     #[test]

@@ -26,21 +26,48 @@ Inside: {{ parent }}{% endif %}
 {{ content }}
 ```";
 
-/// The doc-comment convention of `language` (a [`Language::name`](crate::source::Language::name)),
-/// as the prompt names it.
-pub fn doc_style(language: &str) -> &'static str {
-    convention(language).0
+/// The doc-comment convention of a `kind` of unit in `language` (a
+/// [`Language::name`](crate::source::Language::name)), as the prompt names it.
+pub fn doc_style(language: &str, kind: &str) -> &'static str {
+    convention(language, kind).0
 }
 
-/// How `language` writes a doc comment, for placing one in its source; `None` for a
-/// language without a convention hearth can write.
-pub fn comment_syntax(language: &str) -> Option<DocSyntax> {
-    convention(language).1
+/// How a `kind` of unit in `language` is documented, for placing a comment in its
+/// source; `None` for a language without a convention hearth can write.
+pub fn comment_syntax(language: &str, kind: &str) -> Option<DocSyntax> {
+    convention(language, kind).1
 }
 
-/// The one table of conventions: the prompt's words and the syntax they name.
-fn convention(language: &str) -> (&'static str, Option<DocSyntax>) {
+/// The one table of conventions: the prompt's words and the syntax they name. A `file`
+/// unit (a file with no definitions) is documented by a header at its top, which is not
+/// always written as a definition's doc: Rust's `//!`, not `///`; plain `#` lines in R,
+/// where roxygen's `#'` would document the first object below.
+fn convention(language: &str, kind: &str) -> (&'static str, Option<DocSyntax>) {
     use DocSyntax::*;
+    macro_rules! header {
+        ($words:literal) => {
+            concat!($words, " at the top of the file, saying what the file is for")
+        };
+    }
+    if kind == UnitKind::File.as_str() {
+        return match language {
+            "rust" => (header!("Rust `//!` inner doc comments"), Some(Lines("//!"))),
+            "zig" => (header!("Zig `//!` top-level doc comments"), Some(Lines("//!"))),
+            "python" => (header!("a Python module docstring (\"\"\"...\"\"\")"), Some(Docstring)),
+            "powershell" => (header!("PowerShell comment-based help (<# .SYNOPSIS ... #>)"), Some(PowerShellHelp)),
+            "javascript" | "typescript" | "tsx" | "java" | "kotlin" | "scala" | "c" | "cpp" | "cuda" | "objc" | "php" | "css" => {
+                (header!("a block comment (/** ... */)"), Some(Block))
+            }
+            "go" | "csharp" | "swift" | "dart" | "solidity" | "protobuf" => (header!("`//` comment lines"), Some(Lines("//"))),
+            "ruby" | "shell" | "perl" | "r" | "julia" | "elixir" | "yaml" | "toml" | "makefile" | "dockerfile" | "cmake" | "hcl" => {
+                (header!("`#` comment lines"), Some(Lines("#")))
+            }
+            "haskell" | "lua" | "sql" => (header!("`--` comment lines"), Some(Lines("--"))),
+            "matlab" => (header!("`%` comment lines"), Some(Lines("%"))),
+            "fortran" => (header!("`!` comment lines"), Some(Lines("!"))),
+            _ => (header!("the language's usual comment syntax"), None),
+        };
+    }
     match language {
         "rust" => ("Rust `///` doc comments", Some(Lines("///"))),
         "python" => ("a Python docstring (\"\"\"...\"\"\")", Some(Docstring)),
@@ -493,6 +520,7 @@ fn strip_fence(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::{can_hold_header, Language};
 
     #[test]
     fn answers_lose_their_fence_and_empty_ones_fail() {
@@ -671,15 +699,29 @@ mod tests {
 
     #[test]
     fn each_language_gets_its_convention() {
-        assert!(doc_style("python").contains("docstring"));
-        assert!(doc_style("rust").contains("///"));
-        assert!(doc_style("brainfuck").contains("usual"));
-        assert_eq!(comment_syntax("python"), Some(DocSyntax::Docstring));
-        assert_eq!(comment_syntax("go"), Some(DocSyntax::Lines("//")));
-        assert_eq!(comment_syntax("brainfuck"), None);
-        assert_eq!(comment_syntax("r"), Some(DocSyntax::Lines("#'")));
-        assert_eq!(comment_syntax("elixir"), Some(DocSyntax::ElixirDoc));
-        assert!(doc_style("elixir").contains("@doc"));
-        assert_eq!(comment_syntax("julia"), Some(DocSyntax::JuliaDoc));
+        assert!(doc_style("python", "function").contains("docstring"));
+        assert!(doc_style("rust", "struct").contains("///"));
+        assert!(doc_style("brainfuck", "function").contains("usual"));
+        assert_eq!(comment_syntax("python", "class"), Some(DocSyntax::Docstring));
+        assert_eq!(comment_syntax("go", "function"), Some(DocSyntax::Lines("//")));
+        assert_eq!(comment_syntax("brainfuck", "function"), None);
+        assert_eq!(comment_syntax("r", "function"), Some(DocSyntax::Lines("#'")));
+        assert_eq!(comment_syntax("elixir", "function"), Some(DocSyntax::ElixirDoc));
+        assert!(doc_style("elixir", "function").contains("@doc"));
+        assert_eq!(comment_syntax("julia", "function"), Some(DocSyntax::JuliaDoc));
+    }
+
+    #[test]
+    fn a_file_is_documented_by_a_header_where_its_language_can_hold_one() {
+        assert_eq!(comment_syntax("rust", "file"), Some(DocSyntax::Lines("//!")));
+        assert_eq!(comment_syntax("r", "file"), Some(DocSyntax::Lines("#")), "roxygen's #' would document the object below");
+        assert_eq!(comment_syntax("python", "file"), Some(DocSyntax::Docstring));
+        assert!(doc_style("sql", "file").contains("top of the file"));
+        assert!(doc_style("python", "file").contains("module docstring"));
+        // The patch writes a header wherever the walk found a place for one.
+        for &language in Language::ALL {
+            let place = can_hold_header(language);
+            assert_eq!(comment_syntax(language.name(), "file").is_some(), place, "{}", language.name());
+        }
     }
 }

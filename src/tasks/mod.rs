@@ -85,7 +85,7 @@ impl UnitTemplate {
     /// The text for `unit`.
     pub fn render(&self, unit: &UnitRow) -> std::result::Result<String, String> {
         let template = self.env.get_template("template").expect("added in new");
-        let context = minijinja::context! { doc_style => docs::doc_style(&unit.language), ..minijinja::value::Serde(unit) };
+        let context = minijinja::context! { doc_style => docs::doc_style(&unit.language, &unit.kind), ..minijinja::value::Serde(unit) };
         template.render(context).map_err(|e| format!("prompt template: {e}"))
     }
 }
