@@ -452,12 +452,14 @@ struct TaskOutput<'a> {
 }
 
 impl<'a> TaskOutput<'a> {
-    fn open(context: &'a RunContext, identity: &TaskIdentity, skip_kinds: &[UnitKind]) -> Result<TaskOutput<'a>> {
+    /// The task's output folder, and which units it runs: those `runs_on` takes whose
+    /// row under their cache key is not done.
+    fn open(context: &'a RunContext, identity: &TaskIdentity, runs_on: impl Fn(&UnitKey) -> bool) -> Result<TaskOutput<'a>> {
         let started = Instant::now();
         let folder = PartFolder::open(&context.out.join(identity.task.dir_name()), context.options.shard)?;
         let existing = folder.keys()?;
         let keys: Vec<Option<String>> =
-            context.unit_keys.iter().map(|u| (!UnitKind::names(skip_kinds, &u.kind)).then(|| identity.cache_key(u))).collect();
+            context.unit_keys.iter().map(|u| runs_on(u).then(|| identity.cache_key(u))).collect();
         let rerun = context.options.rerun;
         let todo: Vec<usize> = (0..keys.len())
             .filter(|&i| keys[i].as_ref().is_some_and(|key| rerun || existing.get(key) != Some(&KeyState::Done)))
@@ -559,7 +561,7 @@ impl RunContext<'_> {
         let plan = GenerationPlan::new(task, spec)?;
         let model_source = spec.model.as_deref().unwrap_or(&self.pipeline.model.source);
         let identity = TaskIdentity::new(task, model_source, models, format!("{}\n\n{}", plan.system, plan.template_source), to_json(&plan.params))?;
-        let mut output = TaskOutput::open(self, &identity, &plan.skip_kinds)?;
+        let mut output = TaskOutput::open(self, &identity, |unit| plan.runs_on(task, unit))?;
         let schema = tasks::schema(task, None);
         if output.todo.is_empty() {
             return output.finish(Some(&schema));
@@ -609,7 +611,7 @@ impl RunContext<'_> {
         let pooling = spec.pooling;
         let template = UnitTemplate::new("[tasks.embed] template", template_source)?;
         let identity = TaskIdentity::new(TaskKind::Embed, model_source, models, template_source.to_string(), to_json(&pooling))?;
-        let mut output = TaskOutput::open(self, &identity, &spec.skip_kinds)?;
+        let mut output = TaskOutput::open(self, &identity, |unit| !UnitKind::names(&spec.skip_kinds, &unit.kind))?;
         output.summary.query_template = Some(query_template.to_string());
         if output.todo.is_empty() {
             // The embedding's width is the model's, not loaded for a run with nothing to
@@ -755,6 +757,11 @@ impl GenerationPlan {
         };
         let skip_kinds = spec.skip_kinds.clone().unwrap_or_else(|| default_skip.to_vec());
         Ok(GenerationPlan { system: spec.system.as_deref().unwrap_or(default_system).to_string(), template_source, template, params, skip_kinds })
+    }
+
+    /// Whether `task` runs on `unit`: not a kind it skips, and for docs a unit it documents.
+    fn runs_on(&self, task: TaskKind, unit: &UnitKey) -> bool {
+        !UnitKind::names(&self.skip_kinds, &unit.kind) && (task != TaskKind::Docs || docs::documents(unit))
     }
 
     /// The chat prompt's token ids for `unit`.

@@ -101,6 +101,11 @@ fn make_repo(tmp: &Path, functions: usize) -> PathBuf {
 
 /// The units of a run's units files (a sharded run's too) of `kind`.
 fn units_of_kind(out: &Path, kind: &str) -> usize {
+    count_units(out, |unit_kind, _| unit_kind == kind)
+}
+
+/// The units of a run's units files (a sharded run's too) `take` takes by kind and language.
+fn count_units(out: &Path, take: impl Fn(&str, &str) -> bool) -> usize {
     let mut count = 0;
     for entry in std::fs::read_dir(out).unwrap() {
         let path = entry.unwrap().path();
@@ -108,17 +113,18 @@ fn units_of_kind(out: &Path, kind: &str) -> usize {
         if name.starts_with("units") && name.ends_with(".parquet") {
             let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap();
             let batches: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
-            count += strings(&batches, "kind").iter().filter(|k| k.as_deref() == Some(kind)).count();
+            let kinds = strings(&batches, "kind").into_iter().map(Option::unwrap);
+            count += kinds.zip(strings(&batches, "language").into_iter().map(Option::unwrap)).filter(|(kind, language)| take(kind, language)).count();
         }
     }
     count
 }
 
 /// The units of a run of `units` in all that a task (by its name or its folder's) runs
-/// on: docs leave top-level `code` units alone.
+/// on: docs leave top-level `code` units alone, and files no comment can be written in.
 fn task_units(out: &Path, task: &str, units: usize) -> usize {
     match task {
-        "docs" => units - units_of_kind(out, "code"),
+        "docs" => units - count_units(out, |kind, language| kind == "code" || (kind == "file" && ["markdown", "json"].contains(&language))),
         _ => units,
     }
 }
@@ -165,7 +171,8 @@ fn smollm2_runs_docs_review_and_embed_over_the_sample_datasets() {
 
     let docs = read_folder(&out.join("docs"));
     let texts = strings(&docs, "text");
-    assert_eq!(texts.len(), units - code_units, "docs leave top-level code alone");
+    assert_eq!(texts.len(), task_units(&out, "docs", units), "docs leave top-level code alone, and the README");
+    assert!(count_units(&out, |kind, language| kind == "file" && language == "markdown") > 0, "the sample repository has a README");
     assert!(strings(&docs, "kind").iter().all(|kind| kind.as_deref() != Some("code")));
     assert!(texts.iter().all(|t| t.as_ref().is_some_and(|t| !t.trim().is_empty())), "every unit has a doc: {texts:?}");
 

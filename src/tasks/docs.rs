@@ -1,12 +1,20 @@
 //! The docs task: a documentation comment per unit, in its language's own convention.
 
 use crate::engine::AnswerEnd;
-use crate::source::UnitKind;
+use crate::source::{can_hold_header, Language, UnitKind};
+use crate::tasks::UnitKey;
 
 /// Unit kinds the docs task leaves alone unless `[tasks.docs] skip_kinds` says
 /// otherwise: top-level code (imports, constants, statements) has no definition a
 /// comment could document, and the export places none there.
 pub const SKIP_KINDS: &[UnitKind] = &[UnitKind::Code];
+
+/// Whether the docs task documents `unit` (past `skip_kinds`): a file no comment can be
+/// written in (Markdown, JSON) has no doc comment, and a model asked for one answers
+/// with noise.
+pub fn documents(unit: &UnitKey) -> bool {
+    unit.kind != UnitKind::File.as_str() || Language::from_name(&unit.language).is_none_or(can_hold_header)
+}
 
 /// The system message.
 pub const SYSTEM: &str = "You are an expert software engineer who writes concise, accurate documentation.";
@@ -520,7 +528,6 @@ fn strip_fence(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::{can_hold_header, Language};
 
     #[test]
     fn answers_lose_their_fence_and_empty_ones_fail() {
@@ -709,6 +716,17 @@ mod tests {
         assert_eq!(comment_syntax("elixir", "function"), Some(DocSyntax::ElixirDoc));
         assert!(doc_style("elixir", "function").contains("@doc"));
         assert_eq!(comment_syntax("julia", "function"), Some(DocSyntax::JuliaDoc));
+    }
+
+    #[test]
+    fn docs_leave_alone_a_file_no_comment_can_be_written_in() {
+        let unit = |kind: &str, language: &str| UnitKey { unit_id: String::new(), content_hash: String::new(), kind: kind.into(), language: language.into() };
+        assert!(!documents(&unit("file", "markdown")));
+        assert!(!documents(&unit("file", "json")));
+        assert!(documents(&unit("file", "yaml")));
+        assert!(documents(&unit("function", "python")));
+        // A dataset may name a language hearth does not know: asked, the model knows its comments.
+        assert!(documents(&unit("file", "cobol")));
     }
 
     #[test]

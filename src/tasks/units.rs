@@ -55,28 +55,32 @@ pub struct UnitKey {
     pub unit_id: String,
     #[allow(missing_docs)]
     pub content_hash: String,
-    /// Which units a task runs on is chosen by kind (`skip_kinds`).
+    /// Which units a task runs on is chosen by kind (`skip_kinds`), and for docs by
+    /// whether a file's language can hold a comment.
     pub kind: String,
+    #[allow(missing_docs)]
+    pub language: String,
 }
 
 fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
     batch.column_by_name(name).expect("units.parquet has its schema").as_string::<i32>()
 }
 
-/// The identity of every unit of a `units.parquet`, in file order: only its three small
+/// The identity of every unit of a `units.parquet`, in file order: only its four small
 /// columns are read.
 pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
     let builder = open_parquet(path)?;
-    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash", "kind"]);
+    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash", "kind", "language"]);
     let reader = builder.with_projection(columns).build().map_err(|e| Error::parquet(path, e))?;
     let mut keys = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
-        let (unit_id, content_hash, kind) = (text(&batch, "unit_id"), text(&batch, "content_hash"), text(&batch, "kind"));
+        let (unit_id, content_hash, kind, language) = (text(&batch, "unit_id"), text(&batch, "content_hash"), text(&batch, "kind"), text(&batch, "language"));
         keys.extend((0..batch.num_rows()).map(|i| UnitKey {
             unit_id: unit_id.value(i).to_string(),
             content_hash: content_hash.value(i).to_string(),
             kind: kind.value(i).to_string(),
+            language: language.value(i).to_string(),
         }));
     }
     Ok(keys)
@@ -234,7 +238,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys = read_unit_keys(&units_file(dir.path(), 5)).unwrap();
         assert_eq!(keys.len(), 5);
-        assert_eq!(keys[3], UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: "function".into() });
+        assert_eq!(keys[3], UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: "function".into(), language: "rust".into() });
     }
 
     #[test]
