@@ -428,6 +428,10 @@ struct WalkArgs {
     /// Ignore .gitignore, .ignore and git's exclude files.
     #[arg(long)]
     no_ignore: bool,
+    /// Keep files a tool wrote (lock files, generators' output, minified bundles) and
+    /// those .gitattributes marks linguist-generated or linguist-vendored.
+    #[arg(long)]
+    keep_generated: bool,
     /// Worker threads [default: one per core].
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -729,6 +733,7 @@ fn walk(args: WalkArgs) -> anyhow::Result<()> {
         hidden: args.hidden,
         respect_ignore_files: !args.no_ignore,
         threads: args.threads,
+        keep_generated: args.keep_generated,
     };
     let input = match args.dataset {
         Some(file) => WalkInput::Dataset {

@@ -62,6 +62,10 @@ pub struct SourceSection {
     /// Walk hidden files too (default false).
     #[serde(default)]
     pub hidden: bool,
+    /// Keep files a tool wrote and those `.gitattributes` marks generated or vendored
+    /// (default false).
+    #[serde(default)]
+    pub keep_generated: bool,
 }
 
 /// One `[[source.datasets]]` entry.
@@ -408,6 +412,7 @@ impl Pipeline {
             exclude: self.source.exclude.clone(),
             follow_links: self.source.follow_links,
             hidden: self.source.hidden,
+            keep_generated: self.source.keep_generated,
             ..defaults
         }
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_channel::Sender;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use super::generated::generated_by_rules;
 use super::language::Language;
 use super::notebook::{self, Notebook};
 use super::split::Splitter;
@@ -119,7 +120,9 @@ impl<'a> Emitter<'a> {
 
     /// A file's bytes: decoded, split and recorded as units, or recorded as skipped.
     /// `language` is a dataset's own label; files from disk are detected by name.
-    pub(crate) fn file(&mut self, repo: &str, path: &str, bytes: Vec<u8>, language: Option<Language>) -> Result<()> {
+    /// `hand_written`: the repository says so (`-linguist-generated`), whatever the
+    /// rules for generated files would say.
+    pub(crate) fn file(&mut self, repo: &str, path: &str, bytes: Vec<u8>, language: Option<Language>, hand_written: bool) -> Result<()> {
         let size = bytes.len() as u64;
         let limit = read_limit(self.config, path);
         if size > limit {
@@ -136,6 +139,11 @@ impl<'a> Emitter<'a> {
             let head = &text.as_bytes()[..text.len().min(text::BINARY_SNIFF_BYTES)];
             Language::detect(std::path::Path::new(path), head)
         });
+        if !self.config.keep_generated && !hand_written {
+            if let Some(why) = generated_by_rules(path, &text, language) {
+                return self.skip(repo, path, Skip::with_detail(SkipReason::Generated, why), Some(size));
+            }
+        }
         let Some(language) = language else {
             return self.skip(repo, path, Skip::new(SkipReason::UnknownLanguage), Some(size));
         };

@@ -7,6 +7,8 @@
 //! not a description of the file; any other comment there is one, and the file counts
 //! as documented, as a Python module docstring does.
 
+use std::ops::Range;
+
 use super::language::Language;
 use super::unit::DocSite;
 
@@ -40,19 +42,53 @@ pub(crate) fn can_hold_header(language: Language) -> bool {
     comments(language).is_some()
 }
 
+/// The top of a file: the comments before its first line of code, each as a range of
+/// its lines, and that line (`None` when there is none).
+pub(crate) struct Top {
+    pub comments: Vec<Range<usize>>,
+    pub code: Option<usize>,
+}
+
+/// The top of `lines` from line `at` (0-based) on, for a file in `language`; `None` for
+/// a language without comments.
+pub(crate) fn top(language: Language, lines: &[&str], mut at: usize) -> Option<Top> {
+    let (line_markers, blocks) = comments(language)?;
+    let mut comments = Vec::new();
+    while at < lines.len() {
+        let line = lines[at].trim();
+        if line.is_empty() {
+            at += 1;
+            continue;
+        }
+        let end = if let Some(&(open, close)) = blocks.iter().find(|(open, _)| line.starts_with(open)) {
+            // The block runs to the line its closing is on (past its own opening).
+            if line[open.len()..].contains(close) {
+                at + 1
+            } else {
+                lines[at + 1..].iter().position(|l| l.contains(close)).map_or(lines.len(), |end| at + 2 + end)
+            }
+        } else if line_markers.iter().any(|marker| line.starts_with(marker)) {
+            at + lines[at..].iter().take_while(|l| line_markers.iter().any(|marker| l.trim_start().starts_with(marker))).count()
+        } else {
+            return Some(Top { comments, code: Some(at) });
+        };
+        comments.push(at..end);
+        at = end;
+    }
+    Some(Top { comments, code: None })
+}
+
+/// The line after a shebang (Rust's `#![…]` is an inner attribute, not one), or 0.
+pub(crate) fn after_shebang(lines: &[&str]) -> usize {
+    let first = lines.first().map_or("", |line| line.trim_start_matches('\u{feff}'));
+    usize::from(first.starts_with("#!") && !first.starts_with("#!["))
+}
+
 /// Where the header of `text`, a file in `language` with no definitions, goes: before
 /// its first line of code, below what must stay first and a license; or that it has one.
 pub(crate) fn header_site(language: Language, text: &str) -> DocSite {
-    let Some((line_markers, blocks)) = comments(language) else {
-        return DocSite::NoPlace("its language has no comment to hold a header");
-    };
     let lines: Vec<&str> = text.lines().collect();
-    let mut at = 0;
-    let first = lines.first().map_or("", |line| line.trim_start_matches('\u{feff}'));
-    // Rust's `#![…]` is an inner attribute, not a shebang.
-    if first.starts_with("#!") && !first.starts_with("#![") {
-        at = 1;
-    }
+    let mut at = after_shebang(&lines);
     if language == Language::Php {
         let Some(open) = lines.iter().position(|line| line.trim_start().starts_with("<?php")) else {
             return DocSite::NoPlace("no `<?php` opens its code");
@@ -62,35 +98,22 @@ pub(crate) fn header_site(language: Language, text: &str) -> DocSite {
         }
         at = open + 1;
     }
-    while at < lines.len() {
-        let line = lines[at].trim();
-        if line.is_empty() {
-            at += 1;
-            continue;
-        }
-        let comment_end = if let Some(&(open, close)) = blocks.iter().find(|(open, _)| line.starts_with(open)) {
-            // The block runs to the line its closing is on (past its own opening).
-            if line[open.len()..].contains(close) {
-                at + 1
-            } else {
-                lines[at + 1..].iter().position(|l| l.contains(close)).map_or(lines.len(), |end| at + 2 + end)
-            }
-        } else if line_markers.iter().any(|marker| line.starts_with(marker)) {
-            at + lines[at..].iter().take_while(|l| line_markers.iter().any(|marker| l.trim_start().starts_with(marker))).count()
-        } else if language == Language::Python && opens_string(line) {
-            return DocSite::Documented;
-        } else {
-            return DocSite::Before { line: at as u32 + 1, indent: String::new() };
-        };
-        let comment = &lines[at..comment_end];
-        if comment.iter().all(|line| directive(line.trim())) || comment.iter().any(|line| mentions_license(line)) {
-            at = comment_end;
-            continue;
-        }
+    let Some(top) = top(language, &lines, at) else {
+        return DocSite::NoPlace("its language has no comment to hold a header");
+    };
+    let says_nothing = |comment: &Range<usize>| {
+        let comment = &lines[comment.clone()];
+        comment.iter().all(|line| directive(line.trim())) || comment.iter().any(|line| mentions_license(line))
+    };
+    if !top.comments.iter().all(says_nothing) {
         return DocSite::Documented;
     }
-    // Nothing but comments and what must stay first.
-    DocSite::Documented
+    match top.code {
+        Some(code) if language == Language::Python && opens_string(lines[code].trim()) => DocSite::Documented,
+        Some(code) => DocSite::Before { line: code as u32 + 1, indent: String::new() },
+        // Nothing but comments and what must stay first.
+        None => DocSite::Documented,
+    }
 }
 
 /// Whether a Python line opens a string (a module docstring, when it is the first

@@ -8,6 +8,7 @@ mod dataset;
 mod dbt;
 mod emit;
 mod fortran;
+mod generated;
 mod git;
 mod grammar;
 mod header;
@@ -76,6 +77,10 @@ pub struct WalkConfig {
     pub respect_ignore_files: bool,
     /// Walker threads; 0 picks one per core. Default 0.
     pub threads: usize,
+    /// Keep the files a tool wrote (lock files, generators' output, minified bundles)
+    /// and those `.gitattributes` marks generated or vendored. Default false: they are
+    /// recorded as `generated` / `vendored`.
+    pub keep_generated: bool,
 }
 
 impl Default for WalkConfig {
@@ -89,6 +94,7 @@ impl Default for WalkConfig {
             hidden: false,
             respect_ignore_files: true,
             threads: 0,
+            keep_generated: false,
         }
     }
 }

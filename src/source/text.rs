@@ -43,6 +43,11 @@ pub enum SkipReason {
     InvalidRecord,
     /// A `.ipynb` file that is not a notebook hearth reads (not JSON, or no cells).
     InvalidNotebook,
+    /// Written by a tool, not by hand: a lock file, a code generator's output, a minified
+    /// bundle, or marked `linguist-generated` (see `generated.rs`).
+    Generated,
+    /// Marked `linguist-vendored` in the repository's `.gitattributes`.
+    Vendored,
 }
 
 impl SkipReason {
@@ -64,6 +69,8 @@ impl SkipReason {
             SkipReason::Excluded => "excluded",
             SkipReason::InvalidRecord => "invalid_record",
             SkipReason::InvalidNotebook => "invalid_notebook",
+            SkipReason::Generated => "generated",
+            SkipReason::Vendored => "vendored",
         }
     }
 }

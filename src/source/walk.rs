@@ -14,6 +14,7 @@ use crossbeam_channel::Sender;
 use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 
 use super::emit::{self, Emitter, PathFilter, WalkStats};
+use super::generated::{marked_skip, Attributes, Marked};
 use super::text::{Skip, SkipReason};
 use super::{SourceBatch, SourceInfo, WalkConfig};
 use crate::{Error, Result};
@@ -24,6 +25,8 @@ struct Root {
     given: PathBuf,
     /// Canonical form, to tell whether a link's target stays inside.
     canonical: PathBuf,
+    /// The folder paths under it are relative to, whose `.gitattributes` they read.
+    folder: PathBuf,
     repo: String,
 }
 
@@ -36,7 +39,8 @@ pub fn walk_repos(roots: &[PathBuf], config: &WalkConfig, stats: &WalkStats, tx:
         let canonical = root.canonicalize().map_err(|e| Error::io(root, e))?;
         let named = if canonical.is_dir() { canonical.as_path() } else { canonical.parent().unwrap_or(&canonical) };
         let repo = named.file_name().map_or_else(|| "root".to_string(), |n| n.to_string_lossy().into_owned());
-        resolved.push(Root { given: root.clone(), canonical, repo });
+        let folder = if canonical.is_dir() { root.clone() } else { root.parent().map_or_else(PathBuf::new, Path::to_path_buf) };
+        resolved.push(Root { given: root.clone(), canonical, folder, repo });
     }
     let Some((first, rest)) = resolved.split_first() else {
         return Err(Error::Config("no repository to walk".into()));
@@ -59,7 +63,7 @@ pub fn walk_repos(roots: &[PathBuf], config: &WalkConfig, stats: &WalkStats, tx:
     // Longest root first, so a path under nested roots belongs to the innermost one.
     let mut by_length: Vec<&Root> = resolved.iter().collect();
     by_length.sort_by_key(|r| std::cmp::Reverse(r.given.as_os_str().len()));
-    let shared = Shared { config, stats, filter, roots: by_length, tx, failure: Mutex::new(None) };
+    let shared = Shared { config, stats, filter, attributes: Attributes::default(), roots: by_length, tx, failure: Mutex::new(None) };
     builder.build_parallel().visit(&mut VisitorBuilder { shared: &shared });
     if let Some(err) = shared.failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(err);
@@ -78,6 +82,7 @@ struct Shared<'a> {
     config: &'a WalkConfig,
     stats: &'a WalkStats,
     filter: PathFilter,
+    attributes: Attributes,
     roots: Vec<&'a Root>,
     tx: Sender<SourceBatch>,
     /// The first error that must end the walk; the walk is told to quit when it is set.
@@ -165,6 +170,13 @@ impl Visitor<'_> {
         if self.emitter.skip_if_excluded(repo, &path, size)? {
             return Ok(());
         }
+        let marked = match self.shared.config.keep_generated {
+            true => None,
+            false => self.shared.attributes.marked(&root.folder, &path),
+        };
+        if let Some(skip) = marked.and_then(marked_skip) {
+            return self.emitter.skip(repo, &path, skip, size);
+        }
         // Checked before reading so that a huge file is never read; the emitter checks
         // again for datasets, whose records arrive already read.
         let limit = emit::read_limit(&self.shared.config, &path);
@@ -172,7 +184,7 @@ impl Visitor<'_> {
             return self.emitter.skip(repo, &path, Skip::too_large(limit), Some(size));
         }
         match fs::read(entry.path()) {
-            Ok(bytes) => self.emitter.file(repo, &path, bytes, None),
+            Ok(bytes) => self.emitter.file(repo, &path, bytes, None, marked == Some(Marked::HandWritten)),
             Err(err) => self.emitter.skip(repo, &path, Skip::with_detail(SkipReason::IoError, err.to_string()), size),
         }
     }
