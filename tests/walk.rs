@@ -295,6 +295,13 @@ fn files_a_tool_wrote_are_skipped_as_generated_unless_kept() {
     assert_eq!(details["package-lock.json"], "a package manager's lock file");
     assert_eq!(details["third_party/zlib/inflate.c"], "marked linguist-vendored in .gitattributes");
 
+    // A subfolder of the checkout follows the `.gitattributes` above it, as git does.
+    assert!(Command::new("git").args(["init", "-q"]).current_dir(&root).status().unwrap().success());
+    let sub = tmp.path().join("sub");
+    let output = hearth(&["walk", root.join("third_party").to_str().unwrap(), "--out", sub.to_str().unwrap(), "--quiet"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(skipped(&sub).into_iter().collect::<Vec<_>>(), [("zlib/inflate.c".to_string(), "vendored".to_string())]);
+
     // Kept, every one is read as it would be.
     let kept = tmp.path().join("kept");
     walk(&kept, &["--keep-generated"]);

@@ -33,6 +33,12 @@ pub fn head_commit(dir: &Path) -> Option<String> {
     })
 }
 
+/// The top of the git work tree containing `dir` (a canonical path), if any: where the
+/// checkout's root `.gitattributes` is.
+pub(crate) fn work_tree_top(dir: &Path) -> Option<&Path> {
+    dir.ancestors().find(|ancestor| git_dir_of(ancestor).is_some())
+}
+
 fn git_dir_of(dir: &Path) -> Option<PathBuf> {
     let dot_git = dir.join(".git");
     if dot_git.is_dir() {

@@ -25,8 +25,10 @@ struct Root {
     given: PathBuf,
     /// Canonical form, to tell whether a link's target stays inside.
     canonical: PathBuf,
-    /// The folder paths under it are relative to, whose `.gitattributes` they read.
-    folder: PathBuf,
+    /// Where its paths' `.gitattributes` are read from: the top of the git checkout it
+    /// is in (or its own folder outside one), and its folder's path below that top.
+    attributes_top: PathBuf,
+    attributes_prefix: String,
     repo: String,
 }
 
@@ -39,8 +41,11 @@ pub fn walk_repos(roots: &[PathBuf], config: &WalkConfig, stats: &WalkStats, tx:
         let canonical = root.canonicalize().map_err(|e| Error::io(root, e))?;
         let named = if canonical.is_dir() { canonical.as_path() } else { canonical.parent().unwrap_or(&canonical) };
         let repo = named.file_name().map_or_else(|| "root".to_string(), |n| n.to_string_lossy().into_owned());
-        let folder = if canonical.is_dir() { root.clone() } else { root.parent().map_or_else(PathBuf::new, Path::to_path_buf) };
-        resolved.push(Root { given: root.clone(), canonical, folder, repo });
+        // A subfolder of a checkout follows the `.gitattributes` above it too, as git does.
+        let attributes_top = super::git::work_tree_top(named).unwrap_or(named).to_path_buf();
+        let below_top = named.strip_prefix(&attributes_top).unwrap_or(Path::new(""));
+        let attributes_prefix = below_top.components().map(|c| format!("{}/", c.as_os_str().to_string_lossy())).collect();
+        resolved.push(Root { given: root.clone(), canonical, attributes_top, attributes_prefix, repo });
     }
     let Some((first, rest)) = resolved.split_first() else {
         return Err(Error::Config("no repository to walk".into()));
@@ -172,7 +177,7 @@ impl Visitor<'_> {
         }
         let marked = match self.shared.config.keep_generated {
             true => None,
-            false => self.shared.attributes.marked(&root.folder, &path),
+            false => self.shared.attributes.marked(&root.attributes_top, &format!("{}{path}", root.attributes_prefix)),
         };
         if let Some(skip) = marked.and_then(marked_skip) {
             return self.emitter.skip(repo, &path, skip, size);
