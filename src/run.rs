@@ -611,7 +611,7 @@ impl RunContext<'_> {
         let pooling = spec.pooling;
         let template = UnitTemplate::new("[tasks.embed] template", template_source)?;
         let identity = TaskIdentity::new(TaskKind::Embed, model_source, models, template_source.to_string(), to_json(&pooling))?;
-        let mut output = TaskOutput::open(self, &identity, |unit| !UnitKind::names(&spec.skip_kinds, &unit.kind))?;
+        let mut output = TaskOutput::open(self, &identity, |unit| !spec.skip_kinds.contains(&unit.kind))?;
         output.summary.query_template = Some(query_template.to_string());
         if output.todo.is_empty() {
             // The embedding's width is the model's, not loaded for a run with nothing to
@@ -761,7 +761,7 @@ impl GenerationPlan {
 
     /// Whether `task` runs on `unit`: not a kind it skips, and for docs a unit it documents.
     fn runs_on(&self, task: TaskKind, unit: &UnitKey) -> bool {
-        !UnitKind::names(&self.skip_kinds, &unit.kind) && (task != TaskKind::Docs || docs::documents(unit))
+        !self.skip_kinds.contains(&unit.kind) && (task != TaskKind::Docs || docs::documents(unit))
     }
 
     /// The chat prompt's token ids for `unit`.

@@ -54,7 +54,8 @@ pub enum UnitKind {
     Block,
     /// Top-level code between definitions: imports, constants, script statements.
     Code,
-    /// A whole file in a language hearth does not split, or one its parser could not read.
+    /// A whole file: one with no definitions (a script, a query), one in a language
+    /// hearth does not split, or one its parser could not read.
     File,
 }
 
@@ -63,6 +64,12 @@ impl UnitKind {
     /// `skip_kinds` is read against the units.
     pub fn names(kinds: &[UnitKind], kind: &str) -> bool {
         kinds.iter().any(|k| k.as_str() == kind)
+    }
+
+    /// The kind a `kind` column's value names.
+    pub fn from_name(name: &str) -> Option<UnitKind> {
+        use serde::de::{value::Error, Deserialize, IntoDeserializer};
+        UnitKind::deserialize(IntoDeserializer::<Error>::into_deserializer(name)).ok()
     }
 
     /// The value stored in the `kind` column.
@@ -427,6 +434,14 @@ impl SkippedBatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kind_is_read_back_from_its_column_value() {
+        for kind in [UnitKind::Function, UnitKind::Procedure, UnitKind::Code, UnitKind::File] {
+            assert_eq!(UnitKind::from_name(kind.as_str()), Some(kind));
+        }
+        assert_eq!(UnitKind::from_name("functions"), None);
+    }
 
     fn unit(name: &str, content: &str) -> Unit {
         Unit {

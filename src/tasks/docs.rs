@@ -1,7 +1,7 @@
 //! The docs task: a documentation comment per unit, in its language's own convention.
 
 use crate::engine::AnswerEnd;
-use crate::source::{can_hold_header, Language, UnitKind};
+use crate::source::{can_hold_header, UnitKind};
 use crate::tasks::UnitKey;
 
 /// Unit kinds the docs task leaves alone unless `[tasks.docs] skip_kinds` says
@@ -13,7 +13,7 @@ pub const SKIP_KINDS: &[UnitKind] = &[UnitKind::Code];
 /// written in (Markdown, JSON) has no doc comment, and a model asked for one answers
 /// with noise.
 pub fn documents(unit: &UnitKey) -> bool {
-    unit.kind != UnitKind::File.as_str() || Language::from_name(&unit.language).is_none_or(can_hold_header)
+    unit.kind != UnitKind::File || can_hold_header(unit.language)
 }
 
 /// The system message.
@@ -528,6 +528,7 @@ fn strip_fence(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::Language;
 
     #[test]
     fn answers_lose_their_fence_and_empty_ones_fail() {
@@ -720,13 +721,11 @@ mod tests {
 
     #[test]
     fn docs_leave_alone_a_file_no_comment_can_be_written_in() {
-        let unit = |kind: &str, language: &str| UnitKey { unit_id: String::new(), content_hash: String::new(), kind: kind.into(), language: language.into() };
-        assert!(!documents(&unit("file", "markdown")));
-        assert!(!documents(&unit("file", "json")));
-        assert!(documents(&unit("file", "yaml")));
-        assert!(documents(&unit("function", "python")));
-        // A dataset may name a language hearth does not know: asked, the model knows its comments.
-        assert!(documents(&unit("file", "cobol")));
+        let unit = |kind, language| UnitKey { unit_id: String::new(), content_hash: String::new(), kind, language };
+        assert!(!documents(&unit(UnitKind::File, Language::Markdown)));
+        assert!(!documents(&unit(UnitKind::File, Language::Json)));
+        assert!(documents(&unit(UnitKind::File, Language::Yaml)));
+        assert!(documents(&unit(UnitKind::Function, Language::Python)));
     }
 
     #[test]

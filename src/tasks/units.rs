@@ -19,6 +19,7 @@ use parquet::arrow::ProjectionMask;
 use serde::Serialize;
 
 use crate::sink::open_parquet;
+use crate::source::{Language, UnitKind};
 use crate::{Error, Result};
 
 /// A unit as the tasks read it back from `units.parquet`.
@@ -57,9 +58,9 @@ pub struct UnitKey {
     pub content_hash: String,
     /// Which units a task runs on is chosen by kind (`skip_kinds`), and for docs by
     /// whether a file's language can hold a comment.
-    pub kind: String,
+    pub kind: UnitKind,
     #[allow(missing_docs)]
-    pub language: String,
+    pub language: Language,
 }
 
 fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
@@ -76,12 +77,15 @@ pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
         let (unit_id, content_hash, kind, language) = (text(&batch, "unit_id"), text(&batch, "content_hash"), text(&batch, "kind"), text(&batch, "language"));
-        keys.extend((0..batch.num_rows()).map(|i| UnitKey {
-            unit_id: unit_id.value(i).to_string(),
-            content_hash: content_hash.value(i).to_string(),
-            kind: kind.value(i).to_string(),
-            language: language.value(i).to_string(),
-        }));
+        for i in 0..batch.num_rows() {
+            let unknown = |what: &str, name: &str| Error::Dataset { path: path.to_path_buf(), message: format!("row {}: unknown {what} `{name}`", keys.len()) };
+            keys.push(UnitKey {
+                unit_id: unit_id.value(i).to_string(),
+                content_hash: content_hash.value(i).to_string(),
+                kind: UnitKind::from_name(kind.value(i)).ok_or_else(|| unknown("kind", kind.value(i)))?,
+                language: Language::from_name(language.value(i)).ok_or_else(|| unknown("language", language.value(i)))?,
+            });
+        }
     }
     Ok(keys)
 }
@@ -238,7 +242,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys = read_unit_keys(&units_file(dir.path(), 5)).unwrap();
         assert_eq!(keys.len(), 5);
-        assert_eq!(keys[3], UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: "function".into(), language: "rust".into() });
+        assert_eq!(keys[3], UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: UnitKind::Function, language: Language::Rust });
     }
 
     #[test]
