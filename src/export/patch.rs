@@ -401,6 +401,7 @@ mod tests {
             ("revenue.sql", Language::Sql, "SELECT region, sum(total) AS revenue\nFROM orders\nGROUP BY region;\n", "-- Revenue per region."),
             ("env.py", Language::Python, "#!/usr/bin/env python3\n# -*- coding: utf-8 -*-\nfrom __future__ import annotations\nimport os\nprint(os.environ)\n", "Prints the environment."),
             ("lib.rs", Language::Rust, "#![forbid(unsafe_code)]\npub use std::fmt::Display;\n", "/// Re-exports `Display`."),
+            ("checksum.h", Language::C, "#ifndef CHECKSUM_H\n#define CHECKSUM_H\nint luhn(const char *digits);\n#endif\n", "/** @file Check digits for barcodes. */"),
             ("README.md", Language::Markdown, "# App\n\nDeploys the app.\n", "Describes the app."),
         ];
         let mut all = Vec::new();
@@ -410,7 +411,7 @@ mod tests {
         }
         let refs: Vec<&Row<DocText>> = all.iter().collect();
         let patch = repo_patch(root, &refs, BUDGET);
-        assert_eq!((patch.comments, patch.files), (4, 4), "{:?}\n{}", patch.left_out, patch.diff);
+        assert_eq!((patch.comments, patch.files), (5, 5), "{:?}\n{}", patch.left_out, patch.diff);
         assert_eq!(patch.left_out["its language has no comment to hold a header"], 1, "{:?}", patch.left_out);
         git_apply(root, &patch.diff);
 
@@ -419,6 +420,8 @@ mod tests {
         assert_eq!(read("revenue.sql"), "-- Revenue per region.\nSELECT region, sum(total) AS revenue\nFROM orders\nGROUP BY region;\n");
         // A `///` answer is written as the crate's `//!`, which may stand above its attributes.
         assert_eq!(read("lib.rs"), "//! Re-exports `Display`.\n#![forbid(unsafe_code)]\npub use std::fmt::Display;\n");
+        // Tagged `@file`, so Doxygen does not take it for the doc of the first declaration.
+        assert!(read("checksum.h").starts_with("/**\n * @file\n * Check digits for barcodes.\n */\n#ifndef CHECKSUM_H\n"), "{}", read("checksum.h"));
         // Python reads the module's docstring, above the `__future__` import that must follow it.
         let check = "import ast, sys\nprint(ast.get_docstring(ast.parse(open(sys.argv[1]).read())))";
         let python = Command::new("python3").args(["-c", check, root.join("env.py").to_str().unwrap()]).output().expect("python3 runs");
@@ -431,7 +434,7 @@ mod tests {
         }
         let refs: Vec<&Row<DocText>> = rerun.iter().collect();
         let rerun = repo_patch(root, &refs, BUDGET);
-        assert_eq!((rerun.comments, rerun.left_out["it is documented already"]), (0, 4), "{:?}\n{}", rerun.left_out, rerun.diff);
+        assert_eq!((rerun.comments, rerun.left_out["it is documented already"]), (0, 5), "{:?}\n{}", rerun.left_out, rerun.diff);
     }
 
     #[test]

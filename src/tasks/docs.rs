@@ -63,9 +63,10 @@ fn convention(language: &str, kind: &str) -> (&'static str, Option<DocSyntax>) {
             "zig" => (header!("Zig `//!` top-level doc comments"), Some(Lines("//!"))),
             "python" => (header!("a Python module docstring (\"\"\"...\"\"\")"), Some(Docstring)),
             "powershell" => (header!("PowerShell comment-based help (<# .SYNOPSIS ... #>)"), Some(PowerShellHelp)),
-            "javascript" | "typescript" | "tsx" | "java" | "kotlin" | "scala" | "c" | "cpp" | "cuda" | "objc" | "php" | "css" => {
-                (header!("a block comment (/** ... */)"), Some(Block))
-            }
+            // Doxygen and JSDoc read a block at a file's top as the next declaration's
+            // doc unless `@file` says it is the file's.
+            "javascript" | "typescript" | "tsx" | "c" | "cpp" | "cuda" | "objc" | "php" => (header!("a `/** @file ... */` block"), Some(FileBlock)),
+            "java" | "kotlin" | "scala" | "css" => (header!("a block comment (/** ... */)"), Some(Block)),
             "go" | "csharp" | "swift" | "dart" | "solidity" | "protobuf" => (header!("`//` comment lines"), Some(Lines("//"))),
             "ruby" | "shell" | "perl" | "r" | "julia" | "elixir" | "yaml" | "toml" | "makefile" | "dockerfile" | "cmake" | "hcl" => {
                 (header!("`#` comment lines"), Some(Lines("#")))
@@ -114,6 +115,9 @@ pub enum DocSyntax {
     Haddock,
     /// A `/** … */` block (JSDoc, Javadoc, Doxygen, PHPDoc).
     Block,
+    /// A `/** … */` block tagged `@file`, which Doxygen and JSDoc read as the file's
+    /// description.
+    FileBlock,
     /// A Python docstring, the first statement of the body.
     Docstring,
     /// Elixir's `@doc """ … """` attribute above the `def`.
@@ -137,13 +141,15 @@ impl DocSyntax {
                 summary.map(|line| marked("///", &line)).collect()
             }
             DocSyntax::Haddock => prose.iter().enumerate().map(|(i, line)| marked(if i == 0 { "-- |" } else { "--" }, line)).collect(),
-            DocSyntax::Block => {
+            DocSyntax::Block | DocSyntax::FileBlock => {
                 if prose.iter().any(|line| line.contains("*/")) {
                     return Err("the answer holds `*/`, which would end the comment early".into());
                 }
-                match prose {
-                    [one] => vec![format!("/** {one} */")],
-                    _ => std::iter::once("/**".to_string()).chain(prose.iter().map(|line| marked(" *", line))).chain([" */".to_string()]).collect(),
+                // On `@file`'s own line Doxygen would read the text as the file's name.
+                let tag = (self == DocSyntax::FileBlock).then(|| " * @file".to_string());
+                match (prose, tag) {
+                    ([one], None) => vec![format!("/** {one} */")],
+                    (_, tag) => std::iter::once("/**".to_string()).chain(tag).chain(prose.iter().map(|line| marked(" *", line))).chain([" */".to_string()]).collect(),
                 }
             }
             DocSyntax::ElixirDoc => {
@@ -266,6 +272,13 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
     if cut_off && !closed {
         return Err(CUT_OFF.into());
     }
+    let mut body = body;
+    // A file header's own tag (`@file`, JSDoc's `@fileoverview`) is the patch's to write.
+    if let Some(first) = body.iter_mut().find(|line| !line.trim().is_empty()) {
+        if let Some(text) = FILE_TAGS.iter().find_map(|tag| first.trim().strip_prefix(tag).filter(|rest| rest.is_empty() || rest.starts_with(' '))) {
+            *first = text.trim().to_string();
+        }
+    }
     let start = body.iter().position(|line| !line.trim().is_empty());
     let end = body.iter().rposition(|line| !line.trim().is_empty());
     let (Some(start), Some(end)) = (start, end) else {
@@ -281,6 +294,9 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
     }
     Ok(prose)
 }
+
+/// The tags that say a doc block describes its file, longest first.
+const FILE_TAGS: [&str; 3] = ["@fileoverview", "@overview", "@file"];
 
 /// How a docs answer ends, as [`comment_prose`] reads it: generation stops once the
 /// comment is over instead of running on through the code a model writes after it (on
@@ -681,6 +697,7 @@ mod tests {
         assert_eq!(render(DocSyntax::Lines("///"), &two), "  /// Adds two numbers.\n  ///\n  /// Returns their sum.\n");
         assert_eq!(render(DocSyntax::Block, &one), "  /** Adds two numbers. */\n");
         assert_eq!(render(DocSyntax::Block, &two), "  /**\n   * Adds two numbers.\n   *\n   * Returns their sum.\n   */\n");
+        assert_eq!(render(DocSyntax::FileBlock, &one), "  /**\n   * @file\n   * Adds two numbers.\n   */\n");
         assert_eq!(render(DocSyntax::Docstring, &one), "  \"\"\"Adds two numbers.\"\"\"\n");
         assert_eq!(render(DocSyntax::Docstring, &two), "  \"\"\"Adds two numbers.\n\n  Returns their sum.\n  \"\"\"\n");
         assert_eq!(render(DocSyntax::Docstring, &lines(&["Says \"hi\""])), "  \"\"\"Says \"hi\"\n  \"\"\"\n");
@@ -735,6 +752,10 @@ mod tests {
         assert_eq!(comment_syntax("python", "file"), Some(DocSyntax::Docstring));
         assert!(doc_style("sql", "file").contains("top of the file"));
         assert!(doc_style("python", "file").contains("module docstring"));
+        assert_eq!(comment_syntax("c", "file"), Some(DocSyntax::FileBlock));
+        // The answer's own tag is not written twice.
+        assert_eq!(comment_prose("/**\n * @file\n * Checksums for barcodes.\n */", None, false).unwrap(), ["Checksums for barcodes."]);
+        assert_eq!(comment_prose("/** @fileoverview Loads the page. */", None, false).unwrap(), ["Loads the page."]);
         // The patch writes a header wherever the walk found a place for one.
         for &language in Language::ALL {
             let place = can_hold_header(language);
