@@ -142,10 +142,15 @@ fn directive(line: &str) -> bool {
     DIRECTIVES.iter().any(|directive| text.starts_with(directive)) || line.starts_with("//go:") || line.starts_with("#region")
 }
 
-/// Whether a comment line is part of a license header.
+/// Whether a comment line is a license header's: what only a license says, so that a
+/// description that mentions licenses ("Checks the license headers") stays one.
 fn mentions_license(line: &str) -> bool {
     let lower = line.to_ascii_lowercase();
-    ["copyright", "license", "licence", "spdx-", "(c) ", "©"].iter().any(|word| lower.contains(word))
+    const LICENSE_WORDS: &[&str] = &[
+        "copyright", "spdx-license-identifier", "licensed under", "licensed to", "under the terms of", "all rights reserved",
+        "without warranty", "permission is hereby granted", "(c) ", "©",
+    ];
+    LICENSE_WORDS.iter().any(|words| lower.contains(words))
 }
 
 #[cfg(test)]
@@ -179,6 +184,7 @@ mod tests {
     fn a_license_is_not_a_description_but_any_other_comment_is() {
         assert_eq!(site(Language::Shell, "#!/bin/bash\n# Copyright 2024 Example Ltd.\n# SPDX-License-Identifier: MIT\n\nmake all\n"), "before 5");
         assert_eq!(site(Language::C, "/*\n * Licensed under the Apache License 2.0.\n */\n#include <stdio.h>\n"), "before 4");
+        assert_eq!(site(Language::Shell, "#!/bin/sh\n# Checks that each file has its license header.\nfind . -name '*.rs'\n"), "documented");
         assert_eq!(site(Language::Shell, "#!/bin/sh\n# Pulls the CSV.\nset -e\n"), "documented");
         assert_eq!(site(Language::Sql, "/* Monthly revenue\n   by region. */\nSELECT 1;\n"), "documented");
         assert_eq!(site(Language::Lua, "--[[\nLoads the config.\n]]\nlocal x = 1\n"), "documented");
