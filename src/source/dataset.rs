@@ -20,6 +20,7 @@ use parquet::arrow::ProjectionMask;
 use serde::Serialize;
 
 use super::emit::{Emitter, PathFilter, WalkStats};
+use super::generated::Linguist;
 use super::language::Language;
 use super::text::{Skip, SkipReason};
 use super::{SourceBatch, SourceInfo, WalkConfig};
@@ -116,7 +117,8 @@ fn emit_record(emitter: &mut Emitter<'_>, record: Record) -> Result<()> {
     if let Some(why) = record.invalid {
         return emitter.skip(repo, path, Skip::with_detail(SkipReason::InvalidRecord, why), size);
     }
-    if emitter.skip_if_excluded(repo, path, size)? {
+    // A dataset's files have no `.gitattributes`; their paths still say where they were.
+    if emitter.skip_before_reading(repo, path, Linguist::default(), size)? {
         return Ok(());
     }
     let language = record.language.as_deref().and_then(Language::from_name);

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_channel::Sender;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use super::generated::generated_by_rules;
+use super::generated::{generated_by_rules, Linguist};
 use super::language::Language;
 use super::notebook::{self, Notebook};
 use super::split::Splitter;
@@ -197,10 +197,13 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
-    /// Records `path` as skipped when the include/exclude globs leave it out, and says
-    /// whether it did. Callers ask before reading, so an excluded file is never read.
-    pub(crate) fn skip_if_excluded(&mut self, repo: &str, path: &str, bytes: Option<u64>) -> Result<bool> {
-        match self.filter.excluded(path) {
+    /// Records `path` as skipped when its path leaves it out, and says whether it did:
+    /// the include/exclude globs, or (unless kept) what its repository's `.gitattributes`
+    /// say of it (`linguist`) or a folder of dependencies it is in. Callers ask before
+    /// reading, so such a file is never read.
+    pub(crate) fn skip_before_reading(&mut self, repo: &str, path: &str, linguist: Linguist, bytes: Option<u64>) -> Result<bool> {
+        let tool_written = || if self.config.keep_generated { None } else { linguist.skip_by_path(path) };
+        match self.filter.excluded(path).or_else(tool_written) {
             Some(skip) => self.skip(repo, path, skip, bytes).map(|()| true),
             None => Ok(false),
         }

@@ -84,23 +84,48 @@ fn generator_marker(line: &str) -> Option<&'static str> {
     (generated && hands_off).then_some("generated … do not edit")
 }
 
-/// What a repository's `.gitattributes` say of a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Marked {
-    /// `linguist-generated` (or `=true`).
-    Generated,
-    /// `linguist-vendored` (or `=true`).
-    Vendored,
-    /// `-linguist-generated` (or `=false`): hand-written, whatever the rules say.
-    HandWritten,
+/// What a repository's `.gitattributes` say of a file: `linguist-generated` and
+/// `linguist-vendored` set (`Some(true)`), unset (`Some(false)`: `-linguist-generated`
+/// keeps a file the rules would leave out), or not said (`None`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Linguist {
+    pub generated: Option<bool>,
+    pub vendored: Option<bool>,
+}
+
+impl Linguist {
+    /// Why the file at `path` (relative to the walked root) is left out before it is
+    /// read: marked generated or vendored, or in a folder of dependencies.
+    pub(crate) fn skip_by_path(self, path: &str) -> Option<Skip> {
+        if self.generated == Some(true) {
+            return Some(Skip::with_detail(SkipReason::Generated, "marked linguist-generated in .gitattributes"));
+        }
+        if self.vendored == Some(true) {
+            return Some(Skip::with_detail(SkipReason::Vendored, "marked linguist-vendored in .gitattributes"));
+        }
+        let folder = dependency_folder(path).filter(|_| self.vendored != Some(false))?;
+        Some(Skip::with_detail(SkipReason::Vendored, format!("in `{folder}/`, a folder of dependencies")))
+    }
+}
+
+/// Folders that hold other projects' code (linguist's names): a Go, PHP or Ruby
+/// `vendor/`, `third_party/`, npm's and Bower's packages, CocoaPods' and Carthage's.
+const DEPENDENCY_FOLDERS: &[&str] = &[
+    "vendor", "Vendor", "vendors", "third_party", "third-party", "thirdparty", "ThirdParty", "3rdparty", "3rd_party", "3rd-party", "node_modules",
+    "bower_components", "jspm_packages", "Pods", "Carthage",
+];
+
+/// The first folder of `path` that holds dependencies, if one does (its own name is no folder).
+fn dependency_folder(path: &str) -> Option<&str> {
+    let folders = path.rsplit_once('/').map_or("", |(folders, _)| folders);
+    folders.split('/').find(|folder| DEPENDENCY_FOLDERS.contains(folder))
 }
 
 /// One `.gitattributes` line's pattern and what it sets.
 #[derive(Debug)]
 struct Rule {
     pattern: GlobMatcher,
-    generated: Option<bool>,
-    vendored: Option<bool>,
+    said: Linguist,
 }
 
 /// The `.gitattributes` files of the repositories a walk reads, each parsed once, the
@@ -114,16 +139,16 @@ impl Attributes {
     /// What the `.gitattributes` of `root` and of the folders down to `path` (relative,
     /// `/`-separated) say of it: as in git, a deeper file's rules over a shallower's, a
     /// later line's over an earlier's.
-    pub(crate) fn marked(&self, root: &Path, path: &str) -> Option<Marked> {
-        let (mut generated, mut vendored) = (None, None);
+    pub(crate) fn linguist(&self, root: &Path, path: &str) -> Linguist {
+        let mut said = Linguist::default();
         let mut folder = String::new();
         let mut segments = path.split('/').peekable();
         loop {
             let below = &path[folder.len()..];
             for rule in self.rules(&root.join(&folder)).iter() {
                 if rule.pattern.is_match(below) {
-                    generated = rule.generated.or(generated);
-                    vendored = rule.vendored.or(vendored);
+                    said.generated = rule.said.generated.or(said.generated);
+                    said.vendored = rule.said.vendored.or(said.vendored);
                 }
             }
             let Some(segment) = segments.next() else { break };
@@ -133,12 +158,7 @@ impl Attributes {
             folder.push_str(segment);
             folder.push('/');
         }
-        match (generated, vendored) {
-            (Some(true), _) => Some(Marked::Generated),
-            (_, Some(true)) => Some(Marked::Vendored),
-            (Some(false), _) => Some(Marked::HandWritten),
-            _ => None,
-        }
+        said
     }
 
     /// The rules of `folder`'s `.gitattributes` (none when it has none or it cannot be read).
@@ -156,7 +176,7 @@ impl Attributes {
 fn parse_rule(line: &str) -> Option<Rule> {
     let mut words = line.split_whitespace();
     let pattern = words.next().filter(|p| !p.starts_with('#'))?;
-    let (mut generated, mut vendored) = (None, None);
+    let mut said = Linguist::default();
     for word in words {
         let (name, value) = match word.split_once('=') {
             Some((name, value)) => (name, value != "false"),
@@ -166,15 +186,15 @@ fn parse_rule(line: &str) -> Option<Rule> {
             },
         };
         match name {
-            "linguist-generated" => generated = Some(value),
-            "linguist-vendored" => vendored = Some(value),
+            "linguist-generated" => said.generated = Some(value),
+            "linguist-vendored" => said.vendored = Some(value),
             _ => {}
         }
     }
-    if generated.is_none() && vendored.is_none() {
+    if said == Linguist::default() {
         return None;
     }
-    Some(Rule { pattern: attribute_glob(pattern)?, generated, vendored })
+    Some(Rule { pattern: attribute_glob(pattern)?, said })
 }
 
 /// A `.gitattributes` pattern as a glob over paths below its folder: one without a `/`
@@ -183,15 +203,6 @@ fn attribute_glob(pattern: &str) -> Option<GlobMatcher> {
     let anchored = pattern.trim_start_matches('/');
     let glob = if pattern.contains('/') { anchored.to_string() } else { format!("**/{pattern}") };
     GlobBuilder::new(&glob).literal_separator(true).build().ok().map(|glob| glob.compile_matcher())
-}
-
-/// The skip for a file `.gitattributes` marks generated or vendored.
-pub(crate) fn marked_skip(marked: Marked) -> Option<Skip> {
-    match marked {
-        Marked::Generated => Some(Skip::with_detail(SkipReason::Generated, "marked linguist-generated in .gitattributes")),
-        Marked::Vendored => Some(Skip::with_detail(SkipReason::Vendored, "marked linguist-vendored in .gitattributes")),
-        Marked::HandWritten => None,
-    }
 }
 
 #[cfg(test)]
@@ -233,16 +244,35 @@ mod tests {
         std::fs::write(root.join(".gitattributes"), "*.pb.go linguist-generated\nthird_party/** linguist-vendored\n/gen/*.rs linguist-generated=true\n# *.rs linguist-generated\n*.txt text eol=lf\n").unwrap();
         std::fs::write(root.join("api/.gitattributes"), "v1/client.go linguist-generated\nkeep.pb.go -linguist-generated\n").unwrap();
         let attributes = Attributes::default();
-        let marked = |path: &str| attributes.marked(root, path);
-        assert_eq!(marked("user.pb.go"), Some(Marked::Generated));
-        assert_eq!(marked("api/v1/user.pb.go"), Some(Marked::Generated), "a pattern without a slash names a file at any depth");
-        assert_eq!(marked("third_party/zlib/inflate.c"), Some(Marked::Vendored));
-        assert_eq!(marked("gen/schema.rs"), Some(Marked::Generated));
+        let marked = |path: &str| {
+            let said = attributes.linguist(root, path);
+            match (said.generated, said.vendored) {
+                (Some(true), _) => Some("generated"),
+                (_, Some(true)) => Some("vendored"),
+                (Some(false), _) => Some("hand-written"),
+                _ => None,
+            }
+        };
+        assert_eq!(marked("user.pb.go"), Some("generated"));
+        assert_eq!(marked("api/v1/user.pb.go"), Some("generated"), "a pattern without a slash names a file at any depth");
+        assert_eq!(marked("third_party/zlib/inflate.c"), Some("vendored"));
+        assert_eq!(marked("gen/schema.rs"), Some("generated"));
         assert_eq!(marked("src/gen/schema.rs"), None, "a leading slash anchors the pattern at its folder");
-        assert_eq!(marked("api/v1/client.go"), Some(Marked::Generated), "a nested file's patterns are below its folder");
+        assert_eq!(marked("api/v1/client.go"), Some("generated"), "a nested file's patterns are below its folder");
         assert_eq!(marked("v1/client.go"), None);
-        assert_eq!(marked("api/keep.pb.go"), Some(Marked::HandWritten), "a deeper file unsets what a shallower set");
+        assert_eq!(marked("api/keep.pb.go"), Some("hand-written"), "a deeper file unsets what a shallower set");
         assert_eq!(marked("src/main.rs"), None);
         assert_eq!(marked("notes.txt"), None, "other attributes say nothing");
+    }
+
+    #[test]
+    fn dependency_folders_are_vendored_unless_the_repository_says_otherwise() {
+        let vendored = |path: &str, said: Linguist| said.skip_by_path(path).map(|skip| skip.detail.unwrap_or_default());
+        assert_eq!(vendored("vendor/github.com/pkg/errors/errors.go", Linguist::default()).as_deref(), Some("in `vendor/`, a folder of dependencies"));
+        assert_eq!(vendored("web/node_modules/left-pad/index.js", Linguist::default()).as_deref(), Some("in `node_modules/`, a folder of dependencies"));
+        assert_eq!(vendored("src/vendor.rs", Linguist::default()), None, "a file's own name is no folder");
+        assert_eq!(vendored("src/vendoring/mod.rs", Linguist::default()), None);
+        assert_eq!(vendored("vendor/acme/lib.php", Linguist { generated: None, vendored: Some(false) }), None, "-linguist-vendored keeps it");
+        assert!(vendored("src/schema.rs", Linguist { generated: Some(true), vendored: None }).is_some());
     }
 }

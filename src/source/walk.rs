@@ -14,7 +14,7 @@ use crossbeam_channel::Sender;
 use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 
 use super::emit::{self, Emitter, PathFilter, WalkStats};
-use super::generated::{marked_skip, Attributes, Marked};
+use super::generated::{Attributes, Linguist};
 use super::text::{Skip, SkipReason};
 use super::{SourceBatch, SourceInfo, WalkConfig};
 use crate::{Error, Result};
@@ -172,15 +172,12 @@ impl Visitor<'_> {
         if !file_type.is_file() {
             return self.emitter.skip(repo, &path, Skip::new(SkipReason::NotRegularFile), size);
         }
-        if self.emitter.skip_if_excluded(repo, &path, size)? {
-            return Ok(());
-        }
-        let marked = match self.shared.config.keep_generated {
-            true => None,
-            false => self.shared.attributes.marked(&root.attributes_top, &format!("{}{path}", root.attributes_prefix)),
+        let linguist = match self.shared.config.keep_generated {
+            true => Linguist::default(),
+            false => self.shared.attributes.linguist(&root.attributes_top, &format!("{}{path}", root.attributes_prefix)),
         };
-        if let Some(skip) = marked.and_then(marked_skip) {
-            return self.emitter.skip(repo, &path, skip, size);
+        if self.emitter.skip_before_reading(repo, &path, linguist, size)? {
+            return Ok(());
         }
         // Checked before reading so that a huge file is never read; the emitter checks
         // again for datasets, whose records arrive already read.
@@ -189,7 +186,7 @@ impl Visitor<'_> {
             return self.emitter.skip(repo, &path, Skip::too_large(limit), Some(size));
         }
         match fs::read(entry.path()) {
-            Ok(bytes) => self.emitter.file(repo, &path, bytes, None, marked == Some(Marked::HandWritten)),
+            Ok(bytes) => self.emitter.file(repo, &path, bytes, None, linguist.generated == Some(false)),
             Err(err) => self.emitter.skip(repo, &path, Skip::with_detail(SkipReason::IoError, err.to_string()), size),
         }
     }
