@@ -1,13 +1,13 @@
-//! Files no one wrote by hand: lock files, a code generator's output, minified bundles,
-//! and what a repository's `.gitattributes` marks `linguist-generated` or
-//! `linguist-vendored`.
+//! Files the repository's authors did not write: lock files, a code generator's output,
+//! minified bundles, the dependencies in a `vendor/` or `node_modules/`, and what its
+//! `.gitattributes` marks `linguist-generated` or `linguist-vendored`.
 //!
 //! Documenting, reviewing or embedding them spends the GPU on text the next regeneration
-//! replaces (a `package-lock.json` alone is dozens of units), and a review of them is
-//! noise. The rules are GitHub linguist's, which repositories already follow: its
-//! markers and file names, and its attributes, where `-linguist-generated` keeps a file
-//! the rules would leave out. Recorded as `generated` or `vendored` in
-//! `skipped.parquet`, with the rule in the detail.
+//! or upgrade replaces (a `package-lock.json` alone is dozens of units), and a review of
+//! them is noise. The rules are GitHub linguist's, which repositories already follow:
+//! its markers, file and folder names, and its attributes, where `-linguist-generated`
+//! and `-linguist-vendored` keep a file the rules would leave out. Recorded as
+//! `generated` or `vendored` in `skipped.parquet`, with the rule in the detail.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

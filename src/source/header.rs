@@ -126,18 +126,23 @@ fn opens_string(line: &str) -> bool {
 /// Whether a comment line is an instruction to a tool rather than prose: the
 /// interpreter's encoding or an editor's modeline, a linter's or type checker's
 /// switches, a Dockerfile's parser directives, Go's build constraints, Haskell's
-/// pragmas, PowerShell's `#Requires`.
+/// pragmas, PowerShell's `#Requires`. Kept to what prose never starts with: a
+/// description taken for a directive would get a second header.
 fn directive(line: &str) -> bool {
     const DIRECTIVES: &[&str] = &[
         "-*-", "vim:", "vi:", "coding:", "coding=", "encoding:", "frozen_string_literal:", "typed:", "rubocop:", "shellcheck", "eslint",
-        "jshint", "jslint", "global ", "globals ", "@ts-", "@flow", "@jsx", "prettier-ignore", "istanbul ", "pylint:", "mypy:", "type:",
-        "pyright:", "flake8:", "noqa", "ruff:", "fmt:", "isort:", "cython:", "nolint", "NOLINT", "clang-format", "go:build", "+build",
-        "syntax=", "escape=", "check=", "Requires ", "requires ", "sqlfluff", "noinspection",
+        "jshint", "jslint", "@ts-", "@flow", "@jsx", "prettier-ignore", "istanbul ", "pylint:", "mypy:", "pyright:", "flake8:", "noqa",
+        "ruff:", "fmt:", "isort:", "cython:", "nolint", "NOLINT", "clang-format", "go:build", "+build", "syntax=", "escape=", "check=",
+        "Requires -", "sqlfluff", "noinspection",
     ];
     if line.starts_with("{-#") {
         return true;
     }
-    let text = line.trim_start_matches(|c: char| "#/*-!%".contains(c)).trim_start();
+    // A bare marker (`#`, a block's `/*` or ` */`) says nothing either.
+    let text = line.trim_start_matches(|c: char| "#/*-!%".contains(c)).trim();
+    if text.is_empty() {
+        return true;
+    }
     // `//go:build` has no space after its marker; a Dockerfile's `# syntax=` one.
     DIRECTIVES.iter().any(|directive| text.starts_with(directive)) || line.starts_with("//go:") || line.starts_with("#region")
 }
@@ -194,6 +199,8 @@ mod tests {
         // A linter's directives alone say nothing of the file; beside prose they are part of its doc.
         assert_eq!(site(Language::Shell, "# shellcheck disable=SC2034\nx=1\n"), "before 2");
         assert_eq!(site(Language::Shell, "# shellcheck disable=SC2034\n# Sets x.\nx=1\n"), "documented");
+        assert_eq!(site(Language::Python, "# -*- coding: utf-8 -*-\n#\nimport os\n"), "before 3");
+        assert_eq!(site(Language::JavaScript, "/* global window */\nwindow.x = 1;\n"), "documented", "what might be prose is taken for a doc");
     }
 
     #[test]
