@@ -24,7 +24,7 @@ use crate::pipeline::{EmbedTask, GenerateTask, Pipeline};
 use crate::shard::{self, Shard};
 use crate::sink::{OutputLock, PartFolder};
 use crate::sink::parts::KeyState;
-use crate::source::{UnitKind, WalkStats};
+use crate::source::{Language, UnitKind, WalkStats};
 use crate::tasks::{self, docs, review, Answer, RowsBuilder, TaskKind, UnitKey, UnitRow, UnitStore, UnitTemplate};
 use crate::telemetry::{Telemetry, TelemetryStats};
 use crate::workers::{self, pool, Backend, Event, Fault, WorkerSpec, WorkerStats};
@@ -561,7 +561,7 @@ impl RunContext<'_> {
         let plan = GenerationPlan::new(task, spec)?;
         let model_source = spec.model.as_deref().unwrap_or(&self.pipeline.model.source);
         let identity = TaskIdentity::new(task, model_source, models, format!("{}\n\n{}", plan.system, plan.template_source), to_json(&plan.params))?;
-        let mut output = TaskOutput::open(self, &identity, |unit| plan.runs_on(task, unit))?;
+        let mut output = TaskOutput::open(self, &identity, |unit| plan.runs_on(unit.kind, unit.language))?;
         let schema = tasks::schema(task, None);
         if output.todo.is_empty() {
             return output.finish(Some(&schema));
@@ -724,6 +724,7 @@ struct Prompts<'a> {
 /// What a docs or review task asks of every unit: its system message, its unit
 /// template and its sampling, from the pipeline's task section and the task's defaults.
 pub struct GenerationPlan {
+    task: TaskKind,
     /// The system message.
     pub system: String,
     /// The unit template's source.
@@ -756,12 +757,13 @@ impl GenerationPlan {
             _ => &[],
         };
         let skip_kinds = spec.skip_kinds.clone().unwrap_or_else(|| default_skip.to_vec());
-        Ok(GenerationPlan { system: spec.system.as_deref().unwrap_or(default_system).to_string(), template_source, template, params, skip_kinds })
+        Ok(GenerationPlan { task, system: spec.system.as_deref().unwrap_or(default_system).to_string(), template_source, template, params, skip_kinds })
     }
 
-    /// Whether `task` runs on `unit`: not a kind it skips, and for docs a unit it documents.
-    fn runs_on(&self, task: TaskKind, unit: &UnitKey) -> bool {
-        !self.skip_kinds.contains(&unit.kind) && (task != TaskKind::Docs || docs::documents(unit))
+    /// Whether the task runs on a unit of `kind` in `language`: not a kind it skips, and
+    /// for docs a unit it documents.
+    pub fn runs_on(&self, kind: UnitKind, language: Language) -> bool {
+        !self.skip_kinds.contains(&kind) && (self.task != TaskKind::Docs || docs::documents(kind, language))
     }
 
     /// The chat prompt's token ids for `unit`.

@@ -11,7 +11,7 @@ use crate::engine::{BatchConfig, BatchEngine, LoadOptions, Model, ModelSource, R
 use crate::job::{self, WalkInput};
 use crate::pipeline::{Overrides, Pipeline};
 use crate::run::{self, GenerationPlan, RunOptions, RunProgress};
-use crate::source::{UnitKind, WalkConfig, WalkStats};
+use crate::source::{Language, UnitKind, WalkConfig, WalkStats};
 use crate::tasks::{self, TaskKind};
 use crate::{Error, Result};
 
@@ -81,9 +81,9 @@ pub fn pipeline(model: &str, devices: &str, requantize: &str) -> Result<BenchRes
     let loaded = Model::load(&model.parse::<ModelSource>()?, &options)?;
     let spec = pipeline.tasks.docs.as_ref().expect("the benchmark pipeline has a docs task");
     let plan = GenerationPlan::new(TaskKind::Docs, spec)?;
-    // The units the run's docs task ran on: those of the kinds it does not skip.
+    // The units the run's docs task ran on.
     let mut units = tasks::read_units(&job::units_path(&pipeline.output.dir, None))?;
-    units.retain(|unit| !UnitKind::names(&plan.skip_kinds, &unit.kind));
+    units.retain(|unit| UnitKind::from_name(&unit.kind).zip(Language::from_name(&unit.language)).is_some_and(|(kind, language)| plan.runs_on(kind, language)));
     let requests = units
         .iter()
         .enumerate()

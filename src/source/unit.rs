@@ -60,12 +60,6 @@ pub enum UnitKind {
 }
 
 impl UnitKind {
-    /// Whether `kind`, a `kind` column's value, is one of `kinds`: how a task's
-    /// `skip_kinds` is read against the units.
-    pub fn names(kinds: &[UnitKind], kind: &str) -> bool {
-        kinds.iter().any(|k| k.as_str() == kind)
-    }
-
     /// The kind a `kind` column's value names.
     pub fn from_name(name: &str) -> Option<UnitKind> {
         use serde::de::{value::Error, Deserialize, IntoDeserializer};

@@ -1,19 +1,18 @@
 //! The docs task: a documentation comment per unit, in its language's own convention.
 
 use crate::engine::AnswerEnd;
-use crate::source::{can_hold_header, UnitKind};
-use crate::tasks::UnitKey;
+use crate::source::{can_hold_header, Language, UnitKind};
 
 /// Unit kinds the docs task leaves alone unless `[tasks.docs] skip_kinds` says
 /// otherwise: top-level code (imports, constants, statements) has no definition a
 /// comment could document, and the export places none there.
 pub const SKIP_KINDS: &[UnitKind] = &[UnitKind::Code];
 
-/// Whether the docs task documents `unit` (past `skip_kinds`): a file no comment can be
+/// Whether the docs task documents a unit of `kind` in `language` (past `skip_kinds`): a file no comment can be
 /// written in (Markdown, JSON) has no doc comment, and a model asked for one answers
 /// with noise.
-pub fn documents(unit: &UnitKey) -> bool {
-    unit.kind != UnitKind::File || can_hold_header(unit.language)
+pub fn documents(kind: UnitKind, language: Language) -> bool {
+    kind != UnitKind::File || can_hold_header(language)
 }
 
 /// The system message.
@@ -544,7 +543,6 @@ fn strip_fence(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Language;
 
     #[test]
     fn answers_lose_their_fence_and_empty_ones_fail() {
@@ -738,11 +736,10 @@ mod tests {
 
     #[test]
     fn docs_leave_alone_a_file_no_comment_can_be_written_in() {
-        let unit = |kind, language| UnitKey { unit_id: String::new(), content_hash: String::new(), kind, language };
-        assert!(!documents(&unit(UnitKind::File, Language::Markdown)));
-        assert!(!documents(&unit(UnitKind::File, Language::Json)));
-        assert!(documents(&unit(UnitKind::File, Language::Yaml)));
-        assert!(documents(&unit(UnitKind::Function, Language::Python)));
+        assert!(!documents(UnitKind::File, Language::Markdown));
+        assert!(!documents(UnitKind::File, Language::Json));
+        assert!(documents(UnitKind::File, Language::Yaml));
+        assert!(documents(UnitKind::Function, Language::Python));
     }
 
     #[test]
