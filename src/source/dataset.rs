@@ -122,7 +122,7 @@ fn emit_record(emitter: &mut Emitter<'_>, record: Record) -> Result<()> {
         return Ok(());
     }
     let language = record.language.as_deref().and_then(Language::from_name);
-    emitter.file(repo, path, record.content.unwrap_or_default(), language, false)
+    emitter.file(repo, path, record.content.unwrap_or_default(), language, Linguist::default())
 }
 
 fn send(chunks: &Sender<Vec<Record>>, chunk: &mut Vec<Record>) -> Result<()> {

@@ -120,9 +120,9 @@ impl<'a> Emitter<'a> {
 
     /// A file's bytes: decoded, split and recorded as units, or recorded as skipped.
     /// `language` is a dataset's own label; files from disk are detected by name.
-    /// `hand_written`: the repository says so (`-linguist-generated`), whatever the
-    /// rules for generated files would say.
-    pub(crate) fn file(&mut self, repo: &str, path: &str, bytes: Vec<u8>, language: Option<Language>, hand_written: bool) -> Result<()> {
+    /// `linguist`: what the repository's `.gitattributes` say of it; `-linguist-generated`
+    /// keeps it whatever the rules for generated files would say.
+    pub(crate) fn file(&mut self, repo: &str, path: &str, bytes: Vec<u8>, language: Option<Language>, linguist: Linguist) -> Result<()> {
         let size = bytes.len() as u64;
         let limit = read_limit(self.config, path);
         if size > limit {
@@ -139,7 +139,7 @@ impl<'a> Emitter<'a> {
             let head = &text.as_bytes()[..text.len().min(text::BINARY_SNIFF_BYTES)];
             Language::detect(std::path::Path::new(path), head)
         });
-        if !self.config.keep_generated && !hand_written {
+        if !self.config.keep_generated && linguist.generated != Some(false) {
             if let Some(why) = generated_by_rules(path, &text, language) {
                 return self.skip(repo, path, Skip::with_detail(SkipReason::Generated, why), Some(size));
             }

@@ -186,7 +186,7 @@ impl Visitor<'_> {
             return self.emitter.skip(repo, &path, Skip::too_large(limit), Some(size));
         }
         match fs::read(entry.path()) {
-            Ok(bytes) => self.emitter.file(repo, &path, bytes, None, linguist.generated == Some(false)),
+            Ok(bytes) => self.emitter.file(repo, &path, bytes, None, linguist),
             Err(err) => self.emitter.skip(repo, &path, Skip::with_detail(SkipReason::IoError, err.to_string()), size),
         }
     }

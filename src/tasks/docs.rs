@@ -8,9 +8,9 @@ use crate::source::{can_hold_header, Language, UnitKind};
 /// comment could document, and the export places none there.
 pub const SKIP_KINDS: &[UnitKind] = &[UnitKind::Code];
 
-/// Whether the docs task documents a unit of `kind` in `language` (past `skip_kinds`): a file no comment can be
-/// written in (Markdown, JSON) has no doc comment, and a model asked for one answers
-/// with noise.
+/// Whether the docs task documents a unit of `kind` in `language` (past `skip_kinds`):
+/// a file no comment can be written in (Markdown, JSON) has no doc comment, and a model
+/// asked for one answers with noise.
 pub fn documents(kind: UnitKind, language: Language) -> bool {
     kind != UnitKind::File || can_hold_header(language)
 }
@@ -231,7 +231,7 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
     }
     let first = lines.first().map_or("", |line| line.trim_start());
     // The comment and whether something after it shows where it ends.
-    let (body, closed): (Vec<String>, bool) = if let Some((open, close)) = block_comment(first) {
+    let (mut body, closed): (Vec<String>, bool) = if let Some((open, close)) = block_comment(first) {
         let Some(end) = lines.iter().position(|line| line.contains(close)) else {
             return Err(if cut_off { CUT_OFF.into() } else { format!("the answer's `{open}` comment is not closed") });
         };
@@ -271,7 +271,6 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
     if cut_off && !closed {
         return Err(CUT_OFF.into());
     }
-    let mut body = body;
     // A file header's own tag (`@file`, JSDoc's `@fileoverview`) is the patch's to write.
     if let Some(first) = body.iter_mut().find(|line| !line.trim().is_empty()) {
         if let Some(text) = FILE_TAGS.iter().find_map(|tag| first.trim().strip_prefix(tag).filter(|rest| rest.is_empty() || rest.starts_with(' '))) {
