@@ -428,8 +428,9 @@ struct WalkArgs {
     /// Ignore .gitignore, .ignore and git's exclude files.
     #[arg(long)]
     no_ignore: bool,
-    /// Keep files a tool wrote (lock files, generators' output, minified bundles) and
-    /// those .gitattributes marks linguist-generated or linguist-vendored.
+    /// Keep files a tool wrote (lock files, generators' output, minified bundles),
+    /// dependencies (vendor/, node_modules/, …) and what .gitattributes marks
+    /// linguist-generated or linguist-vendored.
     #[arg(long)]
     keep_generated: bool,
     /// Worker threads [default: one per core].

@@ -62,8 +62,8 @@ pub struct SourceSection {
     /// Walk hidden files too (default false).
     #[serde(default)]
     pub hidden: bool,
-    /// Keep files a tool wrote and those `.gitattributes` marks generated or vendored
-    /// (default false).
+    /// Keep files a tool wrote, dependencies (`vendor/`, `node_modules/`, …) and what
+    /// `.gitattributes` marks generated or vendored (default false).
     #[serde(default)]
     pub keep_generated: bool,
 }

@@ -77,9 +77,10 @@ pub struct WalkConfig {
     pub respect_ignore_files: bool,
     /// Walker threads; 0 picks one per core. Default 0.
     pub threads: usize,
-    /// Keep the files a tool wrote (lock files, generators' output, minified bundles)
-    /// and those `.gitattributes` marks generated or vendored. Default false: they are
-    /// recorded as `generated` / `vendored`.
+    /// Keep the files a tool wrote (lock files, generators' output, minified bundles),
+    /// the dependencies in `vendor/`, `node_modules/` and the like, and what
+    /// `.gitattributes` marks generated or vendored. Default false: they are recorded
+    /// as `generated` / `vendored`.
     pub keep_generated: bool,
 }
 
