@@ -306,6 +306,13 @@ fn files_a_tool_wrote_and_dependencies_are_skipped_unless_kept() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(skipped(&sub).into_iter().collect::<Vec<_>>(), [("zlib/inflate.c".to_string(), "vendored".to_string())]);
 
+    // The checkout's info/attributes, which git reads over every .gitattributes: an
+    // operator's marks on a checkout they do not commit to.
+    write(&root.join(".git/info/attributes"), "libs/vendor/** linguist-vendored\n");
+    let info = tmp.path().join("info");
+    walk(&info, &[]);
+    assert_eq!(skipped(&info)["libs/vendor/own.go"], "vendored");
+
     // Kept, every one is read as it would be.
     let kept = tmp.path().join("kept");
     walk(&kept, &["--keep-generated"]);

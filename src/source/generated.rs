@@ -128,44 +128,72 @@ struct Rule {
     said: Linguist,
 }
 
-/// The `.gitattributes` files of the repositories a walk reads, each parsed once, the
-/// first time a file below it is asked about; shared by the walk's threads.
+/// Where a walked folder's files find their attributes: the top of the git checkout it
+/// is in (or the folder itself outside one), the folder's path below that top, and the
+/// checkout's `info/attributes`, which git reads over every `.gitattributes` (an
+/// operator's marks on a checkout they do not commit to).
+#[derive(Debug)]
+pub(crate) struct AttributeRoot {
+    top: PathBuf,
+    prefix: String,
+    info: Option<PathBuf>,
+}
+
+impl AttributeRoot {
+    /// The attribute root of files under `folder` (a canonical path).
+    pub(crate) fn of(folder: &Path) -> AttributeRoot {
+        let (top, info) = match super::git::work_tree(folder) {
+            Some((top, git_dir)) => (top, Some(git_dir.join("info").join("attributes"))),
+            None => (folder, None),
+        };
+        let below_top = folder.strip_prefix(top).unwrap_or(Path::new(""));
+        let prefix = below_top.components().map(|c| format!("{}/", c.as_os_str().to_string_lossy())).collect();
+        AttributeRoot { top: top.to_path_buf(), prefix, info }
+    }
+}
+
+/// The attribute files of the repositories a walk reads, each parsed once, the first
+/// time a file below it is asked about; shared by the walk's threads.
 #[derive(Debug, Default)]
 pub(crate) struct Attributes {
     files: Mutex<HashMap<PathBuf, Arc<Vec<Rule>>>>,
 }
 
 impl Attributes {
-    /// What the `.gitattributes` of `root` and of the folders down to `path` (relative,
-    /// `/`-separated) say of it: as in git, a deeper file's rules over a shallower's, a
-    /// later line's over an earlier's.
-    pub(crate) fn linguist(&self, root: &Path, path: &str) -> Linguist {
+    /// What the attribute files say of the file at `path` (relative to the walked
+    /// folder, `/`-separated): the `.gitattributes` of the checkout's top and of each
+    /// folder down to it, then `info/attributes`; as in git, a deeper file's rules over
+    /// a shallower's, a later line's over an earlier's.
+    pub(crate) fn linguist(&self, root: &AttributeRoot, path: &str) -> Linguist {
+        let path = format!("{}{path}", root.prefix);
         let mut said = Linguist::default();
+        let mut apply = |rules: &[Rule], below: &str| {
+            for rule in rules.iter().filter(|rule| rule.pattern.is_match(below)) {
+                said.generated = rule.said.generated.or(said.generated);
+                said.vendored = rule.said.vendored.or(said.vendored);
+            }
+        };
         let mut folder = String::new();
         let mut segments = path.split('/').peekable();
-        loop {
-            let below = &path[folder.len()..];
-            for rule in self.rules(&root.join(&folder)).iter() {
-                if rule.pattern.is_match(below) {
-                    said.generated = rule.said.generated.or(said.generated);
-                    said.vendored = rule.said.vendored.or(said.vendored);
-                }
-            }
-            let Some(segment) = segments.next() else { break };
+        while let Some(segment) = segments.next() {
+            apply(&self.rules(&root.top.join(&folder).join(".gitattributes")), &path[folder.len()..]);
             if segments.peek().is_none() {
                 break;
             }
             folder.push_str(segment);
             folder.push('/');
         }
+        if let Some(info) = &root.info {
+            apply(&self.rules(info), &path);
+        }
         said
     }
 
-    /// The rules of `folder`'s `.gitattributes` (none when it has none or it cannot be read).
-    fn rules(&self, folder: &Path) -> Arc<Vec<Rule>> {
+    /// The rules of the attribute file at `file` (none when there is none or it cannot be read).
+    fn rules(&self, file: &Path) -> Arc<Vec<Rule>> {
         let mut files = self.files.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let rules = files.entry(folder.to_path_buf()).or_insert_with(|| {
-            let text = std::fs::read_to_string(folder.join(".gitattributes")).unwrap_or_default();
+        let rules = files.entry(file.to_path_buf()).or_insert_with(|| {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
             Arc::new(text.lines().filter_map(parse_rule).collect())
         });
         Arc::clone(rules)
@@ -244,8 +272,9 @@ mod tests {
         std::fs::write(root.join(".gitattributes"), "*.pb.go linguist-generated\nthird_party/** linguist-vendored\n/gen/*.rs linguist-generated=true\n# *.rs linguist-generated\n*.txt text eol=lf\n").unwrap();
         std::fs::write(root.join("api/.gitattributes"), "v1/client.go linguist-generated\nkeep.pb.go -linguist-generated\n").unwrap();
         let attributes = Attributes::default();
+        let at_root = AttributeRoot::of(root);
         let marked = |path: &str| {
-            let said = attributes.linguist(root, path);
+            let said = attributes.linguist(&at_root, path);
             match (said.generated, said.vendored) {
                 (Some(true), _) => Some("generated"),
                 (_, Some(true)) => Some("vendored"),

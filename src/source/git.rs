@@ -33,10 +33,11 @@ pub fn head_commit(dir: &Path) -> Option<String> {
     })
 }
 
-/// The top of the git work tree containing `dir` (a canonical path), if any: where the
-/// checkout's root `.gitattributes` is.
-pub(crate) fn work_tree_top(dir: &Path) -> Option<&Path> {
-    dir.ancestors().find(|ancestor| git_dir_of(ancestor).is_some())
+/// The top of the git work tree containing `dir` (a canonical path) and its git
+/// directory, if `dir` is in one: where the checkout's `.gitattributes` and its
+/// `info/attributes` are.
+pub(crate) fn work_tree(dir: &Path) -> Option<(&Path, PathBuf)> {
+    dir.ancestors().find_map(|ancestor| Some((ancestor, git_dir_of(ancestor)?)))
 }
 
 fn git_dir_of(dir: &Path) -> Option<PathBuf> {

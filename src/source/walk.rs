@@ -14,7 +14,7 @@ use crossbeam_channel::Sender;
 use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 
 use super::emit::{self, Emitter, PathFilter, WalkStats};
-use super::generated::{Attributes, Linguist};
+use super::generated::{AttributeRoot, Attributes, Linguist};
 use super::text::{Skip, SkipReason};
 use super::{SourceBatch, SourceInfo, WalkConfig};
 use crate::{Error, Result};
@@ -25,10 +25,8 @@ struct Root {
     given: PathBuf,
     /// Canonical form, to tell whether a link's target stays inside.
     canonical: PathBuf,
-    /// Where its paths' `.gitattributes` are read from: the top of the git checkout it
-    /// is in (or its own folder outside one), and its folder's path below that top.
-    attributes_top: PathBuf,
-    attributes_prefix: String,
+    /// Where its files' attributes are read from.
+    attributes: AttributeRoot,
     repo: String,
 }
 
@@ -42,10 +40,8 @@ pub fn walk_repos(roots: &[PathBuf], config: &WalkConfig, stats: &WalkStats, tx:
         let named = if canonical.is_dir() { canonical.as_path() } else { canonical.parent().unwrap_or(&canonical) };
         let repo = named.file_name().map_or_else(|| "root".to_string(), |n| n.to_string_lossy().into_owned());
         // A subfolder of a checkout follows the `.gitattributes` above it too, as git does.
-        let attributes_top = super::git::work_tree_top(named).unwrap_or(named).to_path_buf();
-        let below_top = named.strip_prefix(&attributes_top).unwrap_or(Path::new(""));
-        let attributes_prefix = below_top.components().map(|c| format!("{}/", c.as_os_str().to_string_lossy())).collect();
-        resolved.push(Root { given: root.clone(), canonical, attributes_top, attributes_prefix, repo });
+        let attributes = AttributeRoot::of(named);
+        resolved.push(Root { given: root.clone(), canonical, attributes, repo });
     }
     let Some((first, rest)) = resolved.split_first() else {
         return Err(Error::Config("no repository to walk".into()));
@@ -174,7 +170,7 @@ impl Visitor<'_> {
         }
         let linguist = match self.shared.config.keep_generated {
             true => Linguist::default(),
-            false => self.shared.attributes.linguist(&root.attributes_top, &format!("{}{path}", root.attributes_prefix)),
+            false => self.shared.attributes.linguist(&root.attributes, &path),
         };
         if self.emitter.skip_before_reading(repo, &path, linguist, size)? {
             return Ok(());
