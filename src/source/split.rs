@@ -265,10 +265,10 @@ fn chunks(text: &str) -> Vec<(Range<usize>, Language)> {
                 code.get_or_insert(at..at);
                 break;
             }
-            // Quarto's chunk options (`#| echo: false`, `//|`, `--|`) open a chunk: they
-            // are no comment of the code below them.
-            let option = ["#|", "//|", "--|"].iter().any(|marker| closing.starts_with(marker));
-            if option && code.is_none() {
+            // Quarto's chunk options (`#| echo: false`, `//|`, `--|`) open a chunk, blank
+            // lines or not before them: they are no comment of the code below them.
+            let opening = closing.is_empty() || ["#|", "//|", "--|"].iter().any(|marker| closing.starts_with(marker));
+            if opening && code.is_none() {
                 continue;
             }
             code = Some(code.map_or(at..at + line.len(), |c| c.start..at + line.len()));
@@ -2166,6 +2166,7 @@ mod tests {
             "```",
             "",
             "```{python}",
+            "",
             "#| echo: false",
             "def reorder(level):",
             "    return level < 10",
@@ -2184,10 +2185,10 @@ mod tests {
             "````",
         ]);
         let units = split(Language::RMarkdown, &src);
-        assert_eq!(summary(&units), ["code - - 12-12", "function - on_hand 13-16", "function - reorder 21-22", "view - low 26-26", "code - - 34-34"]);
+        assert_eq!(summary(&units), ["code - - 12-12", "function - on_hand 13-16", "function - reorder 22-23", "view - low 27-27", "code - - 35-35"]);
         let languages: Vec<_> = units.iter().map(|u| u.language.map(Language::name)).collect();
         assert_eq!(languages, [Some("r"), Some("r"), Some("python"), Some("sql"), Some("r")]);
-        assert_eq!(doc_sites(Language::RMarkdown, &src)[1..3], ["on_hand documented", "reorder 22+4"], "a chunk option is no doc; a docstring goes into the body");
+        assert_eq!(doc_sites(Language::RMarkdown, &src)[1..3], ["on_hand documented", "reorder 23+4"], "a chunk option, after a blank line too, is no doc; a docstring goes into the body");
         assert!(split(Language::RMarkdown, "# Only prose\n").is_empty());
     }
 
