@@ -52,8 +52,7 @@ pub(crate) fn generated_by_rules(path: &str, text: &str, language: Option<Langua
         return Some(format!("its header says `{marker}`"));
     }
     let script_or_style = [".js", ".mjs", ".cjs", ".css"].iter().any(|ext| name.ends_with(ext));
-    let lines = text.lines().count().max(1);
-    if script_or_style && text.chars().count() / lines > MINIFIED_LINE_CHARS {
+    if script_or_style && text.chars().count() / text.lines().count().max(1) > MINIFIED_LINE_CHARS {
         return Some(format!("minified: its lines average over {MINIFIED_LINE_CHARS} characters"));
     }
     None
