@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// Follows `.git` files (worktrees, submodules) and packed refs.
 pub fn head_commit(dir: &Path) -> Option<String> {
     let dir = dir.canonicalize().ok()?;
-    let git_dir = dir.ancestors().find_map(git_dir_of)?;
+    let (_, git_dir) = work_tree(&dir)?;
     let head = fs::read_to_string(git_dir.join("HEAD")).ok()?;
     let head = head.trim();
     let Some(reference) = head.strip_prefix("ref: ") else {
