@@ -18,7 +18,7 @@ use similar::TextDiff;
 
 use crate::finished::rows::{DocText, Place, Row};
 use super::safe_relative;
-use crate::source::{decode, is_notebook, unit_ids, DocSite, Language, Splitter, Unit, NOT_PATCHED};
+use crate::source::{decode, is_notebook, unit_ids, DocSite, Language, Splitter, Unit, BINARY_SNIFF_BYTES, NOT_PATCHED};
 use crate::tasks::docs::{comment_prose, comment_syntax};
 
 /// A repository's docs patch and what it left out.
@@ -75,19 +75,22 @@ pub fn repo_patch(root: &Path, rows: &[&Row<DocText>], max_unit_bytes: usize) ->
                 continue;
             }
         };
-        let first = rows[0].0;
-        let Some(language) = Language::from_name(&first.language) else {
-            patch.leave_out(format!("hearth does not know the language `{}`", first.language), rows.len());
-            continue;
-        };
-        let repo = &first.repo;
-        let insertions = match decode(bytes.clone()) {
-            Ok(text) => file_insertions(repo, path, language, &text, &rows, &mut splitter, &mut patch),
+        let text = match decode(bytes.clone()) {
+            Ok(text) => text,
             Err(skip) => {
                 patch.leave_out(format!("its file is no longer text ({})", skip.reason.as_str()), rows.len());
                 continue;
             }
         };
+        // The file's language as the walk found it: a row's is its unit's, which for a
+        // chunk of an R Markdown document is the chunk's engine.
+        let first = rows[0].0;
+        let head = &text.as_bytes()[..text.len().min(BINARY_SNIFF_BYTES)];
+        let Some(language) = Language::detect(Path::new(path), head).or_else(|| Language::from_name(&first.language)) else {
+            patch.leave_out(format!("hearth does not know the language `{}`", first.language), rows.len());
+            continue;
+        };
+        let insertions = file_insertions(&first.repo, path, language, &text, &rows, &mut splitter, &mut patch);
         if insertions.is_empty() {
             continue;
         }
@@ -121,7 +124,8 @@ fn file_insertions(
             patch.leave_out("its unit changed since the run", 1);
             continue;
         };
-        match comment_lines(language, unit, answer) {
+        // A unit in another language than its file (an R Markdown chunk's) is commented in its own.
+        match comment_lines(unit.language.unwrap_or(language), unit, answer) {
             Ok(insertion) => insertions.push(insertion),
             Err(why) => patch.leave_out(why, 1),
         }
@@ -197,7 +201,8 @@ mod tests {
                 unit_id,
                 repo: "repo".into(),
                 path: path.into(),
-                language: language.name().into(),
+                // As the walk writes it: a chunk's unit is in its engine's language.
+                language: unit.language.unwrap_or(language).name().into(),
                 kind: unit.kind.to_string(),
                 name: unit.name.clone(),
                 parent: unit.parent.clone(),
@@ -435,6 +440,23 @@ mod tests {
         let refs: Vec<&Row<DocText>> = rerun.iter().collect();
         let rerun = repo_patch(root, &refs, BUDGET);
         assert_eq!((rerun.comments, rerun.left_out["it is documented already"]), (0, 5), "{:?}\n{}", rerun.left_out, rerun.diff);
+    }
+
+    #[test]
+    fn an_r_markdown_chunk_is_split_as_its_document_and_commented_in_its_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let rmd = "---\ntitle: Weekly\n---\n\n```{r}\ntotals <- function(x) {\n  sum(x)\n}\n```\n\n```{python}\ndef mean(xs):\n    return sum(xs) / len(xs)\n```\n";
+        std::fs::write(root.join("weekly.Rmd"), rmd).unwrap();
+        let all = rows(root, "weekly.Rmd", Language::RMarkdown, &[("totals", "Adds up the values of `x`."), ("mean", "The mean of the values `xs`.")]);
+        assert_eq!(all[0].place.language, "r", "the first row names its chunk's language, not the file's");
+        let refs: Vec<&Row<DocText>> = all.iter().collect();
+        let patch = repo_patch(root, &refs, BUDGET);
+        assert_eq!(patch.comments, 2, "{:?}\n{}", patch.left_out, patch.diff);
+        git_apply(root, &patch.diff);
+        let text = std::fs::read_to_string(root.join("weekly.Rmd")).unwrap();
+        assert!(text.contains("```{r}\n#' Adds up the values of `x`.\ntotals <- function(x) {"), "{text}");
+        assert!(text.contains("def mean(xs):\n    \"\"\"The mean of the values `xs`.\"\"\"\n    return"), "{text}");
     }
 
     #[test]
