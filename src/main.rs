@@ -521,6 +521,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 t.task, t.units, t.carried, t.run, t.failed, t.tokens_in, t.tokens_out, t.seconds
             )?;
         }
+        for t in &summary.tasks {
+            if let Some(n) = t.documented_in_source.filter(|&n| n > 0) {
+                note!("{:>6} left {n} units alone: the source documents them (skip_documented = false documents them again)", t.task)?;
+            }
+        }
         for t in summary.tasks.iter().filter(|t| t.workers.len() > 1 || t.workers.iter().any(|w| w.failures > 0 || w.shrinks > 0)) {
             note!("{:>6} {:>8} {:>7} {:>10} {:>8} {:>6} {:>10} {:>8} {:>7}", t.task, "device", "units", "tokens", "tok/s", "busy", "energy", "failures", "shrinks")?;
             for w in &t.workers {

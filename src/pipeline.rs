@@ -199,6 +199,11 @@ pub struct GenerateTask {
     /// imports, constants and statements have no definition a comment could document;
     /// review defaults to none.
     pub skip_kinds: Option<Vec<UnitKind>>,
+    /// Docs only: leave alone a unit whose doc comment the source has already (default
+    /// true). Its doc is the author's; asked again, the model rewrites it, and after a
+    /// `docs.patch` is applied every unit it documented would run once more. False gives
+    /// every unit the model's doc.
+    pub skip_documented: Option<bool>,
 }
 
 fn default_max_new_tokens() -> usize {
@@ -359,6 +364,9 @@ impl Pipeline {
                 }
                 if name == "docs" && task.constrained == Some(true) {
                     return Err("[tasks.docs] constrained: docs are free text; only review has a schema".into());
+                }
+                if name == "review" && task.skip_documented.is_some() {
+                    return Err("[tasks.review] skip_documented: only the docs task reads it".into());
                 }
             }
         }

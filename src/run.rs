@@ -98,8 +98,12 @@ impl RunProgress {
 pub struct TaskSummary {
     /// docs, review or embed.
     pub task: String,
-    /// Units in the source.
+    /// Units in the source the task runs on.
     pub units: u64,
+    /// Docs: units left alone because the source has their doc (`skip_documented`);
+    /// absent when every unit gets the model's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documented_in_source: Option<u64>,
     /// Units whose row from an earlier run was kept.
     pub carried: u64,
     /// Units run through the engine this time.
@@ -561,7 +565,11 @@ impl RunContext<'_> {
         let plan = GenerationPlan::new(task, spec)?;
         let model_source = spec.model.as_deref().unwrap_or(&self.pipeline.model.source);
         let identity = TaskIdentity::new(task, model_source, models, format!("{}\n\n{}", plan.system, plan.template_source), to_json(&plan.params))?;
-        let mut output = TaskOutput::open(self, &identity, |unit| plan.runs_on(unit.kind, unit.language))?;
+        let mut output = TaskOutput::open(self, &identity, |unit| plan.runs_on(unit.kind, unit.language, unit.documented))?;
+        if plan.skip_documented {
+            let left = self.unit_keys.iter().filter(|u| u.documented && plan.runs_on(u.kind, u.language, false)).count();
+            output.summary.documented_in_source = Some(left as u64);
+        }
         let schema = tasks::schema(task, None);
         if output.todo.is_empty() {
             return output.finish(Some(&schema));
@@ -734,6 +742,8 @@ pub struct GenerationPlan {
     pub params: SamplingParams,
     /// Unit kinds the task leaves alone.
     pub skip_kinds: Vec<UnitKind>,
+    /// Docs: units the source documents already are left alone.
+    pub skip_documented: bool,
 }
 
 impl GenerationPlan {
@@ -757,13 +767,16 @@ impl GenerationPlan {
             _ => &[],
         };
         let skip_kinds = spec.skip_kinds.clone().unwrap_or_else(|| default_skip.to_vec());
-        Ok(GenerationPlan { task, system: spec.system.as_deref().unwrap_or(default_system).to_string(), template_source, template, params, skip_kinds })
+        let skip_documented = task == TaskKind::Docs && spec.skip_documented.unwrap_or(true);
+        let system = spec.system.as_deref().unwrap_or(default_system).to_string();
+        Ok(GenerationPlan { task, system, template_source, template, params, skip_kinds, skip_documented })
     }
 
-    /// Whether the task runs on a unit of `kind` in `language`: not a kind it skips, and
-    /// for docs a unit it documents.
-    pub fn runs_on(&self, kind: UnitKind, language: Language) -> bool {
-        !self.skip_kinds.contains(&kind) && (self.task != TaskKind::Docs || docs::documents(kind, language))
+    /// Whether the task runs on a unit of `kind` in `language`, `documented` or not in
+    /// the source: not a kind it skips, and for docs a unit it documents and, unless
+    /// told otherwise, one without a doc.
+    pub fn runs_on(&self, kind: UnitKind, language: Language, documented: bool) -> bool {
+        !self.skip_kinds.contains(&kind) && (self.task != TaskKind::Docs || (docs::documents(kind, language) && !(self.skip_documented && documented)))
     }
 
     /// The chat prompt's token ids for `unit`.

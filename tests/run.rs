@@ -101,11 +101,12 @@ fn make_repo(tmp: &Path, functions: usize) -> PathBuf {
 
 /// The units of a run's units files (a sharded run's too) of `kind`.
 fn units_of_kind(out: &Path, kind: &str) -> usize {
-    count_units(out, |unit_kind, _| unit_kind == kind)
+    count_units(out, |unit_kind, _, _| unit_kind == kind)
 }
 
-/// The units of a run's units files (a sharded run's too) `take` takes by kind and language.
-fn count_units(out: &Path, take: impl Fn(&str, &str) -> bool) -> usize {
+/// The units of a run's units files (a sharded run's too) `take` takes by kind, language
+/// and whether the source documents them.
+fn count_units(out: &Path, take: impl Fn(&str, &str, bool) -> bool) -> usize {
     let mut count = 0;
     for entry in std::fs::read_dir(out).unwrap() {
         let path = entry.unwrap().path();
@@ -114,17 +115,20 @@ fn count_units(out: &Path, take: impl Fn(&str, &str) -> bool) -> usize {
             let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap();
             let batches: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
             let kinds = strings(&batches, "kind").into_iter().map(Option::unwrap);
-            count += kinds.zip(strings(&batches, "language").into_iter().map(Option::unwrap)).filter(|(kind, language)| take(kind, language)).count();
+            let documented = batches.iter().flat_map(|b| b.column_by_name("documented").unwrap().as_boolean().iter().map(Option::unwrap).collect::<Vec<_>>());
+            let units = kinds.zip(strings(&batches, "language").into_iter().map(Option::unwrap)).zip(documented);
+            count += units.filter(|((kind, language), documented)| take(kind, language, *documented)).count();
         }
     }
     count
 }
 
 /// The units of a run of `units` in all that a task (by its name or its folder's) runs
-/// on: docs leave top-level `code` units alone, and files no comment can be written in.
+/// on: docs leave top-level `code` units alone, files no comment can be written in, and
+/// units the source documents.
 fn task_units(out: &Path, task: &str, units: usize) -> usize {
     match task {
-        "docs" => units - count_units(out, |kind, language| kind == "code" || (kind == "file" && ["markdown", "json"].contains(&language))),
+        "docs" => units - count_units(out, |kind, language, documented| documented || kind == "code" || (kind == "file" && ["markdown", "json"].contains(&language))),
         _ => units,
     }
 }
@@ -171,8 +175,12 @@ fn smollm2_runs_docs_review_and_embed_over_the_sample_datasets() {
 
     let docs = read_folder(&out.join("docs"));
     let texts = strings(&docs, "text");
-    assert_eq!(texts.len(), task_units(&out, "docs", units), "docs leave top-level code alone, and the README");
-    assert!(count_units(&out, |kind, language| kind == "file" && language == "markdown") > 0, "the sample repository has a README");
+    assert_eq!(texts.len(), task_units(&out, "docs", units), "docs leave top-level code alone, the README, and what is documented");
+    assert!(count_units(&out, |kind, language, _| kind == "file" && language == "markdown") > 0, "the sample repository has a README");
+    let documented = count_units(&out, |kind, language, documented| documented && kind != "code" && !["markdown", "json"].contains(&language));
+    assert!(documented > 0, "the sample inputs have documented units");
+    let docs_task = summary["tasks"].as_array().unwrap().iter().find(|t| t["task"] == "docs").unwrap();
+    assert_eq!(docs_task["documented_in_source"].as_u64(), Some(documented as u64));
     assert!(strings(&docs, "kind").iter().all(|kind| kind.as_deref() != Some("code")));
     assert!(texts.iter().all(|t| t.as_ref().is_some_and(|t| !t.trim().is_empty())), "every unit has a doc: {texts:?}");
 
@@ -587,6 +595,65 @@ fn a_finished_run_exports_its_docs_as_pages_and_its_findings_as_sarif() {
     assert!(site.join("docs/mod_0.py.md").exists() && !site.join("docs/mod_1.py.md").exists());
 }
 
+#[test]
+fn docs_leave_a_unit_the_source_documents_to_its_own_doc_unless_told_otherwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    let python = "def bare(x):\n    return x + 1\n\n\ndef explained(x):\n    \"\"\"Triples x.\"\"\"\n    return 3 * x\n";
+    std::fs::write(repo.join("a.py"), python).unwrap();
+    std::fs::write(repo.join("b.rs"), "/// Doubles x.\npub fn double(x: i32) -> i32 {\n    2 * x\n}\n\npub fn half(x: i32) -> i32 {\n    x / 2\n}\n").unwrap();
+    let pipeline = tmp.path().join("pipeline.toml");
+    let write = |docs: &str| {
+        let text = format!("[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n[tasks.docs]\nmax_new_tokens = 4\n{docs}");
+        std::fs::write(&pipeline, text).unwrap();
+    };
+    let out = tmp.path().join("out");
+    let docs_names = || {
+        let mut names: Vec<String> = strings(&read_folder(&out.join("docs")), "name").into_iter().map(Option::unwrap).collect();
+        names.sort();
+        names
+    };
+    let docs_summary = |summary: &serde_json::Value| summary["tasks"][0].clone();
+
+    // By default the model is asked about the undocumented units only.
+    write("");
+    let summary = docs_summary(&run_ok(&pipeline));
+    assert_eq!((summary["units"].as_u64(), summary["run"].as_u64(), summary["documented_in_source"].as_u64()), (Some(2), Some(2), Some(2)), "{summary}");
+    assert_eq!(docs_names(), ["bare", "half"]);
+    // The export's pages still show every unit, the documented ones as such.
+    export_ok(&out);
+    let page = std::fs::read_to_string(out.join("export/repo/docs/b.rs.md")).unwrap();
+    let (double, half) = (page.find("## `double`").unwrap(), page.find("## `half`").unwrap());
+    assert!(double < half && page[double..half].contains("*Documented in the source.*") && !page[half..].contains("Documented in the source"), "{page}");
+    assert!(page.contains("2 units, 1 documented in the source"), "{page}");
+    let index = std::fs::read_to_string(out.join("export/repo/index.md")).unwrap();
+    assert!(index.contains("4 units in 2 files, 2 documented in the source"), "{index}");
+
+    // Told to, it documents them too: only they run.
+    write("skip_documented = false\n");
+    let summary = docs_summary(&run_ok(&pipeline));
+    assert_eq!((summary["units"].as_u64(), summary["carried"].as_u64(), summary["run"].as_u64()), (Some(4), Some(2), Some(2)), "{summary}");
+    assert!(summary.get("documented_in_source").is_none(), "{summary}");
+    assert_eq!(docs_names(), ["bare", "double", "explained", "half"]);
+    export_ok(&out);
+    let page = std::fs::read_to_string(out.join("export/repo/docs/b.rs.md")).unwrap();
+    assert!(!page.contains("Documented in the source"), "the model's doc is shown: {page}");
+
+    // Back to the default: their rows go, nothing runs.
+    write("");
+    let summary = docs_summary(&run_ok(&pipeline));
+    assert_eq!((summary["run"].as_u64(), summary["rows_dropped_stale"].as_u64()), (Some(0), Some(2)), "{summary}");
+    assert_eq!(docs_names(), ["bare", "half"]);
+
+    // A doc written into the code (a docs.patch applied) is the author's now: the
+    // edited unit does not run again, and its row goes.
+    std::fs::write(repo.join("a.py"), python.replace("def bare(x):\n", "def bare(x):\n    \"\"\"Adds one to x.\"\"\"\n")).unwrap();
+    let summary = docs_summary(&run_ok(&pipeline));
+    assert_eq!((summary["units"].as_u64(), summary["run"].as_u64(), summary["documented_in_source"].as_u64()), (Some(1), Some(0), Some(3)), "{summary}");
+    assert_eq!(docs_names(), ["half"]);
+}
+
 /// Review rows of a run over `units` Python functions with the random tiny model:
 /// (rows whose findings parsed, rows kept raw with a parse error).
 fn tiny_reviews(constrained: bool, units: usize) -> (usize, usize) {
@@ -624,6 +691,11 @@ fn bad_pipelines_are_refused_with_the_file_and_the_key() {
     let out = hearth(&["run", pipeline.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("bad.toml") && stderr.contains("temprature"), "{stderr}");
+    // A docs-only key under review.
+    std::fs::write(&pipeline, "[source]\nrepos = [\"r\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"o\"\n[tasks.review]\nskip_documented = true\n").unwrap();
+    let out = hearth(&["run", pipeline.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("[tasks.review] skip_documented: only the docs task reads it"), "{stderr}");
 }
 
 /// A pipeline over the sample datasets with the random tiny model: all three tasks,

@@ -83,7 +83,7 @@ pub fn pipeline(model: &str, devices: &str, requantize: &str) -> Result<BenchRes
     let plan = GenerationPlan::new(TaskKind::Docs, spec)?;
     // The units the run's docs task ran on.
     let mut units = tasks::read_units(&job::units_path(&pipeline.output.dir, None))?;
-    units.retain(|unit| UnitKind::from_name(&unit.kind).zip(Language::from_name(&unit.language)).is_some_and(|(kind, language)| plan.runs_on(kind, language)));
+    units.retain(|unit| UnitKind::from_name(&unit.kind).zip(Language::from_name(&unit.language)).is_some_and(|(kind, language)| plan.runs_on(kind, language, unit.documented)));
     let requests = units
         .iter()
         .enumerate()

@@ -12,22 +12,51 @@ use crate::finished::rows::{DocText, Place, Row};
 use crate::finished::{RepoFacts, TaskModel};
 use crate::tasks::review::{Finding, SEVERITIES};
 
+/// How many units a documentation page has, and where it is.
+pub struct PageCounts {
+    /// The page, relative to its repository's folder.
+    pub target: String,
+    /// Units on it.
+    pub units: usize,
+    /// Those the source documents, which the model was not asked about.
+    pub in_source: usize,
+    /// Those whose row holds no usable answer.
+    pub missing: usize,
+}
+
+impl PageCounts {
+    /// The counts of the page at `target` of a file's `rows` and units documented `in_source`.
+    pub fn of(target: String, rows: &[&Row<DocText>], in_source: &[&Place]) -> PageCounts {
+        let missing = rows.iter().filter(|r| r.outcome.is_err()).count();
+        PageCounts { target, units: rows.len() + in_source.len(), in_source: in_source.len(), missing }
+    }
+}
+
 /// The documentation page of one source file: its units in line order, a container
 /// before its members, each unit's comment as the model wrote it (in the language's own
-/// comment convention), or why it has none.
-pub fn doc_page(path: &str, rows: &[&Row<DocText>], model: &TaskModel) -> String {
+/// comment convention), or why it has none; a unit whose doc the source has already
+/// (`in_source`, which the model was not asked about) says so.
+pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Place], model: &TaskModel) -> String {
     let mut page = format!("# {}\n\n", code(path));
-    let language = rows.first().map_or("", |r| r.place.language.as_str());
-    let missing = rows.iter().filter(|r| r.outcome.is_err()).count();
-    let _ = write!(page, "{language} · {}", count(rows.len(), "unit"));
-    if missing > 0 {
-        let _ = write!(page, ", {missing} without documentation");
+    let counts = PageCounts::of(String::new(), rows, in_source);
+    let language = rows.first().map(|r| &r.place).or(in_source.first().copied()).map_or("", |p| p.language.as_str());
+    let _ = write!(page, "{language} · {}", count(counts.units, "unit"));
+    if counts.in_source > 0 {
+        let _ = write!(page, ", {} documented in the source", counts.in_source);
+    }
+    if counts.missing > 0 {
+        let _ = write!(page, ", {} without documentation", counts.missing);
     }
     let _ = writeln!(page, " · documented by {}\n", model.byline());
-    let mut sorted = rows.to_vec();
-    sorted.sort_by_key(|r| (r.place.start_line, std::cmp::Reverse(r.place.end_line)));
-    for row in sorted {
-        let _ = writeln!(page, "## {}\n", title(&row.place));
+    let mut entries: Vec<(&Place, Option<&Row<DocText>>)> = rows.iter().map(|&r| (&r.place, Some(r))).collect();
+    entries.extend(in_source.iter().map(|&place| (place, None)));
+    entries.sort_by_key(|(place, _)| (place.start_line, std::cmp::Reverse(place.end_line)));
+    for (place, row) in entries {
+        let _ = writeln!(page, "## {}\n", title(place));
+        let Some(row) = row else {
+            page.push_str("*Documented in the source.*\n\n");
+            continue;
+        };
         match &row.outcome {
             Ok(DocText { text, cut_off }) => {
                 let fence = fence(text);
@@ -104,7 +133,7 @@ pub fn repo_index(
     facts: &RepoFacts,
     models: &[Option<(&str, &TaskModel)>],
     review: Option<(usize, usize)>,
-    pages: &BTreeMap<String, (String, usize, usize)>,
+    pages: &BTreeMap<String, PageCounts>,
     docs_patch: Option<(&Result<RepoPatch, String>, &Path)>,
 ) -> String {
     let mut page = format!("# {}\n\n", code(repo));
@@ -123,11 +152,15 @@ pub fn repo_index(
     }
     page.push('\n');
     if !pages.is_empty() {
-        let units: usize = pages.values().map(|(_, units, _)| units).sum();
-        let missing: usize = pages.values().map(|(_, _, missing)| missing).sum();
-        let _ = writeln!(page, "## Documentation\n\n{} in {}, {missing} without documentation.\n", count(units, "unit"), count(pages.len(), "file"));
-        for (path, (target, units, _)) in pages {
-            let _ = writeln!(page, "- [{}]({}) — {}", inline(path), uri_path(target), count(*units, "unit"));
+        let sum = |count: fn(&PageCounts) -> usize| pages.values().map(count).sum::<usize>();
+        let (units, in_source, missing) = (sum(|p| p.units), sum(|p| p.in_source), sum(|p| p.missing));
+        let _ = write!(page, "## Documentation\n\n{} in {}", count(units, "unit"), count(pages.len(), "file"));
+        if in_source > 0 {
+            let _ = write!(page, ", {in_source} documented in the source (the model was not asked about them)");
+        }
+        let _ = writeln!(page, ", {missing} without documentation.\n");
+        for (path, counts) in pages {
+            let _ = writeln!(page, "- [{}]({}) — {}", inline(path), uri_path(&counts.target), count(counts.units, "unit"));
         }
         page.push('\n');
     }

@@ -64,31 +64,42 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
     let to_absolute = std::path::absolute(to).map_err(|e| Error::io(to, e))?;
     let mut summary = ExportSummary::default();
 
-    let mut repos: BTreeMap<&str, (Vec<&Row<DocText>>, Vec<&Row<Vec<Finding>>>)> = BTreeMap::new();
+    // Units the docs task left to the doc the source has are on their file's page too.
+    let in_source = match &docs {
+        Some((model, _)) if model.documented_in_source.is_some() => rows::read_documented(&run.units_files())?,
+        _ => Vec::new(),
+    };
+    let mut repos: BTreeMap<&str, RepoRows> = BTreeMap::new();
     for row in docs.iter().flat_map(|(_, rows)| rows) {
-        repos.entry(&row.place.repo).or_default().0.push(row);
+        repos.entry(&row.place.repo).or_default().docs.push(row);
+    }
+    for place in &in_source {
+        repos.entry(&place.repo).or_default().in_source.push(place);
     }
     for row in reviews.iter().flat_map(|(_, rows)| rows) {
-        repos.entry(&row.place.repo).or_default().1.push(row);
+        repos.entry(&row.place.repo).or_default().reviews.push(row);
     }
     let no_facts = RepoFacts::default();
     let mut folders = Vec::new();
-    for (repo, (doc_rows, review_rows)) in repos {
+    for (repo, RepoRows { docs: doc_rows, in_source, reviews: review_rows }) in repos {
         let folder = safe_relative(repo);
         let facts = facts.get(repo).unwrap_or(&no_facts);
         let mut pages = BTreeMap::new();
         let mut docs_patch = None;
         if let Some((model, _)) = &docs {
-            let mut by_file: BTreeMap<&str, Vec<&Row<DocText>>> = BTreeMap::new();
+            let mut by_file: BTreeMap<&str, (Vec<&Row<DocText>>, Vec<&Place>)> = BTreeMap::new();
             for &row in &doc_rows {
-                by_file.entry(&row.place.path).or_default().push(row);
+                by_file.entry(&row.place.path).or_default().0.push(row);
             }
-            for (path, rows) in by_file {
+            for &place in &in_source {
+                by_file.entry(&place.path).or_default().1.push(place);
+            }
+            for (path, (rows, in_source)) in by_file {
                 let page = Path::new("docs").join(format!("{}.md", safe_relative(path).display()));
-                staging.write(&folder.join(&page), &markdown::doc_page(path, &rows, model))?;
-                let missing = rows.iter().filter(|r| r.outcome.is_err()).count();
-                summary.unanswered += missing;
-                pages.insert(path.to_string(), (page.display().to_string(), rows.len(), missing));
+                staging.write(&folder.join(&page), &markdown::doc_page(path, &rows, &in_source, model))?;
+                let counts = markdown::PageCounts::of(page.display().to_string(), &rows, &in_source);
+                summary.unanswered += counts.missing;
+                pages.insert(path.to_string(), counts);
             }
             summary.doc_pages += pages.len();
             docs_patch = Some(match (&facts.root, facts.max_unit_bytes) {
@@ -126,6 +137,15 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
     staging.write(Path::new("index.md"), &markdown::front_page(&folders))?;
     staging.finish()?;
     Ok(summary)
+}
+
+/// A repository's rows in a finished run.
+#[derive(Default)]
+struct RepoRows<'a> {
+    docs: Vec<&'a Row<DocText>>,
+    /// Units the docs task left to the doc the source has.
+    in_source: Vec<&'a Place>,
+    reviews: Vec<&'a Row<Vec<Finding>>>,
 }
 
 /// The lines a finding points at: its line when that falls inside its unit, else the

@@ -37,6 +37,10 @@ pub struct TaskModel {
     /// The embed task's query template.
     #[serde(default)]
     pub query_template: Option<String>,
+    /// Docs: how many units were left to the doc the source has (`skip_documented`);
+    /// none when every unit got the model's (and in markers before it was recorded).
+    #[serde(default)]
+    pub documented_in_source: Option<u64>,
 }
 
 impl TaskModel {
@@ -103,11 +107,15 @@ impl FinishedRun {
         Ok(parts)
     }
 
+    /// Every shard's `units.parquet`: the walk the run's tasks read.
+    pub fn units_files(&self) -> Vec<PathBuf> {
+        self.shards.iter().map(|&shard| crate::job::units_path(&self.out, shard)).collect()
+    }
+
     /// Each repository's root and commit, from the units files' provenance.
     pub fn repo_facts(&self) -> Result<HashMap<String, RepoFacts>> {
         let mut facts = HashMap::new();
-        for &shard in &self.shards {
-            let units = crate::job::units_path(&self.out, shard);
+        for units in self.units_files() {
             let metadata: HashMap<String, String> = key_values(&open_parquet(&units)?).into_iter().collect();
             let sources: Vec<SourceInfo> = metadata.get("hearth.sources").and_then(|value| serde_json::from_str(value).ok()).unwrap_or_default();
             let max_unit_bytes = metadata

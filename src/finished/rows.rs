@@ -8,6 +8,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
 use arrow_array::{Array, RecordBatch, StringArray, StructArray, UInt32Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
 
 use crate::engine::FinishReason;
 use crate::sink::open_parquet;
@@ -89,6 +90,29 @@ pub fn read_reviews(parts: &[PathBuf]) -> Result<Vec<Row<Vec<Finding>>>> {
             .collect())
     })
 }
+
+/// Where each unit of the walk's `units_files` is whose doc the source has already: the
+/// units a docs task that leaves them alone (`skip_documented`) has no row of. Reads
+/// the place columns only, not the code.
+pub fn read_documented(units_files: &[PathBuf]) -> Result<Vec<Place>> {
+    let mut places = Vec::new();
+    for path in units_files {
+        let file = open_parquet(path)?;
+        let wanted = ProjectionMask::columns(file.parquet_schema(), PLACE_COLUMNS.iter().copied().chain(["documented"]));
+        let file = file.with_projection(wanted);
+        for_each_batch_of(path, file, |columns| {
+            let documented = columns.column("documented")?.as_boolean_opt().ok_or_else(|| columns.wrong_type("documented"))?;
+            for row in (0..columns.num_rows()).filter(|&row| documented.value(row)) {
+                places.push(columns.place(row)?);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(places)
+}
+
+/// The columns [`Columns::place`] reads.
+const PLACE_COLUMNS: [&str; 9] = ["unit_id", "repo", "path", "language", "kind", "name", "parent", "start_line", "end_line"];
 
 /// Every row of `parts`, its answer taken by `answer` where the row has one.
 fn read<T>(parts: &[PathBuf], answer: impl Fn(&Columns, usize) -> Result<T>) -> Result<Vec<Row<T>>> {

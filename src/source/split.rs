@@ -352,6 +352,7 @@ impl Span {
                     elided,
                     content: content[piece].to_string(),
                     doc_site: if part == 0 { self.doc_site.clone() } else { None },
+                    documented: self.doc_site == Some(DocSite::Documented),
                     language: None,
                 }
             })
@@ -706,6 +707,11 @@ mod tests {
         assert!(units.len() > 2);
         assert_eq!(units[0].doc_site, Some(DocSite::Before { line: 1, indent: String::new() }));
         assert!(units[1..].iter().all(|u| u.doc_site.is_none()));
+        assert!(units.iter().all(|u| !u.documented));
+        // Each part of a documented definition is documented: docs leave all of it alone.
+        let documented = Splitter::new(64).split(Language::Rust, "src/big.rs", &format!("/// Big.\n{src}"));
+        assert!(documented.len() > 2 && documented.iter().all(|u| u.documented));
+        assert_eq!(documented[0].doc_site, Some(DocSite::Documented));
     }
 
     #[test]

@@ -129,6 +129,9 @@ pub struct Unit {
     /// Where a doc comment for it goes in the file: set on a definition's first part,
     /// `None` for `code` and `file` units and for later parts.
     pub doc_site: Option<DocSite>,
+    /// The source has a doc comment for it already (for a later part: for the
+    /// definition it is a part of), which docs leave alone unless told otherwise.
+    pub documented: bool,
     /// Set where the unit is in another language than its file: a notebook cell under
     /// a cell magic (`%%bash`, `%%sql`).
     pub language: Option<Language>,
@@ -167,6 +170,7 @@ pub enum DocSite {
 /// | start_byte, end_byte | u64 | span in the decoded file |
 /// | part, parts | u32 | split of an over-budget unit |
 /// | elided | bool | member bodies replaced by `{ ... }` |
+/// | documented | bool | the source has its doc comment already ([`DocSite::Documented`]) |
 /// | bytes | u32 | length of content |
 /// | content_hash | utf8 | blake3 of content, hex |
 /// | content | utf8 | the code |
@@ -187,6 +191,7 @@ pub fn unit_schema() -> SchemaRef {
             Field::new("part", DataType::UInt32, false),
             Field::new("parts", DataType::UInt32, false),
             Field::new("elided", DataType::Boolean, false),
+            Field::new("documented", DataType::Boolean, false),
             Field::new("bytes", DataType::UInt32, false),
             Field::new("content_hash", DataType::Utf8, false),
             Field::new("content", DataType::Utf8, false),
@@ -277,6 +282,7 @@ pub struct UnitBatchBuilder {
     part: UInt32Builder,
     parts: UInt32Builder,
     elided: BooleanBuilder,
+    documented: BooleanBuilder,
     bytes: UInt32Builder,
     content_hash: StringBuilder,
     content: StringBuilder,
@@ -301,6 +307,7 @@ impl Default for UnitBatchBuilder {
             part: UInt32Builder::new(),
             parts: UInt32Builder::new(),
             elided: BooleanBuilder::new(),
+            documented: BooleanBuilder::new(),
             bytes: UInt32Builder::new(),
             content_hash: StringBuilder::new(),
             content: StringBuilder::new(),
@@ -329,6 +336,7 @@ impl UnitBatchBuilder {
             self.part.append_value(unit.part);
             self.parts.append_value(unit.parts);
             self.elided.append_value(unit.elided);
+            self.documented.append_value(unit.documented);
             self.bytes.append_value(u32::try_from(unit.content.len()).unwrap_or(u32::MAX));
             self.content_hash.append_value(hash);
             self.content.append_value(&unit.content);
@@ -369,6 +377,7 @@ impl UnitBatchBuilder {
             Arc::new(self.part.finish()),
             Arc::new(self.parts.finish()),
             Arc::new(self.elided.finish()),
+            Arc::new(self.documented.finish()),
             Arc::new(self.bytes.finish()),
             Arc::new(self.content_hash.finish()),
             Arc::new(self.content.finish()),
@@ -451,6 +460,7 @@ mod tests {
             elided: false,
             content: content.into(),
             doc_site: None,
+            documented: false,
             language: None,
         }
     }

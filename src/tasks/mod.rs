@@ -409,6 +409,7 @@ mod tests {
             end_line: 2,
             content_hash: "h".into(),
             content: "def f():\n    return 1".into(),
+            documented: false,
         }
     }
 

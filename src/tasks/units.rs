@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
-use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_array::{Array, BooleanArray, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use parquet::arrow::ProjectionMask;
 use serde::Serialize;
@@ -47,6 +47,8 @@ pub struct UnitRow {
     pub content_hash: String,
     #[allow(missing_docs)]
     pub content: String,
+    /// The source has its doc comment already.
+    pub documented: bool,
 }
 
 /// What a unit's cache key is made of, without its code.
@@ -57,26 +59,34 @@ pub struct UnitKey {
     #[allow(missing_docs)]
     pub content_hash: String,
     /// Which units a task runs on is chosen by kind (`skip_kinds`), and for docs by
-    /// whether a file's language can hold a comment.
+    /// whether a file's language can hold a comment and whether the source has the
+    /// unit's doc already (`skip_documented`).
     pub kind: UnitKind,
     #[allow(missing_docs)]
     pub language: Language,
+    #[allow(missing_docs)]
+    pub documented: bool,
 }
 
 fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
     batch.column_by_name(name).expect("units.parquet has its schema").as_string::<i32>()
 }
 
-/// The identity of every unit of a `units.parquet`, in file order: only its four small
+fn flag<'a>(batch: &'a RecordBatch, name: &str) -> &'a BooleanArray {
+    batch.column_by_name(name).expect("units.parquet has its schema").as_boolean()
+}
+
+/// The identity of every unit of a `units.parquet`, in file order: only its five small
 /// columns are read.
 pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
     let builder = open_parquet(path)?;
-    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash", "kind", "language"]);
+    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash", "kind", "language", "documented"]);
     let reader = builder.with_projection(columns).build().map_err(|e| Error::parquet(path, e))?;
     let mut keys = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
         let (unit_id, content_hash, kind, language) = (text(&batch, "unit_id"), text(&batch, "content_hash"), text(&batch, "kind"), text(&batch, "language"));
+        let documented = flag(&batch, "documented");
         for i in 0..batch.num_rows() {
             let unknown = |what: &str, name: &str| Error::Dataset { path: path.to_path_buf(), message: format!("row {}: unknown {what} `{name}`", keys.len()) };
             keys.push(UnitKey {
@@ -84,6 +94,7 @@ pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
                 content_hash: content_hash.value(i).to_string(),
                 kind: UnitKind::from_name(kind.value(i)).ok_or_else(|| unknown("kind", kind.value(i)))?,
                 language: Language::from_name(language.value(i)).ok_or_else(|| unknown("language", language.value(i)))?,
+                documented: documented.value(i),
             });
         }
     }
@@ -121,6 +132,7 @@ fn unit_row(batch: &RecordBatch, i: usize) -> UnitRow {
         end_line: number("end_line"),
         content_hash: string("content_hash"),
         content: string("content"),
+        documented: flag(batch, "documented").value(i),
     }
 }
 
@@ -205,9 +217,10 @@ mod tests {
     use super::*;
     use crate::sink::AtomicParquetWriter;
     use crate::source::unit_schema;
-    use arrow_array::{ArrayRef, BooleanArray, UInt32Array, UInt64Array};
+    use arrow_array::{ArrayRef, UInt32Array, UInt64Array};
 
-    /// A `units.parquet` of `n` units, unit `i` holding the code `code i`.
+    /// A `units.parquet` of `n` units, unit `i` holding the code `code i`; every fourth
+    /// is documented.
     fn units_file(dir: &Path, n: usize) -> PathBuf {
         let path = dir.join("units.parquet");
         let strings = |f: &dyn Fn(usize) -> String| Arc::new(StringArray::from_iter_values((0..n).map(f))) as ArrayRef;
@@ -227,6 +240,7 @@ mod tests {
             numbers(0),
             numbers(1),
             Arc::new(BooleanArray::from(vec![false; n])) as ArrayRef,
+            Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 4 == 0)))) as ArrayRef,
             numbers(6),
             strings(&|i| format!("h{i}")),
             strings(&|i| format!("code {i}")),
@@ -242,7 +256,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys = read_unit_keys(&units_file(dir.path(), 5)).unwrap();
         assert_eq!(keys.len(), 5);
-        assert_eq!(keys[3], UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: UnitKind::Function, language: Language::Rust });
+        assert_eq!(keys[3], UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: UnitKind::Function, language: Language::Rust, documented: false });
+        assert!(keys[4].documented);
     }
 
     #[test]
@@ -259,6 +274,7 @@ mod tests {
             let unit = store.get(row).unwrap();
             assert_eq!((unit.unit_id.as_str(), unit.content.as_str()), (format!("u{row}").as_str(), format!("code {row}").as_str()));
             assert_eq!(unit.name.is_some(), row % 2 == 0);
+            assert_eq!(unit.documented, row % 4 == 0);
             in_flight.push_back(row);
             if in_flight.len() > flight {
                 store.release(in_flight.pop_front().unwrap()).unwrap();
