@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use tree_sitter::Node;
 
+use super::header::only_directives;
 use super::language::Language;
 use super::unit::UnitKind;
 
@@ -109,7 +110,8 @@ pub(crate) fn is_transparent(kind: &str) -> bool {
 /// `#[derive]`, C++ `[[nodiscard]]`, Dart's `@override`, Haskell's `{-# INLINE #-}`,
 /// Elixir's `@doc` and `@spec`).
 pub(crate) fn is_annotation(language: Language, node: Node<'_>, src: &str) -> bool {
-    is_doc(language, node, src)
+    is_comment(node.kind())
+        || is_doc(language, node, src)
         || matches!(node.kind(), "attribute_item" | "attribute_declaration" | "annotation" | "pragma")
         || elixir_attribute(node, src).is_some_and(|name| FUNCTION_ATTRIBUTES.contains(&name))
 }
@@ -118,10 +120,11 @@ pub(crate) fn is_annotation(language: Language, node: Node<'_>, src: &str) -> bo
 /// (`@moduledoc`, `@behaviour`, constants such as `@timeout 5_000`) are the module's.
 const FUNCTION_ATTRIBUTES: [&str; 5] = ["doc", "spec", "impl", "deprecated", "since"];
 
-/// Whether an annotation documents what follows it: a comment, Elixir's `@doc`, or a
-/// Julia docstring (a string just above a definition, `raw"""…"""` too).
+/// Whether an annotation documents what follows it: a comment (not one that only
+/// instructs tools), Elixir's `@doc`, or a Julia docstring (a string just above a
+/// definition, `raw"""…"""` too).
 pub(crate) fn is_doc(language: Language, node: Node<'_>, src: &str) -> bool {
-    is_comment(node.kind())
+    (is_comment(node.kind()) && !only_directives(&src[node.byte_range()]))
         || elixir_attribute(node, src).is_some_and(|name| name == "doc")
         || (language == Language::Julia && (matches!(node.kind(), "string_literal" | "prefixed_string_literal") || julia_doc_macro(node, src) == Some(false)))
 }

@@ -123,11 +123,19 @@ fn opens_string(line: &str) -> bool {
     unprefixed.starts_with(['"', '\''])
 }
 
+/// Whether every line of `comment` instructs a tool (see [`directive`]): a comment that
+/// says nothing of the code below it, so it is no doc (`// eslint-disable-next-line`,
+/// `//nolint:funlen`, `//go:noinline`, `// +kubebuilder:object:root=true`).
+pub(crate) fn only_directives(comment: &str) -> bool {
+    comment.lines().all(|line| directive(line.trim()))
+}
+
 /// Whether a comment line is an instruction to a tool rather than prose: the
 /// interpreter's encoding or an editor's modeline, a linter's or type checker's
 /// switches, a Dockerfile's parser directives, Go's build constraints, Haskell's
-/// pragmas, PowerShell's `#Requires`. Kept to what prose never starts with: a
-/// description taken for a directive would get a second header.
+/// pragmas, PowerShell's `#Requires`, Go's compiler directives and `+` markers
+/// (`// +kubebuilder:…`, `// +genclient`), cgo's `//export`. Kept to what prose never
+/// starts with: a description taken for a directive would get a second header.
 fn directive(line: &str) -> bool {
     const DIRECTIVES: &[&str] = &[
         "-*-", "vim:", "vi:", "coding:", "coding=", "encoding:", "frozen_string_literal:", "typed:", "rubocop:", "shellcheck", "eslint",
@@ -144,7 +152,8 @@ fn directive(line: &str) -> bool {
         return true;
     }
     // `//go:build` has no space after its marker; a Dockerfile's `# syntax=` one.
-    DIRECTIVES.iter().any(|directive| text.starts_with(directive)) || line.starts_with("//go:") || line.starts_with("#region")
+    let marker = text.strip_prefix('+').is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_alphabetic()));
+    DIRECTIVES.iter().any(|directive| text.starts_with(directive)) || marker || ["//go:", "//export ", "#region"].iter().any(|start| line.starts_with(start))
 }
 
 /// Whether a comment line is a license header's: what only a license says, so that a

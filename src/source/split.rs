@@ -701,6 +701,16 @@ mod tests {
     }
 
     #[test]
+    fn a_comment_that_only_instructs_tools_is_no_doc() {
+        let go = "package p\n\n//nolint:funlen\nfunc A() {}\n\n// B says hi.\n//\n//go:noinline\nfunc B() {}\n\n// +kubebuilder:object:root=true\ntype C struct{}\n";
+        assert_eq!(doc_sites(Language::Go, go), ["code -", "A 3+0", "B documented", "C 11+0"], "the doc goes above the directive, which stays next to its code");
+        let js = "// eslint-disable-next-line no-unused-vars\nfunction f() {}\n\n/* istanbul ignore next */\nfunction g() {}\n\n// Adds.\n// eslint-disable-next-line\nfunction h() {}\n";
+        assert_eq!(doc_sites(Language::JavaScript, js), ["f 1+0", "g 4+0", "h documented"]);
+        let documented: Vec<bool> = split(Language::JavaScript, js).iter().map(|u| u.documented).collect();
+        assert_eq!(documented, [false, false, true]);
+    }
+
+    #[test]
     fn a_split_definition_has_its_site_on_its_first_part_only() {
         let src = format!("fn big() {{\n{}}}\n", "    let x = 1;\n".repeat(20));
         let units = Splitter::new(64).split(Language::Rust, "src/big.rs", &src);
