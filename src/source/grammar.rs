@@ -289,17 +289,19 @@ pub(crate) fn classify<'t>(
             "function_declaration" | "generator_function_declaration" => {
                 Some(Item::function(function_kind, name(), body))
             }
-            "method_definition" => Some(Item::function(UnitKind::Method, property_name(node, "name", src), body)),
+            // A class's method, or a function of an object of functions (`{ parse(text) { … } }`).
+            "method_definition" => Some(Item::function(function_kind, property_name(node, "name", src), body)),
             // A Vue component's option written `total: function () { … }` or with an
-            // arrow, or a computed property's `{ get() { … }, set(v) { … } }`.
-            "pair" if in_container => {
+            // arrow, or a computed property's `{ get() { … }, set(v) { … } }`; or a
+            // function of an object of functions.
+            "pair" => {
                 let value = node.child_by_field_name("value")?;
                 let body = match value.kind() {
-                    "function_expression" | "arrow_function" => value.child_by_field_name("body"),
+                    kind if is_function_value(kind) => value.child_by_field_name("body"),
                     "object" if is_accessor_pair(value, src) => Some(value),
                     _ => return None,
                 };
-                Some(Item::function(UnitKind::Method, property_name(node, "key", src), body))
+                Some(Item::function(function_kind, property_name(node, "key", src), body))
             }
             "class_declaration" | "abstract_class_declaration" | "class" => {
                 Some(Item::container(UnitKind::Class, name(), body))
@@ -312,10 +314,15 @@ pub(crate) fn classify<'t>(
                 let inner = node.child_by_field_name("declaration").or_else(|| node.child_by_field_name("value"))?;
                 classify(language, inner, src, in_container)
             }
-            // `namespace Foo {}` parses as an expression statement around the module.
+            // `namespace Foo {}` parses as an expression statement around the module;
+            // CommonJS and JavaScript written before classes define by assignment.
             "expression_statement" => {
-                let inner = node.named_child(0).filter(|n| n.kind() == "internal_module")?;
-                classify(language, inner, src, in_container)
+                let inner = node.named_child(0)?;
+                match inner.kind() {
+                    "internal_module" => classify(language, inner, src, in_container),
+                    "assignment_expression" if !in_container => assigned_definition(inner, src),
+                    _ => None,
+                }
             }
             // `const handler = async (req) => { … }` is how much JavaScript defines functions.
             "lexical_declaration" | "variable_declaration" => {
@@ -326,10 +333,10 @@ pub(crate) fn classify<'t>(
                 let value = declarator.child_by_field_name("value")?;
                 let declared = field_text(*declarator, "name", src);
                 match value.kind() {
-                    "arrow_function" | "function_expression" | "function" | "generator_function" => {
-                        Some(Item::function(function_kind, declared, value.child_by_field_name("body")))
-                    }
+                    kind if is_function_value(kind) => Some(Item::function(function_kind, declared, value.child_by_field_name("body"))),
                     "class" => Some(Item::container(UnitKind::Class, declared, value.child_by_field_name("body"))),
+                    // `const api = { get(url) { … }, … }`: a namespace of functions.
+                    "object" if has_function_member(value) => Some(Item::container(UnitKind::Module, declared, Some(value))),
                     _ => None,
                 }
             }
@@ -780,6 +787,55 @@ fn property_name(node: Node<'_>, field: &str, src: &str) -> Option<String> {
     let name = node.child_by_field_name(field)?;
     let text = &src[name.byte_range()];
     Some(clean_name(if name.kind() == "string" { &text[1..text.len() - 1] } else { text }))
+}
+
+/// Whether a JavaScript value of this kind is a function.
+fn is_function_value(kind: &str) -> bool {
+    matches!(kind, "function_expression" | "arrow_function" | "function" | "generator_function")
+}
+
+/// Whether a JavaScript object holds a function: `{ parse(text) { … } }`, `{ parse: (text) => … }`.
+fn has_function_member(object: Node<'_>) -> bool {
+    let mut cursor = object.walk();
+    let found = object.named_children(&mut cursor).any(|member| match member.kind() {
+        "method_definition" => true,
+        "pair" => member.child_by_field_name("value").is_some_and(|value| is_function_value(value.kind())),
+        _ => false,
+    });
+    found
+}
+
+/// A definition JavaScript writes as an assignment at the top of a script: CommonJS's
+/// exports (`exports.parse = function (text) { … }`, `module.exports = { … }`), and
+/// methods set on a constructor's prototype as code before ES2015 classes did
+/// (`Parser.prototype.parse = function …`, `Parser.prototype = { … }`). A function set
+/// on another object (`Parser.create = …`) is a function whose parent is that object.
+fn assigned_definition<'t>(assignment: Node<'t>, src: &str) -> Option<Item<'t>> {
+    let target = assignment.child_by_field_name("left").filter(|left| left.kind() == "member_expression")?;
+    let value = assignment.child_by_field_name("right")?;
+    let path = clean_name(&src[target.byte_range()]);
+    let (object, property) = path.rsplit_once('.')?;
+    let exports = path == "module.exports";
+    // What the definition is set on, as its parent: none for the module's exports or the global object.
+    let owner = object.strip_suffix(".prototype").unwrap_or(object);
+    let owner = (!matches!(owner, "exports" | "module" | "module.exports" | "window" | "global" | "globalThis" | "self")).then(|| owner.to_string());
+    let mut item = match value.kind() {
+        kind if is_function_value(kind) => {
+            let name = if exports { field_text(value, "name", src).or(Some(path.clone())) } else { Some(property.to_string()) };
+            let kind = if object.ends_with(".prototype") { UnitKind::Method } else { UnitKind::Function };
+            Item::function(kind, name, value.child_by_field_name("body"))
+        }
+        "class" => {
+            let name = field_text(value, "name", src).or_else(|| Some(if exports { path.clone() } else { property.to_string() }));
+            Item::container(UnitKind::Class, name, value.child_by_field_name("body"))
+        }
+        // `Parser.prototype = { … }` holds the methods of `Parser`.
+        "object" if has_function_member(value) && property == "prototype" => return Some(Item::container(UnitKind::Class, Some(object.to_string()), Some(value))),
+        "object" if has_function_member(value) => Item::container(UnitKind::Module, Some(if exports { path.clone() } else { property.to_string() }), Some(value)),
+        _ => return None,
+    };
+    item.owner = owner;
+    Some(item)
 }
 
 /// Whether a JavaScript object is a getter and setter: `{ get() { … }, set(value) { … } }`.

@@ -701,6 +701,36 @@ mod tests {
     }
 
     #[test]
+    fn commonjs_exports_prototypes_and_objects_of_functions_are_definitions() {
+        let src = "'use strict';\n\nconst path = require('path');\n\nexports.resolve = function resolve(p) {\n  return path.resolve(p);\n};\n\nmodule.exports.join = (a, b) => path.join(a, b);\n\nmodule.exports = {\n  // Adds one.\n  inc(a) {\n    return a + 1;\n  },\n  twice: function (b) {\n    return b * 2;\n  },\n  limit: 3,\n};\n\nfunction Parser(text) {\n  this.text = text;\n}\n\n/** Splits the text at commas. */\nParser.prototype.parse = function () {\n  return this.text.split(',');\n};\n\nParser.create = (text) => new Parser(text);\n\nWidget.prototype = {\n  render() {\n    return '<div>';\n  },\n};\n\nconst config = { port: 3000, retries: 2 };\nwindow.boot = function () {};\n";
+        let units = split(Language::JavaScript, src);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-3",
+                "function - resolve 5-7",
+                "function - join 9-9",
+                "module - module.exports 11-20",
+                "function module.exports inc 12-15",
+                "function module.exports twice 16-18",
+                "function - Parser 22-24",
+                "method Parser parse 26-29",
+                "function Parser create 31-31",
+                "class - Widget 33-37",
+                "method Widget render 34-36",
+                "code - - 39-39",
+                "function - boot 40-40",
+            ]
+        );
+        assert_eq!(units[3].content, "module.exports = {\n  // Adds one.\n  inc(a) { ... },\n  twice: function (b) { ... },\n  limit: 3,\n};", "a skeleton: each function's body is its own unit's");
+        let sites = doc_sites(Language::JavaScript, src);
+        assert_eq!(sites[4..8], ["inc documented", "twice 16+2", "Parser 22+0", "parse documented"], "JSDoc reads a comment above a property");
+        // Other assignments stay top-level code.
+        let plain = "module.exports = require('./lib');\nexports.version = '1.0';\napp.get('/', (req, res) => res.send('ok'));\n";
+        assert_eq!(summary(&split(Language::JavaScript, plain)), ["file - - 1-3"], "no definition: one file unit");
+    }
+
+    #[test]
     fn a_comment_that_only_instructs_tools_is_no_doc() {
         let go = "package p\n\n//nolint:funlen\nfunc A() {}\n\n// B says hi.\n//\n//go:noinline\nfunc B() {}\n\n// +kubebuilder:object:root=true\ntype C struct{}\n";
         assert_eq!(doc_sites(Language::Go, go), ["code -", "A 3+0", "B documented", "C 11+0"], "the doc goes above the directive, which stays next to its code");
