@@ -115,7 +115,7 @@ fn count_units(out: &Path, take: impl Fn(&str, &str, bool) -> bool) -> usize {
             let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap();
             let batches: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
             let kinds = strings(&batches, "kind").into_iter().map(Option::unwrap);
-            let documented = batches.iter().flat_map(|b| b.column_by_name("documented").unwrap().as_boolean().iter().map(Option::unwrap).collect::<Vec<_>>());
+            let documented = batches.iter().flat_map(|b| b.column_by_name("doc").unwrap().as_string::<i32>().iter().map(|doc| doc.is_some()).collect::<Vec<_>>());
             let units = kinds.zip(strings(&batches, "language").into_iter().map(Option::unwrap)).zip(documented);
             count += units.filter(|((kind, language), documented)| take(kind, language, *documented)).count();
         }
@@ -625,7 +625,9 @@ fn docs_leave_a_unit_the_source_documents_to_its_own_doc_unless_told_otherwise()
     export_ok(&out);
     let page = std::fs::read_to_string(out.join("export/repo/docs/b.rs.md")).unwrap();
     let (double, half) = (page.find("## `double`").unwrap(), page.find("## `half`").unwrap());
-    assert!(double < half && page[double..half].contains("*Documented in the source.*") && !page[half..].contains("Documented in the source"), "{page}");
+    assert!(double < half && page[double..half].contains("*Documented in the source:*\n\n```rust\n/// Doubles x.\n```") && !page[half..].contains("Documented in the source"), "{page}");
+    let page = std::fs::read_to_string(out.join("export/repo/docs/a.py.md")).unwrap();
+    assert!(page.contains("*Documented in the source:*\n\n```python\n\"\"\"Triples x.\"\"\"\n```"), "{page}");
     assert!(page.contains("2 units, 1 documented in the source"), "{page}");
     let index = std::fs::read_to_string(out.join("export/repo/index.md")).unwrap();
     assert!(index.contains("4 units in 2 files, 2 documented in the source"), "{index}");

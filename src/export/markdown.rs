@@ -26,7 +26,7 @@ pub struct PageCounts {
 
 impl PageCounts {
     /// The counts of the page at `target` of a file's `rows` and units documented `in_source`.
-    pub fn of(target: String, rows: &[&Row<DocText>], in_source: &[&Place]) -> PageCounts {
+    pub fn of(target: String, rows: &[&Row<DocText>], in_source: &[&Row<DocText>]) -> PageCounts {
         let missing = rows.iter().filter(|r| r.outcome.is_err()).count();
         PageCounts { target, units: rows.len() + in_source.len(), in_source: in_source.len(), missing }
     }
@@ -35,11 +35,11 @@ impl PageCounts {
 /// The documentation page of one source file: its units in line order, a container
 /// before its members, each unit's comment as the model wrote it (in the language's own
 /// comment convention), or why it has none; a unit whose doc the source has already
-/// (`in_source`, which the model was not asked about) says so.
-pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Place], model: &TaskModel) -> String {
+/// (`in_source`, which the model was not asked about) shows that doc, and says so.
+pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Row<DocText>], model: &TaskModel) -> String {
     let mut page = format!("# {}\n\n", code(path));
     let counts = PageCounts::of(String::new(), rows, in_source);
-    let language = rows.first().map(|r| &r.place).or(in_source.first().copied()).map_or("", |p| p.language.as_str());
+    let language = rows.iter().chain(in_source).next().map_or("", |r| r.place.language.as_str());
     let _ = write!(page, "{language} · {}", count(counts.units, "unit"));
     if counts.in_source > 0 {
         let _ = write!(page, ", {} documented in the source", counts.in_source);
@@ -48,15 +48,13 @@ pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Place], model:
         let _ = write!(page, ", {} without documentation", counts.missing);
     }
     let _ = writeln!(page, " · documented by {}\n", model.byline());
-    let mut entries: Vec<(&Place, Option<&Row<DocText>>)> = rows.iter().map(|&r| (&r.place, Some(r))).collect();
-    entries.extend(in_source.iter().map(|&place| (place, None)));
-    entries.sort_by_key(|(place, _)| (place.start_line, std::cmp::Reverse(place.end_line)));
-    for (place, row) in entries {
-        let _ = writeln!(page, "## {}\n", title(place));
-        let Some(row) = row else {
-            page.push_str("*Documented in the source.*\n\n");
-            continue;
-        };
+    let mut entries: Vec<(&Row<DocText>, bool)> = rows.iter().map(|&r| (r, false)).chain(in_source.iter().map(|&r| (r, true))).collect();
+    entries.sort_by_key(|(row, _)| (row.place.start_line, std::cmp::Reverse(row.place.end_line)));
+    for (row, from_source) in entries {
+        let _ = writeln!(page, "## {}\n", title(&row.place));
+        if from_source {
+            page.push_str("*Documented in the source:*\n\n");
+        }
         match &row.outcome {
             Ok(DocText { text, cut_off }) => {
                 let fence = fence(text);

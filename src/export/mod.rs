@@ -73,8 +73,8 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
     for row in docs.iter().flat_map(|(_, rows)| rows) {
         repos.entry(&row.place.repo).or_default().docs.push(row);
     }
-    for place in &in_source {
-        repos.entry(&place.repo).or_default().in_source.push(place);
+    for row in &in_source {
+        repos.entry(&row.place.repo).or_default().in_source.push(row);
     }
     for row in reviews.iter().flat_map(|(_, rows)| rows) {
         repos.entry(&row.place.repo).or_default().reviews.push(row);
@@ -87,12 +87,12 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
         let mut pages = BTreeMap::new();
         let mut docs_patch = None;
         if let Some((model, _)) = &docs {
-            let mut by_file: BTreeMap<&str, (Vec<&Row<DocText>>, Vec<&Place>)> = BTreeMap::new();
+            let mut by_file: BTreeMap<&str, (Vec<&Row<DocText>>, Vec<&Row<DocText>>)> = BTreeMap::new();
             for &row in &doc_rows {
                 by_file.entry(&row.place.path).or_default().0.push(row);
             }
-            for &place in &in_source {
-                by_file.entry(&place.path).or_default().1.push(place);
+            for &row in &in_source {
+                by_file.entry(&row.place.path).or_default().1.push(row);
             }
             for (path, (rows, in_source)) in by_file {
                 let page = Path::new("docs").join(format!("{}.md", safe_relative(path).display()));
@@ -143,8 +143,8 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
 #[derive(Default)]
 struct RepoRows<'a> {
     docs: Vec<&'a Row<DocText>>,
-    /// Units the docs task left to the doc the source has.
-    in_source: Vec<&'a Place>,
+    /// Units the docs task left to the doc the source has, with that doc.
+    in_source: Vec<&'a Row<DocText>>,
     reviews: Vec<&'a Row<Vec<Finding>>>,
 }
 

@@ -143,7 +143,7 @@ fn comment_lines(language: Language, unit: &Unit, answer: &DocText) -> Result<(u
     };
     let (line, indent) = match site {
         DocSite::Before { line, indent } => (*line, indent),
-        DocSite::Documented => return Err("it is documented already".into()),
+        DocSite::Documented(_) => return Err("it is documented already".into()),
         DocSite::NoPlace(why) => return Err((*why).to_string()),
     };
     let syntax = comment_syntax(language.name(), unit.kind.as_str()).ok_or_else(|| format!("hearth knows no doc-comment syntax for {}", language.name()))?;

@@ -91,24 +91,24 @@ pub fn read_reviews(parts: &[PathBuf]) -> Result<Vec<Row<Vec<Finding>>>> {
     })
 }
 
-/// Where each unit of the walk's `units_files` is whose doc the source has already: the
-/// units a docs task that leaves them alone (`skip_documented`) has no row of. Reads
-/// the place columns only, not the code.
-pub fn read_documented(units_files: &[PathBuf]) -> Result<Vec<Place>> {
-    let mut places = Vec::new();
+/// Each unit of the walk's `units_files` whose doc the source has already, with that
+/// doc: the units a docs task that leaves them alone (`skip_documented`) has no row
+/// of. Reads the place and doc columns only, not the code.
+pub fn read_documented(units_files: &[PathBuf]) -> Result<Vec<Row<DocText>>> {
+    let mut rows = Vec::new();
     for path in units_files {
         let file = open_parquet(path)?;
-        let wanted = ProjectionMask::columns(file.parquet_schema(), PLACE_COLUMNS.iter().copied().chain(["documented"]));
+        let wanted = ProjectionMask::columns(file.parquet_schema(), PLACE_COLUMNS.iter().copied().chain(["doc"]));
         let file = file.with_projection(wanted);
         for_each_batch_of(path, file, |columns| {
-            let documented = columns.column("documented")?.as_boolean_opt().ok_or_else(|| columns.wrong_type("documented"))?;
-            for row in (0..columns.num_rows()).filter(|&row| documented.value(row)) {
-                places.push(columns.place(row)?);
+            let doc = columns.string("doc")?;
+            for row in (0..columns.num_rows()).filter(|&row| doc.is_valid(row)) {
+                rows.push(Row { place: columns.place(row)?, outcome: Ok(DocText { text: doc.value(row).to_string(), cut_off: false }) });
             }
             Ok(())
         })?;
     }
-    Ok(places)
+    Ok(rows)
 }
 
 /// The columns [`Columns::place`] reads.

@@ -29,9 +29,9 @@ pub(crate) fn blocks_and_code(text: &str) -> Option<Vec<Piece>> {
     let mut pieces = Vec::new();
     let mut after = 0;
     for (kind, name, block) in blocks {
-        let (start, commented) = leading_comments(text, after, block.start);
+        let (start, doc) = leading_comments(text, after, block.start);
         pieces.extend(code(text, after..start));
-        pieces.push(Piece { kind, owner: None, name: Some(name.to_string()), range: start..block.end, start: block.start, commented });
+        pieces.push(Piece { kind, owner: None, name: Some(name.to_string()), range: start..block.end, start: block.start, doc });
         after = block.end;
     }
     pieces.extend(code(text, after..text.len()));
@@ -51,8 +51,19 @@ pub(crate) fn model(text: &str, path: &str) -> Option<Piece> {
         Some("table" | "incremental") => UnitKind::Table,
         _ => UnitKind::View,
     };
-    let commented = ["--", "/*", "{#"].iter().any(|opener| text[start..].starts_with(opener));
-    Some(Piece { kind, owner: None, name: (!name.is_empty()).then(|| name.to_string()), range, start, commented })
+    Some(Piece { kind, owner: None, name: (!name.is_empty()).then(|| name.to_string()), doc: opening_comment(text, start), range, start })
+}
+
+/// The comment `text` opens with at `start`, a model's doc: its `--` lines, or a `/* … */`
+/// or Jinja `{# … #}` block.
+fn opening_comment(text: &str, start: usize) -> Option<Range<usize>> {
+    let rest = &text[start..];
+    if rest.starts_with("--") {
+        let lines = rest.split_inclusive('\n').take_while(|line| line.trim_start().starts_with("--"));
+        return Some(trimmed(text, start..start + lines.map(str::len).sum::<usize>()));
+    }
+    let (_, close) = [("/*", "*/"), ("{#", "#}")].into_iter().find(|(open, _)| rest.starts_with(open))?;
+    Some(start..start + rest.find(close).map_or(rest.len(), |end| end + close.len()))
 }
 
 /// `config(materialized='table')`'s value.
@@ -131,7 +142,7 @@ fn code(text: &str, range: Range<usize>) -> Option<Piece> {
         }
     }
     let code = trimmed(text, range);
-    holds_code.then_some(Piece { kind: UnitKind::Code, owner: None, name: None, start: code.start, range: code, commented: false })
+    holds_code.then_some(Piece { kind: UnitKind::Code, owner: None, name: None, start: code.start, range: code, doc: None })
 }
 
 #[cfg(test)]
@@ -143,7 +154,7 @@ mod tests {
         let pieces = blocks_and_code(text).unwrap_or_else(|| model(text, path).into_iter().collect());
         pieces
             .iter()
-            .map(|p| format!("{} {} {}-{}{}", p.kind.as_str(), p.name.as_deref().unwrap_or("-"), line(p.range.start), line(p.range.end), if p.commented { " documented" } else { "" }))
+            .map(|p| format!("{} {} {}-{}{}", p.kind.as_str(), p.name.as_deref().unwrap_or("-"), line(p.range.start), line(p.range.end), if p.doc.is_some() { " documented" } else { "" }))
             .collect()
     }
 

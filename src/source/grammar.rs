@@ -129,17 +129,18 @@ pub(crate) fn is_doc(language: Language, node: Node<'_>, src: &str) -> bool {
         || (language == Language::Julia && (matches!(node.kind(), "string_literal" | "prefixed_string_literal") || julia_doc_macro(node, src) == Some(false)))
 }
 
-/// For an Elixir module (or protocol, or implementation), whether it has its doc: that is
-/// the `@moduledoc` inside its body, not an annotation above it. `None` for anything else.
-pub(crate) fn has_moduledoc(language: Language, node: Node<'_>, src: &str) -> Option<bool> {
+/// For an Elixir module (or protocol, or implementation), its doc: the `@moduledoc`
+/// inside its body, not an annotation above it; `Some(None)` when it has none. `None`
+/// for anything else.
+pub(crate) fn moduledoc(language: Language, node: Node<'_>, src: &str) -> Option<Option<Range<usize>>> {
     let (keyword, _) = elixir_definition(node, src).filter(|_| language == Language::Elixir)?;
     if !matches!(keyword, "defmodule" | "defprotocol" | "defimpl") {
         return None;
     }
-    let Some(body) = child_of_kind(node, &["do_block"]) else { return Some(false) };
+    let Some(body) = child_of_kind(node, &["do_block"]) else { return Some(None) };
     let mut cursor = body.walk();
-    let documented = body.named_children(&mut cursor).any(|n| elixir_attribute(n, src) == Some("moduledoc"));
-    Some(documented)
+    let doc = body.named_children(&mut cursor).find(|n| elixir_attribute(*n, src) == Some("moduledoc"));
+    Some(doc.map(|n| n.byte_range()))
 }
 
 /// The name of an Elixir module attribute (`@doc "…"` → `doc`).
@@ -934,8 +935,8 @@ fn fortran_body(definition: Node<'_>) -> Option<Range<usize>> {
 /// function with its comment-based help (a missing one goes above, where Get-Help
 /// reads it too).
 pub(crate) enum InnerDoc {
-    /// It has one.
-    Written,
+    /// It has one, there.
+    Written(Range<usize>),
     /// Missing; it would start at byte `at`. `above_counts`: a comment just above the
     /// definition is its doc too (MATLAB's help, as Octave writes it), where in Python
     /// it is not.
@@ -948,37 +949,49 @@ pub(crate) enum InnerDoc {
 pub(crate) fn inner_doc(language: Language, definition: Node<'_>, src: &str) -> Option<InnerDoc> {
     let mut cursor = definition.walk();
     match language {
-        // `@doc "…" area(r) = …` holds its definition.
-        Language::Julia => (julia_doc_macro(definition, src) == Some(true)).then_some(InnerDoc::Written),
+        // `@doc "…" area(r) = …` holds its definition, after the doc.
+        Language::Julia => {
+            let arguments = child_of_kind(definition, &["macro_argument_list"]).filter(|_| julia_doc_macro(definition, src) == Some(true))?;
+            Some(InnerDoc::Written(definition.start_byte()..arguments.named_child(0)?.end_byte()))
+        }
         Language::Python => {
             let definition = definition.child_by_field_name("definition").unwrap_or(definition);
             let Some(body) = definition.child_by_field_name("body") else { return Some(InnerDoc::NoBody) };
             let first = body.named_children(&mut cursor).find(|n| !is_comment(n.kind()));
-            let docstring = first.is_some_and(|n| n.kind() == "expression_statement" && n.named_child(0).is_some_and(|s| s.kind() == "string"));
-            Some(if docstring { InnerDoc::Written } else { InnerDoc::Goes { at: body.start_byte(), above_counts: false } })
+            Some(match first.filter(|n| n.kind() == "expression_statement" && n.named_child(0).is_some_and(|s| s.kind() == "string")) {
+                Some(docstring) => InnerDoc::Written(docstring.byte_range()),
+                None => InnerDoc::Goes { at: body.start_byte(), above_counts: false },
+            })
         }
         // Help text is the comment after `function … = name(…)` or `classdef Name`.
         Language::Matlab => {
             let name = definition.child_by_field_name("name");
             let signature = |n: &Node<'_>| Some(*n) == name || matches!(n.kind(), "function_output" | "function_arguments" | "attributes" | "superclasses");
-            let mut inner = definition.named_children(&mut cursor).skip_while(signature);
-            Some(match inner.next() {
-                Some(first) if is_comment(first.kind()) => InnerDoc::Written,
+            let mut inner = definition.named_children(&mut cursor).skip_while(signature).peekable();
+            Some(match inner.peek() {
+                Some(first) if is_comment(first.kind()) => InnerDoc::Written(comments_from(inner)?),
                 Some(first) => InnerDoc::Goes { at: first.start_byte(), above_counts: true },
                 None => InnerDoc::NoBody,
             })
         }
         Language::Fortran => {
-            let mut inner = definition.named_children(&mut cursor).skip(1).skip_while(|n| matches!(n.kind(), "use_statement" | "implicit_statement"));
-            inner.next().is_some_and(|first| is_comment(first.kind())).then_some(InnerDoc::Written)
+            let inner = definition.named_children(&mut cursor).skip(1).skip_while(|n| matches!(n.kind(), "use_statement" | "implicit_statement"));
+            comments_from(inner).map(InnerDoc::Written)
         }
         // Comment-based help may open the function's braces (or stand above it).
         Language::PowerShell if definition.kind() == "function_statement" => {
-            let mut inner = definition.named_children(&mut cursor).take_while(|n| n.kind() != "script_block");
-            inner.any(|n| is_comment(n.kind())).then_some(InnerDoc::Written)
+            let inner = definition.named_children(&mut cursor).take_while(|n| n.kind() != "script_block").skip_while(|n| !is_comment(n.kind()));
+            comments_from(inner).map(InnerDoc::Written)
         }
         _ => None,
     }
+}
+
+/// The bytes of the comments `nodes` start with, one after another; `None` when the
+/// first is no comment.
+fn comments_from<'t>(nodes: impl Iterator<Item = Node<'t>>) -> Option<Range<usize>> {
+    let comments: Vec<Node<'t>> = nodes.take_while(|n| is_comment(n.kind())).collect();
+    Some(comments.first()?.start_byte()..comments.last()?.end_byte())
 }
 
 /// A MATLAB function's name, a property accessor's with its `get.` or `set.`

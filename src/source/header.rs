@@ -105,14 +105,21 @@ pub(crate) fn header_site(language: Language, text: &str) -> DocSite {
         let comment = &lines[comment.clone()];
         comment.iter().all(|line| directive(line.trim())) || comment.iter().any(|line| mentions_license(line))
     };
-    if !top.comments.iter().all(says_nothing) {
-        return DocSite::Documented;
+    // The bytes of lines `range` (`lines` are slices of `text`).
+    let start_of = |line: usize| lines[line].as_ptr() as usize - text.as_ptr() as usize;
+    let bytes = |range: Range<usize>| start_of(range.start)..start_of(range.end - 1) + lines[range.end - 1].len();
+    let described: Vec<&Range<usize>> = top.comments.iter().filter(|comment| !says_nothing(comment)).collect();
+    if let (Some(first), Some(last)) = (described.first(), described.last()) {
+        return DocSite::Documented(bytes(first.start..last.end));
     }
     match top.code {
-        Some(code) if language == Language::Python && opens_string(lines[code].trim()) => DocSite::Documented,
+        Some(code) if language == Language::Python && opens_string(lines[code].trim()) => {
+            let opening = start_of(code) + lines[code].len() - lines[code].trim_start().len();
+            DocSite::Documented(opening..opening + python_string_length(&text[opening..]))
+        }
         Some(code) => DocSite::Before { line: code as u32 + 1, indent: String::new() },
-        // Nothing but comments and what must stay first.
-        None => DocSite::Documented,
+        // Nothing but comments and what must stay first: those are all it says.
+        None => DocSite::Documented(top.comments.first().zip(top.comments.last()).map_or(0..0, |(first, last)| bytes(first.start..last.end))),
     }
 }
 
@@ -121,6 +128,27 @@ pub(crate) fn header_site(language: Language, text: &str) -> DocSite {
 fn opens_string(line: &str) -> bool {
     let unprefixed = line.strip_prefix(['r', 'R', 'u', 'U']).unwrap_or(line);
     unprefixed.starts_with(['"', '\''])
+}
+
+/// The length of the Python string `text` opens with (its prefix and quotes included):
+/// to its closing quotes, or for a one-quote string with none, to the end of its line.
+fn python_string_length(text: &str) -> usize {
+    let quotes_at = text.find(['"', '\'']).unwrap_or(0);
+    let quoted = &text[quotes_at..];
+    let delimiter = ["\"\"\"", "'''"].into_iter().find(|triple| quoted.starts_with(triple)).unwrap_or(&quoted[..quoted.len().min(1)]);
+    let body = &quoted[delimiter.len()..];
+    let mut escaped = false;
+    let close = body.char_indices().find(|&(i, c)| {
+        let closes = !escaped && body[i..].starts_with(delimiter);
+        escaped = !escaped && c == '\\';
+        closes || (delimiter.len() == 1 && c == '\n')
+    });
+    let end = match close {
+        Some((i, '\n')) => i,
+        Some((i, _)) => i + delimiter.len(),
+        None => body.len(),
+    };
+    quotes_at + delimiter.len() + end
 }
 
 /// Whether every line of `comment` instructs a tool (see [`directive`]): a comment that
@@ -174,7 +202,7 @@ mod tests {
     fn site(language: Language, text: &str) -> String {
         match header_site(language, text) {
             DocSite::Before { line, indent } => format!("before {line}{}", if indent.is_empty() { "" } else { " indented" }),
-            DocSite::Documented => "documented".into(),
+            DocSite::Documented(_) => "documented".into(),
             DocSite::NoPlace(why) => why.into(),
         }
     }

@@ -36,8 +36,8 @@ pub(crate) struct Piece {
     pub range: Range<usize>,
     /// Where its statement starts: a doc goes above that line.
     pub start: usize,
-    /// Whether comments lead it: its doc.
-    pub commented: bool,
+    /// Its doc: the comments that lead it, or PostgreSQL's `COMMENT ON` it.
+    pub doc: Option<Range<usize>>,
 }
 
 /// The objects `text`'s statements create, and the code between them, in file order.
@@ -66,24 +66,25 @@ fn statement_pieces(text: &str) -> Vec<Piece> {
     let mut comments_on = Vec::new();
     for statement in statements(script) {
         let Some(header) = &statement.object else {
-            comments_on.extend(comment_target(script, statement.text.start));
+            comments_on.extend(comment_target(script, statement.text.start).map(|target| (target, statement.text.clone())));
             run.push(statement);
             continue;
         };
         pieces.extend(code(script, std::mem::take(&mut run)));
-        let (start, commented) = leading_comments(text, statement.after, statement.text.start);
+        let (start, doc) = leading_comments(text, statement.after, statement.text.start);
         let (kind, owner, name) = (header.kind, header.owner.clone(), header.name.clone());
-        pieces.push(Piece { kind, owner, name, range: start..statement.unit_end(), start: statement.text.start, commented });
+        pieces.push(Piece { kind, owner, name, range: start..statement.unit_end(), start: statement.text.start, doc });
     }
     pieces.extend(code(script, run));
     // `COMMENT ON TABLE orders IS '…'` is PostgreSQL's own doc of an object, wherever in
     // the script it stands; names compare as the database folds them, without case.
     let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-    for piece in &mut pieces {
-        piece.commented |= comments_on.iter().any(|(kind, owner, name)| {
-            *kind == piece.kind
+    for piece in pieces.iter_mut().filter(|piece| piece.doc.is_none()) {
+        piece.doc = comments_on.iter().find_map(|((kind, owner, name), comment)| {
+            let on_it = *kind == piece.kind
                 && piece.name.as_deref().is_some_and(|n| same(n, name))
-                && owner.as_deref().is_none_or(|o| piece.owner.as_deref().is_some_and(|p| same(p, o)))
+                && owner.as_deref().is_none_or(|o| piece.owner.as_deref().is_some_and(|p| same(p, o)));
+            on_it.then(|| comment.clone())
         });
     }
     pieces
@@ -119,7 +120,7 @@ fn code(script: Script<'_>, run: Vec<Statement>) -> Option<Piece> {
         return None;
     }
     let (start, _) = leading_comments(script.text, first.after, first.text.start);
-    Some(Piece { kind: UnitKind::Code, owner: None, name: None, range: start..last.unit_end(), start: first.text.start, commented: false })
+    Some(Piece { kind: UnitKind::Code, owner: None, name: None, range: start..last.unit_end(), start: first.text.start, doc: None })
 }
 
 /// How a statement's end is written.
@@ -460,13 +461,13 @@ fn comment_target(script: Script<'_>, start: usize) -> Option<(UnitKind, Option<
 }
 
 /// Where the comments on the lines just above `start` begin (no blank line between,
-/// nothing before `floor`), and whether there are any; `start` when code stands
+/// nothing before `floor`), and their bytes if there are any; `start` when code stands
 /// before it on its line.
-pub(crate) fn leading_comments(text: &str, floor: usize, start: usize) -> (usize, bool) {
+pub(crate) fn leading_comments(text: &str, floor: usize, start: usize) -> (usize, Option<Range<usize>>) {
     let line_start = |at: usize| text[..at].rfind('\n').map_or(0, |i| i + 1);
     let mut first = line_start(start);
     if !text[first..start].trim().is_empty() {
-        return (start, false);
+        return (start, None);
     }
     let mut comment = None;
     while first > floor && first > 0 {
@@ -488,8 +489,11 @@ pub(crate) fn leading_comments(text: &str, floor: usize, start: usize) -> (usize
         }
     }
     match comment {
-        Some(at) => (at + text[at..].len() - text[at..].trim_start().len(), true),
-        None => (start, false),
+        Some(at) => {
+            let doc = trimmed(text, at..line_start(start));
+            (doc.start, Some(doc))
+        }
+        None => (start, None),
     }
 }
 
@@ -705,7 +709,7 @@ mod tests {
     #[test]
     fn comment_on_documents_its_object() {
         let text = "CREATE TABLE shop.orders (id INT);\nCREATE VIEW open_orders AS SELECT 1;\nCREATE FUNCTION total(INT) RETURNS INT AS $$ SELECT 1 $$ LANGUAGE sql;\nCOMMENT ON TABLE Shop.Orders IS 'Orders placed; one a row.';\nCOMMENT ON FUNCTION total(INT) IS 'The total.';\nCOMMENT ON COLUMN shop.orders.id IS 'Its id.';\n";
-        let documented: Vec<(Option<String>, bool)> = read(text).into_iter().map(|p| (p.name, p.commented)).collect();
+        let documented: Vec<(Option<String>, bool)> = read(text).into_iter().map(|p| (p.name, p.doc.is_some())).collect();
         assert_eq!(
             documented,
             [(Some("orders".into()), true), (Some("open_orders".into()), false), (Some("total".into()), true), (None, false)],
@@ -795,9 +799,9 @@ mod tests {
         let read = read(text);
         let [documented, code, bare] = &read[..] else { panic!("{:?}", pieces(text)) };
         assert!(text[documented.range.clone()].starts_with("-- Adds a row.\n/* Idempotent. */\nCREATE"));
-        assert!(documented.commented);
+        assert_eq!(&text[documented.doc.clone().unwrap()], "-- Adds a row.\n/* Idempotent. */");
         assert_eq!(&text[code.range.clone()], "SELECT 2;");
         assert!(text[bare.range.clone()].starts_with("CREATE PROCEDURE bare"), "a trailing comment is its line's");
-        assert!(!bare.commented);
+        assert!(bare.doc.is_none());
     }
 }

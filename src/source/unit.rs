@@ -9,6 +9,7 @@
 //! that function's id only, not its neighbours' (line numbers are not part of the id).
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
@@ -129,9 +130,9 @@ pub struct Unit {
     /// Where a doc comment for it goes in the file: set on a definition's first part,
     /// `None` for `code` and `file` units and for later parts.
     pub doc_site: Option<DocSite>,
-    /// The source has a doc comment for it already (for a later part: for the
-    /// definition it is a part of), which docs leave alone unless told otherwise.
-    pub documented: bool,
+    /// The doc comment the source has for it already, as written (for a later part:
+    /// the definition's), which docs leave alone unless told otherwise.
+    pub doc: Option<String>,
     /// Set where the unit is in another language than its file: a notebook cell under
     /// a cell magic (`%%bash`, `%%sql`).
     pub language: Option<Language>,
@@ -149,8 +150,9 @@ pub enum DocSite {
         /// The whitespace that starts `line`, which the new lines repeat.
         indent: String,
     },
-    /// It has one: a comment above it or, in Python, a docstring.
-    Documented,
+    /// It has one: a comment above it or, in Python, a docstring; its bytes in the
+    /// decoded text.
+    Documented(Range<usize>),
     /// It has no line of its own to put one on; why.
     NoPlace(&'static str),
 }
@@ -170,7 +172,7 @@ pub enum DocSite {
 /// | start_byte, end_byte | u64 | span in the decoded file |
 /// | part, parts | u32 | split of an over-budget unit |
 /// | elided | bool | member bodies replaced by `{ ... }` |
-/// | documented | bool | the source has its doc comment already ([`DocSite::Documented`]) |
+/// | doc | utf8? | the doc comment the source has already ([`DocSite::Documented`]) |
 /// | bytes | u32 | length of content |
 /// | content_hash | utf8 | blake3 of content, hex |
 /// | content | utf8 | the code |
@@ -191,7 +193,7 @@ pub fn unit_schema() -> SchemaRef {
             Field::new("part", DataType::UInt32, false),
             Field::new("parts", DataType::UInt32, false),
             Field::new("elided", DataType::Boolean, false),
-            Field::new("documented", DataType::Boolean, false),
+            Field::new("doc", DataType::Utf8, true),
             Field::new("bytes", DataType::UInt32, false),
             Field::new("content_hash", DataType::Utf8, false),
             Field::new("content", DataType::Utf8, false),
@@ -282,7 +284,7 @@ pub struct UnitBatchBuilder {
     part: UInt32Builder,
     parts: UInt32Builder,
     elided: BooleanBuilder,
-    documented: BooleanBuilder,
+    doc: StringBuilder,
     bytes: UInt32Builder,
     content_hash: StringBuilder,
     content: StringBuilder,
@@ -307,7 +309,7 @@ impl Default for UnitBatchBuilder {
             part: UInt32Builder::new(),
             parts: UInt32Builder::new(),
             elided: BooleanBuilder::new(),
-            documented: BooleanBuilder::new(),
+            doc: StringBuilder::new(),
             bytes: UInt32Builder::new(),
             content_hash: StringBuilder::new(),
             content: StringBuilder::new(),
@@ -336,7 +338,7 @@ impl UnitBatchBuilder {
             self.part.append_value(unit.part);
             self.parts.append_value(unit.parts);
             self.elided.append_value(unit.elided);
-            self.documented.append_value(unit.documented);
+            self.doc.append_option(unit.doc.as_deref());
             self.bytes.append_value(u32::try_from(unit.content.len()).unwrap_or(u32::MAX));
             self.content_hash.append_value(hash);
             self.content.append_value(&unit.content);
@@ -377,7 +379,7 @@ impl UnitBatchBuilder {
             Arc::new(self.part.finish()),
             Arc::new(self.parts.finish()),
             Arc::new(self.elided.finish()),
-            Arc::new(self.documented.finish()),
+            Arc::new(self.doc.finish()),
             Arc::new(self.bytes.finish()),
             Arc::new(self.content_hash.finish()),
             Arc::new(self.content.finish()),
@@ -460,7 +462,7 @@ mod tests {
             elided: false,
             content: content.into(),
             doc_site: None,
-            documented: false,
+            doc: None,
             language: None,
         }
     }

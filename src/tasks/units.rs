@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
-use arrow_array::{Array, BooleanArray, RecordBatch, StringArray};
+use arrow_array::{Array, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use parquet::arrow::ProjectionMask;
 use serde::Serialize;
@@ -47,7 +47,7 @@ pub struct UnitRow {
     pub content_hash: String,
     #[allow(missing_docs)]
     pub content: String,
-    /// The source has its doc comment already.
+    /// The source has its doc comment already (`doc` is not null).
     pub documented: bool,
 }
 
@@ -72,21 +72,17 @@ fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
     batch.column_by_name(name).expect("units.parquet has its schema").as_string::<i32>()
 }
 
-fn flag<'a>(batch: &'a RecordBatch, name: &str) -> &'a BooleanArray {
-    batch.column_by_name(name).expect("units.parquet has its schema").as_boolean()
-}
-
 /// The identity of every unit of a `units.parquet`, in file order: only its five small
 /// columns are read.
 pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
     let builder = open_parquet(path)?;
-    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash", "kind", "language", "documented"]);
+    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash", "kind", "language", "doc"]);
     let reader = builder.with_projection(columns).build().map_err(|e| Error::parquet(path, e))?;
     let mut keys = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
         let (unit_id, content_hash, kind, language) = (text(&batch, "unit_id"), text(&batch, "content_hash"), text(&batch, "kind"), text(&batch, "language"));
-        let documented = flag(&batch, "documented");
+        let doc = text(&batch, "doc");
         for i in 0..batch.num_rows() {
             let unknown = |what: &str, name: &str| Error::Dataset { path: path.to_path_buf(), message: format!("row {}: unknown {what} `{name}`", keys.len()) };
             keys.push(UnitKey {
@@ -94,7 +90,7 @@ pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
                 content_hash: content_hash.value(i).to_string(),
                 kind: UnitKind::from_name(kind.value(i)).ok_or_else(|| unknown("kind", kind.value(i)))?,
                 language: Language::from_name(language.value(i)).ok_or_else(|| unknown("language", language.value(i)))?,
-                documented: documented.value(i),
+                documented: doc.is_valid(i),
             });
         }
     }
@@ -132,7 +128,7 @@ fn unit_row(batch: &RecordBatch, i: usize) -> UnitRow {
         end_line: number("end_line"),
         content_hash: string("content_hash"),
         content: string("content"),
-        documented: flag(batch, "documented").value(i),
+        documented: text(batch, "doc").is_valid(i),
     }
 }
 
@@ -217,7 +213,7 @@ mod tests {
     use super::*;
     use crate::sink::AtomicParquetWriter;
     use crate::source::unit_schema;
-    use arrow_array::{ArrayRef, UInt32Array, UInt64Array};
+    use arrow_array::{ArrayRef, BooleanArray, UInt32Array, UInt64Array};
 
     /// A `units.parquet` of `n` units, unit `i` holding the code `code i`; every fourth
     /// is documented.
@@ -240,7 +236,7 @@ mod tests {
             numbers(0),
             numbers(1),
             Arc::new(BooleanArray::from(vec![false; n])) as ArrayRef,
-            Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 4 == 0)))) as ArrayRef,
+            Arc::new(StringArray::from_iter((0..n).map(|i| (i % 4 == 0).then(|| format!("/// Unit {i}."))))) as ArrayRef,
             numbers(6),
             strings(&|i| format!("h{i}")),
             strings(&|i| format!("code {i}")),
