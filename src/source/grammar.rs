@@ -106,6 +106,34 @@ pub(crate) fn is_transparent(kind: &str) -> bool {
     )
 }
 
+/// Whether `node` is a Python statement that defines what it holds on a condition
+/// (`if sys.version_info >= (3, 8):`, `try: … except ImportError:`, `with …:`) and
+/// holds a definition. A compatibility shim's functions would otherwise be inside a
+/// `code` unit, which docs leave alone: the statement is a `code` skeleton instead,
+/// its definitions units of their own.
+pub(crate) fn defines_conditionally(language: Language, node: Node<'_>) -> bool {
+    language == Language::Python && matches!(node.kind(), "if_statement" | "try_statement" | "with_statement") && holds_definition(node)
+}
+
+/// Whether `node` is a block or clause of a statement that [`defines_conditionally`],
+/// holding a definition: read as if its statements stood in its place.
+pub(crate) fn is_conditional_block(language: Language, node: Node<'_>) -> bool {
+    const BLOCKS: [&str; 6] = ["block", "elif_clause", "else_clause", "except_clause", "except_group_clause", "finally_clause"];
+    language == Language::Python && BLOCKS.contains(&node.kind()) && holds_definition(node)
+}
+
+/// Whether a Python statement, block or clause holds a definition, through the blocks
+/// and clauses of the statements in it (not inside a definition).
+fn holds_definition(node: Node<'_>) -> bool {
+    let mut cursor = node.walk();
+    let found = node.named_children(&mut cursor).any(|child| match child.kind() {
+        "function_definition" | "class_definition" | "decorated_definition" => true,
+        "if_statement" | "try_statement" | "with_statement" | "block" | "elif_clause" | "else_clause" | "except_clause" | "except_group_clause" | "finally_clause" => holds_definition(child),
+        _ => false,
+    });
+    found
+}
+
 /// Comments and attributes directly above an item belong to it (doc comments,
 /// `#[derive]`, C++ `[[nodiscard]]`, Dart's `@override`, Haskell's `{-# INLINE #-}`,
 /// Elixir's `@doc` and `@spec`).
@@ -279,6 +307,7 @@ pub(crate) fn classify<'t>(
             _ => None,
         },
         Language::Python => match node.kind() {
+            _ if defines_conditionally(language, node) => Some(Item::container(UnitKind::Code, None, Some(node))),
             "function_definition" => Some(Item::function(function_kind, name(), body)),
             "class_definition" => Some(Item::container(UnitKind::Class, name(), body)),
             "decorated_definition" => {

@@ -425,12 +425,12 @@ impl<'s> TreeWalker<'s> {
             let end = grammar::end_of(self.language, elements[last], self.src);
             let doc_site = self.doc_site(*element, start, doc);
             let in_full = item.kind == UnitKind::Module && grammar::names_packages_in_full(self.language);
-            let elided = self.item(item, *element, start..end, if in_full { None } else { scope.as_deref() }, doc_site);
+            let elided = self.item(item, *element, start..end, if in_full { None } else { scope.as_deref() }, doc_site, (in_container, top_level));
             // A skeleton elides every clause: from the first one's body, or after the signature.
-            elisions.extend(match elided {
-                Some(body) if last > i => Some(body.start..end),
-                None if last > i => Some(elements[i + 1].start_byte()..end),
-                elided => elided,
+            elisions.extend(match elided.as_slice() {
+                [body] if last > i => vec![body.start..end],
+                [] if last > i => vec![elements[i + 1].start_byte()..end],
+                _ => elided,
             });
             free = last + 1;
         }
@@ -494,23 +494,40 @@ impl<'s> TreeWalker<'s> {
         &self.src[self.lines.line_start(byte)..byte]
     }
 
-    /// Emits `item` (and its members); returns what an enclosing skeleton elides of it.
-    fn item(&mut self, item: Item<'_>, node: Node<'_>, range: Range<usize>, parent: Option<&str>, doc_site: DocSite) -> Option<Range<usize>> {
+    /// Emits `item` (and its members), which stands in a level that is a container's
+    /// body or not, at the top of its file or not (`(in_container, top_level)`); returns
+    /// what an enclosing skeleton elides of it.
+    fn item(&mut self, item: Item<'_>, node: Node<'_>, range: Range<usize>, parent: Option<&str>, doc_site: DocSite, (in_container, top_level): (bool, bool)) -> Vec<Range<usize>> {
         let sep = grammar::path_separator(self.language);
         let parent = join(parent, item.owner.as_deref(), sep);
-        let index = self.spans.len();
-        let span = Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range, elisions: Vec::new(), doc_site: Some(doc_site) };
-        self.spans.push(span);
+        // Code (a statement that defines on a condition) is documented by nothing, and
+        // is a unit only where code is, at the top level: in a class, the class's
+        // skeleton shows it.
+        let code = item.kind == UnitKind::Code;
+        let doc_site = (!code).then_some(doc_site);
+        let index = (!code || top_level).then(|| {
+            self.spans.push(Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range, elisions: Vec::new(), doc_site });
+            self.spans.len() - 1
+        });
         if let Some(members) = item.members {
-            let own_name = item.name.as_deref().unwrap_or("<anonymous>");
-            let member_parent = join(parent.as_deref(), Some(own_name), sep);
-            // Functions in a namespace, a module or a function (MATLAB's nested ones) stay
-            // functions; in a class they are methods.
-            let in_class = !matches!(item.kind, UnitKind::Module | UnitKind::Function | UnitKind::Method);
-            self.spans[index].elisions = self.level(members, member_parent.as_deref(), in_class, false);
-            return Some(members.byte_range());
+            // Code's definitions are its level's: the same parent, methods in a class.
+            let (member_parent, in_class) = match item.kind {
+                UnitKind::Code => (parent.clone(), in_container),
+                // Functions in a namespace, a module or a function (MATLAB's nested ones)
+                // stay functions; in a class they are methods.
+                kind => {
+                    let own_name = item.name.as_deref().unwrap_or("<anonymous>");
+                    (join(parent.as_deref(), Some(own_name), sep), !matches!(kind, UnitKind::Module | UnitKind::Function | UnitKind::Method))
+                }
+            };
+            let elided = self.level(members, member_parent.as_deref(), in_class, false);
+            if let Some(index) = index {
+                self.spans[index].elisions = elided.clone();
+            }
+            // An enclosing skeleton shows code as its own skeleton does; a container, not at all.
+            return if item.kind == UnitKind::Code { elided } else { vec![members.byte_range()] };
         }
-        item.body.or_else(|| node.child_by_field_name("body").map(|body| body.byte_range()))
+        item.body.or_else(|| node.child_by_field_name("body").map(|body| body.byte_range())).into_iter().collect()
     }
 
     /// Top-level code between definitions; nothing when it is only comments (or tags).
@@ -538,7 +555,7 @@ fn flatten<'t>(node: Node<'t>, language: Language, src: &str) -> Vec<Node<'t>> {
         if !child.is_named() || directive {
             continue;
         }
-        if grammar::is_transparent(child.kind()) {
+        if grammar::is_transparent(child.kind()) || grammar::is_conditional_block(language, child) {
             out.extend(flatten(child, language, src));
         } else if let Some(members) = grammar::member_list(language, child, src) {
             out.extend(flatten(members, language, src));
@@ -800,6 +817,32 @@ mod tests {
         let module = "#!/usr/bin/env python3\n\"\"\"Prints the environment.\n\nOne line a variable.\n\"\"\"\nimport os\nprint(os.environ)\n";
         assert_eq!(docs(Language::Python, module), [("file".into(), some("\"\"\"Prints the environment.\n\nOne line a variable.\n\"\"\""))]);
         assert_eq!(docs(Language::Python, "'Loads rows.'\nimport csv\n"), [("file".into(), some("'Loads rows.'"))]);
+    }
+
+    #[test]
+    fn python_definitions_made_on_a_condition_are_units_and_the_statement_a_code_skeleton() {
+        let src = "import sys\n\nif sys.version_info >= (3, 8):\n    def cached(f):\n        \"\"\"Caches f.\"\"\"\n        return f\nelse:\n    def cached(f):\n        return f\n\ntry:\n    from fast import parse\nexcept ImportError:\n    def parse(text):\n        return text.split()\n\nclass Store:\n    if sys.platform == \"win32\":\n        def path(self):\n            return \"C:\"\n\nif __name__ == \"__main__\":\n    print(parse(\"a b\"))\n";
+        let units = split(Language::Python, src);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-1",
+                "code - - 3-9",
+                "function - cached 4-6",
+                "function - cached 8-9",
+                "code - - 11-15",
+                "function - parse 14-15",
+                "class - Store 17-20",
+                "method Store path 19-20",
+                "code - - 22-23",
+            ]
+        );
+        assert_eq!(units[1].content, "if sys.version_info >= (3, 8):\n    def cached(f):\n        ...\nelse:\n    def cached(f):\n        ...");
+        assert_eq!(units[4].content, "try:\n    from fast import parse\nexcept ImportError:\n    def parse(text):\n        ...");
+        assert_eq!(units[6].content, "class Store:\n    if sys.platform == \"win32\":\n        def path(self):\n            ...", "a class's skeleton shows its conditional code, which is no unit of its own");
+        assert_eq!(units[2].doc.as_deref(), Some("\"\"\"Caches f.\"\"\""));
+        assert_eq!(doc_sites(Language::Python, src)[5], "parse 15+8", "a docstring goes at the top of its body, as at the top level");
+        assert!(units.iter().filter(|u| u.kind == UnitKind::Code).all(|u| u.doc_site.is_none()), "code is documented by nothing");
     }
 
     #[test]
