@@ -106,30 +106,49 @@ pub(crate) fn is_transparent(kind: &str) -> bool {
     )
 }
 
-/// Whether `node` is a Python statement that defines what it holds on a condition
-/// (`if sys.version_info >= (3, 8):`, `try: … except ImportError:`, `with …:`) and
-/// holds a definition. A compatibility shim's functions would otherwise be inside a
-/// `code` unit, which docs leave alone: the statement is a `code` skeleton instead,
-/// its definitions units of their own.
+/// How a language defines on a condition: the statements, their blocks and clauses,
+/// and the definitions they may hold. Python's compatibility shims (`if
+/// sys.version_info >= (3, 8): def …`, `try: … except ImportError: def …`), PHP's
+/// guarded helpers (`if (! function_exists('app')) { function app() { … } }`, all of
+/// Laravel's `helpers.php` and WordPress's pluggable functions).
+fn conditional_syntax(language: Language) -> Option<(&'static [&'static str], &'static [&'static str], &'static [&'static str])> {
+    match language {
+        Language::Python => Some((
+            &["if_statement", "try_statement", "with_statement"],
+            &["block", "elif_clause", "else_clause", "except_clause", "except_group_clause", "finally_clause"],
+            &["function_definition", "class_definition", "decorated_definition"],
+        )),
+        Language::Php => Some((
+            &["if_statement", "try_statement"],
+            &["compound_statement", "colon_block", "else_clause", "else_if_clause", "catch_clause", "finally_clause"],
+            &["function_definition", "class_declaration", "interface_declaration", "trait_declaration", "enum_declaration"],
+        )),
+        _ => None,
+    }
+}
+
+/// Whether `node` is a statement that defines on a condition ([`conditional_syntax`])
+/// and holds a definition. Its functions would otherwise be inside a `code` unit (or a
+/// file's one unit), which docs leave alone: the statement is a `code` skeleton
+/// instead, its definitions units of their own.
 pub(crate) fn defines_conditionally(language: Language, node: Node<'_>) -> bool {
-    language == Language::Python && matches!(node.kind(), "if_statement" | "try_statement" | "with_statement") && holds_definition(node)
+    conditional_syntax(language).is_some_and(|(statements, _, _)| statements.contains(&node.kind())) && holds_definition(language, node)
 }
 
 /// Whether `node` is a block or clause of a statement that [`defines_conditionally`],
 /// holding a definition: read as if its statements stood in its place.
 pub(crate) fn is_conditional_block(language: Language, node: Node<'_>) -> bool {
-    const BLOCKS: [&str; 6] = ["block", "elif_clause", "else_clause", "except_clause", "except_group_clause", "finally_clause"];
-    language == Language::Python && BLOCKS.contains(&node.kind()) && holds_definition(node)
+    conditional_syntax(language).is_some_and(|(_, blocks, _)| blocks.contains(&node.kind())) && holds_definition(language, node)
 }
 
-/// Whether a Python statement, block or clause holds a definition, through the blocks
-/// and clauses of the statements in it (not inside a definition).
-fn holds_definition(node: Node<'_>) -> bool {
+/// Whether a statement, block or clause holds a definition, through the blocks and
+/// clauses of the statements in it (not inside a definition).
+fn holds_definition(language: Language, node: Node<'_>) -> bool {
+    let Some((statements, blocks, definitions)) = conditional_syntax(language) else { return false };
     let mut cursor = node.walk();
-    let found = node.named_children(&mut cursor).any(|child| match child.kind() {
-        "function_definition" | "class_definition" | "decorated_definition" => true,
-        "if_statement" | "try_statement" | "with_statement" | "block" | "elif_clause" | "else_clause" | "except_clause" | "except_group_clause" | "finally_clause" => holds_definition(child),
-        _ => false,
+    let found = node.named_children(&mut cursor).any(|child| {
+        let kind = child.kind();
+        definitions.contains(&kind) || ((statements.contains(&kind) || blocks.contains(&kind)) && holds_definition(language, child))
     });
     found
 }
@@ -487,6 +506,7 @@ pub(crate) fn classify<'t>(
             }
         }
         Language::Php => match node.kind() {
+            _ if defines_conditionally(language, node) => Some(Item::container(UnitKind::Code, None, Some(node))),
             "namespace_definition" if body.is_some() => Some(Item::container(UnitKind::Module, name(), body)),
             "class_declaration" => Some(Item::container(UnitKind::Class, name(), body)),
             "interface_declaration" => Some(Item::container(UnitKind::Interface, name(), body)),

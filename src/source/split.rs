@@ -846,6 +846,16 @@ mod tests {
     }
 
     #[test]
+    fn php_helpers_guarded_by_function_exists_are_units() {
+        let src = "<?php\n\nif (! function_exists('app')) {\n    /**\n     * The container.\n     */\n    function app($id = null)\n    {\n        return $id;\n    }\n}\n\nif (!function_exists('value')):\n    function value($v) { return $v; }\nendif;\n\nif (PHP_OS === 'WINNT') {\n    $sep = '\\\\';\n}\n";
+        let units = split(Language::Php, src);
+        assert_eq!(summary(&units), ["code - - 3-11", "function - app 4-10", "code - - 13-15", "function - value 14-14", "code - - 17-19"]);
+        assert_eq!(units[0].content, "if (! function_exists('app')) {\n    /**\n     * The container.\n     */\n    function app($id = null)\n    { ... }\n}");
+        assert_eq!(units[1].doc.as_deref(), Some("/**\n * The container.\n */"));
+        assert_eq!(doc_sites(Language::Php, src)[3], "value 14+4");
+    }
+
+    #[test]
     fn a_comment_that_only_instructs_tools_is_no_doc() {
         let go = "package p\n\n//nolint:funlen\nfunc A() {}\n\n// B says hi.\n//\n//go:noinline\nfunc B() {}\n\n// +kubebuilder:object:root=true\ntype C struct{}\n";
         assert_eq!(doc_sites(Language::Go, go), ["code -", "A 3+0", "B documented", "C 11+0"], "the doc goes above the directive, which stays next to its code");
