@@ -229,8 +229,26 @@ pub(crate) fn continues(language: Language, first: Node<'_>, next: Node<'_>, src
             let (Some((keyword, name)), Some(next)) = (elixir_definition(first, src), elixir_definition(next, src)) else { return false };
             FUNCTION_KEYWORDS.contains(&keyword) && (keyword, name) == next
         }
+        // A function's overloads: its signatures, then its implementation or another signature.
+        Language::TypeScript | Language::Tsx => {
+            let (first, next) = (declared(first), declared(next));
+            let name = |n: Node<'_>| field_text(n, "name", src);
+            first.kind() == "function_signature"
+                && matches!(next.kind(), "function_signature" | "function_declaration")
+                && name(first).is_some_and(|first| name(next).as_ref() == Some(&first))
+        }
         _ => false,
     }
+}
+
+/// What a TypeScript statement declares, past `export` and `declare`.
+fn declared(node: Node<'_>) -> Node<'_> {
+    let inner = match node.kind() {
+        "export_statement" => node.child_by_field_name("declaration"),
+        "ambient_declaration" => node.named_child(0),
+        _ => None,
+    };
+    inner.map_or(node, declared)
 }
 
 /// How Elixir defines functions and macros.
@@ -358,7 +376,20 @@ pub(crate) fn classify<'t>(
             "interface_declaration" => Some(Item::container(UnitKind::Interface, name(), body)),
             "enum_declaration" => Some(Item::leaf(UnitKind::Enum, name())),
             "type_alias_declaration" => Some(Item::leaf(UnitKind::Type, name())),
-            "internal_module" | "module" => Some(Item::container(UnitKind::Module, name(), body)),
+            // `declare module 'shop' { … }` names the module it declares by a string.
+            "internal_module" | "module" => Some(Item::container(UnitKind::Module, property_name(node, "name", src), body)),
+            // A declaration file's `declare function open(): Cart;`; in code, an overload's
+            // signature, one unit with the others and the implementation (`continues`).
+            "function_signature" => Some(Item::leaf(function_kind, name())),
+            // What a declaration file declares: `declare module 'shop' { … }`, `declare
+            // class …`, `declare function …`, and `declare global { … }`.
+            "ambient_declaration" => {
+                let inner = node.named_child(0)?;
+                match inner.kind() {
+                    "statement_block" => Some(Item::container(UnitKind::Module, Some("global".into()), Some(inner))),
+                    _ => classify(language, inner, src, in_container),
+                }
+            }
             "export_statement" => {
                 let inner = node.child_by_field_name("declaration").or_else(|| node.child_by_field_name("value"))?;
                 classify(language, inner, src, in_container)

@@ -856,6 +856,19 @@ mod tests {
     }
 
     #[test]
+    fn typescript_declarations_and_overloads_are_units() {
+        let dts = "declare module 'shop' {\n  export interface Cart {\n    total(): number;\n  }\n  export function open(): Cart;\n}\n\ndeclare global {\n  interface Window {\n    shop: unknown;\n  }\n}\n\ndeclare function legacy(a: number): void;\ndeclare const VERSION: string;\n";
+        assert_eq!(
+            summary(&split(Language::TypeScript, dts)),
+            ["module - shop 1-6", "interface shop Cart 2-4", "function shop open 5-5", "module - global 8-12", "interface global Window 9-11", "function - legacy 14-14", "code - - 15-15"]
+        );
+        let overloads = "/** Pads. */\nexport function pad(s: string): string;\nexport function pad(n: number): string;\nexport function pad(x: any): string {\n  return String(x);\n}\n\nfunction other(): void;\n";
+        let units = split(Language::TypeScript, overloads);
+        assert_eq!(summary(&units), ["function - pad 1-6", "function - other 8-8"], "a function's signatures and implementation are one unit");
+        assert_eq!(units[0].doc.as_deref(), Some("/** Pads. */"));
+    }
+
+    #[test]
     fn a_comment_that_only_instructs_tools_is_no_doc() {
         let go = "package p\n\n//nolint:funlen\nfunc A() {}\n\n// B says hi.\n//\n//go:noinline\nfunc B() {}\n\n// +kubebuilder:object:root=true\ntype C struct{}\n";
         assert_eq!(doc_sites(Language::Go, go), ["code -", "A 3+0", "B documented", "C 11+0"], "the doc goes above the directive, which stays next to its code");
