@@ -417,6 +417,8 @@ pub(crate) fn classify<'t>(
                     "class" => Some(Item::container(UnitKind::Class, declared, value.child_by_field_name("body"))),
                     // `const api = { get(url) { … }, … }`: a namespace of functions.
                     "object" if has_function_member(value) => Some(Item::container(UnitKind::Module, declared, Some(value))),
+                    // `const Button = React.forwardRef((props, ref) => { … })`: a component.
+                    "call_expression" => wrapped_component(value, src).map(|function| Item::function(function_kind, declared, function.child_by_field_name("body"))),
                     _ => None,
                 }
             }
@@ -884,6 +886,24 @@ fn has_function_member(object: Node<'_>) -> bool {
         _ => false,
     });
     found
+}
+
+/// The function a React component wrapper holds, as component libraries define their
+/// components: `forwardRef((props, ref) => …)` (every shadcn/ui component),
+/// `React.memo(function Card(…) { … })`, MobX's `observer(…)`, one inside another
+/// (`memo(forwardRef(…))`).
+fn wrapped_component<'t>(call: Node<'t>, src: &str) -> Option<Node<'t>> {
+    const WRAPPERS: [&str; 3] = ["forwardRef", "memo", "observer"];
+    let callee = &src[call.child_by_field_name("function")?.byte_range()];
+    if !WRAPPERS.contains(&callee.rsplit('.').next()?) {
+        return None;
+    }
+    let argument = call.child_by_field_name("arguments")?.named_child(0)?;
+    match argument.kind() {
+        kind if is_function_value(kind) => Some(argument),
+        "call_expression" => wrapped_component(argument, src),
+        _ => None,
+    }
 }
 
 /// A definition JavaScript writes as an assignment at the top of a script: CommonJS's

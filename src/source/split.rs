@@ -869,6 +869,13 @@ mod tests {
     }
 
     #[test]
+    fn react_components_made_by_a_wrapper_are_functions() {
+        let tsx = "const Button = React.forwardRef<HTMLButtonElement, Props>(({ className, ...props }, ref) => {\n  return <button ref={ref} className={className} {...props} />;\n});\n\nexport const Card = memo(forwardRef(function Card(props, ref) {\n  return <div ref={ref} />;\n}));\n\nconst doubled = items.map((x) => x * 2);\n";
+        let units = split(Language::Tsx, tsx);
+        assert_eq!(summary(&units), ["function - Button 1-3", "function - Card 5-7", "code - - 9-9"], "a call that makes a value is code");
+    }
+
+    #[test]
     fn a_comment_that_only_instructs_tools_is_no_doc() {
         let go = "package p\n\n//nolint:funlen\nfunc A() {}\n\n// B says hi.\n//\n//go:noinline\nfunc B() {}\n\n// +kubebuilder:object:root=true\ntype C struct{}\n";
         assert_eq!(doc_sites(Language::Go, go), ["code -", "A 3+0", "B documented", "C 11+0"], "the doc goes above the directive, which stays next to its code");
