@@ -401,9 +401,13 @@ pub(crate) fn classify<'t>(
                 match inner.kind() {
                     "internal_module" => classify(language, inner, src, in_container),
                     "assignment_expression" if !in_container => assigned_definition(inner, src),
+                    _ if !in_container => defining_callback(language, inner, src).map(|body| Item::container(UnitKind::Code, None, Some(body))),
                     _ => None,
                 }
             }
+            // A script's top-level block (`'use strict'; { … }`, as Django's admin scripts
+            // scope theirs) that defines functions: a `code` skeleton, as an IIFE is.
+            "statement_block" if !in_container && block_defines(language, node, src) => Some(Item::container(UnitKind::Code, None, Some(node))),
             // `const handler = async (req) => { … }` is how much JavaScript defines functions.
             "lexical_declaration" | "variable_declaration" => {
                 let mut cursor = node.walk();
@@ -886,6 +890,32 @@ fn has_function_member(object: Node<'_>) -> bool {
         _ => false,
     });
     found
+}
+
+/// The body of the function a top-level call runs, when it defines functions or
+/// classes: an IIFE (`(function () { … })()`, `!function () { … }()`), a UMD module's
+/// factory, jQuery's `$(function () { … })`, a `DOMContentLoaded` handler, a test
+/// suite's `describe(…, () => { … })`. A browser script defines its functions there,
+/// which would otherwise be inside a `code` unit; the call is a `code` skeleton instead.
+fn defining_callback<'t>(language: Language, expression: Node<'t>, src: &str) -> Option<Node<'t>> {
+    let call = match expression.kind() {
+        "parenthesized_expression" | "unary_expression" => return defining_callback(language, expression.named_child(u32::try_from(expression.named_child_count().checked_sub(1)?).ok()?)?, src),
+        "call_expression" => expression,
+        _ => return None,
+    };
+    let callee = call.child_by_field_name("function").map(|callee| if callee.kind() == "parenthesized_expression" { callee.named_child(0).unwrap_or(callee) } else { callee });
+    let mut cursor = call.walk();
+    let arguments = call.child_by_field_name("arguments").map(|a| a.named_children(&mut cursor).collect::<Vec<_>>()).unwrap_or_default();
+    callee.into_iter().chain(arguments).filter(|f| is_function_value(f.kind())).find_map(|function| {
+        function.child_by_field_name("body").filter(|body| body.kind() == "statement_block" && block_defines(language, *body, src))
+    })
+}
+
+/// Whether a JavaScript block's statements define a function or class.
+fn block_defines(language: Language, block: Node<'_>, src: &str) -> bool {
+    let mut cursor = block.walk();
+    let defines = block.named_children(&mut cursor).any(|statement| classify(language, statement, src, false).is_some());
+    defines
 }
 
 /// The function a React component wrapper holds, as component libraries define their

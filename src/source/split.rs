@@ -876,6 +876,29 @@ mod tests {
     }
 
     #[test]
+    fn a_browser_scripts_functions_inside_an_iife_a_callback_or_a_block_are_units() {
+        let js = "(function ($) {\n  'use strict';\n  /** Shows it. */\n  function show(el) {\n    $(el).show();\n  }\n  $.fn.tip = function () {\n    return this.each(show);\n  };\n})(jQuery);\n\n$(function () {\n  function init() {\n    return 1;\n  }\n  init();\n});\n\ndocument.addEventListener('DOMContentLoaded', () => {\n  console.log('ready');\n});\n\n'use strict';\n{\n    const SelectBox = {\n        init: function(id) {\n            return id;\n        },\n    };\n}\n";
+        let units = split(Language::JavaScript, js);
+        assert_eq!(
+            summary(&units),
+            [
+                "code - - 1-10",
+                "function - show 3-6",
+                "function $.fn tip 7-9",
+                "code - - 12-17",
+                "function - init 13-15",
+                "code - - 19-23",
+                "code - - 24-30",
+                "module - SelectBox 25-29",
+                "function SelectBox init 26-28",
+            ],
+            "a call whose callback defines nothing stays code"
+        );
+        assert_eq!(units[0].content, "(function ($) {\n  'use strict';\n  /** Shows it. */\n  function show(el) { ... }\n  $.fn.tip = function () { ... };\n})(jQuery);");
+        assert_eq!(units[1].doc.as_deref(), Some("/** Shows it. */"));
+    }
+
+    #[test]
     fn a_comment_that_only_instructs_tools_is_no_doc() {
         let go = "package p\n\n//nolint:funlen\nfunc A() {}\n\n// B says hi.\n//\n//go:noinline\nfunc B() {}\n\n// +kubebuilder:object:root=true\ntype C struct{}\n";
         assert_eq!(doc_sites(Language::Go, go), ["code -", "A 3+0", "B documented", "C 11+0"], "the doc goes above the directive, which stays next to its code");
