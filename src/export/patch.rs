@@ -460,6 +460,23 @@ mod tests {
     }
 
     #[test]
+    fn a_definition_inside_a_code_skeleton_is_commented_where_it_stands() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("compat.py"), "import sys\n\nif sys.version_info >= (3, 8):\n    def cached(f):\n        return f\n").unwrap();
+        std::fs::write(root.join("app.js"), "(function ($) {\n  function show(el) {\n    $(el).show();\n  }\n})(jQuery);\n").unwrap();
+        let mut all = rows(root, "compat.py", Language::Python, &[("cached", "Returns f unchanged, as a cache would.")]);
+        all.extend(rows(root, "app.js", Language::JavaScript, &[("show", "Shows the element on the page.")]));
+        let refs: Vec<&Row<DocText>> = all.iter().collect();
+        let patch = repo_patch(root, &refs, BUDGET);
+        assert_eq!(patch.comments, 2, "{:?}\n{}", patch.left_out, patch.diff);
+        git_apply(root, &patch.diff);
+        let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+        assert_eq!(read("compat.py"), "import sys\n\nif sys.version_info >= (3, 8):\n    def cached(f):\n        \"\"\"Returns f unchanged, as a cache would.\"\"\"\n        return f\n");
+        assert_eq!(read("app.js"), "(function ($) {\n  /** Shows the element on the page. */\n  function show(el) {\n    $(el).show();\n  }\n})(jQuery);\n");
+    }
+
+    #[test]
     fn files_gone_no_longer_text_or_notebooks_are_left_out_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
