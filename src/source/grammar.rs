@@ -229,13 +229,16 @@ pub(crate) fn continues(language: Language, first: Node<'_>, next: Node<'_>, src
             let (Some((keyword, name)), Some(next)) = (elixir_definition(first, src), elixir_definition(next, src)) else { return false };
             FUNCTION_KEYWORDS.contains(&keyword) && (keyword, name) == next
         }
-        // A function's overloads: its signatures, then its implementation or another signature.
+        // A function's or method's overloads: its signatures, then its implementation or another signature.
         Language::TypeScript | Language::Tsx => {
             let (first, next) = (declared(first), declared(next));
             let name = |n: Node<'_>| field_text(n, "name", src);
-            first.kind() == "function_signature"
-                && matches!(next.kind(), "function_signature" | "function_declaration")
-                && name(first).is_some_and(|first| name(next).as_ref() == Some(&first))
+            let overloads = match first.kind() {
+                "function_signature" => ["function_signature", "function_declaration"],
+                "method_signature" => ["method_signature", "method_definition"],
+                _ => return false,
+            };
+            overloads.contains(&next.kind()) && name(first).is_some_and(|first| name(next).as_ref() == Some(&first))
         }
         _ => false,
     }
@@ -381,6 +384,9 @@ pub(crate) fn classify<'t>(
             // A declaration file's `declare function open(): Cart;`; in code, an overload's
             // signature, one unit with the others and the implementation (`continues`).
             "function_signature" => Some(Item::leaf(function_kind, name())),
+            // An interface's or abstract class's method, documented where it is declared
+            // (as Java's are); in a class, an overload's signature, one unit with the others.
+            "method_signature" | "abstract_method_signature" => Some(Item::leaf(UnitKind::Method, property_name(node, "name", src))),
             // What a declaration file declares: `declare module 'shop' { … }`, `declare
             // class …`, `declare function …`, and `declare global { … }`.
             "ambient_declaration" => {

@@ -860,8 +860,13 @@ mod tests {
         let dts = "declare module 'shop' {\n  export interface Cart {\n    total(): number;\n  }\n  export function open(): Cart;\n}\n\ndeclare global {\n  interface Window {\n    shop: unknown;\n  }\n}\n\ndeclare function legacy(a: number): void;\ndeclare const VERSION: string;\n";
         assert_eq!(
             summary(&split(Language::TypeScript, dts)),
-            ["module - shop 1-6", "interface shop Cart 2-4", "function shop open 5-5", "module - global 8-12", "interface global Window 9-11", "function - legacy 14-14", "code - - 15-15"]
+            ["module - shop 1-6", "interface shop Cart 2-4", "method shop.Cart total 3-3", "function shop open 5-5", "module - global 8-12", "interface global Window 9-11", "function - legacy 14-14", "code - - 15-15"]
         );
+        // An interface's and an abstract class's methods are declared, and documented, where they stand.
+        let members = "export abstract class Base {\n  /** Runs it. */\n  abstract run(): void;\n  pad(s: string): string;\n  pad(x: any): string {\n    return String(x);\n  }\n}\n";
+        let units = split(Language::TypeScript, members);
+        assert_eq!(summary(&units), ["class - Base 1-8", "method Base run 2-3", "method Base pad 4-7"], "a method's overloads are one unit");
+        assert_eq!(units[1].doc.as_deref(), Some("/** Runs it. */"));
         let overloads = "/** Pads. */\nexport function pad(s: string): string;\nexport function pad(n: number): string;\nexport function pad(x: any): string {\n  return String(x);\n}\n\nfunction other(): void;\n";
         let units = split(Language::TypeScript, overloads);
         assert_eq!(summary(&units), ["function - pad 1-6", "function - other 8-8"], "a function's signatures and implementation are one unit");
@@ -973,7 +978,7 @@ mod tests {
         let ts = "interface I { f(): void }\ntype T = number;\nnamespace N { export function h(): void {} }\nenum E { A }\n";
         assert_eq!(
             summary(&split(Language::TypeScript, ts)),
-            ["interface - I 1-1", "type - T 2-2", "module - N 3-3", "function N h 3-3", "enum - E 4-4"]
+            ["interface - I 1-1", "method I f 1-1", "type - T 2-2", "module - N 3-3", "function N h 3-3", "enum - E 4-4"]
         );
     }
 
