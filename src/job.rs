@@ -51,6 +51,8 @@ pub enum WalkInput {
 pub struct WalkSummary {
     /// Units written.
     pub units: u64,
+    /// Those whose doc the source has already (`doc` not null): what docs leave alone.
+    pub documented: u64,
     /// Files recorded as skipped.
     pub skipped: u64,
     /// Skipped files by reason.
@@ -83,11 +85,16 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
 
     let (units_sink, skipped_sink) = (&mut units, &mut skipped);
     let (sources, sink) = std::thread::scope(|scope| {
-        let sink = scope.spawn(move || -> Result<BTreeMap<String, u64>> {
-            let mut reasons = BTreeMap::new();
+        let sink = scope.spawn(move || -> Result<(BTreeMap<String, u64>, u64)> {
+            let (mut reasons, mut documented) = (BTreeMap::new(), 0);
             for batch in rx {
                 match batch {
-                    SourceBatch::Units(batch) => units_sink.write(&own_rows(&batch, shard, &["unit_id"])?)?,
+                    SourceBatch::Units(batch) => {
+                        let batch = own_rows(&batch, shard, &["unit_id"])?;
+                        let doc = batch.column_by_name("doc").expect("units have their schema");
+                        documented += (doc.len() - doc.null_count()) as u64;
+                        units_sink.write(&batch)?
+                    }
                     SourceBatch::Skipped(batch) => {
                         let batch = own_rows(&batch, shard, &["repo", "path"])?;
                         for reason in batch.column(2).as_string::<i32>().iter().flatten() {
@@ -97,7 +104,7 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
                     }
                 }
             }
-            Ok(reasons)
+            Ok((reasons, documented))
         });
         let sources = inputs.iter().try_fold(Vec::new(), |mut all, input| {
             let tx = tx.clone();
@@ -111,7 +118,7 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
         (sources, sink.join().expect("the sink thread does not panic"))
     });
     // A failed sink disconnects the source, so its error is the one to report.
-    let skipped_by_reason = sink?;
+    let (skipped_by_reason, documented) = sink?;
     let sources = sources?;
 
     let metadata = provenance(inputs, config, &sources);
@@ -119,6 +126,7 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
     let skipped_rows = skipped.finish(&metadata)?;
     Ok(WalkSummary {
         units: unit_rows,
+        documented,
         skipped: skipped_rows,
         skipped_by_reason,
         files: stats.files.load(std::sync::atomic::Ordering::Relaxed) - skipped_rows,

@@ -793,8 +793,9 @@ fn walk(args: WalkArgs) -> anyhow::Result<()> {
 fn print_summary(summary: &WalkSummary, out: &std::path::Path) -> std::io::Result<()> {
     let seconds = summary.elapsed.as_secs_f64().max(1e-9);
     note!(
-        "{} units from {} files ({:.1} MiB) in {:.2}s: {:.1} MB/s, {:.0} units/s",
+        "{} units ({} documented in the source) from {} files ({:.1} MiB) in {:.2}s: {:.1} MB/s, {:.0} units/s",
         summary.units,
+        summary.documented,
         summary.files,
         summary.bytes as f64 / (1024.0 * 1024.0),
         seconds,

@@ -189,6 +189,8 @@ fn parquet_output_has_the_schema_rows_and_provenance() {
     let metadata = builder.metadata().clone();
     assert_eq!(metadata.file_metadata().num_rows() as u64, summary.units);
     assert_eq!(rows(&units_file).len() as u64, summary.units);
+    let documented = rows(&units_file).iter().filter(|r| r["doc"].is_some()).count() as u64;
+    assert!(documented > 0 && summary.documented == documented, "{} of {documented}", summary.documented);
     let column = metadata.row_group(0).column(0);
     assert_eq!(column.compression(), parquet::basic::Compression::ZSTD(Default::default()));
 
