@@ -12,10 +12,8 @@ use crate::finished::rows::{DocText, Place, Row};
 use crate::finished::{RepoFacts, TaskModel};
 use crate::tasks::review::{Finding, SEVERITIES};
 
-/// How many units a documentation page has, and where it is.
+/// How many units a documentation page has.
 pub struct PageCounts {
-    /// The page, relative to its repository's folder.
-    pub target: String,
     /// Units on it.
     pub units: usize,
     /// Those the source documents, which the model was not asked about.
@@ -25,10 +23,10 @@ pub struct PageCounts {
 }
 
 impl PageCounts {
-    /// The counts of the page at `target` of a file's `rows` and units documented `in_source`.
-    pub fn of(target: String, rows: &[&Row<DocText>], in_source: &[&Row<DocText>]) -> PageCounts {
+    /// The counts of the page of a file's `rows` and units documented `in_source`.
+    pub fn of(rows: &[&Row<DocText>], in_source: &[&Row<DocText>]) -> PageCounts {
         let missing = rows.iter().filter(|r| r.outcome.is_err()).count();
-        PageCounts { target, units: rows.len() + in_source.len(), in_source: in_source.len(), missing }
+        PageCounts { units: rows.len() + in_source.len(), in_source: in_source.len(), missing }
     }
 }
 
@@ -38,7 +36,7 @@ impl PageCounts {
 /// (`in_source`, which the model was not asked about) shows that doc, and says so.
 pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Row<DocText>], model: &TaskModel) -> String {
     let mut page = format!("# {}\n\n", code(path));
-    let counts = PageCounts::of(String::new(), rows, in_source);
+    let counts = PageCounts::of(rows, in_source);
     let language = rows.iter().chain(in_source).next().map_or("", |r| r.place.language.as_str());
     let _ = write!(page, "{language} · {}", count(counts.units, "unit"));
     if counts.in_source > 0 {
@@ -131,7 +129,7 @@ pub fn repo_index(
     facts: &RepoFacts,
     models: &[Option<(&str, &TaskModel)>],
     review: Option<(usize, usize)>,
-    pages: &BTreeMap<String, PageCounts>,
+    pages: &BTreeMap<String, (String, PageCounts)>,
     docs_patch: Option<(&Result<RepoPatch, String>, &Path)>,
 ) -> String {
     let mut page = format!("# {}\n\n", code(repo));
@@ -150,15 +148,15 @@ pub fn repo_index(
     }
     page.push('\n');
     if !pages.is_empty() {
-        let sum = |count: fn(&PageCounts) -> usize| pages.values().map(count).sum::<usize>();
+        let sum = |count: fn(&PageCounts) -> usize| pages.values().map(|(_, counts)| count(counts)).sum::<usize>();
         let (units, in_source, missing) = (sum(|p| p.units), sum(|p| p.in_source), sum(|p| p.missing));
         let _ = write!(page, "## Documentation\n\n{} in {}", count(units, "unit"), count(pages.len(), "file"));
         if in_source > 0 {
             let _ = write!(page, ", {in_source} documented in the source (the model was not asked about them)");
         }
         let _ = writeln!(page, ", {missing} without documentation.\n");
-        for (path, counts) in pages {
-            let _ = writeln!(page, "- [{}]({}) — {}", inline(path), uri_path(&counts.target), count(counts.units, "unit"));
+        for (path, (target, counts)) in pages {
+            let _ = writeln!(page, "- [{}]({}) — {}", inline(path), uri_path(target), count(counts.units, "unit"));
         }
         page.push('\n');
     }

@@ -97,9 +97,9 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
             for (path, (rows, in_source)) in by_file {
                 let page = Path::new("docs").join(format!("{}.md", safe_relative(path).display()));
                 staging.write(&folder.join(&page), &markdown::doc_page(path, &rows, &in_source, model))?;
-                let counts = markdown::PageCounts::of(page.display().to_string(), &rows, &in_source);
+                let counts = markdown::PageCounts::of(&rows, &in_source);
                 summary.unanswered += counts.missing;
-                pages.insert(path.to_string(), counts);
+                pages.insert(path.to_string(), (page.display().to_string(), counts));
             }
             summary.doc_pages += pages.len();
             docs_patch = Some(match (&facts.root, facts.max_unit_bytes) {
