@@ -155,8 +155,12 @@ fn holds_definition(language: Language, node: Node<'_>) -> bool {
 
 /// Comments and attributes directly above an item belong to it (doc comments,
 /// `#[derive]`, C++ `[[nodiscard]]`, Dart's `@override`, Haskell's `{-# INLINE #-}`,
-/// Elixir's `@doc` and `@spec`).
+/// Elixir's `@doc` and `@spec`); not Rust's inner docs (`//!`, `/*!`), which are the
+/// enclosing module's.
 pub(crate) fn is_annotation(language: Language, node: Node<'_>, src: &str) -> bool {
+    if language == Language::Rust && ["//!", "/*!"].iter().any(|marker| src[node.byte_range()].starts_with(marker)) {
+        return false;
+    }
     is_comment(node.kind())
         || is_doc(language, node, src)
         || matches!(node.kind(), "attribute_item" | "attribute_declaration" | "annotation" | "pragma")
@@ -208,10 +212,12 @@ pub(crate) fn is_comment(kind: &str) -> bool {
     )
 }
 
-/// Whether a doc of this kind is written apart from what it documents, a blank line
-/// between: Perl's POD (`=head2 add`, its text, `=cut`, a blank line, `sub add`).
-pub(crate) fn stands_apart(kind: &str) -> bool {
-    kind == "pod_statement"
+/// Whether a doc may stand apart from what it documents, a blank line between: Perl's
+/// POD (`=head2 add`, its text, `=cut`, a blank line, `sub add`), and Rust's outer doc
+/// comments (`///`, `/**`), which rustdoc gives the next item wherever it is.
+pub(crate) fn stands_apart(language: Language, node: Node<'_>, src: &str) -> bool {
+    let text = &src[node.byte_range()];
+    node.kind() == "pod_statement" || (language == Language::Rust && (text.starts_with("///") && !text.starts_with("////") || text.starts_with("/**") && !text.starts_with("/**/")))
 }
 
 /// Whether `next` is another clause of the definition `first` begins, so that both are

@@ -486,7 +486,14 @@ impl<'s> TreeWalker<'s> {
     fn leads(&self, node: Node<'_>, start: usize) -> bool {
         grammar::is_annotation(self.language, node, self.src)
             && self.before_on_line(node.start_byte()).trim().is_empty()
-            && (grammar::stands_apart(node.kind()) || !has_blank_line(&self.src[node.end_byte()..start]))
+            && (grammar::stands_apart(self.language, node, self.src) || !has_blank_line(&self.src[self.line_end(node)..start]))
+    }
+
+    /// Where the line `node` ends on ends: a grammar whose comments hold their line's
+    /// end (Rust's doc comments) would otherwise hide a blank line below one.
+    fn line_end(&self, node: Node<'_>) -> usize {
+        let end = node.end_byte();
+        if self.src[..end].ends_with('\n') { end - 1 } else { end }
     }
 
     /// The text from the start of `byte`'s line up to it.
@@ -787,6 +794,24 @@ mod tests {
 
     fn some(doc: &str) -> Option<String> {
         Some(doc.to_string())
+    }
+
+    #[test]
+    fn rusts_inner_docs_are_the_enclosing_modules_and_its_outer_docs_the_next_items() {
+        // rustdoc gives `//!` to the file or module it stands in, and `///` to the next
+        // item, a blank line between or not; a plain comment set apart is no one's.
+        let rust = "//! Stock.\n\n/// Adds.\nfn add() {}\n\n/// Subtracts.\n\nfn sub() {}\n\n// Helpers.\n\nfn helper() {}\n\nmod inner {\n    //! Inner.\n    fn run() {}\n}\n";
+        let docs: Vec<(String, Option<String>)> = split(Language::Rust, rust).iter().map(|u| (summary(std::slice::from_ref(u))[0].clone(), u.doc.clone())).collect();
+        assert_eq!(
+            docs,
+            [
+                ("function - add 3-4".to_string(), Some("/// Adds.".to_string())),
+                ("function - sub 6-8".to_string(), Some("/// Subtracts.".to_string())),
+                ("function - helper 12-12".to_string(), None),
+                ("module - inner 14-17".to_string(), None),
+                ("function inner run 16-16".to_string(), None),
+            ]
+        );
     }
 
     #[test]
