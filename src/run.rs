@@ -764,7 +764,7 @@ impl GenerationPlan {
         }
         let default_skip = match task {
             TaskKind::Docs => docs::SKIP_KINDS,
-            _ => &[],
+            _ => review::SKIP_KINDS,
         };
         let skip_kinds = spec.skip_kinds.clone().unwrap_or_else(|| default_skip.to_vec());
         let skip_documented = task == TaskKind::Docs && spec.skip_documented.unwrap_or(true);

@@ -40,6 +40,15 @@ fn counts(summary: &serde_json::Value) -> BTreeMap<String, [u64; 4]> {
         .collect()
 }
 
+/// Asserts each task's counts in `summary` are `expected` of the units it runs on, of
+/// the run's `units` in all (see [`task_units`]).
+fn assert_task_counts(summary: &serde_json::Value, out: &Path, units: u64, expected: impl Fn(u64) -> [u64; 4], what: &str) {
+    for (task, c) in counts(summary) {
+        let n = task_units(out, &task, units as usize) as u64;
+        assert_eq!(c, expected(n), "{task}: {what}: {summary}");
+    }
+}
+
 /// Every row of every part file in `dir`.
 fn read_folder(dir: &Path) -> Vec<RecordBatch> {
     let mut batches = Vec::new();
@@ -125,10 +134,11 @@ fn count_units(out: &Path, take: impl Fn(&str, &str, bool) -> bool) -> usize {
 
 /// The units of a run of `units` in all that a task (by its name or its folder's) runs
 /// on: docs leave top-level `code` units alone, files no comment can be written in, and
-/// units the source documents.
+/// units the source documents; review leaves files' outlines alone.
 fn task_units(out: &Path, task: &str, units: usize) -> usize {
     match task {
         "docs" => units - count_units(out, |kind, language, documented| documented || kind == "code" || (kind == "file" && ["markdown", "json"].contains(&language))),
+        "review" | "reviews" => units - units_of_kind(out, "outline"),
         _ => units,
     }
 }
@@ -185,7 +195,8 @@ fn smollm2_runs_docs_review_and_embed_over_the_sample_datasets() {
     assert!(texts.iter().all(|t| t.as_ref().is_some_and(|t| !t.trim().is_empty())), "every unit has a doc: {texts:?}");
 
     let reviews = read_folder(&out.join("reviews"));
-    assert_eq!(reviews.iter().map(|b| b.num_rows()).sum::<usize>(), units);
+    assert_eq!(reviews.iter().map(|b| b.num_rows()).sum::<usize>(), task_units(&out, "review", units), "review leaves files' outlines alone");
+    assert!(units_of_kind(&out, "outline") > 0, "the sample repository has files of several definitions");
     for b in &reviews {
         let findings = b.column_by_name("findings").unwrap();
         let parse_error = b.column_by_name("parse_error").unwrap();
@@ -256,12 +267,12 @@ fn a_rerun_carries_everything_and_an_edit_reruns_only_its_unit() {
 
     let first = run_ok(&pipeline);
     let units = first["units"].as_u64().unwrap();
-    assert_eq!(units, 12);
-    assert!(counts(&first).values().all(|&c| c == [units, 0, units, 0]), "{first}");
+    assert_eq!(units, 15, "12 functions, and the outline of each of their 3 files");
+    assert_task_counts(&first, &out, units, |n| [n, 0, n, 0], "the first run runs all");
     let parts_before: Vec<_> = TASKS.iter().map(|t| read_dir_names(&out.join(t))).collect();
 
     let second = run_ok(&pipeline);
-    assert!(counts(&second).values().all(|&c| c == [units, units, 0, 0]), "nothing runs again: {second}");
+    assert_task_counts(&second, &out, units, |n| [n, n, 0, 0], "nothing runs again");
     let parts_after: Vec<_> = TASKS.iter().map(|t| read_dir_names(&out.join(t))).collect();
     assert_eq!(parts_before, parts_after, "carried rows stay where they are");
 
@@ -270,12 +281,13 @@ fn a_rerun_carries_everything_and_an_edit_reruns_only_its_unit() {
     let code = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, code.replace("y = x * 7", "y = x * 70")).unwrap();
     let third = run_ok(&pipeline);
-    assert!(counts(&third).values().all(|&c| c == [units, units - 1, 1, 0]), "only the edited unit runs: {third}");
+    // The file's outline elides the body, so it is carried too.
+    assert_task_counts(&third, &out, units, |n| [n, n - 1, 1, 0], "only the edited unit runs");
     for (t, task) in TASKS.iter().enumerate() {
         let ids = unit_ids(&out.join(task));
         let gone: Vec<_> = ids_before[t].difference(&ids).collect();
         let new: Vec<_> = ids.difference(&ids_before[t]).collect();
-        assert_eq!((gone.len(), new.len(), ids.len()), (1, 1, units as usize), "{task}: one row replaced");
+        assert_eq!((gone.len(), new.len(), ids.len()), (1, 1, task_units(&out, task, units as usize)), "{task}: one row replaced");
         let row = read_folder(&out.join(task))
             .iter()
             .flat_map(|b| {
@@ -294,31 +306,33 @@ fn a_rerun_carries_everything_and_an_edit_reruns_only_its_unit() {
     let text = std::fs::read_to_string(&pipeline).unwrap();
     std::fs::write(&pipeline, text.replace("[model]\n", "[model]\nrequantize = \"f32\"\n")).unwrap();
     let fourth = run_ok(&pipeline);
-    assert!(counts(&fourth).values().all(|&c| c == [units, 0, units, 0]), "a new weight format reruns every unit: {fourth}");
+    assert_task_counts(&fourth, &out, units, |n| [n, 0, n, 0], "a new weight format reruns every unit");
 
     // `dtype = "auto"` said outright is the default: nothing runs again. Another type
     // computes other numbers: everything does.
     let text = std::fs::read_to_string(&pipeline).unwrap();
     std::fs::write(&pipeline, text.replace("[model]\n", "[model]\ndtype = \"auto\"\n")).unwrap();
     let fifth = run_ok(&pipeline);
-    assert!(counts(&fifth).values().all(|&c| c == [units, units, 0, 0]), "auto is the default: {fifth}");
+    assert_task_counts(&fifth, &out, units, |n| [n, n, 0, 0], "auto is the default");
     let text = std::fs::read_to_string(&pipeline).unwrap();
     std::fs::write(&pipeline, text.replace("dtype = \"auto\"", "dtype = \"bf16\"")).unwrap();
     let sixth = run_ok(&pipeline);
-    assert!(counts(&sixth).values().all(|&c| c == [units, 0, units, 0]), "bf16 reruns every unit: {sixth}");
+    assert_task_counts(&sixth, &out, units, |n| [n, 0, n, 0], "bf16 reruns every unit");
 }
 
 #[test]
 fn a_run_holds_the_units_in_flight_not_the_whole_walk() {
     let tmp = tempfile::tempdir().unwrap();
-    let units = 600;
-    make_repo(tmp.path(), units);
+    make_repo(tmp.path(), 600);
     let pipeline = write_pipeline(tmp.path(), "repos = [\"repo\"]", "synthetic:tiny", 256, 2, 2);
     let text = std::fs::read_to_string(&pipeline).unwrap();
     std::fs::write(&pipeline, text.replace("[output]", "[engine]\nmax_seqs = 4\n[output]")).unwrap();
+    let out = tmp.path().join("out");
 
     let first = run_ok(&pipeline);
-    assert!(counts(&first).values().all(|&c| c == [units as u64, 0, units as u64, 0]), "{first}");
+    let units = first["units"].as_u64().unwrap() as usize;
+    assert_eq!(units, 720, "600 functions in 120 files, and the files' outlines");
+    assert_task_counts(&first, &out, units as u64, |n| [n, 0, n, 0], "the first run runs all");
     // A worker keeps twice max_seqs prompts (embed: 64 units) in flight; the store reads
     // 64 rows at a time. Twice their sum leaves room for results on their way to the sink.
     for task in first["tasks"].as_array().unwrap() {
@@ -326,12 +340,12 @@ fn a_run_holds_the_units_in_flight_not_the_whole_walk() {
         let peak = task["units_held_peak"].as_u64().unwrap();
         assert!(peak > 0 && peak <= 2 * (in_flight + 64), "{}: {peak} of {units} units held at once", task["task"]);
     }
-    let out = tmp.path().join("out");
     assert_pyarrow_reads(&out, units);
 
     // A re-run with nothing to do reads no code at all.
     let second = run_ok(&pipeline);
-    assert!(second["tasks"].as_array().unwrap().iter().all(|t| t["units_held_peak"] == 0 && t["carried"] == units), "{second}");
+    assert_task_counts(&second, &out, units as u64, |n| [n, n, 0, 0], "nothing runs again");
+    assert!(second["tasks"].as_array().unwrap().iter().all(|t| t["units_held_peak"] == 0), "{second}");
 }
 
 #[test]
@@ -344,13 +358,17 @@ fn a_run_that_writes_a_part_per_row_ends_with_full_parts() {
     std::fs::write(&pipeline, text.replace("part_rows = 4", "part_rows = 4\npart_seconds = 0")).unwrap();
     let first = run_ok(&pipeline);
     let out = tmp.path().join("out");
+    let units = first["units"].as_u64().unwrap() as usize;
+    assert_eq!(units, 15, "12 functions and 3 outlines");
     for task in first["tasks"].as_array().unwrap() {
-        assert_eq!((task["parts_written"].as_u64(), task["parts_merged"].as_u64()), (Some(12), Some(12)), "{task}");
+        let rows = task_units(&out, task["task"].as_str().unwrap(), units) as u64;
+        assert_eq!((task["parts_written"].as_u64(), task["parts_merged"].as_u64()), (Some(rows), Some(rows)), "{task}");
     }
     for task in TASKS {
-        assert_eq!(read_dir_names(&out.join(task)).len(), 3, "{task}: 12 rows in parts of 4");
+        let rows = task_units(&out, task, units);
+        assert_eq!(read_dir_names(&out.join(task)).len(), rows.div_ceil(4), "{task}: {rows} rows in parts of 4");
     }
-    assert_pyarrow_reads(&out, 12);
+    assert_pyarrow_reads(&out, units);
     // Nothing is left to merge: a re-run leaves every file as it was.
     let before: Vec<_> = TASKS.iter().map(|t| snapshot(&out.join(t))).collect();
     let second = run_ok(&pipeline);
@@ -440,7 +458,7 @@ fn a_unit_over_the_context_fails_alone_and_the_exit_status_says_so() {
     assert!(!out.status.success(), "a failed unit makes the exit status non-zero");
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 units failed"), "{}", String::from_utf8_lossy(&out.stderr));
     let s = summary(&pipeline);
-    assert_eq!(counts(&s)["docs"], [4, 0, 4, 1]);
+    assert_eq!(counts(&s)["docs"], [5, 0, 5, 1], "three functions, their file's outline, and `huge`");
     let docs = read_folder(&tmp.path().join("out/docs"));
     let errors: Vec<String> = strings(&docs, "error").into_iter().flatten().collect();
     assert_eq!(errors.len(), 1);
@@ -522,11 +540,15 @@ fn a_finished_run_exports_its_docs_as_pages_and_its_findings_as_sarif() {
     let places = strings(&docs, "path").into_iter().zip(strings(&docs, "name"));
     let outcomes = strings(&docs, "text").into_iter().zip(strings(&docs, "error")).zip(strings(&docs, "parse_error"));
     let rows: Vec<_> = places.zip(outcomes).collect();
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 10, "7 functions in 2 files, their outlines, and huge");
     for ((path, name), ((text, error), parse_error)) in rows {
-        let (path, name) = (path.unwrap(), name.unwrap());
+        let path = path.unwrap();
         let page = page(&path);
-        assert!(page.contains(&format!("## `{name}` · function, lines")), "{path}: {name} has a heading");
+        let (heading, name) = match name {
+            Some(name) => (format!("## `{name}` · function, lines"), name),
+            None => ("## The file · outline, lines 1–".to_string(), "the outline".to_string()),
+        };
+        assert!(page.contains(&heading), "{path}: {name} has a heading");
         match (text, error, parse_error) {
             (Some(text), None, None) => assert!(page.contains(&text), "{path}: {name}'s comment is on its page"),
             (None, Some(error), None) => {
@@ -600,9 +622,10 @@ fn docs_leave_a_unit_the_source_documents_to_its_own_doc_unless_told_otherwise()
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     std::fs::create_dir(&repo).unwrap();
-    let python = "def bare(x):\n    return x + 1\n\n\ndef explained(x):\n    \"\"\"Triples x.\"\"\"\n    return 3 * x\n";
+    // Each file has a header, so its outline is documented too.
+    let python = "\"\"\"Adds and triples.\"\"\"\n\n\ndef bare(x):\n    return x + 1\n\n\ndef explained(x):\n    \"\"\"Triples x.\"\"\"\n    return 3 * x\n";
     std::fs::write(repo.join("a.py"), python).unwrap();
-    std::fs::write(repo.join("b.rs"), "/// Doubles x.\npub fn double(x: i32) -> i32 {\n    2 * x\n}\n\npub fn half(x: i32) -> i32 {\n    x / 2\n}\n").unwrap();
+    std::fs::write(repo.join("b.rs"), "//! Halves and doubles.\n\n/// Doubles x.\npub fn double(x: i32) -> i32 {\n    2 * x\n}\n\npub fn half(x: i32) -> i32 {\n    x / 2\n}\n").unwrap();
     let pipeline = tmp.path().join("pipeline.toml");
     let write = |docs: &str| {
         let text = format!("[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n[tasks.docs]\nmax_new_tokens = 4\n{docs}");
@@ -610,7 +633,7 @@ fn docs_leave_a_unit_the_source_documents_to_its_own_doc_unless_told_otherwise()
     };
     let out = tmp.path().join("out");
     let docs_names = || {
-        let mut names: Vec<String> = strings(&read_folder(&out.join("docs")), "name").into_iter().map(Option::unwrap).collect();
+        let mut names: Vec<String> = strings(&read_folder(&out.join("docs")), "name").into_iter().map(|name| name.unwrap_or("(outline)".into())).collect();
         names.sort();
         names
     };
@@ -619,7 +642,7 @@ fn docs_leave_a_unit_the_source_documents_to_its_own_doc_unless_told_otherwise()
     // By default the model is asked about the undocumented units only.
     write("");
     let summary = docs_summary(&run_ok(&pipeline));
-    assert_eq!((summary["units"].as_u64(), summary["run"].as_u64(), summary["documented_in_source"].as_u64()), (Some(2), Some(2), Some(2)), "{summary}");
+    assert_eq!((summary["units"].as_u64(), summary["run"].as_u64(), summary["documented_in_source"].as_u64()), (Some(2), Some(2), Some(4)), "{summary}");
     assert_eq!(docs_names(), ["bare", "half"]);
     // The export's pages still show every unit, the documented ones as such.
     export_ok(&out);
@@ -628,16 +651,17 @@ fn docs_leave_a_unit_the_source_documents_to_its_own_doc_unless_told_otherwise()
     assert!(double < half && page[double..half].contains("*Documented in the source:*\n\n```rust\n/// Doubles x.\n```") && !page[half..].contains("Documented in the source"), "{page}");
     let page = std::fs::read_to_string(out.join("export/repo/docs/a.py.md")).unwrap();
     assert!(page.contains("*Documented in the source:*\n\n```python\n\"\"\"Triples x.\"\"\"\n```"), "{page}");
-    assert!(page.contains("2 units, 1 documented in the source"), "{page}");
+    assert!(page.contains("3 units, 2 documented in the source"), "{page}");
     let index = std::fs::read_to_string(out.join("export/repo/index.md")).unwrap();
-    assert!(index.contains("4 units in 2 files, 2 documented in the source"), "{index}");
+    assert!(index.contains("6 units in 2 files, 4 documented in the source"), "{index}");
+    assert!(index.contains("(docs/a.py.md) — 3 units: Adds and triples.\n") && index.contains("(docs/b.rs.md) — 3 units: Halves and doubles.\n"), "each file by its header: {index}");
 
     // Told to, it documents them too: only they run.
     write("skip_documented = false\n");
     let summary = docs_summary(&run_ok(&pipeline));
-    assert_eq!((summary["units"].as_u64(), summary["carried"].as_u64(), summary["run"].as_u64()), (Some(4), Some(2), Some(2)), "{summary}");
+    assert_eq!((summary["units"].as_u64(), summary["carried"].as_u64(), summary["run"].as_u64()), (Some(6), Some(2), Some(4)), "{summary}");
     assert!(summary.get("documented_in_source").is_none(), "{summary}");
-    assert_eq!(docs_names(), ["bare", "double", "explained", "half"]);
+    assert_eq!(docs_names(), ["(outline)", "(outline)", "bare", "double", "explained", "half"]);
     export_ok(&out);
     let page = std::fs::read_to_string(out.join("export/repo/docs/b.rs.md")).unwrap();
     assert!(!page.contains("Documented in the source"), "the model's doc is shown: {page}");
@@ -645,14 +669,14 @@ fn docs_leave_a_unit_the_source_documents_to_its_own_doc_unless_told_otherwise()
     // Back to the default: their rows go, nothing runs.
     write("");
     let summary = docs_summary(&run_ok(&pipeline));
-    assert_eq!((summary["run"].as_u64(), summary["rows_dropped_stale"].as_u64()), (Some(0), Some(2)), "{summary}");
+    assert_eq!((summary["run"].as_u64(), summary["rows_dropped_stale"].as_u64()), (Some(0), Some(4)), "{summary}");
     assert_eq!(docs_names(), ["bare", "half"]);
 
     // A doc written into the code (a docs.patch applied) is the author's now: the
     // edited unit does not run again, and its row goes.
     std::fs::write(repo.join("a.py"), python.replace("def bare(x):\n", "def bare(x):\n    \"\"\"Adds one to x.\"\"\"\n")).unwrap();
     let summary = docs_summary(&run_ok(&pipeline));
-    assert_eq!((summary["units"].as_u64(), summary["run"].as_u64(), summary["documented_in_source"].as_u64()), (Some(1), Some(0), Some(3)), "{summary}");
+    assert_eq!((summary["units"].as_u64(), summary["run"].as_u64(), summary["documented_in_source"].as_u64()), (Some(1), Some(0), Some(5)), "{summary}");
     assert_eq!(docs_names(), ["half"]);
 }
 
@@ -830,7 +854,7 @@ fn the_pipelines_attention_reads_the_cache_and_one_that_cannot_run_is_refused_up
         rows
     };
     let host = docs("host");
-    assert_eq!(host.len(), 6);
+    assert_eq!(host.len(), 7, "six functions and the outline of the file of five");
     assert_eq!(host, docs("gathered"));
     assert_eq!(host, docs("split"));
     let embeddings = |name: &str| -> BTreeMap<String, Vec<f32>> {
@@ -842,7 +866,7 @@ fn the_pipelines_attention_reads_the_cache_and_one_that_cannot_run_is_refused_up
         strings(&batches, "unit_id").into_iter().map(Option::unwrap).zip(vectors).collect()
     };
     let host = embeddings("host");
-    assert_eq!(host.len(), 6);
+    assert_eq!(host.len(), 7, "six functions and the outline of the file of five");
     for other in ["gathered", "split"] {
         let other_vectors = embeddings(other);
         for (unit, vector) in &host {
@@ -989,7 +1013,8 @@ fn a_soak_loads_its_models_in_the_first_pass_only() {
     let loads: Vec<f64> = verdict["load_seconds_per_pass"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap()).collect();
     assert!(loads.len() >= 2 && loads.len() as u64 == verdict["passes"].as_u64().unwrap(), "{verdict}");
     assert!(loads[0] > 0.0 && loads[1..].iter().all(|&s| s == 0.0), "{loads:?}");
-    assert_eq!(verdict["units_run"].as_u64().unwrap(), 3 * 5 * loads.len() as u64, "every pass runs every unit of each task: {verdict}");
+    // Five functions and their file's outline, which review leaves alone.
+    assert_eq!(verdict["units_run"].as_u64().unwrap(), (6 + 5 + 6) * loads.len() as u64, "every pass runs every unit of each task: {verdict}");
 }
 
 /// Each row's `energy_j` in a task folder.
@@ -1104,7 +1129,7 @@ fn search_finds_the_unit_whose_code_the_query_is_with_the_model_that_embedded_it
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first: {scores:?}");
     assert!(scores[1] < scores[0], "another unit's code is another vector: {scores:?}");
     let stderr = String::from_utf8_lossy(&found.stderr);
-    assert!(stderr.contains("12 units searched (0 without a vector) with synthetic:tiny"), "{stderr}");
+    assert!(stderr.contains("15 units searched (0 without a vector) with synthetic:tiny"), "12 functions and 3 outlines: {stderr}");
 
     // The table, and the filters.
     let table = search(&out, rest, &["--top", "2", "--language", "python"]);
@@ -1149,23 +1174,24 @@ fn a_task_leaves_the_kinds_it_skips_alone_and_a_changed_choice_runs_or_drops_onl
         kinds
     };
 
-    // By default docs leave the top-level code alone; review skips what it is told to.
+    // By default docs leave the top-level code alone; review skips what it is told to,
+    // in place of its default (outlines), which it then reviews.
     let summary = run_ok(&write(""));
-    assert_eq!(summary["units"], 7);
-    assert_eq!(counts(&summary)["docs"], [6, 0, 6, 0]);
-    assert_eq!(kinds("docs"), vec!["function"; 6]);
-    assert_eq!(counts(&summary)["review"], [1, 0, 1, 0]);
-    assert_eq!(kinds("reviews"), vec!["code"]);
+    assert_eq!(summary["units"], 8, "six functions, a code unit, the outline of the file of five");
+    assert_eq!(counts(&summary)["docs"], [7, 0, 7, 0]);
+    assert_eq!(kinds("docs"), [vec!["function"; 6], vec!["outline"]].concat());
+    assert_eq!(counts(&summary)["review"], [2, 0, 2, 0]);
+    assert_eq!(kinds("reviews"), vec!["code", "outline"]);
 
     // Asked for every kind, the next run runs the code unit only and carries the rest.
     let summary = run_ok(&write("skip_kinds = []"));
-    assert_eq!(counts(&summary)["docs"], [7, 6, 1, 0]);
+    assert_eq!(counts(&summary)["docs"], [8, 7, 1, 0]);
     assert_eq!(kinds("docs").iter().filter(|k| *k == "code").count(), 1);
 
     // Skipping more drops those rows, and runs nothing.
     let summary = run_ok(&write("skip_kinds = [\"code\", \"function\"]"));
-    assert_eq!(counts(&summary)["docs"], [0, 0, 0, 0]);
-    assert!(kinds("docs").is_empty());
+    assert_eq!(counts(&summary)["docs"], [1, 1, 0, 0]);
+    assert_eq!(kinds("docs"), ["outline"]);
 
     // A kind hearth does not have is refused, naming the key.
     let out = hearth(&["run", write("skip_kinds = [\"functions\"]").to_str().unwrap()]);

@@ -10,24 +10,40 @@ use super::patch::RepoPatch;
 use super::{finding_lines, uri_path, Lines};
 use crate::finished::rows::{DocText, Place, Row};
 use crate::finished::{RepoFacts, TaskModel};
+use crate::source::UnitKind;
+use crate::tasks::docs::comment_prose;
 use crate::tasks::review::{Finding, SEVERITIES};
 
-/// How many units a documentation page has.
-pub struct PageCounts {
+/// What the index says of a documentation page: how many units it has, and what its
+/// file is for.
+pub struct PageSummary {
     /// Units on it.
     pub units: usize,
     /// Those the source documents, which the model was not asked about.
     pub in_source: usize,
     /// Those whose row holds no usable answer.
     pub missing: usize,
+    /// The first sentence of the file's header (its outline's or its one unit's doc),
+    /// the source's or the model's.
+    pub about: Option<String>,
 }
 
-impl PageCounts {
-    /// The counts of the page of a file's `rows` and units documented `in_source`.
-    pub fn of(rows: &[&Row<DocText>], in_source: &[&Row<DocText>]) -> PageCounts {
+impl PageSummary {
+    /// The summary of the page of a file's `rows` and units documented `in_source`.
+    pub fn of(rows: &[&Row<DocText>], in_source: &[&Row<DocText>]) -> PageSummary {
         let missing = rows.iter().filter(|r| r.outcome.is_err()).count();
-        PageCounts { units: rows.len() + in_source.len(), in_source: in_source.len(), missing }
+        let header = rows.iter().chain(in_source).find(|r| r.place.kind == UnitKind::Outline.as_str() || r.place.kind == UnitKind::File.as_str());
+        let about = header.and_then(|row| row.outcome.as_ref().ok()).and_then(|doc| first_sentence(&doc.text, doc.cut_off));
+        PageSummary { units: rows.len() + in_source.len(), in_source: in_source.len(), missing, about }
     }
+}
+
+/// The first sentence of a doc, without its comment syntax; `None` when it has no prose.
+fn first_sentence(doc: &str, cut_off: bool) -> Option<String> {
+    let prose = comment_prose(doc, None, cut_off).ok()?;
+    let paragraph = prose.iter().map(|line| line.trim()).take_while(|line| !line.is_empty()).collect::<Vec<_>>().join(" ");
+    let end = paragraph.find(". ").map_or(paragraph.len(), |stop| stop + 1);
+    Some(paragraph[..end].to_string())
 }
 
 /// The documentation page of one source file: its units in line order, a container
@@ -36,7 +52,7 @@ impl PageCounts {
 /// (`in_source`, which the model was not asked about) shows that doc, and says so.
 pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Row<DocText>], model: &TaskModel) -> String {
     let mut page = format!("# {}\n\n", code(path));
-    let counts = PageCounts::of(rows, in_source);
+    let counts = PageSummary::of(rows, in_source);
     let language = rows.iter().chain(in_source).next().map_or("", |r| r.place.language.as_str());
     let _ = write!(page, "{language} · {}", count(counts.units, "unit"));
     if counts.in_source > 0 {
@@ -129,7 +145,7 @@ pub fn repo_index(
     facts: &RepoFacts,
     models: &[Option<(&str, &TaskModel)>],
     review: Option<(usize, usize)>,
-    pages: &BTreeMap<String, (String, PageCounts)>,
+    pages: &BTreeMap<String, (String, PageSummary)>,
     docs_patch: Option<(&Result<RepoPatch, String>, &Path)>,
 ) -> String {
     let mut page = format!("# {}\n\n", code(repo));
@@ -148,15 +164,16 @@ pub fn repo_index(
     }
     page.push('\n');
     if !pages.is_empty() {
-        let sum = |count: fn(&PageCounts) -> usize| pages.values().map(|(_, counts)| count(counts)).sum::<usize>();
+        let sum = |count: fn(&PageSummary) -> usize| pages.values().map(|(_, summary)| count(summary)).sum::<usize>();
         let (units, in_source, missing) = (sum(|p| p.units), sum(|p| p.in_source), sum(|p| p.missing));
         let _ = write!(page, "## Documentation\n\n{} in {}", count(units, "unit"), count(pages.len(), "file"));
         if in_source > 0 {
             let _ = write!(page, ", {in_source} documented in the source (the model was not asked about them)");
         }
         let _ = writeln!(page, ", {missing} without documentation.\n");
-        for (path, (target, counts)) in pages {
-            let _ = writeln!(page, "- [{}]({}) — {}", inline(path), uri_path(target), count(counts.units, "unit"));
+        for (path, (target, summary)) in pages {
+            let about = summary.about.as_deref().map(|about| format!(": {}", inline(about))).unwrap_or_default();
+            let _ = writeln!(page, "- [{}]({}) — {}{about}", inline(path), uri_path(target), count(summary.units, "unit"));
         }
         page.push('\n');
     }
@@ -214,6 +231,7 @@ fn title(place: &Place) -> String {
     match (&place.name, &place.parent) {
         (Some(name), Some(parent)) => format!("{} in {} · {lines}", code(name), code(parent)),
         (Some(name), None) => format!("{} · {lines}", code(name)),
+        (None, _) if [UnitKind::Outline.as_str(), UnitKind::File.as_str()].contains(&place.kind.as_str()) => format!("The file · {lines}"),
         (None, _) => lines,
     }
 }

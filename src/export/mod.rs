@@ -97,9 +97,9 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
             for (path, (rows, in_source)) in by_file {
                 let page = Path::new("docs").join(format!("{}.md", safe_relative(path).display()));
                 staging.write(&folder.join(&page), &markdown::doc_page(path, &rows, &in_source, model))?;
-                let counts = markdown::PageCounts::of(&rows, &in_source);
-                summary.unanswered += counts.missing;
-                pages.insert(path.to_string(), (page.display().to_string(), counts));
+                let page_summary = markdown::PageSummary::of(&rows, &in_source);
+                summary.unanswered += page_summary.missing;
+                pages.insert(path.to_string(), (page.display().to_string(), page_summary));
             }
             summary.doc_pages += pages.len();
             docs_patch = Some(match (&facts.root, facts.max_unit_bytes) {

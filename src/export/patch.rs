@@ -18,7 +18,7 @@ use similar::TextDiff;
 
 use crate::finished::rows::{DocText, Place, Row};
 use super::safe_relative;
-use crate::source::{decode, is_notebook, unit_ids, DocSite, Language, Splitter, Unit, BINARY_SNIFF_BYTES, NOT_PATCHED};
+use crate::source::{decode, is_notebook, unit_ids, DocSite, Language, Splitter, Unit, UnitKind, BINARY_SNIFF_BYTES, NOT_PATCHED};
 use crate::tasks::docs::{comment_prose, comment_syntax};
 
 /// A repository's docs patch and what it left out.
@@ -126,12 +126,20 @@ fn file_insertions(
         };
         // A unit in another language than its file (an R Markdown chunk's) is commented in its own.
         match comment_lines(unit.language.unwrap_or(language), unit, answer) {
-            Ok(insertion) => insertions.push(insertion),
+            Ok((line, mut lines)) => {
+                let header = unit.kind == UnitKind::Outline;
+                // A file's header stands apart from the definition below it, whose doc it would become.
+                if header && text.lines().nth(line as usize - 1).is_some_and(|below| !below.trim().is_empty()) {
+                    lines.push('\n');
+                }
+                insertions.push((line, !header, lines));
+            }
             Err(why) => patch.leave_out(why, 1),
         }
     }
-    insertions.sort_by_key(|(line, _)| *line);
-    insertions
+    // The file's header above the doc of a definition at the same line.
+    insertions.sort_by_key(|(line, below_header, _)| (*line, *below_header));
+    insertions.into_iter().map(|(line, _, lines)| (line, lines)).collect()
 }
 
 /// Where `unit`'s comment goes and its lines (ending in `\n`), from the docs `answer`.
@@ -297,6 +305,37 @@ mod tests {
         let rerun = repo_patch(root, &refs, BUDGET);
         assert_eq!(rerun.comments, 0, "{}", rerun.diff);
         assert_eq!(rerun.left_out["it is documented already"], 6, "the five just added and `x`'s: {:?}", rerun.left_out);
+    }
+
+    #[test]
+    fn a_files_header_goes_above_its_first_definitions_doc_and_stays_apart_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // `#` lines run together: the header must not become the first method's doc.
+        let ruby = "# frozen_string_literal: true\n\ndef add(a, b)\n  a + b\nend\n\ndef sub(a, b)\n  a - b\nend\n";
+        std::fs::write(root.join("calc.rb"), ruby).unwrap();
+        let python = "import os\n\ndef home():\n    return os.environ['HOME']\n\ndef user():\n    return os.environ['USER']\n";
+        std::fs::write(root.join("env.py"), python).unwrap();
+        let mut all = rows(root, "calc.rb", Language::Ruby, &[("", "Arithmetic on two numbers."), ("add", "# Adds two numbers.")]);
+        all.extend(rows(root, "env.py", Language::Python, &[("", "# Reads the user's environment."), ("home", "The home folder.")]));
+        assert_eq!(all[0].place.kind, "outline");
+        let refs: Vec<&Row<DocText>> = all.iter().collect();
+        let patch = repo_patch(root, &refs, BUDGET);
+        assert_eq!((patch.comments, patch.files), (4, 2), "{:?}\n{}", patch.left_out, patch.diff);
+        git_apply(root, &patch.diff);
+
+        let ruby = std::fs::read_to_string(root.join("calc.rb")).unwrap();
+        assert!(ruby.starts_with("# frozen_string_literal: true\n\n# Arithmetic on two numbers.\n\n# Adds two numbers.\ndef add(a, b)\n"), "{ruby}");
+        let units = Splitter::new(BUDGET).split(Language::Ruby, "calc.rb", &ruby);
+        let docs: Vec<Option<&str>> = units.iter().filter(|u| u.kind != UnitKind::Code).map(|u| u.doc.as_deref()).collect();
+        assert_eq!(docs, [Some("# Arithmetic on two numbers."), Some("# Adds two numbers."), None], "each comment is its own unit's doc");
+
+        let python = std::fs::read_to_string(root.join("env.py")).unwrap();
+        assert!(python.starts_with("\"\"\"Reads the user's environment.\"\"\"\n\nimport os\n"), "{python}");
+        let check = "import ast, sys\ntree = ast.parse(open(sys.argv[1]).read())\nprint(ast.get_docstring(tree)); print(ast.get_docstring(tree.body[2]))";
+        let read = Command::new("python3").args(["-c", check, root.join("env.py").to_str().unwrap()]).output().expect("python3 runs");
+        assert_eq!(String::from_utf8_lossy(&read.stdout), "Reads the user's environment.\nThe home folder.\n", "{read:?}");
+        assert_eq!(repo_patch(root, &refs, BUDGET).comments, 0, "applied, the outlines changed");
     }
 
     #[test]

@@ -84,10 +84,12 @@ pub(crate) fn after_shebang(lines: &[&str]) -> usize {
     usize::from(first.starts_with("#!") && !first.starts_with("#!["))
 }
 
-/// Where the header of `text`, a file in `language` with no definitions, goes: before
-/// its first line of code, below what must stay first and a license; or that it has one.
-pub(crate) fn header_site(language: Language, text: &str) -> DocSite {
-    let lines: Vec<&str> = text.lines().collect();
+/// Where the header of `text`, a file in `language`, goes: before its first line of
+/// code, below what must stay first and a license; or that it has one. For a file with
+/// definitions, `first_definition` is the 0-based line where the first one starts, with
+/// the comments that lead it: those are its doc, and the header goes above them.
+pub(crate) fn header_site(language: Language, text: &str, first_definition: Option<usize>) -> DocSite {
+    let lines: Vec<&str> = text.lines().take(first_definition.unwrap_or(usize::MAX)).collect();
     let mut at = after_shebang(&lines);
     if language == Language::Php {
         let Some(open) = lines.iter().position(|line| line.trim_start().starts_with("<?php")) else {
@@ -118,8 +120,11 @@ pub(crate) fn header_site(language: Language, text: &str) -> DocSite {
             DocSite::Documented(opening..opening + python_string_length(&text[opening..]))
         }
         Some(code) => DocSite::Before { line: code as u32 + 1, indent: String::new() },
-        // Nothing but comments and what must stay first: those are all it says.
-        None => DocSite::Documented(top.comments.first().zip(top.comments.last()).map_or(0..0, |(first, last)| bytes(first.start..last.end))),
+        None => match first_definition {
+            Some(definition) => DocSite::Before { line: definition as u32 + 1, indent: String::new() },
+            // Nothing but comments and what must stay first: those are all it says.
+            None => DocSite::Documented(top.comments.first().zip(top.comments.last()).map_or(0..0, |(first, last)| bytes(first.start..last.end))),
+        },
     }
 }
 
@@ -200,7 +205,7 @@ mod tests {
     use super::*;
 
     fn site(language: Language, text: &str) -> String {
-        match header_site(language, text) {
+        match header_site(language, text, None) {
             DocSite::Before { line, indent } => format!("before {line}{}", if indent.is_empty() { "" } else { " indented" }),
             DocSite::Documented(_) => "documented".into(),
             DocSite::NoPlace(why) => why.into(),

@@ -28,7 +28,7 @@ use tree_sitter::{Node, Parser};
 use super::dbt;
 use super::fortran;
 use super::grammar::{self, InnerDoc, Item};
-use super::header::header_site;
+use super::header::{can_hold_header, header_site};
 use super::language::Language;
 use super::octave;
 use super::sql;
@@ -58,7 +58,10 @@ impl Splitter {
         let spans = match language {
             Language::Vue | Language::Svelte => self.component(path, text, &lines),
             Language::Html => self.page(path, text, &lines),
-            _ => as_whole_file(language, text, self.dialect_spans(language, path, text, text, &lines)),
+            _ => {
+                let (spans, outline) = self.dialect_spans(language, path, text, text, &lines);
+                as_whole_file(language, text, spans, outline, &lines)
+            }
         };
         self.units(spans, text, &lines)
     }
@@ -70,22 +73,26 @@ impl Splitter {
         assert_eq!(text.len(), parse.len(), "a cell's parse text keeps its length");
         let lines = LineIndex::new(text);
         // A cell has no file name to call its Fortran fixed form.
-        let spans = self.dialect_spans(language, "", text, parse, &lines);
+        let (spans, _) = self.dialect_spans(language, "", text, parse, &lines);
         self.units(spans, text, &lines)
     }
 
     /// The spans of `text`, parsed from `parse` (the same text, or a copy of the same
     /// length with what is not the language masked) in the spelling its grammar reads:
     /// Fortran's fixed form as free form, Octave's dialect as MATLAB; a SQL script is
-    /// read by `sql`, into the statements its client reads.
-    fn dialect_spans(&mut self, language: Language, path: &str, text: &str, parse: &str, lines: &LineIndex) -> Vec<Span> {
+    /// read by `sql`, into the statements its client reads. With the spans, what an
+    /// outline of the file is made of, where a grammar read it.
+    fn dialect_spans(&mut self, language: Language, path: &str, text: &str, parse: &str, lines: &LineIndex) -> (Vec<Span>, Option<OutlineParts>) {
         let parse = match language {
             Language::Fortran if fortran::is_fixed_form(path) => Cow::Owned(fortran::as_free_form(parse)),
             Language::Matlab => octave::as_matlab(parse),
-            Language::Sql => return self.script_spans(path, parse, 0..parse.len(), lines),
+            Language::Sql => return (self.script_spans(path, parse, 0..parse.len(), lines), None),
             _ => Cow::Borrowed(parse),
         };
-        self.spans(language, &parse, lines).unwrap_or_else(|| vec![Span::whole(UnitKind::File, text)])
+        match self.spans(language, &parse, lines) {
+            Some((spans, outline)) => (spans, Some(outline)),
+            None => (vec![Span::whole(UnitKind::File, text)], None),
+        }
     }
 
     /// The spans of the SQL script in `region` of `text` (all of it, or a document's
@@ -136,7 +143,7 @@ impl Splitter {
     /// when no grammar reads it.
     fn region_spans(&mut self, language: Language, text: &str, region: Range<usize>, lines: &LineIndex) -> Option<Vec<Span>> {
         let tree = self.parse_region(language, text, region, lines)?;
-        TreeWalker::read(language, &tree, text, lines)
+        TreeWalker::read(language, &tree, text, lines).map(|(spans, _)| spans)
     }
 
     /// A tree of `region` of `text` in `language`, parsed where it stands, so that its
@@ -159,18 +166,19 @@ impl Splitter {
         spans.into_iter().flat_map(|span| span.into_units(text, lines, self.max_unit_bytes)).collect()
     }
 
-    /// The units of a file in one language, before they are cut to the budget; `None`
-    /// when there is no grammar for it, or its parser could not read it.
-    fn spans(&mut self, language: Language, text: &str, lines: &LineIndex) -> Option<Vec<Span>> {
+    /// The units of a file in one language, before they are cut to the budget, and what
+    /// its outline is made of; `None` when there is no grammar for it, or its parser
+    /// could not read it.
+    fn spans(&mut self, language: Language, text: &str, lines: &LineIndex) -> Option<(Vec<Span>, OutlineParts)> {
         let grammar = grammar::grammar(language)?;
         self.parser.set_language(&grammar).ok()?;
         let tree = self.parser.parse(text, None)?;
         // A file the parser could not read is a file, as in a language without a
         // grammar, not top-level code: when its root is an error (whose children
         // leave out the tokens it skipped), or when no definition was found in it.
-        let spans = TreeWalker::read(language, &tree, text, lines)?;
+        let (spans, outline) = TreeWalker::read(language, &tree, text, lines)?;
         let unread = tree.root_node().has_error() && spans.iter().all(|s| s.kind == UnitKind::Code);
-        (!unread).then_some(spans)
+        (!unread).then_some((spans, outline))
     }
 
     /// A single-file component (Vue's `.vue`, Svelte's `.svelte`) is a container named by
@@ -202,7 +210,7 @@ impl Splitter {
         let mut elisions = Vec::new();
         for (script, language) in self.scripts(text) {
             let Some(tree) = self.parse_region(language, text, script, lines) else { continue };
-            let mut walker = TreeWalker { language, src: text, lines, spans: Vec::new() };
+            let mut walker = TreeWalker::new(language, text, lines);
             elisions.extend(walker.level(tree.root_node(), Some(name), false, false));
             for options in grammar::component_options(tree.root_node(), text) {
                 elisions.extend(walker.level(options, Some(name), true, false));
@@ -333,7 +341,15 @@ impl Span {
     fn into_units(self, src: &str, lines: &LineIndex, budget: usize) -> Vec<Unit> {
         let elided = !self.elisions.is_empty();
         let skeleton = elided.then(|| skeleton(src, &self.range, &self.elisions));
-        let content = skeleton.as_deref().unwrap_or(&src[self.range.clone()]);
+        let mut content = skeleton.as_deref().unwrap_or(&src[self.range.clone()]);
+        // An outline is one unit: past the budget, its first lines and a mark of the rest.
+        let cut_outline;
+        if self.kind == UnitKind::Outline && content.len() > budget {
+            let head = cut_at_lines(content, budget.saturating_sub(OUTLINE_CUT.len() + 1)).remove(0);
+            let eol = if content[head.clone()].ends_with('\n') { "" } else { "\n" };
+            cut_outline = format!("{}{eol}{OUTLINE_CUT}", &content[head]);
+            content = &cut_outline;
+        }
         let pieces = cut_at_lines(content, budget);
         let parts = pieces.len() as u32;
         pieces
@@ -366,24 +382,45 @@ impl Span {
     }
 }
 
+/// What the outline of a file read by its grammar is made of.
+#[derive(Default)]
+struct OutlineParts {
+    /// The ranges it elides, in order: each top-level definition's body, and for a
+    /// container its members' bodies (its own skeleton's elisions).
+    elisions: Vec<Range<usize>>,
+    /// The definitions at the file's level: at its top, or in a namespace or a
+    /// conditional block there; not the namespaces themselves, nor class members.
+    definitions: usize,
+}
+
+/// What ends an outline cut to the budget.
+const OUTLINE_CUT: &str = "...\n";
+
 struct TreeWalker<'s> {
     language: Language,
     src: &'s str,
     lines: &'s LineIndex,
     spans: Vec<Span>,
+    outline: OutlineParts,
+    /// Whether the level being read is the file's (see [`OutlineParts::definitions`]).
+    at_file_level: bool,
 }
 
 impl<'s> TreeWalker<'s> {
-    /// The spans of `tree`'s top level, read from `src`; `None` when its root is an
-    /// error.
-    fn read(language: Language, tree: &tree_sitter::Tree, src: &'s str, lines: &'s LineIndex) -> Option<Vec<Span>> {
+    fn new(language: Language, src: &'s str, lines: &'s LineIndex) -> TreeWalker<'s> {
+        TreeWalker { language, src, lines, spans: Vec::new(), outline: OutlineParts::default(), at_file_level: true }
+    }
+
+    /// The spans of `tree`'s top level, read from `src`, and what the file's outline is
+    /// made of; `None` when its root is an error.
+    fn read(language: Language, tree: &tree_sitter::Tree, src: &'s str, lines: &'s LineIndex) -> Option<(Vec<Span>, OutlineParts)> {
         let root = tree.root_node();
         if root.is_error() {
             return None;
         }
-        let mut walker = TreeWalker { language, src, lines, spans: Vec::new() };
+        let mut walker = TreeWalker::new(language, src, lines);
         walker.level(root, None, false, true);
-        Some(walker.spans)
+        Some((walker.spans, walker.outline))
     }
 
     /// Reads the children of `node` as one level of definitions. Returns the ranges an
@@ -425,13 +462,24 @@ impl<'s> TreeWalker<'s> {
             let end = grammar::end_of(self.language, elements[last], self.src);
             let doc_site = self.doc_site(*element, start, doc);
             let in_full = item.kind == UnitKind::Module && grammar::names_packages_in_full(self.language);
+            let kind = item.kind;
+            if self.at_file_level && !matches!(kind, UnitKind::Code | UnitKind::Module) {
+                self.outline.definitions += 1;
+            }
+            let own_span = self.spans.len();
             let elided = self.item(item, *element, start..end, if in_full { None } else { scope.as_deref() }, doc_site, (in_container, top_level));
             // A skeleton elides every clause: from the first one's body, or after the signature.
-            elisions.extend(match elided.as_slice() {
+            let elided = match elided.as_slice() {
                 [body] if last > i => vec![body.start..end],
                 [] if last > i => vec![elements[i + 1].start_byte()..end],
                 _ => elided,
-            });
+            };
+            if top_level {
+                // The outline shows a container as its own skeleton does: its members' signatures.
+                let container = self.spans.get(own_span).filter(|span| span.kind == kind && !span.elisions.is_empty());
+                self.outline.elisions.extend(container.map_or_else(|| elided.clone(), |span| span.elisions.clone()));
+            }
+            elisions.extend(elided);
             free = last + 1;
         }
         if top_level {
@@ -527,7 +575,10 @@ impl<'s> TreeWalker<'s> {
                     (join(parent.as_deref(), Some(own_name), sep), !matches!(kind, UnitKind::Module | UnitKind::Function | UnitKind::Method))
                 }
             };
+            let at_file_level = self.at_file_level;
+            self.at_file_level = at_file_level && matches!(item.kind, UnitKind::Code | UnitKind::Module);
             let elided = self.level(members, member_parent.as_deref(), in_class, false);
+            self.at_file_level = at_file_level;
             if let Some(index) = index {
                 self.spans[index].elisions = elided.clone();
             }
@@ -602,11 +653,28 @@ fn join(parent: Option<&str>, child: Option<&str>, sep: &str) -> Option<String> 
 
 /// `spans`, or for a file with no definitions among them the file as one `file` span
 /// whose doc is its header; a file of nothing but comments has no spans and stays so.
-fn as_whole_file(language: Language, text: &str, spans: Vec<Span>) -> Vec<Span> {
-    if spans.is_empty() || spans.iter().any(|span| !matches!(span.kind, UnitKind::Code | UnitKind::File)) {
+///
+/// A file with several definitions at its level also gets an outline unit, first, whose
+/// doc is the file's header; a file of one definition is described by that
+/// definition's doc (a Java class's Javadoc is its file's).
+fn as_whole_file(language: Language, text: &str, spans: Vec<Span>, outline: Option<OutlineParts>, lines: &LineIndex) -> Vec<Span> {
+    if spans.is_empty() {
         return spans;
     }
-    vec![Span { doc_site: Some(header_site(language, text)), ..Span::whole(UnitKind::File, text) }]
+    let first_definition = spans.iter().filter(|span| !matches!(span.kind, UnitKind::Code | UnitKind::File)).map(|span| span.range.start).min();
+    let Some(first_definition) = first_definition else {
+        return vec![Span { doc_site: Some(header_site(language, text, None)), ..Span::whole(UnitKind::File, text) }];
+    };
+    match outline {
+        Some(outline) if outline.definitions > 1 && can_hold_header(language) => {
+            // The header goes above the first definition and whatever leads it (its doc).
+            let above = lines.line_of(first_definition) as usize - 1;
+            let doc_site = Some(header_site(language, text, Some(above)));
+            let outline = Span { kind: UnitKind::Outline, name: None, parent: None, range: 0..text.len(), elisions: outline.elisions, doc_site };
+            std::iter::once(outline).chain(spans).collect()
+        }
+        _ => spans,
+    }
 }
 
 /// New doc lines go above the line of `at`, indented as it is, unless code stands
@@ -624,7 +692,8 @@ fn has_blank_line(between: &str) -> bool {
 }
 
 /// `src[range]` with each elided range replaced by a placeholder in the body's own
-/// syntax: `{ ... }` for braces, `...` for Python's indented blocks.
+/// syntax: `{ ... }` for braces, `(...)` for a tuple struct's fields, `...` for
+/// Python's indented blocks.
 fn skeleton(src: &str, range: &Range<usize>, elisions: &[Range<usize>]) -> String {
     let mut out = String::with_capacity(range.len());
     let mut at = range.start;
@@ -635,7 +704,11 @@ fn skeleton(src: &str, range: &Range<usize>, elisions: &[Range<usize>]) -> Strin
         out.push_str(&src[at..elided.start]);
         // A body whose node takes the line end after it (Perl's, in a package block) keeps that.
         let body = src[elided.clone()].trim_end();
-        out.push_str(if body.starts_with('{') { "{ ... }" } else { "..." });
+        out.push_str(match body.as_bytes().first() {
+            Some(b'{') => "{ ... }",
+            Some(b'(') => "(...)",
+            _ => "...",
+        });
         at = elided.start + body.len();
     }
     out.push_str(&src[at..range.end]);
@@ -706,7 +779,16 @@ mod tests {
         lines.iter().map(|line| format!("{line}\n")).collect()
     }
 
+    /// The units of `text`, but its outline (the tests of outlines ask for it).
     fn split(language: Language, text: &str) -> Vec<Unit> {
+        without_outline(with_outline(language, text))
+    }
+
+    fn without_outline(units: Vec<Unit>) -> Vec<Unit> {
+        units.into_iter().filter(|unit| unit.kind != UnitKind::Outline).collect()
+    }
+
+    fn with_outline(language: Language, text: &str) -> Vec<Unit> {
         Splitter::new(64 * 1024).split(language, "src/file", text)
     }
 
@@ -797,6 +879,88 @@ mod tests {
     }
 
     #[test]
+    fn a_file_of_several_definitions_has_an_outline_first_with_their_bodies_elided() {
+        let rust = file(&[
+            "//! Stock levels.",
+            "",
+            "use std::fmt;",
+            "",
+            "/// A SKU.",
+            "pub struct Sku(pub String);",
+            "",
+            "impl Sku {",
+            "    /// Its code.",
+            "    pub fn code(&self) -> &str {",
+            "        &self.0",
+            "    }",
+            "}",
+            "",
+            "fn main() {",
+            "    println!(\"{}\", Sku(\"A\".into()).code());",
+            "}",
+        ]);
+        let units = with_outline(Language::Rust, &rust);
+        assert_eq!(summary(&units)[..2], ["outline - - 1-17", "code - - 1-3"]);
+        let outline = &units[0];
+        assert_eq!(
+            outline.content,
+            file(&["//! Stock levels.", "", "use std::fmt;", "", "/// A SKU.", "pub struct Sku(...);", "", "impl Sku {", "    /// Its code.", "    pub fn code(&self) -> &str { ... }", "}", "", "fn main() { ... }"]),
+            "a container shows its members' signatures"
+        );
+        assert!(outline.elided);
+        assert_eq!(outline.doc.as_deref(), Some("//! Stock levels."), "its doc is the file's header");
+        assert_eq!(without_outline(units.clone()).len(), units.len() - 1, "one outline, and nothing else changes");
+
+        // One definition is the file's own description: a Java class's Javadoc, a
+        // namespace of one class; a module's definitions count, a class's members do not.
+        let java = file(&["package shop;", "", "/** A cart. */", "public class Cart {", "  void add() {}", "  void clear() {}", "}"]);
+        assert!(with_outline(Language::Java, &java).iter().all(|u| u.kind != UnitKind::Outline));
+        let one = file(&["namespace Shop {", "  public class Cart {", "    void Add() {}", "    void Clear() {}", "  }", "}"]);
+        assert!(with_outline(Language::CSharp, &one).iter().all(|u| u.kind != UnitKind::Outline));
+        let two = file(&["namespace Shop {", "  public class Cart {", "    void Add() {}", "  }", "  public class Till {}", "}"]);
+        assert_eq!(summary(&with_outline(Language::CSharp, &two))[0], "outline - - 1-6");
+        // Definitions on a condition are the file's too.
+        let guarded = file(&["try:", "    from fast import a, b", "except ImportError:", "    def a():", "        return 1", "    def b():", "        return 2"]);
+        assert_eq!(with_outline(Language::Python, &guarded)[0].content, file(&["try:", "    from fast import a, b", "except ImportError:", "    def a():", "        ...", "    def b():", "        ..."]));
+
+        // Past the budget, an outline is its first lines and a mark of the rest, in one unit.
+        let long: Vec<String> = (0..40).map(|i| format!("fn f{i}() {{\n    {i}\n}}\n")).collect();
+        let units = Splitter::new(200).split(Language::Rust, "src/long.rs", &long.concat());
+        assert_eq!(units.iter().filter(|u| u.kind == UnitKind::Outline).count(), 1);
+        assert!(units[0].content.len() <= 200 && units[0].content.starts_with("fn f0() { ... }\n") && units[0].content.ends_with("}\n...\n"), "{}", units[0].content);
+        assert_eq!((units[0].part, units[0].parts), (0, 1));
+
+        // Cells, chunks and SQL scripts have none: a notebook's or document's file is not
+        // the cells' code, and a script's statements are its outline already.
+        let rmd = "# Report\n\n```{r}\nf <- function(x) x\ng <- function(y) y\n```\n";
+        assert!(with_outline(Language::RMarkdown, rmd).iter().all(|u| u.kind != UnitKind::Outline));
+        let sql = "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n";
+        assert!(with_outline(Language::Sql, sql).iter().all(|u| u.kind != UnitKind::Outline));
+    }
+
+    #[test]
+    fn an_outlines_header_goes_above_the_first_definition_and_the_doc_that_leads_it() {
+        let site = |language: Language, text: &str| {
+            let units = with_outline(language, text);
+            assert_eq!(units[0].kind, UnitKind::Outline, "{text}");
+            match &units[0].doc_site {
+                Some(DocSite::Before { line, indent }) if indent.is_empty() => format!("before {line}"),
+                Some(DocSite::Documented(_)) => format!("documented: {}", units[0].doc.as_deref().unwrap_or_default()),
+                other => format!("{other:?}"),
+            }
+        };
+        // A comment that leads the first definition is its doc, not the file's.
+        assert_eq!(site(Language::Rust, "/// Adds.\nfn add() {}\n\nfn sub() {}\n"), "before 1");
+        assert_eq!(site(Language::Ruby, "# frozen_string_literal: true\n\n# Adds.\ndef add\nend\n\ndef sub\nend\n"), "before 3");
+        assert_eq!(site(Language::Python, "#!/usr/bin/env python3\n# Copyright 2024 Example\n\nimport os\n\n# A helper.\ndef a():\n    pass\n\ndef b():\n    pass\n"), "before 4");
+        // A comment set apart above it, a module docstring, Go's package comment: the file's own.
+        assert_eq!(site(Language::Rust, "// Stock levels.\n\n/// Adds.\nfn add() {}\n\nfn sub() {}\n"), "documented: // Stock levels.");
+        assert_eq!(site(Language::Python, "\"\"\"Stock levels.\"\"\"\n\nimport os\n\ndef a():\n    pass\n\ndef b():\n    pass\n"), "documented: \"\"\"Stock levels.\"\"\"");
+        assert_eq!(site(Language::Go, "// Package stock counts.\npackage stock\n\nfunc A() {}\n\nfunc B() {}\n"), "documented: // Package stock counts.");
+        assert_eq!(site(Language::Php, "<?php\n\nfunction a() {}\n\nfunction b() {}\n"), "before 3");
+    }
+
+    #[test]
     fn rusts_inner_docs_are_the_enclosing_modules_and_its_outer_docs_the_next_items() {
         // rustdoc gives `//!` to the file or module it stands in, and `///` to the next
         // item, a blank line between or not; a plain comment set apart is no one's.
@@ -812,6 +976,7 @@ mod tests {
                 ("function inner run 16-16".to_string(), None),
             ]
         );
+        assert_eq!(with_outline(Language::Rust, rust)[0].doc.as_deref(), Some("//! Stock."));
     }
 
     #[test]
@@ -1073,7 +1238,7 @@ mod tests {
             "  print *, area(circle(1.0))",
             "end program main",
         ]);
-        let units = Splitter::new(64 * 1024).split(Language::Fortran, "src/geometry.f90", &free);
+        let units = without_outline(Splitter::new(64 * 1024).split(Language::Fortran, "src/geometry.f90", &free));
         assert_eq!(
             summary(&units),
             [
@@ -1109,12 +1274,12 @@ mod tests {
             "      fpback = a * n",
             "      end",
         ]);
-        let units = Splitter::new(64 * 1024).split(Language::Fortran, "fitpack/curfit.f", &fixed);
+        let units = without_outline(Splitter::new(64 * 1024).split(Language::Fortran, "fitpack/curfit.f", &fixed));
         assert_eq!(summary(&units), ["function - curfit 1-8", "function - fpback 10-14"]);
         assert!(units[0].content.starts_with("c     Fits a spline.\n      subroutine curfit(iopt, m, x, y,\n     *"), "as written: {}", units[0].content);
         assert!(matches!(units[0].doc_site, Some(DocSite::Documented(_))));
         assert_eq!(units[1].doc_site, Some(DocSite::Before { line: 10, indent: "      ".into() }));
-        let free_reading = Splitter::new(64 * 1024).split(Language::Fortran, "fitpack/curfit.f90", &fixed);
+        let free_reading = without_outline(Splitter::new(64 * 1024).split(Language::Fortran, "fitpack/curfit.f90", &fixed));
         assert_ne!(summary(&free_reading), summary(&units), "read as free form, its comments are code");
     }
 

@@ -58,6 +58,10 @@ pub enum UnitKind {
     /// A whole file: one with no definitions (a script, a query), one in a language
     /// hearth does not split, or one its parser could not read.
     File,
+    /// The outline of a file with several definitions: its text with their bodies
+    /// elided (imports, signatures, docs; a class's members by their signatures), from
+    /// which docs write the file's header and by which search finds the file.
+    Outline,
 }
 
 impl UnitKind {
@@ -91,6 +95,7 @@ impl UnitKind {
             UnitKind::Block => "block",
             UnitKind::Code => "code",
             UnitKind::File => "file",
+            UnitKind::Outline => "outline",
         }
     }
 }
@@ -442,7 +447,7 @@ mod tests {
 
     #[test]
     fn a_kind_is_read_back_from_its_column_value() {
-        for kind in [UnitKind::Function, UnitKind::Procedure, UnitKind::Code, UnitKind::File] {
+        for kind in [UnitKind::Function, UnitKind::Procedure, UnitKind::Code, UnitKind::File, UnitKind::Outline] {
             assert_eq!(UnitKind::from_name(kind.as_str()), Some(kind));
         }
         assert_eq!(UnitKind::from_name("functions"), None);

@@ -12,7 +12,13 @@ pub const SKIP_KINDS: &[UnitKind] = &[UnitKind::Code];
 /// a file no comment can be written in (Markdown, JSON) has no doc comment, and a model
 /// asked for one answers with noise.
 pub fn documents(kind: UnitKind, language: Language) -> bool {
-    kind != UnitKind::File || can_hold_header(language)
+    !is_header(kind.as_str()) || can_hold_header(language)
+}
+
+/// Whether a unit of `kind` is documented by its file's header: a file with no
+/// definitions, or a file's outline.
+fn is_header(kind: &str) -> bool {
+    kind == UnitKind::File.as_str() || kind == UnitKind::Outline.as_str()
 }
 
 /// The system message.
@@ -46,9 +52,10 @@ pub fn comment_syntax(language: &str, kind: &str) -> Option<DocSyntax> {
 }
 
 /// The one table of conventions: the prompt's words and the syntax they name. A `file`
-/// unit (a file with no definitions) is documented by a header at its top, which is not
-/// always written as a definition's doc: Rust's `//!`, not `///`; plain `#` lines in R,
-/// where roxygen's `#'` would document the first object below.
+/// unit (a file with no definitions) and an `outline` (a file's, with its definitions'
+/// bodies elided) are documented by a header at the file's top, which is not always
+/// written as a definition's doc: Rust's `//!`, not `///`; plain `#` lines in R, where
+/// roxygen's `#'` would document the first object below.
 fn convention(language: &str, kind: &str) -> (&'static str, Option<DocSyntax>) {
     use DocSyntax::*;
     macro_rules! header {
@@ -56,7 +63,7 @@ fn convention(language: &str, kind: &str) -> (&'static str, Option<DocSyntax>) {
             concat!($words, " at the top of the file, saying what the file is for")
         };
     }
-    if kind == UnitKind::File.as_str() {
+    if is_header(kind) {
         return match language {
             "rust" => (header!("Rust `//!` inner doc comments"), Some(Lines("//!"))),
             "zig" => (header!("Zig `//!` top-level doc comments"), Some(Lines("//!"))),
@@ -756,6 +763,10 @@ mod tests {
         for &language in Language::ALL {
             let place = can_hold_header(language);
             assert_eq!(comment_syntax(language.name(), "file").is_some(), place, "{}", language.name());
+            // A file's outline is documented by the same header.
+            assert_eq!(comment_syntax(language.name(), "outline"), comment_syntax(language.name(), "file"));
+            assert_eq!(doc_style(language.name(), "outline"), doc_style(language.name(), "file"));
+            assert_eq!(documents(UnitKind::Outline, language), place);
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::source::UnitKind;
+
 /// The system message.
 pub const SYSTEM: &str = "You are a careful senior engineer reviewing code. You answer with JSON only.";
 
@@ -20,6 +22,11 @@ File: {{ path }} (lines {{ start_line }}-{{ end_line }})
 ```{{ language }}
 {{ content }}
 ```";
+
+/// Unit kinds the review task leaves alone unless `[tasks.review] skip_kinds` says
+/// otherwise: a file's outline shows its definitions without their bodies, each of
+/// which is reviewed as its own unit.
+pub const SKIP_KINDS: &[UnitKind] = &[UnitKind::Outline];
 
 /// Allowed severities.
 pub const SEVERITIES: [&str; 3] = ["low", "medium", "high"];
