@@ -670,11 +670,31 @@ fn as_whole_file(language: Language, text: &str, spans: Vec<Span>, outline: Opti
             // The header goes above the first definition and whatever leads it (its doc).
             let above = lines.line_of(first_definition) as usize - 1;
             let doc_site = Some(header_site(language, text, Some(above)));
-            let outline = Span { kind: UnitKind::Outline, name: None, parent: None, range: 0..text.len(), elisions: outline.elisions, doc_site };
+            let elisions = keeping_inner_docs(outline.elisions, &spans, text);
+            let outline = Span { kind: UnitKind::Outline, name: None, parent: None, range: 0..text.len(), elisions, doc_site };
             std::iter::once(outline).chain(spans).collect()
         }
         _ => spans,
     }
+}
+
+/// An outline's `elisions`, each past the doc a definition holds at the top of its
+/// body (a Python docstring), so that the outline shows every doc the file has, as it
+/// shows those written above a definition. A braced body is elided whole: its closing
+/// brace would go with the rest.
+fn keeping_inner_docs(mut elisions: Vec<Range<usize>>, spans: &[Span], text: &str) -> Vec<Range<usize>> {
+    for span in spans {
+        let Some(DocSite::Documented(doc)) = &span.doc_site else { continue };
+        let opens_body = |elided: &&mut Range<usize>| {
+            elided.start <= doc.start && doc.end <= elided.end && text[elided.start..doc.start].trim().is_empty() && !text[elided.start..].starts_with('{')
+        };
+        if let Some(elided) = elisions.iter_mut().find(opens_body) {
+            let rest = &text[doc.end..elided.end];
+            elided.start = elided.end - rest.trim_start().len();
+        }
+    }
+    elisions.retain(|elided| !text[elided.clone()].trim().is_empty());
+    elisions
 }
 
 /// New doc lines go above the line of `at`, indented as it is, unless code stands
@@ -919,6 +939,51 @@ mod tests {
         assert!(with_outline(Language::CSharp, &one).iter().all(|u| u.kind != UnitKind::Outline));
         let two = file(&["namespace Shop {", "  public class Cart {", "    void Add() {}", "  }", "  public class Till {}", "}"]);
         assert_eq!(summary(&with_outline(Language::CSharp, &two))[0], "outline - - 1-6");
+        // A doc inside a body (a Python docstring) is shown as one above it is.
+        let python = file(&[
+            "\"\"\"Stock.\"\"\"",
+            "",
+            "class Store:",
+            "    \"\"\"A store.\"\"\"",
+            "",
+            "    def get(self, key):",
+            "        \"\"\"Gets `key`.\"\"\"",
+            "        return self.d[key]",
+            "",
+            "def main():",
+            "    \"\"\"Runs.\"\"\"",
+            "    Store().get('a')",
+            "",
+            "def bare():",
+            "    '''Only a doc.'''",
+            "",
+            "def undocumented():",
+            "    return 1",
+        ]);
+        let outline = with_outline(Language::Python, &python).remove(0);
+        assert_eq!(
+            outline.content,
+            file(&[
+                "\"\"\"Stock.\"\"\"",
+                "",
+                "class Store:",
+                "    \"\"\"A store.\"\"\"",
+                "",
+                "    def get(self, key):",
+                "        \"\"\"Gets `key`.\"\"\"",
+                "        ...",
+                "",
+                "def main():",
+                "    \"\"\"Runs.\"\"\"",
+                "    ...",
+                "",
+                "def bare():",
+                "    '''Only a doc.'''",
+                "",
+                "def undocumented():",
+                "    ...",
+            ])
+        );
         // Definitions on a condition are the file's too.
         let guarded = file(&["try:", "    from fast import a, b", "except ImportError:", "    def a():", "        return 1", "    def b():", "        return 2"]);
         assert_eq!(with_outline(Language::Python, &guarded)[0].content, file(&["try:", "    from fast import a, b", "except ImportError:", "    def a():", "        ...", "    def b():", "        ..."]));
