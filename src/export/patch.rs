@@ -18,7 +18,7 @@ use similar::TextDiff;
 
 use crate::finished::rows::{DocText, Place, Row};
 use super::safe_relative;
-use crate::source::{decode, is_notebook, unit_ids, DocSite, Language, Splitter, Unit, UnitKind, BINARY_SNIFF_BYTES, NOT_PATCHED};
+use crate::source::{decode, is_line_comment, is_notebook, unit_ids, DocSite, Language, Splitter, Unit, UnitKind, BINARY_SNIFF_BYTES, NOT_PATCHED};
 use crate::tasks::docs::{comment_prose, comment_syntax};
 
 /// A repository's docs patch and what it left out.
@@ -125,14 +125,21 @@ fn file_insertions(
             continue;
         };
         // A unit in another language than its file (an R Markdown chunk's) is commented in its own.
-        match comment_lines(unit.language.unwrap_or(language), unit, answer) {
+        let unit_language = unit.language.unwrap_or(language);
+        match comment_lines(unit_language, unit, answer) {
             Ok((line, mut lines)) => {
-                let header = unit.kind == UnitKind::Outline;
-                // A file's header stands apart from the definition below it, whose doc it would become.
-                if header && text.lines().nth(line as usize - 1).is_some_and(|below| !below.trim().is_empty()) {
+                let header = matches!(unit.kind, UnitKind::Outline | UnitKind::File);
+                // A header's lines would run into the comment lines of a license above it.
+                let above = (line > 1).then(|| text.lines().nth(line as usize - 2)).flatten();
+                if header && above.is_some_and(|above| is_line_comment(unit_language, above)) && is_line_comment(unit_language, &lines) {
+                    lines.insert(0, '\n');
+                }
+                // An outline's header stands apart from the definition below it, whose doc it would become.
+                let outline = unit.kind == UnitKind::Outline;
+                if outline && text.lines().nth(line as usize - 1).is_some_and(|below| !below.trim().is_empty()) {
                     lines.push('\n');
                 }
-                insertions.push((line, !header, lines));
+                insertions.push((line, !outline, lines));
             }
             Err(why) => patch.leave_out(why, 1),
         }
@@ -316,12 +323,16 @@ mod tests {
         std::fs::write(root.join("calc.rb"), ruby).unwrap();
         let python = "import os\n\ndef home():\n    return os.environ['HOME']\n\ndef user():\n    return os.environ['USER']\n";
         std::fs::write(root.join("env.py"), python).unwrap();
+        // Nor into a license's lines above it, which would make it part of the license.
+        let script = "#!/bin/sh\n# Copyright 2024 Example Ltd.\n#\nset -e\nmake all\n";
+        std::fs::write(root.join("build.sh"), script).unwrap();
         let mut all = rows(root, "calc.rb", Language::Ruby, &[("", "Arithmetic on two numbers."), ("add", "# Adds two numbers.")]);
         all.extend(rows(root, "env.py", Language::Python, &[("", "# Reads the user's environment."), ("home", "The home folder.")]));
+        all.extend(rows(root, "build.sh", Language::Shell, &[("", "Builds the whole project with make.")]));
         assert_eq!(all[0].place.kind, "outline");
         let refs: Vec<&Row<DocText>> = all.iter().collect();
         let patch = repo_patch(root, &refs, BUDGET);
-        assert_eq!((patch.comments, patch.files), (4, 2), "{:?}\n{}", patch.left_out, patch.diff);
+        assert_eq!((patch.comments, patch.files), (5, 3), "{:?}\n{}", patch.left_out, patch.diff);
         git_apply(root, &patch.diff);
 
         let ruby = std::fs::read_to_string(root.join("calc.rb")).unwrap();
@@ -335,6 +346,11 @@ mod tests {
         let check = "import ast, sys\ntree = ast.parse(open(sys.argv[1]).read())\nprint(ast.get_docstring(tree)); print(ast.get_docstring(tree.body[2]))";
         let read = Command::new("python3").args(["-c", check, root.join("env.py").to_str().unwrap()]).output().expect("python3 runs");
         assert_eq!(String::from_utf8_lossy(&read.stdout), "Reads the user's environment.\nThe home folder.\n", "{read:?}");
+
+        let script = std::fs::read_to_string(root.join("build.sh")).unwrap();
+        assert_eq!(script, "#!/bin/sh\n# Copyright 2024 Example Ltd.\n#\n\n# Builds the whole project with make.\nset -e\nmake all\n");
+        let units = Splitter::new(BUDGET).split(Language::Shell, "build.sh", &script);
+        assert_eq!(units[0].doc.as_deref(), Some("# Builds the whole project with make."), "the header is the file's, not the license's");
         assert_eq!(repo_patch(root, &refs, BUDGET).comments, 0, "applied, the outlines changed");
     }
 

@@ -37,6 +37,13 @@ fn comments(language: Language) -> Option<(&'static [&'static str], &'static [(&
     })
 }
 
+/// Whether `line` of a file in `language` is a line comment (`#`, `//`, `--`), which a
+/// line comment right below it would run into; a shebang is not one.
+pub(crate) fn is_line_comment(language: Language, line: &str) -> bool {
+    let line = line.trim_start();
+    comments(language).is_some_and(|(markers, _)| markers.iter().any(|marker| line.starts_with(marker))) && !line.starts_with("#!")
+}
+
 /// Whether a file in `language` can hold a header comment.
 pub(crate) fn can_hold_header(language: Language) -> bool {
     comments(language).is_some()

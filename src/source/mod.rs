@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use dataset::{read_dataset, DatasetColumns};
 pub use emit::WalkStats;
 pub use git::head_commit;
-pub(crate) use header::can_hold_header;
+pub(crate) use header::{can_hold_header, is_line_comment};
 pub use language::Language;
 pub use notebook::{is_notebook, NOT_PATCHED};
 pub use split::Splitter;
