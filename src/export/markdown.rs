@@ -32,7 +32,7 @@ impl PageSummary {
     /// The summary of the page of a file's `rows` and units documented `in_source`.
     pub fn of(rows: &[&Row<DocText>], in_source: &[&Row<DocText>]) -> PageSummary {
         let missing = rows.iter().filter(|r| r.outcome.is_err()).count();
-        let header = rows.iter().chain(in_source).find(|r| r.place.kind == UnitKind::Outline.as_str() || r.place.kind == UnitKind::File.as_str());
+        let header = rows.iter().chain(in_source).find(|r| is_file_header(&r.place));
         let about = header.and_then(|row| row.outcome.as_ref().ok()).and_then(|doc| first_sentence(&doc.text, doc.cut_off));
         PageSummary { units: rows.len() + in_source.len(), in_source: in_source.len(), missing, about }
     }
@@ -52,14 +52,14 @@ fn first_sentence(doc: &str, cut_off: bool) -> Option<String> {
 /// (`in_source`, which the model was not asked about) shows that doc, and says so.
 pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Row<DocText>], model: &TaskModel) -> String {
     let mut page = format!("# {}\n\n", code(path));
-    let counts = PageSummary::of(rows, in_source);
+    let summary = PageSummary::of(rows, in_source);
     let language = rows.iter().chain(in_source).next().map_or("", |r| r.place.language.as_str());
-    let _ = write!(page, "{language} · {}", count(counts.units, "unit"));
-    if counts.in_source > 0 {
-        let _ = write!(page, ", {} documented in the source", counts.in_source);
+    let _ = write!(page, "{language} · {}", count(summary.units, "unit"));
+    if summary.in_source > 0 {
+        let _ = write!(page, ", {} documented in the source", summary.in_source);
     }
-    if counts.missing > 0 {
-        let _ = write!(page, ", {} without documentation", counts.missing);
+    if summary.missing > 0 {
+        let _ = write!(page, ", {} without documentation", summary.missing);
     }
     let _ = writeln!(page, " · documented by {}\n", model.byline());
     let mut entries: Vec<(&Row<DocText>, bool)> = rows.iter().map(|&r| (r, false)).chain(in_source.iter().map(|&r| (r, true))).collect();
@@ -231,9 +231,14 @@ fn title(place: &Place) -> String {
     match (&place.name, &place.parent) {
         (Some(name), Some(parent)) => format!("{} in {} · {lines}", code(name), code(parent)),
         (Some(name), None) => format!("{} · {lines}", code(name)),
-        (None, _) if [UnitKind::Outline.as_str(), UnitKind::File.as_str()].contains(&place.kind.as_str()) => format!("The file · {lines}"),
+        (None, _) if is_file_header(place) => format!("The file · {lines}"),
         (None, _) => lines,
     }
+}
+
+/// Whether the unit at `place` is its file's header (an outline, a file's one unit).
+fn is_file_header(place: &Place) -> bool {
+    UnitKind::from_name(&place.kind).is_some_and(UnitKind::is_file_header)
 }
 
 /// "1 unit", "2 units".

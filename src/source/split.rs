@@ -961,29 +961,8 @@ mod tests {
             "    return 1",
         ]);
         let outline = with_outline(Language::Python, &python).remove(0);
-        assert_eq!(
-            outline.content,
-            file(&[
-                "\"\"\"Stock.\"\"\"",
-                "",
-                "class Store:",
-                "    \"\"\"A store.\"\"\"",
-                "",
-                "    def get(self, key):",
-                "        \"\"\"Gets `key`.\"\"\"",
-                "        ...",
-                "",
-                "def main():",
-                "    \"\"\"Runs.\"\"\"",
-                "    ...",
-                "",
-                "def bare():",
-                "    '''Only a doc.'''",
-                "",
-                "def undocumented():",
-                "    ...",
-            ])
-        );
+        let bodies_elided = python.replace("return self.d[key]", "...").replace("Store().get('a')", "...").replace("return 1", "...");
+        assert_eq!(outline.content, bodies_elided, "every docstring stays");
         // Definitions on a condition are the file's too.
         let guarded = file(&["try:", "    from fast import a, b", "except ImportError:", "    def a():", "        return 1", "    def b():", "        return 2"]);
         assert_eq!(with_outline(Language::Python, &guarded)[0].content, file(&["try:", "    from fast import a, b", "except ImportError:", "    def a():", "        ...", "    def b():", "        ..."]));

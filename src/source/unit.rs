@@ -71,6 +71,12 @@ impl UnitKind {
         UnitKind::deserialize(IntoDeserializer::<Error>::into_deserializer(name)).ok()
     }
 
+    /// Whether a unit of this kind is documented by its file's header: a file with no
+    /// definitions, or a file's outline.
+    pub fn is_file_header(self) -> bool {
+        matches!(self, UnitKind::File | UnitKind::Outline)
+    }
+
     /// The value stored in the `kind` column.
     pub fn as_str(self) -> &'static str {
         match self {

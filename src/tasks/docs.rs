@@ -12,13 +12,7 @@ pub const SKIP_KINDS: &[UnitKind] = &[UnitKind::Code];
 /// a file no comment can be written in (Markdown, JSON) has no doc comment, and a model
 /// asked for one answers with noise.
 pub fn documents(kind: UnitKind, language: Language) -> bool {
-    !is_header(kind.as_str()) || can_hold_header(language)
-}
-
-/// Whether a unit of `kind` is documented by its file's header: a file with no
-/// definitions, or a file's outline.
-fn is_header(kind: &str) -> bool {
-    kind == UnitKind::File.as_str() || kind == UnitKind::Outline.as_str()
+    !kind.is_file_header() || can_hold_header(language)
 }
 
 /// The system message.
@@ -63,7 +57,7 @@ fn convention(language: &str, kind: &str) -> (&'static str, Option<DocSyntax>) {
             concat!($words, " at the top of the file, saying what the file is for")
         };
     }
-    if is_header(kind) {
+    if UnitKind::from_name(kind).is_some_and(UnitKind::is_file_header) {
         return match language {
             "rust" => (header!("Rust `//!` inner doc comments"), Some(Lines("//!"))),
             "zig" => (header!("Zig `//!` top-level doc comments"), Some(Lines("//!"))),
