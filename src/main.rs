@@ -571,10 +571,15 @@ fn print_telemetry(t: &TelemetryStats) -> std::io::Result<()> {
     for d in &t.devices {
         note!("{:>6}: {}", d.device, device_summary(d))?;
     }
+    // A run shorter than the warm-up and one window has no windowed rate; its whole
+    // span still has one, which a short run (the README's main job) should show.
+    let rate = match t.tokens_per_s {
+        Some(rate) => format!("{:.2} (CV {})", rate.mean, measured(t.tokens_per_s_cv, "")),
+        None if t.tokens > 0 && t.seconds > 0.0 => format!("{:.2} over the whole run, too short for a window after the warm-up (no CV)", t.tokens as f64 / t.seconds),
+        None => "not measured (CV not measured)".to_string(),
+    };
     note!(
-        "tokens/s {} (CV {}); {} J/token; {} per million tokens",
-        measured(t.tokens_per_s.map(|r| r.mean), ""),
-        measured(t.tokens_per_s_cv, ""),
+        "tokens/s {rate}; {} J/token; {} per million tokens",
         measured(t.joules_per_token, ""),
         measured(t.cost_per_million_tokens, ""),
     )

@@ -172,7 +172,15 @@ fn smollm2_runs_docs_review_and_embed_over_the_sample_datasets() {
     );
     // Short answers keep the test quick; the prompts (and so the prefill) are full size.
     let pipeline = write_pipeline(tmp.path(), &sources, model.to_str().unwrap(), 256, 12, 24);
-    let summary = run_ok(&pipeline);
+    // A window longer than the run: its rate is still a number, over the whole run.
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    std::fs::write(&pipeline, format!("{text}\n[telemetry]\nwindow_s = 3600\n")).unwrap();
+    let run = hearth(&["run", pipeline.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{said}");
+    let rate = said.lines().find_map(|line| line.strip_prefix("tokens/s ")).unwrap_or_default();
+    assert!(rate.split_whitespace().next().is_some_and(|r| r.parse::<f64>().is_ok_and(|r| r > 0.0)) && rate.contains("over the whole run"), "{said}");
+    let summary = summary(&pipeline);
     let units = summary["units"].as_u64().unwrap() as usize;
     assert!(units >= 60, "the sample inputs have {units} units");
     let out = tmp.path().join("out");
