@@ -345,6 +345,11 @@ struct RunArgs {
     /// Print nothing but errors (for cron).
     #[arg(long, short)]
     quiet: bool,
+    /// Walk the sources and hold each task's units against the output folder's rows:
+    /// print what a run would run, carry and drop, and stop. Loads no model and writes
+    /// nothing to the output folder.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// A pipeline file and what the command line replaces in it.
@@ -478,6 +483,15 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         fault: Fault::from_env()?,
         ..RunOptions::default()
     };
+    if args.dry_run {
+        let (walk, tasks) = hearth::run::preview(&pipeline, options.shard).with_context(|| format!("dry run of {} failed", args.pipeline.pipeline.display()))?;
+        out!("{} units ({} files skipped) in the sources; a run into {} would:", walk.units, walk.skipped, pipeline.output.dir.display())?;
+        out!("{:>6} {:>7} {:>7} {:>7} {:>7}", "task", "units", "carry", "run", "drop")?;
+        for t in &tasks {
+            out!("{:>6} {:>7} {:>7} {:>7} {:>7}", t.task, t.units, t.carried, t.run, t.dropped)?;
+        }
+        return Ok(());
+    }
     let progress = RunProgress::default();
     let bar = if args.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()

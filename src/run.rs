@@ -19,7 +19,7 @@ use candle_core::DType;
 use serde::Serialize;
 
 use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, LoadOptions, Message, Model, ModelSource, Placement, Pooling, Precision, Request, Requantize, SamplingParams};
-use crate::job::{self, to_json};
+use crate::job::{self, to_json, WalkSummary};
 use crate::pipeline::{EmbedTask, GenerateTask, Pipeline};
 use crate::shard::{self, Shard};
 use crate::sink::{OutputLock, PartFolder};
@@ -347,8 +347,7 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
         summaries.push(context.generate(TaskKind::Review, spec, models)?);
     }
     if let Some(spec) = &t.embed {
-        let model = spec.model.as_deref().unwrap_or(&pipeline.model.source);
-        summaries.push(context.embed(spec, model, models)?);
+        summaries.push(context.embed(spec, models)?);
     }
 
     let provenance = [
@@ -559,12 +558,78 @@ impl<'a> TaskOutput<'a> {
     }
 }
 
+/// The docs or review task's plan and identity: which units it runs, and what their
+/// cache keys are made of.
+fn generation_identity(pipeline: &Pipeline, task: TaskKind, spec: &GenerateTask, models: &mut Models) -> Result<(GenerationPlan, TaskIdentity)> {
+    let plan = GenerationPlan::new(task, spec)?;
+    let model_source = spec.model.as_deref().unwrap_or(&pipeline.model.source);
+    let identity = TaskIdentity::new(task, model_source, models, format!("{}\n\n{}", plan.system, plan.template_source), to_json(&plan.params))?;
+    Ok((plan, identity))
+}
+
+/// The embed task's identity.
+fn embed_identity(pipeline: &Pipeline, spec: &EmbedTask, models: &mut Models) -> Result<TaskIdentity> {
+    let model_source = spec.model.as_deref().unwrap_or(&pipeline.model.source);
+    let template_source = spec.template.as_deref().unwrap_or(EMBED_TEMPLATE);
+    TaskIdentity::new(TaskKind::Embed, model_source, models, template_source.to_string(), to_json(&spec.pooling))
+}
+
+/// What a run would do for one task, found without running it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskPreview {
+    /// docs, review or embed.
+    pub task: String,
+    /// Units the task runs on.
+    pub units: u64,
+    /// Those whose row is done under their cache key: carried.
+    pub carried: u64,
+    /// Those it would run.
+    pub run: u64,
+    /// Cache keys with rows that the run would drop: units gone from the source, or
+    /// changed, or of a kind the task no longer runs on.
+    pub dropped: u64,
+}
+
+/// What `run` would do, task by task: the sources walked into a folder of their own and
+/// each task's cache keys held against the rows the output folder has. Loads no model
+/// and writes nothing to the output folder (whose lock it holds while it reads, as the
+/// export does, so a run going is `Busy`).
+pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary, Vec<TaskPreview>)> {
+    let out = &pipeline.output.dir;
+    let _lock = if out.is_dir() { Some(OutputLock::acquire(out, shard)?) } else { None };
+    let walked = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let walk = job::walk(&pipeline.walk_inputs(), &pipeline.walk_config(), walked.path(), &WalkStats::default(), shard)?;
+    let unit_keys = tasks::read_unit_keys(&job::units_path(walked.path(), shard))?;
+    let requantize: Requantize = pipeline.model.requantize.parse().map_err(Error::Config)?;
+    let precision: Precision = pipeline.model.dtype.parse().map_err(Error::Config)?;
+    let mut models = Models::new(requantize, precision);
+    let preview = |identity: &TaskIdentity, runs_on: &dyn Fn(&UnitKey) -> bool| -> Result<TaskPreview> {
+        let keys: HashSet<String> = unit_keys.iter().filter(|u| runs_on(u)).map(|u| identity.cache_key(u)).collect();
+        let existing = PartFolder::existing_keys(&out.join(identity.task.dir_name()), shard)?;
+        let carried = keys.iter().filter(|key| existing.get(*key) == Some(&KeyState::Done)).count() as u64;
+        let dropped = existing.keys().filter(|key| !keys.contains(*key)).count() as u64;
+        let units = keys.len() as u64;
+        Ok(TaskPreview { task: identity.task.name().to_string(), units, carried, run: units - carried, dropped })
+    };
+    let mut previews = Vec::new();
+    let t = &pipeline.tasks;
+    for (task, spec) in [(TaskKind::Docs, &t.docs), (TaskKind::Review, &t.review)] {
+        if let Some(spec) = spec {
+            let (plan, identity) = generation_identity(pipeline, task, spec, &mut models)?;
+            previews.push(preview(&identity, &|u| plan.runs_on(u.kind, u.language, u.documented))?);
+        }
+    }
+    if let Some(spec) = &t.embed {
+        let identity = embed_identity(pipeline, spec, &mut models)?;
+        previews.push(preview(&identity, &|u| !spec.skip_kinds.contains(&u.kind))?);
+    }
+    Ok((walk, previews))
+}
+
 impl RunContext<'_> {
     /// The docs or review task: a chat prompt per unit through each worker's batching engine.
     fn generate(&self, task: TaskKind, spec: &GenerateTask, models: &mut Models) -> Result<TaskSummary> {
-        let plan = GenerationPlan::new(task, spec)?;
-        let model_source = spec.model.as_deref().unwrap_or(&self.pipeline.model.source);
-        let identity = TaskIdentity::new(task, model_source, models, format!("{}\n\n{}", plan.system, plan.template_source), to_json(&plan.params))?;
+        let (plan, identity) = generation_identity(self.pipeline, task, spec, models)?;
         let mut output = TaskOutput::open(self, &identity, |unit| plan.runs_on(unit.kind, unit.language, unit.documented))?;
         if plan.skip_documented {
             let left = self.unit_keys.iter().filter(|u| u.documented && plan.runs_on(u.kind, u.language, false)).count();
@@ -578,7 +643,7 @@ impl RunContext<'_> {
         let units = output.units(self)?;
         let prompts = Prompts { units: &units, plan: &plan };
         let prefix = PrefixTally::default();
-        let (on_devices, loaded_in) = models.on_devices(model_source, &self.devices)?;
+        let (on_devices, loaded_in) = models.on_devices(&identity.model, &self.devices)?;
         output.summary.load_seconds = loaded_in.as_secs_f64();
         self.check_attention(&on_devices)?;
         let workers = on_devices.into_iter().zip(&self.devices).map(|(model, device)| {
@@ -613,12 +678,12 @@ impl RunContext<'_> {
     }
 
     /// The embed task: pooled hidden states per unit, many units per forward step.
-    fn embed(&self, spec: &EmbedTask, model_source: &str, models: &mut Models) -> Result<TaskSummary> {
+    fn embed(&self, spec: &EmbedTask, models: &mut Models) -> Result<TaskSummary> {
         let template_source = spec.template.as_deref().unwrap_or(EMBED_TEMPLATE);
         let query_template = spec.query_template.as_deref().unwrap_or(QUERY_TEMPLATE);
         let pooling = spec.pooling;
         let template = UnitTemplate::new("[tasks.embed] template", template_source)?;
-        let identity = TaskIdentity::new(TaskKind::Embed, model_source, models, template_source.to_string(), to_json(&pooling))?;
+        let identity = embed_identity(self.pipeline, spec, models)?;
         let mut output = TaskOutput::open(self, &identity, |unit| !spec.skip_kinds.contains(&unit.kind))?;
         output.summary.query_template = Some(query_template.to_string());
         if output.todo.is_empty() {
@@ -626,7 +691,7 @@ impl RunContext<'_> {
             // do; the next run that embeds brings older parts up to date.
             return output.finish(None);
         }
-        let (on_devices, loaded_in) = models.on_devices(model_source, &self.devices)?;
+        let (on_devices, loaded_in) = models.on_devices(&identity.model, &self.devices)?;
         output.summary.load_seconds = loaded_in.as_secs_f64();
         self.check_attention(&on_devices)?;
         let dim = on_devices.iter().flatten().next().expect("loaded on some device").decoder.config().hidden_size;

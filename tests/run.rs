@@ -1206,3 +1206,72 @@ fn a_task_leaves_the_kinds_it_skips_alone_and_a_changed_choice_runs_or_drops_onl
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("functions") && stderr.contains("skip_kinds"), "{stderr}");
 }
+
+/// `hearth run --dry-run`'s table: task → [units, carry, run, drop].
+fn dry_run(pipeline: &Path) -> BTreeMap<String, [u64; 4]> {
+    let run = hearth(&["run", pipeline.to_str().unwrap(), "--dry-run"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let table = String::from_utf8(run.stdout).unwrap();
+    let rows = table.lines().skip(2).map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let n = |i: usize| fields[i].parse::<u64>().unwrap();
+        (fields[0].to_string(), [n(1), n(2), n(3), n(4)])
+    });
+    rows.collect()
+}
+
+#[test]
+fn a_dry_run_says_what_the_run_will_do_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = make_repo(tmp.path(), 12);
+    let pipeline = write_pipeline(tmp.path(), "repos = [\"repo\"]", "synthetic:tiny", 4, 2, 2);
+    let out = tmp.path().join("out");
+    // The run's folder, whole: its files and each task's (but the lock's note of who
+    // held it last).
+    let folder = || {
+        let mut files = BTreeMap::new();
+        for entry in std::fs::read_dir(&out).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with(".hearth-lock") {
+                continue;
+            } else if path.is_dir() {
+                files.extend(snapshot(&path).into_iter().map(|(file, bytes)| (format!("{name}/{file}"), bytes)));
+            } else {
+                files.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+        files
+    };
+
+    // Before any run all would run, and the output folder is not made.
+    let before = dry_run(&pipeline);
+    assert!(!out.exists());
+    let first = run_ok(&pipeline);
+    for (task, [units, carried, run, failed]) in counts(&first) {
+        assert_eq!(before[&task], [units, 0, run, 0], "{task}");
+        assert_eq!((carried, failed), (0, 0));
+    }
+
+    // An edited function and a deleted file: said, and nothing in the folder changes.
+    let file = repo.join("mod_1.py");
+    std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("y = x * 7", "y = x * 70")).unwrap();
+    std::fs::remove_file(repo.join("mod_2.py")).unwrap();
+    let untouched = folder();
+    let preview = dry_run(&pipeline);
+    assert!(untouched == folder(), "a dry run writes nothing");
+    // mod_2.py's two functions and its outline go; step_7 runs under a new key, its old row goes.
+    assert_eq!(preview["docs"], [12, 11, 1, 4], "{preview:?}");
+    assert_eq!(preview["review"], [10, 9, 1, 3], "outlines are not reviewed: {preview:?}");
+    let next = run_ok(&pipeline);
+    for task in next["tasks"].as_array().unwrap() {
+        let n = |key: &str| task[key].as_u64().unwrap();
+        assert_eq!(preview[task["task"].as_str().unwrap()], [n("units"), n("carried"), n("run"), n("rows_dropped_stale")], "the run does what the dry run said: {task}");
+    }
+
+    // A run going holds the folder: the dry run waits for nothing and says so.
+    let lock = hearth::sink::OutputLock::acquire(&out, None).unwrap();
+    let busy = hearth(&["run", pipeline.to_str().unwrap(), "--dry-run"]);
+    assert!(!busy.status.success() && String::from_utf8_lossy(&busy.stderr).contains("another hearth run"), "{}", String::from_utf8_lossy(&busy.stderr));
+    drop(lock);
+}

@@ -94,6 +94,16 @@ impl PartFolder {
         Ok(parts)
     }
 
+    /// Every key with a row in `dir`'s part files of `shard`, read without opening the
+    /// folder for a run (which creates it and removes a killed run's temporary files):
+    /// none when there is no folder.
+    pub fn existing_keys(dir: &Path, shard: Option<Shard>) -> Result<HashMap<String, KeyState>> {
+        if !dir.is_dir() {
+            return Ok(HashMap::new());
+        }
+        PartFolder { dir: dir.to_path_buf(), shard, run: 0, next_part: 0 }.keys()
+    }
+
     /// Every key with a row, and whether any of its rows succeeded.
     pub fn keys(&self) -> Result<HashMap<String, KeyState>> {
         let mut keys = HashMap::new();
