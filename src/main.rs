@@ -350,6 +350,10 @@ struct RunArgs {
     /// nothing to the output folder.
     #[arg(long)]
     dry_run: bool,
+    /// With --dry-run: one JSON object a line, a task's each, for scripts (a nightly
+    /// job that wakes its GPUs only when there is work).
+    #[arg(long, requires = "dry_run")]
+    json: bool,
 }
 
 /// A pipeline file and what the command line replaces in it.
@@ -485,6 +489,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     if args.dry_run {
         let (walk, tasks) = hearth::run::preview(&pipeline, options.shard).with_context(|| format!("dry run of {} failed", args.pipeline.pipeline.display()))?;
+        if args.json {
+            for task in &tasks {
+                out!("{}", serde_json::to_string(task).expect("plain struct"))?;
+            }
+            return Ok(());
+        }
         out!("{} units ({} files skipped) in the sources; a run into {} would:", walk.units, walk.skipped, pipeline.output.dir.display())?;
         out!("{:>6} {:>7} {:>7} {:>7} {:>7}", "task", "units", "carry", "run", "drop")?;
         for t in &tasks {

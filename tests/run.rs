@@ -1207,17 +1207,27 @@ fn a_task_leaves_the_kinds_it_skips_alone_and_a_changed_choice_runs_or_drops_onl
     assert!(!out.status.success() && stderr.contains("functions") && stderr.contains("skip_kinds"), "{stderr}");
 }
 
-/// `hearth run --dry-run`'s table: task → [units, carry, run, drop].
+/// `hearth run --dry-run --json`: task → [units, carried, run, dropped]; the same
+/// figures as the table a person reads.
 fn dry_run(pipeline: &Path) -> BTreeMap<String, [u64; 4]> {
-    let run = hearth(&["run", pipeline.to_str().unwrap(), "--dry-run"]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let table = String::from_utf8(run.stdout).unwrap();
-    let rows = table.lines().skip(2).map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let n = |i: usize| fields[i].parse::<u64>().unwrap();
-        (fields[0].to_string(), [n(1), n(2), n(3), n(4)])
-    });
-    rows.collect()
+    let run = |json: &[&str]| {
+        let run = hearth(&[&["run", pipeline.to_str().unwrap(), "--dry-run"], json].concat());
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        String::from_utf8(run.stdout).unwrap()
+    };
+    let previews: BTreeMap<String, [u64; 4]> = run(&["--json"])
+        .lines()
+        .map(|line| {
+            let task: serde_json::Value = serde_json::from_str(line).unwrap();
+            let n = |key: &str| task[key].as_u64().unwrap();
+            (task["task"].as_str().unwrap().to_string(), [n("units"), n("carried"), n("run"), n("dropped")])
+        })
+        .collect();
+    let table = run(&[]);
+    for (task, [units, carried, run, dropped]) in &previews {
+        assert!(table.contains(&format!("{task:>6} {units:>7} {carried:>7} {run:>7} {dropped:>7}")), "{table}");
+    }
+    previews
 }
 
 #[test]
