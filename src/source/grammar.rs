@@ -158,7 +158,7 @@ fn holds_definition(language: Language, node: Node<'_>) -> bool {
 /// Elixir's `@doc` and `@spec`); not Rust's inner docs (`//!`, `/*!`), which are the
 /// enclosing module's.
 pub(crate) fn is_annotation(language: Language, node: Node<'_>, src: &str) -> bool {
-    if language == Language::Rust && ["//!", "/*!"].iter().any(|marker| src[node.byte_range()].starts_with(marker)) {
+    if language == Language::Rust && is_rust_inner_doc(node, src) {
         return false;
     }
     is_comment(node.kind())
@@ -210,6 +210,12 @@ pub(crate) fn is_comment(kind: &str) -> bool {
         kind,
         "comment" | "comments" | "line_comment" | "block_comment" | "multiline_comment" | "haddock" | "documentation_comment" | "marginalia" | "pod_statement"
     )
+}
+
+/// Whether `node` is a Rust inner doc comment (`//!`, `/*!`): its enclosing file's or
+/// module's doc.
+fn is_rust_inner_doc(node: Node<'_>, src: &str) -> bool {
+    is_comment(node.kind()) && ["//!", "/*!"].iter().any(|marker| src[node.byte_range()].starts_with(marker))
 }
 
 /// Whether a doc may stand apart from what it documents, a blank line between: Perl's
@@ -1119,6 +1125,11 @@ pub(crate) fn inner_doc(language: Language, definition: Node<'_>, src: &str) -> 
         Language::Fortran => {
             let inner = definition.named_children(&mut cursor).skip(1).skip_while(|n| matches!(n.kind(), "use_statement" | "implicit_statement"));
             comments_from(inner).map(InnerDoc::Written)
+        }
+        // An inline module's `//!` lines at the top of its braces are its doc.
+        Language::Rust if definition.kind() == "mod_item" => {
+            let body = definition.child_by_field_name("body")?;
+            comments_from(body.named_children(&mut cursor).take_while(|n| is_rust_inner_doc(*n, src))).map(InnerDoc::Written)
         }
         // Comment-based help may open the function's braces (or stand above it).
         Language::PowerShell if definition.kind() == "function_statement" => {

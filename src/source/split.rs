@@ -1006,8 +1006,9 @@ mod tests {
 
     #[test]
     fn rusts_inner_docs_are_the_enclosing_modules_and_its_outer_docs_the_next_items() {
-        // rustdoc gives `//!` to the file or module it stands in, and `///` to the next
-        // item, a blank line between or not; a plain comment set apart is no one's.
+        // rustdoc gives `//!` to the file or module it stands in (an inline module's is
+        // its doc), and `///` to the next item, a blank line between or not; a plain
+        // comment set apart is no one's.
         let rust = "//! Stock.\n\n/// Adds.\nfn add() {}\n\n/// Subtracts.\n\nfn sub() {}\n\n// Helpers.\n\nfn helper() {}\n\nmod inner {\n    //! Inner.\n    fn run() {}\n}\n";
         let docs: Vec<(String, Option<String>)> = split(Language::Rust, rust).iter().map(|u| (summary(std::slice::from_ref(u))[0].clone(), u.doc.clone())).collect();
         assert_eq!(
@@ -1016,7 +1017,7 @@ mod tests {
                 ("function - add 3-4".to_string(), Some("/// Adds.".to_string())),
                 ("function - sub 6-8".to_string(), Some("/// Subtracts.".to_string())),
                 ("function - helper 12-12".to_string(), None),
-                ("module - inner 14-17".to_string(), None),
+                ("module - inner 14-17".to_string(), Some("//! Inner.".to_string())),
                 ("function inner run 16-16".to_string(), None),
             ]
         );
