@@ -112,7 +112,7 @@ pub(crate) fn header_site(language: Language, text: &str, first_definition: Opti
     };
     let says_nothing = |comment: &Range<usize>| {
         let comment = &lines[comment.clone()];
-        comment.iter().all(|line| directive(line.trim())) || comment.iter().any(|line| mentions_license(line))
+        comment.iter().all(|line| directive(line.trim())) || comment.iter().any(|line| mentions_license(line)) || is_note(comment[0])
     };
     // The bytes of lines `range` (`lines` are slices of `text`).
     let start_of = |line: usize| lines[line].as_ptr() as usize - text.as_ptr() as usize;
@@ -161,6 +161,21 @@ fn python_string_length(text: &str) -> usize {
         None => body.len(),
     };
     quotes_at + delimiter.len() + end
+}
+
+/// Whether `comment` is a note to the code's authors (`TODO`, `FIXME`, `XXX`, `HACK`)
+/// rather than a description of the code.
+pub(crate) fn is_note(comment: &str) -> bool {
+    let text = comment.trim_start()[comment_marker(comment).len()..].trim_start();
+    ["TODO", "FIXME", "XXX", "HACK"].iter().any(|word| text.strip_prefix(word).is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_')))
+}
+
+/// The marker a comment starts with (`//`, `///`, `#`, `--`, `/*`): a comment's lines
+/// of one marker run on, while `///` after `//` starts another.
+pub(crate) fn comment_marker(comment: &str) -> &str {
+    let comment = comment.trim_start();
+    let end = comment.find(|c: char| !"#/*-!%;".contains(c)).unwrap_or(comment.len());
+    &comment[..end]
 }
 
 /// Whether every line of `comment` instructs a tool (see [`directive`]): a comment that

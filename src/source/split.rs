@@ -28,7 +28,7 @@ use tree_sitter::{Node, Parser};
 use super::dbt;
 use super::fortran;
 use super::grammar::{self, InnerDoc, Item};
-use super::header::{can_hold_header, header_site};
+use super::header::{can_hold_header, comment_marker, header_site, is_note};
 use super::language::Language;
 use super::octave;
 use super::sql;
@@ -505,9 +505,27 @@ impl<'s> TreeWalker<'s> {
 
     /// The bytes from the first to the last of the docs among `annotations` (comments
     /// that are not only tools' directives, Elixir's `@doc`, Julia's docstrings); the
-    /// attributes between them come along.
+    /// attributes between them come along. A note to the authors (`// TODO: …` and the
+    /// lines of the same marker that continue it) is no doc, but a doc's own lines
+    /// (`/// TODO: …` in a doc) stay its.
     fn docs_among(&self, annotations: &[Node<'_>]) -> Option<Range<usize>> {
-        let docs = annotations.iter().filter(|node| grammar::is_doc(self.language, **node, self.src));
+        // The marker of the comment lines just read, and whether they are a note.
+        let mut block: Option<(&str, bool)> = None;
+        let docs = annotations.iter().filter(|node| {
+            let text = &self.src[node.byte_range()];
+            let is_doc = || grammar::is_doc(self.language, **node, self.src);
+            if !grammar::is_comment(node.kind()) {
+                block = None;
+                return is_doc();
+            }
+            let marker = comment_marker(text);
+            let note = match block {
+                Some((same, note)) if same == marker => note,
+                _ => is_note(text),
+            };
+            block = Some((marker, note));
+            !note && is_doc()
+        });
         docs.map(|node| Some(node.byte_range())).reduce(cover).flatten()
     }
 
@@ -1022,6 +1040,18 @@ mod tests {
             ]
         );
         assert_eq!(with_outline(Language::Rust, rust)[0].doc.as_deref(), Some("//! Stock."));
+    }
+
+    #[test]
+    fn a_note_to_the_authors_is_no_doc() {
+        // `// TODO` and the lines that continue it say what is left to do, not what the
+        // code does; a doc beside one is still a doc.
+        let rust = "// TODO: make private\n/// Parses.\nfn parse() {}\n\n// FIXME: slow\n// (quadratic)\nfn sort() {}\n\n/// Doubles.\n/// TODO: overflow.\nfn double() {}\n\n// TODOS are kept here.\nfn todos() {}\n";
+        let docs: Vec<Option<String>> = split(Language::Rust, rust).into_iter().map(|u| u.doc).collect();
+        assert_eq!(docs, [Some("/// Parses.".into()), None, Some("/// Doubles.\n/// TODO: overflow.".into()), Some("// TODOS are kept here.".into())]);
+        assert_eq!(doc_sites(Language::Shell, "# XXX: retry on 503\nfetch() {\n  curl x\n}\n"), ["fetch 1+0"], "the doc goes above the note");
+        let units = with_outline(Language::Python, "# TODO: split this file\n\nimport os\n\ndef a():\n    pass\n\ndef b():\n    pass\n");
+        assert_eq!(units[0].doc_site, Some(DocSite::Before { line: 3, indent: String::new() }), "a file's note is no header");
     }
 
     #[test]
