@@ -588,6 +588,8 @@ pub struct TaskPreview {
     /// Cache keys with rows that the run would drop: units gone from the source, or
     /// changed, or of a kind the task no longer runs on.
     pub dropped: u64,
+    /// The code the units it would run hold, bytes: what the prompts are made of.
+    pub run_bytes: u64,
 }
 
 /// What `run` would do, task by task: the sources walked into a folder of their own and
@@ -604,12 +606,13 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary
     let precision: Precision = pipeline.model.dtype.parse().map_err(Error::Config)?;
     let mut models = Models::new(requantize, precision);
     let preview = |identity: &TaskIdentity, runs_on: &dyn Fn(&UnitKey) -> bool| -> Result<TaskPreview> {
-        let keys: HashSet<String> = unit_keys.iter().filter(|u| runs_on(u)).map(|u| identity.cache_key(u)).collect();
+        let keys: HashMap<String, u32> = unit_keys.iter().filter(|u| runs_on(u)).map(|u| (identity.cache_key(u), u.bytes)).collect();
         let existing = PartFolder::existing_keys(&out.join(identity.task.dir_name()), shard)?;
-        let carried = keys.iter().filter(|key| existing.get(*key) == Some(&KeyState::Done)).count() as u64;
-        let dropped = existing.keys().filter(|key| !keys.contains(*key)).count() as u64;
-        let units = keys.len() as u64;
-        Ok(TaskPreview { task: identity.task.name().to_string(), units, carried, run: units - carried, dropped })
+        let to_run: Vec<u32> = keys.iter().filter(|(key, _)| existing.get(*key) != Some(&KeyState::Done)).map(|(_, &bytes)| bytes).collect();
+        let dropped = existing.keys().filter(|key| !keys.contains_key(*key)).count() as u64;
+        let (units, run) = (keys.len() as u64, to_run.len() as u64);
+        let run_bytes = to_run.iter().map(|&bytes| u64::from(bytes)).sum();
+        Ok(TaskPreview { task: identity.task.name().to_string(), units, carried: units - run, run, dropped, run_bytes })
     };
     let mut previews = Vec::new();
     let t = &pipeline.tasks;

@@ -49,6 +49,12 @@ fn assert_task_counts(summary: &serde_json::Value, out: &Path, units: u64, expec
     }
 }
 
+/// Every row of one Parquet file.
+fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap()).unwrap();
+    reader.build().unwrap().map(|b| b.unwrap()).collect()
+}
+
 /// Every row of every part file in `dir`.
 fn read_folder(dir: &Path) -> Vec<RecordBatch> {
     let mut batches = Vec::new();
@@ -57,8 +63,7 @@ fn read_folder(dir: &Path) -> Vec<RecordBatch> {
     for part in parts {
         let name = part.file_name().unwrap().to_string_lossy().into_owned();
         assert!(name.starts_with("part-") && name.ends_with(".parquet"), "only part files are left: {name}");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&part).unwrap()).unwrap();
-        batches.extend(reader.build().unwrap().map(|b| b.unwrap()));
+        batches.extend(read_parquet(&part));
     }
     batches
 }
@@ -121,8 +126,7 @@ fn count_units(out: &Path, take: impl Fn(&str, &str, bool) -> bool) -> usize {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if name.starts_with("units") && name.ends_with(".parquet") {
-            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap();
-            let batches: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+            let batches = read_parquet(&path);
             let kinds = strings(&batches, "kind").into_iter().map(Option::unwrap);
             let documented = batches.iter().flat_map(|b| b.column_by_name("doc").unwrap().as_string::<i32>().iter().map(|doc| doc.is_some()).collect::<Vec<_>>());
             let units = kinds.zip(strings(&batches, "language").into_iter().map(Option::unwrap)).zip(documented);
@@ -1115,10 +1119,7 @@ fn search_finds_the_unit_whose_code_the_query_is_with_the_model_that_embedded_it
     run_ok(&pipeline);
     let out = tmp.path().join("out");
 
-    let units = {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(out.join("units.parquet")).unwrap()).unwrap();
-        reader.build().unwrap().map(|b| b.unwrap()).collect::<Vec<_>>()
-    };
+    let units = read_parquet(&out.join("units.parquet"));
     let names = strings(&units, "name");
     let contents = strings(&units, "content");
     let step_7 = names.iter().position(|n| n.as_deref() == Some("step_7")).expect("step_7 is a unit");
@@ -1207,24 +1208,24 @@ fn a_task_leaves_the_kinds_it_skips_alone_and_a_changed_choice_runs_or_drops_onl
     assert!(!out.status.success() && stderr.contains("functions") && stderr.contains("skip_kinds"), "{stderr}");
 }
 
-/// `hearth run --dry-run --json`: task → [units, carried, run, dropped]; the same
-/// figures as the table a person reads.
-fn dry_run(pipeline: &Path) -> BTreeMap<String, [u64; 4]> {
+/// `hearth run --dry-run --json`: task → [units, carried, run, dropped, run_bytes]; the
+/// same figures as the table a person reads.
+fn dry_run(pipeline: &Path) -> BTreeMap<String, [u64; 5]> {
     let run = |json: &[&str]| {
         let run = hearth(&[&["run", pipeline.to_str().unwrap(), "--dry-run"], json].concat());
         assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
         String::from_utf8(run.stdout).unwrap()
     };
-    let previews: BTreeMap<String, [u64; 4]> = run(&["--json"])
+    let previews: BTreeMap<String, [u64; 5]> = run(&["--json"])
         .lines()
         .map(|line| {
             let task: serde_json::Value = serde_json::from_str(line).unwrap();
             let n = |key: &str| task[key].as_u64().unwrap();
-            (task["task"].as_str().unwrap().to_string(), [n("units"), n("carried"), n("run"), n("dropped")])
+            (task["task"].as_str().unwrap().to_string(), [n("units"), n("carried"), n("run"), n("dropped"), n("run_bytes")])
         })
         .collect();
     let table = run(&[]);
-    for (task, [units, carried, run, dropped]) in &previews {
+    for (task, [units, carried, run, dropped, _]) in &previews {
         assert!(table.contains(&format!("{task:>6} {units:>7} {carried:>7} {run:>7} {dropped:>7}")), "{table}");
     }
     previews
@@ -1259,7 +1260,7 @@ fn a_dry_run_says_what_the_run_will_do_and_changes_nothing() {
     assert!(!out.exists());
     let first = run_ok(&pipeline);
     for (task, [units, carried, run, failed]) in counts(&first) {
-        assert_eq!(before[&task], [units, 0, run, 0], "{task}");
+        assert_eq!(before[&task][..4], [units, 0, run, 0], "{task}");
         assert_eq!((carried, failed), (0, 0));
     }
 
@@ -1271,13 +1272,19 @@ fn a_dry_run_says_what_the_run_will_do_and_changes_nothing() {
     let preview = dry_run(&pipeline);
     assert!(untouched == folder(), "a dry run writes nothing");
     // mod_2.py's two functions and its outline go; step_7 runs under a new key, its old row goes.
-    assert_eq!(preview["docs"], [12, 11, 1, 4], "{preview:?}");
-    assert_eq!(preview["review"], [10, 9, 1, 3], "outlines are not reviewed: {preview:?}");
+    assert_eq!(preview["docs"][..4], [12, 11, 1, 4], "{preview:?}");
+    assert_eq!(preview["review"][..4], [10, 9, 1, 3], "outlines are not reviewed: {preview:?}");
     let next = run_ok(&pipeline);
     for task in next["tasks"].as_array().unwrap() {
         let n = |key: &str| task[key].as_u64().unwrap();
-        assert_eq!(preview[task["task"].as_str().unwrap()], [n("units"), n("carried"), n("run"), n("rows_dropped_stale")], "the run does what the dry run said: {task}");
+        assert_eq!(preview[task["task"].as_str().unwrap()][..4], [n("units"), n("carried"), n("run"), n("rows_dropped_stale")], "the run does what the dry run said: {task}");
     }
+    // The code it would read is step_7's.
+    let units = read_parquet(&out.join("units.parquet"));
+    let names = strings(&units, "name");
+    let bytes: Vec<u32> = units.iter().flat_map(|b| b.column_by_name("bytes").unwrap().as_primitive::<arrow_array::types::UInt32Type>().values().to_vec()).collect();
+    let step_7 = names.iter().position(|name| name.as_deref() == Some("step_7")).unwrap();
+    assert_eq!(preview["docs"][4], u64::from(bytes[step_7]), "{preview:?}");
 
     // A run going holds the folder: the dry run waits for nothing and says so.
     let lock = hearth::sink::OutputLock::acquire(&out, None).unwrap();

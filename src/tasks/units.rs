@@ -66,23 +66,26 @@ pub struct UnitKey {
     pub language: Language,
     #[allow(missing_docs)]
     pub documented: bool,
+    /// The length of its code: what running it reads (`hearth run --dry-run` sums it).
+    pub bytes: u32,
 }
 
 fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
     batch.column_by_name(name).expect("units.parquet has its schema").as_string::<i32>()
 }
 
-/// The identity of every unit of a `units.parquet`, in file order: only its five small
+/// The identity of every unit of a `units.parquet`, in file order: only its six small
 /// columns are read.
 pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
     let builder = open_parquet(path)?;
-    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash", "kind", "language", "doc"]);
+    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash", "kind", "language", "doc", "bytes"]);
     let reader = builder.with_projection(columns).build().map_err(|e| Error::parquet(path, e))?;
     let mut keys = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
         let (unit_id, content_hash, kind, language) = (text(&batch, "unit_id"), text(&batch, "content_hash"), text(&batch, "kind"), text(&batch, "language"));
         let doc = text(&batch, "doc");
+        let bytes = batch.column_by_name("bytes").expect("units.parquet has its schema").as_primitive::<UInt32Type>();
         for i in 0..batch.num_rows() {
             let unknown = |what: &str, name: &str| Error::Dataset { path: path.to_path_buf(), message: format!("row {}: unknown {what} `{name}`", keys.len()) };
             keys.push(UnitKey {
@@ -91,6 +94,7 @@ pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
                 kind: UnitKind::from_name(kind.value(i)).ok_or_else(|| unknown("kind", kind.value(i)))?,
                 language: Language::from_name(language.value(i)).ok_or_else(|| unknown("language", language.value(i)))?,
                 documented: doc.is_valid(i),
+                bytes: bytes.value(i),
             });
         }
     }
@@ -252,7 +256,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys = read_unit_keys(&units_file(dir.path(), 5)).unwrap();
         assert_eq!(keys.len(), 5);
-        assert_eq!(keys[3], UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: UnitKind::Function, language: Language::Rust, documented: false });
+        assert_eq!(keys[3], UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: UnitKind::Function, language: Language::Rust, documented: false, bytes: 6 });
         assert!(keys[4].documented);
     }
 
