@@ -128,10 +128,9 @@ fn file_insertions(
         let unit_language = unit.language.unwrap_or(language);
         match comment_lines(unit_language, unit, answer) {
             Ok((line, mut lines)) => {
-                let header = unit.kind.is_file_header();
                 // A header's lines would run into the comment lines of a license above it.
-                let above = (line > 1).then(|| text.lines().nth(line as usize - 2)).flatten();
-                if header && above.is_some_and(|above| is_line_comment(unit_language, above)) && is_line_comment(unit_language, &lines) {
+                let above = || (line > 1).then(|| text.lines().nth(line as usize - 2)).flatten();
+                if unit.kind.is_file_header() && is_line_comment(unit_language, &lines) && above().is_some_and(|above| is_line_comment(unit_language, above)) {
                     lines.insert(0, '\n');
                 }
                 // An outline's header stands apart from the definition below it, whose doc it would become.
