@@ -166,15 +166,21 @@ fn python_string_length(text: &str) -> usize {
 /// Whether `comment` is a note to the code's authors (`TODO`, `FIXME`, `XXX`, `HACK`)
 /// rather than a description of the code.
 pub(crate) fn is_note(comment: &str) -> bool {
-    let text = comment.trim_start()[comment_marker(comment).len()..].trim_start();
+    let text = comment_text(comment);
     ["TODO", "FIXME", "XXX", "HACK"].iter().any(|word| text.strip_prefix(word).is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_')))
+}
+
+/// What a comment says, past its marker and the blanks after it.
+fn comment_text(comment: &str) -> &str {
+    let comment = comment.trim_start();
+    comment[comment_marker(comment).len()..].trim_start()
 }
 
 /// The marker a comment starts with (`//`, `///`, `#`, `--`, `/*`): a comment's lines
 /// of one marker run on, while `///` after `//` starts another.
 pub(crate) fn comment_marker(comment: &str) -> &str {
     let comment = comment.trim_start();
-    let end = comment.find(|c: char| !"#/*-!%;".contains(c)).unwrap_or(comment.len());
+    let end = comment.find(|c: char| !"#/*-!%".contains(c)).unwrap_or(comment.len());
     &comment[..end]
 }
 
@@ -202,7 +208,7 @@ fn directive(line: &str) -> bool {
         return true;
     }
     // A bare marker (`#`, a block's `/*` or ` */`) says nothing either.
-    let text = line.trim_start_matches(|c: char| "#/*-!%".contains(c)).trim();
+    let text = comment_text(line).trim_end();
     if text.is_empty() {
         return true;
     }
