@@ -250,6 +250,13 @@ pub struct EmbedTask {
     pub skip_kinds: Vec<UnitKind>,
 }
 
+impl EmbedTask {
+    /// Whether the task embeds a unit of `kind`: the run and its dry run ask the same.
+    pub fn runs_on(&self, kind: UnitKind) -> bool {
+        !self.skip_kinds.contains(&kind)
+    }
+}
+
 /// Values given on the command line, which win over the file's.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {

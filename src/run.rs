@@ -318,8 +318,7 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
     let unit_keys = tasks::read_unit_keys(&units_file)?;
 
     let devices = workers::parse_devices(&pipeline.model.devices)?;
-    let requantize: Requantize = pipeline.model.requantize.parse().map_err(Error::Config)?;
-    let precision: Precision = pipeline.model.dtype.parse().map_err(Error::Config)?;
+    let (requantize, precision) = weight_format(pipeline)?;
     let own_models = ModelCache::default();
     let mut cached = options.models.unwrap_or(&own_models).0.lock().unwrap_or_else(|p| p.into_inner());
     if cached.as_ref().is_none_or(|models| (models.options.requantize, models.options.dtype) != (requantize, precision.dtype())) {
@@ -558,6 +557,11 @@ impl<'a> TaskOutput<'a> {
     }
 }
 
+/// The weight format `[model]` asks for: `requantize` and `dtype`, parsed.
+fn weight_format(pipeline: &Pipeline) -> Result<(Requantize, Precision)> {
+    Ok((pipeline.model.requantize.parse().map_err(Error::Config)?, pipeline.model.dtype.parse().map_err(Error::Config)?))
+}
+
 /// The docs or review task's plan and identity: which units it runs, and what their
 /// cache keys are made of.
 fn generation_identity(pipeline: &Pipeline, task: TaskKind, spec: &GenerateTask, models: &mut Models) -> Result<(GenerationPlan, TaskIdentity)> {
@@ -602,8 +606,7 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary
     let walked = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let walk = job::walk(&pipeline.walk_inputs(), &pipeline.walk_config(), walked.path(), &WalkStats::default(), shard)?;
     let unit_keys = tasks::read_unit_keys(&job::units_path(walked.path(), shard))?;
-    let requantize: Requantize = pipeline.model.requantize.parse().map_err(Error::Config)?;
-    let precision: Precision = pipeline.model.dtype.parse().map_err(Error::Config)?;
+    let (requantize, precision) = weight_format(pipeline)?;
     let mut models = Models::new(requantize, precision);
     let preview = |identity: &TaskIdentity, runs_on: &dyn Fn(&UnitKey) -> bool| -> Result<TaskPreview> {
         let keys: HashMap<String, u32> = unit_keys.iter().filter(|u| runs_on(u)).map(|u| (identity.cache_key(u), u.bytes)).collect();
@@ -624,7 +627,7 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary
     }
     if let Some(spec) = &t.embed {
         let identity = embed_identity(pipeline, spec, &mut models)?;
-        previews.push(preview(&identity, &|u| !spec.skip_kinds.contains(&u.kind))?);
+        previews.push(preview(&identity, &|u| spec.runs_on(u.kind))?);
     }
     Ok((walk, previews))
 }
@@ -687,7 +690,7 @@ impl RunContext<'_> {
         let pooling = spec.pooling;
         let template = UnitTemplate::new("[tasks.embed] template", template_source)?;
         let identity = embed_identity(self.pipeline, spec, models)?;
-        let mut output = TaskOutput::open(self, &identity, |unit| !spec.skip_kinds.contains(&unit.kind))?;
+        let mut output = TaskOutput::open(self, &identity, |unit| spec.runs_on(unit.kind))?;
         output.summary.query_template = Some(query_template.to_string());
         if output.todo.is_empty() {
             // The embedding's width is the model's, not loaded for a run with nothing to
