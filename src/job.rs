@@ -51,8 +51,12 @@ pub enum WalkInput {
 pub struct WalkSummary {
     /// Units written.
     pub units: u64,
-    /// Those whose doc the source has already (`doc` not null): what docs leave alone.
+    /// Those whose doc the source has already (`doc` not null): what docs leave alone,
+    /// but for the stale ones.
     pub documented: u64,
+    /// Those whose doc names parameters their code does not have (`stale_doc` not null):
+    /// docs run on them as on undocumented units.
+    pub stale_docs: u64,
     /// Files recorded as skipped.
     pub skipped: u64,
     /// Skipped files by reason.
@@ -85,14 +89,15 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
 
     let (units_sink, skipped_sink) = (&mut units, &mut skipped);
     let (sources, sink) = std::thread::scope(|scope| {
-        let sink = scope.spawn(move || -> Result<(BTreeMap<String, u64>, u64)> {
-            let (mut reasons, mut documented) = (BTreeMap::new(), 0);
+        let sink = scope.spawn(move || -> Result<(BTreeMap<String, u64>, u64, u64)> {
+            let (mut reasons, mut documented, mut stale_docs) = (BTreeMap::new(), 0, 0);
             for batch in rx {
                 match batch {
                     SourceBatch::Units(batch) => {
                         let batch = own_rows(&batch, shard, &["unit_id"])?;
-                        let doc = batch.column_by_name("doc").expect("units have their schema");
-                        documented += (doc.len() - doc.null_count()) as u64;
+                        let present = |column: &str| batch.column_by_name(column).map(|c| (c.len() - c.null_count()) as u64).expect("units have their schema");
+                        documented += present("doc");
+                        stale_docs += present("stale_doc");
                         units_sink.write(&batch)?
                     }
                     SourceBatch::Skipped(batch) => {
@@ -104,7 +109,7 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
                     }
                 }
             }
-            Ok((reasons, documented))
+            Ok((reasons, documented, stale_docs))
         });
         let sources = inputs.iter().try_fold(Vec::new(), |mut all, input| {
             let tx = tx.clone();
@@ -118,7 +123,7 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
         (sources, sink.join().expect("the sink thread does not panic"))
     });
     // A failed sink disconnects the source, so its error is the one to report.
-    let (skipped_by_reason, documented) = sink?;
+    let (skipped_by_reason, documented, stale_docs) = sink?;
     let sources = sources?;
 
     let metadata = provenance(inputs, config, &sources);
@@ -127,6 +132,7 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
     Ok(WalkSummary {
         units: unit_rows,
         documented,
+        stale_docs,
         skipped: skipped_rows,
         skipped_by_reason,
         files: stats.files.load(std::sync::atomic::Ordering::Relaxed) - skipped_rows,

@@ -549,6 +549,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             if let Some(n) = t.documented_in_source.filter(|&n| n > 0) {
                 note!("{:>6} left {n} units alone: the source documents them (skip_documented = false documents them again)", t.task)?;
             }
+            if t.task == "docs" && summary.stale_docs > 0 {
+                note!("{:>6} ran on the {} units whose doc names parameters their code no longer has: `hearth export` writes their new docs in place of the old", t.task, summary.stale_docs)?;
+            }
         }
         for t in summary.tasks.iter().filter(|t| t.workers.len() > 1 || t.workers.iter().any(|w| w.failures > 0 || w.shrinks > 0)) {
             note!("{:>6} {:>8} {:>7} {:>10} {:>8} {:>6} {:>10} {:>8} {:>7}", t.task, "device", "units", "tokens", "tok/s", "busy", "energy", "failures", "shrinks")?;
@@ -822,9 +825,13 @@ fn walk(args: WalkArgs) -> anyhow::Result<()> {
 fn print_summary(summary: &WalkSummary, out: &std::path::Path) -> std::io::Result<()> {
     let seconds = summary.elapsed.as_secs_f64().max(1e-9);
     note!(
-        "{} units ({} documented in the source) from {} files ({:.1} MiB) in {:.2}s: {:.1} MB/s, {:.0} units/s",
+        "{} units ({} documented in the source{}) from {} files ({:.1} MiB) in {:.2}s: {:.1} MB/s, {:.0} units/s",
         summary.units,
         summary.documented,
+        match summary.stale_docs {
+            0 => String::new(),
+            n => format!(", {n} of those docs name parameters their code no longer has"),
+        },
         summary.files,
         summary.bytes as f64 / (1024.0 * 1024.0),
         seconds,

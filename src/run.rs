@@ -193,6 +193,9 @@ pub struct RunSummary {
     pub units: u64,
     /// Files the source skipped.
     pub skipped: u64,
+    /// Units whose doc in the source names parameters their code does not have: docs
+    /// run on them, and `hearth export`'s patch writes the new doc in place of the old.
+    pub stale_docs: u64,
     /// Seconds the walk took.
     pub walk_seconds: f64,
     /// Each task, in the order run.
@@ -363,6 +366,7 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
         devices: devices.iter().map(|d| d.to_string()).collect(),
         units: walk.units,
         skipped: walk.skipped,
+        stale_docs: walk.stale_docs,
         walk_seconds: walk.elapsed.as_secs_f64(),
         tasks: summaries,
         seconds: started.elapsed().as_secs_f64(),

@@ -692,6 +692,35 @@ fn docs_leave_a_unit_the_source_documents_to_its_own_doc_unless_told_otherwise()
     assert_eq!(docs_names(), ["half"]);
 }
 
+#[test]
+fn docs_run_on_a_unit_whose_doc_names_parameters_its_code_no_longer_has() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    // `load` took `path` once; `save` still takes what its doc names.
+    let stale = "\"\"\"Reads and writes files.\"\"\"\n\n\ndef load(source):\n    \"\"\"Loads.\n\n    Args:\n        path: The file.\n    \"\"\"\n    return open(source).read()\n\n\ndef save(data, path):\n    \"\"\"Saves.\n\n    :param data: what\n    :param path: where\n    \"\"\"\n    open(path, 'w').write(data)\n";
+    std::fs::write(repo.join("io.py"), stale).unwrap();
+    let pipeline = tmp.path().join("pipeline.toml");
+    std::fs::write(&pipeline, "[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n[tasks.docs]\nmax_new_tokens = 4\n").unwrap();
+    let out = tmp.path().join("out");
+
+    let summary = run_ok(&pipeline);
+    assert_eq!(summary["stale_docs"].as_u64(), Some(1), "{summary}");
+    let docs = &summary["tasks"][0];
+    assert_eq!((docs["units"].as_u64(), docs["run"].as_u64(), docs["documented_in_source"].as_u64()), (Some(1), Some(1), Some(2)), "{docs}");
+    assert_eq!(strings(&read_folder(&out.join("docs")), "name"), [Some("load".to_string())]);
+    // The export shows the model's doc for it, not the stale one.
+    export_ok(&out);
+    let page = std::fs::read_to_string(out.join("export/repo/docs/io.py.md")).unwrap();
+    assert!(page.contains("3 units, 2 documented in the source") && !page.contains("path: The file."), "{page}");
+
+    // Its doc mended, it is documented: its row goes, nothing runs.
+    std::fs::write(repo.join("io.py"), stale.replace("path: The file.", "source: The file.")).unwrap();
+    let summary = run_ok(&pipeline);
+    let docs = &summary["tasks"][0];
+    assert_eq!((summary["stale_docs"].as_u64(), docs["run"].as_u64(), docs["rows_dropped_stale"].as_u64(), docs["documented_in_source"].as_u64()), (Some(0), Some(0), Some(1), Some(3)), "{summary}");
+}
+
 /// Review rows of a run over `units` Python functions with the random tiny model:
 /// (rows whose findings parsed, rows kept raw with a parse error).
 fn tiny_reviews(constrained: bool, units: usize) -> (usize, usize) {

@@ -93,16 +93,19 @@ pub fn read_reviews(parts: &[PathBuf]) -> Result<Vec<Row<Vec<Finding>>>> {
 
 /// Each unit of the walk's `units_files` whose doc the source has already, with that
 /// doc: the units a docs task that leaves them alone (`skip_documented`) has no row
-/// of. Reads the place and doc columns only, not the code.
+/// of. A stale doc is not one: the task ran on its unit. Reads the place and doc
+/// columns only, not the code.
 pub fn read_documented(units_files: &[PathBuf]) -> Result<Vec<Row<DocText>>> {
     let mut rows = Vec::new();
     for path in units_files {
         let file = open_parquet(path)?;
-        let wanted = ProjectionMask::columns(file.parquet_schema(), PLACE_COLUMNS.iter().copied().chain(["doc"]));
+        let wanted = ProjectionMask::columns(file.parquet_schema(), PLACE_COLUMNS.iter().copied().chain(["doc", "stale_doc"]));
         let file = file.with_projection(wanted);
         for_each_batch_of(path, file, |columns| {
             let doc = columns.string("doc")?;
-            for row in (0..columns.num_rows()).filter(|&row| doc.is_valid(row)) {
+            // A walk by a hearth before stale docs has no such column.
+            let stale = columns.optional_string("stale_doc")?;
+            for row in (0..columns.num_rows()).filter(|&row| doc.is_valid(row) && stale.is_none_or(|stale| stale.is_null(row))) {
                 rows.push(Row { place: columns.place(row)?, outcome: Ok(DocText { text: doc.value(row).to_string(), cut_off: false }) });
             }
             Ok(())

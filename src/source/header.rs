@@ -15,7 +15,7 @@ use super::unit::DocSite;
 /// How `language` writes comments, as far as a file's top needs: its line-comment
 /// markers and its block comments' openings and closings. `None` for a language with
 /// no comment a header could be (Markdown, JSON) or whose files are read as markup.
-fn comments(language: Language) -> Option<(&'static [&'static str], &'static [(&'static str, &'static str)])> {
+pub(super) fn comments(language: Language) -> Option<(&'static [&'static str], &'static [(&'static str, &'static str)])> {
     use Language::*;
     const SLASHES: &[&str] = &["//"];
     const C_BLOCK: &[(&str, &str)] = &[("/*", "*/")];
@@ -42,6 +42,37 @@ fn comments(language: Language) -> Option<(&'static [&'static str], &'static [(&
 pub(crate) fn is_line_comment(language: Language, line: &str) -> bool {
     let line = line.trim_start();
     comments(language).is_some_and(|(markers, _)| markers.iter().any(|marker| line.starts_with(marker))) && !line.starts_with("#!")
+}
+
+/// Whether every line of `text`, in `language`, is a comment's: a line comment, or a
+/// line of a block comment that `text` opens and closes with nothing after it.
+pub(crate) fn only_comments(language: Language, text: &str) -> bool {
+    let Some((markers, blocks)) = comments(language) else { return false };
+    let mut open_block: Option<&str> = None;
+    for line in text.lines().map(str::trim) {
+        let rest = match open_block {
+            Some(closing) => match line.find(closing) {
+                Some(at) => &line[at + closing.len()..],
+                None => continue,
+            },
+            None => match blocks.iter().find(|(opening, _)| line.starts_with(opening)) {
+                Some((opening, closing)) => match line[opening.len()..].find(closing) {
+                    Some(at) => &line[opening.len() + at + closing.len()..],
+                    None => {
+                        open_block = Some(closing);
+                        continue;
+                    }
+                },
+                None if markers.iter().any(|marker| line.starts_with(marker)) => continue,
+                None => return false,
+            },
+        };
+        open_block = None;
+        if !rest.trim().is_empty() {
+            return false;
+        }
+    }
+    open_block.is_none()
 }
 
 /// Whether a file in `language` can hold a header comment.
@@ -238,6 +269,16 @@ mod tests {
             DocSite::Documented(_) => "documented".into(),
             DocSite::NoPlace(why) => why.into(),
         }
+    }
+
+    #[test]
+    fn only_comment_lines_or_whole_block_comments_are_only_comments() {
+        assert!(only_comments(Language::Rust, "/// Adds.\n///\n/// # Arguments"));
+        assert!(only_comments(Language::Cuda, "// Kernel.\n/**\n * @param n count\n */"));
+        assert!(only_comments(Language::Lua, "--[[ Adds.\n  @param a ]]\n-- more"));
+        assert!(!only_comments(Language::Rust, "/// Adds.\n#[inline]\n/// More."), "an attribute between");
+        assert!(!only_comments(Language::C, "/* Adds. */ int x;"), "code after the block");
+        assert!(!only_comments(Language::C, "/* Adds.\n * still open"), "a block left open");
     }
 
     #[test]

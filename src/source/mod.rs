@@ -6,6 +6,7 @@
 
 mod dataset;
 mod dbt;
+mod stale;
 mod emit;
 mod fortran;
 mod generated;
@@ -27,7 +28,8 @@ use serde::{Deserialize, Serialize};
 pub use dataset::{read_dataset, DatasetColumns};
 pub use emit::WalkStats;
 pub use git::head_commit;
-pub(crate) use header::{can_hold_header, is_line_comment};
+pub(crate) use header::{can_hold_header, is_line_comment, only_comments};
+pub(crate) use stale::stale_doc;
 pub use language::Language;
 pub use notebook::{is_notebook, NOT_PATCHED};
 pub use split::Splitter;

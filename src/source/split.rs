@@ -32,6 +32,7 @@ use super::header::{can_hold_header, comment_marker, header_site, is_note};
 use super::language::Language;
 use super::octave;
 use super::sql;
+use super::stale::stale_doc;
 use super::text::trimmed;
 use super::unit::{DocSite, Unit, UnitKind};
 
@@ -115,7 +116,7 @@ impl Splitter {
                 Some(doc) => DocSite::Documented(shift(doc)),
                 None => doc_site_above(text, lines, region.start + piece.start),
             };
-            Span { kind: piece.kind, name: piece.name, parent: piece.owner, range: shift(piece.range), elisions: Vec::new(), doc_site: Some(doc_site) }
+            Span { kind: piece.kind, name: piece.name, parent: piece.owner, range: shift(piece.range), elisions: Vec::new(), doc_site: Some(doc_site), stale_doc: None }
         });
         spans.collect()
     }
@@ -206,7 +207,7 @@ impl Splitter {
     /// their bodies elided, then each definition, the container its parent.
     fn markup(&mut self, kind: UnitKind, name: &str, no_doc_place: &'static str, text: &str, lines: &LineIndex) -> Vec<Span> {
         let doc_site = Some(DocSite::NoPlace(no_doc_place));
-        let mut spans = vec![Span { kind, name: Some(name.to_string()), parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site }];
+        let mut spans = vec![Span { kind, name: Some(name.to_string()), parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site, stale_doc: None }];
         let mut elisions = Vec::new();
         for (script, language) in self.scripts(text) {
             let Some(tree) = self.parse_region(language, text, script, lines) else { continue };
@@ -327,15 +328,17 @@ struct Span {
     elisions: Vec<Range<usize>>,
     /// Set for definitions.
     doc_site: Option<DocSite>,
+    /// Why the doc it has no longer describes it (see [`stale_doc`]).
+    stale_doc: Option<String>,
 }
 
 impl Span {
     fn whole(kind: UnitKind, text: &str) -> Span {
-        Span { kind, name: None, parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site: None }
+        Span { kind, name: None, parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site: None, stale_doc: None }
     }
 
     fn code(range: Range<usize>) -> Span {
-        Span { kind: UnitKind::Code, name: None, parent: None, range, elisions: Vec::new(), doc_site: None }
+        Span { kind: UnitKind::Code, name: None, parent: None, range, elisions: Vec::new(), doc_site: None, stale_doc: None }
     }
 
     fn into_units(self, src: &str, lines: &LineIndex, budget: usize) -> Vec<Unit> {
@@ -375,6 +378,7 @@ impl Span {
                         Some(DocSite::Documented(doc)) => Some(doc_text(src, doc.clone())),
                         _ => None,
                     },
+                    stale_doc: self.stale_doc.clone(),
                     language: None,
                 }
             })
@@ -577,9 +581,18 @@ impl<'s> TreeWalker<'s> {
         // is a unit only where code is, at the top level: in a class, the class's
         // skeleton shows it.
         let code = item.kind == UnitKind::Code;
+        let body = item.body.clone().or_else(|| node.child_by_field_name("body").map(|body| body.byte_range()));
+        let stale_doc = match (&doc_site, item.kind) {
+            (DocSite::Documented(doc), UnitKind::Function | UnitKind::Method) => {
+                let signature = &self.src[node.start_byte()..body.as_ref().map_or(node.end_byte(), |body| body.start.clamp(node.start_byte(), node.end_byte()))];
+                let code = [range.start..doc.start.clamp(range.start, range.end), doc.end.clamp(range.start, range.end)..range.end].map(|part| &self.src[part]).concat();
+                stale_doc(self.language, &doc_text(self.src, doc.clone()), signature, &code)
+            }
+            _ => None,
+        };
         let doc_site = (!code).then_some(doc_site);
         let index = (!code || top_level).then(|| {
-            self.spans.push(Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range, elisions: Vec::new(), doc_site });
+            self.spans.push(Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range, elisions: Vec::new(), doc_site, stale_doc });
             self.spans.len() - 1
         });
         if let Some(members) = item.members {
@@ -603,7 +616,7 @@ impl<'s> TreeWalker<'s> {
             // An enclosing skeleton shows code as its own skeleton does; a container, not at all.
             return if item.kind == UnitKind::Code { elided } else { vec![members.byte_range()] };
         }
-        item.body.or_else(|| node.child_by_field_name("body").map(|body| body.byte_range())).into_iter().collect()
+        body.into_iter().collect()
     }
 
     /// Top-level code between definitions; nothing when it is only comments (or tags).
@@ -689,7 +702,7 @@ fn as_whole_file(language: Language, text: &str, spans: Vec<Span>, outline: Opti
             let above = lines.line_of(first_definition) as usize - 1;
             let doc_site = Some(header_site(language, text, Some(above)));
             let elisions = keeping_inner_docs(outline.elisions, &spans, text);
-            let outline = Span { kind: UnitKind::Outline, name: None, parent: None, range: 0..text.len(), elisions, doc_site };
+            let outline = Span { kind: UnitKind::Outline, name: None, parent: None, range: 0..text.len(), elisions, doc_site, stale_doc: None };
             std::iter::once(outline).chain(spans).collect()
         }
         _ => spans,

@@ -144,6 +144,10 @@ pub struct Unit {
     /// The doc comment the source has for it already, as written (for a later part:
     /// the definition's), which docs leave alone unless told otherwise.
     pub doc: Option<String>,
+    /// Why `doc` no longer describes the unit: it names parameters the function does
+    /// not have. Docs run on such a unit as on an undocumented one, and the patch
+    /// replaces the doc.
+    pub stale_doc: Option<String>,
     /// Set where the unit is in another language than its file: a notebook cell under
     /// a cell magic (`%%bash`, `%%sql`).
     pub language: Option<Language>,
@@ -184,6 +188,7 @@ pub enum DocSite {
 /// | part, parts | u32 | split of an over-budget unit |
 /// | elided | bool | member bodies replaced by `{ ... }` |
 /// | doc | utf8? | the doc comment the source has already ([`DocSite::Documented`]) |
+/// | stale_doc | utf8? | why that doc no longer describes the unit ([`Unit::stale_doc`]) |
 /// | bytes | u32 | length of content |
 /// | content_hash | utf8 | blake3 of content, hex |
 /// | content | utf8 | the code |
@@ -205,6 +210,7 @@ pub fn unit_schema() -> SchemaRef {
             Field::new("parts", DataType::UInt32, false),
             Field::new("elided", DataType::Boolean, false),
             Field::new("doc", DataType::Utf8, true),
+            Field::new("stale_doc", DataType::Utf8, true),
             Field::new("bytes", DataType::UInt32, false),
             Field::new("content_hash", DataType::Utf8, false),
             Field::new("content", DataType::Utf8, false),
@@ -296,6 +302,7 @@ pub struct UnitBatchBuilder {
     parts: UInt32Builder,
     elided: BooleanBuilder,
     doc: StringBuilder,
+    stale_doc: StringBuilder,
     bytes: UInt32Builder,
     content_hash: StringBuilder,
     content: StringBuilder,
@@ -321,6 +328,7 @@ impl Default for UnitBatchBuilder {
             parts: UInt32Builder::new(),
             elided: BooleanBuilder::new(),
             doc: StringBuilder::new(),
+            stale_doc: StringBuilder::new(),
             bytes: UInt32Builder::new(),
             content_hash: StringBuilder::new(),
             content: StringBuilder::new(),
@@ -350,6 +358,7 @@ impl UnitBatchBuilder {
             self.parts.append_value(unit.parts);
             self.elided.append_value(unit.elided);
             self.doc.append_option(unit.doc.as_deref());
+            self.stale_doc.append_option(unit.stale_doc.as_deref());
             self.bytes.append_value(u32::try_from(unit.content.len()).unwrap_or(u32::MAX));
             self.content_hash.append_value(hash);
             self.content.append_value(&unit.content);
@@ -391,6 +400,7 @@ impl UnitBatchBuilder {
             Arc::new(self.parts.finish()),
             Arc::new(self.elided.finish()),
             Arc::new(self.doc.finish()),
+            Arc::new(self.stale_doc.finish()),
             Arc::new(self.bytes.finish()),
             Arc::new(self.content_hash.finish()),
             Arc::new(self.content.finish()),
@@ -474,6 +484,7 @@ mod tests {
             content: content.into(),
             doc_site: None,
             doc: None,
+            stale_doc: None,
             language: None,
         }
     }

@@ -47,7 +47,8 @@ pub struct UnitRow {
     pub content_hash: String,
     #[allow(missing_docs)]
     pub content: String,
-    /// The source has its doc comment already (`doc` is not null).
+    /// The source has its doc comment already, one that still describes it (`doc` is
+    /// set, `stale_doc` is not).
     pub documented: bool,
 }
 
@@ -64,7 +65,7 @@ pub struct UnitKey {
     pub kind: UnitKind,
     #[allow(missing_docs)]
     pub language: Language,
-    #[allow(missing_docs)]
+    /// As [`UnitRow::documented`].
     pub documented: bool,
     /// The length of its code: what running it reads (`hearth run --dry-run` sums it).
     pub bytes: u32,
@@ -74,17 +75,17 @@ fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
     batch.column_by_name(name).expect("units.parquet has its schema").as_string::<i32>()
 }
 
-/// The identity of every unit of a `units.parquet`, in file order: only its six small
+/// The identity of every unit of a `units.parquet`, in file order: only its seven small
 /// columns are read.
 pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
     let builder = open_parquet(path)?;
-    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash", "kind", "language", "doc", "bytes"]);
+    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash", "kind", "language", "doc", "stale_doc", "bytes"]);
     let reader = builder.with_projection(columns).build().map_err(|e| Error::parquet(path, e))?;
     let mut keys = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
         let (unit_id, content_hash, kind, language) = (text(&batch, "unit_id"), text(&batch, "content_hash"), text(&batch, "kind"), text(&batch, "language"));
-        let doc = text(&batch, "doc");
+        let (doc, stale_doc) = (text(&batch, "doc"), text(&batch, "stale_doc"));
         let bytes = batch.column_by_name("bytes").expect("units.parquet has its schema").as_primitive::<UInt32Type>();
         for i in 0..batch.num_rows() {
             let unknown = |what: &str, name: &str| Error::Dataset { path: path.to_path_buf(), message: format!("row {}: unknown {what} `{name}`", keys.len()) };
@@ -93,7 +94,7 @@ pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
                 content_hash: content_hash.value(i).to_string(),
                 kind: UnitKind::from_name(kind.value(i)).ok_or_else(|| unknown("kind", kind.value(i)))?,
                 language: Language::from_name(language.value(i)).ok_or_else(|| unknown("language", language.value(i)))?,
-                documented: doc.is_valid(i),
+                documented: doc.is_valid(i) && stale_doc.is_null(i),
                 bytes: bytes.value(i),
             });
         }
@@ -132,7 +133,7 @@ fn unit_row(batch: &RecordBatch, i: usize) -> UnitRow {
         end_line: number("end_line"),
         content_hash: string("content_hash"),
         content: string("content"),
-        documented: text(batch, "doc").is_valid(i),
+        documented: text(batch, "doc").is_valid(i) && text(batch, "stale_doc").is_null(i),
     }
 }
 
@@ -241,6 +242,8 @@ mod tests {
             numbers(1),
             Arc::new(BooleanArray::from(vec![false; n])) as ArrayRef,
             Arc::new(StringArray::from_iter((0..n).map(|i| (i % 4 == 0).then(|| format!("/// Unit {i}."))))) as ArrayRef,
+            // Every other doc names a parameter its unit lost.
+            Arc::new(StringArray::from_iter((0..n).map(|i| (i % 8 == 0).then(|| "its doc names parameters its code does not have: `x`".to_string())))) as ArrayRef,
             numbers(6),
             strings(&|i| format!("h{i}")),
             strings(&|i| format!("code {i}")),
@@ -258,6 +261,7 @@ mod tests {
         assert_eq!(keys.len(), 5);
         assert_eq!(keys[3], UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: UnitKind::Function, language: Language::Rust, documented: false, bytes: 6 });
         assert!(keys[4].documented);
+        assert!(!keys[0].documented, "a stale doc does not count");
     }
 
     #[test]
@@ -274,7 +278,7 @@ mod tests {
             let unit = store.get(row).unwrap();
             assert_eq!((unit.unit_id.as_str(), unit.content.as_str()), (format!("u{row}").as_str(), format!("code {row}").as_str()));
             assert_eq!(unit.name.is_some(), row % 2 == 0);
-            assert_eq!(unit.documented, row % 4 == 0);
+            assert_eq!(unit.documented, row % 4 == 0 && row % 8 != 0);
             in_flight.push_back(row);
             if in_flight.len() > flight {
                 store.release(in_flight.pop_front().unwrap()).unwrap();

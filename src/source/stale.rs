@@ -1,0 +1,346 @@
+//! Whether a function's doc still describes it: a doc that names a parameter the
+//! function no longer has was written for an older version of it, and `skip_documented`
+//! must not keep it.
+//!
+//! Only what the conventions mark as parameters counts — `@param x` (Javadoc, JSDoc,
+//! PHPDoc, Doxygen, KDoc, YARD, roxygen), `:param x:` (Sphinx), a Google-style `Args:`
+//! section, a NumPy-style `Parameters` section, a Markdown `# Arguments` list (Rust,
+//! Julia), C#'s `<param name="x">`, Swift's `- Parameter x:`, PowerShell's
+//! `.PARAMETER x` — never a word of prose, and a name counts as gone only when no
+//! word of the function's code is that name. A function that takes what its caller
+//! passes in bulk (`**kwargs`, `...args`, `arguments`) or destructures a parameter may
+//! document names its code never spells, so its doc is taken as it is.
+
+use std::collections::HashSet;
+
+use super::header::comments;
+use super::language::Language;
+
+/// Why `doc`, the doc of a function in `language`, no longer describes it: the names it
+/// documents as parameters that are not words of `code` (the function's code without
+/// its doc). `signature` is the code before the function's body. `None` when the doc
+/// names no such parameter, or when the function may take parameters it does not spell.
+pub(crate) fn stale_doc(language: Language, doc: &str, signature: &str, code: &str) -> Option<String> {
+    if takes_unnamed(language, signature, code) {
+        return None;
+    }
+    let words = words(code);
+    let mut gone: Vec<String> = Vec::new();
+    for name in documented_parameters(language, doc) {
+        if !words.contains(name.as_str()) && !gone.contains(&name) {
+            gone.push(name);
+        }
+    }
+    if gone.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = gone.iter().map(|name| format!("`{name}`")).collect();
+    Some(format!("its doc names parameters its code does not have: {}", names.join(", ")))
+}
+
+/// Whether a function may take parameters its signature does not name one by one:
+/// Python's and Ruby's `*args`/`**kwargs`, a rest parameter or C's `...`, Kotlin's
+/// `vararg`, JavaScript's `arguments`, PHP's `func_get_args()`, a destructured
+/// parameter of JavaScript, or Perl, whose subroutines read `@_`.
+fn takes_unnamed(language: Language, signature: &str, code: &str) -> bool {
+    use Language::*;
+    let starred = || signature.as_bytes().windows(2).any(|pair| pair[0] == b'*' && (pair[1].is_ascii_alphabetic() || pair[1] == b'_' || pair[1] == b'*'));
+    let destructures = || signature.as_bytes().windows(2).enumerate().any(|(i, pair)| matches!(pair[0], b'(' | b',') && { let rest = signature[i + 1..].trim_start(); rest.starts_with('{') || rest.starts_with('[') });
+    signature.contains("...")
+        || signature.contains("vararg")
+        || match language {
+            Python | Ruby => starred(),
+            JavaScript | TypeScript | Tsx | Vue | Svelte | Html => destructures() || words(code).contains("arguments"),
+            Php => code.contains("func_get_args"),
+            Perl | Shell | Makefile => true,
+            _ => false,
+        }
+}
+
+/// The identifiers of `code` (PHP's `$` dropped, as [`documented_parameters`] drops it).
+fn words(code: &str) -> HashSet<&str> {
+    code.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|word| !word.is_empty()).collect()
+}
+
+/// The names `doc` documents as parameters, in order, as the function's code would
+/// spell them (`$x`, `*args`, `[x=1]` and `x.y` give `x`, `args`, `x`, `x`).
+fn documented_parameters(language: Language, doc: &str) -> Vec<String> {
+    let lines: Vec<&str> = doc.lines().map(|line| prose(language, line)).collect();
+    let mut names = Vec::new();
+    let mut section: Option<Section> = None;
+    for (index, line) in lines.iter().enumerate() {
+        let text = line.trim();
+        let indent = line.len() - line.trim_start().len();
+        let underlined = lines.get(index + 1).is_some_and(|next| is_underline(next));
+        // A line indented below a Google-style title is its entry or an entry's text.
+        let in_google = matches!(section, Some(Section::Google { indent: at, .. }) if text.is_empty() || indent > at);
+        if let Some(current) = &section {
+            let ends = match current {
+                Section::Google { .. } => !in_google,
+                Section::Markdown { indent: at } => !text.is_empty() && indent <= *at && !text.starts_with(['*', '-', '+']),
+                Section::NumPy { .. } => underlined || (text.is_empty() && lines.get(index + 1).is_some_and(|next| next.trim().is_empty())),
+                Section::Swift { indent: at } => !text.is_empty() && indent <= *at,
+            };
+            if ends || (!in_google && heading(text).is_some()) {
+                section = None;
+            }
+        }
+        if let (false, Some(kind)) = (in_google, heading(text)) {
+            section = match kind {
+                Heading::Google if !underlined => Some(Section::Google { indent, entries: None }),
+                Heading::NumPy if underlined => Some(Section::NumPy { indent }),
+                Heading::Markdown => Some(Section::Markdown { indent }),
+                Heading::Swift => Some(Section::Swift { indent }),
+                _ => None,
+            };
+            continue;
+        }
+        match &mut section {
+            // Entries are at the first entry's indent; deeper lines continue one.
+            Some(Section::Google { entries, .. }) => {
+                if !text.is_empty() && *entries.get_or_insert(indent) == indent {
+                    names.extend(google_entry(text));
+                }
+            }
+            Some(Section::NumPy { indent: at }) if indent == *at && !is_underline(line) => names.extend(numpy_entry(text)),
+            Some(Section::Markdown { .. }) => names.extend(markdown_entry(text)),
+            Some(Section::Swift { .. }) => names.extend(text.strip_prefix("- ").and_then(|entry| entry.split_once(':')).map(|(name, _)| name.trim().to_string())),
+            _ => {}
+        }
+        names.extend(tagged(language, text));
+    }
+    names.into_iter().map(|name| name.trim_start_matches(['*', '$', '&']).to_string()).filter(|name| is_identifier(name) && !BUILTIN_TYPES.contains(&name.as_str())).collect()
+}
+
+/// Type names a doc may put where a name goes (`:param with_packages bool:`), which no
+/// function names a parameter.
+const BUILTIN_TYPES: &[&str] = &["bool", "int", "float", "str", "bytes", "dict", "list", "tuple", "set", "object", "string", "number", "boolean", "void"];
+
+/// A section of a doc whose entries name parameters.
+enum Section {
+    /// `Args:`, its entries indented below it (at `entries`): `x (int): ...`.
+    Google { indent: usize, entries: Option<usize> },
+    /// `Parameters` over a line of dashes, its entries at its indent: `x, y : float`.
+    NumPy { indent: usize },
+    /// `# Arguments`, a list: `` * `x` - ... ``.
+    Markdown { indent: usize },
+    /// `- Parameters:`, a list below it: `- x: ...`.
+    Swift { indent: usize },
+}
+
+enum Heading {
+    Google,
+    NumPy,
+    Markdown,
+    Swift,
+    /// Any other Markdown heading or NumPy/Google section title: ends a section.
+    Other,
+}
+
+/// What kind of section `text` (a trimmed line) opens, if it is a heading.
+fn heading(text: &str) -> Option<Heading> {
+    const PARAMETERS: &[&str] = &["Args", "Arguments", "Parameters", "Params"];
+    if let Some(title) = text.strip_prefix('#') {
+        let title = title.trim_start_matches('#').trim();
+        return Some(if PARAMETERS.contains(&title) { Heading::Markdown } else { Heading::Other });
+    }
+    if text == "- Parameters:" {
+        return Some(Heading::Swift);
+    }
+    if let Some(title) = text.strip_suffix(':') {
+        if PARAMETERS.contains(&title) {
+            return Some(Heading::Google);
+        }
+        // Google's other sections: `Returns:`, `Raises:`, `Keyword Args:`, `Example:`.
+        let word = title.split_whitespace().count() <= 2 && title.starts_with(|c: char| c.is_ascii_uppercase()) && title.chars().all(|c| c.is_alphabetic() || c == ' ');
+        return word.then_some(Heading::Other);
+    }
+    PARAMETERS.contains(&text).then_some(Heading::NumPy)
+}
+
+/// Whether `line` is a NumPy section title's underline.
+fn is_underline(line: &str) -> bool {
+    let line = line.trim();
+    line.len() >= 3 && line.bytes().all(|b| b == b'-')
+}
+
+/// A Google-style entry's name: `x (int): text`, `*args: text`.
+fn google_entry(text: &str) -> Option<String> {
+    let (head, _) = text.split_once(':')?;
+    let name = head.split_once('(').map_or(head, |(name, _)| name).trim();
+    (!name.contains(' ')).then(|| name.to_string())
+}
+
+/// A NumPy-style entry's names: `x : int`, `x, y : float`, `x`.
+fn numpy_entry(text: &str) -> Vec<String> {
+    let head = text.split_once(" :").map_or(text, |(head, _)| head).trim_end_matches(':');
+    let names: Vec<&str> = head.split(',').map(str::trim).collect();
+    if names.iter().all(|name| is_identifier(name.trim_start_matches('*'))) { names.into_iter().map(str::to_string).collect() } else { Vec::new() }
+}
+
+/// A Markdown list entry's name: `` * `x` - text ``, `` - `x::Int`: text ``, `` * `x: u32` ``.
+fn markdown_entry(text: &str) -> Option<String> {
+    let item = text.strip_prefix(['*', '-', '+'])?.trim_start();
+    let quoted = item.strip_prefix('`')?;
+    let name = &quoted[..quoted.find(['`', ':', ' '])?];
+    Some(name.to_string())
+}
+
+/// The names a tagged line documents: `@param x`, `@param {T} [x=1]`, `@param T $x`,
+/// `@param[in] x`, `\param x`, `:param T x:`, `<param name="x">`, `.PARAMETER x`,
+/// `- Parameter x:`, `@param a,b` (roxygen). Type parameters (`@tparam`, `<T>`) and
+/// keyword arguments (`:keyword x:`) are not the function's parameters.
+fn tagged(language: Language, text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Some(start) = text.find("<param name=\"") {
+        let rest = &text[start + "<param name=\"".len()..];
+        names.extend(rest.split_once('"').map(|(name, _)| name.to_string()));
+        return names;
+    }
+    if let Some(rest) = text.strip_prefix("- Parameter ") {
+        names.extend(rest.split_once(':').map(|(name, _)| name.trim().to_string()));
+        return names;
+    }
+    if let Some(rest) = text.strip_prefix(".PARAMETER ").or_else(|| text.strip_prefix(".Parameter ")) {
+        names.extend(rest.split_whitespace().next().map(str::to_string));
+        return names;
+    }
+    for sphinx in [":param ", ":parameter ", ":arg ", ":argument ", ":type "] {
+        if let Some(rest) = text.strip_prefix(sphinx) {
+            // `:param int x:` names x, the last word before the colon.
+            names.extend(rest.split_once(':').and_then(|(head, _)| head.split_whitespace().last()).map(str::to_string));
+            return names;
+        }
+    }
+    let Some(rest) = ["@param", "\\param", "@arg ", "@argument "].iter().find_map(|tag| text.strip_prefix(tag)) else {
+        return names;
+    };
+    // `@param[in]`, `@param[in,out]`: a direction.
+    let rest = if rest.starts_with('[') { rest.split_once(']').map_or("", |(_, rest)| rest) } else { rest };
+    if !rest.starts_with(char::is_whitespace) {
+        return names;
+    }
+    let mut rest = rest.trim_start();
+    // JSDoc's `{type}`, which may hold braces of its own.
+    if rest.starts_with('{') {
+        let mut depth = 0;
+        let end = rest.char_indices().find(|&(_, c)| {
+            depth += match c { '{' => 1, '}' => -1, _ => 0 };
+            depth == 0
+        });
+        rest = end.map_or("", |(at, _)| rest[at + 1..].trim_start());
+    }
+    let mut tokens = rest.split_whitespace();
+    let token = if language == Language::Php {
+        // PHPDoc: `@param Type $x`; a `@param` whose name is not a variable is read no further.
+        tokens.find(|token| token.trim_start_matches(['&', '.']).starts_with('$'))
+    } else {
+        tokens.next()
+    };
+    let Some(token) = token else { return names };
+    // JSDoc's optional `[x=1]` and a property `x.y` of parameter x; roxygen's `a,b`.
+    let token = token.trim_start_matches(['[', '&']).trim_start_matches("...").split(['=', ']', '.']).next().unwrap_or("");
+    names.extend(token.split(',').filter(|name| !name.is_empty()).map(str::to_string));
+    names
+}
+
+/// A doc's line without its comment marker: `///`, `#'`, a block comment's opening,
+/// closing and leading `*`, a docstring's quotes.
+fn prose(language: Language, line: &str) -> &str {
+    let mut text = line.trim_end();
+    for closing in ["*/", "\"\"\"", "'''", "#>", "-}", "]]"] {
+        text = text.strip_suffix(closing).unwrap_or(text).trim_end();
+    }
+    let trimmed = text.trim_start();
+    for quotes in ["\"\"\"", "'''", "r\"\"\"", "r'''", "u\"\"\""] {
+        if let Some(rest) = trimmed.strip_prefix(quotes) {
+            return rest;
+        }
+    }
+    // A docstring's lines have no marker; a `#` there opens a Markdown heading.
+    let Some((markers, blocks)) = comments(language).filter(|_| !matches!(language, Language::Python | Language::Julia)) else { return text };
+    // The longest opening that fits: `/**` before `/*`, `///` before `//`.
+    let openings = blocks.iter().map(|(open, _)| *open).chain(markers.iter().copied());
+    let marker = openings.filter(|open| trimmed.starts_with(open)).max_by_key(|open| open.len());
+    match marker {
+        Some(marker) => {
+            let rest = &trimmed[marker.len()..];
+            // Doc comments repeat their marker's last character: `///`, `//!`, `/**`, `#'`, `-- |`.
+            let rest = rest.strip_prefix(['/', '!', '*', '\'', '-']).unwrap_or(rest);
+            let rest = rest.strip_prefix(" |").or_else(|| rest.strip_prefix('|')).unwrap_or(rest);
+            rest.strip_prefix(' ').unwrap_or(rest)
+        }
+        // A block comment's inner line: ` * text`.
+        None => match trimmed.strip_prefix('*') {
+            Some(rest) if !rest.starts_with('*') => rest.strip_prefix(' ').unwrap_or(rest),
+            _ => text,
+        },
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_alphabetic() || c == '_') && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Language::*;
+
+    fn params(language: Language, doc: &str) -> Vec<String> {
+        documented_parameters(language, doc)
+    }
+
+    #[test]
+    fn each_conventions_parameters_are_read_and_nothing_else() {
+        let javadoc = "/**\n * Sums the range.\n * @param from the first index, see {@link #param}\n * @param <T> the element type\n * @param to the end\n * @return the sum\n */";
+        assert_eq!(params(Java, javadoc), ["from", "to"]);
+        let jsdoc = "/**\n * @param {Object.<string, {a: number}>} opts - options\n * @param {string} opts.name\n * @param {number} [count=1]\n * @param {...number} rest\n */";
+        assert_eq!(params(JavaScript, jsdoc), ["opts", "opts", "count", "rest"]);
+        assert_eq!(params(Php, "/**\n * @param string|null $name The name.\n * @param array &$out\n * @param int ...$more\n */"), ["name", "out", "more"]);
+        assert_eq!(params(Cpp, "/// Copies.\n/// @param[in] src source\n/// @param[out] dst target\n/// \\param n count\n/// @tparam T element"), ["src", "dst", "n"]);
+        assert_eq!(params(Ruby, "# Greets.\n# @param name [String] who\n# @return [String]"), ["name"]);
+        assert_eq!(params(R, "#' Adds.\n#' @param a,b Numbers.\n#' @return A number."), ["a", "b"]);
+        assert_eq!(params(Python, "\"\"\"Loads.\n\n:param path: the file\n:param int retries: how often\n:type path: str\n:keyword timeout: seconds\n:returns: the data\n:param fast bool: name and type swapped\n\"\"\""), ["path", "retries", "path"]);
+        let google = "\"\"\"Fetches rows.\n\n    Args:\n        table (str): The table.\n            Spans lines: really.\n        *keys: Keys.\n\n    Keyword Args:\n        limit: At most.\n\n    Returns:\n        rows: the rows.\n    \"\"\"";
+        assert_eq!(params(Python, google), ["table", "keys"]);
+        let numpy = "\"\"\"Fits.\n\nParameters\n----------\nx, y : array_like\n    The points.\n    See x : note.\ndeg : int\n\nReturns\n-------\np : ndarray\n\"\"\"";
+        assert_eq!(params(Python, numpy), ["x", "y", "deg"]);
+        let rust = "/// Adds.\n///\n/// # Arguments\n///\n/// * `a` - the first\n/// * `b: u32` - the second\n///   and more\n///\n/// # Examples\n///\n/// * `c` - not a parameter";
+        assert_eq!(params(Rust, rust), ["a", "b"]);
+        assert_eq!(params(Julia, "\"\"\"\n    f(x)\n\n# Arguments\n- `x::Int`: a number\n\"\"\""), ["x"]);
+        assert_eq!(params(CSharp, "/// <summary>Adds.</summary>\n/// <param name=\"a\">First.</param>"), ["a"]);
+        assert_eq!(params(Swift, "/// Adds.\n/// - Parameter a: First.\n/// - Parameters:\n///   - b: Second.\n/// - Returns: Sum."), ["a", "b"]);
+        assert_eq!(params(PowerShell, "<#\n.SYNOPSIS\nAdds.\n.PARAMETER Sku\nThe SKU.\n#>"), ["Sku"]);
+        // Prose that mentions parameters names none.
+        assert!(params(Python, "\"\"\"Takes a path param and returns: the data.\"\"\"").is_empty());
+        assert!(params(Go, "// Param x is the input.\n// Parameters: none").is_empty());
+    }
+
+    #[test]
+    fn a_doc_naming_a_parameter_the_code_lacks_is_stale() {
+        let doc = "/**\n * @param name who\n * @param greeting what to say\n */";
+        let old = "function greet(name, greeting) { return greeting + name; }";
+        assert_eq!(stale_doc(JavaScript, doc, "function greet(name, greeting) ", old), None);
+        let new = "function greet(person) { return 'hi ' + person; }";
+        assert_eq!(stale_doc(JavaScript, doc, "function greet(person) ", new).as_deref(), Some("its doc names parameters its code does not have: `name`, `greeting`"));
+        let py = "\"\"\"Loads.\n\nArgs:\n    path: the file.\n\"\"\"";
+        assert_eq!(stale_doc(Python, py, "def load(source):", "def load(source):\n    return open(source)").as_deref(), Some("its doc names parameters its code does not have: `path`"));
+        // A name still used in the code (an attribute, a key) is not called gone.
+        assert_eq!(stale_doc(Python, py, "def load(self):", "def load(self):\n    return open(self.path)"), None);
+    }
+
+    #[test]
+    fn a_function_that_may_take_unnamed_parameters_keeps_its_doc() {
+        let doc = "\"\"\"Plots.\n\n:param color: the color\n\"\"\"";
+        assert_eq!(stale_doc(Python, doc, "def plot(x, **kwargs):", "def plot(x, **kwargs):\n    draw(x, **kwargs)"), None);
+        assert_eq!(stale_doc(Python, doc, "def plot(x, *args):", "def plot(x, *args):\n    pass"), None);
+        assert!(stale_doc(Python, doc, "def plot(x, *, size):", "def plot(x, *, size):\n    pass").is_some());
+        let jsdoc = "/** @param {Object} props */";
+        assert_eq!(stale_doc(JavaScript, jsdoc, "function Card({ title }) ", "function Card({ title }) { return title; }"), None);
+        assert_eq!(stale_doc(JavaScript, jsdoc, "function sum() ", "function sum() { return arguments[0]; }"), None);
+        assert_eq!(stale_doc(Java, "/** @param xs values */", "int sum(int... values) ", "int sum(int... values) { return 0; }"), None);
+        // C's pointers are no Python stars.
+        assert!(stale_doc(C, "/** @param len the length */", "int f(char *s) ", "int f(char *s) { return 0; }").is_some());
+    }
+}
