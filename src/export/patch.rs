@@ -10,15 +10,20 @@
 //! the splitter finds for it in the syntax tree. A unit edited since, or one that has a
 //! comment by now, is left alone and counted: applying the patch of an export made after
 //! the next run never adds a second comment.
+//!
+//! A unit whose doc names parameters its code no longer has ([`Unit::stale_doc`]) was
+//! answered in place of that doc, and the patch replaces it: the lines the old doc
+//! holds, when it holds them alone, become the new comment.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
 use std::path::Path;
 
 use similar::TextDiff;
 
 use crate::finished::rows::{DocText, Place, Row};
 use super::safe_relative;
-use crate::source::{decode, is_line_comment, is_notebook, unit_ids, DocSite, Language, Splitter, Unit, UnitKind, BINARY_SNIFF_BYTES, NOT_PATCHED};
+use crate::source::{decode, is_line_comment, is_notebook, only_comments, stale_doc, unit_ids, DocSite, Language, Splitter, Unit, UnitKind, BINARY_SNIFF_BYTES, NOT_PATCHED};
 use crate::tasks::docs::{comment_prose, comment_syntax};
 
 /// A repository's docs patch and what it left out.
@@ -28,8 +33,10 @@ pub struct RepoPatch {
     pub diff: String,
     /// Files the diff changes.
     pub files: usize,
-    /// Comments it adds.
+    /// Comments it writes, new ones and those in place of stale docs.
     pub comments: usize,
+    /// Of those, the ones in place of a stale doc.
+    pub replaced: usize,
     /// Why answered units got no comment → how many.
     pub left_out: BTreeMap<String, usize>,
 }
@@ -90,14 +97,15 @@ pub fn repo_patch(root: &Path, rows: &[&Row<DocText>], max_unit_bytes: usize) ->
             patch.leave_out(format!("hearth does not know the language `{}`", first.language), rows.len());
             continue;
         };
-        let insertions = file_insertions(&first.repo, path, language, &text, &rows, &mut splitter, &mut patch);
-        if insertions.is_empty() {
+        let edits = file_edits(&first.repo, path, language, &text, &rows, &mut splitter, &mut patch);
+        if edits.is_empty() {
             continue;
         }
         // `decode` succeeded, so the bytes are UTF-8.
         let old = String::from_utf8(bytes).expect("decoded text is UTF-8");
-        let new = insert_lines(&old, &insertions);
-        patch.comments += insertions.len();
+        let new = edit_lines(&old, &edits);
+        patch.comments += edits.len();
+        patch.replaced += edits.iter().filter(|edit| edit.replaces > 0).count();
         patch.files += 1;
         let diff = TextDiff::from_lines(&old, &new);
         patch.diff.push_str(&diff.unified_diff().context_radius(3).header(&format!("a/{path}"), &format!("b/{path}")).to_string());
@@ -105,9 +113,18 @@ pub fn repo_patch(root: &Path, rows: &[&Row<DocText>], max_unit_bytes: usize) ->
     patch
 }
 
-/// The comments to insert in one file as (1-based line to insert before, the lines),
-/// each answered unit found again in `text` (the file as [`decode`] gives it).
-fn file_insertions(
+/// A comment to write in a file: its lines go before line `line` (1-based), in place of
+/// the `replaces` lines from there (a stale doc's; 0 for a new comment).
+#[derive(Debug, PartialEq)]
+struct Edit {
+    line: u32,
+    replaces: u32,
+    text: String,
+}
+
+/// The comments to write in one file, each answered unit found again in `text` (the
+/// file as [`decode`] gives it).
+fn file_edits(
     repo: &str,
     path: &str,
     language: Language,
@@ -115,7 +132,7 @@ fn file_insertions(
     answered: &[(&Place, &DocText)],
     splitter: &mut Splitter,
     patch: &mut RepoPatch,
-) -> Vec<(u32, String)> {
+) -> Vec<Edit> {
     let units = splitter.split(language, path, text);
     let by_id: HashMap<String, &Unit> = unit_ids(repo, path, &units).into_iter().map(|(id, _)| id).zip(&units).collect();
     let mut insertions = Vec::new();
@@ -126,8 +143,8 @@ fn file_insertions(
         };
         // A unit in another language than its file (an R Markdown chunk's) is commented in its own.
         let unit_language = unit.language.unwrap_or(language);
-        match comment_lines(unit_language, unit, answer) {
-            Ok((line, mut lines)) => {
+        match comment_lines(unit_language, unit, answer, text) {
+            Ok((line, replaces, mut lines)) => {
                 // A header's lines would run into the comment lines of a license above it.
                 let above = || (line > 1).then(|| text.lines().nth(line as usize - 2)).flatten();
                 if unit.kind.is_file_header() && is_line_comment(unit_language, &lines) && above().is_some_and(|above| is_line_comment(unit_language, above)) {
@@ -138,59 +155,98 @@ fn file_insertions(
                 if outline && text.lines().nth(line as usize - 1).is_some_and(|below| !below.trim().is_empty()) {
                     lines.push('\n');
                 }
-                insertions.push((line, !outline, lines));
+                insertions.push((!outline, Edit { line, replaces, text: lines }));
             }
             Err(why) => patch.leave_out(why, 1),
         }
     }
     // The file's header above the doc of a definition at the same line.
-    insertions.sort_by_key(|(line, below_header, _)| (*line, *below_header));
-    insertions.into_iter().map(|(line, _, lines)| (line, lines)).collect()
+    insertions.sort_by_key(|(below_header, edit)| (edit.line, *below_header));
+    insertions.into_iter().map(|(_, edit)| edit).collect()
 }
 
-/// Where `unit`'s comment goes and its lines (ending in `\n`), from the docs `answer`.
-fn comment_lines(language: Language, unit: &Unit, answer: &DocText) -> Result<(u32, String), String> {
+/// Where `unit`'s comment goes in `text`, how many lines there it replaces, and its
+/// lines (ending in `\n`), from the docs `answer`.
+fn comment_lines(language: Language, unit: &Unit, answer: &DocText, text: &str) -> Result<(u32, u32, String), String> {
     let site = match &unit.doc_site {
         Some(site) => site,
         None if unit.part > 0 => return Err("it is a later part of a unit split for size".into()),
         None => return Err("it is top-level code, not a definition".into()),
     };
-    let (line, indent) = match site {
-        DocSite::Before { line, indent } => (*line, indent),
+    let (line, replaces, indent) = match site {
+        DocSite::Before { line, indent } => (*line, 0, indent.as_str()),
+        DocSite::Documented(doc) if unit.stale_doc.is_some() => stale_doc_lines(language, text, doc.clone())?,
         DocSite::Documented(_) => return Err("it is documented already".into()),
         DocSite::NoPlace(why) => return Err((*why).to_string()),
     };
     let syntax = comment_syntax(language.name(), unit.kind.as_str()).ok_or_else(|| format!("hearth knows no doc-comment syntax for {}", language.name()))?;
     let prose = comment_prose(&answer.text, unit.name.as_deref(), answer.cut_off)?;
-    if repeats_code(&prose, &unit.content) {
+    // The code without the old doc, which is part of the unit's content and whose words
+    // an answer may keep.
+    let old_doc: HashSet<&str> = unit.doc.iter().flat_map(|doc| doc.lines()).map(str::trim).collect();
+    let code: Vec<&str> = unit.content.lines().map(str::trim).filter(|line| !old_doc.contains(line)).collect();
+    if repeats_code(&prose, &code) {
         return Err("the answer repeats lines of the code".into());
     }
-    Ok((line, syntax.render(&prose, indent, "\n")?))
+    let comment = syntax.render(&prose, indent, "\n")?;
+    // An answer in place of a stale doc must not be stale itself.
+    let code = code.join("\n");
+    if unit.stale_doc.is_some() && stale_doc(language, &comment, &code, &code).is_some() {
+        return Err("the answer names parameters the code does not have".into());
+    }
+    Ok((line, replaces, comment))
 }
 
-/// Whether a line of `prose` is a line of `code` (ignoring indentation and lines too
-/// short to tell): a model that echoes the definition is not documenting it.
-fn repeats_code(prose: &[String], code: &str) -> bool {
-    let code: HashSet<&str> = code.lines().map(str::trim).filter(|line| line.len() >= 8).collect();
+/// The lines of a stale doc at `doc` in `text` as (first line, 1-based; how many; the
+/// indent they start at), when they hold the doc alone: comment lines, or one block
+/// comment, or a Python docstring on lines of its own.
+fn stale_doc_lines(language: Language, text: &str, doc: Range<usize>) -> Result<(u32, u32, &str), String> {
+    let start = text[..doc.start].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[doc.end..].find('\n').map_or(text.len(), |i| doc.end + i);
+    // A doc that holds its line's end (Rust's) ends on the line before.
+    let end = if doc.end > doc.start && text[..doc.end].ends_with('\n') { doc.end - 1 } else { end };
+    let indent = &text[start..doc.start];
+    if !indent.trim().is_empty() || !text[doc.end.min(end)..end].trim().is_empty() {
+        return Err("its stale doc shares its lines with code".into());
+    }
+    if !(language == Language::Python || only_comments(language, &text[doc.start..end])) {
+        return Err("its stale doc is not comment lines hearth can replace".into());
+    }
+    let first = text[..start].matches('\n').count() as u32 + 1;
+    let lines = text[start..end].matches('\n').count() as u32 + 1;
+    Ok((first, lines, indent))
+}
+
+/// Whether a line of `prose` is one of the `code` lines (trimmed; lines too short to
+/// tell do not count): a model that echoes the definition is not documenting it.
+fn repeats_code(prose: &[String], code: &[&str]) -> bool {
+    let code: HashSet<&str> = code.iter().copied().filter(|line| line.len() >= 8).collect();
     prose.iter().any(|line| code.contains(line.trim()))
 }
 
-/// `old` with each insertion's lines before its line. The lines take the line ending
-/// of the line they go before, so a CRLF file stays CRLF; a byte-order mark stays first.
-fn insert_lines(old: &str, insertions: &[(u32, String)]) -> String {
+/// `old` with each edit's lines before its line, in place of the lines it replaces. The
+/// lines take the line ending of the line they go before, so a CRLF file stays CRLF; a
+/// byte-order mark stays first.
+fn edit_lines(old: &str, edits: &[Edit]) -> String {
     let (bom, body) = match old.strip_prefix('\u{feff}') {
         Some(body) => ("\u{feff}", body),
         None => ("", old),
     };
-    let mut new = String::with_capacity(old.len() + insertions.iter().map(|(_, text)| text.len() * 2).sum::<usize>());
+    let mut new = String::with_capacity(old.len() + edits.iter().map(|edit| edit.text.len() * 2).sum::<usize>());
     new.push_str(bom);
-    let mut pending = insertions.iter().peekable();
+    let mut pending = edits.iter().peekable();
+    let mut skip = 0;
     for (index, line) in body.split_inclusive('\n').enumerate() {
         let eol = if line.ends_with("\r\n") || (!line.ends_with('\n') && body.contains("\r\n")) { "\r\n" } else { "\n" };
-        while let Some((_, text)) = pending.next_if(|(at, _)| *at as usize == index + 1) {
-            new.push_str(&text.replace('\n', eol));
+        while let Some(edit) = pending.next_if(|edit| edit.line as usize == index + 1) {
+            new.push_str(&edit.text.replace('\n', eol));
+            skip = skip.max(edit.replaces);
         }
-        new.push_str(line);
+        if skip > 0 {
+            skip -= 1;
+        } else {
+            new.push_str(line);
+        }
     }
     new
 }
@@ -351,6 +407,54 @@ mod tests {
         let units = Splitter::new(BUDGET).split(Language::Shell, "build.sh", &script);
         assert_eq!(units[0].doc.as_deref(), Some("# Builds the whole project with make."), "the header is the file's, not the license's");
         assert_eq!(repo_patch(root, &refs, BUDGET).comments, 0, "applied, the outlines changed");
+    }
+
+    #[test]
+    fn a_stale_doc_is_replaced_by_the_answer_and_a_current_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // `load` lost `path` to `source`; `save` still takes what its doc names.
+        let python = "def load(source):\n    \"\"\"Loads a file.\n\n    Args:\n        path: The file.\n    \"\"\"\n    return open(source).read()\n\n\ndef save(data, path):\n    \"\"\"Saves.\n\n    :param data: what\n    :param path: where\n    \"\"\"\n    open(path, 'w').write(data)\n\n\ndef peek(n): \"\"\":param m: gone\"\"\"\n";
+        std::fs::write(root.join("io.py"), python).unwrap();
+        let rust = "/// Crops.\n///\n/// # Arguments\n///\n/// * `width` - the new width\n#[inline]\npub fn crop(w: u32) -> u32 {\n    w\n}\n\n/// Keeps.\n#[inline]\n/// @param count how many\nfn keep(n: usize) -> usize { n }\n";
+        std::fs::write(root.join("img.rs"), rust).unwrap();
+        let js = "/**\n * Greets.\n * @param {string} name who\n */\nexport function greet(person) {\n  return `hi ${person}`;\n}\n";
+        std::fs::write(root.join("greet.js"), js).unwrap();
+        let units = Splitter::new(BUDGET).split(Language::Python, "io.py", python);
+        let stale: Vec<(&str, Option<&str>)> = units.iter().filter(|u| u.kind != UnitKind::Outline).map(|u| (u.name.as_deref().unwrap(), u.stale_doc.as_deref())).collect();
+        assert_eq!(stale, [("load", Some("its doc names parameters its code does not have: `path`")), ("save", None), ("peek", Some("its doc names parameters its code does not have: `m`"))]);
+
+        let mut all = rows(root, "io.py", Language::Python, &[("load", "Reads the file `source` names and returns its text."), ("save", "Writes data."), ("peek", "Peeks.")]);
+        all.extend(rows(root, "img.rs", Language::Rust, &[("crop", "/// Crops the image to the width `w`."), ("keep", "/// Returns `n`.")]));
+        all.extend(rows(root, "greet.js", Language::JavaScript, &[("greet", "/**\n * Says hello to `person` by name.\n * @param {string} name who\n */")]));
+        let refs: Vec<&Row<DocText>> = all.iter().collect();
+        let patch = repo_patch(root, &refs, BUDGET);
+        assert_eq!((patch.comments, patch.replaced, patch.files), (2, 2, 2), "{:?}\n{}", patch.left_out, patch.diff);
+        let left_out: Vec<(&str, usize)> = patch.left_out.iter().map(|(why, n)| (why.as_str(), *n)).collect();
+        assert_eq!(
+            left_out,
+            [
+                ("it is documented already", 1),
+                ("its stale doc is not comment lines hearth can replace", 1),
+                ("its stale doc shares its lines with code", 1),
+                ("the answer names parameters the code does not have", 1),
+            ],
+            "save's doc holds; keep's holds an attribute; peek's is on its def's line; greet's answer kept the stale name"
+        );
+        git_apply(root, &patch.diff);
+
+        let python = std::fs::read_to_string(root.join("io.py")).unwrap();
+        assert!(python.starts_with("def load(source):\n    \"\"\"Reads the file `source` names and returns its text.\"\"\"\n    return open(source).read()\n\n\ndef save"), "{python}");
+        let rust = std::fs::read_to_string(root.join("img.rs")).unwrap();
+        assert!(rust.starts_with("/// Crops the image to the width `w`.\n#[inline]\npub fn crop(w: u32) -> u32 {\n"), "{rust}");
+        // Walked again, the new docs hold: docs leave the units alone.
+        for (language, path, text) in [(Language::Python, "io.py", &python), (Language::Rust, "img.rs", &rust)] {
+            let units = Splitter::new(BUDGET).split(language, path, text);
+            assert!(units.iter().all(|u| u.stale_doc.is_none() || u.name.as_deref().is_some_and(|name| ["keep", "peek"].contains(&name))), "{units:#?}");
+        }
+        let check = "import ast, sys\ntree = ast.parse(open(sys.argv[1]).read())\nprint(ast.get_docstring(tree.body[0]))";
+        let read = Command::new("python3").args(["-c", check, root.join("io.py").to_str().unwrap()]).output().expect("python3 runs");
+        assert_eq!(String::from_utf8_lossy(&read.stdout), "Reads the file `source` names and returns its text.\n", "{read:?}");
     }
 
     #[test]
@@ -554,8 +658,11 @@ mod tests {
 
     #[test]
     fn inserted_lines_take_the_line_ending_of_the_line_they_precede() {
-        assert_eq!(insert_lines("a\nb\n", &[(2, "// x\n".into())]), "a\n// x\nb\n");
-        assert_eq!(insert_lines("a\r\nb", &[(1, "// x\n".into()), (2, "// y\n// z\n".into())]), "// x\r\na\r\n// y\r\n// z\r\nb");
-        assert_eq!(insert_lines("\u{feff}a\n", &[(1, "// x\n".into())]), "\u{feff}// x\na\n");
+        let insert = |line, text: &str| Edit { line, replaces: 0, text: text.into() };
+        assert_eq!(edit_lines("a\nb\n", &[insert(2, "// x\n")]), "a\n// x\nb\n");
+        assert_eq!(edit_lines("a\r\nb", &[insert(1, "// x\n"), insert(2, "// y\n// z\n")]), "// x\r\na\r\n// y\r\n// z\r\nb");
+        assert_eq!(edit_lines("\u{feff}a\n", &[insert(1, "// x\n")]), "\u{feff}// x\na\n");
+        // A stale doc's lines give way to the new comment.
+        assert_eq!(edit_lines("// old\r\n// doc\r\nfn a()\r\n", &[Edit { line: 1, replaces: 2, text: "// new\n".into() }]), "// new\r\nfn a()\r\n");
     }
 }
