@@ -9,7 +9,9 @@
 //! `.PARAMETER x` — never a word of prose, and a name counts as gone only when no
 //! word of the function's code is that name. A function that takes what its caller
 //! passes in bulk (`**kwargs`, `...args`, `arguments`) or destructures a parameter may
-//! document names its code never spells, so its doc is taken as it is.
+//! document names its code never spells, so its doc is taken as it is. A class's doc is
+//! not checked: it documents the parameters of a constructor it may inherit (Bokeh's
+//! properties name `default` and `help`, which their base class takes).
 
 use std::collections::HashSet;
 
