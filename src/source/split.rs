@@ -584,8 +584,9 @@ impl<'s> TreeWalker<'s> {
         let body = item.body.clone().or_else(|| node.child_by_field_name("body").map(|body| body.byte_range()));
         let stale_doc = match (&doc_site, item.kind) {
             (DocSite::Documented(doc), UnitKind::Function | UnitKind::Method) => {
-                let signature = &self.src[node.start_byte()..body.as_ref().map_or(node.end_byte(), |body| body.start.clamp(node.start_byte(), node.end_byte()))];
                 let code = [range.start..doc.start.clamp(range.start, range.end), doc.end.clamp(range.start, range.end)..range.end].map(|part| &self.src[part]).concat();
+                // A declaration without a body (TypeScript's overloads, one unit) is all signature.
+                let signature = body.as_ref().map_or(code.as_str(), |body| &self.src[node.start_byte()..body.start.clamp(node.start_byte(), node.end_byte())]);
                 stale_doc(self.language, &doc_text(self.src, doc.clone()), signature, &code)
             }
             _ => None,

@@ -7,7 +7,9 @@
 //! section, a NumPy-style `Parameters` section, a Markdown `# Arguments` list (Rust,
 //! Julia), C#'s `<param name="x">`, Swift's `- Parameter x:`, PowerShell's
 //! `.PARAMETER x` — never a word of prose, and a name counts as gone only when no
-//! word of the function's code is that name. A function that takes what its caller
+//! word of the function's signature is that name (its types and defaults count too). A
+//! word of the body does not keep it: `os.path` is no parameter `path`, and a
+//! parameter that became a local variable is gone all the same. A function that takes what its caller
 //! passes in bulk (`**kwargs`, `...args`, `arguments`) or destructures a parameter may
 //! document names its code never spells, so its doc is taken as it is. A class's doc is
 //! not checked: it documents the parameters of a constructor it may inherit (Bokeh's
@@ -19,14 +21,16 @@ use super::header::comments;
 use super::language::Language;
 
 /// Why `doc`, the doc of a function in `language`, no longer describes it: the names it
-/// documents as parameters that are not words of `code` (the function's code without
-/// its doc). `signature` is the code before the function's body. `None` when the doc
-/// names no such parameter, or when the function may take parameters it does not spell.
+/// documents as parameters that are not words of `signature` (the code before the
+/// function's body; PowerShell's, whose `param(...)` is in the body, is all of `code`,
+/// the function's code without its doc). `None` when the doc names no such parameter,
+/// or when the function may take parameters it does not spell.
 pub(crate) fn stale_doc(language: Language, doc: &str, signature: &str, code: &str) -> Option<String> {
     if takes_unnamed(language, signature, code) {
         return None;
     }
-    let words = words(code);
+    // PowerShell declares parameters in the body (`param(...)`).
+    let words = words(if language == Language::PowerShell { code } else { signature });
     let mut gone: Vec<String> = Vec::new();
     for name in documented_parameters(language, doc) {
         if !words.contains(name.as_str()) && !gone.contains(&name) {
@@ -328,8 +332,11 @@ mod tests {
         assert_eq!(stale_doc(JavaScript, doc, "function greet(person) ", new).as_deref(), Some("its doc names parameters its code does not have: `name`, `greeting`"));
         let py = "\"\"\"Loads.\n\nArgs:\n    path: the file.\n\"\"\"";
         assert_eq!(stale_doc(Python, py, "def load(source):", "def load(source):\n    return open(source)").as_deref(), Some("its doc names parameters its code does not have: `path`"));
-        // A name still used in the code (an attribute, a key) is not called gone.
-        assert_eq!(stale_doc(Python, py, "def load(self):", "def load(self):\n    return open(self.path)"), None);
+        // The signature decides, its annotations and defaults too; a word of the body does not.
+        assert_eq!(stale_doc(Python, py, "def load(self, p: path.Path):", "def load(self, p: path.Path):\n    return open(p)"), None);
+        assert!(stale_doc(Python, py, "def load(self):", "def load(self):\n    return open(os.path.join(self.root))").is_some());
+        let help = "<#\n.PARAMETER Sku\nThe SKU.\n#>";
+        assert_eq!(stale_doc(PowerShell, help, "function Get-Stock ", "function Get-Stock {\n    param([string] $Sku)\n}"), None);
     }
 
     #[test]
