@@ -713,6 +713,7 @@ fn docs_run_on_a_unit_whose_doc_names_parameters_its_code_no_longer_has() {
     export_ok(&out);
     let page = std::fs::read_to_string(out.join("export/repo/docs/io.py.md")).unwrap();
     assert!(page.contains("3 units, 2 documented in the source") && !page.contains("path: The file."), "{page}");
+    assert!(page.contains("## `load`") && page.contains("*In place of the source's doc: its doc names parameters its code does not have: `path`.*"), "{page}");
 
     // Its doc mended, it is documented: its row goes, nothing runs.
     std::fs::write(repo.join("io.py"), stale.replace("path: The file.", "source: The file.")).unwrap();

@@ -2,7 +2,7 @@
 //! digest by severity, and an index per repository. CommonMark, as GitHub, GitLab and
 //! editors render it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -49,8 +49,9 @@ fn first_sentence(doc: &str, cut_off: bool) -> Option<String> {
 /// The documentation page of one source file: its units in line order, a container
 /// before its members, each unit's comment as the model wrote it (in the language's own
 /// comment convention), or why it has none; a unit whose doc the source has already
-/// (`in_source`, which the model was not asked about) shows that doc, and says so.
-pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Row<DocText>], model: &TaskModel) -> String {
+/// (`in_source`, which the model was not asked about) shows that doc, and says so; a
+/// unit whose doc was `stale` says why the model's replaces it.
+pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Row<DocText>], stale: &HashMap<String, String>, model: &TaskModel) -> String {
     let mut page = format!("# {}\n\n", code(path));
     let summary = PageSummary::of(rows, in_source);
     let language = rows.iter().chain(in_source).next().map_or("", |r| r.place.language.as_str());
@@ -68,6 +69,9 @@ pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Row<DocText>],
         let _ = writeln!(page, "## {}\n", title(&row.place));
         if from_source {
             page.push_str("*Documented in the source:*\n\n");
+        }
+        if let Some(why) = stale.get(&row.place.unit_id) {
+            let _ = writeln!(page, "*In place of the source's doc: {}.*\n", inline(why));
         }
         match &row.outcome {
             Ok(DocText { text, cut_off }) => {
@@ -194,9 +198,13 @@ fn patch_section(patch: &RepoPatch, path: &Path, root: &str) -> String {
     if patch.comments > 0 {
         let _ = writeln!(
             section,
-            "[`docs.patch`](docs.patch) adds {} to {} of the checkout as it is now. Read it, then apply it: {}\n",
+            "[`docs.patch`](docs.patch) adds {} to {} of the checkout as it is now{}. Read it, then apply it: {}\n",
             count(patch.comments, "comment"),
             count(patch.files, "file"),
+            match patch.replaced {
+                0 => String::new(),
+                n => format!("; {} of them in place of a doc that names parameters its code no longer has (the old doc goes)", n),
+            },
             code(&format!("git -C {} apply {}", shell_word(root), shell_word(&path.display().to_string()))),
         );
     } else {
@@ -291,6 +299,16 @@ fn inline(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_patch_section_says_how_many_comments_replace_stale_docs() {
+        let mut patch = RepoPatch { comments: 3, files: 2, ..RepoPatch::default() };
+        let section = patch_section(&patch, Path::new("/x/docs.patch"), "/src/r");
+        assert!(section.contains("adds 3 comments to 2 files of the checkout as it is now. Read it"), "{section}");
+        patch.replaced = 1;
+        let section = patch_section(&patch, Path::new("/x/docs.patch"), "/src/r");
+        assert!(section.contains("now; 1 of them in place of a doc that names parameters its code no longer has (the old doc goes). Read it"), "{section}");
+    }
 
     #[test]
     fn code_spans_and_fences_outlast_the_backticks_inside() {

@@ -64,9 +64,14 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
     let to_absolute = std::path::absolute(to).map_err(|e| Error::io(to, e))?;
     let mut summary = ExportSummary::default();
 
-    // Units the docs task left to the doc the source has are on their file's page too.
+    // Units the docs task left to the doc the source has are on their file's page too,
+    // and a unit it ran on in place of a stale doc says so.
+    let source_docs = match &docs {
+        Some(_) => rows::read_source_docs(&run.units_files())?,
+        None => rows::SourceDocs::default(),
+    };
     let in_source = match &docs {
-        Some((model, _)) if model.documented_in_source.is_some() => rows::read_documented(&run.units_files())?,
+        Some((model, _)) if model.documented_in_source.is_some() => source_docs.documented,
         _ => Vec::new(),
     };
     let mut repos: BTreeMap<&str, RepoRows> = BTreeMap::new();
@@ -96,7 +101,7 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
             }
             for (path, (rows, in_source)) in by_file {
                 let page = Path::new("docs").join(format!("{}.md", safe_relative(path).display()));
-                staging.write(&folder.join(&page), &markdown::doc_page(path, &rows, &in_source, model))?;
+                staging.write(&folder.join(&page), &markdown::doc_page(path, &rows, &in_source, &source_docs.stale, model))?;
                 let page_summary = markdown::PageSummary::of(&rows, &in_source);
                 summary.unanswered += page_summary.missing;
                 pages.insert(path.to_string(), (page.display().to_string(), page_summary));

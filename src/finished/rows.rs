@@ -1,6 +1,7 @@
 //! A finished run's rows, read from their part files: docs and reviews into plain
 //! structs, any task's batch by batch.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -91,12 +92,21 @@ pub fn read_reviews(parts: &[PathBuf]) -> Result<Vec<Row<Vec<Finding>>>> {
     })
 }
 
-/// Each unit of the walk's `units_files` whose doc the source has already, with that
-/// doc: the units a docs task that leaves them alone (`skip_documented`) has no row
-/// of. A stale doc is not one: the task ran on its unit. Reads the place and doc
+/// The docs the source has, as the walk found them.
+#[derive(Debug, Default)]
+pub struct SourceDocs {
+    /// Each unit whose doc the source has already, with that doc: the units a docs task
+    /// that leaves them alone (`skip_documented`) has no row of. A stale doc is not one.
+    pub documented: Vec<Row<DocText>>,
+    /// Unit id → why its doc is stale ([`crate::source::Unit::stale_doc`]): units the
+    /// docs task ran on in place of the doc they have.
+    pub stale: HashMap<String, String>,
+}
+
+/// The docs the source has, from the walk's `units_files`. Reads the place and doc
 /// columns only, not the code.
-pub fn read_documented(units_files: &[PathBuf]) -> Result<Vec<Row<DocText>>> {
-    let mut rows = Vec::new();
+pub fn read_source_docs(units_files: &[PathBuf]) -> Result<SourceDocs> {
+    let mut docs = SourceDocs::default();
     for path in units_files {
         let file = open_parquet(path)?;
         let wanted = ProjectionMask::columns(file.parquet_schema(), PLACE_COLUMNS.iter().copied().chain(["doc", "stale_doc"]));
@@ -105,13 +115,18 @@ pub fn read_documented(units_files: &[PathBuf]) -> Result<Vec<Row<DocText>>> {
             let doc = columns.string("doc")?;
             // A walk by a hearth before stale docs has no such column.
             let stale = columns.optional_string("stale_doc")?;
-            for row in (0..columns.num_rows()).filter(|&row| doc.is_valid(row) && stale.is_none_or(|stale| stale.is_null(row))) {
-                rows.push(Row { place: columns.place(row)?, outcome: Ok(DocText { text: doc.value(row).to_string(), cut_off: false }) });
+            for row in (0..columns.num_rows()).filter(|&row| doc.is_valid(row)) {
+                match stale.filter(|stale| stale.is_valid(row)) {
+                    Some(stale) => {
+                        docs.stale.insert(columns.string("unit_id")?.value(row).to_string(), stale.value(row).to_string());
+                    }
+                    None => docs.documented.push(Row { place: columns.place(row)?, outcome: Ok(DocText { text: doc.value(row).to_string(), cut_off: false }) }),
+                }
             }
             Ok(())
         })?;
     }
-    Ok(rows)
+    Ok(docs)
 }
 
 /// The columns [`Columns::place`] reads.
