@@ -495,7 +495,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        out!("{} units ({} files skipped) in the sources; a run into {} would:", walk.units, walk.skipped, pipeline.output.dir.display())?;
+        let stale = match walk.stale_docs {
+            0 => String::new(),
+            n => format!(", {n} whose doc names parameters their code no longer has"),
+        };
+        out!("{} units ({} files skipped{stale}) in the sources; a run into {} would:", walk.units, walk.skipped, pipeline.output.dir.display())?;
         out!("{:>6} {:>7} {:>7} {:>7} {:>7} {:>10}", "task", "units", "carry", "run", "drop", "code run")?;
         for t in &tasks {
             out!("{:>6} {:>7} {:>7} {:>7} {:>7} {:>10}", t.task, t.units, t.carried, t.run, t.dropped, format!("{:.1} KiB", t.run_bytes as f64 / 1024.0))?;
