@@ -564,7 +564,7 @@ mod tests {
             ("revenue.sql", Language::Sql, "SELECT region, sum(total) AS revenue\nFROM orders\nGROUP BY region;\n", "-- Revenue per region."),
             ("env.py", Language::Python, "#!/usr/bin/env python3\n# -*- coding: utf-8 -*-\nfrom __future__ import annotations\nimport os\nprint(os.environ)\n", "Prints the environment."),
             ("lib.rs", Language::Rust, "#![forbid(unsafe_code)]\npub use std::fmt::Display;\n", "/// Re-exports `Display`."),
-            ("checksum.h", Language::C, "#ifndef CHECKSUM_H\n#define CHECKSUM_H\nint luhn(const char *digits);\n#endif\n", "/** @file Check digits for barcodes. */"),
+            ("checksum.h", Language::C, "#ifndef CHECKSUM_H\n#define CHECKSUM_H\nextern const int luhn_weights[2];\n#endif\n", "/** @file Check digits for barcodes. */"),
             ("README.md", Language::Markdown, "# App\n\nDeploys the app.\n", "Describes the app."),
         ];
         let mut all = Vec::new();

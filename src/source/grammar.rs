@@ -485,6 +485,15 @@ pub(crate) fn classify<'t>(
                 item.owner = owner;
                 Some(item)
             }
+            // A prototype (`int add(int a, int b);`, a member function declared in its
+            // class, `virtual void draw() = 0;`): what a header documents, as Java's
+            // interfaces and Objective-C's @interface are documented where declared.
+            "declaration" | "field_declaration" => {
+                let function = c_prototype(node)?;
+                let (owner, name) = c_function_name(function.child_by_field_name("declarator")?, src);
+                let kind = if in_container || owner.is_some() { UnitKind::Method } else { UnitKind::Function };
+                Some(Item { owner, ..Item::leaf(kind, Some(name?)) })
+            }
             "class_specifier" if body.is_some() => Some(Item::container(UnitKind::Class, name(), body)),
             "struct_specifier" | "union_specifier" if body.is_some() => {
                 if language != Language::C {
@@ -494,7 +503,8 @@ pub(crate) fn classify<'t>(
                 }
             }
             "enum_specifier" if body.is_some() => Some(Item::leaf(UnitKind::Enum, name())),
-            "type_definition" => Some(Item::leaf(UnitKind::Type, field_text(node, "declarator", src))),
+            // Named by the name it declares: `stock_cb` of `typedef int (*stock_cb)(int);`.
+            "type_definition" => Some(Item::leaf(UnitKind::Type, c_function_name(node.child_by_field_name("declarator")?, src).1)),
             "namespace_definition" => Some(Item::container(UnitKind::Module, name(), body)),
             "template_declaration" => {
                 let mut cursor = node.walk();
@@ -1334,6 +1344,52 @@ fn go_receiver_type(receiver: Node<'_>, src: &str) -> Option<String> {
     Some(clean_name(text.split('[').next().unwrap_or(text)))
 }
 
+/// The function declarator of a C/C++ declaration that declares a function: through a
+/// returned pointer or reference (`char *dup(const char *s);`), not a pointer to a
+/// function (`int (*handler)(int);`, a variable).
+fn c_prototype(declaration: Node<'_>) -> Option<Node<'_>> {
+    let mut declarator = declaration.child_by_field_name("declarator")?;
+    loop {
+        match declarator.kind() {
+            "function_declarator" => {
+                let name = declarator.child_by_field_name("declarator")?;
+                return (name.kind() != "parenthesized_declarator").then_some(declarator);
+            }
+            "pointer_declarator" => declarator = declarator.child_by_field_name("declarator")?,
+            "reference_declarator" => declarator = declarator.named_child(0)?,
+            _ => return None,
+        }
+    }
+}
+
+/// Whether a C/C++ function leaves a parameter unnamed (`int put(char *, size_t);`) or,
+/// in C, its parameters unsaid (`int get();`): its doc's names cannot be checked.
+pub(crate) fn c_unnamed_parameters(language: Language, definition: Node<'_>) -> bool {
+    if !matches!(language, Language::C | Language::Cpp | Language::Cuda | Language::ObjC) {
+        return false;
+    }
+    let mut node = definition;
+    // A template's function, an `extern "C"` one.
+    while let Some(inner) = node.named_child(node.named_child_count().saturating_sub(1) as u32).filter(|_| matches!(node.kind(), "template_declaration" | "linkage_specification")) {
+        node = inner;
+    }
+    let function = match node.kind() {
+        "function_definition" => {
+            let mut declarator = node.child_by_field_name("declarator");
+            while let Some(d) = declarator.filter(|d| d.kind() != "function_declarator") {
+                declarator = if d.kind() == "reference_declarator" { d.named_child(0) } else { d.child_by_field_name("declarator") };
+            }
+            declarator
+        }
+        _ => c_prototype(node),
+    };
+    let Some(parameters) = function.and_then(|f| f.child_by_field_name("parameters")) else { return false };
+    let mut cursor = parameters.walk();
+    let mut list = parameters.named_children(&mut cursor).filter(|p| !p.is_extra());
+    let unnamed = list.any(|p| p.kind() == "parameter_declaration" && p.child_by_field_name("declarator").is_none_or(|d| d.kind() == "abstract_pointer_declarator" || d.kind().starts_with("abstract_")));
+    unnamed || (language == Language::C && parameters.named_child_count() == 0)
+}
+
 /// Finds the declared name inside a C/C++ declarator (`*foo(int)`, `Foo::bar() const`),
 /// splitting a qualified name into its owner and the name.
 fn c_function_name(mut declarator: Node<'_>, src: &str) -> (Option<String>, Option<String>) {
@@ -1354,8 +1410,9 @@ fn c_function_name(mut declarator: Node<'_>, src: &str) -> (Option<String>, Opti
                 let target = declarator.child_by_field_name("type").map_or("", |t| &src[t.byte_range()]);
                 return (None, Some(clean_name(&format!("operator {target}"))));
             }
-            // A reference declarator (`T& sum()`) holds its declarator in no field.
-            "reference_declarator" => match declarator.named_child(0) {
+            // A reference declarator (`T& sum()`) and a parenthesized one (`(*cb)`) hold
+            // their declarator in no field.
+            "reference_declarator" | "parenthesized_declarator" => match declarator.named_child(0) {
                 Some(inner) => declarator = inner,
                 None => return (None, None),
             },

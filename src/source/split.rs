@@ -583,7 +583,7 @@ impl<'s> TreeWalker<'s> {
         let code = item.kind == UnitKind::Code;
         let body = item.body.clone().or_else(|| node.child_by_field_name("body").map(|body| body.byte_range()));
         let stale_doc = match (&doc_site, item.kind) {
-            (DocSite::Documented(doc), UnitKind::Function | UnitKind::Method) => {
+            (DocSite::Documented(doc), UnitKind::Function | UnitKind::Method) if !grammar::c_unnamed_parameters(self.language, node) => {
                 let code = [range.start..doc.start.clamp(range.start, range.end), doc.end.clamp(range.start, range.end)..range.end].map(|part| &self.src[part]).concat();
                 // A declaration without a body (TypeScript's overloads, one unit) is all signature.
                 let signature = body.as_ref().map_or(code.as_str(), |body| &self.src[node.start_byte()..body.start.clamp(node.start_byte(), node.end_byte())]);
@@ -1288,6 +1288,27 @@ mod tests {
              "struct - R 10-14", "method R sum 11-11", "method R operator bool 12-12", "method R operator() 13-13"],
             "a specialization is named with its arguments; a reference's or conversion's name is found"
         );
+    }
+
+    #[test]
+    fn c_and_cpp_prototypes_are_units_documented_where_declared() {
+        let header = "#include <stddef.h>\n\n/**\n * Adds to a stock.\n * @param s the stock\n * @param n how many\n */\nint stock_add(struct stock *s, size_t n);\nchar *stock_name(const struct stock *s);\nint (*on_change)(int);\nextern int stock_count;\ntypedef int (*stock_cb)(struct stock *);\n";
+        assert_eq!(
+            summary(&without_outline(split(Language::C, header))),
+            ["code - - 1-1", "function - stock_add 3-8", "function - stock_name 9-9", "code - - 10-11", "type - stock_cb 12-12"],
+            "a pointer to a function is a variable; a typedef is named by the name it declares"
+        );
+        let cpp = "namespace shop {\nclass Basket {\n public:\n  /// Adds.\n  void add(const std::string& sku);\n  virtual int size() const = 0;\n  friend bool operator==(const Basket&, const Basket&);\n};\ndouble total(const Basket& b);\n}\n";
+        assert_eq!(
+            summary(&without_outline(split(Language::Cpp, cpp))),
+            ["module - shop 1-10", "class shop Basket 2-8", "method shop::Basket add 4-5", "method shop::Basket size 6-6", "function shop total 9-9"]
+        );
+        // A prototype's parameters are its signature: a doc naming one it lost is stale,
+        // one naming parameters the prototype leaves unnamed cannot be judged.
+        let stale = |language, text: &str| split(language, text).into_iter().filter_map(|u| Some((u.name?, u.stale_doc))).collect::<Vec<_>>();
+        assert_eq!(stale(Language::C, "/** @param len the length */\nint put(const char *s);\n"), [("put".to_string(), Some("its doc names parameters its code does not have: `len`".to_string()))]);
+        assert_eq!(stale(Language::C, "/** @param len the length */\nint put(const char *, size_t);\n"), [("put".to_string(), None)]);
+        assert_eq!(stale(Language::Cpp, "/// \\param [in] n count\nvoid fill(int n) {}\n"), [("fill".to_string(), None)]);
     }
 
     #[test]

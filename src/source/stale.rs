@@ -221,12 +221,13 @@ fn tagged(language: Language, text: &str) -> Vec<String> {
     let Some(rest) = ["@param", "\\param", "@arg ", "@argument "].iter().find_map(|tag| text.strip_prefix(tag)) else {
         return names;
     };
-    // `@param[in]`, `@param[in,out]`: a direction.
-    let rest = if rest.starts_with('[') { rest.split_once(']').map_or("", |(_, rest)| rest) } else { rest };
+    // `@param[in]`, `\param [in,out]`: a direction, where JSDoc's `[x=1]` is a name.
+    let rest = after_direction(rest).unwrap_or(rest);
     if !rest.starts_with(char::is_whitespace) {
         return names;
     }
-    let mut rest = rest.trim_start();
+    let rest = rest.trim_start();
+    let mut rest = after_direction(rest).map_or(rest, str::trim_start);
     // JSDoc's `{type}`, which may hold braces of its own.
     if rest.starts_with('{') {
         let mut depth = 0;
@@ -248,6 +249,12 @@ fn tagged(language: Language, text: &str) -> Vec<String> {
     let token = token.trim_start_matches(['[', '&']).trim_start_matches("...").split(['=', ']', '.']).next().unwrap_or("");
     names.extend(token.split(',').filter(|name| !name.is_empty()).map(str::to_string));
     names
+}
+
+/// What follows a Doxygen parameter's direction (`[in]`, `[in,out]`) at the start of `text`.
+fn after_direction(text: &str) -> Option<&str> {
+    let (direction, rest) = text.strip_prefix('[')?.split_once(']')?;
+    direction.split(',').all(|d| ["in", "out", "inout"].contains(&d.trim())).then_some(rest)
 }
 
 /// A doc's line without its comment marker: `///`, `#'`, a block comment's opening,
@@ -304,7 +311,7 @@ mod tests {
         let jsdoc = "/**\n * @param {Object.<string, {a: number}>} opts - options\n * @param {string} opts.name\n * @param {number} [count=1]\n * @param {...number} rest\n */";
         assert_eq!(params(JavaScript, jsdoc), ["opts", "opts", "count", "rest"]);
         assert_eq!(params(Php, "/**\n * @param string|null $name The name.\n * @param array &$out\n * @param int ...$more\n */"), ["name", "out", "more"]);
-        assert_eq!(params(Cpp, "/// Copies.\n/// @param[in] src source\n/// @param[out] dst target\n/// \\param n count\n/// @tparam T element"), ["src", "dst", "n"]);
+        assert_eq!(params(Cpp, "/// Copies.\n/// @param[in] src source\n/// @param[out] dst target\n/// \\param n count\n/// \\param [in, out] buf data\n/// @tparam T element"), ["src", "dst", "n", "buf"]);
         assert_eq!(params(Ruby, "# Greets.\n# @param name [String] who\n# @return [String]"), ["name"]);
         assert_eq!(params(R, "#' Adds.\n#' @param a,b Numbers.\n#' @return A number."), ["a", "b"]);
         assert_eq!(params(Python, "\"\"\"Loads.\n\n:param path: the file\n:param int retries: how often\n:type path: str\n:keyword timeout: seconds\n:returns: the data\n:param fast bool: name and type swapped\n\"\"\""), ["path", "retries", "path"]);
