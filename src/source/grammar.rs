@@ -487,8 +487,12 @@ pub(crate) fn classify<'t>(
             }
             // A prototype (`int add(int a, int b);`, a member function declared in its
             // class, `virtual void draw() = 0;`): what a header documents, as Java's
-            // interfaces and Objective-C's @interface are documented where declared.
-            "declaration" | "field_declaration" => {
+            // interfaces and Objective-C's @interface are documented where declared. A
+            // macro's call in a class (`Q_PROPERTY(int x READ x)`) reads as one with no
+            // type, or runs into the declaration before it, which then lacks its `;`; an
+            // export macro before the type (`ZSTDLIB_API size_t ZSTD_compress(…);`) is an
+            // error inside a prototype, which stays one.
+            "declaration" | "field_declaration" if node.child_by_field_name("type").is_some() && src[node.byte_range()].ends_with(';') => {
                 let function = c_prototype(node)?;
                 let (owner, name) = c_function_name(function.child_by_field_name("declarator")?, src);
                 let kind = if in_container || owner.is_some() { UnitKind::Method } else { UnitKind::Function };
