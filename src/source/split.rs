@@ -1298,11 +1298,14 @@ mod tests {
             ["code - - 1-1", "function - stock_add 3-8", "function - stock_name 9-9", "code - - 10-11", "type - stock_cb 12-12"],
             "a pointer to a function is a variable; a typedef is named by the name it declares"
         );
-        let cpp = "namespace shop {\nclass Basket {\n public:\n  /// Adds.\n  void add(const std::string& sku);\n  virtual int size() const = 0;\n  friend bool operator==(const Basket&, const Basket&);\n};\ndouble total(const Basket& b);\n}\n";
+        let cpp = "namespace shop {\nclass Basket {\n  Q_PROPERTY(int size READ size)\n public:\n  /// Adds.\n  void add(const std::string& sku);\n  virtual int size() const = 0;\n  friend bool operator==(const Basket&, const Basket&);\n};\ndouble total(const Basket& b);\n}\n";
         assert_eq!(
             summary(&without_outline(split(Language::Cpp, cpp))),
-            ["module - shop 1-10", "class shop Basket 2-8", "method shop::Basket add 4-5", "method shop::Basket size 6-6", "function shop total 9-9"]
+            ["module - shop 1-11", "class shop Basket 2-9", "method shop::Basket add 5-6", "method shop::Basket size 7-7", "function shop total 10-10"],
+            "a macro's call is no declaration"
         );
+        let exported = "ZSTDLIB_API size_t ZSTD_compress(void* dst, size_t cap);\nZSTDLIB_API unsigned ZSTD_versionNumber(void);\n";
+        assert_eq!(summary(&without_outline(split(Language::C, exported))), ["function - ZSTD_compress 1-1", "function - ZSTD_versionNumber 2-2"], "an export macro before the type");
         // A prototype's parameters are its signature: a doc naming one it lost is stale,
         // one naming parameters the prototype leaves unnamed cannot be judged.
         let stale = |language, text: &str| split(language, text).into_iter().filter_map(|u| Some((u.name?, u.stale_doc))).collect::<Vec<_>>();
