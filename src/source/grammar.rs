@@ -165,6 +165,19 @@ pub(crate) fn is_annotation(language: Language, node: Node<'_>, src: &str) -> bo
         || is_doc(language, node, src)
         || matches!(node.kind(), "attribute_item" | "attribute_declaration" | "annotation" | "pragma")
         || elixir_attribute(node, src).is_some_and(|name| FUNCTION_ATTRIBUTES.contains(&name))
+        || c_attribute_macros(language, node, src)
+}
+
+/// C's attribute macros on lines of their own above a function (zstd's `MEM_STATIC` and
+/// `FORCE_INLINE_TEMPLATE`, `static INLINE_KEYWORD UNUSED_ATTR`), which the grammar
+/// reads as a declaration missing its `;`:
+/// the function's, as `[[nodiscard]]` would be, so the doc above them is its doc.
+fn c_attribute_macros(language: Language, node: Node<'_>, src: &str) -> bool {
+    let text = &src[node.byte_range()];
+    matches!(language, Language::C | Language::Cpp | Language::Cuda | Language::ObjC)
+        && node.kind() == "declaration"
+        && !text.ends_with(';')
+        && text.split_whitespace().all(|word| ["static", "inline", "extern"].contains(&word) || word.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
 }
 
 /// The Elixir module attributes written above the `def` they are about; the others

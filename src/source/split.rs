@@ -1304,6 +1304,11 @@ mod tests {
             ["module - shop 1-11", "class shop Basket 2-9", "method shop::Basket add 5-6", "method shop::Basket size 7-7", "function shop total 10-10"],
             "a macro's call is no declaration"
         );
+        // Attribute macros on lines of their own are the function's, and the doc above them its doc.
+        let attributed = "/** Adds. */\nMEM_STATIC\nFORCE_INLINE_ATTR\nsize_t add(size_t a)\n{\n    return a + 1;\n}\n\n/** Checks. */\nstatic INLINE_KEYWORD UNUSED_ATTR\nvoid check(const char *format, ...) {}\n";
+        let units = without_outline(split(Language::C, attributed));
+        assert_eq!(summary(&units), ["function - add 1-7", "function - check 9-11"]);
+        assert_eq!(units.iter().map(|u| u.doc.as_deref()).collect::<Vec<_>>(), [Some("/** Adds. */"), Some("/** Checks. */")]);
         let exported = "ZSTDLIB_API size_t ZSTD_compress(void* dst, size_t cap);\nZSTDLIB_API unsigned ZSTD_versionNumber(void);\n";
         assert_eq!(summary(&without_outline(split(Language::C, exported))), ["function - ZSTD_compress 1-1", "function - ZSTD_versionNumber 2-2"], "an export macro before the type");
         // A prototype's parameters are its signature: a doc naming one it lost is stale,
