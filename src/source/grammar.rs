@@ -170,8 +170,8 @@ pub(crate) fn is_annotation(language: Language, node: Node<'_>, src: &str) -> bo
 
 /// C's attribute macros on lines of their own above a function (zstd's `MEM_STATIC` and
 /// `FORCE_INLINE_TEMPLATE`, `static INLINE_KEYWORD UNUSED_ATTR`), which the grammar
-/// reads as a declaration missing its `;`:
-/// the function's, as `[[nodiscard]]` would be, so the doc above them is its doc.
+/// reads as a declaration missing its `;`: the function's, as `[[nodiscard]]` would be,
+/// so the doc above them is its doc.
 fn c_attribute_macros(language: Language, node: Node<'_>, src: &str) -> bool {
     let text = &src[node.byte_range()];
     matches!(language, Language::C | Language::Cpp | Language::Cuda | Language::ObjC)
@@ -1403,7 +1403,8 @@ pub(crate) fn c_unnamed_parameters(language: Language, definition: Node<'_>) -> 
     let Some(parameters) = function.and_then(|f| f.child_by_field_name("parameters")) else { return false };
     let mut cursor = parameters.walk();
     let mut list = parameters.named_children(&mut cursor).filter(|p| !p.is_extra());
-    let unnamed = list.any(|p| p.kind() == "parameter_declaration" && p.child_by_field_name("declarator").is_none_or(|d| d.kind() == "abstract_pointer_declarator" || d.kind().starts_with("abstract_")));
+    // `char *` declares an abstract pointer, no name.
+    let unnamed = list.any(|p| p.kind() == "parameter_declaration" && p.child_by_field_name("declarator").is_none_or(|d| d.kind().starts_with("abstract_")));
     unnamed || (language == Language::C && parameters.named_child_count() == 0)
 }
 

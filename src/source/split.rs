@@ -583,12 +583,7 @@ impl<'s> TreeWalker<'s> {
         let code = item.kind == UnitKind::Code;
         let body = item.body.clone().or_else(|| node.child_by_field_name("body").map(|body| body.byte_range()));
         let stale_doc = match (&doc_site, item.kind) {
-            (DocSite::Documented(doc), UnitKind::Function | UnitKind::Method) if !grammar::c_unnamed_parameters(self.language, node) => {
-                let code = [range.start..doc.start.clamp(range.start, range.end), doc.end.clamp(range.start, range.end)..range.end].map(|part| &self.src[part]).concat();
-                // A declaration without a body (TypeScript's overloads, one unit) is all signature.
-                let signature = body.as_ref().map_or(code.as_str(), |body| &self.src[node.start_byte()..body.start.clamp(node.start_byte(), node.end_byte())]);
-                stale_doc(self.language, &doc_text(self.src, doc.clone()), signature, &code)
-            }
+            (DocSite::Documented(doc), UnitKind::Function | UnitKind::Method) => self.stale_doc(node, &range, doc, body.as_ref()),
             _ => None,
         };
         let doc_site = (!code).then_some(doc_site);
@@ -618,6 +613,18 @@ impl<'s> TreeWalker<'s> {
             return if item.kind == UnitKind::Code { elided } else { vec![members.byte_range()] };
         }
         body.into_iter().collect()
+    }
+
+    /// Why the `doc` of the function `node` (whose unit spans `range`) no longer
+    /// describes it, judged by its signature: the code before its `body`, or all of it
+    /// for a declaration without one (TypeScript's overloads, one unit; a C prototype).
+    fn stale_doc(&self, node: Node<'_>, range: &Range<usize>, doc: &Range<usize>, body: Option<&Range<usize>>) -> Option<String> {
+        if grammar::c_unnamed_parameters(self.language, node) {
+            return None;
+        }
+        let code = [range.start..doc.start.clamp(range.start, range.end), doc.end.clamp(range.start, range.end)..range.end].map(|part| &self.src[part]).concat();
+        let signature = body.map_or(code.as_str(), |body| &self.src[node.start_byte()..body.start.clamp(node.start_byte(), node.end_byte())]);
+        stale_doc(self.language, &doc_text(self.src, doc.clone()), signature, &code)
     }
 
     /// Top-level code between definitions; nothing when it is only comments (or tags).
