@@ -7,13 +7,15 @@
 //! section, a NumPy-style `Parameters` section, a Markdown `# Arguments` list (Rust,
 //! Julia), C#'s `<param name="x">`, Swift's `- Parameter x:`, PowerShell's
 //! `.PARAMETER x` — never a word of prose, and a name counts as gone only when no
-//! word of the function's signature is that name (its types and defaults count too). A
-//! word of the body does not keep it: `os.path` is no parameter `path`, and a
-//! parameter that became a local variable is gone all the same. A function that takes what its caller
-//! passes in bulk (`**kwargs`, `...args`, `arguments`) or destructures a parameter may
-//! document names its code never spells, so its doc is taken as it is. A class's doc is
-//! not checked: it documents the parameters of a constructor it may inherit (Bokeh's
-//! properties name `default` and `help`, which their base class takes).
+//! word of the function's signature is that name (its types and defaults count too).
+//! A word of the body does not keep it: `os.path` is no parameter `path`, and a
+//! parameter that became a local variable is gone all the same.
+//!
+//! A function that takes what its caller passes in bulk (`**kwargs`, `...args`,
+//! `arguments`) or destructures a parameter may document names its code never spells,
+//! so its doc is taken as it is. A class's doc is not checked: it documents the
+//! parameters of a constructor it may inherit (Bokeh's properties name `default` and
+//! `help`, which their base class takes).
 
 use std::collections::HashSet;
 
