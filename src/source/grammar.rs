@@ -171,13 +171,24 @@ pub(crate) fn is_annotation(language: Language, node: Node<'_>, src: &str) -> bo
 /// C's attribute macros on lines of their own above a function (zstd's `MEM_STATIC` and
 /// `FORCE_INLINE_TEMPLATE`, `static INLINE_KEYWORD UNUSED_ATTR`), which the grammar
 /// reads as a declaration missing its `;`: the function's, as `[[nodiscard]]` would be,
-/// so the doc above them is its doc.
+/// so the doc above them is its doc. In C++ such a declaration may hold the return type
+/// too (libstdc++'s `_GLIBCXX20_CONSTEXPR\nconst_iterator\ncbegin() const`), the
+/// function below it then read without one.
 fn c_attribute_macros(language: Language, node: Node<'_>, src: &str) -> bool {
     let text = &src[node.byte_range()];
-    matches!(language, Language::C | Language::Cpp | Language::Cuda | Language::ObjC)
-        && node.kind() == "declaration"
-        && !text.ends_with(';')
-        && text.split_whitespace().all(|word| ["static", "inline", "extern"].contains(&word) || word.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+    if !matches!(language, Language::C | Language::Cpp | Language::Cuda | Language::ObjC) || !matches!(node.kind(), "declaration" | "field_declaration") || text.ends_with(';') {
+        return false;
+    }
+    let mut words = text.trim_start();
+    while let Some((_, rest)) = words.strip_prefix("[[").and_then(|attribute| attribute.split_once("]]")) {
+        words = rest.trim_start();
+    }
+    let words: Vec<&str> = words.split_whitespace().collect();
+    let macro_like = |word: &str| ["static", "inline", "extern"].contains(&word) || word.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    let typeless_function_below = || node.next_named_sibling().is_some_and(|next| next.kind() == "function_definition" && next.child_by_field_name("type").is_none());
+    !words.is_empty()
+        && words.iter().all(|word| word.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        && (words.iter().all(|word| macro_like(word)) || typeless_function_below())
 }
 
 /// The Elixir module attributes written above the `def` they are about; the others

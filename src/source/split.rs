@@ -1316,6 +1316,10 @@ mod tests {
         let units = without_outline(split(Language::C, attributed));
         assert_eq!(summary(&units), ["function - add 1-7", "function - check 9-11"]);
         assert_eq!(units.iter().map(|u| u.doc.as_deref()).collect::<Vec<_>>(), [Some("/** Adds. */"), Some("/** Checks. */")]);
+        // In C++ such a declaration may hold the return type, the function then read without one.
+        let constexpr = "class vec {\n public:\n  /// Starts.\n  [[__nodiscard__]] _GLIBCXX20_CONSTEXPR\n  const_iterator\n  cbegin() const noexcept\n  { return it(); }\n};\n";
+        let units = split(Language::Cpp, constexpr);
+        assert_eq!((summary(&units[1..]), units[1].doc.as_deref()), (vec!["method vec cbegin 3-7".to_string()], Some("/// Starts.")));
         let exported = "ZSTDLIB_API size_t ZSTD_compress(void* dst, size_t cap);\nZSTDLIB_API unsigned ZSTD_versionNumber(void);\n";
         assert_eq!(summary(&without_outline(split(Language::C, exported))), ["function - ZSTD_compress 1-1", "function - ZSTD_versionNumber 2-2"], "an export macro before the type");
         // A prototype's parameters are its signature: a doc naming one it lost is stale,
