@@ -1390,18 +1390,18 @@ fn c_prototype(declaration: Node<'_>) -> Option<Node<'_>> {
     }
 }
 
-/// Whether a C/C++ function leaves a parameter unnamed (`int put(char *, size_t);`) or,
-/// in C, its parameters unsaid (`int get();`): its doc's names cannot be checked.
-pub(crate) fn c_unnamed_parameters(language: Language, definition: Node<'_>) -> bool {
+/// The function declarator of a C/C++ function definition or prototype (through a
+/// template, an `extern "C"`, a returned pointer or reference); `None` for anything else.
+fn c_function_declarator(language: Language, definition: Node<'_>) -> Option<Node<'_>> {
     if !matches!(language, Language::C | Language::Cpp | Language::Cuda | Language::ObjC) {
-        return false;
+        return None;
     }
     let mut node = definition;
     // A template's function, an `extern "C"` one.
     while let Some(inner) = node.named_child(node.named_child_count().saturating_sub(1) as u32).filter(|_| matches!(node.kind(), "template_declaration" | "linkage_specification")) {
         node = inner;
     }
-    let function = match node.kind() {
+    match node.kind() {
         "function_definition" => {
             let mut declarator = node.child_by_field_name("declarator");
             while let Some(d) = declarator.filter(|d| d.kind() != "function_declarator") {
@@ -1410,8 +1410,20 @@ pub(crate) fn c_unnamed_parameters(language: Language, definition: Node<'_>) -> 
             declarator
         }
         _ => c_prototype(node),
-    };
-    let Some(parameters) = function.and_then(|f| f.child_by_field_name("parameters")) else { return false };
+    }
+}
+
+/// A C/C++ function's parameter list as written, its whitespace collapsed: what tells a
+/// forward declaration of a function from another overload of its name.
+pub(crate) fn c_parameters(language: Language, definition: Node<'_>, src: &str) -> Option<String> {
+    let parameters = c_function_declarator(language, definition)?.child_by_field_name("parameters")?;
+    Some(src[parameters.byte_range()].split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Whether a C/C++ function leaves a parameter unnamed (`int put(char *, size_t);`) or,
+/// in C, its parameters unsaid (`int get();`): its doc's names cannot be checked.
+pub(crate) fn c_unnamed_parameters(language: Language, definition: Node<'_>) -> bool {
+    let Some(parameters) = c_function_declarator(language, definition).and_then(|f| f.child_by_field_name("parameters")) else { return false };
     let mut cursor = parameters.walk();
     let mut list = parameters.named_children(&mut cursor).filter(|p| !p.is_extra());
     // `char *` declares an abstract pointer, no name.

@@ -116,7 +116,7 @@ impl Splitter {
                 Some(doc) => DocSite::Documented(shift(doc)),
                 None => doc_site_above(text, lines, region.start + piece.start),
             };
-            Span { kind: piece.kind, name: piece.name, parent: piece.owner, range: shift(piece.range), elisions: Vec::new(), doc_site: Some(doc_site), stale_doc: None }
+            Span { kind: piece.kind, name: piece.name, parent: piece.owner, range: shift(piece.range), elisions: Vec::new(), doc_site: Some(doc_site), stale_doc: None, c_function: None }
         });
         spans.collect()
     }
@@ -207,7 +207,7 @@ impl Splitter {
     /// their bodies elided, then each definition, the container its parent.
     fn markup(&mut self, kind: UnitKind, name: &str, no_doc_place: &'static str, text: &str, lines: &LineIndex) -> Vec<Span> {
         let doc_site = Some(DocSite::NoPlace(no_doc_place));
-        let mut spans = vec![Span { kind, name: Some(name.to_string()), parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site, stale_doc: None }];
+        let mut spans = vec![Span { kind, name: Some(name.to_string()), parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site, stale_doc: None, c_function: None }];
         let mut elisions = Vec::new();
         for (script, language) in self.scripts(text) {
             let Some(tree) = self.parse_region(language, text, script, lines) else { continue };
@@ -330,15 +330,17 @@ struct Span {
     doc_site: Option<DocSite>,
     /// Why the doc it has no longer describes it (see [`stale_doc`]).
     stale_doc: Option<String>,
+    /// For a C/C++ function: its parameter list, and whether it is only declared here.
+    c_function: Option<(String, bool)>,
 }
 
 impl Span {
     fn whole(kind: UnitKind, text: &str) -> Span {
-        Span { kind, name: None, parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site: None, stale_doc: None }
+        Span { kind, name: None, parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site: None, stale_doc: None, c_function: None }
     }
 
     fn code(range: Range<usize>) -> Span {
-        Span { kind: UnitKind::Code, name: None, parent: None, range, elisions: Vec::new(), doc_site: None, stale_doc: None }
+        Span { kind: UnitKind::Code, name: None, parent: None, range, elisions: Vec::new(), doc_site: None, stale_doc: None, c_function: None }
     }
 
     fn into_units(self, src: &str, lines: &LineIndex, budget: usize) -> Vec<Unit> {
@@ -424,7 +426,30 @@ impl<'s> TreeWalker<'s> {
         }
         let mut walker = TreeWalker::new(language, src, lines);
         walker.level(root, None, false, true);
+        walker.drop_forward_declarations();
         Some((walker.spans, walker.outline))
+    }
+
+    /// Drops each undocumented declaration of a C or C++ function defined further down
+    /// its file with the same parameters (`static int helper(int n);` above `main`, a
+    /// method declared in its class and defined below it): the definition is the
+    /// function, whose doc is the one to write, once. A declaration of another overload,
+    /// or one with a doc of its own, stays.
+    fn drop_forward_declarations(&mut self) {
+        let forward: Vec<bool> = (0..self.spans.len())
+            .map(|i| {
+                let span = &self.spans[i];
+                let Some((parameters, true)) = &span.c_function else { return false };
+                let defined_below = self.spans[i + 1..].iter().any(|other| {
+                    (other.kind, &other.parent, &other.name) == (span.kind, &span.parent, &span.name) && other.c_function.as_ref().is_some_and(|(p, declared)| p == parameters && !declared)
+                });
+                defined_below && matches!(span.doc_site, Some(DocSite::Before { .. }))
+            })
+            .collect();
+        // A function at the file's level counted toward its outline.
+        self.outline.definitions = self.outline.definitions.saturating_sub(forward.iter().zip(&self.spans).filter(|(gone, span)| **gone && span.kind == UnitKind::Function).count());
+        let mut gone = forward.into_iter();
+        self.spans.retain(|_| !gone.next().unwrap_or(false));
     }
 
     /// Reads the children of `node` as one level of definitions. Returns the ranges an
@@ -588,7 +613,8 @@ impl<'s> TreeWalker<'s> {
         };
         let doc_site = (!code).then_some(doc_site);
         let index = (!code || top_level).then(|| {
-            self.spans.push(Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range, elisions: Vec::new(), doc_site, stale_doc });
+            let c_function = grammar::c_parameters(self.language, node, self.src).map(|parameters| (parameters, body.is_none()));
+            self.spans.push(Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range, elisions: Vec::new(), doc_site, stale_doc, c_function });
             self.spans.len() - 1
         });
         if let Some(members) = item.members {
@@ -710,7 +736,7 @@ fn as_whole_file(language: Language, text: &str, spans: Vec<Span>, outline: Opti
             let above = lines.line_of(first_definition) as usize - 1;
             let doc_site = Some(header_site(language, text, Some(above)));
             let elisions = keeping_inner_docs(outline.elisions, &spans, text);
-            let outline = Span { kind: UnitKind::Outline, name: None, parent: None, range: 0..text.len(), elisions, doc_site, stale_doc: None };
+            let outline = Span { kind: UnitKind::Outline, name: None, parent: None, range: 0..text.len(), elisions, doc_site, stale_doc: None, c_function: None };
             std::iter::once(outline).chain(spans).collect()
         }
         _ => spans,
@@ -1322,6 +1348,12 @@ mod tests {
         assert_eq!((summary(&units[1..]), units[1].doc.as_deref()), (vec!["method vec cbegin 3-7".to_string()], Some("/// Starts.")));
         let exported = "ZSTDLIB_API size_t ZSTD_compress(void* dst, size_t cap);\nZSTDLIB_API unsigned ZSTD_versionNumber(void);\n";
         assert_eq!(summary(&without_outline(split(Language::C, exported))), ["function - ZSTD_compress 1-1", "function - ZSTD_versionNumber 2-2"], "an export macro before the type");
+        // A forward declaration of a function defined below it is that function; another
+        // overload's declaration, or a documented one, stays.
+        let forward = "static int helper(int n);\n/** Counts. */\nstatic int count(void);\n\nint main(void) { return helper(1) + count(); }\n\nstatic int helper(int  n) { return 2 * n; }\nstatic int count(void) { return 0; }\n";
+        assert_eq!(summary(&without_outline(split(Language::C, forward))), ["function - count 2-3", "function - main 5-5", "function - helper 7-7", "function - count 8-8"]);
+        let overloads = "void put(int n);\nvoid put(double x) {}\n";
+        assert_eq!(summary(&without_outline(split(Language::Cpp, overloads))), ["function - put 1-1", "function - put 2-2"]);
         // A prototype's parameters are its signature: a doc naming one it lost is stale,
         // one naming parameters the prototype leaves unnamed cannot be judged.
         let stale = |language, text: &str| split(language, text).into_iter().filter_map(|u| Some((u.name?, u.stale_doc))).collect::<Vec<_>>();
