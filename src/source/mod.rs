@@ -6,7 +6,6 @@
 
 mod dataset;
 mod dbt;
-mod stale;
 mod emit;
 mod fortran;
 mod generated;
@@ -18,6 +17,7 @@ mod notebook;
 mod octave;
 mod split;
 mod sql;
+mod stale;
 mod text;
 mod unit;
 mod walk;

@@ -21,6 +21,7 @@
 //!   templates by `dbt.rs`), each object a statement creates a unit as a definition is.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::ops::Range;
 
 use tree_sitter::{Node, Parser};
@@ -436,16 +437,18 @@ impl<'s> TreeWalker<'s> {
     /// function, whose doc is the one to write, once. A declaration of another overload,
     /// or one with a doc of its own, stays.
     fn drop_forward_declarations(&mut self) {
-        let forward: Vec<bool> = (0..self.spans.len())
-            .map(|i| {
-                let span = &self.spans[i];
-                let Some((parameters, true)) = &span.c_function else { return false };
-                let defined_below = self.spans[i + 1..].iter().any(|other| {
-                    (other.kind, &other.parent, &other.name) == (span.kind, &span.parent, &span.name) && other.c_function.as_ref().is_some_and(|(p, declared)| p == parameters && !declared)
-                });
-                defined_below && matches!(span.doc_site, Some(DocSite::Before { .. }))
-            })
-            .collect();
+        // Read from the file's end, so the definitions met so far are those below.
+        let mut defined_below = HashSet::new();
+        let mut forward = vec![false; self.spans.len()];
+        for (i, span) in self.spans.iter().enumerate().rev() {
+            let Some((parameters, declared)) = &span.c_function else { continue };
+            let function = (span.kind, &span.parent, &span.name, parameters);
+            if !declared {
+                defined_below.insert(function);
+            } else if matches!(span.doc_site, Some(DocSite::Before { .. })) {
+                forward[i] = defined_below.contains(&function);
+            }
+        }
         // A function at the file's level counted toward its outline.
         self.outline.definitions = self.outline.definitions.saturating_sub(forward.iter().zip(&self.spans).filter(|(gone, span)| **gone && span.kind == UnitKind::Function).count());
         let mut gone = forward.into_iter();
