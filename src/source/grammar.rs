@@ -405,6 +405,7 @@ pub(crate) fn classify<'t>(
                 let body = match value.kind() {
                     kind if is_function_value(kind) => value.child_by_field_name("body"),
                     "object" if is_accessor_pair(value, src) => Some(value),
+                    "object" if is_inner_namespace(value, src) => return Some(Item::container(UnitKind::Module, property_name(node, "key", src), Some(value))),
                     _ => return None,
                 };
                 Some(Item::function(function_kind, property_name(node, "key", src), body))
@@ -433,8 +434,17 @@ pub(crate) fn classify<'t>(
                 }
             }
             "export_statement" => {
-                let inner = node.child_by_field_name("declaration").or_else(|| node.child_by_field_name("value"))?;
-                classify(language, inner, src, in_container)
+                if let Some(declaration) = node.child_by_field_name("declaration") {
+                    return classify(language, declaration, src, in_container);
+                }
+                // `export default { async fetch(request) { … } }` (a Cloudflare Worker, a
+                // Vue component or Vuex module kept in a `.js` file): the module's default
+                // export, named as importers reach it.
+                let value = node.child_by_field_name("value")?;
+                match object_of_functions(value, src) {
+                    Some(object) => Some(Item::container(UnitKind::Module, Some("default".into()), Some(object))),
+                    None => classify(language, value, src, in_container),
+                }
             }
             // `namespace Foo {}` parses as an expression statement around the module;
             // CommonJS and JavaScript written before classes define by assignment.
@@ -461,11 +471,15 @@ pub(crate) fn classify<'t>(
                 match value.kind() {
                     kind if is_function_value(kind) => Some(Item::function(function_kind, declared, value.child_by_field_name("body"))),
                     "class" => Some(Item::container(UnitKind::Class, declared, value.child_by_field_name("body"))),
-                    // `const api = { get(url) { … }, … }`: a namespace of functions.
-                    "object" if has_function_member(value) => Some(Item::container(UnitKind::Module, declared, Some(value))),
-                    // `const Button = React.forwardRef((props, ref) => { … })`: a component.
-                    "call_expression" => wrapped_component(value, src).map(|function| Item::function(function_kind, declared, function.child_by_field_name("body"))),
-                    _ => None,
+                    // `const Button = React.forwardRef((props, ref) => { … })`: a component;
+                    // `const api = { get(url) { … }, … }`, `const useCart = defineStore('cart',
+                    // { actions: { … } })`: a namespace of functions.
+                    _ => match value.kind() {
+                        "call_expression" if wrapped_component(value, src).is_some() => {
+                            wrapped_component(value, src).map(|function| Item::function(function_kind, declared, function.child_by_field_name("body")))
+                        }
+                        _ => object_of_functions(value, src).map(|object| Item::container(UnitKind::Module, declared, Some(object))),
+                    },
                 }
             }
             _ => None,
@@ -937,15 +951,40 @@ fn is_function_value(kind: &str) -> bool {
     matches!(kind, "function_expression" | "arrow_function" | "function" | "generator_function")
 }
 
-/// Whether a JavaScript object holds a function: `{ parse(text) { … } }`, `{ parse: (text) => … }`.
-fn has_function_member(object: Node<'_>) -> bool {
+/// Whether a JavaScript object defines a function: `{ parse(text) { … } }`, `{ parse:
+/// (text) => … }`, or holds a namespace that does.
+fn defines_functions(object: Node<'_>, src: &str) -> bool {
     let mut cursor = object.walk();
     let found = object.named_children(&mut cursor).any(|member| match member.kind() {
         "method_definition" => true,
-        "pair" => member.child_by_field_name("value").is_some_and(|value| is_function_value(value.kind())),
+        "pair" => member.child_by_field_name("value").is_some_and(|value| is_function_value(value.kind()) || is_inner_namespace(value, src)),
         _ => false,
     });
     found
+}
+
+/// Whether an object's property holds a namespace of functions (`handlers: { onSave() {
+/// … } }`, a Vuex store's `actions: { … }`); an object on one line (`A: { label:
+/// 'array', check: isArray }`) is a value.
+fn is_inner_namespace(value: Node<'_>, src: &str) -> bool {
+    value.kind() == "object" && src[value.byte_range()].contains('\n') && defines_functions(value, src)
+}
+
+/// The object of functions a JavaScript value is, or is built from: the options a call
+/// or `new` is given (`defineStore('cart', { actions: { … } })`, `new Vuex.Store({ … })`,
+/// `Backbone.View.extend({ render() { … } })`), past TypeScript's `as` and `satisfies`.
+fn object_of_functions<'t>(value: Node<'t>, src: &str) -> Option<Node<'t>> {
+    match value.kind() {
+        "object" => defines_functions(value, src).then_some(value),
+        "call_expression" | "new_expression" => {
+            let arguments = value.child_by_field_name("arguments")?;
+            let mut cursor = arguments.walk();
+            let object = arguments.named_children(&mut cursor).find(|argument| argument.kind() == "object" && defines_functions(*argument, src));
+            object
+        }
+        "as_expression" | "satisfies_expression" | "parenthesized_expression" => object_of_functions(value.named_child(0)?, src),
+        _ => None,
+    }
 }
 
 /// The body of the function a top-level call runs, when it defines functions or
@@ -1017,9 +1056,8 @@ fn assigned_definition<'t>(assignment: Node<'t>, src: &str) -> Option<Item<'t>> 
             Item::container(UnitKind::Class, name, value.child_by_field_name("body"))
         }
         // `Parser.prototype = { … }` holds the methods of `Parser`.
-        "object" if has_function_member(value) && property == "prototype" => return Some(Item::container(UnitKind::Class, Some(object.to_string()), Some(value))),
-        "object" if has_function_member(value) => Item::container(UnitKind::Module, Some(if exports { path.clone() } else { property.to_string() }), Some(value)),
-        _ => return None,
+        "object" if defines_functions(value, src) && property == "prototype" => return Some(Item::container(UnitKind::Class, Some(object.to_string()), Some(value))),
+        _ => Item::container(UnitKind::Module, Some(if exports { path.clone() } else { property.to_string() }), Some(object_of_functions(value, src)?)),
     };
     item.owner = owner;
     Some(item)

@@ -213,8 +213,10 @@ impl Splitter {
         for (script, language) in self.scripts(text) {
             let Some(tree) = self.parse_region(language, text, script, lines) else { continue };
             let mut walker = TreeWalker::new(language, text, lines);
+            let options = grammar::component_options(tree.root_node(), text);
+            walker.component_options = options.iter().map(|options| options.id()).collect();
             elisions.extend(walker.level(tree.root_node(), Some(name), false, false));
-            for options in grammar::component_options(tree.root_node(), text) {
+            for options in options {
                 elisions.extend(walker.level(options, Some(name), true, false));
             }
             spans.extend(walker.spans);
@@ -411,11 +413,14 @@ struct TreeWalker<'s> {
     outline: OutlineParts,
     /// Whether the level being read is the file's (see [`OutlineParts::definitions`]).
     at_file_level: bool,
+    /// The options objects of a markup file's components (their `export default { … }`,
+    /// `new Vue({ … })`), whose functions are the component's, not a module's.
+    component_options: Vec<usize>,
 }
 
 impl<'s> TreeWalker<'s> {
     fn new(language: Language, src: &'s str, lines: &'s LineIndex) -> TreeWalker<'s> {
-        TreeWalker { language, src, lines, spans: Vec::new(), outline: OutlineParts::default(), at_file_level: true }
+        TreeWalker { language, src, lines, spans: Vec::new(), outline: OutlineParts::default(), at_file_level: true, component_options: Vec::new() }
     }
 
     /// The spans of `tree`'s top level, read from `src`, and what the file's outline is
@@ -473,6 +478,9 @@ impl<'s> TreeWalker<'s> {
                 continue;
             }
             let Some(item) = grammar::classify(self.language, *element, self.src, in_container) else { continue };
+            if item.members.is_some_and(|members| self.component_options.contains(&members.id())) {
+                continue;
+            }
             let mut first = i;
             while first > free && self.leads(elements[first - 1], elements[first].start_byte()) {
                 first -= 1;
@@ -955,6 +963,65 @@ mod tests {
         // Other assignments stay top-level code.
         let plain = "module.exports = require('./lib');\nexports.version = '1.0';\napp.get('/', (req, res) => res.send('ok'));\n";
         assert_eq!(summary(&split(Language::JavaScript, plain)), ["file - - 1-3"], "no definition: one file unit");
+    }
+
+    #[test]
+    fn a_default_export_or_a_constructors_options_of_functions_are_namespaces() {
+        let worker = file(&[
+            "import { handle } from './handle'",
+            "",
+            "export default {",
+            "  /** Answers each request. */",
+            "  async fetch(request, env) {",
+            "    return handle(request, env)",
+            "  },",
+            "  scheduled: async (event) => {",
+            "    await sweep(event)",
+            "  },",
+            "}",
+        ]);
+        assert_eq!(
+            summary(&split(Language::JavaScript, &worker)),
+            ["code - - 1-1", "module - default 3-11", "function default fetch 4-7", "function default scheduled 8-10"],
+            "a Cloudflare Worker's handlers were one `code` unit"
+        );
+        let store = file(&[
+            "export const useCart = defineStore('cart', {",
+            "  state: () => ({ items: [] }),",
+            "  actions: {",
+            "    add(item) {",
+            "      this.items.push(item)",
+            "    },",
+            "  },",
+            "})",
+            "",
+            "export default new Vuex.Store({",
+            "  strict: true,",
+            "  types: { A: { label: 'array', check: Array.isArray } },",
+            "  mutations: {",
+            "    clear(state) {",
+            "      state.items = []",
+            "    },",
+            "  },",
+            "})",
+        ]);
+        assert_eq!(
+            summary(&split(Language::TypeScript, &store)),
+            [
+                "module - useCart 1-8",
+                "function useCart state 2-2",
+                "module useCart actions 3-7",
+                "function useCart.actions add 4-6",
+                "module - default 10-18",
+                "module default mutations 13-17",
+                "function default.mutations clear 14-16",
+            ],
+            "an object on one line holding a function is a value, not a namespace"
+        );
+        let typed = "export default {\n  async fetch(request: Request): Promise<Response> {\n    return new Response('ok')\n  },\n} satisfies ExportedHandler<Env>\n";
+        assert_eq!(summary(&split(Language::TypeScript, typed)), ["module - default 1-5", "function default fetch 2-4"]);
+        let plain = "export default { port: 3000 }\nexport default defineConfig({ plugins: [vue()] })\nconst app = createApp(App)\n";
+        assert_eq!(summary(&split(Language::JavaScript, plain)), ["file - - 1-3"], "options without functions define nothing");
     }
 
     /// Each unit's name and the doc the source has for it.
