@@ -725,8 +725,8 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
     let to = args.to.unwrap_or_else(|| args.out.join("export"));
     let summary = hearth::export::export(&args.out, &to)?;
     out!(
-        "repositories: {}, documentation pages: {}, comments in docs.patch: {}, findings: {}, units without a usable answer: {}",
-        summary.repos, summary.doc_pages, summary.doc_comments, summary.findings, summary.unanswered
+        "repositories: {}, documentation pages: {}, comments in docs.patch: {}, findings: {}, stale docs: {}, units without a usable answer: {}",
+        summary.repos, summary.doc_pages, summary.doc_comments, summary.findings, summary.stale_docs, summary.unanswered
     )?;
     out!("{}", to.join("index.md").display())?;
     Ok(())

@@ -693,7 +693,7 @@ fn docs_leave_a_unit_the_source_documents_to_its_own_doc_unless_told_otherwise()
 }
 
 #[test]
-fn docs_run_on_a_unit_whose_doc_names_parameters_its_code_no_longer_has() {
+fn docs_run_on_a_unit_whose_doc_names_parameters_its_code_no_longer_has_and_the_review_reports_it() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     std::fs::create_dir(&repo).unwrap();
@@ -701,8 +701,12 @@ fn docs_run_on_a_unit_whose_doc_names_parameters_its_code_no_longer_has() {
     let stale = "\"\"\"Reads and writes files.\"\"\"\n\n\ndef load(source):\n    \"\"\"Loads.\n\n    Args:\n        path: The file.\n    \"\"\"\n    return open(source).read()\n\n\ndef save(data, path):\n    \"\"\"Saves.\n\n    :param data: what\n    :param path: where\n    \"\"\"\n    open(path, 'w').write(data)\n";
     std::fs::write(repo.join("io.py"), stale).unwrap();
     let pipeline = tmp.path().join("pipeline.toml");
-    std::fs::write(&pipeline, "[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n[tasks.docs]\nmax_new_tokens = 4\n").unwrap();
+    std::fs::write(&pipeline, "[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n[tasks.docs]\nmax_new_tokens = 4\n[tasks.review]\nmax_new_tokens = 4\n").unwrap();
     let out = tmp.path().join("out");
+    let sarif_results = || {
+        let log: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("export/repo/review.sarif")).unwrap()).unwrap();
+        log["runs"][0]["results"].as_array().unwrap().clone()
+    };
 
     let summary = run_ok(&pipeline);
     assert_eq!(summary["stale_docs"].as_u64(), Some(1), "{summary}");
@@ -714,12 +718,26 @@ fn docs_run_on_a_unit_whose_doc_names_parameters_its_code_no_longer_has() {
     let page = std::fs::read_to_string(out.join("export/repo/docs/io.py.md")).unwrap();
     assert!(page.contains("3 units, 2 documented in the source") && !page.contains("path: The file."), "{page}");
     assert!(page.contains("## `load`") && page.contains("*In place of the source's doc: its doc names parameters its code does not have: `path`.*"), "{page}");
+    // The review reports it beside the model's findings (the tiny model's answers are cut off: none).
+    let digest = std::fs::read_to_string(out.join("export/repo/review.md")).unwrap();
+    assert!(digest.contains("1 stale doc (found by the walk, not the model)") && digest.contains("## Stale docs (1)\n\n- `io.py:4` in `load`: its doc names parameters its code does not have: `path`\n"), "{digest}");
+    let index = std::fs::read_to_string(out.join("export/repo/index.md")).unwrap();
+    assert!(index.contains("0 findings in 3 units, 1 stale doc"), "{index}");
+    let results = sarif_results();
+    assert_eq!(results.len(), 1, "{results:#?}");
+    let result = &results[0];
+    assert_eq!((result["ruleId"].as_str(), result["ruleIndex"].as_u64(), result["level"].as_str()), (Some("stale-doc"), Some(5), Some("warning")));
+    assert_eq!(result["locations"][0]["physicalLocation"]["region"], serde_json::json!({ "startLine": 4 }));
+    assert_eq!(result["locations"][0]["logicalLocations"][0]["name"], "load");
+    assert_eq!(result["properties"]["found_by"], "walk");
 
     // Its doc mended, it is documented: its row goes, nothing runs.
     std::fs::write(repo.join("io.py"), stale.replace("path: The file.", "source: The file.")).unwrap();
     let summary = run_ok(&pipeline);
     let docs = &summary["tasks"][0];
     assert_eq!((summary["stale_docs"].as_u64(), docs["run"].as_u64(), docs["rows_dropped_stale"].as_u64(), docs["documented_in_source"].as_u64()), (Some(0), Some(0), Some(1), Some(3)), "{summary}");
+    export_ok(&out);
+    assert!(sarif_results().is_empty(), "the mended doc is no finding");
 }
 
 /// Review rows of a run over `units` Python functions with the random tiny model:

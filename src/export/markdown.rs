@@ -8,11 +8,21 @@ use std::path::Path;
 
 use super::patch::RepoPatch;
 use super::{finding_lines, uri_path, Lines};
-use crate::finished::rows::{DocText, Place, Row};
+use crate::finished::rows::{DocText, Place, Row, StaleDoc};
 use crate::finished::{RepoFacts, TaskModel};
 use crate::source::UnitKind;
 use crate::tasks::docs::comment_prose;
 use crate::tasks::review::{Finding, SEVERITIES};
+
+/// What the index says of a review.
+pub struct ReviewTotals {
+    /// Units reviewed.
+    pub units: usize,
+    /// The model's findings.
+    pub findings: usize,
+    /// Units whose doc names parameters their code no longer has (the walk's finding).
+    pub stale_docs: usize,
+}
 
 /// What the index says of a documentation page: how many units it has, and what its
 /// file is for.
@@ -51,7 +61,7 @@ fn first_sentence(doc: &str, cut_off: bool) -> Option<String> {
 /// comment convention), or why it has none; a unit whose doc the source has already
 /// (`in_source`, which the model was not asked about) shows that doc, and says so; a
 /// unit whose doc was `stale` says why the model's replaces it.
-pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Row<DocText>], stale: &HashMap<String, String>, model: &TaskModel) -> String {
+pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Row<DocText>], stale: &HashMap<String, StaleDoc>, model: &TaskModel) -> String {
     let mut page = format!("# {}\n\n", code(path));
     let summary = PageSummary::of(rows, in_source);
     let language = rows.iter().chain(in_source).next().map_or("", |r| r.place.language.as_str());
@@ -70,8 +80,8 @@ pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Row<DocText>],
         if from_source {
             page.push_str("*Documented in the source:*\n\n");
         }
-        if let Some(why) = stale.get(&row.place.unit_id) {
-            let _ = writeln!(page, "*In place of the source's doc: {}.*\n", inline(why));
+        if let Some(stale) = stale.get(&row.place.unit_id) {
+            let _ = writeln!(page, "*In place of the source's doc: {}.*\n", inline(&stale.why));
         }
         match &row.outcome {
             Ok(DocText { text, cut_off }) => {
@@ -91,7 +101,7 @@ pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Row<DocText>],
 
 /// The findings of a repository, most severe first, then by file and line; and the
 /// units whose review has no usable answer.
-pub fn review_digest(repo: &str, rows: &[&Row<Vec<Finding>>], model: &TaskModel) -> String {
+pub fn review_digest(repo: &str, rows: &[&Row<Vec<Finding>>], stale: &[&StaleDoc], model: &TaskModel) -> String {
     let mut by_severity: BTreeMap<usize, Vec<(&Place, &Finding)>> = BTreeMap::new();
     let mut unanswered = Vec::new();
     for row in rows {
@@ -112,7 +122,11 @@ pub fn review_digest(repo: &str, rows: &[&Row<Vec<Finding>>], model: &TaskModel)
     if !counts.is_empty() {
         let _ = write!(page, " ({})", counts.join(", "));
     }
-    let _ = writeln!(page, "; {} without a usable answer. The same findings for tools: `review.sarif`.\n", count(unanswered.len(), "unit"));
+    let _ = write!(page, "; {} without a usable answer", count(unanswered.len(), "unit"));
+    if !stale.is_empty() {
+        let _ = write!(page, "; {} (found by the walk, not the model)", count(stale.len(), "stale doc"));
+    }
+    let _ = writeln!(page, ". The same findings for tools: `review.sarif`.\n");
     for (rank, mut list) in by_severity {
         list.sort_by(|a, b| (&a.0.path, a.0.start_line, a.1.line).cmp(&(&b.0.path, b.0.start_line, b.1.line)));
         let name = severity_name(rank);
@@ -130,6 +144,17 @@ pub fn review_digest(repo: &str, rows: &[&Row<Vec<Finding>>], model: &TaskModel)
         }
         page.push('\n');
     }
+    if !stale.is_empty() {
+        let _ = writeln!(page, "## Stale docs ({})\n", stale.len());
+        for doc in stale {
+            let _ = write!(page, "- {}", code(&format!("{}:{}", doc.place.path, doc.place.start_line)));
+            if let Some(name) = &doc.place.name {
+                let _ = write!(page, " in {}", code(name));
+            }
+            let _ = writeln!(page, ": {}", inline(&doc.why));
+        }
+        page.push('\n');
+    }
     if !unanswered.is_empty() {
         let _ = writeln!(page, "## Without a usable answer ({})\n", unanswered.len());
         unanswered.sort_by_key(|(place, _)| (&place.path, place.start_line));
@@ -142,13 +167,13 @@ pub fn review_digest(repo: &str, rows: &[&Row<Vec<Finding>>], model: &TaskModel)
 }
 
 /// A repository's landing page: provenance, what each task ran with, the review's
-/// totals and every documented file. `review` is (units, findings); `pages` maps each
+/// totals and every documented file. `pages` maps each
 /// source path to (its page under the repository folder, units, units undocumented).
 pub fn repo_index(
     repo: &str,
     facts: &RepoFacts,
     models: &[Option<(&str, &TaskModel)>],
-    review: Option<(usize, usize)>,
+    review: Option<ReviewTotals>,
     pages: &BTreeMap<String, (String, PageSummary)>,
     docs_patch: Option<(&Result<RepoPatch, String>, &Path)>,
 ) -> String {
@@ -163,8 +188,12 @@ pub fn repo_index(
     for (task, model) in models.iter().flatten() {
         let _ = writeln!(page, "- {task}: {}", model.byline());
     }
-    if let Some((units, findings)) = review {
-        let _ = writeln!(page, "- [Review](review.md): {} in {} (`review.sarif` for tools)", count(findings, "finding"), count(units, "unit"));
+    if let Some(ReviewTotals { units, findings, stale_docs }) = review {
+        let _ = write!(page, "- [Review](review.md): {} in {}", count(findings, "finding"), count(units, "unit"));
+        if stale_docs > 0 {
+            let _ = write!(page, ", {}", count(stale_docs, "stale doc"));
+        }
+        let _ = writeln!(page, " (`review.sarif` for tools)");
     }
     page.push('\n');
     if !pages.is_empty() {

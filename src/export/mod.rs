@@ -6,7 +6,7 @@
 //! EXPORT/<repo>/index.md              provenance, totals, the documented files
 //! EXPORT/<repo>/docs/<path>.md        a page per source file: its units' documentation
 //! EXPORT/<repo>/docs.patch            the comments written into the checkout's files, for `git apply`
-//! EXPORT/<repo>/review.md             the findings by severity, for people
+//! EXPORT/<repo>/review.md             the findings by severity and the stale docs, for people
 //! EXPORT/<repo>/review.sarif          the same findings as SARIF 2.1.0, for tools
 //! ```
 //!
@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use crate::finished::rows::{self, DocText, Place, Row};
+use crate::finished::rows::{self, DocText, Place, Row, StaleDoc};
 use crate::finished::{FinishedRun, RepoFacts};
 use crate::tasks::review::Finding;
 use crate::tasks::TaskKind;
@@ -44,6 +44,9 @@ pub struct ExportSummary {
     pub doc_comments: usize,
     /// Review findings.
     pub findings: usize,
+    /// Units whose doc names parameters their code no longer has, reported with the
+    /// review's findings.
+    pub stale_docs: usize,
     /// Units with a docs or review row that holds no usable answer.
     pub unanswered: usize,
 }
@@ -65,10 +68,11 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
     let mut summary = ExportSummary::default();
 
     // Units the docs task left to the doc the source has are on their file's page too,
-    // and a unit it ran on in place of a stale doc says so.
-    let source_docs = match &docs {
-        Some(_) => rows::read_source_docs(&run.units_files())?,
-        None => rows::SourceDocs::default(),
+    // and a unit it ran on in place of a stale doc says so; the review reports each
+    // stale doc beside the model's findings.
+    let source_docs = match docs.is_some() || reviews.is_some() {
+        true => rows::read_source_docs(&run.units_files())?,
+        false => rows::SourceDocs::default(),
     };
     let in_source = match &docs {
         Some((model, _)) if model.documented_in_source.is_some() => source_docs.documented,
@@ -84,9 +88,14 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
     for row in reviews.iter().flat_map(|(_, rows)| rows) {
         repos.entry(&row.place.repo).or_default().reviews.push(row);
     }
+    if reviews.is_some() {
+        for stale in source_docs.stale.values() {
+            repos.entry(&stale.place.repo).or_default().stale.push(stale);
+        }
+    }
     let no_facts = RepoFacts::default();
     let mut folders = Vec::new();
-    for (repo, RepoRows { docs: doc_rows, in_source, reviews: review_rows }) in repos {
+    for (repo, RepoRows { docs: doc_rows, in_source, reviews: review_rows, mut stale }) in repos {
         let folder = safe_relative(repo);
         let facts = facts.get(repo).unwrap_or(&no_facts);
         let mut pages = BTreeMap::new();
@@ -127,10 +136,12 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
             let findings: usize = review_rows.iter().filter_map(|r| r.outcome.as_ref().ok()).map(Vec::len).sum();
             summary.findings += findings;
             summary.unanswered += review_rows.iter().filter(|r| r.outcome.is_err()).count();
-            staging.write(&folder.join("review.md"), &markdown::review_digest(repo, &review_rows, model))?;
-            let log = serde_json::to_string_pretty(&sarif::log(repo, &review_rows, model, facts)).expect("a JSON tree serialises");
+            stale.sort_by(|a, b| (&a.place.path, a.place.start_line).cmp(&(&b.place.path, b.place.start_line)));
+            summary.stale_docs += stale.len();
+            staging.write(&folder.join("review.md"), &markdown::review_digest(repo, &review_rows, &stale, model))?;
+            let log = serde_json::to_string_pretty(&sarif::log(repo, &review_rows, &stale, model, facts)).expect("a JSON tree serialises");
             staging.write(&folder.join("review.sarif"), &log)?;
-            review = Some((review_rows.len(), findings));
+            review = Some(markdown::ReviewTotals { units: review_rows.len(), findings, stale_docs: stale.len() });
         }
         let models = [docs.as_ref().map(|(m, _)| ("Documentation", *m)), reviews.as_ref().map(|(m, _)| ("Review", *m))];
         let patch_path = to_absolute.join(&folder).join("docs.patch");
@@ -151,6 +162,8 @@ struct RepoRows<'a> {
     /// Units the docs task left to the doc the source has, with that doc.
     in_source: Vec<&'a Row<DocText>>,
     reviews: Vec<&'a Row<Vec<Finding>>>,
+    /// Units whose doc is stale, in file and line order once collected.
+    stale: Vec<&'a StaleDoc>,
 }
 
 /// The lines a finding points at: its line when that falls inside its unit, else the

@@ -7,15 +7,20 @@
 use serde_json::{json, Value};
 
 use super::{finding_lines, Lines};
-use crate::finished::rows::{Place, Row};
+use crate::finished::rows::{Place, Row, StaleDoc};
 use crate::finished::{RepoFacts, TaskModel};
 use crate::tasks::review::{Finding, CATEGORIES};
 
 /// The URI base the locations are relative to: the repository's root.
 const SRCROOT: &str = "SRCROOT";
 
-/// One run of hearth's review over one repository.
-pub fn log(repo: &str, rows: &[&Row<Vec<Finding>>], model: &TaskModel, facts: &RepoFacts) -> Value {
+/// The rule of the walk's own finding beside the model's categories: a doc that names
+/// parameters its code no longer has ([`crate::source::Unit::stale_doc`]).
+const STALE_DOC: &str = "stale-doc";
+
+/// One run of hearth's review over one repository: the model's findings on the units it
+/// reviewed, and the repository's `stale` docs.
+pub fn log(repo: &str, rows: &[&Row<Vec<Finding>>], stale: &[&StaleDoc], model: &TaskModel, facts: &RepoFacts) -> Value {
     let mut results = Vec::new();
     let mut notifications = Vec::new();
     for row in rows {
@@ -30,9 +35,14 @@ pub fn log(repo: &str, rows: &[&Row<Vec<Finding>>], model: &TaskModel, facts: &R
             })),
         }
     }
-    let rules: Vec<Value> = CATEGORIES
-        .iter()
-        .map(|&id| {
+    for doc in stale {
+        let finding = Finding { severity: "medium".into(), line: Some(doc.place.start_line), category: STALE_DOC.into(), message: doc.why.clone() };
+        let mut result = result(&doc.place, &finding);
+        result["properties"]["found_by"] = json!("walk");
+        results.push(result);
+    }
+    let rules: Vec<Value> = rule_ids()
+        .map(|id| {
             json!({
                 "id": id,
                 "name": rule_name(id),
@@ -85,7 +95,7 @@ fn result(place: &Place, finding: &Finding) -> Value {
     }
     json!({
         "ruleId": finding.category,
-        "ruleIndex": CATEGORIES.iter().position(|c| *c == finding.category),
+        "ruleIndex": rule_ids().position(|id| id == finding.category),
         "level": level,
         "message": { "text": finding.message },
         "locations": [location],
@@ -126,8 +136,14 @@ fn logical_kind(kind: &str) -> &'static str {
     }
 }
 
+/// The rules of a log, in the order results index them.
+fn rule_ids() -> impl Iterator<Item = &'static str> {
+    CATEGORIES.iter().copied().chain([STALE_DOC])
+}
+
 fn rule_name(category: &str) -> &'static str {
     match category {
+        STALE_DOC => "StaleDoc",
         "bug" => "LikelyBug",
         "security" => "SecurityProblem",
         "performance" => "PerformanceProblem",
@@ -138,6 +154,7 @@ fn rule_name(category: &str) -> &'static str {
 
 fn rule_description(category: &str) -> &'static str {
     match category {
+        STALE_DOC => "The doc names parameters the code no longer has.",
         "bug" => "The code likely does not do what it is meant to.",
         "security" => "The code opens a security problem.",
         "performance" => "The code does needless or slow work.",

@@ -98,9 +98,18 @@ pub struct SourceDocs {
     /// Each unit whose doc the source has already, with that doc: the units a docs task
     /// that leaves them alone (`skip_documented`) has no row of. A stale doc is not one.
     pub documented: Vec<Row<DocText>>,
-    /// Unit id → why its doc is stale ([`crate::source::Unit::stale_doc`]): units the
-    /// docs task ran on in place of the doc they have.
-    pub stale: HashMap<String, String>,
+    /// Unit id → the unit whose doc is stale ([`crate::source::Unit::stale_doc`]): units
+    /// the docs task ran on in place of the doc they have, and the review's findings.
+    pub stale: HashMap<String, StaleDoc>,
+}
+
+/// A unit whose doc names parameters its code no longer has, as the walk found it.
+#[derive(Debug, Clone)]
+pub struct StaleDoc {
+    /// The unit.
+    pub place: Place,
+    /// Why the doc is stale: the names it has that the code does not.
+    pub why: String,
 }
 
 /// The docs the source has, from the walk's `units_files`. Reads the place and doc
@@ -118,7 +127,8 @@ pub fn read_source_docs(units_files: &[PathBuf]) -> Result<SourceDocs> {
             for row in (0..columns.num_rows()).filter(|&row| doc.is_valid(row)) {
                 match stale.filter(|stale| stale.is_valid(row)) {
                     Some(stale) => {
-                        docs.stale.insert(columns.string("unit_id")?.value(row).to_string(), stale.value(row).to_string());
+                        let place = columns.place(row)?;
+                        docs.stale.insert(place.unit_id.clone(), StaleDoc { place, why: stale.value(row).to_string() });
                     }
                     None => docs.documented.push(Row { place: columns.place(row)?, outcome: Ok(DocText { text: doc.value(row).to_string(), cut_off: false }) }),
                 }
