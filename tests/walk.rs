@@ -218,6 +218,57 @@ fn parquet_output_has_the_schema_rows_and_provenance() {
 }
 
 #[test]
+fn a_folder_of_checkouts_is_a_repository_per_checkout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let commit = |n: u8| format!("{}", n.to_string().repeat(40));
+    write(&src.join("app/.git/HEAD"), format!("{}\n", commit(1)));
+    write(&src.join("app/main.py"), "def main():\n    return 1\n");
+    write(&src.join("app/.gitignore"), "build/\n");
+    write(&src.join("app/build/out.py"), "def built():\n    return 2\n");
+    // A submodule is its superproject's: part of `app`.
+    write(&src.join("app/lib/sub/.git"), "gitdir: ../../.git/modules/sub\n");
+    write(&src.join("app/lib/sub/s.py"), "def s():\n    return 3\n");
+    // Laid out as ghq and GOPATH do.
+    write(&src.join("github.com/org/tool/.git/HEAD"), format!("{}\n", commit(2)));
+    write(&src.join("github.com/org/tool/tool.py"), "def tool():\n    return 4\n");
+    // A clone among dependencies is a dependency; a loose file is the folder's own.
+    write(&src.join("web/node_modules/dep/.git/HEAD"), format!("{}\n", commit(3)));
+    write(&src.join("web/node_modules/dep/index.js"), "function dep() {}\n");
+    write(&src.join("notes.py"), "def note():\n    return 5\n");
+    let out = tmp.path().join("out");
+    walk_lib(WalkInput::Repos(vec![src.clone()]), &WalkConfig::default(), &out);
+
+    let units: BTreeSet<(String, String)> = rows(&out.join(job::UNITS_FILE)).iter().map(|r| (get(r, "repo").to_string(), get(r, "path").to_string())).collect();
+    let expected = [("app", "lib/sub/s.py"), ("app", "main.py"), ("github.com/org/tool", "tool.py"), ("src", "notes.py")];
+    assert_eq!(units, expected.iter().map(|(r, p)| (r.to_string(), p.to_string())).collect(), "the checkout's .gitignore still holds");
+    assert_eq!(skipped(&out).get("web/node_modules/dep/index.js").map(String::as_str), Some("vendored"));
+    let metadata = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(out.join(job::UNITS_FILE)).unwrap()).unwrap().metadata().clone();
+    let sources = metadata.file_metadata().key_value_metadata().unwrap().iter().find(|kv| kv.key == "hearth.sources").unwrap().value.clone().unwrap();
+    let sources: Vec<(String, String, Option<String>)> = serde_json::from_str::<Vec<serde_json::Value>>(&sources)
+        .unwrap()
+        .iter()
+        .map(|s| (s["repo"].as_str().unwrap().to_string(), s["root"].as_str().unwrap().to_string(), s["git_commit"].as_str().map(str::to_string)))
+        .collect();
+    let root = src.canonicalize().unwrap();
+    assert_eq!(
+        sources,
+        [
+            ("app".to_string(), root.join("app").display().to_string(), Some(commit(1))),
+            ("github.com/org/tool".to_string(), root.join("github.com/org/tool").display().to_string(), Some(commit(2))),
+            ("src".to_string(), root.display().to_string(), None),
+        ],
+        "each checkout is a repository with its own root and commit, for its export's patch"
+    );
+
+    // A checkout walked itself, or a folder inside one, is one repository as before.
+    let out = tmp.path().join("app-out");
+    walk_lib(WalkInput::Repos(vec![src.join("app")]), &WalkConfig::default(), &out);
+    let repos: BTreeSet<String> = rows(&out.join(job::UNITS_FILE)).iter().map(|r| get(r, "repo").to_string()).collect();
+    assert_eq!(repos, BTreeSet::from(["app".to_string()]));
+}
+
+#[test]
 fn unit_ids_are_stable_across_walks_and_places_and_change_with_content() {
     let tmp = tempfile::tempdir().unwrap();
     let code = "use std::io;\n\nfn one() -> u32 { 1 }\n\nfn two() -> u32 { 2 }\n\nstruct S;\n\nimpl S {\n    fn m(&self) {}\n}\n";

@@ -117,7 +117,12 @@ const DEPENDENCY_FOLDERS: &[&str] = &[
 /// The first folder of `path` that holds dependencies, if one does (its own name is no folder).
 fn dependency_folder(path: &str) -> Option<&str> {
     let folders = path.rsplit_once('/').map_or("", |(folders, _)| folders);
-    folders.split('/').find(|folder| DEPENDENCY_FOLDERS.contains(folder))
+    folders.split('/').find(|folder| is_dependency_folder(folder))
+}
+
+/// Whether a folder of this name holds other projects' code.
+pub(crate) fn is_dependency_folder(name: &str) -> bool {
+    DEPENDENCY_FOLDERS.contains(&name)
 }
 
 /// One `.gitattributes` line's pattern and what it sets.

@@ -40,6 +40,40 @@ pub(crate) fn work_tree(dir: &Path) -> Option<(&Path, PathBuf)> {
     dir.ancestors().find_map(|ancestor| Some((ancestor, git_dir_of(ancestor)?)))
 }
 
+/// How deep below a folder of repositories its checkouts are looked for: deep enough
+/// for `~/src/github.com/org/repo`, as ghq and Go's old GOPATH lay them out.
+const CHECKOUT_DEPTH: usize = 3;
+
+/// The git checkouts in `folder`, a folder of repositories that is in none: its
+/// subfolders, up to [`CHECKOUT_DEPTH`] deep, that have a `.git`, as `/`-separated paths
+/// relative to it, in order. Neither the folders inside a checkout (a submodule is its
+/// superproject's) nor hidden or dependency folders (`node_modules/`) are looked into;
+/// links are not followed.
+pub(crate) fn checkouts_below(folder: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![(folder.to_path_buf(), String::new(), 0)];
+    while let Some((dir, relative, depth)) = pending.pop() {
+        if depth > 0 && git_dir_of(&dir).is_some() {
+            found.push(relative);
+            continue;
+        }
+        if depth == CHECKOUT_DEPTH {
+            continue;
+        }
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || super::generated::is_dependency_folder(&name) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let relative = if relative.is_empty() { name } else { format!("{relative}/{name}") };
+            pending.push((entry.path(), relative, depth + 1));
+        }
+    }
+    found.sort();
+    found
+}
+
 fn git_dir_of(dir: &Path) -> Option<PathBuf> {
     let dot_git = dir.join(".git");
     if dot_git.is_dir() {

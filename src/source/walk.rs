@@ -31,7 +31,10 @@ struct Root {
 }
 
 /// Walks `roots`, sending unit and skip batches to `tx`. Returns one [`SourceInfo`] per
-/// root. Fails only for a root that does not exist, a bad glob, or a stopped receiver.
+/// repository: each root, and each git checkout in a root that is a folder of
+/// repositories rather than in a checkout itself (`~/src` holding clones), which is a
+/// repository of its own, named by its path in that folder. Fails only for a root that
+/// does not exist, a bad glob, or a stopped receiver.
 pub fn walk_repos(roots: &[PathBuf], config: &WalkConfig, stats: &WalkStats, tx: Sender<SourceBatch>) -> Result<Vec<SourceInfo>> {
     let filter = PathFilter::new(config)?;
     let mut resolved = Vec::with_capacity(roots.len());
@@ -39,16 +42,23 @@ pub fn walk_repos(roots: &[PathBuf], config: &WalkConfig, stats: &WalkStats, tx:
         let canonical = root.canonicalize().map_err(|e| Error::io(root, e))?;
         let named = if canonical.is_dir() { canonical.as_path() } else { canonical.parent().unwrap_or(&canonical) };
         let repo = named.file_name().map_or_else(|| "root".to_string(), |n| n.to_string_lossy().into_owned());
+        let checkouts = if canonical.is_dir() && super::git::work_tree(&canonical).is_none() { super::git::checkouts_below(&canonical) } else { Vec::new() };
         // A subfolder of a checkout follows the `.gitattributes` above it too, as git does.
         let attributes = AttributeRoot::of(named);
+        for checkout in checkouts {
+            let canonical = canonical.join(&checkout);
+            resolved.push(Root { given: root.join(&checkout), attributes: AttributeRoot::of(&canonical), canonical, repo: checkout });
+        }
         resolved.push(Root { given: root.clone(), canonical, attributes, repo });
     }
-    let Some((first, rest)) = resolved.split_first() else {
+    let Some((first, rest)) = roots.split_first() else {
         return Err(Error::Config("no repository to walk".into()));
     };
-    let mut builder = WalkBuilder::new(&first.given);
+    // The checkouts in a folder are walked as part of it, and each path is then located
+    // in the innermost root it is under.
+    let mut builder = WalkBuilder::new(first);
     for root in rest {
-        builder.add(&root.given);
+        builder.add(root);
     }
     builder
         .hidden(!config.hidden)
