@@ -7,10 +7,16 @@
 //! second run stop at once, saying who holds it. The kernel drops the lock with its
 //! holder, however that ends (a kill included), so there is never a stale lock to clear.
 //! Shards of one folder lock separately: they write disjoint files and run side by side.
+//!
+//! Some shared filesystems a cluster's array job writes to have no file locks (Lustre
+//! mounted without `flock`, NFS without its lock daemon): there the lock is a file made
+//! with exclusive creation and removed at the end, which a killed run leaves behind. A
+//! run on the same host clears one whose process is gone; one from another host is
+//! reported with the file to remove, since no host can see another's processes.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
-use std::path::Path;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
 
 use crate::shard::{self, Shard};
 use crate::{Error, Result};
@@ -18,7 +24,15 @@ use crate::{Error, Result};
 /// Held while a run (or a walk) writes its output folder; released on drop.
 #[derive(Debug)]
 pub struct OutputLock {
-    file: File,
+    held: Held,
+}
+
+#[derive(Debug)]
+enum Held {
+    /// An OS lock on the open lock file.
+    Os(File),
+    /// A file made by exclusive creation, where the filesystem has no locks.
+    Created(PathBuf),
 }
 
 impl OutputLock {
@@ -32,28 +46,94 @@ impl OutputLock {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let note = std::fs::read_to_string(&path).unwrap_or_default();
-                let holder = match note.trim() {
-                    "" => "another hearth run".to_string(),
-                    note => format!("another hearth run ({note})"),
-                };
-                return Err(Error::Busy { folder: out.to_path_buf(), holder });
+                return Err(Error::Busy { folder: out.to_path_buf(), holder: holder(&note) });
+            }
+            Err(TryLockError::Error(e)) if locks_unsupported(&e) => {
+                let created = PathBuf::from(format!("{}.held", path.display()));
+                tracing::debug!("{}: no file locks here ({e}); locking by creating {}", out.display(), created.display());
+                return OutputLock::by_creation(out, created);
             }
             Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }
-        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let note = format!("pid {} on {}, since unix time {since}\n", std::process::id(), host.trim());
-        file.set_len(0).and_then(|()| file.write_all(note.as_bytes())).map_err(|e| Error::io(&path, e))?;
-        Ok(OutputLock { file })
+        file.set_len(0).and_then(|()| file.write_all(note().as_bytes())).map_err(|e| Error::io(&path, e))?;
+        Ok(OutputLock { held: Held::Os(file) })
     }
+
+    /// The lock where the filesystem has none: `created` made anew, holding the note. A
+    /// note left by a process of this host that is gone (a killed run) is cleared.
+    fn by_creation(out: &Path, created: PathBuf) -> Result<OutputLock> {
+        loop {
+            match OpenOptions::new().write(true).create_new(true).open(&created) {
+                Ok(mut file) => {
+                    let written = file.write_all(note().as_bytes());
+                    let lock = OutputLock { held: Held::Created(created.clone()) };
+                    written.map_err(|e| Error::io(&created, e))?;
+                    return Ok(lock);
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    let note = std::fs::read_to_string(&created).unwrap_or_default();
+                    if holder_is_gone(&note) {
+                        tracing::warn!("{}: clearing the lock of a run that is gone ({})", out.display(), note.trim());
+                        std::fs::remove_file(&created).or_else(|e| if e.kind() == ErrorKind::NotFound { Ok(()) } else { Err(e) }).map_err(|e| Error::io(&created, e))?;
+                        continue;
+                    }
+                    let holder = format!("{}; this filesystem has no file locks, so if that run is gone, remove {}", holder(&note), created.display());
+                    return Err(Error::Busy { folder: out.to_path_buf(), holder });
+                }
+                Err(e) => return Err(Error::io(&created, e)),
+            }
+        }
+    }
+}
+
+/// Who holds a lock, from the note in its file.
+fn holder(note: &str) -> String {
+    match note.trim() {
+        "" => "another hearth run".to_string(),
+        note => format!("another hearth run ({note})"),
+    }
+}
+
+/// What a holder writes into the lock file: its process, host and start.
+fn note() -> String {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    format!("pid {} on {}, since unix time {since}\n", std::process::id(), hostname())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string()
+}
+
+/// Whether the holder a [`note`] names was a process of this host that has ended.
+fn holder_is_gone(note: &str) -> bool {
+    let Some((pid, rest)) = note.trim().strip_prefix("pid ").and_then(|n| n.split_once(" on ")) else { return false };
+    let host = rest.split_once(',').map_or(rest, |(host, _)| host);
+    pid.parse::<u32>().is_ok() && host == hostname() && !Path::new("/proc").join(pid).exists()
+}
+
+/// Whether a lock call failed because the filesystem has no locks: `ENOSYS` (Lustre
+/// without `flock`), `EOPNOTSUPP`, `ENOLCK` (NFS without its lock daemon).
+fn locks_unsupported(error: &std::io::Error) -> bool {
+    const ENOLCK: i32 = 37;
+    const ENOSYS: i32 = 38;
+    const EOPNOTSUPP: i32 = 95;
+    error.kind() == ErrorKind::Unsupported || matches!(error.raw_os_error(), Some(ENOLCK | ENOSYS | EOPNOTSUPP))
 }
 
 impl Drop for OutputLock {
     /// Unlocks before the file closes: a process this one is spawning (a peer, `git`)
     /// shares the open file until it execs, and closing alone would leave the folder
-    /// locked until then, refusing this process's own next run of it.
+    /// locked until then, refusing this process's own next run of it. A created lock
+    /// is removed.
     fn drop(&mut self) {
-        let _ = self.file.unlock();
+        match &self.held {
+            Held::Os(file) => {
+                let _ = file.unlock();
+            }
+            Held::Created(path) => {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 }
 
@@ -78,10 +158,39 @@ mod tests {
         drop(held);
         let again = OutputLock::acquire(dir.path(), None).unwrap();
         // A child being spawned holds a copy of the open file until it execs.
-        let spawning_child = again.file.try_clone().unwrap();
+        let Held::Os(file) = &again.held else { panic!("this filesystem has locks") };
+        let spawning_child = file.try_clone().unwrap();
         drop(again);
         OutputLock::acquire(dir.path(), None).expect("released though a copy of the file is open");
         drop(spawning_child);
+    }
+
+    #[test]
+    fn without_file_locks_the_lock_is_a_created_file_cleared_when_its_run_is_gone() {
+        for (errno, unsupported) in [(37, true), (38, true), (95, true), (13, false), (28, false)] {
+            assert_eq!(locks_unsupported(&std::io::Error::from_raw_os_error(errno)), unsupported, "errno {errno}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let created = dir.path().join(".hearth-lock.held");
+        let held = OutputLock::by_creation(dir.path(), created.clone()).unwrap();
+        assert!(std::fs::read_to_string(&created).unwrap().starts_with(&format!("pid {} on ", std::process::id())));
+        let err = OutputLock::by_creation(dir.path(), created.clone()).unwrap_err().to_string();
+        assert!(err.contains("no file locks, so if that run is gone, remove") && err.contains(".hearth-lock.held"), "{err}");
+        drop(held);
+        assert!(!created.exists(), "removed with its holder");
+
+        // A killed run's note: a process of this host that has ended.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        std::fs::write(&created, format!("pid {} on {}, since unix time 1\n", child.id(), hostname())).unwrap();
+        let retaken = OutputLock::by_creation(dir.path(), created.clone()).unwrap();
+        assert!(std::fs::read_to_string(&created).unwrap().starts_with(&format!("pid {} on ", std::process::id())));
+        drop(retaken);
+        // Another host's run cannot be seen from here: left to the operator.
+        std::fs::write(&created, format!("pid {} on another-host, since unix time 1\n", child.id())).unwrap();
+        assert!(matches!(OutputLock::by_creation(dir.path(), created.clone()), Err(Error::Busy { .. })));
+        std::fs::write(&created, "").unwrap();
+        assert!(matches!(OutputLock::by_creation(dir.path(), created), Err(Error::Busy { .. })), "a note it cannot read is not cleared");
     }
 
     #[test]
