@@ -204,6 +204,11 @@ pub struct GenerateTask {
     /// `docs.patch` is applied every unit it documented would run once more. False gives
     /// every unit the model's doc.
     pub skip_documented: Option<bool>,
+    /// Docs only: ask for a function's doc to name its parameters as the repository's
+    /// documented functions do (a Google `Args:` section, `@param` tags, or plain prose;
+    /// [`crate::tasks::house`]), default true. False asks for the language's convention
+    /// alone.
+    pub house_style: Option<bool>,
 }
 
 fn default_max_new_tokens() -> usize {
@@ -374,6 +379,9 @@ impl Pipeline {
                 }
                 if name == "review" && task.skip_documented.is_some() {
                     return Err("[tasks.review] skip_documented: only the docs task reads it".into());
+                }
+                if name == "review" && task.house_style.is_some() {
+                    return Err("[tasks.review] house_style: only the docs task reads it".into());
                 }
             }
         }

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow_schema::SchemaRef;
@@ -25,7 +25,7 @@ use crate::shard::{self, Shard};
 use crate::sink::{OutputLock, PartFolder};
 use crate::sink::parts::KeyState;
 use crate::source::{Language, UnitKind, WalkStats};
-use crate::tasks::{self, docs, review, Answer, RowsBuilder, TaskKind, UnitKey, UnitRow, UnitStore, UnitTemplate};
+use crate::tasks::{self, docs, review, Answer, HouseStyle, HouseStyles, RowsBuilder, TaskKind, UnitKey, UnitRow, UnitStore, UnitTemplate};
 use crate::telemetry::{Telemetry, TelemetryStats};
 use crate::workers::{self, pool, Backend, Event, Fault, WorkerSpec, WorkerStats};
 use crate::{Error, Result};
@@ -318,7 +318,7 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
 
     let walk = job::walk(&pipeline.walk_inputs(), &pipeline.walk_config(), out, &WalkStats::default(), options.shard)?;
     let units_file = job::units_path(out, options.shard);
-    let unit_keys = tasks::read_unit_keys(&units_file)?;
+    let (unit_keys, house_styles) = tasks::read_unit_keys(&units_file)?;
 
     let devices = workers::parse_devices(&pipeline.model.devices)?;
     let (requantize, precision) = weight_format(pipeline)?;
@@ -339,6 +339,7 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
         telemetry,
         units_file,
         unit_keys,
+        house_styles: Arc::new(house_styles),
     };
     let mut summaries = Vec::new();
     let t = &pipeline.tasks;
@@ -398,6 +399,8 @@ struct RunContext<'a> {
     units_file: PathBuf,
     /// Its units' identities, by row.
     unit_keys: Vec<UnitKey>,
+    /// How its repositories' docs name parameters, which the docs prompts follow.
+    house_styles: Arc<HouseStyles>,
 }
 
 /// A task's identity: what its cache keys and provenance are made of.
@@ -413,18 +416,23 @@ struct TaskIdentity {
     /// are part of the key. (`auto` adds nothing, so keys made before `dtype` existed
     /// still match.)
     weights: String,
+    /// Whether the prompts say each repository's house style ([`GenerationPlan::prompt`]).
+    house_styles: bool,
 }
 
 impl TaskIdentity {
     fn new(task: TaskKind, model: &str, models: &mut Models, prompt: String, params: String) -> Result<TaskIdentity> {
         let prompt_hash = blake3::hash(prompt.as_bytes()).to_hex()[..16].to_string();
         let weights = weights_identity(models.options.requantize, models.options.dtype);
-        Ok(TaskIdentity { task, model: model.to_string(), model_hash: models.hash(model)?, prompt, prompt_hash, params, weights })
+        Ok(TaskIdentity { task, model: model.to_string(), model_hash: models.hash(model)?, prompt, prompt_hash, params, weights, house_styles: false })
     }
 
     fn cache_key(&self, unit: &UnitKey) -> String {
         let mut hasher = blake3::Hasher::new();
-        for field in [self.task.name(), &unit.unit_id, &unit.content_hash, &self.model_hash, &self.prompt_hash, &self.params, &self.weights] {
+        // The house style is in a docs unit's prompt when its repository has one; the
+        // keys of the others are as they were before house styles.
+        let house_style = unit.house_style.filter(|_| self.house_styles).map(HouseStyle::key);
+        for field in [self.task.name(), &unit.unit_id, &unit.content_hash, &self.model_hash, &self.prompt_hash, &self.params, &self.weights].into_iter().chain(house_style.as_deref()) {
             hasher.update(&(field.len() as u64).to_le_bytes());
             hasher.update(field.as_bytes());
         }
@@ -568,10 +576,11 @@ fn weight_format(pipeline: &Pipeline) -> Result<(Requantize, Precision)> {
 
 /// The docs or review task's plan and identity: which units it runs, and what their
 /// cache keys are made of.
-fn generation_identity(pipeline: &Pipeline, task: TaskKind, spec: &GenerateTask, models: &mut Models) -> Result<(GenerationPlan, TaskIdentity)> {
-    let plan = GenerationPlan::new(task, spec)?;
+fn generation_identity(pipeline: &Pipeline, task: TaskKind, spec: &GenerateTask, models: &mut Models, house_styles: &Arc<HouseStyles>) -> Result<(GenerationPlan, TaskIdentity)> {
+    let plan = GenerationPlan::new(task, spec, house_styles)?;
     let model_source = spec.model.as_deref().unwrap_or(&pipeline.model.source);
-    let identity = TaskIdentity::new(task, model_source, models, format!("{}\n\n{}", plan.system, plan.template_source), to_json(&plan.params))?;
+    let mut identity = TaskIdentity::new(task, model_source, models, format!("{}\n\n{}", plan.system, plan.template_source), to_json(&plan.params))?;
+    identity.house_styles = plan.house_styles.is_some();
     Ok((plan, identity))
 }
 
@@ -609,7 +618,8 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary
     let _lock = if out.is_dir() { Some(OutputLock::acquire(out, shard)?) } else { None };
     let walked = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let walk = job::walk(&pipeline.walk_inputs(), &pipeline.walk_config(), walked.path(), &WalkStats::default(), shard)?;
-    let unit_keys = tasks::read_unit_keys(&job::units_path(walked.path(), shard))?;
+    let (unit_keys, house_styles) = tasks::read_unit_keys(&job::units_path(walked.path(), shard))?;
+    let house_styles = Arc::new(house_styles);
     let (requantize, precision) = weight_format(pipeline)?;
     let mut models = Models::new(requantize, precision);
     let preview = |identity: &TaskIdentity, runs_on: &dyn Fn(&UnitKey) -> bool| -> Result<TaskPreview> {
@@ -625,7 +635,7 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary
     let t = &pipeline.tasks;
     for (task, spec) in [(TaskKind::Docs, &t.docs), (TaskKind::Review, &t.review)] {
         if let Some(spec) = spec {
-            let (plan, identity) = generation_identity(pipeline, task, spec, &mut models)?;
+            let (plan, identity) = generation_identity(pipeline, task, spec, &mut models, &house_styles)?;
             previews.push(preview(&identity, &|u| plan.runs_on(u.kind, u.language, u.documented))?);
         }
     }
@@ -639,7 +649,7 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary
 impl RunContext<'_> {
     /// The docs or review task: a chat prompt per unit through each worker's batching engine.
     fn generate(&self, task: TaskKind, spec: &GenerateTask, models: &mut Models) -> Result<TaskSummary> {
-        let (plan, identity) = generation_identity(self.pipeline, task, spec, models)?;
+        let (plan, identity) = generation_identity(self.pipeline, task, spec, models, &self.house_styles)?;
         let mut output = TaskOutput::open(self, &identity, |unit| plan.runs_on(unit.kind, unit.language, unit.documented))?;
         if plan.skip_documented {
             let left = self.unit_keys.iter().filter(|u| u.documented && plan.runs_on(u.kind, u.language, false)).count();
@@ -819,11 +829,14 @@ pub struct GenerationPlan {
     pub skip_kinds: Vec<UnitKind>,
     /// Docs: units the source documents already are left alone.
     pub skip_documented: bool,
+    /// Docs: how each repository's docs name parameters, which its prompts follow.
+    house_styles: Option<Arc<HouseStyles>>,
 }
 
 impl GenerationPlan {
-    /// The plan of `task` as `spec` configures it.
-    pub fn new(task: TaskKind, spec: &GenerateTask) -> Result<GenerationPlan> {
+    /// The plan of `task` as `spec` configures it, for units whose repositories' docs
+    /// are written in `house_styles`.
+    pub fn new(task: TaskKind, spec: &GenerateTask, house_styles: &Arc<HouseStyles>) -> Result<GenerationPlan> {
         let (default_system, default_template) = match task {
             TaskKind::Docs => (docs::SYSTEM, docs::TEMPLATE),
             _ => (review::SYSTEM, review::TEMPLATE),
@@ -844,7 +857,8 @@ impl GenerationPlan {
         let skip_kinds = spec.skip_kinds.clone().unwrap_or_else(|| default_skip.to_vec());
         let skip_documented = task == TaskKind::Docs && spec.skip_documented.unwrap_or(true);
         let system = spec.system.as_deref().unwrap_or(default_system).to_string();
-        Ok(GenerationPlan { task, system, template_source, template, params, skip_kinds, skip_documented })
+        let house_styles = (task == TaskKind::Docs && spec.house_style.unwrap_or(true)).then(|| house_styles.clone());
+        Ok(GenerationPlan { task, system, template_source, template, params, skip_kinds, skip_documented, house_styles })
     }
 
     /// Whether the task runs on a unit of `kind` in `language`, `documented` or not in
@@ -856,7 +870,11 @@ impl GenerationPlan {
 
     /// The chat prompt's token ids for `unit`.
     pub fn prompt(&self, model: &Model, unit: &UnitRow) -> std::result::Result<Vec<u32>, String> {
-        let user = self.template.render(unit)?;
+        let house_style = self.house_styles.as_ref().and_then(|styles| {
+            let (kind, language) = (UnitKind::from_name(&unit.kind)?, Language::from_name(&unit.language)?);
+            styles.of(&unit.repo, language).filter(|_| tasks::house::names_parameters(kind))
+        });
+        let user = self.template.render(unit, house_style)?;
         let messages = [Message::new("system", &self.system), Message::new("user", user)];
         model.chat_prompt(&messages).map_err(|e| e.to_string())
     }
@@ -992,7 +1010,7 @@ impl Backend for Embedder<'_> {
     }
 
     fn submit(&mut self, job: usize) -> Option<Finished> {
-        let encoded = self.units.get(job).map_err(|e| e.to_string()).and_then(|unit| self.template.render(&unit)).and_then(|text| self.model.tokenizer.encode(&text).map_err(|e| e.to_string()));
+        let encoded = self.units.get(job).map_err(|e| e.to_string()).and_then(|unit| self.template.render(&unit, None)).and_then(|text| self.model.tokenizer.encode(&text).map_err(|e| e.to_string()));
         match encoded {
             Ok(tokens) => {
                 self.pending.push((job, tokens));

@@ -740,6 +740,47 @@ fn docs_run_on_a_unit_whose_doc_names_parameters_its_code_no_longer_has_and_the_
     assert!(sarif_results().is_empty(), "the mended doc is no finding");
 }
 
+#[test]
+fn docs_prompts_name_parameters_as_the_repositorys_docs_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    let documented = |style: &dyn Fn(usize) -> String| {
+        let mut src = String::from("\"\"\"Arithmetic.\"\"\"\n");
+        for i in 0..6 {
+            src += &format!("\n\ndef add{i}(a, b):\n    \"\"\"Adds.\n\n{}\n    \"\"\"\n    return a + b + {i}\n", style(i));
+        }
+        src + "\n\ndef undocumented(a, b):\n    return a * b\n"
+    };
+    let google = |_: usize| "    Args:\n        a: the first\n        b: the second".to_string();
+    let plain = |i: usize| format!("    The sum of both, plus {i}.");
+    std::fs::write(repo.join("lib.py"), documented(&google)).unwrap();
+    let pipeline = tmp.path().join("pipeline.toml");
+    std::fs::write(&pipeline, "[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n[tasks.docs]\nmax_new_tokens = 2\n").unwrap();
+    let tokens_in = || {
+        let batches = read_folder(&tmp.path().join("out/docs"));
+        assert_eq!(strings(&batches, "name"), [Some("undocumented".to_string())]);
+        batches[0].column_by_name("tokens_in").unwrap().as_primitive::<arrow_array::types::UInt32Type>().value(0)
+    };
+    assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(1));
+    let in_google = tokens_in();
+
+    // The same function in a repository whose docs are prose: its prompt says so, and
+    // its key changed with it, so it runs again though its code did not change.
+    std::fs::write(repo.join("lib.py"), documented(&plain)).unwrap();
+    let preview = hearth(&["run", pipeline.to_str().unwrap(), "--dry-run", "--json"]);
+    let preview = String::from_utf8_lossy(&preview.stdout).into_owned();
+    assert!(preview.contains(r#""task":"docs","units":1,"carried":0,"run":1"#), "{preview}");
+    assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(1));
+    let in_prose = tokens_in();
+    assert_ne!(in_google, in_prose, "the prompts differ by the house style's words");
+    assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(0), "an unchanged repository runs nothing");
+    // Turned off, the prompt names the language's convention alone.
+    std::fs::write(&pipeline, "[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n[tasks.docs]\nmax_new_tokens = 2\nhouse_style = false\n").unwrap();
+    assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(1));
+    assert!(tokens_in() < in_prose.min(in_google));
+}
+
 /// Review rows of a run over `units` Python functions with the random tiny model:
 /// (rows whose findings parsed, rows kept raw with a parse error).
 fn tiny_reviews(constrained: bool, units: usize) -> (usize, usize) {
@@ -782,6 +823,9 @@ fn bad_pipelines_are_refused_with_the_file_and_the_key() {
     let out = hearth(&["run", pipeline.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("[tasks.review] skip_documented: only the docs task reads it"), "{stderr}");
+    std::fs::write(&pipeline, "[source]\nrepos = [\"r\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"o\"\n[tasks.review]\nhouse_style = false\n").unwrap();
+    let stderr = String::from_utf8_lossy(&hearth(&["run", pipeline.to_str().unwrap()]).stderr).into_owned();
+    assert!(stderr.contains("[tasks.review] house_style: only the docs task reads it"), "{stderr}");
 }
 
 /// A pipeline over the sample datasets with the random tiny model: all three tasks,

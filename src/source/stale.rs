@@ -70,9 +70,37 @@ fn words(code: &str) -> HashSet<&str> {
     code.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|word| !word.is_empty()).collect()
 }
 
+/// How a doc names a function's parameters: the convention of its first documented
+/// one, if it documents any.
+pub(crate) fn parameter_convention(language: Language, doc: &str) -> Option<ParamConvention> {
+    parameter_entries(language, doc).first().map(|(_, convention)| *convention)
+}
+
+/// A way docs mark parameters, as conventions write them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParamConvention {
+    /// A Google-style `Args:` section.
+    Google,
+    /// A NumPy-style `Parameters` section over a line of dashes.
+    NumPy,
+    /// Sphinx's `:param x:` fields.
+    Sphinx,
+    /// A Markdown `# Arguments` list (Rust, Julia).
+    Markdown,
+    /// Swift's `- Parameter x:` lines or `- Parameters:` list.
+    Swift,
+    /// A tag before each parameter's name: `@param`, `\param`, `<param name="x">`, `.PARAMETER`.
+    Tag(&'static str),
+}
+
 /// The names `doc` documents as parameters, in order, as the function's code would
 /// spell them (`$x`, `*args`, `[x=1]` and `x.y` give `x`, `args`, `x`, `x`).
 fn documented_parameters(language: Language, doc: &str) -> Vec<String> {
+    parameter_entries(language, doc).into_iter().map(|(name, _)| name).collect()
+}
+
+/// [`documented_parameters`], each with the convention that marks it.
+fn parameter_entries(language: Language, doc: &str) -> Vec<(String, ParamConvention)> {
     let lines: Vec<&str> = doc.lines().map(|line| prose(language, line)).collect();
     let mut names = Vec::new();
     let mut section: Option<Section> = None;
@@ -107,17 +135,21 @@ fn documented_parameters(language: Language, doc: &str) -> Vec<String> {
             // Entries are at the first entry's indent; deeper lines continue one.
             Some(Section::Google { entries, .. }) => {
                 if !text.is_empty() && *entries.get_or_insert(indent) == indent {
-                    names.extend(google_entry(text));
+                    names.extend(google_entry(text).map(|name| (name, ParamConvention::Google)));
                 }
             }
-            Some(Section::NumPy { indent: at }) if indent == *at && !is_underline(line) => names.extend(numpy_entry(text)),
-            Some(Section::Markdown { .. }) => names.extend(markdown_entry(text)),
-            Some(Section::Swift { .. }) => names.extend(text.strip_prefix("- ").and_then(|entry| entry.split_once(':')).map(|(name, _)| name.trim().to_string())),
+            Some(Section::NumPy { indent: at }) if indent == *at && !is_underline(line) => names.extend(numpy_entry(text).into_iter().map(|name| (name, ParamConvention::NumPy))),
+            Some(Section::Markdown { .. }) => names.extend(markdown_entry(text).map(|name| (name, ParamConvention::Markdown))),
+            Some(Section::Swift { .. }) => names.extend(text.strip_prefix("- ").and_then(|entry| entry.split_once(':')).map(|(name, _)| (name.trim().to_string(), ParamConvention::Swift))),
             _ => {}
         }
         names.extend(tagged(language, text));
     }
-    names.into_iter().map(|name| name.trim_start_matches(['*', '$', '&']).to_string()).filter(|name| is_identifier(name) && !BUILTIN_TYPES.contains(&name.as_str())).collect()
+    names
+        .into_iter()
+        .map(|(name, convention)| (name.trim_start_matches(['*', '$', '&']).to_string(), convention))
+        .filter(|(name, _)| is_identifier(name) && !BUILTIN_TYPES.contains(&name.as_str()))
+        .collect()
 }
 
 /// Type names a doc may put where a name goes (`:param with_packages bool:`), which no
@@ -198,29 +230,29 @@ fn markdown_entry(text: &str) -> Option<String> {
 /// `@param[in] x`, `\param x`, `:param T x:`, `<param name="x">`, `.PARAMETER x`,
 /// `- Parameter x:`, `@param a,b` (roxygen). Type parameters (`@tparam`, `<T>`) and
 /// keyword arguments (`:keyword x:`) are not the function's parameters.
-fn tagged(language: Language, text: &str) -> Vec<String> {
+fn tagged(language: Language, text: &str) -> Vec<(String, ParamConvention)> {
     let mut names = Vec::new();
     if let Some(start) = text.find("<param name=\"") {
         let rest = &text[start + "<param name=\"".len()..];
-        names.extend(rest.split_once('"').map(|(name, _)| name.to_string()));
+        names.extend(rest.split_once('"').map(|(name, _)| (name.to_string(), ParamConvention::Tag("<param name=\"…\">"))));
         return names;
     }
     if let Some(rest) = text.strip_prefix("- Parameter ") {
-        names.extend(rest.split_once(':').map(|(name, _)| name.trim().to_string()));
+        names.extend(rest.split_once(':').map(|(name, _)| (name.trim().to_string(), ParamConvention::Swift)));
         return names;
     }
     if let Some(rest) = text.strip_prefix(".PARAMETER ").or_else(|| text.strip_prefix(".Parameter ")) {
-        names.extend(rest.split_whitespace().next().map(str::to_string));
+        names.extend(rest.split_whitespace().next().map(|name| (name.to_string(), ParamConvention::Tag(".PARAMETER"))));
         return names;
     }
     for sphinx in [":param ", ":parameter ", ":arg ", ":argument ", ":type "] {
         if let Some(rest) = text.strip_prefix(sphinx) {
             // `:param int x:` names x, the last word before the colon.
-            names.extend(rest.split_once(':').and_then(|(head, _)| head.split_whitespace().last()).map(str::to_string));
+            names.extend(rest.split_once(':').and_then(|(head, _)| head.split_whitespace().last()).map(|name| (name.to_string(), ParamConvention::Sphinx)));
             return names;
         }
     }
-    let Some(rest) = ["@param", "\\param", "@arg ", "@argument "].iter().find_map(|tag| text.strip_prefix(tag)) else {
+    let Some((tag, rest)) = ["@param", "\\param", "@arg ", "@argument "].iter().find_map(|tag| Some((tag.trim_end(), text.strip_prefix(tag)?))) else {
         return names;
     };
     // `@param[in]`, `\param [in,out]`: a direction, where JSDoc's `[x=1]` is a name.
@@ -249,7 +281,7 @@ fn tagged(language: Language, text: &str) -> Vec<String> {
     let Some(token) = token else { return names };
     // JSDoc's optional `[x=1]` and a property `x.y` of parameter x; roxygen's `a,b`.
     let token = token.trim_start_matches(['[', '&']).trim_start_matches("...").split(['=', ']', '.']).next().unwrap_or("");
-    names.extend(token.split(',').filter(|name| !name.is_empty()).map(str::to_string));
+    names.extend(token.split(',').filter(|name| !name.is_empty()).map(|name| (name.to_string(), ParamConvention::Tag(tag))));
     names
 }
 

@@ -10,9 +10,11 @@
 //! resume, incremental runs and readers treat the three folders alike.
 
 pub mod docs;
+pub mod house;
 pub mod review;
 mod units;
 
+pub use house::{HouseStyle, HouseStyles};
 pub use units::{read_unit_keys, read_units, UnitKey, UnitRow, UnitStore};
 
 use std::collections::HashMap;
@@ -60,7 +62,8 @@ impl TaskKind {
     }
 }
 
-/// A minijinja template over a unit's fields (plus `doc_style`).
+/// A minijinja template over a unit's fields (plus `doc_style`: the docs convention of
+/// its language and kind, and of its repository's house style when it has one).
 #[derive(Debug)]
 pub struct UnitTemplate {
     env: minijinja::Environment<'static>,
@@ -82,10 +85,15 @@ impl UnitTemplate {
         Ok(UnitTemplate { env: strict_template(what, source)? })
     }
 
-    /// The text for `unit`.
-    pub fn render(&self, unit: &UnitRow) -> std::result::Result<String, String> {
+    /// The text for `unit`, whose repository's docs name parameters in `house_style`.
+    pub fn render(&self, unit: &UnitRow, house_style: Option<HouseStyle>) -> std::result::Result<String, String> {
         let template = self.env.get_template("template").expect("added in new");
-        let context = minijinja::context! { doc_style => docs::doc_style(&unit.language, &unit.kind), ..minijinja::value::Serde(unit) };
+        let convention = docs::doc_style(&unit.language, &unit.kind);
+        let doc_style = match house_style {
+            Some(style) => format!("{convention}, {}, as this repository's docs are written", style.words()),
+            None => convention.to_string(),
+        };
+        let context = minijinja::context! { doc_style, ..minijinja::value::Serde(unit) };
         template.render(context).map_err(|e| format!("prompt template: {e}"))
     }
 }
@@ -461,10 +469,12 @@ mod tests {
     #[test]
     fn templates_see_the_unit_and_fail_on_unknown_names() {
         let t = UnitTemplate::new("docs", docs::TEMPLATE).unwrap();
-        let prompt = t.render(&unit()).unwrap();
-        assert!(prompt.contains("docstring") && prompt.contains("def f()") && prompt.contains("File: a.py"));
+        let prompt = t.render(&unit(), None).unwrap();
+        assert!(prompt.contains("Convention: a Python docstring (\"\"\"...\"\"\")\n") && prompt.contains("def f()") && prompt.contains("File: a.py"), "{prompt}");
+        let house = t.render(&unit(), Some(HouseStyle::Names(crate::source::ParamConvention::NumPy))).unwrap();
+        assert!(house.contains("Convention: a Python docstring (\"\"\"...\"\"\"), with parameters named in a NumPy-style `Parameters` section over a line of dashes, as this repository's docs are written\n"), "{house}");
         let bad = UnitTemplate::new("docs", "{{ nonsense }}").unwrap();
-        let err = bad.render(&unit()).unwrap_err();
+        let err = bad.render(&unit(), None).unwrap_err();
         assert!(err.contains("undefined"), "{err}");
         assert!(UnitTemplate::new("docs", "{% if %}").unwrap_err().to_string().contains("docs"));
     }

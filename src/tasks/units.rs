@@ -18,6 +18,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use parquet::arrow::ProjectionMask;
 use serde::Serialize;
 
+use super::house::{self, HouseStyle, HouseStyleCount, HouseStyles};
+
 use crate::sink::open_parquet;
 use crate::source::{Language, UnitKind};
 use crate::{Error, Result};
@@ -69,37 +71,69 @@ pub struct UnitKey {
     pub documented: bool,
     /// The length of its code: what running it reads (`hearth run --dry-run` sums it).
     pub bytes: u32,
+    /// How its repository's docs name parameters, for a function or method: what the
+    /// docs prompt asks of its doc.
+    pub house_style: Option<HouseStyle>,
 }
 
 fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
     batch.column_by_name(name).expect("units.parquet has its schema").as_string::<i32>()
 }
 
-/// The identity of every unit of a `units.parquet`, in file order: only its seven small
-/// columns are read.
-pub fn read_unit_keys(path: &Path) -> Result<Vec<UnitKey>> {
+/// The identity of every unit of a `units.parquet`, in file order, and the house styles
+/// its repositories' docs show: only its small columns and the docs are read.
+pub fn read_unit_keys(path: &Path) -> Result<(Vec<UnitKey>, HouseStyles)> {
     let builder = open_parquet(path)?;
-    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "content_hash", "kind", "language", "doc", "stale_doc", "bytes"]);
+    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "repo", "content_hash", "kind", "language", "doc", "stale_doc", "bytes"]);
     let reader = builder.with_projection(columns).build().map_err(|e| Error::parquet(path, e))?;
     let mut keys = Vec::new();
+    let mut count = HouseStyleCount::default();
+    // The repositories, and each function's key with its repository's place among
+    // them, to give it its style once all docs are counted.
+    let mut repos: HashMap<String, usize> = HashMap::new();
+    let mut functions: Vec<(usize, usize)> = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
         let (unit_id, content_hash, kind, language) = (text(&batch, "unit_id"), text(&batch, "content_hash"), text(&batch, "kind"), text(&batch, "language"));
-        let (doc, stale_doc) = (text(&batch, "doc"), text(&batch, "stale_doc"));
+        let (doc, stale_doc, repo) = (text(&batch, "doc"), text(&batch, "stale_doc"), text(&batch, "repo"));
         let bytes = batch.column_by_name("bytes").expect("units.parquet has its schema").as_primitive::<UInt32Type>();
         for i in 0..batch.num_rows() {
             let unknown = |what: &str, name: &str| Error::Dataset { path: path.to_path_buf(), message: format!("row {}: unknown {what} `{name}`", keys.len()) };
-            keys.push(UnitKey {
+            let key = UnitKey {
                 unit_id: unit_id.value(i).to_string(),
                 content_hash: content_hash.value(i).to_string(),
                 kind: UnitKind::from_name(kind.value(i)).ok_or_else(|| unknown("kind", kind.value(i)))?,
                 language: Language::from_name(language.value(i)).ok_or_else(|| unknown("language", language.value(i)))?,
                 documented: doc.is_valid(i) && stale_doc.is_null(i),
                 bytes: bytes.value(i),
-            });
+                house_style: None,
+            };
+            if doc.is_valid(i) {
+                count.count(repo.value(i), key.language, key.kind, doc.value(i));
+            }
+            if house::names_parameters(key.kind) {
+                let repo = match repos.get(repo.value(i)) {
+                    Some(&index) => index,
+                    None => {
+                        let index = repos.len();
+                        repos.insert(repo.value(i).to_string(), index);
+                        index
+                    }
+                };
+                functions.push((keys.len(), repo));
+            }
+            keys.push(key);
         }
     }
-    Ok(keys)
+    let styles = count.styles();
+    let mut names = vec![""; repos.len()];
+    for (name, &index) in &repos {
+        names[index] = name;
+    }
+    for (key, repo) in functions {
+        keys[key].house_style = styles.of(names[repo], keys[key].language);
+    }
+    Ok((keys, styles))
 }
 
 /// Every unit of a `units.parquet`, in file order. For small walks (benchmarks, tests);
@@ -257,11 +291,16 @@ mod tests {
     #[test]
     fn keys_are_read_without_the_code_in_file_order() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = read_unit_keys(&units_file(dir.path(), 5)).unwrap();
+        let (keys, _) = read_unit_keys(&units_file(dir.path(), 5)).unwrap();
         assert_eq!(keys.len(), 5);
-        assert_eq!(keys[3], UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: UnitKind::Function, language: Language::Rust, documented: false, bytes: 6 });
+        let key = UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: UnitKind::Function, language: Language::Rust, documented: false, bytes: 6, house_style: None };
+        assert_eq!(keys[3], key, "two documented functions show no house style");
         assert!(keys[4].documented);
         assert!(!keys[0].documented, "a stale doc does not count");
+        // Six docs, none naming a parameter: the repository writes plain prose.
+        let (keys, styles) = read_unit_keys(&units_file(dir.path(), 24)).unwrap();
+        assert_eq!(styles.of("repo", Language::Rust), Some(HouseStyle::Plain));
+        assert!(keys.iter().all(|key| key.house_style == Some(HouseStyle::Plain)));
     }
 
     #[test]

@@ -1,0 +1,179 @@
+//! How a repository's docs name a function's parameters, so that the docs hearth writes
+//! into it read like the ones it has: Bokeh's docstrings list them in a Google-style
+//! `Args:` section, OpenSSL's as Sphinx `:param x:` fields, Django's not at all. Asked
+//! only for "a Python docstring", a model picks a convention of its own, and a patch of
+//! hundreds of docs in another project's manner is one nobody merges.
+//!
+//! The style is read from the docs of the functions and methods the repository has
+//! already documented, per language: most of those that name parameters in one
+//! convention make it the house's; a repository whose documented functions almost never
+//! name them writes plain prose. Too few docs, or a mix, says nothing, and the prompt
+//! stays as it was.
+
+use std::collections::HashMap;
+
+use crate::source::{parameter_convention, Language, ParamConvention, UnitKind};
+
+/// Documented functions a repository needs, in a language, before its style is read.
+const MIN_DOCUMENTED: u32 = 5;
+
+/// The share of documented functions naming parameters at or above which a convention
+/// is the house's (Bokeh's Google sections: 52%; sqlfluff's: 12%).
+const NAMED_SHARE: f64 = 0.10;
+
+/// The share below which a repository writes plain prose (Django: 0.3%).
+const PLAIN_SHARE: f64 = 0.02;
+
+/// How a repository's docs name parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HouseStyle {
+    /// In prose, without a list of parameters.
+    Plain,
+    /// In this convention.
+    Names(ParamConvention),
+}
+
+impl HouseStyle {
+    /// What the docs prompt says of it, after the convention's name.
+    pub fn words(self) -> String {
+        let named = match self {
+            HouseStyle::Plain => return "in plain sentences, without a list of parameters".to_string(),
+            HouseStyle::Names(ParamConvention::Google) => "a Google-style `Args:` section".to_string(),
+            HouseStyle::Names(ParamConvention::NumPy) => "a NumPy-style `Parameters` section over a line of dashes".to_string(),
+            HouseStyle::Names(ParamConvention::Sphinx) => "`:param name:` fields".to_string(),
+            HouseStyle::Names(ParamConvention::Markdown) => "a `# Arguments` list".to_string(),
+            HouseStyle::Names(ParamConvention::Swift) => "`- Parameter name:` lines".to_string(),
+            HouseStyle::Names(ParamConvention::Tag(tag)) if tag.contains('…') => format!("`{}` tags", tag.replace('…', "name")),
+            HouseStyle::Names(ParamConvention::Tag(tag)) => format!("`{tag} name` tags"),
+        };
+        format!("with parameters named in {named}")
+    }
+
+    /// Its name in a cache key: a docs unit's prompt says it, so a change of it runs the
+    /// unit again.
+    pub fn key(self) -> String {
+        match self {
+            HouseStyle::Plain => "plain".to_string(),
+            HouseStyle::Names(convention) => format!("{convention:?}"),
+        }
+    }
+}
+
+/// Whether the docs of units of `kind` say how they name parameters: functions' and
+/// methods' (a class's doc documents its constructor's, or none).
+pub fn names_parameters(kind: UnitKind) -> bool {
+    matches!(kind, UnitKind::Function | UnitKind::Method)
+}
+
+/// The house styles of a walk's repositories, by repository and language.
+#[derive(Debug, Default)]
+pub struct HouseStyles {
+    styles: HashMap<(String, Language), HouseStyle>,
+}
+
+impl HouseStyles {
+    /// The style of `repo`'s docs in `language`, when they have one.
+    pub fn of(&self, repo: &str, language: Language) -> Option<HouseStyle> {
+        self.styles.get(&(repo.to_string(), language)).copied()
+    }
+}
+
+/// Counts the docs a walk's units have, to read [`HouseStyles`] from.
+#[derive(Debug, Default)]
+pub struct HouseStyleCount {
+    tallies: HashMap<(String, Language), Tally>,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    documented: u32,
+    by_convention: HashMap<ParamConvention, u32>,
+}
+
+impl HouseStyleCount {
+    /// Counts the doc a unit has (its `doc` column), if it is a function's or method's.
+    pub fn count(&mut self, repo: &str, language: Language, kind: UnitKind, doc: &str) {
+        if !names_parameters(kind) {
+            return;
+        }
+        let tally = self.tallies.entry((repo.to_string(), language)).or_default();
+        tally.documented += 1;
+        if let Some(convention) = parameter_convention(language, doc) {
+            *tally.by_convention.entry(convention).or_default() += 1;
+        }
+    }
+
+    /// The styles the counts show.
+    pub fn styles(self) -> HouseStyles {
+        let styles = self.tallies.into_iter().filter_map(|(place, tally)| Some((place, tally.style()?))).collect();
+        HouseStyles { styles }
+    }
+}
+
+impl Tally {
+    fn style(&self) -> Option<HouseStyle> {
+        if self.documented < MIN_DOCUMENTED {
+            return None;
+        }
+        let named: u32 = self.by_convention.values().sum();
+        let share = f64::from(named) / f64::from(self.documented);
+        if share < PLAIN_SHARE {
+            return Some(HouseStyle::Plain);
+        }
+        // The convention most of the named ones use; ties go to none.
+        let (&convention, &most) = self.by_convention.iter().max_by_key(|(_, &n)| n)?;
+        let tied = self.by_convention.values().filter(|&&n| n == most).count() > 1;
+        (share >= NAMED_SHARE && 2 * most > named && !tied).then_some(HouseStyle::Names(convention))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn styles(docs: &[(&str, Language, UnitKind, &str)]) -> HouseStyles {
+        let mut count = HouseStyleCount::default();
+        for (repo, language, kind, doc) in docs {
+            count.count(repo, *language, *kind, doc);
+        }
+        count.styles()
+    }
+
+    #[test]
+    fn the_convention_most_documented_functions_name_parameters_in_is_the_house_style() {
+        let google = "Adds.\n\nArgs:\n    a: the first\n    b: the second\n";
+        let sphinx = "Adds.\n\n:param a: the first\n";
+        let plain = "Adds two numbers.";
+        let function = UnitKind::Function;
+        let mut docs = vec![("bokeh", Language::Python, function, google); 3];
+        docs.extend([("bokeh", Language::Python, UnitKind::Method, sphinx), ("bokeh", Language::Python, function, plain)]);
+        // A class's doc does not count, nor another language's or repository's.
+        docs.extend([("bokeh", Language::Python, UnitKind::Class, sphinx), ("bokeh", Language::JavaScript, function, "/** @param a x */")]);
+        docs.extend(vec![("django", Language::Python, function, plain); 60]);
+        docs.extend(vec![("mixed", Language::Python, function, google); 2]);
+        docs.extend(vec![("mixed", Language::Python, function, sphinx); 2]);
+        docs.extend(vec![("mixed", Language::Python, function, plain); 2]);
+        docs.extend(vec![("few", Language::Python, function, google); 4]);
+        docs.extend(vec![("doxygen", Language::C, function, "/**\n * Adds.\n * \\param a first\n */"); 5]);
+        let styles = styles(&docs);
+        assert_eq!(styles.of("bokeh", Language::Python), Some(HouseStyle::Names(ParamConvention::Google)));
+        assert_eq!(styles.of("bokeh", Language::JavaScript), None, "one doc says nothing");
+        assert_eq!(styles.of("django", Language::Python), Some(HouseStyle::Plain));
+        assert_eq!(styles.of("mixed", Language::Python), None, "no convention has most of them");
+        assert_eq!(styles.of("few", Language::Python), None);
+        assert_eq!(styles.of("doxygen", Language::C), Some(HouseStyle::Names(ParamConvention::Tag("\\param"))));
+        // One in twenty naming parameters is no convention, and not yet plain either.
+        let mut sparse = vec![("sphinx", Language::Python, function, plain); 95];
+        sparse.extend(vec![("sphinx", Language::Python, function, sphinx); 5]);
+        assert_eq!(super::tests::styles(&sparse).of("sphinx", Language::Python), None);
+    }
+
+    #[test]
+    fn the_prompt_names_the_convention_as_it_is_written() {
+        assert_eq!(HouseStyle::Names(ParamConvention::Google).words(), "with parameters named in a Google-style `Args:` section");
+        assert_eq!(HouseStyle::Names(ParamConvention::Tag("@param")).words(), "with parameters named in `@param name` tags");
+        assert_eq!(HouseStyle::Names(ParamConvention::Tag("<param name=\"…\">")).words(), "with parameters named in `<param name=\"name\">` tags");
+        assert_eq!(HouseStyle::Plain.words(), "in plain sentences, without a list of parameters");
+        assert_ne!(HouseStyle::Names(ParamConvention::Tag("@param")).key(), HouseStyle::Names(ParamConvention::Tag("\\param")).key());
+    }
+}
