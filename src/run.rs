@@ -871,8 +871,7 @@ impl GenerationPlan {
     /// The chat prompt's token ids for `unit`.
     pub fn prompt(&self, model: &Model, unit: &UnitRow) -> std::result::Result<Vec<u32>, String> {
         let house_style = self.house_styles.as_ref().and_then(|styles| {
-            let (kind, language) = (UnitKind::from_name(&unit.kind)?, Language::from_name(&unit.language)?);
-            styles.of(&unit.repo, language).filter(|_| tasks::house::names_parameters(kind))
+            styles.for_unit(&unit.repo, Language::from_name(&unit.language)?, UnitKind::from_name(&unit.kind)?)
         });
         let user = self.template.render(unit, house_style)?;
         let messages = [Message::new("system", &self.system), Message::new("user", user)];

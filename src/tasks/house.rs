@@ -76,6 +76,11 @@ impl HouseStyles {
     pub fn of(&self, repo: &str, language: Language) -> Option<HouseStyle> {
         self.styles.get(&(repo.to_string(), language)).copied()
     }
+
+    /// The style a unit's doc is asked in: its repository's, for a function or method.
+    pub fn for_unit(&self, repo: &str, language: Language, kind: UnitKind) -> Option<HouseStyle> {
+        self.of(repo, language).filter(|_| names_parameters(kind))
+    }
 }
 
 /// Counts the docs a walk's units have, to read [`HouseStyles`] from.

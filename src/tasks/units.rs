@@ -131,7 +131,7 @@ pub fn read_unit_keys(path: &Path) -> Result<(Vec<UnitKey>, HouseStyles)> {
         names[index] = name;
     }
     for (key, repo) in functions {
-        keys[key].house_style = styles.of(names[repo], keys[key].language);
+        keys[key].house_style = styles.for_unit(names[repo], keys[key].language, keys[key].kind);
     }
     Ok((keys, styles))
 }
