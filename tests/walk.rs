@@ -269,6 +269,25 @@ fn a_folder_of_checkouts_is_a_repository_per_checkout() {
 }
 
 #[test]
+fn repositories_of_one_name_are_named_apart_and_no_file_is_walked_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two clones of one project, side by side: the same file, the same unit.
+    for owner in ["work", "oss"] {
+        write(&tmp.path().join(owner).join("api/m.py"), "def f():\n    return 1\n");
+    }
+    write(&tmp.path().join("oss/api/sub/s.py"), "def s():\n    return 2\n");
+    let (work, oss) = (tmp.path().join("work/api"), tmp.path().join("oss/api"));
+    let out = tmp.path().join("out");
+    // The same root twice, and a folder inside a root given beside it.
+    let summary = walk_lib(WalkInput::Repos(vec![work.clone(), oss.clone(), work.clone(), oss.join("sub")]), &WalkConfig::default(), &out);
+    let units: BTreeSet<(String, String)> = rows(&out.join(job::UNITS_FILE)).iter().map(|r| (get(r, "repo").to_string(), get(r, "path").to_string())).collect();
+    let expected = [("oss/api", "m.py"), ("sub", "s.py"), ("work/api", "m.py")];
+    assert_eq!(units, expected.iter().map(|(r, p)| (r.to_string(), p.to_string())).collect());
+    assert_eq!(summary.units, 3, "each file once");
+    assert_eq!(unit_ids(&out).len(), 3, "the clones' units have ids of their own");
+}
+
+#[test]
 fn unit_ids_are_stable_across_walks_and_places_and_change_with_content() {
     let tmp = tempfile::tempdir().unwrap();
     let code = "use std::io;\n\nfn one() -> u32 { 1 }\n\nfn two() -> u32 { 2 }\n\nstruct S;\n\nimpl S {\n    fn m(&self) {}\n}\n";

@@ -5,6 +5,7 @@
 //! excludes, and hides dot-files unless asked. Every file it yields either becomes
 //! units or a row in `skipped.parquet`; no single file stops the walk.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,9 @@ pub fn walk_repos(roots: &[PathBuf], config: &WalkConfig, stats: &WalkStats, tx:
     let mut resolved = Vec::with_capacity(roots.len());
     for root in roots {
         let canonical = root.canonicalize().map_err(|e| Error::io(root, e))?;
+        if resolved.iter().any(|r: &Root| r.canonical == canonical) {
+            continue; // given twice: walked once
+        }
         let named = if canonical.is_dir() { canonical.as_path() } else { canonical.parent().unwrap_or(&canonical) };
         let repo = named.file_name().map_or_else(|| "root".to_string(), |n| n.to_string_lossy().into_owned());
         let checkouts = if canonical.is_dir() && super::git::work_tree(&canonical).is_none() { super::git::checkouts_below(&canonical) } else { Vec::new() };
@@ -51,13 +55,18 @@ pub fn walk_repos(roots: &[PathBuf], config: &WalkConfig, stats: &WalkStats, tx:
         }
         resolved.push(Root { given: root.clone(), canonical, attributes, repo });
     }
-    let Some((first, rest)) = roots.split_first() else {
+    name_apart(&mut resolved);
+    // The checkouts in a folder, and a root given inside another, are walked as part of
+    // it (walking both would read their files twice), and each path is then located in
+    // the innermost root it is under.
+    let given: Vec<&Root> = resolved.iter().filter(|r| roots.contains(&r.given)).collect();
+    let outer = |root: &Root| !given.iter().any(|other| other.canonical != root.canonical && root.canonical.starts_with(&other.canonical));
+    let mut given = given.iter().filter(|root| outer(root)).map(|root| &root.given);
+    let Some(first) = given.next() else {
         return Err(Error::Config("no repository to walk".into()));
     };
-    // The checkouts in a folder are walked as part of it, and each path is then located
-    // in the innermost root it is under.
     let mut builder = WalkBuilder::new(first);
-    for root in rest {
+    for root in given {
         builder.add(root);
     }
     builder
@@ -87,6 +96,36 @@ pub fn walk_repos(roots: &[PathBuf], config: &WalkConfig, stats: &WalkStats, tx:
             git_commit: super::git::head_commit(&r.canonical),
         })
         .collect())
+}
+
+/// Gives repositories of one name names that tell them apart, from as much of their
+/// paths as it takes: two clones of a project given side by side (`~/work/api`,
+/// `~/oss/api`) are `work/api` and `oss/api`. Named alike they would share unit ids (a
+/// unit's id is its repository, path and content), and one's rows, commit and patch
+/// would pass for the other's.
+fn name_apart(roots: &mut [Root]) {
+    loop {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for root in roots.iter() {
+            *counts.entry(root.repo.clone()).or_default() += 1;
+        }
+        let mut renamed = false;
+        for root in roots.iter_mut().filter(|r| counts[&r.repo] > 1) {
+            let folder = if root.canonical.is_dir() { root.canonical.as_path() } else { root.canonical.parent().unwrap_or(&root.canonical) };
+            let parts: Vec<String> = folder.components().filter_map(|c| match c {
+                std::path::Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
+                _ => None,
+            }).collect();
+            let take = root.repo.split('/').count() + 1;
+            if take <= parts.len() {
+                root.repo = parts[parts.len() - take..].join("/");
+                renamed = true;
+            }
+        }
+        if !renamed {
+            return;
+        }
+    }
 }
 
 struct Shared<'a> {
