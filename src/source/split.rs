@@ -21,7 +21,7 @@
 //!   templates by `dbt.rs`), each object a statement creates a unit as a definition is.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use tree_sitter::{Node, Parser};
@@ -440,8 +440,25 @@ impl<'s> TreeWalker<'s> {
     /// its file with the same parameters (`static int helper(int n);` above `main`, a
     /// method declared in its class and defined below it): the definition is the
     /// function, whose doc is the one to write, once. A declaration of another overload,
-    /// or one with a doc of its own, stays.
+    /// or one with a doc of its own, stays; and a definition below a documented
+    /// declaration has that doc, as the file documents it where it declares it.
     fn drop_forward_declarations(&mut self) {
+        let mut documented_above: HashMap<(UnitKind, Option<String>, Option<String>, String), Range<usize>> = HashMap::new();
+        for span in &mut self.spans {
+            let Some((parameters, declared)) = &span.c_function else { continue };
+            let function = (span.kind, span.parent.clone(), span.name.clone(), parameters.clone());
+            match (&span.doc_site, declared) {
+                (Some(DocSite::Documented(doc)), true) => {
+                    documented_above.insert(function, doc.clone());
+                }
+                (Some(DocSite::Before { .. }), false) => {
+                    if let Some(doc) = documented_above.get(&function) {
+                        span.doc_site = Some(DocSite::Documented(doc.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
         // Read from the file's end, so the definitions met so far are those below.
         let mut defined_below = HashSet::new();
         let mut forward = vec![false; self.spans.len()];
@@ -1419,9 +1436,14 @@ mod tests {
         let exported = "ZSTDLIB_API size_t ZSTD_compress(void* dst, size_t cap);\nZSTDLIB_API unsigned ZSTD_versionNumber(void);\n";
         assert_eq!(summary(&without_outline(split(Language::C, exported))), ["function - ZSTD_compress 1-1", "function - ZSTD_versionNumber 2-2"], "an export macro before the type");
         // A forward declaration of a function defined below it is that function; another
-        // overload's declaration, or a documented one, stays.
+        // overload's declaration, or a documented one, stays, and its doc is the definition's.
         let forward = "static int helper(int n);\n/** Counts. */\nstatic int count(void);\n\nint main(void) { return helper(1) + count(); }\n\nstatic int helper(int  n) { return 2 * n; }\nstatic int count(void) { return 0; }\n";
-        assert_eq!(summary(&without_outline(split(Language::C, forward))), ["function - count 2-3", "function - main 5-5", "function - helper 7-7", "function - count 8-8"]);
+        let units = without_outline(split(Language::C, forward));
+        assert_eq!(summary(&units), ["function - count 2-3", "function - main 5-5", "function - helper 7-7", "function - count 8-8"]);
+        let docs: Vec<Option<&str>> = units.iter().map(|u| u.doc.as_deref()).collect();
+        assert_eq!(docs, [Some("/** Counts. */"), None, None, Some("/** Counts. */")], "documented where declared: docs leave the definition alone");
+        let method = "class Cart {\n public:\n  /// Empties it.\n  void clear();\n};\n\nvoid Cart::clear() {}\n";
+        assert_eq!(split(Language::Cpp, method).last().and_then(|u| u.doc.clone()).as_deref(), Some("/// Empties it."));
         let overloads = "void put(int n);\nvoid put(double x) {}\n";
         assert_eq!(summary(&without_outline(split(Language::Cpp, overloads))), ["function - put 1-1", "function - put 2-2"]);
         // A prototype's parameters are its signature: a doc naming one it lost is stale,
