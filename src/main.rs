@@ -404,16 +404,16 @@ struct WalkArgs {
     /// Output directory.
     #[arg(long, short, value_name = "DIR")]
     out: PathBuf,
-    /// Dataset column holding the file path.
-    #[arg(long, default_value = "path", requires = "dataset")]
+    /// Dataset column holding the file path [default: `path`, or The Stack's `max_stars_repo_path`].
+    #[arg(long, default_value = "path", hide_default_value = true, requires = "dataset")]
     path_column: String,
-    /// Dataset column holding the file content.
-    #[arg(long, default_value = "content", requires = "dataset")]
+    /// Dataset column holding the file content [default: `content`, or github-code's `code`].
+    #[arg(long, default_value = "content", hide_default_value = true, requires = "dataset")]
     content_column: String,
-    /// Dataset column holding the repository name [default: `repo` if present, else the file stem].
+    /// Dataset column holding the repository name [default: `repo`, `repo_name` or `max_stars_repo_name` if present, else the file stem].
     #[arg(long, requires = "dataset")]
     repo_column: Option<String>,
-    /// Dataset column holding the language [default: `language` if present, else detected].
+    /// Dataset column holding the language [default: `language` or `lang` if present, else detected].
     #[arg(long, requires = "dataset")]
     language_column: Option<String>,
     /// Only use paths matching this glob (repeatable).

@@ -458,6 +458,30 @@ fn datasets_give_the_same_units_as_the_files_they_hold() {
     assert_eq!(unit_ids(&from_parquet), unit_ids(&from_disk));
     assert_eq!(skipped(&from_parquet)["blob.rs"], "binary");
 
+    // The Stack's and codeparrot/github-code's column names read without being named.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("content", DataType::Utf8, false),
+        Field::new("max_stars_repo_path", DataType::Utf8, false),
+        Field::new("max_stars_repo_name", DataType::Utf8, false),
+        Field::new("lang", DataType::Utf8, false),
+    ]));
+    let column = |values: Vec<&str>| Arc::new(arrow_array::StringArray::from(values)) as ArrayRef;
+    let languages = vec!["Rust", "Python", "TypeScript"];
+    let columns = vec![column(files.iter().map(|f| f.1).collect()), column(files.iter().map(|f| f.0).collect()), column(vec!["proj"; 3]), column(languages)];
+    let stack_file = tmp.path().join("the-stack.parquet");
+    let mut writer = ArrowWriter::try_new(fs::File::create(&stack_file).unwrap(), schema.clone(), None).unwrap();
+    writer.write(&RecordBatch::try_new(schema, columns).unwrap()).unwrap();
+    writer.close().unwrap();
+    let from_stack = tmp.path().join("stack");
+    walk_lib(WalkInput::Dataset { file: stack_file, columns: DatasetColumns::default() }, &WalkConfig::default(), &from_stack);
+    assert_eq!(unit_ids(&from_stack), unit_ids(&from_disk));
+    let github_code: String = files.iter().map(|(path, code)| serde_json::json!({"repo_name": "proj", "path": path, "code": code, "language": "x"}).to_string() + "\n").collect();
+    let github_file = tmp.path().join("github-code.jsonl");
+    write(&github_file, github_code);
+    let from_github = tmp.path().join("github");
+    walk_lib(WalkInput::Dataset { file: github_file, columns: DatasetColumns::default() }, &WalkConfig::default(), &from_github);
+    assert_eq!(unit_ids(&from_github), unit_ids(&from_disk), "an unknown language label is detected from the path");
+
     // A column that is not there is an error naming the file and the columns it has.
     let missing = DatasetColumns { path: "max_stars_repo_path".into(), content: "body".into(), ..DatasetColumns::default() };
     let err = job::walk(

@@ -32,21 +32,45 @@ const CHUNK_RECORDS: usize = 64;
 /// Which dataset column holds which field.
 #[derive(Debug, Clone, Serialize)]
 pub struct DatasetColumns {
-    /// The file path. Default `path`.
+    /// The file path. Default `path` (or The Stack's `max_stars_repo_path`, …).
     pub path: String,
-    /// The file content. Default `content`.
+    /// The file content. Default `content` (or github-code's `code`).
     pub content: String,
-    /// The repository name. Default: `repo` when the dataset has it, else the
-    /// dataset's file stem for every record.
+    /// The repository name. Default: `repo` (or `repo_name`, …) when the dataset has
+    /// it, else the dataset's file stem for every record.
     pub repo: Option<String>,
-    /// The language label. Default: `language` when the dataset has it, else detected
-    /// from the path.
+    /// The language label. Default: `language` (or `lang`) when the dataset
+    /// has it, else detected from the path.
     pub language: Option<String>,
 }
 
 impl Default for DatasetColumns {
     fn default() -> Self {
         DatasetColumns { path: "path".into(), content: "content".into(), repo: None, language: None }
+    }
+}
+
+/// The names well-known code datasets give each field, tried in order where a column is
+/// not named (`--path-column` and the others): hearth's own, then The Stack's
+/// (`max_stars_repo_path`, `max_stars_repo_name`, `lang`) and codeparrot/github-code's
+/// (`code`, `repo_name`), so a dataset fetched from the Hugging Face Hub reads as it is.
+const PATH_NAMES: &[&str] = &["path", "max_stars_repo_path", "file_path", "filepath"];
+const CONTENT_NAMES: &[&str] = &["content", "code"];
+const REPO_NAMES: &[&str] = &["repo", "repo_name", "max_stars_repo_name", "repository"];
+const LANGUAGE_NAMES: &[&str] = &["language", "lang"];
+
+impl DatasetColumns {
+    /// The names each field's column may have, in order: the one given, or the known ones.
+    fn candidates(&self) -> [Vec<&str>; 4] {
+        fn named<'a>(given: &'a str, default: &str, known: &'static [&'static str]) -> Vec<&'a str> {
+            if given == default { known.to_vec() } else { vec![given] }
+        }
+        [
+            named(&self.path, "path", PATH_NAMES),
+            named(&self.content, "content", CONTENT_NAMES),
+            self.repo.as_deref().map_or_else(|| REPO_NAMES.to_vec(), |given| vec![given]),
+            self.language.as_deref().map_or_else(|| LANGUAGE_NAMES.to_vec(), |given| vec![given]),
+        ]
     }
 }
 
@@ -134,8 +158,7 @@ fn send(chunks: &Sender<Vec<Record>>, chunk: &mut Vec<Record>) -> Result<()> {
 
 fn read_jsonl(file: &Path, columns: &DatasetColumns, default_repo: &str, chunks: &Sender<Vec<Record>>) -> Result<()> {
     let reader = BufReader::new(File::open(file).map_err(|e| Error::io(file, e))?);
-    let repo_field = columns.repo.as_deref().unwrap_or("repo");
-    let language_field = columns.language.as_deref().unwrap_or("language");
+    let [path_fields, content_fields, repo_fields, language_fields] = columns.candidates();
     let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
     for (index, line) in reader.split(b'\n').enumerate() {
         let line = line.map_err(|e| Error::io(file, e))?;
@@ -153,19 +176,19 @@ fn read_jsonl(file: &Path, columns: &DatasetColumns, default_repo: &str, chunks:
         match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&line) {
             Err(err) => record.invalid = Some(format!("line {line_no}: {err}")),
             Ok(object) => {
-                let text = |field: &str| object.get(field).and_then(|v| v.as_str()).map(str::to_string);
-                if let Some(repo) = text(repo_field) {
+                let text = |fields: &[&str]| fields.iter().find_map(|field| object.get(*field).and_then(|v| v.as_str())).map(str::to_string);
+                if let Some(repo) = text(&repo_fields) {
                     record.repo = repo;
                 }
-                record.language = text(language_field);
-                match (text(&columns.path), text(&columns.content)) {
+                record.language = text(&language_fields);
+                match (text(&path_fields), text(&content_fields)) {
                     (Some(path), Some(content)) => {
                         record.path = path;
                         record.content = Some(content.into_bytes());
                     }
                     (path, _) => {
-                        let missing = if path.is_none() { &columns.path } else { &columns.content };
-                        record.invalid = Some(format!("line {line_no}: no string field {missing:?}"));
+                        let missing = if path.is_none() { &path_fields } else { &content_fields };
+                        record.invalid = Some(format!("line {line_no}: no string field {}", missing.join(" or ")));
                         record.path = path.unwrap_or(record.path);
                     }
                 }
@@ -183,26 +206,29 @@ fn read_parquet(file: &Path, columns: &DatasetColumns, default_repo: &str, chunk
     let opened = File::open(file).map_err(|e| Error::io(file, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(opened).map_err(|e| Error::parquet(file, e))?;
     let schema = builder.schema().clone();
-    let find = |name: &str, required: bool| -> Result<Option<usize>> {
-        match schema.index_of(name) {
-            Ok(index) => {
+    // The first of a field's names the file has; a column named by the user must be there.
+    let find = |names: &[&str], required: bool| -> Result<Option<(usize, String)>> {
+        match names.iter().find_map(|name| Some((schema.index_of(name).ok()?, name.to_string()))) {
+            Some((index, name)) => {
                 let data_type = schema.field(index).data_type();
                 if !is_text_type(data_type) {
                     return Err(Error::dataset(file, format!("column {name:?} is {data_type}, not a string column")));
                 }
-                Ok(Some(index))
+                Ok(Some((index, name)))
             }
-            Err(_) if !required => Ok(None),
-            Err(_) => {
+            None if !required => Ok(None),
+            None => {
+                let wanted: Vec<String> = names.iter().map(|name| format!("{name:?}")).collect();
                 let available: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                Err(Error::dataset(file, format!("no column {name:?}; columns are {}", available.join(", "))))
+                Err(Error::dataset(file, format!("no column {}; columns are {}", wanted.join(" or "), available.join(", "))))
             }
         }
     };
-    let path_index = find(&columns.path, true)?.unwrap_or_default();
-    let content_index = find(&columns.content, true)?.unwrap_or_default();
-    let repo_index = find(columns.repo.as_deref().unwrap_or("repo"), columns.repo.is_some())?;
-    let language_index = find(columns.language.as_deref().unwrap_or("language"), columns.language.is_some())?;
+    let [path_names, content_names, repo_names, language_names] = columns.candidates();
+    let (path_index, path_name) = find(&path_names, true)?.unwrap_or_default();
+    let (content_index, content_name) = find(&content_names, true)?.unwrap_or_default();
+    let repo_index = find(&repo_names, columns.repo.is_some())?.map(|(index, _)| index);
+    let language_index = find(&language_names, columns.language.is_some())?.map(|(index, _)| index);
     let mut wanted = vec![path_index, content_index];
     wanted.extend(repo_index);
     wanted.extend(language_index);
@@ -226,8 +252,8 @@ fn read_parquet(file: &Path, columns: &DatasetColumns, default_repo: &str, chunk
             let path_value = text(path.as_ref());
             let content_value = bytes_at(content.as_ref(), i).map(<[u8]>::to_vec);
             let invalid = match (&path_value, &content_value) {
-                (None, _) => Some(format!("row {row}: {:?} is null", columns.path)),
-                (_, None) => Some(format!("row {row}: {:?} is null", columns.content)),
+                (None, _) => Some(format!("row {row}: {path_name:?} is null")),
+                (_, None) => Some(format!("row {row}: {content_name:?} is null")),
                 _ => None,
             };
             chunk.push(Record {
