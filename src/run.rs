@@ -429,10 +429,13 @@ impl TaskIdentity {
 
     fn cache_key(&self, unit: &UnitKey) -> String {
         let mut hasher = blake3::Hasher::new();
-        // The house style is in a docs unit's prompt when its repository has one; the
-        // keys of the others are as they were before house styles.
+        // The house style is in a docs unit's prompt when its repository has one, and so
+        // is why its doc is stale when it is; the keys of the others are as they were
+        // before either.
         let house_style = unit.house_style.filter(|_| self.house_styles).map(HouseStyle::key);
-        for field in [self.task.name(), &unit.unit_id, &unit.content_hash, &self.model_hash, &self.prompt_hash, &self.params, &self.weights].into_iter().chain(house_style.as_deref()) {
+        let stale = (self.task == TaskKind::Docs && unit.stale).then_some("stale");
+        let noted = house_style.as_deref().into_iter().chain(stale);
+        for field in [self.task.name(), &unit.unit_id, &unit.content_hash, &self.model_hash, &self.prompt_hash, &self.params, &self.weights].into_iter().chain(noted) {
             hasher.update(&(field.len() as u64).to_le_bytes());
             hasher.update(field.as_bytes());
         }
@@ -873,7 +876,7 @@ impl GenerationPlan {
         let house_style = self.house_styles.as_ref().and_then(|styles| {
             styles.for_unit(&unit.repo, Language::from_name(&unit.language)?, UnitKind::from_name(&unit.kind)?)
         });
-        let user = self.template.render(unit, house_style)?;
+        let user = self.template.render(unit, house_style, self.task == TaskKind::Docs)?;
         let messages = [Message::new("system", &self.system), Message::new("user", user)];
         model.chat_prompt(&messages).map_err(|e| e.to_string())
     }
@@ -1009,7 +1012,7 @@ impl Backend for Embedder<'_> {
     }
 
     fn submit(&mut self, job: usize) -> Option<Finished> {
-        let encoded = self.units.get(job).map_err(|e| e.to_string()).and_then(|unit| self.template.render(&unit, None)).and_then(|text| self.model.tokenizer.encode(&text).map_err(|e| e.to_string()));
+        let encoded = self.units.get(job).map_err(|e| e.to_string()).and_then(|unit| self.template.render(&unit, None, false)).and_then(|text| self.model.tokenizer.encode(&text).map_err(|e| e.to_string()));
         match encoded {
             Ok(tokens) => {
                 self.pending.push((job, tokens));
@@ -1050,4 +1053,35 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let partial = path.with_extension("partial");
     std::fs::write(&partial, bytes).map_err(|e| Error::io(&partial, e))?;
     std::fs::rename(&partial, path).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_units_key_changes_with_what_its_prompt_says_beyond_the_template_and_nothing_else() {
+        let identity = |task, house_styles| TaskIdentity {
+            task,
+            model: "m".into(),
+            model_hash: "h".into(),
+            prompt: "p".into(),
+            prompt_hash: "ph".into(),
+            params: "{}".into(),
+            weights: "Auto".into(),
+            house_styles,
+        };
+        let unit = UnitKey { unit_id: "u".into(), content_hash: "c".into(), kind: UnitKind::Function, language: Language::Python, documented: false, stale: false, bytes: 1, house_style: None };
+        let styled = UnitKey { house_style: Some(HouseStyle::Plain), ..unit.clone() };
+        let stale = UnitKey { stale: true, ..unit.clone() };
+        let docs = identity(TaskKind::Docs, true);
+        assert_ne!(docs.cache_key(&styled), docs.cache_key(&unit), "the house style is in the prompt");
+        assert_ne!(docs.cache_key(&stale), docs.cache_key(&unit), "so is why the doc is stale");
+        assert_ne!(docs.cache_key(&stale), docs.cache_key(&styled));
+        let unstyled = identity(TaskKind::Docs, false);
+        assert_eq!(unstyled.cache_key(&styled), unstyled.cache_key(&unit), "house_style = false");
+        let review = identity(TaskKind::Review, false);
+        assert_eq!(review.cache_key(&stale), review.cache_key(&unit), "a review's prompt says neither");
+        assert_eq!(review.cache_key(&styled), review.cache_key(&unit));
+    }
 }

@@ -63,7 +63,8 @@ impl TaskKind {
 }
 
 /// A minijinja template over a unit's fields (plus `doc_style`: the docs convention of
-/// its language and kind, and of its repository's house style when it has one).
+/// its language and kind, of its repository's house style when it has one, and what is
+/// wrong with the doc it has when that is stale).
 #[derive(Debug)]
 pub struct UnitTemplate {
     env: minijinja::Environment<'static>,
@@ -85,14 +86,19 @@ impl UnitTemplate {
         Ok(UnitTemplate { env: strict_template(what, source)? })
     }
 
-    /// The text for `unit`, whose repository's docs name parameters in `house_style`.
-    pub fn render(&self, unit: &UnitRow, house_style: Option<HouseStyle>) -> std::result::Result<String, String> {
+    /// The text for `unit`, whose repository's docs name parameters in `house_style`;
+    /// with `stale_note`, `doc_style` says why the doc it has is stale.
+    pub fn render(&self, unit: &UnitRow, house_style: Option<HouseStyle>, stale_note: bool) -> std::result::Result<String, String> {
         let template = self.env.get_template("template").expect("added in new");
         let convention = docs::doc_style(&unit.language, &unit.kind);
-        let doc_style = match house_style {
+        let mut doc_style = match house_style {
             Some(style) => format!("{convention}, {}, as this repository's docs are written", style.words()),
             None => convention.to_string(),
         };
+        if let Some(why) = unit.stale_doc.as_deref().filter(|_| stale_note) {
+            // A model shown the old doc in the code keeps its names unless told they are gone.
+            doc_style += &format!(". The doc it has is stale ({why}): write the doc for the code as it is now");
+        }
         let context = minijinja::context! { doc_style, ..minijinja::value::Serde(unit) };
         template.render(context).map_err(|e| format!("prompt template: {e}"))
     }
@@ -418,6 +424,7 @@ mod tests {
             content_hash: "h".into(),
             content: "def f():\n    return 1".into(),
             documented: false,
+            stale_doc: None,
         }
     }
 
@@ -469,12 +476,16 @@ mod tests {
     #[test]
     fn templates_see_the_unit_and_fail_on_unknown_names() {
         let t = UnitTemplate::new("docs", docs::TEMPLATE).unwrap();
-        let prompt = t.render(&unit(), None).unwrap();
+        let prompt = t.render(&unit(), None, true).unwrap();
         assert!(prompt.contains("Convention: a Python docstring (\"\"\"...\"\"\")\n") && prompt.contains("def f()") && prompt.contains("File: a.py"), "{prompt}");
-        let house = t.render(&unit(), Some(HouseStyle::Names(crate::source::ParamConvention::NumPy))).unwrap();
+        let house = t.render(&unit(), Some(HouseStyle::Names(crate::source::ParamConvention::NumPy)), true).unwrap();
         assert!(house.contains("Convention: a Python docstring (\"\"\"...\"\"\"), with parameters named in a NumPy-style `Parameters` section over a line of dashes, as this repository's docs are written\n"), "{house}");
         let bad = UnitTemplate::new("docs", "{{ nonsense }}").unwrap();
-        let err = bad.render(&unit(), None).unwrap_err();
+        let stale = UnitRow { stale_doc: Some("its doc names parameters its code does not have: `path`".into()), ..unit() };
+        let noted = t.render(&stale, None, true).unwrap();
+        assert!(noted.contains("a Python docstring (\"\"\"...\"\"\"). The doc it has is stale (its doc names parameters its code does not have: `path`): write the doc for the code as it is now\n"), "{noted}");
+        assert_eq!(t.render(&stale, None, false).unwrap(), prompt, "only where asked");
+        let err = bad.render(&unit(), None, false).unwrap_err();
         assert!(err.contains("undefined"), "{err}");
         assert!(UnitTemplate::new("docs", "{% if %}").unwrap_err().to_string().contains("docs"));
     }

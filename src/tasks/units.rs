@@ -52,6 +52,8 @@ pub struct UnitRow {
     /// The source has its doc comment already, one that still describes it (`doc` is
     /// set, `stale_doc` is not).
     pub documented: bool,
+    /// Why the doc the source has no longer describes it, when it does not.
+    pub stale_doc: Option<String>,
 }
 
 /// What a unit's cache key is made of, without its code.
@@ -69,6 +71,9 @@ pub struct UnitKey {
     pub language: Language,
     /// As [`UnitRow::documented`].
     pub documented: bool,
+    /// Its doc names parameters its code no longer has ([`UnitRow::stale_doc`]), which
+    /// the docs prompt says.
+    pub stale: bool,
     /// The length of its code: what running it reads (`hearth run --dry-run` sums it).
     pub bytes: u32,
     /// How its repository's docs name parameters, for a function or method: what the
@@ -105,6 +110,7 @@ pub fn read_unit_keys(path: &Path) -> Result<(Vec<UnitKey>, HouseStyles)> {
                 kind: UnitKind::from_name(kind.value(i)).ok_or_else(|| unknown("kind", kind.value(i)))?,
                 language: Language::from_name(language.value(i)).ok_or_else(|| unknown("language", language.value(i)))?,
                 documented: doc.is_valid(i) && stale_doc.is_null(i),
+                stale: doc.is_valid(i) && stale_doc.is_valid(i),
                 bytes: bytes.value(i),
                 house_style: None,
             };
@@ -168,6 +174,7 @@ fn unit_row(batch: &RecordBatch, i: usize) -> UnitRow {
         content_hash: string("content_hash"),
         content: string("content"),
         documented: text(batch, "doc").is_valid(i) && text(batch, "stale_doc").is_null(i),
+        stale_doc: optional("stale_doc"),
     }
 }
 
@@ -293,10 +300,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (keys, _) = read_unit_keys(&units_file(dir.path(), 5)).unwrap();
         assert_eq!(keys.len(), 5);
-        let key = UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: UnitKind::Function, language: Language::Rust, documented: false, bytes: 6, house_style: None };
+        let key = UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: UnitKind::Function, language: Language::Rust, documented: false, stale: false, bytes: 6, house_style: None };
         assert_eq!(keys[3], key, "two documented functions show no house style");
         assert!(keys[4].documented);
-        assert!(!keys[0].documented, "a stale doc does not count");
+        assert!(!keys[0].documented && keys[0].stale, "a stale doc does not count");
         // Six docs, none naming a parameter: the repository writes plain prose.
         let (keys, styles) = read_unit_keys(&units_file(dir.path(), 24)).unwrap();
         assert_eq!(styles.of("repo", Language::Rust), Some(HouseStyle::Plain));
