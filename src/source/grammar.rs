@@ -252,9 +252,27 @@ pub(crate) fn stands_apart(language: Language, node: Node<'_>, src: &str) -> boo
 
 /// Whether `next` is another clause of the definition `first` begins, so that both are
 /// one unit: a Haskell function's equations after its type signature (`push :: …`, then
-/// `push x q = …`), an Elixir function's clauses (`def count([])`, `def count([_ | t])`).
+/// `push x q = …`), an Elixir function's clauses (`def count([])`, `def count([_ | t])`),
+/// a TypeScript or Python function's overloads and then its implementation.
 pub(crate) fn continues(language: Language, first: Node<'_>, next: Node<'_>, src: &str) -> bool {
     match language {
+        // `@overload` stubs (typing's), then the implementation, which holds the docstring.
+        Language::Python => {
+            fn function(node: Node<'_>) -> Option<Node<'_>> {
+                match node.kind() {
+                    "decorated_definition" => node.child_by_field_name("definition").filter(|d| d.kind() == "function_definition"),
+                    "function_definition" => Some(node),
+                    _ => None,
+                }
+            }
+            let overload = first.kind() == "decorated_definition" && {
+                let mut cursor = first.walk();
+                let decorators: Vec<Node<'_>> = first.children(&mut cursor).filter(|c| c.kind() == "decorator").collect();
+                decorators.iter().any(|d| matches!(src[d.byte_range()].trim_start_matches('@').trim(), "overload" | "typing.overload" | "t.overload" | "typing_extensions.overload"))
+            };
+            let name = |n: Node<'_>| function(n).and_then(|f| field_text(f, "name", src));
+            overload && name(first).is_some_and(|first| name(next).as_ref() == Some(&first))
+        }
         Language::Haskell => {
             let name = |n: Node<'_>| field_text(n, "name", src);
             matches!(first.kind(), "signature" | "function" | "bind")

@@ -512,12 +512,34 @@ impl<'s> TreeWalker<'s> {
                 start = above;
                 doc = cover(docs, doc);
             }
+            // Its clauses, and the comments between them (Sphinx groups its overloads under comments).
             let mut last = i;
-            while elements.get(last + 1).is_some_and(|next| grammar::continues(self.language, *element, *next, self.src)) {
-                last += 1;
+            loop {
+                let next = (last + 1..elements.len()).find(|&j| !grammar::is_comment(elements[j].kind()));
+                match next {
+                    Some(next) if grammar::continues(self.language, *element, elements[next], self.src) => last = next,
+                    _ => break,
+                }
             }
+            // Python's overloads are stubs; the implementation after them is the function,
+            // with its docstring and body.
+            let implementation = (last > i && self.language == Language::Python).then(|| grammar::classify(self.language, elements[last], self.src, in_container)).flatten();
+            let stubs = if implementation.is_some() { &elements[i..last] } else { &[] };
+            let (element, item) = match implementation {
+                Some(implementation) => (&elements[last], implementation),
+                None => (element, item),
+            };
             let end = grammar::end_of(self.language, elements[last], self.src);
-            let doc_site = self.doc_site(*element, start, doc);
+            let mut doc_site = self.doc_site(*element, start, doc);
+            // A project that documents each overload (sqlfluff's `__getitem__`) has
+            // documented the function, though its implementation has no docstring.
+            if matches!(doc_site, DocSite::Before { .. }) {
+                let stub_doc = stubs.iter().find_map(|stub| match grammar::inner_doc(self.language, *stub, self.src) {
+                    Some(InnerDoc::Written(doc)) => Some(doc),
+                    _ => None,
+                });
+                doc_site = stub_doc.map_or(doc_site, DocSite::Documented);
+            }
             let in_full = item.kind == UnitKind::Module && grammar::names_packages_in_full(self.language);
             let kind = item.kind;
             if self.at_file_level && !matches!(kind, UnitKind::Code | UnitKind::Module) {
@@ -1365,6 +1387,46 @@ mod tests {
         let trailing = split(Language::Python, "class B:  # A bag.\n    def hi(self):\n        pass\nx = 1  # One.\ndef f():\n    pass\n");
         assert_eq!(summary(&trailing), ["class - B 1-3", "method B hi 2-3", "code - - 4-4", "function - f 5-6"]);
         assert_eq!(trailing[2].content, "x = 1  # One.");
+    }
+
+    #[test]
+    fn python_overloads_are_one_unit_with_their_implementation_and_its_docstring() {
+        let src = file(&[
+            "from typing import overload",
+            "",
+            "",
+            "@overload",
+            "def parse(value: str) -> int: ...",
+            "@overload",
+            "def parse(value: bytes) -> int: ...",
+            "def parse(value):",
+            "    \"\"\"Parses a value.\"\"\"",
+            "    return int(value)",
+            "",
+            "",
+            "class Reader:",
+            "    @typing.overload",
+            "    def read(self, n: int) -> bytes: ...",
+            "",
+            "    @typing.overload",
+            "    def read(self) -> bytes: ...",
+            "",
+            "    def read(self, n=None):",
+            "        return b\"\"",
+            "",
+            "    def read_all(self):",
+            "        return self.read()",
+        ]);
+        let units = split(Language::Python, &src);
+        assert_eq!(summary(&units), ["code - - 1-1", "function - parse 4-10", "class - Reader 13-24", "method Reader read 14-21", "method Reader read_all 23-24"]);
+        assert_eq!(units[1].doc.as_deref(), Some("\"\"\"Parses a value.\"\"\""), "the implementation's docstring");
+        assert_eq!(doc_sites(Language::Python, &src)[3], "read 21+8", "a new docstring goes into the implementation, not a stub");
+        assert!(units[2].content.contains("    def read(self) -> bytes: ...\n\n    def read(self, n=None):\n        ..."), "{}", units[2].content);
+        let grouped = "class D:\n    @overload\n    def get(self, k: Literal['c']) -> C: ...\n\n    # Third-party ones\n\n    @overload\n    def get(self, k: str) -> D: ...\n\n    def get(self, k):\n        return self.d[k]\n";
+        assert_eq!(summary(&split(Language::Python, grouped)), ["class - D 1-11", "method D get 2-11"], "a comment between overloads is the function's");
+        // Overloads documented one by one document the function.
+        let each = "@overload\ndef get(i: int) -> str:\n    \"\"\"One item.\"\"\"\n@overload\ndef get(i: slice) -> list:\n    \"\"\"Several.\"\"\"\ndef get(i):\n    return items[i]\n";
+        assert_eq!(docs(Language::Python, each), [("get".to_string(), some("\"\"\"One item.\"\"\""))]);
     }
 
     #[test]
