@@ -169,9 +169,10 @@ pub struct GenerateTask {
     pub model: Option<String>,
     /// The system message, instead of the task's own.
     pub system: Option<String>,
-    /// The user message as a minijinja template over the unit (`language`, `path`,
-    /// `kind`, `name`, `parent`, `start_line`, `end_line`, `content`, and for docs
-    /// `doc_style`), instead of the task's own.
+    /// The user message as a minijinja template over the unit (`repo`, `language`,
+    /// `path`, `kind`, `name`, `parent`, `start_line`, `end_line`, `content`,
+    /// `documented`, `stale_doc`, and `doc_style`: the doc convention, for docs with the
+    /// repository's house style and why a stale doc is stale), instead of the task's own.
     pub template: Option<String>,
     /// Generated tokens at most.
     #[serde(default = "default_max_new_tokens")]
