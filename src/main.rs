@@ -488,7 +488,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         ..RunOptions::default()
     };
     if args.dry_run {
-        let (walk, tasks) = hearth::run::preview(&pipeline, options.shard).with_context(|| format!("dry run of {} failed", args.pipeline.pipeline.display()))?;
+        let (walk, tasks, house_styles) = hearth::run::preview(&pipeline, options.shard).with_context(|| format!("dry run of {} failed", args.pipeline.pipeline.display()))?;
         if args.json {
             for task in &tasks {
                 out!("{}", serde_json::to_string(task).expect("plain struct"))?;
@@ -503,6 +503,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         out!("{:>6} {:>7} {:>7} {:>7} {:>7} {:>10}", "task", "units", "carry", "run", "drop", "code run")?;
         for t in &tasks {
             out!("{:>6} {:>7} {:>7} {:>7} {:>7} {:>10}", t.task, t.units, t.carried, t.run, t.dropped, format!("{:.1} KiB", t.run_bytes as f64 / 1024.0))?;
+        }
+        for (repo, language, style) in house_styles.all() {
+            out!("docs in {repo}'s {} functions: {}", language.name(), style.words())?;
         }
         return Ok(());
     }

@@ -613,10 +613,11 @@ pub struct TaskPreview {
 }
 
 /// What `run` would do, task by task: the sources walked into a folder of their own and
-/// each task's cache keys held against the rows the output folder has. Loads no model
-/// and writes nothing to the output folder (whose lock it holds while it reads, as the
-/// export does, so a run going is `Busy`).
-pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary, Vec<TaskPreview>)> {
+/// each task's cache keys held against the rows the output folder has, and the house
+/// styles the docs prompts would follow (none where the run has no docs task or does
+/// not follow them). Loads no model and writes nothing to the output folder (whose lock
+/// it holds while it reads, as the export does, so a run going is `Busy`).
+pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary, Vec<TaskPreview>, HouseStyles)> {
     let out = &pipeline.output.dir;
     let _lock = if out.is_dir() { Some(OutputLock::acquire(out, shard)?) } else { None };
     let walked = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
@@ -646,7 +647,9 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary
         let identity = embed_identity(pipeline, spec, &mut models)?;
         previews.push(preview(&identity, &|u| spec.runs_on(u.kind))?);
     }
-    Ok((walk, previews))
+    let follows = pipeline.tasks.docs.as_ref().is_some_and(|docs| docs.house_style.unwrap_or(true));
+    let house_styles = if follows { Arc::try_unwrap(house_styles).unwrap_or_default() } else { HouseStyles::default() };
+    Ok((walk, previews, house_styles))
 }
 
 impl RunContext<'_> {

@@ -77,6 +77,13 @@ impl HouseStyles {
         self.styles.get(&(repo.to_string(), language)).copied()
     }
 
+    /// Every repository's style in each language it has one in, by repository and language.
+    pub fn all(&self) -> Vec<(&str, Language, HouseStyle)> {
+        let mut all: Vec<(&str, Language, HouseStyle)> = self.styles.iter().map(|((repo, language), style)| (repo.as_str(), *language, *style)).collect();
+        all.sort_by(|a, b| (a.0, a.1.name()).cmp(&(b.0, b.1.name())));
+        all
+    }
+
     /// The style a unit's doc is asked in: its repository's, for a function or method.
     pub fn for_unit(&self, repo: &str, language: Language, kind: UnitKind) -> Option<HouseStyle> {
         self.of(repo, language).filter(|_| names_parameters(kind))
