@@ -492,11 +492,9 @@ pub(crate) fn classify<'t>(
                     // `const Button = React.forwardRef((props, ref) => { … })`: a component;
                     // `const api = { get(url) { … }, … }`, `const useCart = defineStore('cart',
                     // { actions: { … } })`: a namespace of functions.
-                    _ => match value.kind() {
-                        "call_expression" if wrapped_component(value, src).is_some() => {
-                            wrapped_component(value, src).map(|function| Item::function(function_kind, declared, function.child_by_field_name("body")))
-                        }
-                        _ => object_of_functions(value, src).map(|object| Item::container(UnitKind::Module, declared, Some(object))),
+                    _ => match wrapped_component(value, src) {
+                        Some(function) => Some(Item::function(function_kind, declared, function.child_by_field_name("body"))),
+                        None => object_of_functions(value, src).map(|object| Item::container(UnitKind::Module, declared, Some(object))),
                     },
                 }
             }
@@ -1034,7 +1032,7 @@ fn block_defines(language: Language, block: Node<'_>, src: &str) -> bool {
 /// The function a React component wrapper holds, as component libraries define their
 /// components: `forwardRef((props, ref) => …)` (every shadcn/ui component),
 /// `React.memo(function Card(…) { … })`, MobX's `observer(…)`, one inside another
-/// (`memo(forwardRef(…))`).
+/// (`memo(forwardRef(…))`); `None` for any other value.
 fn wrapped_component<'t>(call: Node<'t>, src: &str) -> Option<Node<'t>> {
     const WRAPPERS: [&str; 3] = ["forwardRef", "memo", "observer"];
     let callee = &src[call.child_by_field_name("function")?.byte_range()];
