@@ -432,7 +432,7 @@ impl<'s> TreeWalker<'s> {
         }
         let mut walker = TreeWalker::new(language, src, lines);
         walker.level(root, None, false, true);
-        walker.drop_forward_declarations();
+        walker.pair_declarations_with_definitions();
         Some((walker.spans, walker.outline))
     }
 
@@ -442,7 +442,7 @@ impl<'s> TreeWalker<'s> {
     /// function, whose doc is the one to write, once. A declaration of another overload,
     /// or one with a doc of its own, stays; and a definition below a documented
     /// declaration has that doc, as the file documents it where it declares it.
-    fn drop_forward_declarations(&mut self) {
+    fn pair_declarations_with_definitions(&mut self) {
         let mut documented_above: HashMap<(UnitKind, Option<String>, Option<String>, String), Range<usize>> = HashMap::new();
         for span in &mut self.spans {
             let Some((parameters, declared)) = &span.c_function else { continue };
