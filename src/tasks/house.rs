@@ -18,10 +18,11 @@ use crate::source::{parameter_convention, Language, ParamConvention, UnitKind};
 const MIN_DOCUMENTED: u32 = 5;
 
 /// The share of documented functions naming parameters at or above which a convention
-/// is the house's (Bokeh's Google sections: 52%; sqlfluff's: 12%).
+/// is the house's (Bokeh: 40%, in Google sections; dbt: 14%, most in Sphinx fields;
+/// sqlfluff's 8.5% is short of it).
 const NAMED_SHARE: f64 = 0.10;
 
-/// The share below which a repository writes plain prose (Django: 0.3%).
+/// The share below which a repository writes plain prose (Django: 4 of 7,346).
 const PLAIN_SHARE: f64 = 0.02;
 
 /// How a repository's docs name parameters.
