@@ -763,7 +763,7 @@ fn docs_prompts_name_parameters_as_the_repositorys_docs_do() {
         batches[0].column_by_name("tokens_in").unwrap().as_primitive::<arrow_array::types::UInt32Type>().value(0)
     };
     let dry_run = String::from_utf8_lossy(&hearth(&["run", pipeline.to_str().unwrap(), "--dry-run"]).stdout).into_owned();
-    assert!(dry_run.contains("docs in repo's python functions: with parameters named in a Google-style `Args:` section\n"), "{dry_run}");
+    assert!(dry_run.contains("docs in repo's python functions: with a Google-style `Args:` section where its parameters need explaining\n"), "{dry_run}");
     assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(1));
     let in_google = tokens_in();
 

@@ -479,7 +479,7 @@ mod tests {
         let prompt = t.render(&unit(), None, true).unwrap();
         assert!(prompt.contains("Convention: a Python docstring (\"\"\"...\"\"\")\n") && prompt.contains("def f()") && prompt.contains("File: a.py"), "{prompt}");
         let house = t.render(&unit(), Some(HouseStyle::Names(crate::source::ParamConvention::NumPy)), true).unwrap();
-        assert!(house.contains("Convention: a Python docstring (\"\"\"...\"\"\"), with parameters named in a NumPy-style `Parameters` section over a line of dashes, as this repository's docs are written\n"), "{house}");
+        assert!(house.contains("Convention: a Python docstring (\"\"\"...\"\"\"), with a NumPy-style `Parameters` section over a line of dashes where its parameters need explaining, as this repository's docs are written\n"), "{house}");
         let bad = UnitTemplate::new("docs", "{{ nonsense }}").unwrap();
         let stale = UnitRow { stale_doc: Some("its doc names parameters its code does not have: `path`".into()), ..unit() };
         let noted = t.render(&stale, None, true).unwrap();
