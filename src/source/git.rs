@@ -47,9 +47,9 @@ const CHECKOUT_DEPTH: usize = 3;
 /// The git checkouts in `folder`, a folder of repositories that is in none: its
 /// subfolders, up to [`CHECKOUT_DEPTH`] deep, that have a `.git`, as `/`-separated paths
 /// relative to it, in order. Neither the folders inside a checkout (a submodule is its
-/// superproject's) nor hidden or dependency folders (`node_modules/`) are looked into;
-/// links are not followed.
-pub(crate) fn checkouts_below(folder: &Path) -> Vec<String> {
+/// superproject's) nor hidden folders nor those `passed_over` names (dependencies) are
+/// looked into; links are not followed.
+pub(crate) fn checkouts_below(folder: &Path, passed_over: impl Fn(&str) -> bool) -> Vec<String> {
     let mut found = Vec::new();
     let mut pending = vec![(folder.to_path_buf(), String::new(), 0)];
     while let Some((dir, relative, depth)) = pending.pop() {
@@ -63,7 +63,7 @@ pub(crate) fn checkouts_below(folder: &Path) -> Vec<String> {
         let Ok(entries) = fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || super::generated::is_dependency_folder(&name) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            if name.starts_with('.') || passed_over(&name) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
             let relative = if relative.is_empty() { name } else { format!("{relative}/{name}") };

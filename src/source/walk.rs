@@ -46,7 +46,11 @@ pub fn walk_repos(roots: &[PathBuf], config: &WalkConfig, stats: &WalkStats, tx:
         }
         let named = if canonical.is_dir() { canonical.as_path() } else { canonical.parent().unwrap_or(&canonical) };
         let repo = named.file_name().map_or_else(|| "root".to_string(), |n| n.to_string_lossy().into_owned());
-        let checkouts = if canonical.is_dir() && super::git::work_tree(&canonical).is_none() { super::git::checkouts_below(&canonical) } else { Vec::new() };
+        // A clone among a folder's dependencies (`node_modules/`) is a dependency.
+        let checkouts = match canonical.is_dir() && super::git::work_tree(&canonical).is_none() {
+            true => super::git::checkouts_below(&canonical, super::generated::is_dependency_folder),
+            false => Vec::new(),
+        };
         // A subfolder of a checkout follows the `.gitattributes` above it too, as git does.
         let attributes = AttributeRoot::of(named);
         for checkout in checkouts {
