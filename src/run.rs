@@ -617,7 +617,7 @@ pub struct TaskPreview {
 /// styles the docs prompts would follow (none where the run has no docs task or does
 /// not follow them). Loads no model and writes nothing to the output folder (whose lock
 /// it holds while it reads, as the export does, so a run going is `Busy`).
-pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary, Vec<TaskPreview>, HouseStyles)> {
+pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary, Vec<TaskPreview>, Arc<HouseStyles>)> {
     let out = &pipeline.output.dir;
     let _lock = if out.is_dir() { Some(OutputLock::acquire(out, shard)?) } else { None };
     let walked = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
@@ -636,20 +636,20 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary
         Ok(TaskPreview { task: identity.task.name().to_string(), units, carried: units - run, run, dropped, run_bytes })
     };
     let mut previews = Vec::new();
+    let mut followed = None;
     let t = &pipeline.tasks;
     for (task, spec) in [(TaskKind::Docs, &t.docs), (TaskKind::Review, &t.review)] {
         if let Some(spec) = spec {
             let (plan, identity) = generation_identity(pipeline, task, spec, &mut models, &house_styles)?;
             previews.push(preview(&identity, &|u| plan.runs_on(u.kind, u.language, u.documented))?);
+            followed = followed.or(plan.house_styles);
         }
     }
     if let Some(spec) = &t.embed {
         let identity = embed_identity(pipeline, spec, &mut models)?;
         previews.push(preview(&identity, &|u| spec.runs_on(u.kind))?);
     }
-    let follows = pipeline.tasks.docs.as_ref().is_some_and(|docs| docs.house_style.unwrap_or(true));
-    let house_styles = if follows { Arc::try_unwrap(house_styles).unwrap_or_default() } else { HouseStyles::default() };
-    Ok((walk, previews, house_styles))
+    Ok((walk, previews, followed.unwrap_or_default()))
 }
 
 impl RunContext<'_> {

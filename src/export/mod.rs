@@ -70,10 +70,7 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
     // Units the docs task left to the doc the source has are on their file's page too,
     // and a unit it ran on in place of a stale doc says so; the review reports each
     // stale doc beside the model's findings.
-    let source_docs = match docs.is_some() || reviews.is_some() {
-        true => rows::read_source_docs(&run.units_files())?,
-        false => rows::SourceDocs::default(),
-    };
+    let source_docs = rows::read_source_docs(&run.units_files())?;
     let in_source = match &docs {
         Some((model, _)) if model.documented_in_source.is_some() => source_docs.documented,
         _ => Vec::new(),

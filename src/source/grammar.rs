@@ -267,8 +267,10 @@ pub(crate) fn continues(language: Language, first: Node<'_>, next: Node<'_>, src
             }
             let overload = first.kind() == "decorated_definition" && {
                 let mut cursor = first.walk();
-                let decorators: Vec<Node<'_>> = first.children(&mut cursor).filter(|c| c.kind() == "decorator").collect();
-                decorators.iter().any(|d| matches!(src[d.byte_range()].trim_start_matches('@').trim(), "overload" | "typing.overload" | "t.overload" | "typing_extensions.overload"))
+                let is_overload = first.children(&mut cursor).any(|d| {
+                    d.kind() == "decorator" && matches!(src[d.byte_range()].trim_start_matches('@').trim(), "overload" | "typing.overload" | "t.overload" | "typing_extensions.overload")
+                });
+                is_overload
             };
             let name = |n: Node<'_>| function(n).and_then(|f| field_text(f, "name", src));
             overload && name(first).is_some_and(|first| name(next).as_ref() == Some(&first))

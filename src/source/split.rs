@@ -436,28 +436,30 @@ impl<'s> TreeWalker<'s> {
         Some((walker.spans, walker.outline))
     }
 
-    /// Drops each undocumented declaration of a C or C++ function defined further down
-    /// its file with the same parameters (`static int helper(int n);` above `main`, a
-    /// method declared in its class and defined below it): the definition is the
-    /// function, whose doc is the one to write, once. A declaration of another overload,
-    /// or one with a doc of its own, stays; and a definition below a documented
-    /// declaration has that doc, as the file documents it where it declares it.
+    /// Pairs each C or C++ function defined in its file with its declarations there (the
+    /// same parameters): a definition below a documented declaration has that doc, as
+    /// the file documents the function where it declares it; an undocumented declaration
+    /// of a function defined further down (`static int helper(int n);` above `main`, a
+    /// method declared in its class and defined below it) is dropped, the definition
+    /// being the function whose doc is the one to write, once. A declaration of another
+    /// overload, or one with a doc of its own, stays.
     fn pair_declarations_with_definitions(&mut self) {
-        let mut documented_above: HashMap<(UnitKind, Option<String>, Option<String>, String), Range<usize>> = HashMap::new();
-        for span in &mut self.spans {
+        // Read from the file's top, so the declarations met so far are those above.
+        let mut documented_above = HashMap::new();
+        let mut inherited = Vec::new();
+        for (i, span) in self.spans.iter().enumerate() {
             let Some((parameters, declared)) = &span.c_function else { continue };
-            let function = (span.kind, span.parent.clone(), span.name.clone(), parameters.clone());
+            let function = (span.kind, &span.parent, &span.name, parameters);
             match (&span.doc_site, declared) {
                 (Some(DocSite::Documented(doc)), true) => {
                     documented_above.insert(function, doc.clone());
                 }
-                (Some(DocSite::Before { .. }), false) => {
-                    if let Some(doc) = documented_above.get(&function) {
-                        span.doc_site = Some(DocSite::Documented(doc.clone()));
-                    }
-                }
+                (Some(DocSite::Before { .. }), false) => inherited.extend(documented_above.get(&function).map(|doc| (i, doc.clone()))),
                 _ => {}
             }
+        }
+        for (i, doc) in inherited {
+            self.spans[i].doc_site = Some(DocSite::Documented(doc));
         }
         // Read from the file's end, so the definitions met so far are those below.
         let mut defined_below = HashSet::new();

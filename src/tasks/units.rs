@@ -93,10 +93,9 @@ pub fn read_unit_keys(path: &Path) -> Result<(Vec<UnitKey>, HouseStyles)> {
     let reader = builder.with_projection(columns).build().map_err(|e| Error::parquet(path, e))?;
     let mut keys = Vec::new();
     let mut count = HouseStyleCount::default();
-    // The repositories, and each function's key with its repository's place among
-    // them, to give it its style once all docs are counted.
-    let mut repos: HashMap<String, usize> = HashMap::new();
-    let mut functions: Vec<(usize, usize)> = Vec::new();
+    // Each repository's functions (their keys' places), to give them its style once
+    // all docs are counted.
+    let mut functions_of: HashMap<String, Vec<usize>> = HashMap::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
         let (unit_id, content_hash, kind, language) = (text(&batch, "unit_id"), text(&batch, "content_hash"), text(&batch, "kind"), text(&batch, "language"));
@@ -118,26 +117,21 @@ pub fn read_unit_keys(path: &Path) -> Result<(Vec<UnitKey>, HouseStyles)> {
                 count.count(repo.value(i), key.language, key.kind, doc.value(i));
             }
             if house::names_parameters(key.kind) {
-                let repo = match repos.get(repo.value(i)) {
-                    Some(&index) => index,
+                match functions_of.get_mut(repo.value(i)) {
+                    Some(functions) => functions.push(keys.len()),
                     None => {
-                        let index = repos.len();
-                        repos.insert(repo.value(i).to_string(), index);
-                        index
+                        functions_of.insert(repo.value(i).to_string(), vec![keys.len()]);
                     }
-                };
-                functions.push((keys.len(), repo));
+                }
             }
             keys.push(key);
         }
     }
     let styles = count.styles();
-    let mut names = vec![""; repos.len()];
-    for (name, &index) in &repos {
-        names[index] = name;
-    }
-    for (key, repo) in functions {
-        keys[key].house_style = styles.for_unit(names[repo], keys[key].language, keys[key].kind);
+    for (repo, functions) in &functions_of {
+        for &key in functions {
+            keys[key].house_style = styles.for_unit(repo, keys[key].language, keys[key].kind);
+        }
     }
     Ok((keys, styles))
 }
