@@ -11,8 +11,11 @@
 //! Some shared filesystems a cluster's array job writes to have no file locks (Lustre
 //! mounted without `flock`, NFS without its lock daemon): there the lock is a file made
 //! with exclusive creation and removed at the end, which a killed run leaves behind. A
-//! run on the same host clears one whose process is gone; one from another host is
-//! reported with the file to remove, since no host can see another's processes.
+//! run that sees the same processes as the note's writer (one kernel boot, one PID
+//! namespace) clears one whose process is gone. Any other is reported with the file to
+//! remove: a host's name is not enough, since containers often share their host's name
+//! (or one name among replicas) while seeing none of each other's processes, and a
+//! live run there would look gone.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{ErrorKind, Write};
@@ -94,21 +97,32 @@ fn holder(note: &str) -> String {
     }
 }
 
-/// What a holder writes into the lock file: its process, host and start.
+/// What a holder writes into the lock file: its process, where its pid means
+/// something, and its start.
 fn note() -> String {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    format!("pid {} on {}, since unix time {since}\n", std::process::id(), hostname())
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let space = process_space().map(|space| format!(" ({space})")).unwrap_or_default();
+    format!("pid {} on {}{space}{SINCE}{since}\n", std::process::id(), host.trim())
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string()
+const SINCE: &str = ", since unix time ";
+
+/// The processes this one can see, named so that two names are equal only where a pid
+/// means the same process: the kernel's boot (random per boot, shared by its containers)
+/// and the PID namespace (whose number is unique only within a boot). `None` where
+/// `/proc` does not say, and then no note is ever taken for gone.
+fn process_space() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let namespace = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}, boot {}", namespace.display(), boot.trim()))
 }
 
-/// Whether the holder a [`note`] names was a process of this host that has ended.
+/// Whether the holder a [`note`] names was a process this one can see that has ended.
 fn holder_is_gone(note: &str) -> bool {
     let Some((pid, rest)) = note.trim().strip_prefix("pid ").and_then(|n| n.split_once(" on ")) else { return false };
-    let host = rest.split_once(',').map_or(rest, |(host, _)| host);
-    pid.parse::<u32>().is_ok() && host == hostname() && !Path::new("/proc").join(pid).exists()
+    let Some((_host, space)) = rest.split_once(" (").and_then(|(host, rest)| Some((host, rest.rsplit_once(SINCE)?.0.strip_suffix(')')?))) else { return false };
+    pid.parse::<u32>().is_ok() && Some(space) == process_space().as_deref() && !Path::new("/proc").join(pid).exists()
 }
 
 /// Whether a lock call failed because the filesystem has no locks: `ENOSYS` (Lustre
@@ -179,16 +193,30 @@ mod tests {
         drop(held);
         assert!(!created.exists(), "removed with its holder");
 
-        // A killed run's note: a process of this host that has ended.
+        // A killed run's note: a process this one could see, which has ended.
         let mut child = std::process::Command::new("true").spawn().unwrap();
         child.wait().unwrap();
-        std::fs::write(&created, format!("pid {} on {}, since unix time 1\n", child.id(), hostname())).unwrap();
+        let ours = note();
+        let space = process_space().expect("Linux's /proc names the boot and PID namespace");
+        assert!(ours.contains(&format!(" ({space}), since unix time ")), "{ours}");
+        let killed = ours.replacen(&std::process::id().to_string(), &child.id().to_string(), 1);
+        std::fs::write(&created, &killed).unwrap();
         let retaken = OutputLock::by_creation(dir.path(), created.clone()).unwrap();
         assert!(std::fs::read_to_string(&created).unwrap().starts_with(&format!("pid {} on ", std::process::id())));
         drop(retaken);
-        // Another host's run cannot be seen from here: left to the operator.
-        std::fs::write(&created, format!("pid {} on another-host, since unix time 1\n", child.id())).unwrap();
-        assert!(matches!(OutputLock::by_creation(dir.path(), created.clone()), Err(Error::Busy { .. })));
+        // Runs whose processes this one cannot see are left to the operator: another
+        // host's; a container's that shares this host's name; a note without a space.
+        let (namespace, boot) = space.split_once(", boot ").unwrap();
+        let elsewhere = [
+            killed.replace(boot, "another-boot"),
+            killed.replace(namespace, "pid:[4026532999]"),
+            killed.replace(&format!(" ({space})"), ""),
+        ];
+        for note in elsewhere {
+            assert_ne!(note, killed);
+            std::fs::write(&created, &note).unwrap();
+            assert!(matches!(OutputLock::by_creation(dir.path(), created.clone()), Err(Error::Busy { .. })), "{note}");
+        }
         std::fs::write(&created, "").unwrap();
         assert!(matches!(OutputLock::by_creation(dir.path(), created), Err(Error::Busy { .. })), "a note it cannot read is not cleared");
     }
