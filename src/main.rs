@@ -504,6 +504,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         for t in &tasks {
             out!("{:>6} {:>7} {:>7} {:>7} {:>7} {:>10}", t.task, t.units, t.carried, t.run, t.dropped, format!("{:.1} KiB", t.run_bytes as f64 / 1024.0))?;
         }
+        for (language, style) in house_styles.chosen() {
+            out!("docs in every {} function: {} (the pipeline's choice)", language.name(), style.words())?;
+        }
         for (repo, language, style) in house_styles.all() {
             out!("docs in {repo}'s {} functions: {}", language.name(), style.words())?;
         }

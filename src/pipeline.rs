@@ -5,13 +5,15 @@
 //! default), and relative paths are taken from the pipeline file's own folder, so a
 //! cron job can run it from anywhere.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{EngineOptions, ModelSource, Pooling, Precision, Requantize, SamplingParams, DEFAULT_MODEL};
 use crate::job::WalkInput;
-use crate::source::{DatasetColumns, UnitKind, WalkConfig};
+use crate::source::{DatasetColumns, Language, UnitKind, WalkConfig};
+use crate::tasks::HouseStyle;
 use crate::{Error, Result};
 
 /// A pipeline as written in its file.
@@ -208,8 +210,19 @@ pub struct GenerateTask {
     /// Docs only: ask for a function's doc to name its parameters as the repository's
     /// documented functions do (a Google `Args:` section, `@param` tags, or plain prose;
     /// [`crate::tasks::house`]), default true. False asks for the language's convention
-    /// alone.
-    pub house_style: Option<bool>,
+    /// alone; a table chooses the style of the languages it names.
+    pub house_style: Option<HouseStyleSetting>,
+}
+
+/// `[tasks.docs] house_style`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged, expecting = "true, false, or a table of language = style (`{ python = \"numpy\" }`)")]
+pub enum HouseStyleSetting {
+    /// Follow each repository's docs (true), or ask for the language's convention (false).
+    Follow(bool),
+    /// The style for each language named, whatever the docs show (a new repository with
+    /// none yet, or one moving to a convention); the docs of other languages are followed.
+    Chosen(BTreeMap<String, String>),
 }
 
 fn default_max_new_tokens() -> usize {
@@ -233,6 +246,11 @@ impl GenerateTask {
             json_schema: None,
             answer_end: None,
         }
+    }
+
+    /// Docs: whether prompts ask for a function's doc in a house style (the default).
+    pub fn follows_house_style(&self) -> bool {
+        !matches!(self.house_style, Some(HouseStyleSetting::Follow(false)))
     }
 }
 
@@ -386,6 +404,7 @@ impl Pipeline {
                 }
             }
         }
+        self.chosen_house_styles()?;
         if let Some(query_template) = tasks.embed.as_ref().and_then(|e| e.query_template.as_deref()) {
             // Checked with the pipeline, not first by a search after the run.
             crate::tasks::QueryTemplate::new("[tasks.embed] query_template", query_template).map_err(|e| e.to_string())?;
@@ -441,6 +460,21 @@ impl Pipeline {
         }
     }
 
+    /// The house styles `[tasks.docs] house_style` chooses, by language (checked when the
+    /// pipeline is loaded).
+    pub fn chosen_house_styles(&self) -> std::result::Result<HashMap<Language, HouseStyle>, String> {
+        let Some(HouseStyleSetting::Chosen(chosen)) = self.tasks.docs.as_ref().and_then(|docs| docs.house_style.as_ref()) else { return Ok(HashMap::new()) };
+        let mut styles = HashMap::new();
+        for (language, style) in chosen {
+            let named = Language::from_name(language).ok_or_else(|| format!("[tasks.docs] house_style: unknown language `{language}`"))?;
+            let style = HouseStyle::from_name(style).ok_or_else(|| format!("[tasks.docs] house_style.{language}: unknown style `{style}` (one of {})", HouseStyle::NAMES))?;
+            if styles.insert(named, style).is_some() {
+                return Err(format!("[tasks.docs] house_style: `{language}` is a language named before"));
+            }
+        }
+        Ok(styles)
+    }
+
     /// blake3 of the resolved pipeline, recorded with every output.
     pub fn config_hash(&self) -> String {
         blake3::hash(crate::job::to_json(self).as_bytes()).to_hex()[..16].to_string()
@@ -456,6 +490,28 @@ mod tests {
         let path = dir.path().join("p.toml");
         std::fs::write(&path, text).unwrap();
         Pipeline::load(&path, &Overrides::default())
+    }
+
+    #[test]
+    fn house_styles_are_followed_turned_off_or_chosen_by_language() {
+        let docs = |setting: &str| load(&format!("{MINIMAL}{setting}\n"));
+        for (setting, follows) in [("", true), ("house_style = true", true), ("house_style = false", false), ("house_style = { rust = \"markdown\" }", true)] {
+            let pipeline = docs(setting).unwrap();
+            assert_eq!(pipeline.tasks.docs.as_ref().unwrap().follows_house_style(), follows, "{setting}");
+        }
+        let chosen = docs("house_style = { py = \"numpy\", JavaScript = \"@param\", csharp = \"<param>\" }").unwrap().chosen_house_styles().unwrap();
+        assert_eq!(chosen.len(), 3);
+        assert_eq!(chosen[&Language::Python], HouseStyle::from_name("numpy").unwrap());
+        assert_eq!(chosen[&Language::CSharp], HouseStyle::from_name("<param>").unwrap());
+        for (setting, error) in [
+            ("house_style = { python = \"numpi\" }", "[tasks.docs] house_style.python: unknown style `numpi` (one of plain, google, numpy,"),
+            ("house_style = { pyton = \"numpy\" }", "[tasks.docs] house_style: unknown language `pyton`"),
+            ("house_style = { py = \"numpy\", python = \"google\" }", "`python` is a language named before"),
+            ("house_style = \"numpy\"", "true, false, or a table of language = style"),
+        ] {
+            let err = docs(setting).unwrap_err().to_string();
+            assert!(err.contains(error) && err.contains("p.toml"), "{setting}: {err}");
+        }
     }
 
     const MINIMAL: &str = "[source]\nrepos = ['repo']\n[model]\nsource = 'synthetic:tiny'\n[output]\ndir = 'out'\n[tasks.docs]\n";

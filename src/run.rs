@@ -318,7 +318,7 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
 
     let walk = job::walk(&pipeline.walk_inputs(), &pipeline.walk_config(), out, &WalkStats::default(), options.shard)?;
     let units_file = job::units_path(out, options.shard);
-    let (unit_keys, house_styles) = tasks::read_unit_keys(&units_file)?;
+    let (unit_keys, house_styles) = tasks::read_unit_keys(&units_file, pipeline.chosen_house_styles().map_err(Error::Config)?)?;
 
     let devices = workers::parse_devices(&pipeline.model.devices)?;
     let (requantize, precision) = weight_format(pipeline)?;
@@ -622,7 +622,7 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary
     let _lock = if out.is_dir() { Some(OutputLock::acquire(out, shard)?) } else { None };
     let walked = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let walk = job::walk(&pipeline.walk_inputs(), &pipeline.walk_config(), walked.path(), &WalkStats::default(), shard)?;
-    let (unit_keys, house_styles) = tasks::read_unit_keys(&job::units_path(walked.path(), shard))?;
+    let (unit_keys, house_styles) = tasks::read_unit_keys(&job::units_path(walked.path(), shard), pipeline.chosen_house_styles().map_err(Error::Config)?)?;
     let house_styles = Arc::new(house_styles);
     let (requantize, precision) = weight_format(pipeline)?;
     let mut models = Models::new(requantize, precision);
@@ -863,7 +863,7 @@ impl GenerationPlan {
         let skip_kinds = spec.skip_kinds.clone().unwrap_or_else(|| default_skip.to_vec());
         let skip_documented = task == TaskKind::Docs && spec.skip_documented.unwrap_or(true);
         let system = spec.system.as_deref().unwrap_or(default_system).to_string();
-        let house_styles = (task == TaskKind::Docs && spec.house_style.unwrap_or(true)).then(|| house_styles.clone());
+        let house_styles = (task == TaskKind::Docs && spec.follows_house_style()).then(|| house_styles.clone());
         Ok(GenerationPlan { task, system, template_source, template, params, skip_kinds, skip_documented, house_styles })
     }
 

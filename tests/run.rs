@@ -781,6 +781,15 @@ fn docs_prompts_name_parameters_as_the_repositorys_docs_do() {
     std::fs::write(&pipeline, "[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n[tasks.docs]\nmax_new_tokens = 2\nhouse_style = false\n").unwrap();
     assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(1));
     assert!(tokens_in() < in_prose.min(in_google));
+    // Chosen by the pipeline, a style outranks the docs: the prose repository's function
+    // is asked for exactly the prompt its Google docs gave it.
+    std::fs::write(&pipeline, "[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n[tasks.docs]\nmax_new_tokens = 2\nhouse_style = { Python = \"GOOGLE\" }\n").unwrap();
+    let dry_run = String::from_utf8_lossy(&hearth(&["run", pipeline.to_str().unwrap(), "--dry-run"]).stdout).into_owned();
+    assert!(dry_run.contains("docs in every python function: with a Google-style `Args:` section where its parameters need explaining (the pipeline's choice)\n"), "{dry_run}");
+    assert!(!dry_run.contains("repo's python functions"), "{dry_run}");
+    assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(1));
+    assert_eq!(tokens_in(), in_google);
+    assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(0));
 }
 
 /// Review rows of a run over `units` Python functions with the random tiny model:

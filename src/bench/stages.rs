@@ -80,7 +80,7 @@ pub fn pipeline(model: &str, devices: &str, requantize: &str) -> Result<BenchRes
     let options = LoadOptions { devices: placement.open()?, requantize: requantize.parse().map_err(Error::Config)?, ..LoadOptions::default() };
     let loaded = Model::load(&model.parse::<ModelSource>()?, &options)?;
     let spec = pipeline.tasks.docs.as_ref().expect("the benchmark pipeline has a docs task");
-    let (_, house_styles) = tasks::read_unit_keys(&job::units_path(&pipeline.output.dir, None))?;
+    let (_, house_styles) = tasks::read_unit_keys(&job::units_path(&pipeline.output.dir, None), pipeline.chosen_house_styles().map_err(Error::Config)?)?;
     let plan = GenerationPlan::new(TaskKind::Docs, spec, &std::sync::Arc::new(house_styles))?;
     // The units the run's docs task ran on.
     let mut units = tasks::read_units(&job::units_path(&pipeline.output.dir, None))?;

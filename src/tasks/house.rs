@@ -8,7 +8,8 @@
 //! already documented, per language: most of those that name parameters in one
 //! convention make it the house's; a repository whose documented functions almost never
 //! name them writes plain prose. Too few docs, or a mix, says nothing, and the prompt
-//! stays as it was.
+//! stays as it was. A pipeline may choose a language's style itself (a new repository
+//! with no docs yet, or a team moving to one convention); its choice outranks the docs.
 
 use std::collections::HashMap;
 
@@ -51,6 +52,30 @@ impl HouseStyle {
         format!("with {named} where its parameters need explaining")
     }
 
+    /// The style a pipeline names (`[tasks.docs] house_style = { python = "numpy" }`),
+    /// one of [`HouseStyle::NAMES`], in any case.
+    pub fn from_name(name: &str) -> Option<HouseStyle> {
+        let convention = match name.trim().to_ascii_lowercase().as_str() {
+            "plain" => return Some(HouseStyle::Plain),
+            "google" => ParamConvention::Google,
+            "numpy" => ParamConvention::NumPy,
+            "sphinx" => ParamConvention::Sphinx,
+            "markdown" => ParamConvention::Markdown,
+            "swift" => ParamConvention::Swift,
+            "@param" => ParamConvention::Tag("@param"),
+            "\\param" => ParamConvention::Tag("\\param"),
+            "@arg" => ParamConvention::Tag("@arg"),
+            "@argument" => ParamConvention::Tag("@argument"),
+            "<param>" => ParamConvention::Tag("<param name=\"…\">"),
+            ".parameter" => ParamConvention::Tag(".PARAMETER"),
+            _ => return None,
+        };
+        Some(HouseStyle::Names(convention))
+    }
+
+    /// The names [`HouseStyle::from_name`] knows, for an error to list.
+    pub const NAMES: &'static str = "plain, google, numpy, sphinx, markdown, swift, @param, \\param, @arg, @argument, <param>, .PARAMETER";
+
     /// Its name in a cache key: a docs unit's prompt says it, so a change of it runs the
     /// unit again.
     pub fn key(self) -> String {
@@ -67,23 +92,35 @@ pub fn names_parameters(kind: UnitKind) -> bool {
     matches!(kind, UnitKind::Function | UnitKind::Method)
 }
 
-/// The house styles of a walk's repositories, by repository and language.
+/// The house styles of a walk's repositories, by repository and language, and those the
+/// pipeline chooses, by language.
 #[derive(Debug, Default)]
 pub struct HouseStyles {
     styles: HashMap<(String, Language), HouseStyle>,
+    chosen: HashMap<Language, HouseStyle>,
 }
 
 impl HouseStyles {
-    /// The style of `repo`'s docs in `language`, when they have one.
+    /// The style of `repo`'s docs in `language`: the pipeline's choice for the language,
+    /// or the one its docs show, when they show one.
     pub fn of(&self, repo: &str, language: Language) -> Option<HouseStyle> {
-        self.styles.get(&(repo.to_string(), language)).copied()
+        self.chosen.get(&language).or_else(|| self.styles.get(&(repo.to_string(), language))).copied()
     }
 
-    /// Every repository's style in each language it has one in, by repository and language.
+    /// Every repository's style read from its docs, in each language it has one in and
+    /// the pipeline chooses none for, by repository and language.
     pub fn all(&self) -> Vec<(&str, Language, HouseStyle)> {
-        let mut all: Vec<(&str, Language, HouseStyle)> = self.styles.iter().map(|((repo, language), style)| (repo.as_str(), *language, *style)).collect();
+        let read = self.styles.iter().filter(|((_, language), _)| !self.chosen.contains_key(language));
+        let mut all: Vec<(&str, Language, HouseStyle)> = read.map(|((repo, language), style)| (repo.as_str(), *language, *style)).collect();
         all.sort_by(|a, b| (a.0, a.1.name()).cmp(&(b.0, b.1.name())));
         all
+    }
+
+    /// The styles the pipeline chooses, by language.
+    pub fn chosen(&self) -> Vec<(Language, HouseStyle)> {
+        let mut chosen: Vec<(Language, HouseStyle)> = self.chosen.iter().map(|(language, style)| (*language, *style)).collect();
+        chosen.sort_by_key(|(language, _)| language.name());
+        chosen
     }
 
     /// The style a unit's doc is asked in: its repository's, for a function or method.
@@ -117,10 +154,10 @@ impl HouseStyleCount {
         }
     }
 
-    /// The styles the counts show.
-    pub fn styles(self) -> HouseStyles {
+    /// The styles the counts show, under those `chosen` by the pipeline.
+    pub fn styles(self, chosen: HashMap<Language, HouseStyle>) -> HouseStyles {
         let styles = self.tallies.into_iter().filter_map(|(place, tally)| Some((place, tally.style()?))).collect();
-        HouseStyles { styles }
+        HouseStyles { styles, chosen }
     }
 }
 
@@ -150,7 +187,7 @@ mod tests {
         for (repo, language, kind, doc) in docs {
             count.count(repo, *language, *kind, doc);
         }
-        count.styles()
+        count.styles(HashMap::new())
     }
 
     #[test]
@@ -192,5 +229,30 @@ mod tests {
         assert_eq!(HouseStyle::Names(ParamConvention::Tag("<param name=\"…\">")).words(), "with `<param name=\"name\">` tags where its parameters need explaining");
         assert_eq!(HouseStyle::Plain.words(), "in plain sentences without a list of parameters");
         assert_ne!(HouseStyle::Names(ParamConvention::Tag("@param")).key(), HouseStyle::Names(ParamConvention::Tag("\\param")).key());
+    }
+
+    #[test]
+    fn a_style_the_pipeline_chooses_outranks_the_docs_in_its_language_only() {
+        for name in HouseStyle::NAMES.split(", ") {
+            let style = HouseStyle::from_name(name).unwrap_or_else(|| panic!("{name} is a name it lists"));
+            assert_eq!(HouseStyle::from_name(&name.to_uppercase()), Some(style));
+        }
+        assert_eq!(HouseStyle::from_name("<param>"), Some(HouseStyle::Names(ParamConvention::Tag("<param name=\"…\">"))));
+        assert_eq!(HouseStyle::from_name("doxygen"), None);
+        let google = "Adds.\n\nArgs:\n    a: the first\n";
+        let mut count = HouseStyleCount::default();
+        for (repo, language) in [("bokeh", Language::Python), ("bokeh", Language::TypeScript)] {
+            for _ in 0..5 {
+                count.count(repo, language, UnitKind::Function, google);
+            }
+        }
+        let numpy = HouseStyle::from_name("numpy").unwrap();
+        let styles = count.styles(HashMap::from([(Language::Python, numpy)]));
+        assert_eq!(styles.of("bokeh", Language::Python), Some(numpy));
+        assert_eq!(styles.of("new", Language::Python), Some(numpy), "a repository with no docs yet");
+        assert_eq!(styles.for_unit("new", Language::Python, UnitKind::Class), None);
+        assert_eq!(styles.of("bokeh", Language::TypeScript), Some(HouseStyle::Names(ParamConvention::Google)));
+        assert_eq!(styles.all(), vec![("bokeh", Language::TypeScript, HouseStyle::Names(ParamConvention::Google))]);
+        assert_eq!(styles.chosen(), vec![(Language::Python, numpy)]);
     }
 }

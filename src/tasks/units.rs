@@ -86,8 +86,9 @@ fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
 }
 
 /// The identity of every unit of a `units.parquet`, in file order, and the house styles
-/// its repositories' docs show: only its small columns and the docs are read.
-pub fn read_unit_keys(path: &Path) -> Result<(Vec<UnitKey>, HouseStyles)> {
+/// its repositories' docs show under those the pipeline `chosen`: only its small columns
+/// and the docs are read.
+pub fn read_unit_keys(path: &Path, chosen: HashMap<Language, HouseStyle>) -> Result<(Vec<UnitKey>, HouseStyles)> {
     let builder = open_parquet(path)?;
     let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "repo", "content_hash", "kind", "language", "doc", "stale_doc", "bytes"]);
     let reader = builder.with_projection(columns).build().map_err(|e| Error::parquet(path, e))?;
@@ -127,7 +128,7 @@ pub fn read_unit_keys(path: &Path) -> Result<(Vec<UnitKey>, HouseStyles)> {
             keys.push(key);
         }
     }
-    let styles = count.styles();
+    let styles = count.styles(chosen);
     for (repo, functions) in &functions_of {
         for &key in functions {
             keys[key].house_style = styles.for_unit(repo, keys[key].language, keys[key].kind);
@@ -292,16 +293,20 @@ mod tests {
     #[test]
     fn keys_are_read_without_the_code_in_file_order() {
         let dir = tempfile::tempdir().unwrap();
-        let (keys, _) = read_unit_keys(&units_file(dir.path(), 5)).unwrap();
+        let (keys, _) = read_unit_keys(&units_file(dir.path(), 5), HashMap::new()).unwrap();
         assert_eq!(keys.len(), 5);
         let key = UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: UnitKind::Function, language: Language::Rust, documented: false, stale: false, bytes: 6, house_style: None };
         assert_eq!(keys[3], key, "two documented functions show no house style");
         assert!(keys[4].documented);
         assert!(!keys[0].documented && keys[0].stale, "a stale doc does not count");
         // Six docs, none naming a parameter: the repository writes plain prose.
-        let (keys, styles) = read_unit_keys(&units_file(dir.path(), 24)).unwrap();
+        let (keys, styles) = read_unit_keys(&units_file(dir.path(), 24), HashMap::new()).unwrap();
         assert_eq!(styles.of("repo", Language::Rust), Some(HouseStyle::Plain));
         assert!(keys.iter().all(|key| key.house_style == Some(HouseStyle::Plain)));
+        // The pipeline's choice for the language is every function's, documented or not.
+        let markdown = HouseStyle::from_name("markdown").unwrap();
+        let (keys, _) = read_unit_keys(&units_file(dir.path(), 5), HashMap::from([(Language::Rust, markdown)])).unwrap();
+        assert!(keys.iter().all(|key| key.house_style == Some(markdown)));
     }
 
     #[test]
