@@ -354,6 +354,11 @@ struct RunArgs {
     /// job that wakes its GPUs only when there is work).
     #[arg(long, requires = "dry_run")]
     json: bool,
+    /// With --dry-run: print what each task would give the units at PATH (the file's path
+    /// in its repository, or a tail of it) or PATH:LINE (those holding the line): the
+    /// system and user messages, before the model's chat template, or the text embedded.
+    #[arg(long, requires = "dry_run", value_name = "PATH[:LINE]")]
+    prompt: Option<hearth::run::UnitPlace>,
 }
 
 /// A pipeline file and what the command line replaces in it.
@@ -488,10 +493,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         ..RunOptions::default()
     };
     if args.dry_run {
-        let (walk, tasks, house_styles) = hearth::run::preview(&pipeline, options.shard).with_context(|| format!("dry run of {} failed", args.pipeline.pipeline.display()))?;
+        let preview = hearth::run::preview(&pipeline, options.shard, args.prompt.as_ref()).with_context(|| format!("dry run of {} failed", args.pipeline.pipeline.display()))?;
+        let (walk, tasks, house_styles) = (&preview.walk, &preview.tasks, &preview.house_styles);
         if args.json {
-            for task in &tasks {
+            for task in tasks {
                 out!("{}", serde_json::to_string(task).expect("plain struct"))?;
+            }
+            for prompt in &preview.prompts {
+                out!("{}", serde_json::json!({ "prompt": prompt }))?;
             }
             return Ok(());
         }
@@ -501,7 +510,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         };
         out!("{} units ({} files skipped{stale}) in the sources; a run into {} would:", walk.units, walk.skipped, pipeline.output.dir.display())?;
         out!("{:>6} {:>7} {:>7} {:>7} {:>7} {:>10}", "task", "units", "carry", "run", "drop", "code run")?;
-        for t in &tasks {
+        for t in tasks {
             out!("{:>6} {:>7} {:>7} {:>7} {:>7} {:>10}", t.task, t.units, t.carried, t.run, t.dropped, format!("{:.1} KiB", t.run_bytes as f64 / 1024.0))?;
         }
         for (language, style) in house_styles.chosen() {
@@ -509,6 +518,18 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         for (repo, language, style) in house_styles.all() {
             out!("docs in {repo}'s {} functions: {}", language.name(), style.words())?;
+        }
+        for p in &preview.prompts {
+            let unit = format!("{}/{}:{}-{} {}{}", p.repo, p.path, p.start_line, p.end_line, p.kind, p.name.as_deref().map(|name| format!(" {name}")).unwrap_or_default());
+            if let Some(why) = &p.passed_over {
+                out!("\n── {} leaves {unit} alone: {why}", p.task)?;
+                continue;
+            }
+            out!("\n── {} of {unit} ──", p.task)?;
+            if let Some(system) = &p.system {
+                out!("system: {system}\nuser:")?;
+            }
+            out!("{}", p.text.as_deref().unwrap_or_default())?;
         }
         return Ok(());
     }

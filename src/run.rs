@@ -612,18 +612,125 @@ pub struct TaskPreview {
     pub run_bytes: u64,
 }
 
+/// What `run` would do, found without running it.
+pub struct Preview {
+    /// The walk of the sources.
+    pub walk: WalkSummary,
+    /// Each task's units held against the rows the output folder has.
+    pub tasks: Vec<TaskPreview>,
+    /// The house styles the docs prompts would follow (none where the run has no docs
+    /// task or does not follow them).
+    pub house_styles: Arc<HouseStyles>,
+    /// What each task would give the units at the place asked for, task by task.
+    pub prompts: Vec<PromptPreview>,
+}
+
+/// What a task would give one unit: the messages a generating task sends (before the
+/// model's chat template wraps them) or the text the embed task embeds, or why it
+/// leaves the unit alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct PromptPreview {
+    /// docs, review or embed.
+    pub task: String,
+    #[allow(missing_docs)]
+    pub repo: String,
+    #[allow(missing_docs)]
+    pub path: String,
+    #[allow(missing_docs)]
+    pub start_line: u32,
+    #[allow(missing_docs)]
+    pub end_line: u32,
+    #[allow(missing_docs)]
+    pub kind: String,
+    #[allow(missing_docs)]
+    pub name: Option<String>,
+    /// Why the task leaves the unit alone; then there is no text.
+    pub passed_over: Option<String>,
+    /// The system message (docs, review).
+    pub system: Option<String>,
+    /// The user message (docs, review) or the text embedded (embed).
+    pub text: Option<String>,
+}
+
+/// Units a dry run shows the prompts of: `PATH` (every unit of the file) or `PATH:LINE`
+/// (the innermost unit holding the line: the method, not its class or the file's
+/// outline), PATH as the file's path in its repository, or after the repository's name
+/// (`repo/src/lib.rs`), or a tail of either (`lib.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitPlace {
+    path: String,
+    line: Option<u32>,
+}
+
+impl std::str::FromStr for UnitPlace {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<UnitPlace, String> {
+        let (path, line) = match text.rsplit_once(':') {
+            Some((path, line)) if line.parse::<u32>().is_ok() => (path, line.parse().ok()),
+            _ => (text, None),
+        };
+        let path = path.trim_start_matches("./").trim_end_matches('/');
+        if path.is_empty() {
+            return Err(format!("`{text}` names no file: PATH or PATH:LINE"));
+        }
+        Ok(UnitPlace { path: path.to_string(), line })
+    }
+}
+
+impl std::fmt::Display for UnitPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}", self.path),
+            None => f.write_str(&self.path),
+        }
+    }
+}
+
+impl UnitPlace {
+    /// Whether `unit` is in the file and holds the line.
+    fn holds(&self, unit: &UnitRow) -> bool {
+        let in_repo = format!("{}/{}", unit.repo, unit.path);
+        let tail = format!("/{}", self.path);
+        let file = unit.path == self.path || in_repo == self.path || in_repo.ends_with(&tail);
+        file && self.line.is_none_or(|line| (unit.start_line..=unit.end_line).contains(&line))
+    }
+
+    /// The units of `units_file` here.
+    fn units(&self, units_file: &Path) -> Result<Vec<UnitRow>> {
+        let mut units = tasks::read_units_where(units_file, |unit| self.holds(unit))?;
+        if self.line.is_some() {
+            // Those holding the line are nested (an outline, a class, its method): the innermost.
+            let innermost = units.iter().map(|unit| unit.end_line - unit.start_line).min();
+            units.retain(|unit| Some(unit.end_line - unit.start_line) == innermost);
+        }
+        Ok(units)
+    }
+}
+
 /// What `run` would do, task by task: the sources walked into a folder of their own and
-/// each task's cache keys held against the rows the output folder has, and the house
-/// styles the docs prompts would follow (none where the run has no docs task or does
-/// not follow them). Loads no model and writes nothing to the output folder (whose lock
-/// it holds while it reads, as the export does, so a run going is `Busy`).
-pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary, Vec<TaskPreview>, Arc<HouseStyles>)> {
+/// each task's cache keys held against the rows the output folder has, with the prompts
+/// each task would give the units at `place`. Loads no model and writes nothing to the
+/// output folder (whose lock it holds while it reads, as the export does, so a run
+/// going is `Busy`).
+pub fn preview(pipeline: &Pipeline, shard: Option<Shard>, place: Option<&UnitPlace>) -> Result<Preview> {
     let out = &pipeline.output.dir;
     let _lock = if out.is_dir() { Some(OutputLock::acquire(out, shard)?) } else { None };
     let walked = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let walk = job::walk(&pipeline.walk_inputs(), &pipeline.walk_config(), walked.path(), &WalkStats::default(), shard)?;
-    let (unit_keys, house_styles) = tasks::read_unit_keys(&job::units_path(walked.path(), shard), pipeline.chosen_house_styles().map_err(Error::Config)?)?;
+    let units_file = job::units_path(walked.path(), shard);
+    let (unit_keys, house_styles) = tasks::read_unit_keys(&units_file, pipeline.chosen_house_styles().map_err(Error::Config)?)?;
     let house_styles = Arc::new(house_styles);
+    let shown = match place {
+        Some(place) => {
+            let shown = place.units(&units_file)?;
+            if shown.is_empty() {
+                return Err(Error::Config(format!("--prompt {place}: no unit of the {} walked is there", walk.units)));
+            }
+            shown
+        }
+        None => Vec::new(),
+    };
     let (requantize, precision) = weight_format(pipeline)?;
     let mut models = Models::new(requantize, precision);
     let preview = |identity: &TaskIdentity, runs_on: &dyn Fn(&UnitKey) -> bool| -> Result<TaskPreview> {
@@ -635,21 +742,48 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>) -> Result<(WalkSummary
         let run_bytes = to_run.iter().map(|&bytes| u64::from(bytes)).sum();
         Ok(TaskPreview { task: identity.task.name().to_string(), units, carried: units - run, run, dropped, run_bytes })
     };
+    let unit_is = |unit: &UnitRow| -> Result<(UnitKind, Language)> {
+        let unknown = || Error::Dataset { path: units_file.clone(), message: format!("unit {}: unknown kind or language", unit.unit_id) };
+        UnitKind::from_name(&unit.kind).zip(Language::from_name(&unit.language)).ok_or_else(unknown)
+    };
+    let prompt = |task: TaskKind, unit: &UnitRow, passed_over: Option<PassedOver>, messages: &dyn Fn() -> std::result::Result<(Option<String>, String), String>| -> Result<PromptPreview> {
+        let (system, text) = match passed_over {
+            Some(_) => (None, None),
+            None => {
+                let (system, text) = messages().map_err(|e| Error::Config(format!("[tasks.{}] {e}", task.name())))?;
+                (system, Some(text))
+            }
+        };
+        let (repo, path, kind, name) = (unit.repo.clone(), unit.path.clone(), unit.kind.clone(), unit.name.clone());
+        let passed_over = passed_over.map(|why| why.to_string());
+        Ok(PromptPreview { task: task.name().to_string(), repo, path, start_line: unit.start_line, end_line: unit.end_line, kind, name, passed_over, system, text })
+    };
     let mut previews = Vec::new();
+    let mut prompts = Vec::new();
     let mut followed = None;
     let t = &pipeline.tasks;
     for (task, spec) in [(TaskKind::Docs, &t.docs), (TaskKind::Review, &t.review)] {
         if let Some(spec) = spec {
             let (plan, identity) = generation_identity(pipeline, task, spec, &mut models, &house_styles)?;
             previews.push(preview(&identity, &|u| plan.runs_on(u.kind, u.language, u.documented))?);
+            for unit in &shown {
+                let (kind, language) = unit_is(unit)?;
+                let messages = || plan.messages(unit).map(|[system, user]| (Some(system.content), user.content));
+                prompts.push(prompt(task, unit, plan.passes_over(kind, language, unit.documented), &messages)?);
+            }
             followed = followed.or(plan.house_styles);
         }
     }
     if let Some(spec) = &t.embed {
         let identity = embed_identity(pipeline, spec, &mut models)?;
         previews.push(preview(&identity, &|u| spec.runs_on(u.kind))?);
+        let template = UnitTemplate::new("[tasks.embed] template", spec.template.as_deref().unwrap_or(EMBED_TEMPLATE))?;
+        for unit in &shown {
+            let passed_over = (!spec.runs_on(unit_is(unit)?.0)).then_some(PassedOver::SkippedKind);
+            prompts.push(prompt(TaskKind::Embed, unit, passed_over, &|| Ok((None, template.render(unit, None, false)?)))?);
+        }
     }
-    Ok((walk, previews, followed.unwrap_or_default()))
+    Ok(Preview { walk, tasks: previews, house_styles: followed.unwrap_or_default(), prompts })
 }
 
 impl RunContext<'_> {
@@ -868,20 +1002,58 @@ impl GenerationPlan {
     }
 
     /// Whether the task runs on a unit of `kind` in `language`, `documented` or not in
-    /// the source: not a kind it skips, and for docs a unit it documents and, unless
-    /// told otherwise, one without a doc.
+    /// the source.
     pub fn runs_on(&self, kind: UnitKind, language: Language, documented: bool) -> bool {
-        !self.skip_kinds.contains(&kind) && (self.task != TaskKind::Docs || (docs::documents(kind, language) && !(self.skip_documented && documented)))
+        self.passes_over(kind, language, documented).is_none()
     }
 
-    /// The chat prompt's token ids for `unit`.
-    pub fn prompt(&self, model: &Model, unit: &UnitRow) -> std::result::Result<Vec<u32>, String> {
+    /// Why the task leaves a unit alone, if it does: a kind it skips, and for docs a unit
+    /// no comment can be written in or, unless told otherwise, one with a doc.
+    pub fn passes_over(&self, kind: UnitKind, language: Language, documented: bool) -> Option<PassedOver> {
+        if self.skip_kinds.contains(&kind) {
+            Some(PassedOver::SkippedKind)
+        } else if self.task == TaskKind::Docs && !docs::documents(kind, language) {
+            Some(PassedOver::NoComment)
+        } else if self.skip_documented && documented {
+            Some(PassedOver::Documented)
+        } else {
+            None
+        }
+    }
+
+    /// The system and user messages for `unit`, before the model's chat template.
+    pub fn messages(&self, unit: &UnitRow) -> std::result::Result<[Message; 2], String> {
         let house_style = self.house_styles.as_ref().and_then(|styles| {
             styles.for_unit(&unit.repo, Language::from_name(&unit.language)?, UnitKind::from_name(&unit.kind)?)
         });
         let user = self.template.render(unit, house_style, self.task == TaskKind::Docs)?;
-        let messages = [Message::new("system", &self.system), Message::new("user", user)];
-        model.chat_prompt(&messages).map_err(|e| e.to_string())
+        Ok([Message::new("system", &self.system), Message::new("user", user)])
+    }
+
+    /// The chat prompt's token ids for `unit`.
+    pub fn prompt(&self, model: &Model, unit: &UnitRow) -> std::result::Result<Vec<u32>, String> {
+        model.chat_prompt(&self.messages(unit)?).map_err(|e| e.to_string())
+    }
+}
+
+/// Why a task leaves a unit alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassedOver {
+    /// Its kind is in the task's `skip_kinds`.
+    SkippedKind,
+    /// Docs: its file cannot hold a comment (Markdown, JSON).
+    NoComment,
+    /// Docs: the source documents it already (`skip_documented`).
+    Documented,
+}
+
+impl std::fmt::Display for PassedOver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PassedOver::SkippedKind => "its kind is in skip_kinds",
+            PassedOver::NoComment => "its file cannot hold a comment",
+            PassedOver::Documented => "the source documents it already (skip_documented)",
+        })
     }
 }
 

@@ -792,6 +792,52 @@ fn docs_prompts_name_parameters_as_the_repositorys_docs_do() {
     assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(0));
 }
 
+#[test]
+fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    let code = "import os\n\n\ndef add(a, b):\n    \"\"\"Adds.\"\"\"\n    return a + b\n\n\ndef scale(x, by):\n    return x * by\n";
+    std::fs::write(repo.join("lib.py"), code).unwrap();
+    let pipeline = tmp.path().join("pipeline.toml");
+    std::fs::write(&pipeline, "[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n[tasks.docs]\n[tasks.review]\n[tasks.embed]\n").unwrap();
+    let dry_run = |args: &[&str]| {
+        let out = hearth(&[&["run", pipeline.to_str().unwrap(), "--dry-run"], args].concat());
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, shown, err) = dry_run(&["--prompt", "lib.py:10"]);
+    assert!(ok, "{err}");
+    for task in ["docs", "review"] {
+        let (_, prompt) = shown.split_once(&format!("── {task} of repo/lib.py:9-10 function scale ──\n")).unwrap_or_else(|| panic!("{task}: {shown}"));
+        assert!(prompt.starts_with("system: You are ") && prompt.contains("\nuser:\n"), "{prompt}");
+        assert!(prompt.contains("def scale(x, by):\n    return x * by"), "{prompt}");
+    }
+    assert!(shown.contains("── embed of repo/lib.py:9-10 function scale ──\npython lib.py\ndef scale(x, by):"), "{shown}");
+    assert!(!shown.contains("def add"), "only the innermost unit holding the line, not the file's outline: {shown}");
+
+    // A whole file: what each task leaves alone, and why.
+    let (ok, shown, err) = dry_run(&["--prompt", "repo/lib.py"]);
+    assert!(ok, "{err}");
+    assert!(shown.contains("── docs leaves repo/lib.py:4-6 function add alone: the source documents it already (skip_documented)\n"), "{shown}");
+    assert!(shown.contains("── review of repo/lib.py:4-6 function add ──\n"), "{shown}");
+    assert!(shown.contains(" code alone: its kind is in skip_kinds\n"), "docs skip top-level statements: {shown}");
+
+    // For scripts: a JSON object a line, the prompts after the tasks.
+    let (ok, shown, err) = dry_run(&["--json", "--prompt", "./lib.py:9"]);
+    assert!(ok, "{err}");
+    let prompts: Vec<serde_json::Value> = shown.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap().get("prompt").cloned()).collect();
+    assert_eq!(prompts.iter().map(|p| p["task"].as_str().unwrap()).collect::<Vec<_>>(), ["docs", "review", "embed"]);
+    assert!(prompts.iter().all(|p| p["name"] == "scale" && p["passed_over"].is_null() && p["text"].as_str().unwrap().contains("return x * by")));
+    assert!(prompts[2]["system"].is_null() && prompts[0]["system"].is_string());
+
+    // A place no unit is at is an error naming it.
+    for place in ["lib.py:11", "other.py"] {
+        let (ok, _, err) = dry_run(&["--prompt", place]);
+        assert!(!ok && err.contains(&format!("--prompt {place}: no unit of the")), "{err}");
+    }
+    assert!(!tmp.path().join("out").exists(), "a dry run writes nothing");
+}
+
 /// Review rows of a run over `units` Python functions with the random tiny model:
 /// (rows whose findings parsed, rows kept raw with a parse error).
 fn tiny_reviews(constrained: bool, units: usize) -> (usize, usize) {

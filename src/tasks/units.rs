@@ -140,11 +140,16 @@ pub fn read_unit_keys(path: &Path, chosen: HashMap<Language, HouseStyle>) -> Res
 /// Every unit of a `units.parquet`, in file order. For small walks (benchmarks, tests);
 /// a run reads through a [`UnitStore`].
 pub fn read_units(path: &Path) -> Result<Vec<UnitRow>> {
+    read_units_where(path, |_| true)
+}
+
+/// The units of a `units.parquet` that `keep` keeps, in file order.
+pub fn read_units_where(path: &Path, keep: impl Fn(&UnitRow) -> bool) -> Result<Vec<UnitRow>> {
     let reader = open_parquet(path)?.build().map_err(|e| Error::parquet(path, e))?;
     let mut units = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
-        units.extend((0..batch.num_rows()).map(|i| unit_row(&batch, i)));
+        units.extend((0..batch.num_rows()).map(|i| unit_row(&batch, i)).filter(|unit| keep(unit)));
     }
     Ok(units)
 }
