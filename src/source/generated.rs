@@ -108,10 +108,14 @@ impl Linguist {
 }
 
 /// Folders that hold other projects' code (linguist's names): a Go, PHP or Ruby
-/// `vendor/`, `third_party/`, npm's and Bower's packages, CocoaPods' and Carthage's.
+/// `vendor/`, `third_party/`, npm's and Bower's packages, CocoaPods' and Carthage's; and
+/// Python's copies of its dependencies inside a package (pip's, setuptools' and
+/// pkg_resources' `_vendor/`, wheel's and botocore's `vendored/`: half of pip's units).
+/// Not linguist's `extern/` or `external/`: setuptools' `extern/` is its own import shim
+/// and bitflags' `src/external/` its own integrations.
 const DEPENDENCY_FOLDERS: &[&str] = &[
-    "vendor", "Vendor", "vendors", "third_party", "third-party", "thirdparty", "ThirdParty", "3rdparty", "3rd_party", "3rd-party", "node_modules",
-    "bower_components", "jspm_packages", "Pods", "Carthage",
+    "vendor", "Vendor", "vendors", "_vendor", "vendored", "third_party", "third-party", "thirdparty", "ThirdParty", "3rdparty", "3rd_party", "3rd-party",
+    "node_modules", "bower_components", "jspm_packages", "Pods", "Carthage",
 ];
 
 /// The first folder of `path` that holds dependencies, if one does (its own name is no folder).
@@ -305,6 +309,9 @@ mod tests {
         assert_eq!(vendored("web/node_modules/left-pad/index.js", Linguist::default()).as_deref(), Some("in `node_modules/`, a folder of dependencies"));
         assert_eq!(vendored("src/vendor.rs", Linguist::default()), None, "a file's own name is no folder");
         assert_eq!(vendored("src/vendoring/mod.rs", Linguist::default()), None);
+        assert_eq!(vendored("src/pip/_vendor/rich/console.py", Linguist::default()).as_deref(), Some("in `_vendor/`, a folder of dependencies"));
+        assert_eq!(vendored("src/wheel/vendored/packaging/tags.py", Linguist::default()).as_deref(), Some("in `vendored/`, a folder of dependencies"));
+        assert_eq!(vendored("setuptools/extern/__init__.py", Linguist::default()), None, "its own import shim");
         assert_eq!(vendored("vendor/acme/lib.php", Linguist { generated: None, vendored: Some(false) }), None, "-linguist-vendored keeps it");
         assert!(vendored("src/schema.rs", Linguist { generated: Some(true), vendored: None }).is_some());
     }
