@@ -430,11 +430,12 @@ impl TaskIdentity {
     fn cache_key(&self, unit: &UnitKey) -> String {
         let mut hasher = blake3::Hasher::new();
         // The house style is in a docs unit's prompt when its repository has one, and so
-        // is why its doc is stale when it is; the keys of the others are as they were
-        // before either.
+        // is why its doc is stale when it is; a nested unit's code is shown at the margin
+        // in every task's. The keys of the others are as they were before any of these.
         let house_style = unit.house_style.filter(|_| self.house_styles).map(HouseStyle::key);
         let stale = (self.task == TaskKind::Docs && unit.stale).then_some("stale");
-        let noted = house_style.as_deref().into_iter().chain(stale);
+        let at_margin = unit.at_margin.then_some("at margin");
+        let noted = house_style.as_deref().into_iter().chain(stale).chain(at_margin);
         for field in [self.task.name(), &unit.unit_id, &unit.content_hash, &self.model_hash, &self.prompt_hash, &self.params, &self.weights].into_iter().chain(noted) {
             hasher.update(&(field.len() as u64).to_le_bytes());
             hasher.update(field.as_bytes());
@@ -1246,9 +1247,10 @@ mod tests {
             weights: "Auto".into(),
             house_styles,
         };
-        let unit = UnitKey { unit_id: "u".into(), content_hash: "c".into(), kind: UnitKind::Function, language: Language::Python, documented: false, stale: false, bytes: 1, house_style: None };
+        let unit = UnitKey { unit_id: "u".into(), content_hash: "c".into(), kind: UnitKind::Function, language: Language::Python, documented: false, stale: false, bytes: 1, at_margin: false, house_style: None };
         let styled = UnitKey { house_style: Some(HouseStyle::Plain), ..unit.clone() };
         let stale = UnitKey { stale: true, ..unit.clone() };
+        let at_margin = UnitKey { at_margin: true, ..unit.clone() };
         let docs = identity(TaskKind::Docs, true);
         assert_ne!(docs.cache_key(&styled), docs.cache_key(&unit), "the house style is in the prompt");
         assert_ne!(docs.cache_key(&stale), docs.cache_key(&unit), "so is why the doc is stale");
@@ -1258,5 +1260,8 @@ mod tests {
         let review = identity(TaskKind::Review, false);
         assert_eq!(review.cache_key(&stale), review.cache_key(&unit), "a review's prompt says neither");
         assert_eq!(review.cache_key(&styled), review.cache_key(&unit));
+        for task in [docs, review, identity(TaskKind::Embed, false)] {
+            assert_ne!(task.cache_key(&at_margin), task.cache_key(&unit), "every task shows the code at the margin");
+        }
     }
 }

@@ -797,7 +797,7 @@ fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     std::fs::create_dir(&repo).unwrap();
-    let code = "import os\n\n\ndef add(a, b):\n    \"\"\"Adds.\"\"\"\n    return a + b\n\n\ndef scale(x, by):\n    return x * by\n";
+    let code = "import os\n\n\ndef add(a, b):\n    \"\"\"Adds.\"\"\"\n    return a + b\n\n\ndef scale(x, by):\n    return x * by\n\n\nclass Box:\n    def area(self):\n        if self.w:\n            return self.w * self.h\n";
     std::fs::write(repo.join("lib.py"), code).unwrap();
     let pipeline = tmp.path().join("pipeline.toml");
     std::fs::write(&pipeline, "[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n[tasks.docs]\n[tasks.review]\n[tasks.embed]\n").unwrap();
@@ -815,6 +815,12 @@ fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
     assert!(shown.contains("── embed of repo/lib.py:9-10 function scale ──\npython lib.py\ndef scale(x, by):"), "{shown}");
     assert!(!shown.contains("def add"), "only the innermost unit holding the line, not the file's outline: {shown}");
 
+    // A method is shown at the margin with its nesting as written, not with its body
+    // indented past its first line, which reads as an indentation error.
+    let (ok, shown, err) = dry_run(&["--prompt", "lib.py:15"]);
+    assert!(ok, "{err}");
+    assert_eq!(shown.matches("def area(self):\n    if self.w:\n        return self.w * self.h\n").count(), 3, "docs, review, embed: {shown}");
+
     // A whole file: what each task leaves alone, and why.
     let (ok, shown, err) = dry_run(&["--prompt", "repo/lib.py"]);
     assert!(ok, "{err}");
@@ -831,7 +837,7 @@ fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
     assert!(prompts[2]["system"].is_null() && prompts[0]["system"].is_string());
 
     // A place no unit is at is an error naming it.
-    for place in ["lib.py:11", "other.py"] {
+    for place in ["lib.py:99", "other.py"] {
         let (ok, _, err) = dry_run(&["--prompt", place]);
         assert!(!ok && err.contains(&format!("--prompt {place}: no unit of the")), "{err}");
     }

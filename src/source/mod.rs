@@ -35,7 +35,7 @@ pub use language::Language;
 pub use notebook::{is_notebook, NOT_PATCHED};
 pub use split::Splitter;
 pub use text::{decode, Skip, SkipReason, BINARY_SNIFF_BYTES};
-pub use unit::{content_hash, skipped_schema, unit_ids, unit_schema, DocSite, SkippedBatchBuilder, Unit, UnitBatchBuilder, UnitKind};
+pub use unit::{at_margin, content_hash, skipped_schema, unit_ids, unit_schema, DocSite, SkippedBatchBuilder, Unit, UnitBatchBuilder, UnitKind};
 pub use walk::walk_repos;
 
 /// What the source stage sends downstream.

@@ -35,7 +35,7 @@ use super::octave;
 use super::sql;
 use super::stale::stale_doc;
 use super::text::trimmed;
-use super::unit::{DocSite, Unit, UnitKind};
+use super::unit::{at_margin, DocSite, Unit, UnitKind};
 
 /// Splits files into units. Holds a tree-sitter parser, so keep one per thread.
 pub struct Splitter {
@@ -360,12 +360,18 @@ impl Span {
         }
         let pieces = cut_at_lines(content, budget);
         let parts = pieces.len() as u32;
+        // The first part starts where the definition does, past its line's indentation;
+        // later parts start at a line's start.
+        let line_start = src[..self.range.start].rfind('\n').map_or(0, |at| at + 1);
+        let before = &src[line_start..self.range.start];
+        let first_indent = &before[..before.len() - before.trim_start().len()];
         pieces
             .into_iter()
             .enumerate()
             .map(|(part, piece)| {
                 // A skeleton's text is not in the file: its parts all report the container's span.
                 let range = if elided { self.range.clone() } else { self.range.start + piece.start..self.range.start + piece.end };
+                let indent = if part == 0 { first_indent } else { "" };
                 Unit {
                     kind: self.kind,
                     name: self.name.clone(),
@@ -377,7 +383,8 @@ impl Span {
                     part: part as u32,
                     parts,
                     elided,
-                    content: content[piece].to_string(),
+                    content: content[piece.clone()].to_string(),
+                    indent: at_margin(indent, &content[piece]).map(|_| indent.to_string()),
                     doc_site: if part == 0 { self.doc_site.clone() } else { None },
                     doc: match &self.doc_site {
                         Some(DocSite::Documented(doc)) => Some(doc_text(src, doc.clone())),

@@ -136,8 +136,12 @@ pub struct Unit {
     /// True when member bodies were replaced by `{ ... }`: a container whose members are
     /// units of their own keeps only their signatures, so no body is sent twice.
     pub elided: bool,
-    /// The text the model sees.
+    /// Its code as sliced from the file: a definition's first line starts at its
+    /// keyword, past that line's indentation. Prompts show it [`at_margin`].
     pub content: String,
+    /// The indentation that puts `content` at the margin as written ([`at_margin`]);
+    /// `None` where that is `content` as it is (a top-level definition).
+    pub indent: Option<String>,
     /// Where a doc comment for it goes in the file: set on a definition's first part,
     /// `None` for `code` and `file` units and for later parts.
     pub doc_site: Option<DocSite>,
@@ -189,9 +193,10 @@ pub enum DocSite {
 /// | elided | bool | member bodies replaced by `{ ... }` |
 /// | doc | utf8? | the doc comment the source has already ([`DocSite::Documented`]) |
 /// | stale_doc | utf8? | why that doc no longer describes the unit ([`Unit::stale_doc`]) |
+/// | indent | utf8? | what puts content at the margin as written ([`at_margin`]) |
 /// | bytes | u32 | length of content |
 /// | content_hash | utf8 | blake3 of content, hex |
-/// | content | utf8 | the code |
+/// | content | utf8 | the code, as sliced from the file |
 pub fn unit_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Arc::new(Schema::new(vec![
@@ -211,6 +216,7 @@ pub fn unit_schema() -> SchemaRef {
             Field::new("elided", DataType::Boolean, false),
             Field::new("doc", DataType::Utf8, true),
             Field::new("stale_doc", DataType::Utf8, true),
+            Field::new("indent", DataType::Utf8, true),
             Field::new("bytes", DataType::UInt32, false),
             Field::new("content_hash", DataType::Utf8, false),
             Field::new("content", DataType::Utf8, false),
@@ -239,6 +245,22 @@ pub fn skipped_schema() -> SchemaRef {
         ]))
     });
     SCHEMA.clone()
+}
+
+/// A unit's code as a reader is shown it: its first line given back the `indent` it
+/// has in its file (a method's slice starts at its `def`, past the line's indentation,
+/// while its body keeps the file's), then the indentation all its lines share taken off,
+/// so the code sits at the margin with its nesting as written. Shown as sliced, a
+/// method's Python reads as an indentation error and a reviewing model says so. `None`
+/// when that is the code as it is.
+pub fn at_margin(indent: &str, code: &str) -> Option<String> {
+    let placed = format!("{indent}{code}");
+    let shared = placed.lines().filter(|line| !line.trim().is_empty()).map(|line| &line[..line.len() - line.trim_start().len()]).reduce(|a, b| {
+        let same = a.char_indices().zip(b.chars()).find(|((_, x), y)| x != y).map_or(a.len().min(b.len()), |((at, _), _)| at);
+        &a[..same]
+    })?;
+    let moved: String = placed.split_inclusive('\n').map(|line| line.strip_prefix(shared).unwrap_or(line)).collect();
+    (moved != code).then_some(moved)
 }
 
 /// blake3 of `content`, hex.
@@ -303,6 +325,7 @@ pub struct UnitBatchBuilder {
     elided: BooleanBuilder,
     doc: StringBuilder,
     stale_doc: StringBuilder,
+    indent: StringBuilder,
     bytes: UInt32Builder,
     content_hash: StringBuilder,
     content: StringBuilder,
@@ -329,6 +352,7 @@ impl Default for UnitBatchBuilder {
             elided: BooleanBuilder::new(),
             doc: StringBuilder::new(),
             stale_doc: StringBuilder::new(),
+            indent: StringBuilder::new(),
             bytes: UInt32Builder::new(),
             content_hash: StringBuilder::new(),
             content: StringBuilder::new(),
@@ -359,6 +383,7 @@ impl UnitBatchBuilder {
             self.elided.append_value(unit.elided);
             self.doc.append_option(unit.doc.as_deref());
             self.stale_doc.append_option(unit.stale_doc.as_deref());
+            self.indent.append_option(unit.indent.as_deref());
             self.bytes.append_value(u32::try_from(unit.content.len()).unwrap_or(u32::MAX));
             self.content_hash.append_value(hash);
             self.content.append_value(&unit.content);
@@ -401,6 +426,7 @@ impl UnitBatchBuilder {
             Arc::new(self.elided.finish()),
             Arc::new(self.doc.finish()),
             Arc::new(self.stale_doc.finish()),
+            Arc::new(self.indent.finish()),
             Arc::new(self.bytes.finish()),
             Arc::new(self.content_hash.finish()),
             Arc::new(self.content.finish()),
@@ -469,6 +495,23 @@ mod tests {
         assert_eq!(UnitKind::from_name("functions"), None);
     }
 
+    #[test]
+    fn code_is_shown_at_the_margin_with_its_nesting_as_written() {
+        let method = "def area(self):\n        return self.w * self.h\n";
+        assert_eq!(at_margin("    ", method).as_deref(), Some("def area(self):\n    return self.w * self.h\n"));
+        let rust = "pub fn new() -> Self {\n        Point { x: 0 }\n\n    }";
+        assert_eq!(at_margin("    ", rust).as_deref(), Some("pub fn new() -> Self {\n    Point { x: 0 }\n\n}"), "blank lines kept");
+        assert_eq!(at_margin("\t", "func f() {\n\t\treturn\n\t}\n").as_deref(), Some("func f() {\n\treturn\n}\n"));
+        // Lines left of the first (a multi-line string's) keep everything as in the file.
+        let sql = "def q():\n        return '''\nSELECT 1\n'''\n";
+        assert_eq!(at_margin("    ", sql).as_deref(), Some("    def q():\n        return '''\nSELECT 1\n'''\n"));
+        // Code at the margin already, or one line, is as it is.
+        assert_eq!(at_margin("", "def f():\n    pass\n"), None);
+        assert_eq!(at_margin("    ", "x = 1"), None);
+        // A later part of a long unit starts at a line's start: its shared indentation goes.
+        assert_eq!(at_margin("", "        a()\n        b()\n").as_deref(), Some("a()\nb()\n"));
+    }
+
     fn unit(name: &str, content: &str) -> Unit {
         Unit {
             kind: UnitKind::Function,
@@ -482,6 +525,7 @@ mod tests {
             parts: 1,
             elided: false,
             content: content.into(),
+            indent: None,
             doc_site: None,
             doc: None,
             stale_doc: None,

@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::house::{self, HouseStyle, HouseStyleCount, HouseStyles};
 
 use crate::sink::open_parquet;
-use crate::source::{Language, UnitKind};
+use crate::source::{at_margin, Language, UnitKind};
 use crate::{Error, Result};
 
 /// A unit as the tasks read it back from `units.parquet`.
@@ -47,7 +47,7 @@ pub struct UnitRow {
     pub end_line: u32,
     #[allow(missing_docs)]
     pub content_hash: String,
-    #[allow(missing_docs)]
+    /// Its code at the margin, as prompts show it ([`at_margin`]).
     pub content: String,
     /// The source has its doc comment already, one that still describes it (`doc` is
     /// set, `stale_doc` is not).
@@ -76,6 +76,8 @@ pub struct UnitKey {
     pub stale: bool,
     /// The length of its code: what running it reads (`hearth run --dry-run` sums it).
     pub bytes: u32,
+    /// Its code is shown moved to the margin ([`at_margin`]), not as stored.
+    pub at_margin: bool,
     /// How its repository's docs name parameters, for a function or method: what the
     /// docs prompt asks of its doc.
     pub house_style: Option<HouseStyle>,
@@ -90,7 +92,7 @@ fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
 /// and the docs are read.
 pub fn read_unit_keys(path: &Path, chosen: HashMap<Language, HouseStyle>) -> Result<(Vec<UnitKey>, HouseStyles)> {
     let builder = open_parquet(path)?;
-    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "repo", "content_hash", "kind", "language", "doc", "stale_doc", "bytes"]);
+    let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "repo", "content_hash", "kind", "language", "doc", "stale_doc", "indent", "bytes"]);
     let reader = builder.with_projection(columns).build().map_err(|e| Error::parquet(path, e))?;
     let mut keys = Vec::new();
     let mut count = HouseStyleCount::default();
@@ -100,7 +102,7 @@ pub fn read_unit_keys(path: &Path, chosen: HashMap<Language, HouseStyle>) -> Res
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
         let (unit_id, content_hash, kind, language) = (text(&batch, "unit_id"), text(&batch, "content_hash"), text(&batch, "kind"), text(&batch, "language"));
-        let (doc, stale_doc, repo) = (text(&batch, "doc"), text(&batch, "stale_doc"), text(&batch, "repo"));
+        let (doc, stale_doc, indent, repo) = (text(&batch, "doc"), text(&batch, "stale_doc"), text(&batch, "indent"), text(&batch, "repo"));
         let bytes = batch.column_by_name("bytes").expect("units.parquet has its schema").as_primitive::<UInt32Type>();
         for i in 0..batch.num_rows() {
             let unknown = |what: &str, name: &str| Error::Dataset { path: path.to_path_buf(), message: format!("row {}: unknown {what} `{name}`", keys.len()) };
@@ -112,6 +114,7 @@ pub fn read_unit_keys(path: &Path, chosen: HashMap<Language, HouseStyle>) -> Res
                 documented: doc.is_valid(i) && stale_doc.is_null(i),
                 stale: doc.is_valid(i) && stale_doc.is_valid(i),
                 bytes: bytes.value(i),
+                at_margin: indent.is_valid(i),
                 house_style: None,
             };
             if doc.is_valid(i) {
@@ -172,7 +175,10 @@ fn unit_row(batch: &RecordBatch, i: usize) -> UnitRow {
         start_line: number("start_line"),
         end_line: number("end_line"),
         content_hash: string("content_hash"),
-        content: string("content"),
+        content: {
+            let (content, indent) = (text(batch, "content").value(i), text(batch, "indent"));
+            indent.is_valid(i).then(|| at_margin(indent.value(i), content)).flatten().unwrap_or_else(|| content.to_string())
+        },
         documented: text(batch, "doc").is_valid(i) && text(batch, "stale_doc").is_null(i),
         stale_doc: optional("stale_doc"),
     }
@@ -285,6 +291,7 @@ mod tests {
             Arc::new(StringArray::from_iter((0..n).map(|i| (i % 4 == 0).then(|| format!("/// Unit {i}."))))) as ArrayRef,
             // Every other doc names a parameter its unit lost.
             Arc::new(StringArray::from_iter((0..n).map(|i| (i % 8 == 0).then(|| "its doc names parameters its code does not have: `x`".to_string())))) as ArrayRef,
+            Arc::new(StringArray::from(vec![None::<&str>; n])) as ArrayRef,
             numbers(6),
             strings(&|i| format!("h{i}")),
             strings(&|i| format!("code {i}")),
@@ -300,7 +307,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (keys, _) = read_unit_keys(&units_file(dir.path(), 5), HashMap::new()).unwrap();
         assert_eq!(keys.len(), 5);
-        let key = UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: UnitKind::Function, language: Language::Rust, documented: false, stale: false, bytes: 6, house_style: None };
+        let key = UnitKey { unit_id: "u3".into(), content_hash: "h3".into(), kind: UnitKind::Function, language: Language::Rust, documented: false, stale: false, bytes: 6, at_margin: false, house_style: None };
         assert_eq!(keys[3], key, "two documented functions show no house style");
         assert!(keys[4].documented);
         assert!(!keys[0].documented && keys[0].stale, "a stale doc does not count");
