@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
-use arrow_array::{BooleanArray, RecordBatch};
+use arrow_array::{Array, BooleanArray, RecordBatch};
 use serde::Serialize;
 
 use crate::shard::{self, Shard};
 use crate::sink::AtomicParquetWriter;
-use crate::source::{self, DatasetColumns, SourceBatch, SourceInfo, WalkConfig, WalkStats};
+use crate::source::{self, DatasetColumns, DocConventions, SourceBatch, SourceInfo, WalkConfig, WalkStats, DOC_CONVENTIONS_KEY};
 use crate::{Error, Result};
 
 /// Batches in flight between the source and the sink.
@@ -89,11 +89,14 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
 
     let (units_sink, skipped_sink) = (&mut units, &mut skipped);
     let (sources, sink) = std::thread::scope(|scope| {
-        let sink = scope.spawn(move || -> Result<(BTreeMap<String, u64>, u64, u64)> {
+        let sink = scope.spawn(move || -> Result<(BTreeMap<String, u64>, u64, u64, DocConventions)> {
             let (mut reasons, mut documented, mut stale_docs) = (BTreeMap::new(), 0, 0);
+            let mut conventions = DocConventions::default();
             for batch in rx {
                 match batch {
                     SourceBatch::Units(batch) => {
+                        // Every shard counts every repository's docs, not its share of them.
+                        count_docs(&batch, &mut conventions);
                         let batch = own_rows(&batch, shard, &["unit_id"])?;
                         let present = |column: &str| batch.column_by_name(column).map(|c| (c.len() - c.null_count()) as u64).expect("units have their schema");
                         documented += present("doc");
@@ -109,7 +112,7 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
                     }
                 }
             }
-            Ok((reasons, documented, stale_docs))
+            Ok((reasons, documented, stale_docs, conventions))
         });
         let sources = inputs.iter().try_fold(Vec::new(), |mut all, input| {
             let tx = tx.clone();
@@ -123,11 +126,12 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
         (sources, sink.join().expect("the sink thread does not panic"))
     });
     // A failed sink disconnects the source, so its error is the one to report.
-    let (skipped_by_reason, documented, stale_docs) = sink?;
+    let (skipped_by_reason, documented, stale_docs, conventions) = sink?;
     let sources = sources?;
 
     let metadata = provenance(inputs, config, &sources);
-    let unit_rows = units.finish(&metadata)?;
+    let units_metadata: Vec<(String, String)> = metadata.iter().cloned().chain([(DOC_CONVENTIONS_KEY.to_string(), conventions.to_json())]).collect();
+    let unit_rows = units.finish(&units_metadata)?;
     let skipped_rows = skipped.finish(&metadata)?;
     Ok(WalkSummary {
         units: unit_rows,
@@ -140,6 +144,17 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
         elapsed: started.elapsed(),
         sources,
     })
+}
+
+/// Counts the docs of a batch of units in `conventions`.
+fn count_docs(units: &RecordBatch, conventions: &mut DocConventions) {
+    let column = |name: &str| units.column_by_name(name).expect("units have their schema").as_string::<i32>();
+    let (repo, language, kind, doc) = (column("repo"), column("language"), column("kind"), column("doc"));
+    for row in (0..units.num_rows()).filter(|&row| doc.is_valid(row)) {
+        if let (Some(language), Some(kind)) = (source::Language::from_name(language.value(row)), source::UnitKind::from_name(kind.value(row))) {
+            conventions.count(repo.value(row), language, kind, doc.value(row));
+        }
+    }
 }
 
 /// The rows of `batch` that `shard` owns, by the joined `key_columns`.

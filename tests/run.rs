@@ -844,6 +844,41 @@ fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
     assert!(!tmp.path().join("out").exists(), "a dry run writes nothing");
 }
 
+#[test]
+fn every_shard_asks_for_the_house_style_of_the_whole_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    // Six documented functions show the style; a shard holds a third of them, too few
+    // to show it alone.
+    let mut src = String::new();
+    for i in 0..6 {
+        src += &format!("def add{i}(a, b):\n    \"\"\"Adds.\n\n    Args:\n        a: the first\n    \"\"\"\n    return a + b + {i}\n\n\n");
+        src += &format!("def mul{i}(a, b):\n    return a * b * {i}\n\n\n");
+    }
+    std::fs::write(repo.join("lib.py"), src).unwrap();
+    let pipeline = tmp.path().join("pipeline.toml");
+    std::fs::write(&pipeline, "[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n[tasks.docs]\nmax_new_tokens = 2\n").unwrap();
+    let whole = tmp.path().join("whole");
+    let sharded = tmp.path().join("sharded");
+    let run = |out: &Path, shard: Option<&str>| {
+        let mut args = vec!["run", pipeline.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"];
+        args.extend(shard.map(|shard| ["--shard", shard]).into_iter().flatten());
+        let done = hearth(&args);
+        assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    };
+    run(&whole, None);
+    for shard in ["0/3", "1/3", "2/3"] {
+        let dry_run = hearth(&["run", pipeline.to_str().unwrap(), "--out", sharded.to_str().unwrap(), "--dry-run", "--shard", shard]);
+        let dry_run = String::from_utf8_lossy(&dry_run.stdout).into_owned();
+        assert!(dry_run.contains("docs in repo's python functions: with a Google-style `Args:` section"), "{shard}: {dry_run}");
+        run(&sharded, Some(shard));
+    }
+    let keys = |out: &Path| -> std::collections::BTreeSet<String> { strings(&read_folder(&out.join("docs")), "cache_key").into_iter().flatten().collect() };
+    assert_eq!(keys(&whole).len(), 7, "the undocumented functions and the file's outline");
+    assert_eq!(keys(&sharded), keys(&whole), "the shards' prompts and keys are the whole run's");
+}
+
 /// Review rows of a run over `units` Python functions with the random tiny model:
 /// (rows whose findings parsed, rows kept raw with a parse error).
 fn tiny_reviews(constrained: bool, units: usize) -> (usize, usize) {

@@ -93,6 +93,28 @@ pub enum ParamConvention {
     Tag(&'static str),
 }
 
+impl ParamConvention {
+    /// Its name where a pipeline chooses it and a walk records it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamConvention::Google => "google",
+            ParamConvention::NumPy => "numpy",
+            ParamConvention::Sphinx => "sphinx",
+            ParamConvention::Markdown => "markdown",
+            ParamConvention::Swift => "swift",
+            ParamConvention::Tag("<param name=\"…\">") => "<param>",
+            ParamConvention::Tag(tag) => tag,
+        }
+    }
+
+    /// The convention [`ParamConvention::name`] names, in any case.
+    pub fn from_name(name: &str) -> Option<ParamConvention> {
+        let tags = ["@param", "\\param", "@arg", "@argument", "<param name=\"…\">", ".PARAMETER"];
+        let named = [ParamConvention::Google, ParamConvention::NumPy, ParamConvention::Sphinx, ParamConvention::Markdown, ParamConvention::Swift];
+        named.into_iter().chain(tags.map(ParamConvention::Tag)).find(|convention| convention.name().eq_ignore_ascii_case(name.trim()))
+    }
+}
+
 /// The names `doc` documents as parameters, in order, as the function's code would
 /// spell them (`$x`, `*args`, `[x=1]` and `x.y` give `x`, `args`, `x`, `x`).
 fn documented_parameters(language: Language, doc: &str) -> Vec<String> {

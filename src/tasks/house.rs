@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use crate::source::{parameter_convention, Language, ParamConvention, UnitKind};
+use crate::source::{names_parameters, DocConventions, Language, ParamConvention, Tally, UnitKind};
 
 /// Documented functions a repository needs, in a language, before its style is read.
 const MIN_DOCUMENTED: u32 = 5;
@@ -55,22 +55,10 @@ impl HouseStyle {
     /// The style a pipeline names (`[tasks.docs] house_style = { python = "numpy" }`),
     /// one of [`HouseStyle::NAMES`], in any case.
     pub fn from_name(name: &str) -> Option<HouseStyle> {
-        let convention = match name.trim().to_ascii_lowercase().as_str() {
-            "plain" => return Some(HouseStyle::Plain),
-            "google" => ParamConvention::Google,
-            "numpy" => ParamConvention::NumPy,
-            "sphinx" => ParamConvention::Sphinx,
-            "markdown" => ParamConvention::Markdown,
-            "swift" => ParamConvention::Swift,
-            "@param" => ParamConvention::Tag("@param"),
-            "\\param" => ParamConvention::Tag("\\param"),
-            "@arg" => ParamConvention::Tag("@arg"),
-            "@argument" => ParamConvention::Tag("@argument"),
-            "<param>" => ParamConvention::Tag("<param name=\"…\">"),
-            ".parameter" => ParamConvention::Tag(".PARAMETER"),
-            _ => return None,
-        };
-        Some(HouseStyle::Names(convention))
+        match name.trim().eq_ignore_ascii_case("plain") {
+            true => Some(HouseStyle::Plain),
+            false => ParamConvention::from_name(name).map(HouseStyle::Names),
+        }
     }
 
     /// The names [`HouseStyle::from_name`] knows, for an error to list.
@@ -86,12 +74,6 @@ impl HouseStyle {
     }
 }
 
-/// Whether the docs of units of `kind` say how they name parameters: functions' and
-/// methods' (a class's doc documents its constructor's, or none).
-pub fn names_parameters(kind: UnitKind) -> bool {
-    matches!(kind, UnitKind::Function | UnitKind::Method)
-}
-
 /// The house styles of a walk's repositories, by repository and language, and those the
 /// pipeline chooses, by language.
 #[derive(Debug, Default)]
@@ -101,6 +83,12 @@ pub struct HouseStyles {
 }
 
 impl HouseStyles {
+    /// The styles a walk's `conventions` show, under those `chosen` by the pipeline.
+    pub fn new(conventions: &DocConventions, chosen: HashMap<Language, HouseStyle>) -> HouseStyles {
+        let styles = conventions.tallies().filter_map(|(repo, language, tally)| Some(((repo.to_string(), language), style_of(tally)?))).collect();
+        HouseStyles { styles, chosen }
+    }
+
     /// The style of `repo`'s docs in `language`: the pipeline's choice for the language,
     /// or the one its docs show, when they show one.
     pub fn of(&self, repo: &str, language: Language) -> Option<HouseStyle> {
@@ -129,53 +117,20 @@ impl HouseStyles {
     }
 }
 
-/// Counts the docs a walk's units have, to read [`HouseStyles`] from.
-#[derive(Debug, Default)]
-pub struct HouseStyleCount {
-    tallies: HashMap<(String, Language), Tally>,
-}
-
-#[derive(Debug, Default)]
-struct Tally {
-    documented: u32,
-    by_convention: HashMap<ParamConvention, u32>,
-}
-
-impl HouseStyleCount {
-    /// Counts the doc a unit has (its `doc` column), if it is a function's or method's.
-    pub fn count(&mut self, repo: &str, language: Language, kind: UnitKind, doc: &str) {
-        if !names_parameters(kind) {
-            return;
-        }
-        let tally = self.tallies.entry((repo.to_string(), language)).or_default();
-        tally.documented += 1;
-        if let Some(convention) = parameter_convention(language, doc) {
-            *tally.by_convention.entry(convention).or_default() += 1;
-        }
+/// The style a repository's docs in one language show, if they show one.
+fn style_of(tally: &Tally) -> Option<HouseStyle> {
+    if tally.documented < MIN_DOCUMENTED {
+        return None;
     }
-
-    /// The styles the counts show, under those `chosen` by the pipeline.
-    pub fn styles(self, chosen: HashMap<Language, HouseStyle>) -> HouseStyles {
-        let styles = self.tallies.into_iter().filter_map(|(place, tally)| Some((place, tally.style()?))).collect();
-        HouseStyles { styles, chosen }
+    let named: u32 = tally.by_convention.values().sum();
+    let share = f64::from(named) / f64::from(tally.documented);
+    if share < PLAIN_SHARE {
+        return Some(HouseStyle::Plain);
     }
-}
-
-impl Tally {
-    fn style(&self) -> Option<HouseStyle> {
-        if self.documented < MIN_DOCUMENTED {
-            return None;
-        }
-        let named: u32 = self.by_convention.values().sum();
-        let share = f64::from(named) / f64::from(self.documented);
-        if share < PLAIN_SHARE {
-            return Some(HouseStyle::Plain);
-        }
-        // The convention most of the named ones use; ties go to none.
-        let (&convention, &most) = self.by_convention.iter().max_by_key(|(_, &n)| n)?;
-        let tied = self.by_convention.values().filter(|&&n| n == most).count() > 1;
-        (share >= NAMED_SHARE && 2 * most > named && !tied).then_some(HouseStyle::Names(convention))
-    }
+    // The convention most of the named ones use; ties go to none.
+    let (&convention, &most) = tally.by_convention.iter().max_by_key(|(_, &n)| n)?;
+    let tied = tally.by_convention.values().filter(|&&n| n == most).count() > 1;
+    (share >= NAMED_SHARE && 2 * most > named && !tied).then_some(HouseStyle::Names(convention))
 }
 
 #[cfg(test)]
@@ -183,11 +138,11 @@ mod tests {
     use super::*;
 
     fn styles(docs: &[(&str, Language, UnitKind, &str)]) -> HouseStyles {
-        let mut count = HouseStyleCount::default();
+        let mut count = DocConventions::default();
         for (repo, language, kind, doc) in docs {
             count.count(repo, *language, *kind, doc);
         }
-        count.styles(HashMap::new())
+        HouseStyles::new(&count, HashMap::new())
     }
 
     #[test]
@@ -240,14 +195,14 @@ mod tests {
         assert_eq!(HouseStyle::from_name("<param>"), Some(HouseStyle::Names(ParamConvention::Tag("<param name=\"…\">"))));
         assert_eq!(HouseStyle::from_name("doxygen"), None);
         let google = "Adds.\n\nArgs:\n    a: the first\n";
-        let mut count = HouseStyleCount::default();
+        let mut count = DocConventions::default();
         for (repo, language) in [("bokeh", Language::Python), ("bokeh", Language::TypeScript)] {
             for _ in 0..5 {
                 count.count(repo, language, UnitKind::Function, google);
             }
         }
         let numpy = HouseStyle::from_name("numpy").unwrap();
-        let styles = count.styles(HashMap::from([(Language::Python, numpy)]));
+        let styles = HouseStyles::new(&count, HashMap::from([(Language::Python, numpy)]));
         assert_eq!(styles.of("bokeh", Language::Python), Some(numpy));
         assert_eq!(styles.of("new", Language::Python), Some(numpy), "a repository with no docs yet");
         assert_eq!(styles.for_unit("new", Language::Python, UnitKind::Class), None);

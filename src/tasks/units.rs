@@ -18,10 +18,10 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use parquet::arrow::ProjectionMask;
 use serde::Serialize;
 
-use super::house::{self, HouseStyle, HouseStyleCount, HouseStyles};
+use super::house::{HouseStyle, HouseStyles};
 
-use crate::sink::open_parquet;
-use crate::source::{at_margin, Language, UnitKind};
+use crate::sink::{key_values, open_parquet};
+use crate::source::{at_margin, DocConventions, Language, UnitKind, DOC_CONVENTIONS_KEY};
 use crate::{Error, Result};
 
 /// A unit as the tasks read it back from `units.parquet`.
@@ -88,17 +88,18 @@ fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
 }
 
 /// The identity of every unit of a `units.parquet`, in file order, and the house styles
-/// its repositories' docs show under those the pipeline `chosen`: only its small columns
-/// and the docs are read.
+/// its repositories' docs show (as the walk counted them over every shard's units) under
+/// those the pipeline `chosen`: only its small columns are read.
 pub fn read_unit_keys(path: &Path, chosen: HashMap<Language, HouseStyle>) -> Result<(Vec<UnitKey>, HouseStyles)> {
     let builder = open_parquet(path)?;
+    let conventions = match key_values(&builder).into_iter().find(|(key, _)| key == DOC_CONVENTIONS_KEY) {
+        Some((_, recorded)) => DocConventions::from_json(&recorded).map_err(|e| Error::Dataset { path: path.to_path_buf(), message: format!("{DOC_CONVENTIONS_KEY}: {e}") })?,
+        None => DocConventions::default(),
+    };
+    let styles = HouseStyles::new(&conventions, chosen);
     let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "repo", "content_hash", "kind", "language", "doc", "stale_doc", "indent", "bytes"]);
     let reader = builder.with_projection(columns).build().map_err(|e| Error::parquet(path, e))?;
     let mut keys = Vec::new();
-    let mut count = HouseStyleCount::default();
-    // Each repository's functions (their keys' places), to give them its style once
-    // all docs are counted.
-    let mut functions_of: HashMap<String, Vec<usize>> = HashMap::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e.into()))?;
         let (unit_id, content_hash, kind, language) = (text(&batch, "unit_id"), text(&batch, "content_hash"), text(&batch, "kind"), text(&batch, "language"));
@@ -106,35 +107,21 @@ pub fn read_unit_keys(path: &Path, chosen: HashMap<Language, HouseStyle>) -> Res
         let bytes = batch.column_by_name("bytes").expect("units.parquet has its schema").as_primitive::<UInt32Type>();
         for i in 0..batch.num_rows() {
             let unknown = |what: &str, name: &str| Error::Dataset { path: path.to_path_buf(), message: format!("row {}: unknown {what} `{name}`", keys.len()) };
-            let key = UnitKey {
+            let (kind, language) = (
+                UnitKind::from_name(kind.value(i)).ok_or_else(|| unknown("kind", kind.value(i)))?,
+                Language::from_name(language.value(i)).ok_or_else(|| unknown("language", language.value(i)))?,
+            );
+            keys.push(UnitKey {
                 unit_id: unit_id.value(i).to_string(),
                 content_hash: content_hash.value(i).to_string(),
-                kind: UnitKind::from_name(kind.value(i)).ok_or_else(|| unknown("kind", kind.value(i)))?,
-                language: Language::from_name(language.value(i)).ok_or_else(|| unknown("language", language.value(i)))?,
+                kind,
+                language,
                 documented: doc.is_valid(i) && stale_doc.is_null(i),
                 stale: doc.is_valid(i) && stale_doc.is_valid(i),
                 bytes: bytes.value(i),
                 at_margin: indent.is_valid(i),
-                house_style: None,
-            };
-            if doc.is_valid(i) {
-                count.count(repo.value(i), key.language, key.kind, doc.value(i));
-            }
-            if house::names_parameters(key.kind) {
-                match functions_of.get_mut(repo.value(i)) {
-                    Some(functions) => functions.push(keys.len()),
-                    None => {
-                        functions_of.insert(repo.value(i).to_string(), vec![keys.len()]);
-                    }
-                }
-            }
-            keys.push(key);
-        }
-    }
-    let styles = count.styles(chosen);
-    for (repo, functions) in &functions_of {
-        for &key in functions {
-            keys[key].house_style = styles.for_unit(repo, keys[key].language, keys[key].kind);
+                house_style: styles.for_unit(repo.value(i), language, kind),
+            });
         }
     }
     Ok((keys, styles))
@@ -296,9 +283,14 @@ mod tests {
             strings(&|i| format!("h{i}")),
             strings(&|i| format!("code {i}")),
         ];
+        // As the walk records them: every doc counted.
+        let mut conventions = DocConventions::default();
+        for i in (0..n).step_by(4) {
+            conventions.count("repo", Language::Rust, UnitKind::Function, &format!("/// Unit {i}."));
+        }
         let mut writer = AtomicParquetWriter::create(&path, unit_schema()).unwrap();
         writer.write(&RecordBatch::try_new(unit_schema(), columns).unwrap()).unwrap();
-        writer.finish(&[]).unwrap();
+        writer.finish(&[(DOC_CONVENTIONS_KEY.to_string(), conventions.to_json())]).unwrap();
         path
     }
 
