@@ -1,7 +1,7 @@
 //! The walk job: the source stage feeding the Parquet sink, as `hearth walk` runs it.
 //! The source runs on the calling thread; the sink on its own, across a bounded channel.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,9 @@ pub enum WalkInput {
 pub struct WalkSummary {
     /// Units written.
     pub units: u64,
+    /// Repositories the units came from (a shard's: all it walked): a folder of
+    /// checkouts, or a dataset's repository column, says how many it held.
+    pub repositories: u64,
     /// Those whose doc the source has already (`doc` not null): what docs leave alone,
     /// but for the stale ones.
     pub documented: u64,
@@ -89,14 +92,20 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
 
     let (units_sink, skipped_sink) = (&mut units, &mut skipped);
     let (sources, sink) = std::thread::scope(|scope| {
-        let sink = scope.spawn(move || -> Result<(BTreeMap<String, u64>, u64, u64, DocConventions)> {
+        let sink = scope.spawn(move || -> Result<(BTreeMap<String, u64>, u64, u64, DocConventions, HashSet<String>)> {
             let (mut reasons, mut documented, mut stale_docs) = (BTreeMap::new(), 0, 0);
             let mut conventions = DocConventions::default();
+            let mut repositories = HashSet::new();
             for batch in rx {
                 match batch {
                     SourceBatch::Units(batch) => {
                         // Every shard counts every repository's docs, not its share of them.
                         count_docs(&batch, &mut conventions);
+                        for repo in batch.column_by_name("repo").expect("units have their schema").as_string::<i32>().iter().flatten() {
+                            if !repositories.contains(repo) {
+                                repositories.insert(repo.to_string());
+                            }
+                        }
                         let batch = own_rows(&batch, shard, &["unit_id"])?;
                         let present = |column: &str| batch.column_by_name(column).map(|c| (c.len() - c.null_count()) as u64).expect("units have their schema");
                         documented += present("doc");
@@ -112,7 +121,7 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
                     }
                 }
             }
-            Ok((reasons, documented, stale_docs, conventions))
+            Ok((reasons, documented, stale_docs, conventions, repositories))
         });
         let sources = inputs.iter().try_fold(Vec::new(), |mut all, input| {
             let tx = tx.clone();
@@ -126,7 +135,7 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
         (sources, sink.join().expect("the sink thread does not panic"))
     });
     // A failed sink disconnects the source, so its error is the one to report.
-    let (skipped_by_reason, documented, stale_docs, conventions) = sink?;
+    let (skipped_by_reason, documented, stale_docs, conventions, repositories) = sink?;
     let sources = sources?;
 
     let metadata = provenance(inputs, config, &sources);
@@ -135,6 +144,7 @@ pub fn walk(inputs: &[WalkInput], config: &WalkConfig, out_dir: &Path, stats: &W
     let skipped_rows = skipped.finish(&metadata)?;
     Ok(WalkSummary {
         units: unit_rows,
+        repositories: repositories.len() as u64,
         documented,
         stale_docs,
         skipped: skipped_rows,

@@ -508,7 +508,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             0 => String::new(),
             n => format!(", {n} whose doc names parameters their code no longer has"),
         };
-        out!("{} units ({} files skipped{stale}) in the sources; a run into {} would:", walk.units, walk.skipped, pipeline.output.dir.display())?;
+        out!("{} units of {} ({} files skipped{stale}) in the sources; a run into {} would:", walk.units, repositories(walk.repositories), walk.skipped, pipeline.output.dir.display())?;
         out!("{:>6} {:>7} {:>7} {:>7} {:>7} {:>10}", "task", "units", "carry", "run", "drop", "code run")?;
         for t in tasks {
             out!("{:>6} {:>7} {:>7} {:>7} {:>7} {:>10}", t.task, t.units, t.carried, t.run, t.dropped, format!("{:.1} KiB", t.run_bytes as f64 / 1024.0))?;
@@ -568,7 +568,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let summary = summary.with_context(|| format!("run of {} failed", args.pipeline.pipeline.display()))?;
     let out = &pipeline.output.dir;
     if !args.quiet {
-        note!("{} units ({} files skipped), walked in {:.2}s", summary.units, summary.skipped, summary.walk_seconds)?;
+        note!("{} units of {} ({} files skipped), walked in {:.2}s", summary.units, repositories(summary.repositories), summary.skipped, summary.walk_seconds)?;
         note!("{:>6} {:>7} {:>7} {:>7} {:>7} {:>10} {:>10} {:>8}", "task", "units", "carried", "run", "failed", "tokens in", "tokens out", "seconds")?;
         for t in &summary.tasks {
             note!(
@@ -853,11 +853,20 @@ fn walk(args: WalkArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `n repositories`, or `1 repository`.
+fn repositories(n: u64) -> String {
+    match n {
+        1 => "1 repository".to_string(),
+        n => format!("{n} repositories"),
+    }
+}
+
 fn print_summary(summary: &WalkSummary, out: &std::path::Path) -> std::io::Result<()> {
     let seconds = summary.elapsed.as_secs_f64().max(1e-9);
     note!(
-        "{} units ({} documented in the source{}) from {} files ({:.1} MiB) in {:.2}s: {:.1} MB/s, {:.0} units/s",
+        "{} units of {} ({} documented in the source{}) from {} files ({:.1} MiB) in {:.2}s: {:.1} MB/s, {:.0} units/s",
         summary.units,
+        repositories(summary.repositories),
         summary.documented,
         match summary.stale_docs {
             0 => String::new(),

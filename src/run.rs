@@ -191,6 +191,8 @@ pub struct RunSummary {
     pub devices: Vec<String>,
     /// Units the source produced.
     pub units: u64,
+    /// Repositories they came from.
+    pub repositories: u64,
     /// Files the source skipped.
     pub skipped: u64,
     /// Units whose doc in the source names parameters their code does not have: docs
@@ -366,6 +368,7 @@ fn run_sampled(pipeline: &Pipeline, options: &RunOptions, progress: &RunProgress
         shard: options.shard.map(|s| s.to_string()),
         devices: devices.iter().map(|d| d.to_string()).collect(),
         units: walk.units,
+        repositories: walk.repositories,
         skipped: walk.skipped,
         stale_docs: walk.stale_docs,
         walk_seconds: walk.elapsed.as_secs_f64(),

@@ -284,6 +284,7 @@ fn repositories_of_one_name_are_named_apart_and_no_file_is_walked_twice() {
     let expected = [("oss/api", "m.py"), ("sub", "s.py"), ("work/api", "m.py")];
     assert_eq!(units, expected.iter().map(|(r, p)| (r.to_string(), p.to_string())).collect());
     assert_eq!(summary.units, 3, "each file once");
+    assert_eq!(summary.repositories, 3, "`hearth walk` says how many repositories it found");
     assert_eq!(unit_ids(&out).len(), 3, "the clones' units have ids of their own");
 }
 
