@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{parameter_convention, Language, ParamConvention, UnitKind};
 
+/// Documented functions a repository needs, in a language, before its docs show a
+/// manner. Fewer are not recorded: a dataset of a million small repositories would
+/// otherwise fill the footer with counts that say nothing.
+pub const MIN_DOCUMENTED: u32 = 5;
+
 /// The key of the counts in `units.parquet`'s footer.
 pub const DOC_CONVENTIONS_KEY: &str = "hearth.doc_conventions";
 
@@ -65,10 +70,12 @@ impl DocConventions {
         self.tallies.iter().map(|((repo, language), tally)| (repo.as_str(), *language, tally))
     }
 
-    /// The counts as the footer holds them: JSON, by repository and language.
+    /// The counts as the footer holds them: JSON, by repository and language, of those
+    /// with [`MIN_DOCUMENTED`] documented functions or more.
     pub fn to_json(&self) -> String {
         let mut recorded: Vec<Recorded> = self
             .tallies()
+            .filter(|(_, _, tally)| tally.documented >= MIN_DOCUMENTED)
             .map(|(repo, language, tally)| Recorded {
                 repo: repo.to_string(),
                 language: language.name().to_string(),
@@ -100,6 +107,10 @@ impl DocConventions {
 mod tests {
     use super::*;
 
+    fn tally_in(conventions: &DocConventions, repo: &str, language: Language) -> Tally {
+        conventions.tallies().find(|(r, l, _)| *r == repo && *l == language).map(|(_, _, tally)| tally.clone()).unwrap()
+    }
+
     #[test]
     fn functions_docs_are_counted_by_convention_and_read_back_as_written() {
         let mut conventions = DocConventions::default();
@@ -109,12 +120,19 @@ mod tests {
         conventions.count("bokeh", Language::Python, UnitKind::Class, google);
         conventions.count("bokeh", Language::JavaScript, UnitKind::Function, "/** @param a x */");
         conventions.count("csharp", Language::CSharp, UnitKind::Method, "/// <param name=\"a\">x</param>");
-        let tally = |repo: &str, language| conventions.tallies().find(|(r, l, _)| *r == repo && *l == language).map(|(_, _, tally)| tally.clone()).unwrap();
+        let tally = |repo: &str, language| tally_in(&conventions, repo, language);
         assert_eq!(tally("bokeh", Language::Python), Tally { documented: 2, by_convention: HashMap::from([(ParamConvention::Google, 1)]) }, "a class's doc does not count");
         assert_eq!(tally("bokeh", Language::JavaScript).by_convention, HashMap::from([(ParamConvention::Tag("@param"), 1)]));
+        assert_eq!(DocConventions::from_json(&conventions.to_json()), Ok(DocConventions::default()), "too few docs to record");
+        for _ in 0..4 {
+            conventions.count("bokeh", Language::JavaScript, UnitKind::Function, "/** @param a x */");
+            conventions.count("bokeh", Language::Python, UnitKind::Function, "Adds.");
+        }
         let json = conventions.to_json();
-        assert_eq!(DocConventions::from_json(&json), Ok(conventions));
-        assert!(json.starts_with(r#"[{"repo":"bokeh","language":"javascript","documented":1,"named":{"@param":1}}"#), "{json}");
+        assert!(json.starts_with(r#"[{"repo":"bokeh","language":"javascript","documented":5,"named":{"@param":5}},{"repo":"bokeh","language":"python","documented":6,"#), "{json}");
+        let read = DocConventions::from_json(&json).unwrap();
+        assert_eq!(read.tallies().count(), 2, "the C# repository's one doc is not recorded");
+        assert_eq!(tally_in(&read, "bokeh", Language::Python), tally_in(&conventions, "bokeh", Language::Python));
         assert!(DocConventions::from_json(r#"[{"repo":"r","language":"python","documented":1,"named":{"doxygen":1}}]"#).unwrap_err().contains("doxygen"));
     }
 }

@@ -30,7 +30,7 @@ pub use dataset::{read_dataset, DatasetColumns};
 pub use emit::WalkStats;
 pub use git::head_commit;
 pub(crate) use header::{can_hold_header, is_line_comment, only_comments};
-pub use conventions::{names_parameters, DocConventions, Tally, DOC_CONVENTIONS_KEY};
+pub use conventions::{names_parameters, DocConventions, Tally, DOC_CONVENTIONS_KEY, MIN_DOCUMENTED};
 pub use stale::ParamConvention;
 pub(crate) use stale::{parameter_convention, stale_doc};
 pub use language::Language;

@@ -13,10 +13,8 @@
 
 use std::collections::HashMap;
 
-use crate::source::{names_parameters, DocConventions, Language, ParamConvention, Tally, UnitKind};
+use crate::source::{names_parameters, DocConventions, Language, ParamConvention, Tally, UnitKind, MIN_DOCUMENTED};
 
-/// Documented functions a repository needs, in a language, before its style is read.
-const MIN_DOCUMENTED: u32 = 5;
 
 /// The share of documented functions naming parameters at or above which a convention
 /// is the house's: most functions are short and their docs a sentence, so a project
