@@ -499,6 +499,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             for task in tasks {
                 out!("{}", serde_json::to_string(task).expect("plain struct"))?;
             }
+            for (language, style) in house_styles.chosen() {
+                out!("{}", serde_json::json!({ "house_style": { "repo": null, "language": language.name(), "style": style.name(), "chosen": true } }))?;
+            }
+            for (repo, language, style) in house_styles.all() {
+                out!("{}", serde_json::json!({ "house_style": { "repo": repo, "language": language.name(), "style": style.name(), "chosen": false } }))?;
+            }
             for prompt in &preview.prompts {
                 out!("{}", serde_json::json!({ "prompt": prompt }))?;
             }

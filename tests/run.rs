@@ -764,6 +764,8 @@ fn docs_prompts_name_parameters_as_the_repositorys_docs_do() {
     };
     let dry_run = String::from_utf8_lossy(&hearth(&["run", pipeline.to_str().unwrap(), "--dry-run"]).stdout).into_owned();
     assert!(dry_run.contains("docs in repo's python functions: with a Google-style `Args:` section where its parameters need explaining\n"), "{dry_run}");
+    let json = String::from_utf8_lossy(&hearth(&["run", pipeline.to_str().unwrap(), "--dry-run", "--json"]).stdout).into_owned();
+    assert!(json.contains(r#"{"house_style":{"repo":"repo","language":"python","style":"google","chosen":false}}"#), "for scripts: {json}");
     assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(1));
     let in_google = tokens_in();
 

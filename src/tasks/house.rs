@@ -59,6 +59,14 @@ impl HouseStyle {
         }
     }
 
+    /// Its name, as a pipeline chooses it ([`HouseStyle::from_name`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            HouseStyle::Plain => "plain",
+            HouseStyle::Names(convention) => convention.name(),
+        }
+    }
+
     /// The names [`HouseStyle::from_name`] knows, for an error to list.
     pub const NAMES: &'static str = "plain, google, numpy, sphinx, markdown, swift, @param, \\param, @arg, @argument, <param>, .PARAMETER";
 
@@ -189,6 +197,7 @@ mod tests {
         for name in HouseStyle::NAMES.split(", ") {
             let style = HouseStyle::from_name(name).unwrap_or_else(|| panic!("{name} is a name it lists"));
             assert_eq!(HouseStyle::from_name(&name.to_uppercase()), Some(style));
+            assert_eq!(style.name(), name);
         }
         assert_eq!(HouseStyle::from_name("<param>"), Some(HouseStyle::Names(ParamConvention::Tag("<param name=\"…\">"))));
         assert_eq!(HouseStyle::from_name("doxygen"), None);
