@@ -758,8 +758,8 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
     let to = args.to.unwrap_or_else(|| args.out.join("export"));
     let summary = hearth::export::export(&args.out, &to)?;
     out!(
-        "repositories: {}, documentation pages: {}, comments in docs.patch: {}, findings: {}, stale docs: {}, units without a usable answer: {}",
-        summary.repos, summary.doc_pages, summary.doc_comments, summary.findings, summary.stale_docs, summary.unanswered
+        "repositories: {}, documentation pages: {}, comments in docs.patch: {}, findings: {}, stale docs: {}, units without a usable answer: {}, docs naming parameters otherwise than asked: {}",
+        summary.repos, summary.doc_pages, summary.doc_comments, summary.findings, summary.stale_docs, summary.unanswered, summary.off_house_style
     )?;
     out!("{}", to.join("index.md").display())?;
     Ok(())

@@ -8,7 +8,7 @@
 //! killed anywhere is finished by the next, and a re-run over an unchanged repository
 //! loads no model at all.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -104,6 +104,12 @@ pub struct TaskSummary {
     /// absent when every unit gets the model's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub documented_in_source: Option<u64>,
+    /// Docs: the house styles the prompts followed, by the pipeline's choice for these
+    /// languages (`python = "numpy"`) and the walk's counts for the rest; absent when
+    /// they followed none (`house_style = false`). `hearth export` reads what each
+    /// answer was asked from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub house_styles_chosen: Option<BTreeMap<String, String>>,
     /// Units whose row from an earlier run was kept.
     pub carried: u64,
     /// Units run through the engine this time.
@@ -799,6 +805,7 @@ impl RunContext<'_> {
             let left = self.unit_keys.iter().filter(|u| u.documented && plan.runs_on(u.kind, u.language, false)).count();
             output.summary.documented_in_source = Some(left as u64);
         }
+        output.summary.house_styles_chosen = plan.house_styles.as_ref().map(|styles| styles.chosen().into_iter().map(|(language, style)| (language.name().to_string(), style.name().to_string())).collect());
         let schema = tasks::schema(task, None);
         if output.todo.is_empty() {
             return output.finish(Some(&schema));

@@ -766,7 +766,12 @@ fn docs_prompts_name_parameters_as_the_repositorys_docs_do() {
     assert!(dry_run.contains("docs in repo's python functions: with a Google-style `Args:` section where its parameters need explaining\n"), "{dry_run}");
     let json = String::from_utf8_lossy(&hearth(&["run", pipeline.to_str().unwrap(), "--dry-run", "--json"]).stdout).into_owned();
     assert!(json.contains(r#"{"house_style":{"repo":"repo","language":"python","style":"google","chosen":false}}"#), "for scripts: {json}");
-    assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(1));
+    let marker = run_ok(&pipeline);
+    assert_eq!(marker["tasks"][0]["run"].as_u64(), Some(1));
+    // The marker says the prompts followed house styles (none chosen), which the export
+    // reads with the walk's counts to check each answer against what it was asked.
+    assert_eq!(marker["tasks"][0]["house_styles_chosen"], serde_json::json!({}));
+    export_ok(&tmp.path().join("out"));
     let in_google = tokens_in();
 
     // The same function in a repository whose docs are prose: its prompt says so, and
@@ -781,7 +786,9 @@ fn docs_prompts_name_parameters_as_the_repositorys_docs_do() {
     assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(0), "an unchanged repository runs nothing");
     // Turned off, the prompt names the language's convention alone.
     std::fs::write(&pipeline, "[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n[tasks.docs]\nmax_new_tokens = 2\nhouse_style = false\n").unwrap();
-    assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(1));
+    let marker = run_ok(&pipeline);
+    assert_eq!(marker["tasks"][0]["run"].as_u64(), Some(1));
+    assert!(marker["tasks"][0].get("house_styles_chosen").is_none(), "no style asked, none to check");
     assert!(tokens_in() < in_prose.min(in_google));
     // Chosen by the pipeline, a style outranks the docs: the prose repository's function
     // is asked for exactly the prompt its Google docs gave it.
@@ -789,7 +796,9 @@ fn docs_prompts_name_parameters_as_the_repositorys_docs_do() {
     let dry_run = String::from_utf8_lossy(&hearth(&["run", pipeline.to_str().unwrap(), "--dry-run"]).stdout).into_owned();
     assert!(dry_run.contains("docs in every python function: with a Google-style `Args:` section where its parameters need explaining (the pipeline's choice)\n"), "{dry_run}");
     assert!(!dry_run.contains("repo's python functions"), "{dry_run}");
-    assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(1));
+    let marker = run_ok(&pipeline);
+    assert_eq!(marker["tasks"][0]["run"].as_u64(), Some(1));
+    assert_eq!(marker["tasks"][0]["house_styles_chosen"], serde_json::json!({ "python": "google" }));
     assert_eq!(tokens_in(), in_google);
     assert_eq!(run_ok(&pipeline)["tasks"][0]["run"].as_u64(), Some(0));
 }

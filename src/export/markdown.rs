@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::patch::RepoPatch;
-use super::{finding_lines, uri_path, Lines};
+use super::{finding_lines, uri_path, HouseStyleTotals, Lines};
 use crate::finished::rows::{DocText, Place, Row, StaleDoc};
 use crate::finished::{RepoFacts, TaskModel};
 use crate::source::UnitKind;
@@ -175,6 +175,7 @@ pub fn repo_index(
     models: &[Option<(&str, &TaskModel)>],
     review: Option<ReviewTotals>,
     pages: &BTreeMap<String, (String, PageSummary)>,
+    house_style: Option<HouseStyleTotals>,
     docs_patch: Option<(&Result<RepoPatch, String>, &Path)>,
 ) -> String {
     let mut page = format!("# {}\n\n", code(repo));
@@ -203,7 +204,11 @@ pub fn repo_index(
         if in_source > 0 {
             let _ = write!(page, ", {in_source} documented in the source (the model was not asked about them)");
         }
-        let _ = writeln!(page, ", {missing} without documentation.\n");
+        let _ = write!(page, ", {missing} without documentation.");
+        if let Some(HouseStyleTotals { asked, off }) = house_style.filter(|totals| totals.asked > 0) {
+            let _ = write!(page, " Of the {} asked to name parameters as this repository's docs do, {off} name them otherwise.", count(asked, "answer"));
+        }
+        page.push_str("\n\n");
         for (path, (target, summary)) in pages {
             let about = summary.about.as_deref().map(|about| format!(": {}", inline(about))).unwrap_or_default();
             let _ = writeln!(page, "- [{}]({}) — {}{about}", inline(path), uri_path(target), count(summary.units, "unit"));

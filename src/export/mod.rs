@@ -26,8 +26,9 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::finished::rows::{self, DocText, Place, Row, StaleDoc};
 use crate::finished::{FinishedRun, RepoFacts};
+use crate::source::{parameter_convention, Language, UnitKind};
 use crate::tasks::review::Finding;
-use crate::tasks::TaskKind;
+use crate::tasks::{HouseStyle, HouseStyles, TaskKind};
 use crate::{Error, Result};
 
 /// The file that marks a folder as an export, which a later export may replace whole.
@@ -49,6 +50,9 @@ pub struct ExportSummary {
     pub stale_docs: usize,
     /// Units with a docs or review row that holds no usable answer.
     pub unanswered: usize,
+    /// Docs answers asked to name parameters in their repository's manner (a house
+    /// style) that name them in another convention, or in a list where prose was asked.
+    pub off_house_style: usize,
 }
 
 /// Exports the finished run in `out` into `to` (replacing an earlier export there).
@@ -63,6 +67,14 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
         )));
     }
     let facts = run.repo_facts()?;
+    // What each docs answer was asked: the walk's counts and the pipeline's choices.
+    let house_styles = match docs.as_ref().and_then(|(model, _)| model.house_styles_chosen.as_ref()) {
+        Some(chosen) => {
+            let chosen = chosen.iter().filter_map(|(language, style)| Some((Language::from_name(language)?, HouseStyle::from_name(style)?))).collect();
+            Some(HouseStyles::new(&run.doc_conventions()?, chosen))
+        }
+        None => None,
+    };
     let staging = Staging::begin(to)?;
     let to_absolute = std::path::absolute(to).map_err(|e| Error::io(to, e))?;
     let mut summary = ExportSummary::default();
@@ -97,6 +109,7 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
         let facts = facts.get(repo).unwrap_or(&no_facts);
         let mut pages = BTreeMap::new();
         let mut docs_patch = None;
+        let mut house_style = None;
         if let Some((model, _)) = &docs {
             let mut by_file: BTreeMap<&str, (Vec<&Row<DocText>>, Vec<&Row<DocText>>)> = BTreeMap::new();
             for &row in &doc_rows {
@@ -113,6 +126,8 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
                 pages.insert(path.to_string(), (page.display().to_string(), page_summary));
             }
             summary.doc_pages += pages.len();
+            house_style = house_styles.as_ref().map(|styles| HouseStyleTotals::of(styles, &doc_rows));
+            summary.off_house_style += house_style.map_or(0, |totals| totals.off);
             docs_patch = Some(match (&facts.root, facts.max_unit_bytes) {
                 (Some(root), Some(max_unit_bytes)) if Path::new(root).is_dir() => {
                     let patch = patch::repo_patch(Path::new(root), &doc_rows, max_unit_bytes);
@@ -143,13 +158,38 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
         let models = [docs.as_ref().map(|(m, _)| ("Documentation", *m)), reviews.as_ref().map(|(m, _)| ("Review", *m))];
         let patch_path = to_absolute.join(&folder).join("docs.patch");
         let docs_patch = docs_patch.as_ref().map(|patch| (patch, patch_path.as_path()));
-        staging.write(&folder.join("index.md"), &markdown::repo_index(repo, facts, &models, review, &pages, docs_patch))?;
+        staging.write(&folder.join("index.md"), &markdown::repo_index(repo, facts, &models, review, &pages, house_style, docs_patch))?;
         folders.push((repo.to_string(), folder.display().to_string()));
     }
     summary.repos = folders.len();
     staging.write(Path::new("index.md"), &markdown::front_page(&folders))?;
     staging.finish()?;
     Ok(summary)
+}
+
+/// How a repository's docs answers kept to the house style they were asked in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HouseStyleTotals {
+    /// Answers whose prompt asked for one.
+    pub asked: usize,
+    /// Those that name parameters otherwise.
+    pub off: usize,
+}
+
+impl HouseStyleTotals {
+    fn of(styles: &HouseStyles, rows: &[&Row<DocText>]) -> HouseStyleTotals {
+        let mut totals = HouseStyleTotals { asked: 0, off: 0 };
+        for row in rows {
+            let (Some(language), Some(kind)) = (Language::from_name(&row.place.language), UnitKind::from_name(&row.place.kind)) else { continue };
+            let (Some(asked), Ok(answer)) = (styles.for_unit(&row.place.repo, language, kind), &row.outcome) else { continue };
+            totals.asked += 1;
+            // An answer that names no parameter keeps to any style.
+            if parameter_convention(language, &answer.text).is_some_and(|named| asked != HouseStyle::Names(named)) {
+                totals.off += 1;
+            }
+        }
+        totals
+    }
 }
 
 /// A repository's rows in a finished run.
@@ -259,6 +299,33 @@ mod tests {
     use crate::run::SUCCESS_FILE;
     use crate::shard::Shard;
     use crate::sink::OutputLock;
+
+    #[test]
+    fn answers_naming_parameters_otherwise_than_their_house_style_are_counted() {
+        let mut conventions = crate::source::DocConventions::default();
+        for _ in 0..6 {
+            conventions.count("bokeh", Language::Python, UnitKind::Function, "Adds.\n\nArgs:\n    a: the first\n");
+            conventions.count("django", Language::Python, UnitKind::Function, "Adds two numbers.");
+        }
+        let styles = HouseStyles::new(&conventions, std::collections::HashMap::new());
+        let row = |repo: &str, kind: &str, answer: &str| Row {
+            place: Place { unit_id: "u".into(), repo: repo.into(), path: "m.py".into(), language: "python".into(), kind: kind.into(), name: None, parent: None, start_line: 1, end_line: 2 },
+            outcome: Ok(DocText { text: answer.into(), cut_off: false }),
+        };
+        let rows = [
+            row("bokeh", "function", "\"\"\"Adds.\n\nArgs:\n    a: the first\n\"\"\""),
+            row("bokeh", "method", "\"\"\"Adds.\n\n:param a: the first\n\"\"\""),
+            row("bokeh", "function", "\"\"\"Adds two numbers.\"\"\""),
+            row("bokeh", "class", "\"\"\"A box.\n\n:param a: the first\n\"\"\""),
+            row("django", "function", "\"\"\"Adds.\n\nArgs:\n    a: the first\n\"\"\""),
+            row("django", "function", "\"\"\"Adds two numbers.\"\"\""),
+            row("new", "function", "\"\"\"Adds.\n\n:param a: the first\n\"\"\""),
+        ];
+        let refs: Vec<&Row<DocText>> = rows.iter().collect();
+        // Sphinx fields where Google sections were asked, and a list where prose was; a
+        // class's doc and a repository with no style are asked none.
+        assert_eq!(HouseStyleTotals::of(&styles, &refs), HouseStyleTotals { asked: 5, off: 2 });
+    }
 
     #[test]
     fn paths_from_the_data_stay_inside_the_export() {

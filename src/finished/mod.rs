@@ -5,7 +5,7 @@
 
 pub mod rows;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::run::{success_path, SUCCESS_FILE};
 use crate::shard::Shard;
 use crate::sink::{key_values, open_parquet, OutputLock, PartFolder};
-use crate::source::SourceInfo;
+use crate::source::{DocConventions, SourceInfo};
 use crate::tasks::TaskKind;
 use crate::{Error, Result};
 
@@ -41,6 +41,10 @@ pub struct TaskModel {
     /// none when every unit got the model's (and in markers before it was recorded).
     #[serde(default)]
     pub documented_in_source: Option<u64>,
+    /// Docs: the house styles the pipeline chose, by language, when the prompts followed
+    /// house styles (markers before they were recorded: none, and no answer is checked).
+    #[serde(default)]
+    pub house_styles_chosen: Option<BTreeMap<String, String>>,
 }
 
 impl TaskModel {
@@ -105,6 +109,15 @@ impl FinishedRun {
             parts.extend(PartFolder::open(&dir, shard)?.parts()?);
         }
         Ok(parts)
+    }
+
+    /// How the walk's repositories document parameters, as it recorded it (every shard's
+    /// walk counts them all, so the first shard's footer says it).
+    pub fn doc_conventions(&self) -> Result<DocConventions> {
+        match self.units_files().first() {
+            Some(units) => crate::tasks::read_doc_conventions(units),
+            None => Ok(DocConventions::default()),
+        }
     }
 
     /// Every shard's `units.parquet`: the walk the run's tasks read.

@@ -15,7 +15,7 @@ pub mod review;
 mod units;
 
 pub use house::{HouseStyle, HouseStyles};
-pub use units::{read_unit_keys, read_units, read_units_where, UnitKey, UnitRow, UnitStore};
+pub use units::{read_doc_conventions, read_unit_keys, read_units, read_units_where, UnitKey, UnitRow, UnitStore};
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -8,13 +8,14 @@
 //! whatever the size of the walk.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
 use arrow_array::{Array, RecordBatch, StringArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 use serde::Serialize;
 
@@ -92,11 +93,7 @@ fn text<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
 /// those the pipeline `chosen`: only its small columns are read.
 pub fn read_unit_keys(path: &Path, chosen: HashMap<Language, HouseStyle>) -> Result<(Vec<UnitKey>, HouseStyles)> {
     let builder = open_parquet(path)?;
-    let conventions = match key_values(&builder).into_iter().find(|(key, _)| key == DOC_CONVENTIONS_KEY) {
-        Some((_, recorded)) => DocConventions::from_json(&recorded).map_err(|e| Error::Dataset { path: path.to_path_buf(), message: format!("{DOC_CONVENTIONS_KEY}: {e}") })?,
-        None => DocConventions::default(),
-    };
-    let styles = HouseStyles::new(&conventions, chosen);
+    let styles = HouseStyles::new(&doc_conventions(path, &builder)?, chosen);
     let columns = ProjectionMask::columns(builder.parquet_schema(), ["unit_id", "repo", "content_hash", "kind", "language", "doc", "stale_doc", "indent", "bytes"]);
     let reader = builder.with_projection(columns).build().map_err(|e| Error::parquet(path, e))?;
     let mut keys = Vec::new();
@@ -125,6 +122,19 @@ pub fn read_unit_keys(path: &Path, chosen: HashMap<Language, HouseStyle>) -> Res
         }
     }
     Ok((keys, styles))
+}
+
+/// How a walk's repositories document parameters, as it recorded in its `units.parquet`
+/// at `path` (none recorded: none counted).
+pub fn read_doc_conventions(path: &Path) -> Result<DocConventions> {
+    doc_conventions(path, &open_parquet(path)?)
+}
+
+fn doc_conventions(path: &Path, units: &ParquetRecordBatchReaderBuilder<File>) -> Result<DocConventions> {
+    match key_values(units).into_iter().find(|(key, _)| key == DOC_CONVENTIONS_KEY) {
+        Some((_, recorded)) => DocConventions::from_json(&recorded).map_err(|e| Error::Dataset { path: path.to_path_buf(), message: format!("{DOC_CONVENTIONS_KEY}: {e}") }),
+        None => Ok(DocConventions::default()),
+    }
 }
 
 /// Every unit of a `units.parquet`, in file order. For small walks (benchmarks, tests);
