@@ -662,6 +662,29 @@ pub struct PromptPreview {
     pub text: Option<String>,
 }
 
+impl PromptPreview {
+    /// What `task` gives `unit`: its system message, if it has one, and its text; or why
+    /// it passes the unit over.
+    fn of(task: TaskKind, unit: &UnitRow, given: std::result::Result<(Option<String>, String), PassedOver>) -> PromptPreview {
+        let (passed_over, system, text) = match given {
+            Ok((system, text)) => (None, system, Some(text)),
+            Err(why) => (Some(why.to_string()), None, None),
+        };
+        PromptPreview {
+            task: task.name().to_string(),
+            repo: unit.repo.clone(),
+            path: unit.path.clone(),
+            start_line: unit.start_line,
+            end_line: unit.end_line,
+            kind: unit.kind.clone(),
+            name: unit.name.clone(),
+            passed_over,
+            system,
+            text,
+        }
+    }
+}
+
 /// Units a dry run shows the prompts of: `PATH` (every unit of the file) or `PATH:LINE`
 /// (the innermost unit holding the line: the method, not its class or the file's
 /// outline), PATH as the file's path in its repository, or after the repository's name
@@ -756,18 +779,7 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>, place: Option<&UnitPla
         let unknown = || Error::Dataset { path: units_file.clone(), message: format!("unit {}: unknown kind or language", unit.unit_id) };
         UnitKind::from_name(&unit.kind).zip(Language::from_name(&unit.language)).ok_or_else(unknown)
     };
-    let prompt = |task: TaskKind, unit: &UnitRow, passed_over: Option<PassedOver>, messages: &dyn Fn() -> std::result::Result<(Option<String>, String), String>| -> Result<PromptPreview> {
-        let (system, text) = match passed_over {
-            Some(_) => (None, None),
-            None => {
-                let (system, text) = messages().map_err(|e| Error::Config(format!("[tasks.{}] {e}", task.name())))?;
-                (system, Some(text))
-            }
-        };
-        let (repo, path, kind, name) = (unit.repo.clone(), unit.path.clone(), unit.kind.clone(), unit.name.clone());
-        let passed_over = passed_over.map(|why| why.to_string());
-        Ok(PromptPreview { task: task.name().to_string(), repo, path, start_line: unit.start_line, end_line: unit.end_line, kind, name, passed_over, system, text })
-    };
+    let template_error = |task: TaskKind| move |e: String| Error::Config(format!("[tasks.{}] {e}", task.name()));
     let mut previews = Vec::new();
     let mut prompts = Vec::new();
     let mut followed = None;
@@ -778,8 +790,11 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>, place: Option<&UnitPla
             previews.push(preview(&identity, &|u| plan.runs_on(u.kind, u.language, u.documented))?);
             for unit in &shown {
                 let (kind, language) = unit_is(unit)?;
-                let messages = || plan.messages(unit).map(|[system, user]| (Some(system.content), user.content));
-                prompts.push(prompt(task, unit, plan.passes_over(kind, language, unit.documented), &messages)?);
+                let given = match plan.passes_over(kind, language, unit.documented) {
+                    Some(why) => Err(why),
+                    None => Ok(plan.messages(unit).map(|[system, user]| (Some(system.content), user.content)).map_err(template_error(task))?),
+                };
+                prompts.push(PromptPreview::of(task, unit, given));
             }
             followed = followed.or(plan.house_styles);
         }
@@ -789,8 +804,11 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>, place: Option<&UnitPla
         previews.push(preview(&identity, &|u| spec.runs_on(u.kind))?);
         let template = UnitTemplate::new("[tasks.embed] template", spec.template.as_deref().unwrap_or(EMBED_TEMPLATE))?;
         for unit in &shown {
-            let passed_over = (!spec.runs_on(unit_is(unit)?.0)).then_some(PassedOver::SkippedKind);
-            prompts.push(prompt(TaskKind::Embed, unit, passed_over, &|| Ok((None, template.render(unit, None, false)?)))?);
+            let given = match spec.runs_on(unit_is(unit)?.0) {
+                true => Ok((None, template.render(unit, None, false).map_err(template_error(TaskKind::Embed))?)),
+                false => Err(PassedOver::SkippedKind),
+            };
+            prompts.push(PromptPreview::of(TaskKind::Embed, unit, given));
         }
     }
     Ok(Preview { walk, tasks: previews, house_styles: followed.unwrap_or_default(), prompts })

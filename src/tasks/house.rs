@@ -53,10 +53,10 @@ impl HouseStyle {
     /// The style a pipeline names (`[tasks.docs] house_style = { python = "numpy" }`),
     /// one of [`HouseStyle::NAMES`], in any case.
     pub fn from_name(name: &str) -> Option<HouseStyle> {
-        match name.trim().eq_ignore_ascii_case("plain") {
-            true => Some(HouseStyle::Plain),
-            false => ParamConvention::from_name(name).map(HouseStyle::Names),
+        if name.trim().eq_ignore_ascii_case("plain") {
+            return Some(HouseStyle::Plain);
         }
+        ParamConvention::from_name(name).map(HouseStyle::Names)
     }
 
     /// Its name, as a pipeline chooses it ([`HouseStyle::from_name`]).
