@@ -531,7 +531,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 out!("\n── {} leaves {unit} alone: {why}", p.task)?;
                 continue;
             }
-            out!("\n── {} of {unit} ──", p.task)?;
+            let tokens = match (p.prompt_tokens, p.max_context) {
+                (Some(tokens), Some(context)) => format!(" ({tokens} tokens of a {context}-token context)"),
+                _ => String::new(),
+            };
+            out!("\n── {} of {unit}{tokens} ──", p.task)?;
             if let Some(system) = &p.system {
                 out!("system: {system}\nuser:")?;
             }

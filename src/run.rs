@@ -18,7 +18,7 @@ use arrow_schema::SchemaRef;
 use candle_core::DType;
 use serde::Serialize;
 
-use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, LoadOptions, Message, Model, ModelSource, Placement, Pooling, Precision, Request, Requantize, SamplingParams};
+use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, LoadOptions, Message, Model, ModelSource, Placement, Pooling, Precision, PromptFormat, Request, Requantize, SamplingParams};
 use crate::job::{self, to_json, WalkSummary};
 use crate::pipeline::{EmbedTask, GenerateTask, Pipeline};
 use crate::shard::{self, Shard};
@@ -660,15 +660,20 @@ pub struct PromptPreview {
     pub system: Option<String>,
     /// The user message (docs, review) or the text embedded (embed).
     pub text: Option<String>,
+    /// The tokens the model reads: the messages through its chat template, or the text
+    /// embedded.
+    pub prompt_tokens: Option<usize>,
+    /// The longest sequence the task's model holds (its prompt and its answer).
+    pub max_context: Option<usize>,
 }
 
 impl PromptPreview {
     /// What `task` gives `unit`: its system message, if it has one, and its text; or why
     /// it passes the unit over.
-    fn of(task: TaskKind, unit: &UnitRow, given: std::result::Result<(Option<String>, String), PassedOver>) -> PromptPreview {
-        let (passed_over, system, text) = match given {
-            Ok((system, text)) => (None, system, Some(text)),
-            Err(why) => (Some(why.to_string()), None, None),
+    fn of(task: TaskKind, unit: &UnitRow, given: std::result::Result<Given, PassedOver>) -> PromptPreview {
+        let (passed_over, system, text, prompt_tokens, max_context) = match given {
+            Ok(Given { system, text, tokens, max_context }) => (None, system, Some(text), Some(tokens), Some(max_context)),
+            Err(why) => (Some(why.to_string()), None, None, None, None),
         };
         PromptPreview {
             task: task.name().to_string(),
@@ -681,8 +686,19 @@ impl PromptPreview {
             passed_over,
             system,
             text,
+            prompt_tokens,
+            max_context,
         }
     }
+}
+
+/// What a task gives a unit: its system message, if it has one, its text, and the
+/// tokens the model reads of them.
+struct Given {
+    system: Option<String>,
+    text: String,
+    tokens: usize,
+    max_context: usize,
 }
 
 /// Units a dry run shows the prompts of: `PATH` (every unit of the file) or `PATH:LINE`
@@ -743,7 +759,8 @@ impl UnitPlace {
 
 /// What `run` would do, task by task: the sources walked into a folder of their own and
 /// each task's cache keys held against the rows the output folder has, with the prompts
-/// each task would give the units at `place`. Loads no model and writes nothing to the
+/// each task would give the units at `place` (for which it reads each task's model's
+/// tokenizer and chat template). Loads no model's weights and writes nothing to the
 /// output folder (whose lock it holds while it reads, as the export does, so a run
 /// going is `Busy`).
 pub fn preview(pipeline: &Pipeline, shard: Option<Shard>, place: Option<&UnitPlace>) -> Result<Preview> {
@@ -780,6 +797,15 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>, place: Option<&UnitPla
         UnitKind::from_name(&unit.kind).zip(Language::from_name(&unit.language)).ok_or_else(unknown)
     };
     let template_error = |task: TaskKind| move |e: String| Error::Config(format!("[tasks.{}] {e}", task.name()));
+    // Each task's model's tokenizer and chat template (not its weights), read once.
+    let mut formats: HashMap<String, Arc<PromptFormat>> = HashMap::new();
+    let mut format_of = |model: Option<&String>| -> Result<Arc<PromptFormat>> {
+        let source = model.unwrap_or(&pipeline.model.source);
+        if !formats.contains_key(source) {
+            formats.insert(source.clone(), Arc::new(PromptFormat::of(&source.parse::<ModelSource>()?)?));
+        }
+        Ok(formats[source].clone())
+    };
     let mut previews = Vec::new();
     let mut prompts = Vec::new();
     let mut followed = None;
@@ -789,10 +815,16 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>, place: Option<&UnitPla
             let (plan, identity) = generation_identity(pipeline, task, spec, &mut models, &house_styles)?;
             previews.push(preview(&identity, &|u| plan.runs_on(u.kind, u.language, u.documented))?);
             for unit in &shown {
+                let format = format_of(spec.model.as_ref())?;
                 let (kind, language) = unit_is(unit)?;
                 let given = match plan.passes_over(kind, language, unit.documented) {
                     Some(why) => Err(why),
-                    None => Ok(plan.messages(unit).map(|[system, user]| (Some(system.content), user.content)).map_err(template_error(task))?),
+                    None => {
+                        let messages = plan.messages(unit).map_err(template_error(task))?;
+                        let tokens = format.tokenizer.encode(&format.chat.render(&messages, true)?)?.len();
+                        let [system, user] = messages;
+                        Ok(Given { system: Some(system.content), text: user.content, tokens, max_context: format.max_context })
+                    }
                 };
                 prompts.push(PromptPreview::of(task, unit, given));
             }
@@ -804,8 +836,13 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>, place: Option<&UnitPla
         previews.push(preview(&identity, &|u| spec.runs_on(u.kind))?);
         let template = UnitTemplate::new("[tasks.embed] template", spec.template.as_deref().unwrap_or(EMBED_TEMPLATE))?;
         for unit in &shown {
+            let format = format_of(spec.model.as_ref())?;
             let given = match spec.runs_on(unit_is(unit)?.0) {
-                true => Ok((None, template.render(unit, None, false).map_err(template_error(TaskKind::Embed))?)),
+                true => {
+                    let text = template.render(unit, None, false).map_err(template_error(TaskKind::Embed))?;
+                    let tokens = format.tokenizer.encode(&text)?.len();
+                    Ok(Given { system: None, text, tokens, max_context: format.max_context })
+                }
                 false => Err(PassedOver::SkippedKind),
             };
             prompts.push(PromptPreview::of(TaskKind::Embed, unit, given));

@@ -811,7 +811,12 @@ fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
     let code = "import os\n\n\ndef add(a, b):\n    \"\"\"Adds.\"\"\"\n    return a + b\n\n\ndef scale(x, by):\n    return x * by\n\n\nclass Box:\n    def area(self):\n        if self.w:\n            return self.w * self.h\n";
     std::fs::write(repo.join("lib.py"), code).unwrap();
     let pipeline = tmp.path().join("pipeline.toml");
-    std::fs::write(&pipeline, "[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n[tasks.docs]\n[tasks.review]\n[tasks.embed]\n").unwrap();
+    std::fs::write(
+        &pipeline,
+        "[source]\nrepos = [\"repo\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n\
+         [tasks.docs]\nmax_new_tokens = 2\n[tasks.review]\nmax_new_tokens = 2\nconstrained = false\n[tasks.embed]\n",
+    )
+    .unwrap();
     let dry_run = |args: &[&str]| {
         let out = hearth(&[&["run", pipeline.to_str().unwrap(), "--dry-run"], args].concat());
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
@@ -819,11 +824,13 @@ fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
     let (ok, shown, err) = dry_run(&["--prompt", "lib.py:10"]);
     assert!(ok, "{err}");
     for task in ["docs", "review"] {
-        let (_, prompt) = shown.split_once(&format!("── {task} of repo/lib.py:9-10 function scale ──\n")).unwrap_or_else(|| panic!("{task}: {shown}"));
+        let (_, prompt) = shown.split_once(&format!("── {task} of repo/lib.py:9-10 function scale (")).unwrap_or_else(|| panic!("{task}: {shown}"));
+        let (tokens, prompt) = prompt.split_once(" ──\n").unwrap();
+        assert!(tokens.ends_with(" tokens of a 4096-token context)"), "{tokens}");
         assert!(prompt.starts_with("system: You are ") && prompt.contains("\nuser:\n"), "{prompt}");
         assert!(prompt.contains("def scale(x, by):\n    return x * by"), "{prompt}");
     }
-    assert!(shown.contains("── embed of repo/lib.py:9-10 function scale ──\npython lib.py\ndef scale(x, by):"), "{shown}");
+    assert!(shown.contains(" tokens of a 4096-token context) ──\npython lib.py\ndef scale(x, by):"), "{shown}");
     assert!(!shown.contains("def add"), "only the innermost unit holding the line, not the file's outline: {shown}");
 
     // A method is shown at the margin with its nesting as written, not with its body
@@ -836,7 +843,7 @@ fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
     let (ok, shown, err) = dry_run(&["--prompt", "repo/lib.py"]);
     assert!(ok, "{err}");
     assert!(shown.contains("── docs leaves repo/lib.py:4-6 function add alone: the source documents it already (skip_documented)\n"), "{shown}");
-    assert!(shown.contains("── review of repo/lib.py:4-6 function add ──\n"), "{shown}");
+    assert!(shown.contains("── review of repo/lib.py:4-6 function add ("), "{shown}");
     assert!(shown.contains(" code alone: its kind is in skip_kinds\n"), "docs skip top-level statements: {shown}");
 
     // For scripts: a JSON object a line, the prompts after the tasks.
@@ -846,6 +853,7 @@ fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
     assert_eq!(prompts.iter().map(|p| p["task"].as_str().unwrap()).collect::<Vec<_>>(), ["docs", "review", "embed"]);
     assert!(prompts.iter().all(|p| p["name"] == "scale" && p["passed_over"].is_null() && p["text"].as_str().unwrap().contains("return x * by")));
     assert!(prompts[2]["system"].is_null() && prompts[0]["system"].is_string());
+    assert!(prompts.iter().all(|p| p["prompt_tokens"].as_u64().unwrap() > 0 && p["max_context"].as_u64().unwrap() > 0));
 
     // A place no unit is at is an error naming it.
     for place in ["lib.py:99", "other.py"] {
@@ -853,6 +861,16 @@ fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
         assert!(!ok && err.contains(&format!("--prompt {place}: no unit of the")), "{err}");
     }
     assert!(!tmp.path().join("out").exists(), "a dry run writes nothing");
+
+    // The tokens it counts are the ones a run reads, through the model's chat template.
+    run_ok(&pipeline);
+    for (task, prompt) in [("docs", &prompts[0]), ("reviews", &prompts[1]), ("embeddings", &prompts[2])] {
+        let rows = read_folder(&tmp.path().join("out").join(task));
+        let names = strings(&rows, "name");
+        let tokens_in = rows.iter().flat_map(|b| b.column_by_name("tokens_in").unwrap().as_primitive::<arrow_array::types::UInt32Type>().iter().collect::<Vec<_>>());
+        let scale = names.iter().zip(tokens_in).find(|(name, _)| name.as_deref() == Some("scale")).and_then(|(_, tokens)| tokens);
+        assert_eq!(scale.map(u64::from), prompt["prompt_tokens"].as_u64(), "{task}");
+    }
 }
 
 #[test]

@@ -442,11 +442,7 @@ impl Model {
         let dtype = DeviceFacts::compute_dtype(devices.iter().filter_map(DeviceFacts::of), options.dtype)
             .map_err(|m| Error::model(source.to_string(), m))?;
         let (config, weights) = open(source, options.requantize)?;
-        let (tokenizer, chat) = match (source, &weights) {
-            (ModelSource::HfDir(dir), _) => hf_tokenizer(dir)?,
-            (_, weights::Weights::Gguf { file, .. }) => gguf_tokenizer(file)?,
-            _ => (synthetic::tokenizer()?, ChatTemplate::new(chat::CHATML, "", "<|im_end|>")?),
-        };
+        let (tokenizer, chat) = tokenizer_and_chat(source, &weights)?;
         let decoder = Decoder::load(&weights, config, dtype, devices)?;
         // What the load took, beside what `hearth plan` said it would.
         let stages = decoder.stages();
@@ -661,6 +657,36 @@ pub fn footprint(source: &ModelSource, requantize: Requantize, dtype: DType, on_
     let (config, weights) = open(source, requantize)?;
     let footprint = Decoder::footprint(&weights, &config, dtype, on_cpu)?;
     Ok((config, footprint))
+}
+
+/// How a model turns a conversation into prompt ids, and the context it holds: its
+/// tokenizer and chat template without its weights, so a dry run counts a prompt's
+/// tokens for a 32B model in the time its file's header takes to read.
+pub struct PromptFormat {
+    /// Text ↔ ids.
+    pub tokenizer: Tokenizer,
+    /// Conversation → prompt text.
+    pub chat: ChatTemplate,
+    /// The longest sequence the model was trained for.
+    pub max_context: usize,
+}
+
+impl PromptFormat {
+    /// The prompt format of the model at `source`.
+    pub fn of(source: &ModelSource) -> Result<PromptFormat> {
+        let (config, weights) = open(source, Requantize::Keep)?;
+        let (tokenizer, chat) = tokenizer_and_chat(source, &weights)?;
+        Ok(PromptFormat { tokenizer, chat, max_context: config.max_context })
+    }
+}
+
+/// The tokenizer and chat template of the model `weights` were opened from.
+fn tokenizer_and_chat(source: &ModelSource, weights: &weights::Weights) -> Result<(Tokenizer, ChatTemplate)> {
+    match (source, weights) {
+        (ModelSource::HfDir(dir), _) => hf_tokenizer(dir),
+        (_, weights::Weights::Gguf { file, .. }) => gguf_tokenizer(file),
+        _ => Ok((synthetic::tokenizer()?, ChatTemplate::new(chat::CHATML, "", "<|im_end|>")?)),
+    }
 }
 
 /// The tokenizer and chat template of a Hugging Face model directory.
