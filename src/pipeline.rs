@@ -464,15 +464,7 @@ impl Pipeline {
     /// pipeline is loaded).
     pub fn chosen_house_styles(&self) -> std::result::Result<HashMap<Language, HouseStyle>, String> {
         let Some(HouseStyleSetting::Chosen(chosen)) = self.tasks.docs.as_ref().and_then(|docs| docs.house_style.as_ref()) else { return Ok(HashMap::new()) };
-        let mut styles = HashMap::new();
-        for (language, style) in chosen {
-            let named = Language::from_name(language).ok_or_else(|| format!("[tasks.docs] house_style: unknown language `{language}`"))?;
-            let style = HouseStyle::from_name(style).ok_or_else(|| format!("[tasks.docs] house_style.{language}: unknown style `{style}` (one of {})", HouseStyle::NAMES))?;
-            if styles.insert(named, style).is_some() {
-                return Err(format!("[tasks.docs] house_style: `{language}` is a language named before"));
-            }
-        }
-        Ok(styles)
+        HouseStyle::chosen(chosen).map_err(|e| format!("[tasks.docs] {e}"))
     }
 
     /// blake3 of the resolved pipeline, recorded with every output.

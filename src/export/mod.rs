@@ -70,7 +70,7 @@ pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
     // What each docs answer was asked: the walk's counts and the pipeline's choices.
     let house_styles = match docs.as_ref().and_then(|(model, _)| model.house_styles_chosen.as_ref()) {
         Some(chosen) => {
-            let chosen = chosen.iter().filter_map(|(language, style)| Some((Language::from_name(language)?, HouseStyle::from_name(style)?))).collect();
+            let chosen = HouseStyle::chosen(chosen).map_err(|e| Error::dataset(out.join(crate::run::SUCCESS_FILE), e))?;
             Some(HouseStyles::new(&run.doc_conventions()?, chosen))
         }
         None => None,

@@ -11,7 +11,7 @@
 //! stays as it was. A pipeline may choose a language's style itself (a new repository
 //! with no docs yet, or a team moving to one convention); its choice outranks the docs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::source::{names_parameters, DocConventions, Language, ParamConvention, Tally, UnitKind, MIN_DOCUMENTED};
 
@@ -57,6 +57,20 @@ impl HouseStyle {
             return Some(HouseStyle::Plain);
         }
         ParamConvention::from_name(name).map(HouseStyle::Names)
+    }
+
+    /// The styles a map of language names to style names chooses, as a pipeline's
+    /// `house_style` table and a run's marker write them; an error names the entry.
+    pub fn chosen(names: &BTreeMap<String, String>) -> Result<HashMap<Language, HouseStyle>, String> {
+        let mut styles = HashMap::new();
+        for (language, style) in names {
+            let named = Language::from_name(language).ok_or_else(|| format!("house_style: unknown language `{language}`"))?;
+            let style = HouseStyle::from_name(style).ok_or_else(|| format!("house_style.{language}: unknown style `{style}` (one of {})", HouseStyle::NAMES))?;
+            if styles.insert(named, style).is_some() {
+                return Err(format!("house_style: `{language}` is a language named before"));
+            }
+        }
+        Ok(styles)
     }
 
     /// Its name, as a pipeline chooses it ([`HouseStyle::from_name`]).
