@@ -531,8 +531,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 out!("\n── {} leaves {unit} alone: {why}", p.task)?;
                 continue;
             }
+            let room = match (p.answer_room(), p.max_new_tokens) {
+                (Some(room), Some(wanted)) => format!(": room for {room} of its answer's max_new_tokens = {wanted}, so a longer answer is cut off"),
+                _ => String::new(),
+            };
             let tokens = match (p.prompt_tokens, p.max_context) {
-                (Some(tokens), Some(context)) => format!(" ({tokens} tokens of a {context}-token context)"),
+                (Some(tokens), Some(context)) => format!(" ({tokens} tokens of a {context}-token context{room})"),
                 _ => String::new(),
             };
             out!("\n── {} of {unit}{tokens} ──", p.task)?;

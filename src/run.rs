@@ -665,15 +665,17 @@ pub struct PromptPreview {
     pub prompt_tokens: Option<usize>,
     /// The longest sequence the task's model holds (its prompt and its answer).
     pub max_context: Option<usize>,
+    /// The task's `max_new_tokens` (docs, review).
+    pub max_new_tokens: Option<usize>,
 }
 
 impl PromptPreview {
     /// What `task` gives `unit`: its system message, if it has one, and its text; or why
     /// it passes the unit over.
     fn of(task: TaskKind, unit: &UnitRow, given: std::result::Result<Given, PassedOver>) -> PromptPreview {
-        let (passed_over, system, text, prompt_tokens, max_context) = match given {
-            Ok(Given { system, text, tokens, max_context }) => (None, system, Some(text), Some(tokens), Some(max_context)),
-            Err(why) => (Some(why.to_string()), None, None, None, None),
+        let (passed_over, system, text, prompt_tokens, max_context, max_new_tokens) = match given {
+            Ok(Given { system, text, tokens, max_context, max_new_tokens }) => (None, system, Some(text), Some(tokens), Some(max_context), max_new_tokens),
+            Err(why) => (Some(why.to_string()), None, None, None, None, None),
         };
         PromptPreview {
             task: task.name().to_string(),
@@ -688,7 +690,16 @@ impl PromptPreview {
             text,
             prompt_tokens,
             max_context,
+            max_new_tokens,
         }
+    }
+
+    /// How many of the task's `max_new_tokens` the context leaves room for, when it
+    /// leaves fewer: an answer that long is cut off at the end of the context.
+    pub fn answer_room(&self) -> Option<usize> {
+        let (tokens, context, wanted) = (self.prompt_tokens?, self.max_context?, self.max_new_tokens?);
+        let room = context.saturating_sub(tokens);
+        (room < wanted).then_some(room)
     }
 }
 
@@ -699,6 +710,7 @@ struct Given {
     text: String,
     tokens: usize,
     max_context: usize,
+    max_new_tokens: Option<usize>,
 }
 
 /// Units a dry run shows the prompts of: `PATH` (every unit of the file) or `PATH:LINE`
@@ -823,7 +835,7 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>, place: Option<&UnitPla
                         let messages = plan.messages(unit).map_err(template_error(task))?;
                         let tokens = format.tokenizer.encode(&format.chat.render(&messages, true)?)?.len();
                         let [system, user] = messages;
-                        Ok(Given { system: Some(system.content), text: user.content, tokens, max_context: format.max_context })
+                        Ok(Given { system: Some(system.content), text: user.content, tokens, max_context: format.max_context, max_new_tokens: Some(spec.max_new_tokens) })
                     }
                 };
                 prompts.push(PromptPreview::of(task, unit, given));
@@ -841,7 +853,7 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>, place: Option<&UnitPla
                 true => {
                     let text = template.render(unit, None, false).map_err(template_error(TaskKind::Embed))?;
                     let tokens = format.tokenizer.encode(&text)?.len();
-                    Ok(Given { system: None, text, tokens, max_context: format.max_context })
+                    Ok(Given { system: None, text, tokens, max_context: format.max_context, max_new_tokens: None })
                 }
                 false => Err(PassedOver::SkippedKind),
             };

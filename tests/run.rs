@@ -871,6 +871,16 @@ fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
         let scale = names.iter().zip(tokens_in).find(|(name, _)| name.as_deref() == Some("scale")).and_then(|(_, tokens)| tokens);
         assert_eq!(scale.map(u64::from), prompt["prompt_tokens"].as_u64(), "{task}");
     }
+
+    // An answer the context has no room for is cut off, and the preview says so.
+    let pipeline_text = std::fs::read_to_string(&pipeline).unwrap();
+    std::fs::write(&pipeline, pipeline_text.replacen("max_new_tokens = 2", "max_new_tokens = 4000", 1)).unwrap();
+    let (ok, shown, err) = dry_run(&["--prompt", "lib.py:10"]);
+    assert!(ok, "{err}");
+    let docs_tokens = prompts[0]["prompt_tokens"].as_u64().unwrap();
+    let room = format!(" ({docs_tokens} tokens of a 4096-token context: room for {} of its answer's max_new_tokens = 4000, so a longer answer is cut off) ──", 4096 - docs_tokens);
+    assert!(shown.contains(&format!("── docs of repo/lib.py:9-10 function scale{room}")), "{shown}");
+    assert_eq!(shown.matches("room for").count(), 1, "review's two tokens fit: {shown}");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use super::patch::RepoPatch;
 use super::{finding_lines, uri_path, HouseStyleTotals, Lines};
+use crate::engine::FinishReason;
 use crate::finished::rows::{DocText, Place, Row, StaleDoc};
 use crate::finished::{RepoFacts, TaskModel};
 use crate::source::UnitKind;
@@ -43,7 +44,7 @@ impl PageSummary {
     pub fn of(rows: &[&Row<DocText>], in_source: &[&Row<DocText>]) -> PageSummary {
         let missing = rows.iter().filter(|r| r.outcome.is_err()).count();
         let header = rows.iter().chain(in_source).find(|r| is_file_header(&r.place));
-        let about = header.and_then(|row| row.outcome.as_ref().ok()).and_then(|doc| first_sentence(&doc.text, doc.cut_off));
+        let about = header.and_then(|row| row.outcome.as_ref().ok()).and_then(|doc| first_sentence(&doc.text, doc.cut_off.is_some()));
         PageSummary { units: rows.len() + in_source.len(), in_source: in_source.len(), missing, about }
     }
 }
@@ -87,8 +88,10 @@ pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Row<DocText>],
             Ok(DocText { text, cut_off }) => {
                 let fence = fence(text);
                 let _ = writeln!(page, "{fence}{language}\n{text}\n{fence}\n");
-                if *cut_off {
-                    page.push_str("*Cut off at the token limit (`max_new_tokens`).*\n\n");
+                match cut_off {
+                    Some(FinishReason::Context) => page.push_str("*Cut off at the end of the model's context.*\n\n"),
+                    Some(_) => page.push_str("*Cut off at the token limit (`max_new_tokens`).*\n\n"),
+                    None => {}
                 }
             }
             Err(why) => {
@@ -342,6 +345,30 @@ mod tests {
         patch.replaced = 1;
         let section = patch_section(&patch, Path::new("/x/docs.patch"), "/src/r");
         assert!(section.contains("now; 1 of them in place of a doc that names parameters its code no longer has (the old doc goes). Read it"), "{section}");
+    }
+
+    #[test]
+    fn a_page_says_what_cut_a_doc_short() {
+        let model = TaskModel {
+            model: "smollm2".into(),
+            model_hash: "h".into(),
+            hearth_version: "0".into(),
+            requantize: None,
+            dtype: None,
+            query_template: None,
+            documented_in_source: None,
+            house_styles_chosen: None,
+        };
+        let row = |line: u32, cut_off: Option<FinishReason>| Row {
+            place: Place { unit_id: format!("u{line}"), repo: "r".into(), path: "m.py".into(), language: "python".into(), kind: "function".into(), name: Some(format!("f{line}")), parent: None, start_line: line, end_line: line + 1 },
+            outcome: Ok(DocText { text: "\"\"\"Adds the".into(), cut_off }),
+        };
+        let rows = [row(1, Some(FinishReason::Length)), row(4, Some(FinishReason::Context)), row(7, None)];
+        let page = doc_page("m.py", &rows.iter().collect::<Vec<_>>(), &[], &HashMap::new(), &model);
+        assert_eq!(page.matches("*Cut off at the token limit (`max_new_tokens`).*").count(), 1, "{page}");
+        assert_eq!(page.matches("*Cut off at the end of the model's context.*").count(), 1, "{page}");
+        let context_note = page.find("end of the model's context").unwrap();
+        assert!(page.find("f4").unwrap() < context_note && context_note < page.find("f7").unwrap(), "{page}");
     }
 
     #[test]

@@ -310,7 +310,7 @@ mod tests {
         let styles = HouseStyles::new(&conventions, std::collections::HashMap::new());
         let row = |repo: &str, kind: &str, answer: &str| Row {
             place: Place { unit_id: "u".into(), repo: repo.into(), path: "m.py".into(), language: "python".into(), kind: kind.into(), name: None, parent: None, start_line: 1, end_line: 2 },
-            outcome: Ok(DocText { text: answer.into(), cut_off: false }),
+            outcome: Ok(DocText { text: answer.into(), cut_off: None }),
         };
         let rows = [
             row("bokeh", "function", "\"\"\"Adds.\n\nArgs:\n    a: the first\n\"\"\""),

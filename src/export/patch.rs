@@ -180,7 +180,7 @@ fn comment_lines(language: Language, unit: &Unit, answer: &DocText, text: &str) 
         DocSite::NoPlace(why) => return Err((*why).to_string()),
     };
     let syntax = comment_syntax(language.name(), unit.kind.as_str()).ok_or_else(|| format!("hearth knows no doc-comment syntax for {}", language.name()))?;
-    let prose = comment_prose(&answer.text, unit.name.as_deref(), answer.cut_off)?;
+    let prose = comment_prose(&answer.text, unit.name.as_deref(), answer.cut_off.is_some())?;
     // The code without the old doc, which is part of the unit's content and whose words
     // an answer may keep.
     let old_doc: HashSet<&str> = unit.doc.iter().flat_map(|doc| doc.lines()).map(str::trim).collect();
@@ -282,7 +282,7 @@ mod tests {
             outcome: answer(&unit.name)
                 .ok_or_else(|| "the context is full".to_string())
                 .and_then(|a| crate::tasks::docs::parse(&a))
-                .map(|text| DocText { text, cut_off: false }),
+                .map(|text| DocText { text, cut_off: None }),
         });
         rows.collect()
     }

@@ -53,8 +53,9 @@ pub struct Row<T> {
 pub struct DocText {
     /// The documentation as the docs task parsed it.
     pub text: String,
-    /// The model was stopped by `max_new_tokens`, so the text may end mid-sentence.
-    pub cut_off: bool,
+    /// Why the model was stopped, when it was stopped short (by `max_new_tokens` or by
+    /// the end of its context), so the text may end mid-sentence.
+    pub cut_off: Option<FinishReason>,
 }
 
 /// The rows of a docs folder's `parts`: the documentation text of each unit.
@@ -63,7 +64,9 @@ pub fn read_docs(parts: &[PathBuf]) -> Result<Vec<Row<DocText>>> {
         let finish = columns.optional_string("finish_reason")?;
         Ok(DocText {
             text: columns.string("text")?.value(row).to_string(),
-            cut_off: finish.is_some_and(|finish| finish.is_valid(row) && finish.value(row) == FinishReason::Length.as_str()),
+            cut_off: finish.filter(|finish| finish.is_valid(row)).and_then(|finish| {
+                [FinishReason::Length, FinishReason::Context].into_iter().find(|cut| finish.value(row) == cut.as_str())
+            }),
         })
     })
 }
@@ -130,7 +133,7 @@ pub fn read_source_docs(units_files: &[PathBuf]) -> Result<SourceDocs> {
                         let place = columns.place(row)?;
                         docs.stale.insert(place.unit_id.clone(), StaleDoc { place, why: stale.value(row).to_string() });
                     }
-                    None => docs.documented.push(Row { place: columns.place(row)?, outcome: Ok(DocText { text: doc.value(row).to_string(), cut_off: false }) }),
+                    None => docs.documented.push(Row { place: columns.place(row)?, outcome: Ok(DocText { text: doc.value(row).to_string(), cut_off: None }) }),
                 }
             }
             Ok(())

@@ -492,7 +492,7 @@ fn reads_as_prose(line: &str) -> bool {
     words >= 3 && !looks_like_code(line)
 }
 
-const CUT_OFF: &str = "the answer was cut off by max_new_tokens before its comment ended";
+const CUT_OFF: &str = "the answer was cut off (by max_new_tokens or the end of the context) before its comment ended";
 
 /// Whether a line looks like code rather than prose: it opens with a declaration or
 /// preprocessor keyword, or ends the way statements and blocks end.
