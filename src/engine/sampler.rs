@@ -103,6 +103,17 @@ pub enum FinishReason {
 }
 
 impl FinishReason {
+    /// Whether the answer was stopped short, by `max_new_tokens` or by the end of the
+    /// context, so it may end mid-sentence.
+    pub fn cut_short(self) -> bool {
+        matches!(self, FinishReason::Length | FinishReason::Context)
+    }
+
+    /// The reason [`FinishReason::as_str`] names.
+    pub fn from_name(name: &str) -> Option<FinishReason> {
+        [FinishReason::Eos, FinishReason::Stop, FinishReason::Length, FinishReason::Context].into_iter().find(|reason| reason.as_str() == name)
+    }
+
     /// The name used in output files.
     pub fn as_str(self) -> &'static str {
         match self {

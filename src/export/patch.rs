@@ -281,7 +281,7 @@ mod tests {
             },
             outcome: answer(&unit.name)
                 .ok_or_else(|| "the context is full".to_string())
-                .and_then(|a| crate::tasks::docs::parse(&a))
+                .and_then(|a| crate::tasks::docs::parse(&a, unit.name.as_deref(), false))
                 .map(|text| DocText { text, cut_off: None }),
         });
         rows.collect()
@@ -334,9 +334,8 @@ mod tests {
             [
                 ("it is documented already", 1),
                 ("it shares its line with other code", 1),
-                ("the answer's first line is code, not a sentence", 1),
             ],
-            "unanswered units and top-level code are not counted as left out of the patch"
+            "unanswered units (`add`'s answer is its code, which does not parse) and top-level code are not counted as left out of the patch"
         );
         git_apply(root, &patch.diff);
 
@@ -361,7 +360,7 @@ mod tests {
         let again = repo_patch(root, &refs, BUDGET);
         assert_eq!((again.comments, again.left_out["its unit changed since the run"]), (0, 5), "{:?}", again.left_out);
         assert!(again.diff.is_empty());
-        let mut rerun = rows(root, "src/point.rs", Language::Rust, &[("Point", "/// A point."), ("new", "/// Makes a point at zero."), ("x", "/// Its x.")]);
+        let mut rerun = rows(root, "src/point.rs", Language::Rust, &[("Point", "/// A point on a line."), ("new", "/// Makes a point at zero."), ("x", "/// Its x coordinate here.")]);
         rerun.extend(rows(root, "store.py", Language::Python, &[("Store", "A store of keys."), ("get", "Gets the key."), ("put", "Puts the key.")]));
         let refs: Vec<&Row<DocText>> = rerun.iter().collect();
         let rerun = repo_patch(root, &refs, BUDGET);
@@ -424,8 +423,8 @@ mod tests {
         let stale: Vec<(&str, Option<&str>)> = units.iter().filter(|u| u.kind != UnitKind::Outline).map(|u| (u.name.as_deref().unwrap(), u.stale_doc.as_deref())).collect();
         assert_eq!(stale, [("load", Some("its doc names parameters its code does not have: `path`")), ("save", None), ("peek", Some("its doc names parameters its code does not have: `m`"))]);
 
-        let mut all = rows(root, "io.py", Language::Python, &[("load", "Reads the file `source` names and returns its text."), ("save", "Writes data."), ("peek", "Peeks.")]);
-        all.extend(rows(root, "img.rs", Language::Rust, &[("crop", "/// Crops the image to the width `w`."), ("keep", "/// Returns `n`.")]));
+        let mut all = rows(root, "io.py", Language::Python, &[("load", "Reads the file `source` names and returns its text."), ("save", "Writes the data."), ("peek", "Peeks what it is given.")]);
+        all.extend(rows(root, "img.rs", Language::Rust, &[("crop", "/// Crops the image to the width `w`."), ("keep", "/// Returns `n` as it is given.")]));
         all.extend(rows(root, "greet.js", Language::JavaScript, &[("greet", "/**\n * Says hello to `person` by name.\n * @param {string} name who\n */")]));
         let refs: Vec<&Row<DocText>> = all.iter().collect();
         let patch = repo_patch(root, &refs, BUDGET);
@@ -515,14 +514,14 @@ mod tests {
         assert_eq!(powershell, "<#\n.SYNOPSIS\nGets the stock level of a SKU.\n.PARAMETER Sku\nThe item.\n#>\nfunction Get-Stock([string]$Sku) {\n    5\n}\n", "where Get-Help reads it");
 
         // A run over the patched files finds every one of them documented.
-        let mut rerun = rows(root, "cart.ex", Language::Elixir, &[("count", "Counts."), ("name", "Names.")]);
-        rerun.extend(rows(root, "Queue.hs", Language::Haskell, &[("push", "Pushes.")]));
-        rerun.extend(rows(root, "add.R", Language::R, &[("add", "Adds.")]));
-        rerun.extend(rows(root, "schema.sql", Language::Sql, &[("orders", "Orders."), ("orders_id", "Finds.")]));
-        rerun.extend(rows(root, "geo.jl", Language::Julia, &[("area", "Areas.")]));
-        rerun.extend(rows(root, "fpback.f", Language::Fortran, &[("fpback", "Solves.")]));
-        rerun.extend(rows(root, "solve.m", Language::Matlab, &[("solve", "Solves.")]));
-        rerun.extend(rows(root, "Stock.ps1", Language::PowerShell, &[("Get-Stock", "Gets.")]));
+        let mut rerun = rows(root, "cart.ex", Language::Elixir, &[("count", "Counts what it is given."), ("name", "Names what it is given.")]);
+        rerun.extend(rows(root, "Queue.hs", Language::Haskell, &[("push", "Pushes what it is given.")]));
+        rerun.extend(rows(root, "add.R", Language::R, &[("add", "Adds what it is given.")]));
+        rerun.extend(rows(root, "schema.sql", Language::Sql, &[("orders", "Orders what it is given."), ("orders_id", "Finds what it is given.")]));
+        rerun.extend(rows(root, "geo.jl", Language::Julia, &[("area", "Areas what it is given.")]));
+        rerun.extend(rows(root, "fpback.f", Language::Fortran, &[("fpback", "Solves what it is given.")]));
+        rerun.extend(rows(root, "solve.m", Language::Matlab, &[("solve", "Solves what it is given.")]));
+        rerun.extend(rows(root, "Stock.ps1", Language::PowerShell, &[("Get-Stock", "Gets what it is given.")]));
         let refs: Vec<&Row<DocText>> = rerun.iter().collect();
         let rerun = repo_patch(root, &refs, BUDGET);
         assert_eq!((rerun.comments, rerun.left_out["it is documented already"]), (0, 10), "{:?}", rerun.left_out);
@@ -546,7 +545,7 @@ mod tests {
         // An HTML page's inline script, the same way.
         let html = "<ul id=\"cart\"></ul>\n<script>\n  function total(items) {\n    return items.length;\n  }\n</script>\n";
         std::fs::write(root.join("cart.html"), html).unwrap();
-        let all = rows(root, "cart.html", Language::Html, &[("cart.html", "The cart."), ("total", "Counts the items.")]);
+        let all = rows(root, "cart.html", Language::Html, &[("cart.html", "The cart of items."), ("total", "Counts the items.")]);
         let refs: Vec<&Row<DocText>> = all.iter().collect();
         let patch = repo_patch(root, &refs, BUDGET);
         assert_eq!(patch.left_out["a page's doc has no place in its file"], 1);
@@ -593,7 +592,7 @@ mod tests {
         // The files now have their headers: a run over them finds each documented.
         let mut rerun = Vec::new();
         for (path, language, _, _) in files {
-            rerun.extend(rows(root, path, language, &[("", "Does things.")]));
+            rerun.extend(rows(root, path, language, &[("", "Does the things.")]));
         }
         let refs: Vec<&Row<DocText>> = rerun.iter().collect();
         let rerun = repo_patch(root, &refs, BUDGET);

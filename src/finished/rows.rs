@@ -13,6 +13,7 @@ use parquet::arrow::ProjectionMask;
 
 use crate::engine::FinishReason;
 use crate::sink::open_parquet;
+use crate::tasks::docs;
 use crate::tasks::review::Finding;
 use crate::{Error, Result};
 
@@ -58,17 +59,26 @@ pub struct DocText {
     pub cut_off: Option<FinishReason>,
 }
 
-/// The rows of a docs folder's `parts`: the documentation text of each unit.
+/// The rows of a docs folder's `parts`: the documentation text of each unit. A text
+/// the docs task would not keep now (written before it judged its answers as the patch
+/// does: code, or a comment cut off inside) is read as an answer that did not parse,
+/// as the row would say had the task written it today.
 pub fn read_docs(parts: &[PathBuf]) -> Result<Vec<Row<DocText>>> {
-    read(parts, |columns, row| {
+    let mut rows = read(parts, |columns, row| {
         let finish = columns.optional_string("finish_reason")?;
         Ok(DocText {
             text: columns.string("text")?.value(row).to_string(),
-            cut_off: finish.filter(|finish| finish.is_valid(row)).and_then(|finish| {
-                [FinishReason::Length, FinishReason::Context].into_iter().find(|cut| finish.value(row) == cut.as_str())
-            }),
+            cut_off: finish.filter(|finish| finish.is_valid(row)).and_then(|finish| FinishReason::from_name(finish.value(row))).filter(|reason| reason.cut_short()),
         })
-    })
+    })?;
+    for row in &mut rows {
+        if let Ok(doc) = &row.outcome {
+            if let Err(why) = docs::parse(&doc.text, row.place.name.as_deref(), doc.cut_off.is_some()) {
+                row.outcome = Err(unparsed(&why));
+            }
+        }
+    }
+    Ok(rows)
 }
 
 /// The rows of a reviews folder's `parts`: the findings of each unit.
@@ -142,6 +152,11 @@ pub fn read_source_docs(units_files: &[PathBuf]) -> Result<SourceDocs> {
     Ok(docs)
 }
 
+/// What a row whose answer did not parse has in place of it.
+fn unparsed(reason: &str) -> String {
+    format!("the answer did not parse: {reason}")
+}
+
 /// The columns [`Columns::place`] reads.
 const PLACE_COLUMNS: [&str; 9] = ["unit_id", "repo", "path", "language", "kind", "name", "parent", "start_line", "end_line"];
 
@@ -153,7 +168,7 @@ fn read<T>(parts: &[PathBuf], answer: impl Fn(&Columns, usize) -> Result<T>) -> 
         for row in 0..columns.batch.num_rows() {
             let outcome = match (optional(error, row), parse_error.and_then(|p| optional(p, row))) {
                 (Some(error), _) => Err(error),
-                (None, Some(reason)) => Err(format!("the answer did not parse: {reason}")),
+                (None, Some(reason)) => Err(unparsed(&reason)),
                 (None, None) => Ok(answer(columns, row)?),
             };
             rows.push(Row { place: columns.place(row)?, outcome });
@@ -244,5 +259,79 @@ impl Columns<'_> {
     /// The error of a column not of the type hearth writes.
     pub fn wrong_type(&self, name: &str) -> Error {
         Error::dataset(self.part, format!("column `{name}` is not of the type hearth writes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use arrow_array::ArrayRef;
+
+    use super::*;
+    use crate::engine::Output;
+    use crate::tasks::{schema, Answer, RowsBuilder, TaskKind, UnitRow};
+
+    /// A docs part as a hearth before the docs task judged its answers wrote it: each
+    /// answer's text kept, whatever it holds.
+    fn written_before_judging(dir: &Path, answers: &[(&str, FinishReason)]) -> PathBuf {
+        let mut rows = RowsBuilder::new(TaskKind::Docs, schema(TaskKind::Docs, None));
+        for (i, (_, finish)) in answers.iter().enumerate() {
+            let unit = UnitRow {
+                unit_id: format!("u{i}"),
+                repo: "r".into(),
+                path: "a.py".into(),
+                language: "python".into(),
+                kind: "function".into(),
+                name: Some(format!("f{i}")),
+                parent: None,
+                start_line: 1 + 3 * i as u32,
+                end_line: 2 + 3 * i as u32,
+                content_hash: "h".into(),
+                content: "def f():\n    return 1".into(),
+                documented: false,
+                stale_doc: None,
+            };
+            let output = Output {
+                tokens: vec![1],
+                text: "\"\"\"Returns the number one.\"\"\"".into(),
+                finish: *finish,
+                prompt_tokens: 10,
+                time_to_first_token: Duration::ZERO,
+                total_time: Duration::ZERO,
+                energy_j: None,
+            };
+            rows.push(&unit, "k", 10, None, Answer::Generation(Ok(output)));
+        }
+        let batch = rows.finish().unwrap();
+        let text: ArrayRef = Arc::new(StringArray::from(answers.iter().map(|(text, _)| Some(*text)).collect::<Vec<_>>()));
+        let columns = batch.schema().fields().iter().zip(batch.columns()).map(|(field, column)| if field.name() == "text" { text.clone() } else { column.clone() }).collect();
+        let batch = RecordBatch::try_new(batch.schema(), columns).unwrap();
+        let part = dir.join("part-0.parquet");
+        let mut writer = parquet::arrow::ArrowWriter::try_new(File::create(&part).unwrap(), batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        part
+    }
+
+    #[test]
+    fn a_doc_written_before_answers_were_judged_reads_as_the_task_would_judge_it_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = written_before_judging(
+            dir.path(),
+            &[
+                ("\"\"\"Returns the number one.\"\"\"", FinishReason::Eos),
+                ("def f():\n    return 1", FinishReason::Eos),
+                ("\"\"\"Returns the number", FinishReason::Context),
+                ("\"\"\"Returns the number one.\"\"\"\ndef f(", FinishReason::Length),
+            ],
+        );
+        let rows = read_docs(&[part]).unwrap();
+        let outcomes: Vec<std::result::Result<Option<FinishReason>, String>> = rows.iter().map(|row| row.outcome.as_ref().map(|doc| doc.cut_off).map_err(String::clone)).collect();
+        assert_eq!(outcomes[0], Ok(None));
+        assert_eq!(outcomes[1], Err("the answer did not parse: the answer's first line is code, not a sentence".to_string()));
+        assert!(outcomes[2].as_ref().is_err_and(|why| why.starts_with("the answer did not parse: the answer was cut off")), "{outcomes:?}");
+        assert_eq!(outcomes[3], Ok(Some(FinishReason::Length)), "the comment is whole; the limit cut what followed it");
     }
 }

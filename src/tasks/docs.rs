@@ -284,8 +284,12 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
         return Err("the answer has no text once its comment syntax is taken away".into());
     };
     let prose = body[start..=end].to_vec();
-    if !reads_as_prose(&prose[0]) {
-        return Err("the answer's first line is code, not a sentence".into());
+    if let Some(why) = not_a_sentence(&prose[0]) {
+        return Err(format!("the answer's first line is {why}"));
+    }
+    // "The documentation for the `WalkDir` function is:", and nothing after it.
+    if prose.last().is_some_and(|line| line.trim_end().ends_with(':')) {
+        return Err("the answer ends with a colon, before what it introduces".into());
     }
     let code_lines = prose.iter().filter(|line| looks_like_code(line)).count();
     if code_lines * 2 > prose.len() {
@@ -484,12 +488,18 @@ fn docstring_of_definition(lines: &[&str], name: &str) -> Option<String> {
     (quoted <= 8 && lines[signature_ends].trim_end().ends_with(':')).then(|| lines[quoted..].join("\n"))
 }
 
-/// Whether a comment's summary line is a sentence: three words or more, and not code.
-/// Small models often answer a docs prompt with code (a `#define`, the class again), and
-/// a comment made of that documents nothing.
-fn reads_as_prose(line: &str) -> bool {
+/// Why a comment's summary line is no sentence, when it is not one: it must be three
+/// words or more, and not code. Small models often answer a docs prompt with code (a
+/// `#define`, the class again), and a comment made of that documents nothing.
+fn not_a_sentence(line: &str) -> Option<&'static str> {
     let words = line.split(|c: char| !c.is_alphabetic()).filter(|word| word.chars().count() >= 2).count();
-    words >= 3 && !looks_like_code(line)
+    if looks_like_code(line) {
+        Some("code, not a sentence")
+    } else if words < 3 {
+        Some("not a sentence (under three words)")
+    } else {
+        None
+    }
 }
 
 const CUT_OFF: &str = "the answer was cut off (by max_new_tokens or the end of the context) before its comment ended";
@@ -523,13 +533,17 @@ fn dedent(text: &str) -> Vec<String> {
     dedented.map(str::to_string).collect()
 }
 
-/// The comment out of the model's answer: without a surrounding code fence, trimmed.
-/// An empty answer does not parse (the row keeps it raw, with the reason).
-pub fn parse(answer: &str) -> Result<String, String> {
+/// The comment out of the model's answer to the unit `name` (its definition's name):
+/// without a surrounding code fence, trimmed. An answer that holds no comment the
+/// patch could write, as [`comment_prose`] reads it (empty, code, cut off mid-comment
+/// when `cut_off`), does not parse: the row keeps it raw, with the reason, and no text
+/// that reads as documentation when it is not.
+pub fn parse(answer: &str, name: Option<&str>, cut_off: bool) -> Result<String, String> {
     let text = strip_fence(answer.trim()).trim();
     if text.is_empty() {
         return Err("the model's answer is empty".into());
     }
+    comment_prose(text, name, cut_off)?;
     Ok(text.to_string())
 }
 
@@ -545,11 +559,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn answers_lose_their_fence_and_empty_ones_fail() {
-        assert_eq!(parse("```rust\n/// Adds.\n```").unwrap(), "/// Adds.");
-        assert_eq!(parse("  /// Adds two numbers.\n").unwrap(), "/// Adds two numbers.");
-        assert_eq!(parse("```\n```").unwrap_err(), "the model's answer is empty");
-        assert!(parse("   ").is_err());
+    fn answers_lose_their_fence_and_those_without_a_comment_fail() {
+        assert_eq!(parse("```rust\n/// Adds two numbers.\n```", None, false).unwrap(), "/// Adds two numbers.");
+        assert_eq!(parse("  /// Adds two numbers.\n", None, false).unwrap(), "/// Adds two numbers.");
+        assert_eq!(parse("```\n```", None, false).unwrap_err(), "the model's answer is empty");
+        assert!(parse("   ", None, false).is_err());
+        // The unit's code echoed back, a comment cut off inside, one with no words.
+        let echo = "```rust\npub fn device_num(path: P) -> u64 {\n    0\n}\n```";
+        assert_eq!(parse(echo, Some("device_num"), false).unwrap_err(), "the answer's first line is code, not a sentence");
+        assert_eq!(parse("/// Reads the counts from", Some("read"), true).unwrap_err(), CUT_OFF);
+        assert_eq!(parse("/// Reads the counts from", Some("read"), false).unwrap(), "/// Reads the counts from");
+        assert_eq!(parse("///\n///", None, false).unwrap_err(), "the answer has no text once its comment syntax is taken away");
+        // A Python definition written out again is kept whole; the patch takes its docstring.
+        let rewritten = "def read(self):\n    \"\"\"Reads the counts.\"\"\"\n    return 1";
+        assert_eq!(parse(rewritten, Some("read"), false).unwrap(), rewritten);
     }
 
     fn prose(answer: &str) -> Result<Vec<String>, String> {
@@ -593,7 +616,7 @@ mod tests {
     /// What the docs task keeps of an answer: the parsed text's comment, for a unit of
     /// `name` (a rewritten Python definition is read only when the name is the unit's).
     fn reading(answer: &str, name: Option<&str>) -> Result<Vec<String>, String> {
-        parse(answer).and_then(|text| comment_prose(&text, name, false))
+        parse(answer, name, false).and_then(|text| comment_prose(&text, name, false))
     }
 
     /// Streams `answer` a character at a time, as generation grows it, and returns the
@@ -679,9 +702,11 @@ mod tests {
         let reason = |answer: &str| prose(answer).unwrap_err();
         assert!(reason("/** #define CONST_A_B_C */").contains("first line is code"), "{}", reason("/** #define CONST_A_B_C */"));
         assert!(reason("/**\n * public class InventoryClient {\n *   int x;\n * }\n */").contains("first line is code"));
-        assert!(reason("/// Ok").contains("first line is code"), "too short for a sentence");
+        assert_eq!(reason("/// Ok"), "the answer's first line is not a sentence (under three words)");
         assert!(reason("/// Sets the flag on the device.\n/// x = 1;\n/// y = 2;\n/// }").contains("mostly code (3 of 4 lines)"));
         assert!(reason("/**\n *\n */").contains("no text"));
+        assert_eq!(reason("/// The documentation for the `WalkDir` function is:\nimpl DirEntry {"), "the answer ends with a colon, before what it introduces");
+        assert_eq!(reason("\"\"\"Loads the file.\n\n    Returns:\n    \"\"\""), "the answer ends with a colon, before what it introduces");
         assert!(reason("/* Adds the numbers, never closed").contains("not closed"));
         assert!(prose("/// Sets the flag on the device.\n/// Call it once:\n/// `set(true);`").is_ok(), "a code line among prose is fine");
     }

@@ -298,7 +298,7 @@ impl RowsBuilder {
                 self.error.append_option(error);
                 self.raw.append_option(output.as_ref().map(|o| o.text.as_str()));
                 let parse_error = match &output {
-                    Some(o) => self.append_parsed(&o.text).err(),
+                    Some(o) => self.append_parsed(unit, o).err(),
                     None => {
                         self.append_parsed_null();
                         None
@@ -326,10 +326,10 @@ impl RowsBuilder {
 
     /// Appends the parsed column (docs `text`, review `findings`) for `answer`; when
     /// it does not parse, a null and the reason.
-    fn append_parsed(&mut self, answer: &str) -> std::result::Result<(), String> {
+    fn append_parsed(&mut self, unit: &UnitRow, output: &Output) -> std::result::Result<(), String> {
         let parsed = match self.task {
-            TaskKind::Docs => docs::parse(answer).map(|text| self.text.append_value(text)),
-            _ => review::parse(answer).map(|findings| self.append_findings(&findings)),
+            TaskKind::Docs => docs::parse(&output.text, unit.name.as_deref(), output.finish.cut_short()).map(|text| self.text.append_value(text)),
+            _ => review::parse(&output.text).map(|findings| self.append_findings(&findings)),
         };
         if parsed.is_err() {
             self.append_parsed_null();
@@ -459,6 +459,25 @@ mod tests {
         assert!(error.is_null(1) && error.value(2) == "over the context");
         let energy = batch.column_by_name("energy_j").unwrap().as_primitive::<arrow_array::types::Float64Type>();
         assert_eq!((energy.value(0), energy.is_null(1)), (2.5, true));
+    }
+
+    #[test]
+    fn docs_rows_hold_a_comment_or_why_the_answer_is_none() {
+        let mut rows = RowsBuilder::new(TaskKind::Docs, schema(TaskKind::Docs, None));
+        let cut = |text: &str, finish: FinishReason| Output { finish, ..output(text) };
+        rows.push(&unit(), "k1", 10, None, Answer::Generation(Ok(output("```python\n\"\"\"Returns the one.\"\"\"\n```"))));
+        rows.push(&unit(), "k2", 10, None, Answer::Generation(Ok(output("```python\nreturn 1\n```"))));
+        rows.push(&unit(), "k3", 10, None, Answer::Generation(Ok(cut("\"\"\"Returns the one, which", FinishReason::Context))));
+        rows.push(&unit(), "k4", 10, None, Answer::Generation(Ok(cut("\"\"\"Returns the one.\"\"\"\nreturn", FinishReason::Length))));
+        let batch = rows.finish().unwrap();
+        let column = |name: &str| batch.column_by_name(name).unwrap().as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>();
+        assert_eq!(column("text"), [Some("\"\"\"Returns the one.\"\"\"".to_string()), None, None, Some("\"\"\"Returns the one.\"\"\"\nreturn".to_string())]);
+        let parse_error = column("parse_error");
+        assert_eq!(parse_error[1].as_deref(), Some("the answer's first line is code, not a sentence"));
+        assert!(parse_error[2].as_deref().is_some_and(|why| why.contains("cut off")), "{parse_error:?}");
+        assert_eq!((&parse_error[0], &parse_error[3]), (&None, &None), "a whole comment, then whatever the limit cut");
+        assert_eq!(column("raw")[1].as_deref(), Some("```python\nreturn 1\n```"), "the answer is kept raw");
+        assert_eq!(column("finish_reason")[2].as_deref(), Some("context"));
     }
 
     #[test]
