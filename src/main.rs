@@ -544,6 +544,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 out!("system: {system}\nuser:")?;
             }
             out!("{}", p.text.as_deref().unwrap_or_default())?;
+            if let Some(opening) = &p.answer_opening {
+                out!("assistant (begun for the model): {opening}")?;
+            }
         }
         return Ok(());
     }
@@ -936,6 +939,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         ignore_eos: false,
         json_schema,
         answer_end: None,
+        answer_opening: String::new(),
     };
     let out = model.generate_with(&prompt, params, args.attention)?;
     if args.ids {

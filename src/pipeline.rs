@@ -212,6 +212,11 @@ pub struct GenerateTask {
     /// [`crate::tasks::house`]), default true. False asks for the language's convention
     /// alone; a table chooses the style of the languages it names.
     pub house_style: Option<HouseStyleSetting>,
+    /// Docs only: begin each answer with the opening of the comment asked for (`///`,
+    /// `"""`, `/**`), written after the prompt for the model to go on from, so that it
+    /// writes the comment rather than the code again (default true). False leaves the
+    /// whole answer to the model: for a `template` that asks for something else.
+    pub open_comment: Option<bool>,
 }
 
 /// `[tasks.docs] house_style`.
@@ -245,6 +250,7 @@ impl GenerateTask {
             ignore_eos: false,
             json_schema: None,
             answer_end: None,
+            answer_opening: String::new(),
         }
     }
 
@@ -401,6 +407,9 @@ impl Pipeline {
                 }
                 if name == "review" && task.house_style.is_some() {
                     return Err("[tasks.review] house_style: only the docs task reads it".into());
+                }
+                if name == "review" && task.open_comment.is_some() {
+                    return Err("[tasks.review] open_comment: only the docs task reads it".into());
                 }
             }
         }

@@ -18,7 +18,7 @@ use arrow_schema::SchemaRef;
 use candle_core::DType;
 use serde::Serialize;
 
-use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, LoadOptions, Message, Model, ModelSource, Placement, Pooling, Precision, PromptFormat, Request, Requantize, SamplingParams};
+use crate::engine::{AttentionBackend, BatchConfig, BatchEngine, ChatTemplate, LoadOptions, Message, Model, ModelSource, Placement, Pooling, Precision, PromptFormat, Request, Requantize, SamplingParams, Tokenizer};
 use crate::job::{self, to_json, WalkSummary};
 use crate::pipeline::{EmbedTask, GenerateTask, Pipeline};
 use crate::shard::{self, Shard};
@@ -592,7 +592,7 @@ fn weight_format(pipeline: &Pipeline) -> Result<(Requantize, Precision)> {
 fn generation_identity(pipeline: &Pipeline, task: TaskKind, spec: &GenerateTask, models: &mut Models, house_styles: &Arc<HouseStyles>) -> Result<(GenerationPlan, TaskIdentity)> {
     let plan = GenerationPlan::new(task, spec, house_styles)?;
     let model_source = spec.model.as_deref().unwrap_or(&pipeline.model.source);
-    let mut identity = TaskIdentity::new(task, model_source, models, format!("{}\n\n{}", plan.system, plan.template_source), to_json(&plan.params))?;
+    let mut identity = TaskIdentity::new(task, model_source, models, plan.prompt_identity(), to_json(&plan.params))?;
     identity.house_styles = plan.house_styles.is_some();
     Ok((plan, identity))
 }
@@ -660,6 +660,9 @@ pub struct PromptPreview {
     pub system: Option<String>,
     /// The user message (docs, review) or the text embedded (embed).
     pub text: Option<String>,
+    /// What the answer begins with, written after the messages for the model to go on
+    /// from (docs: the comment's opening).
+    pub answer_opening: Option<String>,
     /// The tokens the model reads: the messages through its chat template, or the text
     /// embedded.
     pub prompt_tokens: Option<usize>,
@@ -673,9 +676,9 @@ impl PromptPreview {
     /// What `task` gives `unit`: its system message, if it has one, and its text; or why
     /// it passes the unit over.
     fn of(task: TaskKind, unit: &UnitRow, given: std::result::Result<Given, PassedOver>) -> PromptPreview {
-        let (passed_over, system, text, prompt_tokens, max_context, max_new_tokens) = match given {
-            Ok(Given { system, text, tokens, max_context, max_new_tokens }) => (None, system, Some(text), Some(tokens), Some(max_context), max_new_tokens),
-            Err(why) => (Some(why.to_string()), None, None, None, None, None),
+        let (passed_over, system, text, answer_opening, prompt_tokens, max_context, max_new_tokens) = match given {
+            Ok(Given { system, text, opening, tokens, max_context, max_new_tokens }) => (None, system, Some(text), opening, Some(tokens), Some(max_context), max_new_tokens),
+            Err(why) => (Some(why.to_string()), None, None, None, None, None, None),
         };
         PromptPreview {
             task: task.name().to_string(),
@@ -688,6 +691,7 @@ impl PromptPreview {
             passed_over,
             system,
             text,
+            answer_opening,
             prompt_tokens,
             max_context,
             max_new_tokens,
@@ -708,6 +712,7 @@ impl PromptPreview {
 struct Given {
     system: Option<String>,
     text: String,
+    opening: Option<String>,
     tokens: usize,
     max_context: usize,
     max_new_tokens: Option<usize>,
@@ -832,10 +837,10 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>, place: Option<&UnitPla
                 let given = match plan.passes_over(kind, language, unit.documented) {
                     Some(why) => Err(why),
                     None => {
-                        let messages = plan.messages(unit).map_err(template_error(task))?;
-                        let tokens = format.tokenizer.encode(&format.chat.render(&messages, true)?)?.len();
-                        let [system, user] = messages;
-                        Ok(Given { system: Some(system.content), text: user.content, tokens, max_context: format.max_context, max_new_tokens: Some(spec.max_new_tokens) })
+                        let [system, user] = plan.messages(unit).map_err(template_error(task))?;
+                        let tokens = plan.prompt(&format.tokenizer, &format.chat, unit).map_err(Error::Request)?.len();
+                        let opening = Some(plan.answer_opening(unit).to_string()).filter(|opening| !opening.is_empty());
+                        Ok(Given { system: Some(system.content), text: user.content, opening, tokens, max_context: format.max_context, max_new_tokens: Some(spec.max_new_tokens) })
                     }
                 };
                 prompts.push(PromptPreview::of(task, unit, given));
@@ -853,7 +858,7 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>, place: Option<&UnitPla
                 true => {
                     let text = template.render(unit, None, false).map_err(template_error(TaskKind::Embed))?;
                     let tokens = format.tokenizer.encode(&text)?.len();
-                    Ok(Given { system: None, text, tokens, max_context: format.max_context, max_new_tokens: None })
+                    Ok(Given { system: None, text, opening: None, tokens, max_context: format.max_context, max_new_tokens: None })
                 }
                 false => Err(PassedOver::SkippedKind),
             };
@@ -1049,6 +1054,8 @@ pub struct GenerationPlan {
     pub skip_documented: bool,
     /// Docs: how each repository's docs name parameters, which its prompts follow.
     house_styles: Option<Arc<HouseStyles>>,
+    /// Docs: each answer begins with the opening of the comment asked for.
+    open_comment: bool,
 }
 
 impl GenerationPlan {
@@ -1076,7 +1083,15 @@ impl GenerationPlan {
         let skip_documented = task == TaskKind::Docs && spec.skip_documented.unwrap_or(true);
         let system = spec.system.as_deref().unwrap_or(default_system).to_string();
         let house_styles = (task == TaskKind::Docs && spec.follows_house_style()).then(|| house_styles.clone());
-        Ok(GenerationPlan { task, system, template_source, template, params, skip_kinds, skip_documented, house_styles })
+        let open_comment = task == TaskKind::Docs && spec.open_comment.unwrap_or(true);
+        Ok(GenerationPlan { task, system, template_source, template, params, skip_kinds, skip_documented, house_styles, open_comment })
+    }
+
+    /// What of the prompts the task's identity holds: the system message and the
+    /// template, and whether answers are opened for the model.
+    fn prompt_identity(&self) -> String {
+        let opened = if self.open_comment { "\n\n(each answer opens with its comment's opening)" } else { "" };
+        format!("{}\n\n{}{opened}", self.system, self.template_source)
     }
 
     /// Whether the task runs on a unit of `kind` in `language`, `documented` or not in
@@ -1108,9 +1123,26 @@ impl GenerationPlan {
         Ok([Message::new("system", &self.system), Message::new("user", user)])
     }
 
-    /// The chat prompt's token ids for `unit`.
-    pub fn prompt(&self, model: &Model, unit: &UnitRow) -> std::result::Result<Vec<u32>, String> {
-        model.chat_prompt(&self.messages(unit)?).map_err(|e| e.to_string())
+    /// What `unit`'s answer begins with, written after its prompt: the opening of the
+    /// comment asked for (docs, unless `open_comment = false`), else nothing.
+    pub fn answer_opening(&self, unit: &UnitRow) -> &'static str {
+        match self.open_comment {
+            true => docs::comment_syntax(&unit.language, &unit.kind).map_or("", docs::DocSyntax::opening),
+            false => "",
+        }
+    }
+
+    /// The prompt's token ids for `unit`: its messages through `chat`, then its
+    /// answer's opening.
+    pub fn prompt(&self, tokenizer: &Tokenizer, chat: &ChatTemplate, unit: &UnitRow) -> std::result::Result<Vec<u32>, String> {
+        let text = chat.render(&self.messages(unit)?, true).map_err(|e| e.to_string())? + self.answer_opening(unit);
+        tokenizer.encode(&text).map_err(|e| e.to_string())
+    }
+
+    /// The engine request `id` for `unit` to `model`.
+    pub fn request(&self, id: u64, model: &Model, unit: &UnitRow) -> std::result::Result<Request, String> {
+        let prompt = self.prompt(&model.tokenizer, &model.chat, unit)?;
+        Ok(Request { id, prompt, params: SamplingParams { answer_opening: self.answer_opening(unit).to_string(), ..self.params.clone() } })
     }
 }
 
@@ -1190,12 +1222,12 @@ impl Backend for Generator<'_> {
 
     fn submit(&mut self, job: usize) -> Option<Finished> {
         let p = self.prompts;
-        let tokens = match p.units.get(job).map_err(|e| e.to_string()).and_then(|unit| p.plan.prompt(self.model, &unit)) {
-            Ok(tokens) => tokens,
+        let request = match p.units.get(job).map_err(|e| e.to_string()).and_then(|unit| p.plan.request(job as u64, self.model, &unit)) {
+            Ok(request) => request,
             Err(e) => return Some(Finished { tokens_in: 0, energy_j: None, answer: Answer::Generation(Err(e)) }),
         };
-        let n = tokens.len();
-        match self.engine.submit(Request { id: job as u64, prompt: tokens, params: p.plan.params.clone() }) {
+        let n = request.prompt.len();
+        match self.engine.submit(request) {
             Some(failed) => Some(Finished { tokens_in: n, energy_j: None, answer: Answer::Generation(failed.result) }),
             None => {
                 self.prompt_tokens.insert(job as u64, n);

@@ -498,10 +498,23 @@ fn a_tasks_answer_end_stops_generation_where_it_reads_the_answer_as_complete() {
         answer_end: Some(AnswerEnd { name: "first line", find: |text| text.find('\n').map(|at| at + 1) }),
         ..Default::default()
     };
-    let ended = model.generate(&prompt, params).unwrap();
+    let ended = model.generate(&prompt, params.clone()).unwrap();
     assert_eq!(ended.text, free.text[..first_line]);
     assert_eq!(ended.finish, FinishReason::Stop);
     assert!(ended.tokens.len() < free.tokens.len() && free.tokens.starts_with(&ended.tokens), "{} tokens", ended.tokens.len());
+
+    // An answer opened at the end of the prompt: its text begins with the opening, and
+    // its end is looked for from there on.
+    let messages = [Message::new("user", "Write a Python function that checks whether a number is prime.")];
+    let opened = |opening: &str| {
+        let prompt = model.tokenizer.encode(&(model.chat.render(&messages, true).unwrap() + opening)).unwrap();
+        model.generate(&prompt, SamplingParams { answer_opening: opening.to_string(), ..params.clone() }).unwrap()
+    };
+    let line = opened("def is_prime");
+    assert!(line.text.starts_with("def is_prime") && line.text.ends_with('\n') && line.text.matches('\n').count() == 1, "{:?}", line.text);
+    assert_eq!(line.finish, FinishReason::Stop);
+    let whole = opened("Sure:\n");
+    assert_eq!((whole.text.as_str(), whole.tokens.len(), whole.finish), ("Sure:\n", 1, FinishReason::Stop), "the opening's own line is the answer");
 }
 
 // ---- bad input ----------------------------------------------------------------

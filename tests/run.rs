@@ -841,6 +841,7 @@ fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
         assert!(prompt.contains("def scale(x, by):\n    return x * by"), "{prompt}");
     }
     assert!(shown.contains(" tokens of a 4096-token context) ──\npython lib.py\ndef scale(x, by):"), "{shown}");
+    assert_eq!(shown.matches("\nassistant (begun for the model): \"\"\"\n").count(), 1, "docs only: {shown}");
     assert!(!shown.contains("def add"), "only the innermost unit holding the line, not the file's outline: {shown}");
 
     // A method is shown at the margin with its nesting as written, not with its body
@@ -863,6 +864,8 @@ fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
     assert_eq!(prompts.iter().map(|p| p["task"].as_str().unwrap()).collect::<Vec<_>>(), ["docs", "review", "embed"]);
     assert!(prompts.iter().all(|p| p["name"] == "scale" && p["passed_over"].is_null() && p["text"].as_str().unwrap().contains("return x * by")));
     assert!(prompts[2]["system"].is_null() && prompts[0]["system"].is_string());
+    // A docs answer is begun with the comment's opening, which the prompt ends with.
+    assert_eq!(prompts.iter().map(|p| p["answer_opening"].as_str()).collect::<Vec<_>>(), [Some("\"\"\""), None, None]);
     assert!(prompts.iter().all(|p| p["prompt_tokens"].as_u64().unwrap() > 0 && p["max_context"].as_u64().unwrap() > 0));
 
     // A place no unit is at is an error naming it.
@@ -891,6 +894,16 @@ fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
     let room = format!(" ({docs_tokens} tokens of a 4096-token context: room for {} of its answer's max_new_tokens = 4000, so a longer answer is cut off) ──", 4096 - docs_tokens);
     assert!(shown.contains(&format!("── docs of repo/lib.py:9-10 function scale{room}")), "{shown}");
     assert_eq!(shown.matches("room for").count(), 1, "review's two tokens fit: {shown}");
+
+    // Each docs answer begins with its opening; not opened, every docs unit runs again.
+    let docs = read_folder(&tmp.path().join("out").join("docs"));
+    let raw = strings(&docs, "raw");
+    assert!(!raw.is_empty() && raw.iter().all(|raw| raw.as_deref().is_some_and(|raw| raw.starts_with("\"\"\""))), "{raw:?}");
+    std::fs::write(&pipeline, pipeline_text.replacen("[tasks.docs]\n", "[tasks.docs]\nopen_comment = false\n", 1)).unwrap();
+    let (ok, shown, err) = dry_run(&["--json"]);
+    assert!(ok, "{err}");
+    let docs_task = shown.lines().find(|line| line.contains(r#""task":"docs""#)).unwrap();
+    assert!(docs_task.contains(&format!(r#""carried":0,"run":{}"#, raw.len())), "{docs_task}");
 }
 
 #[test]
@@ -973,6 +986,9 @@ fn bad_pipelines_are_refused_with_the_file_and_the_key() {
     std::fs::write(&pipeline, "[source]\nrepos = [\"r\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"o\"\n[tasks.review]\nhouse_style = false\n").unwrap();
     let stderr = String::from_utf8_lossy(&hearth(&["run", pipeline.to_str().unwrap()]).stderr).into_owned();
     assert!(stderr.contains("[tasks.review] house_style: only the docs task reads it"), "{stderr}");
+    std::fs::write(&pipeline, "[source]\nrepos = [\"r\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"o\"\n[tasks.review]\nopen_comment = true\n").unwrap();
+    let stderr = String::from_utf8_lossy(&hearth(&["run", pipeline.to_str().unwrap()]).stderr).into_owned();
+    assert!(stderr.contains("[tasks.review] open_comment: only the docs task reads it"), "{stderr}");
 }
 
 /// A pipeline over the sample datasets with the random tiny model: all three tasks,

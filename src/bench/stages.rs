@@ -7,7 +7,7 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 
 use super::{BenchResult, Better};
-use crate::engine::{BatchConfig, BatchEngine, LoadOptions, Model, ModelSource, Request};
+use crate::engine::{BatchConfig, BatchEngine, LoadOptions, Model, ModelSource};
 use crate::job::{self, WalkInput};
 use crate::pipeline::{Overrides, Pipeline};
 use crate::run::{self, GenerationPlan, RunOptions, RunProgress};
@@ -88,7 +88,7 @@ pub fn pipeline(model: &str, devices: &str, requantize: &str) -> Result<BenchRes
     let requests = units
         .iter()
         .enumerate()
-        .map(|(i, unit)| Ok(Request { id: i as u64, prompt: plan.prompt(&loaded, unit).map_err(Error::Request)?, params: plan.params.clone() }))
+        .map(|(i, unit)| plan.request(i as u64, &loaded, unit).map_err(Error::Request))
         .collect::<Result<Vec<_>>>()?;
     let mut engine = BatchEngine::new(&loaded, BatchConfig::sized(&loaded, pipeline.engine))?;
     let started = Instant::now();

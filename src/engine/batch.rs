@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::blocks::BlockAllocator;
 use super::constraint::{Allowed, Constraint};
 use super::kv::{AttentionBackend, PagedKvCache};
-use super::sampler::{answer_cut, FinishReason, Sampler, SamplingParams};
+use super::sampler::{answer_cut, answer_text, FinishReason, Sampler, SamplingParams};
 use super::scheduler::{Schedule, ScheduledChunk, Scheduler, SchedulerConfig};
 use super::step::{SeqChunk, SeqId};
 use super::{DeviceFacts, Model, ModelConfig};
@@ -244,7 +244,8 @@ pub struct Request {
 pub struct Output {
     /// Generated token ids (EOS excluded).
     pub tokens: Vec<u32>,
-    /// Generated text, cut before a stop string.
+    /// The answer's text: its opening (`SamplingParams::answer_opening`), then the
+    /// generated text, cut before a stop string.
     pub text: String,
     /// Why it ended.
     pub finish: FinishReason,
@@ -491,7 +492,7 @@ impl<'m> BatchEngine<'m> {
                     // Nothing but end-of-sequence may follow: end now, not a step later.
                     Some(FinishReason::Eos)
                 } else if (!params.stop.is_empty() || params.answer_end.is_some())
-                    && answer_cut(&self.model.tokenizer.decode(&live.generated), params).is_some()
+                    && answer_cut(&answer_text(&self.model.tokenizer.decode(&live.generated), params), params).is_some()
                 {
                     Some(FinishReason::Stop)
                 } else if live.generated.len() >= params.max_new_tokens {
@@ -551,7 +552,7 @@ impl<'m> BatchEngine<'m> {
     }
 
     fn completion(&self, id: SeqId, live: Live, finish: FinishReason) -> Completion {
-        let mut text = self.model.tokenizer.decode(&live.generated);
+        let mut text = answer_text(&self.model.tokenizer.decode(&live.generated), live.sampler.params());
         if let Some(cut) = answer_cut(&text, live.sampler.params()) {
             text.truncate(cut);
         }

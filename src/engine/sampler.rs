@@ -32,6 +32,12 @@ pub struct SamplingParams {
     /// it is no part of a cache key (the parsed answer does not change).
     #[serde(skip)]
     pub answer_end: Option<AnswerEnd>,
+    /// The start of the answer, written at the end of the prompt for the model to go on
+    /// from (a task's way to have a comment begun rather than code): the answer's text
+    /// begins with it, and its end and stop strings are looked for from it on. Not
+    /// serialised: the task that writes it records it in its prompt's identity.
+    #[serde(skip)]
+    pub answer_opening: String,
 }
 
 impl Default for SamplingParams {
@@ -46,6 +52,7 @@ impl Default for SamplingParams {
             ignore_eos: false,
             json_schema: None,
             answer_end: None,
+            answer_opening: String::new(),
         }
     }
 }
@@ -202,8 +209,13 @@ pub fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
     stops.iter().filter_map(|s| text.find(s.as_str())).min()
 }
 
-/// Where generated `text` ends under `params`: its first stop string, or where the
-/// task's [`AnswerEnd`] reads it as complete, whichever comes first.
+/// The answer so far: its opening, then the `generated` text.
+pub fn answer_text(generated: &str, params: &SamplingParams) -> String {
+    format!("{}{generated}", params.answer_opening)
+}
+
+/// Where an answer's `text` ([`answer_text`]) ends under `params`: its first stop
+/// string, or where the task's [`AnswerEnd`] reads it as complete, whichever comes first.
 pub fn answer_cut(text: &str, params: &SamplingParams) -> Option<usize> {
     let end = params.answer_end.and_then(|end| (end.find)(text));
     find_stop(text, &params.stop).into_iter().chain(end).min()

@@ -32,7 +32,7 @@ pub use git::head_commit;
 pub(crate) use header::{can_hold_header, is_line_comment, only_comments};
 pub use conventions::{names_parameters, DocConventions, Tally, DOC_CONVENTIONS_KEY, MIN_DOCUMENTED};
 pub use stale::ParamConvention;
-pub(crate) use stale::{parameter_convention, stale_doc};
+pub(crate) use stale::{parameter_convention, quoted, stale_doc, undeclared_parameters};
 pub use language::Language;
 pub use notebook::{is_notebook, NOT_PATCHED};
 pub use split::Splitter;

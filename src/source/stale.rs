@@ -28,8 +28,16 @@ use super::language::Language;
 /// the function's code without its doc). `None` when the doc names no such parameter,
 /// or when the function may take parameters it does not spell.
 pub(crate) fn stale_doc(language: Language, doc: &str, signature: &str, code: &str) -> Option<String> {
+    let gone = undeclared_parameters(language, doc, signature, code);
+    (!gone.is_empty()).then(|| format!("its doc names parameters its code does not have: {}", quoted(&gone)))
+}
+
+/// The names `doc` documents as parameters that are no word of `signature` (as
+/// [`stale_doc`] reads them), in order; none when the function may take parameters it
+/// does not spell.
+pub(crate) fn undeclared_parameters(language: Language, doc: &str, signature: &str, code: &str) -> Vec<String> {
     if takes_unnamed(language, signature, code) {
-        return None;
+        return Vec::new();
     }
     // PowerShell declares parameters in the body (`param(...)`).
     let words = words(if language == Language::PowerShell { code } else { signature });
@@ -39,11 +47,12 @@ pub(crate) fn stale_doc(language: Language, doc: &str, signature: &str, code: &s
             gone.push(name);
         }
     }
-    if gone.is_empty() {
-        return None;
-    }
-    let names: Vec<String> = gone.iter().map(|name| format!("`{name}`")).collect();
-    Some(format!("its doc names parameters its code does not have: {}", names.join(", ")))
+    gone
+}
+
+/// `names` as a list of code spans: "`a`, `b`".
+pub(crate) fn quoted(names: &[String]) -> String {
+    names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// Whether a function may take parameters its signature does not name one by one:

@@ -1,7 +1,8 @@
 //! The docs task: a documentation comment per unit, in its language's own convention.
 
 use crate::engine::AnswerEnd;
-use crate::source::{can_hold_header, Language, UnitKind};
+use crate::source::{can_hold_header, quoted, undeclared_parameters, Language, UnitKind};
+use crate::tasks::UnitRow;
 
 /// Unit kinds the docs task leaves alone unless `[tasks.docs] skip_kinds` says
 /// otherwise: top-level code (imports, constants, statements) has no definition a
@@ -129,6 +130,22 @@ pub enum DocSyntax {
 }
 
 impl DocSyntax {
+    /// How a comment of this syntax begins: what a docs answer is opened with, at the
+    /// end of its prompt, so that a model goes on with the comment instead of writing
+    /// the code again (which small models do for most units otherwise). C#'s `<summary>`
+    /// is left to the model, which may write it on the line or below.
+    pub fn opening(self) -> &'static str {
+        match self {
+            DocSyntax::Lines(marker) => marker,
+            DocSyntax::XmlLines => "///",
+            DocSyntax::Haddock => "-- |",
+            DocSyntax::Block | DocSyntax::FileBlock => "/**",
+            DocSyntax::Docstring | DocSyntax::JuliaDoc => HEREDOC,
+            DocSyntax::ElixirDoc => "@doc \"\"\"",
+            DocSyntax::PowerShellHelp => "<#",
+        }
+    }
+
     /// `prose` as a comment of this syntax, each line indented by `indent` and ended by
     /// `eol`. Refused when the prose would end the comment early (a `*/` in a block).
     pub fn render(self, prose: &[String], indent: &str, eol: &str) -> Result<String, String> {
@@ -284,7 +301,9 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
         return Err("the answer has no text once its comment syntax is taken away".into());
     };
     let prose = body[start..=end].to_vec();
-    if let Some(why) = not_a_sentence(&prose[0]) {
+    // C#'s summary is the line after its `<summary>` tag.
+    let first_words = prose.iter().map(|line| without_xml_tags(line)).find(|line| !line.trim().is_empty()).unwrap_or_default();
+    if let Some(why) = not_a_sentence(&first_words) {
         return Err(format!("the answer's first line is {why}"));
     }
     // "The documentation for the `WalkDir` function is:", and nothing after it.
@@ -488,6 +507,26 @@ fn docstring_of_definition(lines: &[&str], name: &str) -> Option<String> {
     (quoted <= 8 && lines[signature_ends].trim_end().ends_with(':')).then(|| lines[quoted..].join("\n"))
 }
 
+/// `line` without its XML tags (`<summary>`, `<see cref="T"/>`).
+fn without_xml_tags(line: &str) -> String {
+    let mut text = String::new();
+    let mut rest = line;
+    while let Some(open) = rest.find('<') {
+        let Some(close) = rest[open..].find('>') else { break };
+        let tag = &rest[open + 1..open + close];
+        // `a < b`, `Vec<T>`: only what reads as a tag is one.
+        if !tag.trim_start_matches('/').starts_with(|c: char| c.is_ascii_lowercase()) || tag.contains(['<', '(']) {
+            text.push_str(&rest[..open + 1]);
+            rest = &rest[open + 1..];
+            continue;
+        }
+        text.push_str(&rest[..open]);
+        rest = &rest[open + close + 1..];
+    }
+    text.push_str(rest);
+    text
+}
+
 /// Why a comment's summary line is no sentence, when it is not one: it must be three
 /// words or more, and not code. Small models often answer a docs prompt with code (a
 /// `#define`, the class again), and a comment made of that documents nothing.
@@ -545,6 +584,22 @@ pub fn parse(answer: &str, name: Option<&str>, cut_off: bool) -> Result<String, 
     }
     comment_prose(text, name, cut_off)?;
     Ok(text.to_string())
+}
+
+/// The comment out of the model's answer about `unit`, as [`parse`] reads it, unless it
+/// documents parameters that are no word of the unit's code: a doc wrong from the
+/// start, which the walk would find stale once the patch put it in the source.
+/// `cut_off` as for [`parse`].
+pub fn parse_about(answer: &str, unit: &UnitRow, cut_off: bool) -> Result<String, String> {
+    let text = parse(answer, unit.name.as_deref(), cut_off)?;
+    let Some(language) = Language::from_name(&unit.language) else { return Ok(text) };
+    // The whole unit stands in for the signature, as in the patch: the answer is held to
+    // the code, not to a parse of it.
+    let made_up = undeclared_parameters(language, &text, &unit.content, &unit.content);
+    match made_up.is_empty() {
+        true => Ok(text),
+        false => Err(format!("the answer names parameters the code does not have: {}", quoted(&made_up))),
+    }
 }
 
 /// The inside of a ```lang … ``` fence when the whole text is one.
@@ -705,6 +760,8 @@ mod tests {
         assert_eq!(reason("/// Ok"), "the answer's first line is not a sentence (under three words)");
         assert!(reason("/// Sets the flag on the device.\n/// x = 1;\n/// y = 2;\n/// }").contains("mostly code (3 of 4 lines)"));
         assert!(reason("/**\n *\n */").contains("no text"));
+        assert!(prose("/// <summary>\n/// Adds two numbers, <see cref=\"int\"/> each.\n/// </summary>").is_ok(), "C#'s summary is under its tag");
+        assert!(reason("/// <summary>\n/// </summary>").contains("not a sentence"));
         assert_eq!(reason("/// The documentation for the `WalkDir` function is:\nimpl DirEntry {"), "the answer ends with a colon, before what it introduces");
         assert_eq!(reason("\"\"\"Loads the file.\n\n    Returns:\n    \"\"\""), "the answer ends with a colon, before what it introduces");
         assert!(reason("/* Adds the numbers, never closed").contains("not closed"));

@@ -328,7 +328,7 @@ impl RowsBuilder {
     /// it does not parse, a null and the reason.
     fn append_parsed(&mut self, unit: &UnitRow, output: &Output) -> std::result::Result<(), String> {
         let parsed = match self.task {
-            TaskKind::Docs => docs::parse(&output.text, unit.name.as_deref(), output.finish.cut_short()).map(|text| self.text.append_value(text)),
+            TaskKind::Docs => docs::parse_about(&output.text, unit, output.finish.cut_short()).map(|text| self.text.append_value(text)),
             _ => review::parse(&output.text).map(|findings| self.append_findings(&findings)),
         };
         if parsed.is_err() {
@@ -469,15 +469,17 @@ mod tests {
         rows.push(&unit(), "k2", 10, None, Answer::Generation(Ok(output("```python\nreturn 1\n```"))));
         rows.push(&unit(), "k3", 10, None, Answer::Generation(Ok(cut("\"\"\"Returns the one, which", FinishReason::Context))));
         rows.push(&unit(), "k4", 10, None, Answer::Generation(Ok(cut("\"\"\"Returns the one.\"\"\"\nreturn", FinishReason::Length))));
+        rows.push(&unit(), "k5", 10, None, Answer::Generation(Ok(output("\"\"\"Returns the one.\n\nArgs:\n    count: how many\n\"\"\""))));
         let batch = rows.finish().unwrap();
         let column = |name: &str| batch.column_by_name(name).unwrap().as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>();
-        assert_eq!(column("text"), [Some("\"\"\"Returns the one.\"\"\"".to_string()), None, None, Some("\"\"\"Returns the one.\"\"\"\nreturn".to_string())]);
+        assert_eq!(column("text"), [Some("\"\"\"Returns the one.\"\"\"".to_string()), None, None, Some("\"\"\"Returns the one.\"\"\"\nreturn".to_string()), None]);
         let parse_error = column("parse_error");
         assert_eq!(parse_error[1].as_deref(), Some("the answer's first line is code, not a sentence"));
         assert!(parse_error[2].as_deref().is_some_and(|why| why.contains("cut off")), "{parse_error:?}");
         assert_eq!((&parse_error[0], &parse_error[3]), (&None, &None), "a whole comment, then whatever the limit cut");
         assert_eq!(column("raw")[1].as_deref(), Some("```python\nreturn 1\n```"), "the answer is kept raw");
         assert_eq!(column("finish_reason")[2].as_deref(), Some("context"));
+        assert_eq!(parse_error[4].as_deref(), Some("the answer names parameters the code does not have: `count`"), "`f` takes none");
     }
 
     #[test]
