@@ -189,9 +189,10 @@ fn comment_lines(language: Language, unit: &Unit, answer: &DocText, text: &str) 
         return Err("the answer repeats lines of the code".into());
     }
     let comment = syntax.render(&prose, indent, "\n")?;
-    // An answer in place of a stale doc must not be stale itself.
+    // No answer may be stale from the start: not one in place of a stale doc, nor one
+    // written before the docs task held answers to the signature (as the walk will).
     let code = code.join("\n");
-    if unit.stale_doc.is_some() && stale_doc(language, &comment, &code, &code).is_some() {
+    if stale_doc(language, &comment, unit.signature.as_deref().unwrap_or(&code), &code).is_some() {
         return Err("the answer names parameters the code does not have".into());
     }
     Ok((line, replaces, comment))

@@ -292,6 +292,7 @@ mod tests {
                 content: "def f():\n    return 1".into(),
                 documented: false,
                 stale_doc: None,
+                signature: None,
             };
             let output = Output {
                 tokens: vec![1],

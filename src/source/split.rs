@@ -117,7 +117,7 @@ impl Splitter {
                 Some(doc) => DocSite::Documented(shift(doc)),
                 None => doc_site_above(text, lines, region.start + piece.start),
             };
-            Span { kind: piece.kind, name: piece.name, parent: piece.owner, range: shift(piece.range), elisions: Vec::new(), doc_site: Some(doc_site), stale_doc: None, c_function: None }
+            Span { kind: piece.kind, name: piece.name, parent: piece.owner, range: shift(piece.range), elisions: Vec::new(), doc_site: Some(doc_site), stale_doc: None, signature: None, c_function: None }
         });
         spans.collect()
     }
@@ -208,7 +208,7 @@ impl Splitter {
     /// their bodies elided, then each definition, the container its parent.
     fn markup(&mut self, kind: UnitKind, name: &str, no_doc_place: &'static str, text: &str, lines: &LineIndex) -> Vec<Span> {
         let doc_site = Some(DocSite::NoPlace(no_doc_place));
-        let mut spans = vec![Span { kind, name: Some(name.to_string()), parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site, stale_doc: None, c_function: None }];
+        let mut spans = vec![Span { kind, name: Some(name.to_string()), parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site, stale_doc: None, signature: None, c_function: None }];
         let mut elisions = Vec::new();
         for (script, language) in self.scripts(text) {
             let Some(tree) = self.parse_region(language, text, script, lines) else { continue };
@@ -333,17 +333,19 @@ struct Span {
     doc_site: Option<DocSite>,
     /// Why the doc it has no longer describes it (see [`stale_doc`]).
     stale_doc: Option<String>,
+    /// A function's code before its body ([`Unit::signature`]).
+    signature: Option<String>,
     /// For a C/C++ function: its parameter list, and whether it is only declared here.
     c_function: Option<(String, bool)>,
 }
 
 impl Span {
     fn whole(kind: UnitKind, text: &str) -> Span {
-        Span { kind, name: None, parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site: None, stale_doc: None, c_function: None }
+        Span { kind, name: None, parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site: None, stale_doc: None, signature: None, c_function: None }
     }
 
     fn code(range: Range<usize>) -> Span {
-        Span { kind: UnitKind::Code, name: None, parent: None, range, elisions: Vec::new(), doc_site: None, stale_doc: None, c_function: None }
+        Span { kind: UnitKind::Code, name: None, parent: None, range, elisions: Vec::new(), doc_site: None, stale_doc: None, signature: None, c_function: None }
     }
 
     fn into_units(self, src: &str, lines: &LineIndex, budget: usize) -> Vec<Unit> {
@@ -391,6 +393,7 @@ impl Span {
                         _ => None,
                     },
                     stale_doc: self.stale_doc.clone(),
+                    signature: self.signature.clone(),
                     language: None,
                 }
             })
@@ -670,10 +673,11 @@ impl<'s> TreeWalker<'s> {
             (DocSite::Documented(doc), UnitKind::Function | UnitKind::Method) => self.stale_doc(node, &range, doc, body.as_ref()),
             _ => None,
         };
+        let signature = matches!(item.kind, UnitKind::Function | UnitKind::Method).then(|| self.signature(node, body.as_ref())).flatten().map(str::to_string);
         let doc_site = (!code).then_some(doc_site);
         let index = (!code || top_level).then(|| {
             let c_function = grammar::c_parameters(self.language, node, self.src).map(|parameters| (parameters, body.is_none()));
-            self.spans.push(Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range, elisions: Vec::new(), doc_site, stale_doc, c_function });
+            self.spans.push(Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range, elisions: Vec::new(), doc_site, stale_doc, signature, c_function });
             self.spans.len() - 1
         });
         if let Some(members) = item.members {
@@ -708,8 +712,19 @@ impl<'s> TreeWalker<'s> {
             return None;
         }
         let code = [range.start..doc.start.clamp(range.start, range.end), doc.end.clamp(range.start, range.end)..range.end].map(|part| &self.src[part]).concat();
-        let signature = body.map_or(code.as_str(), |body| &self.src[node.start_byte()..body.start.clamp(node.start_byte(), node.end_byte())]);
+        let signature = self.signature(node, body).unwrap_or(&code);
         stale_doc(self.language, &doc_text(self.src, doc.clone()), signature, &code)
+    }
+
+    /// The code of the function `node` before its `body`: its name, parameters and
+    /// types, by which a doc's parameter names are judged. `None` without a body (a
+    /// declaration is all signature) and for C's unnamed parameters, which no doc's
+    /// names can be held to.
+    fn signature(&self, node: Node<'_>, body: Option<&Range<usize>>) -> Option<&'s str> {
+        if grammar::c_unnamed_parameters(self.language, node) {
+            return None;
+        }
+        body.map(|body| &self.src[node.start_byte()..body.start.clamp(node.start_byte(), node.end_byte())])
     }
 
     /// Top-level code between definitions; nothing when it is only comments (or tags).
@@ -795,7 +810,7 @@ fn as_whole_file(language: Language, text: &str, spans: Vec<Span>, outline: Opti
             let above = lines.line_of(first_definition) as usize - 1;
             let doc_site = Some(header_site(language, text, Some(above)));
             let elisions = keeping_inner_docs(outline.elisions, &spans, text);
-            let outline = Span { kind: UnitKind::Outline, name: None, parent: None, range: 0..text.len(), elisions, doc_site, stale_doc: None, c_function: None };
+            let outline = Span { kind: UnitKind::Outline, name: None, parent: None, range: 0..text.len(), elisions, doc_site, stale_doc: None, signature: None, c_function: None };
             std::iter::once(outline).chain(spans).collect()
         }
         _ => spans,
@@ -934,6 +949,20 @@ mod tests {
 
     fn with_outline(language: Language, text: &str) -> Vec<Unit> {
         Splitter::new(64 * 1024).split(language, "src/file", text)
+    }
+
+    #[test]
+    fn a_function_carries_its_signature_the_code_before_its_body() {
+        let signatures = |language: Language, text: &str| -> Vec<(Option<String>, Option<String>)> {
+            let units = without_outline(with_outline(language, text));
+            units.into_iter().map(|u| (u.name, u.signature.map(|s| s.trim_end().to_string()))).collect()
+        };
+        let python = "class A:\n    def f(self, a,\n          b=1):\n        '''Adds.'''\n        count = a\n        return count\n";
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(signatures(Language::Python, python), [(some("A"), None), (some("f"), some("def f(self, a,\n          b=1):"))]);
+        assert_eq!(signatures(Language::Rust, "/// Doubles.\nfn g(x: u32) -> u32 {\n    x * 2\n}\n"), [(some("g"), some("fn g(x: u32) -> u32"))]);
+        // A prototype is all signature; C's unnamed parameters hold no names to judge by.
+        assert_eq!(signatures(Language::C, "int h(int, char *);\nint k(int n) { return n; }\n"), [(some("h"), None), (some("k"), some("int k(int n)"))]);
     }
 
     fn summary(units: &[Unit]) -> Vec<String> {

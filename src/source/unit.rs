@@ -152,6 +152,11 @@ pub struct Unit {
     /// not have. Docs run on such a unit as on an undocumented one, and the patch
     /// replaces the doc.
     pub stale_doc: Option<String>,
+    /// A function's or method's code before its body (its name, parameters, types): what
+    /// a doc's parameter names are held to, the source's ([`Unit::stale_doc`]) or a
+    /// model's. `None` for other units, for declarations without a body and for C's
+    /// unnamed parameters.
+    pub signature: Option<String>,
     /// Set where the unit is in another language than its file: a notebook cell under
     /// a cell magic (`%%bash`, `%%sql`).
     pub language: Option<Language>,
@@ -194,6 +199,7 @@ pub enum DocSite {
 /// | doc | utf8? | the doc comment the source has already ([`DocSite::Documented`]) |
 /// | stale_doc | utf8? | why that doc no longer describes the unit ([`Unit::stale_doc`]) |
 /// | indent | utf8? | what puts content at the margin as written ([`at_margin`]) |
+/// | signature | utf8? | a function's code before its body ([`Unit::signature`]) |
 /// | bytes | u32 | length of content |
 /// | content_hash | utf8 | blake3 of content, hex |
 /// | content | utf8 | the code, as sliced from the file |
@@ -217,6 +223,7 @@ pub fn unit_schema() -> SchemaRef {
             Field::new("doc", DataType::Utf8, true),
             Field::new("stale_doc", DataType::Utf8, true),
             Field::new("indent", DataType::Utf8, true),
+            Field::new("signature", DataType::Utf8, true),
             Field::new("bytes", DataType::UInt32, false),
             Field::new("content_hash", DataType::Utf8, false),
             Field::new("content", DataType::Utf8, false),
@@ -326,6 +333,7 @@ pub struct UnitBatchBuilder {
     doc: StringBuilder,
     stale_doc: StringBuilder,
     indent: StringBuilder,
+    signature: StringBuilder,
     bytes: UInt32Builder,
     content_hash: StringBuilder,
     content: StringBuilder,
@@ -353,6 +361,7 @@ impl Default for UnitBatchBuilder {
             doc: StringBuilder::new(),
             stale_doc: StringBuilder::new(),
             indent: StringBuilder::new(),
+            signature: StringBuilder::new(),
             bytes: UInt32Builder::new(),
             content_hash: StringBuilder::new(),
             content: StringBuilder::new(),
@@ -384,6 +393,7 @@ impl UnitBatchBuilder {
             self.doc.append_option(unit.doc.as_deref());
             self.stale_doc.append_option(unit.stale_doc.as_deref());
             self.indent.append_option(unit.indent.as_deref());
+            self.signature.append_option(unit.signature.as_deref());
             self.bytes.append_value(u32::try_from(unit.content.len()).unwrap_or(u32::MAX));
             self.content_hash.append_value(hash);
             self.content.append_value(&unit.content);
@@ -427,6 +437,7 @@ impl UnitBatchBuilder {
             Arc::new(self.doc.finish()),
             Arc::new(self.stale_doc.finish()),
             Arc::new(self.indent.finish()),
+            Arc::new(self.signature.finish()),
             Arc::new(self.bytes.finish()),
             Arc::new(self.content_hash.finish()),
             Arc::new(self.content.finish()),
@@ -529,6 +540,7 @@ mod tests {
             doc_site: None,
             doc: None,
             stale_doc: None,
+            signature: None,
             language: None,
         }
     }

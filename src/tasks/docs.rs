@@ -587,15 +587,15 @@ pub fn parse(answer: &str, name: Option<&str>, cut_off: bool) -> Result<String, 
 }
 
 /// The comment out of the model's answer about `unit`, as [`parse`] reads it, unless it
-/// documents parameters that are no word of the unit's code: a doc wrong from the
+/// documents parameters that are no word of the unit's signature: a doc wrong from the
 /// start, which the walk would find stale once the patch put it in the source.
 /// `cut_off` as for [`parse`].
 pub fn parse_about(answer: &str, unit: &UnitRow, cut_off: bool) -> Result<String, String> {
     let text = parse(answer, unit.name.as_deref(), cut_off)?;
     let Some(language) = Language::from_name(&unit.language) else { return Ok(text) };
-    // The whole unit stands in for the signature, as in the patch: the answer is held to
-    // the code, not to a parse of it.
-    let made_up = undeclared_parameters(language, &text, &unit.content, &unit.content);
+    // A unit without a signature (a class, a declaration) is held to all its code.
+    let signature = unit.signature.as_deref().unwrap_or(&unit.content);
+    let made_up = undeclared_parameters(language, &text, signature, &unit.content);
     match made_up.is_empty() {
         true => Ok(text),
         false => Err(format!("the answer names parameters the code does not have: {}", quoted(&made_up))),

@@ -425,6 +425,7 @@ mod tests {
             content: "def f():\n    return 1".into(),
             documented: false,
             stale_doc: None,
+            signature: Some("def f():".into()),
         }
     }
 
@@ -469,7 +470,9 @@ mod tests {
         rows.push(&unit(), "k2", 10, None, Answer::Generation(Ok(output("```python\nreturn 1\n```"))));
         rows.push(&unit(), "k3", 10, None, Answer::Generation(Ok(cut("\"\"\"Returns the one, which", FinishReason::Context))));
         rows.push(&unit(), "k4", 10, None, Answer::Generation(Ok(cut("\"\"\"Returns the one.\"\"\"\nreturn", FinishReason::Length))));
-        rows.push(&unit(), "k5", 10, None, Answer::Generation(Ok(output("\"\"\"Returns the one.\n\nArgs:\n    count: how many\n\"\"\""))));
+        // `count` is a word of the code, but no parameter: the signature is what counts.
+        let counts = UnitRow { content: "def f():\n    count = 1\n    return count".into(), ..unit() };
+        rows.push(&counts, "k5", 10, None, Answer::Generation(Ok(output("\"\"\"Returns the one.\n\nArgs:\n    count: how many\n\"\"\""))));
         let batch = rows.finish().unwrap();
         let column = |name: &str| batch.column_by_name(name).unwrap().as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>();
         assert_eq!(column("text"), [Some("\"\"\"Returns the one.\"\"\"".to_string()), None, None, Some("\"\"\"Returns the one.\"\"\"\nreturn".to_string()), None]);
@@ -480,6 +483,11 @@ mod tests {
         assert_eq!(column("raw")[1].as_deref(), Some("```python\nreturn 1\n```"), "the answer is kept raw");
         assert_eq!(column("finish_reason")[2].as_deref(), Some("context"));
         assert_eq!(parse_error[4].as_deref(), Some("the answer names parameters the code does not have: `count`"), "`f` takes none");
+        let unsigned = UnitRow { signature: None, ..counts };
+        let mut rows = RowsBuilder::new(TaskKind::Docs, schema(TaskKind::Docs, None));
+        rows.push(&unsigned, "k6", 10, None, Answer::Generation(Ok(output("\"\"\"Returns the one.\n\nArgs:\n    count: how many\n\"\"\""))));
+        let batch = rows.finish().unwrap();
+        assert!(batch.column_by_name("parse_error").unwrap().is_null(0), "without a signature, the unit's words stand in");
     }
 
     #[test]

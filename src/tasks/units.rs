@@ -55,6 +55,8 @@ pub struct UnitRow {
     pub documented: bool,
     /// Why the doc the source has no longer describes it, when it does not.
     pub stale_doc: Option<String>,
+    /// A function's code before its body, which a doc's parameter names are held to.
+    pub signature: Option<String>,
 }
 
 /// What a unit's cache key is made of, without its code.
@@ -178,6 +180,8 @@ fn unit_row(batch: &RecordBatch, i: usize) -> UnitRow {
         },
         documented: text(batch, "doc").is_valid(i) && text(batch, "stale_doc").is_null(i),
         stale_doc: optional("stale_doc"),
+        // Walks before it was written have none: the whole unit stands in.
+        signature: batch.column_by_name("signature").map(|c| c.as_string::<i32>()).filter(|c| c.is_valid(i)).map(|c| c.value(i).to_string()),
     }
 }
 
@@ -288,6 +292,7 @@ mod tests {
             Arc::new(StringArray::from_iter((0..n).map(|i| (i % 4 == 0).then(|| format!("/// Unit {i}."))))) as ArrayRef,
             // Every other doc names a parameter its unit lost.
             Arc::new(StringArray::from_iter((0..n).map(|i| (i % 8 == 0).then(|| "its doc names parameters its code does not have: `x`".to_string())))) as ArrayRef,
+            Arc::new(StringArray::from(vec![None::<&str>; n])) as ArrayRef,
             Arc::new(StringArray::from(vec![None::<&str>; n])) as ArrayRef,
             numbers(6),
             strings(&|i| format!("h{i}")),
