@@ -240,8 +240,10 @@ fn marked(marker: &str, text: &str) -> String {
 /// prose; whatever follows the comment (models often repeat the code) is left out. The
 /// prose keeps its line breaks and inner blank lines. `name` is the documented
 /// definition's, which a Python answer may write out again with its docstring.
-/// `cut_off`: the model was stopped by its token limit, so a comment that runs to the
-/// end of the answer may stop mid-sentence, and is refused.
+/// `cut_off`: the model was stopped short (its token limit, the context), so a comment
+/// that runs to the end of the answer stops mid-paragraph: its whole paragraphs, those
+/// before a blank line, are kept (the summary, when the limit fell in the details),
+/// and with none it is refused.
 pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<Vec<String>, String> {
     let lines: Vec<&str> = answer.trim().lines().collect();
     if let Some(docstring) = name.and_then(|name| docstring_of_definition(&lines, name)) {
@@ -250,12 +252,16 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
     let first = lines.first().map_or("", |line| line.trim_start());
     // The comment and whether something after it shows where it ends.
     let (mut body, closed): (Vec<String>, bool) = if let Some((open, close)) = block_comment(first) {
-        let Some(end) = lines.iter().position(|line| line.contains(close)) else {
-            return Err(if cut_off { CUT_OFF.into() } else { format!("the answer's `{open}` comment is not closed") });
-        };
-        let mut inner: Vec<&str> = lines[..=end].iter().map(|line| line.trim()).collect();
+        let end = lines.iter().position(|line| line.contains(close));
+        if end.is_none() && !cut_off {
+            return Err(format!("the answer's `{open}` comment is not closed"));
+        }
+        let last = end.unwrap_or(lines.len() - 1);
+        let mut inner: Vec<&str> = lines[..=last].iter().map(|line| line.trim()).collect();
         inner[0] = inner[0].trim_start_matches(open);
-        inner[end] = inner[end].split(close).next().unwrap_or("");
+        if end.is_some() {
+            inner[last] = inner[last].split(close).next().unwrap_or("");
+        }
         let prose = if open == "/*" {
             // `/**`, and the `*` that starts each line of a JSDoc or Javadoc block.
             inner[0] = inner[0].trim_start_matches('*');
@@ -266,7 +272,7 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
             let kept = inner.iter().map(|line| line.trim()).filter(|line| !line.eq_ignore_ascii_case(".SYNOPSIS"));
             kept.map(|line| if line.eq_ignore_ascii_case(".DESCRIPTION") { String::new() } else { line.to_string() }).collect()
         };
-        (prose, true)
+        (prose, end.is_some())
     } else if let Some((quotes, at)) = string_opening(first) {
         let rest = std::iter::once(&first[at..]).chain(lines[1..].iter().copied()).collect::<Vec<_>>().join("\n");
         let end = closing(&rest, quotes);
@@ -287,7 +293,12 @@ pub fn comment_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<
         (prose, closed)
     };
     if cut_off && !closed {
-        return Err(CUT_OFF.into());
+        // The last paragraph ran into the limit; those before a blank line are whole.
+        let blank = body.iter().rposition(|line| line.trim().is_empty());
+        match blank.filter(|&blank| body[..blank].iter().any(|line| !line.trim().is_empty())) {
+            Some(blank) => body.truncate(blank),
+            None => return Err(CUT_OFF.into()),
+        }
     }
     // A file header's own tag (`@file`, JSDoc's `@fileoverview`) is the patch's to write.
     if let Some(first) = body.iter_mut().find(|line| !line.trim().is_empty()) {
@@ -742,11 +753,26 @@ mod tests {
     }
 
     #[test]
-    fn a_comment_cut_off_by_the_token_limit_is_refused_unless_its_end_is_in_the_answer() {
+    fn a_comment_cut_off_by_the_token_limit_keeps_its_whole_paragraphs_or_is_refused() {
         let cut = |answer: &str| comment_prose(answer, Some("read"), true);
-        for unfinished in ["/// Reads the counts from", "/** Reads the counts\n * from", "\"\"\"Reads the counts", "Reads the counts from the"] {
+        for unfinished in ["/// Reads the counts from", "/** Reads the counts\n * from", "\"\"\"Reads the counts", "Reads the counts from the", "/**\n * Reads the counts.\n * Then it"] {
             assert_eq!(cut(unfinished), Err(CUT_OFF.to_string()), "{unfinished}");
         }
+        // The limit fell in the details: the summary before them is whole.
+        let summary = Ok(vec!["Reads the counts of a file.".to_string()]);
+        for details_cut in [
+            "/// Reads the counts of a file.\n///\n/// Then it",
+            "/**\n * Reads the counts of a file.\n *\n * @param path the",
+            "\"\"\"Reads the counts of a file.\n\n    Args:\n        path: the",
+            "/// Reads the counts of a file.\n///\n",
+        ] {
+            assert_eq!(cut(details_cut), summary, "{details_cut}");
+        }
+        assert_eq!(
+            cut("/**\n * Reads the counts.\n * One a line.\n *\n * Then sums\n * them all.\n *\n * @param"),
+            Ok(["Reads the counts.", "One a line.", "", "Then sums", "them all."].map(String::from).to_vec())
+        );
+        assert!(comment_prose("/**\n * Reads the counts.\n *\n * Then", None, false).is_err(), "not cut off: an unclosed block is an error");
         for finished in ["/// Reads the counts.\nfn read(", "/** Reads the counts. */ fn", "\"\"\"Reads the counts.\"\"\"\n    return", "Reads the counts.\n```py\ndef"] {
             assert_eq!(cut(finished), Ok(vec!["Reads the counts.".to_string()]), "{finished}");
         }
