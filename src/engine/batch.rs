@@ -492,7 +492,7 @@ impl<'m> BatchEngine<'m> {
                     // Nothing but end-of-sequence may follow: end now, not a step later.
                     Some(FinishReason::Eos)
                 } else if (!params.stop.is_empty() || params.answer_end.is_some())
-                    && answer_cut(&answer_text(&self.model.tokenizer.decode(&live.generated), params), params).is_some()
+                    && answer_cut(&answer_text(self.model.tokenizer.decode(&live.generated), params), params).is_some()
                 {
                     Some(FinishReason::Stop)
                 } else if live.generated.len() >= params.max_new_tokens {
@@ -552,7 +552,7 @@ impl<'m> BatchEngine<'m> {
     }
 
     fn completion(&self, id: SeqId, live: Live, finish: FinishReason) -> Completion {
-        let mut text = answer_text(&self.model.tokenizer.decode(&live.generated), live.sampler.params());
+        let mut text = answer_text(self.model.tokenizer.decode(&live.generated), live.sampler.params());
         if let Some(cut) = answer_cut(&text, live.sampler.params()) {
             text.truncate(cut);
         }

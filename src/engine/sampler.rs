@@ -209,9 +209,13 @@ pub fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
     stops.iter().filter_map(|s| text.find(s.as_str())).min()
 }
 
-/// The answer so far: its opening, then the `generated` text.
-pub fn answer_text(generated: &str, params: &SamplingParams) -> String {
-    format!("{}{generated}", params.answer_opening)
+/// The answer so far: its opening, then the `generated` text (as it is, without one:
+/// this runs on every step of a sequence with a stop string or an answer end).
+pub fn answer_text(generated: String, params: &SamplingParams) -> String {
+    match params.answer_opening.is_empty() {
+        true => generated,
+        false => params.answer_opening.clone() + &generated,
+    }
 }
 
 /// Where an answer's `text` ([`answer_text`]) ends under `params`: its first stop
