@@ -300,6 +300,12 @@ struct GenerateArgs {
     /// Sample among the most likely tokens covering this probability.
     #[arg(long, default_value_t = 1.0)]
     top_p: f32,
+    /// Subtract this from the logits of the tokens the text has produced (−2 to 2; 0 = off).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    presence_penalty: f32,
+    /// Subtract this from a produced token's logits once for each time it came (−2 to 2; 0 = off).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    frequency_penalty: f32,
     /// Seed of the random stream.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -933,6 +939,8 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         temperature: args.temperature,
         top_k: args.top_k,
         top_p: args.top_p,
+        presence_penalty: args.presence_penalty,
+        frequency_penalty: args.frequency_penalty,
         seed: args.seed,
         max_new_tokens: args.max_new_tokens,
         stop: args.stop,

@@ -188,6 +188,15 @@ pub struct GenerateTask {
     /// Nucleus sampling mass (1 = all).
     #[serde(default = "one")]
     pub top_p: f32,
+    /// Subtracted from the logits of the tokens the answer has produced (OpenAI's and
+    /// vLLM's `presence_penalty`, −2 to 2; 0 = off), against answers that repeat a line
+    /// until `max_new_tokens`.
+    #[serde(default)]
+    pub presence_penalty: f32,
+    /// Subtracted from a produced token's logit once for each time it came (OpenAI's
+    /// `frequency_penalty`, −2 to 2; 0 = off): it grows with each pass through a loop.
+    #[serde(default)]
+    pub frequency_penalty: f32,
     /// Seed of each unit's random stream.
     #[serde(default)]
     pub seed: u64,
@@ -244,6 +253,8 @@ impl GenerateTask {
             temperature: self.temperature,
             top_k: self.top_k,
             top_p: self.top_p,
+            presence_penalty: self.presence_penalty,
+            frequency_penalty: self.frequency_penalty,
             seed: self.seed,
             max_new_tokens: self.max_new_tokens,
             stop: self.stop.clone(),

@@ -517,6 +517,28 @@ fn a_tasks_answer_end_stops_generation_where_it_reads_the_answer_as_complete() {
     assert_eq!((whole.text.as_str(), whole.tokens.len(), whole.finish), ("Sure:\n", 1, FinishReason::Stop), "the opening's own line is the answer");
 }
 
+#[test]
+fn penalties_end_the_loop_a_small_model_falls_into_under_greedy_decoding() {
+    use hearth::engine::FinishReason;
+    let model = load(ModelSource::Gguf(smollm2()), Requantize::Auto);
+    let prompt = model.chat_prompt(&[Message::new("user", "Write a JSDoc comment for: function stop(id) { clearInterval(timers[id]); }")]).unwrap();
+    let answer = |presence_penalty, frequency_penalty| {
+        let params = SamplingParams { max_new_tokens: 96, presence_penalty, frequency_penalty, ..Default::default() };
+        model.generate(&prompt, params).unwrap()
+    };
+    let repeats_a_sentence = |text: &str| {
+        let mut sentences: Vec<&str> = text.split(['.', '\n']).map(str::trim).filter(|l| !l.is_empty()).collect();
+        sentences.sort_unstable();
+        sentences.windows(2).any(|pair| pair[0] == pair[1])
+    };
+    let plain = answer(0.0, 0.0);
+    assert!(repeats_a_sentence(&plain.text) && plain.finish == FinishReason::Length, "{:?}", plain.text);
+    // The sample pipelines' setting: the answer ends, said once.
+    let penalised = answer(1.0, 0.3);
+    assert!(!repeats_a_sentence(&penalised.text) && penalised.finish == FinishReason::Eos, "{:?}", penalised.text);
+    assert!(penalised.tokens.len() < plain.tokens.len());
+}
+
 // ---- bad input ----------------------------------------------------------------
 
 fn load_err(source: ModelSource) -> String {
@@ -656,6 +678,40 @@ fn a_prompt_over_the_context_is_a_request_error() {
 // ---- generation and the command line ---------------------------------------------
 
 #[test]
+fn penalties_pick_the_argmax_of_the_logits_less_what_the_tokens_produced_owe() {
+    let model = load("synthetic:tiny".parse().unwrap(), Requantize::Keep);
+    const NEW: usize = 24;
+    let greedy = |presence_penalty, frequency_penalty| {
+        let params = SamplingParams { max_new_tokens: NEW, ignore_eos: true, presence_penalty, frequency_penalty, ..Default::default() };
+        model.generate(&PROMPT, params).unwrap().tokens
+    };
+    let plain = greedy(0.0, 0.0);
+    let distinct = |tokens: &[u32]| tokens.iter().collect::<std::collections::HashSet<_>>().len();
+    assert!(distinct(&plain) < NEW, "random weights repeat themselves under greedy decoding: {plain:?}");
+
+    // The definition, one token at a time from the model's plain logits: each token
+    // produced loses the presence penalty once and the frequency penalty per time it came.
+    let (presence, frequency) = (1.0, 0.5);
+    let mut expected: Vec<u32> = Vec::new();
+    for _ in 0..NEW {
+        let tokens: Vec<u32> = PROMPT.iter().chain(&expected).copied().collect();
+        let (mut logits, _) = our_logits(&model, &tokens, 0);
+        let mut counts: HashMap<u32, f32> = HashMap::new();
+        for &token in &expected {
+            *counts.entry(token).or_default() += 1.0;
+        }
+        for (token, count) in counts {
+            logits[token as usize] -= presence + frequency * count;
+        }
+        expected.push(hearth::engine::sampler::argmax(&logits));
+    }
+    let penalised = greedy(presence, frequency);
+    assert_eq!(penalised, expected);
+    assert_ne!(penalised, plain, "the penalties were meant to change the answer");
+    assert!(distinct(&penalised) > distinct(&plain), "{penalised:?} vs {plain:?}");
+}
+
+#[test]
 fn sampling_is_seeded_and_stops_where_asked() {
     let model = load("synthetic:tiny".parse().unwrap(), Requantize::Keep);
     let prompt = model.chat_prompt(&[Message::new("user", "hello")]).unwrap();
@@ -791,7 +847,10 @@ fn thirty_two_sequences_each_as_alone(model: &Model) {
         .map(|id| {
             let tail = (0..(3 + id as u32 * 5 % 37)).map(|i| (i * 31 + id as u32 * 7) % 250);
             let prompt = template.iter().copied().chain(tail).collect();
-            let params = SamplingParams { max_new_tokens: 6 + (id as usize % 5) * 3, ignore_eos: true, ..Default::default() };
+            // Every third request has a presence penalty: it must stay with its own row,
+            // and with its sequence through preemption.
+            let presence_penalty = if id % 3 == 0 { 1.5 } else { 0.0 };
+            let params = SamplingParams { max_new_tokens: 6 + (id as usize % 5) * 3, ignore_eos: true, presence_penalty, ..Default::default() };
             Request { id, prompt, params }
         })
         .collect();

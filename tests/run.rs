@@ -989,6 +989,9 @@ fn bad_pipelines_are_refused_with_the_file_and_the_key() {
     std::fs::write(&pipeline, "[source]\nrepos = [\"r\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"o\"\n[tasks.review]\nopen_comment = true\n").unwrap();
     let stderr = String::from_utf8_lossy(&hearth(&["run", pipeline.to_str().unwrap()]).stderr).into_owned();
     assert!(stderr.contains("[tasks.review] open_comment: only the docs task reads it"), "{stderr}");
+    std::fs::write(&pipeline, "[source]\nrepos = [\"r\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"o\"\n[tasks.docs]\nfrequency_penalty = 2.5\n").unwrap();
+    let stderr = String::from_utf8_lossy(&hearth(&["run", pipeline.to_str().unwrap()]).stderr).into_owned();
+    assert!(stderr.contains("bad.toml") && stderr.contains("[tasks.docs]: request: frequency_penalty 2.5 must be from -2 to 2"), "{stderr}");
 }
 
 /// A pipeline over the sample datasets with the random tiny model: all three tasks,

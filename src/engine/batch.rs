@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::blocks::BlockAllocator;
 use super::constraint::{Allowed, Constraint};
 use super::kv::{AttentionBackend, PagedKvCache};
-use super::sampler::{answer_cut, answer_text, FinishReason, Sampler, SamplingParams};
+use super::sampler::{answer_cut, answer_text, apply_penalties, FinishReason, Produced, Sampler, SamplingParams};
 use super::scheduler::{Schedule, ScheduledChunk, Scheduler, SchedulerConfig};
 use super::step::{SeqChunk, SeqId};
 use super::{DeviceFacts, Model, ModelConfig};
@@ -310,6 +310,8 @@ struct Live {
     constraint: Option<Constraint>,
     prompt_tokens: usize,
     generated: Vec<u32>,
+    /// What its presence and frequency penalties fall on, when it has one.
+    produced: Option<Produced>,
     submitted: Instant,
     first_token: Option<Duration>,
     /// Joules so far; `None` once any step's energy was unknown.
@@ -392,7 +394,8 @@ impl<'m> BatchEngine<'m> {
             return fail(message);
         }
         let energy_j = self.meter.is_some().then_some(0.0);
-        let live = Live { sampler, constraint, prompt_tokens, generated: Vec::new(), submitted: Instant::now(), first_token: None, energy_j };
+        let produced = request.params.penalises_repetition().then(Produced::default);
+        let live = Live { sampler, constraint, prompt_tokens, generated: Vec::new(), produced, submitted: Instant::now(), first_token: None, energy_j };
         self.live.insert(request.id, live);
         None
     }
@@ -455,12 +458,23 @@ impl<'m> BatchEngine<'m> {
         // Greedy rows with no constraint need only their argmax, taken where the logits
         // are: a GPU then copies a few bytes a step instead of every sequence's logits
         // (256 sequences × 152k vocabulary is 155 MB a step).
+        // Presence and frequency penalties are taken off there too, before either.
+        let penalties: Vec<_> = schedule
+            .chunks
+            .iter()
+            .filter(|c| c.wants_logits)
+            .map(|c| {
+                let live = &self.live[&c.id];
+                live.produced.as_ref().map(|produced| (produced, live.sampler.params()))
+            })
+            .collect();
+        let logits = apply_penalties(&out.logits, &penalties)?;
         let greedy = |c: &ScheduledChunk| self.live.get(&c.id).is_some_and(|l| l.constraint.is_none() && l.sampler.params().temperature == 0.0);
         let mut rows = schedule.chunks.iter().filter(|c| c.wants_logits).peekable();
         let mut picks = match (rows.peek().is_some(), rows.all(greedy)) {
             (false, _) => Picks::Argmax(Vec::new()),
-            (true, true) => Picks::Argmax(out.logits.argmax(candle_core::D::Minus1)?.to_vec1::<u32>()?),
-            (true, false) => Picks::Logits(out.logits.to_vec2::<f32>()?),
+            (true, true) => Picks::Argmax(logits.argmax(candle_core::D::Minus1)?.to_vec1::<u32>()?),
+            (true, false) => Picks::Logits(logits.to_vec2::<f32>()?),
         };
         let prefill: usize = schedule.chunks.iter().filter(|c| !self.is_decode(c)).map(|c| c.tokens.len()).sum();
 
@@ -487,6 +501,9 @@ impl<'m> BatchEngine<'m> {
                 Some(FinishReason::Eos)
             } else {
                 live.generated.push(next);
+                if let Some(produced) = &mut live.produced {
+                    produced.insert(next);
+                }
                 let params = live.sampler.params();
                 if live.constraint.as_ref().is_some_and(Constraint::is_complete) {
                     // Nothing but end-of-sequence may follow: end now, not a step later.

@@ -1,5 +1,6 @@
 //! Choosing the next token from logits, and knowing when to stop.
 
+use candle_core::Tensor;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,19 @@ pub struct SamplingParams {
     pub top_k: usize,
     /// Sample among the most likely tokens whose probabilities sum to p (1 = all).
     pub top_p: f32,
+    /// Subtracted from the logit of every token the answer has produced so far, once
+    /// however often it came, as OpenAI's and vLLM's `presence_penalty` is (−2 to 2; 0
+    /// is off). Greedy decoding of a small model otherwise writes the same line until
+    /// `max_new_tokens`. The prompt's tokens are not penalised: a doc has to name the
+    /// code's parameters. Left out of the serialised parameters when 0, so cache keys
+    /// written before it existed still match; so is `frequency_penalty`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub presence_penalty: f32,
+    /// Subtracted from a produced token's logit once for each time it came (OpenAI's
+    /// `frequency_penalty`, −2 to 2; 0 is off): unlike the presence penalty, it grows
+    /// with each pass through a loop until the loop breaks.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub frequency_penalty: f32,
     /// Seed of this request's random stream: the same seed gives the same text.
     pub seed: u64,
     /// Generated tokens at most.
@@ -46,6 +60,8 @@ impl Default for SamplingParams {
             temperature: 0.0,
             top_k: 0,
             top_p: 1.0,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
             seed: 0,
             max_new_tokens: 256,
             stop: Vec::new(),
@@ -55,6 +71,10 @@ impl Default for SamplingParams {
             answer_opening: String::new(),
         }
     }
+}
+
+fn is_zero(value: &f32) -> bool {
+    *value == 0.0
 }
 
 /// A task's reading of where an answer is complete: given the text so far, the byte to
@@ -80,6 +100,11 @@ impl std::fmt::Debug for AnswerEnd {
 }
 
 impl SamplingParams {
+    /// Whether the tokens produced lower their own logits (a presence or frequency penalty).
+    pub fn penalises_repetition(&self) -> bool {
+        self.presence_penalty != 0.0 || self.frequency_penalty != 0.0
+    }
+
     /// Rejects values that cannot be sampled with.
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
@@ -87,6 +112,11 @@ impl SamplingParams {
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return Err(Error::Request(format!("top_p {} must be in (0, 1]", self.top_p)));
+        }
+        for (name, penalty) in [("presence_penalty", self.presence_penalty), ("frequency_penalty", self.frequency_penalty)] {
+            if !(-2.0..=2.0).contains(&penalty) {
+                return Err(Error::Request(format!("{name} {penalty} must be from -2 to 2 (0 is off)")));
+            }
         }
         if self.stop.iter().any(String::is_empty) {
             return Err(Error::Request("an empty stop string would stop at once".into()));
@@ -204,6 +234,64 @@ pub fn argmax(logits: &[f32]) -> u32 {
     best as u32
 }
 
+/// The tokens an answer has produced, each once and in order, with how often it came:
+/// what its presence and frequency penalties fall on.
+#[derive(Clone, Debug, Default)]
+pub struct Produced(Vec<(u32, u32)>);
+
+impl Produced {
+    /// Counts `token` once more.
+    pub fn insert(&mut self, token: u32) {
+        match self.0.binary_search_by_key(&token, |&(id, _)| id) {
+            Ok(at) => self.0[at].1 += 1,
+            Err(at) => self.0.insert(at, (token, 1)),
+        }
+    }
+
+    /// Each token produced, ascending, with its count.
+    pub fn counts(&self) -> &[(u32, u32)] {
+        &self.0
+    }
+}
+
+/// `logits` (`[rows, vocab]`, f32) with each row's presence and frequency penalties
+/// taken off: row `r`'s `penalties[r]`, when given, is what it produced and its
+/// parameters. It runs where the logits are, one gather and one scatter for the whole
+/// step, so that greedy rows still leave a GPU as their argmax alone.
+pub fn apply_penalties(logits: &Tensor, penalties: &[Option<(&Produced, &SamplingParams)>]) -> candle_core::Result<Tensor> {
+    let width = penalties.iter().flatten().map(|(produced, _)| produced.counts().len()).max().unwrap_or(0);
+    if width == 0 {
+        return Ok(logits.clone());
+    }
+    // Each row's tokens, padded by repeating its first: writing one value twice is
+    // writing it once. A row without a penalty takes 0 from token 0 and puts it back.
+    let mut indexes = Vec::with_capacity(penalties.len() * width);
+    let mut amounts = Vec::with_capacity(penalties.len() * width);
+    for penalty in penalties {
+        let row = indexes.len();
+        match penalty {
+            Some((produced, params)) if !produced.counts().is_empty() => {
+                for &(token, count) in produced.counts() {
+                    indexes.push(token);
+                    amounts.push(params.presence_penalty + params.frequency_penalty * count as f32);
+                }
+            }
+            _ => {
+                indexes.push(0);
+                amounts.push(0.0);
+            }
+        }
+        let (first, amount) = (indexes[row], amounts[row]);
+        indexes.resize(row + width, first);
+        amounts.resize(row + width, amount);
+    }
+    let device = logits.device();
+    let indexes = Tensor::from_vec(indexes, (penalties.len(), width), device)?;
+    let amounts = Tensor::from_vec(amounts, (penalties.len(), width), device)?;
+    let penalised = (logits.gather(&indexes, 1)? - amounts)?;
+    logits.scatter(&indexes, &penalised, 1)
+}
+
 /// Where a stop string first appears in `text`, if any: the text is cut there.
 pub fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
     stops.iter().filter_map(|s| text.find(s.as_str())).min()
@@ -273,6 +361,48 @@ mod tests {
         assert!(Sampler::new(params(1.0, 0, 0.0, 0)).is_err());
         let empty_stop = SamplingParams { stop: vec![String::new()], ..Default::default() };
         assert!(Sampler::new(empty_stop).is_err());
+    }
+
+    #[test]
+    fn penalties_lower_the_tokens_produced_by_presence_and_count_and_only_in_their_row() {
+        let rows = [[2.0f32, -1.0, 0.5, 3.0], [2.0, -1.0, 0.5, 3.0], [1.0, 1.0, 1.0, 1.0]];
+        let logits = Tensor::new(&rows, &candle_core::Device::Cpu).unwrap();
+        let mut produced = Produced::default();
+        for token in [3, 1, 3, 0, 3] {
+            produced.insert(token);
+        }
+        assert_eq!(produced.counts(), &[(0, 1), (1, 1), (3, 3)]);
+        let mut once = Produced::default();
+        once.insert(2);
+        let presence = SamplingParams { presence_penalty: 1.5, ..Default::default() };
+        let frequency = SamplingParams { frequency_penalty: 0.5, ..Default::default() };
+        let penalised = apply_penalties(&logits, &[Some((&produced, &presence)), None, Some((&once, &frequency))]).unwrap();
+        let got = penalised.to_vec2::<f32>().unwrap();
+        // Token 3 came three times; a presence penalty lowers it once.
+        assert_eq!(got[0], [0.5, -2.5, 0.5, 1.5]);
+        assert_eq!(got[1], rows[1], "a row with no penalty is untouched");
+        assert_eq!(got[2], [1.0, 1.0, 0.5, 1.0], "padding a shorter row takes nothing twice");
+        // A frequency penalty lowers it by each time it came: 3 × 0.5.
+        let both = SamplingParams { frequency_penalty: 0.5, ..presence.clone() };
+        let penalised = apply_penalties(&logits, &[Some((&produced, &both)), None, None]).unwrap();
+        assert_eq!(penalised.to_vec2::<f32>().unwrap()[0], [0.0, -3.0, 0.5, 0.0]);
+        assert_eq!(argmax(&penalised.to_vec2::<f32>().unwrap()[0]), 2);
+        let nothing = apply_penalties(&logits, &[None, Some((&Produced::default(), &presence)), None]).unwrap();
+        assert_eq!(nothing.to_vec2::<f32>().unwrap(), rows, "nothing produced yet, nothing to lower");
+    }
+
+    #[test]
+    fn unset_penalties_are_no_part_of_the_serialised_parameters() {
+        let plain = serde_json::to_string(&SamplingParams::default()).unwrap();
+        assert!(!plain.contains("penalty"), "{plain}");
+        let set = SamplingParams { presence_penalty: 1.5, frequency_penalty: -0.25, ..Default::default() };
+        let json = serde_json::to_string(&set).unwrap();
+        assert!(json.contains("\"presence_penalty\":1.5") && json.contains("\"frequency_penalty\":-0.25"), "{json}");
+        assert_eq!(serde_json::from_str::<SamplingParams>(&json).unwrap(), set);
+        for bad in [2.5, -3.0, f32::NAN, f32::INFINITY] {
+            assert!(Sampler::new(SamplingParams { presence_penalty: bad, ..Default::default() }).is_err(), "{bad}");
+            assert!(Sampler::new(SamplingParams { frequency_penalty: bad, ..Default::default() }).is_err(), "{bad}");
+        }
     }
 
     #[test]
