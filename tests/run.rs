@@ -703,7 +703,7 @@ fn docs_leave_a_unit_the_source_documents_to_its_own_doc_unless_told_otherwise()
 }
 
 #[test]
-fn docs_run_on_a_unit_whose_doc_names_parameters_its_code_no_longer_has_and_the_review_reports_it() {
+fn docs_run_on_a_unit_whose_doc_no_longer_names_its_parameters_and_the_review_reports_it() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     std::fs::create_dir(&repo).unwrap();
@@ -727,10 +727,11 @@ fn docs_run_on_a_unit_whose_doc_names_parameters_its_code_no_longer_has_and_the_
     export_ok(&out);
     let page = std::fs::read_to_string(out.join("export/repo/docs/io.py.md")).unwrap();
     assert!(page.contains("3 units, 2 documented in the source") && !page.contains("path: The file."), "{page}");
-    assert!(page.contains("## `load`") && page.contains("*In place of the source's doc: its doc names parameters its code does not have: `path`.*"), "{page}");
+    let why = "its doc names parameters its code does not have: `path`; its doc does not name parameters its code has: `source`";
+    assert!(page.contains("## `load`") && page.contains(&format!("*In place of the source's doc: {why}.*")), "{page}");
     // The review reports it beside the model's findings (the tiny model's answers are cut off: none).
     let digest = std::fs::read_to_string(out.join("export/repo/review.md")).unwrap();
-    assert!(digest.contains("1 stale doc (found by the walk, not the model)") && digest.contains("## Stale docs (1)\n\n- `io.py:4` in `load`: its doc names parameters its code does not have: `path`\n"), "{digest}");
+    assert!(digest.contains("1 stale doc (found by the walk, not the model)") && digest.contains(&format!("## Stale docs (1)\n\n- `io.py:4` in `load`: {why}\n")), "{digest}");
     let index = std::fs::read_to_string(out.join("export/repo/index.md")).unwrap();
     assert!(index.contains("0 findings in 3 units, 1 stale doc"), "{index}");
     let results = sarif_results();
@@ -748,6 +749,17 @@ fn docs_run_on_a_unit_whose_doc_names_parameters_its_code_no_longer_has_and_the_
     assert_eq!((summary["stale_docs"].as_u64(), docs["run"].as_u64(), docs["rows_dropped_stale"].as_u64(), docs["documented_in_source"].as_u64()), (Some(0), Some(0), Some(1), Some(3)), "{summary}");
     export_ok(&out);
     assert!(sarif_results().is_empty(), "the mended doc is no finding");
+
+    // `save` gains a parameter its doc leaves out: its doc is stale, and docs run on it.
+    let gained = stale.replace("path: The file.", "source: The file.").replace("def save(data, path):", "def save(data, path, mode='w'):").replace("open(path, 'w')", "open(path, mode)");
+    std::fs::write(repo.join("io.py"), gained).unwrap();
+    let summary = run_ok(&pipeline);
+    let docs = &summary["tasks"][0];
+    assert_eq!((summary["stale_docs"].as_u64(), docs["run"].as_u64(), docs["documented_in_source"].as_u64()), (Some(1), Some(1), Some(2)), "{summary}");
+    assert_eq!(strings(&read_folder(&out.join("docs")), "name"), [Some("save".to_string())]);
+    export_ok(&out);
+    let digest = std::fs::read_to_string(out.join("export/repo/review.md")).unwrap();
+    assert!(digest.contains("- `io.py:13` in `save`: its doc does not name parameters its code has: `mode`\n"), "{digest}");
 }
 
 #[test]
@@ -915,7 +927,7 @@ fn every_shard_asks_for_the_house_style_of_the_whole_repository() {
     // to show it alone.
     let mut src = String::new();
     for i in 0..6 {
-        src += &format!("def add{i}(a, b):\n    \"\"\"Adds.\n\n    Args:\n        a: the first\n    \"\"\"\n    return a + b + {i}\n\n\n");
+        src += &format!("def add{i}(a, b):\n    \"\"\"Adds.\n\n    Args:\n        a: the first\n        b: the second\n    \"\"\"\n    return a + b + {i}\n\n\n");
         src += &format!("def mul{i}(a, b):\n    return a * b * {i}\n\n\n");
     }
     std::fs::write(repo.join("lib.py"), src).unwrap();

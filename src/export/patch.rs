@@ -192,8 +192,8 @@ fn comment_lines(language: Language, unit: &Unit, answer: &DocText, text: &str) 
     // No answer may be stale from the start: not one in place of a stale doc, nor one
     // written before the docs task held answers to the signature (as the walk will).
     let code = code.join("\n");
-    if stale_doc(language, &comment, unit.signature.as_deref().unwrap_or(&code), &code).is_some() {
-        return Err("the answer names parameters the code does not have".into());
+    if stale_doc(language, &comment, unit.signature.as_deref().unwrap_or(&code), &code, unit.parameters.as_deref()).is_some() {
+        return Err("the answer names parameters the code does not have, or leaves out one it has".into());
     }
     Ok((line, replaces, comment))
 }
@@ -422,7 +422,8 @@ mod tests {
         std::fs::write(root.join("greet.js"), js).unwrap();
         let units = Splitter::new(BUDGET).split(Language::Python, "io.py", python);
         let stale: Vec<(&str, Option<&str>)> = units.iter().filter(|u| u.kind != UnitKind::Outline).map(|u| (u.name.as_deref().unwrap(), u.stale_doc.as_deref())).collect();
-        assert_eq!(stale, [("load", Some("its doc names parameters its code does not have: `path`")), ("save", None), ("peek", Some("its doc names parameters its code does not have: `m`"))]);
+        let renamed = |from: &str, to: &str| format!("its doc names parameters its code does not have: `{from}`; its doc does not name parameters its code has: `{to}`");
+        assert_eq!(stale, [("load", Some(renamed("path", "source").as_str())), ("save", None), ("peek", Some(renamed("m", "n").as_str()))]);
 
         let mut all = rows(root, "io.py", Language::Python, &[("load", "Reads the file `source` names and returns its text."), ("save", "Writes the data."), ("peek", "Peeks what it is given.")]);
         all.extend(rows(root, "img.rs", Language::Rust, &[("crop", "/// Crops the image to the width `w`."), ("keep", "/// Returns `n` as it is given.")]));
@@ -437,7 +438,7 @@ mod tests {
                 ("it is documented already", 1),
                 ("its stale doc is not comment lines hearth can replace", 1),
                 ("its stale doc shares its lines with code", 1),
-                ("the answer names parameters the code does not have", 1),
+                ("the answer names parameters the code does not have, or leaves out one it has", 1),
             ],
             "save's doc holds; keep's holds an attribute; peek's is on its def's line; greet's answer kept the stale name"
         );

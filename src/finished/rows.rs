@@ -293,6 +293,7 @@ mod tests {
                 documented: false,
                 stale_doc: None,
                 signature: None,
+                parameters: None,
             };
             let output = Output {
                 tokens: vec![1],

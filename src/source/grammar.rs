@@ -1448,7 +1448,7 @@ fn c_prototype(declaration: Node<'_>) -> Option<Node<'_>> {
 
 /// The function declarator of a C/C++ function definition or prototype (through a
 /// template, an `extern "C"`, a returned pointer or reference); `None` for anything else.
-fn c_function_declarator(language: Language, definition: Node<'_>) -> Option<Node<'_>> {
+pub(crate) fn c_function_declarator(language: Language, definition: Node<'_>) -> Option<Node<'_>> {
     if !matches!(language, Language::C | Language::Cpp | Language::Cuda | Language::ObjC) {
         return None;
     }

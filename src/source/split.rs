@@ -33,6 +33,7 @@ use super::header::{can_hold_header, comment_marker, header_site, is_note};
 use super::language::Language;
 use super::octave;
 use super::sql;
+use super::parameters::parameter_names;
 use super::stale::stale_doc;
 use super::text::trimmed;
 use super::unit::{at_margin, DocSite, Unit, UnitKind};
@@ -117,7 +118,7 @@ impl Splitter {
                 Some(doc) => DocSite::Documented(shift(doc)),
                 None => doc_site_above(text, lines, region.start + piece.start),
             };
-            Span { kind: piece.kind, name: piece.name, parent: piece.owner, range: shift(piece.range), elisions: Vec::new(), doc_site: Some(doc_site), stale_doc: None, signature: None, c_function: None }
+            Span { kind: piece.kind, name: piece.name, parent: piece.owner, range: shift(piece.range), elisions: Vec::new(), doc_site: Some(doc_site), stale_doc: None, signature: None, parameters: None, c_function: None }
         });
         spans.collect()
     }
@@ -208,7 +209,7 @@ impl Splitter {
     /// their bodies elided, then each definition, the container its parent.
     fn markup(&mut self, kind: UnitKind, name: &str, no_doc_place: &'static str, text: &str, lines: &LineIndex) -> Vec<Span> {
         let doc_site = Some(DocSite::NoPlace(no_doc_place));
-        let mut spans = vec![Span { kind, name: Some(name.to_string()), parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site, stale_doc: None, signature: None, c_function: None }];
+        let mut spans = vec![Span { kind, name: Some(name.to_string()), parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site, stale_doc: None, signature: None, parameters: None, c_function: None }];
         let mut elisions = Vec::new();
         for (script, language) in self.scripts(text) {
             let Some(tree) = self.parse_region(language, text, script, lines) else { continue };
@@ -335,17 +336,19 @@ struct Span {
     stale_doc: Option<String>,
     /// A function's code before its body ([`Unit::signature`]).
     signature: Option<String>,
+    /// A function's parameter names, where all can be named ([`Unit::parameters`]).
+    parameters: Option<Vec<String>>,
     /// For a C/C++ function: its parameter list, and whether it is only declared here.
     c_function: Option<(String, bool)>,
 }
 
 impl Span {
     fn whole(kind: UnitKind, text: &str) -> Span {
-        Span { kind, name: None, parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site: None, stale_doc: None, signature: None, c_function: None }
+        Span { kind, name: None, parent: None, range: 0..text.len(), elisions: Vec::new(), doc_site: None, stale_doc: None, signature: None, parameters: None, c_function: None }
     }
 
     fn code(range: Range<usize>) -> Span {
-        Span { kind: UnitKind::Code, name: None, parent: None, range, elisions: Vec::new(), doc_site: None, stale_doc: None, signature: None, c_function: None }
+        Span { kind: UnitKind::Code, name: None, parent: None, range, elisions: Vec::new(), doc_site: None, stale_doc: None, signature: None, parameters: None, c_function: None }
     }
 
     fn into_units(self, src: &str, lines: &LineIndex, budget: usize) -> Vec<Unit> {
@@ -394,6 +397,7 @@ impl Span {
                     },
                     stale_doc: self.stale_doc.clone(),
                     signature: self.signature.clone(),
+                    parameters: self.parameters.clone(),
                     language: None,
                 }
             })
@@ -669,15 +673,17 @@ impl<'s> TreeWalker<'s> {
         // skeleton shows it.
         let code = item.kind == UnitKind::Code;
         let body = item.body.clone().or_else(|| node.child_by_field_name("body").map(|body| body.byte_range()));
-        let stale_doc = match (&doc_site, item.kind) {
-            (DocSite::Documented(doc), UnitKind::Function | UnitKind::Method) => self.stale_doc(node, &range, doc, body.as_ref()),
+        let function = matches!(item.kind, UnitKind::Function | UnitKind::Method);
+        let parameters = function.then(|| parameter_names(self.language, node, self.src)).flatten();
+        let stale_doc = match (&doc_site, function) {
+            (DocSite::Documented(doc), true) => self.stale_doc(node, &range, doc, body.as_ref(), parameters.as_deref()),
             _ => None,
         };
-        let signature = matches!(item.kind, UnitKind::Function | UnitKind::Method).then(|| self.signature(node, body.as_ref())).flatten().map(str::to_string);
+        let signature = function.then(|| self.signature(node, body.as_ref())).flatten().map(str::to_string);
         let doc_site = (!code).then_some(doc_site);
         let index = (!code || top_level).then(|| {
             let c_function = grammar::c_parameters(self.language, node, self.src).map(|parameters| (parameters, body.is_none()));
-            self.spans.push(Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range, elisions: Vec::new(), doc_site, stale_doc, signature, c_function });
+            self.spans.push(Span { kind: item.kind, name: item.name.clone(), parent: parent.clone(), range, elisions: Vec::new(), doc_site, stale_doc, signature, parameters, c_function });
             self.spans.len() - 1
         });
         if let Some(members) = item.members {
@@ -705,15 +711,16 @@ impl<'s> TreeWalker<'s> {
     }
 
     /// Why the `doc` of the function `node` (whose unit spans `range`) no longer
-    /// describes it, judged by its signature: the code before its `body`, or all of it
-    /// for a declaration without one (TypeScript's overloads, one unit; a C prototype).
-    fn stale_doc(&self, node: Node<'_>, range: &Range<usize>, doc: &Range<usize>, body: Option<&Range<usize>>) -> Option<String> {
+    /// describes it, judged by its signature (the code before its `body`, or all of it
+    /// for a declaration without one: TypeScript's overloads, one unit; a C prototype)
+    /// and its `parameters`.
+    fn stale_doc(&self, node: Node<'_>, range: &Range<usize>, doc: &Range<usize>, body: Option<&Range<usize>>, parameters: Option<&[String]>) -> Option<String> {
         if grammar::c_unnamed_parameters(self.language, node) {
             return None;
         }
         let code = [range.start..doc.start.clamp(range.start, range.end), doc.end.clamp(range.start, range.end)..range.end].map(|part| &self.src[part]).concat();
         let signature = self.signature(node, body).unwrap_or(&code);
-        stale_doc(self.language, &doc_text(self.src, doc.clone()), signature, &code)
+        stale_doc(self.language, &doc_text(self.src, doc.clone()), signature, &code, parameters)
     }
 
     /// The code of the function `node` before its `body`: its name, parameters and
@@ -810,7 +817,7 @@ fn as_whole_file(language: Language, text: &str, spans: Vec<Span>, outline: Opti
             let above = lines.line_of(first_definition) as usize - 1;
             let doc_site = Some(header_site(language, text, Some(above)));
             let elisions = keeping_inner_docs(outline.elisions, &spans, text);
-            let outline = Span { kind: UnitKind::Outline, name: None, parent: None, range: 0..text.len(), elisions, doc_site, stale_doc: None, signature: None, c_function: None };
+            let outline = Span { kind: UnitKind::Outline, name: None, parent: None, range: 0..text.len(), elisions, doc_site, stale_doc: None, signature: None, parameters: None, c_function: None };
             std::iter::once(outline).chain(spans).collect()
         }
         _ => spans,
@@ -1549,7 +1556,11 @@ mod tests {
         // A prototype's parameters are its signature: a doc naming one it lost is stale,
         // one naming parameters the prototype leaves unnamed cannot be judged.
         let stale = |language, text: &str| split(language, text).into_iter().filter_map(|u| Some((u.name?, u.stale_doc))).collect::<Vec<_>>();
-        assert_eq!(stale(Language::C, "/** @param len the length */\nint put(const char *s);\n"), [("put".to_string(), Some("its doc names parameters its code does not have: `len`".to_string()))]);
+        let renamed = "its doc names parameters its code does not have: `len`; its doc does not name parameters its code has: `s`";
+        assert_eq!(stale(Language::C, "/** @param len the length */\nint put(const char *s);\n"), [("put".to_string(), Some(renamed.to_string()))]);
+        // One it gained and the doc leaves out.
+        let gained = "its doc does not name parameters its code has: `len`";
+        assert_eq!(stale(Language::C, "/** @param s the text */\nint put(const char *s, size_t len);\n"), [("put".to_string(), Some(gained.to_string()))]);
         assert_eq!(stale(Language::C, "/** @param len the length */\nint put(const char *, size_t);\n"), [("put".to_string(), None)]);
         assert_eq!(stale(Language::Cpp, "/// \\param [in] n count\nvoid fill(int n) {}\n"), [("fill".to_string(), None)]);
     }

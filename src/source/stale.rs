@@ -1,6 +1,9 @@
 //! Whether a function's doc still describes it: a doc that names a parameter the
-//! function no longer has was written for an older version of it, and `skip_documented`
-//! must not keep it.
+//! function no longer has, or that documents parameters but leaves out one the function
+//! has (as the field's linters report it: pydocstyle's D417, numpydoc's PR01, doclint,
+//! eslint-plugin-jsdoc), was written for an older version of it, and `skip_documented`
+//! must not keep it. The function's parameters are read from its syntax tree
+//! ([`super::parameters`]); where they cannot all be named, only the first check runs.
 //!
 //! Only what the conventions mark as parameters counts — `@param x` (Javadoc, JSDoc,
 //! PHPDoc, Doxygen, KDoc, YARD, roxygen), `:param x:` (Sphinx), a Google-style `Args:`
@@ -25,11 +28,31 @@ use super::language::Language;
 /// Why `doc`, the doc of a function in `language`, no longer describes it: the names it
 /// documents as parameters that are not words of `signature` (the code before the
 /// function's body; PowerShell's, whose `param(...)` is in the body, is all of `code`,
-/// the function's code without its doc). `None` when the doc names no such parameter,
-/// or when the function may take parameters it does not spell.
-pub(crate) fn stale_doc(language: Language, doc: &str, signature: &str, code: &str) -> Option<String> {
+/// the function's code without its doc), and the function's `parameters` it leaves out
+/// when it documents any. `None` when it does neither (or the function may take
+/// parameters it does not spell).
+pub(crate) fn stale_doc(language: Language, doc: &str, signature: &str, code: &str, parameters: Option<&[String]>) -> Option<String> {
     let gone = undeclared_parameters(language, doc, signature, code);
-    (!gone.is_empty()).then(|| format!("its doc names parameters its code does not have: {}", quoted(&gone)))
+    let missing = parameters.map(|parameters| undocumented_parameters(language, doc, parameters)).unwrap_or_default();
+    let reasons: Vec<String> = [
+        (!gone.is_empty()).then(|| format!("its doc names parameters its code does not have: {}", quoted(&gone))),
+        (!missing.is_empty()).then(|| format!("its doc does not name parameters its code has: {}", quoted(&missing))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
+/// The `parameters` (a function's, in order) that `doc` does not document, when it
+/// documents any: a doc that names its parameters names them all. A doc that documents
+/// none, in prose, is not held to them.
+pub(crate) fn undocumented_parameters(language: Language, doc: &str, parameters: &[String]) -> Vec<String> {
+    let documented = documented_parameters(language, doc);
+    if documented.is_empty() {
+        return Vec::new();
+    }
+    parameters.iter().filter(|name| !documented.contains(name)).cloned().collect()
 }
 
 /// The names `doc` documents as parameters that are no word of `signature` (as
@@ -145,7 +168,8 @@ fn parameter_entries(language: Language, doc: &str) -> Vec<(String, ParamConvent
             let ends = match current {
                 Section::Google { .. } => !in_google,
                 Section::Markdown { indent: at } => !text.is_empty() && indent <= *at && !text.starts_with(['*', '-', '+']),
-                Section::NumPy { .. } => underlined || (text.is_empty() && lines.get(index + 1).is_some_and(|next| next.trim().is_empty())),
+                // The next section's title ends it, not blank lines, which may part entries.
+                Section::NumPy { indent: at } => underlined || (!text.is_empty() && indent < *at),
                 Section::Swift { indent: at } => !text.is_empty() && indent <= *at,
             };
             if ends || (!in_google && heading(text).is_some()) {
@@ -210,7 +234,9 @@ enum Heading {
 
 /// What kind of section `text` (a trimmed line) opens, if it is a heading.
 fn heading(text: &str) -> Option<Heading> {
-    const PARAMETERS: &[&str] = &["Args", "Arguments", "Parameters", "Params"];
+    // Keyword arguments are parameters the signature names too (a function that takes
+    // `**kwargs` is not judged).
+    const PARAMETERS: &[&str] = &["Args", "Arguments", "Parameters", "Params", "Keyword Args", "Keyword Arguments", "Other Parameters"];
     if let Some(title) = text.strip_prefix('#') {
         let title = title.trim_start_matches('#').trim();
         return Some(if PARAMETERS.contains(&title) { Heading::Markdown } else { Heading::Other });
@@ -222,7 +248,7 @@ fn heading(text: &str) -> Option<Heading> {
         if PARAMETERS.contains(&title) {
             return Some(Heading::Google);
         }
-        // Google's other sections: `Returns:`, `Raises:`, `Keyword Args:`, `Example:`.
+        // Google's other sections: `Returns:`, `Raises:`, `Example:`.
         let word = title.split_whitespace().count() <= 2 && title.starts_with(|c: char| c.is_ascii_uppercase()) && title.chars().all(|c| c.is_alphabetic() || c == ' ');
         return word.then_some(Heading::Other);
     }
@@ -242,9 +268,10 @@ fn google_entry(text: &str) -> Option<String> {
     (!name.contains(' ')).then(|| name.to_string())
 }
 
-/// A NumPy-style entry's names: `x : int`, `x, y : float`, `x`.
+/// A NumPy-style entry's names: `x : int`, `x, y : float`, `x`, and `x: int` as many
+/// write it.
 fn numpy_entry(text: &str) -> Vec<String> {
-    let head = text.split_once(" :").map_or(text, |(head, _)| head).trim_end_matches(':');
+    let head = text.split_once(':').map_or(text, |(head, _)| head).trim();
     let names: Vec<&str> = head.split(',').map(str::trim).collect();
     if names.iter().all(|name| is_identifier(name.trim_start_matches('*'))) { names.into_iter().map(str::to_string).collect() } else { Vec::new() }
 }
@@ -381,9 +408,9 @@ mod tests {
         assert_eq!(params(R, "#' Adds.\n#' @param a,b Numbers.\n#' @return A number."), ["a", "b"]);
         assert_eq!(params(Python, "\"\"\"Loads.\n\n:param path: the file\n:param int retries: how often\n:type path: str\n:keyword timeout: seconds\n:returns: the data\n:param fast bool: name and type swapped\n\"\"\""), ["path", "retries", "path"]);
         let google = "\"\"\"Fetches rows.\n\n    Args:\n        table (str): The table.\n            Spans lines: really.\n        *keys: Keys.\n\n    Keyword Args:\n        limit: At most.\n\n    Returns:\n        rows: the rows.\n    \"\"\"";
-        assert_eq!(params(Python, google), ["table", "keys"]);
-        let numpy = "\"\"\"Fits.\n\nParameters\n----------\nx, y : array_like\n    The points.\n    See x : note.\ndeg : int\n\nReturns\n-------\np : ndarray\n\"\"\"";
-        assert_eq!(params(Python, numpy), ["x", "y", "deg"]);
+        assert_eq!(params(Python, google), ["table", "keys", "limit"]);
+        let numpy = "\"\"\"Fits.\n\nParameters\n----------\nx, y : array_like\n    The points.\n    See x : note.\ndeg : int\n\n\nw: array_like, optional\nfull\n\nOther Parameters\n----------------\nrcond : float\n\nReturns\n-------\np : ndarray\n\"\"\"";
+        assert_eq!(params(Python, numpy), ["x", "y", "deg", "w", "full", "rcond"]);
         let rust = "/// Adds.\n///\n/// # Arguments\n///\n/// * `a` - the first\n/// * `b: u32` - the second\n///   and more\n///\n/// # Examples\n///\n/// * `c` - not a parameter";
         assert_eq!(params(Rust, rust), ["a", "b"]);
         assert_eq!(params(Julia, "\"\"\"\n    f(x)\n\n# Arguments\n- `x::Int`: a number\n\"\"\""), ["x"]);
@@ -399,29 +426,52 @@ mod tests {
     fn a_doc_naming_a_parameter_the_code_lacks_is_stale() {
         let doc = "/**\n * @param name who\n * @param greeting what to say\n */";
         let old = "function greet(name, greeting) { return greeting + name; }";
-        assert_eq!(stale_doc(JavaScript, doc, "function greet(name, greeting) ", old), None);
+        assert_eq!(stale_doc(JavaScript, doc, "function greet(name, greeting) ", old, None), None);
         let new = "function greet(person) { return 'hi ' + person; }";
-        assert_eq!(stale_doc(JavaScript, doc, "function greet(person) ", new).as_deref(), Some("its doc names parameters its code does not have: `name`, `greeting`"));
+        assert_eq!(stale_doc(JavaScript, doc, "function greet(person) ", new, None).as_deref(), Some("its doc names parameters its code does not have: `name`, `greeting`"));
         let py = "\"\"\"Loads.\n\nArgs:\n    path: the file.\n\"\"\"";
-        assert_eq!(stale_doc(Python, py, "def load(source):", "def load(source):\n    return open(source)").as_deref(), Some("its doc names parameters its code does not have: `path`"));
+        assert_eq!(stale_doc(Python, py, "def load(source):", "def load(source):\n    return open(source)", None).as_deref(), Some("its doc names parameters its code does not have: `path`"));
         // The signature decides, its annotations and defaults too; a word of the body does not.
-        assert_eq!(stale_doc(Python, py, "def load(self, p: path.Path):", "def load(self, p: path.Path):\n    return open(p)"), None);
-        assert!(stale_doc(Python, py, "def load(self):", "def load(self):\n    return open(os.path.join(self.root))").is_some());
+        assert_eq!(stale_doc(Python, py, "def load(self, p: path.Path):", "def load(self, p: path.Path):\n    return open(p)", None), None);
+        assert!(stale_doc(Python, py, "def load(self):", "def load(self):\n    return open(os.path.join(self.root))", None).is_some());
         let help = "<#\n.PARAMETER Sku\nThe SKU.\n#>";
-        assert_eq!(stale_doc(PowerShell, help, "function Get-Stock ", "function Get-Stock {\n    param([string] $Sku)\n}"), None);
+        assert_eq!(stale_doc(PowerShell, help, "function Get-Stock ", "function Get-Stock {\n    param([string] $Sku)\n}", None), None);
+    }
+
+    #[test]
+    fn a_doc_that_documents_parameters_but_leaves_out_one_the_code_has_is_stale() {
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let google = "\"\"\"Loads.\n\nArgs:\n    path: the file.\n\"\"\"";
+        let signature = "def load(path, timeout=5):";
+        let code = "def load(path, timeout=5):\n    return open(path)";
+        assert_eq!(stale_doc(Python, google, signature, code, Some(&names(&["path", "timeout"]))).as_deref(), Some("its doc does not name parameters its code has: `timeout`"));
+        assert_eq!(stale_doc(Python, google, signature, code, Some(&names(&["path"]))), None);
+        // Unknown parameters: only the names the doc gives are checked.
+        assert_eq!(stale_doc(Python, google, signature, code, None), None);
+        // A doc in prose documents no parameter, and is held to none.
+        let prose = "\"\"\"Loads the file at path, waiting up to timeout seconds.\"\"\"";
+        assert_eq!(stale_doc(Python, prose, signature, code, Some(&names(&["path", "timeout"]))), None);
+        // A renamed parameter: the old name is gone and the new one missing.
+        let jsdoc = "/**\n * Greets.\n * @param {string} name who\n */";
+        assert_eq!(
+            stale_doc(JavaScript, jsdoc, "function greet(person) ", "function greet(person) { return person; }", Some(&names(&["person"]))).as_deref(),
+            Some("its doc names parameters its code does not have: `name`; its doc does not name parameters its code has: `person`")
+        );
+        let php = "/**\n * @param string $name\n */";
+        assert_eq!(undocumented_parameters(Php, php, &names(&["name", "greeting"])), ["greeting"]);
     }
 
     #[test]
     fn a_function_that_may_take_unnamed_parameters_keeps_its_doc() {
         let doc = "\"\"\"Plots.\n\n:param color: the color\n\"\"\"";
-        assert_eq!(stale_doc(Python, doc, "def plot(x, **kwargs):", "def plot(x, **kwargs):\n    draw(x, **kwargs)"), None);
-        assert_eq!(stale_doc(Python, doc, "def plot(x, *args):", "def plot(x, *args):\n    pass"), None);
-        assert!(stale_doc(Python, doc, "def plot(x, *, size):", "def plot(x, *, size):\n    pass").is_some());
+        assert_eq!(stale_doc(Python, doc, "def plot(x, **kwargs):", "def plot(x, **kwargs):\n    draw(x, **kwargs)", None), None);
+        assert_eq!(stale_doc(Python, doc, "def plot(x, *args):", "def plot(x, *args):\n    pass", None), None);
+        assert!(stale_doc(Python, doc, "def plot(x, *, size):", "def plot(x, *, size):\n    pass", None).is_some());
         let jsdoc = "/** @param {Object} props */";
-        assert_eq!(stale_doc(JavaScript, jsdoc, "function Card({ title }) ", "function Card({ title }) { return title; }"), None);
-        assert_eq!(stale_doc(JavaScript, jsdoc, "function sum() ", "function sum() { return arguments[0]; }"), None);
-        assert_eq!(stale_doc(Java, "/** @param xs values */", "int sum(int... values) ", "int sum(int... values) { return 0; }"), None);
+        assert_eq!(stale_doc(JavaScript, jsdoc, "function Card({ title }) ", "function Card({ title }) { return title; }", None), None);
+        assert_eq!(stale_doc(JavaScript, jsdoc, "function sum() ", "function sum() { return arguments[0]; }", None), None);
+        assert_eq!(stale_doc(Java, "/** @param xs values */", "int sum(int... values) ", "int sum(int... values) { return 0; }", None), None);
         // C's pointers are no Python stars.
-        assert!(stale_doc(C, "/** @param len the length */", "int f(char *s) ", "int f(char *s) { return 0; }").is_some());
+        assert!(stale_doc(C, "/** @param len the length */", "int f(char *s) ", "int f(char *s) { return 0; }", None).is_some());
     }
 }

@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
-use arrow_array::builder::{BooleanBuilder, StringBuilder, UInt32Builder, UInt64Builder};
+use arrow_array::builder::{BooleanBuilder, ListBuilder, StringBuilder, UInt32Builder, UInt64Builder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
@@ -157,6 +157,11 @@ pub struct Unit {
     /// model's. `None` for other units, for declarations without a body and for C's
     /// unnamed parameters.
     pub signature: Option<String>,
+    /// A function's or method's parameters, by name, as a doc names them: what a doc
+    /// that documents parameters must name, one by one. `None` for other units and where
+    /// they cannot all be named (a language whose docs list none, a destructured or
+    /// variadic parameter); see [`super::parameters`].
+    pub parameters: Option<Vec<String>>,
     /// Set where the unit is in another language than its file: a notebook cell under
     /// a cell magic (`%%bash`, `%%sql`).
     pub language: Option<Language>,
@@ -200,6 +205,7 @@ pub enum DocSite {
 /// | stale_doc | utf8? | why that doc no longer describes the unit ([`Unit::stale_doc`]) |
 /// | indent | utf8? | what puts content at the margin as written ([`at_margin`]) |
 /// | signature | utf8? | a function's code before its body ([`Unit::signature`]) |
+/// | parameters | list<utf8>? | a function's parameter names ([`Unit::parameters`]) |
 /// | bytes | u32 | length of content |
 /// | content_hash | utf8 | blake3 of content, hex |
 /// | content | utf8 | the code, as sliced from the file |
@@ -224,6 +230,7 @@ pub fn unit_schema() -> SchemaRef {
             Field::new("stale_doc", DataType::Utf8, true),
             Field::new("indent", DataType::Utf8, true),
             Field::new("signature", DataType::Utf8, true),
+            Field::new("parameters", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), true),
             Field::new("bytes", DataType::UInt32, false),
             Field::new("content_hash", DataType::Utf8, false),
             Field::new("content", DataType::Utf8, false),
@@ -334,6 +341,7 @@ pub struct UnitBatchBuilder {
     stale_doc: StringBuilder,
     indent: StringBuilder,
     signature: StringBuilder,
+    parameters: ListBuilder<StringBuilder>,
     bytes: UInt32Builder,
     content_hash: StringBuilder,
     content: StringBuilder,
@@ -362,6 +370,7 @@ impl Default for UnitBatchBuilder {
             stale_doc: StringBuilder::new(),
             indent: StringBuilder::new(),
             signature: StringBuilder::new(),
+            parameters: ListBuilder::new(StringBuilder::new()),
             bytes: UInt32Builder::new(),
             content_hash: StringBuilder::new(),
             content: StringBuilder::new(),
@@ -394,6 +403,7 @@ impl UnitBatchBuilder {
             self.stale_doc.append_option(unit.stale_doc.as_deref());
             self.indent.append_option(unit.indent.as_deref());
             self.signature.append_option(unit.signature.as_deref());
+            self.parameters.append_option(unit.parameters.as_ref().map(|names| names.iter().map(Some)));
             self.bytes.append_value(u32::try_from(unit.content.len()).unwrap_or(u32::MAX));
             self.content_hash.append_value(hash);
             self.content.append_value(&unit.content);
@@ -438,6 +448,7 @@ impl UnitBatchBuilder {
             Arc::new(self.stale_doc.finish()),
             Arc::new(self.indent.finish()),
             Arc::new(self.signature.finish()),
+            Arc::new(self.parameters.finish()),
             Arc::new(self.bytes.finish()),
             Arc::new(self.content_hash.finish()),
             Arc::new(self.content.finish()),
@@ -541,6 +552,7 @@ mod tests {
             doc: None,
             stale_doc: None,
             signature: None,
+            parameters: None,
             language: None,
         }
     }

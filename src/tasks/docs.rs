@@ -1,7 +1,7 @@
 //! The docs task: a documentation comment per unit, in its language's own convention.
 
 use crate::engine::AnswerEnd;
-use crate::source::{can_hold_header, quoted, undeclared_parameters, Language, UnitKind};
+use crate::source::{can_hold_header, quoted, undeclared_parameters, undocumented_parameters, Language, UnitKind};
 use crate::tasks::UnitRow;
 
 /// Unit kinds the docs task leaves alone unless `[tasks.docs] skip_kinds` says
@@ -598,18 +598,24 @@ pub fn parse(answer: &str, name: Option<&str>, cut_off: bool) -> Result<String, 
 }
 
 /// The comment out of the model's answer about `unit`, as [`parse`] reads it, unless it
-/// documents parameters that are no word of the unit's signature: a doc wrong from the
-/// start, which the walk would find stale once the patch put it in the source.
-/// `cut_off` as for [`parse`].
+/// documents parameters that are no word of the unit's signature, or documents
+/// parameters but leaves out one of the unit's: a doc wrong from the start, which the
+/// walk would find stale once the patch put it in the source. `cut_off` as for [`parse`].
 pub fn parse_about(answer: &str, unit: &UnitRow, cut_off: bool) -> Result<String, String> {
     let text = parse(answer, unit.name.as_deref(), cut_off)?;
     let Some(language) = Language::from_name(&unit.language) else { return Ok(text) };
     // A unit without a signature (a class, a declaration) is held to all its code.
     let signature = unit.signature.as_deref().unwrap_or(&unit.content);
     let made_up = undeclared_parameters(language, &text, signature, &unit.content);
-    match made_up.is_empty() {
+    if !made_up.is_empty() {
+        return Err(format!("the answer names parameters the code does not have: {}", quoted(&made_up)));
+    }
+    // What the patch writes: of a cut-off answer, its whole paragraphs.
+    let written = comment_prose(&text, unit.name.as_deref(), cut_off)?.join("\n");
+    let left_out = unit.parameters.as_deref().map(|parameters| undocumented_parameters(language, &written, parameters)).unwrap_or_default();
+    match left_out.is_empty() {
         true => Ok(text),
-        false => Err(format!("the answer names parameters the code does not have: {}", quoted(&made_up))),
+        false => Err(format!("the answer documents parameters but leaves out some the code has: {}", quoted(&left_out))),
     }
 }
 

@@ -426,6 +426,7 @@ mod tests {
             documented: false,
             stale_doc: None,
             signature: Some("def f():".into()),
+            parameters: Some(Vec::new()),
         }
     }
 
@@ -488,6 +489,20 @@ mod tests {
         rows.push(&unsigned, "k6", 10, None, Answer::Generation(Ok(output("\"\"\"Returns the one.\n\nArgs:\n    count: how many\n\"\"\""))));
         let batch = rows.finish().unwrap();
         assert!(batch.column_by_name("parse_error").unwrap().is_null(0), "without a signature, the unit's words stand in");
+
+        // An answer that documents parameters documents them all; one in prose need not.
+        let names = |list: &[&str]| Some(list.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        let takes_two = UnitRow { signature: Some("def f(path, timeout):".into()), parameters: names(&["path", "timeout"]), ..unit() };
+        let mut rows = RowsBuilder::new(TaskKind::Docs, schema(TaskKind::Docs, None));
+        rows.push(&takes_two, "k7", 10, None, Answer::Generation(Ok(output("\"\"\"Opens the file it is given.\n\nArgs:\n    path: the file.\n\"\"\""))));
+        rows.push(&takes_two, "k8", 10, None, Answer::Generation(Ok(output("\"\"\"Opens the file at path, waiting timeout seconds.\"\"\""))));
+        rows.push(&takes_two, "k9", 10, None, Answer::Generation(Ok(output("\"\"\"Opens the file it is given.\n\nArgs:\n    path: the file.\n    timeout: seconds.\n\"\"\""))));
+        // Cut off inside its `Args:`: the paragraph before it is what the patch writes.
+        rows.push(&takes_two, "k10", 10, None, Answer::Generation(Ok(cut("\"\"\"Opens the file it is given.\n\nArgs:\n    path: the file.\n    tim", FinishReason::Length))));
+        let batch = rows.finish().unwrap();
+        let parse_error = batch.column_by_name("parse_error").unwrap().as_string::<i32>();
+        assert_eq!(parse_error.value(0), "the answer documents parameters but leaves out some the code has: `timeout`");
+        assert!(parse_error.is_null(1) && parse_error.is_null(2) && parse_error.is_null(3), "{parse_error:?}");
     }
 
     #[test]

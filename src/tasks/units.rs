@@ -57,6 +57,9 @@ pub struct UnitRow {
     pub stale_doc: Option<String>,
     /// A function's code before its body, which a doc's parameter names are held to.
     pub signature: Option<String>,
+    /// A function's parameter names, which a doc that documents parameters must all name
+    /// (`None` where they cannot all be named, and in walks from before they were read).
+    pub parameters: Option<Vec<String>>,
 }
 
 /// What a unit's cache key is made of, without its code.
@@ -182,6 +185,10 @@ fn unit_row(batch: &RecordBatch, i: usize) -> UnitRow {
         stale_doc: optional("stale_doc"),
         // Walks before it was written have none: the whole unit stands in.
         signature: batch.column_by_name("signature").map(|c| c.as_string::<i32>()).filter(|c| c.is_valid(i)).map(|c| c.value(i).to_string()),
+        parameters: batch.column_by_name("parameters").map(|c| c.as_list::<i32>()).filter(|c| c.is_valid(i)).map(|c| {
+            let names = c.value(i);
+            names.as_string::<i32>().iter().flatten().map(str::to_string).collect()
+        }),
     }
 }
 
@@ -294,6 +301,7 @@ mod tests {
             Arc::new(StringArray::from_iter((0..n).map(|i| (i % 8 == 0).then(|| "its doc names parameters its code does not have: `x`".to_string())))) as ArrayRef,
             Arc::new(StringArray::from(vec![None::<&str>; n])) as ArrayRef,
             Arc::new(StringArray::from(vec![None::<&str>; n])) as ArrayRef,
+            arrow_array::new_null_array(unit_schema().field_with_name("parameters").unwrap().data_type(), n),
             numbers(6),
             strings(&|i| format!("h{i}")),
             strings(&|i| format!("code {i}")),

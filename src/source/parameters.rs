@@ -1,0 +1,174 @@
+//! A function's parameters, as its syntax tree names them: what a doc that documents
+//! parameters must name one by one. The field's linters report a doc that leaves one out
+//! (pydocstyle's D417, numpydoc's PR01, Javadoc's doclint, eslint-plugin-jsdoc's
+//! `require-param`), so a doc written before the function gained a parameter no longer
+//! describes it ([`super::stale`]).
+//!
+//! Only languages whose doc conventions list every parameter are read: Python, JavaScript
+//! and TypeScript, Java, PHP, C# and C/C++ (Doxygen). Anything the rules below do not
+//! know — a parameter kind they have not seen, a destructured or variadic parameter, an
+//! unnamed one — gives no list, and so no check: a doc is never judged on a guess.
+
+use tree_sitter::Node;
+
+use super::grammar;
+use super::language::Language;
+
+/// The names of the parameters of the function `definition` (a definition, or what
+/// wraps one: a decorated definition, an export, a variable holding an arrow function), in
+/// order, as a doc names them: PHP's without `$`, leaving out those no convention
+/// documents (Python's `self` and `cls`, TypeScript's `this`, names starting with `_`).
+/// `None` where they cannot all be named.
+pub(crate) fn parameter_names(language: Language, definition: Node<'_>, src: &str) -> Option<Vec<String>> {
+    use Language::*;
+    let list = match language {
+        C | Cpp | Cuda => grammar::c_function_declarator(language, definition)?.child_by_field_name("parameters")?,
+        Python | JavaScript | TypeScript | Tsx | Java | Php | CSharp => parameter_list(definition)?,
+        _ => return None,
+    };
+    // An arrow function's lone parameter, `x => x + 1`.
+    if list.kind() == "identifier" {
+        return Some(vec![src[list.byte_range()].to_string()]);
+    }
+    let mut names = Vec::new();
+    let mut cursor = list.walk();
+    let mut more = cursor.goto_first_child();
+    while more {
+        let (entry, field) = (cursor.node(), cursor.field_name());
+        more = cursor.goto_next_sibling();
+        // C#'s `params int[] rest` lays its type and name out in the list itself.
+        if !entry.is_named() || entry.is_extra() || field == Some("type") {
+            continue;
+        }
+        if let Some(name) = name(language, entry, src)? {
+            names.push(name);
+        }
+    }
+    names.retain(|name| !name.starts_with('_') && !(language == Python && matches!(name.as_str(), "self" | "cls")));
+    Some(names)
+}
+
+/// The first parameter list at or below `definition` outside bodies and decorators: the
+/// definition's own, or that of the function a declaration or export holds.
+fn parameter_list(definition: Node<'_>) -> Option<Node<'_>> {
+    let mut pending = vec![definition];
+    while let Some(node) = pending.pop() {
+        if let Some(list) = node.child_by_field_name("parameters").or_else(|| node.child_by_field_name("parameter").filter(|_| node.kind() == "arrow_function")) {
+            return Some(list);
+        }
+        let mut cursor = node.walk();
+        let children: Vec<Node<'_>> = node
+            .named_children(&mut cursor)
+            .filter(|child| !matches!(child.kind(), "decorator" | "block" | "statement_block" | "compound_statement" | "class_body"))
+            .collect();
+        // Depth first, in order: the stack takes them last to first.
+        pending.extend(children.into_iter().rev());
+    }
+    None
+}
+
+/// The name of one entry of a parameter list: `Some(None)` for an entry that is no
+/// parameter a doc names (a `*` or `/` separator, a receiver, `this`), `None` for one
+/// that cannot be named (destructured, variadic, unnamed, a kind not known here).
+fn name(language: Language, parameter: Node<'_>, src: &str) -> Option<Option<String>> {
+    use Language::*;
+    let text = |node: Node<'_>| src[node.byte_range()].trim_start_matches(['$', '&']).to_string();
+    let field = |name: &str| parameter.child_by_field_name(name);
+    let named = match (language, parameter.kind()) {
+        (Python, "identifier") | (JavaScript | TypeScript | Tsx, "identifier") => Some(parameter),
+        (Python, "typed_parameter") => parameter.named_child(0).filter(|n| n.kind() == "identifier"),
+        (Python, "default_parameter" | "typed_default_parameter") => field("name"),
+        (Python, "keyword_separator" | "positional_separator") => return Some(None),
+        (JavaScript | TypeScript | Tsx, "assignment_pattern") => field("left").filter(|n| n.kind() == "identifier"),
+        (TypeScript | Tsx, "required_parameter" | "optional_parameter") => match field("pattern") {
+            Some(pattern) if pattern.kind() == "this" => return Some(None),
+            pattern => pattern.filter(|n| n.kind() == "identifier"),
+        },
+        (Java, "formal_parameter") => field("name"),
+        (Java, "receiver_parameter") => return Some(None),
+        (Php, "simple_parameter" | "property_promotion_parameter") => field("name"),
+        (CSharp, "parameter") => field("name"),
+        (CSharp, "identifier") => Some(parameter),
+        (C | Cpp | Cuda, "parameter_declaration" | "optional_parameter_declaration") => c_declared_name(field("declarator")?),
+        _ => None,
+    };
+    named.map(|node| Some(text(node)))
+}
+
+/// The name a C/C++ parameter's declarator declares (`*name`, `&name`, `name[8]`).
+fn c_declared_name(mut declarator: Node<'_>) -> Option<Node<'_>> {
+    loop {
+        match declarator.kind() {
+            "identifier" => return Some(declarator),
+            "pointer_declarator" | "array_declarator" => declarator = declarator.child_by_field_name("declarator")?,
+            "reference_declarator" => declarator = declarator.named_child(0)?,
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Language::*;
+
+    /// The parameter names of the first function in `code`.
+    fn names(language: Language, code: &str) -> Option<Vec<String>> {
+        let mut parser = tree_sitter::Parser::new();
+        parser.set_language(&grammar::grammar(language).unwrap()).unwrap();
+        let tree = parser.parse(code, None).unwrap();
+        let root = tree.root_node();
+        // (PHP's first is its `<?php`.)
+        let definition = root.named_child(if language == Php { 1 } else { 0 }).unwrap();
+        parameter_names(language, definition, code)
+    }
+
+    fn some(names: &[&str]) -> Option<Vec<String>> {
+        Some(names.iter().map(|n| n.to_string()).collect())
+    }
+
+    #[test]
+    fn each_languages_parameters_are_named_as_a_doc_names_them() {
+        assert_eq!(names(Python, "def f(self, a, b: int, c=1, d: str = 'x', *, e, _unused=0):\n    pass\n"), some(&["a", "b", "c", "d", "e"]));
+        assert_eq!(names(Python, "@app.route('/', key=lambda k: k)\ndef g(cls, path):\n    pass\n"), some(&["path"]));
+        assert_eq!(names(JavaScript, "function f(a, b = 2) { return a; }"), some(&["a", "b"]));
+        assert_eq!(names(JavaScript, "const f = (a, b) => a + b;"), some(&["a", "b"]));
+        assert_eq!(names(JavaScript, "export const g = x => x;"), some(&["x"]));
+        assert_eq!(names(TypeScript, "function f(this: Window, a: number, b?: string, c = 1): void {}"), some(&["a", "b", "c"]));
+        assert_eq!(names(Php, "<?php\nfunction f(string $name, array &$out, int $n = 1) {}\n"), some(&["name", "out", "n"]));
+        assert_eq!(names(C, "int put(const char *name, size_t len, int flags[4]) { return 0; }"), some(&["name", "len", "flags"]));
+        assert_eq!(names(Cpp, "void copy(const std::string& from, int to = 0) {}"), some(&["from", "to"]));
+        assert_eq!(names(Go, "func f(a int) {}"), None, "Go's docs list no parameters");
+    }
+
+    #[test]
+    fn parameters_that_cannot_all_be_named_give_no_list() {
+        assert_eq!(names(Python, "def f(a, *args, **kwargs):\n    pass\n"), None);
+        assert_eq!(names(JavaScript, "function f({ a, b }, c) {}"), None);
+        assert_eq!(names(JavaScript, "function f(a, ...rest) {}"), None);
+        assert_eq!(names(C, "int put(char *, size_t);"), None);
+        assert_eq!(names(C, "int printf(const char *format, ...);"), None);
+    }
+
+    #[test]
+    fn java_and_csharp_methods_are_read_in_their_class() {
+        let java = "class A { int sum(int from, final List<Integer> to) { return 0; } }";
+        let csharp = "class A { int Sum(int from, params int[] rest) { return 0; } }";
+        for (language, code, expected) in [(Java, java, some(&["from", "to"])), (CSharp, csharp, some(&["from", "rest"]))] {
+            let mut parser = tree_sitter::Parser::new();
+            parser.set_language(&grammar::grammar(language).unwrap()).unwrap();
+            let tree = parser.parse(code, None).unwrap();
+            let method = first_of(tree.root_node(), "method_declaration").unwrap();
+            assert_eq!(parameter_names(language, method, code), expected, "{language:?}");
+        }
+    }
+
+    fn first_of<'t>(node: Node<'t>, kind: &str) -> Option<Node<'t>> {
+        if node.kind() == kind {
+            return Some(node);
+        }
+        let mut cursor = node.walk();
+        let children: Vec<Node<'t>> = node.named_children(&mut cursor).collect();
+        children.into_iter().find_map(|child| first_of(child, kind))
+    }
+}
