@@ -41,6 +41,11 @@ fn display(column: &ArrayRef, i: usize) -> String {
         DataType::UInt32 => column.as_primitive::<arrow_array::types::UInt32Type>().value(i).to_string(),
         DataType::UInt64 => column.as_primitive::<arrow_array::types::UInt64Type>().value(i).to_string(),
         DataType::Boolean => column.as_boolean().value(i).to_string(),
+        // A list of names (a function's parameters), written `[a, b]`.
+        DataType::List(_) => {
+            let names = column.as_list::<i32>().value(i);
+            format!("[{}]", names.as_string::<i32>().iter().flatten().collect::<Vec<_>>().join(", "))
+        }
         other => panic!("unexpected column type {other}"),
     }
 }
@@ -211,6 +216,12 @@ fn parquet_output_has_the_schema_rows_and_provenance() {
     // The sample repository covers at least six languages and a binary file.
     let languages: BTreeSet<String> = rows(&units_file).iter().map(|r| get(r, "language").to_string()).collect();
     assert!(languages.len() >= 6, "{languages:?}");
+    // A function's parameters, as a doc names them: a method's without `self`.
+    let parameters = |name: &str| rows(&units_file).into_iter().find(|r| get(r, "name") == name).and_then(|r| r["parameters"].clone());
+    assert_eq!(parameters("parse_row").as_deref(), Some("[line, row]"));
+    assert_eq!(parameters("loadBalances").as_deref(), Some("[url, fetchImpl]"));
+    assert_eq!(parameters("CsvImporter"), None, "a class has none");
+    assert!(rows(&units_file).iter().any(|r| get(r, "name") == "CsvImporter"));
     assert_eq!(skipped(tmp.path()).get("assets/logo.png").map(String::as_str), Some("binary"));
     let skipped_meta = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(tmp.path().join(job::SKIPPED_FILE)).unwrap()).unwrap();
     assert_eq!(skipped_meta.schema().fields(), source::skipped_schema().fields());
