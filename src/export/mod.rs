@@ -58,7 +58,7 @@ pub struct ExportSummary {
 /// Exports the finished run in `out` into `to` (replacing an earlier export there).
 pub fn export(out: &Path, to: &Path) -> Result<ExportSummary> {
     let run = FinishedRun::hold(out)?;
-    let docs = run.task_model(TaskKind::Docs).map(|model| Ok::<_, Error>((model, rows::read_docs(&run.parts(TaskKind::Docs)?)?))).transpose()?;
+    let docs = run.task_model(TaskKind::Docs).map(|model| Ok::<_, Error>((model, rows::read_docs(&run.parts(TaskKind::Docs)?, &run.units_files())?))).transpose()?;
     let reviews = run.task_model(TaskKind::Review).map(|model| Ok::<_, Error>((model, rows::read_reviews(&run.parts(TaskKind::Review)?)?))).transpose()?;
     if docs.is_none() && reviews.is_none() {
         return Err(Error::Config(format!(

@@ -1,7 +1,7 @@
 //! A finished run's rows, read from their part files: docs and reviews into plain
 //! structs, any task's batch by batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,7 @@ use parquet::arrow::ProjectionMask;
 
 use crate::engine::FinishReason;
 use crate::sink::open_parquet;
-use crate::tasks::docs;
+use crate::tasks::{docs, read_units_where, UnitRow};
 use crate::tasks::review::Finding;
 use crate::{Error, Result};
 
@@ -61,9 +61,12 @@ pub struct DocText {
 
 /// The rows of a docs folder's `parts`: the documentation text of each unit. A text
 /// the docs task would not keep now (written before it judged its answers as the patch
-/// does: code, or a comment cut off inside) is read as an answer that did not parse,
-/// as the row would say had the task written it today.
-pub fn read_docs(parts: &[PathBuf]) -> Result<Vec<Row<DocText>>> {
+/// does: code, a comment cut off inside, parameters that are not the function's, held
+/// to its signature and parameter names in the walk's `units_files`) is read as an
+/// answer that did not parse, as the row would say had the task written it today. Such
+/// a row stays in the output (its prompt, and so its greedy answer, is unchanged); the
+/// pages, index and patch all read it so.
+pub fn read_docs(parts: &[PathBuf], units_files: &[PathBuf]) -> Result<Vec<Row<DocText>>> {
     let mut rows = read(parts, |columns, row| {
         let finish = columns.optional_string("finish_reason")?;
         Ok(DocText {
@@ -71,9 +74,19 @@ pub fn read_docs(parts: &[PathBuf]) -> Result<Vec<Row<DocText>>> {
             cut_off: finish.filter(|finish| finish.is_valid(row)).and_then(|finish| FinishReason::from_name(finish.value(row))).filter(|reason| reason.cut_short()),
         })
     })?;
+    let answered: HashSet<&str> = rows.iter().filter(|row| row.outcome.is_ok()).map(|row| row.place.unit_id.as_str()).collect();
+    let mut units: HashMap<String, UnitRow> = HashMap::new();
+    for path in units_files {
+        units.extend(read_units_where(path, |unit| answered.contains(unit.unit_id.as_str()))?.into_iter().map(|unit| (unit.unit_id.clone(), unit)));
+    }
     for row in &mut rows {
         if let Ok(doc) = &row.outcome {
-            if let Err(why) = docs::parse(&doc.text, row.place.name.as_deref(), doc.cut_off.is_some()) {
+            let cut_off = doc.cut_off.is_some();
+            let judged = match units.get(&row.place.unit_id) {
+                Some(unit) => docs::parse_about(&doc.text, unit, cut_off),
+                None => docs::parse(&doc.text, row.place.name.as_deref(), cut_off),
+            };
+            if let Err(why) = judged {
                 row.outcome = Err(unparsed(&why));
             }
         }
@@ -271,14 +284,18 @@ mod tests {
 
     use super::*;
     use crate::engine::Output;
-    use crate::tasks::{schema, Answer, RowsBuilder, TaskKind, UnitRow};
+    use crate::tasks::{schema, Answer, RowsBuilder, TaskKind};
 
     /// A docs part as a hearth before the docs task judged its answers wrote it: each
     /// answer's text kept, whatever it holds.
     fn written_before_judging(dir: &Path, answers: &[(&str, FinishReason)]) -> PathBuf {
-        let mut rows = RowsBuilder::new(TaskKind::Docs, schema(TaskKind::Docs, None));
-        for (i, (_, finish)) in answers.iter().enumerate() {
-            let unit = UnitRow {
+        let units: Vec<UnitRow> = (0..answers.len()).map(unit).collect();
+        written_for(dir, &units.iter().zip(answers).map(|(unit, &(text, finish))| (unit, text, finish)).collect::<Vec<_>>())
+    }
+
+    /// Unit `i` of a Python file, whose signature the walk did not record.
+    fn unit(i: usize) -> UnitRow {
+        UnitRow {
                 unit_id: format!("u{i}"),
                 repo: "r".into(),
                 path: "a.py".into(),
@@ -294,7 +311,13 @@ mod tests {
                 stale_doc: None,
                 signature: None,
                 parameters: None,
-            };
+            }
+    }
+
+    /// A docs part holding each answer as its unit's text, unjudged.
+    fn written_for(dir: &Path, answers: &[(&UnitRow, &str, FinishReason)]) -> PathBuf {
+        let mut rows = RowsBuilder::new(TaskKind::Docs, schema(TaskKind::Docs, None));
+        for (unit, _, finish) in answers {
             let output = Output {
                 tokens: vec![1],
                 text: "\"\"\"Returns the number one.\"\"\"".into(),
@@ -304,10 +327,10 @@ mod tests {
                 total_time: Duration::ZERO,
                 energy_j: None,
             };
-            rows.push(&unit, "k", 10, None, Answer::Generation(Ok(output)));
+            rows.push(unit, "k", 10, None, Answer::Generation(Ok(output)));
         }
         let batch = rows.finish().unwrap();
-        let text: ArrayRef = Arc::new(StringArray::from(answers.iter().map(|(text, _)| Some(*text)).collect::<Vec<_>>()));
+        let text: ArrayRef = Arc::new(StringArray::from(answers.iter().map(|(_, text, _)| Some(*text)).collect::<Vec<_>>()));
         let columns = batch.schema().fields().iter().zip(batch.columns()).map(|(field, column)| if field.name() == "text" { text.clone() } else { column.clone() }).collect();
         let batch = RecordBatch::try_new(batch.schema(), columns).unwrap();
         let part = dir.join("part-0.parquet");
@@ -329,11 +352,34 @@ mod tests {
                 ("\"\"\"Returns the number one.\"\"\"\ndef f(", FinishReason::Length),
             ],
         );
-        let rows = read_docs(&[part]).unwrap();
+        let rows = read_docs(&[part], &[]).unwrap();
         let outcomes: Vec<std::result::Result<Option<FinishReason>, String>> = rows.iter().map(|row| row.outcome.as_ref().map(|doc| doc.cut_off).map_err(String::clone)).collect();
         assert_eq!(outcomes[0], Ok(None));
         assert_eq!(outcomes[1], Err("the answer did not parse: the answer's first line is code, not a sentence".to_string()));
         assert!(outcomes[2].as_ref().is_err_and(|why| why.starts_with("the answer did not parse: the answer was cut off")), "{outcomes:?}");
         assert_eq!(outcomes[3], Ok(Some(FinishReason::Length)), "the comment is whole; the limit cut what followed it");
+    }
+
+    #[test]
+    fn a_doc_written_before_parameters_were_read_is_held_to_them_as_the_walk_found_them() {
+        use crate::source::{Splitter, UnitBatchBuilder};
+        let dir = tempfile::tempdir().unwrap();
+        let code = "def load(path, timeout=5):\n    return open(path)\n\n\ndef save(data):\n    pass\n";
+        let mut builder = UnitBatchBuilder::default();
+        builder.push_file("r", "io.py", crate::source::Language::Python, &Splitter::new(4096).split(crate::source::Language::Python, "io.py", code));
+        let units_file = dir.path().join("units.parquet");
+        let mut writer = crate::sink::AtomicParquetWriter::create(&units_file, crate::source::unit_schema()).unwrap();
+        writer.write(&builder.finish().unwrap()).unwrap();
+        writer.finish(&[]).unwrap();
+        let units = read_units_where(&units_file, |unit| unit.kind == "function").unwrap();
+        let (load, save) = (&units[0], &units[1]);
+        assert_eq!(load.parameters, Some(vec!["path".to_string(), "timeout".to_string()]));
+        let partial = "\"\"\"Opens the file to read it.\n\nArgs:\n    path: the file.\n\"\"\"";
+        let part = written_for(dir.path(), &[(load, partial, FinishReason::Eos), (save, "\"\"\"Saves the data it is given.\"\"\"", FinishReason::Eos)]);
+        let rows = read_docs(&[part.clone()], &[units_file]).unwrap();
+        assert_eq!(rows[0].outcome.as_ref().unwrap_err(), "the answer did not parse: the answer documents parameters but leaves out some the code has: `timeout`");
+        assert!(rows[1].outcome.is_ok());
+        // Without the walk's units, only what the text shows is judged.
+        assert!(read_docs(&[part], &[]).unwrap()[0].outcome.is_ok());
     }
 }
