@@ -12,7 +12,7 @@ use crate::engine::FinishReason;
 use crate::finished::rows::{DocText, Place, Row, StaleDoc};
 use crate::finished::{RepoFacts, TaskModel};
 use crate::source::UnitKind;
-use crate::tasks::docs::comment_prose;
+use crate::tasks::docs::{comment_prose, comment_syntax};
 use crate::tasks::review::{Finding, SEVERITIES};
 
 /// What the index says of a review.
@@ -47,6 +47,14 @@ impl PageSummary {
         let about = header.and_then(|row| row.outcome.as_ref().ok()).and_then(|doc| first_sentence(&doc.text, doc.cut_off.is_some()));
         PageSummary { units: rows.len() + in_source.len(), in_source: in_source.len(), missing, about }
     }
+}
+
+/// The comment the patch writes of a cut-off answer `text`: its whole paragraphs, closed
+/// in the comment syntax of the unit at `place`. `None` where hearth knows no syntax.
+fn kept_comment(place: &Place, text: &str) -> Option<String> {
+    let syntax = comment_syntax(&place.language, &place.kind)?;
+    let prose = comment_prose(text, place.name.as_deref(), true).ok()?;
+    syntax.render(&prose, "", "\n").ok().map(|comment| comment.trim_end().to_string())
 }
 
 /// The first sentence of a doc, without its comment syntax; `None` when it has no prose.
@@ -86,12 +94,24 @@ pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Row<DocText>],
         }
         match &row.outcome {
             Ok(DocText { text, cut_off }) => {
-                let fence = fence(text);
-                let _ = writeln!(page, "{fence}{language}\n{text}\n{fence}\n");
-                match cut_off {
-                    Some(FinishReason::Context) => page.push_str("*Cut off at the end of the model's context.*\n\n"),
-                    Some(_) => page.push_str("*Cut off at the token limit (`max_new_tokens`).*\n\n"),
-                    None => {}
+                // Of an answer cut short, the whole paragraphs the patch writes.
+                let kept = cut_off.and_then(|_| kept_comment(&row.place, text));
+                let shown = kept.as_deref().unwrap_or(text);
+                let fence = fence(shown);
+                let _ = writeln!(page, "{fence}{language}\n{shown}\n{fence}\n");
+                let limit = match cut_off {
+                    Some(FinishReason::Context) => "the end of the model's context",
+                    Some(_) => "the token limit (`max_new_tokens`)",
+                    None => "",
+                };
+                match (cut_off, &kept) {
+                    (None, _) => {}
+                    (Some(_), Some(_)) => {
+                        let _ = writeln!(page, "*Cut off at {limit}: its whole paragraphs, as the patch writes them.*\n");
+                    }
+                    (Some(_), None) => {
+                        let _ = writeln!(page, "*Cut off at {limit}.*\n");
+                    }
                 }
             }
             Err(why) => {
@@ -361,14 +381,17 @@ mod tests {
         };
         let row = |line: u32, cut_off: Option<FinishReason>| Row {
             place: Place { unit_id: format!("u{line}"), repo: "r".into(), path: "m.py".into(), language: "python".into(), kind: "function".into(), name: Some(format!("f{line}")), parent: None, start_line: line, end_line: line + 1 },
-            outcome: Ok(DocText { text: "\"\"\"Adds the".into(), cut_off }),
+            outcome: Ok(DocText { text: "\"\"\"Adds the two numbers.\n\nArgs:\n    a: the".into(), cut_off }),
         };
         let rows = [row(1, Some(FinishReason::Length)), row(4, Some(FinishReason::Context)), row(7, None)];
         let page = doc_page("m.py", &rows.iter().collect::<Vec<_>>(), &[], &HashMap::new(), &model);
-        assert_eq!(page.matches("*Cut off at the token limit (`max_new_tokens`).*").count(), 1, "{page}");
-        assert_eq!(page.matches("*Cut off at the end of the model's context.*").count(), 1, "{page}");
+        assert_eq!(page.matches("*Cut off at the token limit (`max_new_tokens`): its whole paragraphs, as the patch writes them.*").count(), 1, "{page}");
+        assert_eq!(page.matches("*Cut off at the end of the model's context: its whole paragraphs").count(), 1, "{page}");
         let context_note = page.find("end of the model's context").unwrap();
         assert!(page.find("f4").unwrap() < context_note && context_note < page.find("f7").unwrap(), "{page}");
+        // A cut-off answer shows the summary it keeps, closed; a whole one as written.
+        assert_eq!(page.matches("```python\n\"\"\"Adds the two numbers.\"\"\"\n```").count(), 2, "{page}");
+        assert_eq!(page.matches("Args:\n    a: the\n```").count(), 1, "{page}");
     }
 
     #[test]
