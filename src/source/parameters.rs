@@ -17,7 +17,8 @@ use super::language::Language;
 /// The names of the parameters of the function `definition` (a definition, or what
 /// wraps one: a decorated definition, an export, a variable holding an arrow function), in
 /// order, as a doc names them: PHP's without `$`, leaving out those no convention
-/// documents (Python's `self` and `cls`, TypeScript's `this`, names starting with `_`).
+/// documents (Python's `self` and `cls`, TypeScript's `this`, names starting with `_`,
+/// and Python's `unused_` and `ignored_` ones).
 /// `None` where they cannot all be named.
 pub(crate) fn parameter_names(language: Language, definition: Node<'_>, src: &str) -> Option<Vec<String>> {
     use Language::*;
@@ -44,7 +45,9 @@ pub(crate) fn parameter_names(language: Language, definition: Node<'_>, src: &st
             names.push(name);
         }
     }
-    names.retain(|name| !name.starts_with('_') && !(language == Python && matches!(name.as_str(), "self" | "cls")));
+    // pylint's `ignored-argument-names` (`_.*|^ignored_|^unused_`) say which a doc need not name.
+    let ignored = |name: &str| name.starts_with('_') || (language == Python && (matches!(name, "self" | "cls") || name.starts_with("unused_") || name.starts_with("ignored_")));
+    names.retain(|name| !ignored(name));
     Some(names)
 }
 
@@ -129,7 +132,7 @@ mod tests {
 
     #[test]
     fn each_languages_parameters_are_named_as_a_doc_names_them() {
-        assert_eq!(names(Python, "def f(self, a, b: int, c=1, d: str = 'x', *, e, _unused=0):\n    pass\n"), some(&["a", "b", "c", "d", "e"]));
+        assert_eq!(names(Python, "def f(self, a, b: int, c=1, d: str = 'x', *, e, _unused=0, unused_id=None):\n    pass\n"), some(&["a", "b", "c", "d", "e"]));
         assert_eq!(names(Python, "@app.route('/', key=lambda k: k)\ndef g(cls, path):\n    pass\n"), some(&["path"]));
         assert_eq!(names(JavaScript, "function f(a, b = 2) { return a; }"), some(&["a", "b"]));
         assert_eq!(names(JavaScript, "const f = (a, b) => a + b;"), some(&["a", "b"]));

@@ -202,8 +202,10 @@ fn parameter_entries(language: Language, doc: &str) -> Vec<(String, ParamConvent
     }
     names
         .into_iter()
-        .map(|(name, convention)| (name.trim_start_matches(['*', '$', '&']).to_string(), convention))
-        .filter(|(name, _)| is_identifier(name) && !BUILTIN_TYPES.contains(&name.as_str()))
+        // A `$` marks PHP's names, `$object` among them: no type is written so.
+        .map(|(name, convention)| (name.trim_start_matches(['*', '&']).starts_with('$'), name.trim_start_matches(['*', '$', '&']).to_string(), convention))
+        .filter(|(variable, name, _)| is_identifier(name) && (*variable || !BUILTIN_TYPES.contains(&name.as_str())))
+        .map(|(_, name, convention)| (name, convention))
         .collect()
 }
 
@@ -402,7 +404,7 @@ mod tests {
         assert_eq!(params(Java, javadoc), ["from", "to"]);
         let jsdoc = "/**\n * @param {Object.<string, {a: number}>} opts - options\n * @param {string} opts.name\n * @param {number} [count=1]\n * @param {...number} rest\n */";
         assert_eq!(params(JavaScript, jsdoc), ["opts", "opts", "count", "rest"]);
-        assert_eq!(params(Php, "/**\n * @param string|null $name The name.\n * @param array &$out\n * @param int ...$more\n */"), ["name", "out", "more"]);
+        assert_eq!(params(Php, "/**\n * @param string|null $name The name.\n * @param array &$out\n * @param int ...$more\n * @param object $object\n */"), ["name", "out", "more", "object"]);
         assert_eq!(params(Cpp, "/// Copies.\n/// @param[in] src source\n/// @param[out] dst target\n/// \\param n count\n/// \\param [in, out] buf data\n/// @tparam T element"), ["src", "dst", "n", "buf"]);
         assert_eq!(params(Ruby, "# Greets.\n# @param name [String] who\n# @return [String]"), ["name"]);
         assert_eq!(params(R, "#' Adds.\n#' @param a,b Numbers.\n#' @return A number."), ["a", "b"]);
