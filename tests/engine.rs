@@ -801,6 +801,23 @@ fn generate_command_prints_text_and_throughput() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("/nonexistent/model.gguf"), "{stderr}");
+
+    // The penalties on the command line change what greedy decoding gives (a negative
+    // one too); one out of range is refused by name.
+    let ids = |penalties: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["generate", "--model", "synthetic:tiny", "--raw", "--prompt", "hi", "--max-new-tokens", "12", "--ids"])
+            .args(penalties)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).trim().to_string(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, plain, stderr) = ids(&[]);
+    assert!(ok, "{stderr}");
+    let (ok, penalised, stderr) = ids(&["--presence-penalty", "-1.5", "--frequency-penalty", "2"]);
+    assert!(ok && penalised != plain, "{plain} / {penalised}: {stderr}");
+    let (ok, _, stderr) = ids(&["--frequency-penalty", "2.5"]);
+    assert!(!ok && stderr.contains("frequency_penalty 2.5 must be from -2 to 2"), "{stderr}");
 }
 
 #[test]
