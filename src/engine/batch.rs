@@ -455,10 +455,8 @@ impl<'m> BatchEngine<'m> {
             std::thread::sleep(delay);
         }
         self.scheduler.complete(&schedule);
-        // Greedy rows with no constraint need only their argmax, taken where the logits
-        // are: a GPU then copies a few bytes a step instead of every sequence's logits
-        // (256 sequences × 152k vocabulary is 155 MB a step).
-        // Presence and frequency penalties are taken off there too, before either.
+        // Presence and frequency penalties are taken off where the logits are, before a
+        // row's argmax or its sampler reads them.
         let penalties: Vec<_> = schedule
             .chunks
             .iter()
@@ -469,6 +467,9 @@ impl<'m> BatchEngine<'m> {
             })
             .collect();
         let logits = apply_penalties(&out.logits, &penalties)?;
+        // Greedy rows with no constraint need only their argmax, taken where the logits
+        // are: a GPU then copies a few bytes a step instead of every sequence's logits
+        // (256 sequences × 152k vocabulary is 155 MB a step).
         let greedy = |c: &ScheduledChunk| self.live.get(&c.id).is_some_and(|l| l.constraint.is_none() && l.sampler.params().temperature == 0.0);
         let mut rows = schedule.chunks.iter().filter(|c| c.wants_logits).peekable();
         let mut picks = match (rows.peek().is_some(), rows.all(greedy)) {

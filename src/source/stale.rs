@@ -48,7 +48,7 @@ pub(crate) fn stale_doc(language: Language, doc: &str, signature: &str, code: &s
 /// documents any: a doc that names its parameters names them all. A doc that documents
 /// none, in prose, is not held to them.
 pub(crate) fn undocumented_parameters(language: Language, doc: &str, parameters: &[String]) -> Vec<String> {
-    let documented = documented_parameters(language, doc);
+    let documented: Vec<String> = parameter_entries(language, doc, Reading::Generous).into_iter().map(|(name, _)| name).collect();
     if documented.is_empty() {
         return Vec::new();
     }
@@ -105,7 +105,7 @@ fn words(code: &str) -> HashSet<&str> {
 /// How a doc names a function's parameters: the convention of its first documented
 /// one, if it documents any.
 pub(crate) fn parameter_convention(language: Language, doc: &str) -> Option<ParamConvention> {
-    parameter_entries(language, doc).first().map(|(_, convention)| *convention)
+    parameter_entries(language, doc, Reading::Strict).first().map(|(_, convention)| *convention)
 }
 
 /// A way docs mark parameters, as conventions write them.
@@ -148,35 +148,54 @@ impl ParamConvention {
 }
 
 /// The names `doc` documents as parameters, in order, as the function's code would
-/// spell them (`$x`, `*args`, `[x=1]` and `x.y` give `x`, `args`, `x`, `x`).
+/// spell them (`$x`, `*args`, `[x=1]` and `x.y` give `x`, `args`, `x`, `x`), read
+/// [`Reading::Strict`]ly.
 fn documented_parameters(language: Language, doc: &str) -> Vec<String> {
-    parameter_entries(language, doc).into_iter().map(|(name, _)| name).collect()
+    parameter_entries(language, doc, Reading::Strict).into_iter().map(|(name, _)| name).collect()
 }
 
-/// [`documented_parameters`], each with the convention that marks it.
-fn parameter_entries(language: Language, doc: &str) -> Vec<(String, ParamConvention)> {
+/// How much of a doc's layout is read as naming parameters. A name read where none is
+/// makes a doc stale that is not ("its doc names parameters its code does not have");
+/// a name missed where one is makes one stale the other way ("does not name parameters
+/// its code has"). So the first check reads strictly and the second generously, and
+/// neither finds a doc stale on a loose reading.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Sections as the conventions write them: NumPy's `x : int` under dashes, ending at
+    /// two blank lines; Google's and NumPy's parameter sections only.
+    Strict,
+    /// Also what many write: `x: int`, a section that runs on past blank lines to the
+    /// next title, titles underlined with `=`, and keyword-argument sections (`Keyword
+    /// Args:`, `Other Parameters`).
+    Generous,
+}
+
+/// [`documented_parameters`], read as `reading` says, each with the convention that
+/// marks it.
+fn parameter_entries(language: Language, doc: &str, reading: Reading) -> Vec<(String, ParamConvention)> {
     let lines: Vec<&str> = doc.lines().map(|line| prose(language, line)).collect();
     let mut names = Vec::new();
     let mut section: Option<Section> = None;
     for (index, line) in lines.iter().enumerate() {
         let text = line.trim();
         let indent = line.len() - line.trim_start().len();
-        let underlined = lines.get(index + 1).is_some_and(|next| is_underline(next));
+        let underlined = lines.get(index + 1).is_some_and(|next| is_underline(next, reading));
         // A line indented below a Google-style title is its entry or an entry's text.
         let in_google = matches!(section, Some(Section::Google { indent: at, .. }) if text.is_empty() || indent > at);
         if let Some(current) = &section {
             let ends = match current {
                 Section::Google { .. } => !in_google,
                 Section::Markdown { indent: at } => !text.is_empty() && indent <= *at && !text.starts_with(['*', '-', '+']),
-                // The next section's title ends it, not blank lines, which may part entries.
+                Section::NumPy { .. } if reading == Reading::Strict => underlined || (text.is_empty() && lines.get(index + 1).is_some_and(|next| next.trim().is_empty())),
+                // The next title ends it, not blank lines, which may part entries.
                 Section::NumPy { indent: at } => underlined || (!text.is_empty() && indent < *at),
                 Section::Swift { indent: at } => !text.is_empty() && indent <= *at,
             };
-            if ends || (!in_google && heading(text).is_some()) {
+            if ends || (!in_google && heading(text, reading).is_some()) {
                 section = None;
             }
         }
-        if let (false, Some(kind)) = (in_google, heading(text)) {
+        if let (false, Some(kind)) = (in_google, heading(text, reading)) {
             section = match kind {
                 Heading::Google if !underlined => Some(Section::Google { indent, entries: None }),
                 Heading::NumPy if underlined => Some(Section::NumPy { indent }),
@@ -193,7 +212,7 @@ fn parameter_entries(language: Language, doc: &str) -> Vec<(String, ParamConvent
                     names.extend(google_entry(text).map(|name| (name, ParamConvention::Google)));
                 }
             }
-            Some(Section::NumPy { indent: at }) if indent == *at && !is_underline(line) => names.extend(numpy_entry(text).into_iter().map(|name| (name, ParamConvention::NumPy))),
+            Some(Section::NumPy { indent: at }) if indent == *at && !is_underline(line, reading) => names.extend(numpy_entry(text, reading).into_iter().map(|name| (name, ParamConvention::NumPy))),
             Some(Section::Markdown { .. }) => names.extend(markdown_entry(text).map(|name| (name, ParamConvention::Markdown))),
             Some(Section::Swift { .. }) => names.extend(text.strip_prefix("- ").and_then(|entry| entry.split_once(':')).map(|(name, _)| (name.trim().to_string(), ParamConvention::Swift))),
             _ => {}
@@ -235,32 +254,35 @@ enum Heading {
 }
 
 /// What kind of section `text` (a trimmed line) opens, if it is a heading.
-fn heading(text: &str) -> Option<Heading> {
+fn heading(text: &str, reading: Reading) -> Option<Heading> {
     // Keyword arguments are parameters the signature names too (a function that takes
     // `**kwargs` is not judged).
-    const PARAMETERS: &[&str] = &["Args", "Arguments", "Parameters", "Params", "Keyword Args", "Keyword Arguments", "Other Parameters"];
+    const PARAMETERS: &[&str] = &["Args", "Arguments", "Parameters", "Params"];
+    const GENEROUSLY: &[&str] = &["Args", "Arguments", "Parameters", "Params", "Keyword Args", "Keyword Arguments", "Other Parameters"];
+    let parameters = if reading == Reading::Strict { PARAMETERS } else { GENEROUSLY };
     if let Some(title) = text.strip_prefix('#') {
         let title = title.trim_start_matches('#').trim();
-        return Some(if PARAMETERS.contains(&title) { Heading::Markdown } else { Heading::Other });
+        return Some(if parameters.contains(&title) { Heading::Markdown } else { Heading::Other });
     }
     if text == "- Parameters:" {
         return Some(Heading::Swift);
     }
     if let Some(title) = text.strip_suffix(':') {
-        if PARAMETERS.contains(&title) {
+        if parameters.contains(&title) {
             return Some(Heading::Google);
         }
         // Google's other sections: `Returns:`, `Raises:`, `Example:`.
         let word = title.split_whitespace().count() <= 2 && title.starts_with(|c: char| c.is_ascii_uppercase()) && title.chars().all(|c| c.is_alphabetic() || c == ' ');
         return word.then_some(Heading::Other);
     }
-    PARAMETERS.contains(&text).then_some(Heading::NumPy)
+    parameters.contains(&text).then_some(Heading::NumPy)
 }
 
-/// Whether `line` is a NumPy section title's underline.
-fn is_underline(line: &str) -> bool {
+/// Whether `line` is a NumPy section title's underline: dashes, or, read generously, the
+/// `=` that reStructuredText allows as well (SymPy writes `Examples` over `========`).
+fn is_underline(line: &str, reading: Reading) -> bool {
     let line = line.trim();
-    line.len() >= 3 && line.bytes().all(|b| b == b'-')
+    line.len() >= 3 && (line.bytes().all(|b| b == b'-') || (reading == Reading::Generous && line.bytes().all(|b| b == b'=')))
 }
 
 /// A Google-style entry's name: `x (int): text`, `*args: text`.
@@ -270,10 +292,13 @@ fn google_entry(text: &str) -> Option<String> {
     (!name.contains(' ')).then(|| name.to_string())
 }
 
-/// A NumPy-style entry's names: `x : int`, `x, y : float`, `x`, and `x: int` as many
-/// write it.
-fn numpy_entry(text: &str) -> Vec<String> {
-    let head = text.split_once(':').map_or(text, |(head, _)| head).trim();
+/// A NumPy-style entry's names: `x : int`, `x, y : float`, `x`, and, read generously,
+/// `x: int` as many write it.
+fn numpy_entry(text: &str, reading: Reading) -> Vec<String> {
+    let head = match reading {
+        Reading::Strict => text.split_once(" :").map_or(text, |(head, _)| head).trim_end_matches(':'),
+        Reading::Generous => text.split_once(':').map_or(text, |(head, _)| head).trim(),
+    };
     let names: Vec<&str> = head.split(',').map(str::trim).collect();
     if names.iter().all(|name| is_identifier(name.trim_start_matches('*'))) { names.into_iter().map(str::to_string).collect() } else { Vec::new() }
 }
@@ -410,9 +435,9 @@ mod tests {
         assert_eq!(params(R, "#' Adds.\n#' @param a,b Numbers.\n#' @return A number."), ["a", "b"]);
         assert_eq!(params(Python, "\"\"\"Loads.\n\n:param path: the file\n:param int retries: how often\n:type path: str\n:keyword timeout: seconds\n:returns: the data\n:param fast bool: name and type swapped\n\"\"\""), ["path", "retries", "path"]);
         let google = "\"\"\"Fetches rows.\n\n    Args:\n        table (str): The table.\n            Spans lines: really.\n        *keys: Keys.\n\n    Keyword Args:\n        limit: At most.\n\n    Returns:\n        rows: the rows.\n    \"\"\"";
-        assert_eq!(params(Python, google), ["table", "keys", "limit"]);
+        assert_eq!(params(Python, google), ["table", "keys"]);
         let numpy = "\"\"\"Fits.\n\nParameters\n----------\nx, y : array_like\n    The points.\n    See x : note.\ndeg : int\n\n\nw: array_like, optional\nfull\n\nOther Parameters\n----------------\nrcond : float\n\nReturns\n-------\np : ndarray\n\"\"\"";
-        assert_eq!(params(Python, numpy), ["x", "y", "deg", "w", "full", "rcond"]);
+        assert_eq!(params(Python, numpy), ["x", "y", "deg"]);
         let rust = "/// Adds.\n///\n/// # Arguments\n///\n/// * `a` - the first\n/// * `b: u32` - the second\n///   and more\n///\n/// # Examples\n///\n/// * `c` - not a parameter";
         assert_eq!(params(Rust, rust), ["a", "b"]);
         assert_eq!(params(Julia, "\"\"\"\n    f(x)\n\n# Arguments\n- `x::Int`: a number\n\"\"\""), ["x"]);
@@ -422,6 +447,22 @@ mod tests {
         // Prose that mentions parameters names none.
         assert!(params(Python, "\"\"\"Takes a path param and returns: the data.\"\"\"").is_empty());
         assert!(params(Go, "// Param x is the input.\n// Parameters: none").is_empty());
+    }
+
+    #[test]
+    fn a_generous_reading_also_takes_the_layouts_many_write() {
+        let generously = |doc: &str| parameter_entries(Python, doc, Reading::Generous).into_iter().map(|(name, _)| name).collect::<Vec<_>>();
+        let google = "\"\"\"Fetches rows.\n\n    Args:\n        table (str): The table.\n\n    Keyword Args:\n        limit: At most.\n\n    Returns:\n        rows: the rows.\n    \"\"\"";
+        assert_eq!(generously(google), ["table", "limit"]);
+        let numpy = "\"\"\"Fits.\n\nParameters\n----------\nx, y : array_like\n    The points.\n    See x : note.\ndeg : int\n\n\nw: array_like, optional\nfull\n\nOther Parameters\n----------------\nrcond : float\n\nReturns\n-------\np : ndarray\n\"\"\"";
+        assert_eq!(generously(numpy), ["x", "y", "deg", "w", "full", "rcond"]);
+        let sympy = "\"\"\"Hinges.\n\nParameters\n==========\n\nloc : Sympifyable\n\nReturns\n=======\n\nSymbol\n    The unknown.\n\nExamples\n========\n\"\"\"";
+        assert_eq!(generously(sympy), ["loc"]);
+        assert!(params(Python, sympy).is_empty(), "strictly, `=` underlines no section");
+        // What a generous reading takes for a name is never held against a doc: a
+        // `TODO:` below the entries is no parameter the code lacks.
+        let todo = "\"\"\"Solves.\n\nParameters\n----------\nM : Matrix\n\n\nTODO: sparse matrices.\n\"\"\"";
+        assert_eq!(stale_doc(Python, todo, "def solve(M):", "def solve(M):\n    pass", Some(&["M".to_string()])), None);
     }
 
     #[test]
