@@ -99,19 +99,13 @@ pub fn doc_page(path: &str, rows: &[&Row<DocText>], in_source: &[&Row<DocText>],
                 let shown = kept.as_deref().unwrap_or(text);
                 let fence = fence(shown);
                 let _ = writeln!(page, "{fence}{language}\n{shown}\n{fence}\n");
-                let limit = match cut_off {
-                    Some(FinishReason::Context) => "the end of the model's context",
-                    Some(_) => "the token limit (`max_new_tokens`)",
-                    None => "",
-                };
-                match (cut_off, &kept) {
-                    (None, _) => {}
-                    (Some(_), Some(_)) => {
-                        let _ = writeln!(page, "*Cut off at {limit}: its whole paragraphs, as the patch writes them.*\n");
-                    }
-                    (Some(_), None) => {
-                        let _ = writeln!(page, "*Cut off at {limit}.*\n");
-                    }
+                if let Some(reason) = cut_off {
+                    let limit = match reason {
+                        FinishReason::Context => "the end of the model's context",
+                        _ => "the token limit (`max_new_tokens`)",
+                    };
+                    let shows = if kept.is_some() { ": its whole paragraphs, as the patch writes them" } else { "" };
+                    let _ = writeln!(page, "*Cut off at {limit}{shows}.*\n");
                 }
             }
             Err(why) => {
