@@ -518,7 +518,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         let stale = match walk.stale_docs {
             0 => String::new(),
-            n => format!(", {n} whose doc names parameters their code no longer has"),
+            n => format!(", {n} whose doc's parameters no longer match their code's"),
         };
         out!("{} units of {} ({} files skipped{stale}) in the sources; a run into {} would:", walk.units, repositories(walk.repositories), walk.skipped, pipeline.output.dir.display())?;
         out!("{:>6} {:>7} {:>7} {:>7} {:>7} {:>10}", "task", "units", "carry", "run", "drop", "code run")?;
@@ -604,7 +604,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 note!("{:>6} left {n} units alone: the source documents them (skip_documented = false documents them again)", t.task)?;
             }
             if t.task == "docs" && summary.stale_docs > 0 {
-                note!("{:>6} ran on the {} units whose doc names parameters their code no longer has: `hearth export` writes their new docs in place of the old", t.task, summary.stale_docs)?;
+                note!("{:>6} ran on the {} units whose doc's parameters no longer match their code's: `hearth export` writes their new docs in place of the old", t.task, summary.stale_docs)?;
             }
         }
         for t in summary.tasks.iter().filter(|t| t.workers.len() > 1 || t.workers.iter().any(|w| w.failures > 0 || w.shrinks > 0)) {

@@ -21,7 +21,7 @@ pub struct ReviewTotals {
     pub units: usize,
     /// The model's findings.
     pub findings: usize,
-    /// Units whose doc names parameters their code no longer has (the walk's finding).
+    /// Units whose doc no longer names its code's parameters (the walk's finding).
     pub stale_docs: usize,
 }
 
@@ -254,7 +254,7 @@ fn patch_section(patch: &RepoPatch, path: &Path, root: &str) -> String {
             count(patch.files, "file"),
             match patch.replaced {
                 0 => String::new(),
-                n => format!("; {} of them in place of a doc that names parameters its code no longer has (the old doc goes)", n),
+                n => format!("; {} of them in place of a doc whose parameters no longer match its code's (the old doc goes)", n),
             },
             code(&format!("git -C {} apply {}", shell_word(root), shell_word(&path.display().to_string()))),
         );
@@ -358,7 +358,7 @@ mod tests {
         assert!(section.contains("adds 3 comments to 2 files of the checkout as it is now. Read it"), "{section}");
         patch.replaced = 1;
         let section = patch_section(&patch, Path::new("/x/docs.patch"), "/src/r");
-        assert!(section.contains("now; 1 of them in place of a doc that names parameters its code no longer has (the old doc goes). Read it"), "{section}");
+        assert!(section.contains("now; 1 of them in place of a doc whose parameters no longer match its code's (the old doc goes). Read it"), "{section}");
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub struct ExportSummary {
     pub doc_comments: usize,
     /// Review findings.
     pub findings: usize,
-    /// Units whose doc names parameters their code no longer has, reported with the
+    /// Units whose doc no longer names its code's parameters, reported with the
     /// review's findings.
     pub stale_docs: usize,
     /// Units with a docs or review row that holds no usable answer.

@@ -11,7 +11,7 @@
 //! comment by now, is left alone and counted: applying the patch of an export made after
 //! the next run never adds a second comment.
 //!
-//! A unit whose doc names parameters its code no longer has ([`Unit::stale_doc`]) was
+//! A unit whose doc no longer names its code's parameters ([`Unit::stale_doc`]) was
 //! answered in place of that doc, and the patch replaces it: the lines the old doc
 //! holds, when it holds them alone, become the new comment.
 

@@ -129,12 +129,14 @@ pub struct SourceDocs {
     pub stale: HashMap<String, StaleDoc>,
 }
 
-/// A unit whose doc names parameters its code no longer has, as the walk found it.
+/// A unit whose doc no longer names its code's parameters (one it lost, or one it
+/// gained and the doc leaves out), as the walk found it.
 #[derive(Debug, Clone)]
 pub struct StaleDoc {
     /// The unit.
     pub place: Place,
-    /// Why the doc is stale: the names it has that the code does not.
+    /// Why the doc is stale: the names it has that the code does not, and those it
+    /// leaves out.
     pub why: String,
 }
 

@@ -149,7 +149,7 @@ pub struct Unit {
     /// the definition's), which docs leave alone unless told otherwise.
     pub doc: Option<String>,
     /// Why `doc` no longer describes the unit: it names parameters the function does
-    /// not have. Docs run on such a unit as on an undocumented one, and the patch
+    /// not have, or documents parameters but leaves out one it has. Docs run on such a unit as on an undocumented one, and the patch
     /// replaces the doc.
     pub stale_doc: Option<String>,
     /// A function's or method's code before its body (its name, parameters, types): what
@@ -160,7 +160,7 @@ pub struct Unit {
     /// A function's or method's parameters, by name, as a doc names them: what a doc
     /// that documents parameters must name, one by one. `None` for other units and where
     /// they cannot all be named (a language whose docs list none, a destructured or
-    /// variadic parameter); see [`super::parameters`].
+    /// variadic parameter), as `src/source/parameters.rs` reads them.
     pub parameters: Option<Vec<String>>,
     /// Set where the unit is in another language than its file: a notebook cell under
     /// a cell magic (`%%bash`, `%%sql`).
@@ -205,7 +205,7 @@ pub enum DocSite {
 /// | stale_doc | utf8? | why that doc no longer describes the unit ([`Unit::stale_doc`]) |
 /// | indent | utf8? | what puts content at the margin as written ([`at_margin`]) |
 /// | signature | utf8? | a function's code before its body ([`Unit::signature`]) |
-/// | parameters | list<utf8>? | a function's parameter names ([`Unit::parameters`]) |
+/// | parameters | `list<utf8>`? | a function's parameter names ([`Unit::parameters`]) |
 /// | bytes | u32 | length of content |
 /// | content_hash | utf8 | blake3 of content, hex |
 /// | content | utf8 | the code, as sliced from the file |

@@ -77,7 +77,7 @@ pub struct UnitKey {
     pub language: Language,
     /// As [`UnitRow::documented`].
     pub documented: bool,
-    /// Its doc names parameters its code no longer has ([`UnitRow::stale_doc`]), which
+    /// Its doc no longer names its code's parameters ([`UnitRow::stale_doc`]), which
     /// the docs prompt says.
     pub stale: bool,
     /// The length of its code: what running it reads (`hearth run --dry-run` sums it).
