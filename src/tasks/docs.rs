@@ -589,12 +589,18 @@ fn dedent(text: &str) -> Vec<String> {
 /// when `cut_off`), does not parse: the row keeps it raw, with the reason, and no text
 /// that reads as documentation when it is not.
 pub fn parse(answer: &str, name: Option<&str>, cut_off: bool) -> Result<String, String> {
+    parse_with_prose(answer, name, cut_off).map(|(text, _)| text)
+}
+
+/// [`parse`], with the comment's prose as [`comment_prose`] reads it: what the patch
+/// writes of the answer.
+fn parse_with_prose(answer: &str, name: Option<&str>, cut_off: bool) -> Result<(String, Vec<String>), String> {
     let text = strip_fence(answer.trim()).trim();
     if text.is_empty() {
         return Err("the model's answer is empty".into());
     }
-    comment_prose(text, name, cut_off)?;
-    Ok(text.to_string())
+    let prose = comment_prose(text, name, cut_off)?;
+    Ok((text.to_string(), prose))
 }
 
 /// The comment out of the model's answer about `unit`, as [`parse`] reads it, unless it
@@ -602,7 +608,7 @@ pub fn parse(answer: &str, name: Option<&str>, cut_off: bool) -> Result<String, 
 /// parameters but leaves out one of the unit's: a doc wrong from the start, which the
 /// walk would find stale once the patch put it in the source. `cut_off` as for [`parse`].
 pub fn parse_about(answer: &str, unit: &UnitRow, cut_off: bool) -> Result<String, String> {
-    let text = parse(answer, unit.name.as_deref(), cut_off)?;
+    let (text, prose) = parse_with_prose(answer, unit.name.as_deref(), cut_off)?;
     let Some(language) = Language::from_name(&unit.language) else { return Ok(text) };
     // A unit without a signature (a class, a declaration) is held to all its code.
     let signature = unit.signature.as_deref().unwrap_or(&unit.content);
@@ -611,7 +617,7 @@ pub fn parse_about(answer: &str, unit: &UnitRow, cut_off: bool) -> Result<String
         return Err(format!("the answer names parameters the code does not have: {}", quoted(&made_up)));
     }
     // What the patch writes: of a cut-off answer, its whole paragraphs.
-    let written = comment_prose(&text, unit.name.as_deref(), cut_off)?.join("\n");
+    let written = prose.join("\n");
     let left_out = unit.parameters.as_deref().map(|parameters| undocumented_parameters(language, &written, parameters)).unwrap_or_default();
     match left_out.is_empty() {
         true => Ok(text),
