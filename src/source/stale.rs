@@ -48,7 +48,7 @@ pub(crate) fn stale_doc(language: Language, doc: &str, signature: &str, code: &s
 /// documents any: a doc that names its parameters names them all. A doc that documents
 /// none, in prose, is not held to them.
 pub(crate) fn undocumented_parameters(language: Language, doc: &str, parameters: &[String]) -> Vec<String> {
-    let documented: Vec<String> = parameter_entries(language, doc, Reading::Generous).into_iter().map(|(name, _)| name).collect();
+    let documented = documented_parameters(language, doc, Reading::Generous);
     if documented.is_empty() {
         return Vec::new();
     }
@@ -65,7 +65,7 @@ pub(crate) fn undeclared_parameters(language: Language, doc: &str, signature: &s
     // PowerShell declares parameters in the body (`param(...)`).
     let words = words(if language == Language::PowerShell { code } else { signature });
     let mut gone: Vec<String> = Vec::new();
-    for name in documented_parameters(language, doc) {
+    for name in documented_parameters(language, doc, Reading::Strict) {
         if !words.contains(name.as_str()) && !gone.contains(&name) {
             gone.push(name);
         }
@@ -148,10 +148,10 @@ impl ParamConvention {
 }
 
 /// The names `doc` documents as parameters, in order, as the function's code would
-/// spell them (`$x`, `*args`, `[x=1]` and `x.y` give `x`, `args`, `x`, `x`), read
-/// [`Reading::Strict`]ly.
-fn documented_parameters(language: Language, doc: &str) -> Vec<String> {
-    parameter_entries(language, doc, Reading::Strict).into_iter().map(|(name, _)| name).collect()
+/// spell them (`$x`, `*args`, `[x=1]` and `x.y` give `x`, `args`, `x`, `x`), read as
+/// `reading` says.
+fn documented_parameters(language: Language, doc: &str, reading: Reading) -> Vec<String> {
+    parameter_entries(language, doc, reading).into_iter().map(|(name, _)| name).collect()
 }
 
 /// How much of a doc's layout is read as naming parameters. A name read where none is
@@ -170,8 +170,7 @@ enum Reading {
     Generous,
 }
 
-/// [`documented_parameters`], read as `reading` says, each with the convention that
-/// marks it.
+/// [`documented_parameters`], each with the convention that marks it.
 fn parameter_entries(language: Language, doc: &str, reading: Reading) -> Vec<(String, ParamConvention)> {
     let lines: Vec<&str> = doc.lines().map(|line| prose(language, line)).collect();
     let mut names = Vec::new();
@@ -420,7 +419,7 @@ mod tests {
     use Language::*;
 
     fn params(language: Language, doc: &str) -> Vec<String> {
-        documented_parameters(language, doc)
+        documented_parameters(language, doc, Reading::Strict)
     }
 
     #[test]
@@ -451,7 +450,7 @@ mod tests {
 
     #[test]
     fn a_generous_reading_also_takes_the_layouts_many_write() {
-        let generously = |doc: &str| parameter_entries(Python, doc, Reading::Generous).into_iter().map(|(name, _)| name).collect::<Vec<_>>();
+        let generously = |doc: &str| documented_parameters(Python, doc, Reading::Generous);
         let google = "\"\"\"Fetches rows.\n\n    Args:\n        table (str): The table.\n\n    Keyword Args:\n        limit: At most.\n\n    Returns:\n        rows: the rows.\n    \"\"\"";
         assert_eq!(generously(google), ["table", "limit"]);
         let numpy = "\"\"\"Fits.\n\nParameters\n----------\nx, y : array_like\n    The points.\n    See x : note.\ndeg : int\n\n\nw: array_like, optional\nfull\n\nOther Parameters\n----------------\nrcond : float\n\nReturns\n-------\np : ndarray\n\"\"\"";
