@@ -674,12 +674,13 @@ impl<'s> TreeWalker<'s> {
         let code = item.kind == UnitKind::Code;
         let body = item.body.clone().or_else(|| node.child_by_field_name("body").map(|body| body.byte_range()));
         let function = matches!(item.kind, UnitKind::Function | UnitKind::Method);
+        let signature = function.then(|| self.signature(node, body.as_ref())).flatten();
         let parameters = function.then(|| parameter_names(self.language, node, self.src)).flatten();
         let stale_doc = match (&doc_site, function) {
-            (DocSite::Documented(doc), true) => self.stale_doc(node, &range, doc, body.as_ref(), parameters.as_deref()),
+            (DocSite::Documented(doc), true) => self.stale_doc(node, &range, doc, signature, parameters.as_deref()),
             _ => None,
         };
-        let signature = function.then(|| self.signature(node, body.as_ref())).flatten().map(str::to_string);
+        let signature = signature.map(str::to_string);
         let doc_site = (!code).then_some(doc_site);
         let index = (!code || top_level).then(|| {
             let c_function = grammar::c_parameters(self.language, node, self.src).map(|parameters| (parameters, body.is_none()));
@@ -711,15 +712,15 @@ impl<'s> TreeWalker<'s> {
     }
 
     /// Why the `doc` of the function `node` (whose unit spans `range`) no longer
-    /// describes it, judged by its signature (the code before its `body`, or all of it
-    /// for a declaration without one: TypeScript's overloads, one unit; a C prototype)
-    /// and its `parameters`.
-    fn stale_doc(&self, node: Node<'_>, range: &Range<usize>, doc: &Range<usize>, body: Option<&Range<usize>>, parameters: Option<&[String]>) -> Option<String> {
+    /// describes it, judged by its `signature` ([`TreeWalker::signature`]; all of its
+    /// code for a declaration without a body: TypeScript's overloads, one unit; a C
+    /// prototype) and its `parameters`.
+    fn stale_doc(&self, node: Node<'_>, range: &Range<usize>, doc: &Range<usize>, signature: Option<&str>, parameters: Option<&[String]>) -> Option<String> {
         if grammar::c_unnamed_parameters(self.language, node) {
             return None;
         }
         let code = [range.start..doc.start.clamp(range.start, range.end), doc.end.clamp(range.start, range.end)..range.end].map(|part| &self.src[part]).concat();
-        let signature = self.signature(node, body).unwrap_or(&code);
+        let signature = signature.unwrap_or(&code);
         stale_doc(self.language, &doc_text(self.src, doc.clone()), signature, &code, parameters)
     }
 
