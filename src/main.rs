@@ -893,7 +893,7 @@ fn print_summary(summary: &WalkSummary, out: &std::path::Path) -> std::io::Resul
         summary.documented,
         match summary.stale_docs {
             0 => String::new(),
-            n => format!(", {n} of those docs name parameters their code no longer has"),
+            n => format!(", {n} of those docs no longer match their code's parameters"),
         },
         summary.files,
         summary.bytes as f64 / (1024.0 * 1024.0),

@@ -484,7 +484,7 @@ mod tests {
             ("name", "# Formats the cart's id as #{id}."),
         ]);
         all.extend(rows(root, "Queue.hs", Language::Haskell, &[("push", "-- | Puts an item at the back of the queue.")]));
-        all.extend(rows(root, "add.R", Language::R, &[("add", "#' Adds two numbers.\n#' @param a A number.")]));
+        all.extend(rows(root, "add.R", Language::R, &[("add", "#' Adds two numbers.\n#' @param a A number.\n#' @param b Another.")]));
         all.extend(rows(root, "schema.sql", Language::Sql, &[("orders", "-- The orders customers placed."), ("orders_id", "Finds an order by its id.")]));
         all.extend(rows(root, "geo.jl", Language::Julia, &[("area", "\"\"\"\nThe area of a circle of radius `r`, in $ units.\n\"\"\"")]));
         all.extend(rows(root, "fpback.f", Language::Fortran, &[("fpback", "!> Solves a triangular system\n!! by back substitution.")]));
@@ -503,7 +503,7 @@ mod tests {
         let haskell = std::fs::read_to_string(root.join("Queue.hs")).unwrap();
         assert!(haskell.contains("\n\n-- | Puts an item at the back of the queue.\npush :: a"), "above the signature: {haskell}");
         let r = std::fs::read_to_string(root.join("add.R")).unwrap();
-        assert_eq!(r, "#' Adds two numbers.\n#' @param a A number.\nadd <- function(a, b) {\n  a + b\n}\n");
+        assert_eq!(r, "#' Adds two numbers.\n#' @param a A number.\n#' @param b Another.\nadd <- function(a, b) {\n  a + b\n}\n");
         let sql = std::fs::read_to_string(root.join("schema.sql")).unwrap();
         assert_eq!(sql, "-- The orders customers placed.\nCREATE TABLE orders (\n  id INT\n);\n\n-- Finds an order by its id.\nCREATE INDEX orders_id ON orders (id);\n");
         let julia = std::fs::read_to_string(root.join("geo.jl")).unwrap();

@@ -15,7 +15,8 @@ use crate::tasks::review::{Finding, CATEGORIES};
 const SRCROOT: &str = "SRCROOT";
 
 /// The rule of the walk's own finding beside the model's categories: a doc that names
-/// parameters its code no longer has ([`crate::source::Unit::stale_doc`]).
+/// parameters its code no longer has, or leaves out one it has
+/// ([`crate::source::Unit::stale_doc`]).
 const STALE_DOC: &str = "stale-doc";
 
 /// One run of hearth's review over one repository: the model's findings on the units it
@@ -154,7 +155,7 @@ fn rule_name(category: &str) -> &'static str {
 
 fn rule_description(category: &str) -> &'static str {
     match category {
-        STALE_DOC => "The doc names parameters the code no longer has.",
+        STALE_DOC => "The doc names a parameter the code no longer has, or leaves out one it has.",
         "bug" => "The code likely does not do what it is meant to.",
         "security" => "The code opens a security problem.",
         "performance" => "The code does needless or slow work.",

@@ -941,7 +941,7 @@ fn elidable(body: Option<Node<'_>>) -> Option<Node<'_>> {
 
 /// The first child of `node` (a node or a keyword) of one of `kinds`, where the grammar
 /// names no field for it.
-fn child_of_kind<'t>(node: Node<'t>, kinds: &[&str]) -> Option<Node<'t>> {
+pub(crate) fn child_of_kind<'t>(node: Node<'t>, kinds: &[&str]) -> Option<Node<'t>> {
     let mut cursor = node.walk();
     let found = node.children(&mut cursor).find(|c| kinds.contains(&c.kind()));
     found

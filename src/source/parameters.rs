@@ -5,9 +5,13 @@
 //! describes it ([`super::stale`]).
 //!
 //! Only languages whose doc conventions list every parameter are read: Python, JavaScript
-//! and TypeScript, Java, PHP, C# and C/C++ (Doxygen). Anything the rules below do not
-//! know — a parameter kind they have not seen, a destructured or variadic parameter, an
-//! unnamed one — gives no list, and so no check: a doc is never judged on a guess.
+//! and TypeScript, Java, PHP, C# and C/C++ (Doxygen), Rust (`# Arguments`), Kotlin
+//! (KDoc), Scala (Scaladoc), Ruby (YARD), Lua (LDoc), R (roxygen), PowerShell
+//! (`.PARAMETER`) and Solidity (NatSpec). Anything the rules below do not know — a
+//! parameter kind they have not seen, a destructured or variadic parameter, an unnamed
+//! one, a Scala function of several parameter lists — gives no list, and so no check: a
+//! doc is never judged on a guess. Swift is not read: its docs may name a parameter by
+//! its argument label or by its name, and neither is known to be the one.
 
 use tree_sitter::Node;
 
@@ -24,9 +28,26 @@ pub(crate) fn parameter_names(language: Language, definition: Node<'_>, src: &st
     use Language::*;
     let list = match language {
         C | Cpp | Cuda => grammar::c_function_declarator(language, definition)?.child_by_field_name("parameters")?,
-        Python | JavaScript | TypeScript | Tsx | Java | Php | CSharp => parameter_list(definition)?,
+        Python | JavaScript | TypeScript | Tsx | Java | Php | CSharp | Rust | Ruby | Lua | R => parameter_list(definition)?,
+        // `def f(a: A)(implicit b: B)`: which lists a doc documents is a choice.
+        Scala if definition.children_by_field_name("parameters", &mut definition.walk()).count() > 1 => return None,
+        Scala => parameter_list(definition)?,
+        Kotlin => grammar::child_of_kind(definition, &["function_value_parameters"])?,
+        // Solidity's parameters are the definition's own children.
+        Solidity => definition,
+        // `function F([string]$a)`, or `param(...)` opening its body.
+        PowerShell => match grammar::child_of_kind(definition, &["function_parameter_declaration"]) {
+            Some(declaration) => grammar::child_of_kind(declaration, &["parameter_list"])?,
+            None => {
+                let param = grammar::child_of_kind(grammar::child_of_kind(definition, &["script_block"])?, &["param_block"])?;
+                grammar::child_of_kind(param, &["parameter_list"])?
+            }
+        },
         _ => return None,
     };
+    // Kotlin's list holds each parameter's modifiers and default value beside it;
+    // Solidity's definition, everything else it is.
+    let only_parameters = matches!(language, Kotlin | Solidity);
     // An arrow function's lone parameter, `x => x + 1`.
     if list.kind() == "identifier" {
         return Some(vec![src[list.byte_range()].to_string()]);
@@ -38,7 +59,7 @@ pub(crate) fn parameter_names(language: Language, definition: Node<'_>, src: &st
         let (entry, field) = (cursor.node(), cursor.field_name());
         more = cursor.goto_next_sibling();
         // C#'s `params int[] rest` lays its type and name out in the list itself.
-        if !entry.is_named() || entry.is_extra() || field == Some("type") {
+        if !entry.is_named() || entry.is_extra() || field == Some("type") || (only_parameters && entry.kind() != "parameter") {
             continue;
         }
         if let Some(name) = name(language, entry, src)? {
@@ -47,6 +68,9 @@ pub(crate) fn parameter_names(language: Language, definition: Node<'_>, src: &st
     }
     // pylint's `ignored-argument-names` (`_.*|^ignored_|^unused_`) say which a doc need not name.
     let ignored = |name: &str| name.starts_with('_') || (language == Python && (matches!(name, "self" | "cls") || name.starts_with("unused_") || name.starts_with("ignored_")));
+    if !names.iter().all(|name| is_name(language, name)) {
+        return None;
+    }
     names.retain(|name| !ignored(name));
     Some(names)
 }
@@ -93,9 +117,35 @@ fn name(language: Language, parameter: Node<'_>, src: &str) -> Option<Option<Str
         (CSharp, "parameter") => field("name"),
         (CSharp, "identifier") => Some(parameter),
         (C | Cpp | Cuda, "parameter_declaration" | "optional_parameter_declaration") => c_declared_name(field("declarator")?),
+        (Rust, "self_parameter") => return Some(None),
+        // `_: T` takes a value it ignores, as `_t: T` does.
+        (Rust, "parameter") => match field("pattern") {
+            Some(pattern) if pattern.kind() == "_" => return Some(None),
+            pattern => pattern.filter(|n| n.kind() == "identifier"),
+        },
+        (Kotlin, "parameter") => parameter.named_child(0).filter(|n| n.kind() == "identifier"),
+        (Scala | Solidity, "parameter") => field("name"),
+        (Ruby | Lua, "identifier") => Some(parameter),
+        (Ruby, "optional_parameter" | "keyword_parameter") => field("name"),
+        // YARD documents the block a method takes with `@yield`, not `@param`.
+        (Ruby, "block_parameter") => return Some(None),
+        // roxygen may leave `...` to the function it is passed to.
+        (R, "comma") => return Some(None),
+        (R, "parameter") => match field("name") {
+            Some(dots) if dots.kind() == "dots" => return Some(None),
+            name => name.filter(|n| n.kind() == "identifier"),
+        },
+        (PowerShell, "script_parameter") => grammar::child_of_kind(parameter, &["variable"]),
         _ => None,
     };
     named.map(|node| Some(text(node)))
+}
+
+/// Whether `name` is a plain name in `language`, which a doc can name: R's may hold dots
+/// (`na.rm`); PowerShell's `${a b}` is none.
+pub(crate) fn is_name(language: Language, name: &str) -> bool {
+    let inner = |c: char| c.is_alphanumeric() || c == '_' || (language == Language::R && c == '.');
+    name.starts_with(|c: char| c.is_alphabetic() || c == '_' || (language == Language::R && c == '.')) && name.chars().all(inner)
 }
 
 /// The name a C/C++ parameter's declarator declares (`*name`, `&name`, `name[8]`).
@@ -151,6 +201,35 @@ mod tests {
         assert_eq!(names(JavaScript, "function f(a, ...rest) {}"), None);
         assert_eq!(names(C, "int put(char *, size_t);"), None);
         assert_eq!(names(C, "int printf(const char *format, ...);"), None);
+    }
+
+    /// The parameter names of the first node of `kind` in `code`.
+    fn names_of(language: Language, kind: &str, code: &str) -> Option<Vec<String>> {
+        let mut parser = tree_sitter::Parser::new();
+        parser.set_language(&grammar::grammar(language).unwrap()).unwrap();
+        let tree = parser.parse(code, None).unwrap();
+        parameter_names(language, first_of(tree.root_node(), kind).unwrap(), code)
+    }
+
+    #[test]
+    fn the_languages_whose_docs_tag_parameters_are_read_too() {
+        assert_eq!(names(Rust, "fn f(&mut self, a: u32, mut b: u8, _c: u8, _: u8) -> u8 { 0 }"), some(&["a", "b"]));
+        assert_eq!(names_of(Rust, "function_signature_item", "trait T { fn g(&self, at: usize); }"), some(&["at"]));
+        assert_eq!(names(Rust, "fn f((a, b): (u8, u8)) {}"), None);
+        assert_eq!(names(Kotlin, "fun f(a: Int, b: String = \"x\", vararg c: Int): Int { return a }"), some(&["a", "b", "c"]));
+        assert_eq!(names_of(Kotlin, "function_declaration", "class K {\n    fun Int.plus(other: Int): Int = this + other\n}\n"), some(&["other"]));
+        assert_eq!(names(Scala, "def f(a: Int, b: String = \"x\"): Int = a"), some(&["a", "b"]));
+        assert_eq!(names(Scala, "def f(a: Int)(implicit c: Ctx): Int = a"), None);
+        assert_eq!(names(Ruby, "def f(a, b = 1, d:, e: 2, &blk)\n  a\nend"), some(&["a", "b", "d", "e"]));
+        assert_eq!(names(Ruby, "def self.g(a, *rest)\nend"), None);
+        assert_eq!(names(Lua, "function M.f(a, b) return a end"), some(&["a", "b"]));
+        assert_eq!(names(Lua, "function M:f(a, ...) return a end"), None);
+        assert_eq!(names(R, "f <- function(x, na.rm = FALSE, ...) { x }"), some(&["x", "na.rm"]));
+        assert_eq!(names_of(PowerShell, "function_statement", "function Get-Stock {\n  param([string]$Sku, [int]$Count = 1)\n  $Sku\n}"), some(&["Sku", "Count"]));
+        assert_eq!(names_of(PowerShell, "function_statement", "function Get-Stock([string]$Sku) { $Sku }"), some(&["Sku"]));
+        assert_eq!(names_of(Solidity, "function_definition", "contract C { function f(uint a, address b) public returns (uint c) { return a; } }"), some(&["a", "b"]));
+        assert_eq!(names_of(Solidity, "function_definition", "contract C { function f(uint, address b) public {} }"), None);
+        assert_eq!(names_of(Swift, "function_declaration", "func f(with x: Int) -> Int { return x }"), None, "a label or a name: not known which a doc uses");
     }
 
     #[test]

@@ -1567,6 +1567,33 @@ mod tests {
     }
 
     #[test]
+    fn each_tagging_languages_docs_are_held_to_the_parameters_the_walk_reads() {
+        let gained = |name: &str| Some(format!("its doc does not name parameters its code has: `{name}`"));
+        // Each doc documents `a` alone; with the line after it, `b` too.
+        let cases: &[(Language, &str, &str, &[&str], &str)] = &[
+            (Language::Rust, "/// Adds.\n///\n/// # Arguments\n///\n/// * `a` - the first\npub fn add(a: u32, b: u32) -> u32 { a + b }\n", "add", &["a", "b"], "/// * `b` - the second"),
+            (Language::Kotlin, "/**\n * Adds.\n * @param a the first\n */\nfun add(a: Int, b: Int = 0): Int = a + b\n", "add", &["a", "b"], " * @param b the second"),
+            (Language::Scala, "object M {\n  /** Adds.\n    * @param a the first\n    */\n  def add(a: Int, b: Int): Int = a + b\n}\n", "add", &["a", "b"], "    * @param b the second"),
+            (Language::Ruby, "# Adds.\n# @param [Integer] a the first\ndef add(a, b = 0, &blk)\n  a + b\nend\n", "add", &["a", "b"], "# @param b [Integer] the second"),
+            (Language::Lua, "--- Adds.\n-- @tparam number a the first\nfunction M.add(a, b)\n  return a + b\nend\n", "add", &["a", "b"], "-- @param[opt] b the second"),
+            (Language::R, "#' Adds.\n#' @param a the first\nadd <- function(a, b = 0, ...) {\n  a + b\n}\n", "add", &["a", "b"], "#' @param b The second."),
+            (Language::PowerShell, "function Add-Numbers {\n    <#\n    .SYNOPSIS\n    Adds.\n    .PARAMETER a\n    the first\n    #>\n    param([int]$A, [int]$B)\n    $A + $B\n}\n", "Add-Numbers", &["A", "B"], "    .PARAMETER b\n    The second."),
+            (Language::Solidity, "contract C {\n    /// @notice Adds.\n    /// @param a the first\n    function add(uint a, uint b) public pure returns (uint) { return a + b; }\n}\n", "add", &["a", "b"], "    /// @param b the second"),
+        ];
+        for &(language, code, name, parameters, second) in cases {
+            let unit = |code: &str| {
+                let units = split(language, code);
+                units.into_iter().find(|u| u.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("{language:?}: no unit {name} in {code}"))
+            };
+            let partial = unit(code);
+            assert_eq!(partial.parameters.as_deref(), Some(&parameters.iter().map(|p| p.to_string()).collect::<Vec<_>>()[..]), "{language:?}");
+            assert_eq!(partial.stale_doc, gained(parameters[1]), "{language:?}: {:?}", partial.doc);
+            let full = unit(&code.replacen("the first\n", &format!("the first\n{second}\n"), 1));
+            assert_eq!(full.stale_doc, None, "{language:?}: {:?}", full.doc);
+        }
+    }
+
+    #[test]
     fn fortran_modules_procedures_and_types_in_free_and_fixed_form() {
         let free = file(&[
             "!> Geometry helpers.",

@@ -24,6 +24,7 @@ use std::collections::HashSet;
 
 use super::header::comments;
 use super::language::Language;
+use super::parameters::is_name;
 
 /// Why `doc`, the doc of a function in `language`, no longer describes it: the names it
 /// documents as parameters that are not words of `signature` (the code before the
@@ -46,13 +47,29 @@ pub(crate) fn stale_doc(language: Language, doc: &str, signature: &str, code: &s
 
 /// The `parameters` (a function's, in order) that `doc` does not document, when it
 /// documents any: a doc that names its parameters names them all. A doc that documents
-/// none, in prose, is not held to them.
+/// none, in prose, is not held to them, nor one that takes some from another doc.
 pub(crate) fn undocumented_parameters(language: Language, doc: &str, parameters: &[String]) -> Vec<String> {
-    let documented = documented_parameters(language, doc, Reading::Generous);
-    if documented.is_empty() {
+    let documented: HashSet<String> = documented_parameters(language, doc, Reading::Generous).iter().map(|name| folded(language, name)).collect();
+    if documented.is_empty() || inherits_parameters(doc) {
         return Vec::new();
     }
-    parameters.iter().filter(|name| !documented.contains(name)).cloned().collect()
+    parameters.iter().filter(|name| !documented.contains(&folded(language, name))).cloned().collect()
+}
+
+/// Whether `doc` takes its parameters' documentation from another doc: roxygen's
+/// `@inheritParams`, `@inherit`, and `@rdname`/`@describeIn` (which merge it into
+/// another function's page), Javadoc's and JSDoc's `@inheritDoc`, C#'s `<inheritdoc/>`.
+fn inherits_parameters(doc: &str) -> bool {
+    ["@inheritParams", "@inherit ", "@rdname", "@describeIn", "@inheritDoc", "@inheritdoc", "<inheritdoc"].iter().any(|tag| doc.contains(tag))
+}
+
+/// A name as `language` compares names: PowerShell's in any case (`.PARAMETER path`
+/// documents `$Path`).
+fn folded(language: Language, name: &str) -> String {
+    match language {
+        Language::PowerShell => name.to_lowercase(),
+        _ => name.to_string(),
+    }
 }
 
 /// The names `doc` documents as parameters that are no word of `signature` (as
@@ -63,10 +80,11 @@ pub(crate) fn undeclared_parameters(language: Language, doc: &str, signature: &s
         return Vec::new();
     }
     // PowerShell declares parameters in the body (`param(...)`).
-    let words = words(if language == Language::PowerShell { code } else { signature });
+    let declared = folded(language, if language == Language::PowerShell { code } else { signature });
+    let words = words(language, &declared);
     let mut gone: Vec<String> = Vec::new();
     for name in documented_parameters(language, doc, Reading::Strict) {
-        if !words.contains(name.as_str()) && !gone.contains(&name) {
+        if !words.contains(folded(language, &name).as_str()) && !gone.contains(&name) {
             gone.push(name);
         }
     }
@@ -90,16 +108,17 @@ fn takes_unnamed(language: Language, signature: &str, code: &str) -> bool {
         || signature.contains("vararg")
         || match language {
             Python | Ruby => starred(),
-            JavaScript | TypeScript | Tsx | Vue | Svelte | Html => destructures() || words(code).contains("arguments"),
+            JavaScript | TypeScript | Tsx | Vue | Svelte | Html => destructures() || words(language, code).contains("arguments"),
             Php => code.contains("func_get_args"),
             Perl | Shell | Makefile => true,
             _ => false,
         }
 }
 
-/// The identifiers of `code` (PHP's `$` dropped, as [`documented_parameters`] drops it).
-fn words(code: &str) -> HashSet<&str> {
-    code.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|word| !word.is_empty()).collect()
+/// The identifiers of `code` (PHP's `$` dropped, as [`documented_parameters`] drops it;
+/// R's `na.rm` one word, as R reads it).
+fn words(language: Language, code: &str) -> HashSet<&str> {
+    code.split(|c: char| !(c.is_alphanumeric() || c == '_' || (language == Language::R && c == '.'))).filter(|word| !word.is_empty()).collect()
 }
 
 /// How a doc names a function's parameters: the convention of its first documented
@@ -222,7 +241,7 @@ fn parameter_entries(language: Language, doc: &str, reading: Reading) -> Vec<(St
         .into_iter()
         // A `$` marks PHP's names, `$object` among them: no type is written so.
         .map(|(name, convention)| (name.trim_start_matches(['*', '&']).starts_with('$'), name.trim_start_matches(['*', '$', '&']).to_string(), convention))
-        .filter(|(variable, name, _)| is_identifier(name) && (*variable || !BUILTIN_TYPES.contains(&name.as_str())))
+        .filter(|(variable, name, _)| is_name(language, name) && (*variable || !BUILTIN_TYPES.contains(&name.as_str())))
         .map(|(_, name, convention)| (name, convention))
         .collect()
 }
@@ -299,7 +318,7 @@ fn numpy_entry(text: &str, reading: Reading) -> Vec<String> {
         Reading::Generous => text.split_once(':').map_or(text, |(head, _)| head).trim(),
     };
     let names: Vec<&str> = head.split(',').map(str::trim).collect();
-    if names.iter().all(|name| is_identifier(name.trim_start_matches('*'))) { names.into_iter().map(str::to_string).collect() } else { Vec::new() }
+    if names.iter().all(|name| is_name(Language::Python, name.trim_start_matches('*'))) { names.into_iter().map(str::to_string).collect() } else { Vec::new() }
 }
 
 /// A Markdown list entry's name: `` * `x` - text ``, `` - `x::Int`: text ``, `` * `x: u32` ``.
@@ -312,8 +331,9 @@ fn markdown_entry(text: &str) -> Option<String> {
 
 /// The names a tagged line documents: `@param x`, `@param {T} [x=1]`, `@param T $x`,
 /// `@param[in] x`, `\param x`, `:param T x:`, `<param name="x">`, `.PARAMETER x`,
-/// `- Parameter x:`, `@param a,b` (roxygen). Type parameters (`@tparam`, `<T>`) and
-/// keyword arguments (`:keyword x:`) are not the function's parameters.
+/// `- Parameter x:`, `@param a,b` (roxygen), `@param [String] x` (YARD), `@tparam
+/// string x` and `@param[opt] x` (LDoc). Type parameters (`@tparam` elsewhere, `<T>`)
+/// and keyword arguments (`:keyword x:`) are not the function's parameters.
 fn tagged(language: Language, text: &str) -> Vec<(String, ParamConvention)> {
     let mut names = Vec::new();
     if let Some(start) = text.find("<param name=\"") {
@@ -336,11 +356,18 @@ fn tagged(language: Language, text: &str) -> Vec<(String, ParamConvention)> {
             return names;
         }
     }
+    // LDoc's `@tparam` is its `@param` with the type first.
+    if let Some(rest) = text.strip_prefix("@tparam ").filter(|_| language == Language::Lua) {
+        names.extend(rest.split_whitespace().nth(1).map(|name| (name.to_string(), ParamConvention::Tag("@param"))));
+        return names;
+    }
     let Some((tag, rest)) = ["@param", "\\param", "@arg ", "@argument "].iter().find_map(|tag| Some((tag.trim_end(), text.strip_prefix(tag)?))) else {
         return names;
     };
-    // `@param[in]`, `\param [in,out]`: a direction, where JSDoc's `[x=1]` is a name.
-    let rest = after_direction(rest).unwrap_or(rest);
+    // `@param[in]`, `\param [in,out]`: a direction, where JSDoc's `[x=1]` is a name;
+    // LDoc's modifiers, `@param[opt]`, `@param[type=string]`.
+    let modifiers = || rest.strip_prefix('[').filter(|_| language == Language::Lua).and_then(|rest| Some(rest.split_once(']')?.1));
+    let rest = after_direction(rest).or_else(modifiers).unwrap_or(rest);
     if !rest.starts_with(char::is_whitespace) {
         return names;
     }
@@ -356,15 +383,18 @@ fn tagged(language: Language, text: &str) -> Vec<(String, ParamConvention)> {
         rest = end.map_or("", |(at, _)| rest[at + 1..].trim_start());
     }
     let mut tokens = rest.split_whitespace();
-    let token = if language == Language::Php {
+    let token = match language {
         // PHPDoc: `@param Type $x`; a `@param` whose name is not a variable is read no further.
-        tokens.find(|token| token.trim_start_matches(['&', '.']).starts_with('$'))
-    } else {
-        tokens.next()
+        Language::Php => tokens.find(|token| token.trim_start_matches(['&', '.']).starts_with('$')),
+        // YARD's types are in brackets, before the name or after it.
+        Language::Ruby => tokens.find(|token| !token.starts_with('[')),
+        _ => tokens.next(),
     };
     let Some(token) = token else { return names };
-    // JSDoc's optional `[x=1]` and a property `x.y` of parameter x; roxygen's `a,b`.
-    let token = token.trim_start_matches(['[', '&']).trim_start_matches("...").split(['=', ']', '.']).next().unwrap_or("");
+    // JSDoc's optional `[x=1]` and a property `x.y` of parameter x; roxygen's `a,b`
+    // (R's names may hold dots).
+    let ends: &[char] = if language == Language::R { &['=', ']'] } else { &['=', ']', '.'] };
+    let token = token.trim_start_matches(['[', '&']).trim_start_matches("...").split(ends).next().unwrap_or("");
     names.extend(token.split(',').filter(|name| !name.is_empty()).map(|name| (name.to_string(), ParamConvention::Tag(tag))));
     names
 }
@@ -409,10 +439,6 @@ fn prose(language: Language, line: &str) -> &str {
     }
 }
 
-fn is_identifier(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_alphabetic() || c == '_') && name.chars().all(|c| c.is_alphanumeric() || c == '_')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,8 +456,9 @@ mod tests {
         assert_eq!(params(JavaScript, jsdoc), ["opts", "opts", "count", "rest"]);
         assert_eq!(params(Php, "/**\n * @param string|null $name The name.\n * @param array &$out\n * @param int ...$more\n * @param object $object\n */"), ["name", "out", "more", "object"]);
         assert_eq!(params(Cpp, "/// Copies.\n/// @param[in] src source\n/// @param[out] dst target\n/// \\param n count\n/// \\param [in, out] buf data\n/// @tparam T element"), ["src", "dst", "n", "buf"]);
-        assert_eq!(params(Ruby, "# Greets.\n# @param name [String] who\n# @return [String]"), ["name"]);
-        assert_eq!(params(R, "#' Adds.\n#' @param a,b Numbers.\n#' @return A number."), ["a", "b"]);
+        assert_eq!(params(Ruby, "# Greets.\n# @param name [String] who\n# @param [Integer] times how often\n# @return [String]"), ["name", "times"]);
+        assert_eq!(params(R, "#' Adds.\n#' @param a,b Numbers.\n#' @param na.rm Drop NAs?\n#' @return A number."), ["a", "b", "na.rm"]);
+        assert_eq!(params(Lua, "--- Draws.\n-- @tparam number x across\n-- @param[opt] y down\n-- @param[type=string] label text"), ["x", "y", "label"]);
         assert_eq!(params(Python, "\"\"\"Loads.\n\n:param path: the file\n:param int retries: how often\n:type path: str\n:keyword timeout: seconds\n:returns: the data\n:param fast bool: name and type swapped\n\"\"\""), ["path", "retries", "path"]);
         let google = "\"\"\"Fetches rows.\n\n    Args:\n        table (str): The table.\n            Spans lines: really.\n        *keys: Keys.\n\n    Keyword Args:\n        limit: At most.\n\n    Returns:\n        rows: the rows.\n    \"\"\"";
         assert_eq!(params(Python, google), ["table", "keys"]);
@@ -501,6 +528,16 @@ mod tests {
         );
         let php = "/**\n * @param string $name\n */";
         assert_eq!(undocumented_parameters(Php, php, &names(&["name", "greeting"])), ["greeting"]);
+        let rust = "/// Adds.\n///\n/// # Arguments\n///\n/// * `a` - the first";
+        assert_eq!(undocumented_parameters(Rust, rust, &names(&["a", "b"])), ["b"]);
+        // PowerShell's names are the same in any case.
+        let help = "<#\n.PARAMETER sku\nThe SKU.\n#>";
+        let code = "function Get-Stock {\n    param([string] $Sku, [int] $Count)\n}";
+        assert_eq!(stale_doc(PowerShell, help, "function Get-Stock ", code, Some(&names(&["Sku", "Count"]))).as_deref(), Some("its doc does not name parameters its code has: `Count`"));
+        // R's names hold dots; a roxygen doc may take parameters from another's.
+        let roxygen = "#' Means.\n#' @param x Numbers.\n#' @param na.rm Drop NAs?";
+        assert_eq!(stale_doc(R, roxygen, "mean2 <- function(x, na.rm = FALSE, trim = 0) ", "", Some(&names(&["x", "na.rm", "trim"]))).as_deref(), Some("its doc does not name parameters its code has: `trim`"));
+        assert_eq!(undocumented_parameters(R, &format!("{roxygen}\n#' @inheritParams base::mean"), &names(&["x", "na.rm", "trim"])), Vec::<String>::new());
     }
 
     #[test]
