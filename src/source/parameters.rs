@@ -7,11 +7,11 @@
 //! Only languages whose doc conventions list every parameter are read: Python, JavaScript
 //! and TypeScript, Java, PHP, C# and C/C++ (Doxygen), Rust (`# Arguments`), Kotlin
 //! (KDoc), Scala (Scaladoc), Ruby (YARD), Lua (LDoc), R (roxygen), PowerShell
-//! (`.PARAMETER`) and Solidity (NatSpec). Anything the rules below do not know — a
-//! parameter kind they have not seen, a destructured or variadic parameter, an unnamed
-//! one, a Scala function of several parameter lists — gives no list, and so no check: a
-//! doc is never judged on a guess. Swift is not read: its docs may name a parameter by
-//! its argument label or by its name, and neither is known to be the one.
+//! (`.PARAMETER`), Solidity (NatSpec) and Swift (by the parameter's name, not its
+//! argument label, as Xcode writes them and DocC and swift-format check them). Anything
+//! the rules below do not know — a parameter kind they have not seen, a destructured or
+//! variadic parameter, an unnamed one, a Scala function of several parameter lists —
+//! gives no list, and so no check: a doc is never judged on a guess.
 
 use tree_sitter::Node;
 
@@ -33,8 +33,8 @@ pub(crate) fn parameter_names(language: Language, definition: Node<'_>, src: &st
         Scala if definition.children_by_field_name("parameters", &mut definition.walk()).count() > 1 => return None,
         Scala => parameter_list(definition)?,
         Kotlin => grammar::child_of_kind(definition, &["function_value_parameters"])?,
-        // Solidity's parameters are the definition's own children.
-        Solidity => definition,
+        // Solidity's and Swift's parameters are the definition's own children.
+        Solidity | Swift => definition,
         // `function F([string]$a)`, or `param(...)` opening its body.
         PowerShell => match grammar::child_of_kind(definition, &["function_parameter_declaration"]) {
             Some(declaration) => grammar::child_of_kind(declaration, &["parameter_list"])?,
@@ -46,8 +46,8 @@ pub(crate) fn parameter_names(language: Language, definition: Node<'_>, src: &st
         _ => return None,
     };
     // Kotlin's list holds each parameter's modifiers and default value beside it;
-    // Solidity's definition, everything else it is.
-    let only_parameters = matches!(language, Kotlin | Solidity);
+    // Solidity's and Swift's definition, everything else it is.
+    let only_parameters = matches!(language, Kotlin | Solidity | Swift);
     // An arrow function's lone parameter, `x => x + 1`.
     if list.kind() == "identifier" {
         return Some(vec![src[list.byte_range()].to_string()]);
@@ -124,7 +124,9 @@ fn name(language: Language, parameter: Node<'_>, src: &str) -> Option<Option<Str
             pattern => pattern.filter(|n| n.kind() == "identifier"),
         },
         (Kotlin, "parameter") => parameter.named_child(0).filter(|n| n.kind() == "identifier"),
-        (Scala | Solidity, "parameter") => field("name"),
+        // Swift's `with x: Int` is labelled `with` and named `x` (its first `name`; the
+        // type is another).
+        (Scala | Solidity | Swift, "parameter") => field("name"),
         (Ruby | Lua, "identifier") => Some(parameter),
         (Ruby, "optional_parameter" | "keyword_parameter") => field("name"),
         // YARD documents the block a method takes with `@yield`, not `@param`.
@@ -229,7 +231,8 @@ mod tests {
         assert_eq!(names_of(PowerShell, "function_statement", "function Get-Stock([string]$Sku) { $Sku }"), some(&["Sku"]));
         assert_eq!(names_of(Solidity, "function_definition", "contract C { function f(uint a, address b) public returns (uint c) { return a; } }"), some(&["a", "b"]));
         assert_eq!(names_of(Solidity, "function_definition", "contract C { function f(uint, address b) public {} }"), None);
-        assert_eq!(names_of(Swift, "function_declaration", "func f(with x: Int) -> Int { return x }"), None, "a label or a name: not known which a doc uses");
+        assert_eq!(names_of(Swift, "function_declaration", "func f(with x: Int, _ y: Int, z: Int...) -> Int { return x }"), some(&["x", "y", "z"]));
+        assert_eq!(names_of(Swift, "init_declaration", "struct S { init(from decoder: Decoder, _ map: (Int) -> Int) {} }"), some(&["decoder", "map"]));
     }
 
     #[test]

@@ -1578,6 +1578,7 @@ mod tests {
             (Language::Lua, "--- Adds.\n-- @tparam number a the first\nfunction M.add(a, b)\n  return a + b\nend\n", "add", &["a", "b"], "-- @param[opt] b the second"),
             (Language::R, "#' Adds.\n#' @param a the first\nadd <- function(a, b = 0, ...) {\n  a + b\n}\n", "add", &["a", "b"], "#' @param b The second."),
             (Language::PowerShell, "function Add-Numbers {\n    <#\n    .SYNOPSIS\n    Adds.\n    .PARAMETER a\n    the first\n    #>\n    param([int]$A, [int]$B)\n    $A + $B\n}\n", "Add-Numbers", &["A", "B"], "    .PARAMETER b\n    The second."),
+            (Language::Swift, "/// Adds.\n/// - Parameter a: the first\nfunc add(_ a: Int, to b: Int) -> Int { a + b }\n", "add", &["a", "b"], "/// - Parameter b: the second"),
             (Language::Solidity, "contract C {\n    /// @notice Adds.\n    /// @param a the first\n    function add(uint a, uint b) public pure returns (uint) { return a + b; }\n}\n", "add", &["a", "b"], "    /// @param b the second"),
         ];
         for &(language, code, name, parameters, second) in cases {
