@@ -306,6 +306,10 @@ struct GenerateArgs {
     /// Subtract this from a produced token's logits once for each time it came (−2 to 2; 0 = off).
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     frequency_penalty: f32,
+    /// Divide the positive logits of the tokens the prompt holds or the text has produced
+    /// by this, and multiply the negative ones (> 0; 1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f32,
     /// Seed of the random stream.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -941,6 +945,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         top_p: args.top_p,
         presence_penalty: args.presence_penalty,
         frequency_penalty: args.frequency_penalty,
+        repetition_penalty: args.repetition_penalty,
         seed: args.seed,
         max_new_tokens: args.max_new_tokens,
         stop: args.stop,

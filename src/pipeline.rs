@@ -197,6 +197,11 @@ pub struct GenerateTask {
     /// `frequency_penalty`, −2 to 2; 0 = off): it grows with each pass through a loop.
     #[serde(default)]
     pub frequency_penalty: f32,
+    /// Divides the positive logits of the tokens the prompt holds or the answer has
+    /// produced and multiplies the negative ones (Hugging Face's and vLLM's
+    /// `repetition_penalty`, > 0; 1 = off). It falls on the code's own names too.
+    #[serde(default = "one")]
+    pub repetition_penalty: f32,
     /// Seed of each unit's random stream.
     #[serde(default)]
     pub seed: u64,
@@ -255,6 +260,7 @@ impl GenerateTask {
             top_p: self.top_p,
             presence_penalty: self.presence_penalty,
             frequency_penalty: self.frequency_penalty,
+            repetition_penalty: self.repetition_penalty,
             seed: self.seed,
             max_new_tokens: self.max_new_tokens,
             stop: self.stop.clone(),

@@ -681,34 +681,44 @@ fn a_prompt_over_the_context_is_a_request_error() {
 fn penalties_pick_the_argmax_of_the_logits_less_what_the_tokens_produced_owe() {
     let model = load("synthetic:tiny".parse().unwrap(), Requantize::Keep);
     const NEW: usize = 24;
-    let greedy = |presence_penalty, frequency_penalty| {
-        let params = SamplingParams { max_new_tokens: NEW, ignore_eos: true, presence_penalty, frequency_penalty, ..Default::default() };
+    let greedy = |presence_penalty, frequency_penalty, repetition_penalty| {
+        let params = SamplingParams { max_new_tokens: NEW, ignore_eos: true, presence_penalty, frequency_penalty, repetition_penalty, ..Default::default() };
         model.generate(&PROMPT, params).unwrap().tokens
     };
-    let plain = greedy(0.0, 0.0);
+    let plain = greedy(0.0, 0.0, 1.0);
     let distinct = |tokens: &[u32]| tokens.iter().collect::<std::collections::HashSet<_>>().len();
     assert!(distinct(&plain) < NEW, "random weights repeat themselves under greedy decoding: {plain:?}");
 
-    // The definition, one token at a time from the model's plain logits: each token
-    // produced loses the presence penalty once and the frequency penalty per time it came.
-    let (presence, frequency) = (1.0, 0.5);
-    let mut expected: Vec<u32> = Vec::new();
-    for _ in 0..NEW {
-        let tokens: Vec<u32> = PROMPT.iter().chain(&expected).copied().collect();
-        let (mut logits, _) = our_logits(&model, &tokens, 0);
-        let mut counts: HashMap<u32, f32> = HashMap::new();
-        for &token in &expected {
-            *counts.entry(token).or_default() += 1.0;
+    // The definition, one token at a time from the model's plain logits: each token the
+    // prompt holds or the answer produced is scaled toward zero by the repetition
+    // penalty, once; then each token produced loses the presence penalty once and the
+    // frequency penalty per time it came.
+    let by_definition = |presence: f32, frequency: f32, repetition: f32| {
+        let mut expected: Vec<u32> = Vec::new();
+        for _ in 0..NEW {
+            let tokens: Vec<u32> = PROMPT.iter().chain(&expected).copied().collect();
+            let (mut logits, _) = our_logits(&model, &tokens, 0);
+            for token in tokens.iter().collect::<std::collections::HashSet<_>>() {
+                let logit = &mut logits[*token as usize];
+                *logit = if *logit > 0.0 { *logit / repetition } else { *logit * repetition };
+            }
+            let mut counts: HashMap<u32, f32> = HashMap::new();
+            for &token in &expected {
+                *counts.entry(token).or_default() += 1.0;
+            }
+            for (token, count) in counts {
+                logits[token as usize] -= presence + frequency * count;
+            }
+            expected.push(hearth::engine::sampler::argmax(&logits));
         }
-        for (token, count) in counts {
-            logits[token as usize] -= presence + frequency * count;
-        }
-        expected.push(hearth::engine::sampler::argmax(&logits));
+        expected
+    };
+    for (presence, frequency, repetition) in [(1.0, 0.5, 1.0), (0.0, 0.0, 4.0), (0.5, 0.2, 2.0)] {
+        let penalised = greedy(presence, frequency, repetition);
+        assert_eq!(penalised, by_definition(presence, frequency, repetition), "presence {presence}, frequency {frequency}, repetition {repetition}");
+        assert_ne!(penalised, plain, "the penalties were meant to change the answer");
+        assert!(distinct(&penalised) > distinct(&plain), "{penalised:?} vs {plain:?}");
     }
-    let penalised = greedy(presence, frequency);
-    assert_eq!(penalised, expected);
-    assert_ne!(penalised, plain, "the penalties were meant to change the answer");
-    assert!(distinct(&penalised) > distinct(&plain), "{penalised:?} vs {plain:?}");
 }
 
 #[test]
@@ -818,6 +828,10 @@ fn generate_command_prints_text_and_throughput() {
     assert!(ok && penalised != plain, "{plain} / {penalised}: {stderr}");
     let (ok, _, stderr) = ids(&["--frequency-penalty", "2.5"]);
     assert!(!ok && stderr.contains("frequency_penalty 2.5 must be from -2 to 2"), "{stderr}");
+    let (ok, repeated, stderr) = ids(&["--repetition-penalty", "4"]);
+    assert!(ok && repeated != plain, "{plain} / {repeated}: {stderr}");
+    let (ok, _, stderr) = ids(&["--repetition-penalty", "0"]);
+    assert!(!ok && stderr.contains("repetition_penalty 0 must be finite and > 0"), "{stderr}");
 }
 
 #[test]
@@ -864,10 +878,12 @@ fn thirty_two_sequences_each_as_alone(model: &Model) {
         .map(|id| {
             let tail = (0..(3 + id as u32 * 5 % 37)).map(|i| (i * 31 + id as u32 * 7) % 250);
             let prompt = template.iter().copied().chain(tail).collect();
-            // Every third request has a presence penalty: it must stay with its own row,
-            // and with its sequence through preemption.
+            // Every third request has a presence penalty and every fourth a repetition
+            // penalty (over its prompt too): each must stay with its own row, and with its
+            // sequence through preemption.
             let presence_penalty = if id % 3 == 0 { 1.5 } else { 0.0 };
-            let params = SamplingParams { max_new_tokens: 6 + (id as usize % 5) * 3, ignore_eos: true, presence_penalty, ..Default::default() };
+            let repetition_penalty = if id % 4 == 1 { 2.0 } else { 1.0 };
+            let params = SamplingParams { max_new_tokens: 6 + (id as usize % 5) * 3, ignore_eos: true, presence_penalty, repetition_penalty, ..Default::default() };
             Request { id, prompt, params }
         })
         .collect();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::blocks::BlockAllocator;
 use super::constraint::{Allowed, Constraint};
 use super::kv::{AttentionBackend, PagedKvCache};
-use super::sampler::{answer_cut, answer_text, apply_penalties, FinishReason, Produced, Sampler, SamplingParams};
+use super::sampler::{answer_cut, answer_text, apply_penalties, FinishReason, Sampler, SamplingParams, Seen};
 use super::scheduler::{Schedule, ScheduledChunk, Scheduler, SchedulerConfig};
 use super::step::{SeqChunk, SeqId};
 use super::{DeviceFacts, Model, ModelConfig};
@@ -310,8 +310,8 @@ struct Live {
     constraint: Option<Constraint>,
     prompt_tokens: usize,
     generated: Vec<u32>,
-    /// What its presence and frequency penalties fall on, when it has one.
-    produced: Option<Produced>,
+    /// What its presence, frequency and repetition penalties fall on, when it has one.
+    seen: Option<Seen>,
     submitted: Instant,
     first_token: Option<Duration>,
     /// Joules so far; `None` once any step's energy was unknown.
@@ -390,12 +390,12 @@ impl<'m> BatchEngine<'m> {
         };
         let max_len = (request.prompt.len() + request.params.max_new_tokens).min(context);
         let prompt_tokens = request.prompt.len();
+        let seen = request.params.penalises_repetition().then(|| Seen::before_answer(&request.params, &request.prompt));
         if let Err(message) = self.scheduler.add(request.id, request.prompt, max_len) {
             return fail(message);
         }
         let energy_j = self.meter.is_some().then_some(0.0);
-        let produced = request.params.penalises_repetition().then(Produced::default);
-        let live = Live { sampler, constraint, prompt_tokens, generated: Vec::new(), produced, submitted: Instant::now(), first_token: None, energy_j };
+        let live = Live { sampler, constraint, prompt_tokens, generated: Vec::new(), seen, submitted: Instant::now(), first_token: None, energy_j };
         self.live.insert(request.id, live);
         None
     }
@@ -455,15 +455,15 @@ impl<'m> BatchEngine<'m> {
             std::thread::sleep(delay);
         }
         self.scheduler.complete(&schedule);
-        // Presence and frequency penalties are taken off where the logits are, before a
-        // row's argmax or its sampler reads them.
+        // Penalties are taken where the logits are, before a row's argmax or its sampler
+        // reads them.
         let penalties: Vec<_> = schedule
             .chunks
             .iter()
             .filter(|c| c.wants_logits)
             .map(|c| {
                 let live = &self.live[&c.id];
-                live.produced.as_ref().map(|produced| (produced, live.sampler.params()))
+                live.seen.as_ref().map(|seen| (seen, live.sampler.params()))
             })
             .collect();
         let logits = apply_penalties(&out.logits, &penalties)?;
@@ -502,8 +502,8 @@ impl<'m> BatchEngine<'m> {
                 Some(FinishReason::Eos)
             } else {
                 live.generated.push(next);
-                if let Some(produced) = &mut live.produced {
-                    produced.insert(next);
+                if let Some(seen) = &mut live.seen {
+                    seen.insert(next);
                 }
                 let params = live.sampler.params();
                 if live.constraint.as_ref().is_some_and(Constraint::is_complete) {

@@ -29,6 +29,14 @@ pub struct SamplingParams {
     /// with each pass through a loop until the loop breaks.
     #[serde(skip_serializing_if = "is_zero")]
     pub frequency_penalty: f32,
+    /// Hugging Face's and vLLM's `repetition_penalty` (> 0; 1 is off): the logit of
+    /// every token the prompt holds or the answer has produced is divided by it where
+    /// positive and multiplied by it where negative, before the presence and frequency
+    /// penalties are taken off (vLLM's order). Qwen's `generation_config.json` asks for
+    /// 1.05. Unlike those two it falls on the prompt's tokens too, so on a docs task it
+    /// also lowers the code's own names. Left out of the serialised parameters when 1.
+    #[serde(skip_serializing_if = "is_one")]
+    pub repetition_penalty: f32,
     /// Seed of this request's random stream: the same seed gives the same text.
     pub seed: u64,
     /// Generated tokens at most.
@@ -62,6 +70,7 @@ impl Default for SamplingParams {
             top_p: 1.0,
             presence_penalty: 0.0,
             frequency_penalty: 0.0,
+            repetition_penalty: 1.0,
             seed: 0,
             max_new_tokens: 256,
             stop: Vec::new(),
@@ -75,6 +84,10 @@ impl Default for SamplingParams {
 
 fn is_zero(value: &f32) -> bool {
     *value == 0.0
+}
+
+fn is_one(value: &f32) -> bool {
+    *value == 1.0
 }
 
 /// A task's reading of where an answer is complete: given the text so far, the byte to
@@ -100,9 +113,10 @@ impl std::fmt::Debug for AnswerEnd {
 }
 
 impl SamplingParams {
-    /// Whether the tokens produced lower their own logits (a presence or frequency penalty).
+    /// Whether the tokens produced lower their own logits (a presence, frequency or
+    /// repetition penalty).
     pub fn penalises_repetition(&self) -> bool {
-        self.presence_penalty != 0.0 || self.frequency_penalty != 0.0
+        self.presence_penalty != 0.0 || self.frequency_penalty != 0.0 || self.repetition_penalty != 1.0
     }
 
     /// Rejects values that cannot be sampled with.
@@ -117,6 +131,9 @@ impl SamplingParams {
             if !(-2.0..=2.0).contains(&penalty) {
                 return Err(Error::Request(format!("{name} {penalty} must be from -2 to 2 (0 is off)")));
             }
+        }
+        if !(self.repetition_penalty > 0.0 && self.repetition_penalty.is_finite()) {
+            return Err(Error::Request(format!("repetition_penalty {} must be finite and > 0 (1 is off)", self.repetition_penalty)));
         }
         if self.stop.iter().any(String::is_empty) {
             return Err(Error::Request("an empty stop string would stop at once".into()));
@@ -234,12 +251,25 @@ pub fn argmax(logits: &[f32]) -> u32 {
     best as u32
 }
 
-/// The tokens an answer has produced, each once and in order, with how often it came:
-/// what its presence and frequency penalties fall on.
+/// The tokens a sequence's penalties fall on, each once and in order, with how often
+/// its answer produced it: the presence and frequency penalties fall on those produced,
+/// a repetition penalty on the prompt's too (counted 0 until produced).
 #[derive(Clone, Debug, Default)]
-pub struct Produced(Vec<(u32, u32)>);
+pub struct Seen(Vec<(u32, u32)>);
 
-impl Produced {
+impl Seen {
+    /// What a request with `params` and `prompt` is penalised for before it produces
+    /// anything: its prompt's tokens, where a repetition penalty falls on them.
+    pub fn before_answer(params: &SamplingParams, prompt: &[u32]) -> Seen {
+        if params.repetition_penalty == 1.0 {
+            return Seen::default();
+        }
+        let mut tokens = prompt.to_vec();
+        tokens.sort_unstable();
+        tokens.dedup();
+        Seen(tokens.into_iter().map(|token| (token, 0)).collect())
+    }
+
     /// Counts `token` once more.
     pub fn insert(&mut self, token: u32) {
         match self.0.binary_search_by_key(&token, |&(id, _)| id) {
@@ -248,47 +278,58 @@ impl Produced {
         }
     }
 
-    /// Each token produced, ascending, with its count.
+    /// Each token seen, ascending, with how often the answer produced it.
     pub fn counts(&self) -> &[(u32, u32)] {
         &self.0
     }
 }
 
-/// `logits` (`[rows, vocab]`, f32) with each row's presence and frequency penalties
-/// taken off: row `r`'s `penalties[r]`, when given, is what it produced and its
-/// parameters. It runs where the logits are, one gather and one scatter for the whole
-/// step, so that greedy rows still leave a GPU as their argmax alone.
-pub fn apply_penalties(logits: &Tensor, penalties: &[Option<(&Produced, &SamplingParams)>]) -> candle_core::Result<Tensor> {
-    let width = penalties.iter().flatten().map(|(produced, _)| produced.counts().len()).max().unwrap_or(0);
+/// `logits` (`[rows, vocab]`, f32) with each row's penalties taken: row `r`'s
+/// `penalties[r]`, when given, is what it has seen and its parameters. It runs where the
+/// logits are, one gather and one scatter for the whole step, so that greedy rows still
+/// leave a GPU as their argmax alone.
+pub fn apply_penalties(logits: &Tensor, penalties: &[Option<(&Seen, &SamplingParams)>]) -> candle_core::Result<Tensor> {
+    let width = penalties.iter().flatten().map(|(seen, _)| seen.counts().len()).max().unwrap_or(0);
     if width == 0 {
         return Ok(logits.clone());
     }
     // Each row's tokens, padded by repeating its first: writing one value twice is
-    // writing it once. A row without a penalty takes 0 from token 0 and puts it back.
+    // writing it once. A row without a penalty scales token 0 by 1, takes 0 from it and
+    // puts it back.
     let mut indexes = Vec::with_capacity(penalties.len() * width);
     let mut amounts = Vec::with_capacity(penalties.len() * width);
+    let mut factors = Vec::with_capacity(penalties.len() * width);
     for penalty in penalties {
         let row = indexes.len();
         match penalty {
-            Some((produced, params)) if !produced.counts().is_empty() => {
-                for &(token, count) in produced.counts() {
+            Some((seen, params)) if !seen.counts().is_empty() => {
+                for &(token, count) in seen.counts() {
                     indexes.push(token);
-                    amounts.push(params.presence_penalty + params.frequency_penalty * count as f32);
+                    amounts.push(if count == 0 { 0.0 } else { params.presence_penalty + params.frequency_penalty * count as f32 });
+                    factors.push(params.repetition_penalty);
                 }
             }
             _ => {
                 indexes.push(0);
                 amounts.push(0.0);
+                factors.push(1.0);
             }
         }
-        let (first, amount) = (indexes[row], amounts[row]);
+        let (first, amount, factor) = (indexes[row], amounts[row], factors[row]);
         indexes.resize(row + width, first);
         amounts.resize(row + width, amount);
+        factors.resize(row + width, factor);
     }
     let device = logits.device();
-    let indexes = Tensor::from_vec(indexes, (penalties.len(), width), device)?;
-    let amounts = Tensor::from_vec(amounts, (penalties.len(), width), device)?;
-    let penalised = (logits.gather(&indexes, 1)? - amounts)?;
+    let shape = (penalties.len(), width);
+    let scaled = factors.iter().any(|&f| f != 1.0);
+    let indexes = Tensor::from_vec(indexes, shape, device)?;
+    let mut seen = logits.gather(&indexes, 1)?;
+    if scaled {
+        let factors = Tensor::from_vec(factors, shape, device)?;
+        seen = seen.gt(0f32)?.where_cond(&(&seen / &factors)?, &(&seen * &factors)?)?;
+    }
+    let penalised = (seen - Tensor::from_vec(amounts, shape, device)?)?;
     logits.scatter(&indexes, &penalised, 1)
 }
 
@@ -367,12 +408,12 @@ mod tests {
     fn penalties_lower_the_tokens_produced_by_presence_and_count_and_only_in_their_row() {
         let rows = [[2.0f32, -1.0, 0.5, 3.0], [2.0, -1.0, 0.5, 3.0], [1.0, 1.0, 1.0, 1.0]];
         let logits = Tensor::new(&rows, &candle_core::Device::Cpu).unwrap();
-        let mut produced = Produced::default();
+        let mut produced = Seen::default();
         for token in [3, 1, 3, 0, 3] {
             produced.insert(token);
         }
         assert_eq!(produced.counts(), &[(0, 1), (1, 1), (3, 3)]);
-        let mut once = Produced::default();
+        let mut once = Seen::default();
         once.insert(2);
         let presence = SamplingParams { presence_penalty: 1.5, ..Default::default() };
         let frequency = SamplingParams { frequency_penalty: 0.5, ..Default::default() };
@@ -387,21 +428,44 @@ mod tests {
         let penalised = apply_penalties(&logits, &[Some((&produced, &both)), None, None]).unwrap();
         assert_eq!(penalised.to_vec2::<f32>().unwrap()[0], [0.0, -3.0, 0.5, 0.0]);
         assert_eq!(argmax(&penalised.to_vec2::<f32>().unwrap()[0]), 2);
-        let nothing = apply_penalties(&logits, &[None, Some((&Produced::default(), &presence)), None]).unwrap();
+        let nothing = apply_penalties(&logits, &[None, Some((&Seen::default(), &presence)), None]).unwrap();
         assert_eq!(nothing.to_vec2::<f32>().unwrap(), rows, "nothing produced yet, nothing to lower");
+    }
+
+    #[test]
+    fn a_repetition_penalty_scales_the_prompts_and_answers_tokens_toward_zero_first() {
+        let rows = [[2.0f32, -1.0, 0.5, 3.0], [2.0, -1.0, 0.5, 3.0]];
+        let logits = Tensor::new(&rows, &candle_core::Device::Cpu).unwrap();
+        let repetition = SamplingParams { repetition_penalty: 2.0, ..Default::default() };
+        // The prompt holds tokens 1 and 3 (3 twice); the answer has produced 0.
+        let mut seen = Seen::before_answer(&repetition, &[3, 1, 3]);
+        assert_eq!(seen.counts(), &[(1, 0), (3, 0)]);
+        seen.insert(0);
+        let penalised = apply_penalties(&logits, &[Some((&seen, &repetition)), None]).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(penalised[0], [1.0, -2.0, 0.5, 1.5], "positive logits halve, negative ones double, once however often seen");
+        assert_eq!(penalised[1], rows[1]);
+        // Scaled first, then lowered: (3 / 2) − 1 for token 3, which the prompt holds; the
+        // presence penalty falls on token 0 alone, which the answer produced.
+        let all = SamplingParams { presence_penalty: 1.0, ..repetition.clone() };
+        let penalised = apply_penalties(&logits, &[Some((&seen, &all)), None]).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(penalised[0], [0.0, -2.0, 0.5, 1.5]);
+        assert!(Seen::before_answer(&SamplingParams::default(), &[3, 1]).counts().is_empty(), "without one, the prompt is no part of it");
     }
 
     #[test]
     fn unset_penalties_are_no_part_of_the_serialised_parameters() {
         let plain = serde_json::to_string(&SamplingParams::default()).unwrap();
         assert!(!plain.contains("penalty"), "{plain}");
-        let set = SamplingParams { presence_penalty: 1.5, frequency_penalty: -0.25, ..Default::default() };
+        let set = SamplingParams { presence_penalty: 1.5, frequency_penalty: -0.25, repetition_penalty: 1.05, ..Default::default() };
         let json = serde_json::to_string(&set).unwrap();
-        assert!(json.contains("\"presence_penalty\":1.5") && json.contains("\"frequency_penalty\":-0.25"), "{json}");
+        assert!(json.contains("\"presence_penalty\":1.5") && json.contains("\"frequency_penalty\":-0.25") && json.contains("\"repetition_penalty\":1.05"), "{json}");
         assert_eq!(serde_json::from_str::<SamplingParams>(&json).unwrap(), set);
         for bad in [2.5, -3.0, f32::NAN, f32::INFINITY] {
             assert!(Sampler::new(SamplingParams { presence_penalty: bad, ..Default::default() }).is_err(), "{bad}");
             assert!(Sampler::new(SamplingParams { frequency_penalty: bad, ..Default::default() }).is_err(), "{bad}");
+        }
+        for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            assert!(Sampler::new(SamplingParams { repetition_penalty: bad, ..Default::default() }).is_err(), "{bad}");
         }
     }
 
