@@ -158,11 +158,24 @@ impl ParamConvention {
         }
     }
 
+    /// Every convention, in the order a listing of them shows.
+    pub const ALL: [ParamConvention; 11] = [
+        ParamConvention::Google,
+        ParamConvention::NumPy,
+        ParamConvention::Sphinx,
+        ParamConvention::Markdown,
+        ParamConvention::Swift,
+        ParamConvention::Tag("@param"),
+        ParamConvention::Tag("\\param"),
+        ParamConvention::Tag("@arg"),
+        ParamConvention::Tag("@argument"),
+        ParamConvention::Tag("<param name=\"…\">"),
+        ParamConvention::Tag(".PARAMETER"),
+    ];
+
     /// The convention [`ParamConvention::name`] names, in any case.
     pub fn from_name(name: &str) -> Option<ParamConvention> {
-        let tags = ["@param", "\\param", "@arg", "@argument", "<param name=\"…\">", ".PARAMETER"];
-        let named = [ParamConvention::Google, ParamConvention::NumPy, ParamConvention::Sphinx, ParamConvention::Markdown, ParamConvention::Swift];
-        named.into_iter().chain(tags.map(ParamConvention::Tag)).find(|convention| convention.name().eq_ignore_ascii_case(name.trim()))
+        ParamConvention::ALL.into_iter().find(|convention| convention.name().eq_ignore_ascii_case(name.trim()))
     }
 }
 

@@ -51,7 +51,7 @@ impl HouseStyle {
     }
 
     /// The style a pipeline names (`[tasks.docs] house_style = { python = "numpy" }`),
-    /// one of [`HouseStyle::NAMES`], in any case.
+    /// one of [`HouseStyle::names`], in any case.
     pub fn from_name(name: &str) -> Option<HouseStyle> {
         if name.trim().eq_ignore_ascii_case("plain") {
             return Some(HouseStyle::Plain);
@@ -65,7 +65,7 @@ impl HouseStyle {
         let mut styles = HashMap::new();
         for (language, style) in names {
             let named = Language::from_name(language).ok_or_else(|| format!("house_style: unknown language `{language}`"))?;
-            let style = HouseStyle::from_name(style).ok_or_else(|| format!("house_style.{language}: unknown style `{style}` (one of {})", HouseStyle::NAMES))?;
+            let style = HouseStyle::from_name(style).ok_or_else(|| format!("house_style.{language}: unknown style `{style}` (one of {})", HouseStyle::names().join(", ")))?;
             if styles.insert(named, style).is_some() {
                 return Err(format!("house_style: `{language}` is a language named before"));
             }
@@ -82,7 +82,9 @@ impl HouseStyle {
     }
 
     /// The names [`HouseStyle::from_name`] knows, for an error to list.
-    pub const NAMES: &'static str = "plain, google, numpy, sphinx, markdown, swift, @param, \\param, @arg, @argument, <param>, .PARAMETER";
+    pub fn names() -> Vec<&'static str> {
+        std::iter::once(HouseStyle::Plain).chain(ParamConvention::ALL.map(HouseStyle::Names)).map(HouseStyle::name).collect()
+    }
 
     /// Its name in a cache key: a docs unit's prompt says it, so a change of it runs the
     /// unit again.
@@ -208,7 +210,8 @@ mod tests {
 
     #[test]
     fn a_style_the_pipeline_chooses_outranks_the_docs_in_its_language_only() {
-        for name in HouseStyle::NAMES.split(", ") {
+        assert_eq!(HouseStyle::names().join(", "), "plain, google, numpy, sphinx, markdown, swift, @param, \\param, @arg, @argument, <param>, .PARAMETER");
+        for name in HouseStyle::names() {
             let style = HouseStyle::from_name(name).unwrap_or_else(|| panic!("{name} is a name it lists"));
             assert_eq!(HouseStyle::from_name(&name.to_uppercase()), Some(style));
             assert_eq!(style.name(), name);
