@@ -205,6 +205,15 @@ pub struct GenerateTask {
     /// Seed of each unit's random stream.
     #[serde(default)]
     pub seed: u64,
+    /// When an answer does not parse (docs: no usable comment; review: no findings),
+    /// ask again up to this many times, sampled at `retry_temperature` with the next
+    /// seeds, and keep the first that parses, or the last (default 0: the first answer).
+    #[serde(default)]
+    pub retries: u32,
+    /// The temperature of the retries (default 0.7): greedy decoding would write the same
+    /// answer again.
+    #[serde(default = "default_retry_temperature")]
+    pub retry_temperature: f32,
     /// Stop strings.
     #[serde(default)]
     pub stop: Vec<String>,
@@ -247,6 +256,13 @@ pub enum HouseStyleSetting {
 fn default_max_new_tokens() -> usize {
     256
 }
+
+fn default_retry_temperature() -> f32 {
+    0.7
+}
+
+/// The most retries a task may ask for: past it a unit costs more than a night allows.
+pub const MAX_RETRIES: u32 = 8;
 fn one() -> f32 {
     1.0
 }
@@ -413,6 +429,12 @@ impl Pipeline {
         for (name, task) in [("docs", &tasks.docs), ("review", &tasks.review)] {
             if let Some(task) = task {
                 task.sampling().validate().map_err(|e| format!("[tasks.{name}]: {e}"))?;
+                if task.retries > MAX_RETRIES {
+                    return Err(format!("[tasks.{name}] retries = {}: at most {MAX_RETRIES}", task.retries));
+                }
+                if !(task.retry_temperature > 0.0 && task.retry_temperature.is_finite()) {
+                    return Err(format!("[tasks.{name}] retry_temperature {} must be finite and > 0: at 0 a retry writes the same answer again", task.retry_temperature));
+                }
                 if task.max_new_tokens == 0 {
                     return Err(format!("[tasks.{name}] max_new_tokens must be positive"));
                 }

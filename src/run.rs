@@ -25,7 +25,7 @@ use crate::shard::{self, Shard};
 use crate::sink::{OutputLock, PartFolder};
 use crate::sink::parts::KeyState;
 use crate::source::{Language, UnitKind, WalkStats};
-use crate::tasks::{self, docs, review, Answer, HouseStyle, HouseStyles, RowsBuilder, TaskKind, UnitKey, UnitRow, UnitStore, UnitTemplate};
+use crate::tasks::{self, docs, review, Answer, Earlier, HouseStyle, HouseStyles, RowsBuilder, TaskKind, UnitKey, UnitRow, UnitStore, UnitTemplate};
 use crate::telemetry::{Telemetry, TelemetryStats};
 use crate::workers::{self, pool, Backend, Event, Fault, WorkerSpec, WorkerStats};
 use crate::{Error, Result};
@@ -538,14 +538,15 @@ impl<'a> TaskOutput<'a> {
     /// Records a finished unit, writing a part file when one is due. Returns the tokens
     /// it counts for throughput: generated, or for embeddings consumed.
     fn push(&mut self, rows: &mut RowsBuilder, unit: &UnitRow, i: usize, finished: Finished) -> Result<usize> {
-        let Finished { tokens_in, energy_j, answer } = finished;
-        // Progress counts the tokens the model produced, or for embeddings consumed.
+        let Finished { tokens_in, energy_j, answer, earlier } = finished;
+        // Progress counts the tokens the model produced (for every answer asked for), or
+        // for embeddings consumed.
         let (tokens_out, progress_tokens, failed) = match &answer {
-            Answer::Generation(Ok(o)) => (o.tokens.len(), o.tokens.len(), false),
+            Answer::Generation(Ok(o)) => (o.tokens.len() + earlier.tokens, o.tokens.len() + earlier.tokens, false),
             Answer::Embedding(Ok(_)) => (0, tokens_in, false),
-            _ => (0, 0, true),
+            _ => (earlier.tokens, earlier.tokens, true),
         };
-        rows.push(unit, self.keys[i].as_deref().expect("only the task's units run"), tokens_in, energy_j, answer);
+        rows.push(unit, self.keys[i].as_deref().expect("only the task's units run"), tokens_in, energy_j, answer, earlier);
         self.summary.run += 1;
         self.summary.failed += failed as u64;
         self.summary.tokens_in += tokens_in as u64;
@@ -592,7 +593,7 @@ fn weight_format(pipeline: &Pipeline) -> Result<(Requantize, Precision)> {
 fn generation_identity(pipeline: &Pipeline, task: TaskKind, spec: &GenerateTask, models: &mut Models, house_styles: &Arc<HouseStyles>) -> Result<(GenerationPlan, TaskIdentity)> {
     let plan = GenerationPlan::new(task, spec, house_styles)?;
     let model_source = spec.model.as_deref().unwrap_or(&pipeline.model.source);
-    let mut identity = TaskIdentity::new(task, model_source, models, plan.prompt_identity(), to_json(&plan.params))?;
+    let mut identity = TaskIdentity::new(task, model_source, models, plan.prompt_identity(), plan.params_identity())?;
     identity.house_styles = plan.house_styles.is_some();
     Ok((plan, identity))
 }
@@ -898,7 +899,7 @@ impl RunContext<'_> {
                 let attention = model.decoder.attention(batch.attention)?;
                 tracing::info!("{device}: {} sequences, {} tokens a step, {} MiB of KV, {attention:?} attention", batch.max_seqs, batch.max_batched_tokens, batch.kv_memory >> 20);
                 let engine = metered_engine(model, batch, telemetry, device)?;
-                Ok(Generator { model, device, batch, engine, prompt_tokens: HashMap::new(), prompts, prefix, telemetry, decoded: 0 })
+                Ok(Generator { model, device, batch, engine, prompt_tokens: HashMap::new(), retried: HashMap::new(), prompts, prefix, telemetry, decoded: 0 })
             }
         });
         let mut rows = RowsBuilder::new(task, schema.clone());
@@ -1007,7 +1008,7 @@ impl RunContext<'_> {
                     w.energy_j = w.energy_j.zip(energy_j).map(|(sum, j)| sum + j);
                 }
                 Event::Failed { job, message } => {
-                    output.push(rows, &*units.release(job)?, job, Finished { tokens_in: 0, energy_j: None, answer: failure(message) })?;
+                    output.push(rows, &*units.release(job)?, job, Finished::alone(0, None, failure(message)))?;
                 }
             }
             Ok(())
@@ -1056,6 +1057,10 @@ pub struct GenerationPlan {
     house_styles: Option<Arc<HouseStyles>>,
     /// Docs: each answer begins with the opening of the comment asked for.
     open_comment: bool,
+    /// How many more answers to ask for when one does not parse.
+    pub retries: u32,
+    /// Their temperature.
+    retry_temperature: f32,
 }
 
 impl GenerationPlan {
@@ -1084,7 +1089,8 @@ impl GenerationPlan {
         let system = spec.system.as_deref().unwrap_or(default_system).to_string();
         let house_styles = (task == TaskKind::Docs && spec.follows_house_style()).then(|| house_styles.clone());
         let open_comment = task == TaskKind::Docs && spec.open_comment.unwrap_or(true);
-        Ok(GenerationPlan { task, system, template_source, template, params, skip_kinds, skip_documented, house_styles, open_comment })
+        let (retries, retry_temperature) = (spec.retries, spec.retry_temperature);
+        Ok(GenerationPlan { task, system, template_source, template, params, skip_kinds, skip_documented, house_styles, open_comment, retries, retry_temperature })
     }
 
     /// What of the prompts the task's identity holds: the system message and the
@@ -1139,10 +1145,25 @@ impl GenerationPlan {
         tokenizer.encode(&text).map_err(|e| e.to_string())
     }
 
-    /// The engine request `id` for `unit` to `model`.
-    pub fn request(&self, id: u64, model: &Model, unit: &UnitRow) -> std::result::Result<Request, String> {
+    /// The engine request `id` for `unit` to `model`: its first answer (`attempt` 0),
+    /// or a retry, sampled at the retries' temperature with the seed after the last.
+    pub fn request(&self, id: u64, model: &Model, unit: &UnitRow, attempt: u32) -> std::result::Result<Request, String> {
         let prompt = self.prompt(&model.tokenizer, &model.chat, unit)?;
-        Ok(Request { id, prompt, params: SamplingParams { answer_opening: self.answer_opening(unit).to_string(), ..self.params.clone() } })
+        let mut params = SamplingParams { answer_opening: self.answer_opening(unit).to_string(), ..self.params.clone() };
+        if attempt > 0 {
+            params.temperature = self.retry_temperature;
+            params.seed = params.seed.wrapping_add(attempt as u64);
+        }
+        Ok(Request { id, prompt, params })
+    }
+
+    /// What of the sampling the task's identity holds: its parameters, and its retries
+    /// when it asks for any (a task that does not is keyed as before they existed).
+    fn params_identity(&self) -> String {
+        match self.retries {
+            0 => to_json(&self.params),
+            n => format!("{} retries {n} at temperature {}", to_json(&self.params), self.retry_temperature),
+        }
     }
 }
 
@@ -1190,9 +1211,18 @@ impl PrefixTally {
 struct Finished {
     /// Prompt tokens.
     tokens_in: usize,
-    /// Its share of the energy of the steps it was in.
+    /// Its share of the energy of the steps it was in (of every answer asked for).
     energy_j: Option<f64>,
     answer: Answer,
+    /// The answers asked for before this one, which did not parse.
+    earlier: Earlier,
+}
+
+impl Finished {
+    /// A unit's first answer, or why it has none.
+    fn alone(tokens_in: usize, energy_j: Option<f64>, answer: Answer) -> Finished {
+        Finished { tokens_in, energy_j, answer, earlier: Earlier::NONE }
+    }
 }
 
 /// A generating worker: its own continuous-batching engine over its device's model.
@@ -1203,6 +1233,9 @@ struct Generator<'a> {
     engine: BatchEngine<'a>,
     /// Prompt length of each request in flight.
     prompt_tokens: HashMap<u64, usize>,
+    /// What the requests in flight that are retries were asked before, with the energy
+    /// those answers drew.
+    retried: HashMap<u64, (Earlier, Option<f64>)>,
     prompts: &'a Prompts<'a>,
     prefix: &'a PrefixTally,
     /// Told the tokens of every step, so throughput over time is not lumped at completions.
@@ -1222,13 +1255,13 @@ impl Backend for Generator<'_> {
 
     fn submit(&mut self, job: usize) -> Option<Finished> {
         let p = self.prompts;
-        let request = match p.units.get(job).map_err(|e| e.to_string()).and_then(|unit| p.plan.request(job as u64, self.model, &unit)) {
+        let request = match p.units.get(job).map_err(|e| e.to_string()).and_then(|unit| p.plan.request(job as u64, self.model, &unit, 0)) {
             Ok(request) => request,
-            Err(e) => return Some(Finished { tokens_in: 0, energy_j: None, answer: Answer::Generation(Err(e)) }),
+            Err(e) => return Some(Finished::alone(0, None, Answer::Generation(Err(e)))),
         };
         let n = request.prompt.len();
         match self.engine.submit(request) {
-            Some(failed) => Some(Finished { tokens_in: n, energy_j: None, answer: Answer::Generation(failed.result) }),
+            Some(failed) => Some(Finished::alone(n, None, Answer::Generation(failed.result))),
             None => {
                 self.prompt_tokens.insert(job as u64, n);
                 None
@@ -1241,14 +1274,19 @@ impl Backend for Generator<'_> {
         let decoded = self.engine.stats().decode_tokens;
         self.telemetry.add_tokens(decoded - self.decoded);
         self.decoded = decoded;
-        Ok(completions
-            .into_iter()
-            .map(|c| {
-                let tokens_in = self.prompt_tokens.remove(&c.id).expect("completions are of submitted requests");
-                let energy_j = c.result.as_ref().ok().and_then(|o| o.energy_j);
-                (c.id as usize, Finished { tokens_in, energy_j, answer: Answer::Generation(c.result) })
-            })
-            .collect())
+        let mut finished = Vec::with_capacity(completions.len());
+        for c in completions {
+            let (earlier, earlier_j) = self.retried.remove(&c.id).unwrap_or((Earlier::NONE, Some(0.0)));
+            let energy_j = c.result.as_ref().ok().and_then(|o| o.energy_j).zip(earlier_j).map(|(now, before)| now + before);
+            if let Ok(output) = &c.result {
+                if self.retry(c.id, output, earlier, energy_j)? {
+                    continue;
+                }
+            }
+            let tokens_in = self.prompt_tokens.remove(&c.id).expect("completions are of submitted requests");
+            finished.push((c.id as usize, Finished { tokens_in, energy_j, answer: Answer::Generation(c.result), earlier }));
+        }
+        Ok(finished)
     }
 
     fn reset(&mut self, shrink: bool) -> Result<()> {
@@ -1262,7 +1300,31 @@ impl Backend for Generator<'_> {
         self.engine = metered_engine(self.model, self.batch, self.telemetry, self.device)?;
         self.decoded = 0;
         self.prompt_tokens.clear();
+        self.retried.clear();
         Ok(())
+    }
+}
+
+impl Generator<'_> {
+    /// Asks again for the answer of request `id` when `output`, the answer after
+    /// `earlier` ones, does not parse and the task's `retries` allow another: whether
+    /// it did. A retry the engine refuses leaves the answer as it is.
+    fn retry(&mut self, id: u64, output: &crate::engine::Output, earlier: Earlier, energy_j: Option<f64>) -> Result<bool> {
+        let p = self.prompts;
+        if earlier.answers >= p.plan.retries {
+            return Ok(false);
+        }
+        let unit = p.units.get(id as usize)?;
+        if tasks::parse(p.plan.task, &unit, output).is_ok() {
+            return Ok(false);
+        }
+        let Ok(request) = p.plan.request(id, self.model, &unit, earlier.answers + 1) else { return Ok(false) };
+        if self.engine.submit(request).is_some() {
+            return Ok(false);
+        }
+        let asked = Earlier { answers: earlier.answers + 1, tokens: earlier.tokens + output.tokens.len() };
+        self.retried.insert(id, (asked, energy_j));
+        Ok(true)
     }
 }
 
@@ -1303,7 +1365,7 @@ impl Backend for Embedder<'_> {
                 self.pending.push((job, tokens));
                 None
             }
-            Err(e) => Some(Finished { tokens_in: 0, energy_j: None, answer: Answer::Embedding(Err(e)) }),
+            Err(e) => Some(Finished::alone(0, None, Answer::Embedding(Err(e)))),
         }
     }
 
@@ -1320,7 +1382,7 @@ impl Backend for Embedder<'_> {
             .zip(vectors)
             .map(|((job, tokens), v)| {
                 let energy_j = joules.map(|j| j * tokens.len() as f64 / total.max(1) as f64);
-                (job, Finished { tokens_in: tokens.len(), energy_j, answer: Answer::Embedding(v) })
+                (job, Finished::alone(tokens.len(), energy_j, Answer::Embedding(v)))
             })
             .collect())
     }

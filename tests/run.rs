@@ -1478,6 +1478,56 @@ fn a_task_leaves_the_kinds_it_skips_alone_and_a_changed_choice_runs_or_drops_onl
     assert!(!out.status.success() && stderr.contains("functions") && stderr.contains("skip_kinds"), "{stderr}");
 }
 
+#[test]
+fn an_answer_that_does_not_parse_is_asked_for_again_as_often_as_retries_allow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = make_repo(tmp.path(), 5);
+    let write = |docs: &str| {
+        let text = format!(
+            "[source]\nrepos = [\"{}\"]\n[model]\nsource = \"synthetic:tiny\"\n[output]\ndir = \"out\"\n\
+             [tasks.docs]\nmax_new_tokens = 4\n{docs}\n[tasks.review]\nmax_new_tokens = 4\n",
+            repo.display()
+        );
+        std::fs::write(tmp.path().join("pipeline.toml"), text).unwrap();
+        tmp.path().join("pipeline.toml")
+    };
+    let column = |task: &str, name: &str| -> Vec<Option<u32>> {
+        let batches = read_folder(&tmp.path().join("out").join(task));
+        batches.iter().flat_map(|b| b.column_by_name(name).unwrap().as_primitive::<arrow_array::types::UInt32Type>().iter().collect::<Vec<_>>()).collect()
+    };
+
+    // Random weights write no doc in four tokens: each docs answer is asked for three
+    // times, and its row counts the tokens of all three.
+    let summary = run_ok(&write("retries = 2"));
+    assert_eq!(counts(&summary)["docs"], [6, 0, 6, 0]);
+    let texts = strings(&read_folder(&tmp.path().join("out/docs")), "text");
+    let (attempts, tokens) = (column("docs", "attempts"), column("docs", "tokens_out"));
+    for ((text, attempts), tokens) in texts.iter().zip(&attempts).zip(&tokens) {
+        assert!(text.is_some() || *attempts == Some(3), "a row without a doc was asked for three times: {attempts:?}");
+        assert!(tokens.unwrap() >= attempts.unwrap(), "every answer has a token at least");
+    }
+    assert!(attempts.contains(&Some(3)), "{attempts:?}");
+    let docs_summary = summary["tasks"].as_array().unwrap().iter().find(|t| t["task"] == "docs").unwrap();
+    assert_eq!(docs_summary["tokens_out"].as_u64().unwrap(), tokens.iter().map(|t| t.unwrap() as u64).sum::<u64>());
+    // A task that asks for no retries takes each first answer.
+    assert!(column("reviews", "attempts").iter().all(|a| *a == Some(1)));
+
+    // Run again, everything is carried; without retries the docs keys are those from
+    // before retries existed, so the docs run once more, each answer asked for once.
+    assert_eq!(counts(&run_ok(&write("retries = 2")))["docs"], [6, 6, 0, 0]);
+    let summary = run_ok(&write(""));
+    assert_eq!(counts(&summary)["docs"], [6, 0, 6, 0]);
+    assert_eq!(counts(&summary)["review"], [5, 5, 0, 0], "the review is carried");
+    assert!(column("docs", "attempts").iter().all(|a| *a == Some(1)));
+
+    // Retries that would write the same answer again, or too many, are refused by key.
+    for (bad, says) in [("retries = 1\nretry_temperature = 0.0", "retry_temperature 0 must be finite and > 0"), ("retries = 9", "retries = 9: at most 8")] {
+        let out = hearth(&["run", write(bad).to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(&format!("[tasks.docs] {says}")), "{stderr}");
+    }
+}
+
 /// `hearth run --dry-run --json`: task → [units, carried, run, dropped, run_bytes]; the
 /// same figures as the table a person reads.
 fn dry_run(pipeline: &Path) -> BTreeMap<String, [u64; 5]> {

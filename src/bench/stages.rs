@@ -88,7 +88,7 @@ pub fn pipeline(model: &str, devices: &str, requantize: &str) -> Result<BenchRes
     let requests = units
         .iter()
         .enumerate()
-        .map(|(i, unit)| plan.request(i as u64, &loaded, unit).map_err(Error::Request))
+        .map(|(i, unit)| plan.request(i as u64, &loaded, unit, 0).map_err(Error::Request))
         .collect::<Result<Vec<_>>>()?;
     let mut engine = BatchEngine::new(&loaded, BatchConfig::sized(&loaded, pipeline.engine))?;
     let started = Instant::now();

@@ -286,7 +286,7 @@ mod tests {
 
     use super::*;
     use crate::engine::Output;
-    use crate::tasks::{schema, Answer, RowsBuilder, TaskKind};
+    use crate::tasks::{schema, Answer, Earlier, RowsBuilder, TaskKind};
 
     /// A docs part as a hearth before the docs task judged its answers wrote it: each
     /// answer's text kept, whatever it holds.
@@ -329,7 +329,7 @@ mod tests {
                 total_time: Duration::ZERO,
                 energy_j: None,
             };
-            rows.push(unit, "k", 10, None, Answer::Generation(Ok(output)));
+            rows.push(unit, "k", 10, None, Answer::Generation(Ok(output)), Earlier::NONE);
         }
         let batch = rows.finish().unwrap();
         let text: ArrayRef = Arc::new(StringArray::from(answers.iter().map(|(_, text, _)| Some(*text)).collect::<Vec<_>>()));

@@ -167,7 +167,7 @@ fn embedding_item() -> Arc<Field> {
 /// |---|---|
 /// | docs | `text` utf8?, then the generation columns |
 /// | review | `findings` list<struct<severity, line?, category, message>>?, then the generation columns |
-/// | generation columns | `raw` utf8? (the answer as generated), `parse_error` utf8? (why it did not parse; kept, never dropped), `tokens_out` u32, `finish_reason` utf8? |
+/// | generation columns | `raw` utf8? (the answer as generated), `parse_error` utf8? (why it did not parse; kept, never dropped), `tokens_out` u32 (of every answer asked for), `finish_reason` utf8?, `attempts` u32? (answers asked for: more than 1 where `retries` asked again; null in rows written before it) |
 /// | embed | `embedding` `fixed_size_list<f32>[dim]`? (metadata: model, dim, pooling) |
 pub fn schema(task: TaskKind, embedding: Option<(usize, HashMap<String, String>)>) -> SchemaRef {
     let mut fields = common_fields();
@@ -187,8 +187,24 @@ pub fn schema(task: TaskKind, embedding: Option<(usize, HashMap<String, String>)
         Field::new("parse_error", DataType::Utf8, true),
         Field::new("tokens_out", DataType::UInt32, false),
         Field::new("finish_reason", DataType::Utf8, true),
+        Field::new("attempts", DataType::UInt32, true),
     ]);
     Arc::new(Schema::new(fields))
+}
+
+/// The answers asked for before the one a row keeps: those a task's `retries` asked
+/// again for, as they did not parse.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Earlier {
+    /// How many.
+    pub answers: u32,
+    /// The tokens they generated.
+    pub tokens: usize,
+}
+
+impl Earlier {
+    /// None: the first answer is the row's.
+    pub const NONE: Earlier = Earlier { answers: 0, tokens: 0 };
 }
 
 /// What one unit came to.
@@ -221,6 +237,7 @@ pub struct RowsBuilder {
     raw: StringBuilder,
     tokens_out: UInt32Builder,
     finish_reason: StringBuilder,
+    attempts: UInt32Builder,
     findings: ListBuilder<StructBuilder>,
     parse_error: StringBuilder,
     embedding: FixedSizeListBuilder<Float32Builder>,
@@ -257,6 +274,7 @@ impl RowsBuilder {
             raw: StringBuilder::new(),
             tokens_out: UInt32Builder::new(),
             finish_reason: StringBuilder::new(),
+            attempts: UInt32Builder::new(),
             findings: ListBuilder::new(finding_builder).with_field(finding_item()),
             parse_error: StringBuilder::new(),
             embedding: FixedSizeListBuilder::new(Float32Builder::new(), dim as i32).with_field(embedding_item()),
@@ -275,9 +293,9 @@ impl RowsBuilder {
         self.rows == 0
     }
 
-    /// Adds `unit`'s row: its answer, parsed for the task, or its error, and the energy
-    /// attributed to it.
-    pub fn push(&mut self, unit: &UnitRow, cache_key: &str, tokens_in: usize, energy_j: Option<f64>, answer: Answer) {
+    /// Adds `unit`'s row: its answer, parsed for the task, or its error, the energy
+    /// attributed to it, and the `earlier` answers asked for before it.
+    pub fn push(&mut self, unit: &UnitRow, cache_key: &str, tokens_in: usize, energy_j: Option<f64>, answer: Answer, earlier: Earlier) {
         self.unit_id.append_value(&unit.unit_id);
         self.repo.append_value(&unit.repo);
         self.path.append_value(&unit.path);
@@ -305,7 +323,7 @@ impl RowsBuilder {
                     }
                 };
                 self.parse_error.append_option(parse_error);
-                self.generated(output.map(|o| (o.tokens.len(), o.finish)));
+                self.generated(output.map(|o| (o.tokens.len(), o.finish)), earlier);
             }
             (TaskKind::Embed, Answer::Embedding(result)) => match result {
                 Ok(vector) => {
@@ -327,14 +345,15 @@ impl RowsBuilder {
     /// Appends the parsed column (docs `text`, review `findings`) for `answer`; when
     /// it does not parse, a null and the reason.
     fn append_parsed(&mut self, unit: &UnitRow, output: &Output) -> std::result::Result<(), String> {
-        let parsed = match self.task {
-            TaskKind::Docs => docs::parse_about(&output.text, unit, output.finish.cut_short()).map(|text| self.text.append_value(text)),
-            _ => review::parse(&output.text).map(|findings| self.append_findings(&findings)),
-        };
-        if parsed.is_err() {
-            self.append_parsed_null();
+        match parse(self.task, unit, output) {
+            Ok(Parsed::Doc(text)) => self.text.append_value(text),
+            Ok(Parsed::Findings(findings)) => self.append_findings(&findings),
+            Err(e) => {
+                self.append_parsed_null();
+                return Err(e);
+            }
         }
-        parsed
+        Ok(())
     }
 
     fn append_parsed_null(&mut self) {
@@ -344,9 +363,10 @@ impl RowsBuilder {
         }
     }
 
-    fn generated(&mut self, output: Option<(usize, FinishReason)>) {
-        self.tokens_out.append_value(output.map_or(0, |(n, _)| n as u32));
+    fn generated(&mut self, output: Option<(usize, FinishReason)>, earlier: Earlier) {
+        self.tokens_out.append_value((output.map_or(0, |(n, _)| n) + earlier.tokens) as u32);
         self.finish_reason.append_option(output.map(|(_, f)| f.as_str()));
+        self.attempts.append_value(earlier.answers + 1);
     }
 
     fn append_findings(&mut self, findings: &[review::Finding]) {
@@ -390,9 +410,27 @@ impl RowsBuilder {
             columns.push(Arc::new(self.parse_error.finish()));
             columns.push(Arc::new(self.tokens_out.finish()));
             columns.push(Arc::new(self.finish_reason.finish()));
+            columns.push(Arc::new(self.attempts.finish()));
         }
         self.rows = 0;
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+/// What a docs or review answer is read as.
+pub enum Parsed {
+    /// A doc comment.
+    Doc(String),
+    /// Review findings.
+    Findings(Vec<review::Finding>),
+}
+
+/// `output`, the answer of `task` (docs or review) about `unit`, as the task reads it, or
+/// why it cannot: what a row keeps, and what `retries` ask again for.
+pub fn parse(task: TaskKind, unit: &UnitRow, output: &Output) -> std::result::Result<Parsed, String> {
+    match task {
+        TaskKind::Docs => docs::parse_about(&output.text, unit, output.finish.cut_short()).map(Parsed::Doc),
+        _ => review::parse(&output.text).map(Parsed::Findings),
     }
 }
 
@@ -446,9 +484,9 @@ mod tests {
     fn review_rows_keep_unparsable_answers_raw() {
         let mut rows = RowsBuilder::new(TaskKind::Review, schema(TaskKind::Review, None));
         let good = "{\"findings\": [{\"severity\": \"low\", \"line\": 2, \"category\": \"style\", \"message\": \"m\"}]}";
-        rows.push(&unit(), "k1", 10, Some(2.5), Answer::Generation(Ok(output(good))));
-        rows.push(&unit(), "k2", 10, None, Answer::Generation(Ok(output("no json here"))));
-        rows.push(&unit(), "k3", 10, None, Answer::Generation(Err("over the context".into())));
+        rows.push(&unit(), "k1", 10, Some(2.5), Answer::Generation(Ok(output(good))), Earlier::NONE);
+        rows.push(&unit(), "k2", 10, None, Answer::Generation(Ok(output("no json here"))), Earlier::NONE);
+        rows.push(&unit(), "k3", 10, None, Answer::Generation(Err("over the context".into())), Earlier::NONE);
         let batch = rows.finish().unwrap();
         assert_eq!(batch.num_rows(), 3);
         let findings = batch.column_by_name("findings").unwrap().as_list::<i32>();
@@ -467,13 +505,13 @@ mod tests {
     fn docs_rows_hold_a_comment_or_why_the_answer_is_none() {
         let mut rows = RowsBuilder::new(TaskKind::Docs, schema(TaskKind::Docs, None));
         let cut = |text: &str, finish: FinishReason| Output { finish, ..output(text) };
-        rows.push(&unit(), "k1", 10, None, Answer::Generation(Ok(output("```python\n\"\"\"Returns the one.\"\"\"\n```"))));
-        rows.push(&unit(), "k2", 10, None, Answer::Generation(Ok(output("```python\nreturn 1\n```"))));
-        rows.push(&unit(), "k3", 10, None, Answer::Generation(Ok(cut("\"\"\"Returns the one, which", FinishReason::Context))));
-        rows.push(&unit(), "k4", 10, None, Answer::Generation(Ok(cut("\"\"\"Returns the one.\"\"\"\nreturn", FinishReason::Length))));
+        rows.push(&unit(), "k1", 10, None, Answer::Generation(Ok(output("```python\n\"\"\"Returns the one.\"\"\"\n```"))), Earlier::NONE);
+        rows.push(&unit(), "k2", 10, None, Answer::Generation(Ok(output("```python\nreturn 1\n```"))), Earlier::NONE);
+        rows.push(&unit(), "k3", 10, None, Answer::Generation(Ok(cut("\"\"\"Returns the one, which", FinishReason::Context))), Earlier::NONE);
+        rows.push(&unit(), "k4", 10, None, Answer::Generation(Ok(cut("\"\"\"Returns the one.\"\"\"\nreturn", FinishReason::Length))), Earlier::NONE);
         // `count` is a word of the code, but no parameter: the signature is what counts.
         let counts = UnitRow { content: "def f():\n    count = 1\n    return count".into(), ..unit() };
-        rows.push(&counts, "k5", 10, None, Answer::Generation(Ok(output("\"\"\"Returns the one.\n\nArgs:\n    count: how many\n\"\"\""))));
+        rows.push(&counts, "k5", 10, None, Answer::Generation(Ok(output("\"\"\"Returns the one.\n\nArgs:\n    count: how many\n\"\"\""))), Earlier::NONE);
         let batch = rows.finish().unwrap();
         let column = |name: &str| batch.column_by_name(name).unwrap().as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>();
         assert_eq!(column("text"), [Some("\"\"\"Returns the one.\"\"\"".to_string()), None, None, Some("\"\"\"Returns the one.\"\"\"\nreturn".to_string()), None]);
@@ -486,7 +524,7 @@ mod tests {
         assert_eq!(parse_error[4].as_deref(), Some("the answer names parameters the code does not have: `count`"), "`f` takes none");
         let unsigned = UnitRow { signature: None, ..counts };
         let mut rows = RowsBuilder::new(TaskKind::Docs, schema(TaskKind::Docs, None));
-        rows.push(&unsigned, "k6", 10, None, Answer::Generation(Ok(output("\"\"\"Returns the one.\n\nArgs:\n    count: how many\n\"\"\""))));
+        rows.push(&unsigned, "k6", 10, None, Answer::Generation(Ok(output("\"\"\"Returns the one.\n\nArgs:\n    count: how many\n\"\"\""))), Earlier::NONE);
         let batch = rows.finish().unwrap();
         assert!(batch.column_by_name("parse_error").unwrap().is_null(0), "without a signature, the unit's words stand in");
 
@@ -494,11 +532,11 @@ mod tests {
         let names = |list: &[&str]| Some(list.iter().map(|n| n.to_string()).collect::<Vec<_>>());
         let takes_two = UnitRow { signature: Some("def f(path, timeout):".into()), parameters: names(&["path", "timeout"]), ..unit() };
         let mut rows = RowsBuilder::new(TaskKind::Docs, schema(TaskKind::Docs, None));
-        rows.push(&takes_two, "k7", 10, None, Answer::Generation(Ok(output("\"\"\"Opens the file it is given.\n\nArgs:\n    path: the file.\n\"\"\""))));
-        rows.push(&takes_two, "k8", 10, None, Answer::Generation(Ok(output("\"\"\"Opens the file at path, waiting timeout seconds.\"\"\""))));
-        rows.push(&takes_two, "k9", 10, None, Answer::Generation(Ok(output("\"\"\"Opens the file it is given.\n\nArgs:\n    path: the file.\n    timeout: seconds.\n\"\"\""))));
+        rows.push(&takes_two, "k7", 10, None, Answer::Generation(Ok(output("\"\"\"Opens the file it is given.\n\nArgs:\n    path: the file.\n\"\"\""))), Earlier::NONE);
+        rows.push(&takes_two, "k8", 10, None, Answer::Generation(Ok(output("\"\"\"Opens the file at path, waiting timeout seconds.\"\"\""))), Earlier::NONE);
+        rows.push(&takes_two, "k9", 10, None, Answer::Generation(Ok(output("\"\"\"Opens the file it is given.\n\nArgs:\n    path: the file.\n    timeout: seconds.\n\"\"\""))), Earlier::NONE);
         // Cut off inside its `Args:`: the paragraph before it is what the patch writes.
-        rows.push(&takes_two, "k10", 10, None, Answer::Generation(Ok(cut("\"\"\"Opens the file it is given.\n\nArgs:\n    path: the file.\n    tim", FinishReason::Length))));
+        rows.push(&takes_two, "k10", 10, None, Answer::Generation(Ok(cut("\"\"\"Opens the file it is given.\n\nArgs:\n    path: the file.\n    tim", FinishReason::Length))), Earlier::NONE);
         let batch = rows.finish().unwrap();
         let parse_error = batch.column_by_name("parse_error").unwrap().as_string::<i32>();
         assert_eq!(parse_error.value(0), "the answer documents parameters but leaves out some the code has: `timeout`");
@@ -509,8 +547,8 @@ mod tests {
     fn embedding_rows_are_fixed_size_lists_with_nulls_for_errors() {
         let metadata = HashMap::from([("hearth.dim".to_string(), "3".to_string())]);
         let mut rows = RowsBuilder::new(TaskKind::Embed, schema(TaskKind::Embed, Some((3, metadata))));
-        rows.push(&unit(), "k1", 4, Some(0.5), Answer::Embedding(Ok(vec![0.6, 0.8, 0.0])));
-        rows.push(&unit(), "k2", 0, None, Answer::Embedding(Err("empty".into())));
+        rows.push(&unit(), "k1", 4, Some(0.5), Answer::Embedding(Ok(vec![0.6, 0.8, 0.0])), Earlier::NONE);
+        rows.push(&unit(), "k2", 0, None, Answer::Embedding(Err("empty".into())), Earlier::NONE);
         let batch = rows.finish().unwrap();
         let vectors = batch.column_by_name("embedding").unwrap().as_fixed_size_list();
         assert_eq!((vectors.value_length(), vectors.is_null(1)), (3, true));
