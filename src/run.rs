@@ -427,13 +427,17 @@ struct TaskIdentity {
     weights: String,
     /// Whether the prompts say each repository's house style ([`GenerationPlan::prompt`]).
     house_styles: bool,
+    /// How many more answers the task asks for when one does not parse. No part of the
+    /// key: a row the task read stands whatever they are, and one it could not runs
+    /// again when they allow more answers than it was given ([`KeyState::runs_again`]).
+    retries: u32,
 }
 
 impl TaskIdentity {
     fn new(task: TaskKind, model: &str, models: &mut Models, prompt: String, params: String) -> Result<TaskIdentity> {
         let prompt_hash = blake3::hash(prompt.as_bytes()).to_hex()[..16].to_string();
         let weights = weights_identity(models.options.requantize, models.options.dtype);
-        Ok(TaskIdentity { task, model: model.to_string(), model_hash: models.hash(model)?, prompt, prompt_hash, params, weights, house_styles: false })
+        Ok(TaskIdentity { task, model: model.to_string(), model_hash: models.hash(model)?, prompt, prompt_hash, params, weights, house_styles: false, retries: 0 })
     }
 
     fn cache_key(&self, unit: &UnitKey) -> String {
@@ -489,7 +493,7 @@ impl<'a> TaskOutput<'a> {
             context.unit_keys.iter().map(|u| runs_on(u).then(|| identity.cache_key(u))).collect();
         let rerun = context.options.rerun;
         let todo: Vec<usize> = (0..keys.len())
-            .filter(|&i| keys[i].as_ref().is_some_and(|key| rerun || existing.get(key) != Some(&KeyState::Done)))
+            .filter(|&i| keys[i].as_ref().is_some_and(|key| rerun || KeyState::runs_again(existing.get(key), identity.retries)))
             .collect();
         let units = keys.iter().flatten().count();
         let metadata = vec![
@@ -593,8 +597,9 @@ fn weight_format(pipeline: &Pipeline) -> Result<(Requantize, Precision)> {
 fn generation_identity(pipeline: &Pipeline, task: TaskKind, spec: &GenerateTask, models: &mut Models, house_styles: &Arc<HouseStyles>) -> Result<(GenerationPlan, TaskIdentity)> {
     let plan = GenerationPlan::new(task, spec, house_styles)?;
     let model_source = spec.model.as_deref().unwrap_or(&pipeline.model.source);
-    let mut identity = TaskIdentity::new(task, model_source, models, plan.prompt_identity(), plan.params_identity())?;
+    let mut identity = TaskIdentity::new(task, model_source, models, plan.prompt_identity(), to_json(&plan.params))?;
     identity.house_styles = plan.house_styles.is_some();
+    identity.retries = plan.retries;
     Ok((plan, identity))
 }
 
@@ -804,7 +809,7 @@ pub fn preview(pipeline: &Pipeline, shard: Option<Shard>, place: Option<&UnitPla
     let preview = |identity: &TaskIdentity, runs_on: &dyn Fn(&UnitKey) -> bool| -> Result<TaskPreview> {
         let keys: HashMap<String, u32> = unit_keys.iter().filter(|u| runs_on(u)).map(|u| (identity.cache_key(u), u.bytes)).collect();
         let existing = PartFolder::existing_keys(&out.join(identity.task.dir_name()), shard)?;
-        let to_run: Vec<u32> = keys.iter().filter(|(key, _)| existing.get(*key) != Some(&KeyState::Done)).map(|(_, &bytes)| bytes).collect();
+        let to_run: Vec<u32> = keys.iter().filter(|(key, _)| KeyState::runs_again(existing.get(*key), identity.retries)).map(|(_, &bytes)| bytes).collect();
         let dropped = existing.keys().filter(|key| !keys.contains_key(*key)).count() as u64;
         let (units, run) = (keys.len() as u64, to_run.len() as u64);
         let run_bytes = to_run.iter().map(|&bytes| u64::from(bytes)).sum();
@@ -1157,14 +1162,7 @@ impl GenerationPlan {
         Ok(Request { id, prompt, params })
     }
 
-    /// What of the sampling the task's identity holds: its parameters, and its retries
-    /// when it asks for any (a task that does not is keyed as before they existed).
-    fn params_identity(&self) -> String {
-        match self.retries {
-            0 => to_json(&self.params),
-            n => format!("{} retries {n} at temperature {}", to_json(&self.params), self.retry_temperature),
-        }
-    }
+
 }
 
 /// Why a task leaves a unit alone.
@@ -1417,6 +1415,7 @@ mod tests {
             params: "{}".into(),
             weights: "Auto".into(),
             house_styles,
+            retries: 0,
         };
         let unit = UnitKey { unit_id: "u".into(), content_hash: "c".into(), kind: UnitKind::Function, language: Language::Python, documented: false, stale: false, bytes: 1, at_margin: false, house_style: None };
         let styled = UnitKey { house_style: Some(HouseStyle::Plain), ..unit.clone() };

@@ -1496,29 +1496,43 @@ fn an_answer_that_does_not_parse_is_asked_for_again_as_often_as_retries_allow() 
         batches.iter().flat_map(|b| b.column_by_name(name).unwrap().as_primitive::<arrow_array::types::UInt32Type>().iter().collect::<Vec<_>>()).collect()
     };
 
-    // Random weights write no doc in four tokens: each docs answer is asked for three
-    // times, and its row counts the tokens of all three.
+    // Random weights write no doc in four tokens; without retries each row keeps its
+    // first answer and says why it could not be read.
+    let summary = run_ok(&write(""));
+    assert_eq!(counts(&summary)["docs"], [6, 0, 6, 0]);
+    assert!(strings(&read_folder(&tmp.path().join("out/docs")), "parse_error").iter().all(Option::is_some));
+    assert!(column("docs", "attempts").iter().all(|a| *a == Some(1)));
+    let once = column("docs", "tokens_out");
+
+    // Asked for two retries, the next run runs those units again (and only those: the
+    // review is carried), each answer asked for three times, its row counting the
+    // tokens of all three.
     let summary = run_ok(&write("retries = 2"));
     assert_eq!(counts(&summary)["docs"], [6, 0, 6, 0]);
+    assert_eq!(counts(&summary)["review"], [5, 5, 0, 0], "the review is carried");
     let texts = strings(&read_folder(&tmp.path().join("out/docs")), "text");
     let (attempts, tokens) = (column("docs", "attempts"), column("docs", "tokens_out"));
+    assert_eq!(attempts.len(), 6, "one row a unit: the retried rows supersede the first");
     for ((text, attempts), tokens) in texts.iter().zip(&attempts).zip(&tokens) {
         assert!(text.is_some() || *attempts == Some(3), "a row without a doc was asked for three times: {attempts:?}");
         assert!(tokens.unwrap() >= attempts.unwrap(), "every answer has a token at least");
     }
     assert!(attempts.contains(&Some(3)), "{attempts:?}");
+    assert!(tokens.iter().flatten().sum::<u32>() > once.iter().flatten().sum::<u32>(), "{tokens:?} vs {once:?}");
     let docs_summary = summary["tasks"].as_array().unwrap().iter().find(|t| t["task"] == "docs").unwrap();
     assert_eq!(docs_summary["tokens_out"].as_u64().unwrap(), tokens.iter().map(|t| t.unwrap() as u64).sum::<u64>());
     // A task that asks for no retries takes each first answer.
     assert!(column("reviews", "attempts").iter().all(|a| *a == Some(1)));
 
-    // Run again, everything is carried; without retries the docs keys are those from
-    // before retries existed, so the docs run once more, each answer asked for once.
+    // Answers asked for as often as the retries allow are carried, and with fewer
+    // retries too: a row once asked for stands.
     assert_eq!(counts(&run_ok(&write("retries = 2")))["docs"], [6, 6, 0, 0]);
-    let summary = run_ok(&write(""));
-    assert_eq!(counts(&summary)["docs"], [6, 0, 6, 0]);
-    assert_eq!(counts(&summary)["review"], [5, 5, 0, 0], "the review is carried");
-    assert!(column("docs", "attempts").iter().all(|a| *a == Some(1)));
+    assert_eq!(counts(&run_ok(&write("")))["docs"], [6, 6, 0, 0]);
+    assert_eq!(column("docs", "attempts"), attempts);
+    // The dry run reads the rows as the run does: a third retry would ask again for
+    // each unit still without a doc, and only those.
+    let unread = texts.iter().filter(|t| t.is_none()).count() as u64;
+    assert_eq!(dry_run(&write("retries = 3"))["docs"][..3], [6, 6 - unread, unread]);
 
     // Retries that would write the same answer again, or too many, are refused by key.
     for (bad, says) in [("retries = 1\nretry_temperature = 0.0", "retry_temperature 0 must be finite and > 0"), ("retries = 9", "retries = 9: at most 8")] {

@@ -16,7 +16,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
-use arrow_array::{BooleanArray, RecordBatch};
+use arrow_array::types::UInt32Type;
+use arrow_array::{Array, BooleanArray, RecordBatch};
 use arrow_schema::SchemaRef;
 use parquet::arrow::ProjectionMask;
 
@@ -36,10 +37,50 @@ pub struct PartFolder {
 /// What one key's rows in the folder say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyState {
-    /// At least one row without an error: done.
+    /// A row without an error whose answer the task read (or an embedding): done.
     Done,
+    /// Rows without an error but with answers the task could not read (a
+    /// `parse_error`): done, unless a task now asks for more answers than `attempts`.
+    Unread {
+        /// How often the most asked for of them was.
+        attempts: u32,
+    },
     /// Only error rows: to be tried again.
     Failed,
+}
+
+impl KeyState {
+    /// Whether a unit whose rows are in `state` (none: it has no row) is run again by a
+    /// task that asks for `retries` more answers of one it cannot read.
+    pub fn runs_again(state: Option<&KeyState>, retries: u32) -> bool {
+        match state {
+            Some(KeyState::Done) => false,
+            Some(KeyState::Unread { attempts }) => *attempts <= retries,
+            Some(KeyState::Failed) | None => true,
+        }
+    }
+
+    /// This state, once a row that `read` says of is seen too.
+    fn with(self, read: RowRead) -> KeyState {
+        match (self, read) {
+            (KeyState::Done, _) | (_, RowRead::Read) => KeyState::Done,
+            (KeyState::Unread { attempts: a }, RowRead::Unread { attempts: b }) => KeyState::Unread { attempts: a.max(b) },
+            (KeyState::Failed, RowRead::Unread { attempts }) => KeyState::Unread { attempts },
+            (state, RowRead::Error) => state,
+        }
+    }
+}
+
+/// What one row says of its unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowRead {
+    /// An answer the task read, or an embedding.
+    Read,
+    /// An answer it could not, asked for `attempts` times (1 in rows written before
+    /// retries were).
+    Unread { attempts: u32 },
+    /// An error.
+    Error,
 }
 
 /// What a compaction removed.
@@ -104,15 +145,13 @@ impl PartFolder {
         PartFolder { dir: dir.to_path_buf(), shard, run: 0, next_part: 0 }.keys()
     }
 
-    /// Every key with a row, and whether any of its rows succeeded.
+    /// Every key with a row, and what its rows say.
     pub fn keys(&self) -> Result<HashMap<String, KeyState>> {
         let mut keys = HashMap::new();
         for part in self.parts()? {
-            for (key, ok) in read_keys(&part)?.1 {
+            for (key, read) in read_keys(&part)?.1 {
                 let state = keys.entry(key).or_insert(KeyState::Failed);
-                if ok {
-                    *state = KeyState::Done;
-                }
+                *state = state.with(read);
             }
         }
         Ok(keys)
@@ -146,12 +185,13 @@ impl PartFolder {
         for (f, part) in parts.iter().enumerate() {
             let (part_schema, keys) = read_keys(part)?;
             file_schemas.push(part_schema);
-            for (row, (key, ok)) in keys.iter().enumerate() {
+            for (row, (key, read)) in keys.iter().enumerate() {
                 if !live.contains(key) {
                     continue;
                 }
-                let candidate = (*ok, f, row);
-                let better = best.get(key).is_none_or(|&(best_ok, ..)| *ok || !best_ok);
+                let ok = *read != RowRead::Error;
+                let candidate = (ok, f, row);
+                let better = best.get(key).is_none_or(|&(best_ok, ..)| ok || !best_ok);
                 if better {
                     best.insert(key.clone(), candidate);
                 }
@@ -258,22 +298,34 @@ fn partial_of(name: &str) -> Option<PartName> {
     PartName::parse(part)
 }
 
-/// The part's schema, and each row's `cache_key` and whether its `error` is null.
-fn read_keys(part: &Path) -> Result<(SchemaRef, Vec<(String, bool)>)> {
+/// The part's schema, and each row's `cache_key` and what it says: an `error`, a
+/// `parse_error` (with its `attempts`, where the part has them), or neither.
+fn read_keys(part: &Path) -> Result<(SchemaRef, Vec<(String, RowRead)>)> {
     let builder = open_parquet(part)?;
     let schema = builder.schema().clone();
     let index = |name: &str| {
         schema.index_of(name).map_err(|_| Error::dataset(part, format!("a hearth part file has a `{name}` column")))
     };
-    let mask = ProjectionMask::roots(builder.parquet_schema(), [index("cache_key")?, index("error")?]);
+    // Embeddings, and rows written before answers were judged or retried, lack these.
+    let optional = ["parse_error", "attempts"].into_iter().filter_map(|name| schema.index_of(name).ok());
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [index("cache_key")?, index("error")?].into_iter().chain(optional));
     let reader = builder.with_projection(mask).build().map_err(|e| Error::parquet(part, e))?;
     let mut keys = Vec::new();
     for batch in reader {
         let batch = batch?;
         let key = batch.column_by_name("cache_key").expect("projected").as_string::<i32>();
         let error = batch.column_by_name("error").expect("projected");
+        let parse_error = batch.column_by_name("parse_error");
+        let attempts = batch.column_by_name("attempts").map(|a| a.as_primitive::<UInt32Type>());
         for row in 0..batch.num_rows() {
-            keys.push((key.value(row).to_string(), error.is_null(row)));
+            let read = if !error.is_null(row) {
+                RowRead::Error
+            } else if parse_error.is_some_and(|p| !p.is_null(row)) {
+                RowRead::Unread { attempts: attempts.filter(|a| a.is_valid(row)).map_or(1, |a| a.value(row)) }
+            } else {
+                RowRead::Read
+            };
+            keys.push((key.value(row).to_string(), read));
         }
     }
     Ok((schema, keys))
@@ -344,7 +396,7 @@ mod tests {
     }
 
     fn all_keys(folder: &PartFolder) -> Vec<(String, bool)> {
-        let mut keys: Vec<_> = folder.parts().unwrap().iter().flat_map(|p| read_keys(p).unwrap().1).collect();
+        let mut keys: Vec<_> = folder.parts().unwrap().iter().flat_map(|p| read_keys(p).unwrap().1).map(|(key, read)| (key, read != RowRead::Error)).collect();
         keys.sort();
         keys
     }
@@ -374,6 +426,47 @@ mod tests {
             let kv = reader.metadata().file_metadata().key_value_metadata().unwrap();
             assert!(kv.iter().any(|kv| kv.key == "hearth.task"), "{}", part.display());
         }
+    }
+
+    #[test]
+    fn a_row_whose_answer_was_not_read_runs_again_only_for_more_retries_than_it_had() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut folder = PartFolder::open(dir.path(), None).unwrap();
+        let meta = [("hearth.task".to_string(), "docs".to_string())];
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("cache_key", DataType::Utf8, false),
+            Field::new("error", DataType::Utf8, true),
+            Field::new("parse_error", DataType::Utf8, true),
+            Field::new("attempts", DataType::UInt32, true),
+        ]));
+        let rows: [(&str, Option<&str>, Option<&str>, Option<u32>); 5] = [
+            ("read", None, None, Some(1)),
+            ("once", None, Some("code, not a sentence"), Some(1)),
+            ("thrice", None, Some("code, not a sentence"), Some(3)),
+            ("before retries", None, Some("code, not a sentence"), None),
+            ("failed", Some("over the context"), None, None),
+        ];
+        let columns: Vec<arrow_array::ArrayRef> = vec![
+            Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+            Arc::new(arrow_array::UInt32Array::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())),
+        ];
+        folder.write(&RecordBatch::try_new(schema, columns).unwrap(), &meta).unwrap();
+        // A run that reads a later answer of `thrice`: read beats unread.
+        folder.write(&batch(&[("thrice", None)]), &meta).unwrap();
+        let keys = folder.keys().unwrap();
+        assert_eq!(keys["once"], KeyState::Unread { attempts: 1 });
+        assert_eq!(keys["before retries"], KeyState::Unread { attempts: 1 });
+        assert_eq!(keys["thrice"], KeyState::Done);
+        let runs = |key: &str, retries| KeyState::runs_again(keys.get(key), retries);
+        assert!(!runs("read", 5) && !runs("thrice", 5));
+        assert!(!runs("once", 0) && runs("once", 1) && runs("before retries", 2));
+        assert!(runs("failed", 0) && runs("new", 0));
+        // An unread answer is a row, no error: a later run's row for its key supersedes it.
+        let live: HashSet<String> = rows.iter().map(|r| r.0.to_string()).collect();
+        assert_eq!(folder.compact(&live, None).unwrap(), Compaction { stale: 0, superseded: 1 });
+        assert_eq!(PartFolder::open(dir.path(), None).unwrap().keys().unwrap()["thrice"], KeyState::Done);
     }
 
     #[test]
