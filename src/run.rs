@@ -431,13 +431,15 @@ struct TaskIdentity {
     /// key: a row the task read stands whatever they are, and one it could not runs
     /// again when they allow more answers than it was given ([`KeyState::runs_again`]).
     retries: u32,
+    /// Their temperature, for the provenance.
+    retry_temperature: f32,
 }
 
 impl TaskIdentity {
     fn new(task: TaskKind, model: &str, models: &mut Models, prompt: String, params: String) -> Result<TaskIdentity> {
         let prompt_hash = blake3::hash(prompt.as_bytes()).to_hex()[..16].to_string();
         let weights = weights_identity(models.options.requantize, models.options.dtype);
-        Ok(TaskIdentity { task, model: model.to_string(), model_hash: models.hash(model)?, prompt, prompt_hash, params, weights, house_styles: false, retries: 0 })
+        Ok(TaskIdentity { task, model: model.to_string(), model_hash: models.hash(model)?, prompt, prompt_hash, params, weights, house_styles: false, retries: 0, retry_temperature: 0.0 })
     }
 
     fn cache_key(&self, unit: &UnitKey) -> String {
@@ -496,7 +498,7 @@ impl<'a> TaskOutput<'a> {
             .filter(|&i| keys[i].as_ref().is_some_and(|key| rerun || KeyState::runs_again(existing.get(key), identity.retries)))
             .collect();
         let units = keys.iter().flatten().count();
-        let metadata = vec![
+        let mut metadata = vec![
             ("hearth.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
             ("hearth.task".to_string(), identity.task.name().to_string()),
             ("hearth.model".to_string(), identity.model.clone()),
@@ -507,6 +509,9 @@ impl<'a> TaskOutput<'a> {
             ("hearth.requantize".to_string(), identity.weights.clone()),
             ("hearth.config_hash".to_string(), context.config_hash.clone()),
         ];
+        if identity.retries > 0 {
+            metadata.push(("hearth.retries".to_string(), format!("{} at temperature {}", identity.retries, identity.retry_temperature)));
+        }
         let summary = TaskSummary {
             task: identity.task.name().to_string(),
             units: units as u64,
@@ -599,7 +604,7 @@ fn generation_identity(pipeline: &Pipeline, task: TaskKind, spec: &GenerateTask,
     let model_source = spec.model.as_deref().unwrap_or(&pipeline.model.source);
     let mut identity = TaskIdentity::new(task, model_source, models, plan.prompt_identity(), to_json(&plan.params))?;
     identity.house_styles = plan.house_styles.is_some();
-    identity.retries = plan.retries;
+    (identity.retries, identity.retry_temperature) = (plan.retries, plan.retry_temperature);
     Ok((plan, identity))
 }
 
@@ -1416,6 +1421,7 @@ mod tests {
             weights: "Auto".into(),
             house_styles,
             retries: 0,
+            retry_temperature: 0.0,
         };
         let unit = UnitKey { unit_id: "u".into(), content_hash: "c".into(), kind: UnitKind::Function, language: Language::Python, documented: false, stale: false, bytes: 1, at_margin: false, house_style: None };
         let styled = UnitKey { house_style: Some(HouseStyle::Plain), ..unit.clone() };

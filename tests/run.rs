@@ -1523,6 +1523,13 @@ fn an_answer_that_does_not_parse_is_asked_for_again_as_often_as_retries_allow() 
     assert_eq!(docs_summary["tokens_out"].as_u64().unwrap(), tokens.iter().map(|t| t.unwrap() as u64).sum::<u64>());
     // A task that asks for no retries takes each first answer.
     assert!(column("reviews", "attempts").iter().all(|a| *a == Some(1)));
+    // The part the retries wrote says so in its provenance.
+    let retried = std::fs::read_dir(tmp.path().join("out/docs")).unwrap().map(|e| e.unwrap().path()).any(|part| {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(part).unwrap()).unwrap();
+        let kv = reader.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
+        kv.iter().any(|kv| kv.key == "hearth.retries" && kv.value.as_deref() == Some("2 at temperature 0.7"))
+    });
+    assert!(retried, "hearth.retries in a docs part's metadata");
 
     // Answers asked for as often as the retries allow are carried, and with fewer
     // retries too: a row once asked for stands.
