@@ -607,6 +607,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             if let Some(n) = t.documented_in_source.filter(|&n| n > 0) {
                 note!("{:>6} left {n} units alone: the source documents them (skip_documented = false documents them again)", t.task)?;
             }
+            if t.unread > 0 || t.retried > 0 {
+                let (what, answered) = (if t.task == "docs" { "docs" } else { "findings" }, t.run - t.failed);
+                let retried = if t.retried > 0 { format!(" ({} units asked again: retries)", t.retried) } else { String::new() };
+                note!("{:>6} read {} of {answered} answers as {what}{retried}; {} could not be (their rows' parse_error says why)", t.task, answered - t.unread, t.unread)?;
+            }
             if t.task == "docs" && summary.stale_docs > 0 {
                 note!("{:>6} ran on the {} units whose doc's parameters no longer match their code's: `hearth export` writes their new docs in place of the old", t.task, summary.stale_docs)?;
             }

@@ -116,6 +116,11 @@ pub struct TaskSummary {
     pub run: u64,
     /// Units run this time that ended in an error row.
     pub failed: u64,
+    /// Docs and review: units run this time whose answer the task could not read (their
+    /// rows' `parse_error` says why).
+    pub unread: u64,
+    /// Docs and review: units run this time asked for more than one answer (`retries`).
+    pub retried: u64,
     /// Prompt tokens of the units run.
     pub tokens_in: u64,
     /// Generated tokens of the units run.
@@ -555,8 +560,10 @@ impl<'a> TaskOutput<'a> {
             Answer::Embedding(Ok(_)) => (0, tokens_in, false),
             _ => (earlier.tokens, earlier.tokens, true),
         };
-        rows.push(unit, self.keys[i].as_deref().expect("only the task's units run"), tokens_in, energy_j, answer, earlier);
+        let unread = rows.push(unit, self.keys[i].as_deref().expect("only the task's units run"), tokens_in, energy_j, answer, earlier);
         self.summary.run += 1;
+        self.summary.unread += unread as u64;
+        self.summary.retried += (earlier.answers > 0) as u64;
         self.summary.failed += failed as u64;
         self.summary.tokens_in += tokens_in as u64;
         self.summary.tokens_out += tokens_out as u64;

@@ -1521,6 +1521,8 @@ fn an_answer_that_does_not_parse_is_asked_for_again_as_often_as_retries_allow() 
     assert!(tokens.iter().flatten().sum::<u32>() > once.iter().flatten().sum::<u32>(), "{tokens:?} vs {once:?}");
     let docs_summary = summary["tasks"].as_array().unwrap().iter().find(|t| t["task"] == "docs").unwrap();
     assert_eq!(docs_summary["tokens_out"].as_u64().unwrap(), tokens.iter().map(|t| t.unwrap() as u64).sum::<u64>());
+    let unread = texts.iter().filter(|t| t.is_none()).count() as u64;
+    assert_eq!((docs_summary["retried"].as_u64(), docs_summary["unread"].as_u64()), (Some(6), Some(unread)), "{docs_summary}");
     // A task that asks for no retries takes each first answer.
     assert!(column("reviews", "attempts").iter().all(|a| *a == Some(1)));
     // The part the retries wrote says so in its provenance.
@@ -1538,7 +1540,6 @@ fn an_answer_that_does_not_parse_is_asked_for_again_as_often_as_retries_allow() 
     assert_eq!(column("docs", "attempts"), attempts);
     // The dry run reads the rows as the run does: a third retry would ask again for
     // each unit still without a doc, and only those.
-    let unread = texts.iter().filter(|t| t.is_none()).count() as u64;
     assert_eq!(dry_run(&write("retries = 3"))["docs"][..3], [6, 6 - unread, unread]);
 
     // Retries that would write the same answer again, or too many, are refused by key.

@@ -294,8 +294,9 @@ impl RowsBuilder {
     }
 
     /// Adds `unit`'s row: its answer, parsed for the task, or its error, the energy
-    /// attributed to it, and the `earlier` answers asked for before it.
-    pub fn push(&mut self, unit: &UnitRow, cache_key: &str, tokens_in: usize, energy_j: Option<f64>, answer: Answer, earlier: Earlier) {
+    /// attributed to it, and the `earlier` answers asked for before it. Returns whether
+    /// it holds an answer the task could not read (its `parse_error` says why).
+    pub fn push(&mut self, unit: &UnitRow, cache_key: &str, tokens_in: usize, energy_j: Option<f64>, answer: Answer, earlier: Earlier) -> bool {
         self.unit_id.append_value(&unit.unit_id);
         self.repo.append_value(&unit.repo);
         self.path.append_value(&unit.path);
@@ -322,8 +323,10 @@ impl RowsBuilder {
                         None
                     }
                 };
+                let unread = parse_error.is_some();
                 self.parse_error.append_option(parse_error);
                 self.generated(output.map(|o| (o.tokens.len(), o.finish)), earlier);
+                unread
             }
             (TaskKind::Embed, Answer::Embedding(result)) => match result {
                 Ok(vector) => {
@@ -331,11 +334,13 @@ impl RowsBuilder {
                     self.embedding.values().append_slice(&vector);
                     self.embedding.append(true);
                     self.error.append_null();
+                    false
                 }
                 Err(e) => {
                     self.embedding.values().append_slice(&vec![0.0; self.dim]);
                     self.embedding.append(false);
                     self.error.append_value(e);
+                    false
                 }
             },
             (task, _) => unreachable!("{task:?} rows get their own kind of answer"),
