@@ -1173,8 +1173,6 @@ impl GenerationPlan {
         }
         Ok(Request { id, prompt, params })
     }
-
-
 }
 
 /// Why a task leaves a unit alone.
