@@ -146,6 +146,9 @@ where
     write_tiny_hf(dir.path(), arch);
     let ours = load(ModelSource::HfDir(dir.path().into()), Requantize::Keep);
     assert!(check_config(ours.decoder.config()), "{:?}", ours.decoder.config());
+    // Its `eos_token` is `<|im_end|>`; the vocabulary's other turn end ends answers too.
+    let ends = ["<|im_end|>", "<|endoftext|>"].map(|text| ours.tokenizer.token_id(text).unwrap());
+    assert!(ends.iter().all(|id| ours.tokenizer.eos_ids.contains(id)), "{:?}", ours.tokenizer.eos_ids);
     let (prefill, decode) = our_logits(&ours, &PROMPT, NEXT);
 
     let files = [dir.path().join("model.safetensors")];
@@ -537,6 +540,34 @@ fn penalties_end_the_loop_a_small_model_falls_into_under_greedy_decoding() {
     let penalised = answer(1.0, 0.3);
     assert!(!repeats_a_sentence(&penalised.text) && penalised.finish == FinishReason::Eos, "{:?}", penalised.text);
     assert!(penalised.tokens.len() < plain.tokens.len());
+}
+
+#[test]
+fn a_gguf_whose_eos_is_another_token_still_ends_where_its_chat_turn_does() {
+    use hearth::engine::FinishReason;
+    // SmolLM2 ends its turns with `<|im_end|>`, its `eos_token_id`. A copy whose header
+    // names `<|endoftext|>` instead, as some conversions of chat models do.
+    let bytes = std::fs::read(smollm2()).unwrap();
+    let key = b"tokenizer.ggml.eos_token_id";
+    let at = bytes.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+    assert_eq!(u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()), 4, "a u32 value");
+    let mut other = bytes.clone();
+    let value = at + 4;
+    let im_end = u32::from_le_bytes(bytes[value..value + 4].try_into().unwrap());
+    other[value..value + 4].copy_from_slice(&0u32.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("other-eos.gguf"), &other).unwrap();
+
+    let answer = |path: PathBuf| {
+        let model = load(ModelSource::Gguf(path), Requantize::Auto);
+        assert_eq!(model.tokenizer.token(0).as_deref(), Some("<|endoftext|>"));
+        assert!(model.tokenizer.eos_ids.contains(&0) && model.tokenizer.eos_ids.contains(&im_end), "{:?}", model.tokenizer.eos_ids);
+        let prompt = model.chat_prompt(&[Message::new("user", "Say hello.")]).unwrap();
+        model.generate(&prompt, SamplingParams { max_new_tokens: 64, ..Default::default() }).unwrap()
+    };
+    let (named, other) = (answer(smollm2()), answer(dir.path().join("other-eos.gguf")));
+    assert_eq!(named.finish, FinishReason::Eos, "{:?}", named.text);
+    assert_eq!((other.finish, &other.tokens), (FinishReason::Eos, &named.tokens), "the turn's end ends it: {:?}", other.text);
 }
 
 // ---- bad input ----------------------------------------------------------------

@@ -731,9 +731,8 @@ fn hf_tokenizer(dir: &Path) -> Result<(Tokenizer, ChatTemplate)> {
             _ => {}
         }
     }
-    eos_ids.sort_unstable();
-    eos_ids.dedup();
     tokenizer.eos_ids = eos_ids;
+    tokenizer.end_at_turn_ends();
     let chat = ChatTemplate::new(&template, bos.as_deref().unwrap_or(""), eos.as_deref().unwrap_or(""))?;
 
     Ok((tokenizer, chat))
@@ -745,6 +744,7 @@ fn gguf_tokenizer(file: &gguf::GgufFile) -> Result<(Tokenizer, ChatTemplate)> {
     if let Ok(eot) = file.integer("tokenizer.ggml.eot_token_id") {
         tokenizer.eos_ids.push(eot as u32);
     }
+    tokenizer.end_at_turn_ends();
     let template = file.string("tokenizer.chat_template").unwrap_or(chat::CHATML);
     let eos = tokenizer.eos_ids.first().and_then(|&i| tokenizer.token(i)).unwrap_or_default();
     let chat = ChatTemplate::new(template, tokenizer.bos.as_deref().unwrap_or(""), &eos)?;

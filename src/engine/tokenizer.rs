@@ -162,6 +162,20 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// Adds to [`Tokenizer::eos_ids`] the tokens of the vocabulary that end a chat turn,
+    /// as llama.cpp marks them end-of-generation by their text: a GGUF whose
+    /// `eos_token_id` names another (a Qwen conversion's `<|endoftext|>`, where its chat
+    /// turns end with `<|im_end|>`; a Llama 3 one's `<|end_of_text|>` beside
+    /// `<|eot_id|>`) would otherwise write past the end of its answer to
+    /// `max_new_tokens`.
+    pub(crate) fn end_at_turn_ends(&mut self) {
+        const TURN_ENDS: [&str; 8] = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>"];
+        let ends: Vec<u32> = TURN_ENDS.iter().filter_map(|text| self.token_id(text)).collect();
+        self.eos_ids.extend(ends);
+        self.eos_ids.sort_unstable();
+        self.eos_ids.dedup();
+    }
+
     /// The id of a token written out, e.g. `<|im_end|>`.
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
