@@ -478,6 +478,8 @@ mod tests {
         std::fs::write(root.join("solve.m"), matlab).unwrap();
         let powershell = "function Get-Stock([string]$Sku) {\n    5\n}\n";
         std::fs::write(root.join("Stock.ps1"), powershell).unwrap();
+        let lua = "local M = {}\n\nfunction M.frames(text, width)\n  return { text }\nend\n\nreturn M\n";
+        std::fs::write(root.join("scroll.lua"), lua).unwrap();
         let mut all = rows(root, "cart.ex", Language::Elixir, &[
             ("Cart", "A shopping cart and what it holds."),
             ("count", "@doc \"\"\"\nCounts the items in the cart.\n\"\"\""),
@@ -490,9 +492,11 @@ mod tests {
         all.extend(rows(root, "fpback.f", Language::Fortran, &[("fpback", "!> Solves a triangular system\n!! by back substitution.")]));
         all.extend(rows(root, "solve.m", Language::Matlab, &[("solve", "% SOLVE Solves the system A*x = b.")]));
         all.extend(rows(root, "Stock.ps1", Language::PowerShell, &[("Get-Stock", "<#\n.SYNOPSIS\n  Gets the stock level of a SKU.\n.PARAMETER Sku\n  The item.\n#>")]));
+        // A model may answer in plain `--` lines; LDoc reads a doc where `---` opens it.
+        all.extend(rows(root, "scroll.lua", Language::Lua, &[("frames", "-- Splits the text into frames.\n-- @param text what scrolls\n-- @param width the frame's width")]));
         let refs: Vec<&Row<DocText>> = all.iter().collect();
         let patch = repo_patch(root, &refs, BUDGET);
-        assert_eq!((patch.comments, patch.files), (10, 8), "{:?}\n{}", patch.left_out, patch.diff);
+        assert_eq!((patch.comments, patch.files), (11, 9), "{:?}\n{}", patch.left_out, patch.diff);
         assert_eq!(patch.left_out["an Elixir module's doc is the @moduledoc in its body"], 1);
         git_apply(root, &patch.diff);
 
@@ -514,6 +518,8 @@ mod tests {
         assert_eq!(matlab, "function x = solve(A, b)\n  % SOLVE Solves the system A*x = b.\n  x = A \\ b;\nend\n", "help text under the function line");
         let powershell = std::fs::read_to_string(root.join("Stock.ps1")).unwrap();
         assert_eq!(powershell, "<#\n.SYNOPSIS\nGets the stock level of a SKU.\n.PARAMETER Sku\nThe item.\n#>\nfunction Get-Stock([string]$Sku) {\n    5\n}\n", "where Get-Help reads it");
+        let lua = std::fs::read_to_string(root.join("scroll.lua")).unwrap();
+        assert!(lua.contains("\n--- Splits the text into frames.\n--- @param text what scrolls\n--- @param width the frame's width\nfunction M.frames"), "{lua}");
 
         // A run over the patched files finds every one of them documented.
         let mut rerun = rows(root, "cart.ex", Language::Elixir, &[("count", "Counts what it is given."), ("name", "Names what it is given.")]);
@@ -524,9 +530,10 @@ mod tests {
         rerun.extend(rows(root, "fpback.f", Language::Fortran, &[("fpback", "Solves what it is given.")]));
         rerun.extend(rows(root, "solve.m", Language::Matlab, &[("solve", "Solves what it is given.")]));
         rerun.extend(rows(root, "Stock.ps1", Language::PowerShell, &[("Get-Stock", "Gets what it is given.")]));
+        rerun.extend(rows(root, "scroll.lua", Language::Lua, &[("frames", "Frames what it is given.")]));
         let refs: Vec<&Row<DocText>> = rerun.iter().collect();
         let rerun = repo_patch(root, &refs, BUDGET);
-        assert_eq!((rerun.comments, rerun.left_out["it is documented already"]), (0, 10), "{:?}", rerun.left_out);
+        assert_eq!((rerun.comments, rerun.left_out["it is documented already"]), (0, 11), "{:?}", rerun.left_out);
     }
 
     #[test]

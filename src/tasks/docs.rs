@@ -72,7 +72,8 @@ fn convention(language: &str, kind: &str) -> (&'static str, Option<DocSyntax>) {
             "ruby" | "shell" | "perl" | "r" | "julia" | "elixir" | "yaml" | "toml" | "makefile" | "dockerfile" | "cmake" | "hcl" => {
                 (header!("`#` comment lines"), Some(Lines("#")))
             }
-            "haskell" | "lua" | "sql" => (header!("`--` comment lines"), Some(Lines("--"))),
+            "haskell" | "sql" => (header!("`--` comment lines"), Some(Lines("--"))),
+            "lua" => (header!("LDoc `---` comment lines"), Some(Lines("---"))),
             "matlab" => (header!("`%` comment lines"), Some(Lines("%"))),
             "fortran" => (header!("`!` comment lines"), Some(Lines("!"))),
             _ => (header!("the language's usual comment syntax"), None),
@@ -100,7 +101,9 @@ fn convention(language: &str, kind: &str) -> (&'static str, Option<DocSyntax>) {
         "fortran" => ("`!>` comment lines (Doxygen's and FORD's)", Some(Lines("!>"))),
         "matlab" => ("MATLAB help text: `%` comment lines", Some(Lines("%"))),
         "haskell" => ("a Haddock comment (-- |)", Some(Haddock)),
-        "lua" | "sql" => ("`--` comment lines", Some(Lines("--"))),
+        // LDoc and the Lua language server read a comment as a doc when it opens with `---`.
+        "lua" => ("LDoc `---` comment lines", Some(Lines("---"))),
+        "sql" => ("`--` comment lines", Some(Lines("--"))),
         _ => ("the language's usual comment syntax", None),
     }
 }
@@ -476,8 +479,8 @@ fn block_comment(line: &str) -> Option<(&'static str, &'static str)> {
 /// Line-comment markers, each with the family its comment goes on in: `-- |` opens a
 /// Haddock comment that goes on with `--` lines, Fortran's `!>` (Doxygen) one that goes
 /// on with `!!` or more `!>`; the others go on as they open. Longest first.
-const LINE_MARKERS: [(&str, &str); 11] =
-    [("///", "///"), ("//!", "//!"), ("//", "//"), ("-- |", "--"), ("--", "--"), ("#'", "#'"), ("#", "#"), ("!>", "!"), ("!!", "!"), ("!", "!"), ("%", "%")];
+const LINE_MARKERS: [(&str, &str); 12] =
+    [("///", "///"), ("//!", "//!"), ("//", "//"), ("-- |", "--"), ("---", "--"), ("--", "--"), ("#'", "#'"), ("#", "#"), ("!>", "!"), ("!!", "!"), ("!", "!"), ("%", "%")];
 
 /// The family of the line comment `line` opens.
 fn line_comment(line: &str) -> Option<&'static str> {
