@@ -1174,6 +1174,9 @@ fn a_worker_that_fails_mid_batch_loses_no_unit() {
     for fault in ["worker=1,after=2,kind=panic", "worker=0,after=3,kind=error", "worker=1,after=1,kind=oom"] {
         let tmp = tempfile::tempdir().unwrap();
         let pipeline = tiny_pipeline(tmp.path());
+        // Retries in flight when a worker fails are asked for again from the start.
+        let text = std::fs::read_to_string(&pipeline).unwrap().replace("[tasks.docs]\nmax_new_tokens = 4\n", "[tasks.docs]\nmax_new_tokens = 4\nretries = 1\n");
+        std::fs::write(&pipeline, text).unwrap();
         wait_ok(spawn_run(&pipeline, &["--devices", "cpu,cpu"], &[("HEARTH_FAULT", fault)]));
         let s = summary(&pipeline);
         let units = s["units"].as_u64().unwrap();
@@ -1186,6 +1189,11 @@ fn a_worker_that_fails_mid_batch_loses_no_unit() {
             let units = task_units(&tmp.path().join("out"), task, units as usize);
             assert_eq!(unit_ids(&tmp.path().join("out").join(task)).len(), units, "{fault}: {task} has every unit once");
             assert!(strings(&folder, "error").iter().all(Option::is_none), "{fault}: no error rows");
+        }
+        let docs = read_folder(&tmp.path().join("out/docs"));
+        let attempts: Vec<Option<u32>> = docs.iter().flat_map(|b| b.column_by_name("attempts").unwrap().as_primitive::<arrow_array::types::UInt32Type>().iter().collect::<Vec<_>>()).collect();
+        for (text, attempts) in strings(&docs, "text").iter().zip(&attempts) {
+            assert!(text.is_some() || *attempts == Some(2), "{fault}: a docs row without a doc was asked for twice: {attempts:?}");
         }
         for t in s["tasks"].as_array().unwrap() {
             let workers = t["workers"].as_array().unwrap();
