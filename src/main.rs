@@ -609,7 +609,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             if t.unread > 0 || t.retried > 0 {
                 let (what, answered) = (if t.task == "docs" { "docs" } else { "findings" }, t.run - t.failed);
-                let retried = if t.retried > 0 { format!(" ({} units asked again: retries)", t.retried) } else { String::new() };
+                let retried = if t.retried > 0 { format!(" ({} on a retry, of {} units asked again)", t.read_on_retry, t.retried) } else { String::new() };
                 note!("{:>6} read {} of {answered} answers as {what}{retried}; {} could not be (their rows' parse_error says why)", t.task, answered - t.unread, t.unread)?;
             }
             if t.task == "docs" && summary.stale_docs > 0 {

@@ -121,6 +121,8 @@ pub struct TaskSummary {
     pub unread: u64,
     /// Docs and review: units run this time asked for more than one answer (`retries`).
     pub retried: u64,
+    /// Of those, the units whose later answer the task read.
+    pub read_on_retry: u64,
     /// Prompt tokens of the units run.
     pub tokens_in: u64,
     /// Generated tokens of the units run.
@@ -564,6 +566,7 @@ impl<'a> TaskOutput<'a> {
         self.summary.run += 1;
         self.summary.unread += unread as u64;
         self.summary.retried += (earlier.answers > 0) as u64;
+        self.summary.read_on_retry += (earlier.answers > 0 && !unread && !failed) as u64;
         self.summary.failed += failed as u64;
         self.summary.tokens_in += tokens_in as u64;
         self.summary.tokens_out += tokens_out as u64;

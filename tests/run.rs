@@ -1531,6 +1531,7 @@ fn an_answer_that_does_not_parse_is_asked_for_again_as_often_as_retries_allow() 
     assert_eq!(docs_summary["tokens_out"].as_u64().unwrap(), tokens.iter().map(|t| t.unwrap() as u64).sum::<u64>());
     let unread = texts.iter().filter(|t| t.is_none()).count() as u64;
     assert_eq!((docs_summary["retried"].as_u64(), docs_summary["unread"].as_u64()), (Some(6), Some(unread)), "{docs_summary}");
+    assert_eq!(docs_summary["read_on_retry"].as_u64(), Some(6 - unread), "{docs_summary}");
     // A task that asks for no retries takes each first answer.
     assert!(column("reviews", "attempts").iter().all(|a| *a == Some(1)));
     // The part the retries wrote says so in its provenance.
