@@ -194,7 +194,7 @@ pub fn schema(task: TaskKind, embedding: Option<(usize, HashMap<String, String>)
 
 /// The answers asked for before the one a row keeps: those a task's `retries` asked
 /// again for, as they did not parse.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Earlier {
     /// How many.
     pub answers: u32,
