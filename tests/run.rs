@@ -78,6 +78,10 @@ fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
         .collect()
 }
 
+fn u32s(batches: &[RecordBatch], column: &str) -> Vec<Option<u32>> {
+    batches.iter().flat_map(|b| b.column_by_name(column).unwrap().as_primitive::<arrow_array::types::UInt32Type>().iter().collect::<Vec<_>>()).collect()
+}
+
 /// The unit ids in a task folder, asserting each appears once.
 fn unit_ids(dir: &Path) -> HashSet<String> {
     let ids: Vec<String> = strings(&read_folder(dir), "unit_id").into_iter().map(Option::unwrap).collect();
@@ -892,7 +896,7 @@ fn a_dry_run_shows_what_each_task_would_give_the_units_at_a_place() {
     for (task, prompt) in [("docs", &prompts[0]), ("reviews", &prompts[1]), ("embeddings", &prompts[2])] {
         let rows = read_folder(&tmp.path().join("out").join(task));
         let names = strings(&rows, "name");
-        let tokens_in = rows.iter().flat_map(|b| b.column_by_name("tokens_in").unwrap().as_primitive::<arrow_array::types::UInt32Type>().iter().collect::<Vec<_>>());
+        let tokens_in = u32s(&rows, "tokens_in");
         let scale = names.iter().zip(tokens_in).find(|(name, _)| name.as_deref() == Some("scale")).and_then(|(_, tokens)| tokens);
         assert_eq!(scale.map(u64::from), prompt["prompt_tokens"].as_u64(), "{task}");
     }
@@ -1191,7 +1195,7 @@ fn a_worker_that_fails_mid_batch_loses_no_unit() {
             assert!(strings(&folder, "error").iter().all(Option::is_none), "{fault}: no error rows");
         }
         let docs = read_folder(&tmp.path().join("out/docs"));
-        let attempts: Vec<Option<u32>> = docs.iter().flat_map(|b| b.column_by_name("attempts").unwrap().as_primitive::<arrow_array::types::UInt32Type>().iter().collect::<Vec<_>>()).collect();
+        let attempts = u32s(&docs, "attempts");
         for (text, attempts) in strings(&docs, "text").iter().zip(&attempts) {
             assert!(text.is_some() || *attempts == Some(2), "{fault}: a docs row without a doc was asked for twice: {attempts:?}");
         }
@@ -1499,10 +1503,7 @@ fn an_answer_that_does_not_parse_is_asked_for_again_as_often_as_retries_allow() 
         std::fs::write(tmp.path().join("pipeline.toml"), text).unwrap();
         tmp.path().join("pipeline.toml")
     };
-    let column = |task: &str, name: &str| -> Vec<Option<u32>> {
-        let batches = read_folder(&tmp.path().join("out").join(task));
-        batches.iter().flat_map(|b| b.column_by_name(name).unwrap().as_primitive::<arrow_array::types::UInt32Type>().iter().collect::<Vec<_>>()).collect()
-    };
+    let column = |task: &str, name: &str| u32s(&read_folder(&tmp.path().join("out").join(task)), name);
 
     // Random weights write no doc in four tokens; without retries each row keeps its
     // first answer and says why it could not be read.
