@@ -149,31 +149,29 @@ impl BatchConfig {
     pub fn sized(model: &Model, options: EngineOptions) -> BatchConfig {
         let attention = options.attention;
         let base = BatchConfig { attention, block_size: model.decoder.kv_block_size(attention), ..BatchConfig::default() };
-        let per_block = model.decoder.kv_bytes_per_block(base.block_size, attention);
         let config = model.decoder.config();
-        let stages: Vec<_> = model.decoder.stages().iter().map(|s| (DeviceFacts::of(&s.device), s.layers.len())).collect();
-        base.sized_across(&stages, config, per_block, options)
+        let shares = model.decoder.kv_bytes_per_block_by_stage(base.block_size, attention);
+        let stages: Vec<_> = model.decoder.stages().iter().zip(shares).map(|(s, share)| (DeviceFacts::of(&s.device), share)).collect();
+        base.sized_across(&stages, config, options)
     }
 
-    /// [`BatchConfig::sized_for`] over a model split into stages of `(device, layers)`:
-    /// each device holds its layers' share of every KV block, and the step's activations
-    /// pass through all of them, so the most constrained device sets each limit.
-    pub(crate) fn sized_across(self, stages: &[(Option<DeviceFacts>, usize)], config: &ModelConfig, per_block: usize, limits: EngineOptions) -> BatchConfig {
+    /// [`BatchConfig::sized_for`] over a model split into stages of `(device, bytes of
+    /// one KV block's layers there)`: each device holds its layers' share of every
+    /// block, and the step's activations pass through all of them, so the most
+    /// constrained card sets each limit. The CPU sets none: alone it has the CPU's
+    /// budget for the whole pool, and beside cards it holds its share of the blocks
+    /// their room allows, in host memory the operator answers for.
+    pub(crate) fn sized_across(self, stages: &[(Option<DeviceFacts>, usize)], config: &ModelConfig, limits: EngineOptions) -> BatchConfig {
+        let per_block: usize = stages.iter().map(|(_, share)| share).sum();
+        let cards: Vec<(Option<DeviceFacts>, usize)> = stages.iter().copied().filter(|(gpu, _)| gpu.is_some()).collect();
         if let [(gpu, _)] = stages {
             return self.sized_for(*gpu, config, per_block, limits);
         }
-        if stages.iter().any(|(gpu, _)| gpu.is_none()) {
-            // CPU "devices" share the host's one memory: the budget is the whole pool's.
+        if cards.is_empty() {
             return self.sized_for(None, config, per_block, limits);
         }
         // Each card holds its layers' share of every block.
-        let fitted: Vec<(BatchConfig, usize)> = stages
-            .iter()
-            .map(|&(gpu, layers)| {
-                let share = per_block * layers / config.num_layers;
-                (self.sized_for(gpu, config, share, limits), share)
-            })
-            .collect();
+        let fitted: Vec<(BatchConfig, usize)> = cards.iter().map(|&(gpu, share)| (self.sized_for(gpu, config, share, limits), share)).collect();
         let least = |limit: fn(&BatchConfig) -> usize| fitted.iter().map(|(b, _)| limit(b)).min().expect("a model has a stage");
         let kv_memory = match limits.kv_memory_mib {
             Limit::Fixed(mib) => mib << 20,
@@ -657,7 +655,7 @@ mod tests {
 
     /// The bf16 KV bytes of one block of `config`.
     fn per_block(config: &ModelConfig, block_size: usize) -> usize {
-        PagedKvCache::bytes_per_block(config, block_size, candle_core::DType::BF16)
+        PagedKvCache::bytes_per_block(config, config.num_layers, block_size, candle_core::DType::BF16)
     }
 
     /// What `limits` give for `model` on `gpu`, checked against the device's memory.
@@ -726,9 +724,9 @@ mod tests {
     fn a_split_model_is_sized_by_its_most_constrained_card() {
         let config = preset("qwen2.5-coder-32b").unwrap();
         let whole = per_block(&config, 16);
-        let split = |cards: &[(Option<DeviceFacts>, usize)]| {
-            BatchConfig::default().sized_across(cards, &config, whole, EngineOptions::default())
-        };
+        // Stages of so many of the 64 layers, each holding its layers' share of a block.
+        let stages = |cards: &[(Option<DeviceFacts>, usize)]| cards.iter().map(|&(gpu, layers)| (gpu, whole / 64 * layers)).collect::<Vec<_>>();
+        let split = |cards: &[(Option<DeviceFacts>, usize)]| BatchConfig::default().sized_across(&stages(cards), &config, EngineOptions::default());
         // The 32B shapes in 4 bits (19 GiB) on two 16 GB cards, 32 layers and 9.5 GiB each:
         // each card keeps its half of every block, so the pool holds what either card's
         // room holds in half-blocks.
@@ -750,8 +748,19 @@ mod tests {
         assert_eq!(split(&[(None, 32), (None, 32)]), BatchConfig::default());
         // Fixed limits are kept as given.
         let fixed = EngineOptions { max_seqs: Limit::Fixed(8), kv_memory_mib: Limit::Fixed(3), ..EngineOptions::default() };
-        let b = BatchConfig::default().sized_across(&[(half, 32), (half, 32)], &config, whole, fixed);
+        let b = BatchConfig::default().sized_across(&stages(&[(half, 32), (half, 32)]), &config, fixed);
         assert_eq!((b.max_seqs, b.kv_memory), (8, 3 << 20));
+
+        // Beside the host, the card sets every limit, and the host holds its share of
+        // each block the card's room allows: 40 layers on a 24 GB card, 24 on the CPU
+        // (whose blocks are f32, twice the card's bf16 a layer).
+        let card_40 = card(8, 24.0, 12.0);
+        let offloaded = BatchConfig::default().sized_across(&[(card_40, whole / 64 * 40), (None, 2 * whole / 64 * 24)], &config, EngineOptions::default());
+        let card_alone = BatchConfig::default().sized_for(card_40, &config, whole / 64 * 40, EngineOptions::default());
+        assert_eq!((offloaded.max_seqs, offloaded.max_batched_tokens), (card_alone.max_seqs, card_alone.max_batched_tokens));
+        let per_block = whole / 64 * (40 + 2 * 24);
+        assert_eq!(offloaded.kv_memory, card_alone.kv_memory / (whole / 64 * 40) * per_block);
+        assert!(offloaded.max_seqs > BatchConfig::default().max_seqs, "a card's batch, not the CPU's: {offloaded:?}");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! Nothing here is a second model of the engine. The weights are counted by the
 //! loader's own decisions ([`super::footprint`]), the layers are split by the split the
-//! loader makes ([`split_layers`]), and the batch and KV pool are sized by the `auto`
+//! loader makes ([`split_layers`], or [`split_beside_host`] when the host takes what the
+//! cards leave), and the batch and KV pool are sized by the `auto`
 //! sizing an engine does on a card (`BatchConfig::sized_across`), each given the card
 //! as its driver would describe it. What is assumed is only what a card would tell: its
 //! memory, its compute capability, and the [`CUDA_CONTEXT`] the driver takes.
@@ -15,7 +16,7 @@ use candle_core::DType;
 
 use super::batch::{step_activation_bytes, BatchConfig, EngineOptions};
 use super::kv::{AttentionBackend, PagedKvCache};
-use super::placement::{split_layers, Footprint};
+use super::placement::{layer_budget_beside_host, split_beside_host, split_layers, Footprint};
 use super::{DeviceFacts, ModelConfig, ModelSource, Precision, Requantize};
 use crate::{Error, Result};
 
@@ -30,15 +31,18 @@ pub const CUDA_CONTEXT: usize = 1 << 30;
 /// Tokens per KV block: the gathered attention's (flash's 32 hold the same bytes a token).
 const BLOCK_SIZE: usize = 16;
 
-/// A GPU as a plan sees it.
+/// A GPU as a plan sees it, or the host beside the GPUs (`cpu`), which holds the layers
+/// they leave.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Card {
-    /// As written: a name from [`CARDS`] or a size.
+    /// As written: a name from [`CARDS`], a size, or `cpu`.
     pub name: String,
-    /// Its memory, in bytes.
+    /// Its memory, in bytes (the host's: 0, the operator's to judge).
     pub memory: usize,
     /// CUDA compute capability: which dtypes it computes in.
     pub compute_capability: (i32, i32),
+    /// Whether it is the host.
+    pub host: bool,
 }
 
 /// Cards by the names their owners know them, with their nominal memory in GiB (the
@@ -72,7 +76,7 @@ pub const CARDS: &[(&str, f64, (i32, i32))] = &[
 impl Card {
     /// Reads a list of cards in layer order: names from [`CARDS`] or sizes (`24GiB`,
     /// `11G@7.5`: GiB, and the compute capability, 8.0 unless given), each optionally
-    /// repeated (`2xrtx3090`), comma-separated.
+    /// repeated (`2xrtx3090`), comma-separated; `cpu` once among them for the host.
     pub fn parse_list(spec: &str) -> Result<Vec<Card>> {
         let mut cards = Vec::new();
         for item in spec.split(',').map(str::trim) {
@@ -94,8 +98,11 @@ impl std::str::FromStr for Card {
     type Err = Error;
     fn from_str(spec: &str) -> Result<Card> {
         let lower = spec.trim().to_ascii_lowercase();
+        if lower == "cpu" {
+            return Ok(Card { name: lower, memory: 0, compute_capability: (0, 0), host: true });
+        }
         if let Some(&(name, gib, compute_capability)) = CARDS.iter().find(|(name, ..)| *name == lower) {
-            return Ok(Card { name: name.to_string(), memory: (gib * GIB) as usize, compute_capability });
+            return Ok(Card { name: name.to_string(), memory: (gib * GIB) as usize, compute_capability, host: false });
         }
         let unknown = || {
             let names: Vec<&str> = CARDS.iter().map(|(name, ..)| *name).collect();
@@ -113,7 +120,7 @@ impl std::str::FromStr for Card {
         if !(gib.is_finite() && gib > 0.0) || number.len() == size.len() {
             return Err(unknown());
         }
-        Ok(Card { name: spec.trim().to_string(), memory: (gib * GIB) as usize, compute_capability: capability })
+        Ok(Card { name: spec.trim().to_string(), memory: (gib * GIB) as usize, compute_capability: capability, host: false })
     }
 }
 
@@ -133,8 +140,12 @@ pub struct CardFit {
 }
 
 impl CardFit {
-    /// Bytes beyond the 90% of the card the engine takes, if any.
+    /// Bytes beyond the 90% of the card the engine takes, if any (the host's memory is
+    /// the operator's to judge).
     pub fn over(&self) -> Option<usize> {
+        if self.card.host {
+            return None;
+        }
         let used = CUDA_CONTEXT + self.weights + self.kv + self.activations;
         used.checked_sub(self.card.memory / 10 * 9).filter(|&over| over > 0)
     }
@@ -190,28 +201,48 @@ pub fn fit(source: &ModelSource, requantize: Requantize, precision: Precision, c
         total_memory: card.memory,
         free_memory: card.memory.saturating_sub(in_use),
     };
-    let dtype = DeviceFacts::compute_dtype(cards.iter().map(|c| facts(c, 0)), precision.dtype())
+    let gpus = || cards.iter().filter(|c| !c.host);
+    if gpus().count() == 0 || cards.len() - gpus().count() > 1 {
+        return Err(Error::Config("a plan is for cards, with the host (`cpu`) beside them once at most".into()));
+    }
+    let dtype = DeviceFacts::compute_dtype(gpus().map(|c| facts(c, 0)), precision.dtype())
         .map_err(|m| Error::model(source.to_string(), m))?;
 
+    // As the cards would hold it, which decides their layers; the host holds its own
+    // layers its own way, in f32.
     let (config, footprint) = super::footprint(source, requantize, dtype, false)?;
-    let idle: Vec<usize> = cards.iter().map(|c| c.memory.saturating_sub(CUDA_CONTEXT).max(1)).collect();
-    let ranges = split_layers(&footprint, &idle)?;
-    let weights = footprint.per_stage(&ranges);
+    let idle = |c: &Card| c.memory.saturating_sub(CUDA_CONTEXT).max(1);
+    let offloaded = gpus().count() < cards.len();
+    let (ranges, weights) = match offloaded {
+        true => {
+            let budgets: Vec<_> = cards.iter().map(|c| (!c.host).then(|| (c.name.clone(), layer_budget_beside_host(idle(c))))).collect();
+            let ranges = split_beside_host(&footprint, &budgets)?;
+            let (_, on_host) = super::footprint(source, requantize, DType::F32, true)?;
+            let (held, on_host) = (footprint.per_stage(&ranges), on_host.per_stage(&ranges));
+            let weights = cards.iter().enumerate().map(|(i, c)| if c.host { on_host[i] } else { held[i] }).collect();
+            (ranges, weights)
+        }
+        false => {
+            let ranges = split_layers(&footprint, &cards.iter().map(idle).collect::<Vec<_>>())?;
+            let weights = footprint.per_stage(&ranges);
+            (ranges, weights)
+        }
+    };
+    let kv_dtype = |c: &Card| if c.host { DType::F32 } else { dtype };
+    let shares: Vec<usize> = cards.iter().zip(&ranges).map(|(c, layers)| PagedKvCache::bytes_per_block(&config, layers.len(), BLOCK_SIZE, kv_dtype(c))).collect();
     let stages: Vec<(Option<DeviceFacts>, usize)> =
-        cards.iter().zip(&weights).zip(&ranges).map(|((card, &w), layers)| (Some(facts(card, CUDA_CONTEXT + w)), layers.len())).collect();
-    let kv_bytes_per_block = PagedKvCache::bytes_per_block(&config, BLOCK_SIZE, dtype);
+        cards.iter().zip(&weights).zip(&shares).map(|((card, &w), &share)| ((!card.host).then(|| facts(card, CUDA_CONTEXT + w)), share)).collect();
+    let kv_bytes_per_block = shares.iter().sum();
     let base = BatchConfig { block_size: BLOCK_SIZE, attention: AttentionBackend::Gathered, ..BatchConfig::default() };
-    let batch = base.sized_across(&stages, &config, kv_bytes_per_block, options);
+    let batch = base.sized_across(&stages, &config, options);
     let activations = step_activation_bytes(&config, batch.max_batched_tokens, batch.max_seqs);
     let blocks = batch.kv_memory / kv_bytes_per_block;
     let cards = cards
         .iter()
         .zip(ranges)
         .zip(weights)
-        .map(|((card, layers), weights)| {
-            let kv = blocks * kv_bytes_per_block * layers.len() / config.num_layers;
-            CardFit { card: card.clone(), layers, weights, kv, activations }
-        })
+        .zip(shares)
+        .map(|(((card, layers), weights), share)| CardFit { card: card.clone(), layers, weights, kv: blocks * share, activations })
         .collect();
     Ok(Fit { config, dtype, footprint, cards, batch, kv_bytes_per_block, sequence_tokens })
 }
@@ -231,18 +262,21 @@ impl std::fmt::Display for Fit {
         writeln!(f, "          embeddings {}, a layer {}, head {}", gib(self.footprint.embeddings), gib(self.footprint.layers.iter().max().copied().unwrap_or(0)), gib(self.footprint.head))?;
         writeln!(f)?;
         writeln!(f, "{:<6} {:<14} {:>9} {:>8} {:>10} {:>10} {:>10} {:>10}  verdict", "card", "", "memory", "layers", "context", "weights", "KV pool", "step")?;
-        for (i, card) in self.cards.iter().enumerate() {
-            let verdict = match card.over() {
-                Some(over) => format!("over the engine's 90% by {}", gib(over)),
-                None => "fits".to_string(),
+        let mut ordinal = 0;
+        for card in &self.cards {
+            let (device, memory, context, verdict) = match (card.card.host, card.over()) {
+                (true, _) => ("cpu".to_string(), "host".to_string(), "—".to_string(), "in host memory, f32".to_string()),
+                (false, over) => {
+                    ordinal += 1;
+                    let verdict = over.map_or("fits".to_string(), |over| format!("over the engine's 90% by {}", gib(over)));
+                    (format!("cuda:{}", ordinal - 1), gib(card.card.memory), gib(CUDA_CONTEXT), verdict)
+                }
             };
             writeln!(
                 f,
-                "cuda:{i:<1} {:<14} {:>9} {:>8} {:>10} {:>10} {:>10} {:>10}  {verdict}",
+                "{device:<6} {:<14} {memory:>9} {:>8} {context:>10} {:>10} {:>10} {:>10}  {verdict}",
                 card.card.name,
-                gib(card.card.memory),
                 format!("{}..{}", card.layers.start, card.layers.end),
-                gib(CUDA_CONTEXT),
                 gib(card.weights),
                 gib(card.kv),
                 gib(card.activations),
@@ -331,6 +365,44 @@ mod tests {
         // A bigger card takes more of the layers.
         let mixed = plan("qwen2.5-coder-32b", Requantize::To(GgmlDType::Q4K), "rtx3060,rtx3090");
         assert!(mixed.cards[0].layers.len() < mixed.cards[1].layers.len());
+    }
+
+    #[test]
+    fn beside_the_host_a_card_holds_three_quarters_of_its_memory_in_layers_and_the_host_the_rest() {
+        // The 32B shapes in Q4_K fit no 12 GB card alone; beside the host they run.
+        let q4k = Requantize::To(GgmlDType::Q4K);
+        assert!(!plan("qwen2.5-coder-32b", q4k, "rtx3060").fits());
+        let offloaded = plan("qwen2.5-coder-32b", q4k, "rtx3060,cpu");
+        assert!(offloaded.fits(), "{offloaded}");
+        let (card, host) = (&offloaded.cards[0], &offloaded.cards[1]);
+        assert!(host.card.host && host.over().is_none());
+        assert_eq!((card.layers.start, card.layers.end, host.layers.end), (0, host.layers.start, 64));
+        // The card's layers and table within its budget, one more layer over it.
+        let budget = layer_budget_beside_host(card.card.memory - CUDA_CONTEXT);
+        assert!(card.weights <= budget && card.weights + offloaded.footprint.layers[card.layers.end] > budget, "{offloaded}");
+        assert!((20..40).contains(&card.layers.len()), "{offloaded}");
+        // The host holds its layers as the loader would on the CPU: the same Q4_K blocks,
+        // its norms and biases (two norms and the q/k/v biases a layer, the final norm)
+        // in f32 rather than bf16; its KV blocks are f32, twice the card's a layer.
+        let c = &offloaded.config;
+        let dense_bf16 = host.layers.len() * (2 * c.hidden_size + c.q_dim() + 2 * c.kv_dim()) * 2 + c.hidden_size * 2;
+        assert_eq!(host.weights - offloaded.footprint.per_stage(&[0..host.layers.start, host.layers.clone()])[1], dense_bf16);
+        assert_eq!(host.kv / host.layers.len(), 2 * card.kv / card.layers.len());
+        // The card sizes the batch, not the CPU's defaults.
+        assert!(offloaded.batch.max_seqs > 32 && offloaded.sequences_at_once() > 0);
+        let shown = offloaded.to_string();
+        assert!(shown.contains("cuda:0 rtx3060") && shown.contains("cpu    cpu") && shown.contains("in host memory"), "{shown}");
+
+        // The host first: it holds the table, the card the head.
+        let host_first = plan("qwen2.5-coder-32b", q4k, "cpu,rtx3060");
+        assert_eq!(host_first.cards[1].layers.end, 64);
+        assert!(host_first.cards[1].layers.len() >= card.layers.len(), "no table on the card: {host_first}");
+        // The CPU alone, or twice, is no plan of cards.
+        for bad in ["cpu", "cpu,rtx3060,cpu"] {
+            let source: ModelSource = "synthetic:tiny".parse().unwrap();
+            let err = fit(&source, q4k, Precision::Auto, &Card::parse_list(bad).unwrap(), EngineOptions::default(), 64).unwrap_err().to_string();
+            assert!(err.contains("beside them once"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Keys and values live in fixed-size blocks of one pool per layer; a sequence's block
 //! table (kept by the scheduler, see [`super::blocks`]) says which blocks hold its
 //! tokens, in order. A step writes each new token's key and value into its slot, then
-//! attends. Two implementations sit behind [`PagedKvCache::attend`]:
+//! attends. Three implementations sit behind [`PagedKvCache::attend`], one per stage of
+//! a model split across devices (the host's stage beside cards attends on the host):
 //!
 //! - [`AttentionBackend::Host`] (CPU): the pool is host `f32`, and attention runs
 //!   straight over the blocks: no gather, no copy, no padding, no mask tensor. The kernel
@@ -15,6 +16,8 @@
 //! - [`AttentionBackend::Flash`] (Ampere and later, with the `flash-attn` feature): the
 //!   same pool, read in place through a block table by flash-attention's paged kernel
 //!   (`engine::flash`): three launches per layer, no gather.
+
+use std::ops::Range;
 
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
@@ -85,10 +88,13 @@ pub struct PagedKvCache {
     head_dim: usize,
     block_size: usize,
     num_blocks: usize,
-    pool: Pool,
+    /// One pool per stage of the model, each read by its own attention.
+    pools: Vec<Pool>,
+    /// Per layer: its pool, and its place among that pool's layers.
+    layer_at: Vec<(usize, usize)>,
 }
 
-/// Per layer: keys and values, `[num_blocks * block_size, kv_heads * head_dim]`.
+/// A stage's layers' keys and values, each `[num_blocks * block_size, kv_heads * head_dim]`.
 enum Pool {
     Host(Vec<(Vec<f32>, Vec<f32>)>),
     Gathered(DevicePool<gathered::Plan>),
@@ -96,41 +102,32 @@ enum Pool {
     Flash(DevicePool<super::flash::Plan>),
 }
 
-/// Device tensors, each layer's on the device of its [`Stage`], with the step in
-/// progress's index tensors (`P`) built once per stage's device.
+/// Device tensors of one stage's layers, with the step in progress's index tensors
+/// (`P`), built once for all of them.
 struct DevicePool<P> {
     layers: Vec<(Tensor, Tensor)>,
-    /// The stage of each layer.
-    stage_of: Vec<usize>,
-    devices: Vec<Device>,
-    plans: Vec<P>,
+    device: Device,
+    plan: Option<P>,
 }
 
 impl<P> DevicePool<P> {
-    fn new(config: &ModelConfig, num_blocks: usize, block_size: usize, stages: &[Stage], dtype: DType) -> Result<DevicePool<P>> {
+    fn new(config: &ModelConfig, num_blocks: usize, block_size: usize, stage: &Stage) -> Result<DevicePool<P>> {
         let shape = (num_blocks * block_size, config.kv_dim());
-        let mut layers = Vec::with_capacity(config.num_layers);
-        let mut stage_of = Vec::with_capacity(config.num_layers);
-        for (at, stage) in stages.iter().enumerate() {
-            for _ in stage.layers.clone() {
-                layers.push((Tensor::zeros(shape, dtype, &stage.device)?, Tensor::zeros(shape, dtype, &stage.device)?));
-                stage_of.push(at);
-            }
-        }
-        let devices = stages.iter().map(|s| s.device.clone()).collect();
-        Ok(DevicePool { layers, stage_of, devices, plans: Vec::new() })
+        let zeros = || Tensor::zeros(shape, stage.dtype, &stage.device);
+        let layers = stage.layers.clone().map(|_| Ok((zeros()?, zeros()?))).collect::<Result<_>>()?;
+        Ok(DevicePool { layers, device: stage.device.clone(), plan: None })
     }
 
-    /// Builds the step's plan once on each device.
+    /// Builds the step's plan on the pool's device.
     fn plan(&mut self, build: impl Fn(&Device) -> candle_core::Result<P>) -> candle_core::Result<()> {
-        self.plans = self.devices.iter().map(build).collect::<candle_core::Result<_>>()?;
+        self.plan = Some(build(&self.device)?);
         Ok(())
     }
 
-    /// A layer's keys, values and its device's plan for the step in progress.
-    fn layer(&self, layer: usize) -> Result<(&Tensor, &Tensor, &P)> {
-        let plan = self.plans.get(self.stage_of[layer]).ok_or_else(|| Error::Request("attend before begin_step".into()))?;
-        let (keys, values) = &self.layers[layer];
+    /// The `at`th layer's keys, values and the plan for the step in progress.
+    fn layer(&self, at: usize) -> Result<(&Tensor, &Tensor, &P)> {
+        let plan = self.plan.as_ref().ok_or_else(|| Error::Request("attend before begin_step".into()))?;
+        let (keys, values) = &self.layers[at];
         Ok((keys, values, plan))
     }
 }
@@ -139,30 +136,39 @@ impl PagedKvCache {
     /// A host pool of `num_blocks` blocks of `block_size` tokens for a model of this
     /// shape. The memory is zeroed lazily by the OS, so an unused pool costs little.
     pub fn new(config: &ModelConfig, num_blocks: usize, block_size: usize) -> PagedKvCache {
-        let floats = num_blocks * block_size * config.kv_dim();
-        let pool = Pool::Host((0..config.num_layers).map(|_| (vec![0f32; floats], vec![0f32; floats])).collect());
-        PagedKvCache::with_pool(config, num_blocks, block_size, pool)
+        let pool = host_pool(config, config.num_layers, num_blocks, block_size);
+        PagedKvCache::with_pools(config, num_blocks, block_size, vec![(0..config.num_layers, pool)])
     }
 
-    /// A pool of device tensors of `dtype`, each layer's on its stage's device, read by
-    /// `attention` (gathered or flash).
-    pub fn on_device(config: &ModelConfig, num_blocks: usize, block_size: usize, stages: &[Stage], dtype: DType, attention: AttentionBackend) -> Result<PagedKvCache> {
-        let pool = match attention {
-            AttentionBackend::Gathered => Pool::Gathered(DevicePool::new(config, num_blocks, block_size, stages, dtype)?),
-            #[cfg(feature = "flash-attn")]
-            AttentionBackend::Flash if block_size % super::flash::BLOCK_SIZE == 0 => Pool::Flash(DevicePool::new(config, num_blocks, block_size, stages, dtype)?),
-            other => return Err(Error::Config(format!("no device pool for {other:?} attention with blocks of {block_size} tokens"))),
-        };
-        Ok(PagedKvCache::with_pool(config, num_blocks, block_size, pool))
+    /// A pool per stage, each of the attention its stage runs (`attentions`, in stage
+    /// order): host `f32` vectors, or device tensors of the stage's dtype.
+    pub fn staged(config: &ModelConfig, num_blocks: usize, block_size: usize, stages: &[Stage], attentions: &[AttentionBackend]) -> Result<PagedKvCache> {
+        let pools = stages
+            .iter()
+            .zip(attentions)
+            .map(|(stage, &attention)| {
+                let pool = match attention {
+                    AttentionBackend::Host if stage.device.is_cpu() => host_pool(config, stage.layers.len(), num_blocks, block_size),
+                    AttentionBackend::Gathered => Pool::Gathered(DevicePool::new(config, num_blocks, block_size, stage)?),
+                    #[cfg(feature = "flash-attn")]
+                    AttentionBackend::Flash if block_size % super::flash::BLOCK_SIZE == 0 => Pool::Flash(DevicePool::new(config, num_blocks, block_size, stage)?),
+                    other => return Err(Error::Config(format!("no pool for {other:?} attention on {:?} with blocks of {block_size} tokens", stage.device.location()))),
+                };
+                Ok((stage.layers.clone(), pool))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(PagedKvCache::with_pools(config, num_blocks, block_size, pools))
     }
 
-    fn with_pool(config: &ModelConfig, num_blocks: usize, block_size: usize, pool: Pool) -> PagedKvCache {
-        PagedKvCache { num_heads: config.num_heads, num_kv_heads: config.num_kv_heads, head_dim: config.head_dim, block_size, num_blocks, pool }
+    fn with_pools(config: &ModelConfig, num_blocks: usize, block_size: usize, stages: Vec<(Range<usize>, Pool)>) -> PagedKvCache {
+        let layer_at = stages.iter().enumerate().flat_map(|(pool, (layers, _))| (0..layers.len()).map(move |at| (pool, at))).collect();
+        let pools = stages.into_iter().map(|(_, pool)| pool).collect();
+        PagedKvCache { num_heads: config.num_heads, num_kv_heads: config.num_kv_heads, head_dim: config.head_dim, block_size, num_blocks, pools, layer_at }
     }
 
-    /// Bytes one block takes over all layers, keys and values, in elements of `dtype`.
-    pub fn bytes_per_block(config: &ModelConfig, block_size: usize, dtype: DType) -> usize {
-        2 * config.num_layers * block_size * config.kv_dim() * dtype.size_in_bytes()
+    /// Bytes one block takes over `layers` layers, keys and values, in elements of `dtype`.
+    pub fn bytes_per_block(config: &ModelConfig, layers: usize, block_size: usize, dtype: DType) -> usize {
+        2 * layers * block_size * config.kv_dim() * dtype.size_in_bytes()
     }
 
     /// Tokens per block.
@@ -183,11 +189,13 @@ impl PagedKvCache {
     /// here, once per device for all its layers).
     pub fn begin_step(&mut self, chunks: &[SeqChunk]) -> Result<()> {
         let (block_size, kv_dim) = (self.block_size, self.kv_dim());
-        match &mut self.pool {
-            Pool::Gathered(pool) => pool.plan(|d| gathered::Plan::new(chunks, block_size, kv_dim, d))?,
-            #[cfg(feature = "flash-attn")]
-            Pool::Flash(pool) => pool.plan(|d| super::flash::Plan::new(chunks, block_size, kv_dim, d))?,
-            Pool::Host(_) => {}
+        for pool in &mut self.pools {
+            match pool {
+                Pool::Gathered(pool) => pool.plan(|d| gathered::Plan::new(chunks, block_size, kv_dim, d))?,
+                #[cfg(feature = "flash-attn")]
+                Pool::Flash(pool) => pool.plan(|d| super::flash::Plan::new(chunks, block_size, kv_dim, d))?,
+                Pool::Host(_) => {}
+            }
         }
         Ok(())
     }
@@ -200,14 +208,15 @@ impl PagedKvCache {
     /// device.
     pub fn attend(&mut self, layer: usize, q: &Tensor, k: &Tensor, v: &Tensor, chunks: &[SeqChunk]) -> Result<Tensor> {
         let heads = Heads { heads: self.num_heads, kv_heads: self.num_kv_heads, head_dim: self.head_dim };
-        match &mut self.pool {
+        let (pool, at) = self.layer_at[layer];
+        match &mut self.pools[pool] {
             Pool::Gathered(pool) => {
-                let (keys, values, plan) = pool.layer(layer)?;
+                let (keys, values, plan) = pool.layer(at)?;
                 Ok(gathered::attend(keys, values, q, k, v, plan, &heads)?)
             }
             #[cfg(feature = "flash-attn")]
             Pool::Flash(pool) => {
-                let (keys, values, plan) = pool.layer(layer)?;
+                let (keys, values, plan) = pool.layer(at)?;
                 Ok(super::flash::attend(keys, values, q, k, v, plan, &heads, self.block_size)?)
             }
             Pool::Host(_) => {
@@ -219,8 +228,9 @@ impl PagedKvCache {
 
     fn attend_host(&mut self, layer: usize, q: &[f32], k: &[f32], v: &[f32], chunks: &[SeqChunk]) -> Vec<f32> {
         let (kv_dim, bs) = (self.kv_dim(), self.block_size);
-        let Pool::Host(layers) = &mut self.pool else { unreachable!("the host kernel reads a host pool") };
-        let (keys, values) = &mut layers[layer];
+        let (pool, at) = self.layer_at[layer];
+        let Pool::Host(layers) = &mut self.pools[pool] else { unreachable!("the host kernel reads a host pool") };
+        let (keys, values) = &mut layers[at];
         for c in chunks {
             for i in 0..c.len {
                 let pos = c.past + i;
@@ -427,6 +437,12 @@ mod avx2 {
             _mm256_storeu_ps(out.add(r * 8), *acc);
         }
     }
+}
+
+/// Host keys and values for `layers` layers.
+fn host_pool(config: &ModelConfig, layers: usize, num_blocks: usize, block_size: usize) -> Pool {
+    let floats = num_blocks * block_size * config.kv_dim();
+    Pool::Host((0..layers).map(|_| (vec![0f32; floats], vec![0f32; floats])).collect())
 }
 
 /// A tensor's values as a host `f32` vector, row-major.

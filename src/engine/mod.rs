@@ -448,7 +448,7 @@ impl Model {
         let stages = decoder.stages();
         let ranges: Vec<_> = stages.iter().map(|s| s.layers.clone()).collect();
         for (stage, bytes) in stages.iter().zip(decoder.weight_bytes().per_stage(&ranges)) {
-            tracing::info!("{source}: layers {:?} on {:?}, {} MiB of weights in {dtype:?}", stage.layers, stage.device.location(), bytes >> 20);
+            tracing::info!("{source}: layers {:?} on {:?}, {} MiB of weights in {:?}", stage.layers, stage.device.location(), bytes >> 20, stage.dtype);
         }
         Ok(Model { decoder, tokenizer, chat, source: source.clone(), grammar: std::sync::OnceLock::new() })
     }

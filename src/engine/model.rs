@@ -93,6 +93,24 @@ fn weights_fit(per_stage: &[usize], cards: &[Option<(String, usize)>]) -> std::r
     Ok(())
 }
 
+/// The attention `asked` comes to on a stage on the CPU (`on_cpu`) or on a card, in a
+/// model with cards (`beside_cards`), where flash-attention cannot run for
+/// `flash_unavailable`'s reason, if any ([`Decoder::attentions`]).
+fn stage_attention(asked: AttentionBackend, on_cpu: bool, beside_cards: bool, flash_unavailable: Option<&str>) -> Result<AttentionBackend> {
+    let flash = || match flash_unavailable {
+        Some(why) => Err(Error::Config(format!("flash attention: {why}"))),
+        None => Ok(AttentionBackend::Flash),
+    };
+    match (asked, on_cpu) {
+        (AttentionBackend::Auto | AttentionBackend::Host, true) => Ok(AttentionBackend::Host),
+        (AttentionBackend::Flash, true) if beside_cards => Ok(AttentionBackend::Host),
+        (AttentionBackend::Host, false) => Err(Error::Config("the host attention runs on the CPU only; use gathered".into())),
+        (AttentionBackend::Auto, false) => Ok(flash().unwrap_or(AttentionBackend::Gathered)),
+        (AttentionBackend::Flash, _) => flash(),
+        (AttentionBackend::Gathered, _) => Ok(AttentionBackend::Gathered),
+    }
+}
+
 /// A loaded decoder.
 pub struct Decoder {
     config: ModelConfig,
@@ -102,7 +120,6 @@ pub struct Decoder {
     lm_head: Linear,
     /// Rotary frequencies θ^(-2i/d), one per pair of head dimensions.
     inv_freq: Vec<f64>,
-    dtype: DType,
     /// The layers' devices in order: the embeddings live on the first, the final norm
     /// and the head on the last.
     stages: Vec<Stage>,
@@ -114,11 +131,13 @@ pub struct Decoder {
 
 impl Decoder {
     /// Builds the decoder from `weights` named as in Hugging Face checkpoints, its
-    /// layers split across `devices` in order ([`Stage::plan`]).
+    /// layers split across `devices` in order ([`Stage::plan`]), computing in `dtype`
+    /// (but for the CPU's stage beside cards, in f32).
     pub(crate) fn load(weights: &Weights, config: ModelConfig, dtype: DType, devices: &[Device]) -> Result<Decoder> {
         let on_cpu = devices.iter().all(Device::is_cpu);
+        // Beside cards, what the cards would hold decides how many layers they take.
         let footprint = Decoder::footprint(weights, &config, dtype, on_cpu)?;
-        let stages = Stage::plan(&footprint, devices)?;
+        let stages = Stage::plan(&footprint, devices, dtype)?;
         let ranges: Vec<_> = stages.iter().map(|s| s.layers.clone()).collect();
         let free: Vec<Option<(String, usize)>> = stages
             .iter()
@@ -128,12 +147,19 @@ impl Decoder {
             })
             .collect();
         weights_fit(&footprint.per_stage(&ranges), &free).map_err(|m| Error::model(weights.origin(), m))?;
+        Decoder::load_stages(weights, config, stages)
+    }
+
+    /// Builds the decoder on `stages` as they are given: each stage's layers on its
+    /// device in its dtype, the embeddings with the first, the head with the last.
+    pub(crate) fn load_stages(weights: &Weights, config: ModelConfig, stages: Vec<Stage>) -> Result<Decoder> {
         let c = &config;
         let h = c.hidden_size;
-        let (first, last) = (&stages[0].device, &stages[stages.len() - 1].device);
-        let embed_tokens = weights.dense("model.embed_tokens.weight", &[c.vocab_size, h], dtype, first)?;
+        let (first, last) = (&stages[0], &stages[stages.len() - 1]);
+        let embed_tokens = weights.dense("model.embed_tokens.weight", &[c.vocab_size, h], first.dtype, &first.device)?;
         let mut layers = Vec::with_capacity(c.num_layers);
-        for (i, dev) in stages.iter().flat_map(|s| s.layers.clone().map(|i| (i, &s.device))) {
+        for (i, stage) in stages.iter().flat_map(|s| s.layers.clone().map(move |i| (i, s))) {
+            let (dtype, dev) = (stage.dtype, &stage.device);
             let p = format!("model.layers.{i}");
             let linear = |name: &str, out: usize, inp: usize, bias: bool| {
                 weights.linear(&format!("{p}.{name}"), (out, inp), bias, dtype, dev)
@@ -166,13 +192,16 @@ impl Decoder {
                 },
             });
         }
-        let norm = RmsNorm::load(weights, "model.norm", h, c, dtype, last)?;
-        let lm_head = weights.linear(Decoder::head_name(c, weights), (c.vocab_size, h), false, dtype, last)?;
+        let norm = RmsNorm::load(weights, "model.norm", h, c, last.dtype, &last.device)?;
+        let lm_head = weights.linear(Decoder::head_name(c, weights), (c.vocab_size, h), false, last.dtype, &last.device)?;
         let inv_freq = (0..c.head_dim / 2)
             .map(|i| 1.0 / c.rope_theta.powf(2.0 * i as f64 / c.head_dim as f64))
             .collect();
-        let flash_unavailable = stages.iter().find_map(|s| flash::unavailable(&s.device, dtype, config.head_dim));
-        Ok(Decoder { config, embed_tokens, layers, norm, lm_head, inv_freq, dtype, stages, flash_unavailable })
+        // Flash attention is the cards' to run; beside them the host attends on its own.
+        let cards: Vec<&Stage> = stages.iter().filter(|s| !s.device.is_cpu()).collect();
+        let judged = if cards.is_empty() { stages.iter().collect() } else { cards };
+        let flash_unavailable = judged.iter().find_map(|s| flash::unavailable(&s.device, s.dtype, config.head_dim));
+        Ok(Decoder { config, embed_tokens, layers, norm, lm_head, inv_freq, stages, flash_unavailable })
     }
 
     /// What [`Decoder::load`] will hold of `weights`, on the CPU (`on_cpu`) or on GPUs,
@@ -248,26 +277,33 @@ impl Decoder {
         self.stages.iter().all(|s| s.device.is_cpu())
     }
 
-    /// What activations and dense weights compute in.
+    /// What the cards compute in (the host's stage beside them computes in f32); on
+    /// the CPU alone, what it computes in.
     pub fn dtype(&self) -> DType {
-        self.dtype
+        self.speaking_stage().dtype
     }
 
-    /// The attention `asked` comes to for this model on its device, or why it cannot run
-    /// here. `auto`: host on the CPU; on GPUs flash where this build, the cards, the
-    /// dtype and the head size allow it, gathered otherwise.
+    /// The stage that answers for the model: its first on a card, else its first.
+    fn speaking_stage(&self) -> &Stage {
+        self.stages.iter().find(|s| !s.device.is_cpu()).unwrap_or(&self.stages[0])
+    }
+
+    /// The attention `asked` comes to on each stage, or why it cannot run there.
+    /// `auto`: host on the CPU; on cards flash where this build, the cards, the dtype
+    /// and the head size allow it, gathered otherwise. `host` runs on the CPU only,
+    /// `gathered` anywhere; `flash` is the cards' kernel, and the host's stage beside
+    /// them attends with the host's own.
+    pub fn attentions(&self, asked: AttentionBackend) -> Result<Vec<AttentionBackend>> {
+        let beside_cards = !self.on_cpu();
+        let flash_unavailable = self.flash_unavailable.as_deref();
+        self.stages.iter().map(|s| stage_attention(asked, s.device.is_cpu(), beside_cards, flash_unavailable)).collect()
+    }
+
+    /// The attention `asked` comes to on the model's cards (on the CPU alone, the
+    /// CPU's), or why it cannot run on some stage ([`Decoder::attentions`]).
     pub fn attention(&self, asked: AttentionBackend) -> Result<AttentionBackend> {
-        match asked {
-            AttentionBackend::Auto if self.on_cpu() => Ok(AttentionBackend::Host),
-            AttentionBackend::Auto if self.flash_unavailable.is_none() => Ok(AttentionBackend::Flash),
-            AttentionBackend::Auto => Ok(AttentionBackend::Gathered),
-            AttentionBackend::Host if !self.on_cpu() => Err(Error::Config("the host attention runs on the CPU only; use gathered".into())),
-            AttentionBackend::Flash => match &self.flash_unavailable {
-                Some(why) => Err(Error::Config(format!("flash attention: {why}"))),
-                None => Ok(AttentionBackend::Flash),
-            },
-            chosen => Ok(chosen),
-        }
+        let speaking = self.stages.iter().position(|s| !s.device.is_cpu()).unwrap_or(0);
+        Ok(self.attentions(asked)?[speaking])
     }
 
     /// Tokens per KV block for `attention`: flash-attention's paged kernel needs whole
@@ -279,22 +315,30 @@ impl Decoder {
         }
     }
 
-    /// A KV pool of `num_blocks` blocks for this model, each layer's on its device, for
-    /// `attention`.
+    /// A KV pool of `num_blocks` blocks for this model, each stage's layers on its
+    /// device, read by the attention `attention` comes to there.
     pub fn kv_cache(&self, num_blocks: usize, block_size: usize, attention: AttentionBackend) -> Result<PagedKvCache> {
-        match self.attention(attention)? {
-            AttentionBackend::Host => Ok(PagedKvCache::new(&self.config, num_blocks, block_size)),
-            on_device => PagedKvCache::on_device(&self.config, num_blocks, block_size, &self.stages, self.dtype, on_device),
-        }
+        let attentions = self.attentions(attention)?;
+        PagedKvCache::staged(&self.config, num_blocks, block_size, &self.stages, &attentions)
     }
 
-    /// Bytes one KV block of this model takes with `attention`.
+    /// Bytes one KV block of this model takes on each stage with `attention` (the host
+    /// attention's blocks are f32, the devices' in their stage's dtype).
+    pub fn kv_bytes_per_block_by_stage(&self, block_size: usize, attention: AttentionBackend) -> Vec<usize> {
+        let attentions = self.attentions(attention).unwrap_or_else(|_| vec![attention; self.stages.len()]);
+        self.stages
+            .iter()
+            .zip(attentions)
+            .map(|(stage, attention)| {
+                let dtype = if attention == AttentionBackend::Host { DType::F32 } else { stage.dtype };
+                PagedKvCache::bytes_per_block(&self.config, stage.layers.len(), block_size, dtype)
+            })
+            .collect()
+    }
+
+    /// Bytes one KV block of this model takes over all its stages with `attention`.
     pub fn kv_bytes_per_block(&self, block_size: usize, attention: AttentionBackend) -> usize {
-        let dtype = match self.attention(attention) {
-            Ok(AttentionBackend::Host) => DType::F32,
-            _ => self.dtype,
-        };
-        PagedKvCache::bytes_per_block(&self.config, block_size, dtype)
+        self.kv_bytes_per_block_by_stage(block_size, attention).iter().sum()
     }
 
     /// Runs one packed step: writes every chunk's keys and values into its sequence's
@@ -316,10 +360,10 @@ impl Decoder {
         kv.begin_step(chunks)?;
 
         for stage in &self.stages {
-            xs = xs.to_device(&stage.device)?;
+            xs = xs.to_device(&stage.device)?.to_dtype(stage.dtype)?;
             let half = self.inv_freq.len();
-            let cos = Tensor::from_slice(&cos, (n, half), &stage.device)?.to_dtype(self.dtype)?;
-            let sin = Tensor::from_slice(&sin, (n, half), &stage.device)?.to_dtype(self.dtype)?;
+            let cos = Tensor::from_slice(&cos, (n, half), &stage.device)?.to_dtype(stage.dtype)?;
+            let sin = Tensor::from_slice(&sin, (n, half), &stage.device)?.to_dtype(stage.dtype)?;
             for layer in stage.layers.clone() {
                 xs = self.block_forward(layer, &xs, &cos, &sin, chunks, kv)?;
             }
@@ -423,6 +467,7 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::step::SeqChunk;
 
     #[test]
     fn weights_over_a_cards_free_memory_are_refused_naming_the_card() {
@@ -433,5 +478,72 @@ mod tests {
         assert!(err.contains("for cuda:1 take 9.0 GiB and cuda:1 has 8.0 GiB free") && err.contains("hearth plan"), "{err}");
         // The CPU's memory is not the engine's to judge.
         assert!(weights_fit(&[1 << 40], &[None]).is_ok());
+    }
+
+    #[test]
+    fn each_stage_attends_as_its_device_can() {
+        use AttentionBackend::*;
+        let at = |asked, on_cpu, beside_cards, flash| stage_attention(asked, on_cpu, beside_cards, flash).map_err(|e| e.to_string());
+        let no_flash = Some("built without flash-attn");
+        // The CPU alone: host unless gathered is asked; no flash.
+        assert_eq!(at(Auto, true, false, no_flash), Ok(Host));
+        assert_eq!(at(Gathered, true, false, no_flash), Ok(Gathered));
+        assert!(at(Flash, true, false, no_flash).unwrap_err().contains("built without flash-attn"));
+        // A card: flash where it can run, gathered otherwise; never the host kernel.
+        assert_eq!(at(Auto, false, true, None), Ok(Flash));
+        assert_eq!(at(Auto, false, true, no_flash), Ok(Gathered));
+        assert!(at(Host, false, true, None).unwrap_err().contains("CPU only"));
+        assert!(at(Flash, false, true, no_flash).is_err());
+        // The host beside cards: its own kernel under auto and flash, gathered if asked.
+        assert_eq!(at(Auto, true, true, None), Ok(Host));
+        assert_eq!(at(Flash, true, true, None), Ok(Host));
+        assert_eq!(at(Gathered, true, true, None), Ok(Gathered));
+    }
+
+    /// Logits of a few packed steps (two prompts, then a decode beside a third prompt)
+    /// through `decoder`, its KV pool read by `attentions`, one per stage.
+    fn steps(decoder: &Decoder, attentions: &[AttentionBackend]) -> Vec<Vec<f32>> {
+        let block = 16;
+        let mut kv = PagedKvCache::staged(decoder.config(), 12, block, decoder.stages(), attentions).unwrap();
+        let table = |id: u64| (id as u32 * 4..id as u32 * 4 + 4).collect::<Vec<_>>();
+        let chunk = |id: u64, start, len, past| SeqChunk { id, start, len, past, wants_logits: true, blocks: table(id) };
+        let prompt = |s: u32, n: u32| (0..n).map(|i| (i * 17 + s * 5 + 3) % 250).collect::<Vec<u32>>();
+        let steps = [
+            ([prompt(0, 21), prompt(1, 40)].concat(), vec![chunk(0, 0, 21, 0), chunk(1, 21, 40, 0)]),
+            ([vec![7, 9], prompt(2, 37)].concat(), vec![chunk(0, 0, 1, 21), chunk(1, 1, 1, 40), chunk(2, 2, 37, 0)]),
+            (vec![11, 12, 13], vec![chunk(0, 0, 1, 22), chunk(1, 1, 1, 41), chunk(2, 2, 1, 37)]),
+        ];
+        steps.iter().flat_map(|(tokens, chunks)| decoder.forward(tokens, chunks, &mut kv, false).unwrap().logits.to_vec2::<f32>().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_card_stage_beside_the_host_computes_what_one_stage_does() {
+        // What a split of cards and the host adds, on CPU stand-ins: the stand-in card's
+        // stage computes in its dtype with the gathered attention over device tensors,
+        // the host's in f32 with the host kernel, and the hidden states change device
+        // and dtype at each boundary, the host's stage first or last.
+        use AttentionBackend::{Gathered, Host};
+        let source: super::super::ModelSource = "synthetic:tiny:layers=4".parse().unwrap();
+        let (config, weights) = super::super::open(&source, super::super::Requantize::Auto).unwrap();
+        let stage = |layers, dtype| Stage { device: Device::Cpu, layers, dtype };
+        let one = Decoder::load_stages(&weights, config.clone(), vec![stage(0..4, DType::F32)]).unwrap();
+        let exact = steps(&one, &[Host]);
+        let scale = exact.iter().flatten().fold(0f32, |m, x| m.max(x.abs()));
+        for (card_dtype, tolerance) in [(DType::F32, 1e-5), (DType::BF16, 0.02), (DType::F16, 0.005)] {
+            for host_first in [false, true] {
+                let (stages, attentions) = match host_first {
+                    true => (vec![stage(0..1, DType::F32), stage(1..4, card_dtype)], [Host, Gathered]),
+                    false => (vec![stage(0..3, card_dtype), stage(3..4, DType::F32)], [Gathered, Host]),
+                };
+                let split = Decoder::load_stages(&weights, config.clone(), stages).unwrap();
+                let got = steps(&split, &attentions);
+                assert_eq!(got.len(), exact.len());
+                let gap = exact.iter().zip(&got).flat_map(|(x, y)| x.iter().zip(y).map(|(a, b)| (a - b).abs())).fold(0f32, f32::max) / scale;
+                assert!(gap < tolerance, "{card_dtype:?}, host first {host_first}: logit gap {gap}");
+                if card_dtype != DType::F32 {
+                    assert!(gap > 0.0, "{card_dtype:?}: the card's stage computed in its dtype");
+                }
+            }
+        }
     }
 }

@@ -6,10 +6,14 @@
 //! hidden states cross from one card to the next once per boundary: a `[tokens, hidden]`
 //! copy, small beside the weights each card reads. The cards work in turn, not at once;
 //! what the split buys is the memory, not speed.
+//!
+//! A split may end (or begin) on the CPU, as llama.cpp's `--n-gpu-layers` does: the
+//! cards hold what fits of the model and the host's memory the rest, so a model larger
+//! than every card still runs on one, at the pace of its layers on the CPU.
 
 use std::ops::Range;
 
-use candle_core::Device;
+use candle_core::{DType, Device};
 
 use super::{DeviceFacts, DeviceName};
 use crate::{Error, Result};
@@ -49,7 +53,8 @@ impl Footprint {
 }
 
 /// The devices one worker's model spans, written `cuda:0+cuda:1` (a single device is a
-/// placement of one). All GPUs or all the CPU: a split never mixes the two.
+/// placement of one). GPUs, the CPU, or GPUs with the CPU once (`cuda:0+cpu`: the layers
+/// that do not fit the card on the host).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Placement(Vec<DeviceName>);
 
@@ -67,6 +72,11 @@ impl Placement {
     /// Whether it is the host's cores alone.
     pub fn is_cpu(&self) -> bool {
         self.0.iter().all(|d| *d == DeviceName::Cpu)
+    }
+
+    /// Whether it is cards with the host's memory beside them.
+    pub fn is_offloaded(&self) -> bool {
+        !self.is_cpu() && self.0.contains(&DeviceName::Cpu)
     }
 
     /// The candle devices, in layer order.
@@ -87,8 +97,8 @@ impl std::str::FromStr for Placement {
     fn from_str(spec: &str) -> Result<Placement> {
         let devices = spec.split('+').map(|d| d.trim().parse()).collect::<Result<Vec<DeviceName>>>()?;
         let cpus = devices.iter().filter(|d| **d == DeviceName::Cpu).count();
-        if cpus > 0 && cpus < devices.len() {
-            return Err(Error::Config(format!("`{spec}`: a model splits across GPUs or runs on the CPU, not both")));
+        if cpus > 1 && cpus < devices.len() {
+            return Err(Error::Config(format!("`{spec}`: a split over GPUs takes the CPU once, for the layers the cards leave")));
         }
         if names_a_gpu_twice(&devices) {
             return Err(Error::Config(format!("`{spec}`: a GPU is named twice in one split")));
@@ -114,17 +124,110 @@ pub struct Stage {
     pub device: Device,
     /// The layers, by index.
     pub layers: Range<usize>,
+    /// What its activations and dense weights are in. The stages of a model agree, but
+    /// for the CPU's beside cards: f32, which its kernels compute fastest in (hearth's
+    /// Q8_0 kernel takes f32 rows, and candle's CPU kernels have no fast bf16 path).
+    pub dtype: DType,
+}
+
+/// Of a card's free memory, the share a split with the CPU fills with layers. The rest
+/// is the card's KV blocks and a step's activations: a card filled to the brim with
+/// weights would run a handful of sequences at once, and batches are what hearth's
+/// work is made of. The CPU takes the layers the cards leave.
+pub const CARD_SHARE_BESIDE_HOST: f64 = 0.75;
+
+/// The bytes of layers a card with `free` bytes holds beside the host.
+pub fn layer_budget_beside_host(free: usize) -> usize {
+    (free as f64 * CARD_SHARE_BESIDE_HOST) as usize
 }
 
 impl Stage {
-    /// The stages of a model whose weights take `footprint` over `devices`: one stage on
-    /// one device; over several, the layers split by the memory each card has free now
-    /// (evenly over CPU "devices", which share one memory).
-    pub fn plan(footprint: &Footprint, devices: &[Device]) -> Result<Vec<Stage>> {
-        let capacity: Vec<usize> = devices.iter().map(|d| DeviceFacts::of(d).map_or(1, |f| f.free_memory)).collect();
-        let ranges = split_layers(footprint, &capacity)?;
-        Ok(devices.iter().cloned().zip(ranges).map(|(device, layers)| Stage { device, layers }).collect())
+    /// The stages of a model whose weights take `footprint` (held as on its cards, if
+    /// it has any) over `devices`, computing in `dtype`: one stage on one device; over
+    /// cards, the layers split by the memory each has free now; over CPU "devices",
+    /// evenly (they share one memory); over cards and the CPU, each card filled to
+    /// [`CARD_SHARE_BESIDE_HOST`] of its free memory and the rest on the host.
+    pub fn plan(footprint: &Footprint, devices: &[Device], dtype: DType) -> Result<Vec<Stage>> {
+        let cards: Vec<Option<(String, usize)>> = devices
+            .iter()
+            .map(|d| match (d.location(), DeviceFacts::of(d)) {
+                (candle_core::DeviceLocation::Cuda { gpu_id }, Some(facts)) => Some((format!("cuda:{gpu_id}"), facts.free_memory)),
+                _ => None,
+            })
+            .collect();
+        let offloaded = devices.iter().any(Device::is_cpu) && !devices.iter().all(Device::is_cpu);
+        let ranges = match offloaded {
+            true => {
+                let budgets: Vec<_> = cards.into_iter().map(|c| c.map(|(name, free)| (name, layer_budget_beside_host(free)))).collect();
+                split_beside_host(footprint, &budgets)?
+            }
+            false => split_layers(footprint, &cards.iter().map(|c| c.as_ref().map_or(1, |(_, free)| *free)).collect::<Vec<_>>())?,
+        };
+        let stage_dtype = |device: &Device| if offloaded && device.is_cpu() { DType::F32 } else { dtype };
+        Ok(devices.iter().cloned().zip(ranges).map(|(device, layers)| Stage { dtype: stage_dtype(&device), device, layers }).collect())
     }
+}
+
+/// Splits a model's layers between cards of a byte budget each (`Some((name,
+/// budget))`, in layer order) and the host (the one `None`), which takes what the cards
+/// leave: the cards before the host fill from the first layer on (the first holding
+/// the embedding table), the cards after it from the last layer back (the last holding
+/// the output head), each as many layers as its budget holds. Every device gets a
+/// layer at least; a card that cannot hold one is refused by name.
+pub fn split_beside_host(footprint: &Footprint, cards: &[Option<(String, usize)>]) -> Result<Vec<Range<usize>>> {
+    let (n, layers) = (cards.len(), footprint.layers.len());
+    if n == 0 || n > layers {
+        return Err(Error::Config(format!("{layers} layers cannot be split across {n} devices; every device holds at least one")));
+    }
+    let Some(host) = cards.iter().position(Option::is_none) else {
+        return Err(Error::Config("a split beside the host needs the host among its devices".into()));
+    };
+    let gib = |bytes: usize| bytes as f64 / (1u64 << 30) as f64;
+    let too_small = |name: &str, needs: usize, budget: usize| {
+        Error::Config(format!(
+            "{name} cannot hold one layer beside the host: it takes {:.2} GiB and {name} has {:.2} GiB for layers              ({:.0}% of its free memory; the rest is its KV cache); `hearth plan` shows what would fit",
+            gib(needs),
+            gib(budget),
+            CARD_SHARE_BESIDE_HOST * 100.0
+        ))
+    };
+    let mut ranges = vec![0..0; n];
+    let mut start = 0;
+    for (i, card) in cards.iter().enumerate().take(host) {
+        let (name, budget) = card.as_ref().expect("one host");
+        let mut bytes = if i == 0 { footprint.embeddings } else { 0 };
+        // Each device after this one keeps a layer.
+        let last_end = layers - (n - 1 - i);
+        let mut end = start;
+        while end < last_end && bytes + footprint.layers[end] <= *budget {
+            bytes += footprint.layers[end];
+            end += 1;
+        }
+        if end == start {
+            return Err(too_small(name, bytes + footprint.layers[start], *budget));
+        }
+        ranges[i] = start..end;
+        start = end;
+    }
+    let mut end = layers;
+    for i in (host + 1..n).rev() {
+        let (name, budget) = cards[i].as_ref().expect("one host");
+        let mut bytes = if i == n - 1 { footprint.head } else { 0 };
+        // The host and each card between it and this one keep a layer.
+        let first_start = start + (i - host);
+        let mut begin = end;
+        while begin > first_start && bytes + footprint.layers[begin - 1] <= *budget {
+            begin -= 1;
+            bytes += footprint.layers[begin];
+        }
+        if begin == end {
+            return Err(too_small(name, bytes + footprint.layers[end - 1], *budget));
+        }
+        ranges[i] = begin..end;
+        end = begin;
+    }
+    ranges[host] = start..end;
+    Ok(ranges)
 }
 
 /// Splits a model's layers across devices of relative `capacity`, in order, so that each
@@ -181,7 +284,10 @@ mod tests {
         assert!(!split.is_cpu());
         assert_eq!("cpu".parse::<Placement>().unwrap(), Placement::single(DeviceName::Cpu));
         assert!("cpu + cpu".parse::<Placement>().unwrap().is_cpu());
-        assert!("cuda:0+cpu".parse::<Placement>().unwrap_err().to_string().contains("not both"));
+        let offloaded: Placement = "cuda:0+cpu".parse().unwrap();
+        assert!(offloaded.is_offloaded() && !offloaded.is_cpu());
+        assert!(!split.is_offloaded() && !"cpu+cpu".parse::<Placement>().unwrap().is_offloaded());
+        assert!("cpu+cuda:0+cpu".parse::<Placement>().unwrap_err().to_string().contains("takes the CPU once"));
         assert!("cuda:1+cuda:1".parse::<Placement>().unwrap_err().to_string().contains("named twice"));
         assert!("cuda:0+tpu".parse::<Placement>().unwrap_err().to_string().contains("tpu"));
     }
@@ -208,6 +314,29 @@ mod tests {
         assert_eq!(split_layers(&even(5, 1, 0), &[1]).unwrap(), vec![0..5]);
         assert!(split_layers(&even(2, 1, 0), &[1, 1, 1]).unwrap_err().to_string().contains("2 layers cannot be split across 3 devices"));
         assert!(split_layers(&even(8, 1, 0), &[1, 0]).is_err());
+    }
+
+    #[test]
+    fn beside_the_host_each_card_holds_what_its_budget_does_and_the_host_the_rest() {
+        let card = |name: &str, budget: usize| Some((name.to_string(), budget));
+        // A card that holds 40 of 64 layers (the table counted on it), the host the rest.
+        let front = split_beside_host(&even(64, 10, 5), &[card("cuda:0", 405), None]).unwrap();
+        assert_eq!(front, vec![0..40, 40..64]);
+        // The host first: it holds the table, and the card the head with the last layers.
+        let back = split_beside_host(&even(64, 10, 5), &[None, card("cuda:0", 405)]).unwrap();
+        assert_eq!(back, vec![0..24, 24..64]);
+        // Two cards around the host, each from its own end.
+        let both = split_beside_host(&even(64, 10, 5), &[card("cuda:0", 105), None, card("cuda:1", 205)]).unwrap();
+        assert_eq!(both, vec![0..10, 10..44, 44..64]);
+        // Cards that could hold everything still leave the host a layer, as asked.
+        assert_eq!(split_beside_host(&even(8, 1, 0), &[card("cuda:0", 100), card("cuda:1", 100), None]).unwrap(), vec![0..6, 6..7, 7..8]);
+        // Layers of unequal size count as they are.
+        let mixed = Footprint { embeddings: 0, layers: vec![3, 1, 1, 1, 3, 1], head: 0 };
+        assert_eq!(split_beside_host(&mixed, &[card("cuda:0", 5), None]).unwrap(), vec![0..3, 3..6]);
+        // A card too small for one layer is named, with what the layer takes.
+        let err = split_beside_host(&even(64, 10, 5), &[None, card("cuda:1", 12)]).unwrap_err().to_string();
+        assert!(err.contains("cuda:1 cannot hold one layer") && err.contains("hearth plan"), "{err}");
+        assert!(split_beside_host(&even(2, 1, 0), &[card("cuda:0", 9), None, card("cuda:1", 9)]).is_err());
     }
 
     #[test]
