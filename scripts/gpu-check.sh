@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Greedy tokens on a GPU must equal the CPU's: small synthetic models in f32 on both
-# devices, a few raw prompts, the token ids compared. Then, in a binary built with
+# devices, a few raw prompts, the token ids compared; the same with the host's memory
+# beside the card (cpu+cuda:0 and cuda:0+cpu: the host holds a layer at least, so the
+# hidden states cross between host and card). Then, in a binary built with
 # flash-attn, flash-attention against the gathered attention on the GPU in bf16 (flash
 # has no f32 kernels), over prompts long enough to span several KV blocks: their greedy
 # tokens must agree on the first 8 (a wrong causal mask, context length or block table
@@ -22,15 +24,17 @@ for model in synthetic:tiny-llama synthetic:tiny; do
                 || { echo "hearth generate on $1 failed:" >&2; cat "$log" >&2; exit 2; }
         }
         cpu="$(run cpu)"
-        other="$(run "$device")"
-        if [[ "$cpu" == "$other" ]]; then
-            echo "same tokens   $model  \"$prompt\""
-        else
-            echo "OTHER TOKENS  $model  \"$prompt\""
-            echo "  cpu:      $cpu"
-            echo "  $device:  $other"
-            status=1
-        fi
+        for placement in "$device" "cpu+$device" "$device+cpu"; do
+            other="$(run "$placement")"
+            if [[ "$cpu" == "$other" ]]; then
+                echo "same tokens   $placement  $model  \"$prompt\""
+            else
+                echo "OTHER TOKENS  $placement  $model  \"$prompt\""
+                echo "  cpu:      $cpu"
+                echo "  $placement:  $other"
+                status=1
+            fi
+        done
     done
 done
 
