@@ -294,7 +294,7 @@ impl std::fmt::Display for Fit {
         }
         let verdict = match self.fits() {
             true => "fits",
-            false => "does NOT fit: more cards, bigger ones, or fewer bits a weight (`--requantize q4k`)",
+            false => "does NOT fit: more cards, bigger ones, fewer bits a weight (`--requantize q4k`), or the host's memory beside the cards (`cpu` among them)",
         };
         write!(f, "verdict   {verdict}")
     }

@@ -74,11 +74,6 @@ impl Placement {
         self.0.iter().all(|d| *d == DeviceName::Cpu)
     }
 
-    /// Whether it is cards with the host's memory beside them.
-    pub fn is_offloaded(&self) -> bool {
-        !self.is_cpu() && self.0.contains(&DeviceName::Cpu)
-    }
-
     /// The candle devices, in layer order.
     pub fn open(&self) -> Result<Vec<Device>> {
         self.0.iter().map(DeviceName::open).collect()
@@ -285,8 +280,8 @@ mod tests {
         assert_eq!("cpu".parse::<Placement>().unwrap(), Placement::single(DeviceName::Cpu));
         assert!("cpu + cpu".parse::<Placement>().unwrap().is_cpu());
         let offloaded: Placement = "cuda:0+cpu".parse().unwrap();
-        assert!(offloaded.is_offloaded() && !offloaded.is_cpu());
-        assert!(!split.is_offloaded() && !"cpu+cpu".parse::<Placement>().unwrap().is_offloaded());
+        assert_eq!(offloaded.devices(), &[DeviceName::Cuda(0), DeviceName::Cpu]);
+        assert!(!offloaded.is_cpu());
         assert!("cpu+cuda:0+cpu".parse::<Placement>().unwrap_err().to_string().contains("takes the CPU once"));
         assert!("cuda:1+cuda:1".parse::<Placement>().unwrap_err().to_string().contains("named twice"));
         assert!("cuda:0+tpu".parse::<Placement>().unwrap_err().to_string().contains("tpu"));
