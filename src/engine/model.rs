@@ -11,10 +11,9 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::config::ModelConfig;
-use super::DeviceFacts;
 use super::flash;
 use super::kv::{AttentionBackend, PagedKvCache};
-use super::placement::{Footprint, Stage};
+use super::placement::{card_free_memory, Footprint, Stage};
 use super::step::SeqChunk;
 use super::weights::{tensor_bytes, Linear, Stacked, Weights};
 use crate::{Error, Result};
@@ -139,13 +138,7 @@ impl Decoder {
         let footprint = Decoder::footprint(weights, &config, dtype, on_cpu)?;
         let stages = Stage::plan(&footprint, devices, dtype)?;
         let ranges: Vec<_> = stages.iter().map(|s| s.layers.clone()).collect();
-        let free: Vec<Option<(String, usize)>> = stages
-            .iter()
-            .map(|s| match (s.device.location(), DeviceFacts::of(&s.device)) {
-                (candle_core::DeviceLocation::Cuda { gpu_id }, Some(facts)) => Some((format!("cuda:{gpu_id}"), facts.free_memory)),
-                _ => None,
-            })
-            .collect();
+        let free: Vec<_> = stages.iter().map(|s| card_free_memory(&s.device)).collect();
         weights_fit(&footprint.per_stage(&ranges), &free).map_err(|m| Error::model(weights.origin(), m))?;
         Decoder::load_stages(weights, config, stages)
     }
@@ -280,12 +273,12 @@ impl Decoder {
     /// What the cards compute in (the host's stage beside them computes in f32); on
     /// the CPU alone, what it computes in.
     pub fn dtype(&self) -> DType {
-        self.speaking_stage().dtype
+        self.stages[self.speaking_stage()].dtype
     }
 
     /// The stage that answers for the model: its first on a card, else its first.
-    fn speaking_stage(&self) -> &Stage {
-        self.stages.iter().find(|s| !s.device.is_cpu()).unwrap_or(&self.stages[0])
+    fn speaking_stage(&self) -> usize {
+        self.stages.iter().position(|s| !s.device.is_cpu()).unwrap_or(0)
     }
 
     /// The attention `asked` comes to on each stage, or why it cannot run there.
@@ -302,8 +295,7 @@ impl Decoder {
     /// The attention `asked` comes to on the model's cards (on the CPU alone, the
     /// CPU's), or why it cannot run on some stage ([`Decoder::attentions`]).
     pub fn attention(&self, asked: AttentionBackend) -> Result<AttentionBackend> {
-        let speaking = self.stages.iter().position(|s| !s.device.is_cpu()).unwrap_or(0);
-        Ok(self.attentions(asked)?[speaking])
+        Ok(self.attentions(asked)?[self.speaking_stage()])
     }
 
     /// Tokens per KV block for `attention`: flash-attention's paged kernel needs whole

@@ -143,13 +143,7 @@ impl Stage {
     /// evenly (they share one memory); over cards and the CPU, each card filled to
     /// [`CARD_SHARE_BESIDE_HOST`] of its free memory and the rest on the host.
     pub fn plan(footprint: &Footprint, devices: &[Device], dtype: DType) -> Result<Vec<Stage>> {
-        let cards: Vec<Option<(String, usize)>> = devices
-            .iter()
-            .map(|d| match (d.location(), DeviceFacts::of(d)) {
-                (candle_core::DeviceLocation::Cuda { gpu_id }, Some(facts)) => Some((format!("cuda:{gpu_id}"), facts.free_memory)),
-                _ => None,
-            })
-            .collect();
+        let cards: Vec<_> = devices.iter().map(card_free_memory).collect();
         let offloaded = devices.iter().any(Device::is_cpu) && !devices.iter().all(Device::is_cpu);
         let ranges = match offloaded {
             true => {
@@ -160,6 +154,15 @@ impl Stage {
         };
         let stage_dtype = |device: &Device| if offloaded && device.is_cpu() { DType::F32 } else { dtype };
         Ok(devices.iter().cloned().zip(ranges).map(|(device, layers)| Stage { dtype: stage_dtype(&device), device, layers }).collect())
+    }
+}
+
+/// A card's name and the bytes it has free now; `None` for the CPU, whose memory the
+/// operator answers for.
+pub(crate) fn card_free_memory(device: &Device) -> Option<(String, usize)> {
+    match (device.location(), DeviceFacts::of(device)) {
+        (candle_core::DeviceLocation::Cuda { gpu_id }, Some(facts)) => Some((format!("cuda:{gpu_id}"), facts.free_memory)),
+        _ => None,
     }
 }
 
