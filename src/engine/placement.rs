@@ -177,8 +177,10 @@ pub fn split_beside_host(footprint: &Footprint, cards: &[Option<(String, usize)>
     if n == 0 || n > layers {
         return Err(Error::Config(format!("{layers} layers cannot be split across {n} devices; every device holds at least one")));
     }
-    let Some(host) = cards.iter().position(Option::is_none) else {
-        return Err(Error::Config("a split beside the host needs the host among its devices".into()));
+    // `Placement` reads the host once, but a library caller may give devices directly.
+    let hosts: Vec<usize> = cards.iter().enumerate().filter(|(_, c)| c.is_none()).map(|(i, _)| i).collect();
+    let [host] = hosts[..] else {
+        return Err(Error::Config(format!("a split beside the host takes the host once, not {} times", hosts.len())));
     };
     let gib = |bytes: usize| bytes as f64 / (1u64 << 30) as f64;
     let too_small = |name: &str, needs: usize, budget: usize| {
@@ -335,6 +337,11 @@ mod tests {
         let err = split_beside_host(&even(64, 10, 5), &[None, card("cuda:1", 12)]).unwrap_err().to_string();
         assert!(err.contains("cuda:1 cannot hold one layer") && err.contains("hearth plan"), "{err}");
         assert!(split_beside_host(&even(2, 1, 0), &[card("cuda:0", 9), None, card("cuda:1", 9)]).is_err());
+        // The host once: not twice (devices given to a load directly), not never.
+        for hosts in [vec![card("cuda:0", 100), None, None], vec![card("cuda:0", 100)]] {
+            let err = split_beside_host(&even(8, 1, 0), &hosts).unwrap_err().to_string();
+            assert!(err.contains("takes the host once"), "{err}");
+        }
     }
 
     #[test]
