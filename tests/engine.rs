@@ -71,12 +71,23 @@ fn tiny_weights(arch: Arch, seed: u64) -> HashMap<String, Tensor> {
 /// A Hugging Face model directory: config.json (read by both us and candle-transformers),
 /// model.safetensors, tokenizer.json, tokenizer_config.json.
 fn write_tiny_hf(dir: &Path, arch: Arch) -> HashMap<String, Tensor> {
-    let (seed, architecture) = match arch {
-        Arch::Llama => (1, "LlamaForCausalLM"),
-        Arch::Qwen2 => (2, "Qwen2ForCausalLM"),
-        Arch::Qwen3 => (4, "Qwen3ForCausalLM"),
+    let seed = match arch {
+        Arch::Llama => 1,
+        Arch::Qwen2 => 2,
+        Arch::Qwen3 => 4,
     };
     let weights = tiny_weights(arch, seed);
+    write_hf_dir(dir, arch, &weights, DType::F32);
+    weights
+}
+
+/// `weights` of `arch` as a Hugging Face model directory, its tensors stored in `dtype`.
+fn write_hf_dir(dir: &Path, arch: Arch, weights: &HashMap<String, Tensor>, dtype: DType) {
+    let architecture = match arch {
+        Arch::Llama => "LlamaForCausalLM",
+        Arch::Qwen2 => "Qwen2ForCausalLM",
+        Arch::Qwen3 => "Qwen3ForCausalLM",
+    };
     let config = serde_json::json!({
         "architectures": [architecture],
         "vocab_size": VOCAB, "hidden_size": HIDDEN, "intermediate_size": INTER,
@@ -87,11 +98,11 @@ fn write_tiny_hf(dir: &Path, arch: Arch) -> HashMap<String, Tensor> {
         "sliding_window": 256, "max_window_layers": LAYERS, "use_sliding_window": false, "hidden_act": "silu",
     });
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-    candle_core::safetensors::save(&weights, dir.join("model.safetensors")).unwrap();
+    let stored: HashMap<&String, Tensor> = weights.iter().map(|(n, t)| (n, t.to_dtype(dtype).unwrap())).collect();
+    candle_core::safetensors::save(&stored, dir.join("model.safetensors")).unwrap();
     synthetic::tokenizer().unwrap().save(&dir.join("tokenizer.json")).unwrap();
     let tc = serde_json::json!({ "eos_token": "<|im_end|>", "chat_template": hearth::engine::chat::CHATML });
     std::fs::write(dir.join("tokenizer_config.json"), tc.to_string()).unwrap();
-    weights
 }
 
 fn load(source: ModelSource, requantize: Requantize) -> Model {
@@ -252,9 +263,12 @@ fn llama_cpp_permute(t: &Tensor, n_heads: usize) -> Tensor {
     t.reshape((n_heads, 2, rows / n_heads / 2, cols)).unwrap().transpose(1, 2).unwrap().reshape((rows, cols)).unwrap()
 }
 
+/// The seed of the tiny Llama [`write_tiny_gguf`] writes.
+const GGUF_SEED: u64 = 3;
+
 /// The tiny Llama as llama.cpp would write it to GGUF, with a byte-level tokenizer.
 fn write_tiny_gguf(path: &Path, matrices: GgmlDType) {
-    let weights = tiny_weights(Arch::Llama, 3);
+    let weights = tiny_weights(Arch::Llama, GGUF_SEED);
     let mut tensors: Vec<(String, QTensor)> = Vec::new();
     for (name, t) in &weights {
         let gguf_name = hearth::engine::weights::gguf_name(name);
@@ -352,6 +366,36 @@ fn host_q8_kernel_is_as_close_to_the_stored_weights_as_candles() {
     }
 }
 
+/// A Hugging Face checkpoint asked for a block format is quantized as it loads, each
+/// matrix as a GGUF of the same floats requantized to it: the same blocks, on the same
+/// kernels (hearth's Q8_0 on the host, candle's Q4_0), so the same logits.
+#[test]
+fn a_checkpoint_quantized_as_it_loads_computes_what_the_same_gguf_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("tiny.gguf");
+    write_tiny_gguf(&gguf, GgmlDType::F32);
+    let hf = dir.path().join("hf");
+    std::fs::create_dir(&hf).unwrap();
+    write_hf_dir(&hf, Arch::Llama, &tiny_weights(Arch::Llama, GGUF_SEED), DType::F32);
+    let dense = load(ModelSource::HfDir(hf.clone()), Requantize::Auto);
+    let dense_logits = our_logits(&dense, &PROMPT, NEXT);
+    for format in [GgmlDType::Q8_0, GgmlDType::Q4_0] {
+        let requantize = Requantize::To(format);
+        let quantized = load(ModelSource::HfDir(hf.clone()), requantize);
+        // The layers' matrices in 8 or 4.5 bits a weight, not 32; the embedding table
+        // stays dense.
+        let layer_bytes = |m: &Model| m.decoder.weight_bytes().layers.iter().sum::<usize>();
+        assert!(layer_bytes(&quantized) < layer_bytes(&dense) / 3, "{format:?}: {:?}", quantized.decoder.weight_bytes());
+        let ours = our_logits(&quantized, &PROMPT, NEXT);
+        let from_gguf = our_logits(&load(ModelSource::Gguf(gguf.clone()), requantize), &PROMPT, NEXT);
+        for (step, got, want) in [("prefill", &ours.0, &from_gguf.0), ("decode", &ours.1, &from_gguf.1)] {
+            assert!(max_abs_diff(got, want) <= 1e-5, "{format:?} {step}: {}", max_abs_diff(got, want));
+        }
+        let off = max_abs_diff(&ours.0, &dense_logits.0);
+        assert!(off > 0.0, "{format:?}: the quantized model computed what the dense one does");
+    }
+}
+
 /// A tiny GGUF loaded onto hearth's host Q8_0 kernel (`Requantize::To(Q8_0)`, what
 /// `auto` picks on CPU for models up to 4B parameters).
 fn tiny_gguf_on_host_q8(dir: &Path) -> Model {
@@ -380,6 +424,17 @@ fn the_footprint_counted_before_a_load_is_what_the_load_holds() {
         write_tiny_hf(&hf, arch);
         for dtype in [DType::F32, DType::BF16] {
             footprint_matches_the_load(&ModelSource::HfDir(hf.clone()), Requantize::Auto, dtype);
+        }
+    }
+    // Checkpoints in f32 or bf16 quantized as they load: on the host Q8_0 kernel, in
+    // candle's Q4_0 blocks, dense where Q4_K's 256-wide rows do not divide these, f16.
+    let quantized = [Requantize::Keep, Requantize::To(GgmlDType::Q8_0), Requantize::To(GgmlDType::Q4_0), Requantize::To(GgmlDType::Q4K), Requantize::To(GgmlDType::F16)];
+    for stored in [DType::F32, DType::BF16] {
+        let hf = dir.path().join(format!("hf-qwen2-{stored:?}"));
+        std::fs::create_dir(&hf).unwrap();
+        write_hf_dir(&hf, Arch::Qwen2, &tiny_weights(Arch::Qwen2, 2), stored);
+        for requantize in quantized {
+            footprint_matches_the_load(&ModelSource::HfDir(hf.clone()), requantize, DType::F32);
         }
     }
     // GGUF matrices held as stored, re-encoded, dequantized, or on the host Q8_0 kernel;

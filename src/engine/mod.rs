@@ -632,7 +632,7 @@ fn open(source: &ModelSource, requantize: Requantize) -> Result<(ModelConfig, we
                 return Err(Error::model(dir, "config.json is missing: not a Hugging Face model directory"));
             }
             let config = ModelConfig::from_hf_json(&config_path)?;
-            Ok((config, weights::Weights::safetensors(dir)?))
+            Ok((config, weights::Weights::safetensors(dir, requantize)?))
         }
         ModelSource::Gguf(path) => {
             let file = gguf::GgufFile::open(path)?;

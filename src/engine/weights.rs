@@ -14,7 +14,7 @@ use super::gguf::GgufFile;
 use super::q8::{self, Q8Matrix};
 use crate::{Error, Result};
 
-/// What to do with quantized matrices at load time.
+/// What to do with a model's weight matrices at load time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Requantize {
     /// On CPU, run block-quantized matrices on hearth's batched Q8_0 kernel
@@ -26,8 +26,10 @@ pub enum Requantize {
     Auto,
     /// Keep every matrix as stored (candle's quantized matmul).
     Keep,
-    /// Re-encode every quantized matrix to this format (`F32`/`F16` dequantize it for
-    /// the dense GEMM path; `Q8_0` on CPU runs hearth's kernel).
+    /// Hold every matrix in this format where its rows are whole blocks of it: a GGUF's
+    /// blocks re-encoded, a Hugging Face checkpoint's or a synthetic preset's floats
+    /// quantized as they load (`F32`/`F16` dequantize blocks for the dense GEMM path and
+    /// leave floats dense; `Q8_0` on CPU runs hearth's kernel).
     To(GgmlDType),
 }
 
@@ -202,7 +204,9 @@ fn host_q8_forward(w: &Q8Matrix, xs: &Tensor) -> candle_core::Result<Tensor> {
 
 /// A source of named tensors.
 pub(crate) enum Weights {
-    SafeTensors { dir: PathBuf, files: MmapedSafetensors },
+    /// A Hugging Face checkpoint; a block format in `requantize` quantizes its dense
+    /// matrices as they load.
+    SafeTensors { dir: PathBuf, files: MmapedSafetensors, requantize: Requantize },
     Gguf { file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize), parameters: u64 },
     /// Random weights drawn on demand, each tensor seeded by its name so a preset is the
     /// same model every time it is built. A block format in `requantize` stores the
@@ -213,7 +217,7 @@ pub(crate) enum Weights {
 
 impl Weights {
     /// Opens the safetensors files of a Hugging Face model directory (sharded or not).
-    pub fn safetensors(dir: &Path) -> Result<Weights> {
+    pub fn safetensors(dir: &Path, requantize: Requantize) -> Result<Weights> {
         let index = dir.join("model.safetensors.index.json");
         let files: Vec<PathBuf> = if index.exists() {
             let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
@@ -245,7 +249,7 @@ impl Weights {
         }
         // SAFETY: as above.
         let files = unsafe { MmapedSafetensors::multi(&files) }.map_err(|e| Error::model(dir, e))?;
-        Ok(Weights::SafeTensors { dir: dir.to_path_buf(), files })
+        Ok(Weights::SafeTensors { dir: dir.to_path_buf(), files, requantize })
     }
 
     pub fn gguf(file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize), parameters: u64) -> Weights {
@@ -304,10 +308,21 @@ impl Weights {
                 self.check_shape(name, &info.shape, &[shape.0, shape.1])?;
                 held_as(info.dtype, shape.1, *requantize, on_cpu, *parameters)
             }
-            // Drawn in f32, which `auto` never quantizes unasked: the model's size, which
-            // only decides for K-quants under `auto`, does not count.
+            // Floats, which `auto` never quantizes unasked: the model's size, which only
+            // decides for K-quants under `auto`, does not count.
+            Weights::SafeTensors { files, requantize, .. } => {
+                let view = files.get(name).map_err(|e| Error::model(self.origin(), e))?;
+                self.check_shape(name, view.shape(), &[shape.0, shape.1])?;
+                match view.dtype() {
+                    safetensors::Dtype::F32 | safetensors::Dtype::F16 | safetensors::Dtype::BF16 => {
+                        held_as(GgmlDType::F32, shape.1, *requantize, on_cpu, 0)
+                    }
+                    // Integer or 8-bit float checkpoints are read as candle converts them.
+                    _ => Held::Dense,
+                }
+            }
+            // Drawn in f32, as above.
             Weights::Synthetic { requantize, .. } => held_as(GgmlDType::F32, shape.1, *requantize, on_cpu, 0),
-            _ => Held::Dense,
         })
     }
 
@@ -329,38 +344,36 @@ impl Weights {
     ) -> Result<Linear> {
         let weight_name = format!("{name}.weight");
         let held = self.held(&weight_name, shape, device.is_cpu())?;
-        let weight = match (self, held) {
-            (Weights::Gguf { .. }, held) => {
-                let q = self.gguf_tensor(&weight_name, &[shape.0, shape.1], device)?;
-                match held {
-                    Held::HostQ8 => {
-                        let values = q.dequantize(device)?.flatten_all()?.to_vec1::<f32>()?;
-                        Matrix::HostQ8(Q8Matrix::quantize(&values, shape.0, shape.1))
-                    }
-                    Held::Quantized(format) if format == q.dtype() => Matrix::Candle(QMatMul::from_qtensor(q)?),
-                    Held::Quantized(format) => {
-                        let requantized = QTensor::quantize(&q.dequantize(device)?, format);
-                        let q = requantized.map_err(|e| Error::model(self.origin(), format!("{name}: requantize: {e}")))?;
-                        Matrix::Candle(QMatMul::from_qtensor(q)?)
-                    }
-                    Held::Dense => Matrix::Candle(QMatMul::Tensor(q.dequantize(device)?.to_dtype(dtype)?)),
-                }
+        let weight = match held {
+            Held::Quantized(format) if self.stored_format(&weight_name)? == Some(format) => {
+                Matrix::Candle(QMatMul::from_qtensor(self.gguf_tensor(&weight_name, &[shape.0, shape.1], device)?)?)
             }
-            (Weights::Synthetic { seed, .. }, Held::HostQ8) => {
-                let values = synthetic_values(*seed, &weight_name, shape.0 * shape.1);
-                Matrix::HostQ8(Q8Matrix::quantize(&values, shape.0, shape.1))
-            }
-            (Weights::Synthetic { seed, .. }, Held::Quantized(format)) => {
-                let values = synthetic_values(*seed, &weight_name, shape.0 * shape.1);
-                block_quantized(&values, shape, format, device)?
-            }
-            _ => Matrix::Candle(QMatMul::Tensor(self.dense(&weight_name, &[shape.0, shape.1], dtype, device)?)),
+            Held::HostQ8 => Matrix::HostQ8(Q8Matrix::quantize(&self.values(&weight_name, shape)?, shape.0, shape.1)),
+            Held::Quantized(format) => block_quantized(&self.values(&weight_name, shape)?, shape, format, device)?,
+            Held::Dense => Matrix::Candle(QMatMul::Tensor(self.dense(&weight_name, &[shape.0, shape.1], dtype, device)?)),
         };
         let bias = match bias {
             true => Some(self.dense(&format!("{name}.bias"), &[shape.0], dtype, device)?),
             false => None,
         };
         Ok(Linear { weight, bias })
+    }
+
+    /// The block format a GGUF stores the tensor `name` in; `None` for other sources.
+    fn stored_format(&self, name: &str) -> Result<Option<GgmlDType>> {
+        match self {
+            Weights::Gguf { file, .. } => Ok(Some(file.tensor_bytes(&gguf_name(name))?.0.dtype)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The values of the matrix `name` (`[rows, cols]`, row-major) in f32 on the host,
+    /// where a load quantizes them.
+    fn values(&self, name: &str, (rows, cols): (usize, usize)) -> Result<Vec<f32>> {
+        match self {
+            Weights::Synthetic { seed, .. } => Ok(synthetic_values(*seed, name, rows * cols)),
+            _ => Ok(self.dense(name, &[rows, cols], DType::F32, &Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?),
+        }
     }
 
     /// Reads a GGUF tensor, undoing the row permutation llama.cpp's converter applies to
@@ -384,7 +397,7 @@ impl Weights {
     }
 }
 
-/// How a matrix stored as `stored` (a GGUF's format; f32 for synthetic values), with
+/// How a matrix stored as `stored` (a GGUF's format; f32 for floats), with
 /// rows of `cols`, of a model of `parameters` is held as `how` asks: on the host Q8_0
 /// kernel when asked for as Q8_0, or when block-quantized under `Auto` (dense f16/f32
 /// matrices are never quantized unasked) — on the CPU, with rows of whole blocks; else
