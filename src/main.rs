@@ -110,12 +110,14 @@ struct PlanArgs {
     #[arg(long, value_name = "SRC")]
     model: Option<String>,
     /// The cards, in layer order, comma-separated: names (rtx3090, p40, h100…) or sizes
-    /// (24GiB, 11GiB@7.5 with the compute capability), each optionally repeated (2xrtx3090).
+    /// (24GiB, 11GiB@7.5 with the compute capability), each optionally repeated (2xrtx3090);
+    /// cpu once among them for the host's memory beside the cards, a card's layers then
+    /// fixed as --devices fixes them (rtx3060=40,cpu).
     #[arg(long, value_name = "CARDS")]
     gpu: String,
-    /// GGUF matrices: auto (as stored, on a GPU), keep, q8_0, q4_0, q4k, q6k, f16 or f32;
-    /// a synthetic preset's matrices are stored in the block formats among these
-    /// [default: the pipeline's, else auto].
+    /// Weight matrices: auto (as stored, on a GPU), keep, q8_0, q4_0, q4k, q6k, f16 or f32;
+    /// a checkpoint's or synthetic preset's floats are quantized to the block formats
+    /// among these [default: the pipeline's, else auto].
     #[arg(long)]
     requantize: Option<Requantize>,
     /// Activations and dense weights: auto (bf16, f16 before Ampere, f32 on P40-class
@@ -223,11 +225,12 @@ struct BenchArgs {
     #[arg(long, default_value_t = 3)]
     repeat: usize,
     /// cpu, or cuda:N with the `cuda` feature; cuda:0+cuda:1 splits the model's layers
-    /// across both cards.
+    /// across both cards, cuda:0+cpu holds on the host those the card leaves (cuda:0=40+cpu:
+    /// the card's 40).
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// GGUF matrices: auto, keep, q8_0, q4_0, q4k, q6k, f16 or f32; a synthetic preset's
-    /// matrices are stored in the block formats among these.
+    /// Weight matrices: auto, keep, q8_0, q4_0, q4k, q6k, f16 or f32; a checkpoint's or
+    /// synthetic preset's floats are quantized to the block formats among these.
     #[arg(long, default_value = "auto")]
     requantize: String,
     /// The engine suite's attention: auto, host, gathered or flash (see `generate --help`).
@@ -320,16 +323,17 @@ struct GenerateArgs {
     #[arg(long, value_name = "FILE")]
     json_schema: Option<PathBuf>,
     /// cpu, or cuda:N with the `cuda` feature; cuda:0+cuda:1 splits the model's layers
-    /// across both cards.
+    /// across both cards, cuda:0+cpu holds on the host those the card leaves (cuda:0=40+cpu:
+    /// the card's 40).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// What reads the KV cache: auto (host on the CPU; on a GPU flash where the build,
     /// card and dtype allow it, else gathered), host, gathered or flash.
     #[arg(long, default_value = "auto")]
     attention: hearth::engine::AttentionBackend,
-    /// GGUF matrices: auto (on CPU: hearth's batched Q8_0 kernel; K-quants kept beyond
-    /// 4B parameters), keep, q8_0, q4_0, q4k, q6k, f16 or f32; a synthetic preset's
-    /// matrices are stored in the block formats among these.
+    /// Weight matrices: auto (a GGUF's on CPU: hearth's batched Q8_0 kernel; K-quants kept
+    /// beyond 4B parameters), keep, q8_0, q4_0, q4k, q6k, f16 or f32; a checkpoint's or
+    /// synthetic preset's floats are quantized to the block formats among these.
     #[arg(long, default_value = "auto")]
     requantize: Requantize,
     /// Activations and dense weights: auto (f32 on CPU; on a GPU bf16, f16 before Ampere,
@@ -389,8 +393,9 @@ struct PipelineArgs {
     #[arg(long, value_name = "SRC")]
     model: Option<String>,
     /// Workers, one per entry: auto (every CUDA GPU, else the CPU), cuda:0,cuda:1, cpu,
-    /// cpu,cpu (CPU workers splitting the cores), or cuda:0+cuda:1 (one worker, the
-    /// model's layers split across both cards) [default: the pipeline's, else auto].
+    /// cpu,cpu (CPU workers splitting the cores), cuda:0+cuda:1 (one worker, the model's
+    /// layers split across both cards), or cuda:0+cpu (the layers the card leaves on the
+    /// host; cuda:0=40+cpu: the card's 40) [default: the pipeline's, else auto].
     #[arg(long, value_name = "LIST")]
     devices: Option<String>,
 }
@@ -919,7 +924,7 @@ fn print_summary(summary: &WalkSummary, out: &std::path::Path) -> std::io::Resul
 
 fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     let source: ModelSource = args.model.parse()?;
-    let options = LoadOptions { devices: args.device.parse::<hearth::engine::Placement>()?.open()?, requantize: args.requantize, dtype: args.dtype.dtype() };
+    let options = LoadOptions { requantize: args.requantize, dtype: args.dtype.dtype(), ..LoadOptions::on(&args.device.parse()?)? };
     let loading = std::time::Instant::now();
     let model = Model::load(&source, &options)?;
     note!("loaded {source} in {:.2}s", loading.elapsed().as_secs_f64())?;

@@ -272,7 +272,10 @@ impl Models {
                 .iter()
                 .map(|d| {
                     let parsed = &parsed;
-                    scope.spawn(move || (d.clone(), d.open().and_then(|devices| Model::load(parsed, &LoadOptions { devices, ..options.clone() }))))
+                    scope.spawn(move || {
+                        let load = LoadOptions::on(d).and_then(|on| Model::load(parsed, &LoadOptions { devices: on.devices, layers: on.layers, ..options.clone() }));
+                        (d.clone(), load)
+                    })
                 })
                 .collect();
             loads.into_iter().map(|h| h.join().expect("loading a model does not panic")).collect()

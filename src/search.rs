@@ -197,7 +197,7 @@ fn load_model(name: &str, task: &TaskModel, space: &Space, device: &Placement) -
             space.weights
         )));
     }
-    let options = LoadOptions { devices: device.open()?, requantize, dtype: precision.dtype() };
+    let options = LoadOptions { requantize, dtype: precision.dtype(), ..LoadOptions::on(&device)? };
     Model::load(&source, &options)
 }
 

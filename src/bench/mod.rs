@@ -192,8 +192,8 @@ pub fn run(options: &BenchOptions, mut fingerprint: Fingerprint, mut on_result: 
                 }
                 for source in &options.models {
                     let parsed: crate::engine::ModelSource = source.parse()?;
-                    let devices = options.device.parse::<crate::engine::Placement>()?.open()?;
-                    let load = crate::engine::LoadOptions { devices, requantize: options.requantize.parse().map_err(Error::Config)?, dtype: options.dtype };
+                    let placement = options.device.parse::<crate::engine::Placement>()?;
+                    let load = crate::engine::LoadOptions { requantize: options.requantize.parse().map_err(Error::Config)?, dtype: options.dtype, ..crate::engine::LoadOptions::on(&placement)? };
                     let model = crate::engine::Model::load(&parsed, &load)?;
                     // One short generation first: a GPU's one-time costs (kernel
                     // loading, cuBLAS handles) are not the first workload's. The peer

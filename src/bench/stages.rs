@@ -77,7 +77,7 @@ pub fn pipeline(model: &str, devices: &str, requantize: &str) -> Result<BenchRes
 
     // The same prompts, in the same order, straight into one engine.
     let placement = crate::workers::parse_devices(devices)?.swap_remove(0);
-    let options = LoadOptions { devices: placement.open()?, requantize: requantize.parse().map_err(Error::Config)?, ..LoadOptions::default() };
+    let options = LoadOptions { requantize: requantize.parse().map_err(Error::Config)?, ..LoadOptions::on(&placement)? };
     let loaded = Model::load(&model.parse::<ModelSource>()?, &options)?;
     let spec = pipeline.tasks.docs.as_ref().expect("the benchmark pipeline has a docs task");
     let (_, house_styles) = tasks::read_unit_keys(&job::units_path(&pipeline.output.dir, None), pipeline.chosen_house_styles().map_err(Error::Config)?)?;

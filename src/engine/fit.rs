@@ -16,7 +16,7 @@ use candle_core::DType;
 
 use super::batch::{step_activation_bytes, BatchConfig, EngineOptions};
 use super::kv::{AttentionBackend, PagedKvCache};
-use super::placement::{layer_budget_beside_host, split_beside_host, split_layers, Footprint};
+use super::placement::{entry, layer_budget_beside_host, layer_count_needs_the_host, split_beside_host, split_layers, Footprint, Holds};
 use super::{DeviceFacts, ModelConfig, ModelSource, Precision, Requantize};
 use crate::{Error, Result};
 
@@ -43,6 +43,8 @@ pub struct Card {
     pub compute_capability: (i32, i32),
     /// Whether it is the host.
     pub host: bool,
+    /// The layers it holds beside the host where the plan fixes them (`rtx3060=40`).
+    pub layers: Option<usize>,
 }
 
 /// Cards by the names their owners know them, with their nominal memory in GiB (the
@@ -76,7 +78,8 @@ pub const CARDS: &[(&str, f64, (i32, i32))] = &[
 impl Card {
     /// Reads a list of cards in layer order: names from [`CARDS`] or sizes (`24GiB`,
     /// `11G@7.5`: GiB, and the compute capability, 8.0 unless given), each optionally
-    /// repeated (`2xrtx3090`), comma-separated; `cpu` once among them for the host.
+    /// repeated (`2xrtx3090`) and, beside the host, given its layers (`rtx3060=40`),
+    /// comma-separated; `cpu` once among them for the host.
     pub fn parse_list(spec: &str) -> Result<Vec<Card>> {
         let mut cards = Vec::new();
         for item in spec.split(',').map(str::trim) {
@@ -97,16 +100,26 @@ impl Card {
 impl std::str::FromStr for Card {
     type Err = Error;
     fn from_str(spec: &str) -> Result<Card> {
-        let lower = spec.trim().to_ascii_lowercase();
+        let (card, layers) = match spec.split_once('=') {
+            Some((card, count)) => match count.trim().parse::<usize>() {
+                Ok(count) if count > 0 => (card, Some(count)),
+                _ => return Err(Error::Config(format!("`{spec}`: a card's layers are a count, 1 or more"))),
+            },
+            None => (spec, None),
+        };
+        let lower = card.trim().to_ascii_lowercase();
         if lower == "cpu" {
-            return Ok(Card { name: lower, memory: 0, compute_capability: (0, 0), host: true });
+            if layers.is_some() {
+                return Err(Error::Config(format!("`{spec}`: the host takes the layers the cards leave; a count is a card's")));
+            }
+            return Ok(Card { name: lower, memory: 0, compute_capability: (0, 0), host: true, layers });
         }
         if let Some(&(name, gib, compute_capability)) = CARDS.iter().find(|(name, ..)| *name == lower) {
-            return Ok(Card { name: name.to_string(), memory: (gib * GIB) as usize, compute_capability, host: false });
+            return Ok(Card { name: name.to_string(), memory: (gib * GIB) as usize, compute_capability, host: false, layers });
         }
         let unknown = || {
             let names: Vec<&str> = CARDS.iter().map(|(name, ..)| *name).collect();
-            Error::Config(format!("unknown card `{spec}`: a size such as 24GiB or 11GiB@7.5, or one of {}", names.join(", ")))
+            Error::Config(format!("unknown card `{card}`: a size such as 24GiB or 11GiB@7.5, or one of {}", names.join(", ")))
         };
         let (size, capability) = match lower.split_once('@') {
             Some((size, cc)) => {
@@ -120,7 +133,7 @@ impl std::str::FromStr for Card {
         if !(gib.is_finite() && gib > 0.0) || number.len() == size.len() {
             return Err(unknown());
         }
-        Ok(Card { name: spec.trim().to_string(), memory: (gib * GIB) as usize, compute_capability: capability, host: false })
+        Ok(Card { name: card.trim().to_string(), memory: (gib * GIB) as usize, compute_capability: capability, host: false, layers })
     }
 }
 
@@ -215,12 +228,23 @@ pub fn fit(source: &ModelSource, requantize: Requantize, precision: Precision, c
     let offloaded = gpus().count() < cards.len();
     let (ranges, weights) = match offloaded {
         true => {
-            let budgets: Vec<_> = cards.iter().map(|c| (!c.host).then(|| (c.name.clone(), layer_budget_beside_host(idle(c))))).collect();
-            let ranges = split_beside_host(&footprint, &budgets)?;
+            let holds: Vec<_> = cards
+                .iter()
+                .map(|c| match (c.host, c.layers) {
+                    (true, _) => Holds::Host,
+                    (false, Some(count)) => Holds::Layers { card: c.name.clone(), count },
+                    (false, None) => Holds::Bytes { card: c.name.clone(), budget: layer_budget_beside_host(idle(c)) },
+                })
+                .collect();
+            let ranges = split_beside_host(&footprint, &holds)?;
             let (_, on_host) = super::footprint(source, requantize, DType::F32, true)?;
             let (held, on_host) = (footprint.per_stage(&ranges), on_host.per_stage(&ranges));
             let weights = cards.iter().enumerate().map(|(i, c)| if c.host { on_host[i] } else { held[i] }).collect();
             (ranges, weights)
+        }
+        false if cards.iter().any(|c| c.layers.is_some()) => {
+            let names: Vec<String> = cards.iter().map(|c| entry(&c.name, c.layers)).collect();
+            return Err(Error::Config(layer_count_needs_the_host(&names.join(","))));
         }
         false => {
             let ranges = split_layers(&footprint, &cards.iter().map(idle).collect::<Vec<_>>())?;
@@ -397,9 +421,23 @@ mod tests {
         let host_first = plan("qwen2.5-coder-32b", q4k, "cpu,rtx3060");
         assert_eq!(host_first.cards[1].layers.end, 64);
         assert!(host_first.cards[1].layers.len() >= card.layers.len(), "no table on the card: {host_first}");
+
+        // A card given its layers holds that many, whatever its budget: fewer than the
+        // budget leave its KV more room (more sequences at once); more than it holds
+        // put it over the engine's share.
+        let fewer = plan("qwen2.5-coder-32b", q4k, &format!("rtx3060={},cpu", card.layers.len() - 6));
+        assert_eq!(fewer.cards[0].layers, 0..card.layers.len() - 6);
+        assert!(fewer.fits() && fewer.sequences_at_once() > offloaded.sequences_at_once(), "{fewer}");
+        let all_but_one = plan("qwen2.5-coder-32b", q4k, "rtx3060=63,cpu");
+        assert!(all_but_one.cards[0].over().is_some() && !all_but_one.fits(), "{all_but_one}");
+        assert!(Card::parse_list("cpu=3,rtx3060").unwrap_err().to_string().contains("a count is a card's"));
+        let source: ModelSource = "synthetic:tiny".parse().unwrap();
+        let counted = Card::parse_list("rtx3060=3,rtx3090").unwrap();
+        let err = fit(&source, q4k, Precision::Auto, &counted, EngineOptions::default(), 64).unwrap_err().to_string();
+        assert!(err.contains("rtx3060=3,rtx3090") && err.contains("beside the host"), "{err}");
+
         // The CPU alone, or twice, is no plan of cards.
         for bad in ["cpu", "cpu,rtx3060,cpu"] {
-            let source: ModelSource = "synthetic:tiny".parse().unwrap();
             let err = fit(&source, q4k, Precision::Auto, &Card::parse_list(bad).unwrap(), EngineOptions::default(), 64).unwrap_err().to_string();
             assert!(err.contains("beside them once"), "{bad}: {err}");
         }

@@ -389,14 +389,25 @@ pub struct LoadOptions {
     /// Activation and dense-weight type; `None` picks f32 on CPU and on a GPU
     /// [`DeviceFacts::default_dtype`] (bf16; before Ampere f16, or f32 on a P40-class card).
     pub dtype: Option<DType>,
-    /// What to do with quantized GGUF matrices; on a synthetic preset, a block format
-    /// stores its matrices that way.
+    /// How the weight matrices are held: a GGUF's blocks as stored or re-encoded, a
+    /// checkpoint's or a synthetic preset's floats dense or quantized as they load.
     pub requantize: Requantize,
+    /// The layers each of `devices` holds where a split beside the host fixes them
+    /// (`cuda:0=40+cpu`); empty, or `None` for a device, where memory decides.
+    pub layers: Vec<Option<usize>>,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { devices: vec![Device::Cpu], dtype: None, requantize: Requantize::Auto }
+        LoadOptions { devices: vec![Device::Cpu], dtype: None, requantize: Requantize::Auto, layers: Vec::new() }
+    }
+}
+
+impl LoadOptions {
+    /// The model on `placement`'s devices, opened now, with the layer counts its
+    /// entries fix; the weights as [`LoadOptions::default`] holds them.
+    pub fn on(placement: &Placement) -> Result<LoadOptions> {
+        Ok(LoadOptions { devices: placement.open()?, layers: placement.layer_counts().to_vec(), ..LoadOptions::default() })
     }
 }
 
@@ -443,7 +454,7 @@ impl Model {
             .map_err(|m| Error::model(source.to_string(), m))?;
         let (config, weights) = open(source, options.requantize)?;
         let (tokenizer, chat) = tokenizer_and_chat(source, &weights)?;
-        let decoder = Decoder::load(&weights, config, dtype, devices)?;
+        let decoder = Decoder::load(&weights, config, dtype, devices, &options.layers)?;
         // What the load took, beside what `hearth plan` said it would.
         let stages = decoder.stages();
         let ranges: Vec<_> = stages.iter().map(|s| s.layers.clone()).collect();

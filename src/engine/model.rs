@@ -130,13 +130,14 @@ pub struct Decoder {
 
 impl Decoder {
     /// Builds the decoder from `weights` named as in Hugging Face checkpoints, its
-    /// layers split across `devices` in order ([`Stage::plan`]), computing in `dtype`
-    /// (but for the CPU's stage beside cards, in f32).
-    pub(crate) fn load(weights: &Weights, config: ModelConfig, dtype: DType, devices: &[Device]) -> Result<Decoder> {
+    /// layers split across `devices` in order ([`Stage::plan`]; `counts` fixes a card's
+    /// layers beside the host), computing in `dtype` (but for the CPU's stage beside
+    /// cards, in f32).
+    pub(crate) fn load(weights: &Weights, config: ModelConfig, dtype: DType, devices: &[Device], counts: &[Option<usize>]) -> Result<Decoder> {
         let on_cpu = devices.iter().all(Device::is_cpu);
         // Beside cards, what the cards would hold decides how many layers they take.
         let footprint = Decoder::footprint(weights, &config, dtype, on_cpu)?;
-        let stages = Stage::plan(&footprint, devices, dtype)?;
+        let stages = Stage::plan(&footprint, devices, counts, dtype)?;
         let ranges: Vec<_> = stages.iter().map(|s| s.layers.clone()).collect();
         let free: Vec<_> = stages.iter().map(|s| card_free_memory(&s.device)).collect();
         weights_fit(&footprint.per_stage(&ranges), &free).map_err(|m| Error::model(weights.origin(), m))?;

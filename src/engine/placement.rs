@@ -54,43 +54,67 @@ impl Footprint {
 
 /// The devices one worker's model spans, written `cuda:0+cuda:1` (a single device is a
 /// placement of one). GPUs, the CPU, or GPUs with the CPU once (`cuda:0+cpu`: the layers
-/// that do not fit the card on the host).
+/// that do not fit the card on the host). Beside the host a card may name the layers it
+/// holds (`cuda:0=40+cpu`, as llama.cpp's `--n-gpu-layers 40`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Placement(Vec<DeviceName>);
+pub struct Placement {
+    devices: Vec<DeviceName>,
+    /// Each device's layer count where its entry fixes one.
+    layers: Vec<Option<usize>>,
+}
 
 impl Placement {
     /// The model on one device.
     pub fn single(device: DeviceName) -> Placement {
-        Placement(vec![device])
+        Placement { devices: vec![device], layers: vec![None] }
     }
 
     /// Its devices, in layer order.
     pub fn devices(&self) -> &[DeviceName] {
-        &self.0
+        &self.devices
+    }
+
+    /// The layers each device holds where its entry fixes them; `None` where its
+    /// memory decides.
+    pub fn layer_counts(&self) -> &[Option<usize>] {
+        &self.layers
     }
 
     /// Whether it is the host's cores alone.
     pub fn is_cpu(&self) -> bool {
-        self.0.iter().all(|d| *d == DeviceName::Cpu)
+        self.devices.iter().all(|d| *d == DeviceName::Cpu)
     }
 
     /// The candle devices, in layer order.
     pub fn open(&self) -> Result<Vec<Device>> {
-        self.0.iter().map(DeviceName::open).collect()
+        self.devices.iter().map(DeviceName::open).collect()
     }
 }
 
 impl std::fmt::Display for Placement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<String> = self.0.iter().map(|d| d.to_string()).collect();
-        f.write_str(&names.join("+"))
+        let entries: Vec<String> = self.devices.iter().zip(&self.layers).map(|(device, &layers)| entry(device, layers)).collect();
+        f.write_str(&entries.join("+"))
     }
 }
 
 impl std::str::FromStr for Placement {
     type Err = Error;
     fn from_str(spec: &str) -> Result<Placement> {
-        let devices = spec.split('+').map(|d| d.trim().parse()).collect::<Result<Vec<DeviceName>>>()?;
+        let mut devices = Vec::new();
+        let mut layers = Vec::new();
+        for entry in spec.split('+').map(str::trim) {
+            let (device, count) = match entry.split_once('=') {
+                Some((device, count)) => {
+                    let count = count.trim().parse().ok().filter(|&n: &usize| n > 0);
+                    let count = count.ok_or_else(|| Error::Config(format!("`{entry}`: a card's layers are a count, 1 or more")))?;
+                    (device.trim(), Some(count))
+                }
+                None => (entry, None),
+            };
+            devices.push(device.parse::<DeviceName>()?);
+            layers.push(count);
+        }
         let cpus = devices.iter().filter(|d| **d == DeviceName::Cpu).count();
         if cpus > 1 && cpus < devices.len() {
             return Err(Error::Config(format!("`{spec}`: a split over GPUs takes the CPU once, for the layers the cards leave")));
@@ -98,8 +122,33 @@ impl std::str::FromStr for Placement {
         if names_a_gpu_twice(&devices) {
             return Err(Error::Config(format!("`{spec}`: a GPU is named twice in one split")));
         }
-        Ok(Placement(devices))
+        let beside_host = cpus == 1 && devices.len() > 1;
+        for (device, count) in devices.iter().zip(&layers) {
+            match (device, count) {
+                (DeviceName::Cpu, Some(_)) => {
+                    return Err(Error::Config(format!("`{spec}`: the host takes the layers the cards leave; a count is a card's")));
+                }
+                (_, Some(_)) if !beside_host => return Err(Error::Config(layer_count_needs_the_host(spec))),
+                _ => {}
+            }
+        }
+        Ok(Placement { devices, layers })
     }
+}
+
+/// A device as an entry of a split names it: with its layer count where it fixes one.
+pub(crate) fn entry(device: impl std::fmt::Display, layers: Option<usize>) -> String {
+    match layers {
+        Some(n) => format!("{device}={n}"),
+        None => device.to_string(),
+    }
+}
+
+/// Why a card's layer count is refused in `spec`: it says how many of the model's layers
+/// the card holds rather than the host, and a split over cards alone (or one card)
+/// divides them by memory.
+pub fn layer_count_needs_the_host(spec: &str) -> String {
+    format!("`{spec}`: a card's layer count is for a split beside the host, such as `cuda:0=40+cpu`; over cards alone the layers follow each card's memory")
 }
 
 /// Whether `devices` names one CUDA card more than once (the CPU may recur: CPU workers
@@ -140,15 +189,30 @@ impl Stage {
     /// The stages of a model whose weights take `footprint` (held as on its cards, if
     /// it has any) over `devices`, computing in `dtype`: one stage on one device; over
     /// cards, the layers split by the memory each has free now; over CPU "devices",
-    /// evenly (they share one memory); over cards and the CPU, each card filled to
-    /// [`CARD_SHARE_BESIDE_HOST`] of its free memory and the rest on the host.
-    pub fn plan(footprint: &Footprint, devices: &[Device], dtype: DType) -> Result<Vec<Stage>> {
+    /// evenly (they share one memory); over cards and the CPU, each card holding the
+    /// layers `counts` fixes for it (empty: none fixed), or else filled to
+    /// [`CARD_SHARE_BESIDE_HOST`] of its free memory, and the rest on the host.
+    pub fn plan(footprint: &Footprint, devices: &[Device], counts: &[Option<usize>], dtype: DType) -> Result<Vec<Stage>> {
         let cards: Vec<_> = devices.iter().map(card_free_memory).collect();
         let offloaded = devices.iter().any(Device::is_cpu) && !devices.iter().all(Device::is_cpu);
+        let count = |i: usize| counts.get(i).copied().flatten();
         let ranges = match offloaded {
             true => {
-                let budgets: Vec<_> = cards.into_iter().map(|c| c.map(|(name, free)| (name, layer_budget_beside_host(free)))).collect();
-                split_beside_host(footprint, &budgets)?
+                let holds: Vec<_> = cards
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, card)| match (card, count(i)) {
+                        (None, _) => Holds::Host,
+                        (Some((card, _)), Some(count)) => Holds::Layers { card, count },
+                        (Some((card, free)), None) => Holds::Bytes { card, budget: layer_budget_beside_host(free) },
+                    })
+                    .collect();
+                split_beside_host(footprint, &holds)?
+            }
+            false if counts.iter().any(Option::is_some) => {
+                let name = |i: usize| cards[i].as_ref().map_or("cpu".to_string(), |(name, _)| name.clone());
+                let names: Vec<String> = (0..devices.len()).map(|i| entry(name(i), count(i))).collect();
+                return Err(Error::Config(layer_count_needs_the_host(&names.join("+"))));
             }
             false => split_layers(footprint, &cards.iter().map(|c| c.as_ref().map_or(1, |(_, free)| *free)).collect::<Vec<_>>())?,
         };
@@ -166,68 +230,95 @@ pub(crate) fn card_free_memory(device: &Device) -> Option<(String, usize)> {
     }
 }
 
-/// Splits a model's layers between cards of a byte budget each (`Some((name,
-/// budget))`, in layer order) and the host (the one `None`), which takes what the cards
-/// leave: the cards before the host fill from the first layer on (the first holding
-/// the embedding table), the cards after it from the last layer back (the last holding
-/// the output head), each as many layers as its budget holds. Every device gets a
-/// layer at least; a card that cannot hold one is refused by name.
-pub fn split_beside_host(footprint: &Footprint, cards: &[Option<(String, usize)>]) -> Result<Vec<Range<usize>>> {
-    let (n, layers) = (cards.len(), footprint.layers.len());
+/// What one device of a split beside the host holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Holds {
+    /// The layers the cards leave.
+    Host,
+    /// As many layers as its budget holds.
+    Bytes {
+        /// The card, as errors name it.
+        card: String,
+        /// The bytes of layers it holds, the table or the head included.
+        budget: usize,
+    },
+    /// The layers its entry fixes (`cuda:0=40`).
+    Layers {
+        /// The card, as errors name it.
+        card: String,
+        /// Its layers.
+        count: usize,
+    },
+}
+
+/// Splits a model's layers between cards (in layer order) and the host, which takes
+/// what the cards leave: the cards before the host fill from the first layer on (the
+/// first holding the embedding table), the cards after it from the last layer back
+/// (the last holding the output head), each the layers its [`Holds`] gives. Every
+/// device gets a layer at least; a card that cannot hold one, or whose count leaves
+/// another device none, is refused by name.
+pub fn split_beside_host(footprint: &Footprint, devices: &[Holds]) -> Result<Vec<Range<usize>>> {
+    let (n, layers) = (devices.len(), footprint.layers.len());
     if n == 0 || n > layers {
         return Err(Error::Config(format!("{layers} layers cannot be split across {n} devices; every device holds at least one")));
     }
     // `Placement` reads the host once, but a library caller may give devices directly.
-    let hosts: Vec<usize> = cards.iter().enumerate().filter(|(_, c)| c.is_none()).map(|(i, _)| i).collect();
+    let hosts: Vec<usize> = devices.iter().enumerate().filter(|(_, d)| **d == Holds::Host).map(|(i, _)| i).collect();
     let [host] = hosts[..] else {
         return Err(Error::Config(format!("a split beside the host takes the host once, not {} times", hosts.len())));
     };
-    let gib = |bytes: usize| bytes as f64 / (1u64 << 30) as f64;
-    let too_small = |name: &str, needs: usize, budget: usize| {
-        Error::Config(format!(
-            "{name} cannot hold one layer beside the host: it takes {:.2} GiB and {name} has {:.2} GiB for layers              ({:.0}% of its free memory; the rest is its KV cache); `hearth plan` shows what would fit",
-            gib(needs),
-            gib(budget),
-            CARD_SHARE_BESIDE_HOST * 100.0
-        ))
-    };
     let mut ranges = vec![0..0; n];
     let mut start = 0;
-    for (i, card) in cards.iter().enumerate().take(host) {
-        let (name, budget) = card.as_ref().expect("one host");
-        let mut bytes = if i == 0 { footprint.embeddings } else { 0 };
+    for (i, holds) in devices.iter().enumerate().take(host) {
         // Each device after this one keeps a layer.
-        let last_end = layers - (n - 1 - i);
-        let mut end = start;
-        while end < last_end && bytes + footprint.layers[end] <= *budget {
-            bytes += footprint.layers[end];
-            end += 1;
-        }
-        if end == start {
-            return Err(too_small(name, bytes + footprint.layers[start], *budget));
-        }
+        let room = layers - (n - 1 - i) - start;
+        let table = if i == 0 { footprint.embeddings } else { 0 };
+        let end = start + layers_held(holds, table, &footprint.layers[start..start + room], room, layers)?;
         ranges[i] = start..end;
         start = end;
     }
     let mut end = layers;
     for i in (host + 1..n).rev() {
-        let (name, budget) = cards[i].as_ref().expect("one host");
-        let mut bytes = if i == n - 1 { footprint.head } else { 0 };
         // The host and each card between it and this one keep a layer.
-        let first_start = start + (i - host);
-        let mut begin = end;
-        while begin > first_start && bytes + footprint.layers[begin - 1] <= *budget {
-            begin -= 1;
-            bytes += footprint.layers[begin];
-        }
-        if begin == end {
-            return Err(too_small(name, bytes + footprint.layers[end - 1], *budget));
-        }
+        let room = end - (start + (i - host));
+        let head = if i == n - 1 { footprint.head } else { 0 };
+        let fill_order: Vec<usize> = footprint.layers[end - room..end].iter().rev().copied().collect();
+        let begin = end - layers_held(&devices[i], head, &fill_order, room, layers)?;
         ranges[i] = begin..end;
         end = begin;
     }
     ranges[host] = start..end;
     Ok(ranges)
+}
+
+/// How many layers a card beside the host takes of those it may (`next`, in the order
+/// it fills them, `room` of them), holding `fixed` bytes besides (the table or the
+/// head), of a model of `total` layers.
+fn layers_held(holds: &Holds, fixed: usize, next: &[usize], room: usize, total: usize) -> Result<usize> {
+    let gib = |bytes: usize| bytes as f64 / (1u64 << 30) as f64;
+    match holds {
+        Holds::Host => unreachable!("the host is not among the cards"),
+        Holds::Layers { card, count } if *count > room => Err(Error::Config(format!(
+            "{card}={count}: of the model's {total} layers {card} can hold {room} at most, since every other device of the split keeps one"
+        ))),
+        Holds::Layers { count, .. } => Ok(*count),
+        Holds::Bytes { card, budget } => {
+            let mut bytes = fixed;
+            let held = next.iter().take_while(|&&layer| {
+                bytes += layer;
+                bytes <= *budget
+            });
+            match held.count() {
+                0 => Err(Error::Config(format!(
+                    "{card} cannot hold one layer beside the host: it takes {:.2} GiB and {card} has {:.2} GiB for layers ({:.0}% of its free memory; the rest is its KV cache); `hearth plan` shows what would fit",
+                    gib(fixed + next[0]),
+                    gib(*budget),
+                    CARD_SHARE_BESIDE_HOST * 100.0
+                ))),
+                held => Ok(held),
+            }
+        }
+    }
 }
 
 /// Splits a model's layers across devices of relative `capacity`, in order, so that each
@@ -292,6 +383,31 @@ mod tests {
         assert!("cuda:0+tpu".parse::<Placement>().unwrap_err().to_string().contains("tpu"));
     }
 
+    #[test]
+    fn beside_the_host_a_card_may_fix_its_layers() {
+        let fixed: Placement = "cuda:0=40 + cpu".parse().unwrap();
+        assert_eq!(fixed.devices(), &[DeviceName::Cuda(0), DeviceName::Cpu]);
+        assert_eq!(fixed.layer_counts(), &[Some(40), None]);
+        assert_eq!(fixed.to_string(), "cuda:0=40+cpu");
+        let both: Placement = "cuda:0=10+cpu+cuda:1".parse().unwrap();
+        assert_eq!(both.layer_counts(), &[Some(10), None, None]);
+        assert_eq!("cuda:0+cpu".parse::<Placement>().unwrap().layer_counts(), &[None, None]);
+        for (spec, why) in [
+            ("cuda:0=40+cuda:1", "beside the host"),
+            ("cuda:0=40", "beside the host"),
+            ("cpu=4+cuda:0", "the host takes the layers the cards leave"),
+            ("cuda:0=0+cpu", "1 or more"),
+            ("cuda:0=all+cpu", "1 or more"),
+        ] {
+            let err = spec.parse::<Placement>().unwrap_err().to_string();
+            assert!(err.contains(why) && err.contains(spec.split('+').next().unwrap()), "{spec}: {err}");
+        }
+        // Over CPU "devices" alone a count is refused at load too, not ignored.
+        let stages = Stage::plan(&even(8, 1, 0), &[Device::Cpu, Device::Cpu], &[Some(3), None], DType::F32);
+        assert!(stages.unwrap_err().to_string().contains("cpu=3+cpu"));
+        assert_eq!(Stage::plan(&even(8, 1, 0), &[Device::Cpu, Device::Cpu], &[], DType::F32).unwrap()[1].layers, 4..8);
+    }
+
     /// `layers` layers of `layer` bytes, with an embedding table and a head of `table`.
     fn even(layers: usize, layer: usize, table: usize) -> Footprint {
         Footprint { embeddings: table, layers: vec![layer; layers], head: table }
@@ -318,27 +434,40 @@ mod tests {
 
     #[test]
     fn beside_the_host_each_card_holds_what_its_budget_does_and_the_host_the_rest() {
-        let card = |name: &str, budget: usize| Some((name.to_string(), budget));
+        let card = |name: &str, budget: usize| Holds::Bytes { card: name.to_string(), budget };
         // A card that holds 40 of 64 layers (the table counted on it), the host the rest.
-        let front = split_beside_host(&even(64, 10, 5), &[card("cuda:0", 405), None]).unwrap();
+        let front = split_beside_host(&even(64, 10, 5), &[card("cuda:0", 405), Holds::Host]).unwrap();
         assert_eq!(front, vec![0..40, 40..64]);
         // The host first: it holds the table, and the card the head with the last layers.
-        let back = split_beside_host(&even(64, 10, 5), &[None, card("cuda:0", 405)]).unwrap();
+        let back = split_beside_host(&even(64, 10, 5), &[Holds::Host, card("cuda:0", 405)]).unwrap();
         assert_eq!(back, vec![0..24, 24..64]);
         // Two cards around the host, each from its own end.
-        let both = split_beside_host(&even(64, 10, 5), &[card("cuda:0", 105), None, card("cuda:1", 205)]).unwrap();
+        let both = split_beside_host(&even(64, 10, 5), &[card("cuda:0", 105), Holds::Host, card("cuda:1", 205)]).unwrap();
         assert_eq!(both, vec![0..10, 10..44, 44..64]);
         // Cards that could hold everything still leave the host a layer, as asked.
-        assert_eq!(split_beside_host(&even(8, 1, 0), &[card("cuda:0", 100), card("cuda:1", 100), None]).unwrap(), vec![0..6, 6..7, 7..8]);
+        assert_eq!(split_beside_host(&even(8, 1, 0), &[card("cuda:0", 100), card("cuda:1", 100), Holds::Host]).unwrap(), vec![0..6, 6..7, 7..8]);
         // Layers of unequal size count as they are.
         let mixed = Footprint { embeddings: 0, layers: vec![3, 1, 1, 1, 3, 1], head: 0 };
-        assert_eq!(split_beside_host(&mixed, &[card("cuda:0", 5), None]).unwrap(), vec![0..3, 3..6]);
+        assert_eq!(split_beside_host(&mixed, &[card("cuda:0", 5), Holds::Host]).unwrap(), vec![0..3, 3..6]);
         // A card too small for one layer is named, with what the layer takes.
-        let err = split_beside_host(&even(64, 10, 5), &[None, card("cuda:1", 12)]).unwrap_err().to_string();
+        let err = split_beside_host(&even(64, 10, 5), &[Holds::Host, card("cuda:1", 12)]).unwrap_err().to_string();
         assert!(err.contains("cuda:1 cannot hold one layer") && err.contains("hearth plan"), "{err}");
-        assert!(split_beside_host(&even(2, 1, 0), &[card("cuda:0", 9), None, card("cuda:1", 9)]).is_err());
+        assert!(split_beside_host(&even(2, 1, 0), &[card("cuda:0", 9), Holds::Host, card("cuda:1", 9)]).is_err());
+        // A count fixes a card's layers whatever its budget would hold, from its own end;
+        // a card beside it without one still fills by bytes.
+        let layers = |name: &str, count: usize| Holds::Layers { card: name.to_string(), count };
+        assert_eq!(split_beside_host(&even(64, 10, 5), &[layers("cuda:0", 50), Holds::Host]).unwrap(), vec![0..50, 50..64]);
+        assert_eq!(split_beside_host(&even(64, 10, 5), &[Holds::Host, layers("cuda:0", 1)]).unwrap(), vec![0..63, 63..64]);
+        let counted = split_beside_host(&even(64, 10, 5), &[card("cuda:0", 105), Holds::Host, layers("cuda:1", 30)]).unwrap();
+        assert_eq!(counted, vec![0..10, 10..34, 34..64]);
+        // A count that leaves the host (or a card after it) no layer is refused, naming
+        // the most it could be.
+        let err = split_beside_host(&even(64, 10, 5), &[layers("cuda:0", 64), Holds::Host]).unwrap_err().to_string();
+        assert!(err.contains("cuda:0=64") && err.contains("63 at most"), "{err}");
+        let err = split_beside_host(&even(64, 10, 5), &[layers("cuda:0", 60), Holds::Host, layers("cuda:1", 4)]).unwrap_err().to_string();
+        assert!(err.contains("cuda:1=4") && err.contains("3 at most"), "{err}");
         // The host once: not twice (devices given to a load directly), not never.
-        for hosts in [vec![card("cuda:0", 100), None, None], vec![card("cuda:0", 100)]] {
+        for hosts in [vec![card("cuda:0", 100), Holds::Host, Holds::Host], vec![card("cuda:0", 100)]] {
             let err = split_beside_host(&even(8, 1, 0), &hosts).unwrap_err().to_string();
             assert!(err.contains("takes the host once"), "{err}");
         }
