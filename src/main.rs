@@ -331,9 +331,10 @@ struct GenerateArgs {
     /// card and dtype allow it, else gathered), host, gathered or flash.
     #[arg(long, default_value = "auto")]
     attention: hearth::engine::AttentionBackend,
-    /// Weight matrices: auto (a GGUF's on CPU: hearth's batched Q8_0 kernel; K-quants kept
-    /// beyond 4B parameters), keep, q8_0, q4_0, q4k, q6k, f16 or f32; a checkpoint's or
-    /// synthetic preset's floats are quantized to the block formats among these.
+    /// Weight matrices: auto (a GGUF's on CPU: Q4_0/Q4_1 on hearth's batched 4-bit kernel,
+    /// Q8_0/Q5_x on its Q8_0 one, K-quants on candle's), keep, q8_0, q4_0, q4k, q6k, f16 or
+    /// f32; a checkpoint's or synthetic preset's floats are quantized to the block formats
+    /// among these.
     #[arg(long, default_value = "auto")]
     requantize: Requantize,
     /// Activations and dense weights: auto (f32 on CPU; on a GPU bf16, f16 before Ampere,

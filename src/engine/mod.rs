@@ -18,6 +18,7 @@ pub mod gguf;
 pub mod kv;
 pub mod model;
 pub mod placement;
+pub mod q4;
 pub mod q8;
 pub mod sampler;
 pub mod scheduler;
@@ -648,8 +649,8 @@ fn open(source: &ModelSource, requantize: Requantize) -> Result<(ModelConfig, we
         ModelSource::Gguf(path) => {
             let file = gguf::GgufFile::open(path)?;
             let config = config_from_gguf(&file)?;
-            let (heads, family, parameters) = ((config.num_heads, config.num_kv_heads), config.family, config.parameter_count());
-            Ok((config, weights::Weights::gguf(file, requantize, family, heads, parameters)))
+            let (heads, family) = ((config.num_heads, config.num_kv_heads), config.family);
+            Ok((config, weights::Weights::gguf(file, requantize, family, heads)))
         }
         ModelSource::Synthetic { preset, layers } => {
             let mut config = synthetic::preset(preset)?;

@@ -25,9 +25,9 @@ use super::avx2_fma;
 /// Values per Q8_0 block, as in GGML.
 pub const BLOCK: usize = 32;
 /// Weight rows stored interleaved: one 256-bit register's worth of 32-bit lanes.
-const GROUP: usize = 8;
+pub(super) const GROUP: usize = 8;
 /// Consecutive bytes of one row within an interleaved register.
-const LANE: usize = 4;
+pub(super) const LANE: usize = 4;
 /// Token rows in the tokens × weights tiles of a step; bounds the activations a task
 /// keeps hot in cache.
 const ROWS_PER_TASK: usize = 64;
@@ -48,9 +48,9 @@ pub struct Q8Matrix {
 }
 
 /// Rows of activations quantized like the weights, row-major.
-struct Q8Rows {
-    quants: Vec<i8>,
-    scales: Vec<f32>,
+pub(super) struct Q8Rows {
+    pub(super) quants: Vec<i8>,
+    pub(super) scales: Vec<f32>,
 }
 
 impl Q8Matrix {
@@ -138,24 +138,8 @@ impl Q8Matrix {
         assert_eq!(xs.len() % self.cols, 0, "activations of {} columns", self.cols);
         let tokens = xs.len() / self.cols;
         let acts = Q8Rows::quantize(xs, self.cols);
-        let mut out = vec![0f32; tokens * self.rows];
-        let out_ptr = OutPtr(out.as_mut_ptr());
-        let threads = rayon::current_num_threads().max(1);
-        // Enough ranges of row groups for work stealing to even out, each a whole number
-        // of tiles.
-        let groups = self.rows.div_ceil(GROUP);
-        let per_range = groups.div_ceil(threads * 4).next_multiple_of(TILE_G).max(2 * TILE_G);
-        let ranges = groups.div_ceil(per_range);
-        let token_blocks = tokens.div_ceil(ROWS_PER_TASK);
-        (0..ranges * token_blocks).into_par_iter().for_each(|task| {
-            let range = task % ranges * per_range..((task % ranges + 1) * per_range).min(groups);
-            let tok = (task / ranges) * ROWS_PER_TASK..((task / ranges + 1) * ROWS_PER_TASK).min(tokens);
-            let out_ptr = &out_ptr;
-            // SAFETY: tasks write disjoint (token, row) rectangles of `out`, which
-            // outlives the parallel loop.
-            unsafe { self.multiply_range(&acts, range, tok, out_ptr.0) };
-        });
-        out
+        // SAFETY: `multiply_range` writes only the (token, row) rectangle it is given.
+        in_parallel_tiles(self.rows, tokens, TILE_G, |groups, tok, out| unsafe { self.multiply_range(&acts, groups, tok, out) })
     }
 
     /// Writes `out[t, r]` for the tokens `tok` and the rows of the groups `groups`.
@@ -191,6 +175,34 @@ impl Q8Matrix {
     }
 }
 
+/// `[tokens, rows]` outputs, computed by `multiply(groups, tokens, out)` over disjoint
+/// rectangles of row groups (of [`GROUP`] rows, whole tiles of `tile_groups` but the
+/// last) and token ranges, in parallel: enough ranges of groups for work stealing to
+/// even out, and tokens [`ROWS_PER_TASK`] at a time so their activations stay in cache.
+/// `multiply` must write exactly its rectangle of `out` (row-major `[tokens, rows]`).
+pub(super) fn in_parallel_tiles(
+    rows: usize,
+    tokens: usize,
+    tile_groups: usize,
+    multiply: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>, *mut f32) + Sync,
+) -> Vec<f32> {
+    let mut out = vec![0f32; tokens * rows];
+    let out_ptr = OutPtr(out.as_mut_ptr());
+    let threads = rayon::current_num_threads().max(1);
+    let groups = rows.div_ceil(GROUP);
+    let per_range = groups.div_ceil(threads * 4).next_multiple_of(tile_groups).max(2 * tile_groups);
+    let ranges = groups.div_ceil(per_range);
+    let token_blocks = tokens.div_ceil(ROWS_PER_TASK);
+    (0..ranges * token_blocks).into_par_iter().for_each(|task| {
+        let range = task % ranges * per_range..((task % ranges + 1) * per_range).min(groups);
+        let tok = (task / ranges) * ROWS_PER_TASK..((task / ranges + 1) * ROWS_PER_TASK).min(tokens);
+        let out_ptr = &out_ptr;
+        // Tasks write disjoint rectangles of `out`, which outlives the parallel loop.
+        multiply(range, tok, out_ptr.0);
+    });
+    out
+}
+
 impl Q8Rows {
     /// Token `t` against one weight row (`w` and its block scales, row-major) without
     /// SIMD: the same integer block sums, scaled the same way.
@@ -206,7 +218,8 @@ impl Q8Rows {
             .sum()
     }
 
-    fn quantize(xs: &[f32], cols: usize) -> Q8Rows {
+    /// `xs`, row-major rows of `cols`, quantized block by block.
+    pub(super) fn quantize(xs: &[f32], cols: usize) -> Q8Rows {
         let mut quants = vec![0i8; xs.len()];
         let mut scales = vec![0f32; xs.len() / BLOCK];
         let rows = quants.chunks_mut(cols).zip(scales.chunks_mut(cols / BLOCK)).zip(xs.chunks(cols));

@@ -11,17 +11,18 @@ use candle_core::{DType, Device, Tensor};
 
 use super::config::Family;
 use super::gguf::GgufFile;
+use super::q4::{self, Q4Matrix};
 use super::q8::{self, Q8Matrix};
 use crate::{Error, Result};
 
 /// What to do with a model's weight matrices at load time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Requantize {
-    /// On CPU, run block-quantized matrices on hearth's batched Q8_0 kernel
-    /// ([`super::q8`]): Q8_0 as stored, Q4_0/Q4_1/Q5_0/Q5_1 re-encoded (at most twice
-    /// the bytes, at least as accurate), and K-quants too for models up to
-    /// [`AUTO_Q8_PARAMETERS`] parameters, beyond which they stay as stored rather than
-    /// double in size. Elsewhere keep what is stored.
+    /// On CPU, run block-quantized matrices on hearth's batched kernels: Q4_0 and Q4_1
+    /// as stored on the 4-bit one ([`super::q4`]), Q8_0 as stored and Q5_0/Q5_1
+    /// re-encoded (at most twice the bytes, at least as accurate) on the Q8_0 one
+    /// ([`super::q8`]); K-quants stay as stored, on candle's kernels, which run a step's
+    /// batch faster than either (benches/NOTES.md). Elsewhere keep what is stored.
     #[default]
     Auto,
     /// Keep every matrix as stored (candle's quantized matmul).
@@ -29,12 +30,9 @@ pub enum Requantize {
     /// Hold every matrix in this format where its rows are whole blocks of it: a GGUF's
     /// blocks re-encoded, a Hugging Face checkpoint's or a synthetic preset's floats
     /// quantized as they load (`F32`/`F16` dequantize blocks for the dense GEMM path and
-    /// leave floats dense; `Q8_0` on CPU runs hearth's kernel).
+    /// leave floats dense; on CPU `Q8_0` and the 4-bit formats run hearth's kernels).
     To(GgmlDType),
 }
-
-/// The model size up to which [`Requantize::Auto`] re-encodes K-quants as Q8_0 on CPU.
-pub const AUTO_Q8_PARAMETERS: u64 = 4_000_000_000;
 
 impl std::str::FromStr for Requantize {
     type Err = String;
@@ -66,6 +64,8 @@ enum Matrix {
     Candle(QMatMul),
     /// Q8_0 in host memory on hearth's batched kernel.
     HostQ8(Q8Matrix),
+    /// 4-bit blocks in host memory on hearth's batched kernel.
+    HostQ4(Q4Matrix),
 }
 
 /// How a weight matrix is held once loaded: the one decision [`Weights::linear`] carries
@@ -75,6 +75,9 @@ enum Matrix {
 pub(crate) enum Held {
     /// Q8_0 on hearth's host kernel: a byte a weight and an f32 scale a block.
     HostQ8,
+    /// This 4-bit format's weights on hearth's host kernel: a nibble a weight and an f32
+    /// scale and min a block.
+    HostQ4(GgmlDType),
     /// Block-quantized on candle's kernels, in this format.
     Quantized(GgmlDType),
     /// In the dtype the model computes in.
@@ -86,6 +89,7 @@ impl Held {
     fn bytes(self, (rows, cols): (usize, usize), dtype: DType) -> usize {
         match self {
             Held::HostQ8 => Q8Matrix::bytes_for(rows, cols),
+            Held::HostQ4(_) => Q4Matrix::bytes_for(rows, cols),
             Held::Quantized(format) => rows * cols / format.block_size() * format.type_size(),
             Held::Dense => rows * cols * dtype.size_in_bytes(),
         }
@@ -104,6 +108,7 @@ impl Linear {
             Matrix::Candle(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => tensor_bytes(t),
             Matrix::Candle(QMatMul::QTensor(q)) => q.storage_size_in_bytes(),
             Matrix::HostQ8(q) => q.bytes(),
+            Matrix::HostQ4(q) => q.bytes(),
         };
         weight + self.bias.as_ref().map_or(0, tensor_bytes)
     }
@@ -114,6 +119,7 @@ impl Linear {
             Matrix::Candle(QMatMul::TensorF16(t)) => t.dim(0).unwrap_or(0),
             Matrix::Candle(QMatMul::QTensor(q)) => q.shape().dims()[0],
             Matrix::HostQ8(q) => q.rows(),
+            Matrix::HostQ4(q) => q.rows(),
         }
     }
 
@@ -121,7 +127,8 @@ impl Linear {
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let ys = match &self.weight {
             Matrix::Candle(w) => xs.apply(w)?,
-            Matrix::HostQ8(w) => host_q8_forward(w, xs)?,
+            Matrix::HostQ8(w) => on_host(xs, w.cols(), w.rows(), |xs| w.matmul(xs))?,
+            Matrix::HostQ4(w) => on_host(xs, w.cols(), w.rows(), |xs| w.matmul(xs))?,
         };
         match &self.bias {
             Some(b) => ys.broadcast_add(b),
@@ -154,12 +161,16 @@ impl Stacked {
         };
         let host_q8: Option<Vec<&Q8Matrix>> =
             parts.iter().map(|p| if let Matrix::HostQ8(q) = &p.weight { Some(q) } else { None }).collect();
+        let host_q4: Option<Vec<&Q4Matrix>> =
+            parts.iter().map(|p| if let Matrix::HostQ4(q) = &p.weight { Some(q) } else { None }).collect();
         let dense: Option<Vec<&Tensor>> =
             parts.iter().map(|p| if let Matrix::Candle(QMatMul::Tensor(t)) = &p.weight { Some(t) } else { None }).collect();
-        let weight = match (host_q8, dense) {
-            (Some(q8), _) => Matrix::HostQ8(Q8Matrix::stack(&q8)),
-            (_, Some(dense)) => Matrix::Candle(QMatMul::Tensor(Tensor::cat(&dense, 0)?)),
-            // Quantized on candle's kernels: QTensors do not concatenate.
+        let weight = match (host_q8, host_q4, dense) {
+            (Some(q8), _, _) => Matrix::HostQ8(Q8Matrix::stack(&q8)),
+            (_, Some(q4), _) => Matrix::HostQ4(Q4Matrix::stack(&q4)),
+            (_, _, Some(dense)) => Matrix::Candle(QMatMul::Tensor(Tensor::cat(&dense, 0)?)),
+            // Quantized on candle's kernels (QTensors do not concatenate), or on two
+            // host kernels (a Q4_K_M file's Q4_K q/k beside its Q6_K v).
             _ => return Ok(Stacked::Apart(parts)),
         };
         let widths = parts.iter().map(Linear::out_features).collect();
@@ -185,21 +196,23 @@ impl Stacked {
     }
 }
 
-fn host_q8_forward(w: &Q8Matrix, xs: &Tensor) -> candle_core::Result<Tensor> {
+/// `xs` (`[tokens, cols]`) through a host kernel's `matmul` of a `[rows, cols]`
+/// matrix, which takes and gives f32 rows.
+fn on_host(xs: &Tensor, cols: usize, rows: usize, matmul: impl Fn(&[f32]) -> Vec<f32>) -> candle_core::Result<Tensor> {
     let dtype = xs.dtype();
     let xs = xs.to_dtype(DType::F32)?.contiguous()?;
-    let (tokens, cols) = xs.dims2()?;
-    if cols != w.cols() {
-        candle_core::bail!("activations of {cols} columns for a matrix of {}", w.cols());
+    let (tokens, got) = xs.dims2()?;
+    if got != cols {
+        candle_core::bail!("activations of {got} columns for a matrix of {cols}");
     }
     let ys = {
         let (storage, layout) = xs.storage_and_layout();
         let candle_core::Storage::Cpu(cpu) = &*storage else {
-            candle_core::bail!("the Q8_0 host kernel takes host tensors");
+            candle_core::bail!("hearth's host kernels take host tensors");
         };
-        w.matmul(&cpu.as_slice::<f32>()?[layout.start_offset()..][..tokens * cols])
+        matmul(&cpu.as_slice::<f32>()?[layout.start_offset()..][..tokens * cols])
     };
-    Tensor::from_vec(ys, (tokens, w.rows()), xs.device())?.to_dtype(dtype)
+    Tensor::from_vec(ys, (tokens, rows), xs.device())?.to_dtype(dtype)
 }
 
 /// A source of named tensors.
@@ -207,7 +220,7 @@ pub(crate) enum Weights {
     /// A Hugging Face checkpoint; a block format in `requantize` quantizes its dense
     /// matrices as they load.
     SafeTensors { dir: PathBuf, files: MmapedSafetensors, requantize: Requantize },
-    Gguf { file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize), parameters: u64 },
+    Gguf { file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize) },
     /// Random weights drawn on demand, each tensor seeded by its name so a preset is the
     /// same model every time it is built. A block format in `requantize` stores the
     /// matrices as a GGUF of that format would, so quantized throughput can be measured
@@ -252,8 +265,8 @@ impl Weights {
         Ok(Weights::SafeTensors { dir: dir.to_path_buf(), files, requantize })
     }
 
-    pub fn gguf(file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize), parameters: u64) -> Weights {
-        Weights::Gguf { file, requantize, family, heads, parameters }
+    pub fn gguf(file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize)) -> Weights {
+        Weights::Gguf { file, requantize, family, heads }
     }
 
     pub(crate) fn origin(&self) -> PathBuf {
@@ -303,26 +316,25 @@ impl Weights {
     /// (`on_cpu`) or on a GPU; reads nothing but a GGUF's header.
     pub fn held(&self, name: &str, shape: (usize, usize), on_cpu: bool) -> Result<Held> {
         Ok(match self {
-            Weights::Gguf { file, requantize, parameters, .. } => {
+            Weights::Gguf { file, requantize, .. } => {
                 let (info, _) = file.tensor_bytes(&gguf_name(name))?;
                 self.check_shape(name, &info.shape, &[shape.0, shape.1])?;
-                held_as(info.dtype, shape.1, *requantize, on_cpu, *parameters)
+                held_as(info.dtype, shape.1, *requantize, on_cpu)
             }
-            // Floats, which `auto` never quantizes unasked: the model's size, which only
-            // decides for K-quants under `auto`, does not count.
+            // Floats, which `auto` never quantizes unasked.
             Weights::SafeTensors { files, requantize, .. } => {
                 let view = files.get(name).map_err(|e| Error::model(self.origin(), e))?;
                 self.check_shape(name, view.shape(), &[shape.0, shape.1])?;
                 match view.dtype() {
                     safetensors::Dtype::F32 | safetensors::Dtype::F16 | safetensors::Dtype::BF16 => {
-                        held_as(GgmlDType::F32, shape.1, *requantize, on_cpu, 0)
+                        held_as(GgmlDType::F32, shape.1, *requantize, on_cpu)
                     }
                     // Integer or 8-bit float checkpoints are read as candle converts them.
                     _ => Held::Dense,
                 }
             }
-            // Drawn in f32, as above.
-            Weights::Synthetic { requantize, .. } => held_as(GgmlDType::F32, shape.1, *requantize, on_cpu, 0),
+            // Drawn in f32.
+            Weights::Synthetic { requantize, .. } => held_as(GgmlDType::F32, shape.1, *requantize, on_cpu),
         })
     }
 
@@ -349,7 +361,17 @@ impl Weights {
                 Matrix::Candle(QMatMul::from_qtensor(self.gguf_tensor(&weight_name, &[shape.0, shape.1], device)?)?)
             }
             Held::HostQ8 => Matrix::HostQ8(Q8Matrix::quantize(&self.values(&weight_name, shape)?, shape.0, shape.1)),
-            Held::Quantized(format) => block_quantized(&self.values(&weight_name, shape)?, shape, format, device)?,
+            Held::HostQ4(format) => {
+                let blocks = match self.stored_format(&weight_name)? == Some(format) {
+                    true => self.gguf_tensor(&weight_name, &[shape.0, shape.1], &Device::Cpu)?.data()?.into_owned(),
+                    false => quantized_blocks(&self.values(&weight_name, shape)?, shape, format)?,
+                };
+                Matrix::HostQ4(Q4Matrix::from_ggml(format, &blocks, shape.0, shape.1))
+            }
+            Held::Quantized(format) => {
+                let blocks = quantized_blocks(&self.values(&weight_name, shape)?, shape, format)?;
+                Matrix::Candle(QMatMul::from_qtensor(qtensor_from_ggml(format, &blocks, vec![shape.0, shape.1], device)?)?)
+            }
             Held::Dense => Matrix::Candle(QMatMul::Tensor(self.dense(&weight_name, &[shape.0, shape.1], dtype, device)?)),
         };
         let bias = match bias {
@@ -397,27 +419,29 @@ impl Weights {
     }
 }
 
-/// How a matrix stored as `stored` (a GGUF's format; f32 for floats), with
-/// rows of `cols`, of a model of `parameters` is held as `how` asks: on the host Q8_0
-/// kernel when asked for as Q8_0, or when block-quantized under `Auto` (dense f16/f32
-/// matrices are never quantized unasked) — on the CPU, with rows of whole blocks; else
-/// in the format asked for, where its rows are whole blocks of it (K-quants need 256),
-/// or as stored.
-fn held_as(stored: GgmlDType, cols: usize, how: Requantize, on_cpu: bool, parameters: u64) -> Held {
-    let quantized = !is_dense(stored);
-    let k_quant = matches!(stored, GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K | GgmlDType::Q8K);
-    let host_q8 = match how {
-        Requantize::To(GgmlDType::Q8_0) => true,
-        Requantize::Auto => quantized && (!k_quant || parameters <= AUTO_Q8_PARAMETERS),
-        _ => false,
-    };
-    if host_q8 && on_cpu && cols.is_multiple_of(q8::BLOCK) {
-        return Held::HostQ8;
-    }
+/// How a matrix stored as `stored` (a GGUF's format; f32 for floats), with rows of
+/// `cols`, is held as `how` asks: in the format asked for, where its rows are whole
+/// blocks of it (K-quants need 256), or as stored — and on the CPU, with rows of whole
+/// blocks and unless asked to `Keep`, Q4_0 and Q4_1 on the host 4-bit kernel, and Q8_0
+/// asked for, or the formats [`Requantize::Auto`] re-encodes, on the host Q8_0 kernel
+/// (dense f16/f32 matrices are never quantized unasked).
+fn held_as(stored: GgmlDType, cols: usize, how: Requantize, on_cpu: bool) -> Held {
     let format = match how {
         Requantize::To(format) if cols.is_multiple_of(format.block_size()) => format,
         _ => stored,
     };
+    if on_cpu && how != Requantize::Keep && cols.is_multiple_of(q8::BLOCK) {
+        if q4::holds(format) {
+            return Held::HostQ4(format);
+        }
+        let re_encoded = match how {
+            Requantize::To(format) => format == GgmlDType::Q8_0,
+            _ => matches!(stored, GgmlDType::Q8_0 | GgmlDType::Q5_0 | GgmlDType::Q5_1),
+        };
+        if re_encoded {
+            return Held::HostQ8;
+        }
+    }
     match is_dense(format) {
         true => Held::Dense,
         false => Held::Quantized(format),
@@ -507,10 +531,10 @@ fn synthetic_values(seed: u64, name: &str, n: usize) -> Vec<f32> {
     values
 }
 
-/// `values` (`[rows, cols]`, rows of whole blocks) stored in `format` on `device`, on
-/// candle's quantized matmul. candle quantizes on one thread (on the host even for a GPU), so parts of rows are quantized
-/// in parallel here and their blocks joined.
-fn block_quantized(values: &[f32], (rows, cols): (usize, usize), format: GgmlDType, device: &Device) -> Result<Matrix> {
+/// `values` (`[rows, cols]`, rows of whole blocks) as GGML's blocks of `format`, row
+/// after row. candle quantizes on one thread, so parts of rows are quantized in
+/// parallel here and their blocks joined.
+fn quantized_blocks(values: &[f32], (_, cols): (usize, usize), format: GgmlDType) -> Result<Vec<u8>> {
     use rayon::prelude::*;
     let rows_per_part = ((1 << 20) / cols).max(1);
     let parts = values
@@ -520,8 +544,7 @@ fn block_quantized(values: &[f32], (rows, cols): (usize, usize), format: GgmlDTy
             Ok(QTensor::quantize(&part, format)?.data()?.into_owned())
         })
         .collect::<candle_core::Result<Vec<Vec<u8>>>>()?;
-    let q = qtensor_from_ggml(format, &parts.concat(), vec![rows, cols], device)?;
-    Ok(Matrix::Candle(QMatMul::from_qtensor(q)?))
+    Ok(parts.concat())
 }
 
 #[cfg(test)]
@@ -549,13 +572,9 @@ mod tests {
         let (rows, cols) = (4100, 256);
         let values = synthetic_values(7, "w", rows * cols);
         for format in [GgmlDType::Q4_0, GgmlDType::Q4K] {
-            let Matrix::Candle(QMatMul::QTensor(parts)) = block_quantized(&values, (rows, cols), format, &Device::Cpu).unwrap() else {
-                panic!("{format:?} stays quantized on candle's kernel")
-            };
+            let parts = quantized_blocks(&values, (rows, cols), format).unwrap();
             let whole = QTensor::quantize(&Tensor::from_slice(&values, (rows, cols), &Device::Cpu).unwrap(), format).unwrap();
-            assert_eq!(parts.dtype(), format);
-            assert_eq!(parts.shape().dims(), [rows, cols]);
-            assert!(parts.data().unwrap() == whole.data().unwrap(), "{format:?}: the same bytes");
+            assert!(parts == whole.data().unwrap().as_ref(), "{format:?}: the same bytes");
         }
     }
 

@@ -1,0 +1,425 @@
+//! 4-bit weight matrices (GGUF's Q4_0 and Q4_1) multiplied on the host, a whole batch
+//! at a time.
+//!
+//! candle has no SIMD kernel for Q4_1 (the README's model is Q4_1), and its Q4_0 kernel
+//! takes one activation row at a time; re-encoded as Q8_0 for [`super::q8`]'s kernel
+//! they take twice the bytes and lose a little of the file's precision. This kernel is
+//! [`super::q8`]'s with weights of four bits: the same interleaved groups of rows, the
+//! same activations quantized to Q8_0 blocks, the same register tiles reading each
+//! weight block once a step.
+//!
+//! Both formats come down to blocks of 32 weights `w = scale · q − min`, `q` in 0..16:
+//! Q4_0's `d·(q − 8)` has `min = 8d`, Q4_1's `d·q + m` has `min = −m`, each held in f32,
+//! so the weights are exactly the file's (6 bits a weight against the file's 4.5 or 5,
+//! and Q8_0's 8.5). A block's dot product with a token is `scale · s_x · Σ q·x −
+//! min · s_x · Σ x`, for the token's block of quants `x` with scale `s_x`: one integer
+//! dot product, and one block sum of the token's computed once a step.
+//!
+//! Q4_K fits the same form (`scale = d·sc`, `min = dmin·m` a block of 32) and was
+//! measured in it: faster than candle's Q4_K kernel for one sequence, a third slower
+//! for 32 (benches/NOTES.md), whose integer sums run a whole 256-weight super-block
+//! before a float operation. K-quants stay on candle's kernels.
+//!
+//! Every output element is computed by the same instructions in the same order however
+//! many rows the batch has, so a sequence gets bit-identical logits alone or batched.
+
+use candle_core::quantized::GgmlDType;
+use half::f16;
+use rayon::prelude::*;
+
+#[cfg(target_arch = "x86_64")]
+use super::avx2_fma;
+use super::q8::{in_parallel_tiles, Q8Rows, BLOCK, GROUP, LANE};
+
+/// Groups of rows a register tile spans.
+const TILE_G: usize = 2;
+/// Token rows a register tile spans: more than [`super::q8`]'s, since a 4-bit block's
+/// weights take more instructions to unpack, which more tokens share (measured best of
+/// 4×2, 2×2, 2×4, 1×4 and 4×1).
+const TILE_X: usize = 4;
+/// Columns an interleaved 32-byte chunk holds of each of its [`GROUP`] rows: [`LANE`]
+/// bytes of two nibbles.
+const CHUNK: usize = 2 * LANE;
+
+/// A `[rows, cols]` matrix of 4-bit weights in blocks of [`BLOCK`], each with an f32
+/// scale and min.
+///
+/// Layout, for row `r = g·GROUP + i` and column `b·BLOCK + c·CHUNK + h·LANE + k`
+/// (`h` 0 or 1): the quant is the low (`h = 0`) or high nibble of byte
+/// `((g·blocks + b)·(BLOCK/CHUNK) + c)·GROUP·LANE + i·LANE + k`, and the block's scale
+/// and min are at `(g·blocks + b)·GROUP + i`. Rows past `rows` in the last group are
+/// zero.
+#[derive(Clone, Debug)]
+pub struct Q4Matrix {
+    rows: usize,
+    cols: usize,
+    quants: Vec<u8>,
+    scales: Vec<f32>,
+    mins: Vec<f32>,
+}
+
+/// The GGUF formats [`Q4Matrix`] holds.
+pub fn holds(format: GgmlDType) -> bool {
+    matches!(format, GgmlDType::Q4_0 | GgmlDType::Q4_1)
+}
+
+impl Q4Matrix {
+    /// A matrix from GGML's blocks of `format` (one of [`holds`]), rows of `cols`
+    /// row-major, as a GGUF file stores them.
+    pub fn from_ggml(format: GgmlDType, bytes: &[u8], rows: usize, cols: usize) -> Q4Matrix {
+        assert!(holds(format), "{format:?} is no 4-bit format of this kernel");
+        let row_bytes = cols / format.block_size() * format.type_size();
+        assert_eq!(bytes.len(), rows * row_bytes, "a {rows}x{cols} {format:?} matrix");
+        Q4Matrix::from_rows(rows, cols, |r, q, s, m| decode_row(format, &bytes[r * row_bytes..(r + 1) * row_bytes], q, s, m))
+    }
+
+    /// The rows of `parts` one after another (they must share `cols`).
+    pub fn stack(parts: &[&Q4Matrix]) -> Q4Matrix {
+        let cols = parts[0].cols;
+        assert!(parts.iter().all(|p| p.cols == cols), "stacked matrices share their columns");
+        let owner: Vec<(&Q4Matrix, usize)> = parts.iter().flat_map(|p| (0..p.rows).map(move |r| (*p, r))).collect();
+        Q4Matrix::from_rows(owner.len(), cols, |r, q, s, m| owner[r].0.read_row(owner[r].1, q, s, m))
+    }
+
+    /// Bytes a `[rows, cols]` matrix takes, its last group of rows padded whole.
+    pub fn bytes_for(rows: usize, cols: usize) -> usize {
+        rows.div_ceil(GROUP) * GROUP * (cols / 2 + cols / BLOCK * 2 * std::mem::size_of::<f32>())
+    }
+
+    /// Bytes it takes.
+    pub fn bytes(&self) -> usize {
+        self.quants.len() + (self.scales.len() + self.mins.len()) * std::mem::size_of::<f32>()
+    }
+
+    /// Output features.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Input features.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn blocks(&self) -> usize {
+        self.cols / BLOCK
+    }
+
+    /// Builds the interleaved layout from rows that `fill(r, quants, scales, mins)`
+    /// writes row-major: a quant (0..16) a byte, a scale and a min a block.
+    fn from_rows(rows: usize, cols: usize, fill: impl Fn(usize, &mut [u8], &mut [f32], &mut [f32]) + Sync) -> Q4Matrix {
+        assert_eq!(cols % BLOCK, 0, "4-bit rows are whole blocks of {BLOCK}");
+        let blocks = cols / BLOCK;
+        let groups = rows.div_ceil(GROUP);
+        let mut quants = vec![0u8; groups * GROUP * cols / 2];
+        let mut scales = vec![0f32; groups * GROUP * blocks];
+        let mut mins = vec![0f32; groups * GROUP * blocks];
+        quants
+            .par_chunks_mut(GROUP * cols / 2)
+            .zip(scales.par_chunks_mut(GROUP * blocks))
+            .zip(mins.par_chunks_mut(GROUP * blocks))
+            .enumerate()
+            .for_each(|(g, ((group_quants, group_scales), group_mins))| {
+                let (mut q, mut s, mut m) = (vec![0u8; cols], vec![0f32; blocks], vec![0f32; blocks]);
+                for i in 0..GROUP.min(rows - g * GROUP) {
+                    fill(g * GROUP + i, &mut q, &mut s, &mut m);
+                    for b in 0..blocks {
+                        group_scales[b * GROUP + i] = s[b];
+                        group_mins[b * GROUP + i] = m[b];
+                        for c in 0..BLOCK / CHUNK {
+                            let at = (b * (BLOCK / CHUNK) + c) * GROUP * LANE + i * LANE;
+                            let from = b * BLOCK + c * CHUNK;
+                            for k in 0..LANE {
+                                group_quants[at + k] = q[from + k] | (q[from + LANE + k] << 4);
+                            }
+                        }
+                    }
+                }
+            });
+        Q4Matrix { rows, cols, quants, scales, mins }
+    }
+
+    /// Row `r`'s quants (a byte each), block scales and mins, row-major: the inverse of
+    /// [`Q4Matrix::from_rows`].
+    fn read_row(&self, r: usize, quants: &mut [u8], scales: &mut [f32], mins: &mut [f32]) {
+        let (g, i) = (r / GROUP, r % GROUP);
+        let blocks = self.blocks();
+        for b in 0..blocks {
+            scales[b] = self.scales[(g * blocks + b) * GROUP + i];
+            mins[b] = self.mins[(g * blocks + b) * GROUP + i];
+            for c in 0..BLOCK / CHUNK {
+                let at = ((g * blocks + b) * (BLOCK / CHUNK) + c) * GROUP * LANE + i * LANE;
+                let to = b * BLOCK + c * CHUNK;
+                for k in 0..LANE {
+                    let byte = self.quants[at + k];
+                    quants[to + k] = byte & 0x0F;
+                    quants[to + LANE + k] = byte >> 4;
+                }
+            }
+        }
+    }
+
+    /// `xs · selfᵀ` for `xs` row-major `[tokens, cols]`: `[tokens, rows]`.
+    pub fn matmul(&self, xs: &[f32]) -> Vec<f32> {
+        assert_eq!(xs.len() % self.cols, 0, "activations of {} columns", self.cols);
+        let tokens = xs.len() / self.cols;
+        let acts = Q8Rows::quantize(xs, self.cols);
+        // Each token block's scale times the sum of its quants: what the mins multiply.
+        let sums: Vec<f32> = acts.quants.chunks(BLOCK).zip(&acts.scales).map(|(q, s)| q.iter().map(|&q| q as i32).sum::<i32>() as f32 * s).collect();
+        // SAFETY: `multiply_range` writes only the (token, row) rectangle it is given.
+        in_parallel_tiles(self.rows, tokens, TILE_G, |groups, tok, out| unsafe { self.multiply_range(&acts, &sums, groups, tok, out) })
+    }
+
+    /// Writes `out[t, r]` for the tokens `tok` and the rows of the groups `groups`.
+    unsafe fn multiply_range(&self, acts: &Q8Rows, sums: &[f32], groups: std::ops::Range<usize>, tok: std::ops::Range<usize>, out: *mut f32) {
+        #[cfg(target_arch = "x86_64")]
+        if avx2_fma() {
+            let mut g = groups.start;
+            while g < groups.end {
+                let whole_g = groups.end - g >= TILE_G;
+                let mut t = tok.start;
+                while t < tok.end {
+                    let whole_x = tok.end - t >= TILE_X;
+                    match (whole_g, whole_x) {
+                        (true, true) => avx2::tile::<TILE_G, TILE_X>(self, acts, sums, g, t, out),
+                        (true, false) => avx2::tile::<TILE_G, 1>(self, acts, sums, g, t, out),
+                        (false, true) => avx2::tile::<1, TILE_X>(self, acts, sums, g, t, out),
+                        (false, false) => avx2::tile::<1, 1>(self, acts, sums, g, t, out),
+                    }
+                    t += if whole_x { TILE_X } else { 1 };
+                }
+                g += if whole_g { TILE_G } else { 1 };
+            }
+            return;
+        }
+        self.multiply_portable(acts, sums, groups, tok, out)
+    }
+
+    /// [`Q4Matrix::multiply_range`] without SIMD: the same integer block sums, scaled the
+    /// same way.
+    unsafe fn multiply_portable(&self, acts: &Q8Rows, sums: &[f32], groups: std::ops::Range<usize>, tok: std::ops::Range<usize>, out: *mut f32) {
+        let blocks = self.blocks();
+        let (mut q, mut s, mut m) = (vec![0u8; self.cols], vec![0f32; blocks], vec![0f32; blocks]);
+        for r in groups.start * GROUP..(groups.end * GROUP).min(self.rows) {
+            self.read_row(r, &mut q, &mut s, &mut m);
+            for t in tok.clone() {
+                let x = &acts.quants[t * self.cols..(t + 1) * self.cols];
+                let dot: f32 = (0..blocks)
+                    .map(|b| {
+                        let span = b * BLOCK..(b + 1) * BLOCK;
+                        let sum: i32 = q[span.clone()].iter().zip(&x[span]).map(|(&w, &x)| w as i32 * x as i32).sum();
+                        sum as f32 * (s[b] * acts.scales[t * blocks + b]) - m[b] * sums[t * blocks + b]
+                    })
+                    .sum();
+                *out.add(t * self.rows + r) = dot;
+            }
+        }
+    }
+}
+
+/// One row of GGML blocks of `format` as quants (0..16, a byte each) and each block of
+/// [`BLOCK`]'s scale and min, computed as GGML's dequantization computes them, so that
+/// `scale · q − min` is the value it gives.
+fn decode_row(format: GgmlDType, row: &[u8], quants: &mut [u8], scales: &mut [f32], mins: &mut [f32]) {
+    let half = |bytes: &[u8]| f16::from_le_bytes([bytes[0], bytes[1]]).to_f32();
+    // A block's first 16 weights are in the low nibbles, the last 16 in the high ones.
+    let nibbles = |packed: &[u8], quants: &mut [u8]| {
+        for (j, &byte) in packed.iter().enumerate() {
+            quants[j] = byte & 0x0F;
+            quants[j + packed.len()] = byte >> 4;
+        }
+    };
+    match format {
+        GgmlDType::Q4_0 => {
+            for (b, block) in row.chunks_exact(18).enumerate() {
+                let d = half(&block[..2]);
+                // `(q − 8)·d` is exact in f32 as `q·d − 8d` is.
+                (scales[b], mins[b]) = (d, 8.0 * d);
+                nibbles(&block[2..], &mut quants[b * BLOCK..(b + 1) * BLOCK]);
+            }
+        }
+        GgmlDType::Q4_1 => {
+            for (b, block) in row.chunks_exact(20).enumerate() {
+                (scales[b], mins[b]) = (half(&block[..2]), -half(&block[2..4]));
+                nibbles(&block[4..], &mut quants[b * BLOCK..(b + 1) * BLOCK]);
+            }
+        }
+        other => unreachable!("{other:?} is not a 4-bit format"),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Q4Matrix, Q8Rows, BLOCK, CHUNK, GROUP, LANE};
+
+    /// `G` groups of weight rows from group `g` × `X` token rows from `t`, accumulated
+    /// over all blocks.
+    ///
+    /// `maddubs` multiplies the weights' unsigned nibbles by the token's signed bytes:
+    /// 15 × 127 twice is far from saturating 16 bits, and a block's 32-bit sums far from
+    /// overflow.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tile<const G: usize, const X: usize>(m: &Q4Matrix, a: &Q8Rows, sums: &[f32], g: usize, t: usize, out: *mut f32) {
+        let cols = m.cols;
+        let blocks = cols / BLOCK;
+        let ones = _mm256_set1_epi16(1);
+        let low = _mm256_set1_epi8(0x0F);
+        let mut acc = [[_mm256_setzero_ps(); X]; G];
+        let w_q = m.quants.as_ptr().add(g * GROUP * cols / 2);
+        let w_s = m.scales.as_ptr().add(g * GROUP * blocks);
+        let w_m = m.mins.as_ptr().add(g * GROUP * blocks);
+        let x_q = a.quants.as_ptr().add(t * cols);
+        let x_s = a.scales.as_ptr().add(t * blocks);
+        let x_sum = sums.as_ptr().add(t * blocks);
+        for b in 0..blocks {
+            let mut dots = [[_mm256_setzero_si256(); X]; G];
+            for c in 0..BLOCK / CHUNK {
+                let mut w = [_mm256_setzero_si256(); G];
+                for (k, w) in w.iter_mut().enumerate() {
+                    *w = _mm256_loadu_si256(w_q.add(k * GROUP * cols / 2 + (b * (BLOCK / CHUNK) + c) * GROUP * LANE) as *const __m256i);
+                }
+                for j in 0..X {
+                    let x = x_q.add(j * cols + b * BLOCK + c * CHUNK);
+                    let x_low = _mm256_set1_epi32((x as *const i32).read_unaligned());
+                    let x_high = _mm256_set1_epi32((x.add(LANE) as *const i32).read_unaligned());
+                    for k in 0..G {
+                        let low_pairs = _mm256_maddubs_epi16(_mm256_and_si256(w[k], low), x_low);
+                        let high_pairs = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(w[k], 4), low), x_high);
+                        dots[k][j] = _mm256_add_epi32(dots[k][j], _mm256_madd_epi16(_mm256_add_epi16(low_pairs, high_pairs), ones));
+                    }
+                }
+            }
+            for k in 0..G {
+                let w_scales = _mm256_loadu_ps(w_s.add((k * blocks + b) * GROUP));
+                let w_mins = _mm256_loadu_ps(w_m.add((k * blocks + b) * GROUP));
+                for j in 0..X {
+                    let scales = _mm256_mul_ps(w_scales, _mm256_broadcast_ss(&*x_s.add(j * blocks + b)));
+                    let with_dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[k][j]), scales, acc[k][j]);
+                    acc[k][j] = _mm256_fnmadd_ps(w_mins, _mm256_broadcast_ss(&*x_sum.add(j * blocks + b)), with_dot);
+                }
+            }
+        }
+        for (k, acc) in acc.iter().enumerate() {
+            let row = (g + k) * GROUP;
+            let valid = (m.rows - row).min(GROUP);
+            for (j, acc) in acc.iter().enumerate() {
+                let dst = out.add((t + j) * m.rows + row);
+                if valid == GROUP {
+                    _mm256_storeu_ps(dst, *acc);
+                } else {
+                    let mut lanes = [0f32; GROUP];
+                    _mm256_storeu_ps(lanes.as_mut_ptr(), *acc);
+                    std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst, valid);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::QTensor;
+    use candle_core::{Device, Tensor};
+    use rand::{Rng, SeedableRng};
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+    }
+
+    /// `values` quantized by candle (GGML's code) to `format`: the blocks and their
+    /// dequantized values.
+    fn ggml(values: &[f32], rows: usize, cols: usize, format: GgmlDType) -> (Vec<u8>, Vec<f32>) {
+        let q = QTensor::quantize(&Tensor::from_slice(values, (rows, cols), &Device::Cpu).unwrap(), format).unwrap();
+        let dequantized = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        (q.data().unwrap().into_owned(), dequantized)
+    }
+
+    fn dequantized(m: &Q4Matrix) -> Vec<f32> {
+        let blocks = m.blocks();
+        let (mut q, mut s, mut mins) = (vec![0u8; m.cols], vec![0f32; blocks], vec![0f32; blocks]);
+        let mut values = Vec::with_capacity(m.rows * m.cols);
+        for r in 0..m.rows {
+            m.read_row(r, &mut q, &mut s, &mut mins);
+            values.extend(q.iter().enumerate().map(|(c, &q)| s[c / BLOCK] * q as f32 - mins[c / BLOCK]));
+        }
+        values
+    }
+
+    const FORMATS: [GgmlDType; 2] = [GgmlDType::Q4_0, GgmlDType::Q4_1];
+
+    #[test]
+    fn each_format_holds_exactly_the_weights_ggml_gives() {
+        // Rows that leave the last interleaved group partial.
+        let (rows, cols) = (13, 160);
+        let values = random(rows * cols, 1);
+        for format in FORMATS {
+            let (bytes, expected) = ggml(&values, rows, cols, format);
+            let m = Q4Matrix::from_ggml(format, &bytes, rows, cols);
+            assert_eq!(dequantized(&m), expected, "{format:?}");
+            assert_eq!(m.bytes(), Q4Matrix::bytes_for(rows, cols));
+        }
+    }
+
+    #[test]
+    fn matmul_matches_the_dense_product_of_the_weights() {
+        // Rows and tokens that leave partial tiles and several tasks.
+        let (rows, cols, tokens) = (203, 256, 131);
+        let xs = random(tokens * cols, 4);
+        for format in FORMATS {
+            let (bytes, w) = ggml(&random(rows * cols, 3), rows, cols, format);
+            let got = Q4Matrix::from_ggml(format, &bytes, rows, cols).matmul(&xs);
+            for t in 0..tokens {
+                for r in 0..rows {
+                    let exact: f32 = (0..cols).map(|c| xs[t * cols + c] * w[r * cols + c]).sum();
+                    let g = got[t * rows + r];
+                    // Activations are quantized: each term is off by at most half a step of
+                    // the token's block scale (1/127 of its largest |x| ≤ 1) times |w| ≤ 1.1.
+                    assert!((g - exact).abs() <= cols as f32 * 0.55 / 127.0, "{format:?} [{t},{r}]: {g} vs {exact}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_token_gets_the_same_bits_alone_as_in_a_batch() {
+        let (rows, cols, tokens) = (70, 256, 9);
+        let xs = random(tokens * cols, 6);
+        for format in FORMATS {
+            let (bytes, _) = ggml(&random(rows * cols, 5), rows, cols, format);
+            let m = Q4Matrix::from_ggml(format, &bytes, rows, cols);
+            let batched = m.matmul(&xs);
+            for t in 0..tokens {
+                assert_eq!(m.matmul(&xs[t * cols..(t + 1) * cols]), batched[t * rows..(t + 1) * rows], "{format:?} token {t}");
+            }
+            // The SIMD tiles (where the CPU has them) and the portable loop agree up to
+            // float summation order.
+            let acts = Q8Rows::quantize(&xs, cols);
+            let sums: Vec<f32> = acts.quants.chunks(BLOCK).zip(&acts.scales).map(|(q, s)| q.iter().map(|&q| q as i32).sum::<i32>() as f32 * s).collect();
+            let mut portable = vec![0f32; tokens * rows];
+            let groups = rows.div_ceil(GROUP);
+            // SAFETY: the whole output, one call.
+            unsafe { m.multiply_portable(&acts, &sums, 0..groups, 0..tokens, portable.as_mut_ptr()) };
+            for (i, (p, b)) in portable.iter().zip(&batched).enumerate() {
+                assert!((p - b).abs() < 1e-4, "{format:?} [{}, {}]: {p} vs {b}", i / rows, i % rows);
+            }
+        }
+    }
+
+    #[test]
+    fn stacking_matches_decoding_the_rows_together() {
+        let cols = 96;
+        let (a, b) = (random(5 * cols, 7), random(11 * cols, 8));
+        let (a_bytes, _) = ggml(&a, 5, cols, GgmlDType::Q4_1);
+        let (b_bytes, _) = ggml(&b, 11, cols, GgmlDType::Q4_1);
+        let stacked = Q4Matrix::stack(&[&Q4Matrix::from_ggml(GgmlDType::Q4_1, &a_bytes, 5, cols), &Q4Matrix::from_ggml(GgmlDType::Q4_1, &b_bytes, 11, cols)]);
+        let together = Q4Matrix::from_ggml(GgmlDType::Q4_1, &[a_bytes, b_bytes].concat(), 16, cols);
+        assert_eq!((stacked.rows(), stacked.cols()), (16, cols));
+        assert_eq!(dequantized(&stacked), dequantized(&together));
+        let xs = random(3 * cols, 9);
+        assert_eq!(stacked.matmul(&xs), together.matmul(&xs));
+    }
+}
