@@ -364,12 +364,12 @@ impl Weights {
             Held::HostQ4(format) => {
                 let blocks = match self.stored_format(&weight_name)? == Some(format) {
                     true => self.gguf_tensor(&weight_name, &[shape.0, shape.1], &Device::Cpu)?.data()?.into_owned(),
-                    false => quantized_blocks(&self.values(&weight_name, shape)?, shape, format)?,
+                    false => self.quantized(&weight_name, shape, format)?,
                 };
                 Matrix::HostQ4(Q4Matrix::from_ggml(format, &blocks, shape.0, shape.1))
             }
             Held::Quantized(format) => {
-                let blocks = quantized_blocks(&self.values(&weight_name, shape)?, shape, format)?;
+                let blocks = self.quantized(&weight_name, shape, format)?;
                 Matrix::Candle(QMatMul::from_qtensor(qtensor_from_ggml(format, &blocks, vec![shape.0, shape.1], device)?)?)
             }
             Held::Dense => Matrix::Candle(QMatMul::Tensor(self.dense(&weight_name, &[shape.0, shape.1], dtype, device)?)),
@@ -396,6 +396,12 @@ impl Weights {
             Weights::Synthetic { seed, .. } => Ok(synthetic_values(*seed, name, rows * cols)),
             _ => Ok(self.dense(name, &[rows, cols], DType::F32, &Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?),
         }
+    }
+
+    /// The matrix `name` as GGML's blocks of `format`, quantized from its values.
+    fn quantized(&self, name: &str, shape: (usize, usize), format: GgmlDType) -> Result<Vec<u8>> {
+        let blocks = quantized_blocks(&self.values(name, shape)?, shape, format);
+        blocks.map_err(|e| Error::model(self.origin(), format!("{name}: quantizing to {format:?}: {e}")))
     }
 
     /// Reads a GGUF tensor, undoing the row permutation llama.cpp's converter applies to
@@ -534,7 +540,7 @@ fn synthetic_values(seed: u64, name: &str, n: usize) -> Vec<f32> {
 /// `values` (`[rows, cols]`, rows of whole blocks) as GGML's blocks of `format`, row
 /// after row. candle quantizes on one thread, so parts of rows are quantized in
 /// parallel here and their blocks joined.
-fn quantized_blocks(values: &[f32], (_, cols): (usize, usize), format: GgmlDType) -> Result<Vec<u8>> {
+fn quantized_blocks(values: &[f32], (_, cols): (usize, usize), format: GgmlDType) -> candle_core::Result<Vec<u8>> {
     use rayon::prelude::*;
     let rows_per_part = ((1 << 20) / cols).max(1);
     let parts = values
