@@ -273,7 +273,7 @@ pub fn split_beside_host(footprint: &Footprint, devices: &[Holds]) -> Result<Vec
         // Each device after this one keeps a layer.
         let room = layers - (n - 1 - i) - start;
         let table = if i == 0 { footprint.embeddings } else { 0 };
-        let end = start + layers_held(holds, table, &footprint.layers[start..start + room], room, layers)?;
+        let end = start + layers_held(holds, table, &footprint.layers[start..start + room], layers)?;
         ranges[i] = start..end;
         start = end;
     }
@@ -283,7 +283,7 @@ pub fn split_beside_host(footprint: &Footprint, devices: &[Holds]) -> Result<Vec
         let room = end - (start + (i - host));
         let head = if i == n - 1 { footprint.head } else { 0 };
         let fill_order: Vec<usize> = footprint.layers[end - room..end].iter().rev().copied().collect();
-        let begin = end - layers_held(&devices[i], head, &fill_order, room, layers)?;
+        let begin = end - layers_held(&devices[i], head, &fill_order, layers)?;
         ranges[i] = begin..end;
         end = begin;
     }
@@ -291,11 +291,12 @@ pub fn split_beside_host(footprint: &Footprint, devices: &[Holds]) -> Result<Vec
     Ok(ranges)
 }
 
-/// How many layers a card beside the host takes of those it may (`next`, in the order
-/// it fills them, `room` of them), holding `fixed` bytes besides (the table or the
-/// head), of a model of `total` layers.
-fn layers_held(holds: &Holds, fixed: usize, next: &[usize], room: usize, total: usize) -> Result<usize> {
+/// How many layers a card beside the host takes of those it may (`next`: their bytes,
+/// in the order it fills them), holding `fixed` bytes besides (the table or the head),
+/// of a model of `total` layers.
+fn layers_held(holds: &Holds, fixed: usize, next: &[usize], total: usize) -> Result<usize> {
     let gib = |bytes: usize| bytes as f64 / (1u64 << 30) as f64;
+    let room = next.len();
     match holds {
         Holds::Host => unreachable!("the host is not among the cards"),
         Holds::Layers { card, count } if *count > room => Err(Error::Config(format!(
