@@ -6,6 +6,8 @@
 #   scripts/gpu-bench.sh 7b-q4   HEARTH OUT   # ... matrices in 4 bits (Q4_K)
 #   scripts/gpu-bench.sh 32b     HEARTH OUT
 #   scripts/gpu-bench.sh 32b-q4  HEARTH OUT
+#   scripts/gpu-bench.sh offload HEARTH OUT   # 7B shapes in Q4_K on the card alone, then
+#                                             # with the host holding 4 of its 28 layers
 # HEARTH is the CUDA binary (scripts/build-cuda.sh; gunzip the carried copy), OUT the
 # folder the results go to. Each model step runs the engine benchmark at 256 concurrent
 # sequences, 512 prompt and 256 new tokens, at most 8,192 tokens a step, with
@@ -15,7 +17,7 @@
 # Q4_FORMAT picks the 4-bit format (q4k; q4_0 quantizes faster at load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-step="${1:?step: check, 7b, 7b-q4, 32b or 32b-q4}"
+step="${1:?step: check, 7b, 7b-q4, 32b, 32b-q4 or offload}"
 hearth="${2:-target/cuda/release/hearth}"
 out="${3:-${OUT:-.}}"
 mkdir -p "$out"
@@ -27,6 +29,17 @@ if [[ "$step" == check ]]; then
     for attention in auto gathered; do
         "$hearth" bench engine --device cuda:0 --model synthetic:qwen2.5-coder-0.5b --attention "$attention" \
             --concurrency 8,64 --prompt-tokens 128 --new-tokens 32 --repeat 1 2>&1 | tee -a "$out/check.log" || status=1
+    done
+    exit $status
+fi
+if [[ "$step" == offload ]]; then
+    # What the host's layers cost a card's run: the same work on the card alone and with
+    # the host beside it (a count, so the split does not depend on the card's memory).
+    status=0
+    for device in cuda:0 cuda:0=24+cpu; do
+        HEARTH_LOG=info "$hearth" bench engine --device "$device" --model synthetic:qwen2.5-coder-7b --requantize "${Q4_FORMAT:-q4k}" \
+            --concurrency 64 --prompt-tokens 256 --new-tokens 64 --repeat 1 --save "$out/offload-${device//[:=+]/_}.json" \
+            2>&1 | tee -a "$out/offload.log" || status=1
     done
     exit $status
 fi
