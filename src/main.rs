@@ -332,9 +332,9 @@ struct GenerateArgs {
     #[arg(long, default_value = "auto")]
     attention: hearth::engine::AttentionBackend,
     /// Weight matrices: auto (a GGUF's on CPU: Q4_0/Q4_1 on hearth's batched 4-bit kernel,
-    /// Q8_0/Q5_x on its Q8_0 one, K-quants on candle's), keep, q8_0, q4_0, q4k, q6k, f16 or
-    /// f32; a checkpoint's or synthetic preset's floats are quantized to the block formats
-    /// among these.
+    /// Q8_0/Q5_x and K-quants up to 4B parameters on its Q8_0 one), keep, q8_0, q4_0, q4k,
+    /// q6k, f16 or f32; a checkpoint's or synthetic preset's floats are quantized to the
+    /// block formats among these.
     #[arg(long, default_value = "auto")]
     requantize: Requantize,
     /// Activations and dense weights: auto (f32 on CPU; on a GPU bf16, f16 before Ampere,

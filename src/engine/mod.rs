@@ -649,8 +649,8 @@ fn open(source: &ModelSource, requantize: Requantize) -> Result<(ModelConfig, we
         ModelSource::Gguf(path) => {
             let file = gguf::GgufFile::open(path)?;
             let config = config_from_gguf(&file)?;
-            let (heads, family) = ((config.num_heads, config.num_kv_heads), config.family);
-            Ok((config, weights::Weights::gguf(file, requantize, family, heads)))
+            let (heads, family, parameters) = ((config.num_heads, config.num_kv_heads), config.family, config.parameter_count());
+            Ok((config, weights::Weights::gguf(file, requantize, family, heads, parameters)))
         }
         ModelSource::Synthetic { preset, layers } => {
             let mut config = synthetic::preset(preset)?;

@@ -18,7 +18,8 @@
 //! Q4_K fits the same form (`scale = d·sc`, `min = dmin·m` a block of 32) and was
 //! measured in it: faster than candle's Q4_K kernel for one sequence, a third slower
 //! for 32 (benches/NOTES.md), whose integer sums run a whole 256-weight super-block
-//! before a float operation. K-quants stay on candle's kernels.
+//! before a float operation. K-quants are left to candle's kernels, or re-encoded for
+//! [`super::q8`]'s ([`super::weights::Requantize::Auto`]).
 //!
 //! Every output element is computed by the same instructions in the same order however
 //! many rows the batch has, so a sequence gets bit-identical logits alone or batched.

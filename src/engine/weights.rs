@@ -19,10 +19,11 @@ use crate::{Error, Result};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Requantize {
     /// On CPU, run block-quantized matrices on hearth's batched kernels: Q4_0 and Q4_1
-    /// as stored on the 4-bit one ([`super::q4`]), Q8_0 as stored and Q5_0/Q5_1
+    /// as stored on the 4-bit one ([`super::q4`]); Q8_0 as stored and Q5_0/Q5_1
     /// re-encoded (at most twice the bytes, at least as accurate) on the Q8_0 one
-    /// ([`super::q8`]); K-quants stay as stored, on candle's kernels, which run a step's
-    /// batch faster than either (benches/NOTES.md). Elsewhere keep what is stored.
+    /// ([`super::q8`]), and K-quants too for models up to [`AUTO_Q8_PARAMETERS`]
+    /// parameters, beyond which they stay as stored, on candle's kernels, rather than
+    /// double in size. Elsewhere keep what is stored.
     #[default]
     Auto,
     /// Keep every matrix as stored (candle's quantized matmul).
@@ -33,6 +34,12 @@ pub enum Requantize {
     /// leave floats dense; on CPU `Q8_0` and the 4-bit formats run hearth's kernels).
     To(GgmlDType),
 }
+
+/// The model size up to which [`Requantize::Auto`] re-encodes K-quants as Q8_0 on CPU.
+/// Where the crossover lies is not settled (benches/NOTES.md): re-encoded, the 135M
+/// SmolLM2 in Q4_K_M runs faster at 1 and 32 sequences, the 1.5B shapes in Q4_K slower
+/// at 32.
+pub const AUTO_Q8_PARAMETERS: u64 = 4_000_000_000;
 
 impl std::str::FromStr for Requantize {
     type Err = String;
@@ -220,7 +227,7 @@ pub(crate) enum Weights {
     /// A Hugging Face checkpoint; a block format in `requantize` quantizes its dense
     /// matrices as they load.
     SafeTensors { dir: PathBuf, files: MmapedSafetensors, requantize: Requantize },
-    Gguf { file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize) },
+    Gguf { file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize), parameters: u64 },
     /// Random weights drawn on demand, each tensor seeded by its name so a preset is the
     /// same model every time it is built. A block format in `requantize` stores the
     /// matrices as a GGUF of that format would, so quantized throughput can be measured
@@ -265,8 +272,8 @@ impl Weights {
         Ok(Weights::SafeTensors { dir: dir.to_path_buf(), files, requantize })
     }
 
-    pub fn gguf(file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize)) -> Weights {
-        Weights::Gguf { file, requantize, family, heads }
+    pub fn gguf(file: GgufFile, requantize: Requantize, family: Family, heads: (usize, usize), parameters: u64) -> Weights {
+        Weights::Gguf { file, requantize, family, heads, parameters }
     }
 
     pub(crate) fn origin(&self) -> PathBuf {
@@ -316,25 +323,26 @@ impl Weights {
     /// (`on_cpu`) or on a GPU; reads nothing but a GGUF's header.
     pub fn held(&self, name: &str, shape: (usize, usize), on_cpu: bool) -> Result<Held> {
         Ok(match self {
-            Weights::Gguf { file, requantize, .. } => {
+            Weights::Gguf { file, requantize, parameters, .. } => {
                 let (info, _) = file.tensor_bytes(&gguf_name(name))?;
                 self.check_shape(name, &info.shape, &[shape.0, shape.1])?;
-                held_as(info.dtype, shape.1, *requantize, on_cpu)
+                held_as(info.dtype, shape.1, *requantize, on_cpu, *parameters)
             }
-            // Floats, which `auto` never quantizes unasked.
+            // Floats, which `auto` never quantizes unasked: the model's size, which only
+            // decides for K-quants under `auto`, does not count.
             Weights::SafeTensors { files, requantize, .. } => {
                 let view = files.get(name).map_err(|e| Error::model(self.origin(), e))?;
                 self.check_shape(name, view.shape(), &[shape.0, shape.1])?;
                 match view.dtype() {
                     safetensors::Dtype::F32 | safetensors::Dtype::F16 | safetensors::Dtype::BF16 => {
-                        held_as(GgmlDType::F32, shape.1, *requantize, on_cpu)
+                        held_as(GgmlDType::F32, shape.1, *requantize, on_cpu, 0)
                     }
                     // Integer or 8-bit float checkpoints are read as candle converts them.
                     _ => Held::Dense,
                 }
             }
             // Drawn in f32.
-            Weights::Synthetic { requantize, .. } => held_as(GgmlDType::F32, shape.1, *requantize, on_cpu),
+            Weights::Synthetic { requantize, .. } => held_as(GgmlDType::F32, shape.1, *requantize, on_cpu, 0),
         })
     }
 
@@ -426,12 +434,12 @@ impl Weights {
 }
 
 /// How a matrix stored as `stored` (a GGUF's format; f32 for floats), with rows of
-/// `cols`, is held as `how` asks: in the format asked for, where its rows are whole
+/// `cols`, of a model of `parameters` is held as `how` asks: in the format asked for, where its rows are whole
 /// blocks of it (K-quants need 256), or as stored — and on the CPU, with rows of whole
 /// blocks and unless asked to `Keep`, Q4_0 and Q4_1 on the host 4-bit kernel, and Q8_0
 /// asked for, or the formats [`Requantize::Auto`] re-encodes, on the host Q8_0 kernel
 /// (dense f16/f32 matrices are never quantized unasked).
-fn held_as(stored: GgmlDType, cols: usize, how: Requantize, on_cpu: bool) -> Held {
+fn held_as(stored: GgmlDType, cols: usize, how: Requantize, on_cpu: bool, parameters: u64) -> Held {
     let format = match how {
         Requantize::To(format) if cols.is_multiple_of(format.block_size()) => format,
         _ => stored,
@@ -440,9 +448,10 @@ fn held_as(stored: GgmlDType, cols: usize, how: Requantize, on_cpu: bool) -> Hel
         if q4::holds(format) {
             return Held::HostQ4(format);
         }
+        let k_quant = matches!(stored, GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K | GgmlDType::Q8K);
         let re_encoded = match how {
             Requantize::To(format) => format == GgmlDType::Q8_0,
-            _ => matches!(stored, GgmlDType::Q8_0 | GgmlDType::Q5_0 | GgmlDType::Q5_1),
+            _ => !is_dense(stored) && (!k_quant || parameters <= AUTO_Q8_PARAMETERS),
         };
         if re_encoded {
             return Held::HostQ8;
