@@ -382,7 +382,7 @@ fn host_kernels_are_as_close_to_the_stored_weights_as_candles() {
 
 /// A Hugging Face checkpoint asked for a block format is quantized as it loads, each
 /// matrix as a GGUF of the same floats requantized to it: the same blocks, on the same
-/// kernels (hearth's Q8_0 on the host, candle's Q4_0), so the same logits.
+/// host kernels (hearth's Q8_0 and 4-bit ones), so the same logits.
 #[test]
 fn a_checkpoint_quantized_as_it_loads_computes_what_the_same_gguf_does() {
     let dir = tempfile::tempdir().unwrap();
@@ -396,7 +396,7 @@ fn a_checkpoint_quantized_as_it_loads_computes_what_the_same_gguf_does() {
     for format in [GgmlDType::Q8_0, GgmlDType::Q4_0] {
         let requantize = Requantize::To(format);
         let quantized = load(ModelSource::HfDir(hf.clone()), requantize);
-        // The layers' matrices in 8 or 4.5 bits a weight, not 32; the embedding table
+        // The layers' matrices in 8.5 or 6 bits a weight, not 32; the embedding table
         // stays dense.
         let layer_bytes = |m: &Model| m.decoder.weight_bytes().layers.iter().sum::<usize>();
         assert!(layer_bytes(&quantized) < layer_bytes(&dense) / 3, "{format:?}: {:?}", quantized.decoder.weight_bytes());
@@ -440,8 +440,8 @@ fn the_footprint_counted_before_a_load_is_what_the_load_holds() {
             footprint_matches_the_load(&ModelSource::HfDir(hf.clone()), Requantize::Auto, dtype);
         }
     }
-    // Checkpoints in f32 or bf16 quantized as they load: on the host Q8_0 kernel, in
-    // candle's Q4_0 blocks, dense where Q4_K's 256-wide rows do not divide these, f16.
+    // Checkpoints in f32 or bf16 quantized as they load: on the host Q8_0 kernel, on the
+    // host 4-bit one in Q4_0, dense where Q4_K's 256-wide rows do not divide these, f16.
     let quantized = [Requantize::Keep, Requantize::To(GgmlDType::Q8_0), Requantize::To(GgmlDType::Q4_0), Requantize::To(GgmlDType::Q4K), Requantize::To(GgmlDType::F16)];
     for stored in [DType::F32, DType::BF16] {
         let hf = dir.path().join(format!("hf-qwen2-{stored:?}"));
