@@ -88,6 +88,12 @@ mod tests {
         let pairs = parse_devices("cuda:0+cuda:1,cuda:2+cuda:3").unwrap();
         assert_eq!(pairs.iter().map(|p| p.to_string()).collect::<Vec<_>>(), ["cuda:0+cuda:1", "cuda:2+cuda:3"]);
         assert!(parse_devices("cuda:0+cuda:1,cuda:1").unwrap_err().to_string().contains("named twice"));
+        // Two workers each beside the host, one card's layers fixed; a card counted in
+        // one worker is still refused in another.
+        let offloaded = parse_devices("cuda:0=40+cpu, cpu+cuda:1").unwrap();
+        assert_eq!(offloaded.iter().map(|p| p.to_string()).collect::<Vec<_>>(), ["cuda:0=40+cpu", "cpu+cuda:1"]);
+        assert_eq!(offloaded[0].layer_counts(), &[Some(40), None]);
+        assert!(parse_devices("cuda:0=40+cpu,cuda:0").unwrap_err().to_string().contains("named twice"));
     }
 
     #[test]
