@@ -29,7 +29,7 @@ use half::f16;
 use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
-use super::avx2_fma;
+use super::{avx2_fma, q8::for_each_tile};
 use super::q8::{in_parallel_tiles, Q8Rows, BLOCK, GROUP, LANE};
 
 /// Groups of rows a register tile spans.
@@ -175,22 +175,12 @@ impl Q4Matrix {
     unsafe fn multiply_range(&self, acts: &Q8Rows, sums: &[f32], groups: std::ops::Range<usize>, tok: std::ops::Range<usize>, out: *mut f32) {
         #[cfg(target_arch = "x86_64")]
         if avx2_fma() {
-            let mut g = groups.start;
-            while g < groups.end {
-                let whole_g = groups.end - g >= TILE_G;
-                let mut t = tok.start;
-                while t < tok.end {
-                    let whole_x = tok.end - t >= TILE_X;
-                    match (whole_g, whole_x) {
-                        (true, true) => avx2::tile::<TILE_G, TILE_X>(self, acts, sums, g, t, out),
-                        (true, false) => avx2::tile::<TILE_G, 1>(self, acts, sums, g, t, out),
-                        (false, true) => avx2::tile::<1, TILE_X>(self, acts, sums, g, t, out),
-                        (false, false) => avx2::tile::<1, 1>(self, acts, sums, g, t, out),
-                    }
-                    t += if whole_x { TILE_X } else { 1 };
-                }
-                g += if whole_g { TILE_G } else { 1 };
-            }
+            for_each_tile(groups, tok, (TILE_G, TILE_X), |whole_g, whole_x, g, t| match (whole_g, whole_x) {
+                (true, true) => avx2::tile::<TILE_G, TILE_X>(self, acts, sums, g, t, out),
+                (true, false) => avx2::tile::<TILE_G, 1>(self, acts, sums, g, t, out),
+                (false, true) => avx2::tile::<1, TILE_X>(self, acts, sums, g, t, out),
+                (false, false) => avx2::tile::<1, 1>(self, acts, sums, g, t, out),
+            });
             return;
         }
         self.multiply_portable(acts, sums, groups, tok, out)
@@ -253,6 +243,7 @@ fn decode_row(format: GgmlDType, row: &[u8], quants: &mut [u8], scales: &mut [f3
 mod avx2 {
     use std::arch::x86_64::*;
 
+    use super::super::q8::avx2::store;
     use super::{Q4Matrix, Q8Rows, BLOCK, CHUNK, GROUP, LANE};
 
     /// `G` groups of weight rows from group `g` × `X` token rows from `t`, accumulated
@@ -302,20 +293,7 @@ mod avx2 {
                 }
             }
         }
-        for (k, acc) in acc.iter().enumerate() {
-            let row = (g + k) * GROUP;
-            let valid = (m.rows - row).min(GROUP);
-            for (j, acc) in acc.iter().enumerate() {
-                let dst = out.add((t + j) * m.rows + row);
-                if valid == GROUP {
-                    _mm256_storeu_ps(dst, *acc);
-                } else {
-                    let mut lanes = [0f32; GROUP];
-                    _mm256_storeu_ps(lanes.as_mut_ptr(), *acc);
-                    std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst, valid);
-                }
-            }
-        }
+        store(&acc, m.rows, g, t, out);
     }
 }
 

@@ -146,22 +146,12 @@ impl Q8Matrix {
     unsafe fn multiply_range(&self, acts: &Q8Rows, groups: std::ops::Range<usize>, tok: std::ops::Range<usize>, out: *mut f32) {
         #[cfg(target_arch = "x86_64")]
         if avx2_fma() {
-            let mut g = groups.start;
-            while g < groups.end {
-                let whole_g = groups.end - g >= TILE_G;
-                let mut t = tok.start;
-                while t < tok.end {
-                    let whole_x = tok.end - t >= TILE_X;
-                    match (whole_g, whole_x) {
-                        (true, true) => avx2::tile::<TILE_G, TILE_X>(self, acts, g, t, out),
-                        (true, false) => avx2::tile::<TILE_G, 1>(self, acts, g, t, out),
-                        (false, true) => avx2::tile::<1, TILE_X>(self, acts, g, t, out),
-                        (false, false) => avx2::tile::<1, 1>(self, acts, g, t, out),
-                    }
-                    t += if whole_x { TILE_X } else { 1 };
-                }
-                g += if whole_g { TILE_G } else { 1 };
-            }
+            for_each_tile(groups, tok, (TILE_G, TILE_X), |whole_g, whole_x, g, t| match (whole_g, whole_x) {
+                (true, true) => avx2::tile::<TILE_G, TILE_X>(self, acts, g, t, out),
+                (true, false) => avx2::tile::<TILE_G, 1>(self, acts, g, t, out),
+                (false, true) => avx2::tile::<1, TILE_X>(self, acts, g, t, out),
+                (false, false) => avx2::tile::<1, 1>(self, acts, g, t, out),
+            });
             return;
         }
         // Each row is read out of the interleaved layout once, for all the tokens.
@@ -201,6 +191,24 @@ pub(super) fn in_parallel_tiles(
         multiply(range, tok, out_ptr.0);
     });
     out
+}
+
+/// Walks the row groups `groups` × the tokens `tok` in register tiles of `tile.0` groups
+/// × `tile.1` tokens, one group or token at a time at the edges: `visit(whole groups,
+/// whole tokens, first group, first token)`.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn for_each_tile(groups: std::ops::Range<usize>, tok: std::ops::Range<usize>, tile: (usize, usize), mut visit: impl FnMut(bool, bool, usize, usize)) {
+    let mut g = groups.start;
+    while g < groups.end {
+        let whole_g = groups.end - g >= tile.0;
+        let mut t = tok.start;
+        while t < tok.end {
+            let whole_x = tok.end - t >= tile.1;
+            visit(whole_g, whole_x, g, t);
+            t += if whole_x { tile.1 } else { 1 };
+        }
+        g += if whole_g { tile.0 } else { 1 };
+    }
 }
 
 impl Q8Rows {
@@ -259,7 +267,7 @@ struct OutPtr(*mut f32);
 unsafe impl Sync for OutPtr {}
 
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+pub(super) mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{Q8Matrix, Q8Rows, BLOCK, GROUP, LANE};
@@ -305,11 +313,18 @@ mod avx2 {
                 }
             }
         }
+        store(&acc, m.rows, g, t, out);
+    }
+
+    /// Writes a tile's sums, groups from `g` × tokens from `t`, into `out` (`[tokens,
+    /// rows]`), leaving out the padding rows of a last partial group.
+    #[target_feature(enable = "avx2,fma")]
+    pub(in super::super) unsafe fn store<const G: usize, const X: usize>(acc: &[[__m256; X]; G], rows: usize, g: usize, t: usize, out: *mut f32) {
         for (k, acc) in acc.iter().enumerate() {
             let row = (g + k) * GROUP;
-            let valid = (m.rows - row).min(GROUP);
+            let valid = (rows - row).min(GROUP);
             for (j, acc) in acc.iter().enumerate() {
-                let dst = out.add((t + j) * m.rows + row);
+                let dst = out.add((t + j) * rows + row);
                 if valid == GROUP {
                     _mm256_storeu_ps(dst, *acc);
                 } else {
