@@ -318,6 +318,7 @@ pub(super) mod avx2 {
 
     /// Writes a tile's sums, groups from `g` × tokens from `t`, into `out` (`[tokens,
     /// rows]`), leaving out the padding rows of a last partial group.
+    #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(in super::super) unsafe fn store<const G: usize, const X: usize>(acc: &[[__m256; X]; G], rows: usize, g: usize, t: usize, out: *mut f32) {
         for (k, acc) in acc.iter().enumerate() {
