@@ -4,8 +4,8 @@
 //!
 //! Nothing here is a second model of the engine. The weights are counted by the
 //! loader's own decisions ([`super::footprint`]), the layers are split by the split the
-//! loader makes ([`split_layers`], or [`split_beside_host`] when the host takes what the
-//! cards leave), and the batch and KV pool are sized by the `auto`
+//! loader makes ([`split_devices`]: by memory over cards, or beside the host the cards'
+//! shares and the host the rest), and the batch and KV pool are sized by the `auto`
 //! sizing an engine does on a card (`BatchConfig::sized_across`), each given the card
 //! as its driver would describe it. What is assumed is only what a card would tell: its
 //! memory, its compute capability, and the [`CUDA_CONTEXT`] the driver takes.
@@ -16,7 +16,7 @@ use candle_core::DType;
 
 use super::batch::{step_activation_bytes, BatchConfig, EngineOptions};
 use super::kv::{AttentionBackend, PagedKvCache};
-use super::placement::{entry, layer_budget_beside_host, layer_count_needs_the_host, split_beside_host, split_layers, Footprint, Holds};
+use super::placement::{count_on_the_host, parse_entry, split_devices, Footprint};
 use super::{DeviceFacts, ModelConfig, ModelSource, Precision, Requantize};
 use crate::{Error, Result};
 
@@ -100,17 +100,11 @@ impl Card {
 impl std::str::FromStr for Card {
     type Err = Error;
     fn from_str(spec: &str) -> Result<Card> {
-        let (card, layers) = match spec.split_once('=') {
-            Some((card, count)) => match count.trim().parse::<usize>() {
-                Ok(count) if count > 0 => (card, Some(count)),
-                _ => return Err(Error::Config(format!("`{spec}`: a card's layers are a count, 1 or more"))),
-            },
-            None => (spec, None),
-        };
-        let lower = card.trim().to_ascii_lowercase();
+        let (card, layers) = parse_entry(spec)?;
+        let lower = card.to_ascii_lowercase();
         if lower == "cpu" {
             if layers.is_some() {
-                return Err(Error::Config(format!("`{spec}`: the host takes the layers the cards leave; a count is a card's")));
+                return Err(count_on_the_host(spec));
             }
             return Ok(Card { name: lower, memory: 0, compute_capability: (0, 0), host: true, layers });
         }
@@ -133,7 +127,7 @@ impl std::str::FromStr for Card {
         if !(gib.is_finite() && gib > 0.0) || number.len() == size.len() {
             return Err(unknown());
         }
-        Ok(Card { name: card.trim().to_string(), memory: (gib * GIB) as usize, compute_capability: capability, host: false, layers })
+        Ok(Card { name: card.to_string(), memory: (gib * GIB) as usize, compute_capability: capability, host: false, layers })
     }
 }
 
@@ -226,31 +220,17 @@ pub fn fit(source: &ModelSource, requantize: Requantize, precision: Precision, c
     let (config, footprint) = super::footprint(source, requantize, dtype, false)?;
     let idle = |c: &Card| c.memory.saturating_sub(CUDA_CONTEXT).max(1);
     let offloaded = gpus().count() < cards.len();
-    let (ranges, weights) = match offloaded {
+    let devices: Vec<_> = cards.iter().map(|c| (!c.host).then(|| (c.name.clone(), idle(c)))).collect();
+    let counts: Vec<_> = cards.iter().map(|c| c.layers).collect();
+    let ranges = split_devices(&footprint, &devices, &counts, ",")?;
+    let held = footprint.per_stage(&ranges);
+    let weights: Vec<usize> = match offloaded {
         true => {
-            let holds: Vec<_> = cards
-                .iter()
-                .map(|c| match (c.host, c.layers) {
-                    (true, _) => Holds::Host,
-                    (false, Some(count)) => Holds::Layers { card: c.name.clone(), count },
-                    (false, None) => Holds::Bytes { card: c.name.clone(), budget: layer_budget_beside_host(idle(c)) },
-                })
-                .collect();
-            let ranges = split_beside_host(&footprint, &holds)?;
             let (_, on_host) = super::footprint(source, requantize, DType::F32, true)?;
-            let (held, on_host) = (footprint.per_stage(&ranges), on_host.per_stage(&ranges));
-            let weights = cards.iter().enumerate().map(|(i, c)| if c.host { on_host[i] } else { held[i] }).collect();
-            (ranges, weights)
+            let on_host = on_host.per_stage(&ranges);
+            cards.iter().enumerate().map(|(i, c)| if c.host { on_host[i] } else { held[i] }).collect()
         }
-        false if cards.iter().any(|c| c.layers.is_some()) => {
-            let names: Vec<String> = cards.iter().map(|c| entry(&c.name, c.layers)).collect();
-            return Err(Error::Config(layer_count_needs_the_host(&names.join(","))));
-        }
-        false => {
-            let ranges = split_layers(&footprint, &cards.iter().map(idle).collect::<Vec<_>>())?;
-            let weights = footprint.per_stage(&ranges);
-            (ranges, weights)
-        }
+        false => held,
     };
     let kv_dtype = |c: &Card| if c.host { DType::F32 } else { dtype };
     let shares: Vec<usize> = cards.iter().zip(&ranges).map(|(c, layers)| PagedKvCache::bytes_per_block(&config, layers.len(), BLOCK_SIZE, kv_dtype(c))).collect();
@@ -327,6 +307,7 @@ impl std::fmt::Display for Fit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::placement::layer_budget_beside_host;
     use crate::engine::Limit;
     use candle_core::quantized::GgmlDType;
 

@@ -103,15 +103,8 @@ impl std::str::FromStr for Placement {
     fn from_str(spec: &str) -> Result<Placement> {
         let mut devices = Vec::new();
         let mut layers = Vec::new();
-        for entry in spec.split('+').map(str::trim) {
-            let (device, count) = match entry.split_once('=') {
-                Some((device, count)) => {
-                    let count = count.trim().parse().ok().filter(|&n: &usize| n > 0);
-                    let count = count.ok_or_else(|| Error::Config(format!("`{entry}`: a card's layers are a count, 1 or more")))?;
-                    (device.trim(), Some(count))
-                }
-                None => (entry, None),
-            };
+        for entry in spec.split('+') {
+            let (device, count) = parse_entry(entry)?;
             devices.push(device.parse::<DeviceName>()?);
             layers.push(count);
         }
@@ -125,15 +118,30 @@ impl std::str::FromStr for Placement {
         let beside_host = cpus == 1 && devices.len() > 1;
         for (device, count) in devices.iter().zip(&layers) {
             match (device, count) {
-                (DeviceName::Cpu, Some(_)) => {
-                    return Err(Error::Config(format!("`{spec}`: the host takes the layers the cards leave; a count is a card's")));
-                }
+                (DeviceName::Cpu, Some(_)) => return Err(count_on_the_host(spec)),
                 (_, Some(_)) if !beside_host => return Err(Error::Config(layer_count_needs_the_host(spec))),
                 _ => {}
             }
         }
         Ok(Placement { devices, layers })
     }
+}
+
+/// An entry of a split, `name` or `name=N` (a card or the `cpu`, and the layers it
+/// fixes): its name and count. The count is 1 or more.
+pub(crate) fn parse_entry(entry: &str) -> Result<(&str, Option<usize>)> {
+    match entry.split_once('=') {
+        Some((name, count)) => match count.trim().parse::<usize>() {
+            Ok(count) if count > 0 => Ok((name.trim(), Some(count))),
+            _ => Err(Error::Config(format!("`{}`: a card's layers are a count, 1 or more", entry.trim()))),
+        },
+        None => Ok((entry.trim(), None)),
+    }
+}
+
+/// Why `spec`, which gives the host a layer count, is refused.
+pub(crate) fn count_on_the_host(spec: &str) -> Error {
+    Error::Config(format!("`{}`: the host takes the layers the cards leave; a count is a card's", spec.trim()))
 }
 
 /// A device as an entry of a split names it: with its layer count where it fixes one.
@@ -195,30 +203,40 @@ impl Stage {
     pub fn plan(footprint: &Footprint, devices: &[Device], counts: &[Option<usize>], dtype: DType) -> Result<Vec<Stage>> {
         let cards: Vec<_> = devices.iter().map(card_free_memory).collect();
         let offloaded = devices.iter().any(Device::is_cpu) && !devices.iter().all(Device::is_cpu);
-        let count = |i: usize| counts.get(i).copied().flatten();
-        let ranges = match offloaded {
-            true => {
-                let holds: Vec<_> = cards
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, card)| match (card, count(i)) {
-                        (None, _) => Holds::Host,
-                        (Some((card, _)), Some(count)) => Holds::Layers { card, count },
-                        (Some((card, free)), None) => Holds::Bytes { card, budget: layer_budget_beside_host(free) },
-                    })
-                    .collect();
-                split_beside_host(footprint, &holds)?
-            }
-            false if counts.iter().any(Option::is_some) => {
-                let name = |i: usize| cards[i].as_ref().map_or("cpu".to_string(), |(name, _)| name.clone());
-                let names: Vec<String> = (0..devices.len()).map(|i| entry(name(i), count(i))).collect();
-                return Err(Error::Config(layer_count_needs_the_host(&names.join("+"))));
-            }
-            false => split_layers(footprint, &cards.iter().map(|c| c.as_ref().map_or(1, |(_, free)| *free)).collect::<Vec<_>>())?,
-        };
+        let ranges = split_devices(footprint, &cards, counts, "+")?;
         let stage_dtype = |device: &Device| if offloaded && device.is_cpu() { DType::F32 } else { dtype };
         Ok(devices.iter().cloned().zip(ranges).map(|(device, layers)| Stage { dtype: stage_dtype(&device), device, layers }).collect())
     }
+}
+
+/// Splits a model's layers across `devices` in order, each a card's name and the
+/// bytes it has for the model (`None` for the host), some with the layers `counts` fixes
+/// (empty: none fixed): over cards alone, or the host alone, by [`split_layers`] (the
+/// host's "devices" evenly); over cards and the host, by [`split_beside_host`], each
+/// card holding its count or else filled to [`CARD_SHARE_BESIDE_HOST`] of its bytes. A
+/// count anywhere but beside the host is refused, naming the devices as written, their
+/// entries joined by `joiner`.
+pub fn split_devices(footprint: &Footprint, devices: &[Option<(String, usize)>], counts: &[Option<usize>], joiner: &str) -> Result<Vec<Range<usize>>> {
+    let count = |i: usize| counts.get(i).copied().flatten();
+    let offloaded = devices.iter().any(Option::is_none) && devices.iter().any(Option::is_some);
+    if offloaded {
+        let holds: Vec<_> = devices
+            .iter()
+            .enumerate()
+            .map(|(i, device)| match (device, count(i)) {
+                (None, _) => Holds::Host,
+                (Some((card, _)), Some(count)) => Holds::Layers { card: card.clone(), count },
+                (Some((card, free)), None) => Holds::Bytes { card: card.clone(), budget: layer_budget_beside_host(*free) },
+            })
+            .collect();
+        return split_beside_host(footprint, &holds);
+    }
+    if counts.iter().any(Option::is_some) {
+        let name = |i: usize| devices[i].as_ref().map_or("cpu".to_string(), |(name, _)| name.clone());
+        let names: Vec<String> = (0..devices.len()).map(|i| entry(name(i), count(i))).collect();
+        return Err(Error::Config(layer_count_needs_the_host(&names.join(joiner))));
+    }
+    split_layers(footprint, &devices.iter().map(|d| d.as_ref().map_or(1, |(_, free)| *free)).collect::<Vec<_>>())
 }
 
 /// A card's name and the bytes it has free now; `None` for the CPU, whose memory the
