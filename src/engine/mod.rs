@@ -24,6 +24,7 @@ pub mod sampler;
 pub mod scheduler;
 pub mod step;
 pub mod synthetic;
+mod tiles;
 pub mod tokenizer;
 pub mod weights;
 

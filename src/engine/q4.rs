@@ -28,9 +28,10 @@ use candle_core::quantized::GgmlDType;
 use half::f16;
 use rayon::prelude::*;
 
+use super::q8::{Q8Rows, BLOCK, GROUP, LANE};
 #[cfg(target_arch = "x86_64")]
-use super::{avx2_fma, q8::for_each_tile};
-use super::q8::{in_parallel_tiles, Q8Rows, BLOCK, GROUP, LANE};
+use super::tiles::{tiles, Dot, Tiled};
+use super::tiles::{in_parallel_tiles, ByteDots};
 
 /// Groups of rows a register tile spans.
 const TILE_G: usize = 2;
@@ -162,33 +163,29 @@ impl Q4Matrix {
 
     /// `xs · selfᵀ` for `xs` row-major `[tokens, cols]`: `[tokens, rows]`.
     pub fn matmul(&self, xs: &[f32]) -> Vec<f32> {
+        self.matmul_by(xs, ByteDots::best())
+    }
+
+    /// [`Q4Matrix::matmul`] in tiles that multiply bytes the way `dots` says, or without
+    /// SIMD for `None`.
+    fn matmul_by(&self, xs: &[f32], dots: Option<ByteDots>) -> Vec<f32> {
         assert_eq!(xs.len() % self.cols, 0, "activations of {} columns", self.cols);
         let tokens = xs.len() / self.cols;
-        let acts = Q8Rows::quantize(xs, self.cols);
-        // Each token block's scale times the sum of its quants: what the mins multiply.
-        let sums: Vec<f32> = acts.quants.chunks(BLOCK).zip(&acts.scales).map(|(q, s)| q.iter().map(|&q| q as i32).sum::<i32>() as f32 * s).collect();
-        // SAFETY: `multiply_range` writes only the (token, row) rectangle it is given.
-        in_parallel_tiles(self.rows, tokens, TILE_G, |groups, tok, out| unsafe { self.multiply_range(&acts, &sums, groups, tok, out) })
+        let acts = Acts::quantize(xs, self.cols);
+        // SAFETY: each writes only the (token, row) rectangle it is given.
+        in_parallel_tiles(self.rows, tokens, TILE_G, |groups, tok, out| unsafe {
+            match dots {
+                #[cfg(target_arch = "x86_64")]
+                Some(dots) => tiles(dots, self, &acts, groups, tok, out),
+                _ => self.multiply_portable(&acts, groups, tok, out),
+            }
+        })
     }
 
-    /// Writes `out[t, r]` for the tokens `tok` and the rows of the groups `groups`.
-    unsafe fn multiply_range(&self, acts: &Q8Rows, sums: &[f32], groups: std::ops::Range<usize>, tok: std::ops::Range<usize>, out: *mut f32) {
-        #[cfg(target_arch = "x86_64")]
-        if avx2_fma() {
-            for_each_tile(groups, tok, (TILE_G, TILE_X), |whole_g, whole_x, g, t| match (whole_g, whole_x) {
-                (true, true) => avx2::tile::<TILE_G, TILE_X>(self, acts, sums, g, t, out),
-                (true, false) => avx2::tile::<TILE_G, 1>(self, acts, sums, g, t, out),
-                (false, true) => avx2::tile::<1, TILE_X>(self, acts, sums, g, t, out),
-                (false, false) => avx2::tile::<1, 1>(self, acts, sums, g, t, out),
-            });
-            return;
-        }
-        self.multiply_portable(acts, sums, groups, tok, out)
-    }
-
-    /// [`Q4Matrix::multiply_range`] without SIMD: the same integer block sums, scaled the
-    /// same way.
-    unsafe fn multiply_portable(&self, acts: &Q8Rows, sums: &[f32], groups: std::ops::Range<usize>, tok: std::ops::Range<usize>, out: *mut f32) {
+    /// Writes `out[t, r]` for the tokens `tok` and the rows of the groups `groups`, without
+    /// SIMD: the same integer block sums, scaled the same way.
+    unsafe fn multiply_portable(&self, acts: &Acts, groups: std::ops::Range<usize>, tok: std::ops::Range<usize>, out: *mut f32) {
+        let Acts { rows: acts, sums } = acts;
         let blocks = self.blocks();
         let (mut q, mut s, mut m) = (vec![0u8; self.cols], vec![0f32; blocks], vec![0f32; blocks]);
         for r in groups.start * GROUP..(groups.end * GROUP).min(self.rows) {
@@ -204,6 +201,38 @@ impl Q4Matrix {
                     .sum();
                 *out.add(t * self.rows + r) = dot;
             }
+        }
+    }
+}
+
+/// A step's activations as the tiles read them.
+pub(super) struct Acts {
+    /// Quantized to Q8_0.
+    rows: Q8Rows,
+    /// Each block's scale times the sum of its quants: what the weights' mins multiply.
+    sums: Vec<f32>,
+}
+
+impl Acts {
+    fn quantize(xs: &[f32], cols: usize) -> Acts {
+        let rows = Q8Rows::quantize(xs, cols);
+        let sums = rows.quants.chunks(BLOCK).zip(&rows.scales).map(|(q, s)| q.iter().map(|&q| q as i32).sum::<i32>() as f32 * s).collect();
+        Acts { rows, sums }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Tiled for Q4Matrix {
+    type Acts = Acts;
+    const TILE: (usize, usize) = (TILE_G, TILE_X);
+
+    #[inline(always)]
+    unsafe fn tile<D: Dot>(&self, acts: &Acts, whole: (bool, bool), g: usize, t: usize, out: *mut f32) {
+        match whole {
+            (true, true) => avx2::tile::<D, TILE_G, TILE_X>(self, acts, g, t, out),
+            (true, false) => avx2::tile::<D, TILE_G, 1>(self, acts, g, t, out),
+            (false, true) => avx2::tile::<D, 1, TILE_X>(self, acts, g, t, out),
+            (false, false) => avx2::tile::<D, 1, 1>(self, acts, g, t, out),
         }
     }
 }
@@ -243,20 +272,20 @@ fn decode_row(format: GgmlDType, row: &[u8], quants: &mut [u8], scales: &mut [f3
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::super::q8::avx2::store;
-    use super::{Q4Matrix, Q8Rows, BLOCK, CHUNK, GROUP, LANE};
+    use super::super::tiles::{store, Dot};
+    use super::{Acts, Q4Matrix, BLOCK, CHUNK, GROUP, LANE};
 
     /// `G` groups of weight rows from group `g` × `X` token rows from `t`, accumulated
     /// over all blocks.
     ///
-    /// `maddubs` multiplies the weights' unsigned nibbles by the token's signed bytes:
-    /// 15 × 127 twice is far from saturating 16 bits, and a block's 32-bit sums far from
-    /// overflow.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile<const G: usize, const X: usize>(m: &Q4Matrix, a: &Q8Rows, sums: &[f32], g: usize, t: usize, out: *mut f32) {
+    /// The weights' unsigned nibbles meet the token's signed bytes: 15 × 127 four times
+    /// (a lane's low and high pairs) is far from what 16 bits hold, and a block's 32-bit
+    /// sums far from overflow.
+    #[inline(always)]
+    pub(super) unsafe fn tile<D: Dot, const G: usize, const X: usize>(m: &Q4Matrix, a: &Acts, g: usize, t: usize, out: *mut f32) {
+        let Acts { rows: a, sums } = a;
         let cols = m.cols;
         let blocks = cols / BLOCK;
-        let ones = _mm256_set1_epi16(1);
         let low = _mm256_set1_epi8(0x0F);
         let mut acc = [[_mm256_setzero_ps(); X]; G];
         let w_q = m.quants.as_ptr().add(g * GROUP * cols / 2);
@@ -268,18 +297,18 @@ mod avx2 {
         for b in 0..blocks {
             let mut dots = [[_mm256_setzero_si256(); X]; G];
             for c in 0..BLOCK / CHUNK {
-                let mut w = [_mm256_setzero_si256(); G];
+                // Each row's low nibbles, then its high ones.
+                let mut w = [[_mm256_setzero_si256(); 2]; G];
                 for (k, w) in w.iter_mut().enumerate() {
-                    *w = _mm256_loadu_si256(w_q.add(k * GROUP * cols / 2 + (b * (BLOCK / CHUNK) + c) * GROUP * LANE) as *const __m256i);
+                    let packed = _mm256_loadu_si256(w_q.add(k * GROUP * cols / 2 + (b * (BLOCK / CHUNK) + c) * GROUP * LANE) as *const __m256i);
+                    *w = [_mm256_and_si256(packed, low), _mm256_and_si256(_mm256_srli_epi16(packed, 4), low)];
                 }
                 for j in 0..X {
                     let x = x_q.add(j * cols + b * BLOCK + c * CHUNK);
                     let x_low = _mm256_set1_epi32((x as *const i32).read_unaligned());
                     let x_high = _mm256_set1_epi32((x.add(LANE) as *const i32).read_unaligned());
                     for k in 0..G {
-                        let low_pairs = _mm256_maddubs_epi16(_mm256_and_si256(w[k], low), x_low);
-                        let high_pairs = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(w[k], 4), low), x_high);
-                        dots[k][j] = _mm256_add_epi32(dots[k][j], _mm256_madd_epi16(_mm256_add_epi16(low_pairs, high_pairs), ones));
+                        dots[k][j] = D::dot2(dots[k][j], w[k], [x_low, x_high]);
                     }
                 }
             }
@@ -374,15 +403,12 @@ mod tests {
             for t in 0..tokens {
                 assert_eq!(m.matmul(&xs[t * cols..(t + 1) * cols]), batched[t * rows..(t + 1) * rows], "{format:?} token {t}");
             }
-            // The SIMD tiles (where the CPU has them) and the portable loop agree up to
-            // float summation order.
-            let acts = Q8Rows::quantize(&xs, cols);
-            let sums: Vec<f32> = acts.quants.chunks(BLOCK).zip(&acts.scales).map(|(q, s)| q.iter().map(|&q| q as i32).sum::<i32>() as f32 * s).collect();
-            let mut portable = vec![0f32; tokens * rows];
-            let groups = rows.div_ceil(GROUP);
-            // SAFETY: the whole output, one call.
-            unsafe { m.multiply_portable(&acts, &sums, 0..groups, 0..tokens, portable.as_mut_ptr()) };
-            for (i, (p, b)) in portable.iter().zip(&batched).enumerate() {
+            // Every way of multiplying bytes the CPU has gives the same bits; the portable
+            // loop agrees up to float summation order.
+            for dots in ByteDots::available() {
+                assert_eq!(m.matmul_by(&xs, Some(dots)), batched, "{format:?} {dots:?}");
+            }
+            for (i, (p, b)) in m.matmul_by(&xs, None).iter().zip(&batched).enumerate() {
                 assert!((p - b).abs() < 1e-4, "{format:?} [{}, {}]: {p} vs {b}", i / rows, i % rows);
             }
         }

@@ -12,7 +12,8 @@
 //! products: a block's integer dot products for 8 rows build up in one register with
 //! no horizontal sums, and each block costs one conversion and one FMA per 8 rows
 //! rather than per row. Register tiles of `TILE_G` groups × `TILE_X` token rows read
-//! each weight block once for the whole step.
+//! each weight block once for the whole step; [`super::tiles`] compiles them for AVX2 and
+//! for VNNI, whose one instruction does what three of AVX2's do.
 //!
 //! Every output element is computed by the same instructions in the same order however
 //! many rows the batch has, so a sequence gets bit-identical logits alone or batched.
@@ -21,6 +22,9 @@ use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
 use super::avx2_fma;
+#[cfg(target_arch = "x86_64")]
+use super::tiles::{tiles, Dot, Tiled};
+use super::tiles::{in_parallel_tiles, ByteDots};
 
 /// Values per Q8_0 block, as in GGML.
 pub const BLOCK: usize = 32;
@@ -28,9 +32,6 @@ pub const BLOCK: usize = 32;
 pub(super) const GROUP: usize = 8;
 /// Consecutive bytes of one row within an interleaved register.
 pub(super) const LANE: usize = 4;
-/// Token rows in the tokens × weights tiles of a step; bounds the activations a task
-/// keeps hot in cache.
-const ROWS_PER_TASK: usize = 64;
 const TILE_G: usize = 4;
 const TILE_X: usize = 2;
 
@@ -135,25 +136,28 @@ impl Q8Matrix {
 
     /// `xs · selfᵀ` for `xs` row-major `[tokens, cols]`: `[tokens, rows]`.
     pub fn matmul(&self, xs: &[f32]) -> Vec<f32> {
+        self.matmul_by(xs, ByteDots::best())
+    }
+
+    /// [`Q8Matrix::matmul`] in tiles that multiply bytes the way `dots` says, or without
+    /// SIMD for `None`.
+    fn matmul_by(&self, xs: &[f32], dots: Option<ByteDots>) -> Vec<f32> {
         assert_eq!(xs.len() % self.cols, 0, "activations of {} columns", self.cols);
         let tokens = xs.len() / self.cols;
         let acts = Q8Rows::quantize(xs, self.cols);
-        // SAFETY: `multiply_range` writes only the (token, row) rectangle it is given.
-        in_parallel_tiles(self.rows, tokens, TILE_G, |groups, tok, out| unsafe { self.multiply_range(&acts, groups, tok, out) })
+        // SAFETY: each writes only the (token, row) rectangle it is given.
+        in_parallel_tiles(self.rows, tokens, TILE_G, |groups, tok, out| unsafe {
+            match dots {
+                #[cfg(target_arch = "x86_64")]
+                Some(dots) => tiles(dots, self, &acts, groups, tok, out),
+                _ => self.multiply_portable(&acts, groups, tok, out),
+            }
+        })
     }
 
-    /// Writes `out[t, r]` for the tokens `tok` and the rows of the groups `groups`.
-    unsafe fn multiply_range(&self, acts: &Q8Rows, groups: std::ops::Range<usize>, tok: std::ops::Range<usize>, out: *mut f32) {
-        #[cfg(target_arch = "x86_64")]
-        if avx2_fma() {
-            for_each_tile(groups, tok, (TILE_G, TILE_X), |whole_g, whole_x, g, t| match (whole_g, whole_x) {
-                (true, true) => avx2::tile::<TILE_G, TILE_X>(self, acts, g, t, out),
-                (true, false) => avx2::tile::<TILE_G, 1>(self, acts, g, t, out),
-                (false, true) => avx2::tile::<1, TILE_X>(self, acts, g, t, out),
-                (false, false) => avx2::tile::<1, 1>(self, acts, g, t, out),
-            });
-            return;
-        }
+    /// Writes `out[t, r]` for the tokens `tok` and the rows of the groups `groups`, without
+    /// SIMD: the same integer block sums, scaled the same way.
+    unsafe fn multiply_portable(&self, acts: &Q8Rows, groups: std::ops::Range<usize>, tok: std::ops::Range<usize>, out: *mut f32) {
         // Each row is read out of the interleaved layout once, for all the tokens.
         let (mut w, mut w_scales) = (vec![0i8; self.cols], vec![0f32; self.blocks()]);
         for r in groups.start * GROUP..(groups.end * GROUP).min(self.rows) {
@@ -162,52 +166,6 @@ impl Q8Matrix {
                 *out.add(t * self.rows + r) = acts.dot_portable(&w, &w_scales, t);
             }
         }
-    }
-}
-
-/// `[tokens, rows]` outputs, computed by `multiply(groups, tokens, out)` over disjoint
-/// rectangles of row groups (of [`GROUP`] rows, whole tiles of `tile_groups` but the
-/// last) and token ranges, in parallel: enough ranges of groups for work stealing to
-/// even out, and tokens [`ROWS_PER_TASK`] at a time so their activations stay in cache.
-/// `multiply` must write exactly its rectangle of `out` (row-major `[tokens, rows]`).
-pub(super) fn in_parallel_tiles(
-    rows: usize,
-    tokens: usize,
-    tile_groups: usize,
-    multiply: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>, *mut f32) + Sync,
-) -> Vec<f32> {
-    let mut out = vec![0f32; tokens * rows];
-    let out_ptr = OutPtr(out.as_mut_ptr());
-    let threads = rayon::current_num_threads().max(1);
-    let groups = rows.div_ceil(GROUP);
-    let per_range = groups.div_ceil(threads * 4).next_multiple_of(tile_groups).max(2 * tile_groups);
-    let ranges = groups.div_ceil(per_range);
-    let token_blocks = tokens.div_ceil(ROWS_PER_TASK);
-    (0..ranges * token_blocks).into_par_iter().for_each(|task| {
-        let range = task % ranges * per_range..((task % ranges + 1) * per_range).min(groups);
-        let tok = (task / ranges) * ROWS_PER_TASK..((task / ranges + 1) * ROWS_PER_TASK).min(tokens);
-        let out_ptr = &out_ptr;
-        // Tasks write disjoint rectangles of `out`, which outlives the parallel loop.
-        multiply(range, tok, out_ptr.0);
-    });
-    out
-}
-
-/// Walks the row groups `groups` × the tokens `tok` in register tiles of `tile.0` groups
-/// × `tile.1` tokens, one group or token at a time at the edges: `visit(whole groups,
-/// whole tokens, first group, first token)`.
-#[cfg(target_arch = "x86_64")]
-pub(super) fn for_each_tile(groups: std::ops::Range<usize>, tok: std::ops::Range<usize>, tile: (usize, usize), mut visit: impl FnMut(bool, bool, usize, usize)) {
-    let mut g = groups.start;
-    while g < groups.end {
-        let whole_g = groups.end - g >= tile.0;
-        let mut t = tok.start;
-        while t < tok.end {
-            let whole_x = tok.end - t >= tile.1;
-            visit(whole_g, whole_x, g, t);
-            t += if whole_x { tile.1 } else { 1 };
-        }
-        g += if whole_g { tile.0 } else { 1 };
     }
 }
 
@@ -262,28 +220,39 @@ fn quantize_row(values: &[f32], quants: &mut [i8], scales: &mut [f32]) {
     }
 }
 
-struct OutPtr(*mut f32);
-// SAFETY: shared only to write disjoint elements, see `Q8Matrix::matmul`.
-unsafe impl Sync for OutPtr {}
+#[cfg(target_arch = "x86_64")]
+impl Tiled for Q8Matrix {
+    type Acts = Q8Rows;
+    const TILE: (usize, usize) = (TILE_G, TILE_X);
+
+    #[inline(always)]
+    unsafe fn tile<D: Dot>(&self, acts: &Q8Rows, whole: (bool, bool), g: usize, t: usize, out: *mut f32) {
+        match whole {
+            (true, true) => avx2::tile::<D, TILE_G, TILE_X>(self, acts, g, t, out),
+            (true, false) => avx2::tile::<D, TILE_G, 1>(self, acts, g, t, out),
+            (false, true) => avx2::tile::<D, 1, TILE_X>(self, acts, g, t, out),
+            (false, false) => avx2::tile::<D, 1, 1>(self, acts, g, t, out),
+        }
+    }
+}
 
 #[cfg(target_arch = "x86_64")]
-pub(super) mod avx2 {
+mod avx2 {
     use std::arch::x86_64::*;
 
+    use super::super::tiles::{store, Dot};
     use super::{Q8Matrix, Q8Rows, BLOCK, GROUP, LANE};
 
     /// `G` groups of weight rows from group `g` × `X` token rows from `t`, accumulated
     /// over all blocks.
     ///
-    /// `maddubs` multiplies unsigned by signed bytes, so the token's magnitudes meet the
-    /// weights with the token's signs moved onto them; with both sides within ±127 the
-    /// pairwise 16-bit sums cannot saturate, and a block's 32-bit sums stay far below
-    /// overflow.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile<const G: usize, const X: usize>(m: &Q8Matrix, a: &Q8Rows, g: usize, t: usize, out: *mut f32) {
+    /// Bytes are multiplied unsigned by signed, so the token's magnitudes meet the weights
+    /// with the token's signs moved onto them; with both sides within ±127 a pair of
+    /// products fits 16 bits, and a block's 32-bit sums stay far below overflow.
+    #[inline(always)]
+    pub(super) unsafe fn tile<D: Dot, const G: usize, const X: usize>(m: &Q8Matrix, a: &Q8Rows, g: usize, t: usize, out: *mut f32) {
         let cols = m.cols;
         let blocks = cols / BLOCK;
-        let ones = _mm256_set1_epi16(1);
         let mut acc = [[_mm256_setzero_ps(); X]; G];
         let w_q = m.quants.as_ptr().add(g * GROUP * cols);
         let w_s = m.scales.as_ptr().add(g * GROUP * blocks);
@@ -300,8 +269,7 @@ pub(super) mod avx2 {
                     let x = _mm256_set1_epi32((x_q.add(j * cols + b * BLOCK + c * LANE) as *const i32).read_unaligned());
                     let magnitudes = _mm256_sign_epi8(x, x);
                     for k in 0..G {
-                        let pairs = _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(w[k], x));
-                        sums[k][j] = _mm256_add_epi32(sums[k][j], _mm256_madd_epi16(pairs, ones));
+                        sums[k][j] = D::dot(sums[k][j], magnitudes, _mm256_sign_epi8(w[k], x));
                     }
                 }
             }
@@ -314,27 +282,6 @@ pub(super) mod avx2 {
             }
         }
         store(&acc, m.rows, g, t, out);
-    }
-
-    /// Writes a tile's sums, groups from `g` × tokens from `t`, into `out` (`[tokens,
-    /// rows]`), leaving out the padding rows of a last partial group.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub(in super::super) unsafe fn store<const G: usize, const X: usize>(acc: &[[__m256; X]; G], rows: usize, g: usize, t: usize, out: *mut f32) {
-        for (k, acc) in acc.iter().enumerate() {
-            let row = (g + k) * GROUP;
-            let valid = (rows - row).min(GROUP);
-            for (j, acc) in acc.iter().enumerate() {
-                let dst = out.add((t + j) * rows + row);
-                if valid == GROUP {
-                    _mm256_storeu_ps(dst, *acc);
-                } else {
-                    let mut lanes = [0f32; GROUP];
-                    _mm256_storeu_ps(lanes.as_mut_ptr(), *acc);
-                    std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst, valid);
-                }
-            }
-        }
     }
 
     /// [`super::quantize_row`] for one block of 32 values at `v`, written to `q`.
@@ -434,15 +381,13 @@ mod tests {
             let alone = m.matmul(&xs[t * cols..(t + 1) * cols]);
             assert_eq!(alone, batched[t * rows..(t + 1) * rows], "token {t}");
         }
-        // The SIMD tiles and the portable path agree up to float summation order.
-        let acts = Q8Rows::quantize(&xs, cols);
-        let (mut w, mut w_scales) = (vec![0i8; cols], vec![0f32; m.blocks()]);
-        for r in 0..rows {
-            m.read_row(r, &mut w, &mut w_scales);
-            for t in 0..tokens {
-                let portable = acts.dot_portable(&w, &w_scales, t);
-                assert!((portable - batched[t * rows + r]).abs() < 1e-4, "[{t},{r}]");
-            }
+        // Every way of multiplying bytes the CPU has gives the same bits; the portable
+        // loop agrees up to float summation order.
+        for dots in ByteDots::available() {
+            assert_eq!(m.matmul_by(&xs, Some(dots)), batched, "{dots:?}");
+        }
+        for (i, (p, b)) in m.matmul_by(&xs, None).iter().zip(&batched).enumerate() {
+            assert!((p - b).abs() < 1e-4, "[{}, {}]: {p} vs {b}", i / rows, i % rows);
         }
     }
 

@@ -1,0 +1,235 @@
+//! What the host kernels ([`super::q8`], [`super::q4`]) share: how a step's outputs are
+//! split into parallel tasks and register tiles, and the instruction a tile multiplies
+//! bytes with.
+//!
+//! A tile's inner loop is one operation: in each 32-bit lane, four unsigned bytes times
+//! four signed bytes, summed into the lane. AVX2 spells it in three instructions
+//! (`maddubs` into 16-bit pairs, `madd` by ones to widen them, an add); CPUs with VNNI
+//! (Intel since Ice Lake and Alder Lake, AMD since Zen 4) have it as one, `vpdpbusd`,
+//! which llama.cpp uses wherever it is built for the machine. hearth's binary targets
+//! baseline x86-64, since it is carried to other machines, so each kernel's tiles are
+//! compiled once for each way ([`ByteDots`]) and the best the CPU has is chosen at run
+//! time. The kernels keep every pair of byte products within what `maddubs`' 16-bit pairs
+//! hold, so every way gives the same integer sums, and the same bits.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use super::q8::GROUP;
+
+/// Token rows in the tokens × weights tiles of a step; bounds the activations a task
+/// keeps hot in cache.
+const ROWS_PER_TASK: usize = 64;
+
+/// A way to multiply bytes, in the order [`ByteDots::best`] prefers them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ByteDots {
+    /// VEX-encoded VNNI (Alder Lake and later, Sapphire Rapids).
+    AvxVnni,
+    /// AVX-512 VNNI on 256-bit registers (Ice Lake, Zen 4): the same instruction, EVEX-encoded.
+    Avx512Vnni,
+    /// AVX2 alone.
+    Avx2,
+}
+
+impl ByteDots {
+    /// The best this CPU has, or `None` without AVX2 and FMA (the portable loops then).
+    pub(crate) fn best() -> Option<ByteDots> {
+        ByteDots::available().first().copied()
+    }
+
+    /// Every way this CPU has, best first: the kernels' tests check that they agree.
+    pub(crate) fn available() -> Vec<ByteDots> {
+        let mut ways = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        if super::avx2_fma() {
+            if is_x86_feature_detected!("avxvnni") {
+                ways.push(ByteDots::AvxVnni);
+            }
+            if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl") {
+                ways.push(ByteDots::Avx512Vnni);
+            }
+            ways.push(ByteDots::Avx2);
+        }
+        ways
+    }
+}
+
+/// `acc` plus, in each 32-bit lane, the sum of its four unsigned bytes of `unsigned` times
+/// the matching signed bytes of `signed`: one unit type per [`ByteDots`], whose methods
+/// are inlined into tiles compiled with that way's target features.
+#[cfg(target_arch = "x86_64")]
+pub(super) trait Dot {
+    /// Callers keep each pair of products within ±32767, what AVX2's 16-bit pairs hold.
+    unsafe fn dot(acc: __m256i, unsigned: __m256i, signed: __m256i) -> __m256i;
+
+    /// Two dot products into `acc`. Callers keep each lane's two pairs of products
+    /// within ±32767 together, so AVX2 can add them before widening.
+    unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i;
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(super) struct Maddubs;
+
+#[cfg(target_arch = "x86_64")]
+impl Dot for Maddubs {
+    #[inline(always)]
+    unsafe fn dot(acc: __m256i, unsigned: __m256i, signed: __m256i) -> __m256i {
+        _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(unsigned, signed), _mm256_set1_epi16(1)))
+    }
+
+    #[inline(always)]
+    unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
+        let pairs = _mm256_add_epi16(_mm256_maddubs_epi16(unsigned[0], signed[0]), _mm256_maddubs_epi16(unsigned[1], signed[1]));
+        _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(super) struct AvxVnni;
+
+#[cfg(target_arch = "x86_64")]
+impl Dot for AvxVnni {
+    #[inline(always)]
+    unsafe fn dot(acc: __m256i, unsigned: __m256i, signed: __m256i) -> __m256i {
+        _mm256_dpbusd_avx_epi32(acc, unsigned, signed)
+    }
+
+    #[inline(always)]
+    unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
+        _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc, unsigned[0], signed[0]), unsigned[1], signed[1])
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(super) struct Avx512Vnni;
+
+#[cfg(target_arch = "x86_64")]
+impl Dot for Avx512Vnni {
+    #[inline(always)]
+    unsafe fn dot(acc: __m256i, unsigned: __m256i, signed: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(acc, unsigned, signed)
+    }
+
+    #[inline(always)]
+    unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
+        _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, unsigned[0], signed[0]), unsigned[1], signed[1])
+    }
+}
+
+/// `[tokens, rows]` outputs, computed by `multiply(groups, tokens, out)` over disjoint
+/// rectangles of row groups (of [`GROUP`] rows, whole tiles of `tile_groups` but the
+/// last) and token ranges, in parallel: enough ranges of groups for work stealing to
+/// even out, and tokens [`ROWS_PER_TASK`] at a time so their activations stay in cache.
+/// `multiply` must write exactly its rectangle of `out` (row-major `[tokens, rows]`).
+pub(super) fn in_parallel_tiles(rows: usize, tokens: usize, tile_groups: usize, multiply: impl Fn(Range<usize>, Range<usize>, *mut f32) + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; tokens * rows];
+    let out_ptr = OutPtr(out.as_mut_ptr());
+    let threads = rayon::current_num_threads().max(1);
+    let groups = rows.div_ceil(GROUP);
+    let per_range = groups.div_ceil(threads * 4).next_multiple_of(tile_groups).max(2 * tile_groups);
+    let ranges = groups.div_ceil(per_range);
+    let token_blocks = tokens.div_ceil(ROWS_PER_TASK);
+    (0..ranges * token_blocks).into_par_iter().for_each(|task| {
+        let range = task % ranges * per_range..((task % ranges + 1) * per_range).min(groups);
+        let tok = (task / ranges) * ROWS_PER_TASK..((task / ranges + 1) * ROWS_PER_TASK).min(tokens);
+        let out_ptr = &out_ptr;
+        // Tasks write disjoint rectangles of `out`, which outlives the parallel loop.
+        multiply(range, tok, out_ptr.0);
+    });
+    out
+}
+
+struct OutPtr(*mut f32);
+// SAFETY: shared only to write disjoint elements, see `in_parallel_tiles`.
+unsafe impl Sync for OutPtr {}
+
+/// A host kernel's weights, multiplied a register tile at a time.
+#[cfg(target_arch = "x86_64")]
+pub(super) trait Tiled: Sync {
+    /// What the tiles read of a step's activations.
+    type Acts: Sync;
+    /// Groups of [`GROUP`] rows × tokens a whole tile spans.
+    const TILE: (usize, usize);
+    /// Adds up the tile of groups from `g` × tokens from `t` over all the columns and writes
+    /// it into `out` (`[tokens, rows]`). `whole` says whether it spans [`Tiled::TILE`]'s
+    /// groups and tokens, else one. `#[inline(always)]` in every implementation: it is
+    /// compiled into each of [`tiles`]' ways, with that way's instructions.
+    unsafe fn tile<D: Dot>(&self, acts: &Self::Acts, whole: (bool, bool), g: usize, t: usize, out: *mut f32);
+}
+
+/// Writes `out[t, r]` for the tokens `tok` and the rows of the groups `groups`, in
+/// [`Tiled::TILE`]s multiplied the way `dots` says.
+#[cfg(target_arch = "x86_64")]
+pub(super) unsafe fn tiles<M: Tiled>(dots: ByteDots, m: &M, acts: &M::Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
+    match dots {
+        ByteDots::AvxVnni => tiles_avx_vnni(m, acts, groups, tok, out),
+        ByteDots::Avx512Vnni => tiles_avx512_vnni(m, acts, groups, tok, out),
+        ByteDots::Avx2 => tiles_avx2(m, acts, groups, tok, out),
+    }
+}
+
+// A closure inherits its function's target features, so each walk's tiles are compiled
+// with its way's instructions.
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,avxvnni")]
+unsafe fn tiles_avx_vnni<M: Tiled>(m: &M, acts: &M::Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
+    for_each_tile(groups, tok, M::TILE, |whole, g, t| m.tile::<AvxVnni>(acts, whole, g, t, out));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
+unsafe fn tiles_avx512_vnni<M: Tiled>(m: &M, acts: &M::Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
+    for_each_tile(groups, tok, M::TILE, |whole, g, t| m.tile::<Avx512Vnni>(acts, whole, g, t, out));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tiles_avx2<M: Tiled>(m: &M, acts: &M::Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
+    for_each_tile(groups, tok, M::TILE, |whole, g, t| m.tile::<Maddubs>(acts, whole, g, t, out));
+}
+
+/// Walks the row groups `groups` × the tokens `tok` in register tiles of `tile.0` groups
+/// × `tile.1` tokens, one group or token at a time at the edges: `visit((whole groups,
+/// whole tokens), first group, first token)`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn for_each_tile(groups: Range<usize>, tok: Range<usize>, tile: (usize, usize), mut visit: impl FnMut((bool, bool), usize, usize)) {
+    let mut g = groups.start;
+    while g < groups.end {
+        let whole_g = groups.end - g >= tile.0;
+        let mut t = tok.start;
+        while t < tok.end {
+            let whole_x = tok.end - t >= tile.1;
+            visit((whole_g, whole_x), g, t);
+            t += if whole_x { tile.1 } else { 1 };
+        }
+        g += if whole_g { tile.0 } else { 1 };
+    }
+}
+
+/// Writes a tile's sums, groups from `g` × tokens from `t`, into `out` (`[tokens, rows]`),
+/// leaving out the padding rows of a last partial group. Inlined into the tile: called,
+/// it spilled the tile's sums to memory (8% slower, benches/NOTES.md).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) unsafe fn store<const G: usize, const X: usize>(acc: &[[__m256; X]; G], rows: usize, g: usize, t: usize, out: *mut f32) {
+    for (k, acc) in acc.iter().enumerate() {
+        let row = (g + k) * GROUP;
+        let valid = (rows - row).min(GROUP);
+        for (j, acc) in acc.iter().enumerate() {
+            let dst = out.add((t + j) * rows + row);
+            if valid == GROUP {
+                _mm256_storeu_ps(dst, *acc);
+            } else {
+                let mut lanes = [0f32; GROUP];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), *acc);
+                std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst, valid);
+            }
+        }
+    }
+}
