@@ -12,10 +12,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cache="${HEARTH_CACHE:-$HOME/.cache/hearth}"
 venv="$cache/peer-venv"
-if ! "$venv/bin/python" -c "import llama_cpp, numpy" 2>/dev/null; then
+# llama.cpp builds for this CPU (-march=native), AMX included where the CPU has it. Under
+# some hypervisors and sandboxes the kernel does not grant AMX's tile state, and its
+# AMX matmul then segfaults at the first step, so on such CPUs AMX is left out: the peer
+# keeps AVX-512 and VNNI. The flags are recorded in the venv, and a venv built otherwise
+# (or before this check) is rebuilt, without pip's cached wheel.
+cmake_args=""
+if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null; then
+    no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    cmake_args="-DCMAKE_C_FLAGS='$no_amx' -DCMAKE_CXX_FLAGS='$no_amx'"
+fi
+if ! "$venv/bin/python" -c "import llama_cpp, numpy" 2>/dev/null || [[ "$(cat "$venv/hearth-cmake-args" 2>/dev/null)" != "$cmake_args" ]]; then
     rm -rf "$venv"
     python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet "llama-cpp-python==0.3.36" numpy >&2
+    CMAKE_ARGS="$cmake_args" "$venv/bin/python" -m pip install --quiet --no-cache-dir "llama-cpp-python==0.3.36" numpy >&2
+    printf '%s' "$cmake_args" > "$venv/hearth-cmake-args"
 fi
 model="$(scripts/fetch-model.sh)"
 # The Q8_0 copy issue 7's comparisons use (candle has no SIMD Q4_1 kernel), requantized
