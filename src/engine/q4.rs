@@ -216,7 +216,7 @@ pub(super) struct Acts {
 impl Acts {
     fn quantize(xs: &[f32], cols: usize) -> Acts {
         let rows = Q8Rows::quantize(xs, cols);
-        let sums = rows.quants.chunks(BLOCK).zip(&rows.scales).map(|(q, s)| q.iter().map(|&q| q as i32).sum::<i32>() as f32 * s).collect();
+        let sums = rows.sums.iter().zip(&rows.scales).map(|(&sum, scale)| sum as f32 * scale).collect();
         Acts { rows, sums }
     }
 }

@@ -52,6 +52,8 @@ pub struct Q8Matrix {
 pub(super) struct Q8Rows {
     pub(super) quants: Vec<i8>,
     pub(super) scales: Vec<f32>,
+    /// Each block's sum of quants.
+    pub(super) sums: Vec<i32>,
 }
 
 impl Q8Matrix {
@@ -194,7 +196,8 @@ impl Q8Rows {
         } else {
             rows.for_each(|((q, s), v)| quantize_row(v, q, s));
         }
-        Q8Rows { quants, scales }
+        let sums = quants.chunks(BLOCK).map(|q| q.iter().map(|&q| q as i32).sum()).collect();
+        Q8Rows { quants, scales, sums }
     }
 }
 
@@ -246,9 +249,9 @@ mod avx2 {
     /// `G` groups of weight rows from group `g` × `X` token rows from `t`, accumulated
     /// over all blocks.
     ///
-    /// Bytes are multiplied unsigned by signed, so the token's magnitudes meet the weights
-    /// with the token's signs moved onto them; with both sides within ±127 a pair of
-    /// products fits 16 bits, and a block's 32-bit sums stay far below overflow.
+    /// Both sides are signed, within ±127: [`Dot::signed_dot`] multiplies them, and each
+    /// block's sums start at what its weight offset adds, taken back. A block's 32-bit
+    /// sums stay far below overflow.
     #[inline(always)]
     pub(super) unsafe fn tile<D: Dot, const G: usize, const X: usize>(m: &Q8Matrix, a: &Q8Rows, g: usize, t: usize, out: *mut f32) {
         let cols = m.cols;
@@ -258,18 +261,26 @@ mod avx2 {
         let w_s = m.scales.as_ptr().add(g * GROUP * blocks);
         let x_q = a.quants.as_ptr().add(t * cols);
         let x_s = a.scales.as_ptr().add(t * blocks);
+        let x_sum = a.sums.as_ptr().add(t * blocks);
         for b in 0..blocks {
             let mut sums = [[_mm256_setzero_si256(); X]; G];
+            if D::WEIGHT_OFFSET != 0 {
+                for j in 0..X {
+                    let offset = _mm256_set1_epi32(-D::WEIGHT_OFFSET * *x_sum.add(j * blocks + b));
+                    for sums in sums.iter_mut() {
+                        sums[j] = offset;
+                    }
+                }
+            }
             for c in 0..BLOCK / LANE {
                 let mut w = [_mm256_setzero_si256(); G];
                 for (k, w) in w.iter_mut().enumerate() {
-                    *w = _mm256_loadu_si256(w_q.add(k * GROUP * cols + (b * (BLOCK / LANE) + c) * GROUP * LANE) as *const __m256i);
+                    *w = D::signed_weights(_mm256_loadu_si256(w_q.add(k * GROUP * cols + (b * (BLOCK / LANE) + c) * GROUP * LANE) as *const __m256i));
                 }
                 for j in 0..X {
                     let x = _mm256_set1_epi32((x_q.add(j * cols + b * BLOCK + c * LANE) as *const i32).read_unaligned());
-                    let magnitudes = _mm256_sign_epi8(x, x);
                     for k in 0..G {
-                        sums[k][j] = D::dot(sums[k][j], magnitudes, _mm256_sign_epi8(w[k], x));
+                        sums[k][j] = D::signed_dot(sums[k][j], w[k], x);
                     }
                 }
             }

@@ -11,6 +11,11 @@
 //! compiled once for each way ([`ByteDots`]) and the best the CPU has is chosen at run
 //! time. The kernels keep every pair of byte products within what `maddubs`' 16-bit pairs
 //! hold, so every way gives the same integer sums, and the same bits.
+//!
+//! Signed weights (Q8_0's) meet signed activations. AVX2 moves the token's signs onto the
+//! weights (two more instructions a product); with VNNI the weights are offset by 128
+//! into unsigned bytes as they load, once for all the tile's tokens, and each block's sums
+//! start at 128 times the token's block sum, taken back.
 
 use std::ops::Range;
 
@@ -58,17 +63,26 @@ impl ByteDots {
     }
 }
 
-/// `acc` plus, in each 32-bit lane, the sum of its four unsigned bytes of `unsigned` times
-/// the matching signed bytes of `signed`: one unit type per [`ByteDots`], whose methods
-/// are inlined into tiles compiled with that way's target features.
+/// Byte dot products: one unit type per [`ByteDots`], whose methods are inlined into tiles
+/// compiled with that way's target features.
 #[cfg(target_arch = "x86_64")]
 pub(super) trait Dot {
-    /// Callers keep each pair of products within ±32767, what AVX2's 16-bit pairs hold.
-    unsafe fn dot(acc: __m256i, unsigned: __m256i, signed: __m256i) -> __m256i;
-
-    /// Two dot products into `acc`. Callers keep each lane's two pairs of products
-    /// within ±32767 together, so AVX2 can add them before widening.
+    /// `acc` plus, in each 32-bit lane, the sum of its four unsigned bytes of `unsigned[i]`
+    /// times the matching signed bytes of `signed[i]`, for both `i`. Callers keep each
+    /// lane's two pairs of products within ±32767 together, what AVX2's 16-bit pairs hold.
     unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i;
+
+    /// What [`Dot::signed_weights`] adds to each weight: the tile takes back its product
+    /// with the token's block sum.
+    const WEIGHT_OFFSET: i32;
+
+    /// Signed weight bytes as [`Dot::signed_dot`] takes them.
+    unsafe fn signed_weights(weights: __m256i) -> __m256i;
+
+    /// `acc` plus, in each 32-bit lane, Σ (w + [`Dot::WEIGHT_OFFSET`])·x over its four
+    /// bytes, for weights `w` from [`Dot::signed_weights`] and signed bytes `x`, both
+    /// within ±127.
+    unsafe fn signed_dot(acc: __m256i, weights: __m256i, x: __m256i) -> __m256i;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -77,13 +91,23 @@ pub(super) struct Maddubs;
 #[cfg(target_arch = "x86_64")]
 impl Dot for Maddubs {
     #[inline(always)]
-    unsafe fn dot(acc: __m256i, unsigned: __m256i, signed: __m256i) -> __m256i {
-        _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(unsigned, signed), _mm256_set1_epi16(1)))
-    }
-
-    #[inline(always)]
     unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
         let pairs = _mm256_add_epi16(_mm256_maddubs_epi16(unsigned[0], signed[0]), _mm256_maddubs_epi16(unsigned[1], signed[1]));
+        _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+    }
+
+    const WEIGHT_OFFSET: i32 = 0;
+
+    #[inline(always)]
+    unsafe fn signed_weights(weights: __m256i) -> __m256i {
+        weights
+    }
+
+    /// The token's magnitudes meet the weights with the token's signs moved onto them: a
+    /// pair of products within ±127² fits 16 bits.
+    #[inline(always)]
+    unsafe fn signed_dot(acc: __m256i, weights: __m256i, x: __m256i) -> __m256i {
+        let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(weights, x));
         _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
     }
 }
@@ -94,13 +118,21 @@ pub(super) struct AvxVnni;
 #[cfg(target_arch = "x86_64")]
 impl Dot for AvxVnni {
     #[inline(always)]
-    unsafe fn dot(acc: __m256i, unsigned: __m256i, signed: __m256i) -> __m256i {
-        _mm256_dpbusd_avx_epi32(acc, unsigned, signed)
+    unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
+        _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc, unsigned[0], signed[0]), unsigned[1], signed[1])
+    }
+
+    const WEIGHT_OFFSET: i32 = 128;
+
+    /// Flipping the sign bit adds 128: the weights become unsigned.
+    #[inline(always)]
+    unsafe fn signed_weights(weights: __m256i) -> __m256i {
+        _mm256_xor_si256(weights, _mm256_set1_epi8(i8::MIN))
     }
 
     #[inline(always)]
-    unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
-        _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc, unsigned[0], signed[0]), unsigned[1], signed[1])
+    unsafe fn signed_dot(acc: __m256i, weights: __m256i, x: __m256i) -> __m256i {
+        _mm256_dpbusd_avx_epi32(acc, weights, x)
     }
 }
 
@@ -110,13 +142,21 @@ pub(super) struct Avx512Vnni;
 #[cfg(target_arch = "x86_64")]
 impl Dot for Avx512Vnni {
     #[inline(always)]
-    unsafe fn dot(acc: __m256i, unsigned: __m256i, signed: __m256i) -> __m256i {
-        _mm256_dpbusd_epi32(acc, unsigned, signed)
+    unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
+        _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, unsigned[0], signed[0]), unsigned[1], signed[1])
+    }
+
+    const WEIGHT_OFFSET: i32 = 128;
+
+    /// Flipping the sign bit adds 128: the weights become unsigned.
+    #[inline(always)]
+    unsafe fn signed_weights(weights: __m256i) -> __m256i {
+        _mm256_xor_si256(weights, _mm256_set1_epi8(i8::MIN))
     }
 
     #[inline(always)]
-    unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
-        _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, unsigned[0], signed[0]), unsigned[1], signed[1])
+    unsafe fn signed_dot(acc: __m256i, weights: __m256i, x: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(acc, weights, x)
     }
 }
 
