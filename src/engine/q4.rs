@@ -30,15 +30,11 @@ use rayon::prelude::*;
 
 use super::q8::{Q8Rows, BLOCK, GROUP, LANE};
 #[cfg(target_arch = "x86_64")]
-use super::tiles::{tiles, Dot, Tiled};
+use super::tiles::{tiles, walk_tiles, Dot, Tiled};
 use super::tiles::{in_parallel_tiles, ByteDots};
+#[cfg(target_arch = "x86_64")]
+use std::ops::Range;
 
-/// Groups of rows a register tile spans.
-const TILE_G: usize = 2;
-/// Token rows a register tile spans: more than [`super::q8`]'s, since a 4-bit block's
-/// weights take more instructions to unpack, which more tokens share (measured best of
-/// 4×2, 2×2, 2×4, 1×4 and 4×1).
-const TILE_X: usize = 4;
 /// Columns an interleaved 32-byte chunk holds of each of its [`GROUP`] rows: [`LANE`]
 /// bytes of two nibbles.
 const CHUNK: usize = 2 * LANE;
@@ -173,7 +169,7 @@ impl Q4Matrix {
         let tokens = xs.len() / self.cols;
         let acts = Acts::quantize(xs, self.cols);
         // SAFETY: each writes only the (token, row) rectangle it is given.
-        in_parallel_tiles(self.rows, tokens, TILE_G, |groups, tok, out| unsafe {
+        in_parallel_tiles(self.rows, tokens, |groups, tok, out| unsafe {
             match dots {
                 #[cfg(target_arch = "x86_64")]
                 Some(dots) => tiles(dots, self, &acts, groups, tok, out),
@@ -224,16 +220,23 @@ impl Acts {
 #[cfg(target_arch = "x86_64")]
 impl Tiled for Q4Matrix {
     type Acts = Acts;
-    const TILE: (usize, usize) = (TILE_G, TILE_X);
+
+    /// Groups × tokens a tile spans on each way, measured best of several
+    /// (benches/NOTES.md): on AVX2 more tokens than [`super::q8`]'s, since a 4-bit
+    /// block's weights take more instructions to unpack, which more tokens share; with
+    /// AVX-512's 32 registers, more of both.
+    #[inline(always)]
+    unsafe fn walk<D: Dot>(&self, acts: &Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
+        match D::WAY {
+            ByteDots::Avx2 => walk_tiles::<Self, D, 2, 4>(self, acts, groups, tok, out),
+            ByteDots::AvxVnni => walk_tiles::<Self, D, 2, 4>(self, acts, groups, tok, out),
+            ByteDots::Avx512Vnni => walk_tiles::<Self, D, 4, 4>(self, acts, groups, tok, out),
+        }
+    }
 
     #[inline(always)]
-    unsafe fn tile<D: Dot>(&self, acts: &Acts, whole: (bool, bool), g: usize, t: usize, out: *mut f32) {
-        match whole {
-            (true, true) => avx2::tile::<D, TILE_G, TILE_X>(self, acts, g, t, out),
-            (true, false) => avx2::tile::<D, TILE_G, 1>(self, acts, g, t, out),
-            (false, true) => avx2::tile::<D, 1, TILE_X>(self, acts, g, t, out),
-            (false, false) => avx2::tile::<D, 1, 1>(self, acts, g, t, out),
-        }
+    unsafe fn tile<D: Dot, const G: usize, const X: usize>(&self, acts: &Acts, g: usize, t: usize, out: *mut f32) {
+        avx2::tile::<D, G, X>(self, acts, g, t, out)
     }
 }
 

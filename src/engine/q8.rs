@@ -11,7 +11,7 @@
 //! token's matching 4 bytes broadcast to every lane, each 32-bit lane sums one row's
 //! products: a block's integer dot products for 8 rows build up in one register with
 //! no horizontal sums, and each block costs one conversion and one FMA per 8 rows
-//! rather than per row. Register tiles of `TILE_G` groups × `TILE_X` token rows read
+//! rather than per row. Register tiles of several groups × several token rows read
 //! each weight block once for the whole step; [`super::tiles`] compiles them for AVX2 and
 //! for VNNI, whose one instruction does what three of AVX2's do.
 //!
@@ -23,8 +23,10 @@ use rayon::prelude::*;
 #[cfg(target_arch = "x86_64")]
 use super::avx2_fma;
 #[cfg(target_arch = "x86_64")]
-use super::tiles::{tiles, Dot, Tiled};
+use super::tiles::{tiles, walk_tiles, Dot, Tiled};
 use super::tiles::{in_parallel_tiles, ByteDots};
+#[cfg(target_arch = "x86_64")]
+use std::ops::Range;
 
 /// Values per Q8_0 block, as in GGML.
 pub const BLOCK: usize = 32;
@@ -32,8 +34,6 @@ pub const BLOCK: usize = 32;
 pub(super) const GROUP: usize = 8;
 /// Consecutive bytes of one row within an interleaved register.
 pub(super) const LANE: usize = 4;
-const TILE_G: usize = 4;
-const TILE_X: usize = 2;
 
 /// A `[rows, cols]` matrix in blocks of [`BLOCK`] signed bytes with one f32 scale each.
 ///
@@ -148,7 +148,7 @@ impl Q8Matrix {
         let tokens = xs.len() / self.cols;
         let acts = Q8Rows::quantize(xs, self.cols);
         // SAFETY: each writes only the (token, row) rectangle it is given.
-        in_parallel_tiles(self.rows, tokens, TILE_G, |groups, tok, out| unsafe {
+        in_parallel_tiles(self.rows, tokens, |groups, tok, out| unsafe {
             match dots {
                 #[cfg(target_arch = "x86_64")]
                 Some(dots) => tiles(dots, self, &acts, groups, tok, out),
@@ -226,16 +226,22 @@ fn quantize_row(values: &[f32], quants: &mut [i8], scales: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 impl Tiled for Q8Matrix {
     type Acts = Q8Rows;
-    const TILE: (usize, usize) = (TILE_G, TILE_X);
+
+    /// Groups × tokens a tile spans on each way, measured best of several
+    /// (benches/NOTES.md): VNNI's one instruction a product leaves registers for more
+    /// tokens than AVX2's sign moves do, and AVX-512's 32 registers for more of both.
+    #[inline(always)]
+    unsafe fn walk<D: Dot>(&self, acts: &Q8Rows, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
+        match D::WAY {
+            ByteDots::Avx2 => walk_tiles::<Self, D, 4, 2>(self, acts, groups, tok, out),
+            ByteDots::AvxVnni => walk_tiles::<Self, D, 2, 4>(self, acts, groups, tok, out),
+            ByteDots::Avx512Vnni => walk_tiles::<Self, D, 4, 4>(self, acts, groups, tok, out),
+        }
+    }
 
     #[inline(always)]
-    unsafe fn tile<D: Dot>(&self, acts: &Q8Rows, whole: (bool, bool), g: usize, t: usize, out: *mut f32) {
-        match whole {
-            (true, true) => avx2::tile::<D, TILE_G, TILE_X>(self, acts, g, t, out),
-            (true, false) => avx2::tile::<D, TILE_G, 1>(self, acts, g, t, out),
-            (false, true) => avx2::tile::<D, 1, TILE_X>(self, acts, g, t, out),
-            (false, false) => avx2::tile::<D, 1, 1>(self, acts, g, t, out),
-        }
+    unsafe fn tile<D: Dot, const G: usize, const X: usize>(&self, acts: &Q8Rows, g: usize, t: usize, out: *mut f32) {
+        avx2::tile::<D, G, X>(self, acts, g, t, out)
     }
 }
 

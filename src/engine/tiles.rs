@@ -28,14 +28,18 @@ use super::q8::GROUP;
 /// Token rows in the tokens × weights tiles of a step; bounds the activations a task
 /// keeps hot in cache.
 const ROWS_PER_TASK: usize = 64;
+/// A task's row groups are a multiple of this, and every tile shape's groups divide it,
+/// so that only a matrix's last range has partial tiles.
+const TASK_GROUPS: usize = 4;
 
 /// A way to multiply bytes, in the order [`ByteDots::best`] prefers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ByteDots {
-    /// VEX-encoded VNNI (Alder Lake and later, Sapphire Rapids).
-    AvxVnni,
-    /// AVX-512 VNNI on 256-bit registers (Ice Lake, Zen 4): the same instruction, EVEX-encoded.
+    /// AVX-512 VNNI on 256-bit registers (Ice Lake, Sapphire Rapids, Zen 4). Its EVEX
+    /// encoding reaches 32 registers, not 16, which hold larger tiles.
     Avx512Vnni,
+    /// VEX-encoded VNNI (Alder Lake and later, which lack AVX-512).
+    AvxVnni,
     /// AVX2 alone.
     Avx2,
 }
@@ -51,11 +55,11 @@ impl ByteDots {
         let mut ways = Vec::new();
         #[cfg(target_arch = "x86_64")]
         if super::avx2_fma() {
-            if is_x86_feature_detected!("avxvnni") {
-                ways.push(ByteDots::AvxVnni);
-            }
             if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl") {
                 ways.push(ByteDots::Avx512Vnni);
+            }
+            if is_x86_feature_detected!("avxvnni") {
+                ways.push(ByteDots::AvxVnni);
             }
             ways.push(ByteDots::Avx2);
         }
@@ -67,6 +71,9 @@ impl ByteDots {
 /// compiled with that way's target features.
 #[cfg(target_arch = "x86_64")]
 pub(super) trait Dot {
+    /// The way this is.
+    const WAY: ByteDots;
+
     /// `acc` plus, in each 32-bit lane, the sum of its four unsigned bytes of `unsigned[i]`
     /// times the matching signed bytes of `signed[i]`, for both `i`. Callers keep each
     /// lane's two pairs of products within ±32767 together, what AVX2's 16-bit pairs hold.
@@ -90,6 +97,8 @@ pub(super) struct Maddubs;
 
 #[cfg(target_arch = "x86_64")]
 impl Dot for Maddubs {
+    const WAY: ByteDots = ByteDots::Avx2;
+
     #[inline(always)]
     unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
         let pairs = _mm256_add_epi16(_mm256_maddubs_epi16(unsigned[0], signed[0]), _mm256_maddubs_epi16(unsigned[1], signed[1]));
@@ -117,6 +126,8 @@ pub(super) struct AvxVnni;
 
 #[cfg(target_arch = "x86_64")]
 impl Dot for AvxVnni {
+    const WAY: ByteDots = ByteDots::AvxVnni;
+
     #[inline(always)]
     unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
         _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc, unsigned[0], signed[0]), unsigned[1], signed[1])
@@ -141,6 +152,8 @@ pub(super) struct Avx512Vnni;
 
 #[cfg(target_arch = "x86_64")]
 impl Dot for Avx512Vnni {
+    const WAY: ByteDots = ByteDots::Avx512Vnni;
+
     #[inline(always)]
     unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
         _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, unsigned[0], signed[0]), unsigned[1], signed[1])
@@ -161,16 +174,16 @@ impl Dot for Avx512Vnni {
 }
 
 /// `[tokens, rows]` outputs, computed by `multiply(groups, tokens, out)` over disjoint
-/// rectangles of row groups (of [`GROUP`] rows, whole tiles of `tile_groups` but the
+/// rectangles of row groups (of [`GROUP`] rows, multiples of [`TASK_GROUPS`] but the
 /// last) and token ranges, in parallel: enough ranges of groups for work stealing to
 /// even out, and tokens [`ROWS_PER_TASK`] at a time so their activations stay in cache.
 /// `multiply` must write exactly its rectangle of `out` (row-major `[tokens, rows]`).
-pub(super) fn in_parallel_tiles(rows: usize, tokens: usize, tile_groups: usize, multiply: impl Fn(Range<usize>, Range<usize>, *mut f32) + Sync) -> Vec<f32> {
+pub(super) fn in_parallel_tiles(rows: usize, tokens: usize, multiply: impl Fn(Range<usize>, Range<usize>, *mut f32) + Sync) -> Vec<f32> {
     let mut out = vec![0f32; tokens * rows];
     let out_ptr = OutPtr(out.as_mut_ptr());
     let threads = rayon::current_num_threads().max(1);
     let groups = rows.div_ceil(GROUP);
-    let per_range = groups.div_ceil(threads * 4).next_multiple_of(tile_groups).max(2 * tile_groups);
+    let per_range = groups.div_ceil(threads * 4).next_multiple_of(TASK_GROUPS).max(2 * TASK_GROUPS);
     let ranges = groups.div_ceil(per_range);
     let token_blocks = tokens.div_ceil(ROWS_PER_TASK);
     (0..ranges * token_blocks).into_par_iter().for_each(|task| {
@@ -187,68 +200,73 @@ struct OutPtr(*mut f32);
 // SAFETY: shared only to write disjoint elements, see `in_parallel_tiles`.
 unsafe impl Sync for OutPtr {}
 
-/// A host kernel's weights, multiplied a register tile at a time.
+/// A host kernel's weights, multiplied a register tile at a time. Both methods are
+/// `#[inline(always)]` in every implementation: they are compiled into each of
+/// [`tiles`]' ways, with that way's instructions.
 #[cfg(target_arch = "x86_64")]
 pub(super) trait Tiled: Sync {
     /// What the tiles read of a step's activations.
     type Acts: Sync;
-    /// Groups of [`GROUP`] rows × tokens a whole tile spans.
-    const TILE: (usize, usize);
-    /// Adds up the tile of groups from `g` × tokens from `t` over all the columns and writes
-    /// it into `out` (`[tokens, rows]`). `whole` says whether it spans [`Tiled::TILE`]'s
-    /// groups and tokens, else one. `#[inline(always)]` in every implementation: it is
-    /// compiled into each of [`tiles`]' ways, with that way's instructions.
-    unsafe fn tile<D: Dot>(&self, acts: &Self::Acts, whole: (bool, bool), g: usize, t: usize, out: *mut f32);
+
+    /// [`walk_tiles`] over the groups `groups` × the tokens `tok`, in the tile shape that
+    /// measured best for this kernel on `D`'s way (each shape's groups divide
+    /// [`TASK_GROUPS`]).
+    unsafe fn walk<D: Dot>(&self, acts: &Self::Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32);
+
+    /// Adds up the tile of `G` groups of [`GROUP`] rows from group `g` × `X` tokens from
+    /// `t` over all the columns, and writes it into `out` (`[tokens, rows]`).
+    unsafe fn tile<D: Dot, const G: usize, const X: usize>(&self, acts: &Self::Acts, g: usize, t: usize, out: *mut f32);
 }
 
-/// Writes `out[t, r]` for the tokens `tok` and the rows of the groups `groups`, in
-/// [`Tiled::TILE`]s multiplied the way `dots` says.
+/// Writes `out[t, r]` for the tokens `tok` and the rows of the groups `groups`, in tiles
+/// multiplied the way `dots` says.
 #[cfg(target_arch = "x86_64")]
 pub(super) unsafe fn tiles<M: Tiled>(dots: ByteDots, m: &M, acts: &M::Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
     match dots {
-        ByteDots::AvxVnni => tiles_avx_vnni(m, acts, groups, tok, out),
         ByteDots::Avx512Vnni => tiles_avx512_vnni(m, acts, groups, tok, out),
+        ByteDots::AvxVnni => tiles_avx_vnni(m, acts, groups, tok, out),
         ByteDots::Avx2 => tiles_avx2(m, acts, groups, tok, out),
     }
 }
 
-// A closure inherits its function's target features, so each walk's tiles are compiled
-// with its way's instructions.
-
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,avxvnni")]
 unsafe fn tiles_avx_vnni<M: Tiled>(m: &M, acts: &M::Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
-    for_each_tile(groups, tok, M::TILE, |whole, g, t| m.tile::<AvxVnni>(acts, whole, g, t, out));
+    m.walk::<AvxVnni>(acts, groups, tok, out);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
 unsafe fn tiles_avx512_vnni<M: Tiled>(m: &M, acts: &M::Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
-    for_each_tile(groups, tok, M::TILE, |whole, g, t| m.tile::<Avx512Vnni>(acts, whole, g, t, out));
+    m.walk::<Avx512Vnni>(acts, groups, tok, out);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tiles_avx2<M: Tiled>(m: &M, acts: &M::Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
-    for_each_tile(groups, tok, M::TILE, |whole, g, t| m.tile::<Maddubs>(acts, whole, g, t, out));
+    m.walk::<Maddubs>(acts, groups, tok, out);
 }
 
-/// Walks the row groups `groups` × the tokens `tok` in register tiles of `tile.0` groups
-/// × `tile.1` tokens, one group or token at a time at the edges: `visit((whole groups,
-/// whole tokens), first group, first token)`.
+/// Walks the row groups `groups` × the tokens `tok` in tiles of `G` groups × `X` tokens,
+/// one group or token wide at the edges.
 #[cfg(target_arch = "x86_64")]
-#[inline]
-fn for_each_tile(groups: Range<usize>, tok: Range<usize>, tile: (usize, usize), mut visit: impl FnMut((bool, bool), usize, usize)) {
+#[inline(always)]
+pub(super) unsafe fn walk_tiles<M: Tiled, D: Dot, const G: usize, const X: usize>(m: &M, acts: &M::Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
     let mut g = groups.start;
     while g < groups.end {
-        let whole_g = groups.end - g >= tile.0;
+        let whole_g = groups.end - g >= G;
         let mut t = tok.start;
         while t < tok.end {
-            let whole_x = tok.end - t >= tile.1;
-            visit((whole_g, whole_x), g, t);
-            t += if whole_x { tile.1 } else { 1 };
+            let whole_x = tok.end - t >= X;
+            match (whole_g, whole_x) {
+                (true, true) => m.tile::<D, G, X>(acts, g, t, out),
+                (true, false) => m.tile::<D, G, 1>(acts, g, t, out),
+                (false, true) => m.tile::<D, 1, X>(acts, g, t, out),
+                (false, false) => m.tile::<D, 1, 1>(acts, g, t, out),
+            }
+            t += if whole_x { X } else { 1 };
         }
-        g += if whole_g { tile.0 } else { 1 };
+        g += if whole_g { G } else { 1 };
     }
 }
 
