@@ -183,7 +183,7 @@ pub(super) fn in_parallel_tiles(rows: usize, tokens: usize, multiply: impl Fn(Ra
     let out_ptr = OutPtr(out.as_mut_ptr());
     let threads = rayon::current_num_threads().max(1);
     let groups = rows.div_ceil(GROUP);
-    let per_range = groups.div_ceil(threads * 4).next_multiple_of(TASK_GROUPS).max(2 * TASK_GROUPS);
+    let per_range = groups.div_ceil(threads * 4).next_multiple_of(TASK_GROUPS).max(TASK_GROUPS);
     let ranges = groups.div_ceil(per_range);
     let token_blocks = tokens.div_ceil(ROWS_PER_TASK);
     (0..ranges * token_blocks).into_par_iter().for_each(|task| {
