@@ -386,12 +386,18 @@ mod tests {
         let budget = layer_budget_beside_host(card.card.memory - CUDA_CONTEXT);
         assert!(card.weights <= budget && card.weights + offloaded.footprint.layers[card.layers.end] > budget, "{offloaded}");
         assert!((20..40).contains(&card.layers.len()), "{offloaded}");
-        // The host holds its layers as the loader would on the CPU: the same Q4_K blocks,
-        // its norms and biases (two norms and the q/k/v biases a layer, the final norm)
-        // in f32 rather than bf16; its KV blocks are f32, twice the card's a layer.
+        // The host holds its layers as the loader would on the CPU: its norms and biases
+        // (two norms and the q/k/v biases a layer, the final norm) in f32 rather than
+        // bf16, and the same Q4_K blocks, on the 4-bit kernel where the CPU has VNNI (an
+        // f32 scale and min a block of 32: 0.75 bytes a weight, not 0.5625), as is the
+        // output head it holds as the last stage; its KV blocks are f32, twice the card's
+        // a layer.
         let c = &offloaded.config;
         let dense_bf16 = host.layers.len() * (2 * c.hidden_size + c.q_dim() + 2 * c.kv_dim()) * 2 + c.hidden_size * 2;
-        assert_eq!(host.weights - offloaded.footprint.per_stage(&[0..host.layers.start, host.layers.clone()])[1], dense_bf16);
+        let layer_weights = c.hidden_size * (2 * c.q_dim() + 2 * c.kv_dim()) + 3 * c.hidden_size * c.intermediate_size;
+        let matrix_weights = host.layers.len() * layer_weights + c.vocab_size * c.hidden_size;
+        let on_host_kernel = if crate::engine::q4::runs_best(GgmlDType::Q4K) { matrix_weights * 3 / 16 } else { 0 };
+        assert_eq!(host.weights - offloaded.footprint.per_stage(&[0..host.layers.start, host.layers.clone()])[1], dense_bf16 + on_host_kernel);
         assert_eq!(host.kv / host.layers.len(), 2 * card.kv / card.layers.len());
         // The card sizes the batch, not the CPU's defaults.
         assert!(offloaded.batch.max_seqs > 32 && offloaded.sequences_at_once() > 0);

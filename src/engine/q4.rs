@@ -1,5 +1,5 @@
-//! 4-bit weight matrices (GGUF's Q4_0 and Q4_1) multiplied on the host, a whole batch
-//! at a time.
+//! 4-bit weight matrices (GGUF's Q4_0, Q4_1 and Q4_K) multiplied on the host, a whole
+//! batch at a time.
 //!
 //! candle has no SIMD kernel for Q4_1 (the README's model is Q4_1), and its Q4_0 kernel
 //! takes one activation row at a time; re-encoded as Q8_0 for [`super::q8`]'s kernel
@@ -15,11 +15,11 @@
 //! min · s_x · Σ x`, for the token's block of quants `x` with scale `s_x`: one integer
 //! dot product, and one block sum of the token's computed once a step.
 //!
-//! Q4_K fits the same form (`scale = d·sc`, `min = dmin·m` a block of 32) and was
-//! measured in it: faster than candle's Q4_K kernel for one sequence, a third slower
-//! for 32 (benches/NOTES.md), whose integer sums run a whole 256-weight super-block
-//! before a float operation. K-quants are left to candle's kernels, or re-encoded for
-//! [`super::q8`]'s ([`super::weights::Requantize::Auto`]).
+//! Q4_K fits the same form (`scale = d·sc`, `min = dmin·m` a block of 32, 6 bits a
+//! weight against the file's 4.5). With AVX2 alone it is faster than candle's Q4_K kernel
+//! for one sequence and slower at batches, whose integer sums run a whole 256-weight
+//! super-block before a float operation; with VNNI it is faster at both
+//! (benches/NOTES.md), so it runs here only where the CPU has VNNI ([`runs_best`]).
 //!
 //! Every output element is computed by the same instructions in the same order however
 //! many rows the batch has, so a sequence gets bit-identical logits alone or batched.
@@ -58,7 +58,19 @@ pub struct Q4Matrix {
 
 /// The GGUF formats [`Q4Matrix`] holds.
 pub fn holds(format: GgmlDType) -> bool {
-    matches!(format, GgmlDType::Q4_0 | GgmlDType::Q4_1)
+    matches!(format, GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q4K)
+}
+
+/// Whether `format` runs faster on this kernel than on candle's or re-encoded for
+/// [`super::q8`]'s, on this CPU: Q4_0 and Q4_1 always; Q4_K where the CPU has VNNI. With
+/// AVX2 alone candle's Q4_K kernel, whose integer sums run a whole 256-weight super-block
+/// before a float operation, is faster at batches of 128 tokens (benches/NOTES.md).
+pub fn runs_best(format: GgmlDType) -> bool {
+    match format {
+        GgmlDType::Q4_0 | GgmlDType::Q4_1 => true,
+        GgmlDType::Q4K => ByteDots::best().is_some_and(|way| way != ByteDots::Avx2),
+        _ => false,
+    }
 }
 
 impl Q4Matrix {
@@ -245,7 +257,7 @@ impl Tiled for Q4Matrix {
 /// `scale · q − min` is the value it gives.
 fn decode_row(format: GgmlDType, row: &[u8], quants: &mut [u8], scales: &mut [f32], mins: &mut [f32]) {
     let half = |bytes: &[u8]| f16::from_le_bytes([bytes[0], bytes[1]]).to_f32();
-    // A block's first 16 weights are in the low nibbles, the last 16 in the high ones.
+    // The first half of `quants` is in the low nibbles, the second in the high ones.
     let nibbles = |packed: &[u8], quants: &mut [u8]| {
         for (j, &byte) in packed.iter().enumerate() {
             quants[j] = byte & 0x0F;
@@ -265,6 +277,25 @@ fn decode_row(format: GgmlDType, row: &[u8], quants: &mut [u8], scales: &mut [f3
             for (b, block) in row.chunks_exact(20).enumerate() {
                 (scales[b], mins[b]) = (half(&block[..2]), -half(&block[2..4]));
                 nibbles(&block[4..], &mut quants[b * BLOCK..(b + 1) * BLOCK]);
+            }
+        }
+        GgmlDType::Q4K => {
+            // A super-block of 8 blocks: d and dmin, then each block's 6-bit scale and
+            // min packed in 12 bytes, then the quants, two blocks to each 32 bytes.
+            for (s, block) in row.chunks_exact(144).enumerate() {
+                let (d, dmin, packed, qs) = (half(&block[..2]), half(&block[2..4]), &block[4..16], &block[16..]);
+                for j in 0..8 {
+                    // GGML's get_scale_min_k4.
+                    let (sc, m) = match j {
+                        0..4 => (packed[j] & 63, packed[j + 4] & 63),
+                        _ => ((packed[j + 4] & 0x0F) | ((packed[j - 4] >> 6) << 4), (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4)),
+                    };
+                    (scales[s * 8 + j], mins[s * 8 + j]) = (d * sc as f32, dmin * m as f32);
+                }
+                for (i, pair) in qs.chunks_exact(BLOCK).enumerate() {
+                    let at = s * 256 + i * 2 * BLOCK;
+                    nibbles(pair, &mut quants[at..at + 2 * BLOCK]);
+                }
             }
         }
         other => unreachable!("{other:?} is not a 4-bit format"),
@@ -360,12 +391,12 @@ mod tests {
         values
     }
 
-    const FORMATS: [GgmlDType; 2] = [GgmlDType::Q4_0, GgmlDType::Q4_1];
+    const FORMATS: [GgmlDType; 3] = [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q4K];
 
     #[test]
     fn each_format_holds_exactly_the_weights_ggml_gives() {
-        // Rows that leave the last interleaved group partial.
-        let (rows, cols) = (13, 160);
+        // Rows that leave the last interleaved group partial; two Q4_K super-blocks.
+        let (rows, cols) = (13, 512);
         let values = random(rows * cols, 1);
         for format in FORMATS {
             let (bytes, expected) = ggml(&values, rows, cols, format);

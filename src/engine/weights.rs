@@ -19,11 +19,11 @@ use crate::{Error, Result};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Requantize {
     /// On CPU, run block-quantized matrices on hearth's batched kernels: Q4_0 and Q4_1
-    /// as stored on the 4-bit one ([`super::q4`]); Q8_0 as stored and Q5_0/Q5_1
-    /// re-encoded (at most twice the bytes, at least as accurate) on the Q8_0 one
-    /// ([`super::q8`]), and K-quants too for models up to [`AUTO_Q8_PARAMETERS`]
-    /// parameters, beyond which they stay as stored, on candle's kernels, rather than
-    /// double in size. Elsewhere keep what is stored.
+    /// as stored on the 4-bit one ([`super::q4`]), and Q4_K too where the CPU has VNNI;
+    /// Q8_0 as stored and Q5_0/Q5_1 re-encoded (at most twice the bytes, at least as
+    /// accurate) on the Q8_0 one ([`super::q8`]), and the other K-quants too for models up
+    /// to [`AUTO_Q8_PARAMETERS`] parameters, beyond which they stay as stored, on candle's
+    /// kernels, rather than double in size. Elsewhere keep what is stored.
     #[default]
     Auto,
     /// Keep every matrix as stored (candle's quantized matmul).
@@ -436,7 +436,8 @@ impl Weights {
 /// How a matrix stored as `stored` (a GGUF's format; f32 for floats), with rows of
 /// `cols`, of a model of `parameters` is held as `how` asks: in the format asked for, where its rows are whole
 /// blocks of it (K-quants need 256), or as stored — and on the CPU, with rows of whole
-/// blocks and unless asked to `Keep`, Q4_0 and Q4_1 on the host 4-bit kernel, and Q8_0
+/// blocks and unless asked to `Keep`, Q4_0 and Q4_1 (and Q4_K where the CPU has VNNI,
+/// [`q4::runs_best`]) on the host 4-bit kernel, and Q8_0
 /// asked for, or the formats [`Requantize::Auto`] re-encodes, on the host Q8_0 kernel
 /// (dense f16/f32 matrices are never quantized unasked).
 fn held_as(stored: GgmlDType, cols: usize, how: Requantize, on_cpu: bool, parameters: u64) -> Held {
@@ -445,7 +446,7 @@ fn held_as(stored: GgmlDType, cols: usize, how: Requantize, on_cpu: bool, parame
         _ => stored,
     };
     if on_cpu && how != Requantize::Keep && cols.is_multiple_of(q8::BLOCK) {
-        if q4::holds(format) {
+        if q4::runs_best(format) {
             return Held::HostQ4(format);
         }
         let k_quant = matches!(stored, GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K | GgmlDType::Q8K);
@@ -565,6 +566,7 @@ fn quantized_blocks(values: &[f32], (_, cols): (usize, usize), format: GgmlDType
 #[cfg(test)]
 mod tests {
     use super::*;
+    use super::super::tiles::ByteDots;
 
     #[test]
     fn unpermute_inverts_llama_cpp_interleaving() {
@@ -603,6 +605,40 @@ mod tests {
         let bound = 0.02f32 * 3f32.sqrt();
         assert!(alone.iter().all(|v| v.abs() <= bound));
         assert!(alone[..1 << 16] != alone[1 << 16..2 << 16], "each part has its own stream");
+    }
+
+    /// A Q4_K GGUF matrix loads onto the 4-bit kernel under `auto` where the CPU has VNNI,
+    /// as before elsewhere, and computes the file's weights either way.
+    #[test]
+    fn q4_k_loads_onto_the_4_bit_kernel_where_the_cpu_has_vnni() {
+        let (rows, cols) = (40, 512);
+        let values = synthetic_values(11, "w", rows * cols);
+        let stored = QTensor::quantize(&Tensor::from_slice(&values, (rows, cols), &Device::Cpu).unwrap(), GgmlDType::Q4K).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q4k.gguf");
+        super::super::gguf::write(&path, &[], &[("blk.0.ffn_down.weight", &stored)]).unwrap();
+        let name = "model.layers.0.mlp.down_proj";
+        let (small, large) = (1_000_000_000, 7_000_000_000);
+        let weights = |requantize, parameters| Weights::gguf(GgufFile::open(&path).unwrap(), requantize, Family::Qwen2, (1, 1), parameters);
+        let held = |requantize, parameters, on_cpu| weights(requantize, parameters).held(&format!("{name}.weight"), (rows, cols), on_cpu).unwrap();
+        let vnni = ByteDots::best().is_some_and(|way| way != ByteDots::Avx2);
+        for parameters in [small, large] {
+            let otherwise = if parameters <= AUTO_Q8_PARAMETERS { Held::HostQ8 } else { Held::Quantized(GgmlDType::Q4K) };
+            assert_eq!(held(Requantize::Auto, parameters, true), if vnni { Held::HostQ4(GgmlDType::Q4K) } else { otherwise });
+            assert_eq!(held(Requantize::Keep, parameters, true), Held::Quantized(GgmlDType::Q4K));
+            assert_eq!(held(Requantize::Auto, parameters, false), Held::Quantized(GgmlDType::Q4K));
+        }
+        // The loaded matrix against the file's weights dequantized: within what quantizing
+        // the activations costs, as candle's kernel is.
+        let xs = Tensor::from_slice(&synthetic_values(12, "x", 3 * cols), (3, cols), &Device::Cpu).unwrap();
+        let exact = xs.matmul(&stored.dequantize(&Device::Cpu).unwrap().t().unwrap()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for requantize in [Requantize::Auto, Requantize::Keep] {
+            let linear = weights(requantize, large).linear(name, (rows, cols), false, DType::F32, &Device::Cpu).unwrap();
+            let got = linear.forward(&xs).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let off = got.iter().zip(&exact).fold(0f32, |m, (g, e)| m.max((g - e).abs()));
+            let largest = exact.iter().fold(0f32, |m, e| m.max(e.abs()));
+            assert!(off <= 0.02 * largest, "{requantize:?}: off by {off}, products up to {largest}");
+        }
     }
 
     #[test]
