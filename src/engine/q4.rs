@@ -240,8 +240,7 @@ impl Tiled for Q4Matrix {
     #[inline(always)]
     unsafe fn walk<D: Dot>(&self, acts: &Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
         match D::WAY {
-            ByteDots::Avx2 => walk_tiles::<Self, D, 2, 4>(self, acts, groups, tok, out),
-            ByteDots::AvxVnni => walk_tiles::<Self, D, 2, 4>(self, acts, groups, tok, out),
+            ByteDots::Avx2 | ByteDots::AvxVnni => walk_tiles::<Self, D, 2, 4>(self, acts, groups, tok, out),
             ByteDots::Avx512Vnni => walk_tiles::<Self, D, 4, 4>(self, acts, groups, tok, out),
         }
     }

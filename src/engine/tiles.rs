@@ -47,7 +47,8 @@ pub(crate) enum ByteDots {
 impl ByteDots {
     /// The best this CPU has, or `None` without AVX2 and FMA (the portable loops then).
     pub(crate) fn best() -> Option<ByteDots> {
-        ByteDots::available().first().copied()
+        static BEST: std::sync::OnceLock<Option<ByteDots>> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| ByteDots::available().first().copied())
     }
 
     /// Every way this CPU has, best first: the kernels' tests check that they agree.
