@@ -69,28 +69,43 @@ impl ByteDots {
 }
 
 /// Byte dot products: one unit type per [`ByteDots`], whose methods are inlined into tiles
-/// compiled with that way's target features.
+/// compiled with that way's target features. The provided methods are VNNI's; AVX2's
+/// replace them.
 #[cfg(target_arch = "x86_64")]
 pub(super) trait Dot {
     /// The way this is.
     const WAY: ByteDots;
 
-    /// `acc` plus, in each 32-bit lane, the sum of its four unsigned bytes of `unsigned[i]`
-    /// times the matching signed bytes of `signed[i]`, for both `i`. Callers keep each
-    /// lane's two pairs of products within ±32767 together, what AVX2's 16-bit pairs hold.
-    unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i;
+    /// `acc` plus, in each 32-bit lane, the sum of its four unsigned bytes of `unsigned`
+    /// times the matching signed bytes of `signed`: `vpdpbusd`. Callers keep each pair of
+    /// products within ±32767, what AVX2's 16-bit pairs hold.
+    unsafe fn dpbusd(acc: __m256i, unsigned: __m256i, signed: __m256i) -> __m256i;
+
+    /// Two [`Dot::dpbusd`]s. Callers keep each lane's two pairs of products within ±32767
+    /// together, so that AVX2 can add them before widening.
+    #[inline(always)]
+    unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
+        Self::dpbusd(Self::dpbusd(acc, unsigned[0], signed[0]), unsigned[1], signed[1])
+    }
 
     /// What [`Dot::signed_weights`] adds to each weight: the tile takes back its product
     /// with the token's block sum.
-    const WEIGHT_OFFSET: i32;
+    const WEIGHT_OFFSET: i32 = 128;
 
-    /// Signed weight bytes as [`Dot::signed_dot`] takes them.
-    unsafe fn signed_weights(weights: __m256i) -> __m256i;
+    /// Signed weight bytes as [`Dot::signed_dot`] takes them: flipping the sign bit adds
+    /// 128, and the weights become unsigned.
+    #[inline(always)]
+    unsafe fn signed_weights(weights: __m256i) -> __m256i {
+        _mm256_xor_si256(weights, _mm256_set1_epi8(i8::MIN))
+    }
 
     /// `acc` plus, in each 32-bit lane, Σ (w + [`Dot::WEIGHT_OFFSET`])·x over its four
     /// bytes, for weights `w` from [`Dot::signed_weights`] and signed bytes `x`, both
     /// within ±127.
-    unsafe fn signed_dot(acc: __m256i, weights: __m256i, x: __m256i) -> __m256i;
+    #[inline(always)]
+    unsafe fn signed_dot(acc: __m256i, weights: __m256i, x: __m256i) -> __m256i {
+        Self::dpbusd(acc, weights, x)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -101,11 +116,18 @@ impl Dot for Maddubs {
     const WAY: ByteDots = ByteDots::Avx2;
 
     #[inline(always)]
+    unsafe fn dpbusd(acc: __m256i, unsigned: __m256i, signed: __m256i) -> __m256i {
+        _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(unsigned, signed), _mm256_set1_epi16(1)))
+    }
+
+    #[inline(always)]
     unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
         let pairs = _mm256_add_epi16(_mm256_maddubs_epi16(unsigned[0], signed[0]), _mm256_maddubs_epi16(unsigned[1], signed[1]));
         _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
     }
 
+    /// Offset weights would make pairs of products overflow 16 bits; the token's signs
+    /// move onto the weights instead, at each product.
     const WEIGHT_OFFSET: i32 = 0;
 
     #[inline(always)]
@@ -117,8 +139,7 @@ impl Dot for Maddubs {
     /// pair of products within ±127² fits 16 bits.
     #[inline(always)]
     unsafe fn signed_dot(acc: __m256i, weights: __m256i, x: __m256i) -> __m256i {
-        let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(weights, x));
-        _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+        Self::dpbusd(acc, _mm256_sign_epi8(x, x), _mm256_sign_epi8(weights, x))
     }
 }
 
@@ -130,21 +151,8 @@ impl Dot for AvxVnni {
     const WAY: ByteDots = ByteDots::AvxVnni;
 
     #[inline(always)]
-    unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
-        _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc, unsigned[0], signed[0]), unsigned[1], signed[1])
-    }
-
-    const WEIGHT_OFFSET: i32 = 128;
-
-    /// Flipping the sign bit adds 128: the weights become unsigned.
-    #[inline(always)]
-    unsafe fn signed_weights(weights: __m256i) -> __m256i {
-        _mm256_xor_si256(weights, _mm256_set1_epi8(i8::MIN))
-    }
-
-    #[inline(always)]
-    unsafe fn signed_dot(acc: __m256i, weights: __m256i, x: __m256i) -> __m256i {
-        _mm256_dpbusd_avx_epi32(acc, weights, x)
+    unsafe fn dpbusd(acc: __m256i, unsigned: __m256i, signed: __m256i) -> __m256i {
+        _mm256_dpbusd_avx_epi32(acc, unsigned, signed)
     }
 }
 
@@ -156,21 +164,8 @@ impl Dot for Avx512Vnni {
     const WAY: ByteDots = ByteDots::Avx512Vnni;
 
     #[inline(always)]
-    unsafe fn dot2(acc: __m256i, unsigned: [__m256i; 2], signed: [__m256i; 2]) -> __m256i {
-        _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, unsigned[0], signed[0]), unsigned[1], signed[1])
-    }
-
-    const WEIGHT_OFFSET: i32 = 128;
-
-    /// Flipping the sign bit adds 128: the weights become unsigned.
-    #[inline(always)]
-    unsafe fn signed_weights(weights: __m256i) -> __m256i {
-        _mm256_xor_si256(weights, _mm256_set1_epi8(i8::MIN))
-    }
-
-    #[inline(always)]
-    unsafe fn signed_dot(acc: __m256i, weights: __m256i, x: __m256i) -> __m256i {
-        _mm256_dpbusd_epi32(acc, weights, x)
+    unsafe fn dpbusd(acc: __m256i, unsigned: __m256i, signed: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(acc, unsigned, signed)
     }
 }
 
