@@ -28,10 +28,10 @@ use candle_core::quantized::GgmlDType;
 use half::f16;
 use rayon::prelude::*;
 
-use super::q8::{Q8Rows, BLOCK, GROUP, LANE};
+use super::q8::{Q8Rows, BLOCK};
 #[cfg(target_arch = "x86_64")]
 use super::tiles::{tiles, walk_tiles, Dot, Tiled};
-use super::tiles::{in_parallel_tiles, ByteDots};
+use super::tiles::{in_parallel_tiles, ByteDots, GROUP, LANE};
 #[cfg(target_arch = "x86_64")]
 use std::ops::Range;
 

@@ -24,16 +24,12 @@ use rayon::prelude::*;
 use super::avx2_fma;
 #[cfg(target_arch = "x86_64")]
 use super::tiles::{tiles, walk_tiles, Dot, Tiled};
-use super::tiles::{in_parallel_tiles, ByteDots};
+use super::tiles::{in_parallel_tiles, ByteDots, GROUP, LANE};
 #[cfg(target_arch = "x86_64")]
 use std::ops::Range;
 
 /// Values per Q8_0 block, as in GGML.
 pub const BLOCK: usize = 32;
-/// Weight rows stored interleaved: one 256-bit register's worth of 32-bit lanes.
-pub(super) const GROUP: usize = 8;
-/// Consecutive bytes of one row within an interleaved register.
-pub(super) const LANE: usize = 4;
 
 /// A `[rows, cols]` matrix in blocks of [`BLOCK`] signed bytes with one f32 scale each.
 ///

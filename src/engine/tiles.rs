@@ -23,8 +23,11 @@ use rayon::prelude::*;
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::q8::GROUP;
-
+/// Weight rows the kernels store interleaved: one 256-bit register's worth of 32-bit
+/// lanes, a row's products summing in each.
+pub(super) const GROUP: usize = 8;
+/// Consecutive bytes of one row within an interleaved register.
+pub(super) const LANE: usize = 4;
 /// Token rows in the tokens × weights tiles of a step; bounds the activations a task
 /// keeps hot in cache.
 const ROWS_PER_TASK: usize = 64;
