@@ -12,7 +12,7 @@
 //! products: a block's integer dot products for 8 rows build up in one register with
 //! no horizontal sums, and each block costs one conversion and one FMA per 8 rows
 //! rather than per row. Register tiles of several groups × several token rows read
-//! each weight block once for the whole step; [`super::tiles`] compiles them for AVX2 and
+//! each weight block once for the whole step; `tiles.rs` compiles them for AVX2 and
 //! for VNNI, whose one instruction does what three of AVX2's do.
 //!
 //! Every output element is computed by the same instructions in the same order however
