@@ -331,8 +331,9 @@ struct GenerateArgs {
     /// card and dtype allow it, else gathered), host, gathered or flash.
     #[arg(long, default_value = "auto")]
     attention: hearth::engine::AttentionBackend,
-    /// Weight matrices: auto (a GGUF's on CPU: Q4_0/Q4_1 on hearth's batched 4-bit kernel,
-    /// Q8_0/Q5_x and K-quants up to 4B parameters on its Q8_0 one), keep, q8_0, q4_0, q4k,
+    /// Weight matrices: auto (a GGUF's on CPU: Q4_0/Q4_1, and Q4_K where the CPU has VNNI,
+    /// on hearth's batched 4-bit kernel, Q8_0/Q5_x and other K-quants up to 4B parameters
+    /// on its Q8_0 one), keep, q8_0, q4_0, q4k,
     /// q6k, f16 or f32; a checkpoint's or synthetic preset's floats are quantized to the
     /// block formats among these.
     #[arg(long, default_value = "auto")]

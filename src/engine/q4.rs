@@ -30,9 +30,8 @@ use rayon::prelude::*;
 
 use super::q8::{Q8Rows, BLOCK};
 #[cfg(target_arch = "x86_64")]
-use super::tiles::{tiles, walk_tiles, Dot, Tiled};
-use super::tiles::{in_parallel_tiles, ByteDots, GROUP, LANE};
-#[cfg(target_arch = "x86_64")]
+use super::tiles::{walk_tiles, Dot};
+use super::tiles::{multiply, ByteDots, Tiled, GROUP, LANE};
 use std::ops::Range;
 
 /// Columns an interleaved 32-byte chunk holds of each of its [`GROUP`] rows: [`LANE`]
@@ -178,38 +177,7 @@ impl Q4Matrix {
     /// SIMD for `None`.
     fn matmul_by(&self, xs: &[f32], dots: Option<ByteDots>) -> Vec<f32> {
         assert_eq!(xs.len() % self.cols, 0, "activations of {} columns", self.cols);
-        let tokens = xs.len() / self.cols;
-        let acts = Acts::quantize(xs, self.cols);
-        // SAFETY: each writes only the (token, row) rectangle it is given.
-        in_parallel_tiles(self.rows, tokens, |groups, tok, out| unsafe {
-            match dots {
-                #[cfg(target_arch = "x86_64")]
-                Some(dots) => tiles(dots, self, &acts, groups, tok, out),
-                _ => self.multiply_portable(&acts, groups, tok, out),
-            }
-        })
-    }
-
-    /// Writes `out[t, r]` for the tokens `tok` and the rows of the groups `groups`, without
-    /// SIMD: the same integer block sums, scaled the same way.
-    unsafe fn multiply_portable(&self, acts: &Acts, groups: std::ops::Range<usize>, tok: std::ops::Range<usize>, out: *mut f32) {
-        let Acts { rows: acts, sums } = acts;
-        let blocks = self.blocks();
-        let (mut q, mut s, mut m) = (vec![0u8; self.cols], vec![0f32; blocks], vec![0f32; blocks]);
-        for r in groups.start * GROUP..(groups.end * GROUP).min(self.rows) {
-            self.read_row(r, &mut q, &mut s, &mut m);
-            for t in tok.clone() {
-                let x = &acts.quants[t * self.cols..(t + 1) * self.cols];
-                let dot: f32 = (0..blocks)
-                    .map(|b| {
-                        let span = b * BLOCK..(b + 1) * BLOCK;
-                        let sum: i32 = q[span.clone()].iter().zip(&x[span]).map(|(&w, &x)| w as i32 * x as i32).sum();
-                        sum as f32 * (s[b] * acts.scales[t * blocks + b]) - m[b] * sums[t * blocks + b]
-                    })
-                    .sum();
-                *out.add(t * self.rows + r) = dot;
-            }
-        }
+        multiply(self, self.rows, xs.len() / self.cols, &Acts::quantize(xs, self.cols), dots)
     }
 }
 
@@ -229,14 +197,34 @@ impl Acts {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
 impl Tiled for Q4Matrix {
     type Acts = Acts;
+
+    unsafe fn multiply_portable(&self, acts: &Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
+        let Acts { rows: acts, sums } = acts;
+        let blocks = self.blocks();
+        let (mut q, mut s, mut m) = (vec![0u8; self.cols], vec![0f32; blocks], vec![0f32; blocks]);
+        for r in groups.start * GROUP..(groups.end * GROUP).min(self.rows) {
+            self.read_row(r, &mut q, &mut s, &mut m);
+            for t in tok.clone() {
+                let x = &acts.quants[t * self.cols..(t + 1) * self.cols];
+                let dot: f32 = (0..blocks)
+                    .map(|b| {
+                        let span = b * BLOCK..(b + 1) * BLOCK;
+                        let sum: i32 = q[span.clone()].iter().zip(&x[span]).map(|(&w, &x)| w as i32 * x as i32).sum();
+                        sum as f32 * (s[b] * acts.scales[t * blocks + b]) - m[b] * sums[t * blocks + b]
+                    })
+                    .sum();
+                *out.add(t * self.rows + r) = dot;
+            }
+        }
+    }
 
     /// Groups × tokens a tile spans on each way, measured best of several
     /// (benches/NOTES.md): on AVX2 more tokens than [`super::q8`]'s, since a 4-bit
     /// block's weights take more instructions to unpack, which more tokens share; with
     /// AVX-512's 32 registers, more of both.
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn walk<D: Dot>(&self, acts: &Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
         match D::WAY {
@@ -245,6 +233,7 @@ impl Tiled for Q4Matrix {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn tile<D: Dot, const G: usize, const X: usize>(&self, acts: &Acts, g: usize, t: usize, out: *mut f32) {
         avx2::tile::<D, G, X>(self, acts, g, t, out)

@@ -23,9 +23,8 @@ use rayon::prelude::*;
 #[cfg(target_arch = "x86_64")]
 use super::avx2_fma;
 #[cfg(target_arch = "x86_64")]
-use super::tiles::{tiles, walk_tiles, Dot, Tiled};
-use super::tiles::{in_parallel_tiles, ByteDots, GROUP, LANE};
-#[cfg(target_arch = "x86_64")]
+use super::tiles::{walk_tiles, Dot};
+use super::tiles::{multiply, ByteDots, Tiled, GROUP, LANE};
 use std::ops::Range;
 
 /// Values per Q8_0 block, as in GGML.
@@ -141,29 +140,7 @@ impl Q8Matrix {
     /// SIMD for `None`.
     fn matmul_by(&self, xs: &[f32], dots: Option<ByteDots>) -> Vec<f32> {
         assert_eq!(xs.len() % self.cols, 0, "activations of {} columns", self.cols);
-        let tokens = xs.len() / self.cols;
-        let acts = Q8Rows::quantize(xs, self.cols);
-        // SAFETY: each writes only the (token, row) rectangle it is given.
-        in_parallel_tiles(self.rows, tokens, |groups, tok, out| unsafe {
-            match dots {
-                #[cfg(target_arch = "x86_64")]
-                Some(dots) => tiles(dots, self, &acts, groups, tok, out),
-                _ => self.multiply_portable(&acts, groups, tok, out),
-            }
-        })
-    }
-
-    /// Writes `out[t, r]` for the tokens `tok` and the rows of the groups `groups`, without
-    /// SIMD: the same integer block sums, scaled the same way.
-    unsafe fn multiply_portable(&self, acts: &Q8Rows, groups: std::ops::Range<usize>, tok: std::ops::Range<usize>, out: *mut f32) {
-        // Each row is read out of the interleaved layout once, for all the tokens.
-        let (mut w, mut w_scales) = (vec![0i8; self.cols], vec![0f32; self.blocks()]);
-        for r in groups.start * GROUP..(groups.end * GROUP).min(self.rows) {
-            self.read_row(r, &mut w, &mut w_scales);
-            for t in tok.clone() {
-                *out.add(t * self.rows + r) = acts.dot_portable(&w, &w_scales, t);
-            }
-        }
+        multiply(self, self.rows, xs.len() / self.cols, &Q8Rows::quantize(xs, self.cols), dots)
     }
 }
 
@@ -219,13 +196,24 @@ fn quantize_row(values: &[f32], quants: &mut [i8], scales: &mut [f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
 impl Tiled for Q8Matrix {
     type Acts = Q8Rows;
+
+    unsafe fn multiply_portable(&self, acts: &Q8Rows, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
+        // Each row is read out of the interleaved layout once, for all the tokens.
+        let (mut w, mut w_scales) = (vec![0i8; self.cols], vec![0f32; self.blocks()]);
+        for r in groups.start * GROUP..(groups.end * GROUP).min(self.rows) {
+            self.read_row(r, &mut w, &mut w_scales);
+            for t in tok.clone() {
+                *out.add(t * self.rows + r) = acts.dot_portable(&w, &w_scales, t);
+            }
+        }
+    }
 
     /// Groups × tokens a tile spans on each way, measured best of several
     /// (benches/NOTES.md): VNNI's one instruction a product leaves registers for more
     /// tokens than AVX2's sign moves do, and AVX-512's 32 registers for more of both.
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn walk<D: Dot>(&self, acts: &Q8Rows, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
         match D::WAY {
@@ -235,6 +223,7 @@ impl Tiled for Q8Matrix {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn tile<D: Dot, const G: usize, const X: usize>(&self, acts: &Q8Rows, g: usize, t: usize, out: *mut f32) {
         avx2::tile::<D, G, X>(self, acts, g, t, out)

@@ -177,7 +177,7 @@ impl Dot for Avx512Vnni {
 /// last) and token ranges, in parallel: enough ranges of groups for work stealing to
 /// even out, and tokens [`ROWS_PER_TASK`] at a time so their activations stay in cache.
 /// `multiply` must write exactly its rectangle of `out` (row-major `[tokens, rows]`).
-pub(super) fn in_parallel_tiles(rows: usize, tokens: usize, multiply: impl Fn(Range<usize>, Range<usize>, *mut f32) + Sync) -> Vec<f32> {
+fn in_parallel_tiles(rows: usize, tokens: usize, multiply: impl Fn(Range<usize>, Range<usize>, *mut f32) + Sync) -> Vec<f32> {
     let mut out = vec![0f32; tokens * rows];
     let out_ptr = OutPtr(out.as_mut_ptr());
     let threads = rayon::current_num_threads().max(1);
@@ -199,28 +199,47 @@ struct OutPtr(*mut f32);
 // SAFETY: shared only to write disjoint elements, see `in_parallel_tiles`.
 unsafe impl Sync for OutPtr {}
 
-/// A host kernel's weights, multiplied a register tile at a time. Both methods are
+/// A host kernel's weights, multiplied a register tile at a time. `walk` and `tile` are
 /// `#[inline(always)]` in every implementation: they are compiled into each of
 /// [`tiles`]' ways, with that way's instructions.
-#[cfg(target_arch = "x86_64")]
 pub(super) trait Tiled: Sync {
     /// What the tiles read of a step's activations.
     type Acts: Sync;
 
+    /// Writes `out[t, r]` for the tokens `tok` and the rows of the groups `groups`,
+    /// without SIMD: the same integer block sums as the tiles, scaled the same way.
+    unsafe fn multiply_portable(&self, acts: &Self::Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32);
+
     /// [`walk_tiles`] over the groups `groups` × the tokens `tok`, in the tile shape that
     /// measured best for this kernel on `D`'s way (each shape's groups divide
     /// [`TASK_GROUPS`]).
+    #[cfg(target_arch = "x86_64")]
     unsafe fn walk<D: Dot>(&self, acts: &Self::Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32);
 
     /// Adds up the tile of `G` groups of [`GROUP`] rows from group `g` × `X` tokens from
     /// `t` over all the columns, and writes it into `out` (`[tokens, rows]`).
+    #[cfg(target_arch = "x86_64")]
     unsafe fn tile<D: Dot, const G: usize, const X: usize>(&self, acts: &Self::Acts, g: usize, t: usize, out: *mut f32);
+}
+
+/// The `[tokens, rows]` product of `m`'s `rows` rows with `tokens` tokens of `acts`, in
+/// parallel tasks of tiles that multiply bytes the way `dots` says, or without SIMD for
+/// `None`.
+pub(super) fn multiply<M: Tiled>(m: &M, rows: usize, tokens: usize, acts: &M::Acts, dots: Option<ByteDots>) -> Vec<f32> {
+    // SAFETY: each writes only the (token, row) rectangle it is given.
+    in_parallel_tiles(rows, tokens, |groups, tok, out| unsafe {
+        match dots {
+            #[cfg(target_arch = "x86_64")]
+            Some(dots) => tiles(dots, m, acts, groups, tok, out),
+            _ => m.multiply_portable(acts, groups, tok, out),
+        }
+    })
 }
 
 /// Writes `out[t, r]` for the tokens `tok` and the rows of the groups `groups`, in tiles
 /// multiplied the way `dots` says.
 #[cfg(target_arch = "x86_64")]
-pub(super) unsafe fn tiles<M: Tiled>(dots: ByteDots, m: &M, acts: &M::Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
+unsafe fn tiles<M: Tiled>(dots: ByteDots, m: &M, acts: &M::Acts, groups: Range<usize>, tok: Range<usize>, out: *mut f32) {
     match dots {
         ByteDots::Avx512Vnni => tiles_avx512_vnni(m, acts, groups, tok, out),
         ByteDots::AvxVnni => tiles_avx_vnni(m, acts, groups, tok, out),
