@@ -1056,6 +1056,14 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.save {
         out!("wrote {}", path.display())?;
     }
+    let noisy = report.noisier_than(args.tolerance);
+    if !noisy.is_empty() {
+        out!("\nnote: the machine was noisy: these figures' runs differ by more than the tolerance ({}%) among themselves,", args.tolerance)?;
+        out!("so a comparison with them counts a change within that spread as noise (a baseline wants a quiet machine):")?;
+        for line in noisy {
+            out!("  {line}")?;
+        }
+    }
     if let Some(baseline) = baseline {
         let comparison = bench::compare(&baseline, &report, args.tolerance);
         out!("\n{}", comparison.table(args.tolerance))?;

@@ -2,8 +2,15 @@
 //! and a planted slowdown that the comparison catches.
 
 use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// Held while a benchmark runs: the tests of this file run on parallel threads, and a
+/// build compared with its own baseline must not share the cores with another test's
+/// benchmark in one of its runs and not the other (on CI's 2 cores that doubled a p99).
+static ONE_BENCHMARK_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn bench(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let _alone = ONE_BENCHMARK_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     Command::new(env!("CARGO_BIN_EXE_hearth")).arg("bench").args(args).envs(env.iter().copied()).output().expect("the hearth binary runs")
 }
 
@@ -21,6 +28,7 @@ fn a_planted_slowdown_fails_the_baseline_comparison_and_the_normal_build_passes(
     for r in report["results"].as_array().unwrap() {
         for figure in ["prefill_tok_s", "decode_tok_s", "total_tok_s", "token_latency_p50_ms", "token_latency_p99_ms"] {
             assert!(r["figures"][figure]["value"].as_f64().unwrap() > 0.0, "{figure} measured in {r}");
+            assert_eq!(r["figures"][figure]["runs"].as_array().map(Vec::len), Some(3), "each of the 3 runs kept: {r}");
         }
     }
 

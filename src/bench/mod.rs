@@ -44,6 +44,10 @@ pub struct Figure {
     pub unit: String,
     /// Which way is better.
     pub better: Better,
+    /// Where the value is the median of `--repeat` runs: each run's value, in the order
+    /// they ran. Their spread is the machine's noise, which a comparison weighs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<f64>,
 }
 
 /// The figures of one workload.
@@ -65,7 +69,7 @@ impl BenchResult {
 
     /// Adds a figure.
     pub fn with(mut self, figure: &str, value: f64, unit: &str, better: Better) -> BenchResult {
-        self.figures.insert(figure.to_string(), Figure { value, unit: unit.to_string(), better });
+        self.figures.insert(figure.to_string(), Figure { value, unit: unit.to_string(), better, runs: Vec::new() });
         self
     }
 
@@ -96,11 +100,13 @@ pub fn median(runs: &[BenchResult]) -> BenchResult {
     let first = runs.first().expect("at least one run");
     let mut out = BenchResult::new(&first.suite, first.name.clone());
     for (name, figure) in &first.figures {
-        let mut values: Vec<f64> = runs.iter().filter_map(|r| r.value(name)).collect();
+        let in_order: Vec<f64> = runs.iter().filter_map(|r| r.value(name)).collect();
+        let mut values = in_order.clone();
         values.sort_by(f64::total_cmp);
         let mid = values.len() / 2;
         let value = if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 };
-        out.figures.insert(name.clone(), Figure { value, ..figure.clone() });
+        let runs = if in_order.len() > 1 { in_order } else { Vec::new() };
+        out.figures.insert(name.clone(), Figure { value, runs, ..figure.clone() });
     }
     out
 }
@@ -119,6 +125,22 @@ impl Report {
     pub fn read(path: &Path) -> Result<Report> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: not a hearth bench report: {e}", path.display())))
+    }
+
+    /// The judged figures whose runs differ among themselves by more than
+    /// `tolerance_pct` (best against worst), as `workload figure: runs lo–hi`: the
+    /// machine was noisier than the tolerance, which a comparison then cannot resolve.
+    pub fn noisier_than(&self, tolerance_pct: f64) -> Vec<String> {
+        let mut noisy = Vec::new();
+        for r in &self.results {
+            for (name, f) in &r.figures {
+                let (lo, hi) = f.runs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+                if f.better != Better::Info && lo > 0.0 && hi > lo * (1.0 + tolerance_pct / 100.0) {
+                    noisy.push(format!("{} {name}: runs {lo:.2}–{hi:.2} {}", r.key(), f.unit));
+                }
+            }
+        }
+        noisy
     }
 
     /// Writes the report as pretty JSON, atomically.
@@ -292,6 +314,14 @@ mod tests {
         let run = |tput: f64, lat: f64| BenchResult::new("engine", "w").with("tok_s", tput, "tok/s", Better::Higher).with("p99_ms", lat, "ms", Better::Lower);
         let m = median(&[run(10.0, 5.0), run(30.0, 1.0), run(20.0, 9.0)]);
         assert_eq!((m.value("tok_s"), m.value("p99_ms")), (Some(20.0), Some(5.0)));
+        assert_eq!(m.figures["tok_s"].runs, [10.0, 30.0, 20.0], "each run, in the order they ran");
+        assert!(median(&[run(10.0, 5.0)]).figures["tok_s"].runs.is_empty(), "one run is its own value");
+
+        let report = |runs: &[BenchResult]| Report { fingerprint: Fingerprint::here(), results: vec![median(runs)] };
+        let steady = report(&[run(100.0, 5.0), run(105.0, 5.2), run(98.0, 5.1)]);
+        assert!(steady.noisier_than(10.0).is_empty(), "{:?}", steady.noisier_than(10.0));
+        let noisy = report(&[run(100.0, 5.0), run(60.0, 5.2), run(98.0, 5.1)]).noisier_than(10.0);
+        assert_eq!(noisy, ["engine/w tok_s: runs 60.00–100.00 tok/s"]);
         assert_eq!(percentile(&[4.0, 1.0, 3.0, 2.0, 5.0], 0.5), 3.0);
         assert_eq!(percentile(&[4.0, 1.0, 3.0, 2.0, 5.0], 0.99), 5.0);
     }

@@ -168,18 +168,43 @@ fn unit_of(figure: &str) -> (&'static str, Better) {
 
 /// hearth / peer for each throughput both measured, as results of the suite
 /// `engine/peer` (so a baseline holds the ratios too, which travel across machines
-/// better than absolute numbers).
+/// better than absolute numbers): the ratio of the medians, and each round's own ratio
+/// as its runs (the engines take turns round by round, so a round's two figures are
+/// the nearest in time).
 pub fn ratios(ours: &[BenchResult], theirs: &[BenchResult]) -> Vec<BenchResult> {
     ours.iter()
         .filter_map(|o| {
             let t = theirs.iter().find(|t| t.name == o.name)?;
             let mut r = BenchResult::new("engine/peer", o.name.clone());
             for figure in ["prefill_tok_s", "decode_tok_s", "total_tok_s"] {
-                if let (Some(a), Some(b)) = (o.value(figure), t.value(figure)) {
-                    r = r.with(&figure.replace("_tok_s", "_ratio"), a / b, "x", Better::Higher);
+                let (Some(a), Some(b)) = (o.figures.get(figure), t.figures.get(figure)) else { continue };
+                let name = figure.replace("_tok_s", "_ratio");
+                r = r.with(&name, a.value / b.value, "x", Better::Higher);
+                if a.runs.len() == b.runs.len() {
+                    r.figures.get_mut(&name).expect("just added").runs = a.runs.iter().zip(&b.runs).map(|(a, b)| a / b).collect();
                 }
             }
             Some(r)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::median;
+    use super::*;
+
+    #[test]
+    fn a_ratio_is_of_the_medians_and_its_runs_are_each_rounds_own() {
+        let run = |tok_s: f64| BenchResult::new("engine", "w").with("total_tok_s", tok_s, "tok/s", Better::Higher);
+        // The second round ran in a slow spell that fell on both engines.
+        let ours = median(&[run(100.0), run(50.0), run(110.0)]);
+        let theirs = median(&[run(50.0), run(25.0), run(50.0)]);
+        let r = &ratios(&[ours], &[theirs])[0];
+        assert_eq!(r.key(), "engine/peer/w");
+        let total = &r.figures["total_ratio"];
+        assert_eq!((total.value, &total.runs[..]), (2.0, &[2.0, 2.0, 2.2][..]));
+        let one = ratios(&[run(30.0)], &[run(10.0)]);
+        assert_eq!((one[0].value("total_ratio"), one[0].figures["total_ratio"].runs.len()), (Some(3.0), 0));
+    }
 }
