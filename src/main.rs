@@ -1058,9 +1058,10 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     let noisy = report.noisier_than(args.tolerance);
     if !noisy.is_empty() {
-        out!("\nnote: the machine was noisy: these figures' runs differ by more than the tolerance ({}%) among themselves,", args.tolerance)?;
-        out!("so a comparison with them counts a change within that spread as noise (a baseline wants a quiet machine):")?;
-        for line in noisy {
+        let judged = report.results.iter().flat_map(|r| r.figures.values()).filter(|f| f.better != bench::Better::Info).count();
+        out!("\nnote: the machine was noisy: {} of {judged} figures' runs differ among themselves by more than the tolerance", noisy.len())?;
+        out!("({}%), and a comparison counts a change within such a spread as noise (a baseline wants a quiet machine). Widest:", args.tolerance)?;
+        for line in noisy.iter().take(5) {
             out!("  {line}")?;
         }
     }

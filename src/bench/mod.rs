@@ -128,19 +128,21 @@ impl Report {
     }
 
     /// The judged figures whose runs differ among themselves by more than
-    /// `tolerance_pct` (best against worst), as `workload figure: runs lo–hi`: the
-    /// machine was noisier than the tolerance, which a comparison then cannot resolve.
+    /// `tolerance_pct` (worst against best), widest first, as `workload figure: runs
+    /// lo–hi`: where the machine was noisier than the tolerance, which a comparison
+    /// then cannot resolve.
     pub fn noisier_than(&self, tolerance_pct: f64) -> Vec<String> {
         let mut noisy = Vec::new();
         for r in &self.results {
             for (name, f) in &r.figures {
                 let (lo, hi) = f.runs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
                 if f.better != Better::Info && lo > 0.0 && hi > lo * (1.0 + tolerance_pct / 100.0) {
-                    noisy.push(format!("{} {name}: runs {lo:.2}–{hi:.2} {}", r.key(), f.unit));
+                    noisy.push((hi / lo, format!("{} {name}: runs {lo:.2}–{hi:.2} {}", r.key(), f.unit)));
                 }
             }
         }
-        noisy
+        noisy.sort_by(|a, b| b.0.total_cmp(&a.0));
+        noisy.into_iter().map(|(_, line)| line).collect()
     }
 
     /// Writes the report as pretty JSON, atomically.
@@ -322,6 +324,8 @@ mod tests {
         assert!(steady.noisier_than(10.0).is_empty(), "{:?}", steady.noisier_than(10.0));
         let noisy = report(&[run(100.0, 5.0), run(60.0, 5.2), run(98.0, 5.1)]).noisier_than(10.0);
         assert_eq!(noisy, ["engine/w tok_s: runs 60.00–100.00 tok/s"]);
+        let widest_first = report(&[run(100.0, 5.0), run(80.0, 9.0), run(98.0, 5.1)]).noisier_than(10.0);
+        assert_eq!(widest_first, ["engine/w p99_ms: runs 5.00–9.00 ms", "engine/w tok_s: runs 80.00–100.00 tok/s"]);
         assert_eq!(percentile(&[4.0, 1.0, 3.0, 2.0, 5.0], 0.5), 3.0);
         assert_eq!(percentile(&[4.0, 1.0, 3.0, 2.0, 5.0], 0.99), 5.0);
     }
