@@ -265,7 +265,8 @@ struct BenchArgs {
     /// telemetry.parquet) and print their summary.
     #[arg(long, value_name = "FILE")]
     telemetry: Option<PathBuf>,
-    /// Compare with this earlier --save; exit 1 when a figure is worse by more than --tolerance.
+    /// Compare with this earlier --save; exit 1 when a figure is worse by more than
+    /// --tolerance, and (where both were repeated) every run worse than every baseline run.
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
     /// How much worse a figure may get, in percent, before it counts as a regression:
