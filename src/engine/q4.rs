@@ -351,22 +351,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::quantized::QTensor;
-    use candle_core::{Device, Tensor};
-    use rand::{Rng, SeedableRng};
-
-    fn random(n: usize, seed: u64) -> Vec<f32> {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-    }
-
-    /// `values` quantized by candle (GGML's code) to `format`: the blocks and their
-    /// dequantized values.
-    fn ggml(values: &[f32], rows: usize, cols: usize, format: GgmlDType) -> (Vec<u8>, Vec<f32>) {
-        let q = QTensor::quantize(&Tensor::from_slice(values, (rows, cols), &Device::Cpu).unwrap(), format).unwrap();
-        let dequantized = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        (q.data().unwrap().into_owned(), dequantized)
-    }
+    use crate::engine::tiles::checks::{ggml, random};
 
     fn dequantized(m: &Q4Matrix) -> Vec<f32> {
         let blocks = m.blocks();

@@ -311,12 +311,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
-
-    fn random(n: usize, seed: u64) -> Vec<f32> {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-    }
+    use crate::engine::tiles::checks::random;
 
     /// The quants and block scales of every row, row-major.
     fn row_major(m: &Q8Matrix) -> (Vec<i8>, Vec<f32>) {

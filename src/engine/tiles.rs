@@ -309,3 +309,25 @@ pub(super) unsafe fn store<const G: usize, const X: usize>(acc: &[[__m256; X]; G
         }
     }
 }
+
+/// What the kernels' tests share: random values, and GGML's blocks of them.
+#[cfg(test)]
+pub(super) mod checks {
+    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_core::{Device, Tensor};
+    use rand::{Rng, SeedableRng};
+
+    /// `n` values in −1..1, the same for the same seed.
+    pub(in crate::engine) fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+    }
+
+    /// `values` quantized by candle (GGML's code) to `format`: the blocks and their
+    /// dequantized values.
+    pub(in crate::engine) fn ggml(values: &[f32], rows: usize, cols: usize, format: GgmlDType) -> (Vec<u8>, Vec<f32>) {
+        let q = QTensor::quantize(&Tensor::from_slice(values, (rows, cols), &Device::Cpu).unwrap(), format).unwrap();
+        let dequantized = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        (q.data().unwrap().into_owned(), dequantized)
+    }
+}
