@@ -435,7 +435,7 @@ pub enum Parsed {
 pub fn parse(task: TaskKind, unit: &UnitRow, output: &Output) -> std::result::Result<Parsed, String> {
     match task {
         TaskKind::Docs => docs::parse_about(&output.text, unit, output.finish.cut_short()).map(Parsed::Doc),
-        _ => review::parse(&output.text).map(Parsed::Findings),
+        _ => review::parse(&output.text, output.finish.cut_short()).map(Parsed::Findings),
     }
 }
 
@@ -492,14 +492,21 @@ mod tests {
         rows.push(&unit(), "k1", 10, Some(2.5), Answer::Generation(Ok(output(good))), Earlier::NONE);
         rows.push(&unit(), "k2", 10, None, Answer::Generation(Ok(output("no json here"))), Earlier::NONE);
         rows.push(&unit(), "k3", 10, None, Answer::Generation(Err("over the context".into())), Earlier::NONE);
+        // Cut off by max_new_tokens in its second finding: the first is kept, and the row
+        // says how the answer ended.
+        let cut = Output { finish: FinishReason::Length, ..output(&(good.trim_end_matches("]}").to_string() + ", {\"severity\": \"hi")) };
+        rows.push(&unit(), "k4", 10, None, Answer::Generation(Ok(cut)), Earlier::NONE);
         let batch = rows.finish().unwrap();
-        assert_eq!(batch.num_rows(), 3);
+        assert_eq!(batch.num_rows(), 4);
         let findings = batch.column_by_name("findings").unwrap().as_list::<i32>();
         assert_eq!((findings.value(0).len(), findings.is_null(1), findings.is_null(2)), (1, true, true));
+        assert_eq!(&findings.value(3), &findings.value(0), "the finished finding of the cut-off answer");
+        let finish = batch.column_by_name("finish_reason").unwrap().as_string::<i32>();
+        assert_eq!(finish.value(3), "length");
         let raw = batch.column_by_name("raw").unwrap().as_string::<i32>();
         assert_eq!(raw.value(1), "no json here");
         let parse_error = batch.column_by_name("parse_error").unwrap().as_string::<i32>();
-        assert!(parse_error.is_null(0) && parse_error.value(1).contains("no JSON"));
+        assert!(parse_error.is_null(0) && parse_error.value(1).contains("no JSON") && parse_error.is_null(3));
         let error = batch.column_by_name("error").unwrap().as_string::<i32>();
         assert!(error.is_null(1) && error.value(2) == "over the context");
         let energy = batch.column_by_name("energy_j").unwrap().as_primitive::<arrow_array::types::Float64Type>();

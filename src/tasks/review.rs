@@ -92,15 +92,24 @@ struct Answer {
 /// finding that repeats an earlier one's line and message (small models say one thing
 /// under two categories) is dropped: it is one finding, and a digest or a code-scanning
 /// upload would show it twice.
-pub fn parse(answer: &str) -> Result<Vec<Finding>, String> {
+///
+/// An answer `cut_short` (by `max_new_tokens` or the end of the context) inside its JSON
+/// keeps the findings it finished: each is one the model wrote whole, as a cut-off doc
+/// keeps its whole paragraphs. One that finished none does not parse, and `retries` ask
+/// again.
+pub fn parse(answer: &str, cut_short: bool) -> Result<Vec<Finding>, String> {
     let start = answer.find('{').ok_or("no JSON object in the answer")?;
-    let mut stream = serde_json::Deserializer::from_str(&answer[start..]).into_iter::<Answer>();
-    let parsed = match stream.next() {
-        Some(Ok(answer)) => answer,
+    let json = &answer[start..];
+    let findings = match serde_json::Deserializer::from_str(json).into_iter::<Answer>().next() {
+        Some(Ok(answer)) => answer.findings,
+        Some(Err(e)) if e.is_eof() && cut_short => match finished_findings(json) {
+            found if found.is_empty() => return Err(format!("the answer was cut off before its first finding ended: {e}")),
+            found => found,
+        },
         Some(Err(e)) => return Err(format!("not the findings JSON: {e}")),
         None => return Err("no JSON object in the answer".into()),
     };
-    for f in &parsed.findings {
+    for f in &findings {
         if !SEVERITIES.contains(&f.severity.as_str()) {
             return Err(format!("unknown severity {:?}", f.severity));
         }
@@ -108,13 +117,36 @@ pub fn parse(answer: &str) -> Result<Vec<Finding>, String> {
             return Err(format!("unknown category {:?}", f.category));
         }
     }
-    let mut findings: Vec<Finding> = Vec::with_capacity(parsed.findings.len());
-    for f in parsed.findings {
-        if !findings.iter().any(|seen| (seen.line, seen.message.trim()) == (f.line, f.message.trim())) {
-            findings.push(f);
+    let mut kept: Vec<Finding> = Vec::with_capacity(findings.len());
+    for f in findings {
+        if !kept.iter().any(|seen| (seen.line, seen.message.trim()) == (f.line, f.message.trim())) {
+            kept.push(f);
         }
     }
-    Ok(findings)
+    Ok(kept)
+}
+
+/// The whole findings at the start of `json`'s `"findings"` list, which ends early: each
+/// one read until the first that does not (the one cut off).
+fn finished_findings(json: &str) -> Vec<Finding> {
+    let Some(list) = json.strip_prefix('{').map(str::trim_start).and_then(|rest| rest.strip_prefix("\"findings\"")) else {
+        return Vec::new();
+    };
+    let Some(mut rest) = list.trim_start().strip_prefix(':').map(str::trim_start).and_then(|rest| rest.strip_prefix('[')) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    loop {
+        rest = rest.trim_start().trim_start_matches(',').trim_start();
+        let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Finding>();
+        match stream.next() {
+            Some(Ok(finding)) => {
+                found.push(finding);
+                rest = &rest[stream.byte_offset()..];
+            }
+            _ => return found,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -125,10 +157,10 @@ mod tests {
     fn findings_parse_from_json_with_chatter_around_it() {
         let answer = "Here you go:\n```json\n{\"findings\": [{\"severity\": \"high\", \"line\": 3, \
             \"category\": \"bug\", \"message\": \"Off by one.\"}]}\n```";
-        let findings = parse(answer).unwrap();
+        let findings = parse(answer, false).unwrap();
         assert_eq!(findings.len(), 1);
         assert_eq!((findings[0].line, findings[0].severity.as_str()), (Some(3), "high"));
-        assert_eq!(parse("{\"findings\": []}").unwrap(), vec![]);
+        assert_eq!(parse("{\"findings\": []}", false).unwrap(), vec![]);
     }
 
     #[test]
@@ -138,17 +170,36 @@ mod tests {
             {"severity": "low", "line": 3, "category": "maintainability", "message": "Off by one. "},
             {"severity": "low", "line": 4, "category": "bug", "message": "Off by one."},
             {"severity": "low", "line": 3, "category": "style", "message": "Name it clearly."}]}"#;
-        let kept: Vec<(Option<u32>, String)> = parse(answer).unwrap().into_iter().map(|f| (f.line, f.category)).collect();
+        let kept: Vec<(Option<u32>, String)> = parse(answer, false).unwrap().into_iter().map(|f| (f.line, f.category)).collect();
         assert_eq!(kept, [(Some(3), "bug".to_string()), (Some(4), "bug".to_string()), (Some(3), "style".to_string())]);
     }
 
     #[test]
     fn malformed_answers_say_why() {
-        assert!(parse("Looks fine to me.").unwrap_err().contains("no JSON"));
-        assert!(parse("{\"findings\": [{\"severity\": \"huge\", \"line\": 1, \"category\": \"bug\", \"message\": \"x\"}]}")
+        assert!(parse("Looks fine to me.", false).unwrap_err().contains("no JSON"));
+        assert!(parse("{\"findings\": [{\"severity\": \"huge\", \"line\": 1, \"category\": \"bug\", \"message\": \"x\"}]}", false)
             .unwrap_err()
             .contains("huge"));
-        assert!(parse("{\"findings\": [").unwrap_err().contains("not the findings JSON"));
-        assert!(parse("{\"issues\": []}").is_err());
+        assert!(parse("{\"findings\": [", false).unwrap_err().contains("not the findings JSON"));
+        assert!(parse("{\"issues\": []}", false).is_err());
+    }
+
+    #[test]
+    fn a_cut_off_answer_keeps_the_findings_it_finished() {
+        let whole = r#"{"findings": [{"severity": "high", "line": 3, "category": "bug", "message": "Off by one."}, "#.to_string()
+            + r#"{"severity": "low", "line": 9, "category": "style", "message": "Name it clearly."}, "#;
+        let cut = whole.clone() + r#"{"severity": "medium", "line": 12, "category": "perf"#;
+        let kept: Vec<Option<u32>> = parse(&cut, true).unwrap().into_iter().map(|f| f.line).collect();
+        assert_eq!(kept, [Some(3), Some(9)]);
+        // Cut between two findings, or inside the first one's message.
+        assert_eq!(parse(&whole, true).unwrap().len(), 2);
+        let first_cut = r#"{"findings": [{"severity": "high", "line": 3, "category": "bug", "message": "Off by"#;
+        assert!(parse(first_cut, true).unwrap_err().contains("cut off before its first finding ended"), "{:?}", parse(first_cut, true));
+        // An answer that ended by itself, or is not the findings JSON, is no cut-off one.
+        assert!(parse(&cut, false).unwrap_err().contains("not the findings JSON"));
+        assert!(parse(r#"{"issues": [{"severity": "high""#, true).is_err());
+        // A finished finding is still held to the schema.
+        let unknown = r#"{"findings": [{"severity": "huge", "line": 3, "category": "bug", "message": "x"}, {"sev"#;
+        assert!(parse(unknown, true).unwrap_err().contains("huge"));
     }
 }
