@@ -13,7 +13,7 @@ use parquet::arrow::ProjectionMask;
 
 use crate::engine::FinishReason;
 use crate::sink::open_parquet;
-use crate::tasks::{docs, read_units_where, UnitRow};
+use crate::tasks::{docs, read_units_where, review, UnitRow};
 use crate::tasks::review::Finding;
 use crate::{Error, Result};
 
@@ -67,13 +67,11 @@ pub struct DocText {
 /// a row stays in the output (its prompt, and so its greedy answer, is unchanged); the
 /// pages, index and patch all read it so.
 pub fn read_docs(parts: &[PathBuf], units_files: &[PathBuf]) -> Result<Vec<Row<DocText>>> {
-    let mut rows = read(parts, |columns, row| {
-        let finish = columns.optional_string("finish_reason")?;
-        Ok(DocText {
-            text: columns.string("text")?.value(row).to_string(),
-            cut_off: finish.filter(|finish| finish.is_valid(row)).and_then(|finish| FinishReason::from_name(finish.value(row))).filter(|reason| reason.cut_short()),
-        })
-    })?;
+    let mut rows = read(
+        parts,
+        |columns, row| Ok(DocText { text: columns.string("text")?.value(row).to_string(), cut_off: cut_off(columns, row)? }),
+        |_, _| Ok(None),
+    )?;
     let answered: HashSet<&str> = rows.iter().filter(|row| row.outcome.is_ok()).map(|row| row.place.unit_id.as_str()).collect();
     let mut units: HashMap<String, UnitRow> = HashMap::new();
     for path in units_files {
@@ -94,8 +92,24 @@ pub fn read_docs(parts: &[PathBuf], units_files: &[PathBuf]) -> Result<Vec<Row<D
     Ok(rows)
 }
 
-/// The rows of a reviews folder's `parts`: the findings of each unit.
+/// Why the model was stopped short on `row`, where it was (`finish_reason`; rows
+/// written before it have none).
+fn cut_off(columns: &Columns, row: usize) -> Result<Option<FinishReason>> {
+    let finish = columns.optional_string("finish_reason")?;
+    Ok(finish.filter(|finish| finish.is_valid(row)).and_then(|finish| FinishReason::from_name(finish.value(row))).filter(|reason| reason.cut_short()))
+}
+
+/// The rows of a reviews folder's `parts`: the findings of each unit. A cut-off answer
+/// written before the review kept the findings it finished (its row has a `parse_error`
+/// and no findings) is read for them from its `raw`, as the task reads it today.
 pub fn read_reviews(parts: &[PathBuf]) -> Result<Vec<Row<Vec<Finding>>>> {
+    let reread = |columns: &Columns, row: usize| -> Result<Option<Vec<Finding>>> {
+        let raw = columns.optional_string("raw")?.filter(|raw| raw.is_valid(row));
+        Ok(match (cut_off(columns, row)?, raw) {
+            (Some(_), Some(raw)) => review::parse(raw.value(row), true).ok(),
+            _ => None,
+        })
+    };
     read(parts, |columns, row| {
         let list = columns.column("findings")?.as_list_opt::<i32>().ok_or_else(|| columns.wrong_type("findings"))?;
         let items = list.value(row);
@@ -115,7 +129,7 @@ pub fn read_reviews(parts: &[PathBuf]) -> Result<Vec<Row<Vec<Finding>>>> {
                 message: message.value(i).to_string(),
             })
             .collect())
-    })
+    }, reread)
 }
 
 /// The docs the source has, as the walk found them.
@@ -175,15 +189,16 @@ fn unparsed(reason: &str) -> String {
 /// The columns [`Columns::place`] reads.
 const PLACE_COLUMNS: [&str; 9] = ["unit_id", "repo", "path", "language", "kind", "name", "parent", "start_line", "end_line"];
 
-/// Every row of `parts`, its answer taken by `answer` where the row has one.
-fn read<T>(parts: &[PathBuf], answer: impl Fn(&Columns, usize) -> Result<T>) -> Result<Vec<Row<T>>> {
+/// Every row of `parts`, its answer taken by `answer` where the row has one, or by
+/// `reread` where the row says its answer did not parse and a task would read it now.
+fn read<T>(parts: &[PathBuf], answer: impl Fn(&Columns, usize) -> Result<T>, reread: impl Fn(&Columns, usize) -> Result<Option<T>>) -> Result<Vec<Row<T>>> {
     let mut rows = Vec::new();
     for_each_batch(parts, |columns| {
         let (error, parse_error) = (columns.string("error")?, columns.optional_string("parse_error")?);
         for row in 0..columns.batch.num_rows() {
             let outcome = match (optional(error, row), parse_error.and_then(|p| optional(p, row))) {
                 (Some(error), _) => Err(error),
-                (None, Some(reason)) => Err(unparsed(&reason)),
+                (None, Some(reason)) => reread(columns, row)?.ok_or_else(|| unparsed(&reason)),
                 (None, None) => Ok(answer(columns, row)?),
             };
             rows.push(Row { place: columns.place(row)?, outcome });
@@ -360,6 +375,35 @@ mod tests {
         assert_eq!(outcomes[1], Err("the answer did not parse: the answer's first line is code, not a sentence".to_string()));
         assert!(outcomes[2].as_ref().is_err_and(|why| why.starts_with("the answer did not parse: the answer was cut off")), "{outcomes:?}");
         assert_eq!(outcomes[3], Ok(Some(FinishReason::Length)), "the comment is whole; the limit cut what followed it");
+    }
+
+    #[test]
+    fn a_cut_off_review_written_before_findings_were_kept_reads_the_findings_it_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = r#"{"findings": [{"severity": "high", "line": 2, "category": "bug", "message": "Off by one."}"#;
+        let answers = [(format!("{first}, {{\"sev"), "length"), (format!("{first}, {{\"sev"), "eos"), (r#"{"findings": [{"severity": "hi"#.to_string(), "length")];
+        // Each row as the review wrote it before: ended by itself, so with a parse_error
+        // and no findings; then the finish reason each answer had.
+        let mut rows = RowsBuilder::new(TaskKind::Review, schema(TaskKind::Review, None));
+        for (i, (text, _)) in answers.iter().enumerate() {
+            let output = Output { tokens: vec![1], text: text.clone(), finish: FinishReason::Eos, prompt_tokens: 10, time_to_first_token: Duration::ZERO, total_time: Duration::ZERO, energy_j: None };
+            rows.push(&unit(i), "k", 10, None, Answer::Generation(Ok(output)), Earlier::NONE);
+        }
+        let batch = rows.finish().unwrap();
+        assert_eq!(batch.column_by_name("parse_error").unwrap().null_count(), 0);
+        let finish: ArrayRef = Arc::new(StringArray::from(answers.iter().map(|(_, finish)| Some(*finish)).collect::<Vec<_>>()));
+        let columns = batch.schema().fields().iter().zip(batch.columns()).map(|(field, column)| if field.name() == "finish_reason" { finish.clone() } else { column.clone() }).collect();
+        let batch = RecordBatch::try_new(batch.schema(), columns).unwrap();
+        let part = dir.path().join("part-0.parquet");
+        let mut writer = parquet::arrow::ArrowWriter::try_new(File::create(&part).unwrap(), batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+
+        let rows = read_reviews(&[part]).unwrap();
+        let found: Vec<Option<u32>> = rows[0].outcome.as_ref().unwrap().iter().map(|f| f.line).collect();
+        assert_eq!(found, [Some(2)], "cut off by the limit: its finished finding");
+        assert!(rows[1].outcome.as_ref().is_err_and(|why| why.contains("not the findings JSON")), "it ended by itself: {:?}", rows[1].outcome);
+        assert!(rows[2].outcome.is_err(), "cut off inside its first finding");
     }
 
     #[test]
