@@ -319,19 +319,34 @@ impl Row<'_> {
         let at = |slot: usize| slot * stride + self.kv_off;
         scores.clear();
         scores.resize(self.q.len() / head_dim * n, 0.0);
-        for (q, scores) in self.q.chunks_exact(head_dim).zip(scores.chunks_exact_mut(n)) {
+        // Query heads two at a time: each key is read once for both.
+        for (q, scores) in self.q.chunks(2 * head_dim).zip(scores.chunks_mut(2 * n)) {
             for &(pos, slot, len) in runs.iter() {
                 let keys = &self.keys[at(slot)..at(slot + len - 1) + head_dim];
-                let scores = &mut scores[pos..pos + len];
                 #[cfg(target_arch = "x86_64")]
                 if simd {
                     // SAFETY: the CPU has AVX2 and FMA; `keys` holds `len` rows `stride` apart.
-                    unsafe { avx2::dots(q, keys, stride, self.scale, scores) };
+                    unsafe {
+                        match (q.split_at(head_dim.min(q.len())), scores.split_at_mut(n.min(scores.len()))) {
+                            ((q0, []), (s0, _)) => avx2::dots([q0], keys, stride, self.scale, [&mut s0[pos..pos + len]]),
+                            ((q0, q1), (s0, s1)) => avx2::dots([q0, q1], keys, stride, self.scale, [&mut s0[pos..pos + len], &mut s1[pos..pos + len]]),
+                        }
+                    }
                     continue;
                 }
-                for (s, score) in scores.iter_mut().enumerate() {
-                    *score = dot(q, &keys[s * stride..s * stride + head_dim]) * self.scale;
+                for (q, scores) in q.chunks_exact(head_dim).zip(scores.chunks_exact_mut(n)) {
+                    for (s, score) in scores[pos..pos + len].iter_mut().enumerate() {
+                        *score = dot(q, &keys[s * stride..s * stride + head_dim]) * self.scale;
+                    }
                 }
+            }
+        }
+        for scores in scores.chunks_exact_mut(n) {
+            #[cfg(target_arch = "x86_64")]
+            if simd {
+                // SAFETY: the CPU has AVX2 and FMA.
+                unsafe { avx2::softmax(scores) };
+                continue;
             }
             softmax(scores);
         }
@@ -366,37 +381,105 @@ fn softmax(scores: &mut [f32]) {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    /// `scores[j] = scale · q · keys[j·stride..][..q.len()]`, four keys at a time so four
-    /// sums are in flight; `q.len()` is a multiple of 8.
+    /// `scores[h][j] = scale · q[h] · keys[j·stride..][..head_dim]` for each of the `H`
+    /// heads, four keys at a time: each key is loaded once for all the heads, and 4·H
+    /// sums are in flight. `head_dim`, each query's length, is a multiple of 8.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dots(q: &[f32], keys: &[f32], stride: usize, scale: f32, scores: &mut [f32]) {
-        let head_dim = q.len();
-        assert!(head_dim.is_multiple_of(8) && keys.len() >= (scores.len() - 1) * stride + head_dim);
-        let (q, k) = (q.as_ptr(), keys.as_ptr());
+    pub(super) unsafe fn dots<const H: usize>(q: [&[f32]; H], keys: &[f32], stride: usize, scale: f32, mut scores: [&mut [f32]; H]) {
+        let (head_dim, n) = (q[0].len(), scores[0].len());
+        assert!(head_dim.is_multiple_of(8) && keys.len() >= (n - 1) * stride + head_dim);
+        assert!(q.iter().all(|q| q.len() == head_dim) && scores.iter().all(|s| s.len() == n));
+        let k = keys.as_ptr();
         let mut j = 0;
-        while j + 4 <= scores.len() {
-            let mut acc = [_mm256_setzero_ps(); 4];
+        while j + 4 <= n {
+            let mut acc = [[_mm256_setzero_ps(); 4]; H];
             for d in (0..head_dim).step_by(8) {
-                let qd = _mm256_loadu_ps(q.add(d));
-                for (i, acc) in acc.iter_mut().enumerate() {
-                    *acc = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k.add((j + i) * stride + d)), *acc);
+                let kd: [__m256; 4] = std::array::from_fn(|i| _mm256_loadu_ps(k.add((j + i) * stride + d)));
+                for (q, acc) in q.iter().zip(acc.iter_mut()) {
+                    let qd = _mm256_loadu_ps(q.as_ptr().add(d));
+                    for (kd, acc) in kd.iter().zip(acc.iter_mut()) {
+                        *acc = _mm256_fmadd_ps(qd, *kd, *acc);
+                    }
                 }
             }
-            // Pairwise sums leave key i's total in lane i of each 128-bit half.
-            let sums = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
-            let four = _mm_add_ps(_mm256_castps256_ps128(sums), _mm256_extractf128_ps(sums, 1));
-            _mm_storeu_ps(scores.as_mut_ptr().add(j), _mm_mul_ps(four, _mm_set1_ps(scale)));
+            for (acc, scores) in acc.iter().zip(scores.iter_mut()) {
+                // Pairwise sums leave key i's total in lane i of each 128-bit half.
+                let sums = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
+                let four = _mm_add_ps(_mm256_castps256_ps128(sums), _mm256_extractf128_ps(sums, 1));
+                _mm_storeu_ps(scores.as_mut_ptr().add(j), _mm_mul_ps(four, _mm_set1_ps(scale)));
+            }
             j += 4;
         }
-        for j in j..scores.len() {
-            let mut acc = _mm256_setzero_ps();
-            for d in (0..head_dim).step_by(8) {
-                acc = _mm256_fmadd_ps(_mm256_loadu_ps(q.add(d)), _mm256_loadu_ps(k.add(j * stride + d)), acc);
+        for j in j..n {
+            for (q, scores) in q.iter().zip(scores.iter_mut()) {
+                let mut acc = _mm256_setzero_ps();
+                for d in (0..head_dim).step_by(8) {
+                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(d)), _mm256_loadu_ps(k.add(j * stride + d)), acc);
+                }
+                let half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+                let sums = _mm_hadd_ps(half, half);
+                scores[j] = _mm_cvtss_f32(_mm_hadd_ps(sums, sums)) * scale;
             }
-            let half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-            let sums = _mm_hadd_ps(half, half);
-            scores[j] = _mm_cvtss_f32(_mm_hadd_ps(sums, sums)) * scale;
         }
+    }
+
+    /// [`super::softmax`], eight scores at a time: `exp` is [`exp`], not libm's `expf`
+    /// one value at a time, which took a tenth of a review run's time (prompts of ~400
+    /// tokens, benches/NOTES.md).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn softmax(scores: &mut [f32]) {
+        let n = scores.len();
+        let p = scores.as_mut_ptr();
+        let whole = n - n % 8;
+        let mut maxes = _mm256_set1_ps(f32::NEG_INFINITY);
+        for i in (0..whole).step_by(8) {
+            maxes = _mm256_max_ps(maxes, _mm256_loadu_ps(p.add(i)));
+        }
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), maxes);
+        let max = scores[whole..].iter().chain(&lanes).fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+        let max_v = _mm256_set1_ps(max);
+        let mut sums = _mm256_setzero_ps();
+        for i in (0..whole).step_by(8) {
+            let e = exp(_mm256_sub_ps(_mm256_loadu_ps(p.add(i)), max_v));
+            _mm256_storeu_ps(p.add(i), e);
+            sums = _mm256_add_ps(sums, e);
+        }
+        // The tail through the same `exp`: its lanes past the end hold the max (e = 1),
+        // left out of the sum.
+        let mut tail = [max; 8];
+        tail[..n - whole].copy_from_slice(&scores[whole..]);
+        _mm256_storeu_ps(tail.as_mut_ptr(), exp(_mm256_sub_ps(_mm256_loadu_ps(tail.as_ptr()), max_v)));
+        scores[whole..].copy_from_slice(&tail[..n - whole]);
+        _mm256_storeu_ps(lanes.as_mut_ptr(), sums);
+        let sum: f32 = lanes.iter().chain(&tail[..n - whole]).sum();
+        let inverse = _mm256_set1_ps(1.0 / sum);
+        for i in (0..whole).step_by(8) {
+            _mm256_storeu_ps(p.add(i), _mm256_mul_ps(_mm256_loadu_ps(p.add(i)), inverse));
+        }
+        scores[whole..].iter_mut().for_each(|s| *s /= sum);
+    }
+
+    /// `eˣ` in each lane for `x ≤ 0` (a score less the max), within 2 ulp of `expf`: `x =
+    /// k·ln 2 + r` with `|r| ≤ ln 2 / 2`, Cephes' degree-6 polynomial for `eʳ`, and `2ᵏ`
+    /// built in the exponent bits. Below −87 the result is 0 where `expf` gives at most
+    /// 1.6e−38, against a sum of at least 1.
+    #[inline(always)]
+    unsafe fn exp(x: __m256) -> __m256 {
+        let x = _mm256_max_ps(x, _mm256_set1_ps(-87.0));
+        let k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        // ln 2 in two parts, so that k·ln 2 is exact to well below an ulp of r.
+        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693_359_4), x);
+        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.121_944_4e-4), r);
+        let mut p = _mm256_set1_ps(1.987_569_1e-4);
+        for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1] {
+            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+        }
+        let e_r = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0)));
+        let two_k = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23));
+        let e = _mm256_mul_ps(e_r, two_k);
+        // Where x was clamped, 2ᵏ is the smallest normal; the true value is below it.
+        _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.0), _CMP_LE_OQ), e)
     }
 
     /// `out = Σ weights[pos] · values[slot·stride + off..][..out.len()]` over the runs'
@@ -477,6 +560,28 @@ mod tests {
     use super::*;
     use crate::engine::blocks::BlockId;
     use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn simd_softmax_matches_the_portable_one() {
+        if !crate::engine::avx2_fma() {
+            return;
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        // Lengths with and without a tail; spreads from a few units to past where e^x
+        // leaves f32's normal range.
+        for n in [1, 5, 8, 13, 64, 403] {
+            for spread in [1.0f32, 20.0, 200.0] {
+                let scores: Vec<f32> = (0..n).map(|_| rng.random_range(-spread..spread)).collect();
+                let (mut simd, mut portable) = (scores.clone(), scores.clone());
+                unsafe { avx2::softmax(&mut simd) };
+                softmax(&mut portable);
+                for (i, (a, b)) in simd.iter().zip(&portable).enumerate() {
+                    assert!((a - b).abs() <= 4.0 * f32::EPSILON * b.max(1e-30) + 1e-37, "n {n}, spread {spread}, [{i}]: {a} vs {b}");
+                }
+                assert!((simd.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            }
+        }
+    }
 
     /// The SIMD kernels against the portable loops, over contexts that end mid-block and
     /// mid-register-group, head sizes that take the 64-wide and the 8-wide value sums, and
