@@ -350,16 +350,24 @@ impl Row<'_> {
             }
             softmax(scores);
         }
-        for (out, weights) in out.chunks_exact_mut(head_dim).zip(scores.chunks_exact(n)) {
+        // Two heads at a time again: each value row is read once for both.
+        for (out, weights) in out.chunks_mut(2 * head_dim).zip(scores.chunks(2 * n)) {
             #[cfg(target_arch = "x86_64")]
             if simd {
                 // SAFETY: the CPU has AVX2 and FMA; every run's rows lie inside the pool.
-                unsafe { avx2::weighted_rows(weights, runs, self.values, stride, self.kv_off, out) };
+                unsafe {
+                    match (out.split_at_mut(head_dim), weights.split_at(n)) {
+                        ((o0, []), (w0, _)) => avx2::weighted_rows([w0], runs, self.values, stride, self.kv_off, [o0]),
+                        ((o0, o1), (w0, w1)) => avx2::weighted_rows([w0, w1], runs, self.values, stride, self.kv_off, [o0, o1]),
+                    }
+                }
                 continue;
             }
-            for &(pos, slot, len) in runs.iter() {
-                for s in 0..len {
-                    axpy(weights[pos + s], &self.values[at(slot + s)..at(slot + s) + head_dim], out);
+            for (out, weights) in out.chunks_exact_mut(head_dim).zip(weights.chunks_exact(n)) {
+                for &(pos, slot, len) in runs.iter() {
+                    for s in 0..len {
+                        axpy(weights[pos + s], &self.values[at(slot + s)..at(slot + s) + head_dim], out);
+                    }
                 }
             }
         }
@@ -482,42 +490,57 @@ mod avx2 {
         _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.0), _CMP_LE_OQ), e)
     }
 
-    /// `out = Σ weights[pos] · values[slot·stride + off..][..out.len()]` over the runs'
-    /// (position, slot) pairs, 64 dimensions at a time so the sums stay in registers over
-    /// the whole context; `out.len()` is a multiple of 8.
+    /// `out[h] = Σ weights[h][pos] · values[slot·stride + off..][..head_dim]` over the
+    /// runs' (position, slot) pairs for each of the `H` heads, 64 dimensions at a time
+    /// for one head and 32 for two, so the sums stay in registers over the whole context
+    /// and each value row is loaded once for all the heads; `head_dim`, each output's
+    /// length, is a multiple of 8.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn weighted_rows(weights: &[f32], runs: &[(usize, usize, usize)], values: &[f32], stride: usize, off: usize, out: &mut [f32]) {
-        let head_dim = out.len();
+    pub(super) unsafe fn weighted_rows<const H: usize>(weights: [&[f32]; H], runs: &[(usize, usize, usize)], values: &[f32], stride: usize, off: usize, mut out: [&mut [f32]; H]) {
+        let head_dim = out[0].len();
+        assert!(out.iter().all(|out| out.len() == head_dim) && weights.iter().all(|w| w.len() == weights[0].len()));
         for &(pos, slot, len) in runs {
-            assert!(pos + len <= weights.len() && (slot + len - 1) * stride + off + head_dim <= values.len());
+            assert!(pos + len <= weights[0].len() && (slot + len - 1) * stride + off + head_dim <= values.len());
         }
+        let out = out.each_mut().map(|out| out.as_mut_ptr());
+        let wide = 64 / H;
         let mut d = 0;
         while d < head_dim {
-            if head_dim - d >= 64 {
-                sum_lanes::<8>(weights, runs, values, stride, off + d, out.as_mut_ptr().add(d));
-                d += 64;
+            let at = out.map(|out| out.add(d));
+            if head_dim - d >= wide {
+                match H {
+                    1 => sum_lanes::<H, 8>(weights, runs, values, stride, off + d, at),
+                    _ => sum_lanes::<H, 4>(weights, runs, values, stride, off + d, at),
+                }
+                d += wide;
             } else {
-                sum_lanes::<1>(weights, runs, values, stride, off + d, out.as_mut_ptr().add(d));
+                sum_lanes::<H, 1>(weights, runs, values, stride, off + d, at);
                 d += 8;
             }
         }
     }
 
-    /// [`weighted_rows`] for `R` registers of dimensions from `off`.
+    /// [`weighted_rows`] for `R` registers of dimensions from `off`, for each of `H`
+    /// heads.
     #[inline(always)]
-    unsafe fn sum_lanes<const R: usize>(weights: &[f32], runs: &[(usize, usize, usize)], values: &[f32], stride: usize, off: usize, out: *mut f32) {
-        let mut acc = [_mm256_setzero_ps(); R];
+    unsafe fn sum_lanes<const H: usize, const R: usize>(weights: [&[f32]; H], runs: &[(usize, usize, usize)], values: &[f32], stride: usize, off: usize, out: [*mut f32; H]) {
+        let mut acc = [[_mm256_setzero_ps(); R]; H];
         for &(pos, slot, len) in runs {
             for s in 0..len {
-                let w = _mm256_set1_ps(*weights.get_unchecked(pos + s));
                 let row = values.as_ptr().add((slot + s) * stride + off);
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    *acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(row.add(r * 8)), *acc);
+                let v: [__m256; R] = std::array::from_fn(|r| _mm256_loadu_ps(row.add(r * 8)));
+                for (weights, acc) in weights.iter().zip(acc.iter_mut()) {
+                    let w = _mm256_set1_ps(*weights.get_unchecked(pos + s));
+                    for (v, acc) in v.iter().zip(acc.iter_mut()) {
+                        *acc = _mm256_fmadd_ps(w, *v, *acc);
+                    }
                 }
             }
         }
-        for (r, acc) in acc.iter().enumerate() {
-            _mm256_storeu_ps(out.add(r * 8), *acc);
+        for (acc, out) in acc.iter().zip(out) {
+            for (r, acc) in acc.iter().enumerate() {
+                _mm256_storeu_ps(out.add(r * 8), *acc);
+            }
         }
     }
 }
