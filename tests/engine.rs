@@ -600,16 +600,19 @@ fn penalties_end_the_loop_a_small_model_falls_into_under_greedy_decoding() {
         let params = SamplingParams { max_new_tokens: 96, presence_penalty, frequency_penalty, ..Default::default() };
         model.generate(&prompt, params).unwrap()
     };
-    let repeats_a_sentence = |text: &str| {
-        let mut sentences: Vec<&str> = text.split(['.', '\n']).map(str::trim).filter(|l| !l.is_empty()).collect();
-        sentences.sort_unstable();
-        sentences.windows(2).any(|pair| pair[0] == pair[1])
+    // A loop says the same run of eight words again (a sentence, or one with a name
+    // changed: which, depends on the last bits of the kernels' arithmetic).
+    let loops = |text: &str| {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let mut runs: Vec<&[&str]> = words.windows(8).collect();
+        runs.sort_unstable();
+        runs.windows(2).any(|pair| pair[0] == pair[1])
     };
     let plain = answer(0.0, 0.0);
-    assert!(repeats_a_sentence(&plain.text) && plain.finish == FinishReason::Length, "{:?}", plain.text);
+    assert!(loops(&plain.text) && plain.finish == FinishReason::Length, "{:?}", plain.text);
     // The sample pipelines' setting: the answer ends, said once.
     let penalised = answer(1.0, 0.3);
-    assert!(!repeats_a_sentence(&penalised.text) && penalised.finish == FinishReason::Eos, "{:?}", penalised.text);
+    assert!(!loops(&penalised.text) && penalised.finish == FinishReason::Eos, "{:?}", penalised.text);
     assert!(penalised.tokens.len() < plain.tokens.len());
 }
 

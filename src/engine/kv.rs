@@ -389,6 +389,8 @@ fn softmax(scores: &mut [f32]) {
 mod avx2 {
     use std::arch::x86_64::*;
 
+    use super::super::vmath::avx2::exp;
+
     /// `scores[h][j] = scale · q[h] · keys[j·stride..][..head_dim]` for each of the `H`
     /// heads, four keys at a time: each key is loaded once for all the heads, and 4·H
     /// sums are in flight. `head_dim`, each query's length, is a multiple of 8.
@@ -466,28 +468,6 @@ mod avx2 {
             _mm256_storeu_ps(p.add(i), _mm256_mul_ps(_mm256_loadu_ps(p.add(i)), inverse));
         }
         scores[whole..].iter_mut().for_each(|s| *s /= sum);
-    }
-
-    /// `eˣ` in each lane for `x ≤ 0` (a score less the max), within 2 ulp of `expf`: `x =
-    /// k·ln 2 + r` with `|r| ≤ ln 2 / 2`, Cephes' degree-6 polynomial for `eʳ`, and `2ᵏ`
-    /// built in the exponent bits. Below −87 the result is 0 where `expf` gives at most
-    /// 1.6e−38, against a sum of at least 1.
-    #[inline(always)]
-    unsafe fn exp(x: __m256) -> __m256 {
-        let x = _mm256_max_ps(x, _mm256_set1_ps(-87.0));
-        let k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        // ln 2 in two parts, so that k·ln 2 is exact to well below an ulp of r.
-        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693_359_4), x);
-        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.121_944_4e-4), r);
-        let mut p = _mm256_set1_ps(1.987_569_1e-4);
-        for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1] {
-            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
-        }
-        let e_r = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0)));
-        let two_k = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23));
-        let e = _mm256_mul_ps(e_r, two_k);
-        // Where x was clamped, 2ᵏ is the smallest normal; the true value is below it.
-        _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.0), _CMP_LE_OQ), e)
     }
 
     /// `out[h] = Σ weights[h][pos] · values[slot·stride + off..][..head_dim]` over the

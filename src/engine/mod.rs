@@ -23,9 +23,11 @@ pub mod q8;
 pub mod sampler;
 pub mod scheduler;
 pub mod step;
+mod swiglu;
 pub mod synthetic;
 mod tiles;
 pub mod tokenizer;
+mod vmath;
 pub mod weights;
 
 use std::path::{Path, PathBuf};

@@ -15,6 +15,7 @@ use super::flash;
 use super::kv::{AttentionBackend, PagedKvCache};
 use super::placement::{card_free_memory, Footprint, Stage};
 use super::step::SeqChunk;
+use super::swiglu::FusedSwiGlu;
 use super::weights::{tensor_bytes, Linear, Stacked, Weights};
 use crate::{Error, Result};
 
@@ -50,8 +51,17 @@ struct Mlp {
 
 impl Mlp {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let [gate, up]: [Tensor; 2] = self.gate_up_proj.forward(xs)?.try_into().expect("two projections");
-        self.down_proj.forward(&(gate.silu()? * up)?)
+        let activated = match &self.gate_up_proj {
+            // On the host, one pass over the fused output (`swiglu`).
+            Stacked::Fused { linear, widths } if xs.device().is_cpu() && xs.dtype() == DType::F32 && widths[0] == widths[1] => {
+                linear.forward(xs)?.contiguous()?.apply_op1_no_bwd(&FusedSwiGlu)?
+            }
+            _ => {
+                let [gate, up]: [Tensor; 2] = self.gate_up_proj.forward(xs)?.try_into().expect("two projections");
+                (gate.silu()? * up)?
+            }
+        };
+        self.down_proj.forward(&activated)
     }
 }
 
