@@ -327,7 +327,7 @@ impl Row<'_> {
                 if simd {
                     // SAFETY: the CPU has AVX2 and FMA; `keys` holds `len` rows `stride` apart.
                     unsafe {
-                        match (q.split_at(head_dim.min(q.len())), scores.split_at_mut(n.min(scores.len()))) {
+                        match (q.split_at(head_dim), scores.split_at_mut(n)) {
                             ((q0, []), (s0, _)) => avx2::dots([q0], keys, stride, self.scale, [&mut s0[pos..pos + len]]),
                             ((q0, q1), (s0, s1)) => avx2::dots([q0, q1], keys, stride, self.scale, [&mut s0[pos..pos + len], &mut s1[pos..pos + len]]),
                         }

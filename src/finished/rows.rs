@@ -99,9 +99,10 @@ fn cut_off(columns: &Columns, row: usize) -> Result<Option<FinishReason>> {
     Ok(finish.filter(|finish| finish.is_valid(row)).and_then(|finish| FinishReason::from_name(finish.value(row))).filter(|reason| reason.cut_short()))
 }
 
-/// The rows of a reviews folder's `parts`: the findings of each unit. A cut-off answer
-/// written before the review kept the findings it finished (its row has a `parse_error`
-/// and no findings) is read for them from its `raw`, as the task reads it today.
+/// The rows of a reviews folder's `parts`: the findings of each unit. A row a hearth
+/// wrote before cut-off answers kept their finished findings (a `parse_error`, no
+/// findings, a `finish_reason` of `length` or `context`) is read for them from its
+/// `raw`, as the task reads the answer today.
 pub fn read_reviews(parts: &[PathBuf]) -> Result<Vec<Row<Vec<Finding>>>> {
     let reread = |columns: &Columns, row: usize| -> Result<Option<Vec<Finding>>> {
         let raw = columns.optional_string("raw")?.filter(|raw| raw.is_valid(row));
