@@ -9,6 +9,10 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
+use rayon::prelude::*;
+
+/// Values a parallel task takes at least: fewer cost more to hand out than to compute.
+const MIN_VALUES_PER_TASK: usize = 16 * 1024;
 
 /// `[tokens, 2·n]` (gate then up, each `n` wide) → `[tokens, n]` of `silu(gate) · up`.
 pub(super) struct FusedSwiGlu;
@@ -31,9 +35,12 @@ impl CustomOp1 for FusedSwiGlu {
         }
         let n = width / 2;
         let mut out = vec![0f32; tokens * n];
-        for (row, out) in values[start..end].chunks_exact(width).zip(out.chunks_exact_mut(n)) {
-            swiglu(&row[..n], &row[n..], out);
+        if n == 0 {
+            return Ok((CpuStorage::F32(out), Shape::from((tokens, n))));
         }
+        let rows = values[start..end].par_chunks_exact(width).zip(out.par_chunks_exact_mut(n));
+        // Rows in parallel, as candle's own element-wise ops run, a few at a time.
+        rows.with_min_len(MIN_VALUES_PER_TASK.div_ceil(n).max(1)).for_each(|(row, out)| swiglu(&row[..n], &row[n..], out));
         Ok((CpuStorage::F32(out), Shape::from((tokens, n))))
     }
 }
