@@ -114,7 +114,7 @@ const BLOCKS_PER_SEQ: usize = 80;
 
 /// A KV pool with room for `seqs` sequences of up to 1280 tokens.
 fn kv_pool(model: &Model, seqs: usize) -> PagedKvCache {
-    PagedKvCache::new(model.decoder.config(), seqs * BLOCKS_PER_SEQ, BLOCK)
+    PagedKvCache::new(model.decoder.config(), seqs * BLOCKS_PER_SEQ, BLOCK).unwrap()
 }
 
 /// Sequence `s`'s block table in a [`kv_pool`]: its own blocks, deliberately not in

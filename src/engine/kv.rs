@@ -96,7 +96,7 @@ pub struct PagedKvCache {
 
 /// A stage's layers' keys and values, each `[num_blocks * block_size, kv_heads * head_dim]`.
 enum Pool {
-    Host(Vec<(Vec<f32>, Vec<f32>)>),
+    Host(Vec<(LazyZeroed, LazyZeroed)>),
     Gathered(DevicePool<gathered::Plan>),
     #[cfg(feature = "flash-attn")]
     Flash(DevicePool<super::flash::Plan>),
@@ -135,9 +135,9 @@ impl<P> DevicePool<P> {
 impl PagedKvCache {
     /// A host pool of `num_blocks` blocks of `block_size` tokens for a model of this
     /// shape. The memory is zeroed lazily by the OS, so an unused pool costs little.
-    pub fn new(config: &ModelConfig, num_blocks: usize, block_size: usize) -> PagedKvCache {
-        let pool = host_pool(config, config.num_layers, num_blocks, block_size);
-        PagedKvCache::with_pools(config, num_blocks, block_size, vec![(0..config.num_layers, pool)])
+    pub fn new(config: &ModelConfig, num_blocks: usize, block_size: usize) -> Result<PagedKvCache> {
+        let pool = host_pool(config, config.num_layers, num_blocks, block_size)?;
+        Ok(PagedKvCache::with_pools(config, num_blocks, block_size, vec![(0..config.num_layers, pool)]))
     }
 
     /// A pool per stage, each of the attention its stage runs (`attentions`, in stage
@@ -148,7 +148,7 @@ impl PagedKvCache {
             .zip(attentions)
             .map(|(stage, &attention)| {
                 let pool = match attention {
-                    AttentionBackend::Host if stage.device.is_cpu() => host_pool(config, stage.layers.len(), num_blocks, block_size),
+                    AttentionBackend::Host if stage.device.is_cpu() => host_pool(config, stage.layers.len(), num_blocks, block_size)?,
                     AttentionBackend::Gathered => Pool::Gathered(DevicePool::new(config, num_blocks, block_size, stage)?),
                     #[cfg(feature = "flash-attn")]
                     AttentionBackend::Flash if block_size % super::flash::BLOCK_SIZE == 0 => Pool::Flash(DevicePool::new(config, num_blocks, block_size, stage)?),
@@ -251,7 +251,7 @@ impl PagedKvCache {
                 owner[c.start + i] = (ci, i);
             }
         }
-        let (keys, values) = (&*keys, &*values);
+        let (keys, values) = (&**keys, &**values);
         let mut out = vec![0f32; q.len()];
         // The SIMD kernels read whole registers of a head.
         let simd = super::avx2_fma() && head_dim % 8 == 0;
@@ -526,9 +526,42 @@ mod avx2 {
 }
 
 /// Host keys and values for `layers` layers.
-fn host_pool(config: &ModelConfig, layers: usize, num_blocks: usize, block_size: usize) -> Pool {
+fn host_pool(config: &ModelConfig, layers: usize, num_blocks: usize, block_size: usize) -> Result<Pool> {
     let floats = num_blocks * block_size * config.kv_dim();
-    Pool::Host((0..layers).map(|_| (vec![0f32; floats], vec![0f32; floats])).collect())
+    Ok(Pool::Host((0..layers).map(|_| Ok((LazyZeroed::new(floats)?, LazyZeroed::new(floats)?))).collect::<Result<_>>()?))
+}
+
+/// `f32` zeros in an anonymous mapping of their own, whose pages the OS zeroes when
+/// first written: a pool sized for the worst case holds only what the run has written
+/// so far. `vec![0f32; n]` would not: it is `calloc`, and glibc's per-thread arenas
+/// (the engine runs on a worker thread) write every zero themselves, which put the
+/// whole gigabyte of the CPU's default pool into a short run's resident memory.
+struct LazyZeroed(memmap2::MmapMut);
+
+impl LazyZeroed {
+    fn new(floats: usize) -> Result<LazyZeroed> {
+        let bytes = floats * size_of::<f32>();
+        let map = memmap2::MmapMut::map_anon(bytes)
+            .map_err(|e| Error::Config(format!("the host KV cache could not reserve {} MiB ({e}); give a smaller kv_memory_mib", bytes >> 20)))?;
+        Ok(LazyZeroed(map))
+    }
+}
+
+impl std::ops::Deref for LazyZeroed {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        // SAFETY: the mapping is page-aligned, `floats` whole `f32`s long, and any bit
+        // pattern is an `f32`.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast(), self.0.len() / size_of::<f32>()) }
+    }
+}
+
+impl std::ops::DerefMut for LazyZeroed {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as for `deref`, and the mapping is borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast(), self.0.len() / size_of::<f32>()) }
+    }
 }
 
 /// A tensor's values as a host `f32` vector, row-major.
@@ -613,5 +646,47 @@ mod tests {
                 assert!(simd.iter().any(|&x| x != 0.0));
             }
         }
+    }
+
+    /// A pool the size of the CPU's default holds only what was written: the engine's
+    /// thread, having loaded weights, would otherwise get its layers' zeros written by
+    /// `calloc` in its arena (chunks under glibc's mmap threshold, which freeing a large
+    /// buffer raises to its size, up to 32 MiB).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_host_pool_holds_only_the_pages_written() {
+        std::thread::spawn(|| {
+            drop(std::hint::black_box(vec![1u8; 30 << 20]));
+            let config = ModelConfig { num_kv_heads: 4, head_dim: 64, num_layers: 8, ..crate::engine::synthetic::preset("tiny").unwrap() };
+            // 8 MiB per layer's keys, as many for its values: 128 MiB in all.
+            let mut cache = PagedKvCache::new(&config, 512, 16).unwrap();
+            let Pool::Host(layers) = &mut cache.pools[0] else { panic!("a host pool") };
+            layers[3].0[1000] = 1.0;
+            let resident: usize = layers.iter().flat_map(|(k, v)| [resident_kib(k.as_ptr()), resident_kib(v.as_ptr())]).sum();
+            assert!(resident <= 64, "{resident} KiB resident");
+            assert!(layers.iter().all(|(k, v)| k.len() == 512 * 16 * 256 && v.len() == k.len()));
+            assert_eq!((layers[3].0[1000], layers[3].0[999], layers[7].1[4095]), (1.0, 0.0, 0.0));
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// Resident KiB of the mapping holding `at`, from `/proc/self/smaps`.
+    #[cfg(target_os = "linux")]
+    fn resident_kib(at: *const f32) -> usize {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let at = at as usize;
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line.split_once(' ').and_then(|(range, _)| range.split_once('-'));
+            match range.map(|(start, end)| (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16))) {
+                Some((Ok(start), Ok(end))) => inside = (start..end).contains(&at),
+                _ => match line.strip_prefix("Rss:") {
+                    Some(kib) if inside => return kib.trim().trim_end_matches("kB").trim().parse().unwrap(),
+                    _ => {}
+                },
+            }
+        }
+        panic!("no mapping holds {at:#x}")
     }
 }
