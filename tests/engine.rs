@@ -601,7 +601,8 @@ fn penalties_end_the_loop_a_small_model_falls_into_under_greedy_decoding() {
         model.generate(&prompt, params).unwrap()
     };
     // A loop says the same run of eight words again (a sentence, or one with a name
-    // changed: which, depends on the last bits of the kernels' arithmetic).
+    // changed), up to max_new_tokens or until the model ends it a few turns on: which,
+    // depends on the last bits of the kernels' arithmetic.
     let loops = |text: &str| {
         let words: Vec<&str> = text.split_whitespace().collect();
         let mut runs: Vec<&[&str]> = words.windows(8).collect();
@@ -609,7 +610,7 @@ fn penalties_end_the_loop_a_small_model_falls_into_under_greedy_decoding() {
         runs.windows(2).any(|pair| pair[0] == pair[1])
     };
     let plain = answer(0.0, 0.0);
-    assert!(loops(&plain.text) && plain.finish == FinishReason::Length, "{:?}", plain.text);
+    assert!(loops(&plain.text), "{:?}", plain.text);
     // The sample pipelines' setting: the answer ends, said once.
     let penalised = answer(1.0, 0.3);
     assert!(!loops(&penalised.text) && penalised.finish == FinishReason::Eos, "{:?}", penalised.text);

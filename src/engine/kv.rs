@@ -241,52 +241,193 @@ impl PagedKvCache {
             }
         }
 
-        let (heads, head_dim) = (self.num_heads, self.head_dim);
-        let group = heads / self.num_kv_heads;
+        let (heads, head_dim, kv_heads) = (self.num_heads, self.head_dim, self.num_kv_heads);
+        let group = heads / kv_heads;
         let scale = 1.0 / (head_dim as f32).sqrt();
-        // token index → (its chunk, its position inside the chunk)
-        let mut owner = vec![(0usize, 0usize); q.len() / (heads * head_dim)];
-        for (ci, c) in chunks.iter().enumerate() {
-            for i in 0..c.len {
-                owner[c.start + i] = (ci, i);
-            }
-        }
-        let (keys, values) = (&**keys, &**values);
-        let mut out = vec![0f32; q.len()];
         // The SIMD kernels read whole registers of a head.
         let simd = super::avx2_fma() && head_dim % 8 == 0;
-        // One task per (token, key/value head): the `group` query heads that share a
-        // key/value head read its keys and values once, together.
-        let width = group * head_dim;
-        out.par_chunks_mut(width).enumerate().for_each_init(Scratch::default, |scratch, (row, out)| {
-            let (token, kv_head) = (row / self.num_kv_heads, row % self.num_kv_heads);
-            let (ci, i) = owner[token];
-            let c = &chunks[ci];
-            let job = Row {
-                q: &q[row * width..(row + 1) * width],
-                keys,
-                values,
-                chunk: c,
-                context: c.past + i + 1,
-                kv_off: kv_head * head_dim,
-                kv_dim,
-                head_dim,
-                block_size: bs,
-                scale,
-            };
-            job.attend(scratch, out, simd)
+        let (keys, values) = (&**keys, &**values);
+        let shape = Shape { kv_heads, group, kv_dim, head_dim, block_size: bs, scale };
+        // Tasks in output order, each with its part of `out`: a prefill chunk's tokens a
+        // tile at a time (all key/value heads, `[tokens, heads · head_dim]` in a row);
+        // other tokens one key/value head each (the `group` query heads that share it,
+        // `group · head_dim` in a row).
+        let tile_tokens = (TILE_ROWS / group).clamp(1, MAX_TILE_TOKENS);
+        let mut tasks = Vec::new();
+        for c in chunks {
+            if c.len >= MIN_TILE_TOKENS {
+                tasks.extend((0..c.len).step_by(tile_tokens).map(|first| Task::Tile { chunk: c, first, len: tile_tokens.min(c.len - first) }));
+            } else {
+                tasks.extend((0..c.len).flat_map(|i| (0..kv_heads).map(move |kv_head| Task::Row { chunk: c, i, kv_head })));
+            }
+        }
+        let mut out = vec![0f32; q.len()];
+        let mut rest = &mut out[..];
+        let parts: Vec<&mut [f32]> = tasks
+            .iter()
+            .map(|task| {
+                let width = match task {
+                    Task::Tile { len, .. } => len * heads * head_dim,
+                    Task::Row { .. } => group * head_dim,
+                };
+                let (part, after) = std::mem::take(&mut rest).split_at_mut(width);
+                rest = after;
+                part
+            })
+            .collect();
+        tasks.par_iter().zip(parts).for_each_init(Scratch::default, |scratch, (task, out)| match *task {
+            Task::Row { chunk, i, kv_head } => {
+                let token = chunk.start + i;
+                let width = group * head_dim;
+                let row = Row {
+                    q: &q[token * heads * head_dim + kv_head * width..][..width],
+                    keys,
+                    values,
+                    chunk,
+                    context: chunk.past + i + 1,
+                    kv_off: kv_head * head_dim,
+                    kv_dim,
+                    head_dim,
+                    block_size: bs,
+                    scale,
+                };
+                row.attend(scratch, out, simd)
+            }
+            Task::Tile { chunk, first, len } => {
+                let q = &q[(chunk.start + first) * heads * head_dim..][..len * heads * head_dim];
+                Tile { q, keys, values, chunk, first, len, shape: &shape }.attend(scratch, out, simd)
+            }
         });
         out
     }
 }
 
+/// Query rows (tokens × the query heads sharing a key/value head) per matrix product of
+/// a prefill tile: enough for the product to run at its kernel's speed.
+const TILE_ROWS: usize = 96;
+/// Tokens per tile at most, so a step's prefill still splits into enough tasks.
+const MAX_TILE_TOKENS: usize = 32;
+/// Chunks shorter than this go token by token.
+const MIN_TILE_TOKENS: usize = 8;
+
+/// One task of a step's host attention.
+enum Task<'a> {
+    /// The `i`th token of `chunk`, for the query heads of key/value head `kv_head`.
+    Row { chunk: &'a SeqChunk, i: usize, kv_head: usize },
+    /// Tokens `first..first + len` of a prefill chunk, for all heads.
+    Tile { chunk: &'a SeqChunk, first: usize, len: usize },
+}
+
+/// The attention's head layout, with the pool's.
+struct Shape {
+    kv_heads: usize,
+    /// Query heads per key/value head.
+    group: usize,
+    /// Floats per slot: `kv_heads · head_dim`.
+    kv_dim: usize,
+    head_dim: usize,
+    block_size: usize,
+    scale: f32,
+}
+
 /// A task's reusable buffers.
 #[derive(Default)]
 struct Scratch {
-    /// `[group, context]` attention weights.
+    /// `[query rows, context]` attention weights.
     scores: Vec<f32>,
     /// The context as runs of consecutive slots: (first position, first slot, tokens).
     runs: Vec<(usize, usize, usize)>,
+    /// A tile's keys and values of one key/value head, `[context, head_dim]` each.
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    /// A tile's query rows of one key/value head, `[tokens · group, head_dim]`, and
+    /// their outputs.
+    q: Vec<f32>,
+    out: Vec<f32>,
+}
+
+/// Tokens of one prefill chunk against their sequence's cached keys and values, one
+/// key/value head at a time as two matrix products: the head's context is gathered once
+/// for all the tile's tokens, which the token-by-token kernel reads once per token.
+/// Causal: each token's row of weights ends at its own position, so the weights past it
+/// (the tile's later tokens) are zero.
+struct Tile<'a> {
+    /// `[len, heads · head_dim]`: the tile's tokens' queries.
+    q: &'a [f32],
+    keys: &'a [f32],
+    values: &'a [f32],
+    chunk: &'a SeqChunk,
+    /// The tile's first token within the chunk.
+    first: usize,
+    len: usize,
+    shape: &'a Shape,
+}
+
+impl Tile<'_> {
+    /// Writes `out` (`[len, heads · head_dim]`, as `q`).
+    fn attend(&self, scratch: &mut Scratch, out: &mut [f32], simd: bool) {
+        let Shape { kv_heads, group, kv_dim, head_dim, block_size, scale } = *self.shape;
+        let (rows, width) = (self.len * group, group * head_dim);
+        // The last token's context; earlier tokens see a prefix of it.
+        let context = self.chunk.past + self.first + self.len;
+        let Scratch { scores, runs, keys, values, q, out: rows_out } = scratch;
+        runs.clear();
+        runs.extend(self.chunk.slot_runs(context, block_size));
+        for kv_head in 0..kv_heads {
+            let off = kv_head * head_dim;
+            for (cache, gathered) in [(self.keys, &mut *keys), (self.values, &mut *values)] {
+                gathered.clear();
+                for &(_, slot, len) in runs.iter() {
+                    for s in slot..slot + len {
+                        gathered.extend_from_slice(&cache[s * kv_dim + off..][..head_dim]);
+                    }
+                }
+            }
+            q.clear();
+            for t in 0..self.len {
+                q.extend_from_slice(&self.q[t * kv_heads * width + kv_head * width..][..width]);
+            }
+            scores.resize(rows * context, 0.0);
+            rows_out.resize(rows * head_dim, 0.0);
+            // SAFETY: each matrix lies inside its buffer with the strides given:
+            // scores `[rows, context]` = q `[rows, head_dim]` · keysᵀ `[head_dim, context]`.
+            unsafe {
+                gemm::gemm(
+                    rows, context, head_dim,
+                    scores.as_mut_ptr(), 1, context as isize, false,
+                    q.as_ptr(), 1, head_dim as isize,
+                    keys.as_ptr(), head_dim as isize, 1,
+                    0.0, scale, false, false, false, gemm::Parallelism::None,
+                );
+            }
+            for (r, scores) in scores.chunks_exact_mut(context).enumerate() {
+                let seen = context - self.len + r / group + 1;
+                let (seen, unseen) = scores.split_at_mut(seen);
+                unseen.fill(0.0);
+                #[cfg(target_arch = "x86_64")]
+                if simd {
+                    // SAFETY: the CPU has AVX2 and FMA.
+                    unsafe { avx2::softmax(seen) };
+                    continue;
+                }
+                softmax(seen);
+            }
+            // SAFETY: out `[rows, head_dim]` = scores `[rows, context]` · values
+            // `[context, head_dim]`, each inside its buffer.
+            unsafe {
+                gemm::gemm(
+                    rows, head_dim, context,
+                    rows_out.as_mut_ptr(), 1, head_dim as isize, false,
+                    scores.as_ptr(), 1, context as isize,
+                    values.as_ptr(), 1, head_dim as isize,
+                    0.0, 1.0, false, false, false, gemm::Parallelism::None,
+                );
+            }
+            for (t, token_rows) in rows_out.chunks_exact(width).enumerate() {
+                out[t * kv_heads * width + kv_head * width..][..width].copy_from_slice(token_rows);
+            }
+        }
+    }
 }
 
 /// The query heads of one token that share a key/value head, against their sequence's
@@ -312,7 +453,7 @@ impl Row<'_> {
     /// AVX2/FMA kernels (the caller checked the CPU, and that heads are whole registers).
     fn attend(&self, scratch: &mut Scratch, out: &mut [f32], simd: bool) {
         let (head_dim, n, stride) = (self.head_dim, self.context, self.kv_dim);
-        let Scratch { scores, runs } = scratch;
+        let Scratch { scores, runs, .. } = scratch;
         // Slots come a block at a time: no division per key.
         runs.clear();
         runs.extend(self.chunk.slot_runs(n, self.block_size));
@@ -644,6 +785,41 @@ mod tests {
                     assert!((a - b).abs() < 1e-5, "head_dim {head_dim}, context {context}, [{i}]: {a} vs {b}");
                 }
                 assert!(simd.iter().any(|&x| x != 0.0));
+            }
+        }
+    }
+
+    /// A prefill tile against the token-by-token loops, over tiles that start at the
+    /// chunk's first token and later, after a cached past and without one, with contexts
+    /// that end mid-block, out-of-order blocks and groups of 1 to 7 heads.
+    #[test]
+    fn a_prefill_tile_matches_its_tokens_one_by_one() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        for (head_dim, kv_heads, group, block_size) in [(64, 2, 3, 4), (72, 1, 7, 5), (8, 3, 1, 16)] {
+            let (heads, kv_dim) = (kv_heads * group, kv_heads * head_dim);
+            let shape = Shape { kv_heads, group, kv_dim, head_dim, block_size, scale: 0.125 };
+            let blocks: Vec<BlockId> = vec![6, 2, 9, 0, 4, 7, 1, 3];
+            let pool_slots = 10 * block_size;
+            let mut random = |n: usize| (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>();
+            let (keys, values) = (random(pool_slots * kv_dim), random(pool_slots * kv_dim));
+            for (past, first, len) in [(0, 0, 9), (0, 5, 11), (3, 0, 8), (2 * block_size + 1, 4, 13)] {
+                let chunk = SeqChunk { id: 0, start: 0, len: first + len, past, wants_logits: true, blocks: blocks.clone() };
+                let q = random(len * heads * head_dim);
+                for simd in [false, crate::engine::avx2_fma() && head_dim % 8 == 0] {
+                    let mut tiled = vec![0f32; q.len()];
+                    Tile { q: &q, keys: &keys, values: &values, chunk: &chunk, first, len, shape: &shape }.attend(&mut Scratch::default(), &mut tiled, simd);
+                    let width = group * head_dim;
+                    for (row, (q, tiled)) in q.chunks_exact(width).zip(tiled.chunks_exact(width)).enumerate() {
+                        let (t, kv_head) = (row / kv_heads, row % kv_heads);
+                        let one = Row { q, keys: &keys, values: &values, chunk: &chunk, context: past + first + t + 1, kv_off: kv_head * head_dim, kv_dim, head_dim, block_size, scale: 0.125 };
+                        let mut alone = vec![0f32; width];
+                        one.attend(&mut Scratch::default(), &mut alone, false);
+                        for (i, (a, b)) in tiled.iter().zip(&alone).enumerate() {
+                            assert!((a - b).abs() < 1e-5, "head_dim {head_dim}, group {group}, past {past}, first {first}, token {t}, kv head {kv_head}, [{i}]: {a} vs {b}");
+                        }
+                    }
+                    assert!(tiled.iter().any(|&x| x != 0.0));
+                }
             }
         }
     }
