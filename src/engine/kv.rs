@@ -6,10 +6,13 @@
 //! attends. Three implementations sit behind [`PagedKvCache::attend`], one per stage of
 //! a model split across devices (the host's stage beside cards attends on the host):
 //!
-//! - [`AttentionBackend::Host`] (CPU): the pool is host `f32`, and attention runs
-//!   straight over the blocks: no gather, no copy, no padding, no mask tensor. The kernel
-//!   is spread over (token, key/value head) pairs with rayon; its dot products and
-//!   weighted sums are AVX2/FMA where the CPU has them, plain Rust otherwise.
+//! - [`AttentionBackend::Host`] (CPU): the pool is host `f32` in anonymous mappings
+//!   (pages the run never writes cost nothing), and attention is spread over rayon
+//!   tasks. A decoding token attends straight over its blocks, one task per (token,
+//!   key/value head), with AVX2/FMA dot products and weighted sums where the CPU has
+//!   them, plain Rust otherwise. A prefill chunk goes a tile of tokens at a time: each
+//!   key/value head's context is gathered once for the tile's tokens and attended as two
+//!   matrix products (`gemm`, candle's own), the causal mask in the softmax.
 //! - [`AttentionBackend::Gathered`] (GPUs): the pool is device tensors, and each layer
 //!   gathers blocks into padded batches for batched matmuls (`engine::gathered`), a
 //!   bounded number of launches however many sequences the step carries.
