@@ -121,7 +121,8 @@ struct PlanArgs {
     #[arg(long)]
     requantize: Option<Requantize>,
     /// Activations and dense weights: auto (bf16, f16 before Ampere, f32 on P40-class
-    /// cards), f32, bf16 or f16 [default: the pipeline's, else auto].
+    /// cards), f32, bf16 or f16; f32 also keeps the host's KV cache in f32, else f16
+    /// [default: the pipeline's, else auto].
     #[arg(long)]
     dtype: Option<hearth::engine::Precision>,
     /// Tokens of a prompt.
@@ -237,7 +238,8 @@ struct BenchArgs {
     #[arg(long, default_value = "auto")]
     attention: hearth::engine::AttentionBackend,
     /// Activations and dense weights: auto (f32 on CPU; on a GPU bf16, f16 before
-    /// Ampere, f32 on P40-class cards), f32, bf16 or f16.
+    /// Ampere, f32 on P40-class cards), f32, bf16 or f16; f32 also keeps the host's KV
+    /// cache in f32, else f16.
     #[arg(long, default_value = "auto")]
     dtype: hearth::engine::Precision,
     /// Tokens one engine step carries at most, for every workload (both engines)
@@ -340,7 +342,8 @@ struct GenerateArgs {
     #[arg(long, default_value = "auto")]
     requantize: Requantize,
     /// Activations and dense weights: auto (f32 on CPU; on a GPU bf16, f16 before Ampere,
-    /// f32 on P40-class cards), f32, bf16 or f16. f32 on both devices is how a GPU run is checked against the CPU's.
+    /// f32 on P40-class cards), f32, bf16 or f16. f32 on both devices (the host's KV
+    /// cache too, else f16) is how a GPU run is checked against the CPU's.
     #[arg(long, default_value = "auto")]
     dtype: hearth::engine::Precision,
     /// Print the generated token ids, one line, instead of the text (for comparing runs).

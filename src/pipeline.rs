@@ -105,7 +105,7 @@ pub struct ModelSection {
     pub requantize: String,
     /// What activations and dense weights compute in: `auto` (f32 on the CPU; on a GPU
     /// bf16, f16 before Ampere, f32 on P40-class cards), `f32`, `bf16` or `f16`.
-    /// Default `auto`.
+    /// Default `auto`. `f32` also keeps the host's KV cache in f32 (otherwise f16).
     #[serde(default = "default_dtype")]
     pub dtype: String,
 }

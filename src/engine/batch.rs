@@ -753,7 +753,8 @@ mod tests {
 
         // Beside the host, the card sets every limit, and the host holds its share of
         // each block the card's room allows: 40 layers on a 24 GB card, 24 on the CPU
-        // (whose blocks are f32, twice the card's bf16 a layer).
+        // (whose blocks, f32 where the engine computes in f32, are twice the card's bf16
+        // a layer).
         let card_40 = card(8, 24.0, 12.0);
         let offloaded = BatchConfig::default().sized_across(&[(card_40, whole / 64 * 40), (None, 2 * whole / 64 * 24)], &config, EngineOptions::default());
         let card_alone = BatchConfig::default().sized_for(card_40, &config, whole / 64 * 40, EngineOptions::default());

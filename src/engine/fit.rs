@@ -232,7 +232,7 @@ pub fn fit(source: &ModelSource, requantize: Requantize, precision: Precision, c
         }
         false => held,
     };
-    let kv_dtype = |c: &Card| if c.host { DType::F32 } else { dtype };
+    let kv_dtype = |c: &Card| if c.host { super::kv::host_kv_dtype(precision.dtype()) } else { dtype };
     let shares: Vec<usize> = cards.iter().zip(&ranges).map(|(c, layers)| PagedKvCache::bytes_per_block(&config, layers.len(), BLOCK_SIZE, kv_dtype(c))).collect();
     let stages: Vec<(Option<DeviceFacts>, usize)> =
         cards.iter().zip(&weights).zip(&shares).map(|((card, &w), &share)| ((!card.host).then(|| facts(card, CUDA_CONTEXT + w)), share)).collect();
@@ -390,15 +390,15 @@ mod tests {
         // (two norms and the q/k/v biases a layer, the final norm) in f32 rather than
         // bf16, and the same Q4_K blocks, on the 4-bit kernel where the CPU has VNNI (an
         // f32 scale and min a block of 32: 0.75 bytes a weight, not 0.5625), as is the
-        // output head it holds as the last stage; its KV blocks are f32, twice the card's
-        // a layer.
+        // output head it holds as the last stage; its KV blocks are f16, as many bytes
+        // a layer as the card's bf16 ones.
         let c = &offloaded.config;
         let dense_bf16 = host.layers.len() * (2 * c.hidden_size + c.q_dim() + 2 * c.kv_dim()) * 2 + c.hidden_size * 2;
         let layer_weights = c.hidden_size * (2 * c.q_dim() + 2 * c.kv_dim()) + 3 * c.hidden_size * c.intermediate_size;
         let matrix_weights = host.layers.len() * layer_weights + c.vocab_size * c.hidden_size;
         let on_host_kernel = if crate::engine::q4::runs_best(GgmlDType::Q4K) { matrix_weights * 3 / 16 } else { 0 };
         assert_eq!(host.weights - offloaded.footprint.per_stage(&[0..host.layers.start, host.layers.clone()])[1], dense_bf16 + on_host_kernel);
-        assert_eq!(host.kv / host.layers.len(), 2 * card.kv / card.layers.len());
+        assert_eq!(host.kv / host.layers.len(), card.kv / card.layers.len());
         // The card sizes the batch, not the CPU's defaults.
         assert!(offloaded.batch.max_seqs > 32 && offloaded.sequences_at_once() > 0);
         let shown = offloaded.to_string();

@@ -205,7 +205,7 @@ mod tests {
         let block_size = 4;
         let config = ModelConfig { num_heads: 6, num_kv_heads: 2, head_dim: 8, hidden_size: 48, num_layers: 1, ..crate::engine::synthetic::preset("tiny").unwrap() };
         let (heads, kv_heads, head_dim) = (config.num_heads, config.num_kv_heads, config.head_dim);
-        let mut cache = PagedKvCache::new(&config, 16, block_size).unwrap();
+        let mut cache = PagedKvCache::new(&config, 16, block_size, DType::F32).unwrap();
         let tables: [Vec<u32>; 3] = [vec![9, 2, 14, 5], vec![0, 11, 3], vec![7, 12, 1, 15]];
         let mut pool = (vec![0f32; 16 * block_size * config.kv_dim()], vec![0f32; 16 * block_size * config.kv_dim()]);
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);

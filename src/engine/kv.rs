@@ -23,6 +23,8 @@
 use std::ops::Range;
 
 use candle_core::{DType, Device, Tensor};
+use half::f16;
+use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 
 use super::config::ModelConfig;
@@ -99,10 +101,31 @@ pub struct PagedKvCache {
 
 /// A stage's layers' keys and values, each `[num_blocks * block_size, kv_heads * head_dim]`.
 enum Pool {
-    Host(Vec<(LazyZeroed, LazyZeroed)>),
+    Host(HostPool),
     Gathered(DevicePool<gathered::Plan>),
     #[cfg(feature = "flash-attn")]
     Flash(DevicePool<super::flash::Plan>),
+}
+
+/// Host layers' keys and values, in the float the pool was made with.
+enum HostPool {
+    F32(Vec<HostLayer<f32>>),
+    F16(Vec<HostLayer<f16>>),
+}
+
+/// One layer's keys and values on the host.
+type HostLayer<E> = (LazyZeroed<E>, LazyZeroed<E>);
+
+/// What the host pool holds keys and values in: f32 where `asked` (the engine's dtype)
+/// is f32, as a GPU run is checked against the CPU's; otherwise f16, as llama.cpp's
+/// cache is by default. A decoding token reads its whole context from the pool each
+/// step, and at a few hundred tokens of context those reads are most of a step's
+/// attention: half the bytes, and twice the tokens in the same memory.
+pub fn host_kv_dtype(asked: Option<DType>) -> DType {
+    match asked {
+        Some(DType::F32) => DType::F32,
+        _ => DType::F16,
+    }
 }
 
 /// Device tensors of one stage's layers, with the step in progress's index tensors
@@ -137,21 +160,23 @@ impl<P> DevicePool<P> {
 
 impl PagedKvCache {
     /// A host pool of `num_blocks` blocks of `block_size` tokens for a model of this
-    /// shape. The memory is zeroed lazily by the OS, so an unused pool costs little.
-    pub fn new(config: &ModelConfig, num_blocks: usize, block_size: usize) -> Result<PagedKvCache> {
-        let pool = host_pool(config, config.num_layers, num_blocks, block_size)?;
+    /// shape, in `host` ([`host_kv_dtype`]). The memory is zeroed lazily by the OS, so an
+    /// unused pool costs little.
+    pub fn new(config: &ModelConfig, num_blocks: usize, block_size: usize, host: DType) -> Result<PagedKvCache> {
+        let pool = host_pool(config, config.num_layers, num_blocks, block_size, host)?;
         Ok(PagedKvCache::with_pools(config, num_blocks, block_size, vec![(0..config.num_layers, pool)]))
     }
 
     /// A pool per stage, each of the attention its stage runs (`attentions`, in stage
-    /// order): host `f32` vectors, or device tensors of the stage's dtype.
-    pub fn staged(config: &ModelConfig, num_blocks: usize, block_size: usize, stages: &[Stage], attentions: &[AttentionBackend]) -> Result<PagedKvCache> {
+    /// order): host memory in `host` ([`host_kv_dtype`]), or device tensors of the
+    /// stage's dtype.
+    pub fn staged(config: &ModelConfig, num_blocks: usize, block_size: usize, stages: &[Stage], attentions: &[AttentionBackend], host: DType) -> Result<PagedKvCache> {
         let pools = stages
             .iter()
             .zip(attentions)
             .map(|(stage, &attention)| {
                 let pool = match attention {
-                    AttentionBackend::Host if stage.device.is_cpu() => host_pool(config, stage.layers.len(), num_blocks, block_size)?,
+                    AttentionBackend::Host if stage.device.is_cpu() => host_pool(config, stage.layers.len(), num_blocks, block_size, host)?,
                     AttentionBackend::Gathered => Pool::Gathered(DevicePool::new(config, num_blocks, block_size, stage)?),
                     #[cfg(feature = "flash-attn")]
                     AttentionBackend::Flash if block_size % super::flash::BLOCK_SIZE == 0 => Pool::Flash(DevicePool::new(config, num_blocks, block_size, stage)?),
@@ -230,79 +255,91 @@ impl PagedKvCache {
     }
 
     fn attend_host(&mut self, layer: usize, q: &[f32], k: &[f32], v: &[f32], chunks: &[SeqChunk]) -> Vec<f32> {
-        let (kv_dim, bs) = (self.kv_dim(), self.block_size);
         let (pool, at) = self.layer_at[layer];
-        let Pool::Host(layers) = &mut self.pools[pool] else { unreachable!("the host kernel reads a host pool") };
-        let (keys, values) = &mut layers[at];
-        for c in chunks {
-            for i in 0..c.len {
-                let pos = c.past + i;
-                let slot = c.slot(pos, bs);
-                let row = (c.start + i) * kv_dim..(c.start + i + 1) * kv_dim;
-                keys[slot * kv_dim..(slot + 1) * kv_dim].copy_from_slice(&k[row.clone()]);
-                values[slot * kv_dim..(slot + 1) * kv_dim].copy_from_slice(&v[row]);
-            }
+        let shape = Shape {
+            heads: self.num_heads,
+            kv_heads: self.num_kv_heads,
+            group: self.num_heads / self.num_kv_heads,
+            kv_dim: self.kv_dim(),
+            head_dim: self.head_dim,
+            block_size: self.block_size,
+            scale: 1.0 / (self.head_dim as f32).sqrt(),
+        };
+        match &mut self.pools[pool] {
+            Pool::Host(HostPool::F32(layers)) => attend_host(&mut layers[at], q, k, v, chunks, &shape),
+            Pool::Host(HostPool::F16(layers)) => attend_host(&mut layers[at], q, k, v, chunks, &shape),
+            _ => unreachable!("the host kernel reads a host pool"),
         }
-
-        let (heads, head_dim, kv_heads) = (self.num_heads, self.head_dim, self.num_kv_heads);
-        let group = heads / kv_heads;
-        let scale = 1.0 / (head_dim as f32).sqrt();
-        // The SIMD kernels read whole registers of a head.
-        let simd = super::avx2_fma() && head_dim % 8 == 0;
-        let (keys, values) = (&**keys, &**values);
-        let shape = Shape { kv_heads, group, kv_dim, head_dim, block_size: bs, scale };
-        // Tasks in output order, each with its part of `out`: a prefill chunk's tokens a
-        // tile at a time (all key/value heads, `[tokens, heads · head_dim]` in a row);
-        // other tokens one key/value head each (the `group` query heads that share it,
-        // `group · head_dim` in a row).
-        let tile_tokens = (TILE_ROWS / group).clamp(1, MAX_TILE_TOKENS);
-        let mut tasks = Vec::new();
-        for c in chunks {
-            if c.len >= MIN_TILE_TOKENS {
-                tasks.extend((0..c.len).step_by(tile_tokens).map(|first| Task::Tile { chunk: c, first, len: tile_tokens.min(c.len - first) }));
-            } else {
-                tasks.extend((0..c.len).flat_map(|i| (0..kv_heads).map(move |kv_head| Task::Row { chunk: c, i, kv_head })));
-            }
-        }
-        let mut out = vec![0f32; q.len()];
-        let mut rest = &mut out[..];
-        let parts: Vec<&mut [f32]> = tasks
-            .iter()
-            .map(|task| {
-                let width = match task {
-                    Task::Tile { len, .. } => len * heads * head_dim,
-                    Task::Row { .. } => group * head_dim,
-                };
-                let (part, after) = std::mem::take(&mut rest).split_at_mut(width);
-                rest = after;
-                part
-            })
-            .collect();
-        tasks.par_iter().zip(parts).for_each_init(Scratch::default, |scratch, (task, out)| match *task {
-            Task::Row { chunk, i, kv_head } => {
-                let token = chunk.start + i;
-                let width = group * head_dim;
-                let row = Row {
-                    q: &q[token * heads * head_dim + kv_head * width..][..width],
-                    keys,
-                    values,
-                    chunk,
-                    context: chunk.past + i + 1,
-                    kv_off: kv_head * head_dim,
-                    kv_dim,
-                    head_dim,
-                    block_size: bs,
-                    scale,
-                };
-                row.attend(scratch, out, simd)
-            }
-            Task::Tile { chunk, first, len } => {
-                let q = &q[(chunk.start + first) * heads * head_dim..][..len * heads * head_dim];
-                Tile { q, keys, values, chunk, first, len, shape: &shape }.attend(scratch, out, simd)
-            }
-        });
-        out
     }
+}
+
+/// Writes the step's keys and values into `layer`'s slots, then attends for every
+/// packed query row.
+fn attend_host<E: HostFloat>(layer: &mut HostLayer<E>, q: &[f32], k: &[f32], v: &[f32], chunks: &[SeqChunk], shape: &Shape) -> Vec<f32> {
+    let &Shape { heads, kv_heads, group, kv_dim, head_dim, block_size: bs, scale } = shape;
+    let (keys, values) = layer;
+    for c in chunks {
+        for i in 0..c.len {
+            let slot = c.slot(c.past + i, bs);
+            let row = (c.start + i) * kv_dim..(c.start + i + 1) * kv_dim;
+            E::from_f32s(&mut keys[slot * kv_dim..][..kv_dim], &k[row.clone()]);
+            E::from_f32s(&mut values[slot * kv_dim..][..kv_dim], &v[row]);
+        }
+    }
+    // The SIMD kernels read whole registers of a head.
+    let simd = simd_kernels() && head_dim % 8 == 0;
+    let (keys, values) = (&**keys, &**values);
+    // Tasks in output order, each with its part of `out`: a prefill chunk's tokens a
+    // tile at a time (all key/value heads, `[tokens, heads · head_dim]` in a row);
+    // other tokens one key/value head each (the `group` query heads that share it,
+    // `group · head_dim` in a row).
+    let tile_tokens = (TILE_ROWS / group).clamp(1, MAX_TILE_TOKENS);
+    let mut tasks = Vec::new();
+    for c in chunks {
+        if c.len >= MIN_TILE_TOKENS {
+            tasks.extend((0..c.len).step_by(tile_tokens).map(|first| Task::Tile { chunk: c, first, len: tile_tokens.min(c.len - first) }));
+        } else {
+            tasks.extend((0..c.len).flat_map(|i| (0..kv_heads).map(move |kv_head| Task::Row { chunk: c, i, kv_head })));
+        }
+    }
+    let mut out = vec![0f32; q.len()];
+    let mut rest = &mut out[..];
+    let parts: Vec<&mut [f32]> = tasks
+        .iter()
+        .map(|task| {
+            let width = match task {
+                Task::Tile { len, .. } => len * heads * head_dim,
+                Task::Row { .. } => group * head_dim,
+            };
+            let (part, after) = std::mem::take(&mut rest).split_at_mut(width);
+            rest = after;
+            part
+        })
+        .collect();
+    tasks.par_iter().zip(parts).for_each_init(Scratch::default, |scratch, (task, out)| match *task {
+        Task::Row { chunk, i, kv_head } => {
+            let token = chunk.start + i;
+            let width = group * head_dim;
+            let row = Row {
+                q: &q[token * heads * head_dim + kv_head * width..][..width],
+                keys,
+                values,
+                chunk,
+                context: chunk.past + i + 1,
+                kv_off: kv_head * head_dim,
+                kv_dim,
+                head_dim,
+                block_size: bs,
+                scale,
+            };
+            row.attend(scratch, out, simd)
+        }
+        Task::Tile { chunk, first, len } => {
+            let q = &q[(chunk.start + first) * heads * head_dim..][..len * heads * head_dim];
+            Tile { q, keys, values, chunk, first, len, shape }.attend(scratch, out, simd)
+        }
+    });
+    out
 }
 
 /// Query rows (tokens × the query heads sharing a key/value head) per matrix product of
@@ -323,6 +360,7 @@ enum Task<'a> {
 
 /// The attention's head layout, with the pool's.
 struct Shape {
+    heads: usize,
     kv_heads: usize,
     /// Query heads per key/value head.
     group: usize,
@@ -354,11 +392,11 @@ struct Scratch {
 /// for all the tile's tokens, which the token-by-token kernel reads once per token.
 /// Causal: each token's row of weights ends at its own position, so the weights past it
 /// (the tile's later tokens) are zero.
-struct Tile<'a> {
+struct Tile<'a, E> {
     /// `[len, heads · head_dim]`: the tile's tokens' queries.
     q: &'a [f32],
-    keys: &'a [f32],
-    values: &'a [f32],
+    keys: &'a [E],
+    values: &'a [E],
     chunk: &'a SeqChunk,
     /// The tile's first token within the chunk.
     first: usize,
@@ -366,10 +404,10 @@ struct Tile<'a> {
     shape: &'a Shape,
 }
 
-impl Tile<'_> {
+impl<E: HostFloat> Tile<'_, E> {
     /// Writes `out` (`[len, heads · head_dim]`, as `q`).
     fn attend(&self, scratch: &mut Scratch, out: &mut [f32], simd: bool) {
-        let Shape { kv_heads, group, kv_dim, head_dim, block_size, scale } = *self.shape;
+        let Shape { kv_heads, group, kv_dim, head_dim, block_size, scale, .. } = *self.shape;
         let (rows, width) = (self.len * group, group * head_dim);
         // The last token's context; earlier tokens see a prefix of it.
         let context = self.chunk.past + self.first + self.len;
@@ -379,10 +417,10 @@ impl Tile<'_> {
         for kv_head in 0..kv_heads {
             let off = kv_head * head_dim;
             for (cache, gathered) in [(self.keys, &mut *keys), (self.values, &mut *values)] {
-                gathered.clear();
-                for &(_, slot, len) in runs.iter() {
-                    for s in slot..slot + len {
-                        gathered.extend_from_slice(&cache[s * kv_dim + off..][..head_dim]);
+                gathered.resize(context * head_dim, 0.0);
+                for &(pos, slot, len) in runs.iter() {
+                    for s in 0..len {
+                        E::to_f32s(&cache[(slot + s) * kv_dim + off..][..head_dim], &mut gathered[(pos + s) * head_dim..][..head_dim]);
                     }
                 }
             }
@@ -435,11 +473,11 @@ impl Tile<'_> {
 
 /// The query heads of one token that share a key/value head, against their sequence's
 /// cached keys and values.
-struct Row<'a> {
+struct Row<'a, E> {
     /// `group` query heads, `head_dim` each, back to back.
     q: &'a [f32],
-    keys: &'a [f32],
-    values: &'a [f32],
+    keys: &'a [E],
+    values: &'a [E],
     chunk: &'a SeqChunk,
     /// Cached tokens the row sees (causal: up to and including its own).
     context: usize,
@@ -451,7 +489,7 @@ struct Row<'a> {
     scale: f32,
 }
 
-impl Row<'_> {
+impl<E: HostFloat> Row<'_, E> {
     /// Softmax(q·Kᵀ)·V for each query head into its part of `out`; `simd` takes the
     /// AVX2/FMA kernels (the caller checked the CPU, and that heads are whole registers).
     fn attend(&self, scratch: &mut Scratch, out: &mut [f32], simd: bool) {
@@ -534,12 +572,13 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::super::vmath::avx2::exp;
+    use super::HostFloat;
 
     /// `scores[h][j] = scale · q[h] · keys[j·stride..][..head_dim]` for each of the `H`
     /// heads, four keys at a time: each key is loaded once for all the heads, and 4·H
     /// sums are in flight. `head_dim`, each query's length, is a multiple of 8.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dots<const H: usize>(q: [&[f32]; H], keys: &[f32], stride: usize, scale: f32, mut scores: [&mut [f32]; H]) {
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dots<const H: usize, E: HostFloat>(q: [&[f32]; H], keys: &[E], stride: usize, scale: f32, mut scores: [&mut [f32]; H]) {
         let (head_dim, n) = (q[0].len(), scores[0].len());
         assert!(head_dim.is_multiple_of(8) && keys.len() >= (n - 1) * stride + head_dim);
         assert!(q.iter().all(|q| q.len() == head_dim) && scores.iter().all(|s| s.len() == n));
@@ -548,7 +587,7 @@ mod avx2 {
         while j + 4 <= n {
             let mut acc = [[_mm256_setzero_ps(); 4]; H];
             for d in (0..head_dim).step_by(8) {
-                let kd: [__m256; 4] = std::array::from_fn(|i| _mm256_loadu_ps(k.add((j + i) * stride + d)));
+                let kd: [__m256; 4] = std::array::from_fn(|i| E::load8(k.add((j + i) * stride + d)));
                 for (q, acc) in q.iter().zip(acc.iter_mut()) {
                     let qd = _mm256_loadu_ps(q.as_ptr().add(d));
                     for (kd, acc) in kd.iter().zip(acc.iter_mut()) {
@@ -568,7 +607,7 @@ mod avx2 {
             for (q, scores) in q.iter().zip(scores.iter_mut()) {
                 let mut acc = _mm256_setzero_ps();
                 for d in (0..head_dim).step_by(8) {
-                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(d)), _mm256_loadu_ps(k.add(j * stride + d)), acc);
+                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(d)), E::load8(k.add(j * stride + d)), acc);
                 }
                 let half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
                 let sums = _mm_hadd_ps(half, half);
@@ -619,8 +658,8 @@ mod avx2 {
     /// for one head and 32 for two, so the sums stay in registers over the whole context
     /// and each value row is loaded once for all the heads; `head_dim`, each output's
     /// length, is a multiple of 8.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn weighted_rows<const H: usize>(weights: [&[f32]; H], runs: &[(usize, usize, usize)], values: &[f32], stride: usize, off: usize, mut out: [&mut [f32]; H]) {
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn weighted_rows<const H: usize, E: HostFloat>(weights: [&[f32]; H], runs: &[(usize, usize, usize)], values: &[E], stride: usize, off: usize, mut out: [&mut [f32]; H]) {
         let head_dim = out[0].len();
         assert!(out.iter().all(|out| out.len() == head_dim) && weights.iter().all(|w| w.len() == weights[0].len()));
         for &(pos, slot, len) in runs {
@@ -633,12 +672,12 @@ mod avx2 {
             let at = out.map(|out| out.add(d));
             if head_dim - d >= wide {
                 match H {
-                    1 => sum_lanes::<H, 8>(weights, runs, values, stride, off + d, at),
-                    _ => sum_lanes::<H, 4>(weights, runs, values, stride, off + d, at),
+                    1 => sum_lanes::<H, 8, E>(weights, runs, values, stride, off + d, at),
+                    _ => sum_lanes::<H, 4, E>(weights, runs, values, stride, off + d, at),
                 }
                 d += wide;
             } else {
-                sum_lanes::<H, 1>(weights, runs, values, stride, off + d, at);
+                sum_lanes::<H, 1, E>(weights, runs, values, stride, off + d, at);
                 d += 8;
             }
         }
@@ -647,12 +686,12 @@ mod avx2 {
     /// [`weighted_rows`] for `R` registers of dimensions from `off`, for each of `H`
     /// heads.
     #[inline(always)]
-    unsafe fn sum_lanes<const H: usize, const R: usize>(weights: [&[f32]; H], runs: &[(usize, usize, usize)], values: &[f32], stride: usize, off: usize, out: [*mut f32; H]) {
+    unsafe fn sum_lanes<const H: usize, const R: usize, E: HostFloat>(weights: [&[f32]; H], runs: &[(usize, usize, usize)], values: &[E], stride: usize, off: usize, out: [*mut f32; H]) {
         let mut acc = [[_mm256_setzero_ps(); R]; H];
         for &(pos, slot, len) in runs {
             for s in 0..len {
                 let row = values.as_ptr().add((slot + s) * stride + off);
-                let v: [__m256; R] = std::array::from_fn(|r| _mm256_loadu_ps(row.add(r * 8)));
+                let v: [__m256; R] = std::array::from_fn(|r| E::load8(row.add(r * 8)));
                 for (weights, acc) in weights.iter().zip(acc.iter_mut()) {
                     let w = _mm256_set1_ps(*weights.get_unchecked(pos + s));
                     for (v, acc) in v.iter().zip(acc.iter_mut()) {
@@ -669,42 +708,115 @@ mod avx2 {
     }
 }
 
-/// Host keys and values for `layers` layers.
-fn host_pool(config: &ModelConfig, layers: usize, num_blocks: usize, block_size: usize) -> Result<Pool> {
-    let floats = num_blocks * block_size * config.kv_dim();
-    Ok(Pool::Host((0..layers).map(|_| Ok((LazyZeroed::new(floats)?, LazyZeroed::new(floats)?))).collect::<Result<_>>()?))
+/// Host keys and values for `layers` layers, in `dtype` (f32 or f16).
+fn host_pool(config: &ModelConfig, layers: usize, num_blocks: usize, block_size: usize, dtype: DType) -> Result<Pool> {
+    fn layers_of<E: HostFloat>(layers: usize, values: usize) -> Result<Vec<HostLayer<E>>> {
+        (0..layers).map(|_| Ok((LazyZeroed::new(values)?, LazyZeroed::new(values)?))).collect()
+    }
+    let values = num_blocks * block_size * config.kv_dim();
+    Ok(Pool::Host(match dtype {
+        DType::F32 => HostPool::F32(layers_of(layers, values)?),
+        DType::F16 => HostPool::F16(layers_of(layers, values)?),
+        other => return Err(Error::Config(format!("the host KV cache holds f32 or f16, not {other:?}"))),
+    }))
 }
 
-/// `f32` zeros in an anonymous mapping of their own, whose pages the OS zeroes when
+/// A float a host pool holds keys and values in, read into `f32` to compute.
+trait HostFloat: Copy + Send + Sync + 'static {
+    /// `dst` = `src`, rounded to this float.
+    fn from_f32s(dst: &mut [Self], src: &[f32]);
+    /// `dst` = `src` as `f32`s.
+    fn to_f32s(src: &[Self], dst: &mut [f32]);
+    fn to_f32(self) -> f32;
+    /// Eight values from `at` as `f32` lanes (inlined into the AVX2/FMA/F16C kernels).
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8(at: *const Self) -> std::arch::x86_64::__m256;
+}
+
+impl HostFloat for f32 {
+    fn from_f32s(dst: &mut [f32], src: &[f32]) {
+        dst.copy_from_slice(src);
+    }
+
+    fn to_f32s(src: &[f32], dst: &mut [f32]) {
+        dst.copy_from_slice(src);
+    }
+
+    fn to_f32(self) -> f32 {
+        self
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(at: *const f32) -> std::arch::x86_64::__m256 {
+        std::arch::x86_64::_mm256_loadu_ps(at)
+    }
+}
+
+impl HostFloat for f16 {
+    fn from_f32s(dst: &mut [f16], src: &[f32]) {
+        dst.convert_from_f32_slice(src);
+    }
+
+    fn to_f32s(src: &[f16], dst: &mut [f32]) {
+        src.convert_to_f32_slice(dst);
+    }
+
+    fn to_f32(self) -> f32 {
+        f16::to_f32(self)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(at: *const f16) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::*;
+        _mm256_cvtph_ps(_mm_loadu_si128(at.cast()))
+    }
+}
+
+/// Whether the host attention's SIMD kernels run here: AVX2 and FMA, and F16C to read
+/// an f16 pool (every AVX2 CPU has it; a VM may still hide it).
+fn simd_kernels() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return super::avx2_fma() && std::is_x86_feature_detected!("f16c");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Zeros of `E` in an anonymous mapping of their own, whose pages the OS zeroes when
 /// first written: a pool sized for the worst case holds only what the run has written
 /// so far. `vec![0f32; n]` would not: it is `calloc`, and glibc's per-thread arenas
 /// (the engine runs on a worker thread) write every zero themselves, which put the
 /// whole gigabyte of the CPU's default pool into a short run's resident memory.
-struct LazyZeroed(memmap2::MmapMut);
+struct LazyZeroed<E> {
+    map: memmap2::MmapMut,
+    len: usize,
+    of: std::marker::PhantomData<E>,
+}
 
-impl LazyZeroed {
-    fn new(floats: usize) -> Result<LazyZeroed> {
-        let bytes = floats * size_of::<f32>();
+impl<E: HostFloat> LazyZeroed<E> {
+    fn new(len: usize) -> Result<LazyZeroed<E>> {
+        let bytes = len * size_of::<E>();
         let map = memmap2::MmapMut::map_anon(bytes)
             .map_err(|e| Error::Config(format!("the host KV cache could not reserve {} MiB ({e}); give a smaller kv_memory_mib", bytes >> 20)))?;
-        Ok(LazyZeroed(map))
+        Ok(LazyZeroed { map, len, of: std::marker::PhantomData })
     }
 }
 
-impl std::ops::Deref for LazyZeroed {
-    type Target = [f32];
+impl<E: HostFloat> std::ops::Deref for LazyZeroed<E> {
+    type Target = [E];
 
-    fn deref(&self) -> &[f32] {
-        // SAFETY: the mapping is page-aligned, `floats` whole `f32`s long, and any bit
-        // pattern is an `f32`.
-        unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast(), self.0.len() / size_of::<f32>()) }
+    fn deref(&self) -> &[E] {
+        // SAFETY: the mapping is page-aligned and `len` values long, and all-zero bits
+        // and every other bit pattern are values of both floats.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast(), self.len) }
     }
 }
 
-impl std::ops::DerefMut for LazyZeroed {
-    fn deref_mut(&mut self) -> &mut [f32] {
+impl<E: HostFloat> std::ops::DerefMut for LazyZeroed<E> {
+    fn deref_mut(&mut self) -> &mut [E] {
         // SAFETY: as for `deref`, and the mapping is borrowed mutably.
-        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast(), self.0.len() / size_of::<f32>()) }
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().cast(), self.len) }
     }
 }
 
@@ -715,13 +827,13 @@ fn host_f32(t: &Tensor) -> candle_core::Result<Vec<f32>> {
 
 /// Dot product with eight independent sums, which the compiler turns into SIMD lanes.
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+fn dot<E: HostFloat>(a: &[f32], b: &[E]) -> f32 {
     let mut acc = [0f32; 8];
     let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y.to_f32()).sum();
     for (x, y) in a8.zip(b8) {
         for l in 0..8 {
-            acc[l] += x[l] * y[l];
+            acc[l] += x[l] * y[l].to_f32();
         }
     }
     acc.iter().sum::<f32>() + tail
@@ -729,9 +841,9 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// `out += a * x`.
 #[inline(always)]
-fn axpy(a: f32, x: &[f32], out: &mut [f32]) {
+fn axpy<E: HostFloat>(a: f32, x: &[E], out: &mut [f32]) {
     for (o, x) in out.iter_mut().zip(x) {
-        *o += a * x;
+        *o += a * x.to_f32();
     }
 }
 
@@ -768,16 +880,20 @@ mod tests {
     /// blocks out of order in the pool.
     #[test]
     fn simd_attention_matches_the_portable_loops() {
-        if !crate::engine::avx2_fma() {
-            return;
+        if simd_kernels() {
+            simd_attention_matches_the_portable_loops_in::<f32>();
+            simd_attention_matches_the_portable_loops_in::<f16>();
         }
+    }
+
+    fn simd_attention_matches_the_portable_loops_in<E: HostFloat>() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         for (head_dim, kv_heads, group, block_size) in [(64, 2, 3, 4), (72, 1, 2, 5), (8, 3, 1, 16)] {
             let kv_dim = kv_heads * head_dim;
             let blocks: Vec<BlockId> = vec![6, 2, 9, 0, 4, 7];
             let pool_slots = 10 * block_size;
             let mut random = |n: usize| (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>();
-            let (keys, values, q) = (random(pool_slots * kv_dim), random(pool_slots * kv_dim), random(group * head_dim));
+            let (keys, values, q) = (pooled::<E>(&random(pool_slots * kv_dim)), pooled::<E>(&random(pool_slots * kv_dim)), random(group * head_dim));
             let chunk = SeqChunk { id: 0, start: 0, len: 1, past: 0, wants_logits: true, blocks: blocks.clone() };
             for context in [1, 3, block_size, 2 * block_size + 3, 6 * block_size] {
                 let row = Row { q: &q, keys: &keys, values: &values, chunk: &chunk, context, kv_off: (kv_heads - 1) * head_dim, kv_dim, head_dim, block_size, scale: 0.125 };
@@ -797,18 +913,23 @@ mod tests {
     /// that end mid-block, out-of-order blocks and groups of 1 to 7 heads.
     #[test]
     fn a_prefill_tile_matches_its_tokens_one_by_one() {
+        a_prefill_tile_matches_its_tokens_one_by_one_in::<f32>();
+        a_prefill_tile_matches_its_tokens_one_by_one_in::<f16>();
+    }
+
+    fn a_prefill_tile_matches_its_tokens_one_by_one_in<E: HostFloat>() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(13);
         for (head_dim, kv_heads, group, block_size) in [(64, 2, 3, 4), (72, 1, 7, 5), (8, 3, 1, 16)] {
             let (heads, kv_dim) = (kv_heads * group, kv_heads * head_dim);
-            let shape = Shape { kv_heads, group, kv_dim, head_dim, block_size, scale: 0.125 };
+            let shape = Shape { heads, kv_heads, group, kv_dim, head_dim, block_size, scale: 0.125 };
             let blocks: Vec<BlockId> = vec![6, 2, 9, 0, 4, 7, 1, 3];
             let pool_slots = 10 * block_size;
             let mut random = |n: usize| (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>();
-            let (keys, values) = (random(pool_slots * kv_dim), random(pool_slots * kv_dim));
+            let (keys, values) = (pooled::<E>(&random(pool_slots * kv_dim)), pooled::<E>(&random(pool_slots * kv_dim)));
             for (past, first, len) in [(0, 0, 9), (0, 5, 11), (3, 0, 8), (2 * block_size + 1, 4, 13)] {
                 let chunk = SeqChunk { id: 0, start: 0, len: first + len, past, wants_logits: true, blocks: blocks.clone() };
                 let q = random(len * heads * head_dim);
-                for simd in [false, crate::engine::avx2_fma() && head_dim % 8 == 0] {
+                for simd in [false, simd_kernels() && head_dim % 8 == 0] {
                     let mut tiled = vec![0f32; q.len()];
                     Tile { q: &q, keys: &keys, values: &values, chunk: &chunk, first, len, shape: &shape }.attend(&mut Scratch::default(), &mut tiled, simd);
                     let width = group * head_dim;
@@ -838,21 +959,28 @@ mod tests {
             drop(std::hint::black_box(vec![1u8; 30 << 20]));
             let config = ModelConfig { num_kv_heads: 4, head_dim: 64, num_layers: 8, ..crate::engine::synthetic::preset("tiny").unwrap() };
             // 8 MiB per layer's keys, as many for its values: 128 MiB in all.
-            let mut cache = PagedKvCache::new(&config, 512, 16).unwrap();
-            let Pool::Host(layers) = &mut cache.pools[0] else { panic!("a host pool") };
-            layers[3].0[1000] = 1.0;
-            let resident: usize = layers.iter().flat_map(|(k, v)| [resident_kib(k.as_ptr()), resident_kib(v.as_ptr())]).sum();
+            let mut cache = PagedKvCache::new(&config, 1024, 16, DType::F16).unwrap();
+            let Pool::Host(HostPool::F16(layers)) = &mut cache.pools[0] else { panic!("an f16 host pool") };
+            layers[3].0[1000] = f16::ONE;
+            let resident: usize = layers.iter().flat_map(|(k, v)| [resident_kib(k.as_ptr().cast()), resident_kib(v.as_ptr().cast())]).sum();
             assert!(resident <= 64, "{resident} KiB resident");
-            assert!(layers.iter().all(|(k, v)| k.len() == 512 * 16 * 256 && v.len() == k.len()));
-            assert_eq!((layers[3].0[1000], layers[3].0[999], layers[7].1[4095]), (1.0, 0.0, 0.0));
+            assert!(layers.iter().all(|(k, v)| k.len() == 1024 * 16 * 256 && v.len() == k.len()));
+            assert_eq!((layers[3].0[1000], layers[3].0[999], layers[7].1[4095]), (f16::ONE, f16::ZERO, f16::ZERO));
         })
         .join()
         .unwrap();
     }
 
+    /// `values` rounded to a pool's float.
+    fn pooled<E: HostFloat>(values: &[f32]) -> Vec<E> {
+        let mut pool = LazyZeroed::<E>::new(values.len()).unwrap();
+        E::from_f32s(&mut pool, values);
+        pool.to_vec()
+    }
+
     /// Resident KiB of the mapping holding `at`, from `/proc/self/smaps`.
     #[cfg(target_os = "linux")]
-    fn resident_kib(at: *const f32) -> usize {
+    fn resident_kib(at: *const u8) -> usize {
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
         let at = at as usize;
         let mut inside = false;

@@ -392,6 +392,8 @@ pub struct LoadOptions {
     pub devices: Vec<Device>,
     /// Activation and dense-weight type; `None` picks f32 on CPU and on a GPU
     /// [`DeviceFacts::default_dtype`] (bf16; before Ampere f16, or f32 on a P40-class card).
+    /// f32 asked for also keeps the host's KV cache in f32 (otherwise f16:
+    /// [`kv::host_kv_dtype`]).
     pub dtype: Option<DType>,
     /// How the weight matrices are held: a GGUF's blocks as stored or re-encoded, a
     /// checkpoint's or a synthetic preset's floats dense or quantized as they load.
@@ -458,7 +460,7 @@ impl Model {
             .map_err(|m| Error::model(source.to_string(), m))?;
         let (config, weights) = open(source, options.requantize)?;
         let (tokenizer, chat) = tokenizer_and_chat(source, &weights)?;
-        let decoder = Decoder::load(&weights, config, dtype, devices, &options.layers)?;
+        let decoder = Decoder::load(&weights, config, dtype, devices, &options.layers, kv::host_kv_dtype(options.dtype))?;
         // What the load took, beside what `hearth plan` said it would.
         let stages = decoder.stages();
         let ranges: Vec<_> = stages.iter().map(|s| s.layers.clone()).collect();

@@ -136,14 +136,16 @@ pub struct Decoder {
     /// decided once, since asking the card is a driver call and every engine, KV pool
     /// and embedding step resolves its attention.
     flash_unavailable: Option<String>,
+    /// What the host attention's KV pool holds ([`super::kv::host_kv_dtype`]).
+    host_kv: DType,
 }
 
 impl Decoder {
     /// Builds the decoder from `weights` named as in Hugging Face checkpoints, its
     /// layers split across `devices` in order ([`Stage::plan`]; `counts` fixes a card's
     /// layers beside the host), computing in `dtype` (but for the CPU's stage beside
-    /// cards, in f32).
-    pub(crate) fn load(weights: &Weights, config: ModelConfig, dtype: DType, devices: &[Device], counts: &[Option<usize>]) -> Result<Decoder> {
+    /// cards, in f32), its host KV pool in `host_kv`.
+    pub(crate) fn load(weights: &Weights, config: ModelConfig, dtype: DType, devices: &[Device], counts: &[Option<usize>], host_kv: DType) -> Result<Decoder> {
         let on_cpu = devices.iter().all(Device::is_cpu);
         // Beside cards, what the cards would hold decides how many layers they take.
         let footprint = Decoder::footprint(weights, &config, dtype, on_cpu)?;
@@ -151,12 +153,12 @@ impl Decoder {
         let ranges: Vec<_> = stages.iter().map(|s| s.layers.clone()).collect();
         let free: Vec<_> = stages.iter().map(|s| card_free_memory(&s.device)).collect();
         weights_fit(&footprint.per_stage(&ranges), &free).map_err(|m| Error::model(weights.origin(), m))?;
-        Decoder::load_stages(weights, config, stages)
+        Decoder::load_stages(weights, config, stages, host_kv)
     }
 
     /// Builds the decoder on `stages` as they are given: each stage's layers on its
     /// device in its dtype, the embeddings with the first, the head with the last.
-    pub(crate) fn load_stages(weights: &Weights, config: ModelConfig, stages: Vec<Stage>) -> Result<Decoder> {
+    pub(crate) fn load_stages(weights: &Weights, config: ModelConfig, stages: Vec<Stage>, host_kv: DType) -> Result<Decoder> {
         let c = &config;
         let h = c.hidden_size;
         let (first, last) = (&stages[0], &stages[stages.len() - 1]);
@@ -205,7 +207,7 @@ impl Decoder {
         let cards: Vec<&Stage> = stages.iter().filter(|s| !s.device.is_cpu()).collect();
         let judged = if cards.is_empty() { stages.iter().collect() } else { cards };
         let flash_unavailable = judged.iter().find_map(|s| flash::unavailable(&s.device, s.dtype, config.head_dim));
-        Ok(Decoder { config, embed_tokens, layers, norm, lm_head, inv_freq, stages, flash_unavailable })
+        Ok(Decoder { config, embed_tokens, layers, norm, lm_head, inv_freq, stages, flash_unavailable, host_kv })
     }
 
     /// What [`Decoder::load`] will hold of `weights`, on the CPU (`on_cpu`) or on GPUs,
@@ -318,22 +320,28 @@ impl Decoder {
         }
     }
 
+    /// What the host attention's KV pool holds keys and values in: f16, or f32 where
+    /// the engine was asked to compute in f32 ([`super::kv::host_kv_dtype`]).
+    pub fn host_kv_dtype(&self) -> DType {
+        self.host_kv
+    }
+
     /// A KV pool of `num_blocks` blocks for this model, each stage's layers on its
     /// device, read by the attention `attention` comes to there.
     pub fn kv_cache(&self, num_blocks: usize, block_size: usize, attention: AttentionBackend) -> Result<PagedKvCache> {
         let attentions = self.attentions(attention)?;
-        PagedKvCache::staged(&self.config, num_blocks, block_size, &self.stages, &attentions)
+        PagedKvCache::staged(&self.config, num_blocks, block_size, &self.stages, &attentions, self.host_kv)
     }
 
     /// Bytes one KV block of this model takes on each stage with `attention` (the host
-    /// attention's blocks are f32, the devices' in their stage's dtype).
+    /// attention's blocks in the host pool's float, the devices' in their stage's dtype).
     pub fn kv_bytes_per_block_by_stage(&self, block_size: usize, attention: AttentionBackend) -> Vec<usize> {
         let attentions = self.attentions(attention).unwrap_or_else(|_| vec![attention; self.stages.len()]);
         self.stages
             .iter()
             .zip(attentions)
             .map(|(stage, attention)| {
-                let dtype = if attention == AttentionBackend::Host { DType::F32 } else { stage.dtype };
+                let dtype = if attention == AttentionBackend::Host { self.host_kv } else { stage.dtype };
                 PagedKvCache::bytes_per_block(&self.config, stage.layers.len(), block_size, dtype)
             })
             .collect()
@@ -507,7 +515,7 @@ mod tests {
     /// through `decoder`, its KV pool read by `attentions`, one per stage.
     fn steps(decoder: &Decoder, attentions: &[AttentionBackend]) -> Vec<Vec<f32>> {
         let block = 16;
-        let mut kv = PagedKvCache::staged(decoder.config(), 12, block, decoder.stages(), attentions).unwrap();
+        let mut kv = PagedKvCache::staged(decoder.config(), 12, block, decoder.stages(), attentions, DType::F32).unwrap();
         let table = |id: u64| (id as u32 * 4..id as u32 * 4 + 4).collect::<Vec<_>>();
         let chunk = |id: u64, start, len, past| SeqChunk { id, start, len, past, wants_logits: true, blocks: table(id) };
         let prompt = |s: u32, n: u32| (0..n).map(|i| (i * 17 + s * 5 + 3) % 250).collect::<Vec<u32>>();
@@ -529,7 +537,7 @@ mod tests {
         let source: super::super::ModelSource = "synthetic:tiny:layers=4".parse().unwrap();
         let (config, weights) = super::super::open(&source, super::super::Requantize::Auto).unwrap();
         let stage = |layers, dtype| Stage { device: Device::Cpu, layers, dtype };
-        let one = Decoder::load_stages(&weights, config.clone(), vec![stage(0..4, DType::F32)]).unwrap();
+        let one = Decoder::load_stages(&weights, config.clone(), vec![stage(0..4, DType::F32)], DType::F32).unwrap();
         let exact = steps(&one, &[Host]);
         let scale = exact.iter().flatten().fold(0f32, |m, x| m.max(x.abs()));
         for (card_dtype, tolerance) in [(DType::F32, 1e-5), (DType::BF16, 0.02), (DType::F16, 0.005)] {
@@ -538,7 +546,7 @@ mod tests {
                     true => (vec![stage(0..1, DType::F32), stage(1..4, card_dtype)], [Host, Gathered]),
                     false => (vec![stage(0..3, card_dtype), stage(3..4, DType::F32)], [Gathered, Host]),
                 };
-                let split = Decoder::load_stages(&weights, config.clone(), stages).unwrap();
+                let split = Decoder::load_stages(&weights, config.clone(), stages, DType::F32).unwrap();
                 let got = steps(&split, &attentions);
                 assert_eq!(got.len(), exact.len());
                 let gap = exact.iter().zip(&got).flat_map(|(x, y)| x.iter().zip(y).map(|(a, b)| (a - b).abs())).fold(0f32, f32::max) / scale;
