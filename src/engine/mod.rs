@@ -15,6 +15,7 @@ pub mod fit;
 mod flash;
 mod gathered;
 pub mod gguf;
+mod host_attention;
 pub mod kv;
 pub mod model;
 pub mod placement;
