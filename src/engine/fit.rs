@@ -173,6 +173,8 @@ pub struct Fit {
     pub batch: BatchConfig,
     /// Bytes of one KV block of `BLOCK_SIZE` tokens over all layers.
     pub kv_bytes_per_block: usize,
+    /// What the host's share of the KV pool would hold ([`super::kv::host_kv_dtype`]).
+    pub host_kv: DType,
     /// Tokens of one sequence: prompt and new tokens.
     pub sequence_tokens: usize,
 }
@@ -232,7 +234,8 @@ pub fn fit(source: &ModelSource, requantize: Requantize, precision: Precision, c
         }
         false => held,
     };
-    let kv_dtype = |c: &Card| if c.host { super::kv::host_kv_dtype(precision.dtype()) } else { dtype };
+    let host_kv = super::kv::host_kv_dtype(precision.dtype());
+    let kv_dtype = |c: &Card| if c.host { host_kv } else { dtype };
     let shares: Vec<usize> = cards.iter().zip(&ranges).map(|(c, layers)| PagedKvCache::bytes_per_block(&config, layers.len(), BLOCK_SIZE, kv_dtype(c))).collect();
     let stages: Vec<(Option<DeviceFacts>, usize)> =
         cards.iter().zip(&weights).zip(&shares).map(|((card, &w), &share)| ((!card.host).then(|| facts(card, CUDA_CONTEXT + w)), share)).collect();
@@ -248,7 +251,7 @@ pub fn fit(source: &ModelSource, requantize: Requantize, precision: Precision, c
         .zip(shares)
         .map(|(((card, layers), weights), share)| CardFit { card: card.clone(), layers, weights, kv: blocks * share, activations })
         .collect();
-    Ok(Fit { config, dtype, footprint, cards, batch, kv_bytes_per_block, sequence_tokens })
+    Ok(Fit { config, dtype, footprint, cards, batch, kv_bytes_per_block, host_kv, sequence_tokens })
 }
 
 impl std::fmt::Display for Fit {
@@ -269,7 +272,7 @@ impl std::fmt::Display for Fit {
         let mut ordinal = 0;
         for card in &self.cards {
             let (device, memory, context, verdict) = match (card.card.host, card.over()) {
-                (true, _) => ("cpu".to_string(), "host".to_string(), "—".to_string(), "in host memory, f32".to_string()),
+                (true, _) => ("cpu".to_string(), "host".to_string(), "—".to_string(), format!("in host memory, f32, KV {}", self.host_kv.as_str())),
                 (false, over) => {
                     ordinal += 1;
                     let verdict = over.map_or("fits".to_string(), |over| format!("over the engine's 90% by {}", gib(over)));
@@ -402,7 +405,7 @@ mod tests {
         // The card sizes the batch, not the CPU's defaults.
         assert!(offloaded.batch.max_seqs > 32 && offloaded.sequences_at_once() > 0);
         let shown = offloaded.to_string();
-        assert!(shown.contains("cuda:0 rtx3060") && shown.contains("cpu    cpu") && shown.contains("in host memory"), "{shown}");
+        assert!(shown.contains("cuda:0 rtx3060") && shown.contains("cpu    cpu") && shown.contains("in host memory, f32, KV f16"), "{shown}");
 
         // The host first: it holds the table, the card the head.
         let host_first = plan("qwen2.5-coder-32b", q4k, "cpu,rtx3060");
