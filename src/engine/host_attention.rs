@@ -251,7 +251,7 @@ impl<E: HostFloat> Row<'_, E> {
                 let keys = &self.keys[at(slot)..at(slot + len - 1) + head_dim];
                 #[cfg(target_arch = "x86_64")]
                 if simd {
-                    // SAFETY: the CPU has AVX2 and FMA; `keys` holds `len` rows `stride` apart.
+                    // SAFETY: the CPU has AVX2, FMA and F16C; `keys` holds `len` rows `stride` apart.
                     unsafe {
                         match (q.split_at(head_dim), scores.split_at_mut(n)) {
                             ((q0, []), (s0, _)) => avx2::dots([q0], keys, stride, self.scale, [&mut s0[pos..pos + len]]),
@@ -280,7 +280,7 @@ impl<E: HostFloat> Row<'_, E> {
         for (out, weights) in out.chunks_mut(2 * head_dim).zip(scores.chunks(2 * n)) {
             #[cfg(target_arch = "x86_64")]
             if simd {
-                // SAFETY: the CPU has AVX2 and FMA; every run's rows lie inside the pool.
+                // SAFETY: the CPU has AVX2, FMA and F16C; every run's rows lie inside the pool.
                 unsafe {
                     match (out.split_at_mut(head_dim), weights.split_at(n)) {
                         ((o0, []), (w0, _)) => avx2::weighted_rows([w0], runs, self.values, stride, self.kv_off, [o0]),
