@@ -188,13 +188,7 @@ impl<E: HostFloat> Tile<'_, E> {
                 let seen = context - self.len + r / group + 1;
                 let (seen, unseen) = scores.split_at_mut(seen);
                 unseen.fill(0.0);
-                #[cfg(target_arch = "x86_64")]
-                if simd {
-                    // SAFETY: the CPU has AVX2 and FMA.
-                    unsafe { avx2::softmax(seen) };
-                    continue;
-                }
-                softmax(seen);
+                softmax(seen, simd);
             }
             // SAFETY: out `[rows, head_dim]` = scores `[rows, context]` · values
             // `[context, head_dim]`, each inside its buffer.
@@ -268,13 +262,7 @@ impl<E: HostFloat> Row<'_, E> {
             }
         }
         for scores in scores.chunks_exact_mut(n) {
-            #[cfg(target_arch = "x86_64")]
-            if simd {
-                // SAFETY: the CPU has AVX2 and FMA.
-                unsafe { avx2::softmax(scores) };
-                continue;
-            }
-            softmax(scores);
+            softmax(scores, simd);
         }
         // Two heads at a time again: each value row is read once for both.
         for (out, weights) in out.chunks_mut(2 * head_dim).zip(scores.chunks(2 * n)) {
@@ -300,8 +288,20 @@ impl<E: HostFloat> Row<'_, E> {
     }
 }
 
-/// Softmax in place.
-fn softmax(scores: &mut [f32]) {
+/// Softmax in place; `simd` takes [`avx2::softmax`] (the caller checked the CPU).
+fn softmax(scores: &mut [f32], simd: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: the CPU has AVX2 and FMA.
+        return unsafe { avx2::softmax(scores) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = simd;
+    portable_softmax(scores)
+}
+
+/// [`softmax`] without SIMD.
+fn portable_softmax(scores: &mut [f32]) {
     let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
     let mut sum = 0f32;
     for s in scores.iter_mut() {
@@ -360,7 +360,7 @@ mod avx2 {
         }
     }
 
-    /// [`super::softmax`], eight scores at a time: `exp` is [`exp`], not libm's `expf`
+    /// [`super::portable_softmax`], eight scores at a time: `exp` is [`exp`], not libm's `expf`
     /// one value at a time, which took a tenth of a review run's time (prompts of ~400
     /// tokens, benches/NOTES.md).
     #[target_feature(enable = "avx2,fma")]
@@ -555,7 +555,7 @@ mod tests {
                 let scores: Vec<f32> = (0..n).map(|_| rng.random_range(-spread..spread)).collect();
                 let (mut simd, mut portable) = (scores.clone(), scores.clone());
                 unsafe { avx2::softmax(&mut simd) };
-                softmax(&mut portable);
+                portable_softmax(&mut portable);
                 for (i, (a, b)) in simd.iter().zip(&portable).enumerate() {
                     assert!((a - b).abs() <= 4.0 * f32::EPSILON * b.max(1e-30) + 1e-37, "n {n}, spread {spread}, [{i}]: {a} vs {b}");
                 }
