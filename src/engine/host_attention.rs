@@ -19,7 +19,7 @@ use super::step::SeqChunk;
 /// one layer's `keys` and `values`, then attends for every packed query row of `q`
 /// (`[tokens, heads · head_dim]`); returns the output in `q`'s shape.
 pub(super) fn attend<E: HostFloat>(keys: &mut [E], values: &mut [E], q: &[f32], k: &[f32], v: &[f32], chunks: &[SeqChunk], shape: &Shape) -> Vec<f32> {
-    let &Shape { heads, kv_heads, group, kv_dim, head_dim, block_size: bs, scale } = shape;
+    let &Shape { heads, kv_heads, group, kv_dim, head_dim, block_size: bs, .. } = shape;
     for c in chunks {
         for i in 0..c.len {
             let slot = c.slot(c.past + i, bs);
@@ -62,19 +62,8 @@ pub(super) fn attend<E: HostFloat>(keys: &mut [E], values: &mut [E], q: &[f32], 
         Task::Row { chunk, i, kv_head } => {
             let token = chunk.start + i;
             let width = group * head_dim;
-            let row = Row {
-                q: &q[token * heads * head_dim + kv_head * width..][..width],
-                keys,
-                values,
-                chunk,
-                context: chunk.past + i + 1,
-                kv_off: kv_head * head_dim,
-                kv_dim,
-                head_dim,
-                block_size: bs,
-                scale,
-            };
-            row.attend(scratch, out, simd)
+            let q = &q[token * heads * head_dim + kv_head * width..][..width];
+            Row { q, keys, values, chunk, context: chunk.past + i + 1, kv_off: kv_head * head_dim, shape }.attend(scratch, out, simd)
         }
         Task::Tile { chunk, first, len } => {
             let q = &q[(chunk.start + first) * heads * head_dim..][..len * heads * head_dim];
@@ -220,10 +209,7 @@ struct Row<'a, E> {
     context: usize,
     /// Where the key/value head starts inside a slot.
     kv_off: usize,
-    kv_dim: usize,
-    head_dim: usize,
-    block_size: usize,
-    scale: f32,
+    shape: &'a Shape,
 }
 
 impl<E: HostFloat> Row<'_, E> {
@@ -231,11 +217,12 @@ impl<E: HostFloat> Row<'_, E> {
     /// AVX2/FMA/F16C kernels (the caller checked the CPU, and that heads are whole
     /// registers).
     fn attend(&self, scratch: &mut Scratch, out: &mut [f32], simd: bool) {
-        let (head_dim, n, stride) = (self.head_dim, self.context, self.kv_dim);
+        let Shape { kv_dim: stride, head_dim, block_size, scale, .. } = *self.shape;
+        let n = self.context;
         let Scratch { scores, runs, .. } = scratch;
         // Slots come a block at a time: no division per key.
         runs.clear();
-        runs.extend(self.chunk.slot_runs(n, self.block_size));
+        runs.extend(self.chunk.slot_runs(n, block_size));
         let at = |slot: usize| slot * stride + self.kv_off;
         scores.clear();
         scores.resize(self.q.len() / head_dim * n, 0.0);
@@ -248,15 +235,15 @@ impl<E: HostFloat> Row<'_, E> {
                     // SAFETY: the CPU has AVX2, FMA and F16C; `keys` holds `len` rows `stride` apart.
                     unsafe {
                         match (q.split_at(head_dim), scores.split_at_mut(n)) {
-                            ((q0, []), (s0, _)) => avx2::dots([q0], keys, stride, self.scale, [&mut s0[pos..pos + len]]),
-                            ((q0, q1), (s0, s1)) => avx2::dots([q0, q1], keys, stride, self.scale, [&mut s0[pos..pos + len], &mut s1[pos..pos + len]]),
+                            ((q0, []), (s0, _)) => avx2::dots([q0], keys, stride, scale, [&mut s0[pos..pos + len]]),
+                            ((q0, q1), (s0, s1)) => avx2::dots([q0, q1], keys, stride, scale, [&mut s0[pos..pos + len], &mut s1[pos..pos + len]]),
                         }
                     }
                     continue;
                 }
                 for (q, scores) in q.chunks_exact(head_dim).zip(scores.chunks_exact_mut(n)) {
                     for (s, score) in scores[pos..pos + len].iter_mut().enumerate() {
-                        *score = dot(q, &keys[s * stride..s * stride + head_dim]) * self.scale;
+                        *score = dot(q, &keys[s * stride..s * stride + head_dim]) * scale;
                     }
                 }
             }
@@ -579,13 +566,14 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         for (head_dim, kv_heads, group, block_size) in [(64, 2, 3, 4), (72, 1, 2, 5), (8, 3, 1, 16)] {
             let kv_dim = kv_heads * head_dim;
+            let shape = Shape { heads: kv_heads * group, kv_heads, group, kv_dim, head_dim, block_size, scale: 0.125 };
             let blocks: Vec<BlockId> = vec![6, 2, 9, 0, 4, 7];
             let pool_slots = 10 * block_size;
             let mut random = |n: usize| (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>();
             let (keys, values, q) = (pooled::<E>(&random(pool_slots * kv_dim)), pooled::<E>(&random(pool_slots * kv_dim)), random(group * head_dim));
             let chunk = SeqChunk { id: 0, start: 0, len: 1, past: 0, wants_logits: true, blocks: blocks.clone() };
             for context in [1, 3, block_size, 2 * block_size + 3, 6 * block_size] {
-                let row = Row { q: &q, keys: &keys, values: &values, chunk: &chunk, context, kv_off: (kv_heads - 1) * head_dim, kv_dim, head_dim, block_size, scale: 0.125 };
+                let row = Row { q: &q, keys: &keys, values: &values, chunk: &chunk, context, kv_off: (kv_heads - 1) * head_dim, shape: &shape };
                 let (mut simd, mut portable) = (vec![0f32; q.len()], vec![0f32; q.len()]);
                 row.attend(&mut Scratch::default(), &mut simd, true);
                 row.attend(&mut Scratch::default(), &mut portable, false);
@@ -624,7 +612,7 @@ mod tests {
                     let width = group * head_dim;
                     for (row, (q, tiled)) in q.chunks_exact(width).zip(tiled.chunks_exact(width)).enumerate() {
                         let (t, kv_head) = (row / kv_heads, row % kv_heads);
-                        let one = Row { q, keys: &keys, values: &values, chunk: &chunk, context: past + first + t + 1, kv_off: kv_head * head_dim, kv_dim, head_dim, block_size, scale: 0.125 };
+                        let one = Row { q, keys: &keys, values: &values, chunk: &chunk, context: past + first + t + 1, kv_off: kv_head * head_dim, shape: &shape };
                         let mut alone = vec![0f32; width];
                         one.attend(&mut Scratch::default(), &mut alone, false);
                         for (i, (a, b)) in tiled.iter().zip(&alone).enumerate() {
